@@ -1,0 +1,348 @@
+//! [`HookCaller`]: how application code calls a typed hook.
+//!
+//! Get one with [`HookManager::hook`](crate::HookManager::hook) and keep it: it is cheap to
+//! clone, and each call loads the hook's current snapshot without taking any lock.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+
+use crate::error::{CallError, RegisterError};
+use crate::exec::snapshot::{ImplEntry, ImplList};
+use crate::exec::{run_call, CallPlan};
+use crate::hookimpl::{AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, Tier};
+use crate::manager::slot::{HistoricCall, Slot};
+use crate::monitor::{CallInfo, ImplReport};
+use crate::outcome::{HookOutcome, ImplOutcome};
+use crate::spec::{CallMode, HookSpec};
+
+/// Per-call overrides of the spec's defaults.
+#[derive(Clone, Default)]
+pub(crate) struct CallOptions {
+    pub(crate) fail_fast: Option<bool>,
+    pub(crate) exclude: Option<Arc<[Arc<str>]>>,
+}
+
+/// Calls hook `S`. Cheap to clone; keep one around for hot paths.
+pub struct HookCaller<S: HookSpec> {
+    slot: Result<Arc<Slot<S>>, RegisterError>,
+    options: CallOptions,
+}
+
+impl<S: HookSpec> Clone for HookCaller<S> {
+    fn clone(&self) -> Self {
+        HookCaller {
+            slot: self.slot.clone(),
+            options: self.options.clone(),
+        }
+    }
+}
+
+/// One impl registered in a hook, as listed by [`HookCaller::impls`] and
+/// [`HookManager::plugins`](crate::HookManager::plugins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ImplInfo {
+    /// The plugin.
+    pub plugin: Arc<str>,
+    /// The hook.
+    pub hook: Arc<str>,
+    /// Its options.
+    pub options: ImplOptions,
+}
+
+impl<S: HookSpec> HookCaller<S> {
+    pub(crate) fn new(slot: Result<Arc<Slot<S>>, RegisterError>) -> Self {
+        HookCaller {
+            slot,
+            options: CallOptions::default(),
+        }
+    }
+
+    /// Stop at the first failing impl and return it as the call's error (pluggy's behaviour).
+    #[must_use]
+    pub fn fail_fast(mut self) -> Self {
+        self.options.fail_fast = Some(true);
+        self
+    }
+
+    /// Isolate failures: report them in the outcome and run the other impls (the default,
+    /// unless the spec says `fail_fast`).
+    #[must_use]
+    pub fn isolate(mut self) -> Self {
+        self.options.fail_fast = Some(false);
+        self
+    }
+
+    /// A subset caller: skip the impls of these plugins (pluggy's `subset_hook_caller`). Plugins
+    /// registered later under these names are skipped too.
+    #[must_use]
+    pub fn excluding<I>(mut self, plugins: I) -> Self
+    where
+        I: IntoIterator,
+        I::Item: AsRef<str>,
+    {
+        let mut all: Vec<Arc<str>> = self.options.exclude.as_deref().unwrap_or(&[]).to_vec();
+        all.extend(plugins.into_iter().map(|p| Arc::from(p.as_ref())));
+        self.options.exclude = Some(all.into());
+        self
+    }
+
+    /// The hook's name.
+    pub fn name(&self) -> &'static str {
+        S::NAME
+    }
+
+    /// The impls a call would reach now, in call order (wrappers first).
+    pub fn impls(&self) -> Vec<ImplInfo> {
+        let Ok(slot) = &self.slot else {
+            return Vec::new();
+        };
+        let list = slot.list.load();
+        let plan = self.plan(&list);
+        list.entries
+            .iter()
+            .filter(|e| plan.includes(&e.plugin))
+            .map(|e| ImplInfo {
+                plugin: e.plugin.clone(),
+                hook: list.spec.name.clone(),
+                options: e.options.clone(),
+            })
+            .collect()
+    }
+
+    fn slot(&self) -> Result<&Arc<Slot<S>>, CallError> {
+        self.slot.as_ref().map_err(|e| CallError::Unavailable {
+            hook: S::NAME.to_owned(),
+            detail: e.to_string(),
+        })
+    }
+
+    fn plan<'a>(&'a self, list: &ImplList<S>) -> CallPlan<'a> {
+        CallPlan {
+            firstresult: list.spec.mode == CallMode::FirstResult,
+            fail_fast: self.options.fail_fast.unwrap_or(list.spec.fail_fast),
+            exclude: self.options.exclude.as_deref().unwrap_or(&[]),
+        }
+    }
+
+    /// Calls every impl (or, for first-result hooks, impls until one answers) and reports which
+    /// plugin produced which value or failure.
+    ///
+    /// # Errors
+    /// - [`CallError::Historic`] if the hook is historic (use [`call_historic`](Self::call_historic)).
+    /// - [`CallError::ImplFailed`] under the fail-fast policy, for the first impl that failed.
+    /// - [`CallError::Unavailable`] if the spec could not be added (its name is taken by another
+    ///   spec type).
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops every impl future it started: no impl code runs afterwards.
+    pub async fn call(&self, args: &S::Args) -> Result<HookOutcome<S::Output>, CallError> {
+        call_slot(self.slot()?, args, &self.options).await
+    }
+
+    /// Calls the hook with temporary extra impls for this call only (pluggy's `call_extra`).
+    /// Extras run as plain impls registered last: after `tryfirst` impls and impls of higher
+    /// priority, before the other plain impls; the last extra given runs first.
+    ///
+    /// # Errors
+    /// As [`call`](Self::call).
+    ///
+    /// # Cancel safety
+    /// As [`call`](Self::call).
+    pub async fn call_extra(
+        &self,
+        args: &S::Args,
+        extras: impl IntoIterator<Item = ExtraImpl<S>>,
+    ) -> Result<HookOutcome<S::Output>, CallError> {
+        let slot = self.slot()?;
+        let list = slot.list.load_full();
+        if list.spec.historic {
+            return Err(historic_misuse(&list.spec.name));
+        }
+        let mut entries = list.entries.clone();
+        let at = entries
+            .iter()
+            .position(|e| {
+                !e.options.wrapper
+                    && !(e.options.tier == Tier::TryFirst
+                        || (e.options.tier == Tier::Normal && e.options.priority > 0))
+            })
+            .unwrap_or(entries.len());
+        let extras: Vec<ImplEntry<S>> = extras
+            .into_iter()
+            .map(|x| ImplEntry {
+                plugin: x.name,
+                plugin_id: u64::MAX,
+                options: ImplOptions::default(),
+                func: x.func,
+            })
+            .collect();
+        entries.splice(at..at, extras.into_iter().rev());
+        let temp = Arc::new(ImplList::new(list.spec.clone(), entries));
+        run_checked(slot, temp, args, &self.options).await
+    }
+
+    /// Calls a historic hook: runs it now, stores it, and replays it to every impl registered
+    /// later (in call order). `on_result` receives each impl's `(plugin, outcome)`, now and on
+    /// every replay.
+    ///
+    /// Replays run inside registration; an async impl that goes pending during its replay is
+    /// finished on a tracked task of the current tokio runtime (see
+    /// [`HookManager::flush`](crate::HookManager::flush)).
+    ///
+    /// # Errors
+    /// [`CallError::Historic`] if the hook is not historic; fail-fast errors as in
+    /// [`call`](Self::call) (the call is stored all the same).
+    ///
+    /// # Cancel safety
+    /// The call is stored before the future first awaits; dropping the future cancels only the
+    /// immediate run, not later replays.
+    pub async fn call_historic(
+        &self,
+        args: S::Args,
+        on_result: impl Fn(&str, ImplOutcome<S::Output>) + Send + Sync + 'static,
+    ) -> Result<(), CallError> {
+        let slot = self.slot()?;
+        let call = HistoricCall::<S> {
+            args: Arc::new(args),
+            on_result: Arc::new(on_result),
+        };
+        let list = {
+            let mut history = slot.history();
+            let list = slot.list.load_full();
+            if !list.spec.historic {
+                return Err(CallError::Historic {
+                    hook: list.spec.name.to_string(),
+                    detail: "is not historic: call it with `call`",
+                });
+            }
+            history.push(call.clone());
+            list
+        };
+        let outcome = run_checked(slot, list, &call.args, &self.options).await?;
+        for (plugin, o) in outcome.into_named() {
+            (call.on_result)(&plugin, o);
+        }
+        Ok(())
+    }
+}
+
+fn historic_misuse(hook: &str) -> CallError {
+    CallError::Historic {
+        hook: hook.to_owned(),
+        detail: "is historic: call it with `call_historic`, which also replays it to impls registered later",
+    }
+}
+
+/// A normal call on a slot: the shared path of typed and JSON calls.
+pub(crate) async fn call_slot<S: HookSpec>(
+    slot: &Slot<S>,
+    args: &S::Args,
+    options: &CallOptions,
+) -> Result<HookOutcome<S::Output>, CallError> {
+    let list = slot.list.load_full();
+    if list.spec.historic {
+        return Err(historic_misuse(&list.spec.name));
+    }
+    run_checked(slot, list, args, options).await
+}
+
+async fn run_checked<S: HookSpec>(
+    slot: &Slot<S>,
+    list: Arc<ImplList<S>>,
+    args: &S::Args,
+    options: &CallOptions,
+) -> Result<HookOutcome<S::Output>, CallError> {
+    let fail_fast = options.fail_fast.unwrap_or(list.spec.fail_fast);
+    let plan = CallPlan {
+        firstresult: list.spec.mode == CallMode::FirstResult,
+        fail_fast,
+        exclude: options.exclude.as_deref().unwrap_or(&[]),
+    };
+    let mut outcome = match slot.shared.monitors() {
+        None => run_call(list, args, plan).await,
+        Some(monitors) => {
+            let names = list.clone();
+            let info = CallInfo {
+                hook: &names.spec.name,
+                mode: names.spec.mode,
+                plugins: names
+                    .entries
+                    .iter()
+                    .filter(|e| plan.includes(&e.plugin))
+                    .map(|e| &*e.plugin)
+                    .collect(),
+                args,
+            };
+            for m in monitors.iter() {
+                m.before_call(&info);
+            }
+            let started = Instant::now();
+            let outcome = run_call(list, args, plan).await;
+            let elapsed = started.elapsed();
+            let reports: Vec<ImplReport> = outcome
+                .iter()
+                .map(|(plugin, o)| ImplReport {
+                    plugin: Arc::from(plugin),
+                    kind: o.kind(),
+                    error: o.failure().map(|f| f.to_string()),
+                })
+                .collect();
+            for m in monitors.iter() {
+                m.after_call(&info, &reports, elapsed);
+            }
+            outcome
+        }
+    };
+    if fail_fast {
+        if let Some(e) = outcome.take_first_failure() {
+            return Err(e);
+        }
+    }
+    Ok(outcome)
+}
+
+/// A temporary impl for one [`HookCaller::call_extra`].
+pub struct ExtraImpl<S: HookSpec> {
+    name: Arc<str>,
+    func: ImplFn<S>,
+    _spec: PhantomData<fn() -> S>,
+}
+
+impl<S: HookSpec> ExtraImpl<S> {
+    /// A sync closure, reported under `name`.
+    pub fn sync(
+        name: &str,
+        f: impl Fn(&S::Args) -> HookReturn<S::Output> + Send + Sync + 'static,
+    ) -> Self {
+        ExtraImpl {
+            name: Arc::from(name),
+            func: ImplFn::Sync(Arc::new(SyncFn(f))),
+            _spec: PhantomData,
+        }
+    }
+
+    /// An async closure returning a boxed future, reported under `name`.
+    pub fn from_fn<F>(name: &str, f: F) -> Self
+    where
+        F: for<'a> Fn(&'a S::Args) -> BoxFuture<'a, HookReturn<S::Output>> + Send + Sync + 'static,
+    {
+        ExtraImpl {
+            name: Arc::from(name),
+            func: ImplFn::Async(Arc::new(AsyncFn(f))),
+            _spec: PhantomData,
+        }
+    }
+
+    /// An async [`Hook`] impl, reported under `name`.
+    pub fn hook(name: &str, h: Arc<impl Hook<S>>) -> Self {
+        ExtraImpl {
+            name: Arc::from(name),
+            func: ImplFn::Async(h),
+            _spec: PhantomData,
+        }
+    }
+}

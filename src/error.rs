@@ -1,0 +1,214 @@
+//! Errors: what registration and calls can reject, each naming what to fix.
+//!
+//! Two families:
+//! - [`RegisterError`]: a plugin, spec or impl could not be added. Registration is all-or-nothing,
+//!   so after any of these the manager holds exactly what it held before.
+//! - [`CallError`]: a call could not run (unknown hook, historic misuse, malformed JSON arguments)
+//!   or, under the fail-fast policy, an impl failed and stopped the call.
+//!
+//! What an impl itself returns as an error is a [`BoxError`]: any `std::error::Error` of the
+//! plugin author's own type, boxed by `?`.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// The error type impls return: any error of the plugin author's own type, boxed.
+///
+/// `?` converts any `E: std::error::Error + Send + Sync + 'static` (and `&str`/`String`) into it.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Why an impl produced no value: the failure half of an [`ImplOutcome`](crate::ImplOutcome).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HookFailure {
+    /// The impl returned an error of its own.
+    Error(BoxError),
+    /// The impl panicked; the panic message is kept (or `"<non-string panic payload>"`).
+    Panic(String),
+}
+
+impl HookFailure {
+    /// `true` when the impl panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, HookFailure::Panic(_))
+    }
+
+    /// `true` when the impl returned an error of its own.
+    pub fn is_error(&self) -> bool {
+        matches!(self, HookFailure::Error(_))
+    }
+
+    /// The impl's own error, when it returned one; downcast it to your error type.
+    pub fn as_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match self {
+            HookFailure::Error(e) => Some(e.as_ref()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for HookFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HookFailure::Error(e) => write!(f, "returned an error: {e}"),
+            HookFailure::Panic(msg) => write!(f, "panicked: {msg}"),
+        }
+    }
+}
+
+/// A plugin, spec or impl could not be registered. Nothing was changed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// A plugin with this name is already registered.
+    #[error("plugin `{plugin}` is already registered; unregister it first or pick another name")]
+    DuplicatePlugin {
+        /// The name that is taken.
+        plugin: String,
+    },
+    /// The name was blocked with [`HookManager::block`](crate::HookManager::block).
+    #[error("plugin `{plugin}` is blocked; call `unblock(\"{plugin}\")` to allow it")]
+    Blocked {
+        /// The blocked name.
+        plugin: String,
+    },
+    /// An impl's `before`/`after` constraint names a plugin that is not registered.
+    #[error("impl of hook `{hook}` in plugin `{plugin}` must run {relation} `{other}`, but no plugin `{other}` is registered; register `{other}` first or drop the constraint")]
+    UnknownConstraintTarget {
+        /// The hook whose impl carries the constraint.
+        hook: String,
+        /// The plugin that declared the constraint.
+        plugin: String,
+        /// `"before"` or `"after"`.
+        relation: &'static str,
+        /// The plugin named by the constraint.
+        other: String,
+    },
+    /// `before`/`after` constraints of one hook form a cycle.
+    #[error("impls of hook `{hook}` have an ordering cycle: {}; remove one of these before/after constraints", cycle.join(" -> "))]
+    OrderingCycle {
+        /// The hook.
+        hook: String,
+        /// The plugins on the cycle, the first repeated at the end (`a -> b -> a`).
+        cycle: Vec<String>,
+    },
+    /// Two different spec types claim the same hook name, or an impl's types differ from the spec's.
+    #[error("hook `{hook}`: {detail}")]
+    SpecMismatch {
+        /// The hook name.
+        hook: String,
+        /// What does not match.
+        detail: String,
+    },
+    /// An impl was registered with `wrapper` for a hook mode that does not allow it, or similar misuse.
+    #[error("impl of hook `{hook}` in plugin `{plugin}`: {detail}")]
+    InvalidImpl {
+        /// The hook.
+        hook: String,
+        /// The plugin.
+        plugin: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// The plugin's own `register` code failed.
+    #[error("plugin `{plugin}` failed to register: {reason}")]
+    Plugin {
+        /// The plugin.
+        plugin: String,
+        /// Its reason.
+        reason: String,
+    },
+}
+
+/// Impls registered for hooks that have no spec (see
+/// [`HookManager::check_pending`](crate::HookManager::check_pending)).
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("impls for unknown hooks (no spec was added; mark them `optional()` if that is expected): {}", format_pending(.pending))]
+pub struct PendingImplsError {
+    /// `(plugin, hook)` pairs, sorted.
+    pub pending: Vec<(String, String)>,
+}
+
+fn format_pending(p: &[(String, String)]) -> String {
+    p.iter()
+        .map(|(plugin, hook)| format!("`{hook}` in plugin `{plugin}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A hook call could not run, or (fail-fast policy) an impl failed and stopped it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// No spec and no impl is known under this hook name (dynamic layer).
+    #[error("unknown hook `{hook}`: no spec with this name was added (known hooks: {known})")]
+    UnknownHook {
+        /// The name asked for.
+        hook: String,
+        /// The names that exist, comma-separated.
+        known: String,
+    },
+    /// A historic hook was called the normal way, or a normal hook historically.
+    #[error("hook `{hook}` {detail}")]
+    Historic {
+        /// The hook.
+        hook: String,
+        /// What was wrong.
+        detail: &'static str,
+    },
+    /// JSON arguments did not deserialise into the hook's argument type.
+    #[error("malformed JSON arguments for hook `{hook}`: {detail}")]
+    BadArgs {
+        /// The hook.
+        hook: String,
+        /// The serde error.
+        detail: String,
+    },
+    /// The hook's spec could not be added (its name is taken by another spec type).
+    #[error("hook `{hook}` cannot be called: {detail}")]
+    Unavailable {
+        /// The hook.
+        hook: String,
+        /// Why.
+        detail: String,
+    },
+    /// An impl failed and the call ran with the fail-fast policy (pluggy's behaviour).
+    #[error("impl of hook `{hook}` in plugin `{plugin}` {failure}")]
+    ImplFailed {
+        /// The hook.
+        hook: Arc<str>,
+        /// The plugin whose impl failed.
+        plugin: Arc<str>,
+        /// How it failed.
+        failure: HookFailure,
+    },
+}
+
+impl CallError {
+    /// The plugin whose impl failed, for [`CallError::ImplFailed`].
+    pub fn plugin(&self) -> Option<&str> {
+        match self {
+            CallError::ImplFailed { plugin, .. } => Some(plugin),
+            _ => None,
+        }
+    }
+
+    /// `true` when an impl panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self, CallError::ImplFailed { failure, .. } if failure.is_panic())
+    }
+}
+
+/// A JSON value crossing the dynamic layer did not fit the type on the other side.
+///
+/// Appears as an impl's error (`HookFailure::Error`) when a JSON impl answers with a value that
+/// does not deserialise into the typed hook's output, or when a typed answer cannot be
+/// serialised for a JSON caller.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[error("malformed JSON for hook `{hook}`: {detail}")]
+pub struct JsonMismatch {
+    /// The hook.
+    pub hook: String,
+    /// The serde error.
+    pub detail: String,
+}

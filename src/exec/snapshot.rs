@@ -1,0 +1,67 @@
+//! The impl list a call runs on: an immutable snapshot, swapped whole on registration.
+
+use std::sync::Arc;
+
+use crate::hookimpl::{ImplFn, ImplOptions};
+use crate::outcome::NameTable;
+use crate::spec::{HookSpec, SpecInfo};
+
+/// One registered impl, ready to call.
+pub(crate) struct ImplEntry<S: HookSpec> {
+    pub(crate) plugin: Arc<str>,
+    pub(crate) plugin_id: u64,
+    pub(crate) options: ImplOptions,
+    pub(crate) func: ImplFn<S>,
+}
+
+impl<S: HookSpec> Clone for ImplEntry<S> {
+    fn clone(&self) -> Self {
+        ImplEntry {
+            plugin: self.plugin.clone(),
+            plugin_id: self.plugin_id,
+            options: self.options.clone(),
+            func: self.func.clone(),
+        }
+    }
+}
+
+/// The impls of one hook in call order: wrappers (outermost first), then plain impls.
+pub(crate) struct ImplList<S: HookSpec> {
+    pub(crate) spec: SpecInfo,
+    pub(crate) entries: Vec<ImplEntry<S>>,
+    pub(crate) n_wrappers: usize,
+}
+
+impl<S: HookSpec> ImplList<S> {
+    pub(crate) fn new(spec: SpecInfo, entries: Vec<ImplEntry<S>>) -> Self {
+        let n_wrappers = entries
+            .iter()
+            .take_while(|e| matches!(e.func, ImplFn::Wrapper(_)))
+            .count();
+        debug_assert!(entries[n_wrappers..]
+            .iter()
+            .all(|e| !matches!(e.func, ImplFn::Wrapper(_))));
+        ImplList {
+            spec,
+            entries,
+            n_wrappers,
+        }
+    }
+
+    pub(crate) fn empty(spec: SpecInfo) -> Self {
+        ImplList {
+            spec,
+            entries: Vec::new(),
+            n_wrappers: 0,
+        }
+    }
+}
+
+impl<S: HookSpec> NameTable for ImplList<S> {
+    fn hook_name(&self) -> &Arc<str> {
+        &self.spec.name
+    }
+    fn plugin_name(&self, index: u32) -> &Arc<str> {
+        &self.entries[index as usize].plugin
+    }
+}

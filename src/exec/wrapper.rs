@@ -1,0 +1,131 @@
+//! Wrappers (pluggy's new-style `wrapper=True`) as `Next`-style middleware.
+//!
+//! A wrapper gets the call's arguments and a [`Next`]; `next.run().await` runs the rest of the
+//! call (inner wrappers, then the plain impls) and returns its [`HookOutcome`], which the wrapper
+//! may inspect, change, replace or return as is. Code before `run` runs outermost-first, code
+//! after it innermost-first, as in pluggy.
+//!
+//! A wrapper that returns `Err` (or panics) replaces the inner outcome with its own failure,
+//! reported under its plugin's name; a wrapper that never calls `run` short-circuits the call.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use futures::FutureExt;
+use tracing::Instrument;
+
+use super::panic::panic_outcome;
+use super::sequential::SeqLoop;
+use super::snapshot::ImplList;
+use super::CallPlan;
+use crate::error::{BoxError, HookFailure};
+use crate::hookimpl::ImplFn;
+use crate::outcome::{HookOutcome, ImplOutcome, ImplRef};
+use crate::spec::HookSpec;
+
+/// What a wrapper returns: the (possibly changed) outcome, or an error of its own.
+pub type WrapResult<T> = Result<HookOutcome<T>, BoxError>;
+
+/// A wrapper around the other impls of hook `S`.
+///
+/// ```
+/// use hookwire::{async_trait, HookWrapper, Next, WrapResult};
+/// hookwire::hookspec! { pub struct Greet(String) -> String; }
+///
+/// /// Upper-cases every answer of the inner impls.
+/// struct Shout;
+/// #[async_trait]
+/// impl HookWrapper<Greet> for Shout {
+///     async fn wrap(&self, _name: &String, next: Next<'_, Greet>) -> WrapResult<String> {
+///         let mut outcome = next.run().await;
+///         for (_plugin, o) in outcome.iter_mut() {
+///             if let hookwire::ImplOutcome::Value(v) = o {
+///                 *v = v.to_uppercase();
+///             }
+///         }
+///         Ok(outcome)
+///     }
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` does not implement wrapper for hook `{S}`",
+    label = "this type has no `impl HookWrapper<{S}>`"
+)]
+#[async_trait::async_trait]
+pub trait HookWrapper<S: HookSpec>: Send + Sync + 'static {
+    /// Wrap one call: run code before and after `next.run()`.
+    ///
+    /// # Errors
+    /// An `Err` replaces the inner outcome with this wrapper's failure (or stops the call under
+    /// the fail-fast policy).
+    ///
+    /// # Cancel safety
+    /// The future may be dropped at any await point when the caller is dropped; the inner call
+    /// is dropped with it.
+    async fn wrap(&self, args: &S::Args, next: Next<'_, S>) -> WrapResult<S::Output>;
+}
+
+/// The rest of a call, handed to a wrapper.
+pub struct Next<'a, S: HookSpec> {
+    list: &'a Arc<ImplList<S>>,
+    args: &'a S::Args,
+    plan: CallPlan<'a>,
+    pos: usize,
+    me: u32,
+}
+
+impl<'a, S: HookSpec> Next<'a, S> {
+    /// The wrapper's own identity in this call, to [`push`](HookOutcome::push) answers in its
+    /// own name.
+    pub fn me(&self) -> ImplRef {
+        ImplRef(self.me)
+    }
+
+    /// The call's arguments.
+    pub fn args(&self) -> &'a S::Args {
+        self.args
+    }
+
+    /// Run the inner wrappers and impls and return what they produced.
+    ///
+    /// # Cancel safety
+    /// Dropping the future drops every inner impl future it started.
+    pub async fn run(self) -> HookOutcome<S::Output> {
+        run_from(self.list, self.args, self.plan, self.pos).await
+    }
+}
+
+/// Runs the call from wrapper position `pos` inwards.
+pub(crate) async fn run_from<S: HookSpec>(
+    list: &Arc<ImplList<S>>,
+    args: &S::Args,
+    plan: CallPlan<'_>,
+    pos: usize,
+) -> HookOutcome<S::Output> {
+    let Some(i) = (pos..list.n_wrappers).find(|&i| plan.includes(&list.entries[i].plugin)) else {
+        let results = SeqLoop::new(list, args, plan).await;
+        return HookOutcome::new(results, list.clone());
+    };
+    let entry = &list.entries[i];
+    let ImplFn::Wrapper(w) = &entry.func else {
+        unreachable!("entries before n_wrappers are wrappers")
+    };
+    let next = Next {
+        list,
+        args,
+        plan,
+        pos: i + 1,
+        me: i as u32,
+    };
+    let span = tracing::trace_span!("hook_wrapper", hook = %list.spec.name, plugin = %entry.plugin);
+    let result = match catch_unwind(AssertUnwindSafe(|| w.wrap(args, next))) {
+        Ok(fut) => AssertUnwindSafe(fut).catch_unwind().instrument(span).await,
+        Err(payload) => Err(payload),
+    };
+    let failed = match result {
+        Ok(Ok(outcome)) => return outcome,
+        Ok(Err(e)) => ImplOutcome::Failed(HookFailure::Error(e)),
+        Err(payload) => panic_outcome(payload),
+    };
+    HookOutcome::new(vec![(i as u32, failed)], list.clone())
+}

@@ -1,0 +1,28 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod caller;
+mod error;
+mod exec;
+mod hookimpl;
+mod manager;
+mod monitor;
+mod order;
+mod outcome;
+mod plugin;
+mod spec;
+
+pub use async_trait::async_trait;
+pub use caller::{ExtraImpl, HookCaller, ImplInfo};
+pub use error::{BoxError, CallError, HookFailure, JsonMismatch, PendingImplsError, RegisterError};
+pub use exec::wrapper::{HookWrapper, Next, WrapResult};
+pub use hookimpl::{Hook, HookReturn, ImplOptions, SyncHook, Tier};
+pub use manager::registrar::{ImplBuilder, Registrar};
+pub use manager::{HookManager, HookManagerBuilder, MonitorHandle, PluginHandle, PluginInfo};
+pub use monitor::{CallInfo, HookMonitor, ImplReport};
+pub use outcome::{HookOutcome, ImplOutcome, ImplRef, OutcomeKind};
+pub use plugin::Plugin;
+pub use spec::{CallMode, DynamicHook, HookSpec, SpecInfo};
+
+/// Re-exported so closures can box their futures: `async move { .. }.boxed()`.
+pub use futures::FutureExt;

@@ -1,0 +1,522 @@
+//! [`HookManager`]: owns the specs and impls, registers and unregisters plugins, hands out
+//! callers.
+//!
+//! Registration takes a mutex that calls never touch: each hook's snapshot lives in an
+//! `ArcSwap`, replaced whole after every change, so a call runs on the impl list as it was when
+//! the call started and never waits for registration (and registration never waits for calls).
+
+pub(crate) mod record;
+pub(crate) mod registrar;
+pub(crate) mod registry;
+pub(crate) mod slot;
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+
+use arc_swap::ArcSwap;
+use serde_json::Value;
+
+use crate::caller::{HookCaller, ImplInfo};
+use crate::error::{CallError, PendingImplsError, RegisterError};
+use crate::monitor::HookMonitor;
+use crate::outcome::HookOutcome;
+use crate::spec::{DynamicHook, HookSpec, SpecInfo, TypeKey};
+use registrar::Registrar;
+use registry::{Registry, Replays};
+use slot::{json_bridge, ErasedSlot, JsonCall, Slot};
+
+/// Hashes a `TypeId` by its own (already random) bits.
+#[derive(Default)]
+struct TypeIdHasher(u64);
+
+impl Hasher for TypeIdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut buf = [0u8; 8];
+            buf[..chunk.len()].copy_from_slice(chunk);
+            self.0 ^= u64::from_ne_bytes(buf);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+type TypedMap = HashMap<TypeId, Arc<dyn Any + Send + Sync>, BuildHasherDefault<TypeIdHasher>>;
+type NameMap = HashMap<Arc<str>, Arc<dyn JsonCall>>;
+
+/// State every slot of a manager shares.
+#[derive(Default)]
+pub(crate) struct Shared {
+    monitors: ArcSwap<Vec<Arc<dyn HookMonitor>>>,
+    has_monitors: AtomicBool,
+    background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Shared {
+    /// The installed monitors, or `None` (one relaxed load) when there are none.
+    #[inline]
+    pub(crate) fn monitors(&self) -> Option<Arc<Vec<Arc<dyn HookMonitor>>>> {
+        if self.has_monitors.load(Ordering::Relaxed) {
+            Some(self.monitors.load_full())
+        } else {
+            None
+        }
+    }
+}
+
+struct Inner {
+    registry: Mutex<Registry>,
+    typed: ArcSwap<TypedMap>,
+    by_name: ArcSwap<NameMap>,
+    shared: Arc<Shared>,
+}
+
+/// A registered plugin, as returned by [`HookManager::register`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginHandle {
+    id: u64,
+    name: Arc<str>,
+}
+
+impl PluginHandle {
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A registered plugin and its impls, as listed by [`HookManager::plugins`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PluginInfo {
+    /// The plugin's name.
+    pub name: Arc<str>,
+    /// Its impls, grouped by hook name.
+    pub impls: Vec<ImplInfo>,
+}
+
+/// Owns hook specs and plugins' impls; hands out [`HookCaller`]s. Cheap to clone (shared).
+///
+/// ```
+/// use hookwire::HookManager;
+/// hookwire::hookspec! {
+///     #[firstresult]
+///     pub struct Lookup(String) -> u32;
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let pm = HookManager::builder().spec::<Lookup>().build();
+/// pm.register("fallback", |r| r.sync_fn::<Lookup>(|_| Ok(Some(0))).trylast().add()).unwrap();
+/// pm.register("table", |r| r.sync_fn::<Lookup>(|k| Ok((k == "x").then_some(42))).add()).unwrap();
+///
+/// let answer = pm.hook::<Lookup>().call(&"x".to_owned()).await.unwrap();
+/// assert_eq!(answer.answers().next(), Some(("table", &42)));
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct HookManager {
+    inner: Arc<Inner>,
+}
+
+impl Default for HookManager {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for HookManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let reg = self.registry();
+        f.debug_struct("HookManager")
+            .field("hooks", &reg.hooks.keys().collect::<Vec<_>>())
+            .field("plugins", &reg.plugins.iter().map(|p| &p.name).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// Builds a [`HookManager`] with its specs.
+#[derive(Default)]
+#[must_use]
+pub struct HookManagerBuilder {
+    steps: Vec<Box<dyn FnOnce(&HookManager) -> Result<(), RegisterError>>>,
+}
+
+impl HookManagerBuilder {
+    /// Declares typed spec `S`.
+    pub fn spec<S: HookSpec>(mut self) -> Self {
+        self.steps.push(Box::new(|pm| pm.add_spec::<S>()));
+        self
+    }
+
+    /// Declares typed spec `S` and makes it reachable by name from JSON (its types are serde
+    /// types); JSON impls may then implement it.
+    pub fn json_spec<S>(mut self) -> Self
+    where
+        S: HookSpec,
+        S::Args: serde::Serialize + serde::de::DeserializeOwned,
+        S::Output: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        self.steps.push(Box::new(|pm| pm.add_json_spec::<S>()));
+        self
+    }
+
+    /// Declares a dynamic (JSON) hook.
+    pub fn dynamic_spec(mut self, spec: SpecInfo) -> Self {
+        self.steps.push(Box::new(move |pm| pm.add_dynamic_spec(spec)));
+        self
+    }
+
+    /// Builds the manager.
+    ///
+    /// # Panics
+    /// If two specs declared here claim the same hook name with different types: that is a bug
+    /// in the host's own code, found at start-up. Use [`try_build`](Self::try_build) to get it
+    /// as an error instead.
+    pub fn build(self) -> HookManager {
+        match self.try_build() {
+            Ok(pm) => pm,
+            Err(e) => panic!("invalid hook specs: {e}"),
+        }
+    }
+
+    /// Builds the manager.
+    ///
+    /// # Errors
+    /// [`RegisterError::SpecMismatch`] if two specs claim the same hook name with different
+    /// types.
+    pub fn try_build(self) -> Result<HookManager, RegisterError> {
+        let pm = HookManager::new();
+        for step in self.steps {
+            step(&pm)?;
+        }
+        Ok(pm)
+    }
+}
+
+impl HookManager {
+    /// An empty manager.
+    pub fn new() -> Self {
+        HookManager {
+            inner: Arc::new(Inner {
+                registry: Mutex::new(Registry::default()),
+                typed: ArcSwap::from_pointee(TypedMap::default()),
+                by_name: ArcSwap::from_pointee(NameMap::default()),
+                shared: Arc::new(Shared::default()),
+            }),
+        }
+    }
+
+    /// A builder to declare specs.
+    pub fn builder() -> HookManagerBuilder {
+        HookManagerBuilder::default()
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.inner.registry.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Rebuilds the call-side lookup maps from the registry (under its lock).
+    fn publish(&self, reg: &Registry) {
+        let mut typed = TypedMap::default();
+        let mut by_name = NameMap::default();
+        for (name, rec) in &reg.hooks {
+            let Some(slot) = &rec.slot else { continue };
+            if slot.types() != TypeKey::of::<DynamicHook>() {
+                typed.insert(slot.types().spec, slot.clone().as_any());
+            }
+            if let Some(j) = slot.clone().json_call() {
+                by_name.insert(name.clone(), j);
+            }
+        }
+        self.inner.typed.store(Arc::new(typed));
+        self.inner.by_name.store(Arc::new(by_name));
+    }
+
+    fn declare(
+        &self,
+        spec: SpecInfo,
+        make: impl FnOnce(SpecInfo) -> Arc<dyn ErasedSlot>,
+        setup: impl FnOnce(&Arc<dyn ErasedSlot>),
+    ) -> Result<(), RegisterError> {
+        let mut reg = self.registry();
+        reg.declare(spec, make, setup)?;
+        self.publish(&reg);
+        Ok(())
+    }
+
+    /// Declares typed spec `S`. Impls registered earlier for its name are checked now.
+    ///
+    /// # Errors
+    /// [`RegisterError::SpecMismatch`] if the name is declared by another spec type, or impls
+    /// already registered under it are for another spec type.
+    pub fn add_spec<S: HookSpec>(&self) -> Result<(), RegisterError> {
+        let shared = self.inner.shared.clone();
+        self.declare(S::info(), |spec| Arc::new(Slot::<S>::new(spec, shared)), |_| {})
+    }
+
+    /// Declares typed spec `S`, reachable by name from JSON; see
+    /// [`HookManagerBuilder::json_spec`].
+    ///
+    /// # Errors
+    /// As [`add_spec`](Self::add_spec), and when JSON impls already registered under the name
+    /// cannot be checked.
+    pub fn add_json_spec<S>(&self) -> Result<(), RegisterError>
+    where
+        S: HookSpec,
+        S::Args: serde::Serialize + serde::de::DeserializeOwned,
+        S::Output: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        let shared = self.inner.shared.clone();
+        self.declare(
+            S::info(),
+            |spec| Arc::new(Slot::<S>::new(spec, shared)),
+            install_bridge::<S>,
+        )
+    }
+
+    /// Declares a dynamic (JSON) hook, e.g. `SpecInfo::dynamic("user.login")`.
+    ///
+    /// # Errors
+    /// [`RegisterError::SpecMismatch`] if the name is taken by a typed spec.
+    pub fn add_dynamic_spec(&self, spec: SpecInfo) -> Result<(), RegisterError> {
+        let shared = self.inner.shared.clone();
+        self.declare(
+            spec,
+            |spec| Arc::new(Slot::<DynamicHook>::new(spec, shared)),
+            install_bridge::<DynamicHook>,
+        )
+    }
+
+    /// A caller for hook `S`. Declares `S` if it is not declared yet. Keep the caller for hot
+    /// paths: this lookup costs a hash-map probe and an `Arc` clone.
+    pub fn hook<S: HookSpec>(&self) -> HookCaller<S> {
+        if let Some(slot) = self.lookup::<S>() {
+            return HookCaller::new(Ok(slot));
+        }
+        match self.add_spec::<S>() {
+            Ok(()) => match self.lookup::<S>() {
+                Some(slot) => HookCaller::new(Ok(slot)),
+                None => unreachable!("a declared typed spec is published"),
+            },
+            Err(e) => HookCaller::new(Err(e)),
+        }
+    }
+
+    fn lookup<S: HookSpec>(&self) -> Option<Arc<Slot<S>>> {
+        let map = self.inner.typed.load();
+        map.get(&TypeId::of::<S>())
+            .and_then(|s| s.clone().downcast::<Slot<S>>().ok())
+    }
+
+    /// Registers a plugin: `f` adds its impls to the [`Registrar`]; they are registered all
+    /// together or not at all. Historic calls are replayed to the new impls before this
+    /// returns (see [`HookCaller::call_historic`]).
+    ///
+    /// # Errors
+    /// [`RegisterError`]: a duplicate or blocked name, a `before`/`after` naming a plugin that
+    /// is not registered, an ordering cycle, an impl whose types do not match the hook's spec,
+    /// or the error `f` returned. The manager is unchanged after any of them.
+    pub fn register(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut Registrar) -> Result<(), RegisterError>,
+    ) -> Result<PluginHandle, RegisterError> {
+        let name: Arc<str> = Arc::from(name);
+        let mut r = Registrar::new(name.clone());
+        f(&mut r)?;
+        let (id, replays) = {
+            let mut reg = self.registry();
+            let done = reg.register(name.clone(), r.pending, &self.inner.shared)?;
+            self.publish(&reg);
+            done
+        };
+        self.drive(replays);
+        Ok(PluginHandle { id, name })
+    }
+
+    /// Runs historic replays: inline as far as they go without waiting; whatever is still
+    /// pending continues on a tracked task of the current tokio runtime (or, outside any
+    /// runtime, is finished right here).
+    fn drive(&self, replays: Replays) {
+        for mut fut in replays {
+            let mut cx = Context::from_waker(Waker::noop());
+            if let Poll::Ready(()) = fut.as_mut().poll(&mut cx) {
+                continue;
+            }
+            match tokio::runtime::Handle::try_current() {
+                Ok(handle) => {
+                    let task = handle.spawn(fut);
+                    let mut bg = self.inner.shared.background.lock().unwrap_or_else(|e| e.into_inner());
+                    bg.retain(|t| !t.is_finished());
+                    bg.push(task);
+                }
+                Err(_) => futures::executor::block_on(fut),
+            }
+        }
+    }
+
+    /// Waits for historic replays that went pending during registration.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future leaves the remaining replays running.
+    pub async fn flush(&self) {
+        loop {
+            let tasks: Vec<_> = {
+                let mut bg = self.inner.shared.background.lock().unwrap_or_else(|e| e.into_inner());
+                std::mem::take(&mut *bg)
+            };
+            if tasks.is_empty() {
+                return;
+            }
+            for t in tasks {
+                // A replay that panicked already reported through its callback's absence.
+                let _ = t.await;
+            }
+        }
+    }
+
+    /// Unregisters a plugin and all its impls. Calls already running finish on their snapshot.
+    /// Returns `false` if it was not registered.
+    pub fn unregister(&self, plugin: &PluginHandle) -> bool {
+        let mut reg = self.registry();
+        let done = reg.unregister(plugin.id).is_some();
+        self.publish(&reg);
+        done
+    }
+
+    /// Unregisters the plugin registered under `name`. Returns `false` if there is none.
+    pub fn unregister_name(&self, name: &str) -> bool {
+        let mut reg = self.registry();
+        let Some(id) = reg.id_of(name) else {
+            return false;
+        };
+        let done = reg.unregister(id).is_some();
+        self.publish(&reg);
+        done
+    }
+
+    /// Whether a plugin is registered under `name`.
+    pub fn is_registered(&self, name: &str) -> bool {
+        self.registry().is_registered(name)
+    }
+
+    /// Blocks a plugin name: unregisters it if registered, and refuses it from now on (until
+    /// [`unblock`](Self::unblock)).
+    pub fn block(&self, name: &str) {
+        let mut reg = self.registry();
+        if let Some(id) = reg.id_of(name) {
+            reg.unregister(id);
+            self.publish(&reg);
+        }
+        reg.blocked.insert(name.to_owned());
+    }
+
+    /// Allows a blocked name again. Returns `false` if it was not blocked.
+    pub fn unblock(&self, name: &str) -> bool {
+        self.registry().blocked.remove(name)
+    }
+
+    /// Whether `name` is blocked.
+    pub fn is_blocked(&self, name: &str) -> bool {
+        self.registry().blocked.contains(name)
+    }
+
+    /// Every registered plugin with its impls, in registration order.
+    pub fn plugins(&self) -> Vec<PluginInfo> {
+        self.registry()
+            .plugin_infos()
+            .into_iter()
+            .map(|(name, impls)| PluginInfo { name, impls })
+            .collect()
+    }
+
+    /// The names of every known hook (declared, or named by an impl), sorted.
+    pub fn hook_names(&self) -> Vec<String> {
+        self.registry().hooks.keys().map(|k| k.to_string()).collect()
+    }
+
+    /// pluggy's `check_pending`: fails if any impl is registered for a hook the host never
+    /// declared, unless the impl is `optional`.
+    ///
+    /// # Errors
+    /// [`PendingImplsError`] listing every `(plugin, hook)` pair.
+    pub fn check_pending(&self) -> Result<(), PendingImplsError> {
+        self.registry().check_pending()
+    }
+
+    /// Installs a monitor that sees every call of every hook (pluggy's
+    /// `add_hookcall_monitoring`). Returns a handle for
+    /// [`remove_monitor`](Self::remove_monitor).
+    pub fn add_monitor(&self, monitor: Arc<dyn HookMonitor>) -> MonitorHandle {
+        let _reg = self.registry();
+        let mut all = (**self.inner.shared.monitors.load()).clone();
+        all.push(monitor.clone());
+        self.inner.shared.monitors.store(Arc::new(all));
+        self.inner.shared.has_monitors.store(true, Ordering::Relaxed);
+        MonitorHandle(monitor)
+    }
+
+    /// Removes a monitor. Returns `false` if it was not installed.
+    pub fn remove_monitor(&self, handle: &MonitorHandle) -> bool {
+        let _reg = self.registry();
+        let mut all = (**self.inner.shared.monitors.load()).clone();
+        let before = all.len();
+        all.retain(|m| !Arc::ptr_eq(m, &handle.0));
+        let removed = all.len() != before;
+        self.inner.shared.has_monitors.store(!all.is_empty(), Ordering::Relaxed);
+        self.inner.shared.monitors.store(Arc::new(all));
+        removed
+    }
+
+    /// Calls a hook by name with JSON arguments: a dynamic hook, or a typed hook declared with
+    /// `json_spec` (its answers are converted to JSON).
+    ///
+    /// # Errors
+    /// [`CallError::UnknownHook`] for an unknown name, [`CallError::BadArgs`] when `args` does
+    /// not fit the hook's argument type, and the errors of [`HookCaller::call`].
+    ///
+    /// # Cancel safety
+    /// As [`HookCaller::call`].
+    pub async fn call_json(&self, hook: &str, args: Value) -> Result<HookOutcome<Value>, CallError> {
+        let target = self.inner.by_name.load().get(hook).cloned();
+        match target {
+            Some(t) => t.call_json(args).await,
+            None => {
+                let map = self.inner.by_name.load();
+                let mut known: Vec<&str> = map.keys().map(|k| &**k).collect();
+                known.sort_unstable();
+                Err(CallError::UnknownHook {
+                    hook: hook.to_owned(),
+                    known: if known.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        known.join(", ")
+                    },
+                })
+            }
+        }
+    }
+}
+
+fn install_bridge<S>(slot: &Arc<dyn ErasedSlot>)
+where
+    S: HookSpec,
+    S::Args: serde::Serialize + serde::de::DeserializeOwned,
+    S::Output: serde::Serialize + serde::de::DeserializeOwned,
+{
+    if let Ok(slot) = slot.clone().as_any().downcast::<Slot<S>>() {
+        let _ = slot.json.set(json_bridge::<S>());
+    }
+}
+
+/// Identifies a monitor added with [`HookManager::add_monitor`].
+#[derive(Clone)]
+pub struct MonitorHandle(Arc<dyn HookMonitor>);

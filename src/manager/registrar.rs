@@ -1,0 +1,209 @@
+//! [`Registrar`]: how a plugin adds its impls, each with its options.
+//!
+//! ```
+//! use hookwire::{HookManager, HookReturn};
+//! hookwire::hookspec! { pub struct Double(u64) -> u64; }
+//!
+//! let pm = HookManager::builder().spec::<Double>().build();
+//! pm.register("doubler", |r| {
+//!     r.sync_fn::<Double>(|x| Ok(Some(x * 2))).tryfirst().priority(10).add()
+//! })
+//! .unwrap();
+//! assert!(pm.is_registered("doubler"));
+//! ```
+
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use super::record::{JsonImpl, RecordFn};
+use super::registry::PendingImpl;
+use crate::error::RegisterError;
+use crate::exec::wrapper::{HookWrapper, Next, WrapResult};
+use crate::hookimpl::{AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, SyncHook, Tier, WrapperFn};
+use crate::spec::HookSpec;
+
+/// Collects one plugin's impls; they are registered together, all or nothing.
+pub struct Registrar {
+    plugin: Arc<str>,
+    pub(crate) pending: Vec<PendingImpl>,
+}
+
+impl Registrar {
+    pub(crate) fn new(plugin: Arc<str>) -> Self {
+        Registrar {
+            plugin,
+            pending: Vec::new(),
+        }
+    }
+
+    /// The name of the plugin being registered.
+    pub fn plugin_name(&self) -> &str {
+        &self.plugin
+    }
+
+    fn builder(&mut self, hook: &str, wrapper: bool, func: RecordFn) -> ImplBuilder<'_> {
+        ImplBuilder {
+            registrar: self,
+            hook: Arc::from(hook),
+            options: ImplOptions {
+                wrapper,
+                ..ImplOptions::default()
+            },
+            tier: None,
+            func,
+        }
+    }
+
+    /// An async impl of `S` (a type implementing [`Hook<S>`]).
+    pub fn hook<S: HookSpec, H: Hook<S>>(&mut self, h: Arc<H>) -> ImplBuilder<'_> {
+        self.builder(S::NAME, false, RecordFn::typed::<S>(ImplFn::Async(h)))
+    }
+
+    /// A sync impl of `S` (a type implementing [`SyncHook<S>`]).
+    pub fn sync_hook<S: HookSpec, H: SyncHook<S>>(&mut self, h: Arc<H>) -> ImplBuilder<'_> {
+        self.builder(S::NAME, false, RecordFn::typed::<S>(ImplFn::Sync(h)))
+    }
+
+    /// A wrapper around the other impls of `S`.
+    pub fn wrapper<S: HookSpec, W: HookWrapper<S>>(&mut self, w: Arc<W>) -> ImplBuilder<'_> {
+        self.builder(S::NAME, true, RecordFn::typed::<S>(ImplFn::Wrapper(w)))
+    }
+
+    /// An async closure impl of `S`; return a boxed future
+    /// (`|args| async move { .. }.boxed()`, with `futures::FutureExt`), which may borrow `args`.
+    pub fn hook_fn<S: HookSpec>(
+        &mut self,
+        f: impl for<'a> Fn(&'a S::Args) -> BoxFuture<'a, HookReturn<S::Output>> + Send + Sync + 'static,
+    ) -> ImplBuilder<'_> {
+        self.hook::<S, _>(Arc::new(AsyncFn(f)))
+    }
+
+    /// A sync closure impl of `S`: called directly, no future is allocated.
+    pub fn sync_fn<S: HookSpec>(
+        &mut self,
+        f: impl Fn(&S::Args) -> HookReturn<S::Output> + Send + Sync + 'static,
+    ) -> ImplBuilder<'_> {
+        self.sync_hook::<S, _>(Arc::new(SyncFn(f)))
+    }
+
+    /// A wrapper closure: `|args, next| async move { let o = next.run().await; Ok(o) }.boxed()`.
+    pub fn wrapper_fn<S: HookSpec>(
+        &mut self,
+        f: impl for<'a> Fn(&'a S::Args, Next<'a, S>) -> BoxFuture<'a, WrapResult<S::Output>>
+            + Send
+            + Sync
+            + 'static,
+    ) -> ImplBuilder<'_> {
+        self.wrapper::<S, _>(Arc::new(WrapperFn(f)))
+    }
+
+    /// A sync JSON impl of the hook named `hook`: a dynamic hook, or a typed hook added with
+    /// `json_spec` (its arguments arrive as JSON, its answer must fit the output type, or it
+    /// is reported as this plugin's error).
+    pub fn json_fn(
+        &mut self,
+        hook: &str,
+        f: impl Fn(&Value) -> HookReturn<Value> + Send + Sync + 'static,
+    ) -> ImplBuilder<'_> {
+        self.builder(hook, false, RecordFn::Json(JsonImpl::Sync(Arc::new(f))))
+    }
+
+    /// An async JSON impl of the hook named `hook`; see [`json_fn`](Self::json_fn).
+    pub fn json_async_fn(
+        &mut self,
+        hook: &str,
+        f: impl for<'a> Fn(&'a Value) -> BoxFuture<'a, HookReturn<Value>> + Send + Sync + 'static,
+    ) -> ImplBuilder<'_> {
+        self.builder(hook, false, RecordFn::Json(JsonImpl::Async(Arc::new(f))))
+    }
+}
+
+/// Options of one impl; finish with [`add`](Self::add).
+#[must_use = "an impl is only registered when `.add()` is called"]
+pub struct ImplBuilder<'r> {
+    registrar: &'r mut Registrar,
+    hook: Arc<str>,
+    options: ImplOptions,
+    tier: Option<Result<Tier, (Tier, Tier)>>,
+    func: RecordFn,
+}
+
+impl ImplBuilder<'_> {
+    fn set_tier(mut self, tier: Tier) -> Self {
+        self.tier = Some(match self.tier {
+            None => Ok(tier),
+            Some(Ok(t)) if t == tier => Ok(tier),
+            Some(Ok(t)) | Some(Err((t, _))) => Err((t, tier)),
+        });
+        self
+    }
+
+    /// Run before the normal impls (pluggy's `tryfirst`).
+    pub fn tryfirst(self) -> Self {
+        self.set_tier(Tier::TryFirst)
+    }
+
+    /// Run after the normal impls (pluggy's `trylast`).
+    pub fn trylast(self) -> Self {
+        self.set_tier(Tier::TryLast)
+    }
+
+    /// Inside its tier, higher priority runs first (default 0).
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.options.priority = priority;
+        self
+    }
+
+    /// Run before the impls of `plugin` for this hook (`plugin` must be registered already).
+    pub fn before(mut self, plugin: &str) -> Self {
+        self.options.before.push(Arc::from(plugin));
+        self
+    }
+
+    /// Run after the impls of `plugin` for this hook (`plugin` must be registered already).
+    pub fn after(mut self, plugin: &str) -> Self {
+        self.options.after.push(Arc::from(plugin));
+        self
+    }
+
+    /// pluggy's `optionalhook`: no `check_pending` error when the host has no spec for it.
+    pub fn optional(mut self) -> Self {
+        self.options.optional = true;
+        self
+    }
+
+    /// Adds the impl to the plugin's registration.
+    ///
+    /// # Errors
+    /// [`RegisterError::InvalidImpl`] for contradictory options (`tryfirst` and `trylast`, or a
+    /// `before`/`after` naming the plugin itself). Other problems (unknown plugins in
+    /// constraints, cycles, type mismatches) are reported when the plugin is committed.
+    pub fn add(mut self) -> Result<(), RegisterError> {
+        let invalid = |detail: String| RegisterError::InvalidImpl {
+            hook: self.hook.to_string(),
+            plugin: self.registrar.plugin.to_string(),
+            detail,
+        };
+        match self.tier {
+            Some(Err((a, b))) => {
+                return Err(invalid(format!(
+                    "conflicting tiers {a:?} and {b:?}: choose one of tryfirst/trylast"
+                )))
+            }
+            Some(Ok(t)) => self.options.tier = t,
+            None => {}
+        }
+        let me = &self.registrar.plugin;
+        if self.options.before.iter().chain(&self.options.after).any(|p| p == me) {
+            return Err(invalid("a plugin cannot order its impl before or after itself".into()));
+        }
+        self.registrar.pending.push(PendingImpl {
+            hook: self.hook,
+            options: self.options,
+            func: self.func,
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,297 @@
+//! Registration state and its all-or-nothing changes.
+//!
+//! Every change is computed in full (ordering, type checks, constraint checks) before anything
+//! is applied, so an error leaves the registry exactly as it was. Only then are the new
+//! snapshots stored in their slots.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use super::record::{ImplRecord, RecordFn};
+use super::slot::{ErasedSlot, Prepared};
+use super::Shared;
+use crate::caller::ImplInfo;
+use crate::error::{PendingImplsError, RegisterError};
+use crate::hookimpl::ImplOptions;
+use crate::spec::SpecInfo;
+
+/// An impl a plugin asked to register, not yet committed.
+pub(crate) struct PendingImpl {
+    pub(crate) hook: Arc<str>,
+    pub(crate) options: ImplOptions,
+    pub(crate) func: RecordFn,
+}
+
+/// A hook as the registry knows it.
+#[derive(Default)]
+pub(crate) struct HookRecord {
+    /// The host added a spec for it.
+    pub(crate) declared: bool,
+    /// Its spec: the declared one, or the one a typed impl carries.
+    pub(crate) spec: Option<SpecInfo>,
+    /// Its call side, once its types are known.
+    pub(crate) slot: Option<Arc<dyn ErasedSlot>>,
+    /// Its impls, in registration order.
+    pub(crate) impls: Vec<ImplRecord>,
+}
+
+/// A registered plugin.
+pub(crate) struct PluginRecord {
+    pub(crate) id: u64,
+    pub(crate) name: Arc<str>,
+}
+
+/// Historic replays a change produced, to be driven once the registry lock is released.
+pub(crate) type Replays = Vec<BoxFuture<'static, ()>>;
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) hooks: BTreeMap<Arc<str>, HookRecord>,
+    pub(crate) plugins: Vec<PluginRecord>,
+    pub(crate) blocked: BTreeSet<String>,
+    next_id: u64,
+    next_seq: u64,
+}
+
+struct Staged {
+    hook: Arc<str>,
+    spec: Option<SpecInfo>,
+    slot: Option<Arc<dyn ErasedSlot>>,
+    impls: Vec<ImplRecord>,
+    prepared: Option<Prepared>,
+}
+
+fn warn_deprecated(spec: &SpecInfo, plugin: &str) {
+    if let Some(msg) = &spec.warn_on_impl {
+        tracing::warn!(hook = %spec.name, plugin, "impl of deprecated hook: {msg}");
+    }
+}
+
+impl Registry {
+    pub(crate) fn is_registered(&self, name: &str) -> bool {
+        self.plugins.iter().any(|p| &*p.name == name)
+    }
+
+    /// Adds (or re-validates) a host spec. `setup` runs on the slot before its impls are
+    /// checked (it installs the JSON bridge).
+    pub(crate) fn declare(
+        &mut self,
+        spec: SpecInfo,
+        make: impl FnOnce(SpecInfo) -> Arc<dyn ErasedSlot>,
+        setup: impl FnOnce(&Arc<dyn ErasedSlot>),
+    ) -> Result<(), RegisterError> {
+        let rec = self.hooks.get(&spec.name);
+        if let Some(rec) = rec {
+            if let (true, Some(old)) = (rec.declared, &rec.spec) {
+                if old.types == spec.types {
+                    if let Some(slot) = &rec.slot {
+                        setup(slot);
+                    }
+                    return Ok(());
+                }
+                return Err(RegisterError::SpecMismatch {
+                    hook: spec.name.to_string(),
+                    detail: format!(
+                        "already declared by spec type `{}`, cannot also declare `{}`",
+                        old.types.spec_name, spec.types.spec_name
+                    ),
+                });
+            }
+        }
+        let slot = match rec.and_then(|r| r.slot.clone()) {
+            Some(slot) if slot.types() == spec.types => slot,
+            Some(_) => {
+                let other = rec
+                    .and_then(|r| r.spec.as_ref())
+                    .map(|s| s.types.spec_name)
+                    .unwrap_or("?");
+                let plugins: Vec<&str> = rec
+                    .map(|r| r.impls.iter().map(|i| &*i.plugin).collect())
+                    .unwrap_or_default();
+                return Err(RegisterError::SpecMismatch {
+                    hook: spec.name.to_string(),
+                    detail: format!(
+                        "spec type `{}` does not match the impls already registered by plugin(s) {} for spec type `{other}`",
+                        spec.types.spec_name,
+                        plugins.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                });
+            }
+            None => make(spec.clone()),
+        };
+        setup(&slot);
+        let impls = rec.map(|r| r.impls.as_slice()).unwrap_or(&[]);
+        let prepared = slot.prepare(&spec, impls)?;
+        for i in impls {
+            warn_deprecated(&spec, &i.plugin);
+        }
+        let rec = self.hooks.entry(spec.name.clone()).or_default();
+        rec.declared = true;
+        rec.spec = Some(spec);
+        rec.slot = Some(slot.clone());
+        // No replay: a newly declared spec has no history yet.
+        let _ = slot.install(prepared, None);
+        Ok(())
+    }
+
+    /// Registers a plugin's impls, all or nothing.
+    pub(crate) fn register(
+        &mut self,
+        name: Arc<str>,
+        pending: Vec<PendingImpl>,
+        shared: &Arc<Shared>,
+    ) -> Result<(u64, Replays), RegisterError> {
+        if self.blocked.contains(&*name) {
+            return Err(RegisterError::Blocked {
+                plugin: name.to_string(),
+            });
+        }
+        if self.is_registered(&name) {
+            return Err(RegisterError::DuplicatePlugin {
+                plugin: name.to_string(),
+            });
+        }
+        for p in &pending {
+            for (relation, targets) in [("before", &p.options.before), ("after", &p.options.after)] {
+                if let Some(other) = targets.iter().find(|t| !self.is_registered(t)) {
+                    return Err(RegisterError::UnknownConstraintTarget {
+                        hook: p.hook.to_string(),
+                        plugin: name.to_string(),
+                        relation,
+                        other: other.to_string(),
+                    });
+                }
+            }
+        }
+        let id = self.next_id;
+        let mut seq = self.next_seq;
+        let mut staged: Vec<Staged> = Vec::new();
+        for p in pending {
+            let idx = match staged.iter().position(|s| s.hook == p.hook) {
+                Some(i) => i,
+                None => {
+                    let rec = self.hooks.get(&p.hook);
+                    staged.push(Staged {
+                        hook: p.hook.clone(),
+                        spec: rec.and_then(|r| r.spec.clone()),
+                        slot: rec.and_then(|r| r.slot.clone()),
+                        impls: rec.map(|r| r.impls.clone()).unwrap_or_default(),
+                        prepared: None,
+                    });
+                    staged.len() - 1
+                }
+            };
+            let st = &mut staged[idx];
+            if let (None, RecordFn::Typed { maker, .. }) = (&st.slot, &p.func) {
+                let spec = (maker.info)();
+                st.slot = Some((maker.make)(spec.clone(), shared.clone()));
+                st.spec = Some(spec);
+            }
+            st.impls.push(ImplRecord {
+                plugin: name.clone(),
+                plugin_id: id,
+                seq,
+                options: p.options,
+                func: p.func,
+            });
+            seq += 1;
+        }
+        for st in &mut staged {
+            if let (Some(slot), Some(spec)) = (&st.slot, &st.spec) {
+                st.prepared = Some(slot.prepare(spec, &st.impls)?);
+            }
+        }
+        // Everything checked: apply.
+        self.next_id += 1;
+        self.next_seq = seq;
+        self.plugins.push(PluginRecord {
+            id,
+            name: name.clone(),
+        });
+        let mut replays = Vec::new();
+        for st in staged {
+            let rec = self.hooks.entry(st.hook).or_default();
+            rec.impls = st.impls;
+            rec.spec = st.spec;
+            rec.slot = st.slot;
+            if let (Some(slot), Some(prepared)) = (&rec.slot, st.prepared) {
+                replays.extend(slot.install(prepared, Some(id)));
+            }
+            if let Some(spec) = &rec.spec {
+                warn_deprecated(spec, &name);
+            }
+        }
+        Ok((id, replays))
+    }
+
+    /// Removes a plugin and all its impls. Returns its name, or `None` if it is not registered.
+    pub(crate) fn unregister(&mut self, id: u64) -> Option<Arc<str>> {
+        let pos = self.plugins.iter().position(|p| p.id == id)?;
+        let plugin = self.plugins.remove(pos);
+        for rec in self.hooks.values_mut() {
+            if !rec.impls.iter().any(|i| i.plugin_id == id) {
+                continue;
+            }
+            rec.impls.retain(|i| i.plugin_id != id);
+            if let (Some(slot), Some(spec)) = (&rec.slot, &rec.spec) {
+                // Removing impls can't create a cycle or a type mismatch.
+                match slot.prepare(spec, &rec.impls) {
+                    Ok(prepared) => {
+                        let _ = slot.install(prepared, None);
+                    }
+                    Err(e) => tracing::error!(hook = %spec.name, "re-ordering after unregister failed: {e}"),
+                }
+            }
+        }
+        Some(plugin.name)
+    }
+
+    pub(crate) fn id_of(&self, name: &str) -> Option<u64> {
+        self.plugins.iter().find(|p| &*p.name == name).map(|p| p.id)
+    }
+
+    pub(crate) fn check_pending(&self) -> Result<(), PendingImplsError> {
+        let mut pending: Vec<(String, String)> = self
+            .hooks
+            .iter()
+            .filter(|(_, rec)| !rec.declared)
+            .flat_map(|(hook, rec)| {
+                rec.impls
+                    .iter()
+                    .filter(|i| !i.options.optional)
+                    .map(move |i| (i.plugin.to_string(), hook.to_string()))
+            })
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        pending.sort();
+        Err(PendingImplsError { pending })
+    }
+
+    /// Every registered plugin with its impls, in registration order.
+    pub(crate) fn plugin_infos(&self) -> Vec<(Arc<str>, Vec<ImplInfo>)> {
+        self.plugins
+            .iter()
+            .map(|p| {
+                let impls = self
+                    .hooks
+                    .iter()
+                    .flat_map(|(hook, rec)| {
+                        rec.impls
+                            .iter()
+                            .filter(|i| i.plugin_id == p.id)
+                            .map(move |i| ImplInfo {
+                                plugin: i.plugin.clone(),
+                                hook: hook.clone(),
+                                options: i.options.clone(),
+                            })
+                    })
+                    .collect();
+                (p.name.clone(), impls)
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,253 @@
+//! Hook specifications: the host's typed contract for one hook.
+//!
+//! A spec names the hook, its argument type, its output type and its call mode, and optionally
+//! marks it historic, versions it, deprecates it or makes it fail fast. Define specs with the
+//! [`hookspec!`](crate::hookspec) macro (or implement [`HookSpec`] by hand):
+//!
+//! ```
+//! #[derive(Clone)]
+//! pub struct AuthRequest { pub token: String }
+//!
+//! hookwire::hookspec! {
+//!     /// The first plugin that recognises the token answers.
+//!     #[firstresult]
+//!     #[name = "auth.authenticate"]
+//!     pub struct Authenticate(AuthRequest) -> String;
+//!
+//!     /// Every plugin sees start-up.
+//!     pub struct OnStartup(()) -> ();
+//! }
+//!
+//! use hookwire::{CallMode, HookSpec};
+//! assert_eq!(Authenticate::NAME, "auth.authenticate");
+//! assert_eq!(Authenticate::MODE, CallMode::FirstResult);
+//! assert_eq!(OnStartup::NAME, "OnStartup");
+//! ```
+
+use std::any::TypeId;
+use std::sync::Arc;
+
+/// How a call combines the answers of its impls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallMode {
+    /// Every impl runs; every answer is kept, in call order ("no answer" is dropped from values).
+    CollectAll,
+    /// Impls run in order until the first one answers (pluggy's `firstresult=True`).
+    FirstResult,
+}
+
+/// A typed hook specification. Usually written with [`hookspec!`](crate::hookspec).
+///
+/// The associated types make a wrong impl a compile error: an impl of `Hook<S>` must take
+/// `&S::Args` and answer `S::Output`.
+pub trait HookSpec: Sized + Send + Sync + 'static {
+    /// What a call passes to every impl (by reference).
+    type Args: Send + Sync + 'static;
+    /// What an impl answers.
+    type Output: Send + 'static;
+    /// The hook's name: how plugins, errors, tracing and the dynamic layer refer to it.
+    const NAME: &'static str;
+    /// Collect every answer, or stop at the first one.
+    const MODE: CallMode = CallMode::CollectAll;
+    /// Historic hooks are called with `call_historic`, and replayed to impls registered later.
+    const HISTORIC: bool = false;
+    /// The spec's version, for hosts that evolve a hook.
+    const VERSION: u32 = 1;
+    /// When set, registering an impl of this hook logs this deprecation warning (pluggy's
+    /// `warn_on_impl`).
+    const WARN_ON_IMPL: Option<&'static str> = None;
+    /// When `true`, the first failing impl stops the call and is returned as an error
+    /// (pluggy's behaviour). Default: failures are isolated and reported in the outcome.
+    const FAIL_FAST: bool = false;
+
+    /// The spec as runtime data.
+    fn info() -> SpecInfo {
+        SpecInfo {
+            name: Arc::from(Self::NAME),
+            mode: Self::MODE,
+            historic: Self::HISTORIC,
+            version: Self::VERSION,
+            warn_on_impl: Self::WARN_ON_IMPL.map(Arc::from),
+            fail_fast: Self::FAIL_FAST,
+            types: TypeKey::of::<Self>(),
+        }
+    }
+}
+
+/// Identifies the spec type of a hook, to check impls against specs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TypeKey {
+    pub(crate) spec: TypeId,
+    pub(crate) spec_name: &'static str,
+}
+
+impl PartialEq for TypeKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.spec == other.spec
+    }
+}
+impl Eq for TypeKey {}
+
+impl TypeKey {
+    pub(crate) fn of<S: HookSpec>() -> Self {
+        TypeKey {
+            spec: TypeId::of::<S>(),
+            spec_name: std::any::type_name::<S>(),
+        }
+    }
+}
+
+/// The spec type behind every dynamic (JSON) hook: JSON arguments, JSON answers. Each dynamic
+/// hook's name and mode come from its [`SpecInfo`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DynamicHook;
+
+impl HookSpec for DynamicHook {
+    type Args = serde_json::Value;
+    type Output = serde_json::Value;
+    const NAME: &'static str = "<dynamic>";
+}
+
+/// A hook spec as runtime data: what [`HookSpec`] declares, or a dynamic (JSON) spec.
+#[derive(Debug, Clone)]
+pub struct SpecInfo {
+    pub(crate) name: Arc<str>,
+    pub(crate) mode: CallMode,
+    pub(crate) historic: bool,
+    pub(crate) version: u32,
+    pub(crate) warn_on_impl: Option<Arc<str>>,
+    pub(crate) fail_fast: bool,
+    pub(crate) types: TypeKey,
+}
+
+impl SpecInfo {
+    /// A dynamic spec: JSON arguments and answers, collect-all. For events named at run time
+    /// (`"user.login"`) and out-of-process plugins.
+    pub fn dynamic(name: impl Into<Arc<str>>) -> Self {
+        SpecInfo {
+            name: name.into(),
+            mode: CallMode::CollectAll,
+            historic: false,
+            version: 1,
+            warn_on_impl: None,
+            fail_fast: false,
+            types: TypeKey::of::<DynamicHook>(),
+        }
+    }
+
+    /// Builder: make this dynamic spec stop at the first answer.
+    pub fn firstresult(mut self) -> Self {
+        self.mode = CallMode::FirstResult;
+        self
+    }
+
+    /// The hook's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// The call mode.
+    pub fn mode(&self) -> CallMode {
+        self.mode
+    }
+    /// Whether the hook is historic.
+    pub fn is_historic(&self) -> bool {
+        self.historic
+    }
+    /// The spec version.
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+    /// The deprecation warning logged when an impl is registered, if any.
+    pub fn warn_on_impl(&self) -> Option<&str> {
+        self.warn_on_impl.as_deref()
+    }
+    /// Whether calls fail fast by default.
+    pub fn fail_fast(&self) -> bool {
+        self.fail_fast
+    }
+}
+
+/// Declares typed hook specs: one line each.
+///
+/// ```text
+/// hookwire::hookspec! {
+///     /// docs (kept on the generated struct)
+///     #[firstresult]              // optional: stop at the first answer
+///     #[historic]                 // optional: replay calls to late impls
+///     #[fail_fast]                // optional: first failure stops the call
+///     #[name = "auth.login"]      // optional: hook name (default: the struct's name)
+///     #[version = 2]              // optional: spec version (default 1)
+///     #[warn_on_impl = "use X"]   // optional: deprecation warning for implementers
+///     pub struct Authenticate(AuthRequest) -> Principal;
+/// }
+/// ```
+///
+/// Each spec becomes a unit struct implementing [`HookSpec`]. Any other attribute (docs,
+/// `#[derive]`, `#[deprecated]`) is kept on the struct.
+#[macro_export]
+macro_rules! hookspec {
+    () => {};
+    ($($rest:tt)+) => {
+        $crate::__hookspec_munch! { @attrs [] @opts [] @name [] $($rest)+ }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __hookspec_munch {
+    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [$($n:tt)*] #[firstresult] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { @attrs [$($a)*]
+            @opts [$($o)* const MODE: $crate::CallMode = $crate::CallMode::FirstResult;]
+            @name [$($n)*] $($rest)* }
+    };
+    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [$($n:tt)*] #[historic] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { @attrs [$($a)*] @opts [$($o)* const HISTORIC: bool = true;]
+            @name [$($n)*] $($rest)* }
+    };
+    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [$($n:tt)*] #[fail_fast] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { @attrs [$($a)*] @opts [$($o)* const FAIL_FAST: bool = true;]
+            @name [$($n)*] $($rest)* }
+    };
+    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [$($n:tt)*] #[version = $v:literal] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { @attrs [$($a)*] @opts [$($o)* const VERSION: u32 = $v;]
+            @name [$($n)*] $($rest)* }
+    };
+    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [$($n:tt)*] #[warn_on_impl = $w:literal] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { @attrs [$($a)*]
+            @opts [$($o)* const WARN_ON_IMPL: ::core::option::Option<&'static str> = ::core::option::Option::Some($w);]
+            @name [$($n)*] $($rest)* }
+    };
+    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [] #[name = $name:literal] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { @attrs [$($a)*] @opts [$($o)*] @name [$name] $($rest)* }
+    };
+    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [$($n:tt)*] #[$m:meta] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { @attrs [$($a)* #[$m]] @opts [$($o)*] @name [$($n)*] $($rest)* }
+    };
+    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [$($n:tt)*]
+        $vis:vis struct $spec:ident ( $args:ty ) -> $out:ty ; $($rest:tt)*) => {
+        $($a)*
+        #[derive(Debug, Clone, Copy, Default)]
+        $vis struct $spec;
+
+        impl $crate::HookSpec for $spec {
+            type Args = $args;
+            type Output = $out;
+            const NAME: &'static str = $crate::__hookspec_name!([$($n)*] $spec);
+            $($o)*
+        }
+
+        $crate::hookspec! { $($rest)* }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __hookspec_name {
+    ([] $spec:ident) => {
+        ::core::stringify!($spec)
+    };
+    ([$name:literal] $spec:ident) => {
+        $name
+    };
+}
