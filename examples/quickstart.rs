@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use hookspecs::{
-    AfterRequest, AppInfo, AuthRequest, Authenticate, BeforeRequest, Config, Exchange, OnConfigLoaded, OnStartup,
-    Principal, Request, Response,
+    AfterRequest, AppInfo, AuthRequest, Authenticate, BeforeRequest, Config, Exchange,
+    OnConfigLoaded, OnStartup, Principal, Request, Response,
 };
 use hookwire::{
-    async_trait, FutureExt, Hook, HookManager, HookOutcome, HookReturn, ImplOutcome, Plugin, RegisterError, Registrar,
+    async_trait, FutureExt, Hook, HookManager, HookOutcome, HookReturn, ImplOutcome, Plugin,
+    RegisterError, Registrar,
 };
 
 /// Plugin 1: answers `authenticate` from a token table (async, tryfirst).
@@ -77,7 +78,10 @@ impl Plugin for AccessLog {
         })
         .add()?;
         r.sync_fn::<AfterRequest>(|ex| {
-            println!("  [access-log] {} {} -> {}", ex.request.method, ex.request.path, ex.response.status);
+            println!(
+                "  [access-log] {} {} -> {}",
+                ex.request.method, ex.request.path, ex.response.status
+            );
             Ok(Some(()))
         })
         .add()?;
@@ -93,7 +97,11 @@ impl Plugin for AccessLog {
 }
 
 fn report<T: std::fmt::Debug>(title: &str, outcome: &HookOutcome<T>) {
-    println!("{title}: hook `{}`, {} impl(s) ran", outcome.hook(), outcome.len());
+    println!(
+        "{title}: hook `{}`, {} impl(s) ran",
+        outcome.hook(),
+        outcome.len()
+    );
     for (plugin, o) in outcome.iter() {
         match o {
             ImplOutcome::Value(v) => println!("  {plugin:<11} answered {v:?}"),
@@ -141,11 +149,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         name: "demo".into(),
         version: "1.0.0".into(),
     };
-    report("\n1. collect-all", &pm.hook::<OnStartup>().call(&app).await?);
+    report(
+        "\n1. collect-all",
+        &pm.hook::<OnStartup>().call(&app).await?,
+    );
 
     // 2. First result: the first plugin that recognises the token answers.
     let auth = pm.hook::<Authenticate>();
-    let who = auth.call(&AuthRequest { token: "s3cret".into() }).await?;
+    let who = auth
+        .call(&AuthRequest {
+            token: "s3cret".into(),
+        })
+        .await?;
     report("\n2. firstresult", &who);
     println!("   -> principal: {:?}", who.into_value());
 
@@ -163,18 +178,29 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             body: "not found".into(),
         });
         pm.hook::<AfterRequest>()
-            .call(&Exchange { request: req, response })
+            .call(&Exchange {
+                request: req,
+                response,
+            })
             .await?;
     }
 
     // 4. Fail-fast, pluggy's behaviour: the first failure is the call's error.
-    let err = pm.hook::<OnStartup>().fail_fast().call(&app).await.unwrap_err();
+    let err = pm
+        .hook::<OnStartup>()
+        .fail_fast()
+        .call(&app)
+        .await
+        .unwrap_err();
     println!("\n4. fail-fast: {err}");
 
     // 5. The dynamic layer: the same typed hook, by name, with JSON.
     let out = pm
         .call_json("authenticate", serde_json::json!({"token": "s3cret"}))
         .await?;
-    println!("\n5. call_json(\"authenticate\"): {:?}", out.answers().collect::<Vec<_>>());
+    println!(
+        "\n5. call_json(\"authenticate\"): {:?}",
+        out.answers().collect::<Vec<_>>()
+    );
     Ok(())
 }

@@ -166,9 +166,10 @@ impl<S: HookSpec> HookCaller<S> {
         let at = entries
             .iter()
             .position(|e| {
-                !e.options.wrapper
-                    && !(e.options.tier == Tier::TryFirst
-                        || (e.options.tier == Tier::Normal && e.options.priority > 0))
+                let runs_before_extras = e.options.wrapper
+                    || e.options.tier == Tier::TryFirst
+                    || (e.options.tier == Tier::Normal && e.options.priority > 0);
+                !runs_before_extras
             })
             .unwrap_or(entries.len());
         let extras: Vec<ImplEntry<S>> = extras

@@ -51,7 +51,10 @@ fn base_key(it: &OrderItem<'_>) -> (bool, Tier, Reverse<i32>, i128) {
 pub(crate) fn call_order(hook: &str, items: &[OrderItem<'_>]) -> Result<Vec<usize>, RegisterError> {
     let mut base: Vec<usize> = (0..items.len()).collect();
     base.sort_by_key(|&i| base_key(&items[i]));
-    if items.iter().all(|it| it.before.is_empty() && it.after.is_empty()) {
+    if items
+        .iter()
+        .all(|it| it.before.is_empty() && it.after.is_empty())
+    {
         return Ok(base);
     }
     // rank[i] = position of item i in the base order.

@@ -220,8 +220,7 @@ impl<T> HookOutcome<T> {
     /// errors: `o.retain(|_, r| !r.is_failed())`).
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &ImplOutcome<T>) -> bool) {
         let names = &self.names;
-        self.entries
-            .retain(|(i, o)| keep(names.plugin_name(*i), o));
+        self.entries.retain(|(i, o)| keep(names.plugin_name(*i), o));
     }
 
     /// Add an entry in the name of `who` (a wrapper's [`Next::me`](crate::Next::me)).

@@ -1,7 +1,7 @@
 //! The dynamic layer: string-named hooks with JSON values, and typed serde specs reached by name.
 
-use hookwire::{CallError, FutureExt, HookManager, JsonMismatch, RegisterError, SpecInfo};
 use hookspecs::{AuthRequest, Authenticate, Compute, Principal};
+use hookwire::{CallError, FutureExt, HookManager, JsonMismatch, RegisterError, SpecInfo};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -9,19 +9,34 @@ async fn dynamic_hooks_take_and_return_json() {
     let pm = HookManager::builder()
         .dynamic_spec(SpecInfo::dynamic("user.login"))
         .build();
-    pm.register("audit", |r| r.json_fn("user.login", |v| Ok(Some(json!({"audited": v["user"]})))).add())
-        .unwrap();
+    pm.register("audit", |r| {
+        r.json_fn("user.login", |v| Ok(Some(json!({"audited": v["user"]}))))
+            .add()
+    })
+    .unwrap();
     pm.register("greeter", |r| {
         r.json_async_fn("user.login", |v| {
-            async move { Ok(Some(json!(format!("hello {}", v["user"].as_str().unwrap_or("?"))))) }.boxed()
+            async move {
+                Ok(Some(json!(format!(
+                    "hello {}",
+                    v["user"].as_str().unwrap_or("?")
+                ))))
+            }
+            .boxed()
         })
         .add()
     })
     .unwrap();
-    let out = pm.call_json("user.login", json!({"user": "bob"})).await.unwrap();
+    let out = pm
+        .call_json("user.login", json!({"user": "bob"}))
+        .await
+        .unwrap();
     assert_eq!(
         out.answers().collect::<Vec<_>>(),
-        [("greeter", &json!("hello bob")), ("audit", &json!({"audited": "bob"}))]
+        [
+            ("greeter", &json!("hello bob")),
+            ("audit", &json!({"audited": "bob"}))
+        ]
     );
 }
 
@@ -44,27 +59,49 @@ async fn typed_serde_specs_are_reachable_by_name() {
     let pm = HookManager::builder().json_spec::<Authenticate>().build();
     pm.register("token", |r| {
         r.sync_fn::<Authenticate>(|req| {
-            Ok((req.token == "secret").then(|| Principal { user: "alice".into(), roles: vec!["admin".into()] }))
+            Ok((req.token == "secret").then(|| Principal {
+                user: "alice".into(),
+                roles: vec!["admin".into()],
+            }))
         })
         .add()
     })
     .unwrap();
-    let out = pm.call_json("authenticate", json!({"token": "secret"})).await.unwrap();
-    assert_eq!(out.into_value(), Some(json!({"user": "alice", "roles": ["admin"]})));
+    let out = pm
+        .call_json("authenticate", json!({"token": "secret"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.into_value(),
+        Some(json!({"user": "alice", "roles": ["admin"]}))
+    );
 
     // Malformed arguments: an error naming the hook; nothing ran, nothing changed.
-    let err = pm.call_json("authenticate", json!({"tok": 1})).await.unwrap_err();
+    let err = pm
+        .call_json("authenticate", json!({"tok": 1}))
+        .await
+        .unwrap_err();
     assert!(matches!(err, CallError::BadArgs { .. }));
-    assert!(err.to_string().starts_with("malformed JSON arguments for hook `authenticate`: missing field `token`"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("malformed JSON arguments for hook `authenticate`: missing field `token`"),
+        "{err}"
+    );
     assert!(pm.is_registered("token"));
 }
 
 #[tokio::test]
 async fn json_impls_of_typed_specs_and_their_malformed_answers() {
     let pm = HookManager::builder().json_spec::<Authenticate>().build();
-    pm.register("typed", |r| r.sync_fn::<Authenticate>(|_| Ok(None)).trylast().add()).unwrap();
-    pm.register("garbage", |r| r.json_fn("authenticate", |_| Ok(Some(json!({"user": 42})))).add())
-        .unwrap();
+    pm.register("typed", |r| {
+        r.sync_fn::<Authenticate>(|_| Ok(None)).trylast().add()
+    })
+    .unwrap();
+    pm.register("garbage", |r| {
+        r.json_fn("authenticate", |_| Ok(Some(json!({"user": 42}))))
+            .add()
+    })
+    .unwrap();
     pm.register("remote", |r| {
         r.json_fn("authenticate", |v: &Value| {
             Ok((v["token"] == "secret").then(|| json!({"user": "carol", "roles": []})))
@@ -77,47 +114,93 @@ async fn json_impls_of_typed_specs_and_their_malformed_answers() {
     // Typed call: the JSON impl's answer is decoded into a Principal.
     let who = pm
         .hook::<Authenticate>()
-        .call(&AuthRequest { token: "secret".into() })
+        .call(&AuthRequest {
+            token: "secret".into(),
+        })
         .await
         .unwrap()
         .into_value();
-    assert_eq!(who, Some(Principal { user: "carol".into(), roles: vec![] }));
+    assert_eq!(
+        who,
+        Some(Principal {
+            user: "carol".into(),
+            roles: vec![]
+        })
+    );
 
     // Garbage from a plugin is an error outcome naming it; the call goes on.
     let out = pm
         .hook::<Authenticate>()
-        .call(&AuthRequest { token: "other".into() })
+        .call(&AuthRequest {
+            token: "other".into(),
+        })
         .await
         .unwrap();
     let kinds: Vec<(&str, String)> = out.iter().map(|(p, o)| (p, o.kind().to_string())).collect();
-    assert_eq!(kinds, [("remote", "no answer".into()), ("garbage", "error".into()), ("typed", "no answer".into())]);
+    assert_eq!(
+        kinds,
+        [
+            ("remote", "no answer".into()),
+            ("garbage", "error".into()),
+            ("typed", "no answer".into())
+        ]
+    );
     let (plugin, failure) = out.errors().next().unwrap();
     assert_eq!(plugin, "garbage");
-    let mismatch = failure.as_error().unwrap().downcast_ref::<JsonMismatch>().unwrap();
+    let mismatch = failure
+        .as_error()
+        .unwrap()
+        .downcast_ref::<JsonMismatch>()
+        .unwrap();
     assert_eq!(mismatch.hook, "authenticate");
-    assert!(mismatch.detail.contains("invalid type: integer `42`, expected a string"), "{}", mismatch.detail);
+    assert!(
+        mismatch
+            .detail
+            .contains("invalid type: integer `42`, expected a string"),
+        "{}",
+        mismatch.detail
+    );
 }
 
 #[test]
 fn json_impl_for_a_non_json_spec_is_refused_with_a_hint() {
     let pm = HookManager::builder().spec::<Compute>().build();
-    let err = pm.register("js", |r| r.json_fn("compute", |_| Ok(None)).add()).unwrap_err();
+    let err = pm
+        .register("js", |r| r.json_fn("compute", |_| Ok(None)).add())
+        .unwrap_err();
     assert!(matches!(err, RegisterError::SpecMismatch { .. }));
-    assert!(err.to_string().contains("add it with `json_spec::<hookspecs::Compute>()`"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("add it with `json_spec::<hookspecs::Compute>()`"),
+        "{err}"
+    );
     assert!(pm.plugins().is_empty());
     // ...and accepted once the spec is declared JSON-capable.
     pm.add_json_spec::<Compute>().unwrap();
-    pm.register("js", |r| r.json_fn("compute", |v| Ok(Some(json!(v.as_u64().unwrap() * 3)))).add()).unwrap();
+    pm.register("js", |r| {
+        r.json_fn("compute", |v| Ok(Some(json!(v.as_u64().unwrap() * 3))))
+            .add()
+    })
+    .unwrap();
 }
 
 #[tokio::test]
 async fn pending_json_impls_are_adapted_when_the_spec_arrives() {
     let pm = HookManager::new();
-    pm.register("early", |r| r.json_fn("compute", |v| Ok(Some(json!(v.as_u64().unwrap() + 1)))).add())
-        .unwrap();
+    pm.register("early", |r| {
+        r.json_fn("compute", |v| Ok(Some(json!(v.as_u64().unwrap() + 1))))
+            .add()
+    })
+    .unwrap();
     assert!(pm.check_pending().is_err());
     pm.add_json_spec::<Compute>().unwrap();
     let out = pm.hook::<Compute>().call(&41).await.unwrap();
     assert_eq!(out.into_values(), [42]);
-    assert_eq!(pm.call_json("compute", json!(1)).await.unwrap().into_values(), [json!(2)]);
+    assert_eq!(
+        pm.call_json("compute", json!(1))
+            .await
+            .unwrap()
+            .into_values(),
+        [json!(2)]
+    );
 }

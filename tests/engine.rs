@@ -2,11 +2,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use hookwire::{
-    async_trait, CallError, FutureExt, Hook, HookFailure, HookManager, HookReturn, HookWrapper, ImplOutcome,
-    Next, OutcomeKind, WrapResult,
-};
 use hookspecs::{AuthRequest, Authenticate, Compute, Principal};
+use hookwire::{
+    async_trait, CallError, FutureExt, Hook, HookFailure, HookManager, HookReturn, HookWrapper,
+    ImplOutcome, Next, OutcomeKind, WrapResult,
+};
 
 type Log = Arc<Mutex<Vec<String>>>;
 
@@ -37,10 +37,13 @@ impl std::error::Error for Denied {}
 #[tokio::test]
 async fn collect_all_keeps_every_answer_in_call_order_and_names_plugins() {
     let pm = HookManager::builder().spec::<Compute>().build();
-    pm.register("a", |r| r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).add()).unwrap();
-    pm.register("b", |r| r.sync_fn::<Compute>(|_| Ok(None)).add()).unwrap();
+    pm.register("a", |r| r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).add())
+        .unwrap();
+    pm.register("b", |r| r.sync_fn::<Compute>(|_| Ok(None)).add())
+        .unwrap();
     pm.register("c", |r| {
-        r.hook_fn::<Compute>(|x| async move { Ok(Some(x * 10)) }.boxed()).add()
+        r.hook_fn::<Compute>(|x| async move { Ok(Some(x * 10)) }.boxed())
+            .add()
     })
     .unwrap();
 
@@ -49,7 +52,11 @@ async fn collect_all_keeps_every_answer_in_call_order_and_names_plugins() {
     let seen: Vec<(&str, OutcomeKind)> = out.iter().map(|(p, o)| (p, o.kind())).collect();
     assert_eq!(
         seen,
-        [("c", OutcomeKind::Value), ("b", OutcomeKind::NoAnswer), ("a", OutcomeKind::Value)]
+        [
+            ("c", OutcomeKind::Value),
+            ("b", OutcomeKind::NoAnswer),
+            ("a", OutcomeKind::Value)
+        ]
     );
     assert_eq!(out.values().copied().collect::<Vec<_>>(), [20, 3]);
     assert_eq!(out.answers().collect::<Vec<_>>(), [("c", &20), ("a", &3)]);
@@ -86,7 +93,8 @@ async fn firstresult_stops_at_first_answer_and_falsy_values_count() {
 #[tokio::test]
 async fn firstresult_with_no_answer_is_none() {
     let pm = HookManager::new();
-    pm.register("nobody", |r| r.sync_fn::<Authenticate>(|_| Ok(None)).add()).unwrap();
+    pm.register("nobody", |r| r.sync_fn::<Authenticate>(|_| Ok(None)).add())
+        .unwrap();
     let out = pm
         .hook::<Authenticate>()
         .call(&AuthRequest { token: "x".into() })
@@ -114,11 +122,14 @@ impl Hook<Authenticate> for TokenAuth {
 async fn errors_and_panics_are_isolated_and_named() {
     let pm = HookManager::new();
     pm.register("panicky", |r| {
-        r.sync_fn::<Compute>(|_| panic!("boom {}", 42)).tryfirst().add()
+        r.sync_fn::<Compute>(|_| panic!("boom {}", 42))
+            .tryfirst()
+            .add()
     })
     .unwrap();
     pm.register("failing", |r| {
-        r.hook_fn::<Compute>(|_| async { Err("no luck".into()) }.boxed()).add()
+        r.hook_fn::<Compute>(|_| async { Err("no luck".into()) }.boxed())
+            .add()
     })
     .unwrap();
     pm.register("async-panic", |r| {
@@ -132,7 +143,10 @@ async fn errors_and_panics_are_isolated_and_named() {
         .add()
     })
     .unwrap();
-    pm.register("ok", |r| r.sync_fn::<Compute>(|x| Ok(Some(*x))).trylast().add()).unwrap();
+    pm.register("ok", |r| {
+        r.sync_fn::<Compute>(|x| Ok(Some(*x))).trylast().add()
+    })
+    .unwrap();
 
     let out = pm.hook::<Compute>().call(&7).await.unwrap();
     assert_eq!(out.values().copied().collect::<Vec<_>>(), [7]);
@@ -145,7 +159,10 @@ async fn errors_and_panics_are_isolated_and_named() {
         [
             ("panicky".to_owned(), "panicked: boom 42".to_owned()),
             ("async-panic".to_owned(), "panicked: late boom".to_owned()),
-            ("failing".to_owned(), "returned an error: no luck".to_owned()),
+            (
+                "failing".to_owned(),
+                "returned an error: no luck".to_owned()
+            ),
         ]
     );
     assert!(out.get("panicky").unwrap().failure().unwrap().is_panic());
@@ -153,7 +170,10 @@ async fn errors_and_panics_are_isolated_and_named() {
     let err = out.into_result().unwrap_err();
     assert_eq!(err.plugin(), Some("panicky"));
     assert!(err.is_panic());
-    assert_eq!(err.to_string(), "impl of hook `compute` in plugin `panicky` panicked: boom 42");
+    assert_eq!(
+        err.to_string(),
+        "impl of hook `compute` in plugin `panicky` panicked: boom 42"
+    );
 
     // The manager is still usable.
     let again = pm.hook::<Compute>().call(&1).await.unwrap();
@@ -163,10 +183,15 @@ async fn errors_and_panics_are_isolated_and_named() {
 #[tokio::test]
 async fn impl_errors_keep_their_type() {
     let pm = HookManager::new();
-    pm.register("token", |r| r.hook::<Authenticate, _>(Arc::new(TokenAuth)).add()).unwrap();
+    pm.register("token", |r| {
+        r.hook::<Authenticate, _>(Arc::new(TokenAuth)).add()
+    })
+    .unwrap();
     let out = pm
         .hook::<Authenticate>()
-        .call(&AuthRequest { token: "bad".into() })
+        .call(&AuthRequest {
+            token: "bad".into(),
+        })
         .await
         .unwrap();
     let (plugin, failure) = out.errors().next().unwrap();
@@ -205,7 +230,10 @@ async fn fail_fast_stops_at_first_failure_per_call_and_per_spec() {
     let err = pm.hook::<Compute>().fail_fast().call(&1).await.unwrap_err();
     assert_eq!(take(&ran), ["first", "second"]);
     assert!(matches!(&err, CallError::ImplFailed { plugin, .. } if &**plugin == "second"));
-    assert_eq!(err.to_string(), "impl of hook `compute` in plugin `second` returned an error: denied: stop");
+    assert_eq!(
+        err.to_string(),
+        "impl of hook `compute` in plugin `second` returned an error: denied: stop"
+    );
 
     // Per spec.
     hookwire::hookspec! {
@@ -213,8 +241,12 @@ async fn fail_fast_stops_at_first_failure_per_call_and_per_spec() {
         pub struct Strict(u64) -> u64;
     }
     let pm = HookManager::new();
-    pm.register("bad", |r| r.sync_fn::<Strict>(|_| Err("nope".into())).add()).unwrap();
-    pm.register("good", |r| r.sync_fn::<Strict>(|x| Ok(Some(*x))).trylast().add()).unwrap();
+    pm.register("bad", |r| r.sync_fn::<Strict>(|_| Err("nope".into())).add())
+        .unwrap();
+    pm.register("good", |r| {
+        r.sync_fn::<Strict>(|x| Ok(Some(*x))).trylast().add()
+    })
+    .unwrap();
     assert!(pm.hook::<Strict>().call(&1).await.is_err());
     // ...and the per-call override wins.
     let out = pm.hook::<Strict>().isolate().call(&1).await.unwrap();
@@ -251,24 +283,39 @@ async fn wrappers_nest_like_pluggy() {
     })
     .unwrap();
     for name in ["w1", "w2"] {
-        let w = Arc::new(Recorder { name, log: l.clone() });
-        pm.register(name, |r| r.wrapper::<Compute, _>(w).add()).unwrap();
+        let w = Arc::new(Recorder {
+            name,
+            log: l.clone(),
+        });
+        pm.register(name, |r| r.wrapper::<Compute, _>(w).add())
+            .unwrap();
     }
-    let w3 = Arc::new(Recorder { name: "w3", log: l.clone() });
-    pm.register("w3", |r| r.wrapper::<Compute, _>(w3).trylast().add()).unwrap();
+    let w3 = Arc::new(Recorder {
+        name: "w3",
+        log: l.clone(),
+    });
+    pm.register("w3", |r| r.wrapper::<Compute, _>(w3).trylast().add())
+        .unwrap();
 
     let out = pm.hook::<Compute>().call(&3).await.unwrap();
     assert_eq!(out.into_values(), [3]);
     // Wrappers run before every plain impl, even tryfirst ones; LIFO among wrappers, trylast
     // innermost; pre-code outermost first, post-code innermost first.
-    assert_eq!(take(&l), ["w2 pre", "w1 pre", "w3 pre", "impl", "w3 post", "w1 post", "w2 post"]);
+    assert_eq!(
+        take(&l),
+        ["w2 pre", "w1 pre", "w3 pre", "impl", "w3 post", "w1 post", "w2 post"]
+    );
 }
 
 #[tokio::test]
 async fn wrappers_replace_swallow_and_raise() {
     let pm = HookManager::new();
-    pm.register("failing", |r| r.sync_fn::<Compute>(|_| Err("inner".into())).add()).unwrap();
-    pm.register("ok", |r| r.sync_fn::<Compute>(|x| Ok(Some(*x))).add()).unwrap();
+    pm.register("failing", |r| {
+        r.sync_fn::<Compute>(|_| Err("inner".into())).add()
+    })
+    .unwrap();
+    pm.register("ok", |r| r.sync_fn::<Compute>(|x| Ok(Some(*x))).add())
+        .unwrap();
     // Swallows failures and adds an answer of its own.
     pm.register("fixer", |r| {
         r.wrapper_fn::<Compute>(|_x, next| {
@@ -286,7 +333,10 @@ async fn wrappers_replace_swallow_and_raise() {
     .unwrap();
     let out = pm.hook::<Compute>().call(&5).await.unwrap();
     assert!(!out.has_errors());
-    assert_eq!(out.answers().collect::<Vec<_>>(), [("ok", &5), ("fixer", &100)]);
+    assert_eq!(
+        out.answers().collect::<Vec<_>>(),
+        [("ok", &5), ("fixer", &100)]
+    );
     // Fail-fast: the inner error was swallowed, so the call succeeds.
     assert!(pm.hook::<Compute>().fail_fast().call(&5).await.is_ok());
 
@@ -308,8 +358,16 @@ async fn wrappers_replace_swallow_and_raise() {
     let out = pm.hook::<Compute>().call(&11).await.unwrap();
     assert_eq!(out.len(), 1);
     let (who, failure) = out.errors().next().unwrap();
-    assert_eq!((who, failure.to_string().as_str()), ("gate", "returned an error: too big"));
-    let err = pm.hook::<Compute>().fail_fast().call(&11).await.unwrap_err();
+    assert_eq!(
+        (who, failure.to_string().as_str()),
+        ("gate", "returned an error: too big")
+    );
+    let err = pm
+        .hook::<Compute>()
+        .fail_fast()
+        .call(&11)
+        .await
+        .unwrap_err();
     assert_eq!(err.plugin(), Some("gate"));
     // A panicking wrapper is isolated too.
     pm.register("bomb", |r| {
@@ -326,7 +384,10 @@ async fn wrappers_replace_swallow_and_raise() {
 #[tokio::test]
 async fn firstresult_wrapper_sees_the_single_answer() {
     let pm = HookManager::new();
-    pm.register("token", |r| r.hook::<Authenticate, _>(Arc::new(TokenAuth)).add()).unwrap();
+    pm.register("token", |r| {
+        r.hook::<Authenticate, _>(Arc::new(TokenAuth)).add()
+    })
+    .unwrap();
     pm.register("upper", |r| {
         r.wrapper_fn::<Authenticate>(|_req, next| {
             async move {
@@ -345,7 +406,9 @@ async fn firstresult_wrapper_sees_the_single_answer() {
     .unwrap();
     let who = pm
         .hook::<Authenticate>()
-        .call(&AuthRequest { token: "secret".into() })
+        .call(&AuthRequest {
+            token: "secret".into(),
+        })
         .await
         .unwrap()
         .into_value();

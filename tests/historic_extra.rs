@@ -2,8 +2,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use hookwire::{CallError, ExtraImpl, FutureExt, HookManager, ImplOutcome};
 use hookspecs::{Compute, Config, OnConfigLoaded};
+use hookwire::{CallError, ExtraImpl, FutureExt, HookManager, ImplOutcome};
 
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
@@ -17,7 +17,9 @@ fn register_listener(pm: &HookManager, name: &'static str, log: &Arc<Mutex<Vec<S
     let log = log.clone();
     pm.register(name, move |r| {
         r.sync_fn::<OnConfigLoaded>(move |c| {
-            log.lock().unwrap().push(format!("{name}:{}", c.values["env"]));
+            log.lock()
+                .unwrap()
+                .push(format!("{name}:{}", c.values["env"]));
             Ok(Some(()))
         })
         .add()
@@ -36,7 +38,10 @@ async fn historic_calls_replay_to_late_impls_in_order() {
         let results = results.clone();
         pm.hook::<OnConfigLoaded>()
             .call_historic(config("env", env), move |plugin, o| {
-                results.lock().unwrap().push((plugin.to_owned(), format!("{}", o.kind())));
+                results
+                    .lock()
+                    .unwrap()
+                    .push((plugin.to_owned(), format!("{}", o.kind())));
             })
             .await
             .unwrap();
@@ -45,7 +50,10 @@ async fn historic_calls_replay_to_late_impls_in_order() {
 
     // A late plugin gets both calls replayed, in order, during registration.
     register_listener(&pm, "late", &log);
-    assert_eq!(*log.lock().unwrap(), ["early:dev", "early:prod", "late:dev", "late:prod"]);
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["early:dev", "early:prod", "late:dev", "late:prod"]
+    );
     assert_eq!(
         *results.lock().unwrap(),
         [
@@ -64,7 +72,9 @@ async fn async_replays_that_go_pending_finish_on_flush() {
     let g = got.clone();
     pm.hook::<OnConfigLoaded>()
         .call_historic(config("env", "dev"), move |p, o| {
-            g.lock().unwrap().push((p.to_owned(), format!("{}", o.kind())));
+            g.lock()
+                .unwrap()
+                .push((p.to_owned(), format!("{}", o.kind())));
         })
         .await
         .unwrap();
@@ -80,30 +90,49 @@ async fn async_replays_that_go_pending_finish_on_flush() {
     })
     .unwrap();
     pm.flush().await;
-    assert_eq!(*got.lock().unwrap(), [("slow".to_owned(), "value".to_owned())]);
+    assert_eq!(
+        *got.lock().unwrap(),
+        [("slow".to_owned(), "value".to_owned())]
+    );
 }
 
 #[tokio::test]
 async fn historic_misuse_is_an_error_naming_the_hook() {
     let pm = HookManager::new();
-    let err = pm.hook::<OnConfigLoaded>().call(&Config::default()).await.unwrap_err();
+    let err = pm
+        .hook::<OnConfigLoaded>()
+        .call(&Config::default())
+        .await
+        .unwrap_err();
     assert!(matches!(err, CallError::Historic { .. }));
-    assert!(err.to_string().contains("`on_config_loaded` is historic"), "{err}");
+    assert!(
+        err.to_string().contains("`on_config_loaded` is historic"),
+        "{err}"
+    );
     let err = pm
         .hook::<Compute>()
         .call_historic(1, |_, _: ImplOutcome<u64>| {})
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("`compute` is not historic"), "{err}");
+    assert!(
+        err.to_string().contains("`compute` is not historic"),
+        "{err}"
+    );
     // Nothing was stored: a later plugin gets no replay.
     let log = Arc::new(Mutex::new(Vec::new()));
     register_listener(&pm, "late", &log);
     assert!(log.lock().unwrap().is_empty());
 }
 
-fn named(pm: &HookManager, name: &'static str, f: impl FnOnce(hookwire::ImplBuilder<'_>) -> hookwire::ImplBuilder<'_>) {
-    pm.register(name, move |r| f(r.sync_fn::<Compute>(move |_| Ok(Some(name.len() as u64)))).add())
-        .unwrap();
+fn named(
+    pm: &HookManager,
+    name: &'static str,
+    f: impl FnOnce(hookwire::ImplBuilder<'_>) -> hookwire::ImplBuilder<'_>,
+) {
+    pm.register(name, move |r| {
+        f(r.sync_fn::<Compute>(move |_| Ok(Some(name.len() as u64)))).add()
+    })
+    .unwrap();
 }
 
 #[tokio::test]
@@ -125,7 +154,10 @@ async fn call_extra_orders_extras_like_pluggy() {
         .await
         .unwrap();
     let order: Vec<&str> = out.iter().map(|(p, _)| p).collect();
-    assert_eq!(order, ["first", "extra2", "extra1", "plain2", "plain1", "last"]);
+    assert_eq!(
+        order,
+        ["first", "extra2", "extra1", "plain2", "plain1", "last"]
+    );
     // Extras are for one call only.
     assert_eq!(pm.hook::<Compute>().call(&0).await.unwrap().len(), 4);
 }

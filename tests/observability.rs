@@ -4,15 +4,18 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hookwire::{CallInfo, HookManager, HookMonitor, ImplReport, OutcomeKind};
 use hookspecs::Compute;
+use hookwire::{CallInfo, HookManager, HookMonitor, ImplReport, OutcomeKind};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
 
 #[derive(Clone, Default)]
-struct Spans(Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>);
+struct Spans(Arc<Mutex<Vec<SpanRecord>>>);
+
+/// A span's name and its fields.
+type SpanRecord = (String, BTreeMap<String, String>);
 
 struct Fields<'a>(&'a mut BTreeMap<String, String>);
 impl Visit for Fields<'_> {
@@ -28,7 +31,10 @@ impl<S: tracing::Subscriber> Layer<S> for Spans {
     fn on_new_span(&self, attrs: &Attributes<'_>, _id: &Id, _ctx: Context<'_, S>) {
         let mut fields = BTreeMap::new();
         attrs.record(&mut Fields(&mut fields));
-        self.0.lock().unwrap().push((attrs.metadata().name().to_owned(), fields));
+        self.0
+            .lock()
+            .unwrap()
+            .push((attrs.metadata().name().to_owned(), fields));
     }
     fn on_record(&self, _id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
         // Spans of one call are recorded in order; attach to the last impl span.
@@ -42,10 +48,15 @@ impl<S: tracing::Subscriber> Layer<S> for Spans {
 #[tokio::test]
 async fn a_span_per_call_and_per_impl_with_outcome_and_duration() {
     let spans = Spans::default();
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(spans.clone()));
     let pm = HookManager::new();
-    pm.register("fails", |r| r.sync_fn::<Compute>(|_| Err("nope".into())).add()).unwrap();
-    pm.register("adds", |r| r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).add()).unwrap();
+    pm.register("fails", |r| {
+        r.sync_fn::<Compute>(|_| Err("nope".into())).add()
+    })
+    .unwrap();
+    pm.register("adds", |r| r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).add())
+        .unwrap();
     pm.hook::<Compute>().call(&1).await.unwrap();
 
     let all = spans.0.lock().unwrap().clone();
@@ -77,17 +88,34 @@ impl HookMonitor for Recorder {
     fn after_call(&self, call: &CallInfo<'_>, results: &[ImplReport], _elapsed: Duration) {
         let r: Vec<String> = results
             .iter()
-            .map(|r| format!("{}={}{}", r.plugin, r.kind, r.error.as_deref().map(|e| format!("({e})")).unwrap_or_default()))
+            .map(|r| {
+                format!(
+                    "{}={}{}",
+                    r.plugin,
+                    r.kind,
+                    r.error
+                        .as_deref()
+                        .map(|e| format!("({e})"))
+                        .unwrap_or_default()
+                )
+            })
             .collect();
-        self.seen.lock().unwrap().push(format!("after {} {}", call.hook, r.join(",")));
+        self.seen
+            .lock()
+            .unwrap()
+            .push(format!("after {} {}", call.hook, r.join(",")));
     }
 }
 
 #[tokio::test]
 async fn monitors_see_every_call_and_outcome_until_removed() {
     let pm = HookManager::new();
-    pm.register("a", |r| r.sync_fn::<Compute>(|x| Ok(Some(*x))).add()).unwrap();
-    pm.register("b", |r| r.sync_fn::<Compute>(|_| panic!("bad")).trylast().add()).unwrap();
+    pm.register("a", |r| r.sync_fn::<Compute>(|x| Ok(Some(*x))).add())
+        .unwrap();
+    pm.register("b", |r| {
+        r.sync_fn::<Compute>(|_| panic!("bad")).trylast().add()
+    })
+    .unwrap();
     let rec = Arc::new(Recorder::default());
     let handle = pm.add_monitor(rec.clone());
     pm.hook::<Compute>().call(&5).await.unwrap();

@@ -1,27 +1,33 @@
 //! Registration: names, blocking, unregistering, check_pending, late specs, and bad input that
 //! gets a clear error and changes nothing.
 
-use hookwire::{HookManager, PluginInfo, RegisterError, SpecInfo};
 use hookspecs::{Compute, OnStartup};
+use hookwire::{HookManager, PluginInfo, RegisterError, SpecInfo};
 
 fn snapshot(pm: &HookManager) -> (Vec<PluginInfo>, Vec<String>) {
     (pm.plugins(), pm.hook_names())
 }
 
 fn plus(pm: &HookManager, name: &str) {
-    pm.register(name, |r| r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).add()).unwrap();
+    pm.register(name, |r| r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).add())
+        .unwrap();
 }
 
 #[tokio::test]
 async fn register_list_and_unregister_by_handle_and_name() {
     let pm = HookManager::builder().spec::<Compute>().build();
     let a = pm
-        .register("a", |r| r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).priority(3).add())
+        .register("a", |r| {
+            r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).priority(3).add()
+        })
         .unwrap();
     plus(&pm, "b");
     assert!(pm.is_registered("a") && pm.is_registered("b"));
     let plugins = pm.plugins();
-    assert_eq!(plugins.iter().map(|p| &*p.name).collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(
+        plugins.iter().map(|p| &*p.name).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
     assert_eq!(&*plugins[0].impls[0].hook, "compute");
     assert_eq!(plugins[0].impls[0].options.priority, 3);
 
@@ -57,8 +63,15 @@ fn blocked_names_cannot_register_until_unblocked() {
     assert!(!pm.is_registered("spam"), "blocking unregisters");
     assert!(pm.is_blocked("spam"));
     let before = snapshot(&pm);
-    let err = pm.register("spam", |r| r.sync_fn::<Compute>(|_| Ok(None)).add()).unwrap_err();
-    assert_eq!(err, RegisterError::Blocked { plugin: "spam".into() });
+    let err = pm
+        .register("spam", |r| r.sync_fn::<Compute>(|_| Ok(None)).add())
+        .unwrap_err();
+    assert_eq!(
+        err,
+        RegisterError::Blocked {
+            plugin: "spam".into()
+        }
+    );
     assert!(err.to_string().contains("unblock(\"spam\")"));
     assert_eq!(snapshot(&pm), before);
     assert!(pm.unblock("spam"));
@@ -72,7 +85,9 @@ fn constraint_on_unknown_plugin_is_an_error_naming_both() {
     plus(&pm, "a");
     let before = snapshot(&pm);
     let err = pm
-        .register("b", |r| r.sync_fn::<Compute>(|_| Ok(None)).after("ghost").add())
+        .register("b", |r| {
+            r.sync_fn::<Compute>(|_| Ok(None)).after("ghost").add()
+        })
         .unwrap_err();
     assert_eq!(
         err,
@@ -91,11 +106,17 @@ fn constraint_on_unknown_plugin_is_an_error_naming_both() {
 fn ordering_cycle_is_an_error_naming_the_cycle() {
     let pm = HookManager::new();
     plus(&pm, "a");
-    pm.register("b", |r| r.sync_fn::<Compute>(|_| Ok(None)).after("a").add()).unwrap();
+    pm.register("b", |r| r.sync_fn::<Compute>(|_| Ok(None)).after("a").add())
+        .unwrap();
     let before = snapshot(&pm);
     // c after b, and before a: a -> b -> c -> a.
     let err = pm
-        .register("c", |r| r.sync_fn::<Compute>(|_| Ok(None)).after("b").before("a").add())
+        .register("c", |r| {
+            r.sync_fn::<Compute>(|_| Ok(None))
+                .after("b")
+                .before("a")
+                .add()
+        })
         .unwrap_err();
     let RegisterError::OrderingCycle { hook, cycle } = &err else {
         panic!("expected a cycle, got {err:?}")
@@ -113,12 +134,19 @@ fn ordering_cycle_is_an_error_naming_the_cycle() {
 fn contradictory_options_are_rejected() {
     let pm = HookManager::new();
     let err = pm
-        .register("x", |r| r.sync_fn::<Compute>(|_| Ok(None)).tryfirst().trylast().add())
+        .register("x", |r| {
+            r.sync_fn::<Compute>(|_| Ok(None))
+                .tryfirst()
+                .trylast()
+                .add()
+        })
         .unwrap_err();
     assert!(matches!(err, RegisterError::InvalidImpl { .. }));
     assert!(err.to_string().contains("tryfirst/trylast"));
     let err = pm
-        .register("x", |r| r.sync_fn::<Compute>(|_| Ok(None)).before("x").add())
+        .register("x", |r| {
+            r.sync_fn::<Compute>(|_| Ok(None)).before("x").add()
+        })
         .unwrap_err();
     assert!(err.to_string().contains("before or after itself"));
     assert!(pm.plugins().is_empty());
@@ -149,10 +177,13 @@ fn check_pending_lists_impls_of_undeclared_hooks_unless_optional() {
     assert!(pm.check_pending().is_ok());
     pm.register("eager", |r| {
         r.sync_fn::<Undeclared>(|x| Ok(Some(*x))).add()?;
-        r.sync_fn::<AlsoUndeclared>(|x| Ok(Some(*x))).optional().add()
+        r.sync_fn::<AlsoUndeclared>(|x| Ok(Some(*x)))
+            .optional()
+            .add()
     })
     .unwrap();
-    pm.register("json", |r| r.json_fn("not.declared", |_| Ok(None)).add()).unwrap();
+    pm.register("json", |r| r.json_fn("not.declared", |_| Ok(None)).add())
+        .unwrap();
     let err = pm.check_pending().unwrap_err();
     assert_eq!(
         err.pending,
@@ -164,7 +195,8 @@ fn check_pending_lists_impls_of_undeclared_hooks_unless_optional() {
     assert!(err.to_string().contains("`Undeclared` in plugin `eager`"));
     // Declaring the specs later validates and resolves them.
     pm.add_spec::<Undeclared>().unwrap();
-    pm.add_dynamic_spec(SpecInfo::dynamic("not.declared")).unwrap();
+    pm.add_dynamic_spec(SpecInfo::dynamic("not.declared"))
+        .unwrap();
     assert!(pm.check_pending().is_ok());
 }
 
@@ -183,16 +215,22 @@ fn specs_added_after_impls_are_validated_then() {
         }
     }
     let pm = HookManager::new();
-    pm.register("old", |r| r.sync_fn::<v1::Hook>(|x| Ok(Some(*x))).add()).unwrap();
+    pm.register("old", |r| r.sync_fn::<v1::Hook>(|x| Ok(Some(*x))).add())
+        .unwrap();
     let before = snapshot(&pm);
     let err = pm.add_spec::<v2::Hook>().unwrap_err();
     assert!(matches!(err, RegisterError::SpecMismatch { .. }));
     let msg = err.to_string();
-    assert!(msg.contains("shared.name") && msg.contains("`old`"), "{msg}");
+    assert!(
+        msg.contains("shared.name") && msg.contains("`old`"),
+        "{msg}"
+    );
     assert_eq!(snapshot(&pm), before);
     // An impl of the other type is refused too, naming the plugin.
     let err = pm
-        .register("new", |r| r.sync_fn::<v2::Hook>(|s| Ok(Some(s.clone()))).add())
+        .register("new", |r| {
+            r.sync_fn::<v2::Hook>(|s| Ok(Some(s.clone()))).add()
+        })
         .unwrap_err();
     assert!(err.to_string().contains("plugin `new`"), "{err}");
     assert_eq!(snapshot(&pm), before);

@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use hookwire::{FutureExt, HookManager};
 use hookspecs::Compute;
+use hookwire::{FutureExt, HookManager};
 use tokio::sync::Notify;
 
 #[tokio::test]
@@ -31,7 +31,10 @@ async fn registration_during_a_call_affects_later_calls_only() {
     assert!(futures::poll!(call.as_mut()).is_pending());
 
     // While the call is in flight: a new plugin arrives and the running one leaves.
-    pm.register("newcomer", |r| r.sync_fn::<Compute>(|x| Ok(Some(x + 100))).trylast().add()).unwrap();
+    pm.register("newcomer", |r| {
+        r.sync_fn::<Compute>(|x| Ok(Some(x + 100))).trylast().add()
+    })
+    .unwrap();
     assert!(pm.unregister_name("waiting"));
 
     gate.notify_one();
@@ -45,7 +48,10 @@ async fn registration_during_a_call_affects_later_calls_only() {
 async fn thousands_of_calls_while_another_task_registers_and_unregisters() {
     let pm = HookManager::new();
     for i in 0..8 {
-        pm.register(&format!("stable{i}"), |r| r.sync_fn::<Compute>(|x| Ok(Some(*x))).add()).unwrap();
+        pm.register(&format!("stable{i}"), |r| {
+            r.sync_fn::<Compute>(|x| Ok(Some(*x))).add()
+        })
+        .unwrap();
     }
     let stop = Arc::new(AtomicBool::new(false));
     let churn = {
@@ -55,7 +61,9 @@ async fn thousands_of_calls_while_another_task_registers_and_unregisters() {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let h = pm
-                    .register("churn", |r| r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).tryfirst().add())
+                    .register("churn", |r| {
+                        r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).tryfirst().add()
+                    })
                     .unwrap();
                 tokio::task::yield_now().await;
                 assert!(pm.unregister(&h));

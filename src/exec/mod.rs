@@ -52,6 +52,8 @@ pub(crate) async fn run_call<S: HookSpec>(
             .await;
         HookOutcome::new(results, list)
     } else {
-        wrapper::run_from(&list, args, plan, 0).instrument(span).await
+        wrapper::run_from(&list, args, plan, 0)
+            .instrument(span)
+            .await
     }
 }

@@ -57,7 +57,13 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
 
     /// Records an outcome; returns `true` when the call must stop here.
     #[inline]
-    fn record(&mut self, index: u32, outcome: ImplOutcome<S::Output>, span: &Span, started: Option<Instant>) -> bool {
+    fn record(
+        &mut self,
+        index: u32,
+        outcome: ImplOutcome<S::Output>,
+        span: &Span,
+        started: Option<Instant>,
+    ) -> bool {
         if let Some(started) = started {
             span.record("outcome", tracing::field::display(outcome.kind()));
             span.record("duration_us", started.elapsed().as_micros() as u64);

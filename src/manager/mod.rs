@@ -137,16 +137,21 @@ impl std::fmt::Debug for HookManager {
         let reg = self.registry();
         f.debug_struct("HookManager")
             .field("hooks", &reg.hooks.keys().collect::<Vec<_>>())
-            .field("plugins", &reg.plugins.iter().map(|p| &p.name).collect::<Vec<_>>())
+            .field(
+                "plugins",
+                &reg.plugins.iter().map(|p| &p.name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
+
+type BuildStep = Box<dyn FnOnce(&HookManager) -> Result<(), RegisterError>>;
 
 /// Builds a [`HookManager`] with its specs.
 #[derive(Default)]
 #[must_use]
 pub struct HookManagerBuilder {
-    steps: Vec<Box<dyn FnOnce(&HookManager) -> Result<(), RegisterError>>>,
+    steps: Vec<BuildStep>,
 }
 
 impl HookManagerBuilder {
@@ -170,7 +175,8 @@ impl HookManagerBuilder {
 
     /// Declares a dynamic (JSON) hook.
     pub fn dynamic_spec(mut self, spec: SpecInfo) -> Self {
-        self.steps.push(Box::new(move |pm| pm.add_dynamic_spec(spec)));
+        self.steps
+            .push(Box::new(move |pm| pm.add_dynamic_spec(spec)));
         self
     }
 
@@ -220,7 +226,10 @@ impl HookManager {
     }
 
     fn registry(&self) -> MutexGuard<'_, Registry> {
-        self.inner.registry.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Rebuilds the call-side lookup maps from the registry (under its lock).
@@ -259,7 +268,11 @@ impl HookManager {
     /// already registered under it are for another spec type.
     pub fn add_spec<S: HookSpec>(&self) -> Result<(), RegisterError> {
         let shared = self.inner.shared.clone();
-        self.declare(S::info(), |spec| Arc::new(Slot::<S>::new(spec, shared)), |_| {})
+        self.declare(
+            S::info(),
+            |spec| Arc::new(Slot::<S>::new(spec, shared)),
+            |_| {},
+        )
     }
 
     /// Declares typed spec `S`, reachable by name from JSON; see
@@ -354,7 +367,12 @@ impl HookManager {
             match tokio::runtime::Handle::try_current() {
                 Ok(handle) => {
                     let task = handle.spawn(fut);
-                    let mut bg = self.inner.shared.background.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut bg = self
+                        .inner
+                        .shared
+                        .background
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
                     bg.retain(|t| !t.is_finished());
                     bg.push(task);
                 }
@@ -370,7 +388,12 @@ impl HookManager {
     pub async fn flush(&self) {
         loop {
             let tasks: Vec<_> = {
-                let mut bg = self.inner.shared.background.lock().unwrap_or_else(|e| e.into_inner());
+                let mut bg = self
+                    .inner
+                    .shared
+                    .background
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
                 std::mem::take(&mut *bg)
             };
             if tasks.is_empty() {
@@ -440,7 +463,11 @@ impl HookManager {
 
     /// The names of every known hook (declared, or named by an impl), sorted.
     pub fn hook_names(&self) -> Vec<String> {
-        self.registry().hooks.keys().map(|k| k.to_string()).collect()
+        self.registry()
+            .hooks
+            .keys()
+            .map(|k| k.to_string())
+            .collect()
     }
 
     /// pluggy's `check_pending`: fails if any impl is registered for a hook the host never
@@ -460,7 +487,10 @@ impl HookManager {
         let mut all = (**self.inner.shared.monitors.load()).clone();
         all.push(monitor.clone());
         self.inner.shared.monitors.store(Arc::new(all));
-        self.inner.shared.has_monitors.store(true, Ordering::Relaxed);
+        self.inner
+            .shared
+            .has_monitors
+            .store(true, Ordering::Relaxed);
         MonitorHandle(monitor)
     }
 
@@ -471,7 +501,10 @@ impl HookManager {
         let before = all.len();
         all.retain(|m| !Arc::ptr_eq(m, &handle.0));
         let removed = all.len() != before;
-        self.inner.shared.has_monitors.store(!all.is_empty(), Ordering::Relaxed);
+        self.inner
+            .shared
+            .has_monitors
+            .store(!all.is_empty(), Ordering::Relaxed);
         self.inner.shared.monitors.store(Arc::new(all));
         removed
     }
@@ -485,7 +518,11 @@ impl HookManager {
     ///
     /// # Cancel safety
     /// As [`HookCaller::call`].
-    pub async fn call_json(&self, hook: &str, args: Value) -> Result<HookOutcome<Value>, CallError> {
+    pub async fn call_json(
+        &self,
+        hook: &str,
+        args: Value,
+    ) -> Result<HookOutcome<Value>, CallError> {
         let target = self.inner.by_name.load().get(hook).cloned();
         match target {
             Some(t) => t.call_json(args).await,

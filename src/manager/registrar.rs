@@ -21,7 +21,9 @@ use super::record::{JsonImpl, RecordFn};
 use super::registry::PendingImpl;
 use crate::error::RegisterError;
 use crate::exec::wrapper::{HookWrapper, Next, WrapResult};
-use crate::hookimpl::{AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, SyncHook, Tier, WrapperFn};
+use crate::hookimpl::{
+    AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, SyncHook, Tier, WrapperFn,
+};
 use crate::spec::HookSpec;
 
 /// Collects one plugin's impls; they are registered together, all or nothing.
@@ -196,8 +198,16 @@ impl ImplBuilder<'_> {
             None => {}
         }
         let me = &self.registrar.plugin;
-        if self.options.before.iter().chain(&self.options.after).any(|p| p == me) {
-            return Err(invalid("a plugin cannot order its impl before or after itself".into()));
+        if self
+            .options
+            .before
+            .iter()
+            .chain(&self.options.after)
+            .any(|p| p == me)
+        {
+            return Err(invalid(
+                "a plugin cannot order its impl before or after itself".into(),
+            ));
         }
         self.registrar.pending.push(PendingImpl {
             hook: self.hook,

@@ -154,7 +154,8 @@ impl Registry {
             });
         }
         for p in &pending {
-            for (relation, targets) in [("before", &p.options.before), ("after", &p.options.after)] {
+            for (relation, targets) in [("before", &p.options.before), ("after", &p.options.after)]
+            {
                 if let Some(other) = targets.iter().find(|t| !self.is_registered(t)) {
                     return Err(RegisterError::UnknownConstraintTarget {
                         hook: p.hook.to_string(),
@@ -241,7 +242,9 @@ impl Registry {
                     Ok(prepared) => {
                         let _ = slot.install(prepared, None);
                     }
-                    Err(e) => tracing::error!(hook = %spec.name, "re-ordering after unregister failed: {e}"),
+                    Err(e) => {
+                        tracing::error!(hook = %spec.name, "re-ordering after unregister failed: {e}")
+                    }
                 }
             }
         }

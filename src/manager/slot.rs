@@ -76,14 +76,21 @@ pub(crate) trait ErasedSlot: Send + Sync + 'static {
     fn prepare(&self, spec: &SpecInfo, records: &[ImplRecord]) -> Result<Prepared, RegisterError>;
     /// Makes a prepared snapshot current. With `new_plugin`, returns the replay of historic
     /// calls to that plugin's impls, if there is anything to replay.
-    fn install(&self, prepared: Prepared, new_plugin: Option<u64>) -> Option<BoxFuture<'static, ()>>;
+    fn install(
+        &self,
+        prepared: Prepared,
+        new_plugin: Option<u64>,
+    ) -> Option<BoxFuture<'static, ()>>;
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn json_call(self: Arc<Self>) -> Option<Arc<dyn JsonCall>>;
 }
 
 /// A hook reachable by name with JSON arguments.
 pub(crate) trait JsonCall: Send + Sync {
-    fn call_json(self: Arc<Self>, args: Value) -> BoxFuture<'static, Result<HookOutcome<Value>, CallError>>;
+    fn call_json(
+        self: Arc<Self>,
+        args: Value,
+    ) -> BoxFuture<'static, Result<HookOutcome<Value>, CallError>>;
 }
 
 fn mismatch(hook: &str, detail: String) -> RegisterError {
@@ -151,7 +158,11 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
         Ok(Prepared(Box::new(ImplList::new(spec.clone(), entries))))
     }
 
-    fn install(&self, prepared: Prepared, new_plugin: Option<u64>) -> Option<BoxFuture<'static, ()>> {
+    fn install(
+        &self,
+        prepared: Prepared,
+        new_plugin: Option<u64>,
+    ) -> Option<BoxFuture<'static, ()>> {
         let Ok(list) = prepared.0.downcast::<ImplList<S>>() else {
             unreachable!("a slot only installs what it prepared")
         };
@@ -190,7 +201,6 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
             None
         }
     }
-
 }
 
 /// Runs each stored historic call, in order, on the newly registered impls.
@@ -209,7 +219,10 @@ async fn replay<S: HookSpec>(list: Arc<ImplList<S>>, calls: Vec<HistoricCall<S>>
 }
 
 impl<S: HookSpec> JsonCall for Slot<S> {
-    fn call_json(self: Arc<Self>, args: Value) -> BoxFuture<'static, Result<HookOutcome<Value>, CallError>> {
+    fn call_json(
+        self: Arc<Self>,
+        args: Value,
+    ) -> BoxFuture<'static, Result<HookOutcome<Value>, CallError>> {
         Box::pin(async move {
             let Some(bridge) = self.json.get() else {
                 unreachable!("json_call only hands out slots with a bridge")
@@ -223,12 +236,12 @@ impl<S: HookSpec> JsonCall for Slot<S> {
             let outcome = crate::caller::call_slot(&self, &args, &Default::default()).await?;
             Ok(outcome.map(|v| match encode(v) {
                 Ok(v) => ImplOutcome::Value(v),
-                Err(detail) => ImplOutcome::Failed(crate::error::HookFailure::Error(Box::new(
-                    JsonMismatch {
+                Err(detail) => {
+                    ImplOutcome::Failed(crate::error::HookFailure::Error(Box::new(JsonMismatch {
                         hook: name.to_string(),
                         detail,
-                    },
-                ))),
+                    })))
+                }
             }))
         })
     }
@@ -261,9 +274,12 @@ where
 {
     match v {
         None => Ok(None),
-        Some(v) => serde_json::from_value(v)
-            .map(Some)
-            .map_err(|e| bad_json(hook, format!("answer does not fit the hook's output type: {e}"))),
+        Some(v) => serde_json::from_value(v).map(Some).map_err(|e| {
+            bad_json(
+                hook,
+                format!("answer does not fit the hook's output type: {e}"),
+            )
+        }),
     }
 }
 
