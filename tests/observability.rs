@@ -132,3 +132,40 @@ async fn monitors_see_every_call_and_outcome_until_removed() {
     pm.hook::<Compute>().call(&5).await.unwrap();
     assert_eq!(rec.seen.lock().unwrap().len(), 2);
 }
+
+#[derive(Clone, Default)]
+struct Events(Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> Layer<S> for Events {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
+        let mut fields = BTreeMap::new();
+        event.record(&mut Fields(&mut fields));
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{} {}", event.metadata().level(), fields["message"]));
+    }
+}
+
+#[test]
+fn deprecated_specs_warn_when_implemented_and_carry_their_version() {
+    use hookwire::HookSpec;
+    hookwire::hookspec! {
+        #[version = 3]
+        #[warn_on_impl = "use `compute` instead"]
+        pub struct OldCompute(u64) -> u64;
+    }
+    assert_eq!(OldCompute::VERSION, 3);
+    assert_eq!(OldCompute::info().version(), 3);
+    assert_eq!(OldCompute::info().warn_on_impl(), Some("use `compute` instead"));
+
+    let events = Events::default();
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(events.clone()));
+    let pm = HookManager::new();
+    pm.register("legacy", |r| r.sync_fn::<OldCompute>(|x| Ok(Some(*x))).add())
+        .unwrap();
+    assert_eq!(
+        *events.0.lock().unwrap(),
+        ["WARN impl of deprecated hook: use `compute` instead"]
+    );
+}
