@@ -35,6 +35,10 @@ pub type HookReturn<T> = Result<Option<T>, BoxError>;
 ///     }
 /// }
 /// ```
+///
+/// A `call` whose argument or output type differs from the spec's does not compile; with
+/// `#[async_trait]` the compiler reports a wrong output type at the attribute line, so compare
+/// `HookReturn<..>` with the spec's output type first.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement hook `{S}`",
     label = "this type has no `impl Hook<{S}>`",

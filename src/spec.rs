@@ -189,42 +189,48 @@ impl SpecInfo {
 macro_rules! hookspec {
     () => {};
     ($($rest:tt)+) => {
-        $crate::__hookspec_munch! { @attrs [] @opts [] @name [] $($rest)+ }
+        // State: [attributes] then one slot per option: mode, historic, fail_fast, version,
+        // warn_on_impl, name. A filled slot holds the option's value.
+        $crate::__hookspec_munch! { [] [] [] [] [] [] [] $($rest)+ }
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __hookspec_munch {
-    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [$($n:tt)*] #[firstresult] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { @attrs [$($a)*]
-            @opts [$($o)* const MODE: $crate::CallMode = $crate::CallMode::FirstResult;]
-            @name [$($n)*] $($rest)* }
+    ([$($a:tt)*] [] $h:tt $f:tt $v:tt $w:tt $n:tt #[firstresult] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)*] [firstresult] $h $f $v $w $n $($rest)* }
     };
-    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [$($n:tt)*] #[historic] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { @attrs [$($a)*] @opts [$($o)* const HISTORIC: bool = true;]
-            @name [$($n)*] $($rest)* }
+    ([$($a:tt)*] $m:tt [] $f:tt $v:tt $w:tt $n:tt #[historic] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)*] $m [historic] $f $v $w $n $($rest)* }
     };
-    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [$($n:tt)*] #[fail_fast] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { @attrs [$($a)*] @opts [$($o)* const FAIL_FAST: bool = true;]
-            @name [$($n)*] $($rest)* }
+    ([$($a:tt)*] $m:tt $h:tt [] $v:tt $w:tt $n:tt #[fail_fast] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)*] $m $h [fail_fast] $v $w $n $($rest)* }
     };
-    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [$($n:tt)*] #[version = $v:literal] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { @attrs [$($a)*] @opts [$($o)* const VERSION: u32 = $v;]
-            @name [$($n)*] $($rest)* }
+    ([$($a:tt)*] $m:tt $h:tt $f:tt [] $w:tt $n:tt #[version = $ver:literal] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)*] $m $h $f [$ver] $w $n $($rest)* }
     };
-    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [$($n:tt)*] #[warn_on_impl = $w:literal] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { @attrs [$($a)*]
-            @opts [$($o)* const WARN_ON_IMPL: ::core::option::Option<&'static str> = ::core::option::Option::Some($w);]
-            @name [$($n)*] $($rest)* }
+    ([$($a:tt)*] $m:tt $h:tt $f:tt $v:tt [] $n:tt #[warn_on_impl = $warn:literal] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)*] $m $h $f $v [$warn] $n $($rest)* }
     };
-    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [] #[name = $name:literal] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { @attrs [$($a)*] @opts [$($o)*] @name [$name] $($rest)* }
+    ([$($a:tt)*] $m:tt $h:tt $f:tt $v:tt $w:tt [] #[name = $name:literal] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)*] $m $h $f $v $w [$name] $($rest)* }
     };
-    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [$($n:tt)*] #[$m:meta] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { @attrs [$($a)* #[$m]] @opts [$($o)*] @name [$($n)*] $($rest)* }
+    ($a:tt $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt
+        #[$opt:ident $(= $val:literal)?] $($rest:tt)*) => {
+        $crate::__hookspec_option_or_attr! { [$opt] $a $m $h $f $v $w $n #[$opt $(= $val)?] $($rest)* }
     };
-    (@attrs [$($a:tt)*] @opts [$($o:tt)*] @name [$($n:tt)*]
+    ([$($a:tt)*] $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt #[$meta:meta] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)* #[$meta]] $m $h $f $v $w $n $($rest)* }
+    };
+    ($a:tt $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt
+        $vis:vis struct $spec:ident ( $args:ty ) -> ; $($rest:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            "hookspec `", ::core::stringify!($spec),
+            "` needs an output type: write `-> ()` for a hook that answers nothing"
+        ));
+    };
+    ([$($a:tt)*] $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt
         $vis:vis struct $spec:ident ( $args:ty ) -> $out:ty ; $($rest:tt)*) => {
         $($a)*
         #[derive(Debug, Clone, Copy, Default)]
@@ -233,11 +239,64 @@ macro_rules! __hookspec_munch {
         impl $crate::HookSpec for $spec {
             type Args = $args;
             type Output = $out;
-            const NAME: &'static str = $crate::__hookspec_name!([$($n)*] $spec);
-            $($o)*
+            const NAME: &'static str = $crate::__hookspec_name!($n $spec);
+            $crate::__hookspec_const!(mode $m);
+            $crate::__hookspec_const!(historic $h);
+            $crate::__hookspec_const!(fail_fast $f);
+            $crate::__hookspec_const!(version $v);
+            $crate::__hookspec_const!(warn_on_impl $w);
         }
 
         $crate::hookspec! { $($rest)* }
+    };
+}
+
+/// A `#[word]` or `#[word = lit]` attribute that is an option already given is an error; any
+/// other is kept on the struct.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __hookspec_option_or_attr {
+    ([firstresult] $($t:tt)*) => { $crate::__hookspec_duplicate! { firstresult } };
+    ([historic] $($t:tt)*) => { $crate::__hookspec_duplicate! { historic } };
+    ([fail_fast] $($t:tt)*) => { $crate::__hookspec_duplicate! { fail_fast } };
+    ([version] $($t:tt)*) => { $crate::__hookspec_duplicate! { version } };
+    ([warn_on_impl] $($t:tt)*) => { $crate::__hookspec_duplicate! { warn_on_impl } };
+    ([name] $($t:tt)*) => { $crate::__hookspec_duplicate! { name } };
+    ([$other:ident] [$($a:tt)*] $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt #[$($attr:tt)*] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)* #[$($attr)*]] $m $h $f $v $w $n $($rest)* }
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __hookspec_duplicate {
+    ($opt:ident) => {
+        ::core::compile_error!(::core::concat!(
+            "hookspec option `#[",
+            ::core::stringify!($opt),
+            "]` is given twice for one spec; keep one"
+        ));
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __hookspec_const {
+    ($kind:ident []) => {};
+    (mode [firstresult]) => {
+        const MODE: $crate::CallMode = $crate::CallMode::FirstResult;
+    };
+    (historic [historic]) => {
+        const HISTORIC: bool = true;
+    };
+    (fail_fast [fail_fast]) => {
+        const FAIL_FAST: bool = true;
+    };
+    (version [$v:literal]) => {
+        const VERSION: u32 = $v;
+    };
+    (warn_on_impl [$w:literal]) => {
+        const WARN_ON_IMPL: ::core::option::Option<&'static str> = ::core::option::Option::Some($w);
     };
 }
 

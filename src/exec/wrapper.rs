@@ -49,7 +49,8 @@ pub type WrapResult<T> = Result<HookOutcome<T>, BoxError>;
 /// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement wrapper for hook `{S}`",
-    label = "this type has no `impl HookWrapper<{S}>`"
+    label = "this type has no `impl HookWrapper<{S}>`",
+    note = "add `#[async_trait] impl HookWrapper<{S}> for {Self} {{ async fn wrap(&self, args: &<{S} as HookSpec>::Args, next: Next<'_, {S}>) -> WrapResult<<{S} as HookSpec>::Output> {{ Ok(next.run().await) }} }}`"
 )]
 #[async_trait::async_trait]
 pub trait HookWrapper<S: HookSpec>: Send + Sync + 'static {

@@ -1,0 +1,11 @@
+//! Compile-fail tests: type errors in specs, impls and registrations must be caught by the
+//! compiler, with messages that point at the user's mistake.
+//!
+//! The expected `.stderr` files depend on the compiler version; regenerate them with
+//! `TRYBUILD=overwrite cargo test --test compile_fail` after a toolchain upgrade, and read them.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/*.rs");
+}

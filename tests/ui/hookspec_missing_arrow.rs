@@ -1,0 +1,5 @@
+hookwire::hookspec! {
+    pub struct OnStartup(());
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+hookwire::hookspec! {
+    #[firstresult]
+    pub struct Lookup(u64) -> ;
+}
+
+fn main() {}

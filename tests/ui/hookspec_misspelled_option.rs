@@ -1,0 +1,6 @@
+hookwire::hookspec! {
+    #[firstresul]
+    pub struct Lookup(u64) -> u32;
+}
+
+fn main() {}

@@ -1,0 +1,13 @@
+use hookwire::HookManager;
+
+hookwire::hookspec! {
+    pub struct Double(u64) -> u64;
+}
+
+fn main() {
+    let pm = HookManager::builder().spec::<Double>().build();
+    // The spec's output is `u64`, not `String`.
+    let _ = pm.register("p", |r| {
+        r.sync_fn::<Double>(|x| Ok(Some(x.to_string()))).add()
+    });
+}
