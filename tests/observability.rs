@@ -140,10 +140,11 @@ impl<S: tracing::Subscriber> Layer<S> for Events {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: Context<'_, S>) {
         let mut fields = BTreeMap::new();
         event.record(&mut Fields(&mut fields));
-        self.0
-            .lock()
-            .unwrap()
-            .push(format!("{} {}", event.metadata().level(), fields["message"]));
+        self.0.lock().unwrap().push(format!(
+            "{} {}",
+            event.metadata().level(),
+            fields["message"]
+        ));
     }
 }
 
@@ -157,13 +158,19 @@ fn deprecated_specs_warn_when_implemented_and_carry_their_version() {
     }
     assert_eq!(OldCompute::VERSION, 3);
     assert_eq!(OldCompute::info().version(), 3);
-    assert_eq!(OldCompute::info().warn_on_impl(), Some("use `compute` instead"));
+    assert_eq!(
+        OldCompute::info().warn_on_impl(),
+        Some("use `compute` instead")
+    );
 
     let events = Events::default();
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(events.clone()));
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(events.clone()));
     let pm = HookManager::new();
-    pm.register("legacy", |r| r.sync_fn::<OldCompute>(|x| Ok(Some(*x))).add())
-        .unwrap();
+    pm.register("legacy", |r| {
+        r.sync_fn::<OldCompute>(|x| Ok(Some(*x))).add()
+    })
+    .unwrap();
     assert_eq!(
         *events.0.lock().unwrap(),
         ["WARN impl of deprecated hook: use `compute` instead"]
