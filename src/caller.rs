@@ -5,7 +5,7 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
@@ -23,6 +23,25 @@ use crate::spec::{CallMode, HookSpec};
 pub(crate) struct CallOptions {
     pub(crate) fail_fast: Option<bool>,
     pub(crate) exclude: Option<Arc<[Arc<str>]>>,
+    pub(crate) parallel: Option<bool>,
+    pub(crate) max_in_flight: Option<usize>,
+    pub(crate) deadline: Option<Duration>,
+}
+
+impl CallOptions {
+    /// The plan of one call: the spec's defaults with this caller's overrides.
+    fn plan<S: HookSpec>(&self, list: &ImplList<S>) -> CallPlan<'_> {
+        let deadline = self.deadline.or(list.spec.deadline);
+        CallPlan {
+            firstresult: list.spec.mode == CallMode::FirstResult,
+            fail_fast: self.fail_fast.unwrap_or(list.spec.fail_fast),
+            exclude: self.exclude.as_deref().unwrap_or(&[]),
+            parallel: self.parallel.unwrap_or(list.spec.parallel),
+            max_in_flight: self.max_in_flight.unwrap_or(usize::MAX),
+            // The clock is read only when there is a deadline.
+            deadline: deadline.map(|d| (tokio::time::Instant::now() + d, d)),
+        }
+    }
 }
 
 /// Calls hook `S`. Cheap to clone; keep one around for hot paths.
@@ -76,6 +95,40 @@ impl<S: HookSpec> HookCaller<S> {
         self
     }
 
+    /// Run the impls concurrently in the calling task (no task spawned per impl); outcomes are
+    /// still reported in call order, and a first-result call returns the first impl's answer
+    /// in call order, not the fastest.
+    #[must_use]
+    pub fn parallel(mut self) -> Self {
+        self.options.parallel = Some(true);
+        self
+    }
+
+    /// Run the impls one after the other (the default, unless the spec says `parallel`).
+    #[must_use]
+    pub fn sequential(mut self) -> Self {
+        self.options.parallel = Some(false);
+        self
+    }
+
+    /// In parallel mode, run at most `k` impls at once (at least 1); the others start in call
+    /// order as running ones finish.
+    #[must_use]
+    pub fn max_in_flight(mut self, k: usize) -> Self {
+        self.options.max_in_flight = Some(k.max(1));
+        self
+    }
+
+    /// Give the call at most `d`: when it passes, impls still running are dropped and the call
+    /// returns what it has, with the rest reported as cut off
+    /// ([`HookFailure::DeadlineExceeded`](crate::HookFailure::DeadlineExceeded)). Needs a tokio
+    /// runtime with the time driver.
+    #[must_use]
+    pub fn deadline(mut self, d: Duration) -> Self {
+        self.options.deadline = Some(d);
+        self
+    }
+
     /// A subset caller: skip the impls of these plugins (pluggy's `subset_hook_caller`). Plugins
     /// registered later under these names are skipped too.
     #[must_use]
@@ -101,10 +154,10 @@ impl<S: HookSpec> HookCaller<S> {
             return Vec::new();
         };
         let list = slot.list.load();
-        let plan = self.plan(&list);
+        let exclude = self.options.exclude.as_deref().unwrap_or(&[]);
         list.entries
             .iter()
-            .filter(|e| plan.includes(&e.plugin))
+            .filter(|e| !exclude.iter().any(|x| *x == e.plugin))
             .map(|e| ImplInfo {
                 plugin: e.plugin.clone(),
                 hook: list.spec.name.clone(),
@@ -118,14 +171,6 @@ impl<S: HookSpec> HookCaller<S> {
             hook: S::NAME.to_owned(),
             detail: e.to_string(),
         })
-    }
-
-    fn plan<'a>(&'a self, list: &ImplList<S>) -> CallPlan<'a> {
-        CallPlan {
-            firstresult: list.spec.mode == CallMode::FirstResult,
-            fail_fast: self.options.fail_fast.unwrap_or(list.spec.fail_fast),
-            exclude: self.options.exclude.as_deref().unwrap_or(&[]),
-        }
     }
 
     /// Calls every impl (or, for first-result hooks, impls until one answers) and reports which
@@ -178,6 +223,7 @@ impl<S: HookSpec> HookCaller<S> {
                 plugin: x.name,
                 plugin_id: u64::MAX,
                 options: ImplOptions::default(),
+                policy: None,
                 func: x.func,
             })
             .collect();
@@ -257,12 +303,8 @@ async fn run_checked<S: HookSpec>(
     args: &S::Args,
     options: &CallOptions,
 ) -> Result<HookOutcome<S::Output>, CallError> {
-    let fail_fast = options.fail_fast.unwrap_or(list.spec.fail_fast);
-    let plan = CallPlan {
-        firstresult: list.spec.mode == CallMode::FirstResult,
-        fail_fast,
-        exclude: options.exclude.as_deref().unwrap_or(&[]),
-    };
+    let plan = options.plan(&list);
+    let fail_fast = plan.fail_fast;
     let mut outcome = match slot.shared.monitors() {
         None => run_call(list, args, plan).await,
         Some(monitors) => {

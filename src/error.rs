@@ -25,12 +25,32 @@ pub enum HookFailure {
     Error(BoxError),
     /// The impl panicked; the panic message is kept (or `"<non-string panic payload>"`).
     Panic(String),
+    /// The impl overran its own `timeout`.
+    TimedOut {
+        /// The impl's time limit.
+        limit: std::time::Duration,
+    },
+    /// The call's deadline passed while the impl was running (`started`) or before it started.
+    DeadlineExceeded {
+        /// The call's deadline, counted from the call's start.
+        deadline: std::time::Duration,
+        /// Whether the impl had started.
+        started: bool,
+    },
 }
 
 impl HookFailure {
     /// `true` when the impl panicked.
     pub fn is_panic(&self) -> bool {
         matches!(self, HookFailure::Panic(_))
+    }
+
+    /// `true` when the impl overran its timeout or the call's deadline.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            HookFailure::TimedOut { .. } | HookFailure::DeadlineExceeded { .. }
+        )
     }
 
     /// `true` when the impl returned an error of its own.
@@ -52,6 +72,22 @@ impl fmt::Display for HookFailure {
         match self {
             HookFailure::Error(e) => write!(f, "returned an error: {e}"),
             HookFailure::Panic(msg) => write!(f, "panicked: {msg}"),
+            HookFailure::TimedOut { limit } => write!(f, "timed out after {limit:?}"),
+            HookFailure::DeadlineExceeded {
+                deadline,
+                started: true,
+            } => {
+                write!(f, "was cut off by the call's deadline of {deadline:?}")
+            }
+            HookFailure::DeadlineExceeded {
+                deadline,
+                started: false,
+            } => {
+                write!(
+                    f,
+                    "did not start before the call's deadline of {deadline:?}"
+                )
+            }
         }
     }
 }

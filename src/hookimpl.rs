@@ -11,10 +11,13 @@
 //! `wrapper_fn`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 
 use crate::error::BoxError;
+use crate::exec::breaker::BreakerConfig;
+use crate::exec::retry::RetryPolicy;
 use crate::exec::wrapper::{HookWrapper, Next, WrapResult};
 use crate::spec::HookSpec;
 
@@ -101,12 +104,50 @@ pub struct ImplOptions {
     pub after: Vec<Arc<str>>,
     /// pluggy's `optionalhook`: no error from `check_pending` if the hook has no spec.
     pub optional: bool,
+    /// Time limit of one attempt; counted from the moment the impl first waits.
+    pub timeout: Option<Duration>,
+    /// How failures are retried.
+    pub retry: Option<RetryPolicy>,
+    /// Skip the impl after repeated failures.
+    pub breaker: Option<BreakerConfig>,
+    /// A sync impl that runs on tokio's blocking pool.
+    pub blocking: bool,
+}
+
+impl ImplOptions {
+    /// Whether any execution policy is set (the call loop's fast path is for impls without).
+    pub(crate) fn has_policy(&self) -> bool {
+        self.timeout.is_some() || self.retry.is_some() || self.breaker.is_some() || self.blocking
+    }
+}
+
+/// A sync impl run on tokio's blocking pool (`spawn_blocking`), so CPU-bound work never stalls
+/// the async workers. Created by [`Registrar::blocking_fn`](crate::Registrar::blocking_fn).
+pub(crate) trait BlockingHook<S: HookSpec>: Send + Sync + 'static {
+    fn spawn(&self, args: &S::Args) -> tokio::task::JoinHandle<HookReturn<S::Output>>;
+}
+
+/// Adapts a closure into a [`BlockingHook`]; the arguments are cloned for the pool thread.
+pub(crate) struct BlockingFn<F>(pub(crate) Arc<F>);
+
+impl<S, F> BlockingHook<S> for BlockingFn<F>
+where
+    S: HookSpec,
+    S::Args: Clone,
+    F: Fn(&S::Args) -> HookReturn<S::Output> + Send + Sync + 'static,
+{
+    fn spawn(&self, args: &S::Args) -> tokio::task::JoinHandle<HookReturn<S::Output>> {
+        let args = args.clone();
+        let f = self.0.clone();
+        tokio::task::spawn_blocking(move || f(&args))
+    }
 }
 
 /// The callable part of an impl, as the engine stores it.
 pub(crate) enum ImplFn<S: HookSpec> {
     Sync(Arc<dyn SyncHook<S>>),
     Async(Arc<dyn Hook<S>>),
+    Blocking(Arc<dyn BlockingHook<S>>),
     Wrapper(Arc<dyn HookWrapper<S>>),
 }
 
@@ -115,6 +156,7 @@ impl<S: HookSpec> Clone for ImplFn<S> {
         match self {
             ImplFn::Sync(f) => ImplFn::Sync(f.clone()),
             ImplFn::Async(f) => ImplFn::Async(f.clone()),
+            ImplFn::Blocking(f) => ImplFn::Blocking(f.clone()),
             ImplFn::Wrapper(f) => ImplFn::Wrapper(f.clone()),
         }
     }

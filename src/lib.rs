@@ -15,12 +15,14 @@ mod spec;
 pub use async_trait::async_trait;
 pub use caller::{ExtraImpl, HookCaller, ImplInfo};
 pub use error::{BoxError, CallError, HookFailure, JsonMismatch, PendingImplsError, RegisterError};
+pub use exec::breaker::{BreakerConfig, BreakerState};
+pub use exec::retry::{BudgetConfig, RetryPolicy, Retryable};
 pub use exec::wrapper::{HookWrapper, Next, WrapResult};
 pub use hookimpl::{Hook, HookReturn, ImplOptions, SyncHook, Tier};
 pub use manager::registrar::{ImplBuilder, Registrar};
 pub use manager::{HookManager, HookManagerBuilder, MonitorHandle, PluginHandle, PluginInfo};
 pub use monitor::{CallInfo, HookMonitor, ImplReport};
-pub use outcome::{HookOutcome, ImplOutcome, ImplRef, OutcomeKind};
+pub use outcome::{EntryRef, HookOutcome, ImplOutcome, ImplRef, OutcomeKind, SkipReason};
 pub use plugin::Plugin;
 pub use spec::{CallMode, DynamicHook, HookSpec, SpecInfo};
 

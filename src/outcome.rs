@@ -17,8 +17,22 @@ pub enum ImplOutcome<T> {
     Value(T),
     /// The impl returned `Ok(None)`: it does not answer this call.
     NoAnswer,
-    /// The impl returned an error or panicked.
+    /// The impl returned an error, panicked, or ran out of time.
     Failed(HookFailure),
+    /// The impl was not called.
+    Skipped(SkipReason),
+    /// The impl was running when the call stopped needing it (a parallel first-result call
+    /// found its answer, or a fail-fast call failed) and was dropped.
+    Cancelled,
+}
+
+/// Why an impl was not called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// Its circuit breaker is open.
+    CircuitOpen,
 }
 
 impl<T> ImplOutcome<T> {
@@ -54,7 +68,12 @@ impl<T> ImplOutcome<T> {
             ImplOutcome::Value(_) => OutcomeKind::Value,
             ImplOutcome::NoAnswer => OutcomeKind::NoAnswer,
             ImplOutcome::Failed(HookFailure::Panic(_)) => OutcomeKind::Panic,
+            ImplOutcome::Failed(
+                HookFailure::TimedOut { .. } | HookFailure::DeadlineExceeded { .. },
+            ) => OutcomeKind::TimedOut,
             ImplOutcome::Failed(_) => OutcomeKind::Error,
+            ImplOutcome::Skipped(_) => OutcomeKind::Skipped,
+            ImplOutcome::Cancelled => OutcomeKind::Cancelled,
         }
     }
 
@@ -63,6 +82,8 @@ impl<T> ImplOutcome<T> {
             ImplOutcome::Value(v) => f(v),
             ImplOutcome::NoAnswer => ImplOutcome::NoAnswer,
             ImplOutcome::Failed(e) => ImplOutcome::Failed(e),
+            ImplOutcome::Skipped(r) => ImplOutcome::Skipped(r),
+            ImplOutcome::Cancelled => ImplOutcome::Cancelled,
         }
     }
 }
@@ -80,6 +101,12 @@ pub enum OutcomeKind {
     Error,
     /// A panic.
     Panic,
+    /// Ran out of time (its own timeout, or the call's deadline).
+    TimedOut,
+    /// Not called (e.g. circuit open).
+    Skipped,
+    /// Dropped before it finished.
+    Cancelled,
 }
 
 impl fmt::Display for OutcomeKind {
@@ -89,6 +116,9 @@ impl fmt::Display for OutcomeKind {
             OutcomeKind::NoAnswer => "no answer",
             OutcomeKind::Error => "error",
             OutcomeKind::Panic => "panic",
+            OutcomeKind::TimedOut => "timed out",
+            OutcomeKind::Skipped => "skipped",
+            OutcomeKind::Cancelled => "cancelled",
         })
     }
 }
@@ -104,18 +134,51 @@ pub(crate) trait NameTable: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ImplRef(pub(crate) u32);
 
+/// One impl's result inside a [`HookOutcome`].
+#[derive(Debug)]
+pub(crate) struct Entry<T> {
+    /// Index of the impl in the call's snapshot.
+    pub(crate) index: u32,
+    /// How many times it was called (retries included; 0 if skipped).
+    pub(crate) attempts: u32,
+    pub(crate) outcome: ImplOutcome<T>,
+}
+
+impl<T> Entry<T> {
+    #[inline]
+    pub(crate) fn new(index: u32, attempts: u32, outcome: ImplOutcome<T>) -> Self {
+        Entry {
+            index,
+            attempts,
+            outcome,
+        }
+    }
+}
+
+/// One impl's result with its plugin and attempt count, from [`HookOutcome::entries`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct EntryRef<'a, T> {
+    /// The plugin.
+    pub plugin: &'a str,
+    /// What the impl produced.
+    pub outcome: &'a ImplOutcome<T>,
+    /// How many times it was called (retries included; 0 if it was skipped).
+    pub attempts: u32,
+}
+
 /// Everything one hook call produced: per impl, in call order, which plugin returned what.
 ///
 /// Collect-all calls have one entry per impl that ran; first-result calls stop after the first
 /// answer. "No answer" entries are kept (so you can see who declined) but skipped by
 /// [`values`](Self::values).
 pub struct HookOutcome<T> {
-    pub(crate) entries: Vec<(u32, ImplOutcome<T>)>,
+    pub(crate) entries: Vec<Entry<T>>,
     pub(crate) names: Arc<dyn NameTable>,
 }
 
 impl<T> HookOutcome<T> {
-    pub(crate) fn new(entries: Vec<(u32, ImplOutcome<T>)>, names: Arc<dyn NameTable>) -> Self {
+    pub(crate) fn new(entries: Vec<Entry<T>>, names: Arc<dyn NameTable>) -> Self {
         HookOutcome { entries, names }
     }
 
@@ -128,7 +191,16 @@ impl<T> HookOutcome<T> {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &ImplOutcome<T>)> + '_ {
         self.entries
             .iter()
-            .map(|(i, o)| (&**self.names.plugin_name(*i), o))
+            .map(|e| (&**self.names.plugin_name(e.index), &e.outcome))
+    }
+
+    /// Every entry with its plugin and attempt count, in call order.
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = EntryRef<'_, T>> + '_ {
+        self.entries.iter().map(|e| EntryRef {
+            plugin: self.names.plugin_name(e.index),
+            outcome: &e.outcome,
+            attempts: e.attempts,
+        })
     }
 
     /// Every entry as `(plugin name, outcome)` with the outcome mutable (for wrappers).
@@ -136,7 +208,7 @@ impl<T> HookOutcome<T> {
         let names = &self.names;
         self.entries
             .iter_mut()
-            .map(move |(i, o)| (&**names.plugin_name(*i), o))
+            .map(move |e| (&**names.plugin_name(e.index), &mut e.outcome))
     }
 
     /// How many impls ran.
@@ -151,7 +223,7 @@ impl<T> HookOutcome<T> {
 
     /// The answers, in call order ("no answer" and failures skipped).
     pub fn values(&self) -> impl Iterator<Item = &T> + '_ {
-        self.entries.iter().filter_map(|(_, o)| o.value())
+        self.entries.iter().filter_map(|e| e.outcome.value())
     }
 
     /// The answers with the plugin that gave each.
@@ -166,7 +238,7 @@ impl<T> HookOutcome<T> {
 
     /// `true` when any impl failed.
     pub fn has_errors(&self) -> bool {
-        self.entries.iter().any(|(_, o)| o.is_failed())
+        self.entries.iter().any(|e| e.outcome.is_failed())
     }
 
     /// The outcome of the named plugin's impl, if it ran.
@@ -179,7 +251,7 @@ impl<T> HookOutcome<T> {
     pub fn into_values(self) -> Vec<T> {
         self.entries
             .into_iter()
-            .filter_map(|(_, o)| match o {
+            .filter_map(|e| match e.outcome {
                 ImplOutcome::Value(v) => Some(v),
                 _ => None,
             })
@@ -188,7 +260,7 @@ impl<T> HookOutcome<T> {
 
     /// The first answer (for first-result hooks: *the* answer).
     pub fn into_value(self) -> Option<T> {
-        self.entries.into_iter().find_map(|(_, o)| match o {
+        self.entries.into_iter().find_map(|e| match e.outcome {
             ImplOutcome::Value(v) => Some(v),
             _ => None,
         })
@@ -220,12 +292,13 @@ impl<T> HookOutcome<T> {
     /// errors: `o.retain(|_, r| !r.is_failed())`).
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &ImplOutcome<T>) -> bool) {
         let names = &self.names;
-        self.entries.retain(|(i, o)| keep(names.plugin_name(*i), o));
+        self.entries
+            .retain(|e| keep(names.plugin_name(e.index), &e.outcome));
     }
 
     /// Add an entry in the name of `who` (a wrapper's [`Next::me`](crate::Next::me)).
     pub fn push(&mut self, who: ImplRef, outcome: ImplOutcome<T>) {
-        self.entries.push((who.0, outcome));
+        self.entries.push(Entry::new(who.0, 1, outcome));
     }
 
     /// Convert every answer (e.g. to JSON); `f` may turn an answer into a failure.
@@ -234,7 +307,7 @@ impl<T> HookOutcome<T> {
             entries: self
                 .entries
                 .into_iter()
-                .map(|(i, o)| (i, o.map(&mut f)))
+                .map(|e| Entry::new(e.index, e.attempts, e.outcome.map(&mut f)))
                 .collect(),
             names: self.names,
         }
@@ -245,17 +318,17 @@ impl<T> HookOutcome<T> {
         let names = self.names;
         self.entries
             .into_iter()
-            .map(move |(i, o)| (names.plugin_name(i).clone(), o))
+            .map(move |e| (names.plugin_name(e.index).clone(), e.outcome))
     }
 
     /// Removes and returns the first failure as a [`CallError`].
     pub(crate) fn take_first_failure(&mut self) -> Option<CallError> {
-        let pos = self.entries.iter().position(|(_, o)| o.is_failed())?;
-        let (i, o) = self.entries.remove(pos);
-        match o {
+        let pos = self.entries.iter().position(|e| e.outcome.is_failed())?;
+        let e = self.entries.remove(pos);
+        match e.outcome {
             ImplOutcome::Failed(failure) => Some(CallError::ImplFailed {
                 hook: self.names.hook_name().clone(),
-                plugin: self.names.plugin_name(i).clone(),
+                plugin: self.names.plugin_name(e.index).clone(),
                 failure,
             }),
             _ => None,

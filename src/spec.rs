@@ -26,6 +26,7 @@
 
 use std::any::TypeId;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// How a call combines the answers of its impls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -60,6 +61,10 @@ pub trait HookSpec: Sized + Send + Sync + 'static {
     /// When `true`, the first failing impl stops the call and is returned as an error
     /// (pluggy's behaviour). Default: failures are isolated and reported in the outcome.
     const FAIL_FAST: bool = false;
+    /// When `true`, calls run the impls concurrently by default (`#[parallel]`).
+    const PARALLEL: bool = false;
+    /// A default deadline for every call (`#[deadline_ms = N]`).
+    const DEADLINE: Option<Duration> = None;
 
     /// The spec as runtime data.
     fn info() -> SpecInfo {
@@ -70,6 +75,8 @@ pub trait HookSpec: Sized + Send + Sync + 'static {
             version: Self::VERSION,
             warn_on_impl: Self::WARN_ON_IMPL.map(Arc::from),
             fail_fast: Self::FAIL_FAST,
+            parallel: Self::PARALLEL,
+            deadline: Self::DEADLINE,
             types: TypeKey::of::<Self>(),
         }
     }
@@ -118,6 +125,8 @@ pub struct SpecInfo {
     pub(crate) version: u32,
     pub(crate) warn_on_impl: Option<Arc<str>>,
     pub(crate) fail_fast: bool,
+    pub(crate) parallel: bool,
+    pub(crate) deadline: Option<Duration>,
     pub(crate) types: TypeKey,
 }
 
@@ -132,6 +141,8 @@ impl SpecInfo {
             version: 1,
             warn_on_impl: None,
             fail_fast: false,
+            parallel: false,
+            deadline: None,
             types: TypeKey::of::<DynamicHook>(),
         }
     }
@@ -140,6 +151,28 @@ impl SpecInfo {
     pub fn firstresult(mut self) -> Self {
         self.mode = CallMode::FirstResult;
         self
+    }
+
+    /// Builder: run this dynamic spec's impls concurrently by default.
+    pub fn parallel(mut self) -> Self {
+        self.parallel = true;
+        self
+    }
+
+    /// Builder: a default deadline for every call of this dynamic spec.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Whether calls run the impls concurrently by default.
+    pub fn is_parallel(&self) -> bool {
+        self.parallel
+    }
+
+    /// The default call deadline.
+    pub fn default_deadline(&self) -> Option<Duration> {
+        self.deadline
     }
 
     /// The hook's name.
@@ -179,6 +212,8 @@ impl SpecInfo {
 ///     #[name = "auth.login"]      // optional: hook name (default: the struct's name)
 ///     #[version = 2]              // optional: spec version (default 1)
 ///     #[warn_on_impl = "use X"]   // optional: deprecation warning for implementers
+///     #[parallel]                 // optional: run impls concurrently by default
+///     #[deadline_ms = 500]        // optional: default deadline of every call
 ///     pub struct Authenticate(AuthRequest) -> Principal;
 /// }
 /// ```
@@ -191,46 +226,52 @@ macro_rules! hookspec {
     ($($rest:tt)+) => {
         // State: [attributes] then one slot per option: mode, historic, fail_fast, version,
         // warn_on_impl, name. A filled slot holds the option's value.
-        $crate::__hookspec_munch! { [] [] [] [] [] [] [] $($rest)+ }
+        $crate::__hookspec_munch! { [] [] [] [] [] [] [] [] [] $($rest)+ }
     };
 }
 
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __hookspec_munch {
-    ([$($a:tt)*] [] $h:tt $f:tt $v:tt $w:tt $n:tt #[firstresult] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { [$($a)*] [firstresult] $h $f $v $w $n $($rest)* }
+    ([$($a:tt)*] [] $h:tt $f:tt $v:tt $w:tt $n:tt $p:tt $d:tt #[firstresult] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)*] [firstresult] $h $f $v $w $n $p $d $($rest)* }
     };
-    ([$($a:tt)*] $m:tt [] $f:tt $v:tt $w:tt $n:tt #[historic] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { [$($a)*] $m [historic] $f $v $w $n $($rest)* }
+    ([$($a:tt)*] $m:tt [] $f:tt $v:tt $w:tt $n:tt $p:tt $d:tt #[historic] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)*] $m [historic] $f $v $w $n $p $d $($rest)* }
     };
-    ([$($a:tt)*] $m:tt $h:tt [] $v:tt $w:tt $n:tt #[fail_fast] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { [$($a)*] $m $h [fail_fast] $v $w $n $($rest)* }
+    ([$($a:tt)*] $m:tt $h:tt [] $v:tt $w:tt $n:tt $p:tt $d:tt #[fail_fast] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)*] $m $h [fail_fast] $v $w $n $p $d $($rest)* }
     };
-    ([$($a:tt)*] $m:tt $h:tt $f:tt [] $w:tt $n:tt #[version = $ver:literal] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { [$($a)*] $m $h $f [$ver] $w $n $($rest)* }
+    ([$($a:tt)*] $m:tt $h:tt $f:tt [] $w:tt $n:tt $p:tt $d:tt #[version = $ver:literal] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)*] $m $h $f [$ver] $w $n $p $d $($rest)* }
     };
-    ([$($a:tt)*] $m:tt $h:tt $f:tt $v:tt [] $n:tt #[warn_on_impl = $warn:literal] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { [$($a)*] $m $h $f $v [$warn] $n $($rest)* }
+    ([$($a:tt)*] $m:tt $h:tt $f:tt $v:tt [] $n:tt $p:tt $d:tt #[warn_on_impl = $warn:literal] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)*] $m $h $f $v [$warn] $n $p $d $($rest)* }
     };
-    ([$($a:tt)*] $m:tt $h:tt $f:tt $v:tt $w:tt [] #[name = $name:literal] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { [$($a)*] $m $h $f $v $w [$name] $($rest)* }
+    ([$($a:tt)*] $m:tt $h:tt $f:tt $v:tt $w:tt [] $p:tt $d:tt #[name = $name:literal] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)*] $m $h $f $v $w [$name] $p $d $($rest)* }
     };
-    ($a:tt $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt
+    ([$($a:tt)*] $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt [] $d:tt #[parallel] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)*] $m $h $f $v $w $n [parallel] $d $($rest)* }
+    };
+    ([$($a:tt)*] $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt $p:tt [] #[deadline_ms = $ms:literal] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)*] $m $h $f $v $w $n $p [$ms] $($rest)* }
+    };
+    ($a:tt $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt $p:tt $d:tt
         #[$opt:ident $(= $val:literal)?] $($rest:tt)*) => {
-        $crate::__hookspec_option_or_attr! { [$opt] $a $m $h $f $v $w $n #[$opt $(= $val)?] $($rest)* }
+        $crate::__hookspec_option_or_attr! { [$opt] $a $m $h $f $v $w $n $p $d #[$opt $(= $val)?] $($rest)* }
     };
-    ([$($a:tt)*] $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt #[$meta:meta] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { [$($a)* #[$meta]] $m $h $f $v $w $n $($rest)* }
+    ([$($a:tt)*] $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt $p:tt $d:tt #[$meta:meta] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)* #[$meta]] $m $h $f $v $w $n $p $d $($rest)* }
     };
-    ($a:tt $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt
+    ($a:tt $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt $p:tt $d:tt
         $vis:vis struct $spec:ident ( $args:ty ) -> ; $($rest:tt)*) => {
         ::core::compile_error!(::core::concat!(
             "hookspec `", ::core::stringify!($spec),
             "` needs an output type: write `-> ()` for a hook that answers nothing"
         ));
     };
-    ([$($a:tt)*] $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt
+    ([$($a:tt)*] $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt $p:tt $d:tt
         $vis:vis struct $spec:ident ( $args:ty ) -> $out:ty ; $($rest:tt)*) => {
         $($a)*
         #[derive(Debug, Clone, Copy, Default)]
@@ -245,6 +286,8 @@ macro_rules! __hookspec_munch {
             $crate::__hookspec_const!(fail_fast $f);
             $crate::__hookspec_const!(version $v);
             $crate::__hookspec_const!(warn_on_impl $w);
+            $crate::__hookspec_const!(parallel $p);
+            $crate::__hookspec_const!(deadline $d);
         }
 
         $crate::hookspec! { $($rest)* }
@@ -262,8 +305,10 @@ macro_rules! __hookspec_option_or_attr {
     ([version] $($t:tt)*) => { $crate::__hookspec_duplicate! { version } };
     ([warn_on_impl] $($t:tt)*) => { $crate::__hookspec_duplicate! { warn_on_impl } };
     ([name] $($t:tt)*) => { $crate::__hookspec_duplicate! { name } };
-    ([$other:ident] [$($a:tt)*] $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt #[$($attr:tt)*] $($rest:tt)*) => {
-        $crate::__hookspec_munch! { [$($a)* #[$($attr)*]] $m $h $f $v $w $n $($rest)* }
+    ([parallel] $($t:tt)*) => { $crate::__hookspec_duplicate! { parallel } };
+    ([deadline_ms] $($t:tt)*) => { $crate::__hookspec_duplicate! { deadline_ms } };
+    ([$other:ident] [$($a:tt)*] $m:tt $h:tt $f:tt $v:tt $w:tt $n:tt $p:tt $d:tt #[$($attr:tt)*] $($rest:tt)*) => {
+        $crate::__hookspec_munch! { [$($a)* #[$($attr)*]] $m $h $f $v $w $n $p $d $($rest)* }
     };
 }
 
@@ -294,6 +339,13 @@ macro_rules! __hookspec_const {
     };
     (version [$v:literal]) => {
         const VERSION: u32 = $v;
+    };
+    (parallel [parallel]) => {
+        const PARALLEL: bool = true;
+    };
+    (deadline [$ms:literal]) => {
+        const DEADLINE: ::core::option::Option<::core::time::Duration> =
+            ::core::option::Option::Some(::core::time::Duration::from_millis($ms));
     };
     (warn_on_impl [$w:literal]) => {
         const WARN_ON_IMPL: ::core::option::Option<&'static str> = ::core::option::Option::Some($w);

@@ -5,16 +5,23 @@
 //! - [`wrapper`]: `Next`-style wrappers around the loop.
 //! - [`panic`]: panics turned into failure values.
 
+pub(crate) mod breaker;
 pub(crate) mod panic;
+pub(crate) mod parallel;
+pub(crate) mod retry;
+pub(crate) mod run;
 pub(crate) mod sequential;
 pub(crate) mod snapshot;
 pub(crate) mod wrapper;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::outcome::HookOutcome;
+use crate::error::HookFailure;
+use crate::outcome::{Entry, HookOutcome, ImplOutcome};
 use crate::spec::{CallMode, HookSpec};
 use snapshot::ImplList;
 
@@ -25,9 +32,58 @@ pub(crate) struct CallPlan<'a> {
     pub(crate) fail_fast: bool,
     /// Plugins whose impls this call skips (subset callers).
     pub(crate) exclude: &'a [Arc<str>],
+    /// Run the plain impls concurrently.
+    pub(crate) parallel: bool,
+    /// In parallel mode, at most this many impls run at once.
+    pub(crate) max_in_flight: usize,
+    /// When the call gives up on impls still running, and the configured duration.
+    pub(crate) deadline: Option<(Instant, Duration)>,
 }
 
 impl CallPlan<'_> {
+    /// A plan for a plain collect-all call with no policies.
+    pub(crate) fn collect_all() -> CallPlan<'static> {
+        CallPlan {
+            firstresult: false,
+            fail_fast: false,
+            exclude: &[],
+            parallel: false,
+            max_in_flight: usize::MAX,
+            deadline: None,
+        }
+    }
+
+    /// Whether the call stops once an impl produced `outcome`.
+    #[inline]
+    pub(crate) fn stops_after<T>(&self, outcome: &ImplOutcome<T>) -> bool {
+        match outcome {
+            ImplOutcome::Value(_) => self.firstresult,
+            ImplOutcome::Failed(_) => self.fail_fast,
+            _ => false,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn deadline_at(&self) -> Option<Instant> {
+        self.deadline.map(|(at, _)| at)
+    }
+
+    /// `true` when the call has a deadline and it has passed (reads the clock only then).
+    #[inline]
+    pub(crate) fn deadline_passed(&self) -> bool {
+        matches!(self.deadline, Some((at, _)) if Instant::now() >= at)
+    }
+
+    /// The entry of an impl cut off by the deadline.
+    pub(crate) fn deadline_entry<T>(&self, index: u32, attempts: u32, started: bool) -> Entry<T> {
+        let deadline = self.deadline.map(|(_, d)| d).unwrap_or_default();
+        Entry::new(
+            index,
+            attempts,
+            ImplOutcome::Failed(HookFailure::DeadlineExceeded { deadline, started }),
+        )
+    }
+
     #[inline]
     pub(crate) fn includes(&self, plugin: &str) -> bool {
         self.exclude.is_empty() || !self.exclude.iter().any(|p| **p == *plugin)
@@ -44,16 +100,28 @@ pub(crate) async fn run_call<S: HookSpec>(
         "hook_call",
         hook = %list.spec.name,
         mode = ?if plan.firstresult { CallMode::FirstResult } else { CallMode::CollectAll },
+        parallel = plan.parallel,
         impls = list.entries.len()
     );
     if list.n_wrappers == 0 {
-        let results = sequential::SeqLoop::new(&list, args, plan)
-            .instrument(span)
-            .await;
+        let results = run_plain(&list, args, plan).instrument(span).await;
         HookOutcome::new(results, list)
     } else {
         wrapper::run_from(&list, args, plan, 0)
             .instrument(span)
             .await
+    }
+}
+
+/// Runs the plain impls, one after the other or concurrently.
+pub(crate) async fn run_plain<S: HookSpec>(
+    list: &ImplList<S>,
+    args: &S::Args,
+    plan: CallPlan<'_>,
+) -> sequential::Results<S::Output> {
+    if plan.parallel {
+        parallel::ParLoop::new(list, args, plan).await
+    } else {
+        sequential::SeqLoop::new(list, args, plan).await
     }
 }

@@ -1,35 +1,25 @@
 //! The sequential call loop: one hand-written future that drives every plain impl in turn.
 //!
-//! For each impl it creates the impl's future and polls it in place inside
-//! `std::panic::catch_unwind`; only an impl that goes pending is kept. Sync impls are called
-//! directly (no future at all). The only allocation of the loop is the result vector.
+//! For each impl it creates the impl's future and polls it in place (see [`ImplRun`]); only an
+//! impl that goes pending is kept. Sync impls are called directly (no future at all). The only
+//! allocation of the loop is the result vector; a deadline timer is armed only when an impl
+//! actually waits and the call has a deadline.
 
 use std::future::Future;
 use std::mem;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
-use futures::future::BoxFuture;
-use tracing::Span;
+use tokio::time::Sleep;
 
-use super::panic::{panic_outcome, return_outcome};
+use super::run::{ImplRun, Start};
 use super::snapshot::ImplList;
 use super::CallPlan;
-use crate::hookimpl::{HookReturn, ImplFn};
-use crate::outcome::ImplOutcome;
+use crate::outcome::Entry;
 use crate::spec::HookSpec;
 
-/// Results of a call: `(index into the snapshot, outcome)` in call order.
-pub(crate) type Results<T> = Vec<(u32, ImplOutcome<T>)>;
-
-struct PendingImpl<'a, T> {
-    index: u32,
-    fut: BoxFuture<'a, HookReturn<T>>,
-    span: Span,
-    started: Option<Instant>,
-}
+/// Results of a call, in call order.
+pub(crate) type Results<T> = Vec<Entry<T>>;
 
 /// Runs the plain (non-wrapper) impls of a snapshot one after the other.
 pub(crate) struct SeqLoop<'a, S: HookSpec> {
@@ -37,7 +27,8 @@ pub(crate) struct SeqLoop<'a, S: HookSpec> {
     args: &'a S::Args,
     plan: CallPlan<'a>,
     next: usize,
-    pending: Option<PendingImpl<'a, S::Output>>,
+    pending: Option<ImplRun<'a, S>>,
+    deadline_timer: Option<Pin<Box<Sleep>>>,
     results: Results<S::Output>,
 }
 
@@ -51,127 +42,105 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
             plan,
             next: list.n_wrappers,
             pending: None,
+            deadline_timer: None,
             results: Vec::with_capacity(cap),
         }
     }
 
-    /// Records an outcome; returns `true` when the call must stop here.
+    /// Records a finished impl; returns `true` when the call must stop here.
     #[inline]
-    fn record(
-        &mut self,
-        index: u32,
-        outcome: ImplOutcome<S::Output>,
-        span: &Span,
-        started: Option<Instant>,
-    ) -> bool {
-        if let Some(started) = started {
-            span.record("outcome", tracing::field::display(outcome.kind()));
-            span.record("duration_us", started.elapsed().as_micros() as u64);
-        }
-        let stop = match &outcome {
-            ImplOutcome::Value(_) => self.plan.firstresult,
-            ImplOutcome::Failed(_) => self.plan.fail_fast,
-            ImplOutcome::NoAnswer => false,
-        };
-        self.results.push((index, outcome));
+    fn record(&mut self, entry: Entry<S::Output>) -> bool {
+        let stop = self.plan.stops_after(&entry.outcome);
+        self.results.push(entry);
         stop
+    }
+
+    /// The index of the next impl this call runs, if any.
+    #[inline]
+    fn next_index(&mut self) -> Option<usize> {
+        while let Some(entry) = self.list.entries.get(self.next) {
+            self.next += 1;
+            if self.plan.includes(&entry.plugin) {
+                return Some(self.next - 1);
+            }
+        }
+        None
+    }
+
+    /// The deadline passed: the running impl and every impl not started yet are reported as
+    /// cut off.
+    fn expire(&mut self) -> Results<S::Output> {
+        if let Some(run) = self.pending.take() {
+            self.results
+                .push(self.plan.deadline_entry(run.index(), run.attempts(), true));
+        }
+        while let Some(i) = self.next_index() {
+            self.results
+                .push(self.plan.deadline_entry(i as u32, 0, false));
+        }
+        mem::take(&mut self.results)
+    }
+
+    /// An impl is pending: check the call's deadline, then wait.
+    fn park(&mut self, cx: &mut Context<'_>) -> Poll<Results<S::Output>> {
+        if let Some((at, _)) = self.plan.deadline {
+            let timer = self
+                .deadline_timer
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+            if timer.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(self.expire());
+            }
+        }
+        Poll::Pending
     }
 }
 
-fn impl_span(hook: &str, plugin: &str) -> (Span, Option<Instant>) {
-    let span = tracing::trace_span!(
-        "hook_impl",
-        hook,
-        plugin,
-        outcome = tracing::field::Empty,
-        duration_us = tracing::field::Empty
-    );
-    let started = if span.is_disabled() {
-        None
-    } else {
-        Some(Instant::now())
-    };
-    (span, started)
-}
-
-// Nothing in the loop is structurally pinned: the impl future it keeps is boxed.
+// Nothing in the loop is structurally pinned: the impl futures it keeps are boxed.
 impl<S: HookSpec> Unpin for SeqLoop<'_, S> {}
 
 impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
     type Output = Results<S::Output>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
         let list: &'a ImplList<S> = this.list;
-        let args: &'a S::Args = this.args;
         loop {
-            if let Some(p) = this.pending.as_mut() {
-                let polled = {
-                    let _enter = p.span.enter();
-                    catch_unwind(AssertUnwindSafe(|| p.fut.as_mut().poll(cx)))
-                };
-                let outcome = match polled {
-                    Ok(Poll::Pending) => return Poll::Pending,
-                    Ok(Poll::Ready(r)) => return_outcome(r),
-                    Err(payload) => panic_outcome(payload),
-                };
-                let Some(p) = this.pending.take() else {
-                    unreachable!("pending impl vanished")
-                };
-                if this.record(p.index, outcome, &p.span, p.started) {
-                    return Poll::Ready(mem::take(&mut this.results));
+            if let Some(run) = this.pending.as_mut() {
+                match run.poll_run(cx) {
+                    Poll::Pending => return this.park(cx),
+                    Poll::Ready(entry) => {
+                        this.pending = None;
+                        if this.record(entry) {
+                            return Poll::Ready(mem::take(&mut this.results));
+                        }
+                    }
                 }
             }
-            // Start the next impl that this call does not exclude.
-            let index = loop {
-                let Some(entry) = list.entries.get(this.next) else {
-                    return Poll::Ready(mem::take(&mut this.results));
-                };
-                this.next += 1;
-                if this.plan.includes(&entry.plugin) {
-                    break this.next - 1;
-                }
+            let Some(index) = this.next_index() else {
+                return Poll::Ready(mem::take(&mut this.results));
             };
+            if this.plan.deadline_passed() {
+                this.next = index;
+                return Poll::Ready(this.expire());
+            }
             let entry = &list.entries[index];
-            let (span, started) = impl_span(&list.spec.name, &entry.plugin);
-            let index = index as u32;
-            match &entry.func {
-                ImplFn::Sync(h) => {
-                    let r = {
-                        let _enter = span.enter();
-                        catch_unwind(AssertUnwindSafe(|| h.call(args)))
-                    };
-                    let outcome = match r {
-                        Ok(r) => return_outcome(r),
-                        Err(payload) => panic_outcome(payload),
-                    };
-                    if this.record(index, outcome, &span, started) {
+            match ImplRun::start(
+                entry,
+                this.args,
+                index as u32,
+                &list.spec.name,
+                this.plan.deadline_at(),
+                cx,
+            ) {
+                Start::Done(entry) => {
+                    if this.record(entry) {
                         return Poll::Ready(mem::take(&mut this.results));
                     }
                 }
-                ImplFn::Async(h) => {
-                    let created = {
-                        let _enter = span.enter();
-                        catch_unwind(AssertUnwindSafe(|| h.call(args)))
-                    };
-                    match created {
-                        // Polled in place at the top of the loop.
-                        Ok(fut) => {
-                            this.pending = Some(PendingImpl {
-                                index,
-                                fut,
-                                span,
-                                started,
-                            })
-                        }
-                        Err(payload) => {
-                            if this.record(index, panic_outcome(payload), &span, started) {
-                                return Poll::Ready(mem::take(&mut this.results));
-                            }
-                        }
-                    }
+                Start::Pending(run) => {
+                    this.pending = Some(run);
+                    return this.park(cx);
                 }
-                ImplFn::Wrapper(_) => unreachable!("wrappers are placed before plain impls"),
             }
         }
     }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::run::ImplPolicy;
 use crate::hookimpl::{ImplFn, ImplOptions};
 use crate::outcome::NameTable;
 use crate::spec::{HookSpec, SpecInfo};
@@ -11,6 +12,8 @@ pub(crate) struct ImplEntry<S: HookSpec> {
     pub(crate) plugin: Arc<str>,
     pub(crate) plugin_id: u64,
     pub(crate) options: ImplOptions,
+    /// Live policies (breaker, retry budget), shared across snapshots; `None` on the fast path.
+    pub(crate) policy: Option<Arc<ImplPolicy>>,
     pub(crate) func: ImplFn<S>,
 }
 
@@ -20,6 +23,7 @@ impl<S: HookSpec> Clone for ImplEntry<S> {
             plugin: self.plugin.clone(),
             plugin_id: self.plugin_id,
             options: self.options.clone(),
+            policy: self.policy.clone(),
             func: self.func.clone(),
         }
     }

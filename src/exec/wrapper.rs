@@ -15,12 +15,11 @@ use futures::FutureExt;
 use tracing::Instrument;
 
 use super::panic::panic_outcome;
-use super::sequential::SeqLoop;
 use super::snapshot::ImplList;
 use super::CallPlan;
 use crate::error::{BoxError, HookFailure};
 use crate::hookimpl::ImplFn;
-use crate::outcome::{HookOutcome, ImplOutcome, ImplRef};
+use crate::outcome::{Entry, HookOutcome, ImplOutcome, ImplRef};
 use crate::spec::HookSpec;
 
 /// What a wrapper returns: the (possibly changed) outcome, or an error of its own.
@@ -104,7 +103,7 @@ pub(crate) async fn run_from<S: HookSpec>(
     pos: usize,
 ) -> HookOutcome<S::Output> {
     let Some(i) = (pos..list.n_wrappers).find(|&i| plan.includes(&list.entries[i].plugin)) else {
-        let results = SeqLoop::new(list, args, plan).await;
+        let results = super::run_plain(list, args, plan).await;
         return HookOutcome::new(results, list.clone());
     };
     let entry = &list.entries[i];
@@ -128,5 +127,5 @@ pub(crate) async fn run_from<S: HookSpec>(
         Ok(Err(e)) => ImplOutcome::Failed(HookFailure::Error(e)),
         Err(payload) => panic_outcome(payload),
     };
-    HookOutcome::new(vec![(i as u32, failed)], list.clone())
+    HookOutcome::new(vec![Entry::new(i as u32, 1, failed)], list.clone())
 }

@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::slot::{ErasedSlot, Slot};
 use super::Shared;
+use crate::exec::run::ImplPolicy;
 use crate::hookimpl::{HookReturn, ImplFn, ImplOptions};
 use crate::spec::{HookSpec, SpecInfo, TypeKey};
 
@@ -69,5 +70,7 @@ pub(crate) struct ImplRecord {
     pub(crate) plugin_id: u64,
     pub(crate) seq: u64,
     pub(crate) options: ImplOptions,
+    /// Live policy state, created once at registration so it outlives snapshot rebuilds.
+    pub(crate) policy: Option<Arc<ImplPolicy>>,
     pub(crate) func: RecordFn,
 }

@@ -13,6 +13,7 @@
 //! ```
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -20,9 +21,11 @@ use serde_json::Value;
 use super::record::{JsonImpl, RecordFn};
 use super::registry::PendingImpl;
 use crate::error::RegisterError;
+use crate::exec::breaker::BreakerConfig;
+use crate::exec::retry::RetryPolicy;
 use crate::exec::wrapper::{HookWrapper, Next, WrapResult};
 use crate::hookimpl::{
-    AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, SyncHook, Tier, WrapperFn,
+    AsyncFn, BlockingFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, SyncHook, Tier, WrapperFn,
 };
 use crate::spec::HookSpec;
 
@@ -88,6 +91,27 @@ impl Registrar {
         f: impl Fn(&S::Args) -> HookReturn<S::Output> + Send + Sync + 'static,
     ) -> ImplBuilder<'_> {
         self.sync_hook::<S, _>(Arc::new(SyncFn(f)))
+    }
+
+    /// A sync closure impl of `S` that runs on tokio's blocking pool (CPU-bound or blocking
+    /// work), never on the async workers. The pool thread needs its own copy of the arguments,
+    /// so `S::Args` must be `Clone` (wrap large arguments in an `Arc`). A timed-out blocking
+    /// impl is reported as timed out, but its thread cannot be stopped: it runs to completion.
+    pub fn blocking_fn<S>(
+        &mut self,
+        f: impl Fn(&S::Args) -> HookReturn<S::Output> + Send + Sync + 'static,
+    ) -> ImplBuilder<'_>
+    where
+        S: HookSpec,
+        S::Args: Clone,
+    {
+        let mut b = self.builder(
+            S::NAME,
+            false,
+            RecordFn::typed::<S>(ImplFn::Blocking(Arc::new(BlockingFn(Arc::new(f))))),
+        );
+        b.options.blocking = true;
+        b
     }
 
     /// A wrapper closure: `|args, next| async move { let o = next.run().await; Ok(o) }.boxed()`.
@@ -167,6 +191,27 @@ impl ImplBuilder<'_> {
     /// Run after the impls of `plugin` for this hook (`plugin` must be registered already).
     pub fn after(mut self, plugin: &str) -> Self {
         self.options.after.push(Arc::from(plugin));
+        self
+    }
+
+    /// Limit each attempt to `d` (counted from when the impl first waits); an overrun is a
+    /// `TimedOut` failure and, in sequential mode, the call moves on. No timer is armed for an
+    /// impl that answers without waiting.
+    pub fn timeout(mut self, d: Duration) -> Self {
+        self.options.timeout = Some(d);
+        self
+    }
+
+    /// Retry failures as `policy` says (by default: timeouts and errors marked
+    /// [`Retryable`](crate::Retryable); never panics).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.options.retry = Some(policy);
+        self
+    }
+
+    /// Skip this impl (reported as `Skipped(CircuitOpen)`) after repeated failures.
+    pub fn circuit_breaker(mut self, config: BreakerConfig) -> Self {
+        self.options.breaker = Some(config);
         self
     }
 

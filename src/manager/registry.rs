@@ -14,6 +14,7 @@ use super::slot::{ErasedSlot, Prepared};
 use super::Shared;
 use crate::caller::ImplInfo;
 use crate::error::{PendingImplsError, RegisterError};
+use crate::exec::run::ImplPolicy;
 use crate::hookimpl::ImplOptions;
 use crate::spec::SpecInfo;
 
@@ -194,6 +195,7 @@ impl Registry {
                 plugin: name.clone(),
                 plugin_id: id,
                 seq,
+                policy: ImplPolicy::from_options(&p.options),
                 options: p.options,
                 func: p.func,
             });

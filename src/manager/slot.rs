@@ -152,6 +152,7 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
                 plugin: r.plugin.clone(),
                 plugin_id: r.plugin_id,
                 options: r.options.clone(),
+                policy: r.policy.clone(),
                 func,
             });
         }
@@ -205,11 +206,7 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
 
 /// Runs each stored historic call, in order, on the newly registered impls.
 async fn replay<S: HookSpec>(list: Arc<ImplList<S>>, calls: Vec<HistoricCall<S>>) {
-    let plan = CallPlan {
-        firstresult: false,
-        fail_fast: false,
-        exclude: &[],
-    };
+    let plan = CallPlan::collect_all();
     for call in calls {
         let outcome = run_call(list.clone(), &call.args, plan).await;
         for (plugin, o) in outcome.into_named() {

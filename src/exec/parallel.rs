@@ -1,0 +1,196 @@
+//! The parallel call loop: the plain impls of one call run concurrently *in the calling task*
+//! (no task is spawned per impl), and are still reported in call order.
+//!
+//! Each impl is started and polled once in place; an impl that answers at once costs nothing
+//! more. Only the impls that go pending are moved into a `FuturesUnordered`, which gives each
+//! its own waker, so a wake-up re-polls one impl and not all of them.
+//!
+//! - `max_in_flight(k)`: at most `k` impls run at once; the rest start in call order as slots
+//!   free up.
+//! - First-result: the answer of the *first impl in call order* that answers wins (not the
+//!   fastest); as soon as it is known, the impls still running are dropped and reported as
+//!   [`ImplOutcome::Cancelled`]. Fail-fast does the same on the first failure.
+//! - Deadline: when it passes, the impls still running are dropped and reported as cut off,
+//!   with every impl that had not started yet.
+
+use std::future::Future;
+use std::mem;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use tokio::time::Sleep;
+
+use super::run::{ImplRun, Start};
+use super::sequential::Results;
+use super::snapshot::ImplList;
+use super::CallPlan;
+use crate::outcome::{Entry, ImplOutcome};
+use crate::spec::HookSpec;
+
+/// Marks a result slot whose impl has not finished.
+const UNFINISHED: u32 = u32::MAX;
+
+/// A running impl with the position of its result slot.
+struct Tagged<'a, S: HookSpec> {
+    pos: usize,
+    run: ImplRun<'a, S>,
+}
+
+impl<S: HookSpec> Future for Tagged<'_, S> {
+    type Output = (usize, Entry<S::Output>);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        this.run.poll_run(cx).map(|e| (this.pos, e))
+    }
+}
+
+impl<S: HookSpec> Unpin for Tagged<'_, S> {}
+
+/// Runs the plain impls of a snapshot concurrently.
+pub(crate) struct ParLoop<'a, S: HookSpec> {
+    list: &'a ImplList<S>,
+    args: &'a S::Args,
+    plan: CallPlan<'a>,
+    next: usize,
+    /// One slot per started impl, in call order; `attempts == UNFINISHED` until it finishes.
+    results: Results<S::Output>,
+    running: FuturesUnordered<Tagged<'a, S>>,
+    /// Every slot before this one has finished.
+    done_prefix: usize,
+    stopped: bool,
+    deadline_timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl<'a, S: HookSpec> ParLoop<'a, S> {
+    pub(crate) fn new(list: &'a ImplList<S>, args: &'a S::Args, plan: CallPlan<'a>) -> Self {
+        ParLoop {
+            list,
+            args,
+            plan,
+            next: list.n_wrappers,
+            results: Vec::with_capacity(list.entries.len() - list.n_wrappers),
+            running: FuturesUnordered::new(),
+            done_prefix: 0,
+            stopped: false,
+            deadline_timer: None,
+        }
+    }
+
+    fn next_index(&mut self) -> Option<usize> {
+        while let Some(entry) = self.list.entries.get(self.next) {
+            self.next += 1;
+            if self.plan.includes(&entry.plugin) {
+                return Some(self.next - 1);
+            }
+        }
+        None
+    }
+
+    /// Stores a finished impl's entry and decides whether the call is over.
+    fn finish(&mut self, pos: usize, entry: Entry<S::Output>) {
+        let fail_stop = self.plan.fail_fast && entry.outcome.is_failed();
+        self.results[pos] = entry;
+        if fail_stop {
+            self.stopped = true;
+        }
+        while let Some(e) = self.results.get(self.done_prefix) {
+            if e.attempts == UNFINISHED {
+                break;
+            }
+            // Everything before this slot is done: a value here is the first answer.
+            if self.plan.firstresult && e.outcome.is_value() {
+                self.stopped = true;
+                self.results.truncate(self.done_prefix + 1);
+                break;
+            }
+            self.done_prefix += 1;
+        }
+    }
+
+    /// Starts impls while there is room.
+    fn start_more(&mut self, cx: &mut Context<'_>) {
+        let list: &'a ImplList<S> = self.list;
+        while !self.stopped && self.running.len() < self.plan.max_in_flight {
+            let Some(index) = self.next_index() else {
+                return;
+            };
+            let pos = self.results.len();
+            self.results
+                .push(Entry::new(index as u32, UNFINISHED, ImplOutcome::Cancelled));
+            let entry = &list.entries[index];
+            match ImplRun::start(
+                entry,
+                self.args,
+                index as u32,
+                &list.spec.name,
+                self.plan.deadline_at(),
+                cx,
+            ) {
+                Start::Done(e) => self.finish(pos, e),
+                Start::Pending(run) => self.running.push(Tagged { pos, run }),
+            }
+        }
+    }
+
+    /// Ends the call: impls still running are dropped and reported as `Cancelled` (or as cut
+    /// off by the deadline); slots past a first-result winner are gone already.
+    fn conclude(&mut self, deadline_hit: bool) -> Results<S::Output> {
+        for t in mem::take(&mut self.running) {
+            if let Some(slot) = self.results.get_mut(t.pos) {
+                *slot = if deadline_hit {
+                    self.plan
+                        .deadline_entry(t.run.index(), t.run.attempts(), true)
+                } else {
+                    Entry::new(t.run.index(), t.run.attempts(), ImplOutcome::Cancelled)
+                };
+            }
+        }
+        if deadline_hit {
+            while let Some(i) = self.next_index() {
+                self.results
+                    .push(self.plan.deadline_entry(i as u32, 0, false));
+            }
+        }
+        mem::take(&mut self.results)
+    }
+}
+
+impl<S: HookSpec> Unpin for ParLoop<'_, S> {}
+
+impl<S: HookSpec> Future for ParLoop<'_, S> {
+    type Output = Results<S::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if this.plan.deadline_passed() {
+            return Poll::Ready(this.conclude(true));
+        }
+        loop {
+            this.start_more(cx);
+            if this.stopped {
+                return Poll::Ready(this.conclude(false));
+            }
+            if this.running.is_empty() {
+                // Nothing running and nothing left to start.
+                return Poll::Ready(this.conclude(false));
+            }
+            match this.running.poll_next_unpin(cx) {
+                Poll::Ready(Some((pos, entry))) => this.finish(pos, entry),
+                Poll::Ready(None) => {}
+                Poll::Pending => {
+                    if let Some((at, _)) = this.plan.deadline {
+                        let timer = this
+                            .deadline_timer
+                            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+                        if timer.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(this.conclude(true));
+                        }
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}

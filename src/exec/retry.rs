@@ -1,0 +1,321 @@
+//! Per-impl retries: exponential backoff with a cap and optional jitter, a predicate for what is
+//! retryable, and a retry budget so that a failing plugin under load cannot multiply the
+//! traffic it receives (as tower's `TpsBudget`).
+//!
+//! By default an impl's failure is retried when it timed out, or when the impl marked its error
+//! [`Retryable`]. Panics are never retried; neither is a call whose deadline leaves no room for
+//! the backoff and another attempt.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::HookFailure;
+
+/// Marks an impl's error as worth retrying: `Err(Retryable::new(e).into())`.
+#[derive(Debug)]
+pub struct Retryable(pub crate::error::BoxError);
+
+impl Retryable {
+    /// Wraps an error of any type.
+    pub fn new(e: impl Into<crate::error::BoxError>) -> Self {
+        Retryable(e.into())
+    }
+}
+
+impl fmt::Display for Retryable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for Retryable {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.0.as_ref())
+    }
+}
+
+/// Decides whether a failure is retried.
+pub type RetryPredicate = Arc<dyn Fn(&HookFailure) -> bool + Send + Sync>;
+
+/// How an impl is retried. Build with [`RetryPolicy::new`] and the builder methods.
+///
+/// ```
+/// use std::time::Duration;
+/// use hookwire::RetryPolicy;
+/// let p = RetryPolicy::new(3)
+///     .backoff(Duration::from_millis(10), Duration::from_millis(200))
+///     .no_jitter();
+/// assert_eq!(p.delay(1), Duration::from_millis(10));
+/// assert_eq!(p.delay(2), Duration::from_millis(20));
+/// ```
+#[derive(Clone)]
+pub struct RetryPolicy {
+    pub(crate) max_attempts: u32,
+    pub(crate) base: Duration,
+    pub(crate) cap: Duration,
+    pub(crate) jitter: bool,
+    pub(crate) predicate: Option<RetryPredicate>,
+    pub(crate) budget: Option<BudgetConfig>,
+}
+
+impl fmt::Debug for RetryPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryPolicy")
+            .field("max_attempts", &self.max_attempts)
+            .field("base", &self.base)
+            .field("cap", &self.cap)
+            .field("jitter", &self.jitter)
+            .field("custom_predicate", &self.predicate.is_some())
+            .field("budget", &self.budget)
+            .finish()
+    }
+}
+
+impl PartialEq for RetryPolicy {
+    fn eq(&self, o: &Self) -> bool {
+        self.max_attempts == o.max_attempts
+            && self.base == o.base
+            && self.cap == o.cap
+            && self.jitter == o.jitter
+            && self.budget == o.budget
+            && match (&self.predicate, &o.predicate) {
+                (None, None) => true,
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                _ => false,
+            }
+    }
+}
+impl Eq for RetryPolicy {}
+
+/// A retry budget: retries are allowed while they stay under `min_per_sec` per second plus
+/// `ratio` of the calls, both counted over the last `ttl`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BudgetConfig {
+    /// Retries per call the budget allows on top of the floor (e.g. `0.2` = 20%).
+    pub ratio: f32,
+    /// Retries per second always allowed.
+    pub min_per_sec: u32,
+    /// The window calls and retries are counted over.
+    pub ttl: Duration,
+}
+
+impl Eq for BudgetConfig {}
+
+impl Default for BudgetConfig {
+    fn default() -> Self {
+        BudgetConfig {
+            ratio: 0.2,
+            min_per_sec: 10,
+            ttl: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// At most `max_attempts` attempts in all (so `max_attempts - 1` retries); backoff 50 ms
+    /// doubling up to 2 s, with jitter; the default retry budget.
+    pub fn new(max_attempts: u32) -> Self {
+        RetryPolicy {
+            max_attempts: max_attempts.max(1),
+            base: Duration::from_millis(50),
+            cap: Duration::from_secs(2),
+            jitter: true,
+            predicate: None,
+            budget: Some(BudgetConfig::default()),
+        }
+    }
+
+    /// The first retry waits `base`, each next one twice as long, never more than `cap`.
+    pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.base = base;
+        self.cap = cap.max(base);
+        self
+    }
+
+    /// Wait exactly the backoff (no random part); useful in tests.
+    pub fn no_jitter(mut self) -> Self {
+        self.jitter = false;
+        self
+    }
+
+    /// Decide yourself which failures are retried (panics never are).
+    pub fn retry_if(mut self, f: impl Fn(&HookFailure) -> bool + Send + Sync + 'static) -> Self {
+        self.predicate = Some(Arc::new(f));
+        self
+    }
+
+    /// Replace the retry budget.
+    pub fn budget(mut self, budget: BudgetConfig) -> Self {
+        self.budget = Some(budget);
+        self
+    }
+
+    /// No retry budget: every retryable failure is retried up to `max_attempts`.
+    pub fn unbudgeted(mut self) -> Self {
+        self.budget = None;
+        self
+    }
+
+    /// The backoff before retry number `retry` (1 for the first retry), without jitter.
+    pub fn delay(&self, retry: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+
+    /// The backoff with jitter applied ("equal jitter": uniformly in `[d/2, d]`).
+    pub(crate) fn jittered_delay(&self, retry: u32) -> Duration {
+        let d = self.delay(retry);
+        if !self.jitter || d.is_zero() {
+            return d;
+        }
+        let half = d / 2;
+        let span = (d - half).as_nanos() as u64;
+        half + Duration::from_nanos(if span == 0 { 0 } else { next_random() % span })
+    }
+
+    /// Whether `failure` is worth another attempt.
+    pub(crate) fn is_retryable(&self, failure: &HookFailure) -> bool {
+        if failure.is_panic() || matches!(failure, HookFailure::DeadlineExceeded { .. }) {
+            return false;
+        }
+        match &self.predicate {
+            Some(p) => p(failure),
+            None => match failure {
+                HookFailure::TimedOut { .. } => true,
+                HookFailure::Error(e) => e.downcast_ref::<Retryable>().is_some(),
+                _ => false,
+            },
+        }
+    }
+}
+
+/// A small xorshift generator for jitter; quality is irrelevant here.
+fn next_random() -> u64 {
+    static STATE: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    let mut x = STATE.load(Ordering::Relaxed);
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    STATE.store(x, Ordering::Relaxed);
+    x
+}
+
+/// The live state of a retry budget, shared by every call of one impl.
+#[derive(Debug)]
+pub(crate) struct RetryBudget {
+    config: BudgetConfig,
+    state: Mutex<BudgetWindow>,
+}
+
+#[derive(Debug)]
+struct BudgetWindow {
+    /// Start of the current window.
+    since: tokio::time::Instant,
+    calls: u64,
+    retries: u64,
+}
+
+impl RetryBudget {
+    pub(crate) fn new(config: BudgetConfig) -> Self {
+        RetryBudget {
+            config,
+            state: Mutex::new(BudgetWindow {
+                since: tokio::time::Instant::now(),
+                calls: 0,
+                retries: 0,
+            }),
+        }
+    }
+
+    fn window(&self, now: tokio::time::Instant) -> std::sync::MutexGuard<'_, BudgetWindow> {
+        let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if now.duration_since(w.since) >= self.config.ttl {
+            *w = BudgetWindow {
+                since: now,
+                calls: 0,
+                retries: 0,
+            };
+        }
+        w
+    }
+
+    /// Counts one call (first attempt).
+    pub(crate) fn deposit(&self) {
+        self.window(tokio::time::Instant::now()).calls += 1;
+    }
+
+    /// Takes one retry from the budget, if it allows one.
+    pub(crate) fn withdraw(&self) -> bool {
+        let mut w = self.window(tokio::time::Instant::now());
+        let floor = u64::from(self.config.min_per_sec) * self.config.ttl.as_secs().max(1);
+        let allowed = floor + (w.calls as f64 * f64::from(self.config.ratio)) as u64;
+        if w.retries < allowed {
+            w.retries += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap() {
+        let p = RetryPolicy::new(10)
+            .backoff(Duration::from_millis(10), Duration::from_millis(50))
+            .no_jitter();
+        let d: Vec<u128> = (1..=5).map(|n| p.delay(n).as_millis()).collect();
+        assert_eq!(d, [10, 20, 40, 50, 50]);
+        assert_eq!(p.delay(100), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn jitter_stays_within_half_and_full_delay() {
+        let p = RetryPolicy::new(5).backoff(Duration::from_millis(100), Duration::from_secs(1));
+        for n in 1..=4 {
+            for _ in 0..100 {
+                let d = p.jittered_delay(n);
+                assert!(d >= p.delay(n) / 2 && d <= p.delay(n), "{d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn default_predicate_retries_timeouts_and_marked_errors_only() {
+        let p = RetryPolicy::new(3);
+        assert!(p.is_retryable(&HookFailure::TimedOut {
+            limit: Duration::from_secs(1)
+        }));
+        assert!(p.is_retryable(&HookFailure::Error(Box::new(Retryable::new("flaky")))));
+        assert!(!p.is_retryable(&HookFailure::Error("plain".into())));
+        assert!(!p.is_retryable(&HookFailure::Panic("boom".into())));
+        let all = RetryPolicy::new(3).retry_if(|_| true);
+        assert!(all.is_retryable(&HookFailure::Error("plain".into())));
+        assert!(!all.is_retryable(&HookFailure::Panic("boom".into())));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn budget_limits_retries_to_floor_plus_ratio() {
+        let b = RetryBudget::new(BudgetConfig {
+            ratio: 0.5,
+            min_per_sec: 1,
+            ttl: Duration::from_secs(1),
+        });
+        for _ in 0..4 {
+            b.deposit();
+        }
+        // floor 1 + 0.5 * 4 calls = 3 retries.
+        let granted = (0..10).filter(|_| b.withdraw()).count();
+        assert_eq!(granted, 3);
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(b.withdraw(), "a new window allows the floor again");
+        assert!(!b.withdraw());
+    }
+}

@@ -1,0 +1,324 @@
+//! One impl in one call: a small state machine that both call loops drive.
+//!
+//! It calls the impl (sync directly, async by polling its future in place, blocking on tokio's
+//! blocking pool), catches panics, and applies the impl's policies: the circuit breaker before
+//! the call, a timeout timer armed only once the impl actually waits, and retries with backoff
+//! (respecting the call's deadline and the retry budget). An impl without policies costs no
+//! timer, no clock read and no allocation beyond its own future.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, Sleep};
+use tracing::Span;
+
+use super::breaker::{CircuitBreaker, Permit};
+use super::panic::{panic_message, panic_outcome, return_outcome};
+use super::retry::{RetryBudget, RetryPolicy};
+use super::snapshot::ImplEntry;
+use crate::error::HookFailure;
+use crate::hookimpl::{HookReturn, ImplFn, ImplOptions};
+use crate::outcome::{Entry, ImplOutcome, SkipReason};
+use crate::spec::HookSpec;
+
+/// The live policies of one impl, shared by all its calls (and kept across snapshots).
+#[derive(Debug)]
+pub(crate) struct ImplPolicy {
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) budget: Option<RetryBudget>,
+    pub(crate) breaker: Option<CircuitBreaker>,
+}
+
+impl ImplPolicy {
+    pub(crate) fn from_options(o: &ImplOptions) -> Option<Arc<Self>> {
+        if !o.has_policy() {
+            return None;
+        }
+        Some(Arc::new(ImplPolicy {
+            timeout: o.timeout,
+            retry: o.retry.clone(),
+            budget: o
+                .retry
+                .as_ref()
+                .and_then(|r| r.budget)
+                .map(RetryBudget::new),
+            breaker: o.breaker.map(CircuitBreaker::new),
+        }))
+    }
+}
+
+enum State<'a, T> {
+    Async {
+        fut: BoxFuture<'a, HookReturn<T>>,
+        timer: Option<Pin<Box<Sleep>>>,
+    },
+    Blocking {
+        handle: JoinHandle<HookReturn<T>>,
+        timer: Option<Pin<Box<Sleep>>>,
+    },
+    Backoff {
+        sleep: Pin<Box<Sleep>>,
+    },
+    Idle,
+}
+
+/// An impl that has started and not finished.
+pub(crate) struct ImplRun<'a, S: HookSpec> {
+    entry: &'a ImplEntry<S>,
+    args: &'a S::Args,
+    index: u32,
+    attempts: u32,
+    state: State<'a, S::Output>,
+    permit: Option<Permit>,
+    deadline: Option<Instant>,
+    span: Span,
+    started: Option<std::time::Instant>,
+}
+
+/// What starting an impl gave.
+pub(crate) enum Start<'a, S: HookSpec> {
+    Done(Entry<S::Output>),
+    Pending(ImplRun<'a, S>),
+}
+
+fn impl_span(hook: &str, plugin: &str) -> (Span, Option<std::time::Instant>) {
+    let span = tracing::trace_span!(
+        "hook_impl",
+        hook,
+        plugin,
+        outcome = tracing::field::Empty,
+        attempts = tracing::field::Empty,
+        duration_us = tracing::field::Empty
+    );
+    let started = if span.is_disabled() {
+        None
+    } else {
+        Some(std::time::Instant::now())
+    };
+    (span, started)
+}
+
+/// Polls a timer that is armed on first use.
+fn poll_timer(timer: &mut Option<Pin<Box<Sleep>>>, limit: Duration, cx: &mut Context<'_>) -> bool {
+    let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+    t.as_mut().poll(cx).is_ready()
+}
+
+impl<'a, S: HookSpec> ImplRun<'a, S> {
+    /// Starts the impl at `index` and polls it once in place.
+    #[inline]
+    pub(crate) fn start(
+        entry: &'a ImplEntry<S>,
+        args: &'a S::Args,
+        index: u32,
+        hook: &str,
+        deadline: Option<Instant>,
+        cx: &mut Context<'_>,
+    ) -> Start<'a, S> {
+        let (span, started) = impl_span(hook, &entry.plugin);
+        let mut run = ImplRun {
+            entry,
+            args,
+            index,
+            attempts: 0,
+            state: State::Idle,
+            permit: None,
+            deadline,
+            span,
+            started,
+        };
+        if let Some(policy) = &entry.policy {
+            if let Some(breaker) = &policy.breaker {
+                match breaker.acquire() {
+                    Some(p) => run.permit = Some(p),
+                    None => {
+                        let outcome = ImplOutcome::Skipped(SkipReason::CircuitOpen);
+                        return Start::Done(run.finish(outcome));
+                    }
+                }
+            }
+            if let Some(budget) = &policy.budget {
+                budget.deposit();
+            }
+        }
+        if let Some(r) = run.begin_attempt() {
+            if let Some(done) = run.settle(r) {
+                return Start::Done(done);
+            }
+        }
+        match run.poll_run(cx) {
+            Poll::Ready(done) => Start::Done(done),
+            Poll::Pending => Start::Pending(run),
+        }
+    }
+
+    /// How many attempts this impl has made so far.
+    pub(crate) fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    pub(crate) fn index(&self) -> u32 {
+        self.index
+    }
+
+    /// Calls the impl once more. A sync impl's result comes back at once.
+    fn begin_attempt(&mut self) -> Option<ImplOutcome<S::Output>> {
+        self.attempts += 1;
+        let args = self.args;
+        let _enter = self.span.enter();
+        match &self.entry.func {
+            ImplFn::Sync(h) => Some(match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
+                Ok(r) => return_outcome(r),
+                Err(payload) => panic_outcome(payload),
+            }),
+            ImplFn::Async(h) => match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
+                Ok(fut) => {
+                    self.state = State::Async { fut, timer: None };
+                    None
+                }
+                Err(payload) => Some(panic_outcome(payload)),
+            },
+            ImplFn::Blocking(h) => {
+                self.state = State::Blocking {
+                    handle: h.spawn(args),
+                    timer: None,
+                };
+                None
+            }
+            ImplFn::Wrapper(_) => unreachable!("wrappers are run by exec::wrapper"),
+        }
+    }
+
+    /// An attempt ended: retry it, or finish. Returns the entry when finished.
+    fn settle(&mut self, outcome: ImplOutcome<S::Output>) -> Option<Entry<S::Output>> {
+        if let ImplOutcome::Failed(failure) = &outcome {
+            if let Some(delay) = self.retry_delay(failure) {
+                tracing::debug!(
+                    parent: &self.span,
+                    plugin = %self.entry.plugin,
+                    attempt = self.attempts,
+                    delay_ms = delay.as_millis() as u64,
+                    error = %failure,
+                    "retrying impl"
+                );
+                self.state = State::Backoff {
+                    sleep: Box::pin(tokio::time::sleep(delay)),
+                };
+                return None;
+            }
+        }
+        Some(self.finish(outcome))
+    }
+
+    /// The backoff before the next attempt, if `failure` is to be retried.
+    fn retry_delay(&self, failure: &HookFailure) -> Option<Duration> {
+        let policy = self.entry.policy.as_ref()?;
+        let retry = policy.retry.as_ref()?;
+        if self.attempts >= retry.max_attempts || !retry.is_retryable(failure) {
+            return None;
+        }
+        let delay = retry.jittered_delay(self.attempts);
+        if let Some(deadline) = self.deadline {
+            // No retry that cannot finish in time.
+            if Instant::now() + delay >= deadline {
+                return None;
+            }
+        }
+        if let Some(budget) = &policy.budget {
+            if !budget.withdraw() {
+                tracing::debug!(plugin = %self.entry.plugin, "retry budget exhausted");
+                return None;
+            }
+        }
+        Some(delay)
+    }
+
+    fn finish(&mut self, outcome: ImplOutcome<S::Output>) -> Entry<S::Output> {
+        if let (Some(permit), Some(policy)) = (self.permit.take(), &self.entry.policy) {
+            if let Some(b) = &policy.breaker {
+                let success = matches!(outcome, ImplOutcome::Value(_) | ImplOutcome::NoAnswer);
+                b.record(permit, success);
+            }
+        }
+        if let Some(started) = self.started {
+            self.span
+                .record("outcome", tracing::field::display(outcome.kind()));
+            self.span.record("attempts", self.attempts);
+            self.span
+                .record("duration_us", started.elapsed().as_micros() as u64);
+        }
+        Entry::new(self.index, self.attempts, outcome)
+    }
+
+    /// Drives the impl; `Ready` once it has a final outcome.
+    pub(crate) fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Entry<S::Output>> {
+        loop {
+            let timeout = self.entry.policy.as_ref().and_then(|p| p.timeout);
+            let outcome = match &mut self.state {
+                State::Async { fut, timer } => {
+                    let polled = {
+                        let _enter = self.span.enter();
+                        catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
+                    };
+                    match polled {
+                        Ok(Poll::Ready(r)) => return_outcome(r),
+                        Err(payload) => panic_outcome(payload),
+                        Ok(Poll::Pending) => match timeout {
+                            Some(limit) if poll_timer(timer, limit, cx) => {
+                                ImplOutcome::Failed(HookFailure::TimedOut { limit })
+                            }
+                            _ => return Poll::Pending,
+                        },
+                    }
+                }
+                State::Blocking { handle, timer } => match Pin::new(handle).poll(cx) {
+                    Poll::Ready(Ok(r)) => return_outcome(r),
+                    Poll::Ready(Err(e)) if e.is_panic() => {
+                        ImplOutcome::Failed(HookFailure::Panic(panic_message(e.into_panic())))
+                    }
+                    Poll::Ready(Err(_)) => ImplOutcome::Cancelled,
+                    Poll::Pending => match timeout {
+                        // The pool thread cannot be stopped; it finishes on its own.
+                        Some(limit) if poll_timer(timer, limit, cx) => {
+                            ImplOutcome::Failed(HookFailure::TimedOut { limit })
+                        }
+                        _ => return Poll::Pending,
+                    },
+                },
+                State::Backoff { sleep } => {
+                    if sleep.as_mut().poll(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    self.state = State::Idle;
+                    match self.begin_attempt() {
+                        Some(outcome) => outcome,
+                        None => continue,
+                    }
+                }
+                State::Idle => unreachable!("an idle run is never polled"),
+            };
+            self.state = State::Idle;
+            if let Some(done) = self.settle(outcome) {
+                return Poll::Ready(done);
+            }
+        }
+    }
+}
+
+impl<S: HookSpec> Drop for ImplRun<'_, S> {
+    fn drop(&mut self) {
+        // Cancelled before it finished: a circuit-breaker probe gives its turn back.
+        if let (Some(permit), Some(policy)) = (self.permit.take(), &self.entry.policy) {
+            if let Some(b) = &policy.breaker {
+                b.release(permit);
+            }
+        }
+    }
+}
