@@ -102,7 +102,6 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
             // Everything before this slot is done: a value here is the first answer.
             if self.plan.firstresult && e.outcome.is_value() {
                 self.stopped = true;
-                self.results.truncate(self.done_prefix + 1);
                 break;
             }
             self.done_prefix += 1;
@@ -135,7 +134,8 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
     }
 
     /// Ends the call: impls still running are dropped and reported as `Cancelled` (or as cut
-    /// off by the deadline); slots past a first-result winner are gone already.
+    /// off by the deadline). Impls after a first-result winner that already finished keep
+    /// their outcome; `into_value` still returns the winner, the first answer in call order.
     fn conclude(&mut self, deadline_hit: bool) -> Results<S::Output> {
         for t in mem::take(&mut self.running) {
             if let Some(slot) = self.results.get_mut(t.pos) {

@@ -1,0 +1,609 @@
+//! Execution policies on tokio's paused clock: every timing below is exact and instant.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hookspecs::Compute;
+use hookwire::{
+    BreakerConfig, FutureExt, HookFailure, HookManager, ImplBuilder, ImplOutcome, OutcomeKind,
+    Registrar, RetryPolicy, Retryable, SkipReason,
+};
+use tokio::time::Instant;
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// An async impl that waits `wait` then answers `value` (or declines with `None`).
+fn slow(r: &mut Registrar, wait: u64, value: Option<u64>) -> ImplBuilder<'_> {
+    r.hook_fn::<Compute>(move |_| {
+        async move {
+            tokio::time::sleep(ms(wait)).await;
+            Ok(value)
+        }
+        .boxed()
+    })
+}
+
+fn kinds(out: &hookwire::HookOutcome<u64>) -> Vec<(String, OutcomeKind)> {
+    out.iter().map(|(p, o)| (p.to_owned(), o.kind())).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeout_in_sequential_mode_moves_on() {
+    let pm = HookManager::new();
+    pm.register("fast", |r| slow(r, 10, Some(1)).trylast().add())
+        .unwrap();
+    pm.register("slow", |r| slow(r, 1_000, Some(2)).timeout(ms(50)).add())
+        .unwrap();
+    let t0 = Instant::now();
+    let out = pm.hook::<Compute>().call(&0).await.unwrap();
+    assert_eq!(t0.elapsed(), ms(60));
+    let (who, failure) = out.errors().next().unwrap();
+    assert_eq!(who, "slow");
+    assert!(matches!(failure, HookFailure::TimedOut { limit } if *limit == ms(50)));
+    assert_eq!(failure.to_string(), "timed out after 50ms");
+    assert_eq!(out.values().copied().collect::<Vec<_>>(), [1]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeouts_in_parallel_mode_run_concurrently() {
+    let pm = HookManager::new();
+    pm.register("a", |r| slow(r, 1_000, Some(1)).timeout(ms(30)).add())
+        .unwrap();
+    pm.register("b", |r| slow(r, 1_000, Some(2)).timeout(ms(50)).add())
+        .unwrap();
+    pm.register("c", |r| slow(r, 20, Some(3)).add()).unwrap();
+    let t0 = Instant::now();
+    let out = pm.hook::<Compute>().parallel().call(&0).await.unwrap();
+    assert_eq!(t0.elapsed(), ms(50));
+    assert_eq!(
+        kinds(&out),
+        [
+            ("c".into(), OutcomeKind::Value),
+            ("b".into(), OutcomeKind::TimedOut),
+            ("a".into(), OutcomeKind::TimedOut)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn deadline_returns_partial_results_in_both_modes() {
+    let pm = HookManager::new();
+    pm.register("late", |r| slow(r, 10, Some(3)).trylast().add())
+        .unwrap();
+    pm.register("stuck", |r| slow(r, 10_000, Some(2)).add())
+        .unwrap();
+    pm.register("quick", |r| slow(r, 10, Some(1)).tryfirst().add())
+        .unwrap();
+
+    let t0 = Instant::now();
+    let out = pm
+        .hook::<Compute>()
+        .deadline(ms(100))
+        .call(&0)
+        .await
+        .unwrap();
+    assert_eq!(t0.elapsed(), ms(100));
+    assert_eq!(
+        kinds(&out),
+        [
+            ("quick".into(), OutcomeKind::Value),
+            ("stuck".into(), OutcomeKind::TimedOut),
+            ("late".into(), OutcomeKind::TimedOut)
+        ]
+    );
+    let msgs: Vec<String> = out.errors().map(|(_, f)| f.to_string()).collect();
+    assert_eq!(
+        msgs,
+        [
+            "was cut off by the call's deadline of 100ms",
+            "did not start before the call's deadline of 100ms"
+        ]
+    );
+
+    // Parallel: everything starts at once, so "late" answers too.
+    let t0 = Instant::now();
+    let out = pm
+        .hook::<Compute>()
+        .parallel()
+        .deadline(ms(100))
+        .call(&0)
+        .await
+        .unwrap();
+    assert_eq!(t0.elapsed(), ms(100));
+    assert_eq!(
+        kinds(&out),
+        [
+            ("quick".into(), OutcomeKind::Value),
+            ("stuck".into(), OutcomeKind::TimedOut),
+            ("late".into(), OutcomeKind::Value)
+        ]
+    );
+
+    // A spec can carry a default deadline.
+    hookwire::hookspec! {
+        #[deadline_ms = 40]
+        #[parallel]
+        pub struct Bounded(()) -> u8;
+    }
+    pm.register("forever", |r| {
+        r.hook_fn::<Bounded>(|_| futures::future::pending().boxed())
+            .add()
+    })
+    .unwrap();
+    let t0 = Instant::now();
+    let out = pm.hook::<Bounded>().call(&()).await.unwrap();
+    assert_eq!(t0.elapsed(), ms(40));
+    assert_eq!(out.errors().count(), 1);
+}
+
+/// An impl failing `failures` times with a retryable error, then answering; records the
+/// instant of each attempt.
+fn flaky(
+    r: &mut Registrar,
+    failures: usize,
+    log: Arc<Mutex<Vec<Duration>>>,
+    t0: Instant,
+) -> ImplBuilder<'_> {
+    let calls = Arc::new(AtomicUsize::new(0));
+    r.hook_fn::<Compute>(move |x| {
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        log.lock().unwrap().push(t0.elapsed());
+        let x = *x;
+        async move {
+            if n < failures {
+                Err(Retryable::new(format!("flaky #{n}")).into())
+            } else {
+                Ok(Some(x))
+            }
+        }
+        .boxed()
+    })
+}
+
+fn exact(max: u32) -> RetryPolicy {
+    RetryPolicy::new(max)
+        .backoff(ms(10), ms(1_000))
+        .no_jitter()
+        .unbudgeted()
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_succeeds_on_attempt_three_with_exact_backoff() {
+    let t0 = Instant::now();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let pm = HookManager::new();
+    let l = log.clone();
+    pm.register("flaky", move |r| flaky(r, 2, l, t0).retry(exact(5)).add())
+        .unwrap();
+    let out = pm.hook::<Compute>().call(&7).await.unwrap();
+    assert_eq!(*log.lock().unwrap(), [ms(0), ms(10), ms(30)]);
+    let e = out.entries().next().unwrap();
+    assert_eq!((e.plugin, e.attempts), ("flaky", 3));
+    assert_eq!(e.outcome.value(), Some(&7));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_gives_up_and_reports_the_last_error() {
+    let t0 = Instant::now();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let pm = HookManager::new();
+    let l = log.clone();
+    pm.register("broken", move |r| {
+        flaky(r, 100, l, t0).retry(exact(3)).add()
+    })
+    .unwrap();
+    let out = pm.hook::<Compute>().call(&7).await.unwrap();
+    assert_eq!(*log.lock().unwrap(), [ms(0), ms(10), ms(30)]);
+    let e = out.entries().next().unwrap();
+    assert_eq!(e.attempts, 3);
+    assert_eq!(
+        e.outcome.failure().unwrap().to_string(),
+        "returned an error: flaky #2"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_retry_past_the_deadline() {
+    let t0 = Instant::now();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let pm = HookManager::new();
+    let l = log.clone();
+    pm.register("flaky", move |r| flaky(r, 100, l, t0).retry(exact(5)).add())
+        .unwrap();
+    // Attempts at 0 and 10 ms; the next would start at 30 ms, past the 25 ms deadline.
+    let out = pm
+        .hook::<Compute>()
+        .deadline(ms(25))
+        .call(&7)
+        .await
+        .unwrap();
+    assert_eq!(*log.lock().unwrap(), [ms(0), ms(10)]);
+    assert_eq!(t0.elapsed(), ms(10));
+    let e = out.entries().next().unwrap();
+    assert_eq!(e.attempts, 2);
+    assert_eq!(
+        e.outcome.failure().unwrap().to_string(),
+        "returned an error: flaky #1"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn non_retryable_errors_and_panics_are_not_retried() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let pm = HookManager::new();
+    let c = calls.clone();
+    pm.register("plain-error", move |r| {
+        r.sync_fn::<Compute>(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+            Err("permanent".into())
+        })
+        .retry(exact(5))
+        .add()
+    })
+    .unwrap();
+    let c = calls.clone();
+    pm.register("panics", move |r| {
+        r.sync_fn::<Compute>(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+            panic!("boom")
+        })
+        .retry(RetryPolicy::new(5).retry_if(|_| true).unbudgeted())
+        .add()
+    })
+    .unwrap();
+    let out = pm.hook::<Compute>().call(&0).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(out.entries().all(|e| e.attempts == 1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeouts_are_retried() {
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let pm = HookManager::new();
+    let a = attempts.clone();
+    pm.register("sluggish", move |r| {
+        r.hook_fn::<Compute>(move |_| {
+            let n = a.fetch_add(1, Ordering::SeqCst);
+            async move {
+                // First attempt hangs, the second answers at once.
+                if n == 0 {
+                    futures::future::pending::<()>().await;
+                }
+                Ok(Some(5))
+            }
+            .boxed()
+        })
+        .timeout(ms(20))
+        .retry(exact(3))
+        .add()
+    })
+    .unwrap();
+    let t0 = Instant::now();
+    let out = pm.hook::<Compute>().call(&0).await.unwrap();
+    assert_eq!(t0.elapsed(), ms(30));
+    assert_eq!(out.entries().next().unwrap().attempts, 2);
+    assert_eq!(out.into_values(), [5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_budget_stops_a_retry_storm() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let pm = HookManager::new();
+    let c = calls.clone();
+    let policy = RetryPolicy::new(10)
+        .backoff(ms(1), ms(1))
+        .no_jitter()
+        .budget(hookwire::BudgetConfig {
+            ratio: 0.0,
+            min_per_sec: 1,
+            ttl: Duration::from_secs(1),
+        });
+    pm.register("down", move |r| {
+        r.sync_fn::<Compute>(move |_| {
+            c.fetch_add(1, Ordering::SeqCst);
+            Err(Retryable::new("down").into())
+        })
+        .retry(policy)
+        .add()
+    })
+    .unwrap();
+    for _ in 0..5 {
+        pm.hook::<Compute>().call(&0).await.unwrap();
+    }
+    // 5 calls, and the budget allowed one retry in the window: 6 attempts, not 50.
+    assert_eq!(calls.load(Ordering::SeqCst), 6);
+}
+
+#[tokio::test(start_paused = true)]
+async fn circuit_breaker_opens_skips_probes_and_closes() {
+    let healthy = Arc::new(AtomicBool::new(false));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let pm = HookManager::new();
+    let (h, c) = (healthy.clone(), calls.clone());
+    pm.register("db", move |r| {
+        r.sync_fn::<Compute>(move |x| {
+            c.fetch_add(1, Ordering::SeqCst);
+            if h.load(Ordering::SeqCst) {
+                Ok(Some(*x))
+            } else {
+                Err("connection refused".into())
+            }
+        })
+        .circuit_breaker(BreakerConfig::new(2, Duration::from_secs(1)))
+        .add()
+    })
+    .unwrap();
+    let caller = pm.hook::<Compute>();
+    let kind = |out: hookwire::HookOutcome<u64>| out.iter().next().map(|(_, o)| o.kind()).unwrap();
+
+    assert_eq!(kind(caller.call(&1).await.unwrap()), OutcomeKind::Error);
+    assert_eq!(kind(caller.call(&1).await.unwrap()), OutcomeKind::Error);
+    // Open: skipped without a call.
+    let out = caller.call(&1).await.unwrap();
+    assert!(matches!(
+        out.get("db"),
+        Some(ImplOutcome::Skipped(SkipReason::CircuitOpen))
+    ));
+    assert_eq!(out.entries().next().unwrap().attempts, 0);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // Cool-down over: one probe, which fails: open again.
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(kind(caller.call(&1).await.unwrap()), OutcomeKind::Error);
+    assert_eq!(kind(caller.call(&1).await.unwrap()), OutcomeKind::Skipped);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    // Next probe succeeds: closed.
+    tokio::time::advance(Duration::from_secs(1)).await;
+    healthy.store(true, Ordering::SeqCst);
+    assert_eq!(kind(caller.call(&1).await.unwrap()), OutcomeKind::Value);
+    assert_eq!(kind(caller.call(&1).await.unwrap()), OutcomeKind::Value);
+    assert_eq!(calls.load(Ordering::SeqCst), 5);
+}
+
+#[tokio::test(start_paused = true)]
+async fn bounded_concurrency_never_exceeds_k_and_starts_in_call_order() {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(Mutex::new(Vec::new()));
+    let pm = HookManager::new();
+    for i in 0..10u64 {
+        let (f, p, s) = (in_flight.clone(), peak.clone(), started.clone());
+        pm.register(&format!("p{i}"), move |r| {
+            r.hook_fn::<Compute>(move |_| {
+                let (f, p, s) = (f.clone(), p.clone(), s.clone());
+                async move {
+                    s.lock().unwrap().push(i);
+                    let now = f.fetch_add(1, Ordering::SeqCst) + 1;
+                    p.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(ms(10)).await;
+                    f.fetch_sub(1, Ordering::SeqCst);
+                    Ok(Some(i))
+                }
+                .boxed()
+            })
+            .priority(i as i32)
+            .add()
+        })
+        .unwrap();
+    }
+    let t0 = Instant::now();
+    let out = pm
+        .hook::<Compute>()
+        .parallel()
+        .max_in_flight(3)
+        .call(&0)
+        .await
+        .unwrap();
+    assert_eq!(peak.load(Ordering::SeqCst), 3);
+    assert_eq!(t0.elapsed(), ms(40));
+    let order: Vec<u64> = (0..10).rev().collect();
+    assert_eq!(*started.lock().unwrap(), order);
+    assert_eq!(out.into_values(), order, "reported in call order");
+}
+
+struct DropFlag(Arc<AtomicBool>);
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn parallel_firstresult_returns_the_highest_priority_answer_and_cancels_the_rest() {
+    hookwire::hookspec! {
+        #[firstresult]
+        pub struct Pick(()) -> &'static str;
+    }
+    let dropped = Arc::new(AtomicBool::new(false));
+    let ran_after_win = Arc::new(AtomicBool::new(false));
+    let pm = HookManager::new();
+    let wait = |name: &'static str, t: u64| {
+        move |r: &mut Registrar| {
+            r.hook_fn::<Pick>(move |_| {
+                async move {
+                    tokio::time::sleep(ms(t)).await;
+                    Ok(Some(name))
+                }
+                .boxed()
+            })
+            .priority(match name {
+                "high" => 3,
+                "fast" => 2,
+                _ => 1,
+            })
+            .add()
+        }
+    };
+    pm.register("high", wait("high", 50)).unwrap();
+    pm.register("fast", wait("fast", 10)).unwrap();
+    let (d, ran) = (dropped.clone(), ran_after_win.clone());
+    pm.register("slowest", move |r| {
+        r.hook_fn::<Pick>(move |_| {
+            let guard = DropFlag(d.clone());
+            let ran = ran.clone();
+            async move {
+                let _guard = guard;
+                tokio::time::sleep(ms(500)).await;
+                ran.store(true, Ordering::SeqCst);
+                Ok(Some("slowest"))
+            }
+            .boxed()
+        })
+        .add()
+    })
+    .unwrap();
+    let t0 = Instant::now();
+    let out = pm.hook::<Pick>().parallel().call(&()).await.unwrap();
+    assert_eq!(
+        t0.elapsed(),
+        ms(50),
+        "decided as soon as the highest-priority answer came"
+    );
+    let seen: Vec<(&str, OutcomeKind)> = out.iter().map(|(p, o)| (p, o.kind())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("high", OutcomeKind::Value),
+            ("fast", OutcomeKind::Value),
+            ("slowest", OutcomeKind::Cancelled)
+        ]
+    );
+    assert!(dropped.load(Ordering::SeqCst));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!ran_after_win.load(Ordering::SeqCst));
+    assert_eq!(out.into_value(), Some("high"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_a_parallel_call_runs_no_impl_code_afterwards() {
+    let flipped = Arc::new(AtomicBool::new(false));
+    let pm = HookManager::new();
+    for i in 0..3 {
+        let f = flipped.clone();
+        pm.register(&format!("p{i}"), move |r| {
+            r.hook_fn::<Compute>(move |_| {
+                let f = f.clone();
+                async move {
+                    tokio::time::sleep(ms(10)).await;
+                    f.store(true, Ordering::SeqCst);
+                    Ok(Some(1))
+                }
+                .boxed()
+            })
+            .add()
+        })
+        .unwrap();
+    }
+    let caller = pm.hook::<Compute>().parallel();
+    let mut call = Box::pin(caller.call(&0));
+    assert!(futures::poll!(call.as_mut()).is_pending());
+    drop(call);
+    tokio::time::sleep(ms(100)).await;
+    assert!(!flipped.load(Ordering::SeqCst));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_a_parallel_impl_does_not_cancel_its_siblings() {
+    let pm = HookManager::new();
+    pm.register("ok1", |r| slow(r, 20, Some(1)).add()).unwrap();
+    pm.register("bomb", |r| {
+        r.hook_fn::<Compute>(|_| {
+            async {
+                tokio::time::sleep(ms(5)).await;
+                panic!("kaboom")
+            }
+            .boxed()
+        })
+        .add()
+    })
+    .unwrap();
+    pm.register("ok2", |r| slow(r, 30, Some(2)).add()).unwrap();
+    let out = pm.hook::<Compute>().parallel().call(&0).await.unwrap();
+    assert_eq!(out.values().copied().collect::<Vec<_>>(), [2, 1]);
+    assert_eq!(
+        out.errors().next().unwrap().1.to_string(),
+        "panicked: kaboom"
+    );
+    // Fail-fast cancels the siblings instead.
+    let out = pm.hook::<Compute>().parallel().fail_fast().call(&0).await;
+    assert!(out.unwrap_err().is_panic());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn blocking_impls_run_off_the_async_worker() {
+    hookwire::hookspec! {
+        pub struct Crunch(u64) -> u64;
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<u64>();
+    let rx = Arc::new(Mutex::new(rx));
+    let pm = HookManager::new();
+    // Blocks its thread until the other task sends: on the runtime's only thread this would
+    // deadlock.
+    pm.register("cpu", move |r| {
+        r.blocking_fn::<Crunch>(move |x| Ok(Some(x + rx.lock().unwrap().recv().unwrap())))
+            .add()
+    })
+    .unwrap();
+    pm.register("explodes", |r| {
+        r.blocking_fn::<Crunch>(|_| panic!("in the pool")).add()
+    })
+    .unwrap();
+    let sender = tokio::spawn(async move {
+        tokio::task::yield_now().await;
+        tx.send(40).unwrap();
+    });
+    let out = tokio::time::timeout(Duration::from_secs(10), pm.hook::<Crunch>().call(&2))
+        .await
+        .expect("the blocking impl stalled the runtime")
+        .unwrap();
+    sender.await.unwrap();
+    assert_eq!(out.values().copied().collect::<Vec<_>>(), [42]);
+    assert_eq!(
+        out.errors().next().unwrap().1.to_string(),
+        "panicked: in the pool"
+    );
+}
+
+// Real clock: tokio does not auto-advance a paused clock while a blocking task runs.
+#[tokio::test]
+async fn a_timed_out_blocking_impl_is_reported() {
+    let pm = HookManager::new();
+    pm.register("stuck", |r| {
+        r.blocking_fn::<Compute>(|_| {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(Some(1))
+        })
+        .timeout(ms(10))
+        .add()
+    })
+    .unwrap();
+    let out = pm.hook::<Compute>().call(&0).await.unwrap();
+    assert_eq!(out.iter().next().unwrap().1.kind(), OutcomeKind::TimedOut);
+}
+
+#[tokio::test(start_paused = true)]
+async fn wrappers_wrap_the_whole_parallel_call() {
+    let pm = HookManager::new();
+    pm.register("a", |r| slow(r, 20, Some(1)).add()).unwrap();
+    pm.register("b", |r| slow(r, 20, Some(2)).add()).unwrap();
+    pm.register("sum", |r| {
+        r.wrapper_fn::<Compute>(|_, next| {
+            async move {
+                let me = next.me();
+                let mut out = next.run().await;
+                let total: u64 = out.values().sum();
+                out.push(me, ImplOutcome::Value(total));
+                Ok(out)
+            }
+            .boxed()
+        })
+        .add()
+    })
+    .unwrap();
+    let t0 = Instant::now();
+    let out = pm.hook::<Compute>().parallel().call(&0).await.unwrap();
+    assert_eq!(t0.elapsed(), ms(20));
+    assert_eq!(out.into_values(), [2, 1, 3]);
+}
