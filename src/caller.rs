@@ -224,6 +224,7 @@ impl<S: HookSpec> HookCaller<S> {
                 plugin_id: u64::MAX,
                 options: ImplOptions::default(),
                 policy: None,
+                stats: None,
                 func: x.func,
             })
             .collect();

@@ -607,3 +607,71 @@ async fn wrappers_wrap_the_whole_parallel_call() {
     assert_eq!(t0.elapsed(), ms(20));
     assert_eq!(out.into_values(), [2, 1, 3]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn stats_count_every_outcome_per_impl() {
+    let pm = HookManager::new();
+    let t0 = Instant::now();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let l = log.clone();
+    pm.register("flaky", move |r| flaky(r, 1, l, t0).retry(exact(3)).add())
+        .unwrap();
+    pm.register("bad", |r| {
+        r.sync_fn::<Compute>(|_| Err("nope".into())).add()
+    })
+    .unwrap();
+    pm.register("slow", |r| slow(r, 100, Some(1)).timeout(ms(10)).add())
+        .unwrap();
+    pm.register("bomb", |r| r.sync_fn::<Compute>(|_| panic!("pow")).add())
+        .unwrap();
+    pm.register("quiet", |r| r.sync_fn::<Compute>(|_| Ok(None)).add())
+        .unwrap();
+    pm.register("gate", |r| {
+        r.sync_fn::<Compute>(|_| Err("down".into()))
+            .circuit_breaker(BreakerConfig::new(1, Duration::from_secs(60)))
+            .add()
+    })
+    .unwrap();
+    for _ in 0..3 {
+        pm.hook::<Compute>().call(&1).await.unwrap();
+    }
+    let stats = pm.stats();
+    let get = |p: &str| stats.get("compute", p).unwrap().clone();
+    let flaky = get("flaky");
+    assert_eq!((flaky.calls, flaky.answers, flaky.retries), (3, 3, 1));
+    let bad = get("bad");
+    assert_eq!((bad.calls, bad.errors), (3, 3));
+    assert_eq!(bad.last_error.as_deref(), Some("returned an error: nope"));
+    assert_eq!(get("slow").timeouts, 3);
+    assert_eq!(get("bomb").panics, 3);
+    assert_eq!(get("quiet").no_answers, 3);
+    let gate = get("gate");
+    assert_eq!((gate.errors, gate.skipped), (1, 2));
+    assert_eq!(gate.breaker, Some(hookwire::BreakerState::Open));
+    // Impls with policies are always timed; "slow" waited 10 ms each time.
+    let slow = get("slow");
+    assert_eq!(slow.latency_samples, 3);
+    // Serialisable for a health endpoint.
+    let json = serde_json::to_value(&stats).unwrap();
+    assert_eq!(json["hooks"][0]["hook"], "compute");
+
+    // A manager built without statistics reports none.
+    let quiet = HookManager::builder().stats(false).build();
+    quiet
+        .register("x", |r| r.sync_fn::<Compute>(|_| Ok(None)).add())
+        .unwrap();
+    quiet.hook::<Compute>().call(&1).await.unwrap();
+    assert!(quiet.stats().hooks.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn stats_count_cancelled_impls_when_a_call_is_dropped() {
+    let pm = HookManager::new();
+    pm.register("hang", |r| slow(r, 1_000, Some(1)).add())
+        .unwrap();
+    let caller = pm.hook::<Compute>();
+    let mut call = Box::pin(caller.call(&0));
+    assert!(futures::poll!(call.as_mut()).is_pending());
+    drop(call);
+    assert_eq!(pm.stats().get("compute", "hang").unwrap().cancelled, 1);
+}

@@ -12,6 +12,7 @@ pub(crate) mod retry;
 pub(crate) mod run;
 pub(crate) mod sequential;
 pub(crate) mod snapshot;
+pub(crate) mod stats;
 pub(crate) mod wrapper;
 
 use std::sync::Arc;

@@ -22,6 +22,7 @@ use super::breaker::{CircuitBreaker, Permit};
 use super::panic::{panic_message, panic_outcome, return_outcome};
 use super::retry::{RetryBudget, RetryPolicy};
 use super::snapshot::ImplEntry;
+use super::stats::ImplStats;
 use crate::error::HookFailure;
 use crate::hookimpl::{HookReturn, ImplFn, ImplOptions};
 use crate::outcome::{Entry, ImplOutcome, SkipReason};
@@ -79,7 +80,9 @@ pub(crate) struct ImplRun<'a, S: HookSpec> {
     permit: Option<Permit>,
     deadline: Option<Instant>,
     span: Span,
+    /// Set when tracing or latency sampling needs the impl's duration.
     started: Option<std::time::Instant>,
+    finished: bool,
 }
 
 /// What starting an impl gave.
@@ -88,7 +91,7 @@ pub(crate) enum Start<'a, S: HookSpec> {
     Pending(ImplRun<'a, S>),
 }
 
-fn impl_span(hook: &str, plugin: &str) -> (Span, Option<std::time::Instant>) {
+fn impl_span(hook: &str, plugin: &str, sample: bool) -> (Span, Option<std::time::Instant>) {
     let span = tracing::trace_span!(
         "hook_impl",
         hook,
@@ -97,7 +100,7 @@ fn impl_span(hook: &str, plugin: &str) -> (Span, Option<std::time::Instant>) {
         attempts = tracing::field::Empty,
         duration_us = tracing::field::Empty
     );
-    let started = if span.is_disabled() {
+    let started = if span.is_disabled() && !sample {
         None
     } else {
         Some(std::time::Instant::now())
@@ -122,7 +125,8 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
         deadline: Option<Instant>,
         cx: &mut Context<'_>,
     ) -> Start<'a, S> {
-        let (span, started) = impl_span(hook, &entry.plugin);
+        let sample = entry.stats.is_some() && (entry.policy.is_some() || ImplStats::sample());
+        let (span, started) = impl_span(hook, &entry.plugin, sample);
         let mut run = ImplRun {
             entry,
             args,
@@ -133,6 +137,7 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
             deadline,
             span,
             started,
+            finished: false,
         };
         if let Some(policy) = &entry.policy {
             if let Some(breaker) = &policy.breaker {
@@ -240,19 +245,35 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
         Some(delay)
     }
 
-    fn finish(&mut self, outcome: ImplOutcome<S::Output>) -> Entry<S::Output> {
+    /// Ends the run with `outcome` (its own, or one the call loop imposes: cancelled, cut off
+    /// by the deadline) and records it in the breaker, the statistics and the span.
+    pub(crate) fn finish(&mut self, outcome: ImplOutcome<S::Output>) -> Entry<S::Output> {
+        self.finished = true;
         if let (Some(permit), Some(policy)) = (self.permit.take(), &self.entry.policy) {
             if let Some(b) = &policy.breaker {
-                let success = matches!(outcome, ImplOutcome::Value(_) | ImplOutcome::NoAnswer);
-                b.record(permit, success);
+                match outcome {
+                    ImplOutcome::Value(_) | ImplOutcome::NoAnswer => b.record(permit, true),
+                    ImplOutcome::Cancelled => b.release(permit),
+                    _ => b.record(permit, false),
+                }
             }
         }
-        if let Some(started) = self.started {
-            self.span
-                .record("outcome", tracing::field::display(outcome.kind()));
+        let kind = outcome.kind();
+        let elapsed = self.started.map(|s| s.elapsed());
+        if let Some(stats) = &self.entry.stats {
+            stats.record(
+                kind,
+                self.attempts,
+                outcome.failure().map(|f| f as &dyn std::fmt::Display),
+            );
+            if let Some(d) = elapsed {
+                stats.record_latency(d);
+            }
+        }
+        if let (Some(d), false) = (elapsed, self.span.is_disabled()) {
+            self.span.record("outcome", tracing::field::display(kind));
             self.span.record("attempts", self.attempts);
-            self.span
-                .record("duration_us", started.elapsed().as_micros() as u64);
+            self.span.record("duration_us", d.as_micros() as u64);
         }
         Entry::new(self.index, self.attempts, outcome)
     }
@@ -314,11 +335,10 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
 
 impl<S: HookSpec> Drop for ImplRun<'_, S> {
     fn drop(&mut self) {
-        // Cancelled before it finished: a circuit-breaker probe gives its turn back.
-        if let (Some(permit), Some(policy)) = (self.permit.take(), &self.entry.policy) {
-            if let Some(b) = &policy.breaker {
-                b.release(permit);
-            }
+        // Dropped before it finished (the call was dropped): counts as cancelled, and a
+        // circuit-breaker probe gives its turn back.
+        if !self.finished {
+            let _ = self.finish(ImplOutcome::Cancelled);
         }
     }
 }

@@ -70,9 +70,11 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
     /// The deadline passed: the running impl and every impl not started yet are reported as
     /// cut off.
     fn expire(&mut self) -> Results<S::Output> {
-        if let Some(run) = self.pending.take() {
-            self.results
-                .push(self.plan.deadline_entry(run.index(), run.attempts(), true));
+        if let Some(mut run) = self.pending.take() {
+            let cut = self
+                .plan
+                .deadline_entry::<S::Output>(run.index(), run.attempts(), true);
+            self.results.push(run.finish(cut.outcome));
         }
         while let Some(i) = self.next_index() {
             self.results

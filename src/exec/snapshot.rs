@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use super::run::ImplPolicy;
+use super::stats::{ImplStats, ImplStatsSnapshot};
 use crate::hookimpl::{ImplFn, ImplOptions};
 use crate::outcome::NameTable;
 use crate::spec::{HookSpec, SpecInfo};
@@ -14,6 +15,8 @@ pub(crate) struct ImplEntry<S: HookSpec> {
     pub(crate) options: ImplOptions,
     /// Live policies (breaker, retry budget), shared across snapshots; `None` on the fast path.
     pub(crate) policy: Option<Arc<ImplPolicy>>,
+    /// Live statistics, shared across snapshots; `None` when the manager keeps none.
+    pub(crate) stats: Option<Arc<ImplStats>>,
     pub(crate) func: ImplFn<S>,
 }
 
@@ -24,6 +27,7 @@ impl<S: HookSpec> Clone for ImplEntry<S> {
             plugin_id: self.plugin_id,
             options: self.options.clone(),
             policy: self.policy.clone(),
+            stats: self.stats.clone(),
             func: self.func.clone(),
         }
     }
@@ -58,6 +62,23 @@ impl<S: HookSpec> ImplList<S> {
             entries: Vec::new(),
             n_wrappers: 0,
         }
+    }
+}
+
+impl<S: HookSpec> ImplList<S> {
+    /// Statistics of every impl that keeps them, in call order.
+    pub(crate) fn stats(&self) -> Vec<ImplStatsSnapshot> {
+        self.entries
+            .iter()
+            .filter_map(|e| {
+                let breaker = e
+                    .policy
+                    .as_ref()
+                    .and_then(|p| p.breaker.as_ref())
+                    .map(|b| b.state());
+                e.stats.as_ref().map(|s| s.snapshot(&e.plugin, breaker))
+            })
+            .collect()
     }
 }
 

@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use crate::caller::{HookCaller, ImplInfo};
 use crate::error::{CallError, PendingImplsError, RegisterError};
+use crate::exec::stats::{HookStats, StatsSnapshot};
 use crate::monitor::HookMonitor;
 use crate::outcome::HookOutcome;
 use crate::spec::{DynamicHook, HookSpec, SpecInfo, TypeKey};
@@ -53,11 +54,23 @@ type TypedMap = HashMap<TypeId, Arc<dyn Any + Send + Sync>, BuildHasherDefault<T
 type NameMap = HashMap<Arc<str>, Arc<dyn JsonCall>>;
 
 /// State every slot of a manager shares.
-#[derive(Default)]
 pub(crate) struct Shared {
     monitors: ArcSwap<Vec<Arc<dyn HookMonitor>>>,
     has_monitors: AtomicBool,
     background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Whether impls registered from now on keep statistics.
+    pub(crate) stats: bool,
+}
+
+impl Shared {
+    fn new(stats: bool) -> Self {
+        Shared {
+            monitors: ArcSwap::default(),
+            has_monitors: AtomicBool::new(false),
+            background: Mutex::new(Vec::new()),
+            stats,
+        }
+    }
 }
 
 impl Shared {
@@ -148,13 +161,28 @@ impl std::fmt::Debug for HookManager {
 type BuildStep = Box<dyn FnOnce(&HookManager) -> Result<(), RegisterError>>;
 
 /// Builds a [`HookManager`] with its specs.
-#[derive(Default)]
 #[must_use]
 pub struct HookManagerBuilder {
     steps: Vec<BuildStep>,
+    stats: bool,
+}
+
+impl Default for HookManagerBuilder {
+    fn default() -> Self {
+        HookManagerBuilder {
+            steps: Vec::new(),
+            stats: true,
+        }
+    }
 }
 
 impl HookManagerBuilder {
+    /// Keep per-impl statistics (the default) or not; see [`HookManager::stats`].
+    pub fn stats(mut self, enabled: bool) -> Self {
+        self.stats = enabled;
+        self
+    }
+
     /// Declares typed spec `S`.
     pub fn spec<S: HookSpec>(mut self) -> Self {
         self.steps.push(Box::new(|pm| pm.add_spec::<S>()));
@@ -199,7 +227,7 @@ impl HookManagerBuilder {
     /// [`RegisterError::SpecMismatch`] if two specs claim the same hook name with different
     /// types.
     pub fn try_build(self) -> Result<HookManager, RegisterError> {
-        let pm = HookManager::new();
+        let pm = HookManager::with_shared(Shared::new(self.stats));
         for step in self.steps {
             step(&pm)?;
         }
@@ -208,15 +236,39 @@ impl HookManagerBuilder {
 }
 
 impl HookManager {
-    /// An empty manager.
+    /// An empty manager (keeping statistics).
     pub fn new() -> Self {
+        Self::with_shared(Shared::new(true))
+    }
+
+    fn with_shared(shared: Shared) -> Self {
         HookManager {
             inner: Arc::new(Inner {
                 registry: Mutex::new(Registry::default()),
                 typed: ArcSwap::from_pointee(TypedMap::default()),
                 by_name: ArcSwap::from_pointee(NameMap::default()),
-                shared: Arc::new(Shared::default()),
+                shared: Arc::new(shared),
             }),
+        }
+    }
+
+    /// Per-impl statistics of every hook: calls, answers, errors, timeouts, panics, retries,
+    /// breaker state, last error and sampled latency percentiles. Serialisable (it backs a
+    /// health endpoint). Empty when the manager was built with `.stats(false)`.
+    pub fn stats(&self) -> StatsSnapshot {
+        let reg = self.registry();
+        StatsSnapshot {
+            hooks: reg
+                .hooks
+                .iter()
+                .filter_map(|(name, rec)| {
+                    let impls = rec.slot.as_ref()?.stats();
+                    (!impls.is_empty()).then(|| HookStats {
+                        hook: name.to_string(),
+                        impls,
+                    })
+                })
+                .collect(),
         }
     }
 

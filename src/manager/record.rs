@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::slot::{ErasedSlot, Slot};
 use super::Shared;
 use crate::exec::run::ImplPolicy;
+use crate::exec::stats::ImplStats;
 use crate::hookimpl::{HookReturn, ImplFn, ImplOptions};
 use crate::spec::{HookSpec, SpecInfo, TypeKey};
 
@@ -72,5 +73,7 @@ pub(crate) struct ImplRecord {
     pub(crate) options: ImplOptions,
     /// Live policy state, created once at registration so it outlives snapshot rebuilds.
     pub(crate) policy: Option<Arc<ImplPolicy>>,
+    /// Live statistics, likewise.
+    pub(crate) stats: Option<Arc<ImplStats>>,
     pub(crate) func: RecordFn,
 }

@@ -196,6 +196,7 @@ impl Registry {
                 plugin_id: id,
                 seq,
                 policy: ImplPolicy::from_options(&p.options),
+                stats: shared.stats.then(Default::default),
                 options: p.options,
                 func: p.func,
             });

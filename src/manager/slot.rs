@@ -12,6 +12,7 @@ use super::record::{ImplRecord, JsonImpl, RecordFn};
 use super::Shared;
 use crate::error::{CallError, JsonMismatch, RegisterError};
 use crate::exec::snapshot::{ImplEntry, ImplList};
+use crate::exec::stats::ImplStatsSnapshot;
 use crate::exec::{run_call, CallPlan};
 use crate::hookimpl::{Hook, HookReturn, ImplFn, SyncFn};
 use crate::order::{call_order, OrderItem};
@@ -83,6 +84,7 @@ pub(crate) trait ErasedSlot: Send + Sync + 'static {
     ) -> Option<BoxFuture<'static, ()>>;
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn json_call(self: Arc<Self>) -> Option<Arc<dyn JsonCall>>;
+    fn stats(&self) -> Vec<ImplStatsSnapshot>;
 }
 
 /// A hook reachable by name with JSON arguments.
@@ -153,6 +155,7 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
                 plugin_id: r.plugin_id,
                 options: r.options.clone(),
                 policy: r.policy.clone(),
+                stats: r.stats.clone(),
                 func,
             });
         }
@@ -193,6 +196,10 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
 
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
         self
+    }
+
+    fn stats(&self) -> Vec<ImplStatsSnapshot> {
+        self.list.load().stats()
     }
 
     fn json_call(self: Arc<Self>) -> Option<Arc<dyn JsonCall>> {
