@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use hookwire::{FutureExt, HookManager, ImplOutcome};
 use hookspecs::Compute;
+use hookwire::{FutureExt, HookManager, ImplOutcome};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]
