@@ -157,11 +157,11 @@ impl<S: HookSpec> HookCaller<S> {
         let exclude = self.options.exclude.as_deref().unwrap_or(&[]);
         list.entries
             .iter()
-            .filter(|e| !exclude.iter().any(|x| *x == e.plugin))
+            .filter(|e| !exclude.contains(&e.plugin))
             .map(|e| ImplInfo {
                 plugin: e.plugin.clone(),
                 hook: list.spec.name.clone(),
-                options: e.options.clone(),
+                options: (*e.options).clone(),
             })
             .collect()
     }
@@ -222,7 +222,7 @@ impl<S: HookSpec> HookCaller<S> {
             .map(|x| ImplEntry {
                 plugin: x.name,
                 plugin_id: u64::MAX,
-                options: ImplOptions::default(),
+                options: Arc::default(),
                 policy: None,
                 stats: None,
                 func: x.func,

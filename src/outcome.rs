@@ -137,10 +137,10 @@ pub struct ImplRef(pub(crate) u32);
 /// One impl's result inside a [`HookOutcome`].
 #[derive(Debug)]
 pub(crate) struct Entry<T> {
-    /// Index of the impl in the call's snapshot.
-    pub(crate) index: u32,
-    /// How many times it was called (retries included; 0 if skipped).
-    pub(crate) attempts: u32,
+    /// The impl's index in the call's snapshot (low 32 bits) and how many times it was called
+    /// (high 32 bits; retries included, 0 if skipped). One word, so that building an entry is
+    /// one store that a later load can forward from.
+    meta: u64,
     pub(crate) outcome: ImplOutcome<T>,
 }
 
@@ -148,10 +148,21 @@ impl<T> Entry<T> {
     #[inline]
     pub(crate) fn new(index: u32, attempts: u32, outcome: ImplOutcome<T>) -> Self {
         Entry {
-            index,
-            attempts,
+            meta: u64::from(index) | (u64::from(attempts) << 32),
             outcome,
         }
+    }
+
+    /// Index of the impl in the call's snapshot.
+    #[inline]
+    pub(crate) fn index(&self) -> u32 {
+        self.meta as u32
+    }
+
+    /// How many times it was called.
+    #[inline]
+    pub(crate) fn attempts(&self) -> u32 {
+        (self.meta >> 32) as u32
     }
 }
 
@@ -191,15 +202,15 @@ impl<T> HookOutcome<T> {
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &ImplOutcome<T>)> + '_ {
         self.entries
             .iter()
-            .map(|e| (&**self.names.plugin_name(e.index), &e.outcome))
+            .map(|e| (&**self.names.plugin_name(e.index()), &e.outcome))
     }
 
     /// Every entry with its plugin and attempt count, in call order.
     pub fn entries(&self) -> impl ExactSizeIterator<Item = EntryRef<'_, T>> + '_ {
         self.entries.iter().map(|e| EntryRef {
-            plugin: self.names.plugin_name(e.index),
+            plugin: self.names.plugin_name(e.index()),
             outcome: &e.outcome,
-            attempts: e.attempts,
+            attempts: e.attempts(),
         })
     }
 
@@ -208,7 +219,7 @@ impl<T> HookOutcome<T> {
         let names = &self.names;
         self.entries
             .iter_mut()
-            .map(move |e| (&**names.plugin_name(e.index), &mut e.outcome))
+            .map(move |e| (&**names.plugin_name(e.index()), &mut e.outcome))
     }
 
     /// How many impls ran.
@@ -293,7 +304,7 @@ impl<T> HookOutcome<T> {
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &ImplOutcome<T>) -> bool) {
         let names = &self.names;
         self.entries
-            .retain(|e| keep(names.plugin_name(e.index), &e.outcome));
+            .retain(|e| keep(names.plugin_name(e.index()), &e.outcome));
     }
 
     /// Add an entry in the name of `who` (a wrapper's [`Next::me`](crate::Next::me)).
@@ -307,7 +318,7 @@ impl<T> HookOutcome<T> {
             entries: self
                 .entries
                 .into_iter()
-                .map(|e| Entry::new(e.index, e.attempts, e.outcome.map(&mut f)))
+                .map(|e| Entry::new(e.index(), e.attempts(), e.outcome.map(&mut f)))
                 .collect(),
             names: self.names,
         }
@@ -318,17 +329,18 @@ impl<T> HookOutcome<T> {
         let names = self.names;
         self.entries
             .into_iter()
-            .map(move |e| (names.plugin_name(e.index).clone(), e.outcome))
+            .map(move |e| (names.plugin_name(e.index()).clone(), e.outcome))
     }
 
     /// Removes and returns the first failure as a [`CallError`].
     pub(crate) fn take_first_failure(&mut self) -> Option<CallError> {
         let pos = self.entries.iter().position(|e| e.outcome.is_failed())?;
         let e = self.entries.remove(pos);
+        let index = e.index();
         match e.outcome {
             ImplOutcome::Failed(failure) => Some(CallError::ImplFailed {
                 hook: self.names.hook_name().clone(),
-                plugin: self.names.plugin_name(e.index).clone(),
+                plugin: self.names.plugin_name(index).clone(),
                 failure,
             }),
             _ => None,

@@ -96,7 +96,7 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
             self.stopped = true;
         }
         while let Some(e) = self.results.get(self.done_prefix) {
-            if e.attempts == UNFINISHED {
+            if e.attempts() == UNFINISHED {
                 break;
             }
             // Everything before this slot is done: a value here is the first answer.
@@ -137,15 +137,15 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
     /// off by the deadline). Impls after a first-result winner that already finished keep
     /// their outcome; `into_value` still returns the winner, the first answer in call order.
     fn conclude(&mut self, deadline_hit: bool) -> Results<S::Output> {
-        for t in mem::take(&mut self.running) {
-            if let Some(slot) = self.results.get_mut(t.pos) {
-                *slot = if deadline_hit {
-                    self.plan
-                        .deadline_entry(t.run.index(), t.run.attempts(), true)
-                } else {
-                    Entry::new(t.run.index(), t.run.attempts(), ImplOutcome::Cancelled)
-                };
-            }
+        for mut t in mem::take(&mut self.running) {
+            let outcome = if deadline_hit {
+                self.plan
+                    .deadline_entry::<S::Output>(t.run.index(), t.run.attempts(), true)
+                    .outcome
+            } else {
+                ImplOutcome::Cancelled
+            };
+            self.results[t.pos] = t.run.finish(outcome);
         }
         if deadline_hit {
             while let Some(i) = self.next_index() {

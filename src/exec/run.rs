@@ -23,6 +23,7 @@ use super::panic::{panic_message, panic_outcome, return_outcome};
 use super::retry::{RetryBudget, RetryPolicy};
 use super::snapshot::ImplEntry;
 use super::stats::ImplStats;
+use super::CallPlan;
 use crate::error::HookFailure;
 use crate::hookimpl::{HookReturn, ImplFn, ImplOptions};
 use crate::outcome::{Entry, ImplOutcome, SkipReason};
@@ -91,21 +92,16 @@ pub(crate) enum Start<'a, S: HookSpec> {
     Pending(ImplRun<'a, S>),
 }
 
-fn impl_span(hook: &str, plugin: &str, sample: bool) -> (Span, Option<std::time::Instant>) {
-    let span = tracing::trace_span!(
+#[inline(always)]
+fn impl_span(hook: &str, plugin: &str) -> Span {
+    tracing::trace_span!(
         "hook_impl",
         hook,
         plugin,
         outcome = tracing::field::Empty,
         attempts = tracing::field::Empty,
         duration_us = tracing::field::Empty
-    );
-    let started = if span.is_disabled() && !sample {
-        None
-    } else {
-        Some(std::time::Instant::now())
-    };
-    (span, started)
+    )
 }
 
 /// Polls a timer that is armed on first use.
@@ -114,9 +110,57 @@ fn poll_timer(timer: &mut Option<Pin<Box<Sleep>>>, limit: Duration, cx: &mut Con
     t.as_mut().poll(cx).is_ready()
 }
 
+/// The sync fast path: a sync impl with no policy and no statistics, with no subscriber
+/// interested in its span, is called right here and its entry written straight into `results`
+/// (each outcome variant stored in place, no temporary copied through the stack). Returns
+/// `None` when the impl needs the general path, else whether the call stops here.
+#[inline(always)]
+pub(crate) fn sync_fast_into<S: HookSpec>(
+    entry: &ImplEntry<S>,
+    args: &S::Args,
+    hook: &str,
+    index: u32,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+) -> Option<bool> {
+    let (ImplFn::Sync(h), None, None) = (&entry.func, &entry.policy, &entry.stats) else {
+        return None;
+    };
+    if results.len() == results.capacity() || !impl_span(hook, &entry.plugin).is_disabled() {
+        return None;
+    }
+    let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+    let stop = match &r {
+        Ok(Ok(Some(_))) => plan.firstresult,
+        Ok(Ok(None)) => false,
+        _ => plan.fail_fast,
+    };
+    let len = results.len();
+    // SAFETY: `len < capacity` (checked above), so slot `len` is allocated and uninitialised;
+    // it is fully initialised by the write before the length covers it.
+    unsafe {
+        let slot = results.as_mut_ptr().add(len);
+        match r {
+            Ok(Ok(Some(v))) => slot.write(Entry::new(index, 1, ImplOutcome::Value(v))),
+            Ok(Ok(None)) => slot.write(Entry::new(index, 1, ImplOutcome::NoAnswer)),
+            Ok(Err(e)) => slot.write(Entry::new(
+                index,
+                1,
+                ImplOutcome::Failed(HookFailure::Error(e)),
+            )),
+            Err(payload) => slot.write(Entry::new(index, 1, panic_outcome(payload))),
+        }
+        results.set_len(len + 1);
+    }
+    Some(stop)
+}
+
 impl<'a, S: HookSpec> ImplRun<'a, S> {
     /// Starts the impl at `index` and polls it once in place.
-    #[inline]
+    ///
+    /// The fast path (no policy, no statistics, no span subscriber) calls the impl right here
+    /// and builds no run state unless the impl goes pending.
+    #[inline(always)]
     pub(crate) fn start(
         entry: &'a ImplEntry<S>,
         args: &'a S::Args,
@@ -125,8 +169,65 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
         deadline: Option<Instant>,
         cx: &mut Context<'_>,
     ) -> Start<'a, S> {
+        if entry.policy.is_none() && entry.stats.is_none() {
+            let span = impl_span(hook, &entry.plugin);
+            if span.is_disabled() {
+                match &entry.func {
+                    ImplFn::Sync(h) => {
+                        let outcome = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
+                            Ok(r) => return_outcome(r),
+                            Err(payload) => panic_outcome(payload),
+                        };
+                        return Start::Done(Entry::new(index, 1, outcome));
+                    }
+                    ImplFn::Async(h) => {
+                        let mut fut = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
+                            Ok(fut) => fut,
+                            Err(payload) => {
+                                return Start::Done(Entry::new(index, 1, panic_outcome(payload)))
+                            }
+                        };
+                        let outcome = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
+                        {
+                            Ok(Poll::Ready(r)) => return_outcome(r),
+                            Err(payload) => panic_outcome(payload),
+                            Ok(Poll::Pending) => {
+                                return Start::Pending(ImplRun {
+                                    entry,
+                                    args,
+                                    index,
+                                    attempts: 1,
+                                    state: State::Async { fut, timer: None },
+                                    permit: None,
+                                    deadline,
+                                    span,
+                                    started: None,
+                                    finished: false,
+                                })
+                            }
+                        };
+                        return Start::Done(Entry::new(index, 1, outcome));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Self::start_slow(entry, args, index, hook, deadline, cx)
+    }
+
+    /// The general start: breaker, budget, statistics, tracing.
+    #[inline(never)]
+    fn start_slow(
+        entry: &'a ImplEntry<S>,
+        args: &'a S::Args,
+        index: u32,
+        hook: &str,
+        deadline: Option<Instant>,
+        cx: &mut Context<'_>,
+    ) -> Start<'a, S> {
+        let span = impl_span(hook, &entry.plugin);
         let sample = entry.stats.is_some() && (entry.policy.is_some() || ImplStats::sample());
-        let (span, started) = impl_span(hook, &entry.plugin, sample);
+        let started = (sample || !span.is_disabled()).then(std::time::Instant::now);
         let mut run = ImplRun {
             entry,
             args,

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use tokio::time::Sleep;
 
-use super::run::{ImplRun, Start};
+use super::run::{sync_fast_into, ImplRun, Start};
 use super::snapshot::ImplList;
 use super::CallPlan;
 use crate::outcome::Entry;
@@ -126,6 +126,19 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
                 return Poll::Ready(this.expire());
             }
             let entry = &list.entries[index];
+            if let Some(stop) = sync_fast_into(
+                entry,
+                this.args,
+                &list.spec.name,
+                index as u32,
+                &mut this.results,
+                &this.plan,
+            ) {
+                if stop {
+                    return Poll::Ready(mem::take(&mut this.results));
+                }
+                continue;
+            }
             match ImplRun::start(
                 entry,
                 this.args,

@@ -8,11 +8,12 @@ use crate::hookimpl::{ImplFn, ImplOptions};
 use crate::outcome::NameTable;
 use crate::spec::{HookSpec, SpecInfo};
 
-/// One registered impl, ready to call.
+/// One registered impl, ready to call. Kept small (the call loop walks a slice of these):
+/// the options live behind an `Arc`.
 pub(crate) struct ImplEntry<S: HookSpec> {
     pub(crate) plugin: Arc<str>,
     pub(crate) plugin_id: u64,
-    pub(crate) options: ImplOptions,
+    pub(crate) options: Arc<ImplOptions>,
     /// Live policies (breaker, retry budget), shared across snapshots; `None` on the fast path.
     pub(crate) policy: Option<Arc<ImplPolicy>>,
     /// Live statistics, shared across snapshots; `None` when the manager keeps none.

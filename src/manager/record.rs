@@ -70,7 +70,7 @@ pub(crate) struct ImplRecord {
     pub(crate) plugin: Arc<str>,
     pub(crate) plugin_id: u64,
     pub(crate) seq: u64,
-    pub(crate) options: ImplOptions,
+    pub(crate) options: Arc<ImplOptions>,
     /// Live policy state, created once at registration so it outlives snapshot rebuilds.
     pub(crate) policy: Option<Arc<ImplPolicy>>,
     /// Live statistics, likewise.

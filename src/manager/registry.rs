@@ -197,7 +197,7 @@ impl Registry {
                 seq,
                 policy: ImplPolicy::from_options(&p.options),
                 stats: shared.stats.then(Default::default),
-                options: p.options,
+                options: Arc::new(p.options),
                 func: p.func,
             });
             seq += 1;
@@ -292,7 +292,7 @@ impl Registry {
                             .map(move |i| ImplInfo {
                                 plugin: i.plugin.clone(),
                                 hook: hook.clone(),
-                                options: i.options.clone(),
+                                options: (*i.options).clone(),
                             })
                     })
                     .collect();
