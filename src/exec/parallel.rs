@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Sleep;
 
-use super::run::{ImplRun, Start};
+use super::run::{impl_span, ImplRun, Start};
 use super::sequential::Results;
 use super::snapshot::ImplList;
 use super::CallPlan;
@@ -123,7 +123,7 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
                 entry,
                 self.args,
                 index as u32,
-                &list.spec.name,
+                impl_span(&list.spec.name, &entry.plugin),
                 self.plan.deadline_at(),
                 cx,
             ) {

@@ -92,8 +92,10 @@ pub(crate) enum Start<'a, S: HookSpec> {
     Pending(ImplRun<'a, S>),
 }
 
+/// The span of one impl in one call. Created once per impl; with no interested subscriber it
+/// is `Span::none()` and costs a callsite check.
 #[inline(always)]
-fn impl_span(hook: &str, plugin: &str) -> Span {
+pub(crate) fn impl_span(hook: &str, plugin: &str) -> Span {
     tracing::trace_span!(
         "hook_impl",
         hook,
@@ -118,7 +120,7 @@ fn poll_timer(timer: &mut Option<Pin<Box<Sleep>>>, limit: Duration, cx: &mut Con
 pub(crate) fn sync_fast_into<S: HookSpec>(
     entry: &ImplEntry<S>,
     args: &S::Args,
-    hook: &str,
+    span: &Span,
     index: u32,
     results: &mut Vec<Entry<S::Output>>,
     plan: &CallPlan<'_>,
@@ -126,7 +128,7 @@ pub(crate) fn sync_fast_into<S: HookSpec>(
     let (ImplFn::Sync(h), None, None) = (&entry.func, &entry.policy, &entry.stats) else {
         return None;
     };
-    if results.len() == results.capacity() || !impl_span(hook, &entry.plugin).is_disabled() {
+    if results.len() == results.capacity() || !span.is_disabled() {
         return None;
     }
     let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
@@ -165,12 +167,11 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
         entry: &'a ImplEntry<S>,
         args: &'a S::Args,
         index: u32,
-        hook: &str,
+        span: Span,
         deadline: Option<Instant>,
         cx: &mut Context<'_>,
     ) -> Start<'a, S> {
         if entry.policy.is_none() && entry.stats.is_none() {
-            let span = impl_span(hook, &entry.plugin);
             if span.is_disabled() {
                 match &entry.func {
                     ImplFn::Sync(h) => {
@@ -212,7 +213,7 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                 }
             }
         }
-        Self::start_slow(entry, args, index, hook, deadline, cx)
+        Self::start_slow(entry, args, index, span, deadline, cx)
     }
 
     /// The general start: breaker, budget, statistics, tracing.
@@ -221,11 +222,10 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
         entry: &'a ImplEntry<S>,
         args: &'a S::Args,
         index: u32,
-        hook: &str,
+        span: Span,
         deadline: Option<Instant>,
         cx: &mut Context<'_>,
     ) -> Start<'a, S> {
-        let span = impl_span(hook, &entry.plugin);
         let sample = entry.stats.is_some() && (entry.policy.is_some() || ImplStats::sample());
         let started = (sample || !span.is_disabled()).then(std::time::Instant::now);
         let mut run = ImplRun {

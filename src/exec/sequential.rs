@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use tokio::time::Sleep;
 
-use super::run::{sync_fast_into, ImplRun, Start};
+use super::run::{impl_span, sync_fast_into, ImplRun, Start};
 use super::snapshot::ImplList;
 use super::CallPlan;
 use crate::outcome::Entry;
@@ -126,10 +126,11 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
                 return Poll::Ready(this.expire());
             }
             let entry = &list.entries[index];
+            let span = impl_span(&list.spec.name, &entry.plugin);
             if let Some(stop) = sync_fast_into(
                 entry,
                 this.args,
-                &list.spec.name,
+                &span,
                 index as u32,
                 &mut this.results,
                 &this.plan,
@@ -143,7 +144,7 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
                 entry,
                 this.args,
                 index as u32,
-                &list.spec.name,
+                span,
                 this.plan.deadline_at(),
                 cx,
             ) {
