@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
+use tracing::Instrument;
 
 use crate::error::{CallError, RegisterError};
 use crate::exec::snapshot::{ImplEntry, ImplList};
-use crate::exec::{run_call, CallPlan};
+use crate::exec::{call_span, run_call, CallPlan, PlainLoop};
 use crate::hookimpl::{AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, Tier};
 use crate::manager::slot::{HistoricCall, Slot};
 use crate::monitor::{CallInfo, ImplReport};
@@ -185,7 +186,29 @@ impl<S: HookSpec> HookCaller<S> {
     /// # Cancel safety
     /// Dropping the future drops every impl future it started: no impl code runs afterwards.
     pub async fn call(&self, args: &S::Args) -> Result<HookOutcome<S::Output>, CallError> {
-        call_slot(self.slot()?, args, &self.options).await
+        let slot = self.slot()?;
+        let list = slot.list.load_full();
+        if list.spec.historic {
+            return Err(historic_misuse(&list.spec.name));
+        }
+        // The common case in one state machine: no wrappers, no monitors, no subscriber.
+        if list.n_wrappers == 0 && !slot.shared.monitored() {
+            let plan = self.options.plan(&list);
+            let span = call_span(&list, &plan);
+            let results = if span.is_disabled() {
+                PlainLoop::new(&list, args, plan).await
+            } else {
+                PlainLoop::new(&list, args, plan).instrument(span).await
+            };
+            let mut outcome = HookOutcome::new(results, list);
+            if plan.fail_fast {
+                if let Some(e) = outcome.take_first_failure() {
+                    return Err(e);
+                }
+            }
+            return Ok(outcome);
+        }
+        run_checked(slot, list, args, &self.options).await
     }
 
     /// Calls the hook with temporary extra impls for this call only (pluggy's `call_extra`).

@@ -91,21 +91,27 @@ impl CallPlan<'_> {
     }
 }
 
+/// The span of one call. With no interested subscriber it is `Span::none()`.
+#[inline(always)]
+pub(crate) fn call_span<S: HookSpec>(list: &ImplList<S>, plan: &CallPlan<'_>) -> tracing::Span {
+    tracing::debug_span!(
+        "hook_call",
+        hook = %list.spec.name,
+        mode = ?if plan.firstresult { CallMode::FirstResult } else { CallMode::CollectAll },
+        parallel = plan.parallel,
+        impls = list.entries.len()
+    )
+}
+
 /// Runs one call over `list`; the outcome keeps `list` to name plugins later.
 pub(crate) async fn run_call<S: HookSpec>(
     list: Arc<ImplList<S>>,
     args: &S::Args,
     plan: CallPlan<'_>,
 ) -> HookOutcome<S::Output> {
-    let span = tracing::debug_span!(
-        "hook_call",
-        hook = %list.spec.name,
-        mode = ?if plan.firstresult { CallMode::FirstResult } else { CallMode::CollectAll },
-        parallel = plan.parallel,
-        impls = list.entries.len()
-    );
+    let span = call_span(&list, &plan);
     if list.n_wrappers == 0 {
-        let results = run_plain(&list, args, plan).instrument(span).await;
+        let results = PlainLoop::new(&list, args, plan).instrument(span).await;
         HookOutcome::new(results, list)
     } else {
         wrapper::run_from(&list, args, plan, 0)
@@ -114,15 +120,34 @@ pub(crate) async fn run_call<S: HookSpec>(
     }
 }
 
-/// Runs the plain impls, one after the other or concurrently.
-pub(crate) async fn run_plain<S: HookSpec>(
-    list: &ImplList<S>,
-    args: &S::Args,
-    plan: CallPlan<'_>,
-) -> sequential::Results<S::Output> {
-    if plan.parallel {
-        parallel::ParLoop::new(list, args, plan).await
-    } else {
-        sequential::SeqLoop::new(list, args, plan).await
+/// The plain impls of a call, run one after the other or concurrently.
+pub(crate) enum PlainLoop<'a, S: HookSpec> {
+    Seq(sequential::SeqLoop<'a, S>),
+    Par(parallel::ParLoop<'a, S>),
+}
+
+impl<'a, S: HookSpec> PlainLoop<'a, S> {
+    #[inline]
+    pub(crate) fn new(list: &'a ImplList<S>, args: &'a S::Args, plan: CallPlan<'a>) -> Self {
+        if plan.parallel {
+            PlainLoop::Par(parallel::ParLoop::new(list, args, plan))
+        } else {
+            PlainLoop::Seq(sequential::SeqLoop::new(list, args, plan))
+        }
+    }
+}
+
+impl<S: HookSpec> std::future::Future for PlainLoop<'_, S> {
+    type Output = sequential::Results<S::Output>;
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        match self.get_mut() {
+            PlainLoop::Seq(l) => std::pin::Pin::new(l).poll(cx),
+            PlainLoop::Par(l) => std::pin::Pin::new(l).poll(cx),
+        }
     }
 }

@@ -103,7 +103,7 @@ pub(crate) async fn run_from<S: HookSpec>(
     pos: usize,
 ) -> HookOutcome<S::Output> {
     let Some(i) = (pos..list.n_wrappers).find(|&i| plan.includes(&list.entries[i].plugin)) else {
-        let results = super::run_plain(list, args, plan).await;
+        let results = super::PlainLoop::new(list, args, plan).await;
         return HookOutcome::new(results, list.clone());
     };
     let entry = &list.entries[i];

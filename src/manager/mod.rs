@@ -74,6 +74,12 @@ impl Shared {
 }
 
 impl Shared {
+    /// Whether any monitor is installed (one relaxed load).
+    #[inline]
+    pub(crate) fn monitored(&self) -> bool {
+        self.has_monitors.load(Ordering::Relaxed)
+    }
+
     /// The installed monitors, or `None` (one relaxed load) when there are none.
     #[inline]
     pub(crate) fn monitors(&self) -> Option<Arc<Vec<Arc<dyn HookMonitor>>>> {
