@@ -56,7 +56,9 @@ pub(crate) struct ParLoop<'a, S: HookSpec> {
     next: usize,
     /// One slot per started impl, in call order; `attempts == UNFINISHED` until it finishes.
     results: Results<S::Output>,
-    running: FuturesUnordered<Tagged<'a, S>>,
+    /// Created when the first impl goes pending: a call whose impls all answer at once
+    /// allocates nothing for it.
+    running: Option<FuturesUnordered<Tagged<'a, S>>>,
     /// Every slot before this one has finished.
     done_prefix: usize,
     stopped: bool,
@@ -71,7 +73,7 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
             plan,
             next: list.n_wrappers,
             results: Vec::with_capacity(list.entries.len() - list.n_wrappers),
-            running: FuturesUnordered::new(),
+            running: None,
             done_prefix: 0,
             stopped: false,
             deadline_timer: None,
@@ -88,13 +90,26 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
         None
     }
 
-    /// Stores a finished impl's entry and decides whether the call is over.
+    fn in_flight(&self) -> usize {
+        self.running.as_ref().map_or(0, FuturesUnordered::len)
+    }
+
+    /// Stores a finished impl's entry (in its slot, or as the next slot) and decides whether
+    /// the call is over.
     fn finish(&mut self, pos: usize, entry: Entry<S::Output>) {
-        let fail_stop = self.plan.fail_fast && entry.outcome.is_failed();
-        self.results[pos] = entry;
-        if fail_stop {
+        if self.plan.fail_fast && entry.outcome.is_failed() {
             self.stopped = true;
         }
+        if pos == self.results.len() {
+            self.results.push(entry);
+        } else {
+            self.results[pos] = entry;
+        }
+        self.advance();
+    }
+
+    /// Moves `done_prefix` over finished slots; a first-result call stops at the first value.
+    fn advance(&mut self) {
         while let Some(e) = self.results.get(self.done_prefix) {
             if e.attempts() == UNFINISHED {
                 break;
@@ -111,13 +126,11 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
     /// Starts impls while there is room.
     fn start_more(&mut self, cx: &mut Context<'_>) {
         let list: &'a ImplList<S> = self.list;
-        while !self.stopped && self.running.len() < self.plan.max_in_flight {
+        while !self.stopped && self.in_flight() < self.plan.max_in_flight {
             let Some(index) = self.next_index() else {
                 return;
             };
             let pos = self.results.len();
-            self.results
-                .push(Entry::new(index as u32, UNFINISHED, ImplOutcome::Cancelled));
             let entry = &list.entries[index];
             match ImplRun::start(
                 entry,
@@ -128,7 +141,13 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
                 cx,
             ) {
                 Start::Done(e) => self.finish(pos, e),
-                Start::Pending(run) => self.running.push(Tagged { pos, run }),
+                Start::Pending(run) => {
+                    self.results
+                        .push(Entry::new(index as u32, UNFINISHED, ImplOutcome::Cancelled));
+                    self.running
+                        .get_or_insert_with(FuturesUnordered::new)
+                        .push(Tagged { pos, run });
+                }
             }
         }
     }
@@ -137,7 +156,7 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
     /// off by the deadline). Impls after a first-result winner that already finished keep
     /// their outcome; `into_value` still returns the winner, the first answer in call order.
     fn conclude(&mut self, deadline_hit: bool) -> Results<S::Output> {
-        for mut t in mem::take(&mut self.running) {
+        for mut t in self.running.take().into_iter().flatten() {
             let outcome = if deadline_hit {
                 self.plan
                     .deadline_entry::<S::Output>(t.run.index(), t.run.attempts(), true)
@@ -172,11 +191,11 @@ impl<S: HookSpec> Future for ParLoop<'_, S> {
             if this.stopped {
                 return Poll::Ready(this.conclude(false));
             }
-            if this.running.is_empty() {
+            let Some(running) = this.running.as_mut().filter(|r| !r.is_empty()) else {
                 // Nothing running and nothing left to start.
                 return Poll::Ready(this.conclude(false));
-            }
-            match this.running.poll_next_unpin(cx) {
+            };
+            match running.poll_next_unpin(cx) {
                 Poll::Ready(Some((pos, entry))) => this.finish(pos, entry),
                 Poll::Ready(None) => {}
                 Poll::Pending => {

@@ -39,6 +39,13 @@ pub(crate) struct ImplPolicy {
 }
 
 impl ImplPolicy {
+    /// Only a timeout: the fast path can run the impl, and `poll_run` arms the timer if it
+    /// waits.
+    #[inline]
+    pub(crate) fn timeout_only(&self) -> bool {
+        self.retry.is_none() && self.breaker.is_none()
+    }
+
     pub(crate) fn from_options(o: &ImplOptions) -> Option<Arc<Self>> {
         if !o.has_policy() {
             return None;
@@ -125,9 +132,13 @@ pub(crate) fn sync_fast_into<S: HookSpec>(
     results: &mut Vec<Entry<S::Output>>,
     plan: &CallPlan<'_>,
 ) -> Option<bool> {
-    let (ImplFn::Sync(h), None, None) = (&entry.func, &entry.policy, &entry.stats) else {
+    let ImplFn::Sync(h) = &entry.func else {
         return None;
     };
+    // A sync impl cannot overrun a timeout: it finishes before anything could stop it.
+    if entry.stats.is_some() || !entry.policy.as_ref().is_none_or(|p| p.timeout_only()) {
+        return None;
+    }
     if results.len() == results.capacity() || !span.is_disabled() {
         return None;
     }
@@ -171,7 +182,7 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
         deadline: Option<Instant>,
         cx: &mut Context<'_>,
     ) -> Start<'a, S> {
-        if entry.policy.is_none() && entry.stats.is_none() {
+        if entry.policy.as_ref().is_none_or(|p| p.timeout_only()) && entry.stats.is_none() {
             if span.is_disabled() {
                 match &entry.func {
                     ImplFn::Sync(h) => {
@@ -193,12 +204,21 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                             Ok(Poll::Ready(r)) => return_outcome(r),
                             Err(payload) => panic_outcome(payload),
                             Ok(Poll::Pending) => {
+                                // Arm the timeout now: nothing else polls this run before
+                                // the impl wakes it.
+                                let mut timer = None;
+                                if let Some(limit) = entry.policy.as_ref().and_then(|p| p.timeout) {
+                                    if poll_timer(&mut timer, limit, cx) {
+                                        let outcome = ImplOutcome::Failed(HookFailure::TimedOut { limit });
+                                        return Start::Done(Entry::new(index, 1, outcome));
+                                    }
+                                }
                                 return Start::Pending(ImplRun {
                                     entry,
                                     args,
                                     index,
                                     attempts: 1,
-                                    state: State::Async { fut, timer: None },
+                                    state: State::Async { fut, timer },
                                     permit: None,
                                     deadline,
                                     span,

@@ -1,0 +1,195 @@
+//! Execution policies against hand-written baselines, in the same run (see BENCHMARKS.md).
+//!
+//! Run: `cargo bench --bench policies`.
+//!
+//! - `g_parallel_ready`: a parallel collect-all call over N async impls that answer at once vs
+//!   `futures::future::join_all` over the same kind of boxed futures, and vs one
+//!   `tokio::spawn` per impl.
+//! - `h_parallel_sleep`: N = 100 impls that each sleep 1 ms (real timer) vs `join_all`.
+//! - `i_timeout`: a per-impl timeout configured, impls answering at once, vs the same call
+//!   without; and impls that wait (a yield) vs a hand-written `tokio::time::timeout` loop.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
+use futures::future::join_all;
+use hookspecs::Compute;
+use hookwire::{FutureExt, HookCaller, HookManager, ImplBuilder, Registrar};
+use tokio::runtime::Runtime;
+
+const ARG: u64 = 7;
+
+type Boxed = Pin<Box<dyn Future<Output = u64> + Send>>;
+type Factory = Box<dyn Fn(u64) -> Boxed + Send + Sync>;
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime")
+}
+
+fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
+    g.measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(20);
+}
+
+fn run_async<F, Fut>(rt: &Runtime, iters: u64, f: F) -> Duration
+where
+    F: Fn() -> Fut,
+    Fut: Future,
+{
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(f().await);
+        }
+        start.elapsed()
+    })
+}
+
+fn manager(n: usize, make: impl Fn(&mut Registrar) -> ImplBuilder<'_>) -> HookCaller<Compute> {
+    let pm = HookManager::builder().spec::<Compute>().build();
+    for i in 0..n {
+        pm.register(&format!("p{i}"), |r| make(r).add()).expect("register");
+    }
+    pm.hook::<Compute>()
+}
+
+fn ready(r: &mut Registrar) -> ImplBuilder<'_> {
+    r.hook_fn::<Compute>(|x| {
+        let v = *x + 1;
+        async move { Ok(Some(v)) }.boxed()
+    })
+}
+
+fn yielding(r: &mut Registrar) -> ImplBuilder<'_> {
+    r.hook_fn::<Compute>(|x| {
+        let v = *x + 1;
+        async move {
+            tokio::task::yield_now().await;
+            Ok(Some(v))
+        }
+        .boxed()
+    })
+}
+
+fn ready_factories(n: usize) -> Vec<Factory> {
+    (0..n)
+        .map(|_| Box::new(|x: u64| Box::pin(async move { x + 1 }) as Boxed) as Factory)
+        .collect()
+}
+
+fn g_parallel_ready(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("g_parallel_ready");
+    configure(&mut g);
+    for n in [10usize, 100] {
+        let caller = manager(n, ready).parallel();
+        assert_eq!(rt.block_on(caller.call(&ARG)).unwrap().len(), n);
+        g.bench_with_input(BenchmarkId::new("hookwire", n), &n, |b, _| {
+            b.iter_custom(|iters| run_async(&rt, iters, || caller.call(black_box(&ARG))))
+        });
+        let fs = ready_factories(n);
+        g.bench_with_input(BenchmarkId::new("join_all", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                run_async(&rt, iters, || join_all(fs.iter().map(|f| f(black_box(ARG)))))
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("spawn_per_impl", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                run_async(&rt, iters, || async {
+                    let handles: Vec<_> = fs.iter().map(|f| tokio::spawn(f(black_box(ARG)))).collect();
+                    let mut out = Vec::with_capacity(handles.len());
+                    for h in handles {
+                        out.push(h.await.expect("task"));
+                    }
+                    out
+                })
+            })
+        });
+    }
+    g.finish();
+}
+
+fn h_parallel_sleep(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("h_parallel_sleep");
+    configure(&mut g);
+    let caller = manager(100, |r| {
+        r.hook_fn::<Compute>(|x| {
+            let v = *x + 1;
+            async move {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+                Ok(Some(v))
+            }
+            .boxed()
+        })
+    })
+    .parallel();
+    g.bench_function("hookwire_100x1ms", |b| {
+        b.iter_custom(|iters| run_async(&rt, iters, || caller.call(black_box(&ARG))))
+    });
+    let fs: Vec<Factory> = (0..100)
+        .map(|_| {
+            Box::new(|x: u64| {
+                Box::pin(async move {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                    x + 1
+                }) as Boxed
+            }) as Factory
+        })
+        .collect();
+    g.bench_function("join_all_100x1ms", |b| {
+        b.iter_custom(|iters| run_async(&rt, iters, || join_all(fs.iter().map(|f| f(black_box(ARG))))))
+    });
+    g.finish();
+}
+
+fn i_timeout(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("i_timeout");
+    configure(&mut g);
+    let plain = manager(10, ready);
+    let timed = manager(10, |r| ready(r).timeout(Duration::from_secs(1)));
+    g.bench_function("ready_no_timeout", |b| {
+        b.iter_custom(|iters| run_async(&rt, iters, || plain.call(black_box(&ARG))))
+    });
+    g.bench_function("ready_with_timeout", |b| {
+        b.iter_custom(|iters| run_async(&rt, iters, || timed.call(black_box(&ARG))))
+    });
+    let timed_pending = manager(10, |r| yielding(r).timeout(Duration::from_secs(1)));
+    g.bench_function("pending_with_timeout", |b| {
+        b.iter_custom(|iters| run_async(&rt, iters, || timed_pending.call(black_box(&ARG))))
+    });
+    let fs: Vec<Factory> = (0..10)
+        .map(|_| {
+            Box::new(|x: u64| {
+                Box::pin(async move {
+                    tokio::task::yield_now().await;
+                    x + 1
+                }) as Boxed
+            }) as Factory
+        })
+        .collect();
+    g.bench_function("pending_tokio_timeout_loop", |b| {
+        b.iter_custom(|iters| {
+            run_async(&rt, iters, || async {
+                let mut out = Vec::with_capacity(fs.len());
+                for f in &fs {
+                    out.push(tokio::time::timeout(Duration::from_secs(1), f(black_box(ARG))).await.ok());
+                }
+                out
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, g_parallel_ready, h_parallel_sleep, i_timeout);
+criterion_main!(benches);
