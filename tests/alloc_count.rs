@@ -1,0 +1,146 @@
+//! Heap allocations per hook call, counted by a global allocator.
+//!
+//! The allocator counts only on a thread that switched counting on (a thread-local flag), so
+//! other threads of the test harness cannot interfere; the file holds a single `#[test]` too.
+//! Calls are driven by polling their future by hand with a no-op waker (every impl is ready at
+//! once), after a warm-up call, so the only allocations counted are the call's own.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use hookspecs::Compute;
+use hookwire::{FutureExt, HookCaller, HookManager};
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note_alloc() {
+    // `try_with`: the thread-locals may be gone while a thread shuts down.
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every method forwards to `System` unchanged; counting touches only const-initialised
+// thread-locals without destructors, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_alloc();
+        // SAFETY: forwarded as is.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note_alloc();
+        // SAFETY: forwarded as is.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_alloc();
+        // SAFETY: forwarded as is.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as is.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Polls `fut` to completion with a no-op waker.
+fn poll_ready<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+/// Allocations (including reallocations) made on this thread by one call of `caller`, the
+/// outcome included (it is dropped inside the counted region; dropping frees, never allocates).
+fn allocs_per_call(caller: &HookCaller<Compute>, n: usize) -> u64 {
+    // Warm-up: first-use thread-locals (arc-swap's debt list, tracing's dispatcher state, ...).
+    let warm = poll_ready(caller.call(&7)).expect("warm-up call");
+    assert_eq!(warm.into_values(), vec![8; n]);
+
+    ALLOCS.with(|a| a.set(0));
+    COUNTING.with(|c| c.set(true));
+    let outcome = poll_ready(caller.call(&7));
+    let len = outcome.as_ref().map(|o| o.len()).unwrap_or(usize::MAX);
+    drop(outcome);
+    COUNTING.with(|c| c.set(false));
+    assert_eq!(len, n, "every impl answered");
+    ALLOCS.with(Cell::get)
+}
+
+fn sync_caller(n: usize) -> HookCaller<Compute> {
+    let pm = HookManager::builder().spec::<Compute>().build();
+    for i in 0..n {
+        pm.register(&format!("p{i}"), |r| {
+            r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).add()
+        })
+        .expect("register sync impl");
+    }
+    pm.hook::<Compute>()
+}
+
+fn async_caller(n: usize) -> HookCaller<Compute> {
+    let pm = HookManager::builder().spec::<Compute>().build();
+    for i in 0..n {
+        pm.register(&format!("p{i}"), |r| {
+            r.hook_fn::<Compute>(|x| {
+                let v = *x + 1;
+                async move { Ok(Some(v)) }.boxed()
+            })
+            .add()
+        })
+        .expect("register async impl");
+    }
+    pm.hook::<Compute>()
+}
+
+#[test]
+fn allocations_per_collect_all_call() {
+    let mut report = Vec::new();
+    for n in [1usize, 10, 100] {
+        let sync = allocs_per_call(&sync_caller(n), n);
+        let asynchronous = allocs_per_call(&async_caller(n), n);
+        // Parallel mode with impls that answer at once keeps no pending set.
+        let parallel = allocs_per_call(&async_caller(n).parallel(), n);
+        assert!(
+            parallel <= n as u64 + 1,
+            "N = {n} parallel async impls: got {parallel} allocations"
+        );
+        report.push((n, sync, asynchronous));
+    }
+    for &(n, sync, asynchronous) in &report {
+        println!(
+            "N = {n:3}: sync impls {sync} allocation(s), async impls {asynchronous} allocation(s)"
+        );
+    }
+    for &(n, sync, asynchronous) in &report {
+        assert_eq!(
+            sync, 1,
+            "N = {n} sync impls: only the result vector may allocate"
+        );
+        assert!(
+            asynchronous <= n as u64 + 1,
+            "N = {n} async impls: at most one boxed future per impl plus the result vector, got {asynchronous}"
+        );
+    }
+}
