@@ -610,7 +610,7 @@ async fn wrappers_wrap_the_whole_parallel_call() {
 
 #[tokio::test(start_paused = true)]
 async fn stats_count_every_outcome_per_impl() {
-    let pm = HookManager::new();
+    let pm = HookManager::builder().stats(true).build();
     let t0 = Instant::now();
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
@@ -648,15 +648,15 @@ async fn stats_count_every_outcome_per_impl() {
     let gate = get("gate");
     assert_eq!((gate.errors, gate.skipped), (1, 2));
     assert_eq!(gate.breaker, Some(hookwire::BreakerState::Open));
-    // Impls with policies are always timed; "slow" waited 10 ms each time.
-    let slow = get("slow");
-    assert_eq!(slow.latency_samples, 3);
+    // Impls with a retry policy or a breaker are always timed; the others are sampled.
+    assert_eq!(get("flaky").latency_samples, 3);
+    assert_eq!(get("gate").latency_samples, 3);
     // Serialisable for a health endpoint.
     let json = serde_json::to_value(&stats).unwrap();
     assert_eq!(json["hooks"][0]["hook"], "compute");
 
-    // A manager built without statistics reports none.
-    let quiet = HookManager::builder().stats(false).build();
+    // A manager built without statistics (the default) reports none.
+    let quiet = HookManager::new();
     quiet
         .register("x", |r| r.sync_fn::<Compute>(|_| Ok(None)).add())
         .unwrap();
@@ -666,7 +666,7 @@ async fn stats_count_every_outcome_per_impl() {
 
 #[tokio::test(start_paused = true)]
 async fn stats_count_cancelled_impls_when_a_call_is_dropped() {
-    let pm = HookManager::new();
+    let pm = HookManager::builder().stats(true).build();
     pm.register("hang", |r| slow(r, 1_000, Some(1)).add())
         .unwrap();
     let caller = pm.hook::<Compute>();

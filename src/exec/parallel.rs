@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Sleep;
 
-use super::run::{impl_span, ImplRun, Start};
+use super::run::{impl_span, sampled, ImplRun, Start};
 use super::sequential::Results;
 use super::snapshot::ImplList;
 use super::CallPlan;
@@ -137,6 +137,7 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
                 self.args,
                 index as u32,
                 impl_span(&list.spec.name, &entry.plugin),
+                sampled(entry),
                 self.plan.deadline_at(),
                 cx,
             ) {

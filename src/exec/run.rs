@@ -128,6 +128,7 @@ pub(crate) fn sync_fast_into<S: HookSpec>(
     entry: &ImplEntry<S>,
     args: &S::Args,
     span: &Span,
+    sampled: bool,
     index: u32,
     results: &mut Vec<Entry<S::Output>>,
     plan: &CallPlan<'_>,
@@ -136,7 +137,7 @@ pub(crate) fn sync_fast_into<S: HookSpec>(
         return None;
     };
     // A sync impl cannot overrun a timeout: it finishes before anything could stop it.
-    if entry.stats.is_some() || !entry.policy.as_ref().is_none_or(|p| p.timeout_only()) {
+    if sampled || !entry.policy.as_ref().is_none_or(|p| p.timeout_only()) {
         return None;
     }
     if results.len() == results.capacity() || !span.is_disabled() {
@@ -165,7 +166,29 @@ pub(crate) fn sync_fast_into<S: HookSpec>(
         }
         results.set_len(len + 1);
     }
+    if let (Some(stats), Some(done)) = (&entry.stats, results.last()) {
+        stats.record_outcome(&done.outcome, 1);
+    }
     Some(stop)
+}
+
+/// A fast-path impl finished at once: its entry, counted in its statistics.
+#[inline(always)]
+fn fast_done<S: HookSpec>(
+    entry: &ImplEntry<S>,
+    index: u32,
+    outcome: ImplOutcome<S::Output>,
+) -> Entry<S::Output> {
+    if let Some(stats) = &entry.stats {
+        stats.record_outcome(&outcome, 1);
+    }
+    Entry::new(index, 1, outcome)
+}
+
+/// Whether this impl call measures its latency (statistics on, and this call is sampled).
+#[inline(always)]
+pub(crate) fn sampled<S: HookSpec>(entry: &ImplEntry<S>) -> bool {
+    entry.stats.is_some() && ImplStats::sample()
 }
 
 impl<'a, S: HookSpec> ImplRun<'a, S> {
@@ -179,10 +202,11 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
         args: &'a S::Args,
         index: u32,
         span: Span,
+        sampled: bool,
         deadline: Option<Instant>,
         cx: &mut Context<'_>,
     ) -> Start<'a, S> {
-        if entry.policy.as_ref().is_none_or(|p| p.timeout_only()) && entry.stats.is_none() {
+        if entry.policy.as_ref().is_none_or(|p| p.timeout_only()) && !sampled {
             if span.is_disabled() {
                 match &entry.func {
                     ImplFn::Sync(h) => {
@@ -190,13 +214,13 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                             Ok(r) => return_outcome(r),
                             Err(payload) => panic_outcome(payload),
                         };
-                        return Start::Done(Entry::new(index, 1, outcome));
+                        return Start::Done(fast_done(entry, index, outcome));
                     }
                     ImplFn::Async(h) => {
                         let mut fut = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
                             Ok(fut) => fut,
                             Err(payload) => {
-                                return Start::Done(Entry::new(index, 1, panic_outcome(payload)))
+                                return Start::Done(fast_done(entry, index, panic_outcome(payload)))
                             }
                         };
                         let outcome = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
@@ -209,8 +233,9 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                                 let mut timer = None;
                                 if let Some(limit) = entry.policy.as_ref().and_then(|p| p.timeout) {
                                     if poll_timer(&mut timer, limit, cx) {
-                                        let outcome = ImplOutcome::Failed(HookFailure::TimedOut { limit });
-                                        return Start::Done(Entry::new(index, 1, outcome));
+                                        let outcome =
+                                            ImplOutcome::Failed(HookFailure::TimedOut { limit });
+                                        return Start::Done(fast_done(entry, index, outcome));
                                     }
                                 }
                                 return Start::Pending(ImplRun {
@@ -224,29 +249,31 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                                     span,
                                     started: None,
                                     finished: false,
-                                })
+                                });
                             }
                         };
-                        return Start::Done(Entry::new(index, 1, outcome));
+                        return Start::Done(fast_done(entry, index, outcome));
                     }
                     _ => {}
                 }
             }
         }
-        Self::start_slow(entry, args, index, span, deadline, cx)
+        Self::start_slow(entry, args, index, span, sampled, deadline, cx)
     }
 
     /// The general start: breaker, budget, statistics, tracing.
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     fn start_slow(
         entry: &'a ImplEntry<S>,
         args: &'a S::Args,
         index: u32,
         span: Span,
+        sampled: bool,
         deadline: Option<Instant>,
         cx: &mut Context<'_>,
     ) -> Start<'a, S> {
-        let sample = entry.stats.is_some() && (entry.policy.is_some() || ImplStats::sample());
+        let sample = entry.stats.is_some() && (entry.policy.is_some() || sampled);
         let started = (sample || !span.is_disabled()).then(std::time::Instant::now);
         let mut run = ImplRun {
             entry,

@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 
 use tokio::time::Sleep;
 
-use super::run::{impl_span, sync_fast_into, ImplRun, Start};
+use super::run::{impl_span, sampled, sync_fast_into, ImplRun, Start};
 use super::snapshot::ImplList;
 use super::CallPlan;
 use crate::outcome::Entry;
@@ -127,10 +127,12 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
             }
             let entry = &list.entries[index];
             let span = impl_span(&list.spec.name, &entry.plugin);
+            let sampled = sampled(entry);
             if let Some(stop) = sync_fast_into(
                 entry,
                 this.args,
                 &span,
+                sampled,
                 index as u32,
                 &mut this.results,
                 &this.plan,
@@ -145,6 +147,7 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
                 this.args,
                 index as u32,
                 span,
+                sampled,
                 this.plan.deadline_at(),
                 cx,
             ) {

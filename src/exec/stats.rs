@@ -1,7 +1,7 @@
 //! Per-impl statistics: counters and a latency histogram in atomics, no lock on the call path.
 //!
 //! Each finished impl costs one relaxed `fetch_add` (its outcome's counter; the call count is
-//! their sum). Latency is sampled: every 8th call of an impl (and every call of an impl with
+//! their sum). Latency is sampled: every 32nd impl call on a thread (and every call of an impl with
 //! policies, which is on the slow path anyway) reads the clock twice and lands in a log-linear
 //! histogram of microseconds (8 buckets per power of two, so percentiles are within ~9%).
 
@@ -19,7 +19,7 @@ const OCTAVES: usize = 40;
 const BUCKETS: usize = OCTAVES * SUB;
 
 /// A call's latency is sampled when its impl's call number is a multiple of this.
-pub(crate) const SAMPLE_EVERY: u64 = 8;
+pub(crate) const SAMPLE_EVERY: u64 = 32;
 
 /// Live counters of one impl (one plugin's impl of one hook).
 pub(crate) struct ImplStats {
@@ -134,6 +134,20 @@ impl ImplStats {
         if let Some(e) = error {
             *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
         }
+    }
+
+    /// Records one finished call from its outcome.
+    #[inline]
+    pub(crate) fn record_outcome<T>(
+        &self,
+        outcome: &crate::outcome::ImplOutcome<T>,
+        attempts: u32,
+    ) {
+        self.record(
+            outcome.kind(),
+            attempts,
+            outcome.failure().map(|f| f as &dyn std::fmt::Display),
+        );
     }
 
     #[inline]
