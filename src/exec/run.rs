@@ -166,8 +166,10 @@ pub(crate) fn sync_fast_into<S: HookSpec>(
         }
         results.set_len(len + 1);
     }
-    if let (Some(stats), Some(done)) = (&entry.stats, results.last()) {
-        stats.record_outcome(&done.outcome, 1);
+    if let Some(stats) = &entry.stats {
+        if let Some(done) = results.last() {
+            stats.record_outcome(&done.outcome, 1);
+        }
     }
     Some(stop)
 }
