@@ -56,7 +56,8 @@ where
 fn manager(n: usize, make: impl Fn(&mut Registrar) -> ImplBuilder<'_>) -> HookCaller<Compute> {
     let pm = HookManager::builder().spec::<Compute>().build();
     for i in 0..n {
-        pm.register(&format!("p{i}"), |r| make(r).add()).expect("register");
+        pm.register(&format!("p{i}"), |r| make(r).add())
+            .expect("register");
     }
     pm.hook::<Compute>()
 }
@@ -98,13 +99,16 @@ fn g_parallel_ready(c: &mut Criterion) {
         let fs = ready_factories(n);
         g.bench_with_input(BenchmarkId::new("join_all", n), &n, |b, _| {
             b.iter_custom(|iters| {
-                run_async(&rt, iters, || join_all(fs.iter().map(|f| f(black_box(ARG)))))
+                run_async(&rt, iters, || {
+                    join_all(fs.iter().map(|f| f(black_box(ARG))))
+                })
             })
         });
         g.bench_with_input(BenchmarkId::new("spawn_per_impl", n), &n, |b, _| {
             b.iter_custom(|iters| {
                 run_async(&rt, iters, || async {
-                    let handles: Vec<_> = fs.iter().map(|f| tokio::spawn(f(black_box(ARG)))).collect();
+                    let handles: Vec<_> =
+                        fs.iter().map(|f| tokio::spawn(f(black_box(ARG)))).collect();
                     let mut out = Vec::with_capacity(handles.len());
                     for h in handles {
                         out.push(h.await.expect("task"));
@@ -146,7 +150,11 @@ fn h_parallel_sleep(c: &mut Criterion) {
         })
         .collect();
     g.bench_function("join_all_100x1ms", |b| {
-        b.iter_custom(|iters| run_async(&rt, iters, || join_all(fs.iter().map(|f| f(black_box(ARG))))))
+        b.iter_custom(|iters| {
+            run_async(&rt, iters, || {
+                join_all(fs.iter().map(|f| f(black_box(ARG))))
+            })
+        })
     });
     g.finish();
 }
@@ -182,7 +190,11 @@ fn i_timeout(c: &mut Criterion) {
             run_async(&rt, iters, || async {
                 let mut out = Vec::with_capacity(fs.len());
                 for f in &fs {
-                    out.push(tokio::time::timeout(Duration::from_secs(1), f(black_box(ARG))).await.ok());
+                    out.push(
+                        tokio::time::timeout(Duration::from_secs(1), f(black_box(ARG)))
+                            .await
+                            .ok(),
+                    );
                 }
                 out
             })
