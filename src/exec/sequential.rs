@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::time::Sleep;
+use tracing::Span;
 
 use super::run::{impl_span, sampled, sync_fast_into, ImplRun, Start};
 use super::snapshot::ImplList;
@@ -30,6 +31,8 @@ pub(crate) struct SeqLoop<'a, S: HookSpec> {
     pending: Option<ImplRun<'a, S>>,
     deadline_timer: Option<Pin<Box<Sleep>>>,
     results: Results<S::Output>,
+    /// Whether any subscriber may want `trace`-level impl spans (checked once per call).
+    traced: bool,
 }
 
 impl<'a, S: HookSpec> SeqLoop<'a, S> {
@@ -44,6 +47,7 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
             pending: None,
             deadline_timer: None,
             results: Vec::with_capacity(cap),
+            traced: tracing::level_enabled!(tracing::Level::TRACE),
         }
     }
 
@@ -126,7 +130,11 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
                 return Poll::Ready(this.expire());
             }
             let entry = &list.entries[index];
-            let span = impl_span(&list.spec.name, &entry.plugin);
+            let span = if this.traced {
+                impl_span(&list.spec.name, &entry.plugin)
+            } else {
+                Span::none()
+            };
             let sampled = sampled(entry);
             if let Some(stop) = sync_fast_into(
                 entry,
