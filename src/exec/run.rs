@@ -208,56 +208,54 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
         deadline: Option<Instant>,
         cx: &mut Context<'_>,
     ) -> Start<'a, S> {
-        if entry.policy.as_ref().is_none_or(|p| p.timeout_only()) && !sampled {
-            if span.is_disabled() {
-                match &entry.func {
-                    ImplFn::Sync(h) => {
-                        let outcome = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
-                            Ok(r) => return_outcome(r),
-                            Err(payload) => panic_outcome(payload),
-                        };
-                        return Start::Done(fast_done(entry, index, outcome));
-                    }
-                    ImplFn::Async(h) => {
-                        let mut fut = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
-                            Ok(fut) => fut,
-                            Err(payload) => {
-                                return Start::Done(fast_done(entry, index, panic_outcome(payload)))
-                            }
-                        };
-                        let outcome = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
-                        {
-                            Ok(Poll::Ready(r)) => return_outcome(r),
-                            Err(payload) => panic_outcome(payload),
-                            Ok(Poll::Pending) => {
-                                // Arm the timeout now: nothing else polls this run before
-                                // the impl wakes it.
-                                let mut timer = None;
-                                if let Some(limit) = entry.policy.as_ref().and_then(|p| p.timeout) {
-                                    if poll_timer(&mut timer, limit, cx) {
-                                        let outcome =
-                                            ImplOutcome::Failed(HookFailure::TimedOut { limit });
-                                        return Start::Done(fast_done(entry, index, outcome));
-                                    }
-                                }
-                                return Start::Pending(ImplRun {
-                                    entry,
-                                    args,
-                                    index,
-                                    attempts: 1,
-                                    state: State::Async { fut, timer },
-                                    permit: None,
-                                    deadline,
-                                    span,
-                                    started: None,
-                                    finished: false,
-                                });
-                            }
-                        };
-                        return Start::Done(fast_done(entry, index, outcome));
-                    }
-                    _ => {}
+        if entry.policy.as_ref().is_none_or(|p| p.timeout_only()) && !sampled && span.is_disabled()
+        {
+            match &entry.func {
+                ImplFn::Sync(h) => {
+                    let outcome = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
+                        Ok(r) => return_outcome(r),
+                        Err(payload) => panic_outcome(payload),
+                    };
+                    return Start::Done(fast_done(entry, index, outcome));
                 }
+                ImplFn::Async(h) => {
+                    let mut fut = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
+                        Ok(fut) => fut,
+                        Err(payload) => {
+                            return Start::Done(fast_done(entry, index, panic_outcome(payload)))
+                        }
+                    };
+                    let outcome = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+                        Ok(Poll::Ready(r)) => return_outcome(r),
+                        Err(payload) => panic_outcome(payload),
+                        Ok(Poll::Pending) => {
+                            // Arm the timeout now: nothing else polls this run before
+                            // the impl wakes it.
+                            let mut timer = None;
+                            if let Some(limit) = entry.policy.as_ref().and_then(|p| p.timeout) {
+                                if poll_timer(&mut timer, limit, cx) {
+                                    let outcome =
+                                        ImplOutcome::Failed(HookFailure::TimedOut { limit });
+                                    return Start::Done(fast_done(entry, index, outcome));
+                                }
+                            }
+                            return Start::Pending(ImplRun {
+                                entry,
+                                args,
+                                index,
+                                attempts: 1,
+                                state: State::Async { fut, timer },
+                                permit: None,
+                                deadline,
+                                span,
+                                started: None,
+                                finished: false,
+                            });
+                        }
+                    };
+                    return Start::Done(fast_done(entry, index, outcome));
+                }
+                _ => {}
             }
         }
         Self::start_slow(entry, args, index, span, sampled, deadline, cx)

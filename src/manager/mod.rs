@@ -168,18 +168,10 @@ type BuildStep = Box<dyn FnOnce(&HookManager) -> Result<(), RegisterError>>;
 
 /// Builds a [`HookManager`] with its specs.
 #[must_use]
+#[derive(Default)]
 pub struct HookManagerBuilder {
     steps: Vec<BuildStep>,
     stats: bool,
-}
-
-impl Default for HookManagerBuilder {
-    fn default() -> Self {
-        HookManagerBuilder {
-            steps: Vec::new(),
-            stats: false,
-        }
-    }
 }
 
 impl HookManagerBuilder {
