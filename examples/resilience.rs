@@ -20,7 +20,10 @@ fn principal(user: &str) -> Principal {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let pm = HookManager::builder().spec::<Authenticate>().build();
+    let pm = HookManager::builder()
+        .spec::<Authenticate>()
+        .stats(true)
+        .build();
 
     // Fails every other call with a retryable error; retried with backoff.
     let flips = Arc::new(AtomicU32::new(0));
@@ -64,7 +67,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .add()
     })?;
 
-    let auth = pm.hook::<Authenticate>().parallel().deadline(Duration::from_secs(1));
+    let auth = pm
+        .hook::<Authenticate>()
+        .parallel()
+        .deadline(Duration::from_secs(1));
     for round in 1..=4 {
         let out = auth
             .call(&AuthRequest {

@@ -54,6 +54,23 @@ impl CallPlan<'_> {
         }
     }
 
+    /// The index of the next plain impl at or after `*cursor` that this call runs, advancing
+    /// the cursor past it.
+    #[inline]
+    pub(crate) fn next_index<S: HookSpec>(
+        &self,
+        list: &ImplList<S>,
+        cursor: &mut usize,
+    ) -> Option<usize> {
+        while let Some(entry) = list.entries.get(*cursor) {
+            *cursor += 1;
+            if self.includes(&entry.plugin) {
+                return Some(*cursor - 1);
+            }
+        }
+        None
+    }
+
     /// Whether the call stops once an impl produced `outcome`.
     #[inline]
     pub(crate) fn stops_after<T>(&self, outcome: &ImplOutcome<T>) -> bool {

@@ -81,13 +81,7 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
     }
 
     fn next_index(&mut self) -> Option<usize> {
-        while let Some(entry) = self.list.entries.get(self.next) {
-            self.next += 1;
-            if self.plan.includes(&entry.plugin) {
-                return Some(self.next - 1);
-            }
-        }
-        None
+        self.plan.next_index(self.list, &mut self.next)
     }
 
     fn in_flight(&self) -> usize {

@@ -62,13 +62,7 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
     /// The index of the next impl this call runs, if any.
     #[inline]
     fn next_index(&mut self) -> Option<usize> {
-        while let Some(entry) = self.list.entries.get(self.next) {
-            self.next += 1;
-            if self.plan.includes(&entry.plugin) {
-                return Some(self.next - 1);
-            }
-        }
-        None
+        self.plan.next_index(self.list, &mut self.next)
     }
 
     /// The deadline passed: the running impl and every impl not started yet are reported as
