@@ -40,7 +40,8 @@ impl CallOptions {
             parallel: self.parallel.unwrap_or(list.spec.parallel),
             max_in_flight: self.max_in_flight.unwrap_or(usize::MAX),
             // The clock is read only when there is a deadline.
-            deadline: deadline.map(|d| (tokio::time::Instant::now() + d, d)),
+            // A deadline too far to represent is no deadline.
+            deadline: deadline.and_then(|d| Some((tokio::time::Instant::now().checked_add(d)?, d))),
         }
     }
 }

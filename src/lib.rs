@@ -24,7 +24,10 @@ pub use manager::registrar::{ImplBuilder, Registrar};
 pub use manager::{HookManager, HookManagerBuilder, MonitorHandle, PluginHandle, PluginInfo};
 pub use monitor::{CallInfo, HookMonitor, ImplReport};
 pub use outcome::{EntryRef, HookOutcome, ImplOutcome, ImplRef, OutcomeKind, SkipReason};
-pub use plugin::Plugin;
+pub use plugin::{
+    resolve, Conflict, Dependency, DependencyError, DependencyProblem, MetaError, Plugin,
+    PluginMeta, Resolution,
+};
 pub use spec::{CallMode, DynamicHook, HookSpec, SpecInfo};
 
 /// Re-exported so closures can box their futures: `async move { .. }.boxed()`.

@@ -4,6 +4,10 @@
 //!
 //! State lives in atomics, shared by every call of the impl; it survives re-registrations of
 //! other plugins (snapshots share it).
+//!
+//! The probe holds its turn until it finishes or its call is dropped: give an impl with a
+//! breaker a `timeout`, or a probe that hangs keeps the breaker half-open (every other call
+//! skips the impl meanwhile).
 
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::Duration;
@@ -75,7 +79,7 @@ impl CircuitBreaker {
     }
 
     fn now_nanos(&self) -> u64 {
-        Instant::now().duration_since(self.epoch).as_nanos() as u64
+        u64::try_from(Instant::now().duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX)
     }
 
     pub(crate) fn state(&self) -> BreakerState {
@@ -92,7 +96,7 @@ impl CircuitBreaker {
             CLOSED => Some(Permit::Normal),
             OPEN => {
                 let opened = self.opened_at.load(Ordering::Acquire);
-                let cool = self.config.cool_down.as_nanos() as u64;
+                let cool = u64::try_from(self.config.cool_down.as_nanos()).unwrap_or(u64::MAX);
                 if self.now_nanos().saturating_sub(opened) < cool {
                     return None;
                 }

@@ -12,7 +12,11 @@ pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
         Ok(s) => *s,
         Err(payload) => match payload.downcast::<&'static str>() {
             Ok(s) => (*s).to_owned(),
-            Err(_) => "<non-string panic payload>".to_owned(),
+            Err(other) => {
+                // Its `Drop` is plugin code that could panic again, outside any isolation.
+                std::mem::forget(other);
+                "<non-string panic payload>".to_owned()
+            }
         },
     }
 }

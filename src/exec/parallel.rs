@@ -9,7 +9,8 @@
 //!   free up.
 //! - First-result: the answer of the *first impl in call order* that answers wins (not the
 //!   fastest); as soon as it is known, the impls still running are dropped and reported as
-//!   [`ImplOutcome::Cancelled`]. Fail-fast does the same on the first failure.
+//!   [`ImplOutcome::Cancelled`]. Fail-fast does the same at the first failure in call order,
+//!   so both stop where a sequential call would.
 //! - Deadline: when it passes, the impls still running are dropped and reported as cut off,
 //!   with every impl that had not started yet.
 
@@ -91,9 +92,6 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
     /// Stores a finished impl's entry (in its slot, or as the next slot) and decides whether
     /// the call is over.
     fn finish(&mut self, pos: usize, entry: Entry<S::Output>) {
-        if self.plan.fail_fast && entry.outcome.is_failed() {
-            self.stopped = true;
-        }
         if pos == self.results.len() {
             self.results.push(entry);
         } else {
@@ -102,14 +100,15 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
         self.advance();
     }
 
-    /// Moves `done_prefix` over finished slots; a first-result call stops at the first value.
+    /// Moves `done_prefix` over finished slots. The call stops where a sequential call would:
+    /// at the first value (first-result) or the first failure (fail-fast) in call order, once
+    /// every impl before it has finished.
     fn advance(&mut self) {
         while let Some(e) = self.results.get(self.done_prefix) {
             if e.attempts() == UNFINISHED {
                 break;
             }
-            // Everything before this slot is done: a value here is the first answer.
-            if self.plan.firstresult && e.outcome.is_value() {
+            if self.plan.stops_after(&e.outcome) {
                 self.stopped = true;
                 break;
             }
@@ -121,6 +120,9 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
     fn start_more(&mut self, cx: &mut Context<'_>) {
         let list: &'a ImplList<S> = self.list;
         while !self.stopped && self.in_flight() < self.plan.max_in_flight {
+            if self.plan.deadline_passed() {
+                return;
+            }
             let Some(index) = self.next_index() else {
                 return;
             };
@@ -183,6 +185,9 @@ impl<S: HookSpec> Future for ParLoop<'_, S> {
         }
         loop {
             this.start_more(cx);
+            if this.plan.deadline_passed() {
+                return Poll::Ready(this.conclude(true));
+            }
             if this.stopped {
                 return Poll::Ready(this.conclude(false));
             }

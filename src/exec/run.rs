@@ -338,13 +338,17 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                 }
                 Err(payload) => Some(panic_outcome(payload)),
             },
-            ImplFn::Blocking(h) => {
-                self.state = State::Blocking {
-                    handle: h.spawn(args),
-                    timer: None,
-                };
-                None
-            }
+            // Spawning runs the user's `Clone` and needs a runtime: either may panic.
+            ImplFn::Blocking(h) => match catch_unwind(AssertUnwindSafe(|| h.spawn(args))) {
+                Ok(handle) => {
+                    self.state = State::Blocking {
+                        handle,
+                        timer: None,
+                    };
+                    None
+                }
+                Err(payload) => Some(panic_outcome(payload)),
+            },
             ImplFn::Wrapper(_) => unreachable!("wrappers are run by exec::wrapper"),
         }
     }
@@ -380,8 +384,9 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
         let delay = retry.jittered_delay(self.attempts);
         if let Some(deadline) = self.deadline {
             // No retry that cannot finish in time.
-            if Instant::now() + delay >= deadline {
-                return None;
+            match Instant::now().checked_add(delay) {
+                Some(at) if at < deadline => {}
+                _ => return None,
             }
         }
         if let Some(budget) = &policy.budget {

@@ -4,7 +4,13 @@
 //! type's name) and adds its impls in [`register`](Plugin::register). Metadata, dependencies
 //! and lifecycle build on it.
 
+mod deps;
+mod meta;
+
 use std::sync::Arc;
+
+pub use deps::{resolve, DependencyError, DependencyProblem, Resolution};
+pub use meta::{Conflict, Dependency, MetaError, PluginMeta};
 
 use crate::error::RegisterError;
 use crate::manager::registrar::Registrar;
