@@ -204,3 +204,38 @@ async fn pending_json_impls_are_adapted_when_the_spec_arrives() {
         [json!(2)]
     );
 }
+
+#[tokio::test]
+async fn json_and_typed_impls_wait_for_the_spec_in_either_order() {
+    for json_first in [true, false] {
+        let pm = HookManager::new();
+        let json = |pm: &HookManager| {
+            pm.register("js", |r| {
+                r.json_fn("compute", |v| Ok(Some(json!(v.as_u64().unwrap() * 10))))
+                    .add()
+            })
+            .unwrap()
+        };
+        let typed = |pm: &HookManager| {
+            pm.register("typed", |r| r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).add())
+                .unwrap()
+        };
+        if json_first {
+            json(&pm);
+            typed(&pm);
+        } else {
+            typed(&pm);
+            json(&pm);
+        }
+        // Undeclared: the JSON impl is pending, the typed one is callable.
+        let err = pm.check_pending().unwrap_err();
+        assert!(err
+            .pending
+            .contains(&("js".to_owned(), "compute".to_owned())));
+        pm.add_json_spec::<Compute>().unwrap();
+        let mut values = pm.hook::<Compute>().call(&2).await.unwrap().into_values();
+        values.sort();
+        assert_eq!(values, [3, 20]);
+        assert!(pm.check_pending().is_ok());
+    }
+}

@@ -675,3 +675,143 @@ async fn stats_count_cancelled_impls_when_a_call_is_dropped() {
     drop(call);
     assert_eq!(pm.stats().get("compute", "hang").unwrap().cancelled, 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_deadline_bounds_wrappers_too() {
+    let pm = HookManager::new();
+    pm.register("a", |r| slow(r, 10, Some(1)).add()).unwrap();
+    pm.register("dawdler", |r| {
+        r.wrapper_fn::<Compute>(|_, next| {
+            async move {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok(next.run().await)
+            }
+            .boxed()
+        })
+        .add()
+    })
+    .unwrap();
+    let t0 = Instant::now();
+    let out = pm
+        .hook::<Compute>()
+        .deadline(ms(100))
+        .call(&0)
+        .await
+        .unwrap();
+    assert_eq!(t0.elapsed(), ms(100));
+    assert_eq!(kinds(&out), [("dawdler".into(), OutcomeKind::TimedOut)]);
+}
+
+#[tokio::test]
+async fn parallel_calls_stop_starting_impls_after_the_deadline() {
+    let pm = HookManager::new();
+    pm.register("later", |r| {
+        r.sync_fn::<Compute>(|_| Ok(Some(2))).trylast().add()
+    })
+    .unwrap();
+    pm.register("hog", |r| {
+        r.sync_fn::<Compute>(|_| {
+            std::thread::sleep(Duration::from_millis(30));
+            Ok(Some(1))
+        })
+        .add()
+    })
+    .unwrap();
+    let out = pm
+        .hook::<Compute>()
+        .parallel()
+        .deadline(ms(5))
+        .call(&0)
+        .await
+        .unwrap();
+    assert_eq!(
+        kinds(&out),
+        [
+            ("hog".into(), OutcomeKind::Value),
+            ("later".into(), OutcomeKind::TimedOut)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn parallel_fail_fast_stops_where_sequential_would() {
+    hookwire::hookspec! {
+        #[firstresult]
+        pub struct First(()) -> u8;
+    }
+    let pm = HookManager::new();
+    pm.register("answers-later", |r| {
+        r.hook_fn::<First>(|_| {
+            async {
+                tokio::time::sleep(ms(10)).await;
+                Ok(Some(1))
+            }
+            .boxed()
+        })
+        .tryfirst()
+        .add()
+    })
+    .unwrap();
+    pm.register("fails-now", |r| {
+        r.sync_fn::<First>(|_| Err("no".into())).trylast().add()
+    })
+    .unwrap();
+    let seq = pm.hook::<First>().fail_fast().call(&()).await.unwrap();
+    let par = pm
+        .hook::<First>()
+        .parallel()
+        .fail_fast()
+        .call(&())
+        .await
+        .unwrap();
+    assert_eq!(seq.into_value(), Some(1));
+    assert_eq!(par.into_value(), Some(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn huge_durations_do_not_panic() {
+    let pm = HookManager::new();
+    pm.register("flaky", |r| {
+        r.sync_fn::<Compute>(|_| Err(Retryable::new("x").into()))
+            .retry(
+                RetryPolicy::new(3)
+                    .backoff(Duration::MAX, Duration::MAX)
+                    .unbudgeted(),
+            )
+            .circuit_breaker(BreakerConfig::new(100, Duration::MAX))
+            .add()
+    })
+    .unwrap();
+    // A deadline too far to represent is no deadline; the (paused) clock runs through the
+    // enormous backoffs.
+    let out = pm
+        .hook::<Compute>()
+        .deadline(Duration::MAX)
+        .call(&0)
+        .await
+        .unwrap();
+    assert_eq!(out.entries().next().unwrap().attempts, 3);
+    let out = pm
+        .hook::<Compute>()
+        .deadline(ms(10))
+        .call(&0)
+        .await
+        .unwrap();
+    assert_eq!(
+        out.entries().next().unwrap().attempts,
+        1,
+        "no room to retry"
+    );
+}
+
+#[test]
+fn a_blocking_impl_outside_a_runtime_fails_alone() {
+    let pm = HookManager::new();
+    pm.register("pool", |r| r.blocking_fn::<Compute>(|x| Ok(Some(*x))).add())
+        .unwrap();
+    pm.register("plain", |r| r.sync_fn::<Compute>(|x| Ok(Some(*x))).add())
+        .unwrap();
+    let out = futures::executor::block_on(pm.hook::<Compute>().call(&3)).unwrap();
+    assert_eq!(out.values().copied().collect::<Vec<_>>(), [3]);
+    assert!(out.get("pool").unwrap().failure().unwrap().is_panic());
+}

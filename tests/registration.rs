@@ -238,3 +238,80 @@ fn specs_added_after_impls_are_validated_then() {
     pm.add_spec::<v1::Hook>().unwrap();
     assert!(pm.check_pending().is_ok());
 }
+
+#[test]
+fn spec_rules_are_checked_when_declared() {
+    hookwire::hookspec! {
+        #[historic]
+        #[firstresult]
+        pub struct Both(u8) -> u8;
+    }
+    let pm = HookManager::new();
+    let err = pm.add_spec::<Both>().unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("historic hook cannot be first-result"),
+        "{err}"
+    );
+    let err = pm
+        .register("x", |r| r.sync_fn::<Both>(|_| Ok(None)).add())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("historic hook cannot be first-result"),
+        "{err}"
+    );
+    assert!(pm.plugins().is_empty());
+
+    // Declaring a dynamic hook again with other options is an error, not silently ignored.
+    pm.add_dynamic_spec(SpecInfo::dynamic("evt")).unwrap();
+    pm.add_dynamic_spec(SpecInfo::dynamic("evt")).unwrap();
+    let err = pm
+        .add_dynamic_spec(SpecInfo::dynamic("evt").firstresult())
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("already declared with other options"),
+        "{err}"
+    );
+}
+
+#[test]
+fn policies_on_wrappers_are_rejected() {
+    let pm = HookManager::new();
+    let err = pm
+        .register("w", |r| {
+            r.wrapper_fn::<Compute>(|_, next| {
+                use hookwire::FutureExt;
+                async move { Ok(next.run().await) }.boxed()
+            })
+            .timeout(std::time::Duration::from_secs(1))
+            .add()
+        })
+        .unwrap_err();
+    assert!(matches!(err, RegisterError::InvalidImpl { .. }));
+    assert!(err.to_string().contains("not to wrappers"), "{err}");
+}
+
+#[test]
+fn cycles_among_json_impls_of_undeclared_hooks_fail_at_registration() {
+    let pm = HookManager::new();
+    pm.register("a", |r| r.json_fn("x", |_| Ok(None)).add())
+        .unwrap();
+    pm.register("b", |r| r.json_fn("x", |_| Ok(None)).before("a").add())
+        .unwrap();
+    pm.unregister_name("a");
+    let err = pm
+        .register("a", |r| r.json_fn("x", |_| Ok(None)).before("b").add())
+        .unwrap_err();
+    assert!(matches!(err, RegisterError::OrderingCycle { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn calling_a_hook_declares_it_even_when_an_impl_named_it_first() {
+    let pm = HookManager::new();
+    plus(&pm, "typed");
+    assert!(pm.check_pending().is_err());
+    pm.hook::<Compute>().call(&1).await.unwrap();
+    assert!(pm.check_pending().is_ok());
+}

@@ -130,6 +130,30 @@ pub(crate) async fn run_call<S: HookSpec>(
     if list.n_wrappers == 0 {
         let results = PlainLoop::new(&list, args, plan).instrument(span).await;
         HookOutcome::new(results, list)
+    } else if let Some((at, deadline)) = plan.deadline {
+        // The deadline bounds the wrappers too: past it, the outermost wrapper (and with it
+        // the whole inner call) is dropped and reported as cut off.
+        let raced = {
+            let inner = std::pin::pin!(wrapper::run_from(&list, args, plan, 0).instrument(span));
+            let timer = std::pin::pin!(tokio::time::sleep_until(at));
+            match futures::future::select(inner, timer).await {
+                futures::future::Either::Left((outcome, _)) => Some(outcome),
+                futures::future::Either::Right(_) => None,
+            }
+        };
+        match raced {
+            Some(outcome) => outcome,
+            None => {
+                let outer = (0..list.n_wrappers)
+                    .find(|&i| plan.includes(&list.entries[i].plugin))
+                    .unwrap_or(0) as u32;
+                let cut = ImplOutcome::Failed(HookFailure::DeadlineExceeded {
+                    deadline,
+                    started: true,
+                });
+                HookOutcome::new(vec![Entry::new(outer, 1, cut)], list)
+            }
+        }
     } else {
         wrapper::run_from(&list, args, plan, 0)
             .instrument(span)

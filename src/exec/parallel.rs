@@ -163,6 +163,17 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
             };
             self.results[t.pos] = t.run.finish(outcome);
         }
+        if self.stopped && self.plan.fail_fast {
+            // Stopped where a sequential call would have: failures of impls after that point
+            // (which a sequential call would not have run) are not the call's failures.
+            let stop = self.done_prefix;
+            let mut pos = 0;
+            self.results.retain(|e| {
+                let keep = pos <= stop || !e.outcome.is_failed();
+                pos += 1;
+                keep
+            });
+        }
         if deadline_hit {
             while let Some(i) = self.next_index() {
                 self.results

@@ -363,7 +363,10 @@ impl HookManager {
     /// paths: this lookup costs a hash-map probe and an `Arc` clone.
     pub fn hook<S: HookSpec>(&self) -> HookCaller<S> {
         if let Some(slot) = self.lookup::<S>() {
-            return HookCaller::new(Ok(slot));
+            // A slot an impl created is not declared yet: declare it below.
+            if slot.declared.load(Ordering::Relaxed) {
+                return HookCaller::new(Ok(slot));
+            }
         }
         match self.add_spec::<S>() {
             Ok(()) => match self.lookup::<S>() {

@@ -242,6 +242,15 @@ impl ImplBuilder<'_> {
             Some(Ok(t)) => self.options.tier = t,
             None => {}
         }
+        if self.options.wrapper
+            && (self.options.timeout.is_some()
+                || self.options.retry.is_some()
+                || self.options.breaker.is_some())
+        {
+            return Err(invalid(
+                "timeout, retry and circuit breaker apply to plain impls, not to wrappers; give the call a `deadline` instead".into(),
+            ));
+        }
         let me = &self.registrar.plugin;
         if self
             .options

@@ -10,13 +10,13 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 
 use super::record::{ImplRecord, RecordFn};
-use super::slot::{ErasedSlot, Prepared};
+use super::slot::{order_records, ErasedSlot, Prepared};
 use super::Shared;
 use crate::caller::ImplInfo;
 use crate::error::{PendingImplsError, RegisterError};
 use crate::exec::run::ImplPolicy;
 use crate::hookimpl::ImplOptions;
-use crate::spec::SpecInfo;
+use crate::spec::{CallMode, SpecInfo};
 
 /// An impl a plugin asked to register, not yet committed.
 pub(crate) struct PendingImpl {
@@ -57,11 +57,39 @@ pub(crate) struct Registry {
 }
 
 struct Staged {
+    declared: bool,
     hook: Arc<str>,
     spec: Option<SpecInfo>,
     slot: Option<Arc<dyn ErasedSlot>>,
     impls: Vec<ImplRecord>,
     prepared: Option<Prepared>,
+}
+
+/// Rules a spec must follow on its own.
+fn validate_spec(spec: &SpecInfo) -> Result<(), RegisterError> {
+    if spec.historic && spec.mode == CallMode::FirstResult {
+        return Err(RegisterError::SpecMismatch {
+            hook: spec.name.to_string(),
+            detail: "a historic hook cannot be first-result (every late impl gets every call replayed); drop one of the two".into(),
+        });
+    }
+    Ok(())
+}
+
+fn same_options(a: &SpecInfo, b: &SpecInfo) -> bool {
+    a.mode == b.mode
+        && a.historic == b.historic
+        && a.fail_fast == b.fail_fast
+        && a.parallel == b.parallel
+        && a.deadline == b.deadline
+        && a.version == b.version
+}
+
+fn describe_options(s: &SpecInfo) -> String {
+    format!(
+        "mode {:?}, historic {}, fail_fast {}, parallel {}, deadline {:?}, version {}",
+        s.mode, s.historic, s.fail_fast, s.parallel, s.deadline, s.version
+    )
 }
 
 fn warn_deprecated(spec: &SpecInfo, plugin: &str) {
@@ -83,14 +111,24 @@ impl Registry {
         make: impl FnOnce(SpecInfo) -> Arc<dyn ErasedSlot>,
         setup: impl FnOnce(&Arc<dyn ErasedSlot>),
     ) -> Result<(), RegisterError> {
+        validate_spec(&spec)?;
         let rec = self.hooks.get(&spec.name);
         if let Some(rec) = rec {
             if let (true, Some(old)) = (rec.declared, &rec.spec) {
-                if old.types == spec.types {
+                if old.types == spec.types && same_options(old, &spec) {
                     if let Some(slot) = &rec.slot {
                         setup(slot);
                     }
                     return Ok(());
+                }
+                if old.types == spec.types {
+                    return Err(RegisterError::SpecMismatch {
+                        hook: spec.name.to_string(),
+                        detail: format!(
+                            "already declared with other options ({}); declare it once, with one set of options",
+                            describe_options(old)
+                        ),
+                    });
                 }
                 return Err(RegisterError::SpecMismatch {
                     hook: spec.name.to_string(),
@@ -124,10 +162,11 @@ impl Registry {
         };
         setup(&slot);
         let impls = rec.map(|r| r.impls.as_slice()).unwrap_or(&[]);
-        let prepared = slot.prepare(&spec, impls)?;
+        let prepared = slot.prepare(&spec, impls, true)?;
         for i in impls {
             warn_deprecated(&spec, &i.plugin);
         }
+        slot.mark_declared();
         let rec = self.hooks.entry(spec.name.clone()).or_default();
         rec.declared = true;
         rec.spec = Some(spec);
@@ -176,6 +215,7 @@ impl Registry {
                 None => {
                     let rec = self.hooks.get(&p.hook);
                     staged.push(Staged {
+                        declared: rec.is_some_and(|r| r.declared),
                         hook: p.hook.clone(),
                         spec: rec.and_then(|r| r.spec.clone()),
                         slot: rec.and_then(|r| r.slot.clone()),
@@ -188,6 +228,7 @@ impl Registry {
             let st = &mut staged[idx];
             if let (None, RecordFn::Typed { maker, .. }) = (&st.slot, &p.func) {
                 let spec = (maker.info)();
+                validate_spec(&spec)?;
                 st.slot = Some((maker.make)(spec.clone(), shared.clone()));
                 st.spec = Some(spec);
             }
@@ -203,8 +244,14 @@ impl Registry {
             seq += 1;
         }
         for st in &mut staged {
-            if let (Some(slot), Some(spec)) = (&st.slot, &st.spec) {
-                st.prepared = Some(slot.prepare(spec, &st.impls)?);
+            match (&st.slot, &st.spec) {
+                (Some(slot), Some(spec)) => {
+                    st.prepared = Some(slot.prepare(spec, &st.impls, st.declared)?)
+                }
+                // Impls of a hook nobody has typed yet: still check their order now.
+                _ => {
+                    order_records(&st.hook, &st.impls)?;
+                }
             }
         }
         // Everything checked: apply.
@@ -241,7 +288,7 @@ impl Registry {
             rec.impls.retain(|i| i.plugin_id != id);
             if let (Some(slot), Some(spec)) = (&rec.slot, &rec.spec) {
                 // Removing impls can't create a cycle or a type mismatch.
-                match slot.prepare(spec, &rec.impls) {
+                match slot.prepare(spec, &rec.impls, rec.declared) {
                     Ok(prepared) => {
                         let _ = slot.install(prepared, None);
                     }

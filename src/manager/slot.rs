@@ -2,6 +2,7 @@
 //! historic calls to replay, and the JSON bridge when the spec's types are serde types.
 
 use std::any::Any;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -46,6 +47,8 @@ pub(crate) struct JsonBridge<S: HookSpec> {
 
 /// The call side of one hook.
 pub(crate) struct Slot<S: HookSpec> {
+    /// The host declared this hook's spec (not only an impl naming it).
+    pub(crate) declared: AtomicBool,
     pub(crate) list: ArcSwap<ImplList<S>>,
     pub(crate) history: Mutex<Vec<HistoricCall<S>>>,
     pub(crate) shared: Arc<Shared>,
@@ -55,6 +58,7 @@ pub(crate) struct Slot<S: HookSpec> {
 impl<S: HookSpec> Slot<S> {
     pub(crate) fn new(spec: SpecInfo, shared: Arc<Shared>) -> Self {
         Slot {
+            declared: AtomicBool::new(false),
             list: ArcSwap::from_pointee(ImplList::empty(spec)),
             history: Mutex::new(Vec::new()),
             shared,
@@ -74,7 +78,16 @@ pub(crate) struct Prepared(Box<dyn Any + Send>);
 pub(crate) trait ErasedSlot: Send + Sync + 'static {
     fn types(&self) -> TypeKey;
     /// Orders `records` and builds the typed snapshot, or says why it cannot.
-    fn prepare(&self, spec: &SpecInfo, records: &[ImplRecord]) -> Result<Prepared, RegisterError>;
+    /// `declared`: the host added the spec. JSON impls of an undeclared hook without a JSON
+    /// bridge stay pending (left out of the snapshot) instead of being an error.
+    fn prepare(
+        &self,
+        spec: &SpecInfo,
+        records: &[ImplRecord],
+        declared: bool,
+    ) -> Result<Prepared, RegisterError>;
+    /// Marks the hook as declared by the host.
+    fn mark_declared(&self);
     /// Makes a prepared snapshot current. With `new_plugin`, returns the replay of historic
     /// calls to that plugin's impls, if there is anything to replay.
     fn install(
@@ -107,20 +120,17 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
         TypeKey::of::<S>()
     }
 
-    fn prepare(&self, spec: &SpecInfo, records: &[ImplRecord]) -> Result<Prepared, RegisterError> {
-        let items: Vec<OrderItem<'_>> = records
-            .iter()
-            .map(|r| OrderItem {
-                plugin: &r.plugin,
-                tier: r.options.tier,
-                priority: r.options.priority,
-                seq: r.seq,
-                wrapper: r.options.wrapper,
-                before: &r.options.before,
-                after: &r.options.after,
-            })
-            .collect();
-        let order = call_order(&spec.name, &items)?;
+    fn mark_declared(&self) {
+        self.declared.store(true, Ordering::Relaxed);
+    }
+
+    fn prepare(
+        &self,
+        spec: &SpecInfo,
+        records: &[ImplRecord],
+        declared: bool,
+    ) -> Result<Prepared, RegisterError> {
+        let order = order_records(&spec.name, records)?;
         let mut entries = Vec::with_capacity(records.len());
         for i in order {
             let r = &records[i];
@@ -139,6 +149,8 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
                     })?,
                 RecordFn::Json(j) => match self.json.get() {
                     Some(bridge) => (bridge.adapt)(spec.name.clone(), j.clone()),
+                    // Pending until the host declares the spec (check_pending lists it).
+                    None if !declared => continue,
                     None => {
                         return Err(mismatch(
                             &spec.name,
@@ -209,6 +221,26 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
             None
         }
     }
+}
+
+/// The call order of `records` (ordering rules and before/after constraints).
+pub(crate) fn order_records(
+    hook: &str,
+    records: &[ImplRecord],
+) -> Result<Vec<usize>, RegisterError> {
+    let items: Vec<OrderItem<'_>> = records
+        .iter()
+        .map(|r| OrderItem {
+            plugin: &r.plugin,
+            tier: r.options.tier,
+            priority: r.options.priority,
+            seq: r.seq,
+            wrapper: r.options.wrapper,
+            before: &r.options.before,
+            after: &r.options.after,
+        })
+        .collect();
+    call_order(hook, &items)
 }
 
 /// Runs each stored historic call, in order, on the newly registered impls.
