@@ -263,7 +263,12 @@ impl<S: HookSpec> HookCaller<S> {
     ///
     /// Replays run inside registration; an async impl that goes pending during its replay is
     /// finished on a tracked task of the current tokio runtime (see
-    /// [`HookManager::flush`](crate::HookManager::flush)).
+    /// [`HookManager::flush`](crate::HookManager::flush)). A late impl gets every stored call
+    /// exactly once; when replays go pending while another `call_historic` runs concurrently,
+    /// the late impl may see the newer call before older replays finish.
+    ///
+    /// Under fail-fast, a failing immediate run returns the error and passes nothing to
+    /// `on_result` for that run (the call is still stored and replayed).
     ///
     /// # Errors
     /// [`CallError::Historic`] if the hook is not historic; fail-fast errors as in
