@@ -21,13 +21,15 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use hookspecs::Compute;
 use hookwire::{FutureExt, HookCaller, HookManager, HookSpec};
 use tokio::runtime::Runtime;
+
+mod common;
+use common::{configure, run_async, runtime};
 
 hookwire::hookspec! {
     /// `Compute`, but the first answer ends the call.
@@ -41,33 +43,6 @@ const ARG: u64 = 7;
 
 type AsyncBaseline = Vec<Box<dyn Fn(u64) -> Pin<Box<dyn Future<Output = u64> + Send>>>>;
 type SyncBaseline = Vec<Box<dyn Fn(u64) -> u64>>;
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("current-thread runtime")
-}
-
-fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
-    g.measurement_time(Duration::from_secs(2))
-        .warm_up_time(Duration::from_millis(500))
-        .sample_size(30);
-}
-
-/// Runs `iters` awaits of `f()` inside one `block_on`, returning the time they took.
-fn run_async<F, Fut>(rt: &Runtime, iters: u64, f: F) -> Duration
-where
-    F: Fn() -> Fut,
-    Fut: Future,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        for _ in 0..iters {
-            black_box(f().await);
-        }
-        start.elapsed()
-    })
-}
 
 /// A manager with `n` async impls of `S`, each answering `x + 1`, and `wrappers` pass-through
 /// wrappers.
@@ -163,7 +138,7 @@ fn check<S: HookSpec<Args = u64, Output = u64>>(rt: &Runtime, caller: &HookCalle
 fn a_seq_async(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("a_seq_async");
-    configure(&mut g);
+    configure(&mut g, 30);
     for n in SIZES {
         let caller = async_manager::<Compute>(n, 0);
         check(&rt, &caller, n);
@@ -184,7 +159,7 @@ fn a_seq_async(c: &mut Criterion) {
 fn b_seq_sync(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("b_seq_sync");
-    configure(&mut g);
+    configure(&mut g, 30);
     for n in SIZES {
         let caller = sync_manager::<Compute>(n);
         check(&rt, &caller, n);
@@ -208,7 +183,7 @@ fn b_seq_sync(c: &mut Criterion) {
 fn c_firstresult(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("c_firstresult");
-    configure(&mut g);
+    configure(&mut g, 30);
     for n in SIZES {
         let caller = async_manager::<ComputeFirst>(n, 0);
         check(&rt, &caller, 1);
@@ -229,7 +204,7 @@ fn c_firstresult(c: &mut Criterion) {
 fn d_wrapper(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("d_wrapper");
-    configure(&mut g);
+    configure(&mut g, 30);
     let plain = async_manager::<Compute>(10, 0);
     check(&rt, &plain, 10);
     g.bench_function("10_impls", |b| {
@@ -284,7 +259,7 @@ fn spans_only(name: &str, plugins: &[String]) -> usize {
 fn e_tracing(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("e_tracing");
-    configure(&mut g);
+    configure(&mut g, 30);
     let caller = async_manager::<Compute>(10, 0);
     check(&rt, &caller, 10);
     // No subscriber first: once a subscriber has registered interest in a callsite, that
@@ -312,7 +287,7 @@ fn e_tracing(c: &mut Criterion) {
 fn f_stats(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("f_stats");
-    configure(&mut g);
+    configure(&mut g, 30);
     let with = |stats: bool| {
         HookManager::builder()
             .spec::<Compute>()

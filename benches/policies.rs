@@ -12,46 +12,19 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::Pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use criterion::measurement::WallTime;
-use criterion::{criterion_group, criterion_main, BenchmarkGroup, BenchmarkId, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use futures::future::join_all;
 use hookspecs::Compute;
 use hookwire::{FutureExt, HookCaller, HookManager, ImplBuilder, Registrar};
-use tokio::runtime::Runtime;
+mod common;
+use common::{configure, run_async, runtime};
 
 const ARG: u64 = 7;
 
 type Boxed = Pin<Box<dyn Future<Output = u64> + Send>>;
 type Factory = Box<dyn Fn(u64) -> Boxed + Send + Sync>;
-
-fn runtime() -> Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("runtime")
-}
-
-fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
-    g.measurement_time(Duration::from_secs(2))
-        .warm_up_time(Duration::from_millis(500))
-        .sample_size(20);
-}
-
-fn run_async<F, Fut>(rt: &Runtime, iters: u64, f: F) -> Duration
-where
-    F: Fn() -> Fut,
-    Fut: Future,
-{
-    rt.block_on(async {
-        let start = Instant::now();
-        for _ in 0..iters {
-            black_box(f().await);
-        }
-        start.elapsed()
-    })
-}
 
 fn manager(n: usize, make: impl Fn(&mut Registrar) -> ImplBuilder<'_>) -> HookCaller<Compute> {
     let pm = HookManager::builder().spec::<Compute>().build();
@@ -89,7 +62,7 @@ fn ready_factories(n: usize) -> Vec<Factory> {
 fn g_parallel_ready(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("g_parallel_ready");
-    configure(&mut g);
+    configure(&mut g, 20);
     for n in [10usize, 100] {
         let caller = manager(n, ready).parallel();
         assert_eq!(rt.block_on(caller.call(&ARG)).unwrap().len(), n);
@@ -124,7 +97,7 @@ fn g_parallel_ready(c: &mut Criterion) {
 fn h_parallel_sleep(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("h_parallel_sleep");
-    configure(&mut g);
+    configure(&mut g, 20);
     let caller = manager(100, |r| {
         r.hook_fn::<Compute>(|x| {
             let v = *x + 1;
@@ -162,7 +135,7 @@ fn h_parallel_sleep(c: &mut Criterion) {
 fn i_timeout(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("i_timeout");
-    configure(&mut g);
+    configure(&mut g, 20);
     let plain = manager(10, ready);
     let timed = manager(10, |r| ready(r).timeout(Duration::from_secs(1)));
     g.bench_function("ready_no_timeout", |b| {

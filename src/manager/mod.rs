@@ -74,6 +74,11 @@ impl Shared {
 }
 
 impl Shared {
+    /// The tracked background tasks (historic replays that went pending).
+    fn background(&self) -> MutexGuard<'_, Vec<tokio::task::JoinHandle<()>>> {
+        self.background.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Whether any monitor is installed (one relaxed load).
     #[inline]
     pub(crate) fn monitored(&self) -> bool {
@@ -421,12 +426,7 @@ impl HookManager {
             match tokio::runtime::Handle::try_current() {
                 Ok(handle) => {
                     let task = handle.spawn(fut);
-                    let mut bg = self
-                        .inner
-                        .shared
-                        .background
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner());
+                    let mut bg = self.inner.shared.background();
                     bg.retain(|t| !t.is_finished());
                     bg.push(task);
                 }
@@ -441,15 +441,7 @@ impl HookManager {
     /// Cancel safe: dropping the future leaves the remaining replays running.
     pub async fn flush(&self) {
         loop {
-            let tasks: Vec<_> = {
-                let mut bg = self
-                    .inner
-                    .shared
-                    .background
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner());
-                std::mem::take(&mut *bg)
-            };
+            let tasks: Vec<_> = std::mem::take(&mut *self.inner.shared.background());
             if tasks.is_empty() {
                 return;
             }
