@@ -5,11 +5,13 @@
 //! and lifecycle build on it.
 
 mod deps;
+mod lifecycle;
 mod meta;
 
 use std::sync::Arc;
 
 pub use deps::{resolve, DependencyError, DependencyProblem, Resolution};
+pub use lifecycle::{IllegalTransition, PluginState};
 pub use meta::{Conflict, Dependency, MetaError, PluginMeta};
 
 use crate::error::RegisterError;

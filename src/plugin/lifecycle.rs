@@ -1,0 +1,169 @@
+//! The plugin lifecycle as a state machine:
+//! `Discovered → Registered → Initialized → Started → Stopped`, and from any state but
+//! `Failed` to `Failed(reason)`. Every other move is an error naming both states.
+//!
+//! ```
+//! use hookwire::PluginState;
+//! let mut s = PluginState::Discovered;
+//! s.advance(PluginState::Registered).unwrap();
+//! s.advance(PluginState::Initialized).unwrap();
+//! let err = s.advance(PluginState::Stopped).unwrap_err();
+//! assert_eq!(err.to_string(), "illegal plugin state change: initialized -> stopped (allowed next: started, failed)");
+//! ```
+
+use std::fmt;
+
+/// Where a plugin is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state", content = "reason")]
+#[non_exhaustive]
+pub enum PluginState {
+    /// Found (linked in, or a manifest read), nothing done yet.
+    Discovered,
+    /// Its impls are registered with the hook manager.
+    Registered,
+    /// `init` ran: it has its context and provided its services.
+    Initialized,
+    /// `start` ran: it serves.
+    Started,
+    /// `stop` ran.
+    Stopped,
+    /// Something failed; the reason says what (e.g. "dependency `db` failed").
+    Failed(String),
+}
+
+impl PluginState {
+    fn name(&self) -> &'static str {
+        match self {
+            PluginState::Discovered => "discovered",
+            PluginState::Registered => "registered",
+            PluginState::Initialized => "initialized",
+            PluginState::Started => "started",
+            PluginState::Stopped => "stopped",
+            PluginState::Failed(_) => "failed",
+        }
+    }
+
+    /// The regular next state, if any.
+    fn successor(&self) -> Option<PluginState> {
+        Some(match self {
+            PluginState::Discovered => PluginState::Registered,
+            PluginState::Registered => PluginState::Initialized,
+            PluginState::Initialized => PluginState::Started,
+            PluginState::Started => PluginState::Stopped,
+            PluginState::Stopped | PluginState::Failed(_) => return None,
+        })
+    }
+
+    /// Whether moving from `self` to `next` is allowed.
+    pub fn can_advance_to(&self, next: &PluginState) -> bool {
+        match next {
+            PluginState::Failed(_) => !matches!(self, PluginState::Failed(_)),
+            _ => self.successor().as_ref() == Some(next),
+        }
+    }
+
+    /// Moves to `next`.
+    ///
+    /// # Errors
+    /// [`IllegalTransition`] when the lifecycle does not allow it; the state is unchanged.
+    pub fn advance(&mut self, next: PluginState) -> Result<(), IllegalTransition> {
+        if !self.can_advance_to(&next) {
+            return Err(IllegalTransition {
+                from: self.clone(),
+                to: next,
+            });
+        }
+        *self = next;
+        Ok(())
+    }
+
+    /// `true` for [`PluginState::Failed`].
+    pub fn is_failed(&self) -> bool {
+        matches!(self, PluginState::Failed(_))
+    }
+}
+
+impl fmt::Display for PluginState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PluginState::Failed(reason) => write!(f, "failed: {reason}"),
+            other => f.write_str(other.name()),
+        }
+    }
+}
+
+/// A lifecycle move that is not allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("illegal plugin state change: {} -> {} (allowed next: {})", from.name(), to.name(), allowed(from))]
+pub struct IllegalTransition {
+    /// The state the plugin is in.
+    pub from: PluginState,
+    /// The state asked for.
+    pub to: PluginState,
+}
+
+fn allowed(from: &PluginState) -> String {
+    let mut next: Vec<&str> = from.successor().iter().map(|s| s.name()).collect();
+    if !from.is_failed() {
+        next.push("failed");
+    }
+    if next.is_empty() {
+        "none".to_owned()
+    } else {
+        next.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<PluginState> {
+        vec![
+            PluginState::Discovered,
+            PluginState::Registered,
+            PluginState::Initialized,
+            PluginState::Started,
+            PluginState::Stopped,
+            PluginState::Failed("boom".into()),
+        ]
+    }
+
+    #[test]
+    fn every_transition_is_allowed_or_refused_as_specified() {
+        let legal = [
+            ("discovered", "registered"),
+            ("registered", "initialized"),
+            ("initialized", "started"),
+            ("started", "stopped"),
+        ];
+        for from in all() {
+            for to in all() {
+                let expected = legal.contains(&(from.name(), to.name()))
+                    || (to.is_failed() && !from.is_failed());
+                let mut s = from.clone();
+                let r = s.advance(to.clone());
+                assert_eq!(r.is_ok(), expected, "{from} -> {to}");
+                if expected {
+                    assert_eq!(s, to);
+                } else {
+                    assert_eq!(s, from, "a refused move changes nothing");
+                    let msg = r.unwrap_err().to_string();
+                    assert!(
+                        msg.contains(&format!("{} -> {}", from.name(), to.name())),
+                        "{msg}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn terminal_states_say_so() {
+        let mut s = PluginState::Failed("dependency `db` failed".into());
+        let err = s.advance(PluginState::Registered).unwrap_err();
+        assert!(err.to_string().ends_with("(allowed next: none)"), "{err}");
+        assert_eq!(s.to_string(), "failed: dependency `db` failed");
+    }
+}
