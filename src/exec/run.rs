@@ -174,6 +174,57 @@ pub(crate) fn sync_fast_into<S: HookSpec>(
     Some(stop)
 }
 
+/// Calls every sync impl of `entries` (all sync, no policy, no statistics, no span wanted)
+/// and writes each entry in place; stops early where `plan` says. The tight loop of the
+/// most common call: no per-impl policy, span, exclusion or deadline checks.
+#[inline(always)]
+pub(crate) fn run_all_sync<S: HookSpec>(
+    entries: &[ImplEntry<S>],
+    first_index: usize,
+    args: &S::Args,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+) {
+    // A plain collect-all call never stops early: skip the per-impl check.
+    let may_stop = plan.firstresult || plan.fail_fast;
+    for (i, entry) in entries.iter().enumerate() {
+        let ImplFn::Sync(h) = &entry.func else {
+            unreachable!("only sync impls take this loop")
+        };
+        let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+        let stop = may_stop
+            && match &r {
+                Ok(Ok(Some(_))) => plan.firstresult,
+                Ok(Ok(None)) => false,
+                _ => plan.fail_fast,
+            };
+        let index = (first_index + i) as u32;
+        if results.len() == results.capacity() {
+            results.reserve(1);
+        }
+        let len = results.len();
+        // SAFETY: `len < capacity` (reserved just above), so slot `len` is allocated and
+        // uninitialised; it is fully initialised by the write before the length covers it.
+        unsafe {
+            let slot = results.as_mut_ptr().add(len);
+            match r {
+                Ok(Ok(Some(v))) => slot.write(Entry::new(index, 1, ImplOutcome::Value(v))),
+                Ok(Ok(None)) => slot.write(Entry::new(index, 1, ImplOutcome::NoAnswer)),
+                Ok(Err(e)) => slot.write(Entry::new(
+                    index,
+                    1,
+                    ImplOutcome::Failed(HookFailure::Error(e)),
+                )),
+                Err(payload) => slot.write(Entry::new(index, 1, panic_outcome(payload))),
+            }
+            results.set_len(len + 1);
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
 /// A fast-path impl finished at once: its entry, counted in its statistics.
 #[inline(always)]
 fn fast_done<S: HookSpec>(

@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use tokio::time::Sleep;
 use tracing::Span;
 
-use super::run::{impl_span, sampled, sync_fast_into, ImplRun, Start};
+use super::run::{impl_span, run_all_sync, sampled, sync_fast_into, ImplRun, Start};
 use super::snapshot::ImplList;
 use super::CallPlan;
 use crate::outcome::Entry;
@@ -104,6 +104,22 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let list: &'a ImplList<S> = this.list;
+        if this.next == list.n_wrappers
+            && list.all_plain_sync
+            && !this.traced
+            && this.plan.exclude.is_empty()
+            && this.plan.deadline.is_none()
+        {
+            run_all_sync(
+                &list.entries[list.n_wrappers..],
+                list.n_wrappers,
+                this.args,
+                &mut this.results,
+                &this.plan,
+            );
+            this.next = list.entries.len();
+            return Poll::Ready(mem::take(&mut this.results));
+        }
         loop {
             if let Some(run) = this.pending.as_mut() {
                 match run.poll_run(cx) {

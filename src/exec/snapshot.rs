@@ -39,6 +39,9 @@ pub(crate) struct ImplList<S: HookSpec> {
     pub(crate) spec: SpecInfo,
     pub(crate) entries: Vec<ImplEntry<S>>,
     pub(crate) n_wrappers: usize,
+    /// Every plain impl is sync, with no policy and no statistics: the sequential loop can
+    /// run them in one tight loop.
+    pub(crate) all_plain_sync: bool,
 }
 
 impl<S: HookSpec> ImplList<S> {
@@ -50,10 +53,14 @@ impl<S: HookSpec> ImplList<S> {
         debug_assert!(entries[n_wrappers..]
             .iter()
             .all(|e| !matches!(e.func, ImplFn::Wrapper(_))));
+        let all_plain_sync = entries[n_wrappers..]
+            .iter()
+            .all(|e| matches!(e.func, ImplFn::Sync(_)) && e.policy.is_none() && e.stats.is_none());
         ImplList {
             spec,
             entries,
             n_wrappers,
+            all_plain_sync,
         }
     }
 
@@ -62,6 +69,7 @@ impl<S: HookSpec> ImplList<S> {
             spec,
             entries: Vec::new(),
             n_wrappers: 0,
+            all_plain_sync: true,
         }
     }
 }
