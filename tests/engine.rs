@@ -440,3 +440,26 @@ async fn dropping_a_call_drops_its_impl_futures() {
     drop(call);
     assert!(!flag.load(std::sync::atomic::Ordering::SeqCst));
 }
+
+#[tokio::test]
+async fn all_sync_calls_isolate_errors_and_panics_too() {
+    // Only plain sync impls: the engine's tight loop runs them.
+    let pm = HookManager::new();
+    pm.register("ok", |r| r.sync_fn::<Compute>(|x| Ok(Some(*x))).trylast().add()).unwrap();
+    pm.register("err", |r| r.sync_fn::<Compute>(|_| Err("bad".into())).add()).unwrap();
+    pm.register("boom", |r| r.sync_fn::<Compute>(|_| panic!("sync boom")).add()).unwrap();
+    pm.register("none", |r| r.sync_fn::<Compute>(|_| Ok(None)).tryfirst().add()).unwrap();
+    let out = pm.hook::<Compute>().call(&9).await.unwrap();
+    let seen: Vec<(&str, OutcomeKind)> = out.iter().map(|(p, o)| (p, o.kind())).collect();
+    assert_eq!(
+        seen,
+        [
+            ("none", OutcomeKind::NoAnswer),
+            ("boom", OutcomeKind::Panic),
+            ("err", OutcomeKind::Error),
+            ("ok", OutcomeKind::Value)
+        ]
+    );
+    let err = pm.hook::<Compute>().fail_fast().call(&9).await.unwrap_err();
+    assert_eq!(err.plugin(), Some("boom"));
+}
