@@ -1,0 +1,114 @@
+//! A driver for counting instructions per hook call with callgrind, which is repeatable where
+//! wall-clock timings on a shared machine are not (see BENCHMARKS.md).
+//!
+//! ```text
+//! cargo bench --bench instructions --no-run
+//! BIN=$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null $BIN sync 2000 100
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null $BIN sync 1000 100
+//! ```
+//! (difference of the two totals) / 1000 = instructions per call, set-up excluded.
+//! Modes: `sync`, `sync-baseline`, `async`, `async-baseline`; then iterations and N.
+//! Run by `cargo bench` with no arguments it does a few calls of each mode and exits.
+
+use std::future::Future;
+use std::hint::black_box;
+use std::pin::{pin, Pin};
+use std::task::{Context, Poll, Waker};
+
+use hookspecs::Compute;
+use hookwire::{FutureExt, HookManager};
+
+type BoxedFn = Box<dyn Fn(u64) -> Pin<Box<dyn Future<Output = u64> + Send>>>;
+
+fn poll_ready<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return out;
+        }
+    }
+}
+
+fn run(mode: &str, iters: u64, n: usize) {
+    let pm = HookManager::builder().spec::<Compute>().build();
+    match mode {
+        "sync" => {
+            for i in 0..n {
+                pm.register(&format!("p{i}"), |r| {
+                    r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).add()
+                })
+                .expect("register");
+            }
+            let c = pm.hook::<Compute>();
+            for _ in 0..iters {
+                black_box(poll_ready(c.call(black_box(&7))).expect("call"));
+            }
+        }
+        "async" => {
+            for i in 0..n {
+                pm.register(&format!("p{i}"), |r| {
+                    r.hook_fn::<Compute>(|x| {
+                        let v = *x + 1;
+                        async move { Ok(Some(v)) }.boxed()
+                    })
+                    .add()
+                })
+                .expect("register");
+            }
+            let c = pm.hook::<Compute>();
+            for _ in 0..iters {
+                black_box(poll_ready(c.call(black_box(&7))).expect("call"));
+            }
+        }
+        "sync-baseline" => {
+            let fs: Vec<Box<dyn Fn(u64) -> u64>> = (0..n)
+                .map(|_| Box::new(|x: u64| x + 1) as Box<dyn Fn(u64) -> u64>)
+                .collect();
+            for _ in 0..iters {
+                let mut out = Vec::with_capacity(fs.len());
+                for f in &fs {
+                    out.push(f(black_box(7)));
+                }
+                black_box(out);
+            }
+        }
+        "async-baseline" => {
+            let fs: Vec<BoxedFn> = (0..n)
+                .map(|_| {
+                    Box::new(|x: u64| {
+                        Box::pin(async move { x + 1 }) as Pin<Box<dyn Future<Output = u64> + Send>>
+                    }) as BoxedFn
+                })
+                .collect();
+            for _ in 0..iters {
+                black_box(poll_ready(async {
+                    let mut out = Vec::with_capacity(fs.len());
+                    for f in &fs {
+                        out.push(f(black_box(7)).await);
+                    }
+                    out
+                }));
+            }
+        }
+        other => panic!("unknown mode {other:?}: sync, sync-baseline, async, async-baseline"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some(mode) if !mode.starts_with('-') => {
+            let iters = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1000);
+            let n = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(100);
+            run(mode, iters, n);
+        }
+        // `cargo bench` passes `--bench`: a smoke run of every mode.
+        _ => {
+            for mode in ["sync", "sync-baseline", "async", "async-baseline"] {
+                run(mode, 10, 10);
+            }
+        }
+    }
+}
