@@ -119,39 +119,29 @@ fn poll_timer(timer: &mut Option<Pin<Box<Sleep>>>, limit: Duration, cx: &mut Con
     t.as_mut().poll(cx).is_ready()
 }
 
-/// The sync fast path: a sync impl with no policy and no statistics, with no subscriber
-/// interested in its span, is called right here and its entry written straight into `results`
-/// (each outcome variant stored in place, no temporary copied through the stack). Returns
-/// `None` when the impl needs the general path, else whether the call stops here.
+/// Writes the entry of an impl that returned `r` (or panicked) straight into `results` (each
+/// outcome variant stored in place, no temporary copied through the stack) and returns whether
+/// the call stops here.
 #[inline(always)]
-pub(crate) fn sync_fast_into<S: HookSpec>(
-    entry: &ImplEntry<S>,
-    args: &S::Args,
-    span: &Span,
-    sampled: bool,
+fn write_return<T>(
+    results: &mut Vec<Entry<T>>,
     index: u32,
-    results: &mut Vec<Entry<S::Output>>,
+    r: std::thread::Result<HookReturn<T>>,
     plan: &CallPlan<'_>,
-) -> Option<bool> {
-    let ImplFn::Sync(h) = &entry.func else {
-        return None;
-    };
-    // A sync impl cannot overrun a timeout: it finishes before anything could stop it.
-    if sampled || !entry.policy.as_ref().is_none_or(|p| p.timeout_only()) {
-        return None;
+) -> bool {
+    // A plain collect-all call never stops early: skip the check.
+    let stop = (plan.firstresult || plan.fail_fast)
+        && match &r {
+            Ok(Ok(Some(_))) => plan.firstresult,
+            Ok(Ok(None)) => false,
+            _ => plan.fail_fast,
+        };
+    if results.len() == results.capacity() {
+        results.reserve(1);
     }
-    if results.len() == results.capacity() || !span.is_disabled() {
-        return None;
-    }
-    let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
-    let stop = match &r {
-        Ok(Ok(Some(_))) => plan.firstresult,
-        Ok(Ok(None)) => false,
-        _ => plan.fail_fast,
-    };
     let len = results.len();
-    // SAFETY: `len < capacity` (checked above), so slot `len` is allocated and uninitialised;
-    // it is fully initialised by the write before the length covers it.
+    // SAFETY: `len < capacity` (reserved just above), so slot `len` is allocated and
+    // uninitialised; it is fully initialised by the write before the length covers it.
     unsafe {
         let slot = results.as_mut_ptr().add(len);
         match r {
@@ -166,12 +156,104 @@ pub(crate) fn sync_fast_into<S: HookSpec>(
         }
         results.set_len(len + 1);
     }
+    stop
+}
+
+/// The sync fast path: a sync impl with no policy (a timeout does not count: a sync impl
+/// cannot overrun it) and no interested span subscriber is called right here and its entry
+/// written into `results`. Returns `None` when the impl needs the general path, else whether
+/// the call stops here.
+#[inline(always)]
+pub(crate) fn sync_fast_into<S: HookSpec>(
+    entry: &ImplEntry<S>,
+    args: &S::Args,
+    span: &Span,
+    sampled: bool,
+    index: u32,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+) -> Option<bool> {
+    let ImplFn::Sync(h) = &entry.func else {
+        return None;
+    };
+    if sampled || !entry.policy.as_ref().is_none_or(|p| p.timeout_only()) || !span.is_disabled() {
+        return None;
+    }
+    let stop = write_return(
+        results,
+        index,
+        catch_unwind(AssertUnwindSafe(|| h.call(args))),
+        plan,
+    );
     if let Some(stats) = &entry.stats {
         if let Some(done) = results.last() {
             stats.record_outcome(&done.outcome, 1);
         }
     }
     Some(stop)
+}
+
+/// What the async fast path did.
+pub(crate) enum AsyncFast<'a, T> {
+    /// The impl finished at once; its entry is written. Whether the call stops.
+    Done(bool),
+    /// The impl waits: its future and its armed timeout, for [`ImplRun::resume`].
+    Pending(BoxFuture<'a, HookReturn<T>>, Option<Pin<Box<Sleep>>>),
+}
+
+/// The async fast path: an async impl with no policy but a timeout, no statistics and no
+/// interested span subscriber is created and polled once right here; if it answers, its entry
+/// is written into `results`. `None` when the impl needs the general path.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn async_fast_into<'a, S: HookSpec>(
+    entry: &'a ImplEntry<S>,
+    args: &'a S::Args,
+    span: &Span,
+    sampled: bool,
+    index: u32,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+    cx: &mut Context<'_>,
+) -> Option<AsyncFast<'a, S::Output>> {
+    let ImplFn::Async(h) = &entry.func else {
+        return None;
+    };
+    if sampled
+        || entry.stats.is_some()
+        || !entry.policy.as_ref().is_none_or(|p| p.timeout_only())
+        || !span.is_disabled()
+    {
+        return None;
+    }
+    let mut fut = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
+        Ok(fut) => fut,
+        Err(payload) => {
+            return Some(AsyncFast::Done(write_return(
+                results,
+                index,
+                Err(payload),
+                plan,
+            )))
+        }
+    };
+    let r = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+        Ok(Poll::Ready(r)) => Ok(r),
+        Err(payload) => Err(payload),
+        Ok(Poll::Pending) => {
+            // Arm the timeout now: nothing else polls this impl before it wakes the task.
+            let mut timer = None;
+            if let Some(limit) = entry.policy.as_ref().and_then(|p| p.timeout) {
+                if poll_timer(&mut timer, limit, cx) {
+                    let outcome = ImplOutcome::Failed(HookFailure::TimedOut { limit });
+                    results.push(Entry::new(index, 1, outcome));
+                    return Some(AsyncFast::Done(plan.fail_fast));
+                }
+            }
+            return Some(AsyncFast::Pending(fut, timer));
+        }
+    };
+    Some(AsyncFast::Done(write_return(results, index, r, plan)))
 }
 
 /// Calls every sync impl of `entries` (all sync, no policy, no statistics, no span wanted)
@@ -185,41 +267,12 @@ pub(crate) fn run_all_sync<S: HookSpec>(
     results: &mut Vec<Entry<S::Output>>,
     plan: &CallPlan<'_>,
 ) {
-    // A plain collect-all call never stops early: skip the per-impl check.
-    let may_stop = plan.firstresult || plan.fail_fast;
     for (i, entry) in entries.iter().enumerate() {
         let ImplFn::Sync(h) = &entry.func else {
             unreachable!("only sync impls take this loop")
         };
         let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
-        let stop = may_stop
-            && match &r {
-                Ok(Ok(Some(_))) => plan.firstresult,
-                Ok(Ok(None)) => false,
-                _ => plan.fail_fast,
-            };
-        let index = (first_index + i) as u32;
-        if results.len() == results.capacity() {
-            results.reserve(1);
-        }
-        let len = results.len();
-        // SAFETY: `len < capacity` (reserved just above), so slot `len` is allocated and
-        // uninitialised; it is fully initialised by the write before the length covers it.
-        unsafe {
-            let slot = results.as_mut_ptr().add(len);
-            match r {
-                Ok(Ok(Some(v))) => slot.write(Entry::new(index, 1, ImplOutcome::Value(v))),
-                Ok(Ok(None)) => slot.write(Entry::new(index, 1, ImplOutcome::NoAnswer)),
-                Ok(Err(e)) => slot.write(Entry::new(
-                    index,
-                    1,
-                    ImplOutcome::Failed(HookFailure::Error(e)),
-                )),
-                Err(payload) => slot.write(Entry::new(index, 1, panic_outcome(payload))),
-            }
-            results.set_len(len + 1);
-        }
-        if stop {
+        if write_return(results, (first_index + i) as u32, r, plan) {
             return;
         }
     }
@@ -245,6 +298,30 @@ pub(crate) fn sampled<S: HookSpec>(entry: &ImplEntry<S>) -> bool {
 }
 
 impl<'a, S: HookSpec> ImplRun<'a, S> {
+    /// The run of an impl the async fast path started and that went pending.
+    pub(crate) fn resume(
+        entry: &'a ImplEntry<S>,
+        args: &'a S::Args,
+        index: u32,
+        fut: BoxFuture<'a, HookReturn<S::Output>>,
+        timer: Option<Pin<Box<Sleep>>>,
+        span: Span,
+        deadline: Option<Instant>,
+    ) -> Self {
+        ImplRun {
+            entry,
+            args,
+            index,
+            attempts: 1,
+            state: State::Async { fut, timer },
+            permit: None,
+            deadline,
+            span,
+            started: None,
+            finished: false,
+        }
+    }
+
     /// Starts the impl at `index` and polls it once in place.
     ///
     /// The fast path (no policy, no statistics, no span subscriber) calls the impl right here

@@ -13,7 +13,9 @@ use std::task::{Context, Poll};
 use tokio::time::Sleep;
 use tracing::Span;
 
-use super::run::{impl_span, run_all_sync, sampled, sync_fast_into, ImplRun, Start};
+use super::run::{
+    async_fast_into, impl_span, run_all_sync, sampled, sync_fast_into, AsyncFast, ImplRun, Start,
+};
 use super::snapshot::ImplList;
 use super::CallPlan;
 use crate::outcome::Entry;
@@ -159,6 +161,33 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
                     return Poll::Ready(mem::take(&mut this.results));
                 }
                 continue;
+            }
+            match async_fast_into(
+                entry,
+                this.args,
+                &span,
+                sampled,
+                index as u32,
+                &mut this.results,
+                &this.plan,
+                cx,
+            ) {
+                Some(AsyncFast::Done(true)) => return Poll::Ready(mem::take(&mut this.results)),
+                Some(AsyncFast::Done(false)) => continue,
+                Some(AsyncFast::Pending(fut, timer)) => {
+                    let deadline = this.plan.deadline_at();
+                    this.pending = Some(ImplRun::resume(
+                        entry,
+                        this.args,
+                        index as u32,
+                        fut,
+                        timer,
+                        span,
+                        deadline,
+                    ));
+                    return this.park(cx);
+                }
+                None => {}
             }
             match ImplRun::start(
                 entry,
