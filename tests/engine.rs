@@ -445,10 +445,20 @@ async fn dropping_a_call_drops_its_impl_futures() {
 async fn all_sync_calls_isolate_errors_and_panics_too() {
     // Only plain sync impls: the engine's tight loop runs them.
     let pm = HookManager::new();
-    pm.register("ok", |r| r.sync_fn::<Compute>(|x| Ok(Some(*x))).trylast().add()).unwrap();
-    pm.register("err", |r| r.sync_fn::<Compute>(|_| Err("bad".into())).add()).unwrap();
-    pm.register("boom", |r| r.sync_fn::<Compute>(|_| panic!("sync boom")).add()).unwrap();
-    pm.register("none", |r| r.sync_fn::<Compute>(|_| Ok(None)).tryfirst().add()).unwrap();
+    pm.register("ok", |r| {
+        r.sync_fn::<Compute>(|x| Ok(Some(*x))).trylast().add()
+    })
+    .unwrap();
+    pm.register("err", |r| r.sync_fn::<Compute>(|_| Err("bad".into())).add())
+        .unwrap();
+    pm.register("boom", |r| {
+        r.sync_fn::<Compute>(|_| panic!("sync boom")).add()
+    })
+    .unwrap();
+    pm.register("none", |r| {
+        r.sync_fn::<Compute>(|_| Ok(None)).tryfirst().add()
+    })
+    .unwrap();
     let out = pm.hook::<Compute>().call(&9).await.unwrap();
     let seen: Vec<(&str, OutcomeKind)> = out.iter().map(|(p, o)| (p, o.kind())).collect();
     assert_eq!(
