@@ -91,6 +91,8 @@ pub(crate) struct ImplRun<'a, S: HookSpec> {
     /// Set when tracing or latency sampling needs the impl's duration.
     started: Option<std::time::Instant>,
     finished: bool,
+    /// The timeout timer of a finished attempt, kept so the call loop can reuse it.
+    spent_timer: Option<Pin<Box<Sleep>>>,
 }
 
 /// What starting an impl gave.
@@ -117,6 +119,18 @@ pub(crate) fn impl_span(hook: &str, plugin: &str) -> Span {
 fn poll_timer(timer: &mut Option<Pin<Box<Sleep>>>, limit: Duration, cx: &mut Context<'_>) -> bool {
     let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
     t.as_mut().poll(cx).is_ready()
+}
+
+/// Arms a timeout of `limit` from now, reusing a spent timer's allocation when there is one.
+fn arm_timer(spare: &mut Option<Pin<Box<Sleep>>>, limit: Duration) -> Option<Pin<Box<Sleep>>> {
+    let at = Instant::now().checked_add(limit)?;
+    Some(match spare.take() {
+        Some(mut t) => {
+            t.as_mut().reset(at);
+            t
+        }
+        None => Box::pin(tokio::time::sleep_until(at)),
+    })
 }
 
 /// Writes the entry of an impl that returned `r` (or panicked) straight into `results` (each
@@ -214,6 +228,7 @@ pub(crate) fn async_fast_into<'a, S: HookSpec>(
     index: u32,
     results: &mut Vec<Entry<S::Output>>,
     plan: &CallPlan<'_>,
+    spare_timer: &mut Option<Pin<Box<Sleep>>>,
     cx: &mut Context<'_>,
 ) -> Option<AsyncFast<'a, S::Output>> {
     let ImplFn::Async(h) = &entry.func else {
@@ -244,10 +259,14 @@ pub(crate) fn async_fast_into<'a, S: HookSpec>(
             // Arm the timeout now: nothing else polls this impl before it wakes the task.
             let mut timer = None;
             if let Some(limit) = entry.policy.as_ref().and_then(|p| p.timeout) {
-                if poll_timer(&mut timer, limit, cx) {
-                    let outcome = ImplOutcome::Failed(HookFailure::TimedOut { limit });
-                    results.push(Entry::new(index, 1, outcome));
-                    return Some(AsyncFast::Done(plan.fail_fast));
+                timer = arm_timer(spare_timer, limit);
+                if let Some(t) = timer.as_mut() {
+                    if t.as_mut().poll(cx).is_ready() {
+                        *spare_timer = timer;
+                        let outcome = ImplOutcome::Failed(HookFailure::TimedOut { limit });
+                        results.push(Entry::new(index, 1, outcome));
+                        return Some(AsyncFast::Done(plan.fail_fast));
+                    }
                 }
             }
             return Some(AsyncFast::Pending(fut, timer));
@@ -319,6 +338,7 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
             span,
             started: None,
             finished: false,
+            spent_timer: None,
         }
     }
 
@@ -378,6 +398,7 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                                 span,
                                 started: None,
                                 finished: false,
+                                spent_timer: None,
                             });
                         }
                     };
@@ -414,6 +435,7 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
             span,
             started,
             finished: false,
+            spent_timer: None,
         };
         if let Some(policy) = &entry.policy {
             if let Some(breaker) = &policy.breaker {
@@ -438,6 +460,11 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
             Poll::Ready(done) => Start::Done(done),
             Poll::Pending => Start::Pending(run),
         }
+    }
+
+    /// The spent timeout timer of this run, if it had one, for reuse by the next impl.
+    pub(crate) fn take_spent_timer(&mut self) -> Option<Pin<Box<Sleep>>> {
+        self.spent_timer.take()
     }
 
     /// How many attempts this impl has made so far.
@@ -606,7 +633,11 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                 }
                 State::Idle => unreachable!("an idle run is never polled"),
             };
-            self.state = State::Idle;
+            if let State::Async { timer, .. } = std::mem::replace(&mut self.state, State::Idle) {
+                if timer.is_some() {
+                    self.spent_timer = timer;
+                }
+            }
             if let Some(done) = self.settle(outcome) {
                 return Poll::Ready(done);
             }

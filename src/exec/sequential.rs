@@ -35,6 +35,8 @@ pub(crate) struct SeqLoop<'a, S: HookSpec> {
     results: Results<S::Output>,
     /// Whether any subscriber may want `trace`-level impl spans (checked once per call).
     traced: bool,
+    /// A spent timeout timer, reset for the next impl that waits (one allocation per call).
+    spare_timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl<'a, S: HookSpec> SeqLoop<'a, S> {
@@ -50,6 +52,7 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
             deadline_timer: None,
             results: Vec::with_capacity(cap),
             traced: tracing::level_enabled!(tracing::Level::TRACE),
+            spare_timer: None,
         }
     }
 
@@ -127,6 +130,9 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
                 match run.poll_run(cx) {
                     Poll::Pending => return this.park(cx),
                     Poll::Ready(entry) => {
+                        if let Some(t) = run.take_spent_timer() {
+                            this.spare_timer = Some(t);
+                        }
                         this.pending = None;
                         if this.record(entry) {
                             return Poll::Ready(mem::take(&mut this.results));
@@ -170,6 +176,7 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
                 index as u32,
                 &mut this.results,
                 &this.plan,
+                &mut this.spare_timer,
                 cx,
             ) {
                 Some(AsyncFast::Done(true)) => return Poll::Ready(mem::take(&mut this.results)),
