@@ -22,7 +22,7 @@ use std::task::{Context, Poll};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Sleep;
 
-use super::run::{impl_span, sampled, ImplRun, Start};
+use super::run::{async_fast_into, impl_span, sampled, sync_fast_into, AsyncFast, ImplRun, Start};
 use super::sequential::Results;
 use super::snapshot::ImplList;
 use super::CallPlan;
@@ -128,25 +128,70 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
             };
             let pos = self.results.len();
             let entry = &list.entries[index];
+            let span = impl_span(&list.spec.name, &entry.plugin);
+            let sampled = sampled(entry);
+            // Fast paths write the entry in place (it goes at the end: pos == len).
+            if sync_fast_into(
+                entry,
+                self.args,
+                &span,
+                sampled,
+                index as u32,
+                &mut self.results,
+                &self.plan,
+            )
+            .is_some()
+            {
+                self.advance();
+                continue;
+            }
+            let mut no_spare = None;
+            match async_fast_into(
+                entry,
+                self.args,
+                &span,
+                sampled,
+                index as u32,
+                &mut self.results,
+                &self.plan,
+                &mut no_spare,
+                cx,
+            ) {
+                Some(AsyncFast::Done(_)) => {
+                    self.advance();
+                    continue;
+                }
+                Some(AsyncFast::Pending(fut, timer)) => {
+                    let deadline = self.plan.deadline_at();
+                    let run =
+                        ImplRun::resume(entry, self.args, index as u32, fut, timer, span, deadline);
+                    self.park(pos, index, run);
+                    continue;
+                }
+                None => {}
+            }
             match ImplRun::start(
                 entry,
                 self.args,
                 index as u32,
-                impl_span(&list.spec.name, &entry.plugin),
-                sampled(entry),
+                span,
+                sampled,
                 self.plan.deadline_at(),
                 cx,
             ) {
                 Start::Done(e) => self.finish(pos, e),
-                Start::Pending(run) => {
-                    self.results
-                        .push(Entry::new(index as u32, UNFINISHED, ImplOutcome::Cancelled));
-                    self.running
-                        .get_or_insert_with(FuturesUnordered::new)
-                        .push(Tagged { pos, run });
-                }
+                Start::Pending(run) => self.park(pos, index, run),
             }
         }
+    }
+
+    /// Keeps a pending impl: a placeholder slot, and the run in the pending set.
+    fn park(&mut self, pos: usize, index: usize, run: ImplRun<'a, S>) {
+        self.results
+            .push(Entry::new(index as u32, UNFINISHED, ImplOutcome::Cancelled));
+        self.running
+            .get_or_insert_with(FuturesUnordered::new)
+            .push(Tagged { pos, run });
     }
 
     /// Ends the call: impls still running are dropped and reported as `Cancelled` (or as cut
