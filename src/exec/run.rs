@@ -387,19 +387,9 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                                     return Start::Done(fast_done(entry, index, outcome));
                                 }
                             }
-                            return Start::Pending(ImplRun {
-                                entry,
-                                args,
-                                index,
-                                attempts: 1,
-                                state: State::Async { fut, timer },
-                                permit: None,
-                                deadline,
-                                span,
-                                started: None,
-                                finished: false,
-                                spent_timer: None,
-                            });
+                            return Start::Pending(ImplRun::resume(
+                                entry, args, index, fut, timer, span, deadline,
+                            ));
                         }
                     };
                     return Start::Done(fast_done(entry, index, outcome));
