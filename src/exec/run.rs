@@ -234,11 +234,7 @@ pub(crate) fn async_fast_into<'a, S: HookSpec>(
     let ImplFn::Async(h) = &entry.func else {
         return None;
     };
-    if sampled
-        || entry.stats.is_some()
-        || !entry.policy.as_ref().is_none_or(|p| p.timeout_only())
-        || !span.is_disabled()
-    {
+    if sampled || !entry.policy.as_ref().is_none_or(|p| p.timeout_only()) || !span.is_disabled() {
         return None;
     }
     let mut fut = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
@@ -265,6 +261,7 @@ pub(crate) fn async_fast_into<'a, S: HookSpec>(
                         *spare_timer = timer;
                         let outcome = ImplOutcome::Failed(HookFailure::TimedOut { limit });
                         results.push(Entry::new(index, 1, outcome));
+                        count_last(entry, results);
                         return Some(AsyncFast::Done(plan.fail_fast));
                     }
                 }
@@ -272,7 +269,17 @@ pub(crate) fn async_fast_into<'a, S: HookSpec>(
             return Some(AsyncFast::Pending(fut, timer));
         }
     };
-    Some(AsyncFast::Done(write_return(results, index, r, plan)))
+    let stop = write_return(results, index, r, plan);
+    count_last(entry, results);
+    Some(AsyncFast::Done(stop))
+}
+
+/// Counts the entry a fast path just wrote in the impl's statistics, if it keeps any.
+#[inline(always)]
+fn count_last<S: HookSpec>(entry: &ImplEntry<S>, results: &[Entry<S::Output>]) {
+    if let (Some(stats), Some(done)) = (&entry.stats, results.last()) {
+        stats.record_outcome(&done.outcome, 1);
+    }
 }
 
 /// Calls every sync impl of `entries` (all sync, no policy, no statistics, no span wanted)
@@ -295,19 +302,6 @@ pub(crate) fn run_all_sync<S: HookSpec>(
             return;
         }
     }
-}
-
-/// A fast-path impl finished at once: its entry, counted in its statistics.
-#[inline(always)]
-fn fast_done<S: HookSpec>(
-    entry: &ImplEntry<S>,
-    index: u32,
-    outcome: ImplOutcome<S::Output>,
-) -> Entry<S::Output> {
-    if let Some(stats) = &entry.stats {
-        stats.record_outcome(&outcome, 1);
-    }
-    Entry::new(index, 1, outcome)
 }
 
 /// Whether this impl call measures its latency (statistics on, and this call is sampled).
@@ -342,68 +336,13 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
         }
     }
 
-    /// Starts the impl at `index` and polls it once in place.
-    ///
-    /// The fast path (no policy, no statistics, no span subscriber) calls the impl right here
-    /// and builds no run state unless the impl goes pending.
-    #[inline(always)]
-    pub(crate) fn start(
-        entry: &'a ImplEntry<S>,
-        args: &'a S::Args,
-        index: u32,
-        span: Span,
-        sampled: bool,
-        deadline: Option<Instant>,
-        cx: &mut Context<'_>,
-    ) -> Start<'a, S> {
-        if entry.policy.as_ref().is_none_or(|p| p.timeout_only()) && !sampled && span.is_disabled()
-        {
-            match &entry.func {
-                ImplFn::Sync(h) => {
-                    let outcome = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
-                        Ok(r) => return_outcome(r),
-                        Err(payload) => panic_outcome(payload),
-                    };
-                    return Start::Done(fast_done(entry, index, outcome));
-                }
-                ImplFn::Async(h) => {
-                    let mut fut = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
-                        Ok(fut) => fut,
-                        Err(payload) => {
-                            return Start::Done(fast_done(entry, index, panic_outcome(payload)))
-                        }
-                    };
-                    let outcome = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-                        Ok(Poll::Ready(r)) => return_outcome(r),
-                        Err(payload) => panic_outcome(payload),
-                        Ok(Poll::Pending) => {
-                            // Arm the timeout now: nothing else polls this run before
-                            // the impl wakes it.
-                            let mut timer = None;
-                            if let Some(limit) = entry.policy.as_ref().and_then(|p| p.timeout) {
-                                if poll_timer(&mut timer, limit, cx) {
-                                    let outcome =
-                                        ImplOutcome::Failed(HookFailure::TimedOut { limit });
-                                    return Start::Done(fast_done(entry, index, outcome));
-                                }
-                            }
-                            return Start::Pending(ImplRun::resume(
-                                entry, args, index, fut, timer, span, deadline,
-                            ));
-                        }
-                    };
-                    return Start::Done(fast_done(entry, index, outcome));
-                }
-                _ => {}
-            }
-        }
-        Self::start_slow(entry, args, index, span, sampled, deadline, cx)
-    }
-
-    /// The general start: breaker, budget, statistics, tracing.
+    /// Starts the impl at `index` and polls it once in place: the general path, for impls the
+    /// fast paths (`sync_fast_into`, `async_fast_into`) do not take — policies beyond a
+    /// timeout, sampled statistics, an interested span subscriber, blocking impls. Applies the
+    /// breaker and the retry budget, and times the impl for statistics and tracing.
     #[inline(never)]
     #[allow(clippy::too_many_arguments)]
-    fn start_slow(
+    pub(crate) fn start(
         entry: &'a ImplEntry<S>,
         args: &'a S::Args,
         index: u32,
