@@ -25,8 +25,9 @@ pub use manager::{HookManager, HookManagerBuilder, MonitorHandle, PluginHandle, 
 pub use monitor::{CallInfo, HookMonitor, ImplReport};
 pub use outcome::{EntryRef, HookOutcome, ImplOutcome, ImplRef, OutcomeKind, SkipReason};
 pub use plugin::{
-    resolve, Conflict, Dependency, DependencyError, DependencyProblem, IllegalTransition,
-    MetaError, Plugin, PluginMeta, PluginState, Resolution,
+    resolve, ConfigError, Conflict, Dependency, DependencyError, DependencyProblem, DisabledBy,
+    Enablement, HostConfig, IllegalTransition, MetaError, Plugin, PluginMeta, PluginState,
+    Resolution,
 };
 pub use spec::{CallMode, DynamicHook, HookSpec, SpecInfo};
 

@@ -4,12 +4,14 @@
 //! type's name) and adds its impls in [`register`](Plugin::register). Metadata, dependencies
 //! and lifecycle build on it.
 
+mod config;
 mod deps;
 mod lifecycle;
 mod meta;
 
 use std::sync::Arc;
 
+pub use config::{ConfigError, DisabledBy, Enablement, HostConfig};
 pub use deps::{resolve, DependencyError, DependencyProblem, Resolution};
 pub use lifecycle::{IllegalTransition, PluginState};
 pub use meta::{Conflict, Dependency, MetaError, PluginMeta};
