@@ -12,7 +12,7 @@ use hookspecs::{
 };
 use hookwire::{
     async_trait, FutureExt, Hook, HookManager, HookOutcome, HookReturn, ImplOutcome, Plugin,
-    RegisterError, Registrar,
+    PluginMeta, RegisterError, Registrar,
 };
 
 /// Plugin 1: answers `authenticate` from a token table (async, tryfirst).
@@ -28,8 +28,8 @@ impl Hook<Authenticate> for TokenAuth {
 }
 
 impl Plugin for TokenAuth {
-    fn name(&self) -> String {
-        "token-auth".into()
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("token-auth", "1.0.0")
     }
     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
         r.hook::<Authenticate, _>(self).tryfirst().add()?;
@@ -42,8 +42,8 @@ impl Plugin for TokenAuth {
 struct Health;
 
 impl Plugin for Health {
-    fn name(&self) -> String {
-        "health".into()
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("health", "1.0.0")
     }
     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
         r.sync_fn::<BeforeRequest>(|req| {
@@ -62,8 +62,8 @@ impl Plugin for Health {
 struct AccessLog;
 
 impl Plugin for AccessLog {
-    fn name(&self) -> String {
-        "access-log".into()
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("access-log", "1.0.0")
     }
     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
         r.wrapper_fn::<BeforeRequest>(|req, next| {

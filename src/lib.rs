@@ -11,6 +11,8 @@ mod order;
 mod outcome;
 mod plugin;
 mod spec;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use async_trait::async_trait;
 pub use caller::{ExtraImpl, HookCaller, ImplInfo};
@@ -25,11 +27,15 @@ pub use manager::{HookManager, HookManagerBuilder, MonitorHandle, PluginHandle, 
 pub use monitor::{CallInfo, HookMonitor, ImplReport};
 pub use outcome::{EntryRef, HookOutcome, ImplOutcome, ImplRef, OutcomeKind, SkipReason};
 pub use plugin::{
-    resolve, ConfigError, Conflict, Dependency, DependencyError, DependencyProblem, DisabledBy,
-    Enablement, HostConfig, IllegalTransition, MetaError, Plugin, PluginMeta, PluginState,
-    Resolution,
+    resolve, ConfigError, Conflict, ContextError, Dependency, DependencyError, DependencyProblem,
+    DisabledBy, Enablement, Health, HostConfig, IllegalTransition, MetaError, Plugin,
+    PluginContext, PluginError, PluginEvent, PluginList, PluginManager, PluginManagerBuilder,
+    PluginMeta, PluginState, PluginStatus, PluginStop, Resolution, StartReport, StopOutcome,
+    StopReport,
 };
 pub use spec::{CallMode, DynamicHook, HookSpec, SpecInfo};
+/// Re-exported from `tokio_util`: the type of [`PluginContext::cancellation`].
+pub use tokio_util::sync::CancellationToken;
 
 /// Re-exported so closures can box their futures: `async move { .. }.boxed()`.
 pub use futures::FutureExt;

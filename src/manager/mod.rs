@@ -5,6 +5,7 @@
 //! `ArcSwap`, replaced whole after every change, so a call runs on the impl list as it was when
 //! the call started and never waits for registration (and registration never waits for calls).
 
+pub(crate) mod gate;
 pub(crate) mod record;
 pub(crate) mod registrar;
 pub(crate) mod registry;

@@ -12,12 +12,14 @@
 //! assert!(pm.is_registered("doubler"));
 //! ```
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde_json::Value;
 
+use super::gate::{gate_json, gate_typed, pass_blocking, Gate};
 use super::record::{JsonImpl, RecordFn};
 use super::registry::PendingImpl;
 use crate::error::RegisterError;
@@ -33,6 +35,7 @@ use crate::spec::HookSpec;
 pub struct Registrar {
     plugin: Arc<str>,
     pub(crate) pending: Vec<PendingImpl>,
+    gate: Option<Gate>,
 }
 
 impl Registrar {
@@ -40,6 +43,58 @@ impl Registrar {
         Registrar {
             plugin,
             pending: Vec::new(),
+            gate: None,
+        }
+    }
+
+    /// Every impl added from now on waits for `gate` before it runs (lazy plugins).
+    pub(crate) fn set_gate(&mut self, gate: Gate) {
+        self.gate = Some(gate);
+    }
+
+    /// Replaces the priority of this plugin's impls of each hook named in `overrides`.
+    ///
+    /// # Errors
+    /// [`RegisterError::Plugin`] naming a hook this plugin has no impl of (a typo in a
+    /// configuration file); nothing is changed then.
+    pub(crate) fn override_priorities(
+        &mut self,
+        overrides: &BTreeMap<String, i32>,
+    ) -> Result<(), RegisterError> {
+        if let Some(unknown) = overrides
+            .keys()
+            .find(|hook| !self.pending.iter().any(|p| &*p.hook == hook.as_str()))
+        {
+            let mut hooks: Vec<&str> = self.pending.iter().map(|p| &*p.hook).collect();
+            hooks.sort_unstable();
+            hooks.dedup();
+            return Err(RegisterError::Plugin {
+                plugin: self.plugin.to_string(),
+                reason: format!(
+                    "a priority override names hook `{unknown}`, but this plugin has no impl of it (its hooks: {}); fix the hook name in the configuration",
+                    if hooks.is_empty() { "none".to_owned() } else { hooks.join(", ") }
+                ),
+            });
+        }
+        for p in &mut self.pending {
+            if let Some(&priority) = overrides.get(&*p.hook) {
+                p.options.priority = priority;
+            }
+        }
+        Ok(())
+    }
+
+    fn typed<S: HookSpec>(&self, f: ImplFn<S>) -> RecordFn {
+        match &self.gate {
+            None => RecordFn::typed::<S>(f),
+            Some(gate) => RecordFn::typed::<S>(gate_typed(gate, f)),
+        }
+    }
+
+    fn json(&self, f: JsonImpl) -> RecordFn {
+        match &self.gate {
+            None => RecordFn::Json(f),
+            Some(gate) => RecordFn::Json(gate_json(gate, f)),
         }
     }
 
@@ -63,17 +118,20 @@ impl Registrar {
 
     /// An async impl of `S` (a type implementing [`Hook<S>`]).
     pub fn hook<S: HookSpec, H: Hook<S>>(&mut self, h: Arc<H>) -> ImplBuilder<'_> {
-        self.builder(S::NAME, false, RecordFn::typed::<S>(ImplFn::Async(h)))
+        let f = self.typed::<S>(ImplFn::Async(h));
+        self.builder(S::NAME, false, f)
     }
 
     /// A sync impl of `S` (a type implementing [`SyncHook<S>`]).
     pub fn sync_hook<S: HookSpec, H: SyncHook<S>>(&mut self, h: Arc<H>) -> ImplBuilder<'_> {
-        self.builder(S::NAME, false, RecordFn::typed::<S>(ImplFn::Sync(h)))
+        let f = self.typed::<S>(ImplFn::Sync(h));
+        self.builder(S::NAME, false, f)
     }
 
     /// A wrapper around the other impls of `S`.
     pub fn wrapper<S: HookSpec, W: HookWrapper<S>>(&mut self, w: Arc<W>) -> ImplBuilder<'_> {
-        self.builder(S::NAME, true, RecordFn::typed::<S>(ImplFn::Wrapper(w)))
+        let f = self.typed::<S>(ImplFn::Wrapper(w));
+        self.builder(S::NAME, true, f)
     }
 
     /// An async closure impl of `S`; return a boxed future
@@ -105,11 +163,17 @@ impl Registrar {
         S: HookSpec,
         S::Args: Clone,
     {
-        let mut b = self.builder(
-            S::NAME,
-            false,
-            RecordFn::typed::<S>(ImplFn::Blocking(Arc::new(BlockingFn(Arc::new(f))))),
-        );
+        let func = match self.gate.clone() {
+            None => RecordFn::typed::<S>(ImplFn::Blocking(Arc::new(BlockingFn(Arc::new(f))))),
+            Some(gate) => {
+                let gated = move |args: &S::Args| {
+                    pass_blocking(&gate)?;
+                    f(args)
+                };
+                RecordFn::typed::<S>(ImplFn::Blocking(Arc::new(BlockingFn(Arc::new(gated)))))
+            }
+        };
+        let mut b = self.builder(S::NAME, false, func);
         b.options.blocking = true;
         b
     }
@@ -133,7 +197,8 @@ impl Registrar {
         hook: &str,
         f: impl Fn(&Value) -> HookReturn<Value> + Send + Sync + 'static,
     ) -> ImplBuilder<'_> {
-        self.builder(hook, false, RecordFn::Json(JsonImpl::Sync(Arc::new(f))))
+        let f = self.json(JsonImpl::Sync(Arc::new(f)));
+        self.builder(hook, false, f)
     }
 
     /// An async JSON impl of the hook named `hook`; see [`json_fn`](Self::json_fn).
@@ -142,7 +207,8 @@ impl Registrar {
         hook: &str,
         f: impl for<'a> Fn(&'a Value) -> BoxFuture<'a, HookReturn<Value>> + Send + Sync + 'static,
     ) -> ImplBuilder<'_> {
-        self.builder(hook, false, RecordFn::Json(JsonImpl::Async(Arc::new(f))))
+        let f = self.json(JsonImpl::Async(Arc::new(f)));
+        self.builder(hook, false, f)
     }
 }
 

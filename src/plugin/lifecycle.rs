@@ -13,12 +13,13 @@
 
 use std::fmt;
 
-/// Where a plugin is in its life.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize)]
+/// Where a plugin is in its life (`Discovered` by default).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "reason")]
 #[non_exhaustive]
 pub enum PluginState {
     /// Found (linked in, or a manifest read), nothing done yet.
+    #[default]
     Discovered,
     /// Its impls are registered with the hook manager.
     Registered,

@@ -1,26 +1,56 @@
-//! Plugins: a named bundle of impls that registers itself.
+//! Plugins: named bundles of impls with metadata, dependencies, a lifecycle, context and
+//! configuration.
 //!
-//! This is the first slice of the plugin layer: a [`Plugin`] names itself (by default, its
-//! type's name) and adds its impls in [`register`](Plugin::register). Metadata, dependencies
-//! and lifecycle build on it.
+//! - [`Plugin`]: what a plugin author implements — [`meta`](Plugin::meta),
+//!   [`register`](Plugin::register) and async lifecycle methods with no-op defaults.
+//! - [`PluginManager`]: the host side — add plugins, resolve their dependencies
+//!   ([`resolve`]), start them in order with a [`PluginContext`], query them
+//!   ([`PluginList`]), watch their [`PluginEvent`]s, stop them ([`PluginManager::shutdown`]).
+//! - [`HostConfig`]: the configuration file and environment overrides.
+//!
+//! A host that only wants impls registered, without lifecycle, can use
+//! [`HookManager::add_plugin`].
 
 mod config;
+mod context;
 mod deps;
+mod events;
+mod host;
 mod lifecycle;
+mod list;
 mod meta;
+mod shutdown;
 
 use std::sync::Arc;
 
 pub use config::{ConfigError, DisabledBy, Enablement, HostConfig};
+pub use context::{ContextError, PluginContext};
 pub use deps::{resolve, DependencyError, DependencyProblem, Resolution};
+pub use events::PluginEvent;
+pub use host::{PluginError, PluginManager, PluginManagerBuilder, StartReport};
 pub use lifecycle::{IllegalTransition, PluginState};
+pub use list::{PluginList, PluginStatus};
 pub use meta::{Conflict, Dependency, MetaError, PluginMeta};
+pub use shutdown::{PluginStop, StopOutcome, StopReport};
 
-use crate::error::RegisterError;
+use crate::error::{BoxError, RegisterError};
 use crate::manager::registrar::Registrar;
 use crate::manager::{HookManager, PluginHandle};
 
-/// A plugin: adds its impls to a [`Registrar`].
+/// A plugin's own view of its health, as [`PluginManager::health`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "status", content = "reason")]
+#[non_exhaustive]
+pub enum Health {
+    /// Working.
+    Healthy,
+    /// Working, with a problem worth knowing.
+    Degraded(String),
+    /// Not working.
+    Unhealthy(String),
+}
+
+/// A plugin: metadata, impls, and an async lifecycle whose methods default to doing nothing.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -44,12 +74,17 @@ use crate::manager::{HookManager, PluginHandle};
 /// let handle = pm.add_plugin(Polite).unwrap();
 /// assert_eq!(handle.name(), "Polite");
 /// ```
+///
+/// Lifecycle methods run in the plugin's span, each under the manager's step time limit (if
+/// one is set); an `Err` or a panic makes the plugin `Failed` with the message.
+#[async_trait::async_trait]
 pub trait Plugin: Send + Sync + 'static {
-    /// The plugin's name; defaults to the type's name without its module path.
-    fn name(&self) -> String {
+    /// Who the plugin is and what it needs. The default: named after the type (without its
+    /// module path), version `0.0.0`, no dependencies.
+    fn meta(&self) -> PluginMeta {
         let full = std::any::type_name::<Self>();
         let base = full.split('<').next().unwrap_or(full);
-        base.rsplit("::").next().unwrap_or(base).to_owned()
+        PluginMeta::new(base.rsplit("::").next().unwrap_or(base), "0.0.0")
     }
 
     /// Adds the plugin's impls.
@@ -58,16 +93,52 @@ pub trait Plugin: Send + Sync + 'static {
     /// Whatever the impls' [`add`](crate::ImplBuilder::add) calls return, or a
     /// [`RegisterError::Plugin`] of the plugin's own.
     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError>;
+
+    /// Prepares the plugin after its dependencies started: read config
+    /// ([`PluginContext::config`]), get services, [`provide`](PluginContext::provide) services
+    /// for dependents.
+    ///
+    /// # Errors
+    /// Any error: the plugin becomes `Failed` with its message, its impls are removed.
+    async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Starts serving: spawn background work with [`PluginContext::spawn`].
+    ///
+    /// # Errors
+    /// As [`init`](Self::init).
+    async fn start(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Stops: flush and release what `start` acquired. Runs after the plugin's impls were
+    /// unregistered, before its cancellation token is cancelled and its tasks are awaited.
+    ///
+    /// # Errors
+    /// Any error: reported in the [`StopReport`]; the plugin becomes `Failed`.
+    async fn stop(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// The plugin's health; the default says [`Health::Healthy`].
+    async fn health(&self) -> Health {
+        Health::Healthy
+    }
 }
 
 impl HookManager {
-    /// Registers a [`Plugin`] under its [`name`](Plugin::name).
+    /// Registers a [`Plugin`]'s impls under its name (from [`Plugin::meta`]), without any
+    /// lifecycle: no dependencies, `init` or `start`. Use a [`PluginManager`] for those.
     ///
     /// # Errors
     /// As [`HookManager::register`].
     pub fn add_plugin<P: Plugin>(&self, plugin: P) -> Result<PluginHandle, RegisterError> {
         let plugin = Arc::new(plugin);
-        let name = plugin.name();
+        let name = plugin.meta().name;
         self.register(&name, |r| plugin.register(r))
     }
 }

@@ -1,0 +1,316 @@
+//! [`PluginContext`]: what a plugin gets from its host — typed services, its configuration, a
+//! tracing span, a cancellation token and tracked background tasks.
+//!
+//! # Services
+//!
+//! Services are values looked up by type. The host provides some to every plugin
+//! ([`PluginManagerBuilder::service`](crate::PluginManagerBuilder::service)); a plugin provides
+//! its own during [`init`](crate::Plugin::init) with [`provide`](PluginContext::provide), and
+//! only the plugins that *depend* on it (directly, required or optional) see them — a plugin
+//! cannot reach into one it did not declare. Lookups search the host's services first, then
+//! each dependency's in the order they were declared.
+//!
+//! # Background tasks
+//!
+//! [`spawn`](PluginContext::spawn) runs a task inside the plugin's span and tracks it. When the
+//! plugin stops, its [`cancellation`](PluginContext::cancellation) token is cancelled and its
+//! tasks get what is left of the stop's grace period to finish; the rest are aborted and named
+//! in the [`StopReport`](crate::StopReport).
+
+use std::any::{type_name, Any, TypeId};
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+
+use serde::de::DeserializeOwned;
+use tokio::task::{AbortHandle, JoinSet};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, Span};
+
+use super::config::{ConfigError, HostConfig};
+use crate::HookManager;
+
+/// A set of services keyed by type.
+#[derive(Default, Clone)]
+pub(crate) struct ServiceMap {
+    map: HashMap<TypeId, (&'static str, Arc<dyn Any + Send + Sync>)>,
+}
+
+impl ServiceMap {
+    pub(crate) fn insert<T: Any + Send + Sync>(&mut self, value: Arc<T>) -> bool {
+        self.map
+            .insert(TypeId::of::<T>(), (type_name::<T>(), value))
+            .is_none()
+    }
+
+    fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        let (_, v) = self.map.get(&TypeId::of::<T>())?;
+        v.clone().downcast::<T>().ok()
+    }
+
+    pub(crate) fn names(&self) -> Vec<&'static str> {
+        let mut names: Vec<_> = self.map.values().map(|(n, _)| *n).collect();
+        names.sort_unstable();
+        names
+    }
+}
+
+/// The services one plugin provides: writable during its `init` only.
+#[derive(Default)]
+pub(crate) struct Provided {
+    open: AtomicBool,
+    map: RwLock<ServiceMap>,
+}
+
+impl Provided {
+    pub(crate) fn set_open(&self, open: bool) {
+        self.open.store(open, Ordering::Release);
+    }
+
+    fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get()
+    }
+}
+
+/// A problem using a [`PluginContext`]; each names the plugin and the service type.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContextError {
+    /// [`require`](PluginContext::require) found no service of that type.
+    #[error("plugin `{plugin}` needs service `{service}`, but neither the host nor its dependencies ({}) provide it; provide it with `PluginManager::builder().service(..)`, or from a dependency's `init` with `ctx.provide(..)` and declare that dependency in `{plugin}`'s metadata", if .dependencies.is_empty() { "none".to_owned() } else { .dependencies.join(", ") })]
+    MissingService {
+        /// The plugin asking.
+        plugin: String,
+        /// The service's type name.
+        service: &'static str,
+        /// The plugins whose services it can see.
+        dependencies: Vec<String>,
+    },
+    /// [`provide`](PluginContext::provide) was called outside `init`.
+    #[error("plugin `{plugin}` provided service `{service}` outside `init`; provide services in `init`, before dependents start")]
+    ProvideOutsideInit {
+        /// The plugin.
+        plugin: String,
+        /// The service's type name.
+        service: &'static str,
+    },
+    /// [`provide`](PluginContext::provide) was called twice for one type.
+    #[error("plugin `{plugin}` provided service `{service}` twice; provide each type once (wrap variants in distinct types)")]
+    AlreadyProvided {
+        /// The plugin.
+        plugin: String,
+        /// The service's type name.
+        service: &'static str,
+    },
+    /// [`spawn`](PluginContext::spawn) was called with no tokio runtime, or after the plugin
+    /// began stopping.
+    #[error("plugin `{plugin}` cannot spawn task `{task}`: {why}")]
+    CannotSpawn {
+        /// The plugin.
+        plugin: String,
+        /// The task's name.
+        task: String,
+        /// Why not.
+        why: &'static str,
+    },
+}
+
+/// A plugin's tracked background tasks.
+#[derive(Default)]
+pub(crate) struct Tasks {
+    closed: bool,
+    set: JoinSet<()>,
+    names: HashMap<tokio::task::Id, String>,
+}
+
+impl Tasks {
+    /// Takes the tasks out, refusing new ones from now on.
+    pub(crate) fn close(&mut self) -> (JoinSet<()>, HashMap<tokio::task::Id, String>) {
+        self.closed = true;
+        (
+            std::mem::take(&mut self.set),
+            std::mem::take(&mut self.names),
+        )
+    }
+}
+
+/// What a plugin gets from its host in [`init`](crate::Plugin::init),
+/// [`start`](crate::Plugin::start) and [`stop`](crate::Plugin::stop): typed services, its
+/// configuration, a tracing span, a cancellation token and tracked tasks. See the
+/// [module docs](self) for the rules.
+pub struct PluginContext {
+    name: Arc<str>,
+    host: Arc<ServiceMap>,
+    dependencies: Vec<(Arc<str>, Arc<Provided>)>,
+    pub(crate) own: Arc<Provided>,
+    config: Arc<HostConfig>,
+    span: Span,
+    token: CancellationToken,
+    pub(crate) tasks: Mutex<Tasks>,
+    hooks: HookManager,
+}
+
+impl std::fmt::Debug for PluginContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginContext")
+            .field("plugin", &self.name)
+            .field("host_services", &self.host.names())
+            .field(
+                "dependencies",
+                &self.dependencies.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginContext {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        name: Arc<str>,
+        host: Arc<ServiceMap>,
+        dependencies: Vec<(Arc<str>, Arc<Provided>)>,
+        own: Arc<Provided>,
+        config: Arc<HostConfig>,
+        token: CancellationToken,
+        hooks: HookManager,
+    ) -> Self {
+        let span = tracing::info_span!("plugin", plugin = %name);
+        PluginContext {
+            name,
+            host,
+            dependencies,
+            own,
+            config,
+            span,
+            token,
+            tasks: Mutex::new(Tasks::default()),
+            hooks,
+        }
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The service of type `T`: the host's, else the first of the plugin's dependencies (in
+    /// declaration order) that provides one; `None` if there is none.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.host
+            .get::<T>()
+            .or_else(|| self.dependencies.iter().find_map(|(_, p)| p.get::<T>()))
+    }
+
+    /// The service of type `T`, or an error saying where it was looked for.
+    ///
+    /// # Errors
+    /// [`ContextError::MissingService`] naming the plugin, the type and the dependencies.
+    pub fn require<T: Any + Send + Sync>(&self) -> Result<Arc<T>, ContextError> {
+        self.get::<T>().ok_or_else(|| ContextError::MissingService {
+            plugin: self.name.to_string(),
+            service: type_name::<T>(),
+            dependencies: self
+                .dependencies
+                .iter()
+                .map(|(n, _)| n.to_string())
+                .collect(),
+        })
+    }
+
+    /// Provides a service of type `T` to the plugins that depend on this one. Call it in
+    /// [`init`](crate::Plugin::init): dependents are initialised after this plugin.
+    ///
+    /// # Errors
+    /// [`ContextError::ProvideOutsideInit`] outside `init`; [`ContextError::AlreadyProvided`]
+    /// if this plugin already provided a `T`.
+    pub fn provide<T: Any + Send + Sync>(&self, value: T) -> Result<(), ContextError> {
+        self.provide_arc(Arc::new(value))
+    }
+
+    /// As [`provide`](Self::provide), for a value already in an `Arc`.
+    ///
+    /// # Errors
+    /// As [`provide`](Self::provide).
+    pub fn provide_arc<T: Any + Send + Sync>(&self, value: Arc<T>) -> Result<(), ContextError> {
+        let service = type_name::<T>();
+        if !self.own.open.load(Ordering::Acquire) {
+            return Err(ContextError::ProvideOutsideInit {
+                plugin: self.name.to_string(),
+                service,
+            });
+        }
+        let mut map = self.own.map.write().unwrap_or_else(PoisonError::into_inner);
+        if map.insert(value) {
+            Ok(())
+        } else {
+            Err(ContextError::AlreadyProvided {
+                plugin: self.name.to_string(),
+                service,
+            })
+        }
+    }
+
+    /// The plugin's own configuration: its section of the host's config file, without the
+    /// keys the host reserves (`enabled`, `lazy`, `priority`). A missing section reads as an
+    /// empty table, so a config type with `#[serde(default)]` works without one.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the key, the plugin and the file for an unknown key or a value
+    /// of the wrong type.
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        self.config.plugin_config(&self.name)
+    }
+
+    /// The plugin's span (`plugin{plugin=<name>}`): lifecycle methods and tracked tasks run in
+    /// it; enter it for your own work.
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// Cancelled when the plugin stops (and when the manager shuts down): background work
+    /// should watch it (`token.cancelled().await`).
+    pub fn cancellation(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// The hook manager the plugin's impls are registered with, to call hooks.
+    pub fn hooks(&self) -> &HookManager {
+        &self.hooks
+    }
+
+    /// Spawns a tracked background task named `task` on the current tokio runtime, inside the
+    /// plugin's span. On stop it is given the rest of the grace period, then aborted and
+    /// reported.
+    ///
+    /// # Errors
+    /// [`ContextError::CannotSpawn`] outside a tokio runtime, or once the plugin is stopping.
+    pub fn spawn<F>(&self, task: &str, fut: F) -> Result<AbortHandle, ContextError>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let cannot = |why| ContextError::CannotSpawn {
+            plugin: self.name.to_string(),
+            task: task.to_owned(),
+            why,
+        };
+        let handle = tokio::runtime::Handle::try_current()
+            .map_err(|_| cannot("no tokio runtime; call it from async code in a runtime"))?;
+        let mut tasks = self.tasks();
+        if tasks.closed {
+            return Err(cannot("the plugin is stopping"));
+        }
+        let abort = tasks
+            .set
+            .spawn_on(fut.instrument(self.span.clone()), &handle);
+        tasks.names.insert(abort.id(), task.to_owned());
+        Ok(abort)
+    }
+
+    pub(crate) fn tasks(&self) -> MutexGuard<'_, Tasks> {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}

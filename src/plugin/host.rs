@@ -1,0 +1,749 @@
+//! [`PluginManager`]: plugins with a lifecycle on top of a [`HookManager`].
+//!
+//! `add` records a plugin (`Discovered`), `start` resolves the dependencies of every plugin
+//! added so far and walks each through `Registered → Initialized → Started` in dependency
+//! order, `shutdown` stops them in reverse. A plugin that fails (to register, init or start)
+//! is `Failed` with the reason; the plugins that depend on it are `Failed` with "dependency
+//! `x` failed" and never started; every other plugin starts normally.
+//!
+//! Lazy plugins are registered by `start` but initialised and started on the first call that
+//! reaches one of their impls (see [`add_lazy`](PluginManager::add_lazy)).
+
+use std::collections::{BTreeMap, HashSet};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use semver::Version;
+use tokio::sync::{broadcast, OnceCell};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::config::{DisabledBy, Enablement, HostConfig};
+use super::context::{PluginContext, Provided, ServiceMap};
+use super::deps::{resolve, DependencyError};
+use super::events::PluginEvent;
+use super::lifecycle::PluginState;
+use super::list::{PluginList, PluginStatus};
+use super::meta::PluginMeta;
+use super::Plugin;
+use crate::error::BoxError;
+use crate::exec::panic::panic_message;
+use crate::manager::gate::StartGate;
+use crate::manager::PluginHandle;
+use crate::spec::HookSpec;
+use crate::{HookCaller, HookManager};
+
+/// What went wrong with a [`PluginManager`] operation; the manager is unchanged after it.
+#[derive(Debug, thiserror::Error, Clone)]
+#[non_exhaustive]
+pub enum PluginError {
+    /// A plugin of that name was added already.
+    #[error("plugin `{plugin}` was added already; plugin names must be unique (remove the other copy, or rename one)")]
+    Duplicate {
+        /// The name.
+        plugin: String,
+    },
+    /// The dependencies of the plugins cannot be resolved; nothing was started.
+    #[error("{error}{}", disabled_note(.disabled))]
+    Dependencies {
+        /// Every problem found.
+        error: DependencyError,
+        /// Plugins that are disabled (and by what): a "missing" dependency may be one of them.
+        disabled: Vec<(String, DisabledBy)>,
+    },
+    /// A plugin failed to register, init or start (returned by
+    /// [`PluginHarness::start`](crate::testing::PluginHarness::start); a
+    /// [`PluginManager::start`] lists failures in its [`StartReport`] instead).
+    #[error("plugin `{plugin}` failed: {reason}")]
+    Failed {
+        /// The plugin.
+        plugin: String,
+        /// Why.
+        reason: String,
+    },
+    /// No plugin of that name.
+    #[error("no plugin `{plugin}`; known plugins: {}", if .known.is_empty() { "none".to_owned() } else { .known.join(", ") })]
+    Unknown {
+        /// The name asked for.
+        plugin: String,
+        /// The names there are.
+        known: Vec<String>,
+    },
+    /// The plugin cannot be removed while plugins that depend on it are running.
+    #[error("plugin `{plugin}` is required by running plugins {}; remove them first", .dependents.join(", "))]
+    Required {
+        /// The plugin.
+        plugin: String,
+        /// Its running dependents.
+        dependents: Vec<String>,
+    },
+}
+
+fn disabled_note(disabled: &[(String, DisabledBy)]) -> String {
+    disabled.iter().fold(String::new(), |mut s, (name, by)| {
+        s.push_str(&format!("\n  note: plugin `{name}` is disabled by {by}"));
+        s
+    })
+}
+
+/// What [`PluginManager::start`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct StartReport {
+    /// The plugins this call handled, in dependency order (dependencies first).
+    pub start_order: Vec<String>,
+    /// The plugins it started, in the order they started.
+    pub started: Vec<String>,
+    /// Lazy plugins it registered; they start on their first call.
+    pub lazy: Vec<String>,
+    /// Plugins that failed, with the reason, in start order.
+    pub failed: Vec<(String, String)>,
+    /// Disabled plugins, and by what.
+    pub disabled: Vec<(String, DisabledBy)>,
+    /// `(plugin, optional dependency)` pairs whose dependency is absent.
+    pub skipped_optional: Vec<(String, String)>,
+    /// Sections of the config file that name no plugin (a typo, or a plugin not added).
+    pub unknown_config_sections: Vec<String>,
+}
+
+/// Builds a [`PluginManager`]: host services, configuration, host API version, time limits.
+#[must_use]
+pub struct PluginManagerBuilder {
+    hooks: Option<HookManager>,
+    services: ServiceMap,
+    config: HostConfig,
+    host_api: Option<Version>,
+    step_timeout: Option<Duration>,
+    event_capacity: usize,
+}
+
+impl PluginManagerBuilder {
+    /// Uses `hooks` (with its specs) instead of an empty [`HookManager`].
+    pub fn hooks(mut self, hooks: HookManager) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
+    /// A service every plugin can get with [`PluginContext::get`]`::<T>()`.
+    pub fn service<T: Send + Sync + 'static>(self, value: T) -> Self {
+        self.service_arc(Arc::new(value))
+    }
+
+    /// As [`service`](Self::service), for a value already shared.
+    pub fn service_arc<T: Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
+        self.services.insert(value);
+        self
+    }
+
+    /// The plugins' configuration: enabled/disabled, lazy, priority overrides, settings.
+    pub fn config(mut self, config: HostConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The host's API version, checked against each plugin's [`PluginMeta::host_api`]. Without
+    /// one, plugins' host API requirements are not checked.
+    pub fn host_api(mut self, version: Version) -> Self {
+        self.host_api = Some(version);
+        self
+    }
+
+    /// Limits each plugin's `init` and `start` (each on its own) to `limit`; an overrun
+    /// fails the plugin. Default: no limit.
+    pub fn step_timeout(mut self, limit: Duration) -> Self {
+        self.step_timeout = Some(limit);
+        self
+    }
+
+    /// How many events a slow [`events`](PluginManager::events) subscriber may fall behind
+    /// before it lags (default 1024).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// The manager.
+    pub fn build(self) -> PluginManager {
+        let (events, _) = broadcast::channel(self.event_capacity);
+        PluginManager {
+            inner: Arc::new(Host {
+                hooks: self.hooks.unwrap_or_default(),
+                services: Arc::new(self.services),
+                config: Arc::new(self.config),
+                host_api: self.host_api,
+                step_timeout: self.step_timeout,
+                events,
+                registry: Mutex::new(Registry::default()),
+                ops: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+}
+
+/// Plugins with metadata, dependencies, a lifecycle, context and configuration, on top of a
+/// [`HookManager`]. Cheap to clone (shared).
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use hookwire::{async_trait, BoxError, Plugin, PluginContext, PluginManager, PluginMeta,
+///                Registrar, RegisterError};
+/// hookwire::hookspec! { pub struct Greet(String) -> String; }
+///
+/// struct Db(&'static str);
+/// struct Storage;
+/// #[async_trait]
+/// impl Plugin for Storage {
+///     fn meta(&self) -> PluginMeta { PluginMeta::new("storage", "1.0.0") }
+///     fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> { Ok(()) }
+///     async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+///         ctx.provide(Db("postgres://"))?;
+///         Ok(())
+///     }
+/// }
+/// struct Greeter;
+/// #[async_trait]
+/// impl Plugin for Greeter {
+///     fn meta(&self) -> PluginMeta { PluginMeta::new("greeter", "1.0.0").requires("storage", "^1") }
+///     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+///         r.sync_fn::<Greet>(|n| Ok(Some(format!("hello {n}")))).add()
+///     }
+///     async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+///         assert_eq!(ctx.require::<Db>()?.0, "postgres://");
+///         Ok(())
+///     }
+/// }
+///
+/// let pm = PluginManager::new();
+/// pm.add(Greeter).unwrap();
+/// pm.add(Storage).unwrap();
+/// let report = pm.start().await.unwrap();
+/// assert_eq!(report.started, ["storage", "greeter"]);
+/// let out = pm.hook::<Greet>().call(&"ada".to_owned()).await.unwrap();
+/// assert_eq!(out.into_value().as_deref(), Some("hello ada"));
+/// let stopped = pm.shutdown(std::time::Duration::from_secs(5)).await;
+/// assert_eq!(stopped.plugins.len(), 2);
+/// assert!(pm.plugins().is_empty());
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct PluginManager {
+    pub(crate) inner: Arc<Host>,
+}
+
+impl std::fmt::Debug for PluginManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginManager")
+            .field("plugins", &self.plugins())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for PluginManager {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub(crate) struct Host {
+    pub(crate) hooks: HookManager,
+    services: Arc<ServiceMap>,
+    config: Arc<HostConfig>,
+    host_api: Option<Version>,
+    step_timeout: Option<Duration>,
+    events: broadcast::Sender<PluginEvent>,
+    registry: Mutex<Registry>,
+    /// Serialises start, remove and shutdown (lazy starts do not take it).
+    pub(crate) ops: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) cells: BTreeMap<String, Arc<Cell>>,
+    /// Plugins in the order they reached `Started`: stop order is its reverse.
+    pub(crate) started: Vec<Arc<Cell>>,
+}
+
+/// One plugin and its life.
+pub(crate) struct Cell {
+    pub(crate) name: Arc<str>,
+    plugin: Arc<dyn Plugin>,
+    pub(crate) meta: PluginMeta,
+    pub(crate) lazy: bool,
+    pub(crate) disabled: Option<DisabledBy>,
+    provided: Arc<Provided>,
+    /// Set once `Started`: what lazy gates check.
+    open: AtomicBool,
+    /// Bringing the plugin up (init + start), at most once.
+    pub(crate) up: OnceCell<Result<(), String>>,
+    pub(crate) run: Mutex<Run>,
+}
+
+#[derive(Default)]
+pub(crate) struct Run {
+    pub(crate) state: PluginState,
+    pub(crate) handle: Option<PluginHandle>,
+    pub(crate) ctx: Option<Arc<PluginContext>>,
+    /// Present dependencies, in declaration order.
+    pub(crate) deps: Vec<Arc<Cell>>,
+}
+
+impl Cell {
+    pub(crate) fn run(&self) -> MutexGuard<'_, Run> {
+        self.run.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn status(&self) -> PluginStatus {
+        PluginStatus {
+            meta: self.meta.clone(),
+            state: self.run().state.clone(),
+            disabled: self.disabled.clone(),
+            lazy: self.lazy,
+        }
+    }
+
+    pub(crate) fn plugin(&self) -> &Arc<dyn Plugin> {
+        &self.plugin
+    }
+}
+
+impl Host {
+    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Moves `cell` to `to`, with a tracing event and a broadcast [`PluginEvent`].
+    pub(crate) fn transition(&self, cell: &Cell, to: PluginState) {
+        let from = {
+            let mut run = cell.run();
+            let from = run.state.clone();
+            if let Err(e) = run.state.advance(to.clone()) {
+                tracing::error!(plugin = %cell.name, error = %e, "bug: illegal plugin state change ignored");
+                return;
+            }
+            from
+        };
+        tracing::info!(plugin = %cell.name, from = ?from, to = ?to, "plugin state");
+        let _ = self.events.send(PluginEvent {
+            plugin: cell.name.to_string(),
+            from,
+            to,
+        });
+    }
+
+    /// Marks `cell` failed (unless it already is) and releases what it holds.
+    fn fail(&self, cell: &Cell, reason: String) {
+        self.transition(cell, PluginState::Failed(reason));
+        let (handle, ctx) = {
+            let mut run = cell.run();
+            (run.handle.take(), run.ctx.take())
+        };
+        if let Some(h) = handle {
+            self.hooks.unregister(&h);
+        }
+        if let Some(ctx) = ctx {
+            ctx.cancellation().cancel();
+            let (mut set, _) = ctx.tasks().close();
+            set.abort_all();
+            set.detach_all();
+        }
+    }
+
+    /// Runs one lifecycle step with the step time limit, catching panics.
+    async fn step(
+        &self,
+        what: &str,
+        fut: impl Future<Output = Result<(), BoxError>>,
+    ) -> Result<(), String> {
+        let fut = AssertUnwindSafe(fut).catch_unwind();
+        let done = match self.step_timeout {
+            None => Ok(fut.await),
+            Some(limit) => tokio::time::timeout(limit, fut)
+                .await
+                .map_err(|_| format!("{what} timed out after {limit:?}")),
+        }?;
+        match done {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("{what} failed: {e}")),
+            Err(panic) => Err(format!("{what} panicked: {}", panic_message(panic))),
+        }
+    }
+
+    /// Initialises and starts `cell` (dependencies first), exactly once however many callers
+    /// ask; later callers get the first outcome.
+    pub(crate) fn bring_up(
+        self: &Arc<Self>,
+        cell: Arc<Cell>,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        let host = self.clone();
+        Box::pin(async move {
+            cell.up
+                .get_or_init(|| host.clone().init_and_start(cell.clone()))
+                .await
+                .clone()
+        })
+    }
+
+    async fn init_and_start(self: Arc<Self>, cell: Arc<Cell>) -> Result<(), String> {
+        let deps = cell.run().deps.clone();
+        for dep in &deps {
+            if self.bring_up(dep.clone()).await.is_err() {
+                let reason = format!("dependency `{}` failed", dep.name);
+                self.fail(&cell, reason.clone());
+                return Err(reason);
+            }
+        }
+        let ctx = Arc::new(PluginContext::new(
+            cell.name.clone(),
+            self.services.clone(),
+            deps.iter()
+                .map(|d| (d.name.clone(), d.provided.clone()))
+                .collect(),
+            cell.provided.clone(),
+            self.config.clone(),
+            CancellationToken::new(),
+            self.hooks.clone(),
+        ));
+        cell.run().ctx = Some(ctx.clone());
+        let span = ctx.span().clone();
+        cell.provided.set_open(true);
+        let init = self
+            .step("init", cell.plugin.init(&ctx))
+            .instrument(span.clone())
+            .await;
+        cell.provided.set_open(false);
+        if let Err(reason) = init {
+            self.fail(&cell, reason.clone());
+            return Err(reason);
+        }
+        self.transition(&cell, PluginState::Initialized);
+        if let Err(reason) = self
+            .step("start", cell.plugin.start(&ctx))
+            .instrument(span)
+            .await
+        {
+            self.fail(&cell, reason.clone());
+            return Err(reason);
+        }
+        self.transition(&cell, PluginState::Started);
+        cell.open.store(true, Ordering::Release);
+        self.registry().started.push(cell.clone());
+        Ok(())
+    }
+}
+
+/// The gate a lazy plugin's impls wait on.
+struct LazyGate {
+    host: Weak<Host>,
+    cell: Arc<Cell>,
+}
+
+impl StartGate for LazyGate {
+    fn is_open(&self) -> bool {
+        self.cell.open.load(Ordering::Acquire)
+    }
+
+    fn open(&self) -> BoxFuture<'static, Result<(), BoxError>> {
+        let cell = self.cell.clone();
+        let host = self.host.upgrade();
+        Box::pin(async move {
+            let Some(host) = host else {
+                return Err(format!("plugin `{}`: its manager was dropped", cell.name).into());
+            };
+            host.bring_up(cell.clone())
+                .await
+                .map_err(|r| format!("lazy plugin `{}` could not start: {r}", cell.name).into())
+        })
+    }
+}
+
+impl PluginManager {
+    /// A manager with an empty [`HookManager`], no services and an empty configuration.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// A builder for services, configuration, host API version and time limits.
+    pub fn builder() -> PluginManagerBuilder {
+        PluginManagerBuilder {
+            hooks: None,
+            services: ServiceMap::default(),
+            config: HostConfig::new(),
+            host_api: None,
+            step_timeout: None,
+            event_capacity: 1024,
+        }
+    }
+
+    /// The hook manager the plugins' impls are registered with.
+    pub fn hooks(&self) -> &HookManager {
+        &self.inner.hooks
+    }
+
+    /// A caller for hook `S`: shorthand for `pm.hooks().hook::<S>()`.
+    pub fn hook<S: HookSpec>(&self) -> HookCaller<S> {
+        self.inner.hooks.hook::<S>()
+    }
+
+    /// The host configuration.
+    pub fn config(&self) -> &HostConfig {
+        &self.inner.config
+    }
+
+    /// Subscribes to lifecycle events: one [`PluginEvent`] per state change, from now on.
+    pub fn events(&self) -> broadcast::Receiver<PluginEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Adds `plugin` (`Discovered`); [`start`](Self::start) registers and starts it. Whether it
+    /// is enabled (and lazy) comes from the configuration.
+    ///
+    /// # Errors
+    /// [`PluginError::Duplicate`] if a plugin of that name was added already.
+    pub fn add<P: Plugin>(&self, plugin: P) -> Result<(), PluginError> {
+        self.add_arc(Arc::new(plugin), false)
+    }
+
+    /// Adds `plugin` as lazy: `start` registers its impls, and the first call that reaches
+    /// one of them initialises and starts it (and its dependencies), exactly once however many
+    /// calls arrive together; they all wait for it. If it fails to start, those calls get an
+    /// error outcome for its impls. `lazy = false` in the configuration overrides this.
+    ///
+    /// # Errors
+    /// As [`add`](Self::add).
+    pub fn add_lazy<P: Plugin>(&self, plugin: P) -> Result<(), PluginError> {
+        self.add_arc(Arc::new(plugin), true)
+    }
+
+    /// Adds a shared plugin; `lazy` as in [`add_lazy`](Self::add_lazy).
+    ///
+    /// # Errors
+    /// As [`add`](Self::add).
+    pub fn add_arc(&self, plugin: Arc<dyn Plugin>, lazy: bool) -> Result<(), PluginError> {
+        let meta = plugin.meta();
+        let config = &self.inner.config;
+        let disabled = match config.enablement(&meta.name) {
+            Enablement::Enabled => None,
+            Enablement::Disabled(by) => Some(by),
+        };
+        let lazy = config.lazy(&meta.name).unwrap_or(lazy);
+        let mut reg = self.inner.registry();
+        if reg.cells.contains_key(&meta.name) {
+            return Err(PluginError::Duplicate { plugin: meta.name });
+        }
+        let cell = Arc::new(Cell {
+            name: Arc::from(meta.name.as_str()),
+            plugin,
+            meta,
+            lazy,
+            disabled,
+            provided: Arc::default(),
+            open: AtomicBool::new(false),
+            up: OnceCell::new(),
+            run: Mutex::new(Run::default()),
+        });
+        if let Some(by) = &cell.disabled {
+            tracing::info!(plugin = %cell.name, disabled_by = %by, "plugin disabled");
+        }
+        reg.cells.insert(cell.meta.name.clone(), cell);
+        Ok(())
+    }
+
+    /// The plugins, with their metadata and state; query by name, capability and state.
+    pub fn plugins(&self) -> PluginList {
+        let reg = self.inner.registry();
+        PluginList::new(reg.cells.values().map(|c| c.status()).collect())
+    }
+
+    /// The state of plugin `name`.
+    pub fn state(&self, name: &str) -> Option<PluginState> {
+        let cell = self.inner.registry().cells.get(name).cloned()?;
+        let state = cell.run().state.clone();
+        Some(state)
+    }
+
+    /// Resolves the dependencies of every enabled plugin and brings each one added since the
+    /// last call up, in dependency order: register its impls (with the configuration's
+    /// priority overrides), `init`, `start`. Lazy plugins stop after registering.
+    ///
+    /// A plugin that fails is `Failed` with the reason, its impls are removed, and its
+    /// dependents are `Failed` ("dependency `x` failed") without being called; the others
+    /// start normally and the call returns `Ok` with the failures listed in the report.
+    ///
+    /// # Errors
+    /// [`PluginError::Dependencies`] listing every problem (missing or mismatched
+    /// dependencies, conflicts, cycles, host API mismatches); nothing is started then.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: dropping the future part-way leaves the plugin being started in the
+    /// state it reached (its step is dropped); the others stay `Discovered` and the next
+    /// `start` picks them up.
+    pub async fn start(&self) -> Result<StartReport, PluginError> {
+        let host = &self.inner;
+        let _ops = host.ops.lock().await;
+        let (cells, disabled) = {
+            let reg = host.registry();
+            let (on, off): (Vec<_>, Vec<_>) = reg
+                .cells
+                .values()
+                .cloned()
+                .partition(|c| c.disabled.is_none());
+            let disabled: Vec<(String, DisabledBy)> = off
+                .iter()
+                .filter_map(|c| Some((c.name.to_string(), c.disabled.clone()?)))
+                .collect();
+            (on, disabled)
+        };
+        let mut metas: Vec<PluginMeta> = cells.iter().map(|c| c.meta.clone()).collect();
+        // A host that names no API version accepts every plugin's host API requirement.
+        let host_api = host.host_api.clone().unwrap_or_else(|| {
+            for m in &mut metas {
+                m.host_api = None;
+            }
+            Version::new(0, 0, 0)
+        });
+        let resolution = resolve(&metas, &host_api).map_err(|error| PluginError::Dependencies {
+            error,
+            disabled: disabled.clone(),
+        })?;
+        let by_name: BTreeMap<&str, &Arc<Cell>> =
+            cells.iter().map(|c| (c.meta.name.as_str(), c)).collect();
+        let mut report = StartReport {
+            disabled,
+            skipped_optional: resolution.skipped_optional.clone(),
+            unknown_config_sections: self.unknown_sections(),
+            ..StartReport::default()
+        };
+        for name in &resolution.start_order {
+            let cell = by_name[name.as_str()];
+            if cell.run().state != PluginState::Discovered {
+                continue;
+            }
+            report.start_order.push(name.clone());
+            cell.run().deps = cell
+                .meta
+                .dependencies
+                .iter()
+                .filter_map(|d| by_name.get(d.name.as_str()).map(|c| (*c).clone()))
+                .collect();
+            if let Err(reason) = self.register_cell(cell) {
+                let _ = cell.up.set(Err(reason.clone()));
+                host.fail(cell, reason.clone());
+                report.failed.push((name.clone(), reason));
+                continue;
+            }
+            if cell.lazy {
+                report.lazy.push(name.clone());
+                continue;
+            }
+            match host.bring_up(cell.clone()).await {
+                Ok(()) => report.started.push(name.clone()),
+                Err(reason) => report.failed.push((name.clone(), reason)),
+            }
+        }
+        // Lazy dependencies that eager dependents started are listed where they started.
+        report
+            .lazy
+            .retain(|n| by_name[n.as_str()].run().state != PluginState::Started);
+        Ok(report)
+    }
+
+    fn unknown_sections(&self) -> Vec<String> {
+        let reg = self.inner.registry();
+        let unknown: Vec<String> = self
+            .inner
+            .config
+            .section_names()
+            .filter(|s| !reg.cells.contains_key(*s))
+            .map(str::to_owned)
+            .collect();
+        for s in &unknown {
+            tracing::warn!(section = %s, "config section names no plugin that was added");
+        }
+        unknown
+    }
+
+    /// Registers `cell`'s impls (`Discovered → Registered`).
+    fn register_cell(&self, cell: &Arc<Cell>) -> Result<(), String> {
+        let host = &self.inner;
+        if let Some(failed) = cell
+            .run()
+            .deps
+            .iter()
+            .find(|d| matches!(d.run().state, PluginState::Failed(_)))
+        {
+            return Err(format!("dependency `{}` failed", failed.name));
+        }
+        let overrides = host.config.priority_overrides(&cell.name);
+        let gate = cell.lazy.then(|| {
+            Arc::new(LazyGate {
+                host: Arc::downgrade(host),
+                cell: cell.clone(),
+            }) as Arc<dyn StartGate>
+        });
+        let plugin = cell.plugin.clone();
+        let handle = host
+            .hooks
+            .register(&cell.name, |r| {
+                if let Some(gate) = gate {
+                    r.set_gate(gate);
+                }
+                plugin.register(r)?;
+                match overrides {
+                    Some(o) => r.override_priorities(o),
+                    None => Ok(()),
+                }
+            })
+            .map_err(|e| format!("registration failed: {e}"))?;
+        cell.run().handle = Some(handle);
+        host.transition(cell, PluginState::Registered);
+        Ok(())
+    }
+
+    /// Asks every started plugin for its [`Health`](super::Health), in name order.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: it only reads.
+    pub async fn health(&self) -> Vec<(String, super::Health)> {
+        let cells: Vec<Arc<Cell>> = self.inner.registry().cells.values().cloned().collect();
+        let mut out = Vec::new();
+        for cell in cells {
+            if cell.run().state == PluginState::Started {
+                let health = AssertUnwindSafe(cell.plugin.health())
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|p| {
+                        super::Health::Unhealthy(format!(
+                            "health check panicked: {}",
+                            panic_message(p)
+                        ))
+                    });
+                out.push((cell.name.to_string(), health));
+            }
+        }
+        out
+    }
+
+    /// Names of the plugins that depend on `name` and are registered or running.
+    pub(crate) fn live_dependents(&self, name: &str) -> Vec<String> {
+        let reg = self.inner.registry();
+        let mut seen = HashSet::new();
+        reg.cells
+            .values()
+            .filter(|c| {
+                c.meta.dependencies.iter().any(|d| d.name == name)
+                    && matches!(
+                        c.run().state,
+                        PluginState::Registered | PluginState::Initialized | PluginState::Started
+                    )
+            })
+            .filter(|c| seen.insert(c.name.clone()))
+            .map(|c| c.name.to_string())
+            .collect()
+    }
+}

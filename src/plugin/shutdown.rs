@@ -1,0 +1,231 @@
+//! Stopping plugins: [`PluginManager::remove`] for one, [`PluginManager::shutdown`] for all.
+//!
+//! A plugin's impls are unregistered *before* it is stopped, so no new call reaches a plugin
+//! that is shutting down (calls already running finish on their snapshot). Then, within the
+//! grace period given for that plugin: its [`stop`](crate::Plugin::stop) runs, its
+//! cancellation token is cancelled, and its tracked tasks get the rest of the grace period to
+//! finish; the ones still running are aborted and named in the report.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::host::{Cell, Host, PluginError, PluginManager};
+use super::lifecycle::PluginState;
+use crate::exec::panic::panic_message;
+
+/// How one plugin's stop went.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome", content = "detail")]
+#[non_exhaustive]
+pub enum StopOutcome {
+    /// `stop` returned `Ok` in time.
+    Stopped,
+    /// `stop` did not finish within the grace period (it was dropped).
+    TimedOut {
+        /// The grace period.
+        limit: Duration,
+    },
+    /// `stop` returned an error or panicked.
+    Failed(String),
+    /// The plugin was not running (never started, disabled, lazy and never called, or
+    /// failed); it was removed without calling `stop`.
+    NotStarted(PluginState),
+}
+
+/// One plugin in a [`StopReport`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct PluginStop {
+    /// The plugin.
+    pub plugin: String,
+    /// How its `stop` went.
+    pub outcome: StopOutcome,
+    /// Tracked tasks still running at the end of the grace period, aborted.
+    pub aborted_tasks: Vec<String>,
+    /// Tracked tasks that panicked.
+    pub panicked_tasks: Vec<String>,
+}
+
+/// What [`PluginManager::shutdown`] did, plugin by plugin, in the order they were stopped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct StopReport {
+    /// Started plugins in reverse start order (dependents before their dependencies), then the
+    /// plugins that were not running, by name.
+    pub plugins: Vec<PluginStop>,
+}
+
+impl StopReport {
+    /// Whether every started plugin stopped in time, without errors or aborted tasks.
+    pub fn is_clean(&self) -> bool {
+        self.plugins.iter().all(|p| {
+            matches!(p.outcome, StopOutcome::Stopped | StopOutcome::NotStarted(_))
+                && p.aborted_tasks.is_empty()
+                && p.panicked_tasks.is_empty()
+        })
+    }
+}
+
+impl Host {
+    /// Settles a lazy start that may be under way (or forbids one), within `grace`.
+    async fn settle(&self, cell: &Cell, grace: Duration) {
+        let settle = cell.up.get_or_init(|| async {
+            Err("the manager stopped the plugin before it started".to_owned())
+        });
+        let _ = tokio::time::timeout(grace, settle).await;
+    }
+
+    /// Stops one cell whose impls are already unregistered.
+    async fn stop_cell(&self, cell: &Arc<Cell>, grace: Duration) -> PluginStop {
+        let deadline = Instant::now() + grace;
+        let (state, ctx) = {
+            let run = cell.run();
+            (run.state.clone(), run.ctx.clone())
+        };
+        let mut report = PluginStop {
+            plugin: cell.name.to_string(),
+            outcome: StopOutcome::Stopped,
+            aborted_tasks: Vec::new(),
+            panicked_tasks: Vec::new(),
+        };
+        let (PluginState::Started, Some(ctx)) = (&state, ctx) else {
+            report.outcome = StopOutcome::NotStarted(state);
+            return report;
+        };
+        let stop = AssertUnwindSafe(cell.plugin().stop(&ctx))
+            .catch_unwind()
+            .instrument(ctx.span().clone());
+        report.outcome = match tokio::time::timeout_at(deadline, stop).await {
+            Ok(Ok(Ok(()))) => StopOutcome::Stopped,
+            Ok(Ok(Err(e))) => StopOutcome::Failed(format!("stop failed: {e}")),
+            Ok(Err(p)) => StopOutcome::Failed(format!("stop panicked: {}", panic_message(p))),
+            Err(_) => StopOutcome::TimedOut { limit: grace },
+        };
+        ctx.cancellation().cancel();
+        let (mut set, mut names) = ctx.tasks().close();
+        loop {
+            match tokio::time::timeout_at(deadline, set.join_next_with_id()).await {
+                Ok(None) => break,
+                Ok(Some(Ok((id, ())))) => {
+                    names.remove(&id);
+                }
+                Ok(Some(Err(e))) => {
+                    if let Some(name) = names.remove(&e.id()) {
+                        if e.is_panic() {
+                            report.panicked_tasks.push(name);
+                        }
+                    }
+                }
+                Err(_) => {
+                    set.abort_all();
+                    let mut left: Vec<String> = names.drain().map(|(_, n)| n).collect();
+                    left.sort();
+                    report.aborted_tasks = left;
+                    break;
+                }
+            }
+        }
+        report.panicked_tasks.sort();
+        if !report.aborted_tasks.is_empty() {
+            tracing::warn!(plugin = %cell.name, tasks = ?report.aborted_tasks, "aborted plugin tasks that outlived the grace period");
+        }
+        let to = match &report.outcome {
+            StopOutcome::Stopped => PluginState::Stopped,
+            StopOutcome::TimedOut { limit } => {
+                PluginState::Failed(format!("stop timed out after {limit:?}"))
+            }
+            StopOutcome::Failed(reason) => PluginState::Failed(reason.clone()),
+            StopOutcome::NotStarted(_) => unreachable!("handled above"),
+        };
+        self.transition(cell, to);
+        cell.run().ctx = None;
+        report
+    }
+
+    fn unregister_cell(&self, cell: &Cell) {
+        if let Some(h) = cell.run().handle.take() {
+            self.hooks.unregister(&h);
+        }
+    }
+}
+
+impl PluginManager {
+    /// Stops every plugin and empties the manager, which can then be used again (add and
+    /// start plugins anew). All impls are unregistered first; then each started plugin is
+    /// stopped in reverse start order (every plugin before the plugins it depends on), each
+    /// with its own `grace` period (see the [module docs](self)). Plugins that were not
+    /// running are listed as [`StopOutcome::NotStarted`].
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: dropping the future part-way leaves the remaining plugins in the
+    /// manager, their impls unregistered; call `shutdown` again to finish.
+    pub async fn shutdown(&self, grace: Duration) -> StopReport {
+        let host = &self.inner;
+        let _ops = host.ops.lock().await;
+        let cells: Vec<Arc<Cell>> = host.registry().cells.values().cloned().collect();
+        for cell in &cells {
+            host.unregister_cell(cell);
+        }
+        for cell in &cells {
+            host.settle(cell, grace).await;
+        }
+        let started: Vec<Arc<Cell>> = std::mem::take(&mut host.registry().started);
+        let mut report = StopReport::default();
+        for cell in started.iter().rev() {
+            report.plugins.push(host.stop_cell(cell, grace).await);
+        }
+        for cell in &cells {
+            if !started.iter().any(|s| Arc::ptr_eq(s, cell)) {
+                report.plugins.push(host.stop_cell(cell, grace).await);
+            }
+        }
+        host.registry().cells.clear();
+        report
+    }
+
+    /// Stops plugin `name` (see [`shutdown`](Self::shutdown)) and removes it from the manager.
+    ///
+    /// # Errors
+    /// [`PluginError::Unknown`] for a name that was never added; [`PluginError::Required`]
+    /// while plugins that depend on it are registered or running (remove them first). The
+    /// manager is unchanged then.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: dropping the future part-way leaves the plugin unregistered but in the
+    /// manager; call `remove` again to finish.
+    pub async fn remove(&self, name: &str, grace: Duration) -> Result<PluginStop, PluginError> {
+        let host = &self.inner;
+        let _ops = host.ops.lock().await;
+        let cell = {
+            let reg = host.registry();
+            match reg.cells.get(name) {
+                Some(c) => c.clone(),
+                None => {
+                    return Err(PluginError::Unknown {
+                        plugin: name.to_owned(),
+                        known: reg.cells.keys().cloned().collect(),
+                    })
+                }
+            }
+        };
+        let dependents = self.live_dependents(name);
+        if !dependents.is_empty() {
+            return Err(PluginError::Required {
+                plugin: name.to_owned(),
+                dependents,
+            });
+        }
+        host.unregister_cell(&cell);
+        host.settle(&cell, grace).await;
+        let stop = host.stop_cell(&cell, grace).await;
+        let mut reg = host.registry();
+        reg.started.retain(|c| !Arc::ptr_eq(c, &cell));
+        reg.cells.remove(name);
+        Ok(stop)
+    }
+}

@@ -1,0 +1,130 @@
+//! [`PluginHarness`]: one plugin, alone, against the host's specs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::{
+    ConfigError, HookCaller, HookManager, HookSpec, HostConfig, Plugin, PluginError, PluginManager,
+    PluginManagerBuilder, PluginState, StopReport,
+};
+
+/// Runs one plugin alone (with stand-ins for the plugins it depends on) so a plugin author
+/// can unit-test it in a few lines; see the [module docs](super) for an example.
+#[must_use]
+pub struct PluginHarness {
+    plugin: Arc<dyn Plugin>,
+    name: String,
+    lazy: bool,
+    builder: PluginManagerBuilder,
+    dependencies: Vec<Arc<dyn Plugin>>,
+}
+
+impl PluginHarness {
+    /// A harness for `plugin`, with an empty [`HookManager`].
+    pub fn new<P: Plugin>(plugin: P) -> Self {
+        let name = plugin.meta().name;
+        PluginHarness {
+            plugin: Arc::new(plugin),
+            name,
+            lazy: false,
+            builder: PluginManager::builder(),
+            dependencies: Vec::new(),
+        }
+    }
+
+    /// Uses the host's hook manager (with its specs), so the plugin is checked against them.
+    pub fn hooks(mut self, hooks: HookManager) -> Self {
+        self.builder = self.builder.hooks(hooks);
+        self
+    }
+
+    /// A host service the plugin expects.
+    pub fn service<T: Send + Sync + 'static>(mut self, value: T) -> Self {
+        self.builder = self.builder.service(value);
+        self
+    }
+
+    /// The configuration.
+    pub fn config(mut self, config: HostConfig) -> Self {
+        self.builder = self.builder.config(config);
+        self
+    }
+
+    /// The configuration, from TOML text (as in `hookwire.toml`).
+    ///
+    /// # Errors
+    /// [`ConfigError`] for text that is not a valid configuration.
+    pub fn config_toml(self, text: &str) -> Result<Self, ConfigError> {
+        let config = HostConfig::parse(text, "<harness config>")?;
+        Ok(self.config(config))
+    }
+
+    /// A stand-in for a plugin the tested one depends on (typically a
+    /// [`FakePlugin`](super::FakePlugin) that provides a service in `init`).
+    pub fn dependency<P: Plugin>(mut self, plugin: P) -> Self {
+        self.dependencies.push(Arc::new(plugin));
+        self
+    }
+
+    /// Adds the plugin as lazy (started by its first call).
+    pub fn lazy(mut self) -> Self {
+        self.lazy = true;
+        self
+    }
+
+    /// Starts the stand-ins and the plugin.
+    ///
+    /// # Errors
+    /// [`PluginError::Dependencies`] when the plugin's dependencies are not met;
+    /// [`PluginError::Failed`] when it (or a stand-in) failed to register, init or start.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe (see [`PluginManager::start`]).
+    pub async fn start(self) -> Result<RunningPlugin, PluginError> {
+        let pm = self.builder.build();
+        for d in self.dependencies {
+            pm.add_arc(d, false)?;
+        }
+        pm.add_arc(self.plugin, self.lazy)?;
+        let report = pm.start().await?;
+        if let Some((plugin, reason)) = report.failed.into_iter().next() {
+            return Err(PluginError::Failed { plugin, reason });
+        }
+        Ok(RunningPlugin {
+            pm,
+            name: self.name,
+        })
+    }
+}
+
+/// A plugin started by a [`PluginHarness`].
+#[derive(Debug, Clone)]
+pub struct RunningPlugin {
+    pm: PluginManager,
+    name: String,
+}
+
+impl RunningPlugin {
+    /// A caller for hook `S`.
+    pub fn hook<S: HookSpec>(&self) -> HookCaller<S> {
+        self.pm.hook::<S>()
+    }
+
+    /// The plugin's state.
+    pub fn state(&self) -> PluginState {
+        self.pm.state(&self.name).unwrap_or_default()
+    }
+
+    /// The manager running it.
+    pub fn manager(&self) -> &PluginManager {
+        &self.pm
+    }
+
+    /// Stops everything, each plugin within `grace`.
+    ///
+    /// # Cancel safety
+    /// Not cancel safe (see [`PluginManager::shutdown`]).
+    pub async fn shutdown(&self, grace: Duration) -> StopReport {
+        self.pm.shutdown(grace).await
+    }
+}

@@ -1,0 +1,697 @@
+//! The plugin manager: dependency order, failures and their blast radius, events, services,
+//! lazy start, removal and graceful shutdown — through the public API and the `testing` kit.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hookwire::testing::{FakePlugin, Journal, PluginHarness, Reply, Script, Step};
+use hookwire::{
+    async_trait, BoxError, ContextError, Health, Plugin, PluginContext, PluginError, PluginEvent,
+    PluginManager, PluginMeta, PluginState, RegisterError, Registrar, StopOutcome,
+};
+
+hookwire::hookspec! {
+    /// Every plugin says its name.
+    pub struct Name(()) -> String;
+}
+
+fn fake(name: &str, journal: &Journal) -> FakePlugin {
+    fake_meta(PluginMeta::new(name, "1.0.0"), journal)
+}
+
+fn fake_meta(meta: PluginMeta, journal: &Journal) -> FakePlugin {
+    let name = meta.name.clone();
+    FakePlugin::new(meta)
+        .journal(journal)
+        .hook::<Name>(Script::always(Reply::answer(name)))
+}
+
+async fn names(pm: &PluginManager) -> Vec<String> {
+    let out = pm.hook::<Name>().call(&()).await.unwrap();
+    let mut v: Vec<String> = out.values().cloned().collect();
+    v.sort();
+    v
+}
+
+const GRACE: Duration = Duration::from_secs(5);
+
+#[tokio::test]
+async fn starts_in_dependency_order_and_stops_in_reverse() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    // Added in an order that is not the start order.
+    pm.add(fake_meta(
+        PluginMeta::new("api", "1.0.0").requires("auth", "^1"),
+        &j,
+    ))
+    .unwrap();
+    pm.add(fake_meta(
+        PluginMeta::new("auth", "1.2.0").requires("db", "^1"),
+        &j,
+    ))
+    .unwrap();
+    pm.add(fake("db", &j)).unwrap();
+    pm.add(fake_meta(
+        PluginMeta::new("cache", "0.2.1").optional("metrics", "*"),
+        &j,
+    ))
+    .unwrap();
+    assert_eq!(pm.state("api"), Some(PluginState::Discovered));
+
+    let report = pm.start().await.unwrap();
+    assert_eq!(report.start_order, ["cache", "db", "auth", "api"]);
+    assert_eq!(report.started, ["cache", "db", "auth", "api"]);
+    assert!(report.failed.is_empty());
+    assert_eq!(
+        report.skipped_optional,
+        [("cache".to_owned(), "metrics".to_owned())]
+    );
+    assert_eq!(
+        j.entries(),
+        [
+            "cache:init",
+            "cache:start",
+            "db:init",
+            "db:start",
+            "auth:init",
+            "auth:start",
+            "api:init",
+            "api:start"
+        ]
+    );
+    assert_eq!(names(&pm).await, ["api", "auth", "cache", "db"]);
+
+    let stopped = pm.shutdown(GRACE).await;
+    let order: Vec<&str> = stopped.plugins.iter().map(|p| p.plugin.as_str()).collect();
+    assert_eq!(order, ["api", "auth", "db", "cache"]);
+    assert!(stopped.is_clean());
+    assert!(stopped
+        .plugins
+        .iter()
+        .all(|p| p.outcome == StopOutcome::Stopped));
+    assert!(pm.plugins().is_empty());
+    assert!(
+        pm.hooks().plugins().is_empty(),
+        "every impl is unregistered"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_init_fails_its_dependents_only() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake("db", &j).init_step(Step::Fail("connection refused".into())))
+        .unwrap();
+    pm.add(fake_meta(
+        PluginMeta::new("auth", "1.0.0").requires("db", "^1"),
+        &j,
+    ))
+    .unwrap();
+    pm.add(fake_meta(
+        PluginMeta::new("api", "1.0.0").requires("auth", "^1"),
+        &j,
+    ))
+    .unwrap();
+    pm.add(fake("metrics", &j)).unwrap();
+
+    let report = pm.start().await.unwrap();
+    assert_eq!(report.started, ["metrics"]);
+    assert_eq!(
+        report.failed,
+        [
+            (
+                "db".to_owned(),
+                "init failed: connection refused".to_owned()
+            ),
+            ("auth".to_owned(), "dependency `db` failed".to_owned()),
+            ("api".to_owned(), "dependency `auth` failed".to_owned()),
+        ]
+    );
+    assert_eq!(
+        pm.state("db"),
+        Some(PluginState::Failed(
+            "init failed: connection refused".into()
+        ))
+    );
+    assert_eq!(
+        pm.state("auth"),
+        Some(PluginState::Failed("dependency `db` failed".into()))
+    );
+    assert_eq!(pm.state("metrics"), Some(PluginState::Started));
+    // Dependents were never called; the failed plugins' impls are gone.
+    assert_eq!(j.of("auth"), Vec::<String>::new());
+    assert_eq!(j.of("api"), Vec::<String>::new());
+    assert_eq!(names(&pm).await, ["metrics"]);
+    let list = pm.plugins();
+    let failed: Vec<&str> = list
+        .in_state(&PluginState::Failed(String::new()))
+        .map(|p| p.name())
+        .collect();
+    assert_eq!(failed, ["api", "auth", "db"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn start_errors_panics_and_time_limits_fail_the_plugin() {
+    let j = Journal::new();
+    let pm = PluginManager::builder()
+        .step_timeout(Duration::from_secs(2))
+        .build();
+    pm.add(fake("erring", &j).start_step(Step::Fail("port in use".into())))
+        .unwrap();
+    pm.add(fake("panicking", &j).init_step(Step::Panic("bad state".into())))
+        .unwrap();
+    pm.add(fake("hanging", &j).start_step(Step::Hang)).unwrap();
+    pm.add(fake("slow", &j).init_step(Step::Ok.after(Duration::from_secs(1))))
+        .unwrap();
+
+    let t0 = tokio::time::Instant::now();
+    let report = pm.start().await.unwrap();
+    assert_eq!(
+        t0.elapsed(),
+        Duration::from_secs(3),
+        "2 s limit on `hanging` + 1 s of `slow`"
+    );
+    assert_eq!(report.started, ["slow"]);
+    assert_eq!(
+        report.failed,
+        [
+            ("erring".to_owned(), "start failed: port in use".to_owned()),
+            ("hanging".to_owned(), "start timed out after 2s".to_owned()),
+            (
+                "panicking".to_owned(),
+                "init panicked: bad state".to_owned()
+            ),
+        ]
+    );
+    // A plugin that failed in `start` had been initialised: its impls are removed anyway.
+    assert_eq!(names(&pm).await, ["slow"]);
+}
+
+#[tokio::test]
+async fn unresolvable_dependencies_start_nothing() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake_meta(
+        PluginMeta::new("auth", "1.0.0").requires("db", "^2"),
+        &j,
+    ))
+    .unwrap();
+    pm.add(fake("db", &j)).unwrap();
+    pm.add(fake("metrics", &j)).unwrap();
+
+    let err = pm.start().await.unwrap_err();
+    let PluginError::Dependencies { error, disabled } = &err else {
+        panic!("expected a dependency error, got {err:?}");
+    };
+    assert!(disabled.is_empty());
+    assert_eq!(error.problems().len(), 1);
+    let msg = err.to_string();
+    assert!(msg.contains("`auth` requires `db` ^2"), "{msg}");
+    assert!(msg.contains("1.0.0"), "names the version found: {msg}");
+    for p in pm.plugins().iter() {
+        assert_eq!(p.state, PluginState::Discovered, "{} was touched", p.name());
+    }
+    assert!(j.entries().is_empty());
+    assert!(pm.hooks().plugins().is_empty());
+    assert!(matches!(
+        pm.add(fake("db", &j)),
+        Err(PluginError::Duplicate { plugin }) if plugin == "db"
+    ));
+}
+
+#[tokio::test]
+async fn every_transition_is_an_event() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    let mut events = pm.events();
+    pm.add(fake("db", &j)).unwrap();
+    pm.add(
+        fake_meta(PluginMeta::new("auth", "1.0.0").requires("db", "*"), &j)
+            .init_step(Step::Fail("no".into())),
+    )
+    .unwrap();
+    pm.start().await.unwrap();
+    pm.shutdown(GRACE).await;
+
+    let mut seen = Vec::new();
+    while let Ok(PluginEvent {
+        plugin, from, to, ..
+    }) = events.try_recv()
+    {
+        seen.push(format!("{plugin}: {from:?} -> {to:?}"));
+    }
+    assert_eq!(
+        seen,
+        [
+            "db: Discovered -> Registered",
+            "db: Registered -> Initialized",
+            "db: Initialized -> Started",
+            "auth: Discovered -> Registered",
+            "auth: Registered -> Failed(\"init failed: no\")",
+            "db: Started -> Stopped",
+        ]
+    );
+}
+
+struct Db(&'static str);
+#[derive(Debug)]
+struct Secret;
+
+#[tokio::test]
+async fn services_reach_dependents_only() {
+    let j = Journal::new();
+    let pm = PluginManager::builder()
+        .service(String::from("host-config"))
+        .build();
+    pm.add(fake("db", &j).on_init(|ctx| {
+        ctx.provide(Db("postgres://db"))?;
+        Ok(())
+    }))
+    .unwrap();
+    pm.add(fake("vault", &j).on_init(|ctx| {
+        ctx.provide(Secret)?;
+        // Providing the same type twice is an error naming both.
+        let twice = ctx.provide(Secret).unwrap_err();
+        assert!(matches!(twice, ContextError::AlreadyProvided { .. }));
+        Ok(())
+    }))
+    .unwrap();
+    pm.add(
+        fake_meta(PluginMeta::new("api", "1.0.0").requires("db", "^1"), &j).on_init(|ctx| {
+            assert_eq!(ctx.require::<Db>()?.0, "postgres://db");
+            assert_eq!(
+                ctx.get::<String>().as_deref().map(String::as_str),
+                Some("host-config")
+            );
+            // `vault` provides a Secret, but `api` does not depend on it.
+            assert!(ctx.get::<Secret>().is_none());
+            let err = ctx.require::<Secret>().unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains("plugin `api` needs service"), "{msg}");
+            assert!(msg.contains("Secret"), "{msg}");
+            assert!(msg.contains("dependencies (db)"), "{msg}");
+            Ok(())
+        }),
+    )
+    .unwrap();
+    let report = pm.start().await.unwrap();
+    assert_eq!(report.failed, Vec::<(String, String)>::new());
+    assert_eq!(report.started.len(), 3);
+}
+
+/// Provides a service from `start`, which is too late.
+struct LateProvider;
+#[async_trait]
+impl Plugin for LateProvider {
+    fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> {
+        Ok(())
+    }
+    async fn start(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        ctx.provide(Db("late"))?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn providing_outside_init_fails_the_plugin_with_a_clear_reason() {
+    let pm = PluginManager::new();
+    pm.add(LateProvider).unwrap();
+    let report = pm.start().await.unwrap();
+    let (name, reason) = &report.failed[0];
+    assert_eq!(name, "LateProvider");
+    assert!(
+        reason.starts_with("start failed: plugin `LateProvider` provided service"),
+        "{reason}"
+    );
+    assert!(reason.contains("outside `init`"), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lazy_plugin_starts_once_on_its_first_call_after_its_dependencies() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add_lazy(fake("db", &j).init_step(Step::Ok.after(Duration::from_millis(20))))
+        .unwrap();
+    pm.add_lazy(fake_meta(
+        PluginMeta::new("search", "1.0.0").requires("db", "^1"),
+        &j,
+    ))
+    .unwrap();
+    pm.add(fake("eager", &j)).unwrap();
+
+    let report = pm.start().await.unwrap();
+    assert_eq!(report.started, ["eager"]);
+    assert_eq!(report.lazy, ["db", "search"]);
+    assert_eq!(pm.state("search"), Some(PluginState::Registered));
+    assert_eq!(j.entries(), ["eager:init", "eager:start"]);
+
+    // Ten concurrent first calls: `search` (and `db` before it) start exactly once.
+    let calls = (0..10).map(|_| {
+        let pm = pm.clone();
+        tokio::spawn(async move { names(&pm).await })
+    });
+    for c in futures::future::join_all(calls).await {
+        assert_eq!(c.unwrap(), ["db", "eager", "search"]);
+    }
+    assert_eq!(j.of("db")[..2], ["init", "start"]);
+    assert_eq!(j.of("search")[..2], ["init", "start"]);
+    assert_eq!(
+        j.entries().iter().filter(|e| e.ends_with(":init")).count(),
+        3
+    );
+    let db_start = j.entries().iter().position(|e| e == "db:start").unwrap();
+    let search_init = j.entries().iter().position(|e| e == "search:init").unwrap();
+    assert!(
+        db_start < search_init,
+        "dependencies start first: {:?}",
+        j.entries()
+    );
+    assert_eq!(pm.state("search"), Some(PluginState::Started));
+
+    // Stop order is the real start order reversed.
+    let stopped = pm.shutdown(GRACE).await;
+    let order: Vec<&str> = stopped.plugins.iter().map(|p| p.plugin.as_str()).collect();
+    assert_eq!(order, ["search", "db", "eager"]);
+}
+
+#[tokio::test]
+async fn a_lazy_plugin_that_cannot_start_fails_its_impls_not_the_call() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add_lazy(fake("flaky", &j).init_step(Step::Fail("no license".into())))
+        .unwrap();
+    pm.add(fake("steady", &j)).unwrap();
+    pm.start().await.unwrap();
+
+    let out = pm.hook::<Name>().call(&()).await.unwrap();
+    assert_eq!(out.values().collect::<Vec<_>>(), ["steady"]);
+    let (plugin, err) = out.errors().next().unwrap();
+    assert_eq!(plugin, "flaky");
+    assert_eq!(
+        err.to_string(),
+        "returned an error: lazy plugin `flaky` could not start: init failed: no license"
+    );
+    assert_eq!(
+        pm.state("flaky"),
+        Some(PluginState::Failed("init failed: no license".into()))
+    );
+    // Its impls are gone: the next call does not try again.
+    assert_eq!(names(&pm).await, ["steady"]);
+}
+
+/// Spawns two tracked tasks: one that honours cancellation and one that ignores it.
+struct Worker {
+    stop: Step,
+    finished: Arc<AtomicUsize>,
+}
+#[async_trait]
+impl Plugin for Worker {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("worker", "1.0.0")
+    }
+    fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> {
+        Ok(())
+    }
+    async fn start(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        let token = ctx.cancellation().clone();
+        let finished = self.finished.clone();
+        ctx.spawn("polite", async move {
+            token.cancelled().await;
+            finished.fetch_add(1, Ordering::SeqCst);
+        })?;
+        let finished = self.finished.clone();
+        ctx.spawn("stubborn", async move {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            finished.fetch_add(1, Ordering::SeqCst);
+        })?;
+        ctx.spawn("crashing", async { panic!("task bug") })?;
+        Ok(())
+    }
+    async fn stop(&self, _: &PluginContext) -> Result<(), BoxError> {
+        match &self.stop {
+            Step::Hang => std::future::pending().await,
+            _ => Ok(()),
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_aborts_tasks_that_outlive_the_grace_period_and_names_them() {
+    let finished = Arc::new(AtomicUsize::new(0));
+    let pm = PluginManager::new();
+    pm.add(Worker {
+        stop: Step::Ok,
+        finished: finished.clone(),
+    })
+    .unwrap();
+    pm.start().await.unwrap();
+    tokio::task::yield_now().await;
+
+    let t0 = tokio::time::Instant::now();
+    let report = pm.shutdown(Duration::from_secs(2)).await;
+    assert_eq!(t0.elapsed(), Duration::from_secs(2));
+    let stop = &report.plugins[0];
+    assert_eq!(stop.outcome, StopOutcome::Stopped);
+    assert_eq!(stop.aborted_tasks, ["stubborn"]);
+    assert_eq!(stop.panicked_tasks, ["crashing"]);
+    assert!(!report.is_clean());
+    tokio::time::sleep(Duration::from_secs(7200)).await;
+    assert_eq!(
+        finished.load(Ordering::SeqCst),
+        1,
+        "only the polite task finished; the stubborn one was aborted"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stop_that_hangs_times_out_and_the_others_still_stop() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake("db", &j)).unwrap();
+    pm.add(
+        fake_meta(PluginMeta::new("api", "1.0.0").requires("db", "*"), &j).stop_step(Step::Hang),
+    )
+    .unwrap();
+    pm.add(fake("logs", &j).stop_step(Step::Fail("disk full".into())))
+        .unwrap();
+    pm.start().await.unwrap();
+
+    let t0 = tokio::time::Instant::now();
+    let report = pm.shutdown(Duration::from_millis(500)).await;
+    assert_eq!(t0.elapsed(), Duration::from_millis(500));
+    let outcomes: Vec<(&str, &StopOutcome)> = report
+        .plugins
+        .iter()
+        .map(|p| (p.plugin.as_str(), &p.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (
+                "logs",
+                &StopOutcome::Failed("stop failed: disk full".into())
+            ),
+            (
+                "api",
+                &StopOutcome::TimedOut {
+                    limit: Duration::from_millis(500)
+                }
+            ),
+            ("db", &StopOutcome::Stopped),
+        ]
+    );
+    assert_eq!(j.of("db"), ["init", "start", "stop"]);
+}
+
+#[tokio::test]
+async fn the_manager_is_reusable_after_shutdown() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake("db", &j)).unwrap();
+    pm.add_lazy(fake("never-called", &j)).unwrap();
+    pm.add(fake("broken", &j).init_step(Step::Fail("x".into())))
+        .unwrap();
+    pm.start().await.unwrap();
+    let report = pm.shutdown(GRACE).await;
+    let outcomes: Vec<(&str, &StopOutcome)> = report
+        .plugins
+        .iter()
+        .map(|p| (p.plugin.as_str(), &p.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("db", &StopOutcome::Stopped),
+            (
+                "broken",
+                &StopOutcome::NotStarted(PluginState::Failed("init failed: x".into()))
+            ),
+            (
+                "never-called",
+                &StopOutcome::NotStarted(PluginState::Registered)
+            ),
+        ]
+    );
+    assert!(pm.plugins().is_empty());
+    assert!(names(&pm).await.is_empty());
+
+    pm.add(fake("db", &j)).unwrap();
+    assert_eq!(pm.start().await.unwrap().started, ["db"]);
+    assert_eq!(names(&pm).await, ["db"]);
+}
+
+#[tokio::test]
+async fn remove_refuses_while_dependents_run_then_stops_and_unregisters() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake("db", &j)).unwrap();
+    pm.add(fake_meta(
+        PluginMeta::new("api", "1.0.0").requires("db", "*"),
+        &j,
+    ))
+    .unwrap();
+    pm.start().await.unwrap();
+
+    let err = pm.remove("db", GRACE).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plugin `db` is required by running plugins api; remove them first"
+    );
+    assert_eq!(pm.state("db"), Some(PluginState::Started));
+    let err = pm.remove("nope", GRACE).await.unwrap_err();
+    assert_eq!(err.to_string(), "no plugin `nope`; known plugins: api, db");
+
+    let stop = pm.remove("api", GRACE).await.unwrap();
+    assert_eq!(stop.outcome, StopOutcome::Stopped);
+    assert_eq!(pm.state("api"), None);
+    assert_eq!(names(&pm).await, ["db"]);
+    pm.remove("db", GRACE).await.unwrap();
+    assert!(pm.plugins().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_in_flight_finishes_on_its_snapshot_while_the_plugin_is_removed() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(
+        FakePlugin::new(PluginMeta::new("slow", "1.0.0"))
+            .journal(&j)
+            .hook::<Name>(Script::always(
+                Reply::answer("slow".into()).after(Duration::from_secs(1)),
+            )),
+    )
+    .unwrap();
+    pm.start().await.unwrap();
+    let caller = pm.hook::<Name>();
+    let call = tokio::spawn(async move { caller.call(&()).await.unwrap() });
+    tokio::task::yield_now().await;
+    pm.remove("slow", GRACE).await.unwrap();
+    assert!(pm.hooks().plugins().is_empty());
+    let out = call.await.unwrap();
+    assert_eq!(out.into_value().as_deref(), Some("slow"));
+    assert_eq!(j.of("slow"), ["init", "start", "Name", "stop"]);
+}
+
+#[tokio::test]
+async fn plugins_are_queryable_by_capability_name_and_state() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake_meta(
+        PluginMeta::new("pg", "1.0.0")
+            .capability("storage")
+            .capability("sql"),
+        &j,
+    ))
+    .unwrap();
+    pm.add(fake_meta(
+        PluginMeta::new("s3", "2.0.0").capability("storage"),
+        &j,
+    ))
+    .unwrap();
+    pm.add_lazy(fake_meta(
+        PluginMeta::new("auth", "1.0.0").capability("auth"),
+        &j,
+    ))
+    .unwrap();
+    pm.start().await.unwrap();
+
+    let list = pm.plugins();
+    let storage: Vec<&str> = list.with_capability("storage").map(|p| p.name()).collect();
+    assert_eq!(storage, ["pg", "s3"]);
+    assert_eq!(list.with_capability("nothing").count(), 0);
+    assert_eq!(
+        list.capabilities().collect::<Vec<_>>(),
+        ["auth", "sql", "storage"]
+    );
+    assert_eq!(
+        list.get("s3").unwrap().meta.version,
+        Some(semver::Version::new(2, 0, 0))
+    );
+    assert!(list.get("auth").unwrap().lazy);
+    let registered: Vec<&str> = list
+        .in_state(&PluginState::Registered)
+        .map(|p| p.name())
+        .collect();
+    assert_eq!(registered, ["auth"]);
+    assert_eq!(list.in_state(&PluginState::Started).count(), 2);
+}
+
+#[tokio::test]
+async fn health_asks_started_plugins() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake("ok", &j)).unwrap();
+    pm.add(fake("meh", &j).health_report(Health::Degraded("replica lag 3s".into())))
+        .unwrap();
+    pm.add_lazy(fake("idle", &j)).unwrap();
+    pm.start().await.unwrap();
+    assert_eq!(
+        pm.health().await,
+        [
+            ("meh".to_owned(), Health::Degraded("replica lag 3s".into())),
+            ("ok".to_owned(), Health::Healthy),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_harness_runs_one_plugin_with_stand_in_dependencies() {
+    let j = Journal::new();
+    let plugin =
+        fake_meta(PluginMeta::new("api", "1.0.0").requires("db", "^1"), &j).on_init(|ctx| {
+            ctx.require::<Db>()?;
+            Ok(())
+        });
+    // Without its dependency, the harness says what is missing.
+    let err = PluginHarness::new(fake_meta(
+        PluginMeta::new("api", "1.0.0").requires("db", "^1"),
+        &j,
+    ))
+    .start()
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("requires `db` ^1"), "{err}");
+
+    let stand_in = FakePlugin::new(PluginMeta::new("db", "1.4.0")).on_init(|ctx| {
+        ctx.provide(Db("memory"))?;
+        Ok(())
+    });
+    let running = PluginHarness::new(plugin)
+        .dependency(stand_in)
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(running.state(), PluginState::Started);
+    let out = running.hook::<Name>().call(&()).await.unwrap();
+    assert_eq!(out.into_value().as_deref(), Some("api"));
+
+    let failing = PluginHarness::new(fake("bad", &j).init_step(Step::Fail("nope".into())))
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        failing.to_string(),
+        "plugin `bad` failed: init failed: nope"
+    );
+}
