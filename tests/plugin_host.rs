@@ -489,14 +489,14 @@ async fn a_stop_that_hangs_times_out_and_the_others_still_stop() {
         outcomes,
         [
             (
-                "logs",
-                &StopOutcome::Failed("stop failed: disk full".into())
-            ),
-            (
                 "api",
                 &StopOutcome::TimedOut {
                     limit: Duration::from_millis(500)
                 }
+            ),
+            (
+                "logs",
+                &StopOutcome::Failed("stop failed: disk full".into())
             ),
             ("db", &StopOutcome::Stopped),
         ]

@@ -415,6 +415,39 @@ impl HookManager {
         Ok(PluginHandle { id, name })
     }
 
+    /// Registers several plugins (each prepared in its own [`Registrar`]), each all or nothing,
+    /// rebuilding each touched hook's snapshot once for the whole batch. Results in input order.
+    pub(crate) fn register_batch(
+        &self,
+        plugins: Vec<Registrar>,
+    ) -> Vec<Result<PluginHandle, RegisterError>> {
+        let items: Vec<_> = plugins
+            .into_iter()
+            .map(|r| (r.plugin_arc(), r.pending))
+            .collect();
+        let names: Vec<Arc<str>> = items.iter().map(|(n, _)| n.clone()).collect();
+        let (results, replays) = {
+            let mut reg = self.registry();
+            let done = reg.register_batch(items, &self.inner.shared);
+            self.publish(&reg);
+            done
+        };
+        self.drive(replays);
+        results
+            .into_iter()
+            .zip(names)
+            .map(|(r, name)| r.map(|id| PluginHandle { id, name }))
+            .collect()
+    }
+
+    /// Unregisters several plugins, rebuilding each touched hook's snapshot once.
+    pub(crate) fn unregister_many(&self, plugins: &[PluginHandle]) {
+        let ids: std::collections::HashSet<u64> = plugins.iter().map(|p| p.id).collect();
+        let mut reg = self.registry();
+        reg.unregister_many(&ids);
+        self.publish(&reg);
+    }
+
     /// Runs historic replays: inline as far as they go without waiting; whatever is still
     /// pending continues on a tracked task of the current tokio runtime (or, outside any
     /// runtime, is finished right here).

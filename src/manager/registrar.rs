@@ -98,6 +98,14 @@ impl Registrar {
         }
     }
 
+    pub(crate) fn new_for(plugin: &str) -> Self {
+        Self::new(Arc::from(plugin))
+    }
+
+    pub(crate) fn plugin_arc(&self) -> Arc<str> {
+        self.plugin.clone()
+    }
+
     /// The name of the plugin being registered.
     pub fn plugin_name(&self) -> &str {
         &self.plugin

@@ -4,7 +4,7 @@
 //! is applied, so an error leaves the registry exactly as it was. Only then are the new
 //! snapshots stored in their slots.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -51,6 +51,7 @@ pub(crate) type Replays = Vec<BoxFuture<'static, ()>>;
 pub(crate) struct Registry {
     pub(crate) hooks: BTreeMap<Arc<str>, HookRecord>,
     pub(crate) plugins: Vec<PluginRecord>,
+    by_name: HashMap<Arc<str>, u64>,
     pub(crate) blocked: BTreeSet<String>,
     next_id: u64,
     next_seq: u64,
@@ -100,7 +101,7 @@ fn warn_deprecated(spec: &SpecInfo, plugin: &str) {
 
 impl Registry {
     pub(crate) fn is_registered(&self, name: &str) -> bool {
-        self.plugins.iter().any(|p| &*p.name == name)
+        self.by_name.contains_key(name)
     }
 
     /// Adds (or re-validates) a host spec. `setup` runs on the slot before its impls are
@@ -183,20 +184,61 @@ impl Registry {
         pending: Vec<PendingImpl>,
         shared: &Arc<Shared>,
     ) -> Result<(u64, Replays), RegisterError> {
-        if self.blocked.contains(&*name) {
+        let (mut results, replays) = self.register_batch(vec![(name, pending)], shared);
+        let id = results.pop().expect("one result per plugin")?;
+        Ok((id, replays))
+    }
+
+    /// Registers several plugins, each all or nothing, with one snapshot rebuild per hook for
+    /// the whole batch (registering N plugins one by one rebuilds a hook's list N times).
+    /// Results are in input order; a plugin that fails leaves no trace and does not stop the
+    /// others. When a rebuild finds a problem (a type mismatch, an ordering cycle), the batch is
+    /// retried one plugin at a time so the error names the plugin that caused it.
+    pub(crate) fn register_batch(
+        &mut self,
+        items: Vec<(Arc<str>, Vec<PendingImpl>)>,
+        shared: &Arc<Shared>,
+    ) -> (Vec<Result<u64, RegisterError>>, Replays) {
+        match self.stage(&items, shared) {
+            Ok(done) => done,
+            Err(e) if items.len() == 1 => (vec![Err(e)], Vec::new()),
+            Err(_) => {
+                let mut results = Vec::with_capacity(items.len());
+                let mut replays = Vec::new();
+                for item in items {
+                    let (r, rp) = self.register_batch(vec![item], shared);
+                    results.extend(r);
+                    replays.extend(rp);
+                }
+                (results, replays)
+            }
+        }
+    }
+
+    /// The checks that concern one plugin alone.
+    fn precheck(
+        &self,
+        name: &Arc<str>,
+        pending: &[PendingImpl],
+        batch: &HashSet<Arc<str>>,
+    ) -> Result<(), RegisterError> {
+        if self.blocked.contains(&**name) {
             return Err(RegisterError::Blocked {
                 plugin: name.to_string(),
             });
         }
-        if self.is_registered(&name) {
+        if self.is_registered(name) || batch.contains(name) {
             return Err(RegisterError::DuplicatePlugin {
                 plugin: name.to_string(),
             });
         }
-        for p in &pending {
+        for p in pending {
             for (relation, targets) in [("before", &p.options.before), ("after", &p.options.after)]
             {
-                if let Some(other) = targets.iter().find(|t| !self.is_registered(t)) {
+                if let Some(other) = targets
+                    .iter()
+                    .find(|t| !self.is_registered(t) && !batch.contains(*t))
+                {
                     return Err(RegisterError::UnknownConstraintTarget {
                         hook: p.hook.to_string(),
                         plugin: name.to_string(),
@@ -205,14 +247,35 @@ impl Registry {
                     });
                 }
             }
+            if let RecordFn::Typed { maker, .. } = &p.func {
+                if self.hooks.get(&p.hook).is_none_or(|r| r.slot.is_none()) {
+                    validate_spec(&(maker.info)())?;
+                }
+            }
         }
-        let id = self.next_id;
+        Ok(())
+    }
+
+    /// Checks and applies a batch; `Err` (with nothing applied) when a hook's rebuild fails.
+    fn stage(
+        &mut self,
+        items: &[(Arc<str>, Vec<PendingImpl>)],
+        shared: &Arc<Shared>,
+    ) -> Result<(Vec<Result<u64, RegisterError>>, Replays), RegisterError> {
+        let first_id = self.next_id;
+        let mut id = first_id;
         let mut seq = self.next_seq;
+        let mut results = Vec::with_capacity(items.len());
+        let mut accepted: HashSet<Arc<str>> = HashSet::new();
         let mut staged: Vec<Staged> = Vec::new();
-        for p in pending {
-            let idx = match staged.iter().position(|s| s.hook == p.hook) {
-                Some(i) => i,
-                None => {
+        let mut staged_at: HashMap<Arc<str>, usize> = HashMap::new();
+        for (name, pending) in items {
+            if let Err(e) = self.precheck(name, pending, &accepted) {
+                results.push(Err(e));
+                continue;
+            }
+            for p in pending {
+                let idx = *staged_at.entry(p.hook.clone()).or_insert_with(|| {
                     let rec = self.hooks.get(&p.hook);
                     staged.push(Staged {
                         declared: rec.is_some_and(|r| r.declared),
@@ -223,25 +286,27 @@ impl Registry {
                         prepared: None,
                     });
                     staged.len() - 1
+                });
+                let st = &mut staged[idx];
+                if let (None, RecordFn::Typed { maker, .. }) = (&st.slot, &p.func) {
+                    let spec = (maker.info)();
+                    st.slot = Some((maker.make)(spec.clone(), shared.clone()));
+                    st.spec = Some(spec);
                 }
-            };
-            let st = &mut staged[idx];
-            if let (None, RecordFn::Typed { maker, .. }) = (&st.slot, &p.func) {
-                let spec = (maker.info)();
-                validate_spec(&spec)?;
-                st.slot = Some((maker.make)(spec.clone(), shared.clone()));
-                st.spec = Some(spec);
+                st.impls.push(ImplRecord {
+                    plugin: name.clone(),
+                    plugin_id: id,
+                    seq,
+                    policy: ImplPolicy::from_options(&p.options),
+                    stats: shared.stats.then(Default::default),
+                    options: Arc::new(p.options.clone()),
+                    func: p.func.clone(),
+                });
+                seq += 1;
             }
-            st.impls.push(ImplRecord {
-                plugin: name.clone(),
-                plugin_id: id,
-                seq,
-                policy: ImplPolicy::from_options(&p.options),
-                stats: shared.stats.then(Default::default),
-                options: Arc::new(p.options),
-                func: p.func,
-            });
-            seq += 1;
+            accepted.insert(name.clone());
+            results.push(Ok(id));
+            id += 1;
         }
         for st in &mut staged {
             match (&st.slot, &st.spec) {
@@ -255,12 +320,17 @@ impl Registry {
             }
         }
         // Everything checked: apply.
-        self.next_id += 1;
+        self.next_id = id;
         self.next_seq = seq;
-        self.plugins.push(PluginRecord {
-            id,
-            name: name.clone(),
-        });
+        for (r, (name, _)) in results.iter().zip(items) {
+            if let Ok(id) = r {
+                self.plugins.push(PluginRecord {
+                    id: *id,
+                    name: name.clone(),
+                });
+                self.by_name.insert(name.clone(), *id);
+            }
+        }
         let mut replays = Vec::new();
         for st in staged {
             let rec = self.hooks.entry(st.hook).or_default();
@@ -268,24 +338,36 @@ impl Registry {
             rec.spec = st.spec;
             rec.slot = st.slot;
             if let (Some(slot), Some(prepared)) = (&rec.slot, st.prepared) {
-                replays.extend(slot.install(prepared, Some(id)));
+                replays.extend(slot.install(prepared, Some(first_id..id)));
             }
             if let Some(spec) = &rec.spec {
-                warn_deprecated(spec, &name);
+                for i in rec.impls.iter().filter(|i| i.plugin_id >= first_id) {
+                    warn_deprecated(spec, &i.plugin);
+                }
             }
         }
-        Ok((id, replays))
+        Ok((results, replays))
     }
 
-    /// Removes a plugin and all its impls. Returns its name, or `None` if it is not registered.
-    pub(crate) fn unregister(&mut self, id: u64) -> Option<Arc<str>> {
-        let pos = self.plugins.iter().position(|p| p.id == id)?;
-        let plugin = self.plugins.remove(pos);
+    /// Removes plugins and all their impls, rebuilding each touched hook once. Returns the
+    /// names of those that were registered.
+    pub(crate) fn unregister_many(&mut self, ids: &HashSet<u64>) -> Vec<Arc<str>> {
+        let mut removed = Vec::new();
+        self.plugins.retain(|p| {
+            let gone = ids.contains(&p.id);
+            if gone {
+                removed.push(p.name.clone());
+            }
+            !gone
+        });
+        for name in &removed {
+            self.by_name.remove(name);
+        }
         for rec in self.hooks.values_mut() {
-            if !rec.impls.iter().any(|i| i.plugin_id == id) {
+            if !rec.impls.iter().any(|i| ids.contains(&i.plugin_id)) {
                 continue;
             }
-            rec.impls.retain(|i| i.plugin_id != id);
+            rec.impls.retain(|i| !ids.contains(&i.plugin_id));
             if let (Some(slot), Some(spec)) = (&rec.slot, &rec.spec) {
                 // Removing impls can't create a cycle or a type mismatch.
                 match slot.prepare(spec, &rec.impls, rec.declared) {
@@ -298,11 +380,16 @@ impl Registry {
                 }
             }
         }
-        Some(plugin.name)
+        removed
+    }
+
+    /// Removes a plugin and all its impls. Returns its name, or `None` if it is not registered.
+    pub(crate) fn unregister(&mut self, id: u64) -> Option<Arc<str>> {
+        self.unregister_many(&HashSet::from([id])).pop()
     }
 
     pub(crate) fn id_of(&self, name: &str) -> Option<u64> {
-        self.plugins.iter().find(|p| &*p.name == name).map(|p| p.id)
+        self.by_name.get(name).copied()
     }
 
     pub(crate) fn check_pending(&self) -> Result<(), PendingImplsError> {

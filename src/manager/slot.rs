@@ -88,12 +88,13 @@ pub(crate) trait ErasedSlot: Send + Sync + 'static {
     ) -> Result<Prepared, RegisterError>;
     /// Marks the hook as declared by the host.
     fn mark_declared(&self);
-    /// Makes a prepared snapshot current. With `new_plugin`, returns the replay of historic
-    /// calls to that plugin's impls, if there is anything to replay.
+    /// Makes a prepared snapshot current. With `new_plugins` (the ids of the plugins just
+    /// registered), returns the replay of historic calls to their impls, if there is anything
+    /// to replay.
     fn install(
         &self,
         prepared: Prepared,
-        new_plugin: Option<u64>,
+        new_plugins: Option<std::ops::Range<u64>>,
     ) -> Option<BoxFuture<'static, ()>>;
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn json_call(self: Arc<Self>) -> Option<Arc<dyn JsonCall>>;
@@ -177,7 +178,7 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
     fn install(
         &self,
         prepared: Prepared,
-        new_plugin: Option<u64>,
+        new_plugins: Option<std::ops::Range<u64>>,
     ) -> Option<BoxFuture<'static, ()>> {
         let Ok(list) = prepared.0.downcast::<ImplList<S>>() else {
             unreachable!("a slot only installs what it prepared")
@@ -187,14 +188,14 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
         // either sees the new impls in its snapshot or is in the history replayed below.
         let history = self.history();
         self.list.store(list.clone());
-        let plugin = new_plugin?;
+        let plugins = new_plugins?;
         if history.is_empty() {
             return None;
         }
         let fresh: Vec<ImplEntry<S>> = list
             .entries
             .iter()
-            .filter(|e| e.plugin_id == plugin && !e.options.wrapper)
+            .filter(|e| plugins.contains(&e.plugin_id) && !e.options.wrapper)
             .cloned()
             .collect();
         if fresh.is_empty() {

@@ -221,6 +221,16 @@ fn verb(optional: &bool) -> &'static str {
 /// duplicate names, host API mismatches, missing dependencies, version mismatches, declared
 /// conflicts and dependency cycles.
 pub fn resolve(plugins: &[PluginMeta], host_api: &Version) -> Result<Resolution, DependencyError> {
+    let plugins: Vec<&PluginMeta> = plugins.iter().collect();
+    resolve_refs(&plugins, Some(host_api))
+}
+
+/// [`resolve`] over borrowed metadata; without a host API version, plugins' host API
+/// requirements are not checked.
+pub(crate) fn resolve_refs(
+    plugins: &[&PluginMeta],
+    host_api: Option<&Version>,
+) -> Result<Resolution, DependencyError> {
     // Indices are `u32` (half the memory of `usize` in the sort keys and edges); 4 billion
     // plugins' metadata would not fit in memory anyway.
     let n = plugins.len();
@@ -389,7 +399,7 @@ fn check_plugin(
     p: &PluginMeta,
     node: u32,
     rank: u32,
-    host_api: &Version,
+    host_api: Option<&Version>,
     index: &Index<'_>,
     out: &mut Checked,
 ) {
@@ -399,7 +409,7 @@ fn check_plugin(
             .iter()
             .map(|e| (key, DependencyProblem::InvalidMeta(e.clone()))),
     );
-    if let Some(req) = &p.host_api {
+    if let (Some(req), Some(host_api)) = (&p.host_api, host_api) {
         if !req.matches(host_api) {
             out.problems.push((
                 key,

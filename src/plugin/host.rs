@@ -9,7 +9,7 @@
 //! Lazy plugins are registered by `start` but initialised and started on the first call that
 //! reaches one of their impls (see [`add_lazy`](PluginManager::add_lazy)).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +25,7 @@ use tracing::Instrument;
 
 use super::config::{DisabledBy, Enablement, HostConfig};
 use super::context::{PluginContext, Provided, ServiceMap};
-use super::deps::{resolve, DependencyError};
+use super::deps::{resolve_refs, DependencyError};
 use super::events::PluginEvent;
 use super::lifecycle::PluginState;
 use super::list::{PluginList, PluginStatus};
@@ -34,6 +34,7 @@ use super::Plugin;
 use crate::error::BoxError;
 use crate::exec::panic::panic_message;
 use crate::manager::gate::StartGate;
+use crate::manager::registrar::Registrar;
 use crate::manager::PluginHandle;
 use crate::spec::HookSpec;
 use crate::{HookCaller, HookManager};
@@ -329,11 +330,13 @@ impl Host {
             from
         };
         tracing::info!(plugin = %cell.name, from = ?from, to = ?to, "plugin state");
-        let _ = self.events.send(PluginEvent {
-            plugin: cell.name.to_string(),
-            from,
-            to,
-        });
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(PluginEvent {
+                plugin: cell.name.to_string(),
+                from,
+                to,
+            });
+        }
     }
 
     /// Marks `cell` failed (unless it already is) and releases what it holds.
@@ -599,19 +602,14 @@ impl PluginManager {
                 .collect();
             (on, disabled)
         };
-        let mut metas: Vec<PluginMeta> = cells.iter().map(|c| c.meta.clone()).collect();
-        // A host that names no API version accepts every plugin's host API requirement.
-        let host_api = host.host_api.clone().unwrap_or_else(|| {
-            for m in &mut metas {
-                m.host_api = None;
+        let metas: Vec<&PluginMeta> = cells.iter().map(|c| &c.meta).collect();
+        let resolution = resolve_refs(&metas, host.host_api.as_ref()).map_err(|error| {
+            PluginError::Dependencies {
+                error,
+                disabled: disabled.clone(),
             }
-            Version::new(0, 0, 0)
-        });
-        let resolution = resolve(&metas, &host_api).map_err(|error| PluginError::Dependencies {
-            error,
-            disabled: disabled.clone(),
         })?;
-        let by_name: BTreeMap<&str, &Arc<Cell>> =
+        let by_name: HashMap<&str, &Arc<Cell>> =
             cells.iter().map(|c| (c.meta.name.as_str(), c)).collect();
         let mut report = StartReport {
             disabled,
@@ -619,31 +617,73 @@ impl PluginManager {
             unknown_config_sections: self.unknown_sections(),
             ..StartReport::default()
         };
+        // Dependency levels: a plugin's level is one more than its deps' among the new ones.
+        // Each level registers in one batch (one snapshot rebuild per hook, not one per
+        // plugin), after every plugin of the levels before it started, so no impl is
+        // reachable before its plugin's dependencies are up.
+        let mut level: HashMap<&str, usize> = HashMap::new();
+        let mut fresh: Vec<(usize, &Arc<Cell>)> = Vec::new();
         for name in &resolution.start_order {
             let cell = by_name[name.as_str()];
             if cell.run().state != PluginState::Discovered {
                 continue;
             }
-            report.start_order.push(name.clone());
+            let l = cell
+                .meta
+                .dependencies
+                .iter()
+                .filter_map(|d| level.get(d.name.as_str()).map(|l| l + 1))
+                .max()
+                .unwrap_or(0);
+            level.insert(name.as_str(), l);
+            fresh.push((l, cell));
             cell.run().deps = cell
                 .meta
                 .dependencies
                 .iter()
                 .filter_map(|d| by_name.get(d.name.as_str()).map(|c| (*c).clone()))
                 .collect();
-            if let Err(reason) = self.register_cell(cell) {
-                let _ = cell.up.set(Err(reason.clone()));
-                host.fail(cell, reason.clone());
-                report.failed.push((name.clone(), reason));
-                continue;
+        }
+        fresh.sort_by_key(|(l, _)| *l); // stable: resolution order inside a level
+        report.start_order = fresh.iter().map(|(_, c)| c.name.to_string()).collect();
+        for group in fresh.chunk_by(|a, b| a.0 == b.0) {
+            let mut batch = Vec::with_capacity(group.len());
+            let mut cells = Vec::with_capacity(group.len());
+            for (_, cell) in group {
+                match self.registrar(cell) {
+                    Ok(r) => {
+                        batch.push(r);
+                        cells.push(*cell);
+                    }
+                    Err(reason) => self.fail_before_start(cell, reason, &mut report),
+                }
             }
-            if cell.lazy {
-                report.lazy.push(name.clone());
-                continue;
+            let results = host.hooks.register_batch(batch);
+            let mut registered = Vec::with_capacity(cells.len());
+            for (cell, result) in cells.into_iter().zip(results) {
+                match result {
+                    Ok(handle) => {
+                        cell.run().handle = Some(handle);
+                        host.transition(cell, PluginState::Registered);
+                        registered.push(cell);
+                    }
+                    Err(e) => self.fail_before_start(
+                        cell,
+                        format!("registration failed: {e}"),
+                        &mut report,
+                    ),
+                }
             }
-            match host.bring_up(cell.clone()).await {
-                Ok(()) => report.started.push(name.clone()),
-                Err(reason) => report.failed.push((name.clone(), reason)),
+            for cell in registered {
+                let name = cell.name.to_string();
+                if cell.lazy {
+                    report.lazy.push(name);
+                    continue;
+                }
+                match host.bring_up(cell.clone()).await {
+                    Ok(()) => report.started.push(name),
+                    Err(reason) => report.failed.push((name, reason)),
+                }
             }
         }
         // Lazy dependencies that eager dependents started are listed where they started.
@@ -668,8 +708,16 @@ impl PluginManager {
         unknown
     }
 
-    /// Registers `cell`'s impls (`Discovered → Registered`).
-    fn register_cell(&self, cell: &Arc<Cell>) -> Result<(), String> {
+    /// A failure before `init`: no lifecycle method ran.
+    fn fail_before_start(&self, cell: &Arc<Cell>, reason: String, report: &mut StartReport) {
+        let _ = cell.up.set(Err(reason.clone()));
+        self.inner.fail(cell, reason.clone());
+        report.failed.push((cell.name.to_string(), reason));
+    }
+
+    /// `cell`'s impls, collected (with the configuration's priority overrides and, for a
+    /// lazy plugin, its start gate) but not registered yet.
+    fn registrar(&self, cell: &Arc<Cell>) -> Result<Registrar, String> {
         let host = &self.inner;
         if let Some(failed) = cell
             .run()
@@ -679,30 +727,21 @@ impl PluginManager {
         {
             return Err(format!("dependency `{}` failed", failed.name));
         }
-        let overrides = host.config.priority_overrides(&cell.name);
-        let gate = cell.lazy.then(|| {
-            Arc::new(LazyGate {
+        let mut r = Registrar::new_for(&cell.name);
+        if cell.lazy {
+            r.set_gate(Arc::new(LazyGate {
                 host: Arc::downgrade(host),
                 cell: cell.clone(),
-            }) as Arc<dyn StartGate>
+            }));
+        }
+        let registered = cell.plugin.clone().register(&mut r).and_then(|()| {
+            match host.config.priority_overrides(&cell.name) {
+                Some(o) => r.override_priorities(o),
+                None => Ok(()),
+            }
         });
-        let plugin = cell.plugin.clone();
-        let handle = host
-            .hooks
-            .register(&cell.name, |r| {
-                if let Some(gate) = gate {
-                    r.set_gate(gate);
-                }
-                plugin.register(r)?;
-                match overrides {
-                    Some(o) => r.override_priorities(o),
-                    None => Ok(()),
-                }
-            })
-            .map_err(|e| format!("registration failed: {e}"))?;
-        cell.run().handle = Some(handle);
-        host.transition(cell, PluginState::Registered);
-        Ok(())
+        registered.map_err(|e| format!("registration failed: {e}"))?;
+        Ok(r)
     }
 
     /// Asks every started plugin for its [`Health`](super::Health), in name order.

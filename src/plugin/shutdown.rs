@@ -168,9 +168,8 @@ impl PluginManager {
         let host = &self.inner;
         let _ops = host.ops.lock().await;
         let cells: Vec<Arc<Cell>> = host.registry().cells.values().cloned().collect();
-        for cell in &cells {
-            host.unregister_cell(cell);
-        }
+        let handles: Vec<_> = cells.iter().filter_map(|c| c.run().handle.take()).collect();
+        host.hooks.unregister_many(&handles);
         for cell in &cells {
             host.settle(cell, grace).await;
         }
