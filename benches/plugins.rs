@@ -3,10 +3,13 @@
 //! Run: `cargo bench --bench plugins`.
 //!
 //! The issue's target is "resolving and starting 1,000 no-op plugins ≤ 50 ms, and 10,000 ≤ 12×
-//! the time of 1,000". The lifecycle (starting) is not built yet, so this measures resolution
-//! only:
+//! the time of 1,000".
 //!
-//! - `resolve/N`: `hookwire::resolve` on N ready-made `PluginMeta`s;
+//! - `start/N`: the target itself — a fresh `PluginManager`, N no-op plugins added (each with
+//!   one sync impl of a shared hook, the default no-op lifecycle methods), `start()`: resolve,
+//!   register every impl, init and start every plugin in dependency order, with a lifecycle
+//!   event per transition. Dropping the manager is outside the measured time.
+//! - `resolve/N`: `hookwire::resolve` alone on N ready-made `PluginMeta`s;
 //! - `meta_and_resolve/N`: building the N `PluginMeta`s from strings (semver parsing of every
 //!   version and requirement) and resolving them, what a host does from a folder of manifests.
 //!
@@ -17,9 +20,32 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use hookwire::{resolve, PluginMeta};
+use hookwire::{resolve, Plugin, PluginManager, PluginMeta, RegisterError, Registrar};
 use semver::Version;
+
+#[allow(dead_code)] // this bench uses only the runtime
+mod common;
+
+hookwire::hookspec! {
+    /// The hook every benchmark plugin implements.
+    pub struct Tick(u32) -> u32;
+}
+
+/// A no-op plugin: its metadata, one sync impl, default lifecycle.
+struct NoOp(PluginMeta);
+
+impl Plugin for NoOp {
+    fn meta(&self) -> PluginMeta {
+        self.0.clone()
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.sync_fn::<Tick>(|x| Ok(Some(*x))).add()
+    }
+}
 
 const SIZES: [usize; 2] = [1_000, 10_000];
 
@@ -91,6 +117,24 @@ fn bench(c: &mut Criterion) {
         let metas = build(&specs);
         let res = resolve(&metas, &host).expect("the generated graph resolves");
         assert_eq!(res.start_order.len(), n);
+        let rt = common::runtime();
+        g.bench_with_input(BenchmarkId::new("start", n), &metas, |b, metas| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let pm = PluginManager::builder().host_api(host.clone()).build();
+                    let t0 = Instant::now();
+                    for m in metas {
+                        pm.add(NoOp(m.clone())).unwrap();
+                    }
+                    let report = rt.block_on(pm.start()).unwrap();
+                    total += t0.elapsed();
+                    assert_eq!(report.started.len(), n);
+                    drop(black_box(pm));
+                }
+                total
+            });
+        });
         g.bench_with_input(BenchmarkId::new("resolve", n), &metas, |b, metas| {
             b.iter(|| resolve(black_box(metas), &host).unwrap());
         });
