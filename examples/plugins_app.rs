@@ -1,0 +1,306 @@
+//! A host with five plugins: dependencies (one optional present, one optional missing), a
+//! config file (`examples/config/hookwire.toml`), one plugin disabled by environment, typed
+//! services, a background task, lifecycle events, a few hook calls and a graceful shutdown on
+//! Ctrl-C (or after a moment, so the example ends by itself).
+//!
+//! Run: `cargo run --example plugins_app`
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use hookspecs::{
+    AfterRequest, AppInfo, AuthRequest, Authenticate, BeforeRequest, Exchange, OnStartup,
+    Principal, Request, Response,
+};
+use hookwire::{
+    async_trait, BoxError, HookManager, HostConfig, Plugin, PluginContext, PluginManager,
+    PluginMeta, PluginState, RegisterError, Registrar,
+};
+
+/// Service provided by `storage` to the plugins that depend on it.
+struct UserStore(BTreeMap<String, String>);
+
+/// Service provided by `metrics`.
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    flushed: AtomicU64,
+}
+
+// ---- storage: provides the user store, configured from the file ----------------------------
+#[derive(serde::Deserialize)]
+struct StorageConfig {
+    users: BTreeMap<String, String>,
+}
+
+struct Storage;
+#[async_trait]
+impl Plugin for Storage {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("storage", "1.2.0")
+            .capability("storage")
+            .description("In-memory users")
+    }
+    fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> {
+        Ok(())
+    }
+    async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        let config: StorageConfig = ctx.config()?;
+        ctx.provide(UserStore(config.users))?;
+        Ok(())
+    }
+}
+
+// ---- metrics: counts requests, flushes them from a tracked background task -----------------
+#[derive(serde::Deserialize)]
+struct MetricsConfig {
+    flush_ms: u64,
+}
+
+#[derive(Default)]
+struct Metrics {
+    counters: Arc<Counters>,
+}
+#[async_trait]
+impl Plugin for Metrics {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("metrics", "0.3.0").capability("metrics")
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        let counters = self.counters.clone();
+        r.sync_fn::<AfterRequest>(move |_| {
+            counters.requests.fetch_add(1, Ordering::Relaxed);
+            Ok(Some(()))
+        })
+        .add()
+    }
+    async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        ctx.provide_arc(self.counters.clone())?;
+        Ok(())
+    }
+    async fn start(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        let config: MetricsConfig = ctx.config()?;
+        let (token, counters) = (ctx.cancellation().clone(), self.counters.clone());
+        ctx.spawn("flush", async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(config.flush_ms));
+            loop {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = tick.tick() => { counters.flushed.store(counters.requests.load(Ordering::Relaxed), Ordering::Relaxed); }
+                }
+            }
+        })?;
+        Ok(())
+    }
+}
+
+// ---- token-auth: needs storage, uses metrics when present ----------------------------------
+#[derive(Default)]
+struct TokenAuth {
+    users: OnceLock<Arc<UserStore>>,
+    counters: OnceLock<Arc<Counters>>,
+}
+impl TokenAuth {
+    fn authenticate(&self, req: &AuthRequest) -> Option<Principal> {
+        let user = self.users.get()?.0.get(&req.token)?;
+        Some(Principal {
+            user: user.clone(),
+            roles: vec!["customer".into()],
+        })
+    }
+}
+#[async_trait]
+impl Plugin for TokenAuth {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("token-auth", "1.0.0")
+            .capability("auth")
+            .requires("storage", "^1.2")
+            .optional("metrics", ">=0.3")
+            .host_api("^1")
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.sync_fn::<Authenticate>(move |req| Ok(self.authenticate(req)))
+            .add()
+    }
+    async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        let _ = self.users.set(ctx.require::<UserStore>()?);
+        if let Some(c) = ctx.get::<Counters>() {
+            let _ = self.counters.set(c);
+        }
+        Ok(())
+    }
+}
+
+// ---- rate-limit: answers 429 once a client is over the limit; optional `redis` is absent -----
+#[derive(serde::Deserialize)]
+struct RateConfig {
+    max_requests: u64,
+}
+
+#[derive(Default)]
+struct RateLimit {
+    max: AtomicU64,
+    seen: AtomicU64,
+}
+#[async_trait]
+impl Plugin for RateLimit {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("rate-limit", "1.0.0").optional("redis", "^7")
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.sync_fn::<BeforeRequest>(move |_| {
+            let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
+            Ok((n > self.max.load(Ordering::Relaxed)).then(|| Response {
+                status: 429,
+                body: "slow down".into(),
+            }))
+        })
+        .add()
+    }
+    async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        let config: RateConfig = ctx.config()?;
+        self.max.store(config.max_requests, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+// ---- legacy-audit: disabled by the environment ---------------------------------------------
+struct LegacyAudit;
+impl Plugin for LegacyAudit {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("legacy-audit", "0.9.0")
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.sync_fn::<OnStartup>(|_| Ok(Some("legacy audit on".into())))
+            .add()
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/config/hookwire.toml");
+    let mut config = HostConfig::load(path)?.with_process_env()?;
+    if std::env::var_os("HOOKWIRE_PLUGINS_DISABLE").is_none() {
+        // What an operator would do in the shell: HOOKWIRE_PLUGINS_DISABLE=legacy-audit.
+        config = config.with_env([("HOOKWIRE_PLUGINS_DISABLE", "legacy-audit")])?;
+    }
+    let hooks = HookManager::builder()
+        .spec::<OnStartup>()
+        .spec::<Authenticate>()
+        .spec::<BeforeRequest>()
+        .spec::<AfterRequest>()
+        .build();
+    let pm = PluginManager::builder()
+        .hooks(hooks)
+        .config(config)
+        .host_api(semver::Version::new(1, 4, 0))
+        .step_timeout(Duration::from_secs(5))
+        .build();
+    let mut events = pm.events();
+
+    pm.add(TokenAuth::default())?;
+    pm.add(RateLimit::default())?;
+    pm.add(Metrics::default())?;
+    pm.add(LegacyAudit)?;
+    pm.add(Storage)?;
+
+    let report = pm.start().await?;
+    println!("start order:      {}", report.start_order.join(" -> "));
+    for (name, by) in &report.disabled {
+        println!("disabled:         {name} (by {by})");
+    }
+    for (name, dep) in &report.skipped_optional {
+        println!("optional missing: {name} runs without `{dep}`");
+    }
+    for (name, reason) in &report.failed {
+        println!("FAILED:           {name}: {reason}");
+    }
+
+    // A few calls.
+    let app = AppInfo {
+        name: "demo-shop".into(),
+        version: "1.0.0".into(),
+    };
+    let greetings = pm.hook::<OnStartup>().call(&app).await?;
+    println!(
+        "on_startup:       {} answers (legacy-audit is disabled)",
+        greetings.values().count()
+    );
+    for token in ["t-alice", "t-nobody"] {
+        let who = pm
+            .hook::<Authenticate>()
+            .call(&AuthRequest {
+                token: token.into(),
+            })
+            .await?;
+        let who = who.into_value().map(|p| p.user);
+        println!(
+            "authenticate:     {token} -> {}",
+            who.as_deref().unwrap_or("(nobody)")
+        );
+    }
+    for i in 1..=5 {
+        let req = Request {
+            method: "GET".into(),
+            path: format!("/items/{i}"),
+            ..Request::default()
+        };
+        let answer = pm.hook::<BeforeRequest>().call(&req).await?;
+        let response = match answer.answers().next() {
+            Some((plugin, r)) => format!("{} from {plugin}", r.status),
+            None => "no plugin answered: the app handles it".to_owned(),
+        };
+        println!("before_request:   {} -> {response}", req.path);
+        let exchange = Exchange {
+            request: req,
+            response: Response {
+                status: 200,
+                body: String::new(),
+            },
+        };
+        pm.hook::<AfterRequest>().call(&exchange).await?;
+    }
+    for p in pm.plugins().iter() {
+        let version = p
+            .meta
+            .version
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let state = match (&p.state, &p.disabled) {
+            (_, Some(by)) => format!("disabled by {by}"),
+            (s, None) => format!("{s:?}"),
+        };
+        println!(
+            "plugin:           {:<12} {:<6} {:<24} {:?}",
+            p.name(),
+            version,
+            state,
+            p.meta.capabilities
+        );
+    }
+
+    println!("running: press Ctrl-C to stop (stopping by itself in 1 s)");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => println!("Ctrl-C: shutting down"),
+        _ = tokio::time::sleep(Duration::from_secs(1)) => println!("shutting down"),
+    }
+    let stopped = pm.shutdown(Duration::from_secs(2)).await;
+    for p in &stopped.plugins {
+        println!(
+            "stop:             {:<12} {:?} (aborted tasks: {:?})",
+            p.plugin, p.outcome, p.aborted_tasks
+        );
+    }
+
+    let mut last: BTreeMap<String, PluginState> = BTreeMap::new();
+    while let Ok(e) = events.try_recv() {
+        last.insert(e.plugin, e.to);
+    }
+    for (plugin, state) in &last {
+        println!("final state:      {plugin:<12} {state:?}");
+    }
+    Ok(())
+}
