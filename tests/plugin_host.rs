@@ -695,3 +695,32 @@ async fn the_harness_runs_one_plugin_with_stand_in_dependencies() {
         "plugin `bad` failed: init failed: nope"
     );
 }
+
+hookwire::hookspec! {
+    /// Same hook name as `Name`, other types: registering it next to `Name` is a mismatch.
+    #[name = "Name"]
+    pub struct NameClash(u8) -> u8;
+}
+
+#[tokio::test]
+async fn a_plugin_that_cannot_register_fails_alone_in_its_batch() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake("alpha", &j)).unwrap();
+    pm.add(
+        FakePlugin::new(PluginMeta::new("clash", "1.0.0"))
+            .journal(&j)
+            .hook::<NameClash>(Script::always(Reply::answer(1))),
+    )
+    .unwrap();
+    pm.add(fake("omega", &j)).unwrap();
+    // All three are in the same dependency level, so they register in one batch.
+    let report = pm.start().await.unwrap();
+    assert_eq!(report.started, ["alpha", "omega"]);
+    let (plugin, reason) = &report.failed[0];
+    assert_eq!(plugin, "clash");
+    assert!(reason.starts_with("registration failed: "), "{reason}");
+    assert!(reason.contains("NameClash"), "{reason}");
+    assert!(j.of("clash").is_empty());
+    assert_eq!(names(&pm).await, ["alpha", "omega"]);
+}

@@ -63,6 +63,8 @@ struct Staged {
     spec: Option<SpecInfo>,
     slot: Option<Arc<dyn ErasedSlot>>,
     impls: Vec<ImplRecord>,
+    /// How many of `impls` were registered before this batch.
+    base_len: usize,
     prepared: Option<Prepared>,
 }
 
@@ -276,13 +278,19 @@ impl Registry {
             }
             for p in pending {
                 let idx = *staged_at.entry(p.hook.clone()).or_insert_with(|| {
-                    let rec = self.hooks.get(&p.hook);
+                    // The hook's records are moved out (not cloned: cloning touches every
+                    // record's reference counts) and put back, unchanged, if the batch fails.
+                    let mut rec = self.hooks.get_mut(&p.hook);
+                    let impls = rec.as_deref_mut().map(|r| std::mem::take(&mut r.impls));
+                    let rec = rec.as_deref();
+                    let impls = impls.unwrap_or_default();
                     staged.push(Staged {
                         declared: rec.is_some_and(|r| r.declared),
                         hook: p.hook.clone(),
                         spec: rec.and_then(|r| r.spec.clone()),
                         slot: rec.and_then(|r| r.slot.clone()),
-                        impls: rec.map(|r| r.impls.clone()).unwrap_or_default(),
+                        base_len: impls.len(),
+                        impls,
                         prepared: None,
                     });
                     staged.len() - 1
@@ -308,16 +316,28 @@ impl Registry {
             results.push(Ok(id));
             id += 1;
         }
+        let mut failed = None;
         for st in &mut staged {
-            match (&st.slot, &st.spec) {
-                (Some(slot), Some(spec)) => {
-                    st.prepared = Some(slot.prepare(spec, &st.impls, st.declared)?)
-                }
+            let checked = match (&st.slot, &st.spec) {
+                (Some(slot), Some(spec)) => slot
+                    .prepare(spec, &st.impls, st.declared)
+                    .map(|p| st.prepared = Some(p)),
                 // Impls of a hook nobody has typed yet: still check their order now.
-                _ => {
-                    order_records(&st.hook, &st.impls)?;
+                _ => order_records(&st.hook, &st.impls).map(drop),
+            };
+            if let Err(e) = checked {
+                failed = Some(e);
+                break;
+            }
+        }
+        if let Some(e) = failed {
+            for mut st in staged {
+                st.impls.truncate(st.base_len);
+                if let Some(rec) = self.hooks.get_mut(&st.hook) {
+                    rec.impls = st.impls;
                 }
             }
+            return Err(e);
         }
         // Everything checked: apply.
         self.next_id = id;

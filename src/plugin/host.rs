@@ -395,7 +395,11 @@ impl Host {
     async fn init_and_start(self: Arc<Self>, cell: Arc<Cell>) -> Result<(), String> {
         let deps = cell.run().deps.clone();
         for dep in &deps {
-            if self.bring_up(dep.clone()).await.is_err() {
+            let up = match dep.up.get() {
+                Some(done) => done.is_ok(),
+                None => self.bring_up(dep.clone()).await.is_ok(),
+            };
+            if !up {
                 let reason = format!("dependency `{}` failed", dep.name);
                 self.fail(&cell, reason.clone());
                 return Err(reason);
