@@ -724,3 +724,34 @@ async fn a_plugin_that_cannot_register_fails_alone_in_its_batch() {
     assert!(j.of("clash").is_empty());
     assert_eq!(names(&pm).await, ["alpha", "omega"]);
 }
+
+/// Spawns a background task from `start`.
+struct Spawner;
+#[async_trait]
+impl Plugin for Spawner {
+    fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> {
+        Ok(())
+    }
+    async fn start(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        ctx.spawn("poller", async {})?;
+        Ok(())
+    }
+}
+
+#[test]
+fn spawning_without_a_tokio_runtime_fails_the_plugin_with_a_clear_reason() {
+    let pm = PluginManager::new();
+    pm.add(Spawner).unwrap();
+    let report = futures::executor::block_on(pm.start()).unwrap();
+    assert_eq!(
+        report.failed,
+        [(
+            "Spawner".to_owned(),
+            "start failed: plugin `Spawner` cannot spawn task `poller`: no tokio runtime; call it from async code in a runtime".to_owned()
+        )]
+    );
+    assert_eq!(
+        pm.state("Spawner"),
+        Some(PluginState::Failed(report.failed[0].1.clone()))
+    );
+}

@@ -78,7 +78,7 @@ impl Registrar {
         }
         for p in &mut self.pending {
             if let Some(&priority) = overrides.get(&*p.hook) {
-                p.options.priority = priority;
+                Arc::make_mut(&mut p.options).priority = priority;
             }
         }
         Ok(())
@@ -339,7 +339,7 @@ impl ImplBuilder<'_> {
         }
         self.registrar.pending.push(PendingImpl {
             hook: self.hook,
-            options: self.options,
+            options: Arc::new(self.options),
             func: self.func,
         });
         Ok(())

@@ -21,7 +21,7 @@ use crate::spec::{CallMode, SpecInfo};
 /// An impl a plugin asked to register, not yet committed.
 pub(crate) struct PendingImpl {
     pub(crate) hook: Arc<str>,
-    pub(crate) options: ImplOptions,
+    pub(crate) options: Arc<ImplOptions>,
     pub(crate) func: RecordFn,
 }
 
@@ -307,7 +307,7 @@ impl Registry {
                     seq,
                     policy: ImplPolicy::from_options(&p.options),
                     stats: shared.stats.then(Default::default),
-                    options: Arc::new(p.options.clone()),
+                    options: p.options.clone(),
                     func: p.func.clone(),
                 });
                 seq += 1;
