@@ -9,33 +9,25 @@
 //! Lazy plugins are registered by `start` but initialised and started on the first call that
 //! reaches one of their impls (see [`add_lazy`](PluginManager::add_lazy)).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::future::Future;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::Duration;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
-use futures::future::BoxFuture;
 use futures::FutureExt;
-use semver::Version;
 use tokio::sync::{broadcast, OnceCell};
-use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
 
+use super::builder::PluginManagerBuilder;
+use super::cell::{Cell, Host, LazyGate, Run};
 use super::config::{DisabledBy, Enablement, HostConfig};
-use super::context::{PluginContext, Provided, ServiceMap};
 use super::deps::{resolve_refs, DependencyError};
 use super::events::PluginEvent;
 use super::lifecycle::PluginState;
-use super::list::{PluginList, PluginStatus};
+use super::list::PluginList;
 use super::meta::PluginMeta;
 use super::Plugin;
-use crate::error::BoxError;
 use crate::exec::panic::panic_message;
-use crate::manager::gate::StartGate;
 use crate::manager::registrar::Registrar;
-use crate::manager::PluginHandle;
 use crate::spec::HookSpec;
 use crate::{HookCaller, HookManager};
 
@@ -112,80 +104,6 @@ pub struct StartReport {
     pub unknown_config_sections: Vec<String>,
 }
 
-/// Builds a [`PluginManager`]: host services, configuration, host API version, time limits.
-#[must_use]
-pub struct PluginManagerBuilder {
-    hooks: Option<HookManager>,
-    services: ServiceMap,
-    config: HostConfig,
-    host_api: Option<Version>,
-    step_timeout: Option<Duration>,
-    event_capacity: usize,
-}
-
-impl PluginManagerBuilder {
-    /// Uses `hooks` (with its specs) instead of an empty [`HookManager`].
-    pub fn hooks(mut self, hooks: HookManager) -> Self {
-        self.hooks = Some(hooks);
-        self
-    }
-
-    /// A service every plugin can get with [`PluginContext::get`]`::<T>()`.
-    pub fn service<T: Send + Sync + 'static>(self, value: T) -> Self {
-        self.service_arc(Arc::new(value))
-    }
-
-    /// As [`service`](Self::service), for a value already shared.
-    pub fn service_arc<T: Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
-        self.services.insert(value);
-        self
-    }
-
-    /// The plugins' configuration: enabled/disabled, lazy, priority overrides, settings.
-    pub fn config(mut self, config: HostConfig) -> Self {
-        self.config = config;
-        self
-    }
-
-    /// The host's API version, checked against each plugin's [`PluginMeta::host_api`]. Without
-    /// one, plugins' host API requirements are not checked.
-    pub fn host_api(mut self, version: Version) -> Self {
-        self.host_api = Some(version);
-        self
-    }
-
-    /// Limits each plugin's `init` and `start` (each on its own) to `limit`; an overrun
-    /// fails the plugin. Default: no limit.
-    pub fn step_timeout(mut self, limit: Duration) -> Self {
-        self.step_timeout = Some(limit);
-        self
-    }
-
-    /// How many events a slow [`events`](PluginManager::events) subscriber may fall behind
-    /// before it lags (default 1024).
-    pub fn event_capacity(mut self, capacity: usize) -> Self {
-        self.event_capacity = capacity.max(1);
-        self
-    }
-
-    /// The manager.
-    pub fn build(self) -> PluginManager {
-        let (events, _) = broadcast::channel(self.event_capacity);
-        PluginManager {
-            inner: Arc::new(Host {
-                hooks: self.hooks.unwrap_or_default(),
-                services: Arc::new(self.services),
-                config: Arc::new(self.config),
-                host_api: self.host_api,
-                step_timeout: self.step_timeout,
-                events,
-                registry: Mutex::new(Registry::default()),
-                ops: tokio::sync::Mutex::new(()),
-            }),
-        }
-    }
-}
-
 /// Plugins with metadata, dependencies, a lifecycle, context and configuration, on top of a
 /// [`HookManager`]. Cheap to clone (shared).
 ///
@@ -251,224 +169,6 @@ impl Default for PluginManager {
     }
 }
 
-pub(crate) struct Host {
-    pub(crate) hooks: HookManager,
-    services: Arc<ServiceMap>,
-    config: Arc<HostConfig>,
-    host_api: Option<Version>,
-    step_timeout: Option<Duration>,
-    events: broadcast::Sender<PluginEvent>,
-    registry: Mutex<Registry>,
-    /// Serialises start, remove and shutdown (lazy starts do not take it).
-    pub(crate) ops: tokio::sync::Mutex<()>,
-}
-
-#[derive(Default)]
-pub(crate) struct Registry {
-    pub(crate) cells: BTreeMap<String, Arc<Cell>>,
-    /// Plugins in the order they reached `Started`: stop order is its reverse.
-    pub(crate) started: Vec<Arc<Cell>>,
-}
-
-/// One plugin and its life.
-pub(crate) struct Cell {
-    pub(crate) name: Arc<str>,
-    plugin: Arc<dyn Plugin>,
-    pub(crate) meta: PluginMeta,
-    pub(crate) lazy: bool,
-    pub(crate) disabled: Option<DisabledBy>,
-    provided: Arc<Provided>,
-    /// Set once `Started`: what lazy gates check.
-    open: AtomicBool,
-    /// Bringing the plugin up (init + start), at most once.
-    pub(crate) up: OnceCell<Result<(), String>>,
-    pub(crate) run: Mutex<Run>,
-}
-
-#[derive(Default)]
-pub(crate) struct Run {
-    pub(crate) state: PluginState,
-    pub(crate) handle: Option<PluginHandle>,
-    pub(crate) ctx: Option<Arc<PluginContext>>,
-    /// Present dependencies, in declaration order.
-    pub(crate) deps: Vec<Arc<Cell>>,
-}
-
-impl Cell {
-    pub(crate) fn run(&self) -> MutexGuard<'_, Run> {
-        self.run.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub(crate) fn status(&self) -> PluginStatus {
-        PluginStatus {
-            meta: self.meta.clone(),
-            state: self.run().state.clone(),
-            disabled: self.disabled.clone(),
-            lazy: self.lazy,
-        }
-    }
-
-    pub(crate) fn plugin(&self) -> &Arc<dyn Plugin> {
-        &self.plugin
-    }
-}
-
-impl Host {
-    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
-        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Moves `cell` to `to`, with a tracing event and a broadcast [`PluginEvent`].
-    pub(crate) fn transition(&self, cell: &Cell, to: PluginState) {
-        let from = {
-            let mut run = cell.run();
-            let from = run.state.clone();
-            if let Err(e) = run.state.advance(to.clone()) {
-                tracing::error!(plugin = %cell.name, error = %e, "bug: illegal plugin state change ignored");
-                return;
-            }
-            from
-        };
-        tracing::info!(plugin = %cell.name, from = ?from, to = ?to, "plugin state");
-        if self.events.receiver_count() > 0 {
-            let _ = self.events.send(PluginEvent {
-                plugin: cell.name.to_string(),
-                from,
-                to,
-            });
-        }
-    }
-
-    /// Marks `cell` failed (unless it already is) and releases what it holds.
-    fn fail(&self, cell: &Cell, reason: String) {
-        self.transition(cell, PluginState::Failed(reason));
-        let (handle, ctx) = {
-            let mut run = cell.run();
-            (run.handle.take(), run.ctx.take())
-        };
-        if let Some(h) = handle {
-            self.hooks.unregister(&h);
-        }
-        if let Some(ctx) = ctx {
-            ctx.cancellation().cancel();
-            let (mut set, _) = ctx.tasks().close();
-            set.abort_all();
-            set.detach_all();
-        }
-    }
-
-    /// Runs one lifecycle step with the step time limit, catching panics.
-    async fn step(
-        &self,
-        what: &str,
-        fut: impl Future<Output = Result<(), BoxError>>,
-    ) -> Result<(), String> {
-        let fut = AssertUnwindSafe(fut).catch_unwind();
-        let done = match self.step_timeout {
-            None => Ok(fut.await),
-            Some(limit) => tokio::time::timeout(limit, fut)
-                .await
-                .map_err(|_| format!("{what} timed out after {limit:?}")),
-        }?;
-        match done {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("{what} failed: {e}")),
-            Err(panic) => Err(format!("{what} panicked: {}", panic_message(panic))),
-        }
-    }
-
-    /// Initialises and starts `cell` (dependencies first), exactly once however many callers
-    /// ask; later callers get the first outcome.
-    pub(crate) fn bring_up(
-        self: &Arc<Self>,
-        cell: Arc<Cell>,
-    ) -> BoxFuture<'static, Result<(), String>> {
-        let host = self.clone();
-        Box::pin(async move {
-            cell.up
-                .get_or_init(|| host.clone().init_and_start(cell.clone()))
-                .await
-                .clone()
-        })
-    }
-
-    async fn init_and_start(self: Arc<Self>, cell: Arc<Cell>) -> Result<(), String> {
-        let deps = cell.run().deps.clone();
-        for dep in &deps {
-            let up = match dep.up.get() {
-                Some(done) => done.is_ok(),
-                None => self.bring_up(dep.clone()).await.is_ok(),
-            };
-            if !up {
-                let reason = format!("dependency `{}` failed", dep.name);
-                self.fail(&cell, reason.clone());
-                return Err(reason);
-            }
-        }
-        let ctx = Arc::new(PluginContext::new(
-            cell.name.clone(),
-            self.services.clone(),
-            deps.iter()
-                .map(|d| (d.name.clone(), d.provided.clone()))
-                .collect(),
-            cell.provided.clone(),
-            self.config.clone(),
-            CancellationToken::new(),
-            self.hooks.clone(),
-        ));
-        cell.run().ctx = Some(ctx.clone());
-        let span = ctx.span().clone();
-        cell.provided.set_open(true);
-        let init = self
-            .step("init", cell.plugin.init(&ctx))
-            .instrument(span.clone())
-            .await;
-        cell.provided.set_open(false);
-        if let Err(reason) = init {
-            self.fail(&cell, reason.clone());
-            return Err(reason);
-        }
-        self.transition(&cell, PluginState::Initialized);
-        if let Err(reason) = self
-            .step("start", cell.plugin.start(&ctx))
-            .instrument(span)
-            .await
-        {
-            self.fail(&cell, reason.clone());
-            return Err(reason);
-        }
-        self.transition(&cell, PluginState::Started);
-        cell.open.store(true, Ordering::Release);
-        self.registry().started.push(cell.clone());
-        Ok(())
-    }
-}
-
-/// The gate a lazy plugin's impls wait on.
-struct LazyGate {
-    host: Weak<Host>,
-    cell: Arc<Cell>,
-}
-
-impl StartGate for LazyGate {
-    fn is_open(&self) -> bool {
-        self.cell.open.load(Ordering::Acquire)
-    }
-
-    fn open(&self) -> BoxFuture<'static, Result<(), BoxError>> {
-        let cell = self.cell.clone();
-        let host = self.host.upgrade();
-        Box::pin(async move {
-            let Some(host) = host else {
-                return Err(format!("plugin `{}`: its manager was dropped", cell.name).into());
-            };
-            host.bring_up(cell.clone())
-                .await
-                .map_err(|r| format!("lazy plugin `{}` could not start: {r}", cell.name).into())
-        })
-    }
-}
-
 impl PluginManager {
     /// A manager with an empty [`HookManager`], no services and an empty configuration.
     pub fn new() -> Self {
@@ -477,14 +177,7 @@ impl PluginManager {
 
     /// A builder for services, configuration, host API version and time limits.
     pub fn builder() -> PluginManagerBuilder {
-        PluginManagerBuilder {
-            hooks: None,
-            services: ServiceMap::default(),
-            config: HostConfig::new(),
-            host_api: None,
-            step_timeout: None,
-            event_capacity: 1024,
-        }
+        PluginManagerBuilder::new()
     }
 
     /// The hook manager the plugins' impls are registered with.

@@ -11,6 +11,8 @@
 //! A host that only wants impls registered, without lifecycle, can use
 //! [`HookManager::add_plugin`].
 
+mod builder;
+mod cell;
 mod config;
 mod context;
 mod deps;
@@ -23,11 +25,12 @@ mod shutdown;
 
 use std::sync::Arc;
 
+pub use builder::PluginManagerBuilder;
 pub use config::{ConfigError, DisabledBy, Enablement, HostConfig};
 pub use context::{ContextError, PluginContext};
 pub use deps::{resolve, DependencyError, DependencyProblem, Resolution};
 pub use events::PluginEvent;
-pub use host::{PluginError, PluginManager, PluginManagerBuilder, StartReport};
+pub use host::{PluginError, PluginManager, StartReport};
 pub use lifecycle::{IllegalTransition, PluginState};
 pub use list::{PluginList, PluginStatus};
 pub use meta::{Conflict, Dependency, MetaError, PluginMeta};

@@ -14,7 +14,8 @@ use futures::FutureExt;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::host::{Cell, Host, PluginError, PluginManager};
+use super::cell::{Cell, Host};
+use super::host::{PluginError, PluginManager};
 use super::lifecycle::PluginState;
 use crate::exec::panic::panic_message;
 

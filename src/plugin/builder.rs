@@ -1,0 +1,98 @@
+//! [`PluginManagerBuilder`]: host services, configuration, host API version, time limits.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use semver::Version;
+use tokio::sync::broadcast;
+
+use super::cell::{Host, Registry};
+use super::config::HostConfig;
+use super::context::ServiceMap;
+use super::host::PluginManager;
+use crate::HookManager;
+
+/// Builds a [`PluginManager`]: host services, configuration, host API version, time limits.
+#[must_use]
+pub struct PluginManagerBuilder {
+    hooks: Option<HookManager>,
+    services: ServiceMap,
+    config: HostConfig,
+    host_api: Option<Version>,
+    step_timeout: Option<Duration>,
+    event_capacity: usize,
+}
+
+impl PluginManagerBuilder {
+    pub(crate) fn new() -> Self {
+        PluginManagerBuilder {
+            hooks: None,
+            services: ServiceMap::default(),
+            config: HostConfig::new(),
+            host_api: None,
+            step_timeout: None,
+            event_capacity: 1024,
+        }
+    }
+
+    /// Uses `hooks` (with its specs) instead of an empty [`HookManager`].
+    pub fn hooks(mut self, hooks: HookManager) -> Self {
+        self.hooks = Some(hooks);
+        self
+    }
+
+    /// A service every plugin can get with [`PluginContext::get`]`::<T>()`.
+    pub fn service<T: Send + Sync + 'static>(self, value: T) -> Self {
+        self.service_arc(Arc::new(value))
+    }
+
+    /// As [`service`](Self::service), for a value already shared.
+    pub fn service_arc<T: Send + Sync + 'static>(mut self, value: Arc<T>) -> Self {
+        self.services.insert(value);
+        self
+    }
+
+    /// The plugins' configuration: enabled/disabled, lazy, priority overrides, settings.
+    pub fn config(mut self, config: HostConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The host's API version, checked against each plugin's [`PluginMeta::host_api`]. Without
+    /// one, plugins' host API requirements are not checked.
+    pub fn host_api(mut self, version: Version) -> Self {
+        self.host_api = Some(version);
+        self
+    }
+
+    /// Limits each plugin's `init` and `start` (each on its own) to `limit`; an overrun
+    /// fails the plugin. Default: no limit.
+    pub fn step_timeout(mut self, limit: Duration) -> Self {
+        self.step_timeout = Some(limit);
+        self
+    }
+
+    /// How many events a slow [`events`](PluginManager::events) subscriber may fall behind
+    /// before it lags (default 1024).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity.max(1);
+        self
+    }
+
+    /// The manager.
+    pub fn build(self) -> PluginManager {
+        let (events, _) = broadcast::channel(self.event_capacity);
+        PluginManager {
+            inner: Arc::new(Host {
+                hooks: self.hooks.unwrap_or_default(),
+                services: Arc::new(self.services),
+                config: Arc::new(self.config),
+                host_api: self.host_api,
+                step_timeout: self.step_timeout,
+                events,
+                registry: Mutex::new(Registry::default()),
+                ops: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! One plugin's place in a [`PluginManager`](super::PluginManager): its [`Cell`] (metadata,
+//! state, context) and bringing it up — `init` then `start`, exactly once however many
+//! callers ask, dependencies first, failures released and reported — plus the start gate that
+//! makes a lazy plugin's first call bring it up.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use semver::Version;
+use tokio::sync::{broadcast, OnceCell};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::config::{DisabledBy, HostConfig};
+use super::context::{PluginContext, Provided, ServiceMap};
+use super::events::PluginEvent;
+use super::lifecycle::PluginState;
+use super::list::PluginStatus;
+use super::meta::PluginMeta;
+use super::Plugin;
+use crate::error::BoxError;
+use crate::exec::panic::panic_message;
+use crate::manager::gate::StartGate;
+use crate::manager::PluginHandle;
+use crate::HookManager;
+
+pub(crate) struct Host {
+    pub(crate) hooks: HookManager,
+    pub(crate) services: Arc<ServiceMap>,
+    pub(crate) config: Arc<HostConfig>,
+    pub(crate) host_api: Option<Version>,
+    pub(crate) step_timeout: Option<Duration>,
+    pub(crate) events: broadcast::Sender<PluginEvent>,
+    pub(crate) registry: Mutex<Registry>,
+    /// Serialises start, remove and shutdown (lazy starts do not take it).
+    pub(crate) ops: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+pub(crate) struct Registry {
+    pub(crate) cells: BTreeMap<String, Arc<Cell>>,
+    /// Plugins in the order they reached `Started`: stop order is its reverse.
+    pub(crate) started: Vec<Arc<Cell>>,
+}
+
+/// One plugin and its life.
+pub(crate) struct Cell {
+    pub(crate) name: Arc<str>,
+    pub(crate) plugin: Arc<dyn Plugin>,
+    pub(crate) meta: PluginMeta,
+    pub(crate) lazy: bool,
+    pub(crate) disabled: Option<DisabledBy>,
+    pub(crate) provided: Arc<Provided>,
+    /// Set once `Started`: what lazy gates check.
+    pub(crate) open: AtomicBool,
+    /// Bringing the plugin up (init + start), at most once.
+    pub(crate) up: OnceCell<Result<(), String>>,
+    pub(crate) run: Mutex<Run>,
+}
+
+#[derive(Default)]
+pub(crate) struct Run {
+    pub(crate) state: PluginState,
+    pub(crate) handle: Option<PluginHandle>,
+    pub(crate) ctx: Option<Arc<PluginContext>>,
+    /// Present dependencies, in declaration order.
+    pub(crate) deps: Vec<Arc<Cell>>,
+}
+
+impl Cell {
+    pub(crate) fn run(&self) -> MutexGuard<'_, Run> {
+        self.run.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn status(&self) -> PluginStatus {
+        PluginStatus {
+            meta: self.meta.clone(),
+            state: self.run().state.clone(),
+            disabled: self.disabled.clone(),
+            lazy: self.lazy,
+        }
+    }
+
+    pub(crate) fn plugin(&self) -> &Arc<dyn Plugin> {
+        &self.plugin
+    }
+}
+
+impl Host {
+    pub(crate) fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Moves `cell` to `to`, with a tracing event and a broadcast [`PluginEvent`].
+    pub(crate) fn transition(&self, cell: &Cell, to: PluginState) {
+        let from = {
+            let mut run = cell.run();
+            let from = run.state.clone();
+            if let Err(e) = run.state.advance(to.clone()) {
+                tracing::error!(plugin = %cell.name, error = %e, "bug: illegal plugin state change ignored");
+                return;
+            }
+            from
+        };
+        tracing::info!(plugin = %cell.name, from = ?from, to = ?to, "plugin state");
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(PluginEvent {
+                plugin: cell.name.to_string(),
+                from,
+                to,
+            });
+        }
+    }
+
+    /// Marks `cell` failed (unless it already is) and releases what it holds.
+    pub(crate) fn fail(&self, cell: &Cell, reason: String) {
+        self.transition(cell, PluginState::Failed(reason));
+        let (handle, ctx) = {
+            let mut run = cell.run();
+            (run.handle.take(), run.ctx.take())
+        };
+        if let Some(h) = handle {
+            self.hooks.unregister(&h);
+        }
+        if let Some(ctx) = ctx {
+            ctx.cancellation().cancel();
+            let (mut set, _) = ctx.tasks().close();
+            set.abort_all();
+            set.detach_all();
+        }
+    }
+
+    /// Runs one lifecycle step with the step time limit, catching panics.
+    async fn step(
+        &self,
+        what: &str,
+        fut: impl Future<Output = Result<(), BoxError>>,
+    ) -> Result<(), String> {
+        let fut = AssertUnwindSafe(fut).catch_unwind();
+        let done = match self.step_timeout {
+            None => Ok(fut.await),
+            Some(limit) => tokio::time::timeout(limit, fut)
+                .await
+                .map_err(|_| format!("{what} timed out after {limit:?}")),
+        }?;
+        match done {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("{what} failed: {e}")),
+            Err(panic) => Err(format!("{what} panicked: {}", panic_message(panic))),
+        }
+    }
+
+    /// Initialises and starts `cell` (dependencies first), exactly once however many callers
+    /// ask; later callers get the first outcome.
+    pub(crate) fn bring_up(
+        self: &Arc<Self>,
+        cell: Arc<Cell>,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        let host = self.clone();
+        Box::pin(async move {
+            cell.up
+                .get_or_init(|| host.clone().init_and_start(cell.clone()))
+                .await
+                .clone()
+        })
+    }
+
+    async fn init_and_start(self: Arc<Self>, cell: Arc<Cell>) -> Result<(), String> {
+        let deps = cell.run().deps.clone();
+        for dep in &deps {
+            let up = match dep.up.get() {
+                Some(done) => done.is_ok(),
+                None => self.bring_up(dep.clone()).await.is_ok(),
+            };
+            if !up {
+                let reason = format!("dependency `{}` failed", dep.name);
+                self.fail(&cell, reason.clone());
+                return Err(reason);
+            }
+        }
+        let ctx = Arc::new(PluginContext::new(
+            cell.name.clone(),
+            self.services.clone(),
+            deps.iter()
+                .map(|d| (d.name.clone(), d.provided.clone()))
+                .collect(),
+            cell.provided.clone(),
+            self.config.clone(),
+            CancellationToken::new(),
+            self.hooks.clone(),
+        ));
+        cell.run().ctx = Some(ctx.clone());
+        let span = ctx.span().clone();
+        cell.provided.set_open(true);
+        let init = self
+            .step("init", cell.plugin.init(&ctx))
+            .instrument(span.clone())
+            .await;
+        cell.provided.set_open(false);
+        if let Err(reason) = init {
+            self.fail(&cell, reason.clone());
+            return Err(reason);
+        }
+        self.transition(&cell, PluginState::Initialized);
+        if let Err(reason) = self
+            .step("start", cell.plugin.start(&ctx))
+            .instrument(span)
+            .await
+        {
+            self.fail(&cell, reason.clone());
+            return Err(reason);
+        }
+        self.transition(&cell, PluginState::Started);
+        cell.open.store(true, Ordering::Release);
+        self.registry().started.push(cell.clone());
+        Ok(())
+    }
+}
+
+/// The gate a lazy plugin's impls wait on.
+pub(crate) struct LazyGate {
+    pub(crate) host: Weak<Host>,
+    pub(crate) cell: Arc<Cell>,
+}
+
+impl StartGate for LazyGate {
+    fn is_open(&self) -> bool {
+        self.cell.open.load(Ordering::Acquire)
+    }
+
+    fn open(&self) -> BoxFuture<'static, Result<(), BoxError>> {
+        let cell = self.cell.clone();
+        let host = self.host.upgrade();
+        Box::pin(async move {
+            let Some(host) = host else {
+                return Err(format!("plugin `{}`: its manager was dropped", cell.name).into());
+            };
+            host.bring_up(cell.clone())
+                .await
+                .map_err(|r| format!("lazy plugin `{}` could not start: {r}", cell.name).into())
+        })
+    }
+}
