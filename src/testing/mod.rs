@@ -20,7 +20,7 @@
 //! let out = harness.hook::<Greet>().call(&"ada".to_owned()).await.unwrap();
 //! assert_eq!(out.into_value().as_deref(), Some("hi"));
 //! let out = harness.hook::<Greet>().call(&"bob".to_owned()).await.unwrap();
-//! assert_eq!(out.errors().next().unwrap().1.to_string(), "down");
+//! assert_eq!(out.errors().next().unwrap().1.to_string(), "returned an error: down");
 //!
 //! let rec = RecordingPlugin::new("rec").records::<Greet>();
 //! let calls = rec.clone();
