@@ -245,9 +245,9 @@ async fn every_transition_is_an_event() {
         seen,
         [
             "db: Discovered -> Registered",
+            "auth: Discovered -> Registered",
             "db: Registered -> Initialized",
             "db: Initialized -> Started",
-            "auth: Discovered -> Registered",
             "auth: Registered -> Failed(\"init failed: no\")",
             "db: Started -> Stopped",
         ]
@@ -489,14 +489,14 @@ async fn a_stop_that_hangs_times_out_and_the_others_still_stop() {
         outcomes,
         [
             (
+                "logs",
+                &StopOutcome::Failed("stop failed: disk full".into())
+            ),
+            (
                 "api",
                 &StopOutcome::TimedOut {
                     limit: Duration::from_millis(500)
                 }
-            ),
-            (
-                "logs",
-                &StopOutcome::Failed("stop failed: disk full".into())
             ),
             ("db", &StopOutcome::Stopped),
         ]
@@ -754,4 +754,44 @@ fn spawning_without_a_tokio_runtime_fails_the_plugin_with_a_clear_reason() {
         pm.state("Spawner"),
         Some(PluginState::Failed(report.failed[0].1.clone()))
     );
+}
+
+/// Calls `Name` from its `start` and keeps what it saw.
+struct Prober(Arc<std::sync::Mutex<Vec<String>>>);
+#[async_trait]
+impl Plugin for Prober {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("prober", "1.0.0")
+            .requires("early", "*")
+            .requires("peer", "*")
+    }
+    fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> {
+        Ok(())
+    }
+    async fn start(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        let out = ctx.hooks().hook::<Name>().call(&()).await?;
+        *self.0.lock().unwrap() = out.values().cloned().collect();
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn impls_become_callable_when_start_returns_and_never_for_a_plugin_that_failed() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake("early", &j)).unwrap();
+    pm.start().await.unwrap();
+
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    pm.add(fake("peer", &j)).unwrap();
+    pm.add(fake("broken", &j).start_step(Step::Fail("no".into())))
+        .unwrap();
+    pm.add(Prober(seen.clone())).unwrap();
+    let report = pm.start().await.unwrap();
+    assert_eq!(report.started, ["peer", "prober"]);
+    // During this start, only plugins started by an earlier `start` were callable: not `peer`
+    // (started, but not yet published), and never `broken`.
+    assert_eq!(*seen.lock().unwrap(), ["early"]);
+    assert_eq!(names(&pm).await, ["early", "peer"]);
+    assert!(!pm.hooks().is_registered("broken"));
 }

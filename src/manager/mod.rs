@@ -440,6 +440,16 @@ impl HookManager {
             .collect()
     }
 
+    /// What [`register_batch`](Self::register_batch) would answer for each plugin, without
+    /// registering anything.
+    pub(crate) fn check_batch(&self, plugins: &[Registrar]) -> Vec<Result<(), RegisterError>> {
+        let items: Vec<_> = plugins
+            .iter()
+            .map(|r| (r.plugin_ref(), r.pending.as_slice()))
+            .collect();
+        self.registry().check_batch(&items, &self.inner.shared)
+    }
+
     /// Unregisters several plugins, rebuilding each touched hook's snapshot once.
     pub(crate) fn unregister_many(&self, plugins: &[PluginHandle]) {
         let ids: std::collections::HashSet<u64> = plugins.iter().map(|p| p.id).collect();

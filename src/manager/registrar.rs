@@ -102,6 +102,10 @@ impl Registrar {
         Self::new(Arc::from(plugin))
     }
 
+    pub(crate) fn plugin_ref(&self) -> &Arc<str> {
+        &self.plugin
+    }
+
     pub(crate) fn plugin_arc(&self) -> Arc<str> {
         self.plugin.clone()
     }

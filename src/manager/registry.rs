@@ -201,7 +201,9 @@ impl Registry {
         items: Vec<(Arc<str>, Vec<PendingImpl>)>,
         shared: &Arc<Shared>,
     ) -> (Vec<Result<u64, RegisterError>>, Replays) {
-        match self.stage(&items, shared) {
+        let refs: Vec<(&Arc<str>, &[PendingImpl])> =
+            items.iter().map(|(n, p)| (n, p.as_slice())).collect();
+        match self.stage(&refs, shared, true) {
             Ok(done) => done,
             Err(e) if items.len() == 1 => (vec![Err(e)], Vec::new()),
             Err(_) => {
@@ -213,6 +215,36 @@ impl Registry {
                     replays.extend(rp);
                 }
                 (results, replays)
+            }
+        }
+    }
+
+    /// What [`register_batch`](Self::register_batch) would answer for each plugin, without
+    /// changing anything. A problem found when rebuilding a hook (a type mismatch, an ordering
+    /// cycle) is pinned on a plugin by checking them one more at a time.
+    pub(crate) fn check_batch(
+        &mut self,
+        items: &[(&Arc<str>, &[PendingImpl])],
+        shared: &Arc<Shared>,
+    ) -> Vec<Result<(), RegisterError>> {
+        match self.stage(items, shared, false) {
+            Ok((results, _)) => results.into_iter().map(|r| r.map(drop)).collect(),
+            Err(e) if items.len() == 1 => vec![Err(e)],
+            Err(_) => {
+                let mut accepted: Vec<(&Arc<str>, &[PendingImpl])> = Vec::new();
+                let mut results = Vec::with_capacity(items.len());
+                for &item in items {
+                    accepted.push(item);
+                    let verdict = match self.stage(&accepted, shared, false) {
+                        Ok((r, _)) => r.into_iter().last().map_or(Ok(()), |r| r.map(drop)),
+                        Err(e) => Err(e),
+                    };
+                    if verdict.is_err() {
+                        accepted.pop();
+                    }
+                    results.push(verdict);
+                }
+                results
             }
         }
     }
@@ -261,8 +293,9 @@ impl Registry {
     /// Checks and applies a batch; `Err` (with nothing applied) when a hook's rebuild fails.
     fn stage(
         &mut self,
-        items: &[(Arc<str>, Vec<PendingImpl>)],
+        items: &[(&Arc<str>, &[PendingImpl])],
         shared: &Arc<Shared>,
+        apply: bool,
     ) -> Result<(Vec<Result<u64, RegisterError>>, Replays), RegisterError> {
         let first_id = self.next_id;
         let mut id = first_id;
@@ -271,7 +304,7 @@ impl Registry {
         let mut accepted: HashSet<Arc<str>> = HashSet::new();
         let mut staged: Vec<Staged> = Vec::new();
         let mut staged_at: HashMap<Arc<str>, usize> = HashMap::new();
-        for (name, pending) in items {
+        for &(name, pending) in items {
             if let Err(e) = self.precheck(name, pending, &accepted) {
                 results.push(Err(e));
                 continue;
@@ -330,19 +363,22 @@ impl Registry {
                 break;
             }
         }
-        if let Some(e) = failed {
+        if failed.is_some() || !apply {
             for mut st in staged {
                 st.impls.truncate(st.base_len);
                 if let Some(rec) = self.hooks.get_mut(&st.hook) {
                     rec.impls = st.impls;
                 }
             }
-            return Err(e);
+            return match failed {
+                Some(e) => Err(e),
+                None => Ok((results, Vec::new())),
+            };
         }
         // Everything checked: apply.
         self.next_id = id;
         self.next_seq = seq;
-        for (r, (name, _)) in results.iter().zip(items) {
+        for (r, &(name, _)) in results.iter().zip(items) {
             if let Ok(id) = r {
                 self.plugins.push(PluginRecord {
                     id: *id,

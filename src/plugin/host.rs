@@ -267,22 +267,35 @@ impl PluginManager {
         Some(state)
     }
 
-    /// Resolves the dependencies of every enabled plugin and brings each one added since the
-    /// last call up, in dependency order: register its impls (with the configuration's
-    /// priority overrides), `init`, `start`. Lazy plugins stop after registering.
+    /// Resolves the dependencies of every enabled plugin and brings up each one added since
+    /// the last call:
     ///
-    /// A plugin that fails is `Failed` with the reason, its impls are removed, and its
-    /// dependents are `Failed` ("dependency `x` failed") without being called; the others
-    /// start normally and the call returns `Ok` with the failures listed in the report.
+    /// 1. every new plugin's impls are collected (`register`, with the configuration's
+    ///    priority overrides) and checked together — names, types, ordering — without being
+    ///    registered (`Discovered → Registered`);
+    /// 2. the eager ones are initialised and started in dependency order
+    ///    (`→ Initialized → Started`);
+    /// 3. the impls of every plugin that started (and of the lazy ones, behind their start
+    ///    gate) become callable together, in one batch.
+    ///
+    /// So an impl is never called before its plugin started, and a plugin that fails never
+    /// had its impls called. While `start` runs, calls (including those plugins make from
+    /// their own `start`) see the plugins started by earlier `start` calls; use services
+    /// ([`PluginContext::provide`](crate::PluginContext::provide)) to reach a dependency
+    /// during start-up.
+    ///
+    /// A plugin that fails is `Failed` with the reason and its dependents are `Failed`
+    /// ("dependency `x` failed") without being called; the others start normally and the call
+    /// returns `Ok` with the failures listed in the report.
     ///
     /// # Errors
     /// [`PluginError::Dependencies`] listing every problem (missing or mismatched
     /// dependencies, conflicts, cycles, host API mismatches); nothing is started then.
     ///
     /// # Cancel safety
-    /// Not cancel safe: dropping the future part-way leaves the plugin being started in the
-    /// state it reached (its step is dropped); the others stay `Discovered` and the next
-    /// `start` picks them up.
+    /// Not cancel safe: dropping the future part-way leaves the plugins started so far
+    /// running but not callable, and the plugin being started in the state it reached; call
+    /// [`shutdown`](Self::shutdown) to clean up.
     pub async fn start(&self) -> Result<StartReport, PluginError> {
         let host = &self.inner;
         let _ops = host.ops.lock().await;
@@ -314,26 +327,13 @@ impl PluginManager {
             unknown_config_sections: self.unknown_sections(),
             ..StartReport::default()
         };
-        // Dependency levels: a plugin's level is one more than its deps' among the new ones.
-        // Each level registers in one batch (one snapshot rebuild per hook, not one per
-        // plugin), after every plugin of the levels before it started, so no impl is
-        // reachable before its plugin's dependencies are up.
-        let mut level: HashMap<&str, usize> = HashMap::new();
-        let mut fresh: Vec<(usize, &Arc<Cell>)> = Vec::new();
-        for name in &resolution.start_order {
-            let cell = by_name[name.as_str()];
-            if cell.run().state != PluginState::Discovered {
-                continue;
-            }
-            let l = cell
-                .meta
-                .dependencies
-                .iter()
-                .filter_map(|d| level.get(d.name.as_str()).map(|l| l + 1))
-                .max()
-                .unwrap_or(0);
-            level.insert(name.as_str(), l);
-            fresh.push((l, cell));
+        let fresh: Vec<Arc<Cell>> = resolution
+            .start_order
+            .iter()
+            .map(|name| by_name[name.as_str()].clone())
+            .filter(|cell| cell.run().state == PluginState::Discovered)
+            .collect();
+        for cell in &fresh {
             cell.run().deps = cell
                 .meta
                 .dependencies
@@ -341,52 +341,72 @@ impl PluginManager {
                 .filter_map(|d| by_name.get(d.name.as_str()).map(|c| (*c).clone()))
                 .collect();
         }
-        fresh.sort_by_key(|(l, _)| *l); // stable: resolution order inside a level
-        report.start_order = fresh.iter().map(|(_, c)| c.name.to_string()).collect();
-        for group in fresh.chunk_by(|a, b| a.0 == b.0) {
-            let mut batch = Vec::with_capacity(group.len());
-            let mut cells = Vec::with_capacity(group.len());
-            for (_, cell) in group {
-                match self.registrar(cell) {
-                    Ok(r) => {
-                        batch.push(r);
-                        cells.push(*cell);
-                    }
-                    Err(reason) => self.fail_before_start(cell, reason, &mut report),
+        report.start_order = fresh.iter().map(|c| c.name.to_string()).collect();
+
+        // 1. Collect every plugin's impls and check them together, registering nothing yet.
+        let mut batch = Vec::with_capacity(fresh.len());
+        let mut batch_cells = Vec::with_capacity(fresh.len());
+        for cell in &fresh {
+            match self.registrar(cell) {
+                Ok(r) => {
+                    batch.push(r);
+                    batch_cells.push(cell);
                 }
+                Err(reason) => self.fail_before_start(cell, reason, &mut report),
             }
-            let results = host.hooks.register_batch(batch);
-            let mut registered = Vec::with_capacity(cells.len());
-            for (cell, result) in cells.into_iter().zip(results) {
-                match result {
-                    Ok(handle) => {
-                        cell.run().handle = Some(handle);
-                        host.transition(cell, PluginState::Registered);
-                        registered.push(cell);
-                    }
-                    Err(e) => self.fail_before_start(
-                        cell,
-                        format!("registration failed: {e}"),
-                        &mut report,
-                    ),
+        }
+        let verdicts = host.hooks.check_batch(&batch);
+        let mut checked = Vec::with_capacity(batch.len());
+        for ((cell, r), verdict) in batch_cells.into_iter().zip(batch).zip(verdicts) {
+            match verdict {
+                Ok(()) => {
+                    host.transition(cell, PluginState::Registered);
+                    checked.push((cell, r));
                 }
-            }
-            for cell in registered {
-                let name = cell.name.to_string();
-                if cell.lazy {
-                    report.lazy.push(name);
-                    continue;
-                }
-                match host.bring_up(cell.clone()).await {
-                    Ok(()) => report.started.push(name),
-                    Err(reason) => report.failed.push((name, reason)),
+                Err(e) => {
+                    self.fail_before_start(cell, format!("registration failed: {e}"), &mut report)
                 }
             }
         }
-        // Lazy dependencies that eager dependents started are listed where they started.
-        report
-            .lazy
-            .retain(|n| by_name[n.as_str()].run().state != PluginState::Started);
+
+        // 2. Bring the eager ones up, dependencies first.
+        for (cell, _) in &checked {
+            if cell.lazy {
+                continue;
+            }
+            match host.bring_up((*cell).clone()).await {
+                Ok(()) => report.started.push(cell.name.to_string()),
+                Err(reason) => report.failed.push((cell.name.to_string(), reason)),
+            }
+        }
+
+        // 3. Make the impls of every plugin that is up (or lazy, behind its gate) callable,
+        //    in one batch: one snapshot rebuild per hook for the whole start.
+        let (live, _failed): (Vec<_>, Vec<_>) = checked.into_iter().partition(|(cell, _)| {
+            matches!(
+                cell.run().state,
+                PluginState::Started | PluginState::Registered
+            )
+        });
+        let (cells, registrars): (Vec<_>, Vec<_>) = live.into_iter().unzip();
+        for (cell, result) in cells.into_iter().zip(host.hooks.register_batch(registrars)) {
+            match result {
+                Ok(handle) => cell.run().handle = Some(handle),
+                // Only a registration made directly on the hook manager since step 1 can get here.
+                Err(e) => {
+                    let reason = format!("registration failed: {e}");
+                    let _ = cell.up.set(Err(reason.clone()));
+                    host.fail(cell, reason.clone());
+                    report.started.retain(|n| n != &*cell.name);
+                    report.failed.push((cell.name.to_string(), reason));
+                }
+            }
+        }
+        report.lazy = fresh
+            .iter()
+            .filter(|c| c.lazy && c.run().state == PluginState::Registered)
+            .map(|c| c.name.to_string())
+            .collect();
         Ok(report)
     }
 
