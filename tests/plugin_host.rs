@@ -795,3 +795,26 @@ async fn impls_become_callable_when_start_returns_and_never_for_a_plugin_that_fa
     assert_eq!(names(&pm).await, ["early", "peer"]);
     assert!(!pm.hooks().is_registered("broken"));
 }
+
+#[tokio::test]
+async fn a_lazy_plugin_whose_dependency_failed_is_failed_at_start() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake("db", &j).init_step(Step::Fail("down".into())))
+        .unwrap();
+    pm.add_lazy(fake_meta(
+        PluginMeta::new("search", "1.0.0").requires("db", "*"),
+        &j,
+    ))
+    .unwrap();
+    let report = pm.start().await.unwrap();
+    assert!(report.lazy.is_empty());
+    assert_eq!(
+        report.failed,
+        [
+            ("db".to_owned(), "init failed: down".to_owned()),
+            ("search".to_owned(), "dependency `db` failed".to_owned()),
+        ]
+    );
+    assert!(names(&pm).await.is_empty());
+}

@@ -382,6 +382,18 @@ impl PluginManager {
 
         // 3. Make the impls of every plugin that is up (or lazy, behind its gate) callable,
         //    in one batch: one snapshot rebuild per hook for the whole start.
+        for (cell, _) in &checked {
+            let failed_dep = cell.lazy.then(|| {
+                let run = cell.run();
+                run.deps
+                    .iter()
+                    .find(|d| matches!(d.run().state, PluginState::Failed(_)))
+                    .map(|d| d.name.clone())
+            });
+            if let Some(Some(dep)) = failed_dep {
+                self.fail_before_start(cell, format!("dependency `{dep}` failed"), &mut report);
+            }
+        }
         let (live, _failed): (Vec<_>, Vec<_>) = checked.into_iter().partition(|(cell, _)| {
             matches!(
                 cell.run().state,
