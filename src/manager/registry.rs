@@ -65,6 +65,8 @@ struct Staged {
     impls: Vec<ImplRecord>,
     /// How many of `impls` were registered before this batch.
     base_len: usize,
+    /// The records from here on have not been checked against the hook's slot yet.
+    checked_from: usize,
     prepared: Option<Prepared>,
 }
 
@@ -323,6 +325,7 @@ impl Registry {
                         spec: rec.and_then(|r| r.spec.clone()),
                         slot: rec.and_then(|r| r.slot.clone()),
                         base_len: impls.len(),
+                        checked_from: impls.len(),
                         impls,
                         prepared: None,
                     });
@@ -333,6 +336,8 @@ impl Registry {
                     let spec = (maker.info)();
                     st.slot = Some((maker.make)(spec.clone(), shared.clone()));
                     st.spec = Some(spec);
+                    // A new slot has checked none of the hook's records yet.
+                    st.checked_from = 0;
                 }
                 st.impls.push(ImplRecord {
                     plugin: name.clone(),
@@ -352,6 +357,9 @@ impl Registry {
         let mut failed = None;
         for st in &mut staged {
             let checked = match (&st.slot, &st.spec) {
+                (Some(slot), Some(spec)) if !apply => {
+                    slot.check(spec, &st.impls, st.checked_from, st.declared)
+                }
                 (Some(slot), Some(spec)) => slot
                     .prepare(spec, &st.impls, st.declared)
                     .map(|p| st.prepared = Some(p)),

@@ -86,6 +86,16 @@ pub(crate) trait ErasedSlot: Send + Sync + 'static {
         records: &[ImplRecord],
         declared: bool,
     ) -> Result<Prepared, RegisterError>;
+    /// The checks of [`prepare`](Self::prepare) without building anything: the types of the
+    /// records from `new_from` on (the others passed already), and the order when any record
+    /// has a `before`/`after` constraint (without one there can be no cycle).
+    fn check(
+        &self,
+        spec: &SpecInfo,
+        records: &[ImplRecord],
+        new_from: usize,
+        declared: bool,
+    ) -> Result<(), RegisterError>;
     /// Marks the hook as declared by the host.
     fn mark_declared(&self);
     /// Makes a prepared snapshot current. With `new_plugins` (the ids of the plugins just
@@ -109,6 +119,26 @@ pub(crate) trait JsonCall: Send + Sync {
     ) -> BoxFuture<'static, Result<HookOutcome<Value>, CallError>>;
 }
 
+fn type_mismatch(spec: &SpecInfo, plugin: &str, types: &TypeKey) -> RegisterError {
+    mismatch(
+        &spec.name,
+        format!(
+            "plugin `{plugin}` implements it for spec type `{}`, but the hook's spec is `{}`",
+            types.spec_name, spec.types.spec_name
+        ),
+    )
+}
+
+fn json_unreachable(spec: &SpecInfo, plugin: &str) -> RegisterError {
+    mismatch(
+        &spec.name,
+        format!(
+            "plugin `{plugin}` implements it with JSON, but spec `{}` is not reachable from JSON; add it with `json_spec::<{}>()`",
+            spec.types.spec_name, spec.types.spec_name
+        ),
+    )
+}
+
 fn mismatch(hook: &str, detail: String) -> RegisterError {
     RegisterError::SpecMismatch {
         hook: hook.to_owned(),
@@ -125,6 +155,33 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
         self.declared.store(true, Ordering::Relaxed);
     }
 
+    fn check(
+        &self,
+        spec: &SpecInfo,
+        records: &[ImplRecord],
+        new_from: usize,
+        declared: bool,
+    ) -> Result<(), RegisterError> {
+        for r in &records[new_from.min(records.len())..] {
+            match &r.func {
+                RecordFn::Typed { types, .. } if *types != spec.types => {
+                    return Err(type_mismatch(spec, &r.plugin, types))
+                }
+                RecordFn::Json(_) if declared && self.json.get().is_none() => {
+                    return Err(json_unreachable(spec, &r.plugin))
+                }
+                _ => {}
+            }
+        }
+        if records
+            .iter()
+            .any(|r| !r.options.before.is_empty() || !r.options.after.is_empty())
+        {
+            order_records(&spec.name, records)?;
+        }
+        Ok(())
+    }
+
     fn prepare(
         &self,
         spec: &SpecInfo,
@@ -139,28 +196,12 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
                 RecordFn::Typed { types, func, .. } => func
                     .downcast_ref::<ImplFn<S>>()
                     .cloned()
-                    .ok_or_else(|| {
-                        mismatch(
-                            &spec.name,
-                            format!(
-                                "plugin `{}` implements it for spec type `{}`, but the hook's spec is `{}`",
-                                r.plugin, types.spec_name, spec.types.spec_name
-                            ),
-                        )
-                    })?,
+                    .ok_or_else(|| type_mismatch(spec, &r.plugin, types))?,
                 RecordFn::Json(j) => match self.json.get() {
                     Some(bridge) => (bridge.adapt)(spec.name.clone(), j.clone()),
                     // Pending until the host declares the spec (check_pending lists it).
                     None if !declared => continue,
-                    None => {
-                        return Err(mismatch(
-                            &spec.name,
-                            format!(
-                                "plugin `{}` implements it with JSON, but spec `{}` is not reachable from JSON; add it with `json_spec::<{}>()`",
-                                r.plugin, spec.types.spec_name, spec.types.spec_name
-                            ),
-                        ))
-                    }
+                    None => return Err(json_unreachable(spec, &r.plugin)),
                 },
             };
             entries.push(ImplEntry {
