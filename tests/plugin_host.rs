@@ -818,3 +818,33 @@ async fn a_lazy_plugin_whose_dependency_failed_is_failed_at_start() {
     );
     assert!(names(&pm).await.is_empty());
 }
+
+#[tokio::test]
+async fn the_harness_checks_a_plugin_against_the_hosts_specs_and_records_calls() {
+    let host_specs = || hookwire::HookManager::builder().spec::<Name>().build();
+    // A plugin built against another version of the spec is refused, naming both types.
+    let clash = FakePlugin::new(PluginMeta::new("clash", "1.0.0"))
+        .hook::<NameClash>(Script::always(Reply::answer(1)));
+    let err = PluginHarness::new(clash)
+        .hooks(host_specs())
+        .start()
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("plugin `clash` failed: registration failed"),
+        "{msg}"
+    );
+    assert!(msg.contains("NameClash") && msg.contains("Name`"), "{msg}");
+
+    let rec = hookwire::testing::RecordingPlugin::new("rec").records::<Name>();
+    let running = PluginHarness::new(rec.clone())
+        .hooks(host_specs())
+        .start()
+        .await
+        .unwrap();
+    running.hook::<Name>().call(&()).await.unwrap();
+    running.hook::<Name>().call(&()).await.unwrap();
+    assert_eq!(rec.calls::<Name>(), [(), ()]);
+    assert_eq!(rec.hook_names(), ["Name", "Name"]);
+}
