@@ -288,17 +288,19 @@ impl HostConfig {
 
     /// Whether `plugin` is enabled and, if not, by what (see the module docs for precedence).
     pub fn enablement(&self, plugin: &str) -> Enablement {
-        let key = normalize(plugin);
-        if let Some((on, var)) = self.env_enabled.get(&key) {
-            return match on {
-                true => Enablement::Enabled,
-                false => Enablement::Disabled(DisabledBy::Env { var: var.clone() }),
-            };
-        }
-        if self.env_disabled.contains(&key) {
-            return Enablement::Disabled(DisabledBy::Env {
-                var: DISABLE_VAR.to_owned(),
-            });
+        if !self.env_enabled.is_empty() || !self.env_disabled.is_empty() {
+            let key = normalize(plugin);
+            if let Some((on, var)) = self.env_enabled.get(&key) {
+                return match on {
+                    true => Enablement::Enabled,
+                    false => Enablement::Disabled(DisabledBy::Env { var: var.clone() }),
+                };
+            }
+            if self.env_disabled.contains(&key) {
+                return Enablement::Disabled(DisabledBy::Env {
+                    var: DISABLE_VAR.to_owned(),
+                });
+            }
         }
         if self.host_disabled.contains(plugin) {
             return Enablement::Disabled(DisabledBy::Host);
