@@ -83,7 +83,12 @@ struct GatedWrapper<S: HookSpec> {
 #[async_trait::async_trait]
 impl<S: HookSpec> HookWrapper<S> for GatedWrapper<S> {
     async fn wrap(&self, args: &S::Args, next: Next<'_, S>) -> WrapResult<S::Output> {
-        pass(&self.gate).await?;
+        // A wrapper that cannot run must not take the other plugins' results with it: the
+        // call goes on without it (its plain impls, if any, report the error).
+        if let Err(e) = pass(&self.gate).await {
+            tracing::warn!(error = %e, "skipping the wrapper of a plugin that could not start");
+            return Ok(next.run().await);
+        }
         self.inner.wrap(args, next).await
     }
 }

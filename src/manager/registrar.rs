@@ -84,6 +84,24 @@ impl Registrar {
         Ok(())
     }
 
+    /// Drops the `before`/`after` constraints that name a plugin `keep` rejects (a plugin
+    /// that will not be registered after all): a constraint on an absent plugin is void.
+    pub(crate) fn retain_constraints(&mut self, keep: impl Fn(&str) -> bool) {
+        for p in &mut self.pending {
+            if p.options
+                .before
+                .iter()
+                .chain(&p.options.after)
+                .all(|t| keep(t))
+            {
+                continue;
+            }
+            let options = Arc::make_mut(&mut p.options);
+            options.before.retain(|t| keep(t));
+            options.after.retain(|t| keep(t));
+        }
+    }
+
     fn typed<S: HookSpec>(&self, f: ImplFn<S>) -> RecordFn {
         match &self.gate {
             None => RecordFn::typed::<S>(f),

@@ -203,16 +203,28 @@ impl Registry {
         items: Vec<(Arc<str>, Vec<PendingImpl>)>,
         shared: &Arc<Shared>,
     ) -> (Vec<Result<u64, RegisterError>>, Replays) {
+        let batch: HashSet<Arc<str>> = items.iter().map(|(n, _)| n.clone()).collect();
+        self.register_in(items, &batch, shared)
+    }
+
+    /// [`register_batch`](Self::register_batch), with `batch` the names a `before`/`after`
+    /// may name besides registered plugins (the whole batch, also when retrying one by one).
+    fn register_in(
+        &mut self,
+        items: Vec<(Arc<str>, Vec<PendingImpl>)>,
+        batch: &HashSet<Arc<str>>,
+        shared: &Arc<Shared>,
+    ) -> (Vec<Result<u64, RegisterError>>, Replays) {
         let refs: Vec<(&Arc<str>, &[PendingImpl])> =
             items.iter().map(|(n, p)| (n, p.as_slice())).collect();
-        match self.stage(&refs, shared, true) {
+        match self.stage(&refs, batch, shared, true) {
             Ok(done) => done,
             Err(e) if items.len() == 1 => (vec![Err(e)], Vec::new()),
             Err(_) => {
                 let mut results = Vec::with_capacity(items.len());
                 let mut replays = Vec::new();
                 for item in items {
-                    let (r, rp) = self.register_batch(vec![item], shared);
+                    let (r, rp) = self.register_in(vec![item], batch, shared);
                     results.extend(r);
                     replays.extend(rp);
                 }
@@ -229,7 +241,8 @@ impl Registry {
         items: &[(&Arc<str>, &[PendingImpl])],
         shared: &Arc<Shared>,
     ) -> Vec<Result<(), RegisterError>> {
-        match self.stage(items, shared, false) {
+        let batch: HashSet<Arc<str>> = items.iter().map(|(n, _)| (*n).clone()).collect();
+        match self.stage(items, &batch, shared, false) {
             Ok((results, _)) => results.into_iter().map(|r| r.map(drop)).collect(),
             Err(e) if items.len() == 1 => vec![Err(e)],
             Err(_) => {
@@ -237,7 +250,7 @@ impl Registry {
                 let mut results = Vec::with_capacity(items.len());
                 for &item in items {
                     accepted.push(item);
-                    let verdict = match self.stage(&accepted, shared, false) {
+                    let verdict = match self.stage(&accepted, &batch, shared, false) {
                         Ok((r, _)) => r.into_iter().last().map_or(Ok(()), |r| r.map(drop)),
                         Err(e) => Err(e),
                     };
@@ -256,6 +269,7 @@ impl Registry {
         &self,
         name: &Arc<str>,
         pending: &[PendingImpl],
+        accepted: &HashSet<Arc<str>>,
         batch: &HashSet<Arc<str>>,
     ) -> Result<(), RegisterError> {
         if self.blocked.contains(&**name) {
@@ -263,7 +277,7 @@ impl Registry {
                 plugin: name.to_string(),
             });
         }
-        if self.is_registered(name) || batch.contains(name) {
+        if self.is_registered(name) || accepted.contains(name) {
             return Err(RegisterError::DuplicatePlugin {
                 plugin: name.to_string(),
             });
@@ -296,6 +310,7 @@ impl Registry {
     fn stage(
         &mut self,
         items: &[(&Arc<str>, &[PendingImpl])],
+        batch: &HashSet<Arc<str>>,
         shared: &Arc<Shared>,
         apply: bool,
     ) -> Result<(Vec<Result<u64, RegisterError>>, Replays), RegisterError> {
@@ -307,7 +322,7 @@ impl Registry {
         let mut staged: Vec<Staged> = Vec::new();
         let mut staged_at: HashMap<Arc<str>, usize> = HashMap::new();
         for &(name, pending) in items {
-            if let Err(e) = self.precheck(name, pending, &accepted) {
+            if let Err(e) = self.precheck(name, pending, &accepted, batch) {
                 results.push(Err(e));
                 continue;
             }

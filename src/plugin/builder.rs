@@ -21,6 +21,7 @@ pub struct PluginManagerBuilder {
     host_api: Option<Version>,
     step_timeout: Option<Duration>,
     event_capacity: usize,
+    environment: bool,
 }
 
 impl PluginManagerBuilder {
@@ -32,7 +33,17 @@ impl PluginManagerBuilder {
             host_api: None,
             step_timeout: None,
             event_capacity: 1024,
+            environment: true,
         }
+    }
+
+    /// Whether the process environment's overrides (`HOOKWIRE_PLUGINS_DISABLE`,
+    /// `HOOKWIRE_PLUGIN_<NAME>_ENABLED`) apply on top of the configuration — by default they
+    /// do, so an operator can disable a plugin without the host's help. Pass `false` to
+    /// ignore them (tests, or a host with its own rules).
+    pub fn environment(mut self, apply: bool) -> Self {
+        self.environment = apply;
+        self
     }
 
     /// Uses `hooks` (with its specs) instead of an empty [`HookManager`].
@@ -79,14 +90,25 @@ impl PluginManagerBuilder {
         self
     }
 
-    /// The manager.
+    /// The manager. A malformed environment override (say
+    /// `HOOKWIRE_PLUGIN_AUTH_ENABLED=maybe`) makes its [`start`](PluginManager::start) fail
+    /// with [`PluginError::Config`](super::PluginError::Config) naming the variable.
     pub fn build(self) -> PluginManager {
         let (events, _) = broadcast::channel(self.event_capacity);
+        let (config, config_error) = if self.environment {
+            match self.config.clone().with_process_env() {
+                Ok(config) => (config, None),
+                Err(e) => (self.config, Some(Arc::new(e))),
+            }
+        } else {
+            (self.config, None)
+        };
         PluginManager {
             inner: Arc::new(Host {
                 hooks: self.hooks.unwrap_or_default(),
                 services: Arc::new(self.services),
-                config: Arc::new(self.config),
+                config: Arc::new(config),
+                config_error,
                 host_api: self.host_api,
                 step_timeout: self.step_timeout,
                 events,

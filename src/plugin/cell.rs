@@ -3,21 +3,22 @@
 //! callers ask, dependencies first, failures released and reported — plus the start gate that
 //! makes a lazy plugin's first call bring it up.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use futures::future::Shared;
 use futures::FutureExt;
 use semver::Version;
-use tokio::sync::{broadcast, OnceCell};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::config::{DisabledBy, HostConfig};
+use super::config::{ConfigError, DisabledBy, HostConfig};
 use super::context::{PluginContext, Provided, ServiceMap};
 use super::events::PluginEvent;
 use super::lifecycle::PluginState;
@@ -34,6 +35,8 @@ pub(crate) struct Host {
     pub(crate) hooks: HookManager,
     pub(crate) services: Arc<ServiceMap>,
     pub(crate) config: Arc<HostConfig>,
+    /// An environment override that did not parse: `start` reports it.
+    pub(crate) config_error: Option<Arc<ConfigError>>,
     pub(crate) host_api: Option<Version>,
     pub(crate) step_timeout: Option<Duration>,
     pub(crate) events: broadcast::Sender<PluginEvent>,
@@ -47,6 +50,9 @@ pub(crate) struct Registry {
     pub(crate) cells: BTreeMap<String, Arc<Cell>>,
     /// Plugins in the order they reached `Started`: stop order is its reverse.
     pub(crate) started: Vec<Arc<Cell>>,
+    /// Each plugin's environment variable name (see `config::env_name`), to warn when two
+    /// plugins would share `HOOKWIRE_PLUGIN_<NAME>_ENABLED`.
+    pub(crate) env_names: HashMap<String, String>,
 }
 
 /// One plugin and its life.
@@ -57,10 +63,13 @@ pub(crate) struct Cell {
     pub(crate) lazy: bool,
     pub(crate) disabled: Option<DisabledBy>,
     pub(crate) provided: Arc<Provided>,
-    /// Set once `Started`: what lazy gates check.
-    pub(crate) open: AtomicBool,
-    /// Bringing the plugin up (init + start), at most once.
-    pub(crate) up: OnceCell<Result<(), String>>,
+    /// Set once `Started`: what lazy gates check (shared with them).
+    pub(crate) open: Arc<AtomicBool>,
+    /// Bringing the plugin up (init + start): set once, by the first caller, to a shared
+    /// future of the work running on its own task; every caller awaits a clone.
+    pub(crate) up: OnceLock<UpFuture>,
+    /// Set by `remove`/`shutdown`: a bring-up still under way stops the plugin when it ends.
+    pub(crate) closing: Mutex<Option<Duration>>,
     pub(crate) run: Mutex<Run>,
 }
 
@@ -157,24 +166,50 @@ impl Host {
     }
 
     /// Initialises and starts `cell` (dependencies first), exactly once however many callers
-    /// ask; later callers get the first outcome.
+    /// ask; later callers get the first outcome. The work runs on its own task (when there is
+    /// a runtime), so a caller that gives up — an impl timeout, a call deadline, a dropped
+    /// `start` — does not cancel a start others may be waiting for, nor leave it half done.
     pub(crate) fn bring_up(
         self: &Arc<Self>,
         cell: Arc<Cell>,
     ) -> BoxFuture<'static, Result<(), String>> {
         let host = self.clone();
         Box::pin(async move {
-            cell.up
-                .get_or_init(|| host.clone().init_and_start(cell.clone()))
-                .await
-                .clone()
+            if is_starting(&cell) {
+                return Err(format!(
+                    "plugin `{}` was called while it is starting (from its own `init`/`start`, or from a plugin it starts first); call it once start-up is over",
+                    cell.name
+                ));
+            }
+            let up = cell
+                .up
+                .get_or_init(|| {
+                    let mut stack = STARTING.try_with(Clone::clone).unwrap_or_default();
+                    stack.push(cell_id(&cell));
+                    let work = STARTING.scope(stack, host.init_and_start(cell.clone()));
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(rt) => {
+                            let task = rt.spawn(work);
+                            async move {
+                                task.await.unwrap_or_else(|e| {
+                                    Err(format!("its start-up task ended: {e}"))
+                                })
+                            }
+                            .boxed()
+                            .shared()
+                        }
+                        Err(_) => work.boxed().shared(),
+                    }
+                })
+                .clone();
+            up.await
         })
     }
 
     async fn init_and_start(self: Arc<Self>, cell: Arc<Cell>) -> Result<(), String> {
         let deps = cell.run().deps.clone();
         for dep in &deps {
-            let up = match dep.up.get() {
+            let up = match dep.up.get().and_then(|f| f.peek()) {
                 Some(done) => done.is_ok(),
                 None => self.bring_up(dep.clone()).await.is_ok(),
             };
@@ -217,6 +252,12 @@ impl Host {
             return Err(reason);
         }
         self.transition(&cell, PluginState::Started);
+        let closing = *cell.closing.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(grace) = closing {
+            // `remove`/`shutdown` gave up waiting for this start: stop it here.
+            self.stop_cell(&cell, grace).await;
+            return Err("the manager stopped the plugin while it was starting".to_owned());
+        }
         cell.open.store(true, Ordering::Release);
         self.registry().started.push(cell.clone());
         Ok(())
@@ -224,26 +265,67 @@ impl Host {
 }
 
 /// The gate a lazy plugin's impls wait on.
+///
+/// It holds the manager and the cell weakly: the hook manager owns the gate, and the cell owns
+/// a context that owns the hook manager, so strong references would form a cycle.
 pub(crate) struct LazyGate {
-    pub(crate) host: Weak<Host>,
-    pub(crate) cell: Arc<Cell>,
+    host: Weak<Host>,
+    cell: Weak<Cell>,
+    name: Arc<str>,
+    open: Arc<AtomicBool>,
+}
+
+impl LazyGate {
+    pub(crate) fn new(host: &Arc<Host>, cell: &Arc<Cell>) -> Self {
+        LazyGate {
+            host: Arc::downgrade(host),
+            cell: Arc::downgrade(cell),
+            name: cell.name.clone(),
+            open: cell.open.clone(),
+        }
+    }
 }
 
 impl StartGate for LazyGate {
     fn is_open(&self) -> bool {
-        self.cell.open.load(Ordering::Acquire)
+        self.open.load(Ordering::Acquire)
     }
 
     fn open(&self) -> BoxFuture<'static, Result<(), BoxError>> {
-        let cell = self.cell.clone();
+        let cell = self.cell.upgrade();
         let host = self.host.upgrade();
+        let name = self.name.clone();
         Box::pin(async move {
-            let Some(host) = host else {
-                return Err(format!("plugin `{}`: its manager was dropped", cell.name).into());
+            let (Some(host), Some(cell)) = (host, cell) else {
+                return Err(format!("plugin `{name}` was removed from its manager").into());
             };
             host.bring_up(cell.clone())
                 .await
                 .map_err(|r| format!("lazy plugin `{}` could not start: {r}", cell.name).into())
         })
     }
+}
+
+/// The future every caller of [`Host::bring_up`] awaits for one plugin.
+pub(crate) type UpFuture = Shared<BoxFuture<'static, Result<(), String>>>;
+
+/// An [`UpFuture`] that is already over.
+pub(crate) fn up_done(result: Result<(), String>) -> UpFuture {
+    std::future::ready(result).boxed().shared()
+}
+
+tokio::task_local! {
+    /// The plugins whose start-up the current task is part of (cell addresses): a call that
+    /// reaches one of them would wait for itself.
+    static STARTING: Vec<usize>;
+}
+
+fn cell_id(cell: &Cell) -> usize {
+    std::ptr::from_ref(cell) as usize
+}
+
+fn is_starting(cell: &Cell) -> bool {
+    STARTING
+        .try_with(|s| s.contains(&cell_id(cell)))
+        .unwrap_or(false)
 }

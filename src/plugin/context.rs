@@ -125,6 +125,8 @@ pub(crate) struct Tasks {
     closed: bool,
     set: JoinSet<()>,
     names: HashMap<tokio::task::Id, String>,
+    /// Tasks that panicked and were collected before the stop, by name.
+    pub(crate) panicked: Vec<String>,
 }
 
 impl Tasks {
@@ -135,6 +137,22 @@ impl Tasks {
             std::mem::take(&mut self.set),
             std::mem::take(&mut self.names),
         )
+    }
+
+    /// Forgets the tasks that are over (keeping the names of those that panicked), so a
+    /// plugin spawning a task per request does not grow without bound.
+    fn reap(&mut self) {
+        while let Some(done) = self.set.try_join_next_with_id() {
+            let (id, panicked) = match done {
+                Ok((id, ())) => (id, false),
+                Err(e) => (e.id(), e.is_panic()),
+            };
+            if let Some(name) = self.names.remove(&id) {
+                if panicked {
+                    self.panicked.push(name);
+                }
+            }
+        }
     }
 }
 
@@ -303,6 +321,7 @@ impl PluginContext {
         if tasks.closed {
             return Err(cannot("the plugin is stopping"));
         }
+        tasks.reap();
         let abort = tasks
             .set
             .spawn_on(fut.instrument(self.span.clone()), &handle);

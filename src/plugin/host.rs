@@ -11,15 +11,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use futures::FutureExt;
-use tokio::sync::{broadcast, OnceCell};
+use tokio::sync::broadcast;
 
 use super::builder::PluginManagerBuilder;
-use super::cell::{Cell, Host, LazyGate, Run};
-use super::config::{DisabledBy, Enablement, HostConfig};
+use super::cell::{up_done, Cell, Host, LazyGate, Run};
+use super::config::{env_name, ConfigError, DisabledBy, Enablement, HostConfig};
 use super::deps::{resolve_refs, DependencyError};
 use super::events::PluginEvent;
 use super::lifecycle::PluginState;
@@ -49,6 +49,9 @@ pub enum PluginError {
         /// Plugins that are disabled (and by what): a "missing" dependency may be one of them.
         disabled: Vec<(String, DisabledBy)>,
     },
+    /// The configuration is invalid (a malformed environment override); nothing was started.
+    #[error("invalid plugin configuration: {0}")]
+    Config(Arc<ConfigError>),
     /// A plugin failed to register, init or start (returned by
     /// [`PluginHarness::start`](crate::testing::PluginHarness::start); a
     /// [`PluginManager::start`] lists failures in its [`StartReport`] instead).
@@ -243,12 +246,24 @@ impl PluginManager {
             lazy,
             disabled,
             provided: Arc::default(),
-            open: AtomicBool::new(false),
-            up: OnceCell::new(),
+            open: Arc::default(),
+            up: OnceLock::new(),
+            closing: Mutex::new(None),
             run: Mutex::new(Run::default()),
         });
         if let Some(by) = &cell.disabled {
             tracing::info!(plugin = %cell.name, disabled_by = %by, "plugin disabled");
+        }
+        let env = env_name(&cell.name);
+        if let Some(other) = reg.env_names.get(&env) {
+            tracing::warn!(
+                plugin = %cell.name,
+                other = %other,
+                "plugins `{}` and `{other}` share the environment variable HOOKWIRE_PLUGIN_{env}_ENABLED; rename one to control them separately",
+                cell.name
+            );
+        } else {
+            reg.env_names.insert(env, cell.meta.name.clone());
         }
         reg.cells.insert(cell.meta.name.clone(), cell);
         Ok(())
@@ -298,6 +313,9 @@ impl PluginManager {
     /// [`shutdown`](Self::shutdown) to clean up.
     pub async fn start(&self) -> Result<StartReport, PluginError> {
         let host = &self.inner;
+        if let Some(e) = &host.config_error {
+            return Err(PluginError::Config(e.clone()));
+        }
         let _ops = host.ops.lock().await;
         let (cells, disabled) = {
             let reg = host.registry();
@@ -400,20 +418,45 @@ impl PluginManager {
                 PluginState::Started | PluginState::Registered
             )
         });
-        let (cells, registrars): (Vec<_>, Vec<_>) = live.into_iter().unzip();
+        let live_names: HashSet<Arc<str>> = live.iter().map(|(c, _)| c.name.clone()).collect();
+        let (cells, mut registrars): (Vec<_>, Vec<_>) = live.into_iter().unzip();
+        for r in &mut registrars {
+            r.retain_constraints(|t| live_names.contains(t) || host.hooks.is_registered(t));
+        }
         for (cell, result) in cells.into_iter().zip(host.hooks.register_batch(registrars)) {
             match result {
                 Ok(handle) => cell.run().handle = Some(handle),
-                // Only a registration made directly on the hook manager since step 1 can get here.
+                // Only a registration made directly on the hook manager since step 1 can
+                // get here: stop the plugin, it cannot be called.
                 Err(e) => {
                     let reason = format!("registration failed: {e}");
-                    let _ = cell.up.set(Err(reason.clone()));
-                    host.fail(cell, reason.clone());
-                    report.started.retain(|n| n != &*cell.name);
-                    report.failed.push((cell.name.to_string(), reason));
+                    let _ = cell.up.set(up_done(Err(reason.clone())));
+                    if cell.run().state == PluginState::Started {
+                        let grace = host.step_timeout.unwrap_or(Duration::from_secs(5));
+                        host.stop_cell(cell, grace).await;
+                        host.registry().started.retain(|c| !Arc::ptr_eq(c, cell));
+                    }
+                    host.fail(cell, reason);
                 }
             }
         }
+        // What happened to each new plugin, lazy dependencies brought up by eager dependents
+        // included: started in the order they started, failed in start order.
+        let fresh_set: HashSet<*const Cell> = fresh.iter().map(Arc::as_ptr).collect();
+        report.started = host
+            .registry()
+            .started
+            .iter()
+            .filter(|c| fresh_set.contains(&Arc::as_ptr(c)))
+            .map(|c| c.name.to_string())
+            .collect();
+        report.failed = fresh
+            .iter()
+            .filter_map(|c| match &c.run().state {
+                PluginState::Failed(reason) => Some((c.name.to_string(), reason.clone())),
+                _ => None,
+            })
+            .collect();
         report.lazy = fresh
             .iter()
             .filter(|c| c.lazy && c.run().state == PluginState::Registered)
@@ -439,7 +482,7 @@ impl PluginManager {
 
     /// A failure before `init`: no lifecycle method ran.
     fn fail_before_start(&self, cell: &Arc<Cell>, reason: String, report: &mut StartReport) {
-        let _ = cell.up.set(Err(reason.clone()));
+        let _ = cell.up.set(up_done(Err(reason.clone())));
         self.inner.fail(cell, reason.clone());
         report.failed.push((cell.name.to_string(), reason));
     }
@@ -458,10 +501,7 @@ impl PluginManager {
         }
         let mut r = Registrar::new_for(&cell.name);
         if cell.lazy {
-            r.set_gate(Arc::new(LazyGate {
-                host: Arc::downgrade(host),
-                cell: cell.clone(),
-            }));
+            r.set_gate(Arc::new(LazyGate::new(host, cell)));
         }
         let registered = cell.plugin.clone().register(&mut r).and_then(|()| {
             match host.config.priority_overrides(&cell.name) {
@@ -497,20 +537,19 @@ impl PluginManager {
         out
     }
 
-    /// Names of the plugins that depend on `name` and are registered or running.
+    /// Names of the plugins wired to `name` as a dependency (required, or optional and present
+    /// when they started) that are registered or running.
     pub(crate) fn live_dependents(&self, name: &str) -> Vec<String> {
         let reg = self.inner.registry();
-        let mut seen = HashSet::new();
         reg.cells
             .values()
             .filter(|c| {
-                c.meta.dependencies.iter().any(|d| d.name == name)
-                    && matches!(
-                        c.run().state,
-                        PluginState::Registered | PluginState::Initialized | PluginState::Started
-                    )
+                let run = c.run();
+                matches!(
+                    run.state,
+                    PluginState::Registered | PluginState::Initialized | PluginState::Started
+                ) && run.deps.iter().any(|d| &*d.name == name)
             })
-            .filter(|c| seen.insert(c.name.clone()))
             .map(|c| c.name.to_string())
             .collect()
     }

@@ -7,14 +7,14 @@
 //! finish; the ones still running are aborted and named in the report.
 
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::cell::{Cell, Host};
+use super::cell::{up_done, Cell, Host};
 use super::host::{PluginError, PluginManager};
 use super::lifecycle::PluginState;
 use crate::exec::panic::panic_message;
@@ -73,16 +73,23 @@ impl StopReport {
 }
 
 impl Host {
-    /// Settles a lazy start that may be under way (or forbids one), within `grace`.
+    /// Settles a start that may be under way (or forbids one), waiting at most `grace`; a
+    /// start still running after that stops the plugin itself when it ends.
     async fn settle(&self, cell: &Cell, grace: Duration) {
-        let settle = cell.up.get_or_init(|| async {
-            Err("the manager stopped the plugin before it started".to_owned())
-        });
-        let _ = tokio::time::timeout(grace, settle).await;
+        *cell.closing.lock().unwrap_or_else(PoisonError::into_inner) = Some(grace);
+        let up = cell
+            .up
+            .get_or_init(|| {
+                up_done(Err(
+                    "the manager stopped the plugin before it started".to_owned()
+                ))
+            })
+            .clone();
+        let _ = tokio::time::timeout(grace, up).await;
     }
 
     /// Stops one cell whose impls are already unregistered.
-    async fn stop_cell(&self, cell: &Arc<Cell>, grace: Duration) -> PluginStop {
+    pub(crate) async fn stop_cell(&self, cell: &Arc<Cell>, grace: Duration) -> PluginStop {
         let deadline = Instant::now() + grace;
         let (state, ctx) = {
             let run = cell.run();
@@ -108,7 +115,11 @@ impl Host {
             Err(_) => StopOutcome::TimedOut { limit: grace },
         };
         ctx.cancellation().cancel();
-        let (mut set, mut names) = ctx.tasks().close();
+        let (mut set, mut names) = {
+            let mut tasks = ctx.tasks();
+            report.panicked_tasks = std::mem::take(&mut tasks.panicked);
+            tasks.close()
+        };
         loop {
             match tokio::time::timeout_at(deadline, set.join_next_with_id()).await {
                 Ok(None) => break,
@@ -184,7 +195,16 @@ impl PluginManager {
                 report.plugins.push(host.stop_cell(cell, grace).await);
             }
         }
-        host.registry().cells.clear();
+        // Plugins added while this ran stay (they were never started).
+        let mut reg = host.registry();
+        reg.cells
+            .retain(|_, c| !cells.iter().any(|s| Arc::ptr_eq(s, c)));
+        let env_names = std::mem::take(&mut reg.env_names);
+        reg.env_names = env_names
+            .into_iter()
+            .filter(|(_, n)| reg.cells.contains_key(n))
+            .collect();
+        drop(reg);
         report
     }
 
@@ -226,6 +246,7 @@ impl PluginManager {
         let mut reg = host.registry();
         reg.started.retain(|c| !Arc::ptr_eq(c, &cell));
         reg.cells.remove(name);
+        reg.env_names.retain(|_, n| n != name);
         Ok(stop)
     }
 }

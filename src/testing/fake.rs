@@ -185,7 +185,7 @@ impl Journal {
     }
 }
 
-type RegisterFn = Box<dyn Fn(&mut Registrar) -> Result<(), RegisterError> + Send + Sync>;
+type RegisterFn = Box<dyn Fn(&Journal, &mut Registrar) -> Result<(), RegisterError> + Send + Sync>;
 type InitFn = Box<dyn Fn(&PluginContext) -> Result<(), BoxError> + Send + Sync>;
 
 /// A plugin assembled from parts: metadata, scripted impls and lifecycle steps. Every
@@ -216,7 +216,8 @@ impl FakePlugin {
         }
     }
 
-    /// Writes to `journal` (share one journal between plugins to see their order).
+    /// Writes to `journal` (share one journal between plugins to see their order); applies to
+    /// the impls added before and after this call.
     #[must_use]
     pub fn journal(mut self, journal: &Journal) -> Self {
         self.journal = journal.clone();
@@ -243,19 +244,19 @@ impl FakePlugin {
     where
         S::Output: Clone + Sync,
     {
-        let journal = self.journal.clone();
         let name = self.meta.name.clone();
-        self.impls.push(Box::new(move |r| {
-            let script = script.clone();
-            let journal = journal.clone();
-            let entry = format!("{name}:{}", S::NAME);
-            options(r.hook_fn::<S>(move |_| {
-                journal.push(entry.clone());
+        self.impls
+            .push(Box::new(move |journal: &Journal, r: &mut Registrar| {
                 let script = script.clone();
-                Box::pin(async move { script.play().await })
-            }))
-            .add()
-        }));
+                let journal = journal.clone();
+                let entry = format!("{name}:{}", S::NAME);
+                options(r.hook_fn::<S>(move |_| {
+                    journal.push(entry.clone());
+                    let script = script.clone();
+                    Box::pin(async move { script.play().await })
+                }))
+                .add()
+            }));
         self
     }
 
@@ -306,7 +307,7 @@ impl Plugin for FakePlugin {
     }
 
     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
-        self.impls.iter().try_for_each(|f| f(r))
+        self.impls.iter().try_for_each(|f| f(&self.journal, r))
     }
 
     async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {

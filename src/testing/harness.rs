@@ -15,6 +15,7 @@ pub struct PluginHarness {
     plugin: Arc<dyn Plugin>,
     name: String,
     lazy: bool,
+    host_specs: bool,
     builder: PluginManagerBuilder,
     dependencies: Vec<Arc<dyn Plugin>>,
 }
@@ -27,13 +28,18 @@ impl PluginHarness {
             plugin: Arc::new(plugin),
             name,
             lazy: false,
-            builder: PluginManager::builder(),
+            host_specs: false,
+            builder: PluginManager::builder().environment(false),
             dependencies: Vec::new(),
         }
     }
 
-    /// Uses the host's hook manager (with its specs), so the plugin is checked against them.
+    /// Uses the host's hook manager (with its specs), so the plugin is checked against them:
+    /// an impl whose types differ from the host's spec fails registration, and an impl of a
+    /// hook the host does not declare (and not marked `optional`) fails
+    /// [`start`](Self::start), as `check_pending` would.
     pub fn hooks(mut self, hooks: HookManager) -> Self {
+        self.host_specs = true;
         self.builder = self.builder.hooks(hooks);
         self
     }
@@ -76,7 +82,8 @@ impl PluginHarness {
     ///
     /// # Errors
     /// [`PluginError::Dependencies`] when the plugin's dependencies are not met;
-    /// [`PluginError::Failed`] when it (or a stand-in) failed to register, init or start.
+    /// [`PluginError::Failed`] when it (or a stand-in) failed to register, init or start, or
+    /// implements a hook the host's specs (given with [`hooks`](Self::hooks)) do not declare.
     ///
     /// # Cancel safety
     /// Not cancel safe (see [`PluginManager::start`]).
@@ -89,6 +96,14 @@ impl PluginHarness {
         let report = pm.start().await?;
         if let Some((plugin, reason)) = report.failed.into_iter().next() {
             return Err(PluginError::Failed { plugin, reason });
+        }
+        if self.host_specs {
+            if let Err(e) = pm.hooks().check_pending() {
+                return Err(PluginError::Failed {
+                    plugin: self.name,
+                    reason: e.to_string(),
+                });
+            }
         }
         Ok(RunningPlugin {
             pm,

@@ -72,6 +72,12 @@ const BOOL: &str = "a boolean (`true` or `false`)";
 const PRIORITIES: &str = "a table of `hook-name = <integer priority>`";
 const I32: &str = "an integer between -2147483648 and 2147483647";
 
+/// The environment variable name part for `plugin`: upper-cased, `-` and `.` as `_`
+/// (`token-auth` → `TOKEN_AUTH`, as in `HOOKWIRE_PLUGIN_TOKEN_AUTH_ENABLED`).
+pub(crate) fn env_name(plugin: &str) -> String {
+    normalize(plugin)
+}
+
 /// Where a plugin's "disabled" decision came from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]

@@ -1,0 +1,366 @@
+//! Edge cases of the plugin lifecycle: lazy starts that are cancelled, re-entered or outlive a
+//! shutdown; constraints and failures inside one `start`; wrappers of plugins that cannot
+//! start; reference cycles; the test kit's own promises.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use hookwire::testing::{FakePlugin, Journal, PluginHarness, Reply, Script, Step};
+use hookwire::{
+    async_trait, BoxError, HookManager, Plugin, PluginContext, PluginManager, PluginMeta,
+    PluginState, RegisterError, Registrar, StopOutcome,
+};
+
+hookwire::hookspec! {
+    pub struct Name(()) -> String;
+    pub struct Undeclared(()) -> u8;
+}
+
+fn fake(name: &str, j: &Journal) -> FakePlugin {
+    FakePlugin::new(PluginMeta::new(name, "1.0.0"))
+        .journal(j)
+        .hook::<Name>(Script::always(Reply::answer(name.to_owned())))
+}
+
+async fn values(pm: &PluginManager) -> Vec<String> {
+    let out = pm.hook::<Name>().call(&()).await.unwrap();
+    let mut v: Vec<String> = out.values().cloned().collect();
+    v.sort();
+    v
+}
+
+const GRACE: Duration = Duration::from_secs(1);
+
+struct Svc;
+
+#[tokio::test(start_paused = true)]
+async fn a_lazy_start_survives_the_call_that_triggered_it_timing_out() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    let lazy = FakePlugin::new(PluginMeta::new("slow", "1.0.0"))
+        .journal(&j)
+        .on_init(|ctx| {
+            ctx.provide(Svc)?;
+            Ok(())
+        })
+        .init_step(Step::Ok.after(Duration::from_millis(50)))
+        .hook_with::<Name>(Script::always(Reply::answer("slow".into())), |b| {
+            b.timeout(Duration::from_millis(10))
+        });
+    pm.add_lazy(lazy).unwrap();
+    pm.start().await.unwrap();
+
+    let out = pm.hook::<Name>().call(&()).await.unwrap();
+    let errors: Vec<String> = out.errors().map(|(p, e)| format!("{p}: {e}")).collect();
+    assert_eq!(errors, ["slow: timed out after 10ms"]);
+    // The start goes on without the caller, and runs once.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(pm.state("slow"), Some(PluginState::Started));
+    assert_eq!(values(&pm).await, ["slow"]);
+    // The first call gave up before the impl ran; the second reached it.
+    assert_eq!(j.of("slow"), ["init", "start", "Name"]);
+}
+
+/// A lazy plugin whose `init` calls a hook it implements itself.
+struct SelfCaller;
+#[async_trait]
+impl Plugin for SelfCaller {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("selfcaller", "1.0.0")
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.sync_fn::<Name>(|_| Ok(Some("self".into()))).add()
+    }
+    async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        let out = ctx.hooks().hook::<Name>().call(&()).await?;
+        let (_, err) = out.errors().next().ok_or("expected an error")?;
+        assert!(
+            err.to_string().contains("was called while it is starting"),
+            "{err}"
+        );
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lazy_plugin_calling_its_own_hook_while_starting_gets_an_error_not_a_deadlock() {
+    let pm = PluginManager::new();
+    pm.add_lazy(SelfCaller).unwrap();
+    pm.start().await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(60), pm.hook::<Name>().call(&()))
+        .await
+        .expect("no deadlock")
+        .unwrap();
+    assert_eq!(out.values().collect::<Vec<_>>(), ["self"]);
+    assert_eq!(pm.state("selfcaller"), Some(PluginState::Started));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lazy_start_that_outlives_the_shutdown_grace_stops_itself() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add_lazy(fake("late", &j).init_step(Step::Ok.after(Duration::from_secs(10))))
+        .unwrap();
+    pm.start().await.unwrap();
+    let call = tokio::spawn({
+        let pm = pm.clone();
+        async move { pm.hook::<Name>().call(&()).await.unwrap() }
+    });
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    let stop = pm.shutdown(Duration::from_millis(100)).await;
+    assert_eq!(
+        stop.plugins[0].outcome,
+        StopOutcome::NotStarted(PluginState::Registered)
+    );
+    let out = call.await.unwrap();
+    let errors: Vec<String> = out.errors().map(|(_, e)| e.to_string()).collect();
+    assert_eq!(
+        errors,
+        ["returned an error: lazy plugin `late` could not start: the manager stopped the plugin while it was starting"]
+    );
+    assert_eq!(j.of("late"), ["init", "start", "stop"]);
+    assert!(pm.shutdown(GRACE).await.plugins.is_empty());
+}
+
+#[tokio::test]
+async fn a_constraint_on_a_plugin_that_failed_in_the_same_start_is_void() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake("a", &j).init_step(Step::Fail("boom".into())))
+        .unwrap();
+    pm.add(
+        FakePlugin::new(PluginMeta::new("b", "1.0.0"))
+            .journal(&j)
+            .hook_with::<Name>(Script::always(Reply::answer("b".into())), |b| b.after("a")),
+    )
+    .unwrap();
+    let report = pm.start().await.unwrap();
+    assert_eq!(report.started, ["b"]);
+    assert_eq!(
+        report.failed,
+        [("a".to_owned(), "init failed: boom".to_owned())]
+    );
+    assert_eq!(values(&pm).await, ["b"]);
+}
+
+#[tokio::test]
+async fn constraints_may_name_any_plugin_of_the_same_start() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(
+        FakePlugin::new(PluginMeta::new("a", "1.0.0"))
+            .journal(&j)
+            .hook_with::<Name>(Script::always(Reply::answer("a".into())), |b| b.after("b")),
+    )
+    .unwrap();
+    pm.add(fake("b", &j)).unwrap();
+    let report = pm.start().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let out = pm.hook::<Name>().call(&()).await.unwrap();
+    assert_eq!(out.values().collect::<Vec<_>>(), ["b", "a"]);
+}
+
+#[tokio::test]
+async fn a_lazy_dependency_brought_up_by_an_eager_one_is_in_the_report() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add_lazy(fake("db", &j).init_step(Step::Fail("no db".into())))
+        .unwrap();
+    pm.add_lazy(fake("cache", &j)).unwrap();
+    pm.add(FakePlugin::new(PluginMeta::new("app", "1.0.0").requires("db", "^1")).journal(&j))
+        .unwrap();
+    pm.add(FakePlugin::new(PluginMeta::new("web", "1.0.0").requires("cache", "^1")).journal(&j))
+        .unwrap();
+    let report = pm.start().await.unwrap();
+    assert_eq!(report.started, ["cache", "web"]);
+    assert_eq!(
+        report.failed,
+        [
+            ("db".to_owned(), "init failed: no db".to_owned()),
+            ("app".to_owned(), "dependency `db` failed".to_owned()),
+        ]
+    );
+    assert!(report.lazy.is_empty());
+}
+
+/// A lazy plugin with a wrapper, whose init fails.
+struct LazyWrapper;
+#[async_trait]
+impl Plugin for LazyWrapper {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("wrap", "1.0.0")
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.wrapper_fn::<Name>(|_, next| async move { Ok(next.run().await) }.boxed())
+            .add()
+    }
+    async fn init(&self, _: &PluginContext) -> Result<(), BoxError> {
+        Err("no license".into())
+    }
+}
+
+#[tokio::test]
+async fn the_wrapper_of_a_lazy_plugin_that_cannot_start_is_skipped() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add_lazy(LazyWrapper).unwrap();
+    pm.add(fake("steady", &j)).unwrap();
+    pm.start().await.unwrap();
+    assert_eq!(values(&pm).await, ["steady"]);
+    assert_eq!(
+        pm.state("wrap"),
+        Some(PluginState::Failed("init failed: no license".into()))
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plugin_added_during_a_shutdown_stays() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake("slowstop", &j).stop_step(Step::Ok.after(Duration::from_millis(500))))
+        .unwrap();
+    pm.start().await.unwrap();
+    let shutdown = tokio::spawn({
+        let pm = pm.clone();
+        async move { pm.shutdown(GRACE).await }
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    pm.add(fake("newcomer", &j)).unwrap();
+    let report = shutdown.await.unwrap();
+    assert_eq!(report.plugins.len(), 1);
+    let names: Vec<String> = pm.plugins().iter().map(|p| p.name().to_owned()).collect();
+    assert_eq!(names, ["newcomer"]);
+    assert_eq!(pm.start().await.unwrap().started, ["newcomer"]);
+}
+
+/// Spawns `n` short tasks from `start`, one of which panics.
+struct Spawner(usize);
+#[async_trait]
+impl Plugin for Spawner {
+    fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> {
+        Ok(())
+    }
+    async fn start(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        ctx.spawn("boom", async { panic!("task bug") })?;
+        for _ in 0..self.0 {
+            ctx.spawn("short", async {})?;
+            tokio::task::yield_now().await;
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn finished_tasks_are_collected_and_their_panics_still_reported() {
+    let pm = PluginManager::new();
+    pm.add(Spawner(1_000)).unwrap();
+    pm.start().await.unwrap();
+    let report = pm.shutdown(GRACE).await;
+    assert_eq!(report.plugins[0].panicked_tasks, ["boom"]);
+    assert!(report.plugins[0].aborted_tasks.is_empty());
+}
+
+struct DropCount(Arc<AtomicUsize>);
+impl Drop for DropCount {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+struct Droppy(#[allow(dead_code)] DropCount);
+impl Plugin for Droppy {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("droppy", "1.0.0")
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.sync_fn::<Name>(|_| Ok(Some("d".into()))).add()
+    }
+}
+
+#[tokio::test]
+async fn dropping_the_manager_drops_its_plugins_lazy_ones_too() {
+    for lazy in [false, true] {
+        let dropped = Arc::new(AtomicUsize::new(0));
+        let pm = PluginManager::new();
+        pm.add_arc(Arc::new(Droppy(DropCount(dropped.clone()))), lazy)
+            .unwrap();
+        pm.start().await.unwrap();
+        pm.hook::<Name>().call(&()).await.unwrap();
+        drop(pm);
+        assert_eq!(dropped.load(Ordering::SeqCst), 1, "lazy = {lazy}");
+    }
+}
+
+#[tokio::test]
+async fn an_optional_dependency_added_later_does_not_pin_the_plugin() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(FakePlugin::new(PluginMeta::new("app", "1.0.0").optional("metrics", "*")).journal(&j))
+        .unwrap();
+    pm.start().await.unwrap();
+    pm.add(fake("metrics", &j)).unwrap();
+    pm.start().await.unwrap();
+    // `app` started without `metrics`, so it does not hold it.
+    pm.remove("metrics", GRACE).await.unwrap();
+    assert_eq!(pm.state("app"), Some(PluginState::Started));
+}
+
+#[tokio::test]
+async fn the_fake_plugins_journal_applies_to_impls_added_before_it() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(
+        FakePlugin::new(PluginMeta::new("f", "1.0.0"))
+            .hook::<Name>(Script::always(Reply::answer("f".into())))
+            .journal(&j),
+    )
+    .unwrap();
+    pm.start().await.unwrap();
+    pm.hook::<Name>().call(&()).await.unwrap();
+    assert_eq!(j.entries(), ["f:init", "f:start", "f:Name"]);
+}
+
+#[tokio::test]
+async fn the_harness_refuses_an_impl_of_a_hook_the_host_does_not_declare() {
+    let host = HookManager::builder().spec::<Name>().build();
+    let plugin = FakePlugin::new(PluginMeta::new("typo", "1.0.0"))
+        .hook::<Undeclared>(Script::always(Reply::answer(1)));
+    let err = PluginHarness::new(plugin)
+        .hooks(host)
+        .start()
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.starts_with("plugin `typo` failed: "), "{msg}");
+    assert!(msg.contains("Undeclared"), "{msg}");
+}
+
+struct LazyBlocking;
+#[async_trait]
+impl Plugin for LazyBlocking {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("lb", "1.0.0")
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.blocking_fn::<Name>(|_| Ok(Some("lb".into()))).add()
+    }
+    async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        ctx.spawn("t", async {})?;
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_lazy_blocking_impl_starts_its_plugin_from_the_blocking_pool() {
+    let pm = PluginManager::new();
+    pm.add_lazy(LazyBlocking).unwrap();
+    pm.start().await.unwrap();
+    let out = tokio::time::timeout(Duration::from_secs(5), pm.hook::<Name>().call(&()))
+        .await
+        .expect("no deadlock")
+        .unwrap();
+    assert_eq!(out.values().collect::<Vec<_>>(), ["lb"]);
+    assert_eq!(pm.state("lb"), Some(PluginState::Started));
+}
