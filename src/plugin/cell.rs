@@ -166,12 +166,15 @@ impl Host {
     }
 
     /// Initialises and starts `cell` (dependencies first), exactly once however many callers
-    /// ask; later callers get the first outcome. The work runs on its own task (when there is
-    /// a runtime), so a caller that gives up — an impl timeout, a call deadline, a dropped
-    /// `start` — does not cancel a start others may be waiting for, nor leave it half done.
+    /// ask; later callers get the first outcome. The work is a shared future kept in the cell,
+    /// so a caller that gives up (an impl timeout, a call deadline, a dropped `start`) never
+    /// cancels it or makes it run twice: the next caller carries on from where it stopped.
+    /// With `detach` (lazy starts, triggered by calls) it also runs on its own task, so it
+    /// progresses even when the call that triggered it gave up.
     pub(crate) fn bring_up(
         self: &Arc<Self>,
         cell: Arc<Cell>,
+        detach: bool,
     ) -> BoxFuture<'static, Result<(), String>> {
         let host = self.clone();
         Box::pin(async move {
@@ -184,11 +187,18 @@ impl Host {
             let up = cell
                 .up
                 .get_or_init(|| {
-                    let mut stack = STARTING.try_with(Clone::clone).unwrap_or_default();
-                    stack.push(cell_id(&cell));
-                    let work = STARTING.scope(stack, host.init_and_start(cell.clone()));
+                    // Only a lazy plugin can be called while it starts (an eager one's impls
+                    // are published after `start`), so only lazy ones join the list.
+                    let work = host.clone().init_and_start(cell.clone());
+                    let work = if cell.lazy {
+                        let mut stack = STARTING.try_with(Clone::clone).unwrap_or_default();
+                        stack.push(cell_id(&cell));
+                        STARTING.scope(stack, work).boxed()
+                    } else {
+                        work.boxed()
+                    };
                     match tokio::runtime::Handle::try_current() {
-                        Ok(rt) => {
+                        Ok(rt) if detach => {
                             let task = rt.spawn(work);
                             async move {
                                 task.await.unwrap_or_else(|e| {
@@ -198,7 +208,7 @@ impl Host {
                             .boxed()
                             .shared()
                         }
-                        Err(_) => work.boxed().shared(),
+                        _ => work.shared(),
                     }
                 })
                 .clone();
@@ -211,7 +221,7 @@ impl Host {
         for dep in &deps {
             let up = match dep.up.get().and_then(|f| f.peek()) {
                 Some(done) => done.is_ok(),
-                None => self.bring_up(dep.clone()).await.is_ok(),
+                None => self.bring_up(dep.clone(), false).await.is_ok(),
             };
             if !up {
                 let reason = format!("dependency `{}` failed", dep.name);
@@ -299,7 +309,7 @@ impl StartGate for LazyGate {
             let (Some(host), Some(cell)) = (host, cell) else {
                 return Err(format!("plugin `{name}` was removed from its manager").into());
             };
-            host.bring_up(cell.clone())
+            host.bring_up(cell.clone(), true)
                 .await
                 .map_err(|r| format!("lazy plugin `{}` could not start: {r}", cell.name).into())
         })

@@ -254,16 +254,20 @@ impl PluginManager {
         if let Some(by) = &cell.disabled {
             tracing::info!(plugin = %cell.name, disabled_by = %by, "plugin disabled");
         }
-        let env = env_name(&cell.name);
-        if let Some(other) = reg.env_names.get(&env) {
-            tracing::warn!(
-                plugin = %cell.name,
-                other = %other,
-                "plugins `{}` and `{other}` share the environment variable HOOKWIRE_PLUGIN_{env}_ENABLED; rename one to control them separately",
-                cell.name
-            );
-        } else {
-            reg.env_names.insert(env, cell.meta.name.clone());
+        // Only worth the allocation when the environment overrides anything at all.
+        if config.has_env_overrides() {
+            let env = env_name(&cell.name);
+            match reg.env_names.get(&env) {
+                Some(other) => tracing::warn!(
+                    plugin = %cell.name,
+                    other = %other,
+                    "plugins `{}` and `{other}` share the environment variable HOOKWIRE_PLUGIN_{env}_ENABLED; rename one to control them separately",
+                    cell.name
+                ),
+                None => {
+                    reg.env_names.insert(env, cell.meta.name.clone());
+                }
+            }
         }
         reg.cells.insert(cell.meta.name.clone(), cell);
         Ok(())
@@ -392,7 +396,7 @@ impl PluginManager {
             if cell.lazy {
                 continue;
             }
-            match host.bring_up((*cell).clone()).await {
+            match host.bring_up((*cell).clone(), false).await {
                 Ok(()) => report.started.push(cell.name.to_string()),
                 Err(reason) => report.failed.push((cell.name.to_string(), reason)),
             }

@@ -294,7 +294,7 @@ impl HostConfig {
 
     /// Whether `plugin` is enabled and, if not, by what (see the module docs for precedence).
     pub fn enablement(&self, plugin: &str) -> Enablement {
-        if !self.env_enabled.is_empty() || !self.env_disabled.is_empty() {
+        if self.has_env_overrides() {
             let key = normalize(plugin);
             if let Some((on, var)) = self.env_enabled.get(&key) {
                 return match on {
@@ -317,6 +317,11 @@ impl HostConfig {
             }),
             _ => Enablement::Enabled,
         }
+    }
+
+    /// Whether any environment override was read.
+    pub(crate) fn has_env_overrides(&self) -> bool {
+        !self.env_enabled.is_empty() || !self.env_disabled.is_empty()
     }
 
     /// The plugin's `lazy` setting, if its section has one.
