@@ -8,7 +8,8 @@
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null $BIN sync 1000 100
 //! ```
 //! (difference of the two totals) / 1000 = instructions per call, set-up excluded.
-//! Modes: `sync`, `sync-baseline`, `async`, `async-baseline`; then iterations and N.
+//! Modes: `sync`, `sync-baseline`, `async`, `async-baseline`, and `sync-stats`, `async-stats`
+//! (the same calls with per-impl statistics on); then iterations and N.
 //! Run by `cargo bench` with no arguments it does a few calls of each mode and exits.
 
 use std::future::Future;
@@ -32,7 +33,14 @@ fn poll_ready<F: Future>(fut: F) -> F::Output {
 }
 
 fn run(mode: &str, iters: u64, n: usize) {
-    let pm = HookManager::builder().spec::<Compute>().build();
+    let (mode, stats) = match mode.strip_suffix("-stats") {
+        Some(m) => (m, true),
+        None => (mode, false),
+    };
+    let pm = HookManager::builder()
+        .spec::<Compute>()
+        .stats(stats)
+        .build();
     match mode {
         "sync" => {
             for i in 0..n {
@@ -92,7 +100,9 @@ fn run(mode: &str, iters: u64, n: usize) {
                 }));
             }
         }
-        other => panic!("unknown mode {other:?}: sync, sync-baseline, async, async-baseline"),
+        other => panic!(
+            "unknown mode {other:?}: sync, sync-baseline, async, async-baseline, sync-stats, async-stats"
+        ),
     }
 }
 
@@ -106,7 +116,14 @@ fn main() {
         }
         // `cargo bench` passes `--bench`: a smoke run of every mode.
         _ => {
-            for mode in ["sync", "sync-baseline", "async", "async-baseline"] {
+            for mode in [
+                "sync",
+                "sync-baseline",
+                "async",
+                "async-baseline",
+                "sync-stats",
+                "async-stats",
+            ] {
                 run(mode, 10, 10);
             }
         }

@@ -8,6 +8,9 @@
 //! - `h_parallel_sleep`: N = 100 impls that each sleep 1 ms (real timer) vs `join_all`.
 //! - `i_timeout`: a per-impl timeout configured, impls answering at once, vs the same call
 //!   without; and impls that wait (a yield) vs a hand-written `tokio::time::timeout` loop.
+//! - `k_stats`: the collect-all call over N sync (and async) impls with per-impl statistics on
+//!   (`.stats(true)`) vs off (the default), with the hand-written baselines in the same run.
+//!   Run alone: `cargo bench --bench policies -- k_stats`.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -20,6 +23,7 @@ use hookspecs::Compute;
 use hookwire::{FutureExt, HookCaller, HookManager, ImplBuilder, Registrar};
 mod common;
 use common::{configure, run_async, runtime};
+use tokio::runtime::Runtime;
 
 const ARG: u64 = 7;
 
@@ -27,7 +31,18 @@ type Boxed = Pin<Box<dyn Future<Output = u64> + Send>>;
 type Factory = Box<dyn Fn(u64) -> Boxed + Send + Sync>;
 
 fn manager(n: usize, make: impl Fn(&mut Registrar) -> ImplBuilder<'_>) -> HookCaller<Compute> {
-    let pm = HookManager::builder().spec::<Compute>().build();
+    manager_with(false, n, make)
+}
+
+fn manager_with(
+    stats: bool,
+    n: usize,
+    make: impl Fn(&mut Registrar) -> ImplBuilder<'_>,
+) -> HookCaller<Compute> {
+    let pm = HookManager::builder()
+        .spec::<Compute>()
+        .stats(stats)
+        .build();
     for i in 0..n {
         pm.register(&format!("p{i}"), |r| make(r).add())
             .expect("register");
@@ -40,6 +55,10 @@ fn ready(r: &mut Registrar) -> ImplBuilder<'_> {
         let v = *x + 1;
         async move { Ok(Some(v)) }.boxed()
     })
+}
+
+fn sync_ready(r: &mut Registrar) -> ImplBuilder<'_> {
+    r.sync_fn::<Compute>(|x| Ok(Some(x + 1)))
 }
 
 fn yielding(r: &mut Registrar) -> ImplBuilder<'_> {
@@ -176,5 +195,108 @@ fn i_timeout(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, g_parallel_ready, h_parallel_sleep, i_timeout);
+/// Statistics on vs off, paired: rounds that each time a batch of calls with statistics on and
+/// one with them off back to back (alternating which goes first), so that both see the same
+/// phase of the (shared, noisy) machine. Prints the on/off ratios' median and quartiles.
+fn paired(rt: &Runtime, n: usize, what: &str, on: &HookCaller<Compute>, off: &HookCaller<Compute>) {
+    const ROUNDS: usize = 41;
+    // A few milliseconds per batch.
+    let calls = 200_000 / n as u64;
+    let batch = |c: &HookCaller<Compute>| run_async(rt, calls, || c.call(black_box(&ARG)));
+    batch(on);
+    batch(off);
+    let mut ratios: Vec<f64> = (0..ROUNDS)
+        .map(|round| {
+            let (t_on, t_off) = if round % 2 == 0 {
+                let t_on = batch(on);
+                (t_on, batch(off))
+            } else {
+                let t_off = batch(off);
+                (batch(on), t_off)
+            };
+            t_on.as_secs_f64() / t_off.as_secs_f64()
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "k_stats/paired/{what}: on/off median {:.3} (quartiles {:.3}-{:.3}, {ROUNDS} rounds)",
+        ratios[ROUNDS / 2],
+        ratios[ROUNDS / 4],
+        ratios[3 * ROUNDS / 4]
+    );
+}
+
+/// Statistics on vs off. The pairs run back to back so that a slow phase of the machine hits
+/// both; baselines: (b) boxed sync closures, (a) boxed async closures, into a pre-sized `Vec`.
+/// Then the same pairs again, [`paired`]: the steadier comparison on a noisy machine.
+fn k_stats(c: &mut Criterion) {
+    let rt = runtime();
+    let mut g = c.benchmark_group("k_stats");
+    configure(&mut g, 30);
+    for n in [10usize, 100] {
+        let on = manager_with(true, n, sync_ready);
+        let off = manager_with(false, n, sync_ready);
+        for caller in [&on, &off] {
+            let values = rt.block_on(caller.call(&ARG)).unwrap().into_values();
+            assert_eq!(values, vec![ARG + 1; n]);
+        }
+        g.bench_with_input(BenchmarkId::new("sync_stats_on", n), &n, |b, _| {
+            b.iter_custom(|iters| run_async(&rt, iters, || on.call(black_box(&ARG))))
+        });
+        g.bench_with_input(BenchmarkId::new("sync_stats_off", n), &n, |b, _| {
+            b.iter_custom(|iters| run_async(&rt, iters, || off.call(black_box(&ARG))))
+        });
+        let fs: Vec<Box<dyn Fn(u64) -> u64>> = (0..n)
+            .map(|_| Box::new(|x: u64| x + 1) as Box<dyn Fn(u64) -> u64>)
+            .collect();
+        g.bench_with_input(BenchmarkId::new("sync_baseline", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                run_async(&rt, iters, || async {
+                    let mut out = Vec::with_capacity(fs.len());
+                    for f in &fs {
+                        out.push(f(black_box(ARG)));
+                    }
+                    out
+                })
+            })
+        });
+        let on = manager_with(true, n, ready);
+        let off = manager_with(false, n, ready);
+        g.bench_with_input(BenchmarkId::new("async_stats_on", n), &n, |b, _| {
+            b.iter_custom(|iters| run_async(&rt, iters, || on.call(black_box(&ARG))))
+        });
+        g.bench_with_input(BenchmarkId::new("async_stats_off", n), &n, |b, _| {
+            b.iter_custom(|iters| run_async(&rt, iters, || off.call(black_box(&ARG))))
+        });
+        let fs = ready_factories(n);
+        g.bench_with_input(BenchmarkId::new("async_baseline", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                run_async(&rt, iters, || async {
+                    let mut out = Vec::with_capacity(fs.len());
+                    for f in &fs {
+                        out.push(f(black_box(ARG)).await);
+                    }
+                    out
+                })
+            })
+        });
+    }
+    g.finish();
+    for n in [10usize, 100] {
+        let on = manager_with(true, n, sync_ready);
+        let off = manager_with(false, n, sync_ready);
+        paired(&rt, n, &format!("sync/{n}"), &on, &off);
+        let on = manager_with(true, n, ready);
+        let off = manager_with(false, n, ready);
+        paired(&rt, n, &format!("async/{n}"), &on, &off);
+    }
+}
+
+criterion_group!(
+    benches,
+    g_parallel_ready,
+    h_parallel_sleep,
+    i_timeout,
+    k_stats
+);
 criterion_main!(benches);

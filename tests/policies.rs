@@ -815,3 +815,292 @@ fn a_blocking_impl_outside_a_runtime_fails_alone() {
     assert_eq!(out.values().copied().collect::<Vec<_>>(), [3]);
     assert!(out.get("pool").unwrap().failure().unwrap().is_panic());
 }
+
+hookwire::hookspec! {
+    /// Sync impls only: collect-all calls take the tight loop (one count per call).
+    #[name = "tally"]
+    pub struct Tally(u64) -> u64;
+}
+
+hookwire::hookspec! {
+    /// An impl that never answers, for dropped calls.
+    #[name = "hang"]
+    pub struct Hang(u64) -> u64;
+}
+
+/// `(calls, answers, no_answers, errors, timeouts, panics, skipped, cancelled, retries)`.
+fn counts(s: &hookwire::ImplStatsSnapshot) -> [u64; 9] {
+    [
+        s.calls,
+        s.answers,
+        s.no_answers,
+        s.errors,
+        s.timeouts,
+        s.panics,
+        s.skipped,
+        s.cancelled,
+        s.retries,
+    ]
+}
+
+fn count_of(xs: impl Iterator<Item = u64>, pred: impl Fn(u64) -> bool) -> u64 {
+    xs.filter(|&x| pred(x)).count() as u64
+}
+
+/// Exact counts from many tasks on a multi-thread runtime and from short-lived threads (more
+/// of them alive at once than a statistics record keeps inline), across every path that counts:
+/// the tight sync loop (one count per call), its fail-fast variant (per impl), the per-impl
+/// loop (exclusion), async fast and general paths (retries, timeouts, a breaker), and calls
+/// dropped while pending; while the impl list is replaced under the running calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stats_are_exact_from_many_threads() {
+    const TASKS: u64 = 8;
+    const CALLS: u64 = 500;
+    const THREADS: u64 = 12;
+    const THREAD_CALLS: u64 = 200;
+    const HANGS: u64 = 25;
+    let pm = HookManager::builder().stats(true).build();
+
+    // Compute: sync and async impls, with policies.
+    let sync_impl = |r: &mut Registrar, f: fn(u64) -> Result<Option<u64>, &'static str>| {
+        r.sync_fn::<Compute>(move |x| f(*x).map_err(Into::into))
+            .add()
+    };
+    pm.register("ok", |r| sync_impl(r, |x| Ok(Some(x))))
+        .unwrap();
+    pm.register("none", |r| sync_impl(r, |_| Ok(None))).unwrap();
+    pm.register("err", |r| {
+        sync_impl(r, |x| {
+            if x % 3 == 0 {
+                Err("three")
+            } else {
+                Ok(Some(x))
+            }
+        })
+    })
+    .unwrap();
+    pm.register("bomb", |r| {
+        r.sync_fn::<Compute>(|x| {
+            assert!(*x % 997 != 1, "pow");
+            Ok(Some(*x))
+        })
+        .add()
+    })
+    .unwrap();
+    pm.register("later", |r| {
+        r.hook_fn::<Compute>(|x| {
+            let x = *x;
+            async move {
+                if x % 2 == 0 {
+                    tokio::task::yield_now().await;
+                }
+                Ok(Some(x))
+            }
+            .boxed()
+        })
+        .add()
+    })
+    .unwrap();
+    pm.register("retry", |r| {
+        r.hook_fn::<Compute>(|x| {
+            let x = *x;
+            async move {
+                if x % 250 == 0 {
+                    Err(Retryable::new("again").into())
+                } else {
+                    Ok(Some(x))
+                }
+            }
+            .boxed()
+        })
+        .retry(
+            RetryPolicy::new(3)
+                .backoff(ms(1), ms(1))
+                .no_jitter()
+                .unbudgeted(),
+        )
+        .add()
+    })
+    .unwrap();
+    pm.register("slow", |r| {
+        r.hook_fn::<Compute>(|x| {
+            let x = *x;
+            async move {
+                if x % 500 == 7 {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                }
+                Ok(Some(x))
+            }
+            .boxed()
+        })
+        .timeout(ms(20))
+        .add()
+    })
+    .unwrap();
+    pm.register("gate", |r| {
+        r.sync_fn::<Compute>(|_| Err("down".into()))
+            .circuit_breaker(BreakerConfig::new(1, Duration::from_secs(3600)))
+            .add()
+    })
+    .unwrap();
+    // Tally: sync impls only; "t_err" runs first, so a fail-fast call stops there.
+    pm.register("t_ok", |r| r.sync_fn::<Tally>(|x| Ok(Some(*x))).add())
+        .unwrap();
+    pm.register("t_none", |r| {
+        r.sync_fn::<Tally>(|x| Ok((*x % 2 == 1).then_some(*x)))
+            .add()
+    })
+    .unwrap();
+    pm.register("t_err", |r| {
+        r.sync_fn::<Tally>(|x| {
+            if *x % 7 == 0 {
+                Err("seven".into())
+            } else {
+                Ok(Some(*x))
+            }
+        })
+        .tryfirst()
+        .add()
+    })
+    .unwrap();
+    pm.register("hang", |r| {
+        r.hook_fn::<Hang>(|_| futures::future::pending().boxed())
+            .add()
+    })
+    .unwrap();
+
+    let compute = pm.hook::<Compute>();
+    let tally = pm.hook::<Tally>();
+    // An outcome keeps its impl list alive: the list replaced below stays counted meanwhile.
+    let held = tally.call(&1).await.unwrap();
+    let progress = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let (compute, tally, progress) = (compute.clone(), tally.clone(), progress.clone());
+        tasks.push(tokio::spawn(async move {
+            for x in t * CALLS..(t + 1) * CALLS {
+                compute.call(&x).await.unwrap();
+                tally.call(&x).await.unwrap();
+                let _ = tally.clone().fail_fast().call(&x).await;
+                tally.clone().excluding(["t_none"]).call(&x).await.unwrap();
+                progress.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    let reach = |part: u64| {
+        let progress = progress.clone();
+        async move {
+            while progress.load(Ordering::Relaxed) < TASKS * CALLS * part / 4 {
+                tokio::time::sleep(ms(1)).await;
+            }
+        }
+    };
+    // Threads that all live at once, so that their lanes are distinct and go past the inline ones.
+    let barrier = Arc::new(std::sync::Barrier::new(THREADS as usize));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (tally, barrier) = (tally.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                for i in 0..THREAD_CALLS {
+                    let x = 1_000_000 + t * THREAD_CALLS + i;
+                    futures::executor::block_on(tally.call(&x)).unwrap();
+                }
+                barrier.wait();
+            })
+        })
+        .collect();
+    // Replace the lists while calls run (a new plugin on both hooks), then retire it.
+    reach(1).await;
+    let late = pm
+        .register("late", |r| {
+            r.sync_fn::<Tally>(|x| Ok(Some(*x))).add()?;
+            r.sync_fn::<Compute>(|x| Ok(Some(*x))).add()
+        })
+        .unwrap();
+    reach(2).await;
+    assert!(pm.unregister(&late));
+    // Calls dropped while their impl waits.
+    let hang = pm.hook::<Hang>();
+    for x in 0..HANGS {
+        let mut call = Box::pin(hang.call(&x));
+        assert!(futures::poll!(call.as_mut()).is_pending());
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+
+    let check = |stats: &hookwire::StatsSnapshot| {
+        let get = |hook: &str, p: &str| counts(stats.get(hook, p).unwrap());
+        let n = TASKS * CALLS;
+        let xs = || 0..n;
+        let threes = count_of(xs(), |x| x % 3 == 0);
+        let bombs = count_of(xs(), |x| x % 997 == 1);
+        let retried = count_of(xs(), |x| x % 250 == 0);
+        let slow = count_of(xs(), |x| x % 500 == 7);
+        assert_eq!(get("compute", "ok"), [n, n, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(get("compute", "none"), [n, 0, n, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            get("compute", "err"),
+            [n, n - threes, 0, threes, 0, 0, 0, 0, 0]
+        );
+        assert_eq!(
+            get("compute", "bomb"),
+            [n, n - bombs, 0, 0, 0, bombs, 0, 0, 0]
+        );
+        assert_eq!(get("compute", "later"), [n, n, 0, 0, 0, 0, 0, 0, 0]);
+        let r = [n, n - retried, 0, retried, 0, 0, 0, 0, 2 * retried];
+        assert_eq!(get("compute", "retry"), r);
+        assert_eq!(
+            get("compute", "slow"),
+            [n, n - slow, 0, 0, slow, 0, 0, 0, 0]
+        );
+        let gate = get("compute", "gate");
+        assert_eq!((gate[0], gate[1], gate[3] + gate[6]), (n, 0, n));
+        assert!(gate[3] >= 1 && gate[6] >= 1, "{gate:?}");
+
+        // Tally: plain calls (tasks, threads, the held one), fail-fast calls (stopped by
+        // "t_err" on multiples of 7), calls excluding "t_none".
+        let plain = || {
+            (0..n)
+                .chain(1_000_000..1_000_000 + THREADS * THREAD_CALLS)
+                .chain([1])
+        };
+        let p = n + THREADS * THREAD_CALLS + 1;
+        let sevens = count_of(plain(), |x| x % 7 == 0);
+        let odd = count_of(plain(), |x| x % 2 == 1);
+        let ff_sevens = count_of(xs(), |x| x % 7 == 0);
+        let ff_odd_reached = count_of(xs(), |x| x % 7 != 0 && x % 2 == 1);
+        let calls = p + 2 * n - ff_sevens; // plain + exclusion + fail-fast past "t_err"
+        let t_ok = [calls, calls, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(get("tally", "t_ok"), t_ok);
+        let t_none_calls = p + n - ff_sevens;
+        let t_none_answers = odd + ff_odd_reached;
+        let t_none = [t_none_calls, t_none_answers, t_none_calls - t_none_answers];
+        assert_eq!(get("tally", "t_none")[..3], t_none);
+        let t_err_errors = sevens + 2 * ff_sevens;
+        let t_err = [p + 2 * n, p + 2 * n - t_err_errors, 0, t_err_errors];
+        assert_eq!(get("tally", "t_err")[..4], t_err);
+        assert_eq!(get("hang", "hang"), [HANGS, 0, 0, 0, 0, 0, 0, HANGS, 0]);
+        for hook in &stats.hooks {
+            for s in &hook.impls {
+                assert!(
+                    s.latency_samples >= 1,
+                    "{} of {}: no sample",
+                    s.plugin,
+                    hook.hook
+                );
+                assert!(s.p50_us.is_some() && s.p99_us.is_some(), "{s:?}");
+            }
+        }
+        let err = stats.get("compute", "err").unwrap();
+        assert_eq!(err.last_error.as_deref(), Some("returned an error: three"));
+    };
+    check(&pm.stats());
+    // Once the old list is gone, what its tally counted is kept.
+    drop(held);
+    check(&pm.stats());
+}

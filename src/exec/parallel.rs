@@ -22,9 +22,10 @@ use std::task::{Context, Poll};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Sleep;
 
-use super::run::{async_fast_into, impl_span, sampled, sync_fast_into, AsyncFast, ImplRun, Start};
+use super::run::{async_fast_into, counter, impl_span, sync_fast_into, AsyncFast, ImplRun, Start};
 use super::sequential::Results;
 use super::snapshot::ImplList;
+use super::stats;
 use super::CallPlan;
 use crate::outcome::{Entry, ImplOutcome};
 use crate::spec::HookSpec;
@@ -119,6 +120,10 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
     /// Starts impls while there is room.
     fn start_more(&mut self, cx: &mut Context<'_>) {
         let list: &'a ImplList<S> = self.list;
+        let lane = if list.counted { stats::lane() } else { None };
+        // Impls that keep statistics on a thread without a lane (its thread-locals torn
+        // down) take the general path, which counts without one.
+        let fast = !list.counted || lane.is_some();
         while !self.stopped && self.in_flight() < self.plan.max_in_flight {
             if self.plan.deadline_passed() {
                 return;
@@ -129,46 +134,63 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
             let pos = self.results.len();
             let entry = &list.entries[index];
             let span = impl_span(&list.spec.name, &entry.plugin);
-            let sampled = sampled(entry);
-            // Fast paths write the entry in place (it goes at the end: pos == len).
-            if sync_fast_into(
-                entry,
-                self.args,
-                &span,
-                sampled,
-                index as u32,
-                &mut self.results,
-                &self.plan,
-            )
-            .is_some()
-            {
-                self.advance();
-                continue;
-            }
-            let mut no_spare = None;
-            match async_fast_into(
-                entry,
-                self.args,
-                &span,
-                sampled,
-                index as u32,
-                &mut self.results,
-                &self.plan,
-                &mut no_spare,
-                cx,
-            ) {
-                Some(AsyncFast::Done(_)) => {
+            let count = match lane {
+                Some(lane) => counter(entry, lane),
+                None => None,
+            };
+            let sampled = match count {
+                Some(c) => c.sample(),
+                None => 0,
+            };
+            if fast {
+                // Fast paths write the entry in place (it goes at the end: pos == len).
+                if sync_fast_into(
+                    entry,
+                    self.args,
+                    &span,
+                    count,
+                    sampled,
+                    index as u32,
+                    &mut self.results,
+                    &self.plan,
+                )
+                .is_some()
+                {
                     self.advance();
                     continue;
                 }
-                Some(AsyncFast::Pending(fut, timer)) => {
-                    let deadline = self.plan.deadline_at();
-                    let run =
-                        ImplRun::resume(entry, self.args, index as u32, fut, timer, span, deadline);
-                    self.park(pos, index, run);
-                    continue;
+                let mut no_spare = None;
+                match async_fast_into(
+                    entry,
+                    self.args,
+                    &span,
+                    count,
+                    sampled,
+                    index as u32,
+                    &mut self.results,
+                    &self.plan,
+                    &mut no_spare,
+                    cx,
+                ) {
+                    Some(AsyncFast::Done(_)) => {
+                        self.advance();
+                        continue;
+                    }
+                    Some(AsyncFast::Pending(waiting)) => {
+                        let deadline = self.plan.deadline_at();
+                        let run = ImplRun::resume(
+                            entry,
+                            self.args,
+                            index as u32,
+                            waiting,
+                            span,
+                            deadline,
+                        );
+                        self.park(pos, index, run);
+                        continue;
+                    }
+                    None => {}
                 }
-                None => {}
             }
             match ImplRun::start(
                 entry,

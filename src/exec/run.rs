@@ -22,7 +22,7 @@ use super::breaker::{CircuitBreaker, Permit};
 use super::panic::{panic_message, panic_outcome, return_outcome};
 use super::retry::{RetryBudget, RetryPolicy};
 use super::snapshot::ImplEntry;
-use super::stats::ImplStats;
+use super::stats::{self, ImplStats, Lane, ListTally, Shard};
 use super::CallPlan;
 use crate::error::HookFailure;
 use crate::hookimpl::{HookReturn, ImplFn, ImplOptions};
@@ -90,6 +90,8 @@ pub(crate) struct ImplRun<'a, S: HookSpec> {
     span: Span,
     /// Set when tracing or latency sampling needs the impl's duration.
     started: Option<std::time::Instant>,
+    /// The weight of this run's latency sample in the statistics, 0 if it is not sampled.
+    sample: u32,
     finished: bool,
     /// The timeout timer of a finished attempt, kept so the call loop can reuse it.
     spent_timer: Option<Pin<Box<Sleep>>>,
@@ -135,13 +137,15 @@ fn arm_timer(spare: &mut Option<Pin<Box<Sleep>>>, limit: Duration) -> Option<Pin
 
 /// Writes the entry of an impl that returned `r` (or panicked) straight into `results` (each
 /// outcome variant stored in place, no temporary copied through the stack) and returns whether
-/// the call stops here.
+/// the call stops here. `other` is told of every outcome but an answer (its counter index and
+/// the outcome just written), for the statistics; it must not panic.
 #[inline(always)]
 fn write_return<T>(
     results: &mut Vec<Entry<T>>,
     index: u32,
     r: std::thread::Result<HookReturn<T>>,
     plan: &CallPlan<'_>,
+    other: impl FnOnce(usize, &ImplOutcome<T>),
 ) -> bool {
     // A plain collect-all call never stops early: skip the check.
     let stop = (plan.firstresult || plan.fail_fast)
@@ -155,34 +159,138 @@ fn write_return<T>(
     }
     let len = results.len();
     // SAFETY: `len < capacity` (reserved just above), so slot `len` is allocated and
-    // uninitialised; it is fully initialised by the write before the length covers it.
+    // uninitialised; it is fully initialised by the write before the length covers it, and
+    // read (by `other`, which does not panic) only after that.
     unsafe {
         let slot = results.as_mut_ptr().add(len);
         match r {
             Ok(Ok(Some(v))) => slot.write(Entry::new(index, 1, ImplOutcome::Value(v))),
-            Ok(Ok(None)) => slot.write(Entry::new(index, 1, ImplOutcome::NoAnswer)),
-            Ok(Err(e)) => slot.write(Entry::new(
-                index,
-                1,
-                ImplOutcome::Failed(HookFailure::Error(e)),
-            )),
-            Err(payload) => slot.write(Entry::new(index, 1, panic_outcome(payload))),
+            Ok(Ok(None)) => {
+                slot.write(Entry::new(index, 1, ImplOutcome::NoAnswer));
+                other(stats::NO_ANSWER, &(*slot).outcome);
+            }
+            Ok(Err(e)) => {
+                slot.write(Entry::new(
+                    index,
+                    1,
+                    ImplOutcome::Failed(HookFailure::Error(e)),
+                ));
+                other(stats::ERROR, &(*slot).outcome);
+            }
+            Err(payload) => {
+                slot.write(Entry::new(index, 1, panic_outcome(payload)));
+                other(stats::PANIC, &(*slot).outcome);
+            }
         }
         results.set_len(len + 1);
     }
     stop
 }
 
+/// An impl's statistics and this thread's shard of them: counts a call that finishes on this
+/// thread with a plain load and store (no locked instruction).
+#[derive(Clone, Copy)]
+pub(crate) struct Counter<'a> {
+    stats: &'a ImplStats,
+    shard: &'a Shard,
+}
+
+/// The counter of `entry` on `lane`, this thread's: `None` if the impl keeps no statistics.
+#[inline(always)]
+pub(crate) fn counter<S: HookSpec>(entry: &ImplEntry<S>, lane: Lane) -> Option<Counter<'_>> {
+    let stats = entry.stats.as_deref()?;
+    Some(Counter {
+        stats,
+        shard: stats.shard(lane),
+    })
+}
+
+impl Counter<'_> {
+    /// The weight of this call's latency sample, 0 if it is not timed.
+    #[inline(always)]
+    pub(crate) fn sample(self) -> u32 {
+        if self.shard.is_due() {
+            self.shard.take_sample(self.stats)
+        } else {
+            0
+        }
+    }
+
+    /// [`write_return`], counting the call.
+    #[inline(always)]
+    fn write<T>(
+        self,
+        results: &mut Vec<Entry<T>>,
+        index: u32,
+        r: std::thread::Result<HookReturn<T>>,
+        plan: &CallPlan<'_>,
+    ) -> bool {
+        write_counted(Some(self), results, index, r, plan)
+    }
+
+    #[inline(always)]
+    fn count_other<T>(self, i: usize, outcome: &ImplOutcome<T>) {
+        self.shard.count_other(i);
+        if let Some(f) = outcome.failure() {
+            self.stats.note_error(f);
+        }
+    }
+}
+
+/// [`write_return`], counting the call if there is a counter.
+#[inline(always)]
+fn write_counted<T>(
+    count: Option<Counter<'_>>,
+    results: &mut Vec<Entry<T>>,
+    index: u32,
+    r: std::thread::Result<HookReturn<T>>,
+    plan: &CallPlan<'_>,
+) -> bool {
+    if let Some(c) = count {
+        c.shard.count_call();
+    }
+    write_return(results, index, r, plan, |i, o| {
+        if let Some(c) = count {
+            c.count_other(i, o);
+        }
+    })
+}
+
+/// Calls a sync impl whose latency sample is due (weight `weight`), writes its entry and counts
+/// it. Returns whether the call stops here. Kept out of the loops.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn call_sync_timed<S: HookSpec>(
+    h: &dyn crate::hookimpl::SyncHook<S>,
+    args: &S::Args,
+    count: Counter<'_>,
+    weight: u32,
+    index: u32,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+) -> bool {
+    let started = std::time::Instant::now();
+    let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+    let d = started.elapsed();
+    let stop = count.write(results, index, r, plan);
+    count.stats.record_sample(d, weight);
+    stop
+}
+
 /// The sync fast path: a sync impl with no policy (a timeout does not count: a sync impl
 /// cannot overrun it) and no interested span subscriber is called right here and its entry
-/// written into `results`. Returns `None` when the impl needs the general path, else whether
-/// the call stops here.
+/// written into `results` (and counted on `count`, timed if `sample > 0`). Returns `None` when
+/// the impl needs the general path, else whether the call stops here. The caller passes a
+/// counter for every impl that keeps statistics (or does not take the fast paths at all).
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn sync_fast_into<S: HookSpec>(
     entry: &ImplEntry<S>,
     args: &S::Args,
     span: &Span,
-    sampled: bool,
+    count: Option<Counter<'_>>,
+    sample: u32,
     index: u32,
     results: &mut Vec<Entry<S::Output>>,
     plan: &CallPlan<'_>,
@@ -190,41 +298,49 @@ pub(crate) fn sync_fast_into<S: HookSpec>(
     let ImplFn::Sync(h) = &entry.func else {
         return None;
     };
-    if sampled || !entry.policy.as_ref().is_none_or(|p| p.timeout_only()) || !span.is_disabled() {
+    if !entry.policy.as_ref().is_none_or(|p| p.timeout_only()) || !span.is_disabled() {
         return None;
     }
-    let stop = write_return(
-        results,
-        index,
-        catch_unwind(AssertUnwindSafe(|| h.call(args))),
-        plan,
-    );
-    if let Some(stats) = &entry.stats {
-        if let Some(done) = results.last() {
-            stats.record_outcome(&done.outcome, 1);
-        }
+    if sample > 0 {
+        return Some(call_sync_timed(
+            &**h, args, count?, sample, index, results, plan,
+        ));
     }
-    Some(stop)
+    let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+    // Counted after the call: an impl that calls its own hook again counts its inner calls
+    // first, and the load here sees them.
+    Some(write_counted(count, results, index, r, plan))
 }
 
 /// What the async fast path did.
 pub(crate) enum AsyncFast<'a, T> {
     /// The impl finished at once; its entry is written. Whether the call stops.
     Done(bool),
-    /// The impl waits: its future and its armed timeout, for [`ImplRun::resume`].
-    Pending(BoxFuture<'a, HookReturn<T>>, Option<Pin<Box<Sleep>>>),
+    /// The impl waits: what [`ImplRun::resume`] needs.
+    Pending(Waiting<'a, T>),
 }
 
-/// The async fast path: an async impl with no policy but a timeout, no statistics and no
-/// interested span subscriber is created and polled once right here; if it answers, its entry
-/// is written into `results`. `None` when the impl needs the general path.
+/// An impl the async fast path started and that waits.
+pub(crate) struct Waiting<'a, T> {
+    fut: BoxFuture<'a, HookReturn<T>>,
+    /// Its timeout, armed.
+    timer: Option<Pin<Box<Sleep>>>,
+    /// When it started and the weight of its latency sample, if it is timed.
+    timed: Option<(std::time::Instant, u32)>,
+}
+
+/// The async fast path: an async impl with no policy but a timeout and no interested span
+/// subscriber is created and polled once right here; if it answers, its entry is written into
+/// `results` and counted on `count` (timed, out of line, if `sample > 0`). `None` when the impl
+/// needs the general path.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn async_fast_into<'a, S: HookSpec>(
     entry: &'a ImplEntry<S>,
     args: &'a S::Args,
     span: &Span,
-    sampled: bool,
+    count: Option<Counter<'_>>,
+    sample: u32,
     index: u32,
     results: &mut Vec<Entry<S::Output>>,
     plan: &CallPlan<'_>,
@@ -234,58 +350,123 @@ pub(crate) fn async_fast_into<'a, S: HookSpec>(
     let ImplFn::Async(h) = &entry.func else {
         return None;
     };
-    if sampled || !entry.policy.as_ref().is_none_or(|p| p.timeout_only()) || !span.is_disabled() {
+    if !entry.policy.as_ref().is_none_or(|p| p.timeout_only()) || !span.is_disabled() {
         return None;
     }
-    let mut fut = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
-        Ok(fut) => fut,
-        Err(payload) => {
-            return Some(AsyncFast::Done(write_return(
-                results,
-                index,
-                Err(payload),
-                plan,
-            )))
-        }
-    };
-    let r = match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-        Ok(Poll::Ready(r)) => Ok(r),
+    if sample > 0 {
+        return Some(async_timed(
+            entry,
+            &**h,
+            args,
+            count?,
+            sample,
+            index,
+            results,
+            plan,
+            spare_timer,
+            cx,
+        ));
+    }
+    Some(async_in_place(
+        entry,
+        &**h,
+        args,
+        count,
+        None,
+        index,
+        results,
+        plan,
+        spare_timer,
+        cx,
+    ))
+}
+
+/// [`async_fast_into`] for a call that is timed: kept out of the loops.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn async_timed<'a, S: HookSpec>(
+    entry: &'a ImplEntry<S>,
+    h: &'a dyn crate::hookimpl::Hook<S>,
+    args: &'a S::Args,
+    count: Counter<'_>,
+    sample: u32,
+    index: u32,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+    spare_timer: &mut Option<Pin<Box<Sleep>>>,
+    cx: &mut Context<'_>,
+) -> AsyncFast<'a, S::Output> {
+    let started = std::time::Instant::now();
+    let timed = Some((started, sample));
+    let done = async_in_place(
+        entry,
+        h,
+        args,
+        Some(count),
+        timed,
+        index,
+        results,
+        plan,
+        spare_timer,
+        cx,
+    );
+    if let AsyncFast::Done(_) = done {
+        count.stats.record_sample(started.elapsed(), sample);
+    }
+    done
+}
+
+/// Creates an async impl's future and polls it once in place; writes (and counts) its entry if
+/// it is ready.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn async_in_place<'a, S: HookSpec>(
+    entry: &'a ImplEntry<S>,
+    h: &'a dyn crate::hookimpl::Hook<S>,
+    args: &'a S::Args,
+    count: Option<Counter<'_>>,
+    timed: Option<(std::time::Instant, u32)>,
+    index: u32,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+    spare_timer: &mut Option<Pin<Box<Sleep>>>,
+    cx: &mut Context<'_>,
+) -> AsyncFast<'a, S::Output> {
+    let r = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
         Err(payload) => Err(payload),
-        Ok(Poll::Pending) => {
-            // Arm the timeout now: nothing else polls this impl before it wakes the task.
-            let mut timer = None;
-            if let Some(limit) = entry.policy.as_ref().and_then(|p| p.timeout) {
-                timer = arm_timer(spare_timer, limit);
-                if let Some(t) = timer.as_mut() {
-                    if t.as_mut().poll(cx).is_ready() {
-                        *spare_timer = timer;
-                        let outcome = ImplOutcome::Failed(HookFailure::TimedOut { limit });
-                        results.push(Entry::new(index, 1, outcome));
-                        count_last(entry, results);
-                        return Some(AsyncFast::Done(plan.fail_fast));
+        Ok(mut fut) => match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Ready(r)) => Ok(r),
+            Err(payload) => Err(payload),
+            Ok(Poll::Pending) => {
+                // Arm the timeout now: nothing else polls this impl before it wakes the task.
+                let mut timer = None;
+                if let Some(limit) = entry.policy.as_ref().and_then(|p| p.timeout) {
+                    timer = arm_timer(spare_timer, limit);
+                    if let Some(t) = timer.as_mut() {
+                        if t.as_mut().poll(cx).is_ready() {
+                            *spare_timer = timer;
+                            let outcome = ImplOutcome::Failed(HookFailure::TimedOut { limit });
+                            if let Some(stats) = &entry.stats {
+                                stats.record_outcome(&outcome, 1);
+                            }
+                            results.push(Entry::new(index, 1, outcome));
+                            return AsyncFast::Done(plan.fail_fast);
+                        }
                     }
                 }
+                return AsyncFast::Pending(Waiting { fut, timer, timed });
             }
-            return Some(AsyncFast::Pending(fut, timer));
-        }
+        },
     };
-    let stop = write_return(results, index, r, plan);
-    count_last(entry, results);
-    Some(AsyncFast::Done(stop))
+    AsyncFast::Done(write_counted(count, results, index, r, plan))
 }
 
-/// Counts the entry a fast path just wrote in the impl's statistics, if it keeps any.
-#[inline(always)]
-fn count_last<S: HookSpec>(entry: &ImplEntry<S>, results: &[Entry<S::Output>]) {
-    if let (Some(stats), Some(done)) = (&entry.stats, results.last()) {
-        stats.record_outcome(&done.outcome, 1);
-    }
-}
-
-/// Calls every sync impl of `entries` (all sync, no policy, no statistics, no span wanted)
-/// and writes each entry in place; stops early where `plan` says. The tight loop of the
-/// most common call: no per-impl policy, span, exclusion or deadline checks.
-#[inline(always)]
+/// Calls every sync impl of `entries` (all sync, no policy beyond a timeout, no statistics, no
+/// span wanted) and writes each entry in place; stops early where `plan` says. The tight loop
+/// of the most common call: no per-impl policy, span, exclusion or deadline checks. Not
+/// inlined into the call loop, so that its code does not change with the loop's.
+#[inline(never)]
 pub(crate) fn run_all_sync<S: HookSpec>(
     entries: &[ImplEntry<S>],
     first_index: usize,
@@ -293,21 +474,175 @@ pub(crate) fn run_all_sync<S: HookSpec>(
     results: &mut Vec<Entry<S::Output>>,
     plan: &CallPlan<'_>,
 ) {
+    if plan.firstresult || plan.fail_fast {
+        for (i, entry) in entries.iter().enumerate() {
+            if call_sync_into(entry, args, (first_index + i) as u32, results, plan) {
+                return;
+            }
+        }
+    } else {
+        // A plain collect-all call never stops early: no per-impl check.
+        for (i, entry) in entries.iter().enumerate() {
+            call_sync_into(entry, args, (first_index + i) as u32, results, plan);
+        }
+    }
+}
+
+/// One impl of [`run_all_sync`]: returns whether the call stops here.
+#[inline(always)]
+fn call_sync_into<S: HookSpec>(
+    entry: &ImplEntry<S>,
+    args: &S::Args,
+    index: u32,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+) -> bool {
+    let ImplFn::Sync(h) = &entry.func else {
+        unreachable!("only sync impls take this loop")
+    };
+    let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+    write_return(results, index, r, plan, |_, _| {})
+}
+
+/// [`run_all_sync`] for impls that all keep statistics: each call is counted on this thread's
+/// shard (`lane`) of the impl's statistics — a load and a store, no locked instruction — and
+/// the calls whose latency sample is due are timed out of line.
+#[inline(never)]
+pub(crate) fn run_all_sync_counted<S: HookSpec>(
+    entries: &[ImplEntry<S>],
+    first_index: usize,
+    args: &S::Args,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+    lane: Lane,
+) {
+    // The common case, a lane whose shard is inline, gets its own loop: no bucket lookup.
+    match lane.inline() {
+        Some(inline) => counted_loop(entries, first_index, args, results, plan, |s| {
+            s.inline_shard(inline)
+        }),
+        None => counted_loop(entries, first_index, args, results, plan, |s| s.shard(lane)),
+    }
+}
+
+#[inline(always)]
+fn counted_loop<S: HookSpec>(
+    entries: &[ImplEntry<S>],
+    first_index: usize,
+    args: &S::Args,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+    shard_of: impl Fn(&ImplStats) -> &Shard,
+) {
     for (i, entry) in entries.iter().enumerate() {
-        let ImplFn::Sync(h) = &entry.func else {
-            unreachable!("only sync impls take this loop")
+        let (ImplFn::Sync(h), Some(stats)) = (&entry.func, &entry.stats) else {
+            unreachable!("only sync impls with statistics take this loop")
         };
-        let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
-        if write_return(results, (first_index + i) as u32, r, plan) {
+        let count = Counter {
+            stats,
+            shard: shard_of(stats),
+        };
+        let index = (first_index + i) as u32;
+        let stop = if count.shard.is_due() {
+            call_sync_timed(&**h, args, count, count.sample(), index, results, plan)
+        } else {
+            let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+            // Counted after the call: an impl that calls its own hook again counts its inner
+            // calls first, and the load here sees them.
+            count.write(results, index, r, plan)
+        };
+        if stop {
             return;
         }
     }
 }
 
-/// Whether this impl call measures its latency (statistics on, and this call is sampled).
+/// [`run_all_sync`] for a collect-all call (no early stop) over impls that all keep
+/// statistics, on a list that keeps a [`ListTally`]: the call is counted once, on this
+/// thread's lane of the tally, before any impl runs; per impl, only an outcome other than an
+/// answer is counted (out of line, on the impl's shard). A call in which the lane's sampler has
+/// an impl call due takes [`tallied_sampled`] instead.
+#[inline(never)]
+pub(crate) fn run_all_sync_tallied<S: HookSpec>(
+    entries: &[ImplEntry<S>],
+    first_index: usize,
+    args: &S::Args,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+    tally: &ListTally,
+    lane: Lane,
+) {
+    let tl = tally.lane(lane);
+    tl.count_call();
+    if let Some(due) = tl.first_due(entries.len()) {
+        return tallied_sampled(entries, first_index, args, results, plan, tally, lane, due);
+    }
+    for (i, entry) in entries.iter().enumerate() {
+        let ImplFn::Sync(h) = &entry.func else {
+            unreachable!("only sync impls take this loop")
+        };
+        let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+        write_return(results, (first_index + i) as u32, r, plan, |k, o| {
+            count_other_of(entry, lane, k, o)
+        });
+    }
+}
+
+/// Counts an outcome other than an answer of `entry` on `lane` (the calling thread's).
 #[inline(always)]
-pub(crate) fn sampled<S: HookSpec>(entry: &ImplEntry<S>) -> bool {
-    entry.stats.is_some() && ImplStats::sample()
+fn count_other_of<S: HookSpec>(
+    entry: &ImplEntry<S>,
+    lane: Lane,
+    k: usize,
+    outcome: &ImplOutcome<S::Output>,
+) {
+    if let Some(stats) = &entry.stats {
+        stats.count_other(lane, k);
+        if let Some(f) = outcome.failure() {
+            stats.note_error(f);
+        }
+    }
+}
+
+/// [`run_all_sync_tallied`] for a call in which impl call `due` (and maybe later ones) is to be
+/// timed: kept out of line.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn tallied_sampled<S: HookSpec>(
+    entries: &[ImplEntry<S>],
+    first_index: usize,
+    args: &S::Args,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+    tally: &ListTally,
+    lane: Lane,
+    due: usize,
+) {
+    let tl = tally.lane(lane);
+    let mut next = due;
+    for (i, entry) in entries.iter().enumerate() {
+        let ImplFn::Sync(h) = &entry.func else {
+            unreachable!("only sync impls take this loop")
+        };
+        let index = (first_index + i) as u32;
+        let other = |k, o: &ImplOutcome<S::Output>| count_other_of(entry, lane, k, o);
+        if i != next {
+            let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+            write_return(results, index, r, plan, other);
+            continue;
+        }
+        let weight = tl.weight();
+        let t = std::time::Instant::now();
+        let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+        let d = t.elapsed();
+        write_return(results, index, r, plan, other);
+        if let Some(stats) = &entry.stats {
+            stats.record_sample(d, weight);
+        }
+        next = i + tl.observed(d);
+    }
+    tl.resume(next.max(entries.len()), entries.len());
 }
 
 impl<'a, S: HookSpec> ImplRun<'a, S> {
@@ -316,11 +651,11 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
         entry: &'a ImplEntry<S>,
         args: &'a S::Args,
         index: u32,
-        fut: BoxFuture<'a, HookReturn<S::Output>>,
-        timer: Option<Pin<Box<Sleep>>>,
+        waiting: Waiting<'a, S::Output>,
         span: Span,
         deadline: Option<Instant>,
     ) -> Self {
+        let Waiting { fut, timer, timed } = waiting;
         ImplRun {
             entry,
             args,
@@ -330,7 +665,8 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
             permit: None,
             deadline,
             span,
-            started: None,
+            started: timed.map(|(t, _)| t),
+            sample: timed.map_or(0, |(_, w)| w),
             finished: false,
             spent_timer: None,
         }
@@ -347,12 +683,18 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
         args: &'a S::Args,
         index: u32,
         span: Span,
-        sampled: bool,
+        sample: u32,
         deadline: Option<Instant>,
         cx: &mut Context<'_>,
     ) -> Start<'a, S> {
-        let sample = entry.stats.is_some() && (entry.policy.is_some() || sampled);
-        let started = (sample || !span.is_disabled()).then(std::time::Instant::now);
+        // Impls with a retry policy or a breaker are timed on every call.
+        let always = entry.policy.as_ref().is_some_and(|p| !p.timeout_only());
+        let sample = match &entry.stats {
+            Some(_) if always => 1,
+            Some(_) => sample,
+            None => 0,
+        };
+        let started = (sample > 0 || !span.is_disabled()).then(std::time::Instant::now);
         let mut run = ImplRun {
             entry,
             args,
@@ -363,6 +705,7 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
             deadline,
             span,
             started,
+            sample,
             finished: false,
             spent_timer: None,
         };
@@ -503,8 +846,8 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                 self.attempts,
                 outcome.failure().map(|f| f as &dyn std::fmt::Display),
             );
-            if let Some(d) = elapsed {
-                stats.record_latency(d);
+            if let (Some(d), true) = (elapsed, self.sample > 0) {
+                stats.record_sample(d, self.sample);
             }
         }
         if let (Some(d), false) = (elapsed, self.span.is_disabled()) {

@@ -14,9 +14,11 @@ use tokio::time::Sleep;
 use tracing::Span;
 
 use super::run::{
-    async_fast_into, impl_span, run_all_sync, sampled, sync_fast_into, AsyncFast, ImplRun, Start,
+    async_fast_into, counter, impl_span, run_all_sync, run_all_sync_counted, run_all_sync_tallied,
+    sync_fast_into, AsyncFast, ImplRun, Start,
 };
-use super::snapshot::ImplList;
+use super::snapshot::{ImplList, SyncLoop};
+use super::stats;
 use super::CallPlan;
 use crate::outcome::Entry;
 use crate::spec::HookSpec;
@@ -110,21 +112,83 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
         let this = self.get_mut();
         let list: &'a ImplList<S> = this.list;
         if this.next == list.n_wrappers
-            && list.all_plain_sync
+            && list.sync_loop != SyncLoop::No
             && !this.traced
             && this.plan.exclude.is_empty()
             && this.plan.deadline.is_none()
         {
-            run_all_sync(
-                &list.entries[list.n_wrappers..],
-                list.n_wrappers,
-                this.args,
-                &mut this.results,
-                &this.plan,
-            );
-            this.next = list.entries.len();
-            return Poll::Ready(mem::take(&mut this.results));
+            let plain = &list.entries[list.n_wrappers..];
+            let done = match list.sync_loop {
+                SyncLoop::Plain => {
+                    run_all_sync(
+                        plain,
+                        list.n_wrappers,
+                        this.args,
+                        &mut this.results,
+                        &this.plan,
+                    );
+                    true
+                }
+                // Without a lane (thread-locals torn down) the per-impl loop counts instead.
+                _ => match stats::lane() {
+                    Some(lane) => {
+                        // A collect-all call runs every impl: one count for all of them.
+                        let tally = if this.plan.firstresult || this.plan.fail_fast {
+                            None
+                        } else {
+                            list.tally()
+                        };
+                        match tally {
+                            Some(tally) => run_all_sync_tallied(
+                                plain,
+                                list.n_wrappers,
+                                this.args,
+                                &mut this.results,
+                                &this.plan,
+                                tally,
+                                lane,
+                            ),
+                            None => run_all_sync_counted(
+                                plain,
+                                list.n_wrappers,
+                                this.args,
+                                &mut this.results,
+                                &this.plan,
+                                lane,
+                            ),
+                        }
+                        true
+                    }
+                    None => false,
+                },
+            };
+            if done {
+                this.next = list.entries.len();
+                return Poll::Ready(mem::take(&mut this.results));
+            }
         }
+        // The per-impl loop, in two copies: without statistics it does not look at any.
+        if list.counted {
+            // This thread's lane, looked up once per poll (the impls finishing in this poll
+            // count on it; `None` while its thread-locals are torn down).
+            this.run_each::<true>(stats::lane(), cx)
+        } else {
+            this.run_each::<false>(None, cx)
+        }
+    }
+}
+
+impl<'a, S: HookSpec> SeqLoop<'a, S> {
+    /// Runs the impls one by one from `self.next`. `COUNTED`: some impls keep statistics, and
+    /// the fast paths count them on `lane`.
+    #[inline(always)]
+    fn run_each<const COUNTED: bool>(
+        &mut self,
+        lane: Option<stats::Lane>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Results<S::Output>> {
+        let this = self;
+        let list: &'a ImplList<S> = this.list;
         loop {
             if let Some(run) = this.pending.as_mut() {
                 match run.poll_run(cx) {
@@ -153,48 +217,61 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
             } else {
                 Span::none()
             };
-            let sampled = sampled(entry);
-            if let Some(stop) = sync_fast_into(
-                entry,
-                this.args,
-                &span,
-                sampled,
-                index as u32,
-                &mut this.results,
-                &this.plan,
-            ) {
-                if stop {
-                    return Poll::Ready(mem::take(&mut this.results));
+            let count = match lane {
+                Some(lane) if COUNTED => counter(entry, lane),
+                _ => None,
+            };
+            let sampled = match count {
+                Some(c) => c.sample(),
+                None => 0,
+            };
+            // Impls that keep statistics on a thread without a lane take the general path.
+            if !COUNTED || count.is_some() || entry.stats.is_none() {
+                if let Some(stop) = sync_fast_into(
+                    entry,
+                    this.args,
+                    &span,
+                    count,
+                    sampled,
+                    index as u32,
+                    &mut this.results,
+                    &this.plan,
+                ) {
+                    if stop {
+                        return Poll::Ready(mem::take(&mut this.results));
+                    }
+                    continue;
                 }
-                continue;
-            }
-            match async_fast_into(
-                entry,
-                this.args,
-                &span,
-                sampled,
-                index as u32,
-                &mut this.results,
-                &this.plan,
-                &mut this.spare_timer,
-                cx,
-            ) {
-                Some(AsyncFast::Done(true)) => return Poll::Ready(mem::take(&mut this.results)),
-                Some(AsyncFast::Done(false)) => continue,
-                Some(AsyncFast::Pending(fut, timer)) => {
-                    let deadline = this.plan.deadline_at();
-                    this.pending = Some(ImplRun::resume(
-                        entry,
-                        this.args,
-                        index as u32,
-                        fut,
-                        timer,
-                        span,
-                        deadline,
-                    ));
-                    return this.park(cx);
+                match async_fast_into(
+                    entry,
+                    this.args,
+                    &span,
+                    count,
+                    sampled,
+                    index as u32,
+                    &mut this.results,
+                    &this.plan,
+                    &mut this.spare_timer,
+                    cx,
+                ) {
+                    Some(AsyncFast::Done(true)) => {
+                        return Poll::Ready(mem::take(&mut this.results))
+                    }
+                    Some(AsyncFast::Done(false)) => continue,
+                    Some(AsyncFast::Pending(waiting)) => {
+                        let deadline = this.plan.deadline_at();
+                        this.pending = Some(ImplRun::resume(
+                            entry,
+                            this.args,
+                            index as u32,
+                            waiting,
+                            span,
+                            deadline,
+                        ));
+                        return this.park(cx);
+                    }
+                    None => {}
                 }
-                None => {}
             }
             match ImplRun::start(
                 entry,

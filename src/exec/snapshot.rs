@@ -1,9 +1,10 @@
 //! The impl list a call runs on: an immutable snapshot, swapped whole on registration.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use super::run::ImplPolicy;
-use super::stats::{ImplStats, ImplStatsSnapshot};
+use super::stats::{ImplStats, ImplStatsSnapshot, ListTally};
 use crate::hookimpl::{ImplFn, ImplOptions};
 use crate::outcome::NameTable;
 use crate::spec::{HookSpec, SpecInfo};
@@ -39,9 +40,29 @@ pub(crate) struct ImplList<S: HookSpec> {
     pub(crate) spec: SpecInfo,
     pub(crate) entries: Vec<ImplEntry<S>>,
     pub(crate) n_wrappers: usize,
-    /// Every plain impl is sync, with no policy and no statistics: the sequential loop can
-    /// run them in one tight loop.
-    pub(crate) all_plain_sync: bool,
+    /// Whether the sequential loop can run the plain impls in one tight loop.
+    pub(crate) sync_loop: SyncLoop,
+    /// Whether any impl keeps statistics (the loops then look up the thread's lane).
+    pub(crate) counted: bool,
+    /// With [`SyncLoop::Counted`]: the calls that ran every plain impl, counted once per call
+    /// (created on the list's second tight-loop call, so a list used once — `call_extra` —
+    /// never registers one with its impls).
+    tally: OnceLock<Arc<ListTally>>,
+    used: AtomicBool,
+}
+
+/// Which tight loop, if any, runs every plain impl of a list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SyncLoop {
+    /// Some impl needs the per-impl loop (async, blocking, a policy beyond a timeout, or
+    /// statistics on some impls and not on others).
+    No,
+    /// All sync, no policy beyond a timeout, no statistics: `run::run_all_sync`.
+    Plain,
+    /// All sync, no policy beyond a timeout, all with statistics: `run::run_all_sync_tallied`
+    /// (collect-all calls, one count per call) or `run::run_all_sync_counted` (calls that may
+    /// stop early, and a list's first call: one count per impl).
+    Counted,
 }
 
 impl<S: HookSpec> ImplList<S> {
@@ -53,14 +74,27 @@ impl<S: HookSpec> ImplList<S> {
         debug_assert!(entries[n_wrappers..]
             .iter()
             .all(|e| !matches!(e.func, ImplFn::Wrapper(_))));
-        let all_plain_sync = entries[n_wrappers..]
-            .iter()
-            .all(|e| matches!(e.func, ImplFn::Sync(_)) && e.policy.is_none() && e.stats.is_none());
+        let plain = &entries[n_wrappers..];
+        let sync_loop = if !plain.iter().all(|e| {
+            matches!(e.func, ImplFn::Sync(_)) && e.policy.as_ref().is_none_or(|p| p.timeout_only())
+        }) {
+            SyncLoop::No
+        } else if plain.iter().all(|e| e.stats.is_none()) {
+            SyncLoop::Plain
+        } else if plain.iter().all(|e| e.stats.is_some()) {
+            SyncLoop::Counted
+        } else {
+            SyncLoop::No
+        };
+        let counted = entries.iter().any(|e| e.stats.is_some());
         ImplList {
             spec,
             entries,
             n_wrappers,
-            all_plain_sync,
+            sync_loop,
+            counted,
+            tally: OnceLock::new(),
+            used: AtomicBool::new(false),
         }
     }
 
@@ -69,7 +103,50 @@ impl<S: HookSpec> ImplList<S> {
             spec,
             entries: Vec::new(),
             n_wrappers: 0,
-            all_plain_sync: true,
+            sync_loop: SyncLoop::Plain,
+            counted: false,
+            tally: OnceLock::new(),
+            used: AtomicBool::new(false),
+        }
+    }
+
+    /// The list's tally for a [`SyncLoop::Counted`] call, `None` on its first such call (which
+    /// counts per impl instead). Creating it registers it with every plain impl's statistics.
+    #[inline]
+    pub(crate) fn tally(&self) -> Option<&ListTally> {
+        if let Some(t) = self.tally.get() {
+            return Some(t);
+        }
+        self.first_tally()
+    }
+
+    #[cold]
+    fn first_tally(&self) -> Option<&ListTally> {
+        if !self.used.swap(true, Ordering::Relaxed) {
+            return None;
+        }
+        let tally = self.tally.get_or_init(|| {
+            let tally = Arc::new(ListTally::default());
+            for e in &self.entries[self.n_wrappers..] {
+                if let Some(stats) = &e.stats {
+                    stats.add_tally(&tally);
+                }
+            }
+            tally
+        });
+        Some(tally)
+    }
+}
+
+impl<S: HookSpec> Drop for ImplList<S> {
+    fn drop(&mut self) {
+        // No call runs on the list any more: what its tally counted is final.
+        if let Some(tally) = self.tally.get() {
+            for e in &self.entries[self.n_wrappers..] {
+                if let Some(stats) = &e.stats {
+                    stats.fold_tally(tally);
+                }
+            }
         }
     }
 }
