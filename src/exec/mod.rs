@@ -6,6 +6,7 @@
 //! - [`panic`]: panics turned into failure values.
 
 pub(crate) mod breaker;
+pub(crate) mod fast;
 pub(crate) mod panic;
 pub(crate) mod parallel;
 pub(crate) mod retry;

@@ -22,7 +22,8 @@ use std::task::{Context, Poll};
 use futures::stream::{FuturesUnordered, StreamExt};
 use tokio::time::Sleep;
 
-use super::run::{async_fast_into, counter, impl_span, sync_fast_into, AsyncFast, ImplRun, Start};
+use super::fast::{async_fast_into, counter, sync_fast_into, AsyncFast};
+use super::run::{impl_span, ImplRun, Start};
 use super::sequential::Results;
 use super::snapshot::ImplList;
 use super::stats;

@@ -13,10 +13,11 @@ use std::task::{Context, Poll};
 use tokio::time::Sleep;
 use tracing::Span;
 
-use super::run::{
-    async_fast_into, counter, impl_span, run_all_sync, run_all_sync_counted, run_all_sync_tallied,
-    sync_fast_into, AsyncFast, ImplRun, Start,
+use super::fast::{
+    async_fast_into, counter, run_all_sync, run_all_sync_counted, run_all_sync_tallied,
+    sync_fast_into, AsyncFast,
 };
+use super::run::{impl_span, ImplRun, Start};
 use super::snapshot::{ImplList, SyncLoop};
 use super::stats;
 use super::CallPlan;

@@ -1,0 +1,534 @@
+//! Fast paths: impls run straight from the call loop, with no [`ImplRun`] built unless one
+//! goes pending. A sync impl without policy is called directly; an async one has its future
+//! created and polled once in place; when every plain impl of a list is a plain sync impl, one
+//! tight loop calls them all (with statistics-counting variants). Entries are written in place
+//! into the call's result vector, one store per outcome variant.
+
+use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures::future::BoxFuture;
+use tokio::time::Sleep;
+use tracing::Span;
+
+use super::panic::panic_outcome;
+use super::run::arm_timer;
+use super::snapshot::ImplEntry;
+use super::stats::{self, ImplStats, Lane, ListTally, Shard};
+use super::CallPlan;
+use crate::error::HookFailure;
+use crate::hookimpl::{HookReturn, ImplFn};
+use crate::outcome::{Entry, ImplOutcome};
+use crate::spec::HookSpec;
+
+/// Writes the entry of an impl that returned `r` (or panicked) straight into `results` (each
+/// outcome variant stored in place, no temporary copied through the stack) and returns whether
+/// the call stops here. `other` is told of every outcome but an answer (its counter index and
+/// the outcome just written), for the statistics; it must not panic.
+#[inline(always)]
+pub(super) fn write_return<T>(
+    results: &mut Vec<Entry<T>>,
+    index: u32,
+    r: std::thread::Result<HookReturn<T>>,
+    plan: &CallPlan<'_>,
+    other: impl FnOnce(usize, &ImplOutcome<T>),
+) -> bool {
+    // A plain collect-all call never stops early: skip the check.
+    let stop = (plan.firstresult || plan.fail_fast)
+        && match &r {
+            Ok(Ok(Some(_))) => plan.firstresult,
+            Ok(Ok(None)) => false,
+            _ => plan.fail_fast,
+        };
+    if results.len() == results.capacity() {
+        results.reserve(1);
+    }
+    let len = results.len();
+    // SAFETY: `len < capacity` (reserved just above), so slot `len` is allocated and
+    // uninitialised; it is fully initialised by the write before the length covers it, and
+    // read (by `other`, which does not panic) only after that.
+    unsafe {
+        let slot = results.as_mut_ptr().add(len);
+        match r {
+            Ok(Ok(Some(v))) => slot.write(Entry::new(index, 1, ImplOutcome::Value(v))),
+            Ok(Ok(None)) => {
+                slot.write(Entry::new(index, 1, ImplOutcome::NoAnswer));
+                other(stats::NO_ANSWER, &(*slot).outcome);
+            }
+            Ok(Err(e)) => {
+                slot.write(Entry::new(
+                    index,
+                    1,
+                    ImplOutcome::Failed(HookFailure::Error(e)),
+                ));
+                other(stats::ERROR, &(*slot).outcome);
+            }
+            Err(payload) => {
+                slot.write(Entry::new(index, 1, panic_outcome(payload)));
+                other(stats::PANIC, &(*slot).outcome);
+            }
+        }
+        results.set_len(len + 1);
+    }
+    stop
+}
+
+/// An impl's statistics and this thread's shard of them: counts a call that finishes on this
+/// thread with a plain load and store (no locked instruction).
+#[derive(Clone, Copy)]
+pub(crate) struct Counter<'a> {
+    stats: &'a ImplStats,
+    shard: &'a Shard,
+}
+
+/// The counter of `entry` on `lane`, this thread's: `None` if the impl keeps no statistics.
+#[inline(always)]
+pub(crate) fn counter<S: HookSpec>(entry: &ImplEntry<S>, lane: Lane) -> Option<Counter<'_>> {
+    let stats = entry.stats.as_deref()?;
+    Some(Counter {
+        stats,
+        shard: stats.shard(lane),
+    })
+}
+
+impl Counter<'_> {
+    /// The weight of this call's latency sample, 0 if it is not timed.
+    #[inline(always)]
+    pub(crate) fn sample(self) -> u32 {
+        if self.shard.is_due() {
+            self.shard.take_sample(self.stats)
+        } else {
+            0
+        }
+    }
+
+    /// [`write_return`], counting the call.
+    #[inline(always)]
+    fn write<T>(
+        self,
+        results: &mut Vec<Entry<T>>,
+        index: u32,
+        r: std::thread::Result<HookReturn<T>>,
+        plan: &CallPlan<'_>,
+    ) -> bool {
+        write_counted(Some(self), results, index, r, plan)
+    }
+
+    #[inline(always)]
+    fn count_other<T>(self, i: usize, outcome: &ImplOutcome<T>) {
+        self.shard.count_other(i);
+        if let Some(f) = outcome.failure() {
+            self.stats.note_error(f);
+        }
+    }
+}
+
+/// [`write_return`], counting the call if there is a counter.
+#[inline(always)]
+pub(super) fn write_counted<T>(
+    count: Option<Counter<'_>>,
+    results: &mut Vec<Entry<T>>,
+    index: u32,
+    r: std::thread::Result<HookReturn<T>>,
+    plan: &CallPlan<'_>,
+) -> bool {
+    if let Some(c) = count {
+        c.shard.count_call();
+    }
+    write_return(results, index, r, plan, |i, o| {
+        if let Some(c) = count {
+            c.count_other(i, o);
+        }
+    })
+}
+
+/// Calls a sync impl whose latency sample is due (weight `weight`), writes its entry and counts
+/// it. Returns whether the call stops here. Kept out of the loops.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn call_sync_timed<S: HookSpec>(
+    h: &dyn crate::hookimpl::SyncHook<S>,
+    args: &S::Args,
+    count: Counter<'_>,
+    weight: u32,
+    index: u32,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+) -> bool {
+    let started = std::time::Instant::now();
+    let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+    let d = started.elapsed();
+    let stop = count.write(results, index, r, plan);
+    count.stats.record_sample(d, weight);
+    stop
+}
+
+/// The sync fast path: a sync impl with no policy (a timeout does not count: a sync impl
+/// cannot overrun it) and no interested span subscriber is called right here and its entry
+/// written into `results` (and counted on `count`, timed if `sample > 0`). Returns `None` when
+/// the impl needs the general path, else whether the call stops here. The caller passes a
+/// counter for every impl that keeps statistics (or does not take the fast paths at all).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn sync_fast_into<S: HookSpec>(
+    entry: &ImplEntry<S>,
+    args: &S::Args,
+    span: &Span,
+    count: Option<Counter<'_>>,
+    sample: u32,
+    index: u32,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+) -> Option<bool> {
+    let ImplFn::Sync(h) = &entry.func else {
+        return None;
+    };
+    if !entry.policy.as_ref().is_none_or(|p| p.timeout_only()) || !span.is_disabled() {
+        return None;
+    }
+    if sample > 0 {
+        return Some(call_sync_timed(
+            &**h, args, count?, sample, index, results, plan,
+        ));
+    }
+    let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+    // Counted after the call: an impl that calls its own hook again counts its inner calls
+    // first, and the load here sees them.
+    Some(write_counted(count, results, index, r, plan))
+}
+
+/// What the async fast path did.
+pub(crate) enum AsyncFast<'a, T> {
+    /// The impl finished at once; its entry is written. Whether the call stops.
+    Done(bool),
+    /// The impl waits: what [`ImplRun::resume`] needs.
+    Pending(Waiting<'a, T>),
+}
+
+/// An impl the async fast path started and that waits.
+pub(crate) struct Waiting<'a, T> {
+    pub(super) fut: BoxFuture<'a, HookReturn<T>>,
+    /// Its timeout, armed.
+    pub(super) timer: Option<Pin<Box<Sleep>>>,
+    /// When it started and the weight of its latency sample, if it is timed.
+    pub(super) timed: Option<(std::time::Instant, u32)>,
+}
+
+/// The async fast path: an async impl with no policy but a timeout and no interested span
+/// subscriber is created and polled once right here; if it answers, its entry is written into
+/// `results` and counted on `count` (timed, out of line, if `sample > 0`). `None` when the impl
+/// needs the general path.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn async_fast_into<'a, S: HookSpec>(
+    entry: &'a ImplEntry<S>,
+    args: &'a S::Args,
+    span: &Span,
+    count: Option<Counter<'_>>,
+    sample: u32,
+    index: u32,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+    spare_timer: &mut Option<Pin<Box<Sleep>>>,
+    cx: &mut Context<'_>,
+) -> Option<AsyncFast<'a, S::Output>> {
+    let ImplFn::Async(h) = &entry.func else {
+        return None;
+    };
+    if !entry.policy.as_ref().is_none_or(|p| p.timeout_only()) || !span.is_disabled() {
+        return None;
+    }
+    if sample > 0 {
+        return Some(async_timed(
+            entry,
+            &**h,
+            args,
+            count?,
+            sample,
+            index,
+            results,
+            plan,
+            spare_timer,
+            cx,
+        ));
+    }
+    Some(async_in_place(
+        entry,
+        &**h,
+        args,
+        count,
+        None,
+        index,
+        results,
+        plan,
+        spare_timer,
+        cx,
+    ))
+}
+
+/// [`async_fast_into`] for a call that is timed: kept out of the loops.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn async_timed<'a, S: HookSpec>(
+    entry: &'a ImplEntry<S>,
+    h: &'a dyn crate::hookimpl::Hook<S>,
+    args: &'a S::Args,
+    count: Counter<'_>,
+    sample: u32,
+    index: u32,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+    spare_timer: &mut Option<Pin<Box<Sleep>>>,
+    cx: &mut Context<'_>,
+) -> AsyncFast<'a, S::Output> {
+    let started = std::time::Instant::now();
+    let timed = Some((started, sample));
+    let done = async_in_place(
+        entry,
+        h,
+        args,
+        Some(count),
+        timed,
+        index,
+        results,
+        plan,
+        spare_timer,
+        cx,
+    );
+    if let AsyncFast::Done(_) = done {
+        count.stats.record_sample(started.elapsed(), sample);
+    }
+    done
+}
+
+/// Creates an async impl's future and polls it once in place; writes (and counts) its entry if
+/// it is ready.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn async_in_place<'a, S: HookSpec>(
+    entry: &'a ImplEntry<S>,
+    h: &'a dyn crate::hookimpl::Hook<S>,
+    args: &'a S::Args,
+    count: Option<Counter<'_>>,
+    timed: Option<(std::time::Instant, u32)>,
+    index: u32,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+    spare_timer: &mut Option<Pin<Box<Sleep>>>,
+    cx: &mut Context<'_>,
+) -> AsyncFast<'a, S::Output> {
+    let r = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
+        Err(payload) => Err(payload),
+        Ok(mut fut) => match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+            Ok(Poll::Ready(r)) => Ok(r),
+            Err(payload) => Err(payload),
+            Ok(Poll::Pending) => {
+                // Arm the timeout now: nothing else polls this impl before it wakes the task.
+                let mut timer = None;
+                if let Some(limit) = entry.policy.as_ref().and_then(|p| p.timeout) {
+                    timer = arm_timer(spare_timer, limit);
+                    if let Some(t) = timer.as_mut() {
+                        if t.as_mut().poll(cx).is_ready() {
+                            *spare_timer = timer;
+                            let outcome = ImplOutcome::Failed(HookFailure::TimedOut { limit });
+                            if let Some(stats) = &entry.stats {
+                                stats.record_outcome(&outcome, 1);
+                            }
+                            results.push(Entry::new(index, 1, outcome));
+                            return AsyncFast::Done(plan.fail_fast);
+                        }
+                    }
+                }
+                return AsyncFast::Pending(Waiting { fut, timer, timed });
+            }
+        },
+    };
+    AsyncFast::Done(write_counted(count, results, index, r, plan))
+}
+
+/// Calls every sync impl of `entries` (all sync, no policy beyond a timeout, no statistics, no
+/// span wanted) and writes each entry in place; stops early where `plan` says. The tight loop
+/// of the most common call: no per-impl policy, span, exclusion or deadline checks. Not
+/// inlined into the call loop, so that its code does not change with the loop's.
+#[inline(never)]
+pub(crate) fn run_all_sync<S: HookSpec>(
+    entries: &[ImplEntry<S>],
+    first_index: usize,
+    args: &S::Args,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+) {
+    if plan.firstresult || plan.fail_fast {
+        for (i, entry) in entries.iter().enumerate() {
+            if call_sync_into(entry, args, (first_index + i) as u32, results, plan) {
+                return;
+            }
+        }
+    } else {
+        // A plain collect-all call never stops early: no per-impl check.
+        for (i, entry) in entries.iter().enumerate() {
+            call_sync_into(entry, args, (first_index + i) as u32, results, plan);
+        }
+    }
+}
+
+/// One impl of [`run_all_sync`]: returns whether the call stops here.
+#[inline(always)]
+pub(super) fn call_sync_into<S: HookSpec>(
+    entry: &ImplEntry<S>,
+    args: &S::Args,
+    index: u32,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+) -> bool {
+    let ImplFn::Sync(h) = &entry.func else {
+        unreachable!("only sync impls take this loop")
+    };
+    let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+    write_return(results, index, r, plan, |_, _| {})
+}
+
+/// [`run_all_sync`] for impls that all keep statistics: each call is counted on this thread's
+/// shard (`lane`) of the impl's statistics — a load and a store, no locked instruction — and
+/// the calls whose latency sample is due are timed out of line.
+#[inline(never)]
+pub(crate) fn run_all_sync_counted<S: HookSpec>(
+    entries: &[ImplEntry<S>],
+    first_index: usize,
+    args: &S::Args,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+    lane: Lane,
+) {
+    // The common case, a lane whose shard is inline, gets its own loop: no bucket lookup.
+    match lane.inline() {
+        Some(inline) => counted_loop(entries, first_index, args, results, plan, |s| {
+            s.inline_shard(inline)
+        }),
+        None => counted_loop(entries, first_index, args, results, plan, |s| s.shard(lane)),
+    }
+}
+
+#[inline(always)]
+pub(super) fn counted_loop<S: HookSpec>(
+    entries: &[ImplEntry<S>],
+    first_index: usize,
+    args: &S::Args,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+    shard_of: impl Fn(&ImplStats) -> &Shard,
+) {
+    for (i, entry) in entries.iter().enumerate() {
+        let (ImplFn::Sync(h), Some(stats)) = (&entry.func, &entry.stats) else {
+            unreachable!("only sync impls with statistics take this loop")
+        };
+        let count = Counter {
+            stats,
+            shard: shard_of(stats),
+        };
+        let index = (first_index + i) as u32;
+        let stop = if count.shard.is_due() {
+            call_sync_timed(&**h, args, count, count.sample(), index, results, plan)
+        } else {
+            let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+            // Counted after the call: an impl that calls its own hook again counts its inner
+            // calls first, and the load here sees them.
+            count.write(results, index, r, plan)
+        };
+        if stop {
+            return;
+        }
+    }
+}
+
+/// [`run_all_sync`] for a collect-all call (no early stop) over impls that all keep
+/// statistics, on a list that keeps a [`ListTally`]: the call is counted once, on this
+/// thread's lane of the tally, before any impl runs; per impl, only an outcome other than an
+/// answer is counted (out of line, on the impl's shard). A call in which the lane's sampler has
+/// an impl call due takes [`tallied_sampled`] instead.
+#[inline(never)]
+pub(crate) fn run_all_sync_tallied<S: HookSpec>(
+    entries: &[ImplEntry<S>],
+    first_index: usize,
+    args: &S::Args,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+    tally: &ListTally,
+    lane: Lane,
+) {
+    let tl = tally.lane(lane);
+    tl.count_call();
+    if let Some(due) = tl.first_due(entries.len()) {
+        return tallied_sampled(entries, first_index, args, results, plan, tally, lane, due);
+    }
+    for (i, entry) in entries.iter().enumerate() {
+        let ImplFn::Sync(h) = &entry.func else {
+            unreachable!("only sync impls take this loop")
+        };
+        let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+        write_return(results, (first_index + i) as u32, r, plan, |k, o| {
+            count_other_of(entry, lane, k, o)
+        });
+    }
+}
+
+/// Counts an outcome other than an answer of `entry` on `lane` (the calling thread's).
+#[inline(always)]
+pub(super) fn count_other_of<S: HookSpec>(
+    entry: &ImplEntry<S>,
+    lane: Lane,
+    k: usize,
+    outcome: &ImplOutcome<S::Output>,
+) {
+    if let Some(stats) = &entry.stats {
+        stats.count_other(lane, k);
+        if let Some(f) = outcome.failure() {
+            stats.note_error(f);
+        }
+    }
+}
+
+/// [`run_all_sync_tallied`] for a call in which impl call `due` (and maybe later ones) is to be
+/// timed: kept out of line.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+pub(super) fn tallied_sampled<S: HookSpec>(
+    entries: &[ImplEntry<S>],
+    first_index: usize,
+    args: &S::Args,
+    results: &mut Vec<Entry<S::Output>>,
+    plan: &CallPlan<'_>,
+    tally: &ListTally,
+    lane: Lane,
+    due: usize,
+) {
+    let tl = tally.lane(lane);
+    let mut next = due;
+    for (i, entry) in entries.iter().enumerate() {
+        let ImplFn::Sync(h) = &entry.func else {
+            unreachable!("only sync impls take this loop")
+        };
+        let index = (first_index + i) as u32;
+        let other = |k, o: &ImplOutcome<S::Output>| count_other_of(entry, lane, k, o);
+        if i != next {
+            let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+            write_return(results, index, r, plan, other);
+            continue;
+        }
+        let weight = tl.weight();
+        let t = std::time::Instant::now();
+        let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+        let d = t.elapsed();
+        write_return(results, index, r, plan, other);
+        if let Some(stats) = &entry.stats {
+            stats.record_sample(d, weight);
+        }
+        next = i + tl.observed(d);
+    }
+    tl.resume(next.max(entries.len()), entries.len());
+}
