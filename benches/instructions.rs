@@ -8,7 +8,8 @@
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null $BIN sync 1000 100
 //! ```
 //! (difference of the two totals) / 1000 = instructions per call, set-up excluded.
-//! Modes: `sync`, `sync-baseline`, `async`, `async-baseline`, and `sync-stats`, `async-stats`
+//! Modes: `sync`, `sync-baseline`, `async`, `async-baseline`, `parallel`, `join-all`, and
+//! `sync-stats`, `async-stats`
 //! (the same calls with per-impl statistics on); then iterations and N.
 //! Run by `cargo bench` with no arguments it does a few calls of each mode and exits.
 
@@ -52,6 +53,36 @@ fn run(mode: &str, iters: u64, n: usize) {
             let c = pm.hook::<Compute>();
             for _ in 0..iters {
                 black_box(poll_ready(c.call(black_box(&7))).expect("call"));
+            }
+        }
+        "parallel" => {
+            for i in 0..n {
+                pm.register(&format!("p{i}"), |r| {
+                    r.hook_fn::<Compute>(|x| {
+                        let v = *x + 1;
+                        async move { Ok(Some(v)) }.boxed()
+                    })
+                    .add()
+                })
+                .expect("register");
+            }
+            let c = pm.hook::<Compute>().parallel();
+            for _ in 0..iters {
+                black_box(poll_ready(c.call(black_box(&7))).expect("call"));
+            }
+        }
+        "join-all" => {
+            let fs: Vec<BoxedFn> = (0..n)
+                .map(|_| {
+                    Box::new(|x: u64| {
+                        Box::pin(async move { x + 1 }) as Pin<Box<dyn Future<Output = u64> + Send>>
+                    }) as BoxedFn
+                })
+                .collect();
+            for _ in 0..iters {
+                black_box(poll_ready(futures::future::join_all(
+                    fs.iter().map(|f| f(black_box(7))),
+                )));
             }
         }
         "async" => {
@@ -101,7 +132,7 @@ fn run(mode: &str, iters: u64, n: usize) {
             }
         }
         other => panic!(
-            "unknown mode {other:?}: sync, sync-baseline, async, async-baseline, sync-stats, async-stats"
+            "unknown mode {other:?}: sync, sync-baseline, async, async-baseline, parallel, join-all, sync-stats, async-stats"
         ),
     }
 }
@@ -121,6 +152,8 @@ fn main() {
                 "sync-baseline",
                 "async",
                 "async-baseline",
+                "parallel",
+                "join-all",
                 "sync-stats",
                 "async-stats",
             ] {

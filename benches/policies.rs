@@ -5,6 +5,8 @@
 //! - `g_parallel_ready`: a parallel collect-all call over N async impls that answer at once vs
 //!   `futures::future::join_all` over the same kind of boxed futures, and vs one
 //!   `tokio::spawn` per impl.
+//! - `g_parallel_ready_mt`: the same call and the spawn-per-impl baseline on a multi-thread
+//!   runtime (tokio's default flavour), measured inside a task on a worker.
 //! - `h_parallel_sleep`: N = 100 impls that each sleep 1 ms (real timer) vs `join_all`.
 //! - `i_timeout`: a per-impl timeout configured, impls answering at once, vs the same call
 //!   without; and impls that wait (a yield) vs a hand-written `tokio::time::timeout` loop.
@@ -107,6 +109,56 @@ fn g_parallel_ready(c: &mut Criterion) {
                     }
                     out
                 })
+            })
+        });
+    }
+    g.finish();
+}
+
+/// `g_parallel_ready` on tokio's default multi-thread runtime (2 workers), each measured loop
+/// running inside a task on a worker — where an application's hook calls run. A spawned task
+/// there goes through the worker's queue and may be stolen by the other worker.
+fn g_parallel_ready_mt(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .expect("multi-thread runtime");
+    let mut g = c.benchmark_group("g_parallel_ready_mt");
+    configure(&mut g, 20);
+    for n in [10usize, 100] {
+        let caller = manager(n, ready).parallel();
+        g.bench_with_input(BenchmarkId::new("hookwire", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                let caller = caller.clone();
+                rt.block_on(rt.spawn(async move {
+                    let start = std::time::Instant::now();
+                    for _ in 0..iters {
+                        black_box(caller.call(black_box(&ARG)).await.ok());
+                    }
+                    start.elapsed()
+                }))
+                .expect("bench task")
+            })
+        });
+        let fs = std::sync::Arc::new(ready_factories(n));
+        g.bench_with_input(BenchmarkId::new("spawn_per_impl", n), &n, |b, _| {
+            b.iter_custom(|iters| {
+                let fs = fs.clone();
+                rt.block_on(rt.spawn(async move {
+                    let start = std::time::Instant::now();
+                    for _ in 0..iters {
+                        let handles: Vec<_> =
+                            fs.iter().map(|f| tokio::spawn(f(black_box(ARG)))).collect();
+                        let mut out = Vec::with_capacity(handles.len());
+                        for h in handles {
+                            out.push(h.await.expect("task"));
+                        }
+                        black_box(out);
+                    }
+                    start.elapsed()
+                }))
+                .expect("bench task")
             })
         });
     }
@@ -295,6 +347,7 @@ fn k_stats(c: &mut Criterion) {
 criterion_group!(
     benches,
     g_parallel_ready,
+    g_parallel_ready_mt,
     h_parallel_sleep,
     i_timeout,
     k_stats

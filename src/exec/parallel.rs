@@ -120,8 +120,18 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
 
     /// Starts impls while there is room.
     fn start_more(&mut self, cx: &mut Context<'_>) {
+        // Two copies of the loop: without statistics, `lane` is a constant `None` and the
+        // counting branches of the fast paths fold away.
+        if self.list.counted {
+            self.start_more_counting(cx, stats::lane());
+        } else {
+            self.start_more_counting(cx, None);
+        }
+    }
+
+    #[inline(always)]
+    fn start_more_counting(&mut self, cx: &mut Context<'_>, lane: Option<stats::Lane>) {
         let list: &'a ImplList<S> = self.list;
-        let lane = if list.counted { stats::lane() } else { None };
         // Impls that keep statistics on a thread without a lane (its thread-locals torn
         // down) take the general path, which counts without one.
         let fast = !list.counted || lane.is_some();
