@@ -8,7 +8,8 @@
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null $BIN sync 1000 100
 //! ```
 //! (difference of the two totals) / 1000 = instructions per call, set-up excluded.
-//! Modes: `sync`, `sync-baseline`, `async`, `async-baseline`, `parallel`, `join-all`, and
+//! Modes: `sync`, `sync-baseline`, `async`, `async-baseline`, `parallel`, `join-all`,
+//! `pending-timeout`, `tokio-timeout` (impls that yield once, under a 1 s timeout), and
 //! `sync-stats`, `async-stats`
 //! (the same calls with per-impl statistics on); then iterations and N.
 //! Run by `cargo bench` with no arguments it does a few calls of each mode and exits.
@@ -31,6 +32,14 @@ fn poll_ready<F: Future>(fut: F) -> F::Output {
             return out;
         }
     }
+}
+
+/// A current-thread runtime with the time driver, for the modes whose impls wait.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime")
 }
 
 fn run(mode: &str, iters: u64, n: usize) {
@@ -85,6 +94,57 @@ fn run(mode: &str, iters: u64, n: usize) {
                 )));
             }
         }
+        "pending-timeout" => {
+            for i in 0..n {
+                pm.register(&format!("p{i}"), |r| {
+                    r.hook_fn::<Compute>(|x| {
+                        let v = *x + 1;
+                        async move {
+                            tokio::task::yield_now().await;
+                            Ok(Some(v))
+                        }
+                        .boxed()
+                    })
+                    .timeout(std::time::Duration::from_secs(1))
+                    .add()
+                })
+                .expect("register");
+            }
+            let c = pm.hook::<Compute>();
+            runtime().block_on(async {
+                for _ in 0..iters {
+                    black_box(c.call(black_box(&7)).await.expect("call"));
+                }
+            });
+        }
+        "tokio-timeout" => {
+            let fs: Vec<BoxedFn> = (0..n)
+                .map(|_| {
+                    Box::new(|x: u64| {
+                        Box::pin(async move {
+                            tokio::task::yield_now().await;
+                            x + 1
+                        }) as Pin<Box<dyn Future<Output = u64> + Send>>
+                    }) as BoxedFn
+                })
+                .collect();
+            runtime().block_on(async {
+                for _ in 0..iters {
+                    let mut out = Vec::with_capacity(fs.len());
+                    for f in &fs {
+                        out.push(
+                            tokio::time::timeout(
+                                std::time::Duration::from_secs(1),
+                                f(black_box(7)),
+                            )
+                            .await
+                            .ok(),
+                        );
+                    }
+                    black_box(out);
+                }
+            });
+        }
         "async" => {
             for i in 0..n {
                 pm.register(&format!("p{i}"), |r| {
@@ -132,7 +192,7 @@ fn run(mode: &str, iters: u64, n: usize) {
             }
         }
         other => panic!(
-            "unknown mode {other:?}: sync, sync-baseline, async, async-baseline, parallel, join-all, sync-stats, async-stats"
+            "unknown mode {other:?}: sync, sync-baseline, async, async-baseline, parallel, join-all, pending-timeout, tokio-timeout, sync-stats, async-stats"
         ),
     }
 }
@@ -154,6 +214,8 @@ fn main() {
                 "async-baseline",
                 "parallel",
                 "join-all",
+                "pending-timeout",
+                "tokio-timeout",
                 "sync-stats",
                 "async-stats",
             ] {
