@@ -105,7 +105,12 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
     /// Moves `done_prefix` over finished slots. The call stops where a sequential call would:
     /// at the first value (first-result) or the first failure (fail-fast) in call order, once
     /// every impl before it has finished.
+    #[inline]
     fn advance(&mut self) {
+        if !self.plan.firstresult && !self.plan.fail_fast {
+            // A plain collect-all never stops early: no prefix to track.
+            return;
+        }
         while let Some(e) = self.results.get(self.done_prefix) {
             if e.attempts() == UNFINISHED {
                 break;
@@ -135,6 +140,8 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
         // Impls that keep statistics on a thread without a lane (its thread-locals torn
         // down) take the general path, which counts without one.
         let fast = !list.counted || lane.is_some();
+        // One level check for the whole batch instead of a span callsite check per impl.
+        let traced = tracing::level_enabled!(tracing::Level::TRACE);
         while !self.stopped && self.in_flight() < self.plan.max_in_flight {
             if self.plan.deadline_passed() {
                 return;
@@ -144,7 +151,11 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
             };
             let pos = self.results.len();
             let entry = &list.entries[index];
-            let span = impl_span(&list.spec.name, &entry.plugin);
+            let span = if traced {
+                impl_span(&list.spec.name, &entry.plugin)
+            } else {
+                tracing::Span::none()
+            };
             let count = match lane {
                 Some(lane) => counter(entry, lane),
                 None => None,
