@@ -71,4 +71,14 @@ async fn a_span_per_call_and_per_impl_with_outcome_and_duration() {
     assert!(all[1].1.contains_key("duration_us"));
     assert_eq!(all[2].1["plugin"], "fails");
     assert_eq!(all[2].1["outcome"], "error");
+
+    // A parallel call has the same spans.
+    spans.0.lock().unwrap().clear();
+    pm.hook::<Compute>().parallel().call(&1).await.unwrap();
+    let all = spans.0.lock().unwrap().clone();
+    let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["hook_call", "hook_impl", "hook_impl"]);
+    assert_eq!(all[0].1["parallel"], "true");
+    assert_eq!(all[1].1["plugin"], "adds");
+    assert_eq!(all[2].1["plugin"], "fails");
 }
