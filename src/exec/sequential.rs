@@ -7,6 +7,7 @@
 
 use std::future::Future;
 use std::mem;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -15,13 +16,15 @@ use tracing::Span;
 
 use super::fast::{
     async_fast_into, counter, run_all_sync, run_all_sync_counted, run_all_sync_tallied,
-    sync_fast_into, AsyncFast,
+    sync_fast_into, AsyncFast, Waiting,
 };
+use super::panic::{panic_outcome, return_outcome};
 use super::run::{impl_span, ImplRun, Start};
 use super::snapshot::{ImplList, SyncLoop};
 use super::stats;
 use super::CallPlan;
-use crate::outcome::Entry;
+use crate::error::HookFailure;
+use crate::outcome::{Entry, ImplOutcome};
 use crate::spec::HookSpec;
 
 /// Results of a call, in call order.
@@ -40,6 +43,15 @@ pub(crate) struct SeqLoop<'a, S: HookSpec> {
     traced: bool,
     /// A spent timeout timer, reset for the next impl that waits (one allocation per call).
     spare_timer: Option<Pin<Box<Sleep>>>,
+    /// A fast-path async impl that went pending in a list without statistics: polled here
+    /// directly, no [`ImplRun`] (nothing to count, retry or report when dropped).
+    waiting: Option<(u32, Waiting<'a, S::Output>)>,
+}
+
+/// What polling [`SeqLoop::waiting`] gave.
+enum Waited<T> {
+    Pending,
+    Done(u32, ImplOutcome<T>),
 }
 
 impl<'a, S: HookSpec> SeqLoop<'a, S> {
@@ -56,6 +68,7 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
             results: Vec::with_capacity(cap),
             traced: tracing::level_enabled!(tracing::Level::TRACE),
             spare_timer: None,
+            waiting: None,
         }
     }
 
@@ -76,6 +89,9 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
     /// The deadline passed: the running impl and every impl not started yet are reported as
     /// cut off.
     fn expire(&mut self) -> Results<S::Output> {
+        if let Some((index, _)) = self.waiting.take() {
+            self.results.push(self.plan.deadline_entry(index, 1, true));
+        }
         if let Some(mut run) = self.pending.take() {
             let cut = self
                 .plan
@@ -87,6 +103,39 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
                 .push(self.plan.deadline_entry(i as u32, 0, false));
         }
         mem::take(&mut self.results)
+    }
+
+    /// Polls the waiting fast-path impl (there is one): its answer, failure or timeout, or
+    /// still pending. A finished impl gives its timer back for the next one.
+    fn poll_waiting(&mut self, cx: &mut Context<'_>) -> Waited<S::Output> {
+        let Some((index, w)) = self.waiting.as_mut() else {
+            return Waited::Pending;
+        };
+        let index = *index;
+        let outcome = match catch_unwind(AssertUnwindSafe(|| w.fut.as_mut().poll(cx))) {
+            Ok(Poll::Ready(r)) => return_outcome(r),
+            Err(payload) => panic_outcome(payload),
+            Ok(Poll::Pending) => {
+                let limit = self.list.entries[index as usize]
+                    .policy
+                    .as_ref()
+                    .and_then(|p| p.timeout);
+                let fired = match (w.timer.as_mut(), limit) {
+                    (Some(t), Some(limit)) => t.as_mut().poll(cx).is_ready().then_some(limit),
+                    _ => None,
+                };
+                match fired {
+                    Some(limit) => ImplOutcome::Failed(HookFailure::TimedOut { limit }),
+                    None => return Waited::Pending,
+                }
+            }
+        };
+        if let Some((_, w)) = self.waiting.take() {
+            if w.timer.is_some() {
+                self.spare_timer = w.timer;
+            }
+        }
+        Waited::Done(index, outcome)
     }
 
     /// An impl is pending: check the call's deadline, then wait.
@@ -191,6 +240,16 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
         let this = self;
         let list: &'a ImplList<S> = this.list;
         loop {
+            if !COUNTED && this.waiting.is_some() {
+                match this.poll_waiting(cx) {
+                    Waited::Pending => return this.park(cx),
+                    Waited::Done(index, outcome) => {
+                        if this.record(Entry::new(index, 1, outcome)) {
+                            return Poll::Ready(mem::take(&mut this.results));
+                        }
+                    }
+                }
+            }
             if let Some(run) = this.pending.as_mut() {
                 match run.poll_run(cx) {
                     Poll::Pending => return this.park(cx),
@@ -259,6 +318,10 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
                         return Poll::Ready(mem::take(&mut this.results))
                     }
                     Some(AsyncFast::Done(false)) => continue,
+                    Some(AsyncFast::Pending(waiting)) if !COUNTED && waiting.timed.is_none() => {
+                        this.waiting = Some((index as u32, waiting));
+                        return this.park(cx);
+                    }
                     Some(AsyncFast::Pending(waiting)) => {
                         let deadline = this.plan.deadline_at();
                         this.pending = Some(ImplRun::resume(
