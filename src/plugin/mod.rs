@@ -21,6 +21,7 @@ mod host;
 mod lifecycle;
 mod list;
 mod meta;
+mod report;
 mod shutdown;
 
 use std::sync::Arc;
@@ -30,10 +31,11 @@ pub use config::{ConfigError, DisabledBy, Enablement, HostConfig};
 pub use context::{ContextError, PluginContext};
 pub use deps::{resolve, DependencyError, DependencyProblem, Resolution};
 pub use events::PluginEvent;
-pub use host::{PluginError, PluginManager, StartReport};
+pub use host::PluginManager;
 pub use lifecycle::{IllegalTransition, PluginState};
 pub use list::{PluginList, PluginStatus};
 pub use meta::{Conflict, Dependency, MetaError, PluginMeta};
+pub use report::{PluginError, StartReport};
 pub use shutdown::{PluginStop, StopOutcome, StopReport};
 
 use crate::error::{BoxError, RegisterError};

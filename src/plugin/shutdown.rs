@@ -15,8 +15,9 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::cell::{up_done, Cell, Host};
-use super::host::{PluginError, PluginManager};
+use super::host::PluginManager;
 use super::lifecycle::PluginState;
+use super::report::PluginError;
 use crate::exec::panic::panic_message;
 
 /// How one plugin's stop went.

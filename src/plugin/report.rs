@@ -1,0 +1,83 @@
+//! What [`PluginManager`](super::PluginManager) operations return: [`PluginError`] and
+//! [`StartReport`].
+
+use std::sync::Arc;
+
+use super::config::{ConfigError, DisabledBy};
+use super::deps::DependencyError;
+
+/// What went wrong with a [`PluginManager`] operation; the manager is unchanged after it.
+#[derive(Debug, thiserror::Error, Clone)]
+#[non_exhaustive]
+pub enum PluginError {
+    /// A plugin of that name was added already.
+    #[error("plugin `{plugin}` was added already; plugin names must be unique (remove the other copy, or rename one)")]
+    Duplicate {
+        /// The name.
+        plugin: String,
+    },
+    /// The dependencies of the plugins cannot be resolved; nothing was started.
+    #[error("{error}{}", disabled_note(.disabled))]
+    Dependencies {
+        /// Every problem found.
+        error: DependencyError,
+        /// Plugins that are disabled (and by what): a "missing" dependency may be one of them.
+        disabled: Vec<(String, DisabledBy)>,
+    },
+    /// The configuration is invalid (a malformed environment override); nothing was started.
+    #[error("invalid plugin configuration: {0}")]
+    Config(Arc<ConfigError>),
+    /// A plugin failed to register, init or start (returned by
+    /// [`PluginHarness::start`](crate::testing::PluginHarness::start); a
+    /// [`PluginManager::start`] lists failures in its [`StartReport`] instead).
+    #[error("plugin `{plugin}` failed: {reason}")]
+    Failed {
+        /// The plugin.
+        plugin: String,
+        /// Why.
+        reason: String,
+    },
+    /// No plugin of that name.
+    #[error("no plugin `{plugin}`; known plugins: {}", if .known.is_empty() { "none".to_owned() } else { .known.join(", ") })]
+    Unknown {
+        /// The name asked for.
+        plugin: String,
+        /// The names there are.
+        known: Vec<String>,
+    },
+    /// The plugin cannot be removed while plugins that depend on it are running.
+    #[error("plugin `{plugin}` is required by running plugins {}; remove them first", .dependents.join(", "))]
+    Required {
+        /// The plugin.
+        plugin: String,
+        /// Its running dependents.
+        dependents: Vec<String>,
+    },
+}
+
+fn disabled_note(disabled: &[(String, DisabledBy)]) -> String {
+    disabled.iter().fold(String::new(), |mut s, (name, by)| {
+        s.push_str(&format!("\n  note: plugin `{name}` is disabled by {by}"));
+        s
+    })
+}
+
+/// What [`PluginManager::start`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct StartReport {
+    /// The plugins this call handled, in dependency order (dependencies first).
+    pub start_order: Vec<String>,
+    /// The plugins it started, in the order they started.
+    pub started: Vec<String>,
+    /// Lazy plugins it registered; they start on their first call.
+    pub lazy: Vec<String>,
+    /// Plugins that failed, with the reason, in start order.
+    pub failed: Vec<(String, String)>,
+    /// Disabled plugins, and by what.
+    pub disabled: Vec<(String, DisabledBy)>,
+    /// `(plugin, optional dependency)` pairs whose dependency is absent.
+    pub skipped_optional: Vec<(String, String)>,
+    /// Sections of the config file that name no plugin (a typo, or a plugin not added).
+    pub unknown_config_sections: Vec<String>,
+}
