@@ -48,6 +48,9 @@ pub(crate) struct Host {
 #[derive(Default)]
 pub(crate) struct Registry {
     pub(crate) cells: BTreeMap<String, Arc<Cell>>,
+    /// The same cells in the order they were added: passes over every plugin walk them in
+    /// the order they sit in memory.
+    pub(crate) added: Vec<Arc<Cell>>,
     /// Plugins in the order they reached `Started`: stop order is its reverse.
     pub(crate) started: Vec<Arc<Cell>>,
     /// Each plugin's environment variable name (see `config::env_name`), to warn when two

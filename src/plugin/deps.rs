@@ -24,13 +24,33 @@ use super::meta::{MetaError, PluginMeta};
 
 /// What [`resolve`] found: the order to start the plugins in, and the optional dependencies
 /// that are absent.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Clone, Default)]
 #[non_exhaustive]
 pub struct Resolution {
     /// Every plugin's name, dependencies before dependents; ties in name order.
     pub start_order: Vec<String>,
     /// `(plugin, missing optional dependency)` pairs, sorted: the plugin starts without it.
     pub skipped_optional: Vec<(String, String)>,
+    /// [`start_order`](Self::start_order) as positions in the input.
+    pub(crate) order: Vec<u32>,
+}
+
+// Equality and debug output are about the result (names), not the input positions.
+impl PartialEq for Resolution {
+    fn eq(&self, other: &Self) -> bool {
+        self.start_order == other.start_order && self.skipped_optional == other.skipped_optional
+    }
+}
+
+impl Eq for Resolution {}
+
+impl std::fmt::Debug for Resolution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolution")
+            .field("start_order", &self.start_order)
+            .field("skipped_optional", &self.skipped_optional)
+            .finish()
+    }
 }
 
 impl Resolution {
@@ -255,6 +275,8 @@ pub(crate) fn resolve_refs(
 
     // One node per distinct name, numbered in name order.
     let mut names: Vec<&str> = Vec::with_capacity(n);
+    // Each node's plugin (its first, when a name is duplicated: an error anyway).
+    let mut input_of_node: Vec<u32> = Vec::with_capacity(n);
     let mut index = Index {
         node_of: HashMap::with_capacity(n),
         version: Vec::with_capacity(n),
@@ -275,6 +297,7 @@ pub(crate) fn resolve_refs(
         let node = names.len() as u32;
         let group = &by_name[start..end];
         names.push(group[0].0);
+        input_of_node.push(group[0].2);
         index.node_of.insert(group[0].0, node);
         index.version.push(match group {
             [(_, version, _)] => *version,
@@ -333,8 +356,10 @@ pub(crate) fn resolve_refs(
         .map(Reverse)
         .collect();
     let mut start_order = Vec::with_capacity(names.len());
+    let mut order = Vec::with_capacity(names.len());
     while let Some(Reverse(node)) = ready.pop() {
         start_order.push(names[node as usize].to_owned());
+        order.push(input_of_node[node as usize]);
         for dependent in
             graph.neighbors_directed(NodeIndex::new(node as usize), Direction::Incoming)
         {
@@ -363,6 +388,7 @@ pub(crate) fn resolve_refs(
     Ok(Resolution {
         start_order,
         skipped_optional,
+        order,
     })
 }
 

@@ -194,6 +194,7 @@ impl PluginManager {
                 }
             }
         }
+        reg.added.push(cell.clone());
         reg.cells.insert(cell.meta.name.clone(), cell);
         Ok(())
     }
@@ -249,8 +250,8 @@ impl PluginManager {
         let (cells, disabled) = {
             let reg = host.registry();
             let (on, off): (Vec<_>, Vec<_>) = reg
-                .cells
-                .values()
+                .added
+                .iter()
                 .cloned()
                 .partition(|c| c.disabled.is_none());
             let disabled: Vec<(String, DisabledBy)> = off
@@ -274,13 +275,24 @@ impl PluginManager {
             unknown_config_sections: self.unknown_sections(),
             ..StartReport::default()
         };
-        let fresh: Vec<Arc<Cell>> = resolution
-            .start_order
+        // The new plugins, in the order they were added (for the passes over all of them)
+        // and in start order (for bringing them up).
+        let is_new: Vec<bool> = cells
             .iter()
-            .map(|name| by_name[name.as_str()].clone())
-            .filter(|cell| cell.run().state == PluginState::Discovered)
+            .map(|c| c.run().state == PluginState::Discovered)
             .collect();
-        for cell in &fresh {
+        let added: Vec<&Arc<Cell>> = cells
+            .iter()
+            .zip(&is_new)
+            .filter_map(|(c, new)| new.then_some(c))
+            .collect();
+        let fresh: Vec<Arc<Cell>> = resolution
+            .order
+            .iter()
+            .filter(|&&i| is_new[i as usize])
+            .map(|&i| cells[i as usize].clone())
+            .collect();
+        for cell in &added {
             cell.run().deps = cell
                 .meta
                 .dependencies
@@ -290,10 +302,12 @@ impl PluginManager {
         }
         report.start_order = fresh.iter().map(|c| c.name.to_string()).collect();
 
-        // 1. Collect every plugin's impls and check them together, registering nothing yet.
-        let mut batch = Vec::with_capacity(fresh.len());
-        let mut batch_cells = Vec::with_capacity(fresh.len());
-        for cell in &fresh {
+        // 1. Collect every plugin's impls (in the order the plugins were added, which is also
+        //    the registration order that breaks ties between impls) and check them together,
+        //    registering nothing yet.
+        let mut batch = Vec::with_capacity(added.len());
+        let mut batch_cells = Vec::with_capacity(added.len());
+        for cell in added.iter().copied() {
             match self.registrar(cell) {
                 Ok(r) => {
                     batch.push(r);
@@ -316,15 +330,12 @@ impl PluginManager {
             }
         }
 
-        // 2. Bring the eager ones up, dependencies first.
-        for (cell, _) in &checked {
-            if cell.lazy {
+        // 2. Bring the eager ones up, in start order (the report is rebuilt below).
+        for cell in &fresh {
+            if cell.lazy || cell.run().state != PluginState::Registered {
                 continue;
             }
-            match host.bring_up((*cell).clone(), false).await {
-                Ok(()) => report.started.push(cell.name.to_string()),
-                Err(reason) => report.failed.push((cell.name.to_string(), reason)),
-            }
+            let _ = host.bring_up(cell.clone(), false).await;
         }
 
         // 3. Make the impls of every plugin that is up (or lazy, behind its gate) callable,
@@ -371,12 +382,12 @@ impl PluginManager {
         }
         // What happened to each new plugin, lazy dependencies brought up by eager dependents
         // included: started in the order they started, failed in start order.
-        let fresh_set: HashSet<*const Cell> = fresh.iter().map(Arc::as_ptr).collect();
+        let fresh_set: HashSet<usize> = fresh.iter().map(|c| Arc::as_ptr(c) as usize).collect();
         report.started = host
             .registry()
             .started
             .iter()
-            .filter(|c| fresh_set.contains(&Arc::as_ptr(c)))
+            .filter(|c| fresh_set.contains(&(Arc::as_ptr(c) as usize)))
             .map(|c| c.name.to_string())
             .collect();
         report.failed = fresh

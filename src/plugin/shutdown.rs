@@ -191,15 +191,22 @@ impl PluginManager {
         for cell in started.iter().rev() {
             report.plugins.push(host.stop_cell(cell, grace).await);
         }
+        // Addresses, not pointers: the set lives across awaits and must be `Send`.
+        let was_started: std::collections::HashSet<usize> =
+            started.iter().map(|c| Arc::as_ptr(c) as usize).collect();
         for cell in &cells {
-            if !started.iter().any(|s| Arc::ptr_eq(s, cell)) {
+            if !was_started.contains(&(Arc::as_ptr(cell) as usize)) {
                 report.plugins.push(host.stop_cell(cell, grace).await);
             }
         }
         // Plugins added while this ran stay (they were never started).
+        let gone: std::collections::HashSet<usize> =
+            cells.iter().map(|c| Arc::as_ptr(c) as usize).collect();
         let mut reg = host.registry();
         reg.cells
-            .retain(|_, c| !cells.iter().any(|s| Arc::ptr_eq(s, c)));
+            .retain(|_, c| !gone.contains(&(Arc::as_ptr(c) as usize)));
+        reg.added
+            .retain(|c| !gone.contains(&(Arc::as_ptr(c) as usize)));
         let env_names = std::mem::take(&mut reg.env_names);
         reg.env_names = env_names
             .into_iter()
@@ -247,6 +254,7 @@ impl PluginManager {
         let mut reg = host.registry();
         reg.started.retain(|c| !Arc::ptr_eq(c, &cell));
         reg.cells.remove(name);
+        reg.added.retain(|c| !Arc::ptr_eq(c, &cell));
         reg.env_names.retain(|_, n| n != name);
         Ok(stop)
     }
