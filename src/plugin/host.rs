@@ -216,8 +216,9 @@ impl PluginManager {
     /// the last call:
     ///
     /// 1. every new plugin's impls are collected (`register`, with the configuration's
-    ///    priority overrides) and checked together — names, types, ordering — without being
-    ///    registered (`Discovered → Registered`);
+    ///    priority overrides; in the order the plugins were added, which is the registration
+    ///    order that breaks ties between impls) and checked together — names, types,
+    ///    ordering — without being registered (`Discovered → Registered`);
     /// 2. the eager ones are initialised and started in dependency order
     ///    (`→ Initialized → Started`);
     /// 3. the impls of every plugin that started (and of the lazy ones, behind their start
