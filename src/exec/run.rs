@@ -117,9 +117,32 @@ pub(crate) fn impl_span(hook: &str, plugin: &str) -> Span {
 }
 
 /// Polls a timer that is armed on first use.
+#[inline(always)]
 fn poll_timer(timer: &mut Option<Pin<Box<Sleep>>>, limit: Duration, cx: &mut Context<'_>) -> bool {
     let t = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
     t.as_mut().poll(cx).is_ready()
+}
+
+/// Polls an async impl that waits (panics caught) and, while it still waits, its timeout
+/// timer (armed on first use): its outcome once it answered, failed, panicked or overran
+/// `timeout`.
+#[inline(always)]
+pub(super) fn poll_async<T>(
+    fut: &mut BoxFuture<'_, HookReturn<T>>,
+    timer: &mut Option<Pin<Box<Sleep>>>,
+    timeout: Option<Duration>,
+    cx: &mut Context<'_>,
+) -> Poll<ImplOutcome<T>> {
+    match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
+        Ok(Poll::Ready(r)) => Poll::Ready(return_outcome(r)),
+        Err(payload) => Poll::Ready(panic_outcome(payload)),
+        Ok(Poll::Pending) => match timeout {
+            Some(limit) if poll_timer(timer, limit, cx) => {
+                Poll::Ready(ImplOutcome::Failed(HookFailure::TimedOut { limit }))
+            }
+            _ => Poll::Pending,
+        },
+    }
 }
 
 /// Arms a timeout of `limit` from now, reusing a spent timer's allocation when there is one.
@@ -358,17 +381,11 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                 State::Async { fut, timer } => {
                     let polled = {
                         let _enter = self.span.enter();
-                        catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx)))
+                        poll_async(fut, timer, timeout, cx)
                     };
                     match polled {
-                        Ok(Poll::Ready(r)) => return_outcome(r),
-                        Err(payload) => panic_outcome(payload),
-                        Ok(Poll::Pending) => match timeout {
-                            Some(limit) if poll_timer(timer, limit, cx) => {
-                                ImplOutcome::Failed(HookFailure::TimedOut { limit })
-                            }
-                            _ => return Poll::Pending,
-                        },
+                        Poll::Ready(outcome) => outcome,
+                        Poll::Pending => return Poll::Pending,
                     }
                 }
                 State::Blocking { handle, timer } => match Pin::new(handle).poll(cx) {

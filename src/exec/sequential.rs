@@ -7,7 +7,6 @@
 
 use std::future::Future;
 use std::mem;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -18,12 +17,10 @@ use super::fast::{
     async_fast_into, counter, run_all_sync, run_all_sync_counted, run_all_sync_tallied,
     sync_fast_into, AsyncFast, Waiting,
 };
-use super::panic::{panic_outcome, return_outcome};
-use super::run::{impl_span, ImplRun, Start};
+use super::run::{impl_span, poll_async, ImplRun, Start};
 use super::snapshot::{ImplList, SyncLoop};
 use super::stats;
 use super::CallPlan;
-use crate::error::HookFailure;
 use crate::outcome::{Entry, ImplOutcome};
 use crate::spec::HookSpec;
 
@@ -112,23 +109,12 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
             return Waited::Pending;
         };
         let index = *index;
-        let outcome = match catch_unwind(AssertUnwindSafe(|| w.fut.as_mut().poll(cx))) {
-            Ok(Poll::Ready(r)) => return_outcome(r),
-            Err(payload) => panic_outcome(payload),
-            Ok(Poll::Pending) => {
-                let limit = self.list.entries[index as usize]
-                    .policy
-                    .as_ref()
-                    .and_then(|p| p.timeout);
-                let fired = match (w.timer.as_mut(), limit) {
-                    (Some(t), Some(limit)) => t.as_mut().poll(cx).is_ready().then_some(limit),
-                    _ => None,
-                };
-                match fired {
-                    Some(limit) => ImplOutcome::Failed(HookFailure::TimedOut { limit }),
-                    None => return Waited::Pending,
-                }
-            }
+        let timeout = self.list.entries[index as usize]
+            .policy
+            .as_ref()
+            .and_then(|p| p.timeout);
+        let Poll::Ready(outcome) = poll_async(&mut w.fut, &mut w.timer, timeout, cx) else {
+            return Waited::Pending;
         };
         if let Some((_, w)) = self.waiting.take() {
             if w.timer.is_some() {

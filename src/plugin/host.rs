@@ -314,7 +314,7 @@ impl PluginManager {
                     batch.push(r);
                     batch_cells.push(cell);
                 }
-                Err(reason) => self.fail_before_start(cell, reason, &mut report),
+                Err(reason) => self.fail_before_start(cell, reason),
             }
         }
         let verdicts = host.hooks.check_batch(&batch);
@@ -325,9 +325,7 @@ impl PluginManager {
                     host.transition(cell, PluginState::Registered);
                     checked.push((cell, r));
                 }
-                Err(e) => {
-                    self.fail_before_start(cell, format!("registration failed: {e}"), &mut report)
-                }
+                Err(e) => self.fail_before_start(cell, format!("registration failed: {e}")),
             }
         }
 
@@ -350,7 +348,7 @@ impl PluginManager {
                     .map(|d| d.name.clone())
             });
             if let Some(Some(dep)) = failed_dep {
-                self.fail_before_start(cell, format!("dependency `{dep}` failed"), &mut report);
+                self.fail_before_start(cell, format!("dependency `{dep}` failed"));
             }
         }
         let (live, _failed): (Vec<_>, Vec<_>) = checked.into_iter().partition(|(cell, _)| {
@@ -422,10 +420,10 @@ impl PluginManager {
     }
 
     /// A failure before `init`: no lifecycle method ran.
-    fn fail_before_start(&self, cell: &Arc<Cell>, reason: String, report: &mut StartReport) {
+    /// (The report lists it: `start` reads every new plugin's final state.)
+    fn fail_before_start(&self, cell: &Arc<Cell>, reason: String) {
         let _ = cell.up.set(up_done(Err(reason.clone())));
-        self.inner.fail(cell, reason.clone());
-        report.failed.push((cell.name.to_string(), reason));
+        self.inner.fail(cell, reason);
     }
 
     /// `cell`'s impls, collected (with the configuration's priority overrides and, for a
