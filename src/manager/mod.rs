@@ -181,8 +181,10 @@ pub struct HookManagerBuilder {
 }
 
 impl HookManagerBuilder {
-    /// Keep per-impl statistics or not (the default); see [`HookManager::stats`]. Statistics
-    /// cost one atomic increment per impl per call, plus a sampled clock read.
+    /// Keep per-impl statistics or not (the default); see [`HookManager::stats`]. Each thread
+    /// counts on its own cache line per impl (no shared atomic read-modify-write), a
+    /// collect-all call over sync impls counts once per call, and latency is sampled: a few
+    /// percent on a trivial call (BENCHMARKS.md (f)).
     pub fn stats(mut self, enabled: bool) -> Self {
         self.stats = enabled;
         self
