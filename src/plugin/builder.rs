@@ -52,7 +52,7 @@ impl PluginManagerBuilder {
         self
     }
 
-    /// A service every plugin can get with [`PluginContext::get`]`::<T>()`.
+    /// A service every plugin can get with [`PluginContext::get`](crate::PluginContext::get)`::<T>()`.
     pub fn service<T: Send + Sync + 'static>(self, value: T) -> Self {
         self.service_arc(Arc::new(value))
     }
@@ -69,7 +69,7 @@ impl PluginManagerBuilder {
         self
     }
 
-    /// The host's API version, checked against each plugin's [`PluginMeta::host_api`]. Without
+    /// The host's API version, checked against each plugin's [`PluginMeta::host_api`](crate::PluginMeta::host_api). Without
     /// one, plugins' host API requirements are not checked.
     pub fn host_api(mut self, version: Version) -> Self {
         self.host_api = Some(version);

@@ -158,8 +158,12 @@ impl Tasks {
 
 /// What a plugin gets from its host in [`init`](crate::Plugin::init),
 /// [`start`](crate::Plugin::start) and [`stop`](crate::Plugin::stop): typed services, its
-/// configuration, a tracing span, a cancellation token and tracked tasks. See the
-/// [module docs](self) for the rules.
+/// configuration, a tracing span, a cancellation token and tracked tasks.
+///
+/// Service lookups search the host's services, then those of the plugin's direct
+/// dependencies in the order they were declared (a plugin sees nothing of plugins it does not
+/// depend on); a plugin provides services in `init` only. On stop, the token is cancelled and
+/// tracked tasks get the rest of the grace period; those still running are aborted and named.
 pub struct PluginContext {
     name: Arc<str>,
     host: Arc<ServiceMap>,

@@ -1,4 +1,4 @@
-//! What [`PluginManager`](super::PluginManager) operations return: [`PluginError`] and
+//! What [`PluginManager`](crate::PluginManager)(super::PluginManager) operations return: [`PluginError`] and
 //! [`StartReport`].
 
 use std::sync::Arc;
@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::config::{ConfigError, DisabledBy};
 use super::deps::DependencyError;
 
-/// What went wrong with a [`PluginManager`] operation; the manager is unchanged after it.
+/// What went wrong with a [`PluginManager`](crate::PluginManager) operation; the manager is unchanged after it.
 #[derive(Debug, thiserror::Error, Clone)]
 #[non_exhaustive]
 pub enum PluginError {
@@ -29,7 +29,7 @@ pub enum PluginError {
     Config(Arc<ConfigError>),
     /// A plugin failed to register, init or start (returned by
     /// [`PluginHarness::start`](crate::testing::PluginHarness::start); a
-    /// [`PluginManager::start`] lists failures in its [`StartReport`] instead).
+    /// [`PluginManager::start`](crate::PluginManager::start) lists failures in its [`StartReport`] instead).
     #[error("plugin `{plugin}` failed: {reason}")]
     Failed {
         /// The plugin.
@@ -62,7 +62,7 @@ fn disabled_note(disabled: &[(String, DisabledBy)]) -> String {
     })
 }
 
-/// What [`PluginManager::start`] did.
+/// What [`PluginManager::start`](crate::PluginManager::start) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct StartReport {

@@ -171,7 +171,9 @@ impl PluginManager {
     /// Stops every plugin and empties the manager, which can then be used again (add and
     /// start plugins anew). All impls are unregistered first; then each started plugin is
     /// stopped in reverse start order (every plugin before the plugins it depends on), each
-    /// with its own `grace` period (see the [module docs](self)). Plugins that were not
+    /// with its own `grace` period: its `stop` runs, its cancellation token is cancelled, its
+    /// tracked tasks get what is left of the grace, and those still running are aborted and
+    /// named in the report. Plugins that were not
     /// running are listed as [`StopOutcome::NotStarted`].
     ///
     /// # Cancel safety
