@@ -364,3 +364,44 @@ async fn a_lazy_blocking_impl_starts_its_plugin_from_the_blocking_pool() {
     assert_eq!(out.values().collect::<Vec<_>>(), ["lb"]);
     assert_eq!(pm.state("lb"), Some(PluginState::Started));
 }
+
+#[tokio::test(start_paused = true)]
+async fn dropping_start_part_way_fails_the_plugin_being_started_and_loses_nothing() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    let with_dep = |name: &str, dep: &str| {
+        FakePlugin::new(PluginMeta::new(name, "1.0.0").requires(dep, "^1"))
+            .journal(&j)
+            .hook::<Name>(Script::always(Reply::answer(name.to_owned())))
+    };
+    pm.add(fake("first", &j)).unwrap();
+    pm.add(with_dep("slow", "first").init_step(Step::Hang))
+        .unwrap();
+    pm.add(with_dep("after", "slow")).unwrap();
+    // The caller gives up while `slow` is in its `init`.
+    let gave_up = tokio::time::timeout(Duration::from_secs(1), pm.start()).await;
+    assert!(gave_up.is_err());
+    assert_eq!(pm.state("first"), Some(PluginState::Started));
+    match pm.state("slow") {
+        Some(PluginState::Failed(reason)) => assert!(
+            reason.contains("start was cancelled"),
+            "unexpected reason: {reason}"
+        ),
+        other => panic!("`slow` should be Failed, is {other:?}"),
+    }
+    assert_eq!(pm.state("after"), Some(PluginState::Registered));
+    // Nothing became callable, and the shutdown stops what started.
+    assert!(values(&pm).await.is_empty());
+    let report = pm.shutdown(GRACE).await;
+    let outcomes: Vec<(String, bool)> = report
+        .plugins
+        .iter()
+        .map(|p| (p.plugin.clone(), p.outcome == StopOutcome::Stopped))
+        .collect();
+    assert_eq!(outcomes[0], ("first".to_owned(), true));
+    assert!(pm.plugins().is_empty());
+    // The manager is reusable afterwards.
+    pm.add(fake("again", &j)).unwrap();
+    pm.start().await.unwrap();
+    assert_eq!(values(&pm).await, ["again"]);
+}

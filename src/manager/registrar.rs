@@ -86,6 +86,13 @@ impl Registrar {
 
     /// Drops the `before`/`after` constraints that name a plugin `keep` rejects (a plugin
     /// that will not be registered after all): a constraint on an absent plugin is void.
+    /// Whether any impl collected so far has a `before`/`after` constraint.
+    pub(crate) fn has_constraints(&self) -> bool {
+        self.pending
+            .iter()
+            .any(|p| !p.options.before.is_empty() || !p.options.after.is_empty())
+    }
+
     pub(crate) fn retain_constraints(&mut self, keep: impl Fn(&str) -> bool) {
         for p in &mut self.pending {
             if p.options

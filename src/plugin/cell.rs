@@ -4,14 +4,13 @@
 //! makes a lazy plugin's first call bring it up.
 
 use std::collections::{BTreeMap, HashMap};
-use std::future::Future;
+use std::future::{Future, Ready};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use futures::future::Shared;
+use futures::future::{BoxFuture, Either, Shared};
 use futures::FutureExt;
 use semver::Version;
 use tokio::sync::broadcast;
@@ -68,9 +67,9 @@ pub(crate) struct Cell {
     pub(crate) provided: Arc<Provided>,
     /// Set once `Started`: what lazy gates check (shared with them).
     pub(crate) open: Arc<AtomicBool>,
-    /// Bringing the plugin up (init + start): set once, by the first caller, to a shared
-    /// future of the work running on its own task; every caller awaits a clone.
-    pub(crate) up: OnceLock<UpFuture>,
+    /// Bringing the plugin up (init + start): set once, to the outcome or to a shared future
+    /// of the work every caller awaits (see [`Up`]).
+    pub(crate) up: OnceLock<Up>,
     /// Set by `remove`/`shutdown`: a bring-up still under way stops the plugin when it ends.
     pub(crate) closing: Mutex<Option<Duration>>,
     pub(crate) run: Mutex<Run>,
@@ -170,10 +169,10 @@ impl Host {
 
     /// Initialises and starts `cell` (dependencies first), exactly once however many callers
     /// ask; later callers get the first outcome. The work is a shared future kept in the cell,
-    /// so a caller that gives up (an impl timeout, a call deadline, a dropped `start`) never
-    /// cancels it or makes it run twice: the next caller carries on from where it stopped.
-    /// With `detach` (lazy starts, triggered by calls) it also runs on its own task, so it
-    /// progresses even when the call that triggered it gave up.
+    /// so a caller that gives up (an impl timeout, a call deadline) never cancels it or makes
+    /// it run twice: the next caller carries on from where it stopped. With `detach` (lazy
+    /// starts, triggered by calls) it also runs on its own task, so it progresses even when
+    /// the call that triggered it gave up.
     pub(crate) fn bring_up(
         self: &Arc<Self>,
         cell: Arc<Cell>,
@@ -190,9 +189,12 @@ impl Host {
             let up = cell
                 .up
                 .get_or_init(|| {
+                    let work = {
+                        let (host, cell) = (host.clone(), cell.clone());
+                        async move { host.init_and_start(&cell).await }
+                    };
                     // Only a lazy plugin can be called while it starts (an eager one's impls
                     // are published after `start`), so only lazy ones join the list.
-                    let work = host.clone().init_and_start(cell.clone());
                     let work = if cell.lazy {
                         let mut stack = STARTING.try_with(Clone::clone).unwrap_or_default();
                         stack.push(cell_id(&cell));
@@ -200,7 +202,7 @@ impl Host {
                     } else {
                         work.boxed()
                     };
-                    match tokio::runtime::Handle::try_current() {
+                    Up::Running(match tokio::runtime::Handle::try_current() {
                         Ok(rt) if detach => {
                             let task = rt.spawn(work);
                             async move {
@@ -212,23 +214,49 @@ impl Host {
                             .shared()
                         }
                         _ => work.shared(),
-                    }
+                    })
                 })
-                .clone();
+                .wait();
             up.await
         })
     }
 
-    async fn init_and_start(self: Arc<Self>, cell: Arc<Cell>) -> Result<(), String> {
+    /// Brings up an eager plugin for `start`, in the calling task and without a shared
+    /// future: nothing else can wait for it (its impls are published after `start`, and its
+    /// dependents start after it). If the caller drops this future part-way, the plugin is
+    /// `Failed` ("its start was cancelled") and everything it holds is released.
+    pub(crate) async fn start_eager(self: &Arc<Self>, cell: &Arc<Cell>) -> Result<(), String> {
+        /// Fails the plugin unless defused: the start was dropped part-way.
+        struct Cancelled<'a>(Option<(&'a Host, &'a Cell)>);
+        impl Drop for Cancelled<'_> {
+            fn drop(&mut self) {
+                if let Some((host, cell)) = self.0.take() {
+                    let reason = "its start was cancelled: the future of `PluginManager::start` was dropped while the plugin was starting".to_owned();
+                    let _ = cell.up.set(Up::Done(Err(reason.clone())));
+                    host.fail(cell, reason);
+                }
+            }
+        }
+        if let Some(up) = cell.up.get() {
+            return up.wait().await;
+        }
+        let mut armed = Cancelled(Some((self, cell)));
+        let result = self.init_and_start(cell).await;
+        armed.0 = None;
+        let _ = cell.up.set(Up::Done(result.clone()));
+        result
+    }
+
+    async fn init_and_start(self: &Arc<Self>, cell: &Arc<Cell>) -> Result<(), String> {
         let deps = cell.run().deps.clone();
         for dep in &deps {
-            let up = match dep.up.get().and_then(|f| f.peek()) {
+            let up = match dep.up.get().and_then(Up::peek) {
                 Some(done) => done.is_ok(),
                 None => self.bring_up(dep.clone(), false).await.is_ok(),
             };
             if !up {
                 let reason = format!("dependency `{}` failed", dep.name);
-                self.fail(&cell, reason.clone());
+                self.fail(cell, reason.clone());
                 return Err(reason);
             }
         }
@@ -252,23 +280,23 @@ impl Host {
             .await;
         cell.provided.set_open(false);
         if let Err(reason) = init {
-            self.fail(&cell, reason.clone());
+            self.fail(cell, reason.clone());
             return Err(reason);
         }
-        self.transition(&cell, PluginState::Initialized);
+        self.transition(cell, PluginState::Initialized);
         if let Err(reason) = self
             .step("start", cell.plugin.start(&ctx))
             .instrument(span)
             .await
         {
-            self.fail(&cell, reason.clone());
+            self.fail(cell, reason.clone());
             return Err(reason);
         }
-        self.transition(&cell, PluginState::Started);
+        self.transition(cell, PluginState::Started);
         let closing = *cell.closing.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(grace) = closing {
             // `remove`/`shutdown` gave up waiting for this start: stop it here.
-            self.stop_cell(&cell, grace).await;
+            self.stop_cell(cell, grace).await;
             return Err("the manager stopped the plugin while it was starting".to_owned());
         }
         cell.open.store(true, Ordering::Release);
@@ -319,13 +347,33 @@ impl StartGate for LazyGate {
     }
 }
 
-/// The future every caller of [`Host::bring_up`] awaits for one plugin.
-pub(crate) type UpFuture = Shared<BoxFuture<'static, Result<(), String>>>;
-
-/// An [`UpFuture`] that is already over.
-pub(crate) fn up_done(result: Result<(), String>) -> UpFuture {
-    std::future::ready(result).boxed().shared()
+/// How far bringing a plugin up got: over, with its outcome (eager plugins, and plugins that
+/// failed or were stopped before they started), or under way as a future shared by every
+/// caller of [`Host::bring_up`].
+pub(crate) enum Up {
+    Done(Result<(), String>),
+    Running(Shared<BoxFuture<'static, Result<(), String>>>),
 }
+
+impl Up {
+    /// The outcome, if it is over.
+    pub(crate) fn peek(&self) -> Option<&Result<(), String>> {
+        match self {
+            Up::Done(done) => Some(done),
+            Up::Running(work) => work.peek(),
+        }
+    }
+
+    /// Waits for the outcome.
+    pub(crate) fn wait(&self) -> Either<Ready<Result<(), String>>, UpFuture> {
+        match self {
+            Up::Done(done) => Either::Left(std::future::ready(done.clone())),
+            Up::Running(work) => Either::Right(work.clone()),
+        }
+    }
+}
+
+type UpFuture = Shared<BoxFuture<'static, Result<(), String>>>;
 
 tokio::task_local! {
     /// The plugins whose start-up the current task is part of (cell addresses): a call that

@@ -9,7 +9,7 @@
 //! Lazy plugins are registered by `start` but initialised and started on the first call that
 //! reaches one of their impls (see [`add_lazy`](PluginManager::add_lazy)).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -18,8 +18,8 @@ use futures::FutureExt;
 use tokio::sync::broadcast;
 
 use super::builder::PluginManagerBuilder;
-use super::cell::{up_done, Cell, Host, LazyGate, Run};
-use super::config::{env_name, DisabledBy, Enablement, HostConfig};
+use super::cell::{Cell, Host, LazyGate, Run, Up};
+use super::config::{env_name, Enablement, HostConfig};
 use super::deps::resolve_refs;
 use super::events::PluginEvent;
 use super::lifecycle::PluginState;
@@ -240,7 +240,8 @@ impl PluginManager {
     ///
     /// # Cancel safety
     /// Not cancel safe: dropping the future part-way leaves the plugins started so far
-    /// running but not callable, and the plugin being started in the state it reached; call
+    /// running but not callable, the plugin being started `Failed` ("its start was
+    /// cancelled"), and the ones not reached yet `Registered`; call
     /// [`shutdown`](Self::shutdown) to clean up.
     pub async fn start(&self) -> Result<StartReport, PluginError> {
         let host = &self.inner;
@@ -250,65 +251,51 @@ impl PluginManager {
         let _ops = host.ops.lock().await;
         let (cells, disabled) = {
             let reg = host.registry();
-            let (on, off): (Vec<_>, Vec<_>) = reg
-                .added
-                .iter()
-                .cloned()
-                .partition(|c| c.disabled.is_none());
-            let disabled: Vec<(String, DisabledBy)> = off
-                .iter()
-                .filter_map(|c| Some((c.name.to_string(), c.disabled.clone()?)))
-                .collect();
-            (on, disabled)
+            let mut cells = Vec::with_capacity(reg.added.len());
+            let mut disabled = Vec::new();
+            for c in &reg.added {
+                match &c.disabled {
+                    None => cells.push(c.clone()),
+                    Some(by) => disabled.push((c.name.to_string(), by.clone())),
+                }
+            }
+            (cells, disabled)
         };
         let metas: Vec<&PluginMeta> = cells.iter().map(|c| &c.meta).collect();
-        let resolution = resolve_refs(&metas, host.host_api.as_ref()).map_err(|error| {
+        let resolved = resolve_refs(&metas, host.host_api.as_ref()).map_err(|error| {
             PluginError::Dependencies {
                 error,
                 disabled: disabled.clone(),
             }
         })?;
-        let by_name: HashMap<&str, &Arc<Cell>> =
-            cells.iter().map(|c| (c.meta.name.as_str(), c)).collect();
+        drop(metas);
         let mut report = StartReport {
             disabled,
-            skipped_optional: resolution.skipped_optional.clone(),
+            skipped_optional: resolved.skipped_optional.clone(),
             unknown_config_sections: self.unknown_sections(),
             ..StartReport::default()
         };
-        // The new plugins, in the order they were added (for the passes over all of them)
-        // and in start order (for bringing them up).
-        let is_new: Vec<bool> = cells
-            .iter()
-            .map(|c| c.run().state == PluginState::Discovered)
-            .collect();
-        let added: Vec<&Arc<Cell>> = cells
-            .iter()
-            .zip(&is_new)
-            .filter_map(|(c, new)| new.then_some(c))
-            .collect();
-        let fresh: Vec<Arc<Cell>> = resolution
-            .order
-            .iter()
-            .filter(|&&i| is_new[i as usize])
-            .map(|&i| cells[i as usize].clone())
-            .collect();
-        for cell in &added {
-            cell.run().deps = cell
-                .meta
-                .dependencies
-                .iter()
-                .filter_map(|d| by_name.get(d.name.as_str()).map(|c| (*c).clone()))
-                .collect();
-        }
-        report.start_order = fresh.iter().map(|c| c.name.to_string()).collect();
 
-        // 1. Collect every plugin's impls (in the order the plugins were added, which is also
-        //    the registration order that breaks ties between impls) and check them together,
+        // 1. One pass over the new plugins, in the order they were added (the registration
+        //    order that breaks ties between impls, and the order they sit in memory): wire
+        //    their dependencies and collect their impls. Then check all the impls together,
         //    registering nothing yet.
-        let mut batch = Vec::with_capacity(added.len());
-        let mut batch_cells = Vec::with_capacity(added.len());
-        for cell in added.iter().copied() {
+        let mut is_new = vec![false; cells.len()];
+        let mut batch = Vec::new();
+        let mut batch_cells = Vec::new();
+        for (i, cell) in cells.iter().enumerate() {
+            {
+                let mut run = cell.run();
+                if run.state != PluginState::Discovered {
+                    continue;
+                }
+                run.deps = resolved
+                    .deps_of(i)
+                    .iter()
+                    .map(|&d| cells[d as usize].clone())
+                    .collect();
+            }
+            is_new[i] = true;
             match self.registrar(cell) {
                 Ok(r) => {
                     batch.push(r);
@@ -317,6 +304,13 @@ impl PluginManager {
                 Err(reason) => self.fail_before_start(cell, reason),
             }
         }
+        let fresh: Vec<&Arc<Cell>> = resolved
+            .order
+            .iter()
+            .filter(|&&i| is_new[i as usize])
+            .map(|&i| &cells[i as usize])
+            .collect();
+        report.start_order = fresh.iter().map(|c| c.name.to_string()).collect();
         let verdicts = host.hooks.check_batch(&batch);
         let mut checked = Vec::with_capacity(batch.len());
         for ((cell, r), verdict) in batch_cells.into_iter().zip(batch).zip(verdicts) {
@@ -329,47 +323,56 @@ impl PluginManager {
             }
         }
 
-        // 2. Bring the eager ones up, in start order (the report is rebuilt below).
+        // 2. Bring the eager ones up, in start order.
+        let started_before = host.registry().started.len();
         for cell in &fresh {
             if cell.lazy || cell.run().state != PluginState::Registered {
                 continue;
             }
-            let _ = host.bring_up(cell.clone(), false).await;
+            let _ = host.start_eager(cell).await;
         }
 
         // 3. Make the impls of every plugin that is up (or lazy, behind its gate) callable,
         //    in one batch: one snapshot rebuild per hook for the whole start.
-        for (cell, _) in &checked {
-            let failed_dep = cell.lazy.then(|| {
-                let run = cell.run();
-                run.deps
+        let mut live = Vec::with_capacity(checked.len());
+        let mut registrars = Vec::with_capacity(checked.len());
+        for (cell, r) in checked {
+            if cell.lazy {
+                let failed_dep = cell
+                    .run()
+                    .deps
                     .iter()
                     .find(|d| matches!(d.run().state, PluginState::Failed(_)))
-                    .map(|d| d.name.clone())
-            });
-            if let Some(Some(dep)) = failed_dep {
-                self.fail_before_start(cell, format!("dependency `{dep}` failed"));
+                    .map(|d| d.name.clone());
+                if let Some(dep) = failed_dep {
+                    self.fail_before_start(cell, format!("dependency `{dep}` failed"));
+                    continue;
+                }
             }
-        }
-        let (live, _failed): (Vec<_>, Vec<_>) = checked.into_iter().partition(|(cell, _)| {
-            matches!(
+            if matches!(
                 cell.run().state,
                 PluginState::Started | PluginState::Registered
-            )
-        });
-        let live_names: HashSet<Arc<str>> = live.iter().map(|(c, _)| c.name.clone()).collect();
-        let (cells, mut registrars): (Vec<_>, Vec<_>) = live.into_iter().unzip();
-        for r in &mut registrars {
-            r.retain_constraints(|t| live_names.contains(t) || host.hooks.is_registered(t));
+            ) {
+                live.push(cell);
+                registrars.push(r);
+            }
         }
-        for (cell, result) in cells.into_iter().zip(host.hooks.register_batch(registrars)) {
+        if registrars.iter().any(Registrar::has_constraints) {
+            // A constraint naming a plugin that is not callable is void.
+            let live_names: HashSet<&str> = live.iter().map(|c| &*c.name).collect();
+            for r in &mut registrars {
+                r.retain_constraints(|t| live_names.contains(t) || host.hooks.is_registered(t));
+            }
+        }
+        let results = host.hooks.register_batch(registrars);
+        for (cell, result) in live.into_iter().zip(results) {
             match result {
                 Ok(handle) => cell.run().handle = Some(handle),
                 // Only a registration made directly on the hook manager since step 1 can
                 // get here: stop the plugin, it cannot be called.
                 Err(e) => {
                     let reason = format!("registration failed: {e}");
-                    let _ = cell.up.set(up_done(Err(reason.clone())));
+                    let _ = cell.up.set(Up::Done(Err(reason.clone())));
                     if cell.run().state == PluginState::Started {
                         let grace = host.step_timeout.unwrap_or(Duration::from_secs(5));
                         host.stop_cell(cell, grace).await;
@@ -379,28 +382,33 @@ impl PluginManager {
                 }
             }
         }
-        // What happened to each new plugin, lazy dependencies brought up by eager dependents
-        // included: started in the order they started, failed in start order.
-        let fresh_set: HashSet<usize> = fresh.iter().map(|c| Arc::as_ptr(c) as usize).collect();
-        report.started = host
-            .registry()
-            .started
-            .iter()
-            .filter(|c| fresh_set.contains(&(Arc::as_ptr(c) as usize)))
-            .map(|c| c.name.to_string())
-            .collect();
-        report.failed = fresh
-            .iter()
-            .filter_map(|c| match &c.run().state {
-                PluginState::Failed(reason) => Some((c.name.to_string(), reason.clone())),
-                _ => None,
-            })
-            .collect();
-        report.lazy = fresh
-            .iter()
-            .filter(|c| c.lazy && c.run().state == PluginState::Registered)
-            .map(|c| c.name.to_string())
-            .collect();
+
+        // What happened to each new plugin: failed and lazy in start order; started in the
+        // order they started (lazy dependencies brought up by eager dependents included).
+        let mut started_fresh = 0;
+        for cell in &fresh {
+            match &cell.run().state {
+                PluginState::Started => started_fresh += 1,
+                PluginState::Failed(reason) => {
+                    report.failed.push((cell.name.to_string(), reason.clone()));
+                }
+                PluginState::Registered if cell.lazy => report.lazy.push(cell.name.to_string()),
+                _ => {}
+            }
+        }
+        let reg = host.registry();
+        let tail = &reg.started[started_before.min(reg.started.len())..];
+        report.started = if tail.len() == started_fresh {
+            tail.iter().map(|c| c.name.to_string()).collect()
+        } else {
+            // Calls brought up lazy plugins of earlier starts meanwhile: not ours.
+            let ours: HashSet<*const Cell> = fresh.iter().map(|c| Arc::as_ptr(c)).collect();
+            tail.iter()
+                .filter(|c| ours.contains(&Arc::as_ptr(c)))
+                .map(|c| c.name.to_string())
+                .collect()
+        };
+        drop(reg);
         Ok(report)
     }
 
@@ -422,7 +430,7 @@ impl PluginManager {
     /// A failure before `init`: no lifecycle method ran.
     /// (The report lists it: `start` reads every new plugin's final state.)
     fn fail_before_start(&self, cell: &Arc<Cell>, reason: String) {
-        let _ = cell.up.set(up_done(Err(reason.clone())));
+        let _ = cell.up.set(Up::Done(Err(reason.clone())));
         self.inner.fail(cell, reason);
     }
 

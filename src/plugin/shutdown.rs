@@ -14,7 +14,7 @@ use futures::FutureExt;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::cell::{up_done, Cell, Host};
+use super::cell::{Cell, Host, Up};
 use super::host::PluginManager;
 use super::lifecycle::PluginState;
 use super::report::PluginError;
@@ -81,11 +81,11 @@ impl Host {
         let up = cell
             .up
             .get_or_init(|| {
-                up_done(Err(
+                Up::Done(Err(
                     "the manager stopped the plugin before it started".to_owned()
                 ))
             })
-            .clone();
+            .wait();
         let _ = tokio::time::timeout(grace, up).await;
     }
 
