@@ -423,14 +423,12 @@ impl HookManager {
         &self,
         plugins: Vec<Registrar>,
     ) -> Vec<Result<PluginHandle, RegisterError>> {
-        let items: Vec<_> = plugins
-            .into_iter()
-            .map(|r| (r.plugin_arc(), r.pending))
-            .collect();
+        let constrained = plugins.iter().any(Registrar::has_constraints);
+        let items: Vec<_> = plugins.into_iter().map(Registrar::into_parts).collect();
         let names: Vec<Arc<str>> = items.iter().map(|(n, _)| n.clone()).collect();
         let (results, replays) = {
             let mut reg = self.registry();
-            let done = reg.register_batch(items, &self.inner.shared);
+            let done = reg.register_batch(items, constrained, &self.inner.shared);
             self.publish(&reg);
             done
         };
@@ -449,7 +447,9 @@ impl HookManager {
             .iter()
             .map(|r| (r.plugin_ref(), r.pending.as_slice()))
             .collect();
-        self.registry().check_batch(&items, &self.inner.shared)
+        let constrained = plugins.iter().any(Registrar::has_constraints);
+        self.registry()
+            .check_batch(&items, constrained, &self.inner.shared)
     }
 
     /// Unregisters several plugins, rebuilding each touched hook's snapshot once.

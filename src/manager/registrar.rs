@@ -13,7 +13,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -36,6 +36,8 @@ pub struct Registrar {
     plugin: Arc<str>,
     pub(crate) pending: Vec<PendingImpl>,
     gate: Option<Gate>,
+    /// Some impl has a `before`/`after` constraint.
+    constrained: bool,
 }
 
 impl Registrar {
@@ -44,6 +46,7 @@ impl Registrar {
             plugin,
             pending: Vec::new(),
             gate: None,
+            constrained: false,
         }
     }
 
@@ -88,9 +91,7 @@ impl Registrar {
     /// that will not be registered after all): a constraint on an absent plugin is void.
     /// Whether any impl collected so far has a `before`/`after` constraint.
     pub(crate) fn has_constraints(&self) -> bool {
-        self.pending
-            .iter()
-            .any(|p| !p.options.before.is_empty() || !p.options.after.is_empty())
+        self.constrained
     }
 
     pub(crate) fn retain_constraints(&mut self, keep: impl Fn(&str) -> bool) {
@@ -123,16 +124,13 @@ impl Registrar {
         }
     }
 
-    pub(crate) fn new_for(plugin: &str) -> Self {
-        Self::new(Arc::from(plugin))
-    }
-
     pub(crate) fn plugin_ref(&self) -> &Arc<str> {
         &self.plugin
     }
 
-    pub(crate) fn plugin_arc(&self) -> Arc<str> {
-        self.plugin.clone()
+    /// The plugin's name and its impls.
+    pub(crate) fn into_parts(self) -> (Arc<str>, Vec<PendingImpl>) {
+        (self.plugin, self.pending)
     }
 
     /// The name of the plugin being registered.
@@ -366,11 +364,32 @@ impl ImplBuilder<'_> {
                 "a plugin cannot order its impl before or after itself".into(),
             ));
         }
+        // Many plugins add one impl: no room for four on the first one.
+        if self.registrar.pending.capacity() == 0 {
+            self.registrar.pending.reserve_exact(1);
+        }
+        if !self.options.before.is_empty() || !self.options.after.is_empty() {
+            self.registrar.constrained = true;
+        }
         self.registrar.pending.push(PendingImpl {
             hook: self.hook,
-            options: Arc::new(self.options),
+            options: shared_options(self.options),
             func: self.func,
         });
         Ok(())
+    }
+}
+
+/// `options` in an `Arc`; impls with the default options (most of them) share one, so they
+/// cost no allocation and every impl that reads them reads the same, cached, memory. Changes
+/// go through `Arc::make_mut`, which copies a shared value first.
+fn shared_options(options: ImplOptions) -> Arc<ImplOptions> {
+    static DEFAULT: OnceLock<Arc<ImplOptions>> = OnceLock::new();
+    if options == ImplOptions::default() {
+        DEFAULT
+            .get_or_init(|| Arc::new(ImplOptions::default()))
+            .clone()
+    } else {
+        Arc::new(options)
     }
 }

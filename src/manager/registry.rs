@@ -70,6 +70,20 @@ struct Staged {
     prepared: Option<Prepared>,
 }
 
+/// The names a `before`/`after` in a batch may name besides registered plugins: the batch's
+/// own. Empty when no impl of the batch has such a constraint (`constrained` is false):
+/// hashing every name of a large batch would be wasted.
+fn batch_names<'a>(
+    items: impl Iterator<Item = (&'a Arc<str>, &'a [PendingImpl])>,
+    constrained: bool,
+) -> HashSet<Arc<str>> {
+    if constrained {
+        items.map(|(n, _)| n.clone()).collect()
+    } else {
+        HashSet::new()
+    }
+}
+
 /// Rules a spec must follow on its own.
 fn validate_spec(spec: &SpecInfo) -> Result<(), RegisterError> {
     if spec.historic && spec.mode == CallMode::FirstResult {
@@ -188,7 +202,11 @@ impl Registry {
         pending: Vec<PendingImpl>,
         shared: &Arc<Shared>,
     ) -> Result<(u64, Replays), RegisterError> {
-        let (mut results, replays) = self.register_batch(vec![(name, pending)], shared);
+        let constrained = pending
+            .iter()
+            .any(|p| !p.options.before.is_empty() || !p.options.after.is_empty());
+        let (mut results, replays) =
+            self.register_batch(vec![(name, pending)], constrained, shared);
         let id = results.pop().expect("one result per plugin")?;
         Ok((id, replays))
     }
@@ -201,9 +219,10 @@ impl Registry {
     pub(crate) fn register_batch(
         &mut self,
         items: Vec<(Arc<str>, Vec<PendingImpl>)>,
+        constrained: bool,
         shared: &Arc<Shared>,
     ) -> (Vec<Result<u64, RegisterError>>, Replays) {
-        let batch: HashSet<Arc<str>> = items.iter().map(|(n, _)| n.clone()).collect();
+        let batch = batch_names(items.iter().map(|(n, p)| (n, p.as_slice())), constrained);
         self.register_in(items, &batch, shared)
     }
 
@@ -239,9 +258,10 @@ impl Registry {
     pub(crate) fn check_batch(
         &mut self,
         items: &[(&Arc<str>, &[PendingImpl])],
+        constrained: bool,
         shared: &Arc<Shared>,
     ) -> Vec<Result<(), RegisterError>> {
-        let batch: HashSet<Arc<str>> = items.iter().map(|(n, _)| (*n).clone()).collect();
+        let batch = batch_names(items.iter().copied(), constrained);
         match self.stage(items, &batch, shared, false) {
             Ok((results, _)) => results.into_iter().map(|r| r.map(drop)).collect(),
             Err(e) if items.len() == 1 => vec![Err(e)],
@@ -318,7 +338,7 @@ impl Registry {
         let mut id = first_id;
         let mut seq = self.next_seq;
         let mut results = Vec::with_capacity(items.len());
-        let mut accepted: HashSet<Arc<str>> = HashSet::new();
+        let mut accepted: HashSet<Arc<str>> = HashSet::with_capacity(items.len());
         let mut staged: Vec<Staged> = Vec::new();
         let mut staged_at: HashMap<Arc<str>, usize> = HashMap::new();
         for &(name, pending) in items {
@@ -401,6 +421,8 @@ impl Registry {
         // Everything checked: apply.
         self.next_id = id;
         self.next_seq = seq;
+        self.plugins.reserve(accepted.len());
+        self.by_name.reserve(accepted.len());
         for (r, &(name, _)) in results.iter().zip(items) {
             if let Ok(id) = r {
                 self.plugins.push(PluginRecord {

@@ -256,7 +256,7 @@ impl PluginManager {
             for c in &reg.added {
                 match &c.disabled {
                     None => cells.push(c.clone()),
-                    Some(by) => disabled.push((c.name.to_string(), by.clone())),
+                    Some(by) => disabled.push((String::from(&*c.name), by.clone())),
                 }
             }
             (cells, disabled)
@@ -310,7 +310,7 @@ impl PluginManager {
             .filter(|&&i| is_new[i as usize])
             .map(|&i| &cells[i as usize])
             .collect();
-        report.start_order = fresh.iter().map(|c| c.name.to_string()).collect();
+        report.start_order = fresh.iter().map(|c| String::from(&*c.name)).collect();
         let verdicts = host.hooks.check_batch(&batch);
         let mut checked = Vec::with_capacity(batch.len());
         for ((cell, r), verdict) in batch_cells.into_iter().zip(batch).zip(verdicts) {
@@ -390,22 +390,24 @@ impl PluginManager {
             match &cell.run().state {
                 PluginState::Started => started_fresh += 1,
                 PluginState::Failed(reason) => {
-                    report.failed.push((cell.name.to_string(), reason.clone()));
+                    report
+                        .failed
+                        .push((String::from(&*cell.name), reason.clone()));
                 }
-                PluginState::Registered if cell.lazy => report.lazy.push(cell.name.to_string()),
+                PluginState::Registered if cell.lazy => report.lazy.push(String::from(&*cell.name)),
                 _ => {}
             }
         }
         let reg = host.registry();
         let tail = &reg.started[started_before.min(reg.started.len())..];
         report.started = if tail.len() == started_fresh {
-            tail.iter().map(|c| c.name.to_string()).collect()
+            tail.iter().map(|c| String::from(&*c.name)).collect()
         } else {
             // Calls brought up lazy plugins of earlier starts meanwhile: not ours.
             let ours: HashSet<*const Cell> = fresh.iter().map(|c| Arc::as_ptr(c)).collect();
             tail.iter()
                 .filter(|c| ours.contains(&Arc::as_ptr(c)))
-                .map(|c| c.name.to_string())
+                .map(|c| String::from(&*c.name))
                 .collect()
         };
         drop(reg);
@@ -446,7 +448,7 @@ impl PluginManager {
         {
             return Err(format!("dependency `{}` failed", failed.name));
         }
-        let mut r = Registrar::new_for(&cell.name);
+        let mut r = Registrar::new(cell.name.clone());
         if cell.lazy {
             r.set_gate(Arc::new(LazyGate::new(host, cell)));
         }
@@ -478,7 +480,7 @@ impl PluginManager {
                             panic_message(p)
                         ))
                     });
-                out.push((cell.name.to_string(), health));
+                out.push((String::from(&*cell.name), health));
             }
         }
         out
@@ -497,7 +499,7 @@ impl PluginManager {
                     PluginState::Registered | PluginState::Initialized | PluginState::Started
                 ) && run.deps.iter().any(|d| &*d.name == name)
             })
-            .map(|c| c.name.to_string())
+            .map(|c| String::from(&*c.name))
             .collect()
     }
 }

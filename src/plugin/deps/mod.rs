@@ -177,9 +177,10 @@ pub(crate) fn resolve_refs(
     // Indices are `u32` (half the memory of `usize` in the sort keys and edges); 4 billion
     // plugins' metadata would not fit in memory anyway.
     let n = plugins.len();
-    // The names copied, in input order, into one buffer: sorting and hashing then compare
-    // bytes that sit together instead of chasing each plugin's own allocation.
-    let mut arena = String::with_capacity(plugins.iter().map(|p| p.name.len()).sum());
+    // One pass over the metadata, in input order, copies the names into one buffer: sorting
+    // and hashing then compare bytes that sit together instead of chasing each plugin's own
+    // allocation.
+    let mut arena = String::with_capacity(n * 16);
     let mut ends = Vec::with_capacity(n);
     for p in plugins {
         arena.push_str(&p.name);
