@@ -65,8 +65,9 @@ pub(crate) struct Cell {
     pub(crate) lazy: bool,
     pub(crate) disabled: Option<DisabledBy>,
     pub(crate) provided: Arc<Provided>,
-    /// Set once `Started`: what lazy gates check (shared with them).
-    pub(crate) open: Arc<AtomicBool>,
+    /// Set once `Started`: what a lazy plugin's gates check (shared with them; created with
+    /// the first gate, so eager plugins do without).
+    pub(crate) open: OnceLock<Arc<AtomicBool>>,
     /// Bringing the plugin up (init + start): set once, to the outcome or to a shared future
     /// of the work every caller awaits (see [`Up`]).
     pub(crate) up: OnceLock<Up>,
@@ -299,7 +300,9 @@ impl Host {
             self.stop_cell(cell, grace).await;
             return Err("the manager stopped the plugin while it was starting".to_owned());
         }
-        cell.open.store(true, Ordering::Release);
+        if let Some(open) = cell.open.get() {
+            open.store(true, Ordering::Release);
+        }
         self.registry().started.push(cell.clone());
         Ok(())
     }
@@ -322,7 +325,13 @@ impl LazyGate {
             host: Arc::downgrade(host),
             cell: Arc::downgrade(cell),
             name: cell.name.clone(),
-            open: cell.open.clone(),
+            open: cell
+                .open
+                .get_or_init(|| {
+                    let up = cell.up.get().and_then(Up::peek).is_some_and(Result::is_ok);
+                    Arc::new(AtomicBool::new(up))
+                })
+                .clone(),
         }
     }
 }

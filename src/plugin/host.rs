@@ -171,7 +171,7 @@ impl PluginManager {
             lazy,
             disabled,
             provided: Arc::default(),
-            open: Arc::default(),
+            open: OnceLock::new(),
             up: OnceLock::new(),
             closing: Mutex::new(None),
             run: Mutex::new(Run::default()),
