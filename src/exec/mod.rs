@@ -14,6 +14,7 @@ pub(crate) mod run;
 pub(crate) mod sequential;
 pub(crate) mod snapshot;
 pub(crate) mod stats;
+pub(crate) mod tight;
 pub(crate) mod wrapper;
 
 use std::sync::Arc;

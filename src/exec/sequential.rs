@@ -13,13 +13,11 @@ use std::task::{Context, Poll};
 use tokio::time::Sleep;
 use tracing::Span;
 
-use super::fast::{
-    async_fast_into, counter, run_all_sync, run_all_sync_counted, run_all_sync_tallied,
-    sync_fast_into, AsyncFast, Waiting,
-};
+use super::fast::{async_fast_into, counter, sync_fast_into, AsyncFast, Waiting};
 use super::run::{impl_span, poll_async, ImplRun, Start};
 use super::snapshot::{ImplList, SyncLoop};
 use super::stats;
+use super::tight::{run_all_sync, run_all_sync_counted, run_all_sync_tallied};
 use super::CallPlan;
 use crate::outcome::{Entry, ImplOutcome};
 use crate::spec::HookSpec;

@@ -5,16 +5,17 @@
 //! `ArcSwap`, replaced whole after every change, so a call runs on the impl list as it was when
 //! the call started and never waits for registration (and registration never waits for calls).
 
+mod builder;
+mod declare;
 pub(crate) mod gate;
 pub(crate) mod record;
 pub(crate) mod registrar;
 pub(crate) mod registry;
+pub(crate) mod shared;
 pub(crate) mod slot;
 
-use std::any::{Any, TypeId};
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::any::TypeId;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
@@ -27,75 +28,12 @@ use crate::exec::stats::{HookStats, StatsSnapshot};
 use crate::monitor::HookMonitor;
 use crate::outcome::HookOutcome;
 use crate::spec::{DynamicHook, HookSpec, SpecInfo, TypeKey};
+pub use builder::HookManagerBuilder;
 use registrar::Registrar;
 use registry::{Registry, Replays};
-use slot::{json_bridge, ErasedSlot, JsonCall, Slot};
-
-/// Hashes a `TypeId` by its own (already random) bits.
-#[derive(Default)]
-struct TypeIdHasher(u64);
-
-impl Hasher for TypeIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut buf = [0u8; 8];
-            buf[..chunk.len()].copy_from_slice(chunk);
-            self.0 ^= u64::from_ne_bytes(buf);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 ^= n;
-    }
-}
-
-type TypedMap = HashMap<TypeId, Arc<dyn Any + Send + Sync>, BuildHasherDefault<TypeIdHasher>>;
-type NameMap = HashMap<Arc<str>, Arc<dyn JsonCall>>;
-
-/// State every slot of a manager shares.
-pub(crate) struct Shared {
-    monitors: ArcSwap<Vec<Arc<dyn HookMonitor>>>,
-    has_monitors: AtomicBool,
-    background: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    /// Whether impls registered from now on keep statistics.
-    pub(crate) stats: bool,
-}
-
-impl Shared {
-    fn new(stats: bool) -> Self {
-        Shared {
-            monitors: ArcSwap::default(),
-            has_monitors: AtomicBool::new(false),
-            background: Mutex::new(Vec::new()),
-            stats,
-        }
-    }
-}
-
-impl Shared {
-    /// The tracked background tasks (historic replays that went pending).
-    fn background(&self) -> MutexGuard<'_, Vec<tokio::task::JoinHandle<()>>> {
-        self.background.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Whether any monitor is installed (one relaxed load).
-    #[inline]
-    pub(crate) fn monitored(&self) -> bool {
-        self.has_monitors.load(Ordering::Relaxed)
-    }
-
-    /// The installed monitors, or `None` (one relaxed load) when there are none.
-    #[inline]
-    pub(crate) fn monitors(&self) -> Option<Arc<Vec<Arc<dyn HookMonitor>>>> {
-        if self.has_monitors.load(Ordering::Relaxed) {
-            Some(self.monitors.load_full())
-        } else {
-            None
-        }
-    }
-}
+pub(crate) use shared::Shared;
+use shared::{NameMap, TypedMap};
+use slot::{json_bridge, ErasedSlot, Slot};
 
 struct Inner {
     registry: Mutex<Registry>,
@@ -170,85 +108,13 @@ impl std::fmt::Debug for HookManager {
     }
 }
 
-type BuildStep = Box<dyn FnOnce(&HookManager) -> Result<(), RegisterError>>;
-
-/// Builds a [`HookManager`] with its specs.
-#[must_use]
-#[derive(Default)]
-pub struct HookManagerBuilder {
-    steps: Vec<BuildStep>,
-    stats: bool,
-}
-
-impl HookManagerBuilder {
-    /// Keep per-impl statistics or not (the default); see [`HookManager::stats`]. Each thread
-    /// counts on its own cache line per impl (no shared atomic read-modify-write), a
-    /// collect-all call over sync impls counts once per call, and latency is sampled: a few
-    /// percent on a trivial call (BENCHMARKS.md (f)).
-    pub fn stats(mut self, enabled: bool) -> Self {
-        self.stats = enabled;
-        self
-    }
-
-    /// Declares typed spec `S`.
-    pub fn spec<S: HookSpec>(mut self) -> Self {
-        self.steps.push(Box::new(|pm| pm.add_spec::<S>()));
-        self
-    }
-
-    /// Declares typed spec `S` and makes it reachable by name from JSON (its types are serde
-    /// types); JSON impls may then implement it.
-    pub fn json_spec<S>(mut self) -> Self
-    where
-        S: HookSpec,
-        S::Args: serde::Serialize + serde::de::DeserializeOwned,
-        S::Output: serde::Serialize + serde::de::DeserializeOwned,
-    {
-        self.steps.push(Box::new(|pm| pm.add_json_spec::<S>()));
-        self
-    }
-
-    /// Declares a dynamic (JSON) hook.
-    pub fn dynamic_spec(mut self, spec: SpecInfo) -> Self {
-        self.steps
-            .push(Box::new(move |pm| pm.add_dynamic_spec(spec)));
-        self
-    }
-
-    /// Builds the manager.
-    ///
-    /// # Panics
-    /// If two specs declared here claim the same hook name with different types: that is a bug
-    /// in the host's own code, found at start-up. Use [`try_build`](Self::try_build) to get it
-    /// as an error instead.
-    pub fn build(self) -> HookManager {
-        match self.try_build() {
-            Ok(pm) => pm,
-            Err(e) => panic!("invalid hook specs: {e}"),
-        }
-    }
-
-    /// Builds the manager.
-    ///
-    /// # Errors
-    /// [`RegisterError::SpecMismatch`] if two specs claim the same hook name with different
-    /// types.
-    pub fn try_build(self) -> Result<HookManager, RegisterError> {
-        let pm = HookManager::with_shared(Shared::new(self.stats));
-        for step in self.steps {
-            step(&pm)?;
-        }
-        Ok(pm)
-    }
-}
-
 impl HookManager {
     /// An empty manager (without statistics; see [`HookManagerBuilder::stats`]).
     pub fn new() -> Self {
         Self::with_shared(Shared::new(false))
     }
 
-    fn with_shared(shared: Shared) -> Self {
+    pub(crate) fn with_shared(shared: Shared) -> Self {
         HookManager {
             inner: Arc::new(Inner {
                 registry: Mutex::new(Registry::default()),

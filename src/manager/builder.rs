@@ -1,0 +1,78 @@
+//! [`HookManagerBuilder`]: a [`HookManager`] with its specs declared up front.
+
+use super::shared::Shared;
+use super::HookManager;
+use crate::error::RegisterError;
+use crate::spec::{HookSpec, SpecInfo};
+
+type BuildStep = Box<dyn FnOnce(&HookManager) -> Result<(), RegisterError>>;
+
+/// Builds a [`HookManager`] with its specs.
+#[must_use]
+#[derive(Default)]
+pub struct HookManagerBuilder {
+    steps: Vec<BuildStep>,
+    stats: bool,
+}
+
+impl HookManagerBuilder {
+    /// Keep per-impl statistics or not (the default); see [`HookManager::stats`]. Each thread
+    /// counts on its own cache line per impl (no shared atomic read-modify-write), a
+    /// collect-all call over sync impls counts once per call, and latency is sampled: a few
+    /// percent on a trivial call (BENCHMARKS.md (f)).
+    pub fn stats(mut self, enabled: bool) -> Self {
+        self.stats = enabled;
+        self
+    }
+
+    /// Declares typed spec `S`.
+    pub fn spec<S: HookSpec>(mut self) -> Self {
+        self.steps.push(Box::new(|pm| pm.add_spec::<S>()));
+        self
+    }
+
+    /// Declares typed spec `S` and makes it reachable by name from JSON (its types are serde
+    /// types); JSON impls may then implement it.
+    pub fn json_spec<S>(mut self) -> Self
+    where
+        S: HookSpec,
+        S::Args: serde::Serialize + serde::de::DeserializeOwned,
+        S::Output: serde::Serialize + serde::de::DeserializeOwned,
+    {
+        self.steps.push(Box::new(|pm| pm.add_json_spec::<S>()));
+        self
+    }
+
+    /// Declares a dynamic (JSON) hook.
+    pub fn dynamic_spec(mut self, spec: SpecInfo) -> Self {
+        self.steps
+            .push(Box::new(move |pm| pm.add_dynamic_spec(spec)));
+        self
+    }
+
+    /// Builds the manager.
+    ///
+    /// # Panics
+    /// If two specs declared here claim the same hook name with different types: that is a bug
+    /// in the host's own code, found at start-up. Use [`try_build`](Self::try_build) to get it
+    /// as an error instead.
+    pub fn build(self) -> HookManager {
+        match self.try_build() {
+            Ok(pm) => pm,
+            Err(e) => panic!("invalid hook specs: {e}"),
+        }
+    }
+
+    /// Builds the manager.
+    ///
+    /// # Errors
+    /// [`RegisterError::SpecMismatch`] if two specs claim the same hook name with different
+    /// types.
+    pub fn try_build(self) -> Result<HookManager, RegisterError> {
+        let pm = HookManager::with_shared(Shared::new(self.stats));
+        for step in self.steps {
+            step(&pm)?;
+        }
+        Ok(pm)
+    }
+}
