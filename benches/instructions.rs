@@ -11,13 +11,17 @@
 //! Modes: `sync`, `sync-baseline`, `async`, `async-baseline`, `parallel`, `join-all`,
 //! `pending-timeout`, `tokio-timeout` (impls that yield once, under a 1 s timeout), and
 //! `sync-stats`, `async-stats`
-//! (the same calls with per-impl statistics on); then iterations and N.
+//! (the same calls with per-impl statistics on), and `start` (N plugins added and started on
+//! a fresh `PluginManager`, per iteration); then iterations and N.
 //! Run by `cargo bench` with no arguments it does a few calls of each mode and exits.
 
 use std::future::Future;
 use std::hint::black_box;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll, Waker};
+
+#[path = "common/plugin_graph.rs"]
+mod plugin_graph;
 
 use hookspecs::Compute;
 use hookwire::{FutureExt, HookManager};
@@ -42,7 +46,27 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// `iters` starts of `n` plugins (the graph of `benches/plugins.rs`), each on a fresh
+/// `PluginManager`: `add` every plugin, `start`, drop.
+fn start_plugins(iters: u64, n: usize) {
+    let metas = plugin_graph::build(&plugin_graph::specs(n));
+    let rt = runtime();
+    for _ in 0..iters {
+        let pm = hookwire::PluginManager::builder()
+            .host_api(semver::Version::new(1, 4, 0))
+            .build();
+        for m in &metas {
+            pm.add(plugin_graph::NoOp(m.clone())).expect("add");
+        }
+        let report = rt.block_on(pm.start()).expect("start");
+        assert_eq!(report.started.len(), n);
+    }
+}
+
 fn run(mode: &str, iters: u64, n: usize) {
+    if mode == "start" {
+        return start_plugins(iters, n);
+    }
     let (mode, stats) = match mode.strip_suffix("-stats") {
         Some(m) => (m, true),
         None => (mode, false),
@@ -218,6 +242,7 @@ fn main() {
                 "tokio-timeout",
                 "sync-stats",
                 "async-stats",
+                "start",
             ] {
                 run(mode, 10, 10);
             }
