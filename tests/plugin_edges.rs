@@ -405,3 +405,68 @@ async fn dropping_start_part_way_fails_the_plugin_being_started_and_loses_nothin
     pm.start().await.unwrap();
     assert_eq!(values(&pm).await, ["again"]);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_lazy_dependency_being_started_when_start_is_dropped_finishes_on_its_own() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    let dep = FakePlugin::new(PluginMeta::new("dep", "1.0.0"))
+        .journal(&j)
+        .init_step(Step::Ok.after(Duration::from_secs(2)))
+        .hook::<Name>(Script::always(Reply::answer("dep".to_owned())));
+    pm.add_lazy(dep).unwrap();
+    pm.add(
+        FakePlugin::new(PluginMeta::new("top", "1.0.0").requires("dep", "^1"))
+            .journal(&j)
+            .hook::<Name>(Script::always(Reply::answer("top".to_owned()))),
+    )
+    .unwrap();
+    // `top` brings `dep` up; the caller gives up while `dep` is in its `init`.
+    assert!(tokio::time::timeout(Duration::from_secs(1), pm.start())
+        .await
+        .is_err());
+    assert!(matches!(pm.state("top"), Some(PluginState::Failed(_))));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(pm.state("dep"), Some(PluginState::Started));
+    assert_eq!(j.entries(), ["dep:init", "dep:start"]);
+    let report = pm.shutdown(GRACE).await;
+    let dep = report.plugins.iter().find(|p| p.plugin == "dep").unwrap();
+    assert_eq!(dep.outcome, StopOutcome::Stopped);
+    assert_eq!(j.entries(), ["dep:init", "dep:start", "dep:stop"]);
+}
+
+#[tokio::test]
+async fn a_dependency_that_fails_after_starting_fails_its_lazy_dependents() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake("a", &j)).unwrap();
+    // `squatter` takes the name `a` on the hook manager during its `init`, so `a`'s impls
+    // cannot be registered at the end of the start: `a` started, then fails.
+    pm.add(fake("squatter", &j).on_init(|ctx| {
+        ctx.hooks()
+            .register("a", |r| r.sync_fn::<Name>(|_| Ok(None)).add())?;
+        Ok(())
+    }))
+    .unwrap();
+    pm.add_lazy(
+        FakePlugin::new(PluginMeta::new("lazy", "1.0.0").requires("a", "^1"))
+            .journal(&j)
+            .hook::<Name>(Script::always(Reply::answer("lazy".to_owned()))),
+    )
+    .unwrap();
+    let report = pm.start().await.unwrap();
+    assert!(
+        matches!(pm.state("a"), Some(PluginState::Failed(_))),
+        "{report:?}"
+    );
+    // The first call reaches `lazy`, which must not start on top of a failed dependency.
+    let out = pm.hook::<Name>().call(&()).await.unwrap();
+    let errors: Vec<String> = out.errors().map(|(p, e)| format!("{p}: {e}")).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("dependency `a` failed"), "{errors:?}");
+    match pm.state("lazy") {
+        Some(PluginState::Failed(reason)) => assert_eq!(reason, "dependency `a` failed"),
+        other => panic!("`lazy` should be Failed, is {other:?}"),
+    }
+    assert!(j.of("lazy").is_empty(), "{:?}", j.entries());
+}

@@ -172,8 +172,8 @@ impl Host {
     /// ask; later callers get the first outcome. The work is a shared future kept in the cell,
     /// so a caller that gives up (an impl timeout, a call deadline) never cancels it or makes
     /// it run twice: the next caller carries on from where it stopped. With `detach` (lazy
-    /// starts, triggered by calls) it also runs on its own task, so it progresses even when
-    /// the call that triggered it gave up.
+    /// starts, triggered by a call or by a dependent's start) it also runs on its own task, so
+    /// it progresses even when whatever triggered it gave up.
     pub(crate) fn bring_up(
         self: &Arc<Self>,
         cell: Arc<Cell>,
@@ -251,11 +251,14 @@ impl Host {
     async fn init_and_start(self: &Arc<Self>, cell: &Arc<Cell>) -> Result<(), String> {
         let deps = cell.run().deps.clone();
         for dep in &deps {
+            // A dependency not brought up yet (a lazy one) starts on its own task, so that it
+            // finishes even if this start is dropped part-way.
             let up = match dep.up.get().and_then(Up::peek) {
                 Some(done) => done.is_ok(),
-                None => self.bring_up(dep.clone(), false).await.is_ok(),
+                None => self.bring_up(dep.clone(), true).await.is_ok(),
             };
-            if !up {
+            // A plugin that started can still fail later (its impls could not be registered).
+            if !up || matches!(dep.run().state, PluginState::Failed(_)) {
                 let reason = format!("dependency `{}` failed", dep.name);
                 self.fail(cell, reason.clone());
                 return Err(reason);

@@ -241,8 +241,9 @@ impl PluginManager {
     /// # Cancel safety
     /// Not cancel safe: dropping the future part-way leaves the plugins started so far
     /// running but not callable, the plugin being started `Failed` ("its start was
-    /// cancelled"), and the ones not reached yet `Registered`; call
-    /// [`shutdown`](Self::shutdown) to clean up.
+    /// cancelled") — a lazy dependency it was bringing up finishes starting on its own task —
+    /// and the ones not reached yet `Registered`; call [`shutdown`](Self::shutdown) to clean
+    /// up.
     pub async fn start(&self) -> Result<StartReport, PluginError> {
         let host = &self.inner;
         if let Some(e) = &host.config_error {
@@ -385,10 +386,10 @@ impl PluginManager {
 
         // What happened to each new plugin: failed and lazy in start order; started in the
         // order they started (lazy dependencies brought up by eager dependents included).
-        let mut started_fresh = 0;
+        let mut started_now: Vec<&Arc<Cell>> = Vec::new();
         for cell in &fresh {
             match &cell.run().state {
-                PluginState::Started => started_fresh += 1,
+                PluginState::Started => started_now.push(cell),
                 PluginState::Failed(reason) => {
                     report
                         .failed
@@ -398,19 +399,25 @@ impl PluginManager {
                 _ => {}
             }
         }
-        let reg = host.registry();
-        let tail = &reg.started[started_before.min(reg.started.len())..];
-        report.started = if tail.len() == started_fresh {
-            tail.iter().map(|c| String::from(&*c.name)).collect()
-        } else {
-            // Calls brought up lazy plugins of earlier starts meanwhile: not ours.
-            let ours: HashSet<*const Cell> = fresh.iter().map(|c| Arc::as_ptr(c)).collect();
-            tail.iter()
-                .filter(|c| ours.contains(&Arc::as_ptr(c)))
-                .map(|c| String::from(&*c.name))
-                .collect()
-        };
-        drop(reg);
+        // The started list since step 2 may hold plugins of earlier starts (lazy ones that
+        // calls brought up meanwhile) and may not hold yet a lazy one of ours that a call is
+        // bringing up right now (it is `Started` a moment before it is listed): membership is
+        // decided plugin by plugin.
+        let mut ours: HashSet<*const Cell> = started_now.iter().map(|c| Arc::as_ptr(c)).collect();
+        {
+            let reg = host.registry();
+            let since = &reg.started[started_before.min(reg.started.len())..];
+            for cell in since {
+                if ours.remove(&Arc::as_ptr(cell)) {
+                    report.started.push(String::from(&*cell.name));
+                }
+            }
+        }
+        for cell in started_now {
+            if ours.contains(&Arc::as_ptr(cell)) {
+                report.started.push(String::from(&*cell.name));
+            }
+        }
         Ok(report)
     }
 
