@@ -71,7 +71,8 @@ pub(crate) struct Cell {
     /// Bringing the plugin up (init + start): set once, to the outcome or to a shared future
     /// of the work every caller awaits (see [`Up`]).
     pub(crate) up: OnceLock<Up>,
-    /// Set by `remove`/`shutdown`: a bring-up still under way stops the plugin when it ends.
+    /// Set by `remove`/`shutdown` when they stop waiting for a bring-up still under way: the
+    /// plugin stops itself (within this grace) when its start ends.
     pub(crate) closing: Mutex<Option<Duration>>,
     pub(crate) run: Mutex<Run>,
 }
@@ -296,17 +297,25 @@ impl Host {
             self.fail(cell, reason.clone());
             return Err(reason);
         }
-        self.transition(cell, PluginState::Started);
-        let closing = *cell.closing.lock().unwrap_or_else(PoisonError::into_inner);
+        // `Started` and listed, unless `remove`/`shutdown` gave up waiting for this start
+        // meanwhile (decided under the `closing` lock, which they set it under): then the
+        // plugin stops here, and nobody else stops it.
+        let closing = {
+            let closing = cell.closing.lock().unwrap_or_else(PoisonError::into_inner);
+            self.transition(cell, PluginState::Started);
+            if closing.is_none() {
+                if let Some(open) = cell.open.get() {
+                    open.store(true, Ordering::Release);
+                }
+                self.registry().started.push(cell.clone());
+            }
+            *closing
+        };
         if let Some(grace) = closing {
-            // `remove`/`shutdown` gave up waiting for this start: stop it here.
-            self.stop_cell(cell, grace).await;
+            let stop = self.stop_cell(cell, grace).await;
+            tracing::info!(plugin = %cell.name, outcome = ?stop.outcome, "stopped a plugin whose start ended after the manager stopped waiting");
             return Err("the manager stopped the plugin while it was starting".to_owned());
         }
-        if let Some(open) = cell.open.get() {
-            open.store(true, Ordering::Release);
-        }
-        self.registry().started.push(cell.clone());
         Ok(())
     }
 }

@@ -142,6 +142,12 @@ impl PluginManager {
     /// calls arrive together; they all wait for it. If it fails to start, those calls get an
     /// error outcome for its impls. `lazy = false` in the configuration overrides this.
     ///
+    /// A lazy plugin that calls its own hooks while it starts gets an error for them, not a
+    /// deadlock. Two lazy plugins whose `init`/`start` call each other's hooks, first called
+    /// at the same time from two tasks, wait for each other: give the manager a
+    /// [`step_timeout`](super::PluginManagerBuilder::step_timeout) if your plugins may do
+    /// that.
+    ///
     /// # Errors
     /// As [`add`](Self::add).
     pub fn add_lazy<P: Plugin>(&self, plugin: P) -> Result<(), PluginError> {
@@ -176,26 +182,32 @@ impl PluginManager {
             closing: Mutex::new(None),
             run: Mutex::new(Run::default()),
         });
-        if let Some(by) = &cell.disabled {
-            tracing::info!(plugin = %cell.name, disabled_by = %by, "plugin disabled");
-        }
         // Only worth the allocation when the environment overrides anything at all.
+        let mut shares_env = None;
         if config.has_env_overrides() {
             let env = env_name(&cell.name);
             match reg.env_names.get(&env) {
-                Some(other) => tracing::warn!(
-                    plugin = %cell.name,
-                    other = %other,
-                    "plugins `{}` and `{other}` share the environment variable HOOKWIRE_PLUGIN_{env}_ENABLED; rename one to control them separately",
-                    cell.name
-                ),
+                Some(other) => shares_env = Some((env, other.clone())),
                 None => {
                     reg.env_names.insert(env, cell.meta.name.clone());
                 }
             }
         }
         reg.added.push(cell.clone());
-        reg.cells.insert(cell.meta.name.clone(), cell);
+        reg.cells.insert(cell.meta.name.clone(), cell.clone());
+        // Events after the lock: a subscriber may look at the manager.
+        drop(reg);
+        if let Some(by) = &cell.disabled {
+            tracing::info!(plugin = %cell.name, disabled_by = %by, "plugin disabled");
+        }
+        if let Some((env, other)) = shares_env {
+            tracing::warn!(
+                plugin = %cell.name,
+                other = %other,
+                "plugins `{}` and `{other}` share the environment variable HOOKWIRE_PLUGIN_{env}_ENABLED; rename one to control them separately",
+                cell.name
+            );
+        }
         Ok(())
     }
 
@@ -368,7 +380,22 @@ impl PluginManager {
         let results = host.hooks.register_batch(registrars);
         for (cell, result) in live.into_iter().zip(results) {
             match result {
-                Ok(handle) => cell.run().handle = Some(handle),
+                Ok(handle) => {
+                    // A lazy plugin that a call brought up meanwhile may have failed already,
+                    // before its handle was here to release.
+                    let failed = {
+                        let mut run = cell.run();
+                        if matches!(run.state, PluginState::Failed(_)) {
+                            Some(handle)
+                        } else {
+                            run.handle = Some(handle);
+                            None
+                        }
+                    };
+                    if let Some(handle) = failed {
+                        host.hooks.unregister(&handle);
+                    }
+                }
                 // Only a registration made directly on the hook manager since step 1 can
                 // get here: stop the plugin, it cannot be called.
                 Err(e) => {
@@ -422,14 +449,15 @@ impl PluginManager {
     }
 
     fn unknown_sections(&self) -> Vec<String> {
-        let reg = self.inner.registry();
-        let unknown: Vec<String> = self
-            .inner
-            .config
-            .section_names()
-            .filter(|s| !reg.cells.contains_key(*s))
-            .map(str::to_owned)
-            .collect();
+        let unknown: Vec<String> = {
+            let reg = self.inner.registry();
+            self.inner
+                .config
+                .section_names()
+                .filter(|s| !reg.cells.contains_key(*s))
+                .map(str::to_owned)
+                .collect()
+        };
         for s in &unknown {
             tracing::warn!(section = %s, "config section names no plugin that was added");
         }
@@ -469,7 +497,10 @@ impl PluginManager {
         Ok(r)
     }
 
-    /// Asks every started plugin for its [`Health`](super::Health), in name order.
+    /// Asks every started plugin for its [`Health`](super::Health), in name order. Each check
+    /// runs under the step time limit (see
+    /// [`step_timeout`](super::PluginManagerBuilder::step_timeout)); one that panics or runs
+    /// out of time is `Unhealthy`, with the reason.
     ///
     /// # Cancel safety
     /// Cancel safe: it only reads.
@@ -477,18 +508,24 @@ impl PluginManager {
         let cells: Vec<Arc<Cell>> = self.inner.registry().cells.values().cloned().collect();
         let mut out = Vec::new();
         for cell in cells {
-            if cell.run().state == PluginState::Started {
-                let health = AssertUnwindSafe(cell.plugin.health())
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|p| {
-                        super::Health::Unhealthy(format!(
-                            "health check panicked: {}",
-                            panic_message(p)
-                        ))
-                    });
-                out.push((String::from(&*cell.name), health));
+            if cell.run().state != PluginState::Started {
+                continue;
             }
+            let check = AssertUnwindSafe(cell.plugin.health()).catch_unwind();
+            let done = match self.inner.step_timeout {
+                None => Ok(check.await),
+                Some(limit) => tokio::time::timeout(limit, check).await.map_err(|_| limit),
+            };
+            let health = match done {
+                Ok(Ok(health)) => health,
+                Ok(Err(p)) => {
+                    super::Health::Unhealthy(format!("health check panicked: {}", panic_message(p)))
+                }
+                Err(limit) => {
+                    super::Health::Unhealthy(format!("health check timed out after {limit:?}"))
+                }
+            };
+            out.push((String::from(&*cell.name), health));
         }
         out
     }

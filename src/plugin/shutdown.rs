@@ -74,10 +74,12 @@ impl StopReport {
 }
 
 impl Host {
-    /// Settles a start that may be under way (or forbids one), waiting at most `grace`; a
-    /// start still running after that stops the plugin itself when it ends.
-    async fn settle(&self, cell: &Cell, grace: Duration) {
-        *cell.closing.lock().unwrap_or_else(PoisonError::into_inner) = Some(grace);
+    /// Settles a start that may be under way (or forbids one), waiting at most `grace`. A
+    /// start that ends in time is stopped like any started plugin. One still running after
+    /// that is told to stop itself when it ends, and what it holds is released now: its
+    /// cancellation token is cancelled and its tracked tasks are aborted (their names are
+    /// returned, for the report).
+    async fn settle(&self, cell: &Cell, grace: Duration) -> Vec<String> {
         let up = cell
             .up
             .get_or_init(|| {
@@ -86,7 +88,40 @@ impl Host {
                 ))
             })
             .wait();
-        let _ = tokio::time::timeout(grace, up).await;
+        if tokio::time::timeout(grace, up).await.is_ok() {
+            return Vec::new();
+        }
+        let ctx = {
+            let mut closing = cell.closing.lock().unwrap_or_else(PoisonError::into_inner);
+            let run = cell.run();
+            if run.state == PluginState::Started {
+                // It ended between the timeout and the lock: stopped like the others.
+                return Vec::new();
+            }
+            *closing = Some(grace);
+            run.ctx.clone()
+        };
+        let Some(ctx) = ctx else {
+            return Vec::new();
+        };
+        ctx.cancellation().cancel();
+        let (mut set, mut names) = ctx.tasks().close();
+        // Those already over are not aborted.
+        while let Some(done) = set.try_join_next_with_id() {
+            let id = match done {
+                Ok((id, ())) => id,
+                Err(e) => e.id(),
+            };
+            names.remove(&id);
+        }
+        set.abort_all();
+        set.detach_all();
+        let mut aborted: Vec<String> = names.into_values().collect();
+        aborted.sort();
+        if !aborted.is_empty() {
+            tracing::warn!(plugin = %cell.name, tasks = ?aborted, "aborted the tasks of a plugin still starting after the grace period");
+        }
+        aborted
     }
 
     /// Stops one cell whose impls are already unregistered.
@@ -176,6 +211,11 @@ impl PluginManager {
     /// named in the report. Plugins that were not
     /// running are listed as [`StopOutcome::NotStarted`].
     ///
+    /// A lazy plugin still starting is waited for, up to `grace`: if it starts in that time
+    /// it is stopped like the others; if not, its cancellation token is cancelled, its
+    /// tracked tasks are aborted (and named), it is listed as `NotStarted`, and it stops
+    /// itself when its start ends.
+    ///
     /// # Cancel safety
     /// Not cancel safe: dropping the future part-way leaves the remaining plugins in the
     /// manager, their impls unregistered; call `shutdown` again to finish.
@@ -185,8 +225,14 @@ impl PluginManager {
         let cells: Vec<Arc<Cell>> = host.registry().cells.values().cloned().collect();
         let handles: Vec<_> = cells.iter().filter_map(|c| c.run().handle.take()).collect();
         host.hooks.unregister_many(&handles);
+        // Tasks aborted while settling, by cell address (the map lives across awaits).
+        let mut released: std::collections::HashMap<usize, Vec<String>> =
+            std::collections::HashMap::new();
         for cell in &cells {
-            host.settle(cell, grace).await;
+            let aborted = host.settle(cell, grace).await;
+            if !aborted.is_empty() {
+                released.insert(Arc::as_ptr(cell) as usize, aborted);
+            }
         }
         let started: Vec<Arc<Cell>> = std::mem::take(&mut host.registry().started);
         let mut report = StopReport::default();
@@ -197,8 +243,12 @@ impl PluginManager {
         let was_started: std::collections::HashSet<usize> =
             started.iter().map(|c| Arc::as_ptr(c) as usize).collect();
         for cell in &cells {
-            if !was_started.contains(&(Arc::as_ptr(cell) as usize)) {
-                report.plugins.push(host.stop_cell(cell, grace).await);
+            let at = Arc::as_ptr(cell) as usize;
+            if !was_started.contains(&at) {
+                let mut stop = host.stop_cell(cell, grace).await;
+                stop.aborted_tasks
+                    .extend(released.remove(&at).unwrap_or_default());
+                report.plugins.push(stop);
             }
         }
         // Plugins added while this ran stay (they were never started).
@@ -251,8 +301,9 @@ impl PluginManager {
             });
         }
         host.unregister_cell(&cell);
-        host.settle(&cell, grace).await;
-        let stop = host.stop_cell(&cell, grace).await;
+        let aborted = host.settle(&cell, grace).await;
+        let mut stop = host.stop_cell(&cell, grace).await;
+        stop.aborted_tasks.extend(aborted);
         let mut reg = host.registry();
         reg.started.retain(|c| !Arc::ptr_eq(c, &cell));
         reg.cells.remove(name);

@@ -94,7 +94,7 @@ impl DependencyError {
 ///   version in the range.
 /// - A plugin's [`host_api`](PluginMeta::host_api) requirement must match `host_api`.
 ///
-/// Versions are matched with Cargo's rules ([`VersionReq::matches`]): `^0.2` does not accept
+/// Versions are matched with Cargo's rules ([`VersionReq::matches`](semver::VersionReq::matches)): `^0.2` does not accept
 /// `0.3`, and a pre-release only matches a requirement naming a pre-release of the same
 /// `MAJOR.MINOR.PATCH` (`>=2.0.0-rc.1` accepts `2.0.0-rc.2`; `^2` does not).
 ///

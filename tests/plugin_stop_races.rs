@@ -1,0 +1,279 @@
+//! `remove` and `shutdown` while a lazy plugin is still starting: exactly one `stop`, the real
+//! outcome in the report, and what a plugin still starting after the grace holds (token,
+//! tracked tasks) released; `health` under the step time limit; tracing subscribers that read
+//! the manager from their events.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use hookwire::{
+    async_trait, BoxError, CancellationToken, Health, HostConfig, Plugin, PluginContext,
+    PluginManager, PluginMeta, RegisterError, Registrar, StopOutcome,
+};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
+
+hookwire::hookspec! {
+    pub struct Name(()) -> String;
+}
+
+/// A lazy plugin whose `start` and `stop` take a while; `stop` may fail; counts its stops.
+struct Slow {
+    start: Duration,
+    stop: Duration,
+    stop_fails: bool,
+    stops: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Plugin for Slow {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("slow", "1.0.0")
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.sync_fn::<Name>(|_| Ok(Some("slow".into()))).add()
+    }
+    async fn start(&self, _: &PluginContext) -> Result<(), BoxError> {
+        tokio::time::sleep(self.start).await;
+        Ok(())
+    }
+    async fn stop(&self, _: &PluginContext) -> Result<(), BoxError> {
+        self.stops.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.stop).await;
+        if self.stop_fails {
+            return Err("flush failed".into());
+        }
+        Ok(())
+    }
+}
+
+fn slow(start_ms: u64, stop_ms: u64, stop_fails: bool) -> (Slow, Arc<AtomicUsize>) {
+    let stops = Arc::new(AtomicUsize::new(0));
+    let plugin = Slow {
+        start: Duration::from_millis(start_ms),
+        stop: Duration::from_millis(stop_ms),
+        stop_fails,
+        stops: stops.clone(),
+    };
+    (plugin, stops)
+}
+
+/// Starts the lazy plugin with a call on another task, and lets that call begin.
+async fn trigger(pm: &PluginManager) {
+    tokio::spawn({
+        let pm = pm.clone();
+        async move {
+            let _ = pm.hook::<Name>().call(&()).await;
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(1)).await;
+}
+
+const GRACE: Duration = Duration::from_secs(1);
+
+#[tokio::test(start_paused = true)]
+async fn a_lazy_start_that_ends_within_the_grace_is_stopped_once_by_shutdown() {
+    let (plugin, stops) = slow(500, 800, false);
+    let pm = PluginManager::builder().environment(false).build();
+    pm.add_lazy(plugin).unwrap();
+    pm.start().await.unwrap();
+    trigger(&pm).await;
+    let report = pm.shutdown(GRACE).await;
+    assert_eq!(report.plugins.len(), 1);
+    assert_eq!(report.plugins[0].outcome, StopOutcome::Stopped);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        stops.load(Ordering::SeqCst),
+        1,
+        "stop must run exactly once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lazy_start_that_ends_within_the_grace_is_stopped_once_by_remove() {
+    let (plugin, stops) = slow(500, 800, false);
+    let pm = PluginManager::builder().environment(false).build();
+    pm.add_lazy(plugin).unwrap();
+    pm.start().await.unwrap();
+    trigger(&pm).await;
+    let stop = pm.remove("slow", GRACE).await.unwrap();
+    assert_eq!(stop.outcome, StopOutcome::Stopped);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!(
+        stops.load(Ordering::SeqCst),
+        1,
+        "stop must run exactly once"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_failed_stop_of_a_plugin_that_was_starting_is_reported() {
+    let (plugin, stops) = slow(100, 0, true);
+    let pm = PluginManager::builder().environment(false).build();
+    pm.add_lazy(plugin).unwrap();
+    pm.start().await.unwrap();
+    trigger(&pm).await;
+    let report = pm.shutdown(GRACE).await;
+    assert_eq!(stops.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        report.plugins[0].outcome,
+        StopOutcome::Failed("stop failed: flush failed".into())
+    );
+    assert!(!report.is_clean());
+}
+
+/// A lazy plugin: `init` spawns a tracked ticker; `start` takes 10 s.
+struct Ticker {
+    token: Arc<Mutex<Option<CancellationToken>>>,
+    ticks: Arc<AtomicUsize>,
+}
+
+#[async_trait]
+impl Plugin for Ticker {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("ticker", "1.0.0")
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.sync_fn::<Name>(|_| Ok(Some("ticker".into()))).add()
+    }
+    async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        *self.token.lock().unwrap() = Some(ctx.cancellation().clone());
+        let ticks = self.ticks.clone();
+        ctx.spawn("tick", async move {
+            loop {
+                ticks.fetch_add(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })?;
+        Ok(())
+    }
+    async fn start(&self, _: &PluginContext) -> Result<(), BoxError> {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plugin_still_starting_after_the_grace_has_its_token_cancelled_and_tasks_aborted() {
+    let token = Arc::new(Mutex::new(None));
+    let ticks = Arc::new(AtomicUsize::new(0));
+    let pm = PluginManager::builder().environment(false).build();
+    pm.add_lazy(Ticker {
+        token: token.clone(),
+        ticks: ticks.clone(),
+    })
+    .unwrap();
+    pm.start().await.unwrap();
+    trigger(&pm).await;
+    let report = pm.shutdown(GRACE).await;
+    let stop = &report.plugins[0];
+    assert!(
+        matches!(stop.outcome, StopOutcome::NotStarted(_)),
+        "{stop:?}"
+    );
+    assert_eq!(stop.aborted_tasks, ["tick"]);
+    assert!(!report.is_clean());
+    assert!(token.lock().unwrap().as_ref().unwrap().is_cancelled());
+    let before = ticks.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(ticks.load(Ordering::SeqCst), before, "the task was aborted");
+    assert!(pm.plugins().is_empty());
+}
+
+/// An eager plugin whose health check never answers.
+struct Hung;
+
+#[async_trait]
+impl Plugin for Hung {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("hung", "1.0.0")
+    }
+    fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> {
+        Ok(())
+    }
+    async fn health(&self) -> Health {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_health_check_runs_under_the_step_time_limit() {
+    let pm = PluginManager::builder()
+        .environment(false)
+        .step_timeout(Duration::from_secs(1))
+        .build();
+    pm.add(Hung).unwrap();
+    pm.start().await.unwrap();
+    let health = tokio::time::timeout(Duration::from_secs(3600), pm.health())
+        .await
+        .expect("pm.health() returns");
+    assert_eq!(
+        health,
+        [(
+            "hung".to_owned(),
+            Health::Unhealthy("health check timed out after 1s".into())
+        )]
+    );
+}
+
+/// A layer that looks at the plugin manager on every event (to add plugin states, say).
+struct Inspect(Arc<OnceLock<PluginManager>>);
+
+impl<S: tracing::Subscriber> Layer<S> for Inspect {
+    fn on_event(&self, _: &tracing::Event<'_>, _: Context<'_, S>) {
+        if let Some(pm) = self.0.get() {
+            let _ = pm.plugins().len();
+        }
+    }
+}
+
+struct Quiet(&'static str);
+
+impl Plugin for Quiet {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new(self.0, "1.0.0")
+    }
+    fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> {
+        Ok(())
+    }
+}
+
+/// Runs `f` on its own thread; `false` if it has not finished after 5 s (a deadlock).
+fn finishes(f: impl FnOnce() + Send + 'static) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        f();
+        let _ = tx.send(());
+    });
+    rx.recv_timeout(Duration::from_secs(5)).is_ok()
+}
+
+#[test]
+fn a_subscriber_may_read_the_manager_from_the_events_of_add_and_start() {
+    let done = finishes(|| {
+        let seen = Arc::new(OnceLock::new());
+        let subscriber = tracing_subscriber::registry().with(Inspect(seen.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let mut config = HostConfig::parse("[plugins.typo]\nx = 1\n", "h.toml").unwrap();
+            config.disable("off");
+            let pm = PluginManager::builder()
+                .environment(false)
+                .config(config)
+                .build();
+            let _ = seen.set(pm.clone());
+            pm.add(Quiet("off")).unwrap();
+            pm.add(Quiet("on")).unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let report = rt.block_on(pm.start()).unwrap();
+            assert_eq!(report.unknown_config_sections, ["typo"]);
+        });
+    });
+    assert!(
+        done,
+        "add or start deadlocked: an event was emitted under the registry lock"
+    );
+}
