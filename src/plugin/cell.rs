@@ -112,22 +112,28 @@ impl Host {
 
     /// Moves `cell` to `to`, with a tracing event and a broadcast [`PluginEvent`].
     pub(crate) fn transition(&self, cell: &Cell, to: PluginState) {
-        let from = {
+        let changed = {
             let mut run = cell.run();
             let from = run.state.clone();
-            if let Err(e) = run.state.advance(to.clone()) {
-                tracing::error!(plugin = %cell.name, error = %e, "bug: illegal plugin state change ignored");
-                return;
-            }
-            from
+            run.state.advance(to.clone()).map(|()| {
+                // Sent under the lock (a send never waits), so subscribers get each plugin's
+                // changes in the order they happened.
+                if self.events.receiver_count() > 0 {
+                    let _ = self.events.send(PluginEvent {
+                        plugin: cell.name.to_string(),
+                        from: from.clone(),
+                        to: to.clone(),
+                    });
+                }
+                from
+            })
         };
-        tracing::info!(plugin = %cell.name, from = ?from, to = ?to, "plugin state");
-        if self.events.receiver_count() > 0 {
-            let _ = self.events.send(PluginEvent {
-                plugin: cell.name.to_string(),
-                from,
-                to,
-            });
+        // Tracing after the lock: a subscriber may look at the manager.
+        match changed {
+            Ok(from) => tracing::info!(plugin = %cell.name, from = ?from, to = ?to, "plugin state"),
+            Err(e) => {
+                tracing::error!(plugin = %cell.name, error = %e, "bug: illegal plugin state change ignored");
+            }
         }
     }
 

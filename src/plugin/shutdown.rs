@@ -73,13 +73,29 @@ impl StopReport {
     }
 }
 
+/// What settling a plugin's start did: the tasks it aborted, and how much of the grace it
+/// used (the stop gets the rest).
+struct Settled {
+    aborted: Vec<String>,
+    waited: Duration,
+}
+
 impl Host {
     /// Settles a start that may be under way (or forbids one), waiting at most `grace`. A
     /// start that ends in time is stopped like any started plugin. One still running after
     /// that is told to stop itself when it ends, and what it holds is released now: its
     /// cancellation token is cancelled and its tracked tasks are aborted (their names are
     /// returned, for the report).
-    async fn settle(&self, cell: &Cell, grace: Duration) -> Vec<String> {
+    async fn settle(&self, cell: &Cell, grace: Duration) -> Settled {
+        let began = Instant::now();
+        let aborted = self.settle_start(cell, grace).await;
+        Settled {
+            aborted,
+            waited: began.elapsed(),
+        }
+    }
+
+    async fn settle_start(&self, cell: &Cell, grace: Duration) -> Vec<String> {
         let up = cell
             .up
             .get_or_init(|| {
@@ -126,7 +142,18 @@ impl Host {
 
     /// Stops one cell whose impls are already unregistered.
     pub(crate) async fn stop_cell(&self, cell: &Arc<Cell>, grace: Duration) -> PluginStop {
-        let deadline = Instant::now() + grace;
+        self.stop_cell_after(cell, grace, Duration::ZERO).await
+    }
+
+    /// [`stop_cell`](Self::stop_cell) when `used` of the grace went to waiting for the
+    /// plugin's start: the stop gets the rest.
+    async fn stop_cell_after(
+        &self,
+        cell: &Arc<Cell>,
+        grace: Duration,
+        used: Duration,
+    ) -> PluginStop {
+        let deadline = Instant::now() + grace.saturating_sub(used);
         let (state, ctx) = {
             let run = cell.run();
             (run.state.clone(), run.ctx.clone())
@@ -212,7 +239,7 @@ impl PluginManager {
     /// running are listed as [`StopOutcome::NotStarted`].
     ///
     /// A lazy plugin still starting is waited for, up to `grace`: if it starts in that time
-    /// it is stopped like the others; if not, its cancellation token is cancelled, its
+    /// it is stopped like the others, within what is left of its grace; if not, its cancellation token is cancelled, its
     /// tracked tasks are aborted (and named), it is listed as `NotStarted`, and it stops
     /// itself when its start ends.
     ///
@@ -225,19 +252,29 @@ impl PluginManager {
         let cells: Vec<Arc<Cell>> = host.registry().cells.values().cloned().collect();
         let handles: Vec<_> = cells.iter().filter_map(|c| c.run().handle.take()).collect();
         host.hooks.unregister_many(&handles);
-        // Tasks aborted while settling, by cell address (the map lives across awaits).
-        let mut released: std::collections::HashMap<usize, Vec<String>> =
+        // What settling did, for the plugins that were starting, by cell address (the map
+        // lives across awaits).
+        let mut settled: std::collections::HashMap<usize, Settled> =
             std::collections::HashMap::new();
         for cell in &cells {
-            let aborted = host.settle(cell, grace).await;
-            if !aborted.is_empty() {
-                released.insert(Arc::as_ptr(cell) as usize, aborted);
+            let s = host.settle(cell, grace).await;
+            if !s.aborted.is_empty() || !s.waited.is_zero() {
+                settled.insert(Arc::as_ptr(cell) as usize, s);
             }
         }
+        // How much of a plugin's grace went to waiting for its start (its stop gets the rest).
+        let used = |cell: &Arc<Cell>, settled: &std::collections::HashMap<usize, Settled>| {
+            settled
+                .get(&(Arc::as_ptr(cell) as usize))
+                .map_or(Duration::ZERO, |s| s.waited)
+        };
         let started: Vec<Arc<Cell>> = std::mem::take(&mut host.registry().started);
         let mut report = StopReport::default();
         for cell in started.iter().rev() {
-            report.plugins.push(host.stop_cell(cell, grace).await);
+            let used = used(cell, &settled);
+            report
+                .plugins
+                .push(host.stop_cell_after(cell, grace, used).await);
         }
         // Addresses, not pointers: the set lives across awaits and must be `Send`.
         let was_started: std::collections::HashSet<usize> =
@@ -245,9 +282,12 @@ impl PluginManager {
         for cell in &cells {
             let at = Arc::as_ptr(cell) as usize;
             if !was_started.contains(&at) {
-                let mut stop = host.stop_cell(cell, grace).await;
-                stop.aborted_tasks
-                    .extend(released.remove(&at).unwrap_or_default());
+                let mut stop = host
+                    .stop_cell_after(cell, grace, used(cell, &settled))
+                    .await;
+                if let Some(s) = settled.remove(&at) {
+                    stop.aborted_tasks.extend(s.aborted);
+                }
                 report.plugins.push(stop);
             }
         }
@@ -301,9 +341,9 @@ impl PluginManager {
             });
         }
         host.unregister_cell(&cell);
-        let aborted = host.settle(&cell, grace).await;
-        let mut stop = host.stop_cell(&cell, grace).await;
-        stop.aborted_tasks.extend(aborted);
+        let settled = host.settle(&cell, grace).await;
+        let mut stop = host.stop_cell_after(&cell, grace, settled.waited).await;
+        stop.aborted_tasks.extend(settled.aborted);
         let mut reg = host.registry();
         reg.started.retain(|c| !Arc::ptr_eq(c, &cell));
         reg.cells.remove(name);
