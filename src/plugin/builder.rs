@@ -76,8 +76,9 @@ impl PluginManagerBuilder {
         self
     }
 
-    /// Limits each plugin's `init` and `start` (each on its own) to `limit`; an overrun
-    /// fails the plugin. Default: no limit.
+    /// Limits each plugin's `init` and `start` (each on its own) to `limit`, an overrun
+    /// failing the plugin, and each `health` check, an overrun making it `Unhealthy`. (`stop`
+    /// has the grace given to `remove`/`shutdown`.) Default: no limit.
     pub fn step_timeout(mut self, limit: Duration) -> Self {
         self.step_timeout = Some(limit);
         self

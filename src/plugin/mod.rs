@@ -80,8 +80,9 @@ pub enum Health {
 /// assert_eq!(handle.name(), "Polite");
 /// ```
 ///
-/// Lifecycle methods run in the plugin's span, each under the manager's step time limit (if
-/// one is set); an `Err` or a panic makes the plugin `Failed` with the message.
+/// Lifecycle methods run in the plugin's span, `init`, `start` and `health` each under the
+/// manager's step time limit (if one is set), `stop` within the grace of `remove`/`shutdown`;
+/// an `Err` or a panic in `init`/`start` makes the plugin `Failed` with the message.
 #[async_trait::async_trait]
 pub trait Plugin: Send + Sync + 'static {
     /// Who the plugin is and what it needs. The default: named after the type (without its
