@@ -31,7 +31,7 @@ pub(crate) struct CallOptions {
 
 impl CallOptions {
     /// The plan of one call: the spec's defaults with this caller's overrides.
-    fn plan<S: HookSpec>(&self, list: &ImplList<S>) -> CallPlan<'_> {
+    pub(crate) fn plan<S: HookSpec>(&self, list: &ImplList<S>) -> CallPlan<'_> {
         let deadline = self.deadline.or(list.spec.deadline);
         CallPlan {
             firstresult: list.spec.mode == CallMode::FirstResult,
@@ -286,6 +286,7 @@ impl<S: HookSpec> HookCaller<S> {
         let call = HistoricCall::<S> {
             args: Arc::new(args),
             on_result: Arc::new(on_result),
+            options: self.options.clone(),
         };
         let list = {
             let mut history = slot.history();

@@ -127,6 +127,8 @@ impl fmt::Display for OutcomeKind {
 pub(crate) trait NameTable: Send + Sync {
     fn hook_name(&self) -> &Arc<str>;
     fn plugin_name(&self, index: u32) -> &Arc<str>;
+    /// How many impls the snapshot has (valid indices are below).
+    fn impl_count(&self) -> usize;
 }
 
 /// Identifies one impl of a call's snapshot; a wrapper gets its own from
@@ -308,7 +310,16 @@ impl<T> HookOutcome<T> {
     }
 
     /// Add an entry in the name of `who` (a wrapper's [`Next::me`](crate::Next::me)).
+    ///
+    /// # Panics
+    /// If `who` is not an impl of this call's hook (an `ImplRef` kept from a call of another
+    /// hook): in a wrapper, that panic is reported as the wrapper's, like any other.
     pub fn push(&mut self, who: ImplRef, outcome: ImplOutcome<T>) {
+        assert!(
+            (who.0 as usize) < self.names.impl_count(),
+            "ImplRef {who:?} is not an impl of hook `{}`: push with the `Next::me()` of this call",
+            self.names.hook_name()
+        );
         self.entries.push(Entry::new(who.0, 1, outcome));
     }
 

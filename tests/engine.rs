@@ -473,3 +473,52 @@ async fn all_sync_calls_isolate_errors_and_panics_too() {
     let err = pm.hook::<Compute>().fail_fast().call(&9).await.unwrap_err();
     assert_eq!(err.plugin(), Some("boom"));
 }
+
+hookwire::hookspec! {
+    /// A second hook, to carry an `ImplRef` over from.
+    pub struct Other(u64) -> u64;
+}
+
+#[tokio::test]
+async fn pushing_an_impl_ref_of_another_hook_is_the_wrappers_panic() {
+    let pm = HookManager::new();
+    let kept: Arc<Mutex<Option<hookwire::ImplRef>>> = Arc::default();
+    // Three wrappers of `Compute`: the innermost one's `me` is the third impl of that hook.
+    for name in ["w1", "w2", "w3"] {
+        let kept = kept.clone();
+        pm.register(name, move |r| {
+            r.wrapper_fn::<Compute>(move |_, next| {
+                *kept.lock().unwrap() = Some(next.me());
+                async move { Ok(next.run().await) }.boxed()
+            })
+            .add()
+        })
+        .unwrap();
+    }
+    pm.hook::<Compute>().call(&1).await.unwrap();
+    let foreign = kept.lock().unwrap().expect("a wrapper ran");
+    // `Other` has one wrapper and no impl at that index.
+    pm.register("misuse", move |r| {
+        r.wrapper_fn::<Other>(move |_, next| {
+            async move {
+                let mut out = next.run().await;
+                out.push(foreign, hookwire::ImplOutcome::Value(7));
+                Ok(out)
+            }
+            .boxed()
+        })
+        .add()
+    })
+    .unwrap();
+    let out = pm.hook::<Other>().call(&1).await.unwrap();
+    let got: Vec<(String, String)> = out
+        .iter()
+        .map(|(p, o)| (p.to_owned(), format!("{o:?}")))
+        .collect();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "misuse");
+    assert!(
+        got[0].1.contains("is not an impl of hook `Other`"),
+        "{got:?}"
+    );
+}

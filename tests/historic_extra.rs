@@ -178,3 +178,42 @@ async fn subset_callers_skip_plugins() {
     assert_eq!(subset.call(&0).await.unwrap().len(), 2);
     assert_eq!(pm.hook::<Compute>().call(&0).await.unwrap().len(), 3);
 }
+
+hookwire::hookspec! {
+    /// A historic hook with a default deadline.
+    #[historic]
+    #[deadline_ms = 100]
+    pub struct Announce(u64) -> u64;
+}
+
+#[tokio::test(start_paused = true)]
+async fn replays_keep_the_callers_exclusions_and_the_specs_deadline() {
+    let pm = HookManager::builder().spec::<Announce>().build();
+    let seen: Seen = Arc::default();
+    let s = seen.clone();
+    pm.hook::<Announce>()
+        .excluding(["skipped"])
+        .call_historic(1, move |p, o| {
+            s.lock()
+                .unwrap()
+                .push((p.to_owned(), format!("{}", o.kind())));
+        })
+        .await
+        .unwrap();
+    // Excluded by the original caller: never replayed to.
+    pm.register("skipped", |r| r.sync_fn::<Announce>(|x| Ok(Some(*x))).add())
+        .unwrap();
+    // Hangs: the spec's deadline ends its replay.
+    pm.register("hung", |r| {
+        r.hook_fn::<Announce>(|_| std::future::pending().boxed())
+            .add()
+    })
+    .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), pm.flush())
+        .await
+        .expect("the replay ends at the spec's deadline");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [("hung".to_owned(), "timed out".to_owned())]
+    );
+}

@@ -1104,3 +1104,25 @@ async fn stats_are_exact_from_many_threads() {
     drop(held);
     check(&pm.stats());
 }
+
+#[tokio::test]
+async fn statistics_are_those_of_the_plain_impls_not_the_wrappers() {
+    let pm = HookManager::builder().stats(true).build();
+    pm.register("p", |r| {
+        r.wrapper_fn::<Compute>(|_, next| async move { Ok(next.run().await) }.boxed())
+            .add()?;
+        r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).add()
+    })
+    .unwrap();
+    for _ in 0..3 {
+        pm.hook::<Compute>().call(&1).await.unwrap();
+    }
+    let stats = pm.stats();
+    let rows: Vec<(&str, u64)> = stats.hooks[0]
+        .impls
+        .iter()
+        .map(|i| (i.plugin.as_str(), i.calls))
+        .collect();
+    assert_eq!(rows, [("p", 3)], "one row, the plain impl's");
+    assert_eq!(stats.get("compute", "p").unwrap().calls, 3);
+}

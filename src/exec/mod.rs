@@ -44,18 +44,6 @@ pub(crate) struct CallPlan<'a> {
 }
 
 impl CallPlan<'_> {
-    /// A plan for a plain collect-all call with no policies.
-    pub(crate) fn collect_all() -> CallPlan<'static> {
-        CallPlan {
-            firstresult: false,
-            fail_fast: false,
-            exclude: &[],
-            parallel: false,
-            max_in_flight: usize::MAX,
-            deadline: None,
-        }
-    }
-
     /// The index of the next plain impl at or after `*cursor` that this call runs, advancing
     /// the cursor past it.
     #[inline]

@@ -90,14 +90,16 @@ impl PartialEq for RetryPolicy {
 impl Eq for RetryPolicy {}
 
 /// A retry budget: retries are allowed while they stay under `min_per_sec` per second plus
-/// `ratio` of the calls, both counted over the last `ttl`.
+/// `ratio` of the calls, both counted in consecutive windows of `ttl` (a new window starts
+/// from zero; a `ttl` under a millisecond counts as one millisecond).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BudgetConfig {
     /// Retries per call the budget allows on top of the floor (e.g. `0.2` = 20%).
     pub ratio: f32,
     /// Retries per second always allowed.
     pub min_per_sec: u32,
-    /// The window calls and retries are counted over.
+    /// The window calls and retries are counted over: `min_per_sec × ttl` retries (rounded
+    /// up) are always allowed in one.
     pub ttl: Duration,
 }
 
@@ -231,9 +233,14 @@ impl RetryBudget {
         }
     }
 
+    /// The window length: `ttl`, at least a millisecond.
+    fn ttl(&self) -> Duration {
+        self.config.ttl.max(Duration::from_millis(1))
+    }
+
     fn window(&self, now: tokio::time::Instant) -> std::sync::MutexGuard<'_, BudgetWindow> {
         let mut w = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if now.duration_since(w.since) >= self.config.ttl {
+        if now.duration_since(w.since) >= self.ttl() {
             *w = BudgetWindow {
                 since: now,
                 calls: 0,
@@ -251,7 +258,8 @@ impl RetryBudget {
     /// Takes one retry from the budget, if it allows one.
     pub(crate) fn withdraw(&self) -> bool {
         let mut w = self.window(tokio::time::Instant::now());
-        let floor = u64::from(self.config.min_per_sec) * self.config.ttl.as_secs().max(1);
+        // `min_per_sec` over one window, rounded up (so any floor allows at least one).
+        let floor = (f64::from(self.config.min_per_sec) * self.ttl().as_secs_f64()).ceil() as u64;
         let allowed = floor + (w.calls as f64 * f64::from(self.config.ratio)) as u64;
         if w.retries < allowed {
             w.retries += 1;
@@ -317,5 +325,23 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         assert!(b.withdraw(), "a new window allows the floor again");
         assert!(!b.withdraw());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_floor_scales_with_a_window_shorter_or_longer_than_a_second() {
+        let granted = |min_per_sec, ttl| {
+            let b = RetryBudget::new(BudgetConfig {
+                ratio: 0.0,
+                min_per_sec,
+                ttl,
+            });
+            (0..100).filter(|_| b.withdraw()).count()
+        };
+        assert_eq!(granted(10, Duration::from_millis(100)), 1);
+        assert_eq!(granted(10, Duration::from_millis(1500)), 15);
+        assert_eq!(granted(3, Duration::from_millis(100)), 1, "rounded up");
+        assert_eq!(granted(0, Duration::from_secs(1)), 0);
+        // A zero window is a millisecond long, not "no budget at all".
+        assert_eq!(granted(10, Duration::ZERO), 1);
     }
 }

@@ -175,4 +175,7 @@ impl<S: HookSpec> NameTable for ImplList<S> {
     fn plugin_name(&self, index: u32) -> &Arc<str> {
         &self.entries[index as usize].plugin
     }
+    fn impl_count(&self) -> usize {
+        self.entries.len()
+    }
 }

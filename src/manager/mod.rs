@@ -127,7 +127,8 @@ impl HookManager {
 
     /// Per-impl statistics of every hook: calls, answers, errors, timeouts, panics, retries,
     /// breaker state, last error and sampled latency percentiles. Serialisable (it backs a
-    /// health endpoint). Empty unless the manager was built with `.stats(true)`.
+    /// health endpoint). Empty unless the manager was built with `.stats(true)`. Wrappers
+    /// have no row: they wrap a whole call, and the impls they wrap are what is counted.
     pub fn stats(&self) -> StatsSnapshot {
         let reg = self.registry();
         StatsSnapshot {

@@ -280,7 +280,8 @@ impl Registry {
                     plugin_id: id,
                     seq,
                     policy: ImplPolicy::from_options(&p.options),
-                    stats: shared.stats.then(Default::default),
+                    // A wrapper wraps the whole call: the impls it wraps are what is counted.
+                    stats: (shared.stats && !p.options.wrapper).then(Default::default),
                     options: p.options.clone(),
                     func: p.func.clone(),
                 });

@@ -11,10 +11,11 @@ use serde_json::Value;
 
 use super::record::{ImplRecord, JsonImpl, RecordFn};
 use super::Shared;
+use crate::caller::CallOptions;
 use crate::error::{CallError, JsonMismatch, RegisterError};
+use crate::exec::run_call;
 use crate::exec::snapshot::{ImplEntry, ImplList};
 use crate::exec::stats::ImplStatsSnapshot;
-use crate::exec::{run_call, CallPlan};
 use crate::hookimpl::{Hook, HookReturn, ImplFn, SyncFn};
 use crate::order::{call_order, OrderItem};
 use crate::outcome::{HookOutcome, ImplOutcome};
@@ -24,6 +25,8 @@ use crate::spec::{HookSpec, SpecInfo, TypeKey};
 pub(crate) struct HistoricCall<S: HookSpec> {
     pub(crate) args: Arc<S::Args>,
     pub(crate) on_result: HistoricCallback<S::Output>,
+    /// The caller's options (exclusions, deadline, fail-fast, parallel), for the replays too.
+    pub(crate) options: CallOptions,
 }
 
 /// Receives `(plugin, outcome)` for each impl a historic call reaches.
@@ -34,6 +37,7 @@ impl<S: HookSpec> Clone for HistoricCall<S> {
         HistoricCall {
             args: self.args.clone(),
             on_result: self.on_result.clone(),
+            options: self.options.clone(),
         }
     }
 }
@@ -287,8 +291,10 @@ pub(crate) fn order_records(
 
 /// Runs each stored historic call, in order, on the newly registered impls.
 async fn replay<S: HookSpec>(list: Arc<ImplList<S>>, calls: Vec<HistoricCall<S>>) {
-    let plan = CallPlan::collect_all();
     for call in calls {
+        // As the original call was made: the spec's defaults with that caller's overrides
+        // (a deadline counts from the start of each replay).
+        let plan = call.options.plan(&list);
         let outcome = run_call(list.clone(), &call.args, plan).await;
         for (plugin, o) in outcome.into_named() {
             (call.on_result)(&plugin, o);
