@@ -5,7 +5,7 @@
 
 use std::marker::PhantomData;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tracing::Instrument;
@@ -15,6 +15,7 @@ use crate::exec::snapshot::{ImplEntry, ImplList};
 use crate::exec::{call_span, run_call, CallPlan, PlainLoop};
 use crate::hookimpl::{AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, Tier};
 use crate::manager::slot::{HistoricCall, Slot};
+use crate::manager::Shared;
 use crate::monitor::{CallInfo, ImplReport};
 use crate::outcome::{HookOutcome, ImplOutcome};
 use crate::spec::{CallMode, HookSpec};
@@ -336,47 +337,57 @@ async fn run_checked<S: HookSpec>(
 ) -> Result<HookOutcome<S::Output>, CallError> {
     let plan = options.plan(&list);
     let fail_fast = plan.fail_fast;
-    let mut outcome = match slot.shared.monitors() {
-        None => run_call(list, args, plan).await,
-        Some(monitors) => {
-            let names = list.clone();
-            let info = CallInfo {
-                hook: &names.spec.name,
-                mode: names.spec.mode,
-                plugins: names
-                    .entries
-                    .iter()
-                    .filter(|e| plan.includes(&e.plugin))
-                    .map(|e| &*e.plugin)
-                    .collect(),
-                args,
-            };
-            for m in monitors.iter() {
-                m.before_call(&info);
-            }
-            let started = Instant::now();
-            let outcome = run_call(list, args, plan).await;
-            let elapsed = started.elapsed();
-            let reports: Vec<ImplReport> = outcome
-                .iter()
-                .map(|(plugin, o)| ImplReport {
-                    plugin: Arc::from(plugin),
-                    kind: o.kind(),
-                    error: o.failure().map(|f| f.to_string()),
-                })
-                .collect();
-            for m in monitors.iter() {
-                m.after_call(&info, &reports, elapsed);
-            }
-            outcome
-        }
-    };
+    let mut outcome = run_monitored(&slot.shared, list, args, plan).await;
     if fail_fast {
         if let Some(e) = outcome.take_first_failure() {
             return Err(e);
         }
     }
     Ok(outcome)
+}
+
+/// Runs one call on `list`, reported to the manager's monitors if there are any (calls and
+/// historic replays alike).
+pub(crate) async fn run_monitored<S: HookSpec>(
+    shared: &Shared,
+    list: Arc<ImplList<S>>,
+    args: &S::Args,
+    plan: CallPlan<'_>,
+) -> HookOutcome<S::Output> {
+    let Some(monitors) = shared.monitors() else {
+        return run_call(list, args, plan).await;
+    };
+    let names = list.clone();
+    let info = CallInfo {
+        hook: &names.spec.name,
+        mode: names.spec.mode,
+        plugins: names
+            .entries
+            .iter()
+            .filter(|e| plan.includes(&e.plugin))
+            .map(|e| &*e.plugin)
+            .collect(),
+        args,
+    };
+    for m in monitors.iter() {
+        m.before_call(&info);
+    }
+    // tokio's clock, like deadlines and timeouts (paused in tests).
+    let started = tokio::time::Instant::now();
+    let outcome = run_call(list, args, plan).await;
+    let elapsed = started.elapsed();
+    let reports: Vec<ImplReport> = outcome
+        .iter()
+        .map(|(plugin, o)| ImplReport {
+            plugin: Arc::from(plugin),
+            kind: o.kind(),
+            error: o.failure().map(|f| f.to_string()),
+        })
+        .collect();
+    for m in monitors.iter() {
+        m.after_call(&info, &reports, elapsed);
+    }
+    outcome
 }
 
 /// A temporary impl for one [`HookCaller::call_extra`].

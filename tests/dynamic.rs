@@ -239,3 +239,126 @@ async fn json_and_typed_impls_wait_for_the_spec_in_either_order() {
         assert!(pm.check_pending().is_ok());
     }
 }
+
+mod review_fixes {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use hookwire::{
+        CallError, CallInfo, FutureExt, HookManager, HookMonitor, ImplReport, SpecInfo,
+    };
+    use serde_json::json;
+
+    hookwire::hookspec! {
+        pub struct Plain(u32) -> u32;
+        #[historic]
+        pub struct Hist(u32) -> u32;
+        pub struct Slow(()) -> u32;
+    }
+
+    /// Logs every call a monitor sees: hook, impls and how long it took.
+    #[derive(Default)]
+    struct Log(Mutex<Vec<String>>);
+
+    impl HookMonitor for Log {
+        fn before_call(&self, c: &CallInfo<'_>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("before {} {:?}", c.hook, c.plugins));
+        }
+        fn after_call(&self, c: &CallInfo<'_>, r: &[ImplReport], e: Duration) {
+            let plugins: Vec<String> = r.iter().map(|r| r.plugin.to_string()).collect();
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("after {} {plugins:?} {e:?}", c.hook));
+        }
+    }
+
+    #[tokio::test]
+    async fn monitors_see_historic_replays() {
+        let pm = HookManager::builder().spec::<Hist>().build();
+        let log = Arc::new(Log::default());
+        pm.add_monitor(log.clone());
+        pm.register("early", |r| r.sync_fn::<Hist>(|x| Ok(Some(*x))).add())
+            .unwrap();
+        pm.hook::<Hist>().call_historic(1, |_, _| {}).await.unwrap();
+        pm.register("late", |r| r.sync_fn::<Hist>(|x| Ok(Some(*x))).add())
+            .unwrap();
+        pm.flush().await;
+        let entries = log.0.lock().unwrap().clone();
+        assert_eq!(entries.len(), 4, "{entries:?}");
+        assert_eq!(entries[2], r#"before Hist ["late"]"#);
+        assert!(
+            entries[3].starts_with(r#"after Hist ["late"]"#),
+            "{entries:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn monitors_time_calls_on_tokios_clock() {
+        let pm = HookManager::builder().spec::<Slow>().build();
+        let log = Arc::new(Log::default());
+        pm.add_monitor(log.clone());
+        pm.register("s", |r| {
+            r.hook_fn::<Slow>(|_| {
+                async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    Ok(Some(1))
+                }
+                .boxed()
+            })
+            .add()
+        })
+        .unwrap();
+        pm.hook::<Slow>().call(&()).await.unwrap();
+        let entries = log.0.lock().unwrap().clone();
+        assert_eq!(entries[1], r#"after Slow ["s"] 5s"#);
+    }
+
+    #[tokio::test]
+    async fn a_typed_spec_not_reachable_from_json_says_how_to_make_it_so() {
+        let pm = HookManager::builder().spec::<Plain>().build();
+        let err = pm.call_json("Plain", json!(1)).await.unwrap_err();
+        assert!(matches!(err, CallError::Unavailable { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains("json_spec::<"), "{msg}");
+        assert!(msg.contains("Plain"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn a_historic_hook_called_from_json_says_it_cannot_be() {
+        let pm = HookManager::builder().json_spec::<Hist>().build();
+        let err = pm.call_json("Hist", json!(1)).await.unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("cannot be called from JSON"), "{msg}");
+    }
+
+    #[tokio::test]
+    async fn the_dynamic_spec_type_is_not_a_typed_hook() {
+        let pm = HookManager::builder()
+            .dynamic_spec(SpecInfo::dynamic("user.login"))
+            .build();
+        let err = pm
+            .hook::<hookwire::DynamicHook>()
+            .call(&json!(1))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("call_json"), "{err}");
+        let err = pm
+            .register("p", |r| {
+                r.sync_fn::<hookwire::DynamicHook>(|v| Ok(Some(v.clone())))
+                    .add()
+            })
+            .unwrap_err();
+        assert!(err.to_string().contains("json_fn"), "{err}");
+        // Called by name, it works.
+        pm.register("q", |r| {
+            r.json_fn("user.login", |v| Ok(Some(v.clone()))).add()
+        })
+        .unwrap();
+        let out = pm.call_json("user.login", json!(7)).await.unwrap();
+        assert_eq!(out.into_values(), [json!(7)]);
+    }
+}

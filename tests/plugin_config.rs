@@ -574,3 +574,16 @@ proptest! {
         prop_assert_eq!(config.section_names().collect::<Vec<_>>(), vec![name.as_str()]);
     }
 }
+
+#[test]
+fn a_config_file_that_is_not_utf8_says_so() {
+    let path = std::env::temp_dir().join(format!("hookwire-latin1-{}.toml", std::process::id()));
+    // "[plugins.caf\xe9]" in Latin-1.
+    std::fs::write(&path, b"[plugins.caf\xe9]\n").unwrap();
+    let err = HostConfig::load(&path).unwrap_err();
+    let _ = std::fs::remove_file(&path);
+    assert!(matches!(err, ConfigError::Io { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("not UTF-8 text: save it as UTF-8"), "{msg}");
+    assert!(!msg.contains("permissions"), "{msg}");
+}

@@ -336,6 +336,45 @@ async fn the_harness_refuses_an_impl_of_a_hook_the_host_does_not_declare() {
     assert!(msg.contains("Undeclared"), "{msg}");
 }
 
+#[tokio::test]
+async fn a_harness_that_refuses_a_plugin_leaves_nothing_running_or_registered() {
+    let host = HookManager::builder().spec::<Name>().build();
+    let j = Journal::new();
+    let stand_in = FakePlugin::new(PluginMeta::new("dep", "1.0.0"))
+        .journal(&j)
+        .hook::<Undeclared>(Script::always(Reply::answer(1)));
+    let tested = || {
+        FakePlugin::new(PluginMeta::new("typo", "1.0.0").requires("dep", "^1"))
+            .journal(&j)
+            .hook::<Name>(Script::always(Reply::answer("typo".to_owned())))
+    };
+    let err = PluginHarness::new(tested())
+        .dependency(stand_in)
+        .hooks(host.clone())
+        .start()
+        .await
+        .unwrap_err();
+    // The stand-in has the undeclared hook: it is the one named.
+    let msg = err.to_string();
+    assert!(msg.starts_with("plugin `dep` failed: "), "{msg}");
+    // Both were started, then stopped again, and nothing stays registered on the host.
+    let stops: Vec<String> = j
+        .entries()
+        .into_iter()
+        .filter(|e| e.ends_with(":stop"))
+        .collect();
+    assert_eq!(stops, ["typo:stop", "dep:stop"]);
+    assert!(!host.is_registered("typo") && !host.is_registered("dep"));
+    // So a second harness on the same host starts the plugin cleanly.
+    let running = PluginHarness::new(tested())
+        .dependency(FakePlugin::new(PluginMeta::new("dep", "1.0.0")))
+        .hooks(host.clone())
+        .start()
+        .await
+        .unwrap();
+    assert_eq!(running.state(), PluginState::Started);
+}
+
 struct LazyBlocking;
 #[async_trait]
 impl Plugin for LazyBlocking {

@@ -237,6 +237,13 @@ impl HookManager {
     /// A caller for hook `S`. Declares `S` if it is not declared yet. Keep the caller for hot
     /// paths: this lookup costs a hash-map probe and an `Arc` clone.
     pub fn hook<S: HookSpec>(&self) -> HookCaller<S> {
+        if TypeId::of::<S>() == TypeId::of::<DynamicHook>() {
+            return HookCaller::new(Err(RegisterError::SpecMismatch {
+                hook: DynamicHook::NAME.to_owned(),
+                detail: "dynamic hooks are called by name: use `call_json(\"<hook name>\", args)`"
+                    .into(),
+            }));
+        }
         if let Some(slot) = self.lookup::<S>() {
             // A slot an impl created is not declared yet: declare it below.
             if slot.declared.load(Ordering::Relaxed) {
@@ -486,6 +493,21 @@ impl HookManager {
         match target {
             Some(t) => t.call_json(args).await,
             None => {
+                // A typed spec of that name, not reachable from JSON: say how to make it so.
+                let typed = self
+                    .registry()
+                    .hooks
+                    .get(hook)
+                    .and_then(|r| r.spec.as_ref())
+                    .map(|spec| spec.types.spec_name);
+                if let Some(spec_type) = typed {
+                    return Err(CallError::Unavailable {
+                        hook: hook.to_owned(),
+                        detail: format!(
+                            "its spec type `{spec_type}` is not reachable from JSON; declare it with `json_spec::<{spec_type}>()` (its argument and answer types must be serde types)"
+                        ),
+                    });
+                }
                 let map = self.inner.by_name.load();
                 let mut known: Vec<&str> = map.keys().map(|k| &**k).collect();
                 known.sort_unstable();

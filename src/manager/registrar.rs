@@ -29,7 +29,7 @@ use crate::exec::wrapper::{HookWrapper, Next, WrapResult};
 use crate::hookimpl::{
     AsyncFn, BlockingFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, SyncHook, Tier, WrapperFn,
 };
-use crate::spec::HookSpec;
+use crate::spec::{DynamicHook, HookSpec, TypeKey};
 
 /// Collects one plugin's impls; they are registered together, all or nothing.
 pub struct Registrar {
@@ -351,6 +351,13 @@ impl ImplBuilder<'_> {
             return Err(invalid(
                 "timeout, retry and circuit breaker apply to plain impls, not to wrappers; give the call a `deadline` instead".into(),
             ));
+        }
+        if let RecordFn::Typed { types, .. } = &self.func {
+            if *types == TypeKey::of::<DynamicHook>() {
+                return Err(invalid(
+                    "a dynamic hook is implemented by name: use `json_fn`/`json_async_fn` with the hook's name".into(),
+                ));
+            }
         }
         let me = &self.registrar.plugin;
         if self

@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use super::record::{ImplRecord, JsonImpl, RecordFn};
 use super::Shared;
+use crate::caller::run_monitored;
 use crate::caller::CallOptions;
 use crate::error::{CallError, JsonMismatch, RegisterError};
-use crate::exec::run_call;
 use crate::exec::snapshot::{ImplEntry, ImplList};
 use crate::exec::stats::ImplStatsSnapshot;
 use crate::hookimpl::{Hook, HookReturn, ImplFn, SyncFn};
@@ -249,7 +249,7 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
         let replay_list = Arc::new(ImplList::new(list.spec.clone(), fresh));
         let calls = history.clone();
         drop(history);
-        Some(Box::pin(replay(replay_list, calls)))
+        Some(Box::pin(replay(replay_list, calls, self.shared.clone())))
     }
 
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
@@ -290,12 +290,16 @@ pub(crate) fn order_records(
 }
 
 /// Runs each stored historic call, in order, on the newly registered impls.
-async fn replay<S: HookSpec>(list: Arc<ImplList<S>>, calls: Vec<HistoricCall<S>>) {
+async fn replay<S: HookSpec>(
+    list: Arc<ImplList<S>>,
+    calls: Vec<HistoricCall<S>>,
+    shared: Arc<Shared>,
+) {
     for call in calls {
         // As the original call was made: the spec's defaults with that caller's overrides
-        // (a deadline counts from the start of each replay).
+        // (a deadline counts from the start of each replay); monitors see it like a call.
         let plan = call.options.plan(&list);
-        let outcome = run_call(list.clone(), &call.args, plan).await;
+        let outcome = run_monitored(&shared, list.clone(), &call.args, plan).await;
         for (plugin, o) in outcome.into_named() {
             (call.on_result)(&plugin, o);
         }
@@ -311,7 +315,16 @@ impl<S: HookSpec> JsonCall for Slot<S> {
             let Some(bridge) = self.json.get() else {
                 unreachable!("json_call only hands out slots with a bridge")
             };
-            let name = self.list.load().spec.name.clone();
+            let (name, historic) = {
+                let list = self.list.load();
+                (list.spec.name.clone(), list.spec.historic)
+            };
+            if historic {
+                return Err(CallError::Historic {
+                    hook: name.to_string(),
+                    detail: "is historic and cannot be called from JSON (its calls are kept for impls registered later): call it from Rust with `hook::<T>().call_historic(..)`",
+                });
+            }
             let args = (bridge.decode_args)(args).map_err(|detail| CallError::BadArgs {
                 hook: name.to_string(),
                 detail,

@@ -83,7 +83,8 @@ impl PluginHarness {
     /// # Errors
     /// [`PluginError::Dependencies`] when the plugin's dependencies are not met;
     /// [`PluginError::Failed`] when it (or a stand-in) failed to register, init or start, or
-    /// implements a hook the host's specs (given with [`hooks`](Self::hooks)) do not declare.
+    /// implements a hook the host's specs (given with [`hooks`](Self::hooks)) do not declare;
+    /// everything started is then stopped again (each within 5 s) and unregistered.
     ///
     /// # Cancel safety
     /// Not cancel safe (see [`PluginManager::start`]).
@@ -94,16 +95,25 @@ impl PluginHarness {
         }
         pm.add_arc(self.plugin, self.lazy)?;
         let report = pm.start().await?;
-        if let Some((plugin, reason)) = report.failed.into_iter().next() {
-            return Err(PluginError::Failed { plugin, reason });
-        }
-        if self.host_specs {
-            if let Err(e) = pm.hooks().check_pending() {
-                return Err(PluginError::Failed {
-                    plugin: self.name,
+        let failed = match report.failed.into_iter().next() {
+            Some((plugin, reason)) => Some(PluginError::Failed { plugin, reason }),
+            None if self.host_specs => pm.hooks().check_pending().err().map(|e| {
+                PluginError::Failed {
+                    // The plugin with an undeclared hook (the tested one, or a stand-in).
+                    plugin: e
+                        .pending
+                        .first()
+                        .map_or_else(|| self.name.clone(), |(p, _)| p.clone()),
                     reason: e.to_string(),
-                });
-            }
+                }
+            }),
+            None => None,
+        };
+        if let Some(e) = failed {
+            // Leave nothing running or registered behind (the host's hook manager may be
+            // shared with other harnesses).
+            pm.shutdown(FAILED_START_GRACE).await;
+            return Err(e);
         }
         Ok(RunningPlugin {
             pm,
@@ -111,6 +121,9 @@ impl PluginHarness {
         })
     }
 }
+
+/// How long each plugin gets to stop when a harness start fails.
+const FAILED_START_GRACE: Duration = Duration::from_secs(5);
 
 /// A plugin started by a [`PluginHarness`].
 #[derive(Debug, Clone)]

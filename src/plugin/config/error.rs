@@ -8,7 +8,7 @@ use super::ACCEPTED;
 #[non_exhaustive]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read plugin config file {path}: {source}; check the path and permissions")]
+    #[error("cannot read plugin config file {path}: {source}; {}", io_advice(.source))]
     Io {
         /// The file.
         path: String,
@@ -83,4 +83,12 @@ pub enum ConfigError {
         /// serde's message, such as `invalid type: string "x", expected u32`.
         message: String,
     },
+}
+
+/// What to do about a config file that could not be read.
+fn io_advice(e: &std::io::Error) -> &'static str {
+    match e.kind() {
+        std::io::ErrorKind::InvalidData => "the file is not UTF-8 text: save it as UTF-8",
+        _ => "check the path and permissions",
+    }
 }
