@@ -281,3 +281,182 @@ fn a_subscriber_may_read_the_manager_from_the_events_of_add_and_start() {
         "add or start deadlocked: an event was emitted under the registry lock"
     );
 }
+
+hookwire::hookspec! {
+    pub struct Ping(()) -> String;
+    pub struct Pong(()) -> String;
+}
+
+#[derive(Default)]
+struct Counts {
+    starts: AtomicUsize,
+    stops: AtomicUsize,
+    /// Calls of the impl that began after `stop` had begun.
+    after_stop: AtomicUsize,
+}
+
+/// A plugin implementing `Ping` (`Pong` if named `z`) with timed `start`/`stop`.
+struct Timed {
+    name: &'static str,
+    deps: Vec<&'static str>,
+    fail_init: bool,
+    start: Duration,
+    stop: Duration,
+    counts: Arc<Counts>,
+}
+
+#[async_trait]
+impl Plugin for Timed {
+    fn meta(&self) -> PluginMeta {
+        self.deps
+            .iter()
+            .fold(PluginMeta::new(self.name, "1.0.0"), |m, d| {
+                m.requires(*d, "^1")
+            })
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        let n = self.name;
+        if n == "z" {
+            return r.sync_fn::<Pong>(move |_| Ok(Some(n.into()))).add();
+        }
+        let counts = self.counts.clone();
+        r.sync_fn::<Ping>(move |_| {
+            if counts.stops.load(Ordering::SeqCst) > 0 {
+                counts.after_stop.fetch_add(1, Ordering::SeqCst);
+            }
+            Ok(Some(n.into()))
+        })
+        .add()
+    }
+    async fn init(&self, _: &PluginContext) -> Result<(), BoxError> {
+        if self.fail_init {
+            return Err("boom".into());
+        }
+        Ok(())
+    }
+    async fn start(&self, _: &PluginContext) -> Result<(), BoxError> {
+        self.counts.starts.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.start).await;
+        Ok(())
+    }
+    async fn stop(&self, _: &PluginContext) -> Result<(), BoxError> {
+        self.counts.stops.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(self.stop).await;
+        Ok(())
+    }
+}
+
+fn timed(
+    name: &'static str,
+    deps: &[&'static str],
+    start_ms: u64,
+    stop_ms: u64,
+) -> (Timed, Arc<Counts>) {
+    let counts = Arc::new(Counts::default());
+    let plugin = Timed {
+        name,
+        deps: deps.to_vec(),
+        fail_init: false,
+        start: Duration::from_millis(start_ms),
+        stop: Duration::from_millis(stop_ms),
+        counts: counts.clone(),
+    };
+    (plugin, counts)
+}
+
+/// Collects the messages of ERROR events (such as "bug: illegal plugin state change").
+#[derive(Clone, Default)]
+struct Errors(Arc<Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> Layer<S> for Errors {
+    fn on_event(&self, e: &tracing::Event<'_>, _: Context<'_, S>) {
+        if *e.metadata().level() == tracing::Level::ERROR {
+            self.0.lock().unwrap().push(format!("{e:?}"));
+        }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_plugin_given_up_on_while_starting_is_stopped_once_by_itself_only() {
+    let errors = Errors::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(errors.clone()));
+    let pm = PluginManager::builder().environment(false).build();
+    // `a`'s start outlives the grace, ends while `shutdown` still waits for slower `z`, and
+    // `a` then stops itself; `shutdown` must not stop it a second time.
+    let (a, counts) = timed("a", &[], 30, 100);
+    let (z, _) = timed("z", &[], 1000, 0);
+    pm.add_lazy(a).unwrap();
+    pm.add_lazy(z).unwrap();
+    pm.start().await.unwrap();
+    for call in [0, 1] {
+        let pm = pm.clone();
+        tokio::spawn(async move {
+            if call == 0 {
+                let _ = pm.hook::<Ping>().call(&()).await;
+            } else {
+                let _ = pm.hook::<Pong>().call(&()).await;
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let report = pm.shutdown(Duration::from_millis(20)).await;
+    let a = report.plugins.iter().find(|p| p.plugin == "a").unwrap();
+    assert!(matches!(a.outcome, StopOutcome::NotStarted(_)), "{a:?}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(counts.starts.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        counts.stops.load(Ordering::SeqCst),
+        1,
+        "stop runs at most once"
+    );
+    assert!(
+        errors.0.lock().unwrap().is_empty(),
+        "{:?}",
+        errors.0.lock().unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_lazy_plugin_whose_dependency_failed_is_failed_once() {
+    let errors = Errors::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(errors.clone()));
+    let pm = PluginManager::builder().environment(false).build();
+    let (mut d, _) = timed("d", &[], 0, 0);
+    d.fail_init = true;
+    pm.add(d).unwrap();
+    pm.add_lazy(timed("l", &["d"], 0, 0).0).unwrap();
+    pm.add(timed("e", &["l"], 0, 0).0).unwrap();
+    let report = pm.start().await.unwrap();
+    assert_eq!(report.failed.len(), 3, "{report:?}");
+    assert!(
+        errors.0.lock().unwrap().is_empty(),
+        "{:?}",
+        errors.0.lock().unwrap()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_waiting_at_a_lazy_gate_never_runs_a_plugin_that_is_stopping() {
+    let (a, counts) = timed("a", &[], 30, 10);
+    let pm = PluginManager::builder().environment(false).build();
+    pm.add_lazy(a).unwrap();
+    pm.start().await.unwrap();
+    // Calls wait at `a`'s gate while it starts; the shutdown stops it when its start ends.
+    // Each call either runs before the stop or gets an error: never during or after it.
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let pm = pm.clone();
+            tokio::spawn(async move { pm.hook::<Ping>().call(&()).await.unwrap() })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1)).await;
+    let report = pm.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(report.plugins[0].outcome, StopOutcome::Stopped);
+    for call in calls {
+        call.await.unwrap();
+    }
+    assert_eq!(counts.stops.load(Ordering::SeqCst), 1);
+    assert_eq!(counts.after_stop.load(Ordering::SeqCst), 0);
+}

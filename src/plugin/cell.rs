@@ -139,7 +139,11 @@ impl Host {
 
     /// Marks `cell` failed (unless it already is) and releases what it holds.
     pub(crate) fn fail(&self, cell: &Cell, reason: String) {
-        self.transition(cell, PluginState::Failed(reason));
+        // Failed twice (a lazy plugin whose dependency failed, found by two paths): the first
+        // reason stands; what it holds is released either way.
+        if !matches!(cell.run().state, PluginState::Failed(_)) {
+            self.transition(cell, PluginState::Failed(reason));
+        }
         let (handle, ctx) = {
             let mut run = cell.run();
             (run.handle.take(), run.ctx.take())
@@ -369,7 +373,16 @@ impl StartGate for LazyGate {
             };
             host.bring_up(cell.clone(), true)
                 .await
-                .map_err(|r| format!("lazy plugin `{}` could not start: {r}", cell.name).into())
+                .map_err(|r| format!("lazy plugin `{}` could not start: {r}", cell.name))?;
+            // It started, but may have been stopped since (a call waiting at the gate while
+            // `remove`/`shutdown` ran): its impls no longer run.
+            let state = cell.run().state.clone();
+            match state {
+                PluginState::Started => Ok(()),
+                other => {
+                    Err(format!("plugin `{}` is no longer running ({other:?})", cell.name).into())
+                }
+            }
         })
     }
 }

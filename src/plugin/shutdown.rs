@@ -73,11 +73,25 @@ impl StopReport {
     }
 }
 
-/// What settling a plugin's start did: the tasks it aborted, and how much of the grace it
-/// used (the stop gets the rest).
+/// What settling a plugin's start did: whether it gave up on a start still running (the
+/// plugin's state then, and the tasks it aborted; the plugin stops itself, nobody else may),
+/// and how much of the grace it used (the stop gets the rest).
 struct Settled {
-    aborted: Vec<String>,
+    gave_up: Option<(PluginState, Vec<String>)>,
     waited: Duration,
+}
+
+impl Settled {
+    /// The report of a plugin given up on: not started, its aborted tasks named.
+    fn given_up(self, cell: &Cell) -> Option<PluginStop> {
+        let (state, aborted_tasks) = self.gave_up?;
+        Some(PluginStop {
+            plugin: cell.name.to_string(),
+            outcome: StopOutcome::NotStarted(state),
+            aborted_tasks,
+            panicked_tasks: Vec::new(),
+        })
+    }
 }
 
 impl Host {
@@ -88,14 +102,20 @@ impl Host {
     /// returned, for the report).
     async fn settle(&self, cell: &Cell, grace: Duration) -> Settled {
         let began = Instant::now();
-        let aborted = self.settle_start(cell, grace).await;
+        let gave_up = self.settle_start(cell, grace).await;
         Settled {
-            aborted,
+            gave_up,
             waited: began.elapsed(),
         }
     }
 
-    async fn settle_start(&self, cell: &Cell, grace: Duration) -> Vec<String> {
+    /// `None` if the start (if any) is over; otherwise the plugin's state when it was given up
+    /// on and the tasks aborted then.
+    async fn settle_start(
+        &self,
+        cell: &Cell,
+        grace: Duration,
+    ) -> Option<(PluginState, Vec<String>)> {
         let up = cell
             .up
             .get_or_init(|| {
@@ -105,20 +125,20 @@ impl Host {
             })
             .wait();
         if tokio::time::timeout(grace, up).await.is_ok() {
-            return Vec::new();
+            return None;
         }
-        let ctx = {
+        let (state, ctx) = {
             let mut closing = cell.closing.lock().unwrap_or_else(PoisonError::into_inner);
             let run = cell.run();
             if run.state == PluginState::Started {
                 // It ended between the timeout and the lock: stopped like the others.
-                return Vec::new();
+                return None;
             }
             *closing = Some(grace);
-            run.ctx.clone()
+            (run.state.clone(), run.ctx.clone())
         };
         let Some(ctx) = ctx else {
-            return Vec::new();
+            return Some((state, Vec::new()));
         };
         ctx.cancellation().cancel();
         let (mut set, mut names) = ctx.tasks().close();
@@ -137,7 +157,7 @@ impl Host {
         if !aborted.is_empty() {
             tracing::warn!(plugin = %cell.name, tasks = ?aborted, "aborted the tasks of a plugin still starting after the grace period");
         }
-        aborted
+        Some((state, aborted))
     }
 
     /// Stops one cell whose impls are already unregistered.
@@ -168,6 +188,10 @@ impl Host {
             report.outcome = StopOutcome::NotStarted(state);
             return report;
         };
+        // Lazy gates closed again: a call waiting at one gets an error, not a stopping plugin.
+        if let Some(open) = cell.open.get() {
+            open.store(false, std::sync::atomic::Ordering::Release);
+        }
         let stop = AssertUnwindSafe(cell.plugin().stop(&ctx))
             .catch_unwind()
             .instrument(ctx.span().clone());
@@ -258,7 +282,7 @@ impl PluginManager {
             std::collections::HashMap::new();
         for cell in &cells {
             let s = host.settle(cell, grace).await;
-            if !s.aborted.is_empty() || !s.waited.is_zero() {
+            if s.gave_up.is_some() || !s.waited.is_zero() {
                 settled.insert(Arc::as_ptr(cell) as usize, s);
             }
         }
@@ -282,12 +306,12 @@ impl PluginManager {
         for cell in &cells {
             let at = Arc::as_ptr(cell) as usize;
             if !was_started.contains(&at) {
-                let mut stop = host
-                    .stop_cell_after(cell, grace, used(cell, &settled))
-                    .await;
-                if let Some(s) = settled.remove(&at) {
-                    stop.aborted_tasks.extend(s.aborted);
-                }
+                let used = used(cell, &settled);
+                // Given up on while starting: it stops itself, whatever its state is now.
+                let stop = match settled.remove(&at).and_then(|s| s.given_up(cell)) {
+                    Some(stop) => stop,
+                    None => host.stop_cell_after(cell, grace, used).await,
+                };
                 report.plugins.push(stop);
             }
         }
@@ -342,8 +366,12 @@ impl PluginManager {
         }
         host.unregister_cell(&cell);
         let settled = host.settle(&cell, grace).await;
-        let mut stop = host.stop_cell_after(&cell, grace, settled.waited).await;
-        stop.aborted_tasks.extend(settled.aborted);
+        let waited = settled.waited;
+        // Given up on while starting: it stops itself, whatever its state is now.
+        let stop = match settled.given_up(&cell) {
+            Some(stop) => stop,
+            None => host.stop_cell_after(&cell, grace, waited).await,
+        };
         let mut reg = host.registry();
         reg.started.retain(|c| !Arc::ptr_eq(c, &cell));
         reg.cells.remove(name);
