@@ -16,8 +16,8 @@ use crate::exec::{call_span, run_call, CallPlan, PlainLoop};
 use crate::hookimpl::{AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, Tier};
 use crate::manager::slot::{HistoricCall, Slot};
 use crate::manager::Shared;
-use crate::monitor::{CallInfo, ImplReport};
-use crate::outcome::{HookOutcome, ImplOutcome};
+use crate::monitor::{CallInfo, HookMonitor, ImplReport};
+use crate::outcome::{HookOutcome, ImplOutcome, OutcomeKind};
 use crate::spec::{CallMode, HookSpec};
 
 /// Per-call overrides of the spec's defaults.
@@ -233,15 +233,16 @@ impl<S: HookSpec> HookCaller<S> {
             return Err(historic_misuse(&list.spec.name));
         }
         let mut entries = list.entries.clone();
+        // After the last impl that runs before extras (a `before`/`after` constraint can put
+        // a plain impl ahead of a `tryfirst` one: the extras still come after both).
         let at = entries
             .iter()
-            .position(|e| {
-                let runs_before_extras = e.options.wrapper
+            .rposition(|e| {
+                e.options.wrapper
                     || e.options.tier == Tier::TryFirst
-                    || (e.options.tier == Tier::Normal && e.options.priority > 0);
-                !runs_before_extras
+                    || (e.options.tier == Tier::Normal && e.options.priority > 0)
             })
-            .unwrap_or(entries.len());
+            .map_or(0, |i| i + 1);
         let extras: Vec<ImplEntry<S>> = extras
             .into_iter()
             .map(|x| ImplEntry {
@@ -374,7 +375,14 @@ pub(crate) async fn run_monitored<S: HookSpec>(
     }
     // tokio's clock, like deadlines and timeouts (paused in tests).
     let started = tokio::time::Instant::now();
+    let mut cancelled = AfterCancel {
+        monitors: &monitors,
+        info: &info,
+        started,
+        armed: true,
+    };
     let outcome = run_call(list, args, plan).await;
+    cancelled.armed = false;
     let elapsed = started.elapsed();
     let reports: Vec<ImplReport> = outcome
         .iter()
@@ -388,6 +396,37 @@ pub(crate) async fn run_monitored<S: HookSpec>(
         m.after_call(&info, &reports, elapsed);
     }
     outcome
+}
+
+/// Reports a call dropped part-way to the monitors that saw it begin: every impl it
+/// included as [`OutcomeKind::Cancelled`].
+struct AfterCancel<'a, 'i> {
+    monitors: &'a [Arc<dyn HookMonitor>],
+    info: &'a CallInfo<'i>,
+    started: tokio::time::Instant,
+    armed: bool,
+}
+
+impl Drop for AfterCancel<'_, '_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let reports: Vec<ImplReport> = self
+            .info
+            .plugins
+            .iter()
+            .map(|p| ImplReport {
+                plugin: Arc::from(*p),
+                kind: OutcomeKind::Cancelled,
+                error: None,
+            })
+            .collect();
+        let elapsed = self.started.elapsed();
+        for m in self.monitors {
+            m.after_call(self.info, &reports, elapsed);
+        }
+    }
 }
 
 /// A temporary impl for one [`HookCaller::call_extra`].

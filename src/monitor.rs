@@ -43,6 +43,9 @@ pub trait HookMonitor: Send + Sync + 'static {
         let _ = call;
     }
     /// Called after the call, with each impl's outcome in call order and the call's duration.
+    /// Also called when the call is dropped part-way (cancelled), with every impl it included
+    /// reported as [`OutcomeKind::Cancelled`](crate::OutcomeKind::Cancelled), so a monitor can
+    /// pair it with `before_call`.
     fn after_call(&self, call: &CallInfo<'_>, results: &[ImplReport], elapsed: Duration) {
         let _ = (call, results, elapsed);
     }

@@ -362,3 +362,47 @@ mod review_fixes {
         assert_eq!(out.into_values(), [json!(7)]);
     }
 }
+
+mod review6_fixes {
+    use hookwire::{CallError, HookManager};
+    use serde_json::json;
+
+    /// Serialises every value but 13.
+    #[derive(Debug, Clone, serde::Deserialize)]
+    pub struct Picky(pub u32);
+
+    impl serde::Serialize for Picky {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            if self.0 == 13 {
+                Err(serde::ser::Error::custom("unlucky"))
+            } else {
+                s.serialize_u32(self.0)
+            }
+        }
+    }
+
+    hookwire::hookspec! {
+        #[fail_fast]
+        #[name = "strict_json"]
+        pub struct StrictJson(u32) -> Picky;
+    }
+
+    #[tokio::test]
+    async fn under_fail_fast_an_answer_json_cannot_encode_fails_the_json_call() {
+        let pm = HookManager::builder().json_spec::<StrictJson>().build();
+        pm.register("bad", |r| {
+            r.sync_fn::<StrictJson>(|_| Ok(Some(Picky(13)))).add()
+        })
+        .unwrap();
+        pm.register("good", |r| {
+            r.sync_fn::<StrictJson>(|_| Ok(Some(Picky(1))))
+                .trylast()
+                .add()
+        })
+        .unwrap();
+        match pm.call_json("strict_json", json!(0)).await {
+            Err(CallError::ImplFailed { plugin, .. }) => assert_eq!(&*plugin, "bad"),
+            other => panic!("expected the encoding failure of `bad`, got {other:?}"),
+        }
+    }
+}

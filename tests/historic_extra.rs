@@ -217,3 +217,24 @@ async fn replays_keep_the_callers_exclusions_and_the_specs_deadline() {
         [("hung".to_owned(), "timed out".to_owned())]
     );
 }
+
+#[tokio::test]
+async fn extras_run_after_a_tryfirst_impl_even_one_ordered_after_a_plain_one() {
+    let pm = HookManager::new();
+    pm.register("plain", |r| r.sync_fn::<Compute>(|_| Ok(Some(1))).add())
+        .unwrap();
+    pm.register("first", |r| {
+        r.sync_fn::<Compute>(|_| Ok(Some(2)))
+            .tryfirst()
+            .after("plain")
+            .add()
+    })
+    .unwrap();
+    let out = pm
+        .hook::<Compute>()
+        .call_extra(&1, [ExtraImpl::sync("x", |_: &u64| Ok(Some(9)))])
+        .await
+        .unwrap();
+    let names: Vec<&str> = out.iter().map(|(p, _)| p).collect();
+    assert_eq!(names, ["plain", "first", "x"]);
+}

@@ -66,3 +66,51 @@ async fn monitors_see_every_call_and_outcome_until_removed() {
     pm.hook::<Compute>().call(&5).await.unwrap();
     assert_eq!(rec.seen.lock().unwrap().len(), 2);
 }
+
+mod cancelled_calls {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use hookspecs::Compute;
+    use hookwire::{CallInfo, FutureExt, HookManager, HookMonitor, ImplReport, OutcomeKind};
+
+    #[derive(Default)]
+    struct Pairs {
+        before: AtomicUsize,
+        after: Mutex<Vec<Vec<(String, OutcomeKind)>>>,
+    }
+
+    impl HookMonitor for Pairs {
+        fn before_call(&self, _: &CallInfo<'_>) {
+            self.before.fetch_add(1, Ordering::SeqCst);
+        }
+        fn after_call(&self, _: &CallInfo<'_>, results: &[ImplReport], _: Duration) {
+            let r = results
+                .iter()
+                .map(|r| (r.plugin.to_string(), r.kind))
+                .collect();
+            self.after.lock().unwrap().push(r);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_monitor_hears_of_a_call_dropped_part_way() {
+        let pm = HookManager::new();
+        pm.register("stuck", |r| {
+            r.hook_fn::<Compute>(|_| std::future::pending().boxed())
+                .add()
+        })
+        .unwrap();
+        let m = Arc::new(Pairs::default());
+        pm.add_monitor(m.clone());
+        let hook = pm.hook::<Compute>();
+        let r = tokio::time::timeout(Duration::from_millis(10), hook.call(&1)).await;
+        assert!(r.is_err());
+        assert_eq!(m.before.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            *m.after.lock().unwrap(),
+            [vec![("stuck".to_owned(), OutcomeKind::Cancelled)]]
+        );
+    }
+}

@@ -331,7 +331,7 @@ impl<S: HookSpec> JsonCall for Slot<S> {
             })?;
             let encode = bridge.encode;
             let outcome = crate::caller::call_slot(&self, &args, &Default::default()).await?;
-            Ok(outcome.map(|v| match encode(v) {
+            let mut outcome = outcome.map(|v| match encode(v) {
                 Ok(v) => ImplOutcome::Value(v),
                 Err(detail) => {
                     ImplOutcome::Failed(crate::error::HookFailure::Error(Box::new(JsonMismatch {
@@ -339,7 +339,15 @@ impl<S: HookSpec> JsonCall for Slot<S> {
                         detail,
                     })))
                 }
-            }))
+            });
+            // An answer that cannot be encoded fails the call like any failure, under
+            // fail-fast (the impls after it have run, though: encoding comes last).
+            if self.list.load().spec.fail_fast {
+                if let Some(e) = outcome.take_first_failure() {
+                    return Err(e);
+                }
+            }
+            Ok(outcome)
         })
     }
 }

@@ -340,6 +340,9 @@ impl HostConfig {
     /// # Errors
     /// [`ConfigError::UnknownKey`] for a key `T` does not use (even without
     /// `deny_unknown_fields`), [`ConfigError::InvalidPluginConfig`] when serde rejects a value.
+    /// Both name the key, except inside `#[serde(flatten)]` fields and untagged enums, which
+    /// serde reads through a buffer (and where `deny_unknown_fields` does not work either):
+    /// there unknown keys go unnoticed and a bad value is reported at the section.
     pub fn plugin_config<T: DeserializeOwned>(&self, plugin: &str) -> Result<T, ConfigError> {
         let path = self.source.as_deref().unwrap_or(NO_FILE);
         let text = self.text.as_deref().unwrap_or("");
