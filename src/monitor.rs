@@ -28,7 +28,7 @@ pub struct CallInfo<'a> {
 pub struct ImplReport {
     /// The plugin.
     pub plugin: Arc<str>,
-    /// Value, no answer, error or panic.
+    /// How the impl ended (every [`OutcomeKind`], `Cancelled` for a dropped call).
     pub kind: OutcomeKind,
     /// The error or panic message, for failures.
     pub error: Option<String>,

@@ -266,8 +266,9 @@ impl HookManager {
     }
 
     /// Registers a plugin: `f` adds its impls to the [`Registrar`]; they are registered all
-    /// together or not at all. Historic calls are replayed to the new impls before this
-    /// returns (see [`HookCaller::call_historic`]).
+    /// together or not at all. Historic calls are replayed to the new impls during the
+    /// registration; a replay that has to wait finishes on a background task (await
+    /// [`flush`](Self::flush) to be sure; see [`HookCaller::call_historic`]).
     ///
     /// # Errors
     /// [`RegisterError`]: a duplicate or blocked name, a `before`/`after` naming a plugin that

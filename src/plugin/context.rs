@@ -282,7 +282,8 @@ impl PluginContext {
     ///
     /// # Errors
     /// [`ConfigError`] naming the key, the plugin and the file for an unknown key or a value
-    /// of the wrong type.
+    /// of the wrong type (except inside `#[serde(flatten)]` fields and untagged enums: see
+    /// [`HostConfig::plugin_config`](crate::HostConfig::plugin_config)).
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         self.config.plugin_config(&self.name)
     }

@@ -248,7 +248,8 @@ impl PluginManager {
     ///
     /// # Errors
     /// [`PluginError::Dependencies`] listing every problem (missing or mismatched
-    /// dependencies, conflicts, cycles, host API mismatches); nothing is started then.
+    /// dependencies, conflicts, cycles, host API mismatches); [`PluginError::Config`] if an
+    /// environment override did not parse. Nothing is started then.
     ///
     /// # Cancel safety
     /// Not cancel safe: dropping the future part-way leaves the plugins started so far

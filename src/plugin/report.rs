@@ -1,4 +1,4 @@
-//! What [`PluginManager`](crate::PluginManager)(super::PluginManager) operations return: [`PluginError`] and
+//! What [`PluginManager`](crate::PluginManager) operations return: [`PluginError`] and
 //! [`StartReport`].
 
 use std::sync::Arc;

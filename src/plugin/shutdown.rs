@@ -35,7 +35,8 @@ pub enum StopOutcome {
     /// `stop` returned an error or panicked.
     Failed(String),
     /// The plugin was not running (never started, disabled, lazy and never called, or
-    /// failed); it was removed without calling `stop`.
+    /// failed); `stop` was not called by this `remove`/`shutdown` (a plugin given up on
+    /// while it was still starting stops itself when its start ends).
     NotStarted(PluginState),
 }
 
