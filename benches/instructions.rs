@@ -46,6 +46,20 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// Registers `n` plugins, each with an async impl of `Compute` that is ready at once.
+fn register_ready_async(pm: &HookManager, n: usize) {
+    for i in 0..n {
+        pm.register(&format!("p{i}"), |r| {
+            r.hook_fn::<Compute>(|x| {
+                let v = *x + 1;
+                async move { Ok(Some(v)) }.boxed()
+            })
+            .add()
+        })
+        .expect("register");
+    }
+}
+
 /// `iters` starts of `n` plugins (the graph of `benches/plugins.rs`), each on a fresh
 /// `PluginManager`: `add` every plugin, `start`, drop.
 fn start_plugins(iters: u64, n: usize) {
@@ -89,16 +103,7 @@ fn run(mode: &str, iters: u64, n: usize) {
             }
         }
         "parallel" => {
-            for i in 0..n {
-                pm.register(&format!("p{i}"), |r| {
-                    r.hook_fn::<Compute>(|x| {
-                        let v = *x + 1;
-                        async move { Ok(Some(v)) }.boxed()
-                    })
-                    .add()
-                })
-                .expect("register");
-            }
+            register_ready_async(&pm, n);
             let c = pm.hook::<Compute>().parallel();
             for _ in 0..iters {
                 black_box(poll_ready(c.call(black_box(&7))).expect("call"));
@@ -170,16 +175,7 @@ fn run(mode: &str, iters: u64, n: usize) {
             });
         }
         "async" => {
-            for i in 0..n {
-                pm.register(&format!("p{i}"), |r| {
-                    r.hook_fn::<Compute>(|x| {
-                        let v = *x + 1;
-                        async move { Ok(Some(v)) }.boxed()
-                    })
-                    .add()
-                })
-                .expect("register");
-            }
+            register_ready_async(&pm, n);
             let c = pm.hook::<Compute>();
             for _ in 0..iters {
                 black_box(poll_ready(c.call(black_box(&7))).expect("call"));

@@ -284,7 +284,8 @@ impl HookManager {
         f(&mut r)?;
         let (id, replays) = {
             let mut reg = self.registry();
-            let done = reg.register(name.clone(), r.pending, &self.inner.shared)?;
+            let constrained = r.has_constraints();
+            let done = reg.register(name.clone(), r.pending, constrained, &self.inner.shared)?;
             self.publish(&reg);
             done
         };

@@ -101,11 +101,9 @@ impl Registry {
         &mut self,
         name: Arc<str>,
         pending: Vec<PendingImpl>,
+        constrained: bool,
         shared: &Arc<Shared>,
     ) -> Result<(u64, Replays), RegisterError> {
-        let constrained = pending
-            .iter()
-            .any(|p| !p.options.before.is_empty() || !p.options.after.is_empty());
         let (mut results, replays) =
             self.register_batch(vec![(name, pending)], constrained, shared);
         let id = results.pop().expect("one result per plugin")?;

@@ -288,7 +288,7 @@ impl PluginManager {
             }
         }
         // How much of a plugin's grace went to waiting for its start (its stop gets the rest).
-        let used = |cell: &Arc<Cell>, settled: &std::collections::HashMap<usize, Settled>| {
+        let used_of = |cell: &Arc<Cell>, settled: &std::collections::HashMap<usize, Settled>| {
             settled
                 .get(&(Arc::as_ptr(cell) as usize))
                 .map_or(Duration::ZERO, |s| s.waited)
@@ -296,7 +296,7 @@ impl PluginManager {
         let started: Vec<Arc<Cell>> = std::mem::take(&mut host.registry().started);
         let mut report = StopReport::default();
         for cell in started.iter().rev() {
-            let used = used(cell, &settled);
+            let used = used_of(cell, &settled);
             report
                 .plugins
                 .push(host.stop_cell_after(cell, grace, used).await);
@@ -307,7 +307,7 @@ impl PluginManager {
         for cell in &cells {
             let at = Arc::as_ptr(cell) as usize;
             if !was_started.contains(&at) {
-                let used = used(cell, &settled);
+                let used = used_of(cell, &settled);
                 // Given up on while starting: it stops itself, whatever its state is now.
                 let stop = match settled.remove(&at).and_then(|s| s.given_up(cell)) {
                     Some(stop) => stop,
