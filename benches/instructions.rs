@@ -46,6 +46,17 @@ fn runtime() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+/// The hand-written baseline's `n` boxed async functions.
+fn boxed_fns(n: usize) -> Vec<BoxedFn> {
+    (0..n)
+        .map(|_| {
+            Box::new(|x: u64| {
+                Box::pin(async move { x + 1 }) as Pin<Box<dyn Future<Output = u64> + Send>>
+            }) as BoxedFn
+        })
+        .collect()
+}
+
 /// Registers `n` plugins, each with an async impl of `Compute` that is ready at once.
 fn register_ready_async(pm: &HookManager, n: usize) {
     for i in 0..n {
@@ -110,13 +121,7 @@ fn run(mode: &str, iters: u64, n: usize) {
             }
         }
         "join-all" => {
-            let fs: Vec<BoxedFn> = (0..n)
-                .map(|_| {
-                    Box::new(|x: u64| {
-                        Box::pin(async move { x + 1 }) as Pin<Box<dyn Future<Output = u64> + Send>>
-                    }) as BoxedFn
-                })
-                .collect();
+            let fs = boxed_fns(n);
             for _ in 0..iters {
                 black_box(poll_ready(futures::future::join_all(
                     fs.iter().map(|f| f(black_box(7))),
@@ -194,13 +199,7 @@ fn run(mode: &str, iters: u64, n: usize) {
             }
         }
         "async-baseline" => {
-            let fs: Vec<BoxedFn> = (0..n)
-                .map(|_| {
-                    Box::new(|x: u64| {
-                        Box::pin(async move { x + 1 }) as Pin<Box<dyn Future<Output = u64> + Send>>
-                    }) as BoxedFn
-                })
-                .collect();
+            let fs = boxed_fns(n);
             for _ in 0..iters {
                 black_box(poll_ready(async {
                     let mut out = Vec::with_capacity(fs.len());
