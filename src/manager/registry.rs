@@ -17,6 +17,7 @@ use crate::caller::ImplInfo;
 use crate::error::{PendingImplsError, RegisterError};
 use crate::exec::run::ImplPolicy;
 use crate::hookimpl::ImplOptions;
+use crate::prefetch::{prefetch, prefetch_arc, AHEAD};
 use crate::spec::SpecInfo;
 
 /// An impl a plugin asked to register, not yet committed.
@@ -82,6 +83,23 @@ fn batch_names<'a>(
         items.map(|(n, _)| n.clone()).collect()
     } else {
         HashSet::new()
+    }
+}
+
+/// Asks for the memory of the items a few steps after `k`: the plugin's name and impl list,
+/// then the impls' functions (whose reference counts staging changes).
+#[inline]
+fn prefetch_item(items: &[(&Arc<str>, &[PendingImpl])], k: usize) {
+    if let Some((name, pending)) = items.get(k + AHEAD) {
+        prefetch_arc(name);
+        prefetch(pending.as_ptr());
+    }
+    if let Some((_, pending)) = items.get(k + AHEAD / 2) {
+        for p in pending.iter() {
+            if let RecordFn::Typed { func, .. } = &p.func {
+                prefetch_arc(func);
+            }
+        }
     }
 }
 
@@ -190,6 +208,7 @@ impl Registry {
         pending: &[PendingImpl],
         accepted: &HashSet<Arc<str>>,
         batch: &HashSet<Arc<str>>,
+        staged: &HashMap<Arc<str>, usize>,
     ) -> Result<(), RegisterError> {
         if self.blocked.contains(&**name) {
             return Err(RegisterError::Blocked {
@@ -217,7 +236,10 @@ impl Registry {
                 }
             }
             if let RecordFn::Typed { maker, .. } = &p.func {
-                if self.hooks.get(&p.hook).is_none_or(|r| r.slot.is_none()) {
+                // A hook this batch staged already has its slot (and a valid spec).
+                if !staged.contains_key(&p.hook)
+                    && self.hooks.get(&p.hook).is_none_or(|r| r.slot.is_none())
+                {
                     validate_spec(&(maker.info)())?;
                 }
             }
@@ -240,8 +262,9 @@ impl Registry {
         let mut accepted: HashSet<Arc<str>> = HashSet::with_capacity(items.len());
         let mut staged: Vec<Staged> = Vec::new();
         let mut staged_at: HashMap<Arc<str>, usize> = HashMap::new();
-        for &(name, pending) in items {
-            if let Err(e) = self.precheck(name, pending, &accepted, batch) {
+        for (k, &(name, pending)) in items.iter().enumerate() {
+            prefetch_item(items, k);
+            if let Err(e) = self.precheck(name, pending, &accepted, batch, &staged_at) {
                 results.push(Err(e));
                 continue;
             }

@@ -29,6 +29,7 @@ use super::report::{PluginError, StartReport};
 use super::Plugin;
 use crate::exec::panic::panic_message;
 use crate::manager::registrar::Registrar;
+use crate::prefetch::{prefetch_arc, AHEAD};
 use crate::spec::HookSpec;
 use crate::{HookCaller, HookManager};
 
@@ -167,7 +168,7 @@ impl PluginManager {
         };
         let lazy = config.lazy(&meta.name).unwrap_or(lazy);
         let mut reg = self.inner.registry();
-        if reg.cells.contains_key(&meta.name) {
+        if reg.cells.contains_key(meta.name.as_str()) {
             return Err(PluginError::Duplicate { plugin: meta.name });
         }
         let cell = Arc::new(Cell {
@@ -194,7 +195,7 @@ impl PluginManager {
             }
         }
         reg.added.push(cell.clone());
-        reg.cells.insert(cell.meta.name.clone(), cell.clone());
+        reg.cells.insert(cell.name.clone(), cell.clone());
         // Events after the lock: a subscriber may look at the manager.
         drop(reg);
         if let Some(by) = &cell.disabled {
@@ -267,7 +268,10 @@ impl PluginManager {
             let reg = host.registry();
             let mut cells = Vec::with_capacity(reg.added.len());
             let mut disabled = Vec::new();
-            for c in &reg.added {
+            for (i, c) in reg.added.iter().enumerate() {
+                if let Some(next) = reg.added.get(i + AHEAD) {
+                    Cell::prefetch(next);
+                }
                 match &c.disabled {
                     None => cells.push(c.clone()),
                     Some(by) => disabled.push((String::from(&*c.name), by.clone())),
@@ -298,6 +302,15 @@ impl PluginManager {
         let mut batch = Vec::new();
         let mut batch_cells = Vec::new();
         for (i, cell) in cells.iter().enumerate() {
+            if let Some(next) = cells.get(i + AHEAD) {
+                Cell::prefetch(next);
+            }
+            if let Some(soon) = cells.get(i + AHEAD / 2) {
+                prefetch_arc(&soon.plugin);
+                for &d in resolved.deps_of(i + AHEAD / 2) {
+                    Cell::prefetch(&cells[d as usize]);
+                }
+            }
             {
                 let mut run = cell.run();
                 if run.state != PluginState::Discovered {
@@ -318,16 +331,34 @@ impl PluginManager {
                 Err(reason) => self.fail_before_start(cell, reason),
             }
         }
-        let fresh: Vec<&Arc<Cell>> = resolved
+        // The new plugins in start order, and their input positions.
+        let fresh_at: Vec<u32> = resolved
             .order
             .iter()
-            .filter(|&&i| is_new[i as usize])
-            .map(|&i| &cells[i as usize])
+            .copied()
+            .filter(|&i| is_new[i as usize])
             .collect();
-        report.start_order = fresh.iter().map(|c| String::from(&*c.name)).collect();
+        let fresh: Vec<&Arc<Cell>> = fresh_at.iter().map(|&i| &cells[i as usize]).collect();
+        report.start_order = fresh
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                if let Some(next) = fresh.get(k + AHEAD) {
+                    Cell::prefetch(next);
+                }
+                if let Some(soon) = fresh.get(k + AHEAD / 2) {
+                    prefetch_arc(&soon.name);
+                }
+                String::from(&*c.name)
+            })
+            .collect();
         let verdicts = host.hooks.check_batch(&batch);
         let mut checked = Vec::with_capacity(batch.len());
-        for ((cell, r), verdict) in batch_cells.into_iter().zip(batch).zip(verdicts) {
+        for (k, (r, verdict)) in batch.into_iter().zip(verdicts).enumerate() {
+            let cell = batch_cells[k];
+            if let Some(next) = batch_cells.get(k + AHEAD) {
+                Cell::prefetch(next);
+            }
             match verdict {
                 Ok(()) => {
                     host.transition(cell, PluginState::Registered);
@@ -339,7 +370,23 @@ impl PluginManager {
 
         // 2. Bring the eager ones up, in start order.
         let started_before = host.registry().started.len();
-        for cell in &fresh {
+        for (k, cell) in fresh.iter().enumerate() {
+            // This pass goes in dependency order, all over memory: ask for the plugins (and
+            // their dependencies, whose counts and services a start touches) ahead of time.
+            if let Some(next) = fresh.get(k + AHEAD) {
+                Cell::prefetch(next);
+            }
+            if let Some(&soon) = fresh_at.get(k + AHEAD / 2) {
+                for &d in resolved.deps_of(soon as usize) {
+                    Cell::prefetch(&cells[d as usize]);
+                }
+            }
+            if let Some(&sooner) = fresh_at.get(k + AHEAD / 4) {
+                for &d in resolved.deps_of(sooner as usize) {
+                    prefetch_arc(&cells[d as usize].provided);
+                    prefetch_arc(&cells[d as usize].name);
+                }
+            }
             if cell.lazy || cell.run().state != PluginState::Registered {
                 continue;
             }
@@ -350,7 +397,11 @@ impl PluginManager {
         //    in one batch: one snapshot rebuild per hook for the whole start.
         let mut live = Vec::with_capacity(checked.len());
         let mut registrars = Vec::with_capacity(checked.len());
-        for (cell, r) in checked {
+        let checked_cells: Vec<&Arc<Cell>> = checked.iter().map(|&(c, _)| c).collect();
+        for (k, (cell, r)) in checked.into_iter().enumerate() {
+            if let Some(next) = checked_cells.get(k + AHEAD) {
+                Cell::prefetch(next);
+            }
             if cell.lazy {
                 let failed_dep = cell
                     .run()
@@ -379,7 +430,11 @@ impl PluginManager {
             }
         }
         let results = host.hooks.register_batch(registrars);
-        for (cell, result) in live.into_iter().zip(results) {
+        for (k, result) in results.into_iter().enumerate() {
+            let cell = live[k];
+            if let Some(next) = live.get(k + AHEAD) {
+                Cell::prefetch(next);
+            }
             match result {
                 Ok(handle) => {
                     // A lazy plugin that a call brought up meanwhile may have failed already,
@@ -415,7 +470,10 @@ impl PluginManager {
         // What happened to each new plugin: failed and lazy in start order; started in the
         // order they started (lazy dependencies brought up by eager dependents included).
         let mut started_now: Vec<&Arc<Cell>> = Vec::new();
-        for cell in &fresh {
+        for (k, cell) in fresh.iter().enumerate() {
+            if let Some(next) = fresh.get(k + AHEAD) {
+                Cell::prefetch(next);
+            }
             match &cell.run().state {
                 PluginState::Started => started_now.push(cell),
                 PluginState::Failed(reason) => {
@@ -435,7 +493,13 @@ impl PluginManager {
         {
             let reg = host.registry();
             let since = &reg.started[started_before.min(reg.started.len())..];
-            for cell in since {
+            for (k, cell) in since.iter().enumerate() {
+                if let Some(next) = since.get(k + AHEAD) {
+                    Cell::prefetch(next);
+                }
+                if let Some(soon) = since.get(k + AHEAD / 2) {
+                    prefetch_arc(&soon.name);
+                }
                 if ours.remove(&Arc::as_ptr(cell)) {
                     report.started.push(String::from(&*cell.name));
                 }
@@ -506,7 +570,7 @@ impl PluginManager {
     /// # Cancel safety
     /// Cancel safe: it only reads.
     pub async fn health(&self) -> Vec<(String, super::Health)> {
-        let cells: Vec<Arc<Cell>> = self.inner.registry().cells.values().cloned().collect();
+        let cells = self.inner.registry().by_name();
         let mut out = Vec::new();
         for cell in cells {
             if cell.run().state != PluginState::Started {
@@ -535,7 +599,8 @@ impl PluginManager {
     /// when they started) that are registered or running.
     pub(crate) fn live_dependents(&self, name: &str) -> Vec<String> {
         let reg = self.inner.registry();
-        reg.cells
+        let mut names: Vec<String> = reg
+            .cells
             .values()
             .filter(|c| {
                 let run = c.run();
@@ -545,6 +610,8 @@ impl PluginManager {
                 ) && run.deps.iter().any(|d| &*d.name == name)
             })
             .map(|c| String::from(&*c.name))
-            .collect()
+            .collect();
+        names.sort_unstable();
+        names
     }
 }

@@ -274,7 +274,7 @@ impl PluginManager {
     pub async fn shutdown(&self, grace: Duration) -> StopReport {
         let host = &self.inner;
         let _ops = host.ops.lock().await;
-        let cells: Vec<Arc<Cell>> = host.registry().cells.values().cloned().collect();
+        let cells = host.registry().by_name();
         let handles: Vec<_> = cells.iter().filter_map(|c| c.run().handle.take()).collect();
         host.hooks.unregister_many(&handles);
         // What settling did, for the plugins that were starting, by cell address (the map
@@ -327,7 +327,7 @@ impl PluginManager {
         let env_names = std::mem::take(&mut reg.env_names);
         reg.env_names = env_names
             .into_iter()
-            .filter(|(_, n)| reg.cells.contains_key(n))
+            .filter(|(_, n)| reg.cells.contains_key(n.as_str()))
             .collect();
         drop(reg);
         report
@@ -353,7 +353,11 @@ impl PluginManager {
                 None => {
                     return Err(PluginError::Unknown {
                         plugin: name.to_owned(),
-                        known: reg.cells.keys().cloned().collect(),
+                        known: reg
+                            .by_name()
+                            .iter()
+                            .map(|c| String::from(&*c.name))
+                            .collect(),
                     })
                 }
             }

@@ -26,7 +26,7 @@ mod check;
 mod cycles;
 mod problem;
 
-use check::{check_plugin, Checked, Index};
+use check::{Digest, Found, Index, Owner};
 use cycles::find_cycles;
 use problem::format_problems;
 pub use problem::DependencyProblem;
@@ -177,23 +177,13 @@ pub(crate) fn resolve_refs(
     // Indices are `u32` (half the memory of `usize` in the sort keys and edges); 4 billion
     // plugins' metadata would not fit in memory anyway.
     let n = plugins.len();
-    // One pass over the metadata, in input order, copies the names into one buffer: sorting
-    // and hashing then compare bytes that sit together instead of chasing each plugin's own
-    // allocation.
-    let mut arena = String::with_capacity(n * 16);
-    let mut ends = Vec::with_capacity(n);
-    for p in plugins {
-        arena.push_str(&p.name);
-        ends.push(arena.len());
-    }
+    let mut problems: Vec<Found> = Vec::new();
+    // One pass over the metadata: what concerns each plugin alone is checked, and what the
+    // passes below need is copied into contiguous buffers.
+    let digest = Digest::new(plugins, host_api, &mut problems);
     // Plugins sorted by (name, version, input position); only these small keys move.
-    let mut by_name: Vec<(&str, Option<&Version>, u32)> = plugins
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let from = if i == 0 { 0 } else { ends[i - 1] };
-            (&arena[from..ends[i]], p.version.as_ref(), i as u32)
-        })
+    let mut by_name: Vec<(&str, Option<&Version>, u32)> = (0..n)
+        .map(|i| (digest.name(i), digest.version(i), i as u32))
         .collect();
     by_name.sort_unstable();
 
@@ -208,11 +198,6 @@ pub(crate) fn resolve_refs(
     // Per plugin (input position): its node, and its rank in `by_name`, which orders problems.
     let mut node_of_plugin = vec![0u32; n];
     let mut rank = vec![0u32; n];
-    let mut out = Checked {
-        problems: Vec::new(),
-        skipped_optional: Vec::new(),
-        edges: Vec::new(),
-    };
     let mut start = 0;
     for end in 1..=n {
         if end < n && by_name[end].0 == by_name[start].0 {
@@ -231,8 +216,8 @@ pub(crate) fn resolve_refs(
             let versions = group
                 .iter()
                 .map(|&(_, v, _)| v.map_or("invalid".to_owned(), Version::to_string));
-            out.problems.push((
-                (start as u32, 0),
+            problems.push((
+                Owner::Duplicate(start as u32),
                 DependencyProblem::DuplicatePlugin {
                     plugin: group[0].0.to_owned(),
                     versions: versions.collect(),
@@ -246,17 +231,14 @@ pub(crate) fn resolve_refs(
         start = end;
     }
 
-    // Each plugin's own checks, in input order (the order its metadata sits in memory).
-    let mut dep_ends = Vec::with_capacity(n);
-    for (i, p) in plugins.iter().enumerate() {
-        check_plugin(p, node_of_plugin[i], rank[i], host_api, &index, &mut out);
-        dep_ends.push(out.edges.len() as u32);
-    }
-    let Checked {
-        mut problems,
-        mut skipped_optional,
-        edges,
-    } = out;
+    // Each plugin's dependencies and conflicts, against the index.
+    let mut skipped_optional = Vec::new();
+    let (edges, dep_ends) = digest.check_deps(
+        &node_of_plugin,
+        &index,
+        &mut problems,
+        &mut skipped_optional,
+    );
     let nodes = names.len();
 
     // Kahn's algorithm on "requires" edges, always starting the ready plugin whose name sorts
@@ -294,8 +276,12 @@ pub(crate) fn resolve_refs(
         }
     }
     if !problems.is_empty() || order.len() < nodes {
-        // By plugin name (the sort is stable: each plugin's problems keep their order).
-        problems.sort_by_key(|&(key, _)| key);
+        // By plugin name, a duplicate name's problem first (the sort is stable: each
+        // plugin's problems keep their order).
+        problems.sort_by_key(|&(owner, _)| match owner {
+            Owner::Duplicate(first) => (first, 0),
+            Owner::Plugin(i) => (rank[i as usize], 1),
+        });
         let mut problems: Vec<DependencyProblem> = problems.into_iter().map(|(_, p)| p).collect();
         if order.len() < nodes {
             let mut edges = edges;
