@@ -12,6 +12,7 @@
 //! assert!(pm.is_registered("doubler"));
 //! ```
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -138,10 +139,15 @@ impl Registrar {
         &self.plugin
     }
 
-    fn builder(&mut self, hook: &str, wrapper: bool, func: RecordFn) -> ImplBuilder<'_> {
+    fn builder(
+        &mut self,
+        hook: Cow<'static, str>,
+        wrapper: bool,
+        func: RecordFn,
+    ) -> ImplBuilder<'_> {
         ImplBuilder {
             registrar: self,
-            hook: Arc::from(hook),
+            hook,
             options: ImplOptions {
                 wrapper,
                 ..ImplOptions::default()
@@ -154,19 +160,19 @@ impl Registrar {
     /// An async impl of `S` (a type implementing [`Hook<S>`]).
     pub fn hook<S: HookSpec, H: Hook<S>>(&mut self, h: Arc<H>) -> ImplBuilder<'_> {
         let f = self.typed::<S>(ImplFn::Async(h));
-        self.builder(S::NAME, false, f)
+        self.builder(Cow::Borrowed(S::NAME), false, f)
     }
 
     /// A sync impl of `S` (a type implementing [`SyncHook<S>`]).
     pub fn sync_hook<S: HookSpec, H: SyncHook<S>>(&mut self, h: Arc<H>) -> ImplBuilder<'_> {
         let f = self.typed::<S>(ImplFn::Sync(h));
-        self.builder(S::NAME, false, f)
+        self.builder(Cow::Borrowed(S::NAME), false, f)
     }
 
     /// A wrapper around the other impls of `S`.
     pub fn wrapper<S: HookSpec, W: HookWrapper<S>>(&mut self, w: Arc<W>) -> ImplBuilder<'_> {
         let f = self.typed::<S>(ImplFn::Wrapper(w));
-        self.builder(S::NAME, true, f)
+        self.builder(Cow::Borrowed(S::NAME), true, f)
     }
 
     /// An async closure impl of `S`; return a boxed future
@@ -208,7 +214,7 @@ impl Registrar {
                 RecordFn::typed::<S>(ImplFn::Blocking(Arc::new(BlockingFn(Arc::new(gated)))))
             }
         };
-        let mut b = self.builder(S::NAME, false, func);
+        let mut b = self.builder(Cow::Borrowed(S::NAME), false, func);
         b.options.blocking = true;
         b
     }
@@ -233,7 +239,7 @@ impl Registrar {
         f: impl Fn(&Value) -> HookReturn<Value> + Send + Sync + 'static,
     ) -> ImplBuilder<'_> {
         let f = self.json(JsonImpl::Sync(Arc::new(f)));
-        self.builder(hook, false, f)
+        self.builder(Cow::Owned(hook.to_owned()), false, f)
     }
 
     /// An async JSON impl of the hook named `hook`; see [`json_fn`](Self::json_fn).
@@ -243,7 +249,7 @@ impl Registrar {
         f: impl for<'a> Fn(&'a Value) -> BoxFuture<'a, HookReturn<Value>> + Send + Sync + 'static,
     ) -> ImplBuilder<'_> {
         let f = self.json(JsonImpl::Async(Arc::new(f)));
-        self.builder(hook, false, f)
+        self.builder(Cow::Owned(hook.to_owned()), false, f)
     }
 }
 
@@ -251,7 +257,8 @@ impl Registrar {
 #[must_use = "an impl is only registered when `.add()` is called"]
 pub struct ImplBuilder<'r> {
     registrar: &'r mut Registrar,
-    hook: Arc<str>,
+    /// A typed impl's hook name is its spec's `&'static str`: no allocation per impl.
+    hook: Cow<'static, str>,
     options: ImplOptions,
     tier: Option<Result<Tier, (Tier, Tier)>>,
     func: RecordFn,

@@ -4,6 +4,7 @@
 //! is applied, so an error leaves the registry exactly as it was. Only then are the new
 //! snapshots stored in their slots.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use crate::spec::SpecInfo;
 
 /// An impl a plugin asked to register, not yet committed.
 pub(crate) struct PendingImpl {
-    pub(crate) hook: Arc<str>,
+    pub(crate) hook: Cow<'static, str>,
     pub(crate) options: Arc<ImplOptions>,
     pub(crate) func: RecordFn,
 }
@@ -72,6 +73,24 @@ struct Staged {
     prepared: Option<Prepared>,
 }
 
+/// Where a stage keeps each hook it touches (an index into its staged hooks), with the last
+/// one looked up remembered: the impls of a large batch mostly name the same hook, and a
+/// string comparison is cheaper than hashing the name again.
+#[derive(Clone, Copy)]
+struct StagedHooks<'a> {
+    at: &'a HashMap<Arc<str>, usize>,
+    last: Option<(&'a str, usize)>,
+}
+
+impl StagedHooks<'_> {
+    fn index(&self, hook: &str) -> Option<usize> {
+        match self.last {
+            Some((last, idx)) if last == hook => Some(idx),
+            _ => self.at.get(hook).copied(),
+        }
+    }
+}
+
 /// The names a `before`/`after` in a batch may name besides registered plugins: the batch's
 /// own. Empty when no impl of the batch has such a constraint (`constrained` is false):
 /// hashing every name of a large batch would be wasted.
@@ -100,6 +119,56 @@ fn prefetch_item(items: &[(&Arc<str>, &[PendingImpl])], k: usize) {
                 prefetch_arc(func);
             }
         }
+    }
+}
+
+/// How many impls of each hook `items` holds (consecutive impls mostly name the same hook:
+/// it is compared before the name is hashed).
+fn count_per_hook<'a>(items: &[(&Arc<str>, &'a [PendingImpl])]) -> HashMap<&'a str, usize> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut run: Option<(&str, usize)> = None;
+    for p in items.iter().flat_map(|(_, pending)| pending.iter()) {
+        match &mut run {
+            Some((hook, n)) if *hook == &*p.hook => *n += 1,
+            _ => {
+                if let Some((hook, n)) = run {
+                    *counts.entry(hook).or_default() += n;
+                }
+                run = Some((&p.hook, 1));
+            }
+        }
+    }
+    if let Some((hook, n)) = run {
+        *counts.entry(hook).or_default() += n;
+    }
+    counts
+}
+
+/// Drops `records[from..]`, asking for each record's name and function ahead: a drop changes
+/// their reference counts, scattered over the heap.
+fn drop_records_from(records: &mut Vec<ImplRecord>, from: usize) {
+    if from >= records.len() {
+        return;
+    }
+    let tail = records.split_off(from);
+    let ahead: Vec<(*const u8, Option<*const u8>)> = tail
+        .iter()
+        .map(|r| {
+            let func = match &r.func {
+                RecordFn::Typed { func, .. } => Some(Arc::as_ptr(func).cast::<u8>()),
+                RecordFn::Json(_) => None,
+            };
+            (Arc::as_ptr(&r.plugin).cast::<u8>(), func)
+        })
+        .collect();
+    for (k, record) in tail.into_iter().enumerate() {
+        if let Some(&(name, func)) = ahead.get(k + AHEAD) {
+            prefetch(name.wrapping_sub(16));
+            if let Some(func) = func {
+                prefetch(func.wrapping_sub(16));
+            }
+        }
+        drop(record);
     }
 }
 
@@ -201,25 +270,41 @@ impl Registry {
         }
     }
 
-    /// The checks that concern one plugin alone.
-    fn precheck(
+    /// The checks that concern one plugin alone; on success the plugin is in `accepted`.
+    fn precheck<'a>(
         &self,
-        name: &Arc<str>,
+        name: &'a Arc<str>,
         pending: &[PendingImpl],
-        accepted: &HashSet<Arc<str>>,
+        accepted: &mut HashSet<&'a str>,
         batch: &HashSet<Arc<str>>,
-        staged: &HashMap<Arc<str>, usize>,
+        staged: StagedHooks<'_>,
     ) -> Result<(), RegisterError> {
         if self.blocked.contains(&**name) {
             return Err(RegisterError::Blocked {
                 plugin: name.to_string(),
             });
         }
-        if self.is_registered(name) || accepted.contains(name) {
+        if self.is_registered(name) || !accepted.insert(name) {
             return Err(RegisterError::DuplicatePlugin {
                 plugin: name.to_string(),
             });
         }
+        let checked = self.precheck_impls(name, pending, batch, staged);
+        if checked.is_err() {
+            accepted.remove(&**name);
+        }
+        checked
+    }
+
+    /// The checks of one plugin's impls: constraint targets, and the spec of a hook that gets
+    /// its slot from them.
+    fn precheck_impls(
+        &self,
+        name: &Arc<str>,
+        pending: &[PendingImpl],
+        batch: &HashSet<Arc<str>>,
+        staged: StagedHooks<'_>,
+    ) -> Result<(), RegisterError> {
         for p in pending {
             for (relation, targets) in [("before", &p.options.before), ("after", &p.options.after)]
             {
@@ -237,8 +322,8 @@ impl Registry {
             }
             if let RecordFn::Typed { maker, .. } = &p.func {
                 // A hook this batch staged already has its slot (and a valid spec).
-                if !staged.contains_key(&p.hook)
-                    && self.hooks.get(&p.hook).is_none_or(|r| r.slot.is_none())
+                if staged.index(&p.hook).is_none()
+                    && self.hooks.get(&*p.hook).is_none_or(|r| r.slot.is_none())
                 {
                     validate_spec(&(maker.info)())?;
                 }
@@ -259,35 +344,61 @@ impl Registry {
         let mut id = first_id;
         let mut seq = self.next_seq;
         let mut results = Vec::with_capacity(items.len());
-        let mut accepted: HashSet<Arc<str>> = HashSet::with_capacity(items.len());
+        // Names borrowed from the items: no reference counts to change (and change back).
+        let mut accepted: HashSet<&str> = HashSet::with_capacity(items.len());
         let mut staged: Vec<Staged> = Vec::new();
         let mut staged_at: HashMap<Arc<str>, usize> = HashMap::new();
+        let impls_per_hook = count_per_hook(items);
+        let mut last: Option<(&str, usize)> = None;
         for (k, &(name, pending)) in items.iter().enumerate() {
             prefetch_item(items, k);
-            if let Err(e) = self.precheck(name, pending, &accepted, batch, &staged_at) {
+            let hooks = StagedHooks {
+                at: &staged_at,
+                last,
+            };
+            if let Err(e) = self.precheck(name, pending, &mut accepted, batch, hooks) {
                 results.push(Err(e));
                 continue;
             }
             for p in pending {
-                let idx = *staged_at.entry(p.hook.clone()).or_insert_with(|| {
-                    // The hook's records are moved out (not cloned: cloning touches every
-                    // record's reference counts) and put back, unchanged, if the batch fails.
-                    let mut rec = self.hooks.get_mut(&p.hook);
-                    let impls = rec.as_deref_mut().map(|r| std::mem::take(&mut r.impls));
-                    let rec = rec.as_deref();
-                    let impls = impls.unwrap_or_default();
-                    staged.push(Staged {
-                        declared: rec.is_some_and(|r| r.declared),
-                        hook: p.hook.clone(),
-                        spec: rec.and_then(|r| r.spec.clone()),
-                        slot: rec.and_then(|r| r.slot.clone()),
-                        base_len: impls.len(),
-                        checked_from: impls.len(),
-                        impls,
-                        prepared: None,
-                    });
-                    staged.len() - 1
-                });
+                let found = StagedHooks {
+                    at: &staged_at,
+                    last,
+                }
+                .index(&p.hook);
+                let idx = match found {
+                    Some(idx) => idx,
+                    None => {
+                        // A registered hook's name is reused; a new one is allocated once.
+                        let key: Arc<str> = self
+                            .hooks
+                            .get_key_value(&*p.hook)
+                            .map_or_else(|| Arc::from(&*p.hook), |(k, _)| k.clone());
+                        // The hook's records are moved out (not cloned: cloning touches every
+                        // record's reference counts) and put back, unchanged, if the batch
+                        // fails.
+                        let mut rec = self.hooks.get_mut(&*p.hook);
+                        let impls = rec.as_deref_mut().map(|r| std::mem::take(&mut r.impls));
+                        let rec = rec.as_deref();
+                        let mut impls = impls.unwrap_or_default();
+                        // Room for all of the batch's impls of this hook at once: growing a
+                        // large list step by step copies it and faults fresh pages each time.
+                        impls.reserve(impls_per_hook.get(&*p.hook).copied().unwrap_or(0));
+                        staged.push(Staged {
+                            declared: rec.is_some_and(|r| r.declared),
+                            hook: key.clone(),
+                            spec: rec.and_then(|r| r.spec.clone()),
+                            slot: rec.and_then(|r| r.slot.clone()),
+                            base_len: impls.len(),
+                            checked_from: impls.len(),
+                            impls,
+                            prepared: None,
+                        });
+                        staged_at.insert(key, staged.len() - 1);
+                        staged.len() - 1
+                    }
+                };
+                last = Some((&p.hook, idx));
                 let st = &mut staged[idx];
                 if let (None, RecordFn::Typed { maker, .. }) = (&st.slot, &p.func) {
                     let spec = (maker.info)();
@@ -308,7 +419,6 @@ impl Registry {
                 });
                 seq += 1;
             }
-            accepted.insert(name.clone());
             results.push(Ok(id));
             id += 1;
         }
@@ -331,7 +441,7 @@ impl Registry {
         }
         if failed.is_some() || !apply {
             for mut st in staged {
-                st.impls.truncate(st.base_len);
+                drop_records_from(&mut st.impls, st.base_len);
                 if let Some(rec) = self.hooks.get_mut(&st.hook) {
                     rec.impls = st.impls;
                 }
@@ -346,7 +456,10 @@ impl Registry {
         self.next_seq = seq;
         self.plugins.reserve(accepted.len());
         self.by_name.reserve(accepted.len());
-        for (r, &(name, _)) in results.iter().zip(items) {
+        for (k, (r, &(name, _))) in results.iter().zip(items).enumerate() {
+            if let Some((later, _)) = items.get(k + AHEAD) {
+                prefetch_arc(later);
+            }
             if let Ok(id) = r {
                 self.plugins.push(PluginRecord {
                     id: *id,
@@ -364,7 +477,7 @@ impl Registry {
             if let (Some(slot), Some(prepared)) = (&rec.slot, st.prepared) {
                 replays.extend(slot.install(prepared, Some(first_id..id)));
             }
-            if let Some(spec) = &rec.spec {
+            if let Some(spec) = rec.spec.as_ref().filter(|s| s.warn_on_impl.is_some()) {
                 for i in rec.impls.iter().filter(|i| i.plugin_id >= first_id) {
                     warn_deprecated(spec, &i.plugin);
                 }

@@ -14,7 +14,6 @@ use futures::future::{BoxFuture, Either, Shared};
 use futures::FutureExt;
 use semver::Version;
 use tokio::sync::broadcast;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::config::{ConfigError, DisabledBy, HostConfig};
@@ -71,6 +70,9 @@ pub(crate) struct Cell {
     /// of the work every caller awaits (see [`Up`]).
     pub(crate) up: OnceLock<Up>,
     pub(crate) name: Arc<str>,
+    /// Present dependencies, in declaration order (shared with the plugin's context): set
+    /// once, by the `start` that resolves the plugin.
+    pub(crate) deps: OnceLock<Arc<[Arc<Cell>]>>,
     pub(crate) plugin: Arc<dyn Plugin>,
     pub(crate) provided: Arc<Provided>,
     /// Set once `Started`: what a lazy plugin's gates check (shared with them; created with
@@ -89,8 +91,6 @@ pub(crate) struct Run {
     pub(crate) state: PluginState,
     pub(crate) handle: Option<PluginHandle>,
     pub(crate) ctx: Option<Arc<PluginContext>>,
-    /// Present dependencies, in declaration order.
-    pub(crate) deps: Vec<Arc<Cell>>,
 }
 
 impl Registry {
@@ -111,6 +111,11 @@ impl Cell {
         for line in 0..4 {
             crate::prefetch::prefetch(start.wrapping_add(line * 64));
         }
+    }
+
+    /// The plugin's present dependencies (none before it is resolved).
+    pub(crate) fn deps(&self) -> &[Arc<Cell>] {
+        self.deps.get().map_or(&[], |d| d)
     }
 
     pub(crate) fn run(&self) -> MutexGuard<'_, Run> {
@@ -178,10 +183,11 @@ impl Host {
             self.hooks.unregister(&h);
         }
         if let Some(ctx) = ctx {
-            ctx.cancellation().cancel();
-            let (mut set, _) = ctx.tasks().close();
-            set.abort_all();
-            set.detach_all();
+            ctx.cancel();
+            if let (Some(mut set), _) = ctx.tasks().close() {
+                set.abort_all();
+                set.detach_all();
+            }
         }
     }
 
@@ -286,8 +292,8 @@ impl Host {
     }
 
     async fn init_and_start(self: &Arc<Self>, cell: &Arc<Cell>) -> Result<(), String> {
-        let deps = cell.run().deps.clone();
-        for dep in &deps {
+        let deps: Arc<[Arc<Cell>]> = cell.deps.get().cloned().unwrap_or_else(|| Arc::new([]));
+        for dep in deps.iter() {
             // A dependency not brought up yet (a lazy one) starts on its own task, so that it
             // finishes even if this start is dropped part-way.
             let up = match dep.up.get().and_then(Up::peek) {
@@ -304,12 +310,9 @@ impl Host {
         let ctx = Arc::new(PluginContext::new(
             cell.name.clone(),
             self.services.clone(),
-            deps.iter()
-                .map(|d| (d.name.clone(), d.provided.clone()))
-                .collect(),
+            deps.clone(),
             cell.provided.clone(),
             self.config.clone(),
-            CancellationToken::new(),
             self.hooks.clone(),
         ));
         cell.run().ctx = Some(ctx.clone());

@@ -20,14 +20,15 @@
 use std::any::{type_name, Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 
 use serde::de::DeserializeOwned;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span};
 
+use super::cell::Cell;
 use super::config::{ConfigError, HostConfig};
 use crate::HookManager;
 
@@ -123,7 +124,8 @@ pub enum ContextError {
 #[derive(Default)]
 pub(crate) struct Tasks {
     closed: bool,
-    set: JoinSet<()>,
+    /// Created with the first task (most plugins spawn none).
+    set: Option<JoinSet<()>>,
     names: HashMap<tokio::task::Id, String>,
     /// Tasks that panicked and were collected before the stop, by name.
     pub(crate) panicked: Vec<String>,
@@ -131,18 +133,18 @@ pub(crate) struct Tasks {
 
 impl Tasks {
     /// Takes the tasks out, refusing new ones from now on.
-    pub(crate) fn close(&mut self) -> (JoinSet<()>, HashMap<tokio::task::Id, String>) {
+    pub(crate) fn close(&mut self) -> (Option<JoinSet<()>>, HashMap<tokio::task::Id, String>) {
         self.closed = true;
-        (
-            std::mem::take(&mut self.set),
-            std::mem::take(&mut self.names),
-        )
+        (self.set.take(), std::mem::take(&mut self.names))
     }
 
     /// Forgets the tasks that are over (keeping the names of those that panicked), so a
     /// plugin spawning a task per request does not grow without bound.
     fn reap(&mut self) {
-        while let Some(done) = self.set.try_join_next_with_id() {
+        let Some(set) = &mut self.set else {
+            return;
+        };
+        while let Some(done) = set.try_join_next_with_id() {
             let (id, panicked) = match done {
                 Ok((id, ())) => (id, false),
                 Err(e) => (e.id(), e.is_panic()),
@@ -167,11 +169,15 @@ impl Tasks {
 pub struct PluginContext {
     name: Arc<str>,
     host: Arc<ServiceMap>,
-    dependencies: Vec<(Arc<str>, Arc<Provided>)>,
+    /// The plugin's dependencies, whose services it sees.
+    dependencies: Arc<[Arc<Cell>]>,
     pub(crate) own: Arc<Provided>,
     config: Arc<HostConfig>,
     span: Span,
-    token: CancellationToken,
+    /// Created when the plugin first asks for it (most never do); see [`Self::cancel`].
+    token: OnceLock<CancellationToken>,
+    /// The plugin was stopped: a token created from now on starts cancelled.
+    cancelled: AtomicBool,
     pub(crate) tasks: Mutex<Tasks>,
     hooks: HookManager,
 }
@@ -183,7 +189,11 @@ impl std::fmt::Debug for PluginContext {
             .field("host_services", &self.host.names())
             .field(
                 "dependencies",
-                &self.dependencies.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                &self
+                    .dependencies
+                    .iter()
+                    .map(|d| &d.name)
+                    .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -194,10 +204,9 @@ impl PluginContext {
     pub(crate) fn new(
         name: Arc<str>,
         host: Arc<ServiceMap>,
-        dependencies: Vec<(Arc<str>, Arc<Provided>)>,
+        dependencies: Arc<[Arc<Cell>]>,
         own: Arc<Provided>,
         config: Arc<HostConfig>,
-        token: CancellationToken,
         hooks: HookManager,
     ) -> Self {
         let span = tracing::info_span!("plugin", plugin = %name);
@@ -208,7 +217,8 @@ impl PluginContext {
             own,
             config,
             span,
-            token,
+            token: OnceLock::new(),
+            cancelled: AtomicBool::new(false),
             tasks: Mutex::new(Tasks::default()),
             hooks,
         }
@@ -224,7 +234,7 @@ impl PluginContext {
     pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.host
             .get::<T>()
-            .or_else(|| self.dependencies.iter().find_map(|(_, p)| p.get::<T>()))
+            .or_else(|| self.dependencies.iter().find_map(|d| d.provided.get::<T>()))
     }
 
     /// The service of type `T`, or an error saying where it was looked for.
@@ -238,7 +248,7 @@ impl PluginContext {
             dependencies: self
                 .dependencies
                 .iter()
-                .map(|(n, _)| n.to_string())
+                .map(|d| d.name.to_string())
                 .collect(),
         })
     }
@@ -297,7 +307,23 @@ impl PluginContext {
     /// Cancelled when the plugin stops (and when the manager shuts down): background work
     /// should watch it (`token.cancelled().await`).
     pub fn cancellation(&self) -> &CancellationToken {
-        &self.token
+        let token = self.token.get_or_init(CancellationToken::new);
+        // Against `cancel`: each side writes, fences, then reads what the other wrote, so at
+        // least one of them sees the other's write and the token ends up cancelled.
+        fence(Ordering::SeqCst);
+        if self.cancelled.load(Ordering::Relaxed) {
+            token.cancel();
+        }
+        token
+    }
+
+    /// Cancels the token, now or, if the plugin never asked for it, when it does.
+    pub(crate) fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        if let Some(token) = self.token.get() {
+            token.cancel();
+        }
     }
 
     /// The hook manager the plugin's impls are registered with, to call hooks.
@@ -329,6 +355,7 @@ impl PluginContext {
         tasks.reap();
         let abort = tasks
             .set
+            .get_or_insert_with(JoinSet::new)
             .spawn_on(fut.instrument(self.span.clone()), &handle);
         tasks.names.insert(abort.id(), task.to_owned());
         Ok(abort)

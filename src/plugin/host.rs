@@ -180,6 +180,7 @@ impl PluginManager {
             provided: Arc::default(),
             open: OnceLock::new(),
             up: OnceLock::new(),
+            deps: OnceLock::new(),
             closing: Mutex::new(None),
             run: Mutex::new(Run::default()),
         });
@@ -311,17 +312,18 @@ impl PluginManager {
                     Cell::prefetch(&cells[d as usize]);
                 }
             }
-            {
-                let mut run = cell.run();
-                if run.state != PluginState::Discovered {
-                    continue;
-                }
-                run.deps = resolved
+            if cell.run().state != PluginState::Discovered {
+                continue;
+            }
+            // A plugin leaves `Discovered` in this pass (registered or failed), with no await
+            // in between: it is wired once.
+            let _ = cell.deps.set(
+                resolved
                     .deps_of(i)
                     .iter()
                     .map(|&d| cells[d as usize].clone())
-                    .collect();
-            }
+                    .collect(),
+            );
             is_new[i] = true;
             match self.registrar(cell) {
                 Ok(r) => {
@@ -377,6 +379,9 @@ impl PluginManager {
                 Cell::prefetch(next);
             }
             if let Some(&soon) = fresh_at.get(k + AHEAD / 2) {
+                if let Some(deps) = cells[soon as usize].deps.get() {
+                    prefetch_arc(deps);
+                }
                 for &d in resolved.deps_of(soon as usize) {
                     Cell::prefetch(&cells[d as usize]);
                 }
@@ -404,8 +409,7 @@ impl PluginManager {
             }
             if cell.lazy {
                 let failed_dep = cell
-                    .run()
-                    .deps
+                    .deps()
                     .iter()
                     .find(|d| matches!(d.run().state, PluginState::Failed(_)))
                     .map(|d| d.name.clone());
@@ -541,8 +545,7 @@ impl PluginManager {
     fn registrar(&self, cell: &Arc<Cell>) -> Result<Registrar, String> {
         let host = &self.inner;
         if let Some(failed) = cell
-            .run()
-            .deps
+            .deps()
             .iter()
             .find(|d| matches!(d.run().state, PluginState::Failed(_)))
         {
@@ -607,7 +610,7 @@ impl PluginManager {
                 matches!(
                     run.state,
                     PluginState::Registered | PluginState::Initialized | PluginState::Started
-                ) && run.deps.iter().any(|d| &*d.name == name)
+                ) && c.deps().iter().any(|d| &*d.name == name)
             })
             .map(|c| String::from(&*c.name))
             .collect();

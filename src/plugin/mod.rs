@@ -24,7 +24,10 @@ mod meta;
 mod report;
 mod shutdown;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 pub use builder::PluginManagerBuilder;
 pub use config::{ConfigError, DisabledBy, Enablement, HostConfig};
@@ -106,18 +109,37 @@ pub trait Plugin: Send + Sync + 'static {
     ///
     /// # Errors
     /// Any error: the plugin becomes `Failed` with its message, its impls are removed.
-    async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+    // Written as `#[async_trait]` expands an `async fn` (an impl's `async fn init` matches
+    // it), so that the default can return a zero-sized future: boxing it allocates nothing,
+    // and most plugins keep some of the defaults.
+    fn init<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        ctx: &'life1 PluginContext,
+    ) -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
         let _ = ctx;
-        Ok(())
+        Box::pin(NothingToDo)
     }
 
     /// Starts serving: spawn background work with [`PluginContext::spawn`].
     ///
     /// # Errors
     /// As [`init`](Self::init).
-    async fn start(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+    fn start<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        ctx: &'life1 PluginContext,
+    ) -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
         let _ = ctx;
-        Ok(())
+        Box::pin(NothingToDo)
     }
 
     /// Stops: flush and release what `start` acquired. Runs after the plugin's impls were
@@ -125,14 +147,34 @@ pub trait Plugin: Send + Sync + 'static {
     ///
     /// # Errors
     /// Any error: reported in the [`StopReport`]; the plugin becomes `Failed`.
-    async fn stop(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+    fn stop<'life0, 'life1, 'async_trait>(
+        &'life0 self,
+        ctx: &'life1 PluginContext,
+    ) -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'async_trait>>
+    where
+        'life0: 'async_trait,
+        'life1: 'async_trait,
+        Self: 'async_trait,
+    {
         let _ = ctx;
-        Ok(())
+        Box::pin(NothingToDo)
     }
 
     /// The plugin's health; the default says [`Health::Healthy`].
     async fn health(&self) -> Health {
         Health::Healthy
+    }
+}
+
+/// The future of a default lifecycle method: done at once, and zero-sized, so a `Box` of it
+/// allocates nothing.
+struct NothingToDo;
+
+impl Future for NothingToDo {
+    type Output = Result<(), BoxError>;
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(Ok(()))
     }
 }
 

@@ -141,18 +141,20 @@ impl Host {
         let Some(ctx) = ctx else {
             return Some((state, Vec::new()));
         };
-        ctx.cancellation().cancel();
-        let (mut set, mut names) = ctx.tasks().close();
-        // Those already over are not aborted.
-        while let Some(done) = set.try_join_next_with_id() {
-            let id = match done {
-                Ok((id, ())) => id,
-                Err(e) => e.id(),
-            };
-            names.remove(&id);
+        ctx.cancel();
+        let (set, mut names) = ctx.tasks().close();
+        if let Some(mut set) = set {
+            // Those already over are not aborted.
+            while let Some(done) = set.try_join_next_with_id() {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => e.id(),
+                };
+                names.remove(&id);
+            }
+            set.abort_all();
+            set.detach_all();
         }
-        set.abort_all();
-        set.detach_all();
         let mut aborted: Vec<String> = names.into_values().collect();
         aborted.sort();
         if !aborted.is_empty() {
@@ -202,31 +204,34 @@ impl Host {
             Ok(Err(p)) => StopOutcome::Failed(format!("stop panicked: {}", panic_message(p))),
             Err(_) => StopOutcome::TimedOut { limit: grace },
         };
-        ctx.cancellation().cancel();
-        let (mut set, mut names) = {
+        ctx.cancel();
+        let (set, mut names) = {
             let mut tasks = ctx.tasks();
             report.panicked_tasks = std::mem::take(&mut tasks.panicked);
             tasks.close()
         };
-        loop {
-            match tokio::time::timeout_at(deadline, set.join_next_with_id()).await {
-                Ok(None) => break,
-                Ok(Some(Ok((id, ())))) => {
-                    names.remove(&id);
-                }
-                Ok(Some(Err(e))) => {
-                    if let Some(name) = names.remove(&e.id()) {
-                        if e.is_panic() {
-                            report.panicked_tasks.push(name);
+        // A plugin that never spawned a task has no set.
+        if let Some(mut set) = set {
+            loop {
+                match tokio::time::timeout_at(deadline, set.join_next_with_id()).await {
+                    Ok(None) => break,
+                    Ok(Some(Ok((id, ())))) => {
+                        names.remove(&id);
+                    }
+                    Ok(Some(Err(e))) => {
+                        if let Some(name) = names.remove(&e.id()) {
+                            if e.is_panic() {
+                                report.panicked_tasks.push(name);
+                            }
                         }
                     }
-                }
-                Err(_) => {
-                    set.abort_all();
-                    let mut left: Vec<String> = names.drain().map(|(_, n)| n).collect();
-                    left.sort();
-                    report.aborted_tasks = left;
-                    break;
+                    Err(_) => {
+                        set.abort_all();
+                        let mut left: Vec<String> = names.drain().map(|(_, n)| n).collect();
+                        left.sort();
+                        report.aborted_tasks = left;
+                        break;
+                    }
                 }
             }
         }
