@@ -185,6 +185,48 @@ async fn a_plugin_still_starting_after_the_grace_has_its_token_cancelled_and_tas
     assert!(pm.plugins().is_empty());
 }
 
+/// A lazy plugin that first asks for its cancellation token at the end of a 10 s `start`.
+struct LateAsker {
+    cancelled_when_asked: Arc<Mutex<Option<bool>>>,
+}
+
+#[async_trait]
+impl Plugin for LateAsker {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("late-asker", "1.0.0")
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.sync_fn::<Name>(|_| Ok(Some("late-asker".into()))).add()
+    }
+    async fn start(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        *self.cancelled_when_asked.lock().unwrap() = Some(ctx.cancellation().is_cancelled());
+        Ok(())
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_first_asked_for_after_the_manager_gave_up_on_the_plugin_is_cancelled() {
+    // The token is only created when a plugin asks for it: one created after the plugin was
+    // cancelled must start cancelled.
+    let asked = Arc::new(Mutex::new(None));
+    let pm = PluginManager::builder().environment(false).build();
+    pm.add_lazy(LateAsker {
+        cancelled_when_asked: asked.clone(),
+    })
+    .unwrap();
+    pm.start().await.unwrap();
+    trigger(&pm).await;
+    let report = pm.shutdown(GRACE).await;
+    assert!(
+        matches!(report.plugins[0].outcome, StopOutcome::NotStarted(_)),
+        "{report:?}"
+    );
+    assert_eq!(*asked.lock().unwrap(), None, "still starting");
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    assert_eq!(*asked.lock().unwrap(), Some(true));
+}
+
 /// An eager plugin whose health check never answers.
 struct Hung;
 

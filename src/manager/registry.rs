@@ -12,6 +12,7 @@ use futures::future::BoxFuture;
 
 use super::declare::validate_spec;
 use super::record::{ImplRecord, RecordFn};
+use super::registrar::Impls;
 use super::slot::{order_records, ErasedSlot, Prepared};
 use super::Shared;
 use crate::caller::ImplInfo;
@@ -187,7 +188,7 @@ impl Registry {
     pub(crate) fn register(
         &mut self,
         name: Arc<str>,
-        pending: Vec<PendingImpl>,
+        pending: Impls,
         constrained: bool,
         shared: &Arc<Shared>,
     ) -> Result<(u64, Replays), RegisterError> {
@@ -204,7 +205,7 @@ impl Registry {
     /// retried one plugin at a time so the error names the plugin that caused it.
     pub(crate) fn register_batch(
         &mut self,
-        items: Vec<(Arc<str>, Vec<PendingImpl>)>,
+        items: Vec<(Arc<str>, Impls)>,
         constrained: bool,
         shared: &Arc<Shared>,
     ) -> (Vec<Result<u64, RegisterError>>, Replays) {
@@ -216,7 +217,7 @@ impl Registry {
     /// may name besides registered plugins (the whole batch, also when retrying one by one).
     fn register_in(
         &mut self,
-        items: Vec<(Arc<str>, Vec<PendingImpl>)>,
+        items: Vec<(Arc<str>, Impls)>,
         batch: &HashSet<Arc<str>>,
         shared: &Arc<Shared>,
     ) -> (Vec<Result<u64, RegisterError>>, Replays) {

@@ -74,7 +74,8 @@ pub(crate) struct Cell {
     /// once, by the `start` that resolves the plugin.
     pub(crate) deps: OnceLock<Arc<[Arc<Cell>]>>,
     pub(crate) plugin: Arc<dyn Plugin>,
-    pub(crate) provided: Arc<Provided>,
+    /// The services the plugin provides to its dependents (in the cell: no allocation).
+    pub(crate) provided: Provided,
     /// Set once `Started`: what a lazy plugin's gates check (shared with them; created with
     /// the first gate, so eager plugins do without).
     pub(crate) open: OnceLock<Arc<AtomicBool>>,
@@ -311,7 +312,7 @@ impl Host {
             cell.name.clone(),
             self.services.clone(),
             deps.clone(),
-            cell.provided.clone(),
+            Arc::downgrade(cell),
             self.config.clone(),
             self.hooks.clone(),
         ));

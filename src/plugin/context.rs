@@ -21,7 +21,7 @@ use std::any::{type_name, Any, TypeId};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, Weak};
 
 use serde::de::DeserializeOwned;
 use tokio::task::{AbortHandle, JoinSet};
@@ -171,7 +171,9 @@ pub struct PluginContext {
     host: Arc<ServiceMap>,
     /// The plugin's dependencies, whose services it sees.
     dependencies: Arc<[Arc<Cell>]>,
-    pub(crate) own: Arc<Provided>,
+    /// The plugin's own cell, for the services it provides (weak: the cell owns this
+    /// context).
+    own: Weak<Cell>,
     config: Arc<HostConfig>,
     span: Span,
     /// Created when the plugin first asks for it (most never do); see [`Self::cancel`].
@@ -205,7 +207,7 @@ impl PluginContext {
         name: Arc<str>,
         host: Arc<ServiceMap>,
         dependencies: Arc<[Arc<Cell>]>,
-        own: Arc<Provided>,
+        own: Weak<Cell>,
         config: Arc<HostConfig>,
         hooks: HookManager,
     ) -> Self {
@@ -269,13 +271,18 @@ impl PluginContext {
     /// As [`provide`](Self::provide).
     pub fn provide_arc<T: Any + Send + Sync>(&self, value: Arc<T>) -> Result<(), ContextError> {
         let service = type_name::<T>();
-        if !self.own.open.load(Ordering::Acquire) {
+        let own = self.own.upgrade();
+        let Some(own) = own
+            .as_ref()
+            .map(|cell| &cell.provided)
+            .filter(|p| p.open.load(Ordering::Acquire))
+        else {
             return Err(ContextError::ProvideOutsideInit {
                 plugin: self.name.to_string(),
                 service,
             });
-        }
-        let mut map = self.own.map.write().unwrap_or_else(PoisonError::into_inner);
+        };
+        let mut map = own.map.write().unwrap_or_else(PoisonError::into_inner);
         if map.insert(value) {
             Ok(())
         } else {

@@ -20,6 +20,7 @@ use tokio::sync::broadcast;
 use super::builder::PluginManagerBuilder;
 use super::cell::{Cell, Host, LazyGate, Run, Up};
 use super::config::{env_name, Enablement, HostConfig};
+use super::context::Provided;
 use super::deps::resolve_refs;
 use super::events::PluginEvent;
 use super::lifecycle::PluginState;
@@ -177,7 +178,7 @@ impl PluginManager {
             meta,
             lazy,
             disabled,
-            provided: Arc::default(),
+            provided: Provided::default(),
             open: OnceLock::new(),
             up: OnceLock::new(),
             deps: OnceLock::new(),
@@ -388,7 +389,6 @@ impl PluginManager {
             }
             if let Some(&sooner) = fresh_at.get(k + AHEAD / 4) {
                 for &d in resolved.deps_of(sooner as usize) {
-                    prefetch_arc(&cells[d as usize].provided);
                     prefetch_arc(&cells[d as usize].name);
                 }
             }
