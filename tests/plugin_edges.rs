@@ -509,3 +509,76 @@ async fn a_dependency_that_fails_after_starting_fails_its_lazy_dependents() {
     }
     assert!(j.of("lazy").is_empty(), "{:?}", j.entries());
 }
+
+/// A service type per provider, so a dependent can tell which dependency it got each from.
+struct Numbered<const N: usize>;
+
+fn provider<const N: usize>() -> FakePlugin {
+    FakePlugin::new(PluginMeta::new(format!("p{N}"), "1.0.0")).on_init(|ctx| {
+        ctx.provide(Numbered::<N>)?;
+        Ok(())
+    })
+}
+
+/// What a dependent saw of its dependencies' services: which of `Numbered<0..5>` it got, and
+/// the error for a service nobody provides.
+type Seen = Arc<std::sync::Mutex<Option<(Vec<bool>, String)>>>;
+
+fn dependent(name: &str, deps: &[&str], seen: &Seen) -> FakePlugin {
+    let meta = deps
+        .iter()
+        .fold(PluginMeta::new(name, "1.0.0"), |m, d| m.requires(*d, "^1"));
+    let seen = seen.clone();
+    FakePlugin::new(meta).on_init(move |ctx| {
+        let got = vec![
+            ctx.get::<Numbered<0>>().is_some(),
+            ctx.get::<Numbered<1>>().is_some(),
+            ctx.get::<Numbered<2>>().is_some(),
+            ctx.get::<Numbered<3>>().is_some(),
+            ctx.get::<Numbered<4>>().is_some(),
+        ];
+        let missing = ctx
+            .require::<Svc>()
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        *seen.lock().unwrap() = Some((got, missing));
+        Ok(())
+    })
+}
+
+#[tokio::test]
+async fn a_plugin_sees_the_services_of_each_of_its_dependencies_however_many_it_has() {
+    // Dependencies are kept in the plugin's cell up to three, in a list beyond: both ways, a
+    // plugin sees exactly its dependencies' services, and errors name them in order.
+    let (none, three, five): (Seen, Seen, Seen) = Default::default();
+    let pm = PluginManager::new();
+    pm.add(provider::<0>()).unwrap();
+    pm.add(provider::<1>()).unwrap();
+    pm.add(provider::<2>()).unwrap();
+    pm.add(provider::<3>()).unwrap();
+    pm.add(provider::<4>()).unwrap();
+    pm.add(dependent("none", &[], &none)).unwrap();
+    pm.add(dependent("three", &["p4", "p0", "p2"], &three))
+        .unwrap();
+    pm.add(dependent("five", &["p3", "p1", "p4", "p0", "p2"], &five))
+        .unwrap();
+    let report = pm.start().await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+
+    let (got, missing) = none.lock().unwrap().take().unwrap();
+    assert_eq!(got, [false; 5]);
+    assert!(missing.contains("dependencies (none)"), "{missing}");
+
+    let (got, missing) = three.lock().unwrap().take().unwrap();
+    assert_eq!(got, [true, false, true, false, true]);
+    assert!(missing.contains("dependencies (p4, p0, p2)"), "{missing}");
+
+    let (got, missing) = five.lock().unwrap().take().unwrap();
+    assert_eq!(got, [true; 5]);
+    assert!(
+        missing.contains("dependencies (p3, p1, p4, p0, p2)"),
+        "{missing}"
+    );
+    pm.shutdown(GRACE).await;
+}

@@ -285,7 +285,7 @@ impl HookManager {
         let (id, replays) = {
             let mut reg = self.registry();
             let constrained = r.has_constraints();
-            let done = reg.register(name.clone(), r.pending, constrained, &self.inner.shared)?;
+            let done = reg.register(&name, &r.pending, constrained, &self.inner.shared)?;
             self.publish(&reg);
             done
         };
@@ -297,22 +297,29 @@ impl HookManager {
     /// rebuilding each touched hook's snapshot once for the whole batch. Results in input order.
     pub(crate) fn register_batch(
         &self,
-        plugins: Vec<Registrar>,
+        plugins: &[&Registrar],
     ) -> Vec<Result<PluginHandle, RegisterError>> {
-        let constrained = plugins.iter().any(Registrar::has_constraints);
-        let items: Vec<_> = plugins.into_iter().map(Registrar::into_parts).collect();
-        let names: Vec<Arc<str>> = items.iter().map(|(n, _)| n.clone()).collect();
+        let constrained = plugins.iter().any(|r| r.has_constraints());
+        let items: Vec<_> = plugins
+            .iter()
+            .map(|r| (r.plugin_ref(), r.pending.as_slice()))
+            .collect();
         let (results, replays) = {
             let mut reg = self.registry();
-            let done = reg.register_batch(items, constrained, &self.inner.shared);
+            let done = reg.register_batch(&items, constrained, &self.inner.shared);
             self.publish(&reg);
             done
         };
         self.drive(replays);
         results
             .into_iter()
-            .zip(names)
-            .map(|(r, name)| r.map(|id| PluginHandle { id, name }))
+            .zip(plugins)
+            .map(|(r, p)| {
+                r.map(|id| PluginHandle {
+                    id,
+                    name: p.plugin_ref().clone(),
+                })
+            })
             .collect()
     }
 

@@ -176,11 +176,6 @@ impl Registrar {
         &self.plugin
     }
 
-    /// The plugin's name and its impls.
-    pub(crate) fn into_parts(self) -> (Arc<str>, Impls) {
-        (self.plugin, self.pending)
-    }
-
     /// The name of the plugin being registered.
     pub fn plugin_name(&self) -> &str {
         &self.plugin

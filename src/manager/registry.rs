@@ -12,7 +12,6 @@ use futures::future::BoxFuture;
 
 use super::declare::validate_spec;
 use super::record::{ImplRecord, RecordFn};
-use super::registrar::Impls;
 use super::slot::{order_records, ErasedSlot, Prepared};
 use super::Shared;
 use crate::caller::ImplInfo;
@@ -187,13 +186,12 @@ impl Registry {
     /// Registers a plugin's impls, all or nothing.
     pub(crate) fn register(
         &mut self,
-        name: Arc<str>,
-        pending: Impls,
+        name: &Arc<str>,
+        pending: &[PendingImpl],
         constrained: bool,
         shared: &Arc<Shared>,
     ) -> Result<(u64, Replays), RegisterError> {
-        let (mut results, replays) =
-            self.register_batch(vec![(name, pending)], constrained, shared);
+        let (mut results, replays) = self.register_batch(&[(name, pending)], constrained, shared);
         let id = results.pop().expect("one result per plugin")?;
         Ok((id, replays))
     }
@@ -202,14 +200,15 @@ impl Registry {
     /// the whole batch (registering N plugins one by one rebuilds a hook's list N times).
     /// Results are in input order; a plugin that fails leaves no trace and does not stop the
     /// others. When a rebuild finds a problem (a type mismatch, an ordering cycle), the batch is
-    /// retried one plugin at a time so the error names the plugin that caused it.
+    /// retried one plugin at a time so the error names the plugin that caused it. The impls
+    /// are borrowed (what is kept of them is cloned: reference counts).
     pub(crate) fn register_batch(
         &mut self,
-        items: Vec<(Arc<str>, Impls)>,
+        items: &[(&Arc<str>, &[PendingImpl])],
         constrained: bool,
         shared: &Arc<Shared>,
     ) -> (Vec<Result<u64, RegisterError>>, Replays) {
-        let batch = batch_names(items.iter().map(|(n, p)| (n, p.as_slice())), constrained);
+        let batch = batch_names(items.iter().copied(), constrained);
         self.register_in(items, &batch, shared)
     }
 
@@ -217,20 +216,18 @@ impl Registry {
     /// may name besides registered plugins (the whole batch, also when retrying one by one).
     fn register_in(
         &mut self,
-        items: Vec<(Arc<str>, Impls)>,
+        items: &[(&Arc<str>, &[PendingImpl])],
         batch: &HashSet<Arc<str>>,
         shared: &Arc<Shared>,
     ) -> (Vec<Result<u64, RegisterError>>, Replays) {
-        let refs: Vec<(&Arc<str>, &[PendingImpl])> =
-            items.iter().map(|(n, p)| (n, p.as_slice())).collect();
-        match self.stage(&refs, batch, shared, true) {
+        match self.stage(items, batch, shared, true) {
             Ok(done) => done,
             Err(e) if items.len() == 1 => (vec![Err(e)], Vec::new()),
             Err(_) => {
                 let mut results = Vec::with_capacity(items.len());
                 let mut replays = Vec::new();
                 for item in items {
-                    let (r, rp) = self.register_in(vec![item], batch, shared);
+                    let (r, rp) = self.register_in(std::slice::from_ref(item), batch, shared);
                     results.extend(r);
                     replays.extend(rp);
                 }

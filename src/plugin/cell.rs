@@ -58,11 +58,36 @@ pub(crate) struct Registry {
     pub(crate) env_names: HashMap<String, String>,
 }
 
+/// How many cache lines from the start of a cell's allocation hold its hot fields (see
+/// [`Cell::prefetch`]; a test checks the layout).
+const HOT_LINES: usize = 5;
+
+/// A plugin's present dependencies, in declaration order: up to three in the cell itself (most
+/// plugins have few; no allocation), more in a list.
+pub(crate) enum Deps {
+    Few([Option<Arc<Cell>>; 3]),
+    Many(Box<[Arc<Cell>]>),
+}
+
+impl Deps {
+    pub(crate) fn new(deps: impl ExactSizeIterator<Item = Arc<Cell>>) -> Self {
+        if deps.len() <= 3 {
+            let mut few = [None, None, None];
+            for (slot, dep) in few.iter_mut().zip(deps) {
+                *slot = Some(dep);
+            }
+            Deps::Few(few)
+        } else {
+            Deps::Many(deps.collect())
+        }
+    }
+}
+
 /// One plugin and its life.
 ///
 /// `repr(C)`, hot fields first: what the passes of a `start` over thousands of plugins read
-/// (reference counts, state, bring-up, name, flags) sits in the first four cache lines of the
-/// allocation, which [`Cell::prefetch`] asks for ahead of use.
+/// (reference counts, state, bring-up, name, dependencies, flags) sits in the first
+/// [`HOT_LINES`] cache lines of the allocation, which [`Cell::prefetch`] asks for ahead of use.
 #[repr(C)]
 pub(crate) struct Cell {
     pub(crate) run: Mutex<Run>,
@@ -70,12 +95,10 @@ pub(crate) struct Cell {
     /// of the work every caller awaits (see [`Up`]).
     pub(crate) up: OnceLock<Up>,
     pub(crate) name: Arc<str>,
-    /// Present dependencies, in declaration order (shared with the plugin's context): set
-    /// once, by the `start` that resolves the plugin.
-    pub(crate) deps: OnceLock<Arc<[Arc<Cell>]>>,
+    /// Present dependencies, in declaration order: set once, by the `start` that resolves the
+    /// plugin.
+    pub(crate) deps: OnceLock<Deps>,
     pub(crate) plugin: Arc<dyn Plugin>,
-    /// The services the plugin provides to its dependents (in the cell: no allocation).
-    pub(crate) provided: Provided,
     /// Set once `Started`: what a lazy plugin's gates check (shared with them; created with
     /// the first gate, so eager plugins do without).
     pub(crate) open: OnceLock<Arc<AtomicBool>>,
@@ -83,6 +106,9 @@ pub(crate) struct Cell {
     /// plugin stops itself (within this grace) when its start ends.
     pub(crate) closing: Mutex<Option<Duration>>,
     pub(crate) lazy: bool,
+    /// The services the plugin provides to its dependents (in the cell: no allocation); its
+    /// `open` flag, which a start sets and clears, comes first.
+    pub(crate) provided: Provided,
     pub(crate) disabled: Option<DisabledBy>,
     pub(crate) meta: PluginMeta,
 }
@@ -109,14 +135,19 @@ impl Cell {
     pub(crate) fn prefetch(cell: &Arc<Cell>) {
         // `Arc::as_ptr` points past the two reference counts, which clones change.
         let start = Arc::as_ptr(cell).cast::<u8>().wrapping_sub(16);
-        for line in 0..4 {
+        for line in 0..HOT_LINES {
             crate::prefetch::prefetch(start.wrapping_add(line * 64));
         }
     }
 
     /// The plugin's present dependencies (none before it is resolved).
-    pub(crate) fn deps(&self) -> &[Arc<Cell>] {
-        self.deps.get().map_or(&[], |d| d)
+    pub(crate) fn deps(&self) -> impl Iterator<Item = &Arc<Cell>> + '_ {
+        let (few, many): (&[Option<Arc<Cell>>], &[Arc<Cell>]) = match self.deps.get() {
+            None => (&[], &[]),
+            Some(Deps::Few(few)) => (few, &[]),
+            Some(Deps::Many(many)) => (&[], many),
+        };
+        few.iter().map_while(Option::as_ref).chain(many)
     }
 
     pub(crate) fn run(&self) -> MutexGuard<'_, Run> {
@@ -293,8 +324,7 @@ impl Host {
     }
 
     async fn init_and_start(self: &Arc<Self>, cell: &Arc<Cell>) -> Result<(), String> {
-        let deps: Arc<[Arc<Cell>]> = cell.deps.get().cloned().unwrap_or_else(|| Arc::new([]));
-        for dep in deps.iter() {
+        for dep in cell.deps() {
             // A dependency not brought up yet (a lazy one) starts on its own task, so that it
             // finishes even if this start is dropped part-way.
             let up = match dep.up.get().and_then(Up::peek) {
@@ -311,7 +341,6 @@ impl Host {
         let ctx = Arc::new(PluginContext::new(
             cell.name.clone(),
             self.services.clone(),
-            deps.clone(),
             Arc::downgrade(cell),
             self.config.clone(),
             self.hooks.clone(),
@@ -459,4 +488,41 @@ fn is_starting(cell: &Cell) -> bool {
     STARTING
         .try_with(|s| s.contains(&cell_id(cell)))
         .unwrap_or(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::offset_of;
+
+    use super::{Cell, HOT_LINES};
+
+    #[test]
+    fn the_hot_fields_of_a_cell_sit_in_the_lines_it_prefetches() {
+        // The allocation starts with the two reference counts (16 bytes), then the cell.
+        let end_of = |offset: usize, size: usize| 16 + offset + size;
+        let hot = [
+            end_of(offset_of!(Cell, run), size_of_field(|c: &Cell| &c.run)),
+            end_of(offset_of!(Cell, up), size_of_field(|c: &Cell| &c.up)),
+            end_of(offset_of!(Cell, name), size_of_field(|c: &Cell| &c.name)),
+            end_of(offset_of!(Cell, deps), size_of_field(|c: &Cell| &c.deps)),
+            end_of(
+                offset_of!(Cell, plugin),
+                size_of_field(|c: &Cell| &c.plugin),
+            ),
+            end_of(offset_of!(Cell, open), size_of_field(|c: &Cell| &c.open)),
+            end_of(
+                offset_of!(Cell, closing),
+                size_of_field(|c: &Cell| &c.closing),
+            ),
+            end_of(offset_of!(Cell, lazy), 1),
+            // The `open` flag at the start of `provided`.
+            end_of(offset_of!(Cell, provided), 1),
+        ];
+        let limit = HOT_LINES * 64;
+        assert!(hot.iter().all(|&end| end <= limit), "{hot:?} > {limit}");
+    }
+
+    fn size_of_field<T>(_: fn(&Cell) -> &T) -> usize {
+        std::mem::size_of::<T>()
+    }
 }

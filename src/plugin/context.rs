@@ -57,8 +57,10 @@ impl ServiceMap {
     }
 }
 
-/// The services one plugin provides: writable during its `init` only.
+/// The services one plugin provides: writable during its `init` only. `repr(C)`: the flag
+/// comes first (see [`Cell`](super::cell::Cell)'s layout).
 #[derive(Default)]
+#[repr(C)]
 pub(crate) struct Provided {
     open: AtomicBool,
     map: RwLock<ServiceMap>,
@@ -169,10 +171,8 @@ impl Tasks {
 pub struct PluginContext {
     name: Arc<str>,
     host: Arc<ServiceMap>,
-    /// The plugin's dependencies, whose services it sees.
-    dependencies: Arc<[Arc<Cell>]>,
-    /// The plugin's own cell, for the services it provides (weak: the cell owns this
-    /// context).
+    /// The plugin's own cell: the services it provides, and its dependencies, whose services
+    /// it sees (weak: the cell owns this context).
     own: Weak<Cell>,
     config: Arc<HostConfig>,
     span: Span,
@@ -189,14 +189,7 @@ impl std::fmt::Debug for PluginContext {
         f.debug_struct("PluginContext")
             .field("plugin", &self.name)
             .field("host_services", &self.host.names())
-            .field(
-                "dependencies",
-                &self
-                    .dependencies
-                    .iter()
-                    .map(|d| &d.name)
-                    .collect::<Vec<_>>(),
-            )
+            .field("dependencies", &self.dependency_names())
             .finish_non_exhaustive()
     }
 }
@@ -206,7 +199,6 @@ impl PluginContext {
     pub(crate) fn new(
         name: Arc<str>,
         host: Arc<ServiceMap>,
-        dependencies: Arc<[Arc<Cell>]>,
         own: Weak<Cell>,
         config: Arc<HostConfig>,
         hooks: HookManager,
@@ -215,7 +207,6 @@ impl PluginContext {
         PluginContext {
             name,
             host,
-            dependencies,
             own,
             config,
             span,
@@ -226,6 +217,13 @@ impl PluginContext {
         }
     }
 
+    /// The names of the plugin's (present) dependencies, in declaration order.
+    fn dependency_names(&self) -> Vec<String> {
+        self.own.upgrade().map_or_else(Vec::new, |cell| {
+            cell.deps().map(|d| d.name.to_string()).collect()
+        })
+    }
+
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -234,9 +232,12 @@ impl PluginContext {
     /// The service of type `T`: the host's, else the first of the plugin's dependencies (in
     /// declaration order) that provides one; `None` if there is none.
     pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        self.host
-            .get::<T>()
-            .or_else(|| self.dependencies.iter().find_map(|d| d.provided.get::<T>()))
+        self.host.get::<T>().or_else(|| {
+            // Through the plugin's cell, which knows its dependencies.
+            let cell = self.own.upgrade()?;
+            let found = cell.deps().find_map(|d| d.provided.get::<T>());
+            found
+        })
     }
 
     /// The service of type `T`, or an error saying where it was looked for.
@@ -247,11 +248,7 @@ impl PluginContext {
         self.get::<T>().ok_or_else(|| ContextError::MissingService {
             plugin: self.name.to_string(),
             service: type_name::<T>(),
-            dependencies: self
-                .dependencies
-                .iter()
-                .map(|d| d.name.to_string())
-                .collect(),
+            dependencies: self.dependency_names(),
         })
     }
 

@@ -18,7 +18,7 @@ use futures::FutureExt;
 use tokio::sync::broadcast;
 
 use super::builder::PluginManagerBuilder;
-use super::cell::{Cell, Host, LazyGate, Run, Up};
+use super::cell::{Cell, Deps, Host, LazyGate, Run, Up};
 use super::config::{env_name, Enablement, HostConfig};
 use super::context::Provided;
 use super::deps::resolve_refs;
@@ -318,13 +318,12 @@ impl PluginManager {
             }
             // A plugin leaves `Discovered` in this pass (registered or failed), with no await
             // in between: it is wired once.
-            let _ = cell.deps.set(
+            let _ = cell.deps.set(Deps::new(
                 resolved
                     .deps_of(i)
                     .iter()
-                    .map(|&d| cells[d as usize].clone())
-                    .collect(),
-            );
+                    .map(|&d| cells[d as usize].clone()),
+            ));
             is_new[i] = true;
             match self.registrar(cell) {
                 Ok(r) => {
@@ -355,9 +354,11 @@ impl PluginManager {
                 String::from(&*c.name)
             })
             .collect();
+        // The registrars stay where they are (positions in `batch` move instead): each holds
+        // its plugin's first impl, and thousands of them copied around add up.
         let verdicts = host.hooks.check_batch(&batch);
         let mut checked = Vec::with_capacity(batch.len());
-        for (k, (r, verdict)) in batch.into_iter().zip(verdicts).enumerate() {
+        for (k, verdict) in verdicts.into_iter().enumerate() {
             let cell = batch_cells[k];
             if let Some(next) = batch_cells.get(k + AHEAD) {
                 Cell::prefetch(next);
@@ -365,7 +366,7 @@ impl PluginManager {
             match verdict {
                 Ok(()) => {
                     host.transition(cell, PluginState::Registered);
-                    checked.push((cell, r));
+                    checked.push(k);
                 }
                 Err(e) => self.fail_before_start(cell, format!("registration failed: {e}")),
             }
@@ -375,21 +376,13 @@ impl PluginManager {
         let started_before = host.registry().started.len();
         for (k, cell) in fresh.iter().enumerate() {
             // This pass goes in dependency order, all over memory: ask for the plugins (and
-            // their dependencies, whose counts and services a start touches) ahead of time.
+            // their dependencies, whose state a start checks) ahead of time.
             if let Some(next) = fresh.get(k + AHEAD) {
                 Cell::prefetch(next);
             }
             if let Some(&soon) = fresh_at.get(k + AHEAD / 2) {
-                if let Some(deps) = cells[soon as usize].deps.get() {
-                    prefetch_arc(deps);
-                }
                 for &d in resolved.deps_of(soon as usize) {
                     Cell::prefetch(&cells[d as usize]);
-                }
-            }
-            if let Some(&sooner) = fresh_at.get(k + AHEAD / 4) {
-                for &d in resolved.deps_of(sooner as usize) {
-                    prefetch_arc(&cells[d as usize].name);
                 }
             }
             if cell.lazy || cell.run().state != PluginState::Registered {
@@ -401,16 +394,15 @@ impl PluginManager {
         // 3. Make the impls of every plugin that is up (or lazy, behind its gate) callable,
         //    in one batch: one snapshot rebuild per hook for the whole start.
         let mut live = Vec::with_capacity(checked.len());
-        let mut registrars = Vec::with_capacity(checked.len());
-        let checked_cells: Vec<&Arc<Cell>> = checked.iter().map(|&(c, _)| c).collect();
-        for (k, (cell, r)) in checked.into_iter().enumerate() {
-            if let Some(next) = checked_cells.get(k + AHEAD) {
-                Cell::prefetch(next);
+        let mut live_at = Vec::with_capacity(checked.len());
+        for (j, &k) in checked.iter().enumerate() {
+            let cell = batch_cells[k];
+            if let Some(&next) = checked.get(j + AHEAD) {
+                Cell::prefetch(batch_cells[next]);
             }
             if cell.lazy {
                 let failed_dep = cell
                     .deps()
-                    .iter()
                     .find(|d| matches!(d.run().state, PluginState::Failed(_)))
                     .map(|d| d.name.clone());
                 if let Some(dep) = failed_dep {
@@ -423,17 +415,19 @@ impl PluginManager {
                 PluginState::Started | PluginState::Registered
             ) {
                 live.push(cell);
-                registrars.push(r);
+                live_at.push(k);
             }
         }
-        if registrars.iter().any(Registrar::has_constraints) {
+        if live_at.iter().any(|&k| batch[k].has_constraints()) {
             // A constraint naming a plugin that is not callable is void.
             let live_names: HashSet<&str> = live.iter().map(|c| &*c.name).collect();
-            for r in &mut registrars {
-                r.retain_constraints(|t| live_names.contains(t) || host.hooks.is_registered(t));
+            for &k in &live_at {
+                batch[k]
+                    .retain_constraints(|t| live_names.contains(t) || host.hooks.is_registered(t));
             }
         }
-        let results = host.hooks.register_batch(registrars);
+        let registrars: Vec<&Registrar> = live_at.iter().map(|&k| &batch[k]).collect();
+        let results = host.hooks.register_batch(&registrars);
         for (k, result) in results.into_iter().enumerate() {
             let cell = live[k];
             if let Some(next) = live.get(k + AHEAD) {
@@ -546,7 +540,6 @@ impl PluginManager {
         let host = &self.inner;
         if let Some(failed) = cell
             .deps()
-            .iter()
             .find(|d| matches!(d.run().state, PluginState::Failed(_)))
         {
             return Err(format!("dependency `{}` failed", failed.name));
@@ -610,7 +603,7 @@ impl PluginManager {
                 matches!(
                     run.state,
                     PluginState::Registered | PluginState::Initialized | PluginState::Started
-                ) && c.deps().iter().any(|d| &*d.name == name)
+                ) && c.deps().any(|d| &*d.name == name)
             })
             .map(|c| String::from(&*c.name))
             .collect();
