@@ -301,8 +301,10 @@ impl PluginManager {
         //    their dependencies and collect their impls. Then check all the impls together,
         //    registering nothing yet.
         let mut is_new = vec![false; cells.len()];
-        let mut batch = Vec::new();
-        let mut batch_cells = Vec::new();
+        // Lists over every plugin are sized up front: growing one of 10,000 step by step copies
+        // it and faults in fresh pages each time.
+        let mut batch = Vec::with_capacity(cells.len());
+        let mut batch_cells = Vec::with_capacity(cells.len());
         for (i, cell) in cells.iter().enumerate() {
             if let Some(next) = cells.get(i + AHEAD) {
                 Cell::prefetch(next);
@@ -373,7 +375,11 @@ impl PluginManager {
         }
 
         // 2. Bring the eager ones up, in start order.
-        let started_before = host.registry().started.len();
+        let started_before = {
+            let mut reg = host.registry();
+            reg.started.reserve(fresh.len());
+            reg.started.len()
+        };
         for (k, cell) in fresh.iter().enumerate() {
             // This pass goes in dependency order, all over memory: ask for the plugins (and
             // their dependencies, whose state a start checks) ahead of time.
@@ -467,7 +473,8 @@ impl PluginManager {
 
         // What happened to each new plugin: failed and lazy in start order; started in the
         // order they started (lazy dependencies brought up by eager dependents included).
-        let mut started_now: Vec<&Arc<Cell>> = Vec::new();
+        let mut started_now: Vec<&Arc<Cell>> = Vec::with_capacity(fresh.len());
+        report.started.reserve(fresh.len());
         for (k, cell) in fresh.iter().enumerate() {
             if let Some(next) = fresh.get(k + AHEAD) {
                 Cell::prefetch(next);

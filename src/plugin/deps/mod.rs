@@ -10,12 +10,14 @@
 //! The start order is a topological order of the "requires" graph: dependencies start before
 //! their dependents; among the plugins free to start next, the one whose name sorts first
 //! (byte-wise) goes first, so the result does not depend on the input order. Cost: one
-//! `HashMap` lookup per dependency, a sort of the names and a heap-driven Kahn's algorithm
+//! hash-table lookup per dependency, a sort of the names and a heap-driven Kahn's algorithm
 //! over edges bucketed by target, `O((plugins + dependencies) log plugins)`; petgraph's
 //! strongly connected components name the cycles when there are some.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
+
+use hashbrown::HashTable;
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use semver::Version;
@@ -188,11 +190,11 @@ pub(crate) fn resolve_refs(
     by_name.sort_unstable();
 
     // One node per distinct name, numbered in name order.
-    let mut names: Vec<&str> = Vec::with_capacity(n);
     // Each node's plugin (its first, when a name is duplicated: an error anyway).
     let mut input_of_node: Vec<u32> = Vec::with_capacity(n);
     let mut index = Index {
-        node_of: HashMap::with_capacity(n),
+        node_of: HashTable::with_capacity(n),
+        names: Vec::with_capacity(n),
         version: Vec::with_capacity(n),
     };
     // Per plugin (input position): its node, and its rank in `by_name`, which orders problems.
@@ -203,11 +205,14 @@ pub(crate) fn resolve_refs(
         if end < n && by_name[end].0 == by_name[start].0 {
             continue;
         }
-        let node = names.len() as u32;
+        let node = index.names.len() as u32;
         let group = &by_name[start..end];
-        names.push(group[0].0);
+        index.names.push(group[0].0);
         input_of_node.push(group[0].2);
-        index.node_of.insert(group[0].0, node);
+        let hash_of = |n: &u32| digest.name_hash(input_of_node[*n as usize] as usize);
+        index
+            .node_of
+            .insert_unique(digest.name_hash(group[0].2 as usize), node, hash_of);
         index.version.push(match group {
             [(_, version, _)] => *version,
             _ => None,
@@ -239,7 +244,7 @@ pub(crate) fn resolve_refs(
         &mut problems,
         &mut skipped_optional,
     );
-    let nodes = names.len();
+    let nodes = index.names.len();
 
     // Kahn's algorithm on "requires" edges, always starting the ready plugin whose name sorts
     // first (node numbers are in name order). `dependents[first[v]..first[v + 1]]` are the
@@ -300,7 +305,10 @@ pub(crate) fn resolve_refs(
             }
             problems.extend(find_cycles(&graph).into_iter().map(|cycle| {
                 DependencyProblem::Cycle {
-                    cycle: cycle.into_iter().map(|n| names[n].to_owned()).collect(),
+                    cycle: cycle
+                        .into_iter()
+                        .map(|n| index.names[n].to_owned())
+                        .collect(),
                 }
             }));
         }
