@@ -14,6 +14,10 @@
 //!   outside the measured time), as when a process starts its plugins once at boot; the warm
 //!   loop of `start/N` keeps 1,000 plugins' memory in cache from one iteration to the next,
 //!   which no real start-up enjoys;
+//! - `start_boot/N`: one start per fresh process (this benchmark runs itself as a child that
+//!   builds the plugins, adds and starts them once and reports the time of that): what a host
+//!   pays at boot, first touch of all the memory included; neither size inherits caches or a
+//!   grown heap from an earlier iteration.
 //! - `resolve/N`: `hookwire::resolve` alone on N ready-made `PluginMeta`s;
 //! - `meta_and_resolve/N`: building the N `PluginMeta`s from strings (semver parsing of every
 //!   version and requirement) and resolving them, what a host does from a folder of manifests.
@@ -23,9 +27,10 @@
 //! dependency order all differ.
 
 use std::hint::black_box;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use criterion::{BenchmarkId, Criterion, SamplingMode};
 use hookwire::{resolve, PluginManager};
 use semver::Version;
 
@@ -38,6 +43,46 @@ mod plugin_graph;
 use plugin_graph::{build, specs, NoOp};
 
 const SIZES: [usize; 2] = [1_000, 10_000];
+
+/// Set (to N) in the child process of `start_boot/N`.
+const BOOT_VAR: &str = "HOOKWIRE_BENCH_BOOT";
+
+/// `start_boot/N`'s child: one start of N plugins; prints its time in nanoseconds.
+fn boot_child(n: usize) {
+    let rt = common::runtime();
+    let metas = build(&specs(n));
+    let pm = PluginManager::builder()
+        .host_api(Version::new(1, 4, 0))
+        .build();
+    let plugins: Vec<NoOp> = metas.iter().map(|m| NoOp(m.clone())).collect();
+    let t0 = Instant::now();
+    for p in plugins {
+        pm.add(p).unwrap();
+    }
+    let report = rt.block_on(pm.start()).unwrap();
+    let elapsed = t0.elapsed();
+    assert_eq!(report.started.len(), n);
+    println!("{}", elapsed.as_nanos());
+}
+
+/// Runs one `start_boot` child and returns the time it measured.
+fn boot_once(n: usize) -> Duration {
+    let exe = std::env::current_exe().expect("the benchmark's own path");
+    let out = Command::new(exe)
+        .env(BOOT_VAR, n.to_string())
+        .output()
+        .expect("the benchmark runs itself");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let nanos: u64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("the child prints nanoseconds");
+    Duration::from_nanos(nanos)
+}
 
 fn bench(c: &mut Criterion) {
     let host = Version::new(1, 4, 0);
@@ -90,7 +135,27 @@ fn bench(c: &mut Criterion) {
         );
     }
     g.finish();
+
+    // A process per start: few of them, each sample one start.
+    let mut g = c.benchmark_group("plugins");
+    g.sample_size(15)
+        .sampling_mode(SamplingMode::Flat)
+        .measurement_time(Duration::from_secs(1))
+        .warm_up_time(Duration::from_millis(200));
+    for n in SIZES {
+        g.bench_function(BenchmarkId::new("start_boot", n), |b| {
+            b.iter_custom(|iters| (0..iters).map(|_| boot_once(n)).sum());
+        });
+    }
+    g.finish();
 }
 
-criterion_group!(benches, bench);
-criterion_main!(benches);
+fn main() {
+    if let Some(n) = std::env::var(BOOT_VAR).ok().and_then(|v| v.parse().ok()) {
+        boot_child(n);
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+}

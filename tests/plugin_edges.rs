@@ -582,3 +582,96 @@ async fn a_plugin_sees_the_services_of_each_of_its_dependencies_however_many_it_
     );
     pm.shutdown(GRACE).await;
 }
+
+hookwire::hookspec! {
+    /// Invalid: a historic hook cannot be first-result.
+    #[historic]
+    #[firstresult]
+    pub struct Both(u8) -> u8;
+}
+
+/// A plugin whose impl of the hook named like `Both` is a JSON one (no spec yet).
+struct JsonFirst;
+impl Plugin for JsonFirst {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("a_json", "1.0.0")
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.json_fn(<Both as hookwire::HookSpec>::NAME, |_| Ok(None))
+            .add()
+    }
+}
+
+/// A plugin with a typed impl of the invalid spec.
+struct TypedInvalid;
+impl Plugin for TypedInvalid {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("b_typed", "1.0.0")
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.sync_fn::<Both>(|_| Ok(None)).add()
+    }
+}
+
+#[tokio::test]
+async fn an_invalid_spec_is_refused_even_after_a_json_impl_of_its_hook_in_the_same_start() {
+    // (From a review: staging skipped the spec check for any hook the batch had staged, even
+    // one staged by a JSON impl, which has no spec.)
+    let pm = PluginManager::new();
+    pm.add(JsonFirst).unwrap();
+    pm.add(TypedInvalid).unwrap();
+    let report = pm.start().await.unwrap();
+    let failed: Vec<_> = report.failed.iter().map(|(p, _)| p.as_str()).collect();
+    assert_eq!(failed, ["b_typed"], "{report:?}");
+    assert!(
+        report.failed[0]
+            .1
+            .contains("historic hook cannot be first-result"),
+        "{report:?}"
+    );
+}
+
+/// A plugin whose `register` panics.
+struct PanicsInRegister;
+impl Plugin for PanicsInRegister {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("z_panics", "1.0.0")
+    }
+    fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> {
+        panic!("no impls today")
+    }
+}
+
+#[tokio::test]
+async fn a_panic_in_register_fails_that_plugin_and_the_start_goes_on() {
+    // (From a review: the panic unwound out of `start`, leaving the plugins after it wired but
+    // `Discovered`.)
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake("before", &j)).unwrap();
+    pm.add(PanicsInRegister).unwrap();
+    pm.add(fake("after", &j)).unwrap();
+    pm.add(
+        FakePlugin::new(PluginMeta::new("dependent", "1.0.0").requires("z_panics", "^1"))
+            .journal(&j),
+    )
+    .unwrap();
+    let report = pm.start().await.unwrap();
+    assert_eq!(report.started, ["after", "before"]);
+    assert_eq!(
+        report.failed,
+        [
+            (
+                "z_panics".to_owned(),
+                "registration panicked: no impls today".to_owned()
+            ),
+            (
+                "dependent".to_owned(),
+                "dependency `z_panics` failed".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(values(&pm).await, ["after", "before"]);
+    assert!(j.of("dependent").is_empty());
+    pm.shutdown(GRACE).await;
+}

@@ -19,7 +19,7 @@ use crate::error::{PendingImplsError, RegisterError};
 use crate::exec::run::ImplPolicy;
 use crate::hookimpl::ImplOptions;
 use crate::prefetch::{prefetch, prefetch_arc, AHEAD};
-use crate::spec::SpecInfo;
+use crate::spec::{SpecInfo, TypeKey};
 
 /// An impl a plugin asked to register, not yet committed.
 pub(crate) struct PendingImpl {
@@ -275,7 +275,7 @@ impl Registry {
         pending: &[PendingImpl],
         accepted: &mut HashSet<&'a str>,
         batch: &HashSet<Arc<str>>,
-        staged: StagedHooks<'_>,
+        validated: &mut Vec<TypeKey>,
     ) -> Result<(), RegisterError> {
         if self.blocked.contains(&**name) {
             return Err(RegisterError::Blocked {
@@ -287,7 +287,7 @@ impl Registry {
                 plugin: name.to_string(),
             });
         }
-        let checked = self.precheck_impls(name, pending, batch, staged);
+        let checked = self.precheck_impls(name, pending, batch, validated);
         if checked.is_err() {
             accepted.remove(&**name);
         }
@@ -301,7 +301,7 @@ impl Registry {
         name: &Arc<str>,
         pending: &[PendingImpl],
         batch: &HashSet<Arc<str>>,
-        staged: StagedHooks<'_>,
+        validated: &mut Vec<TypeKey>,
     ) -> Result<(), RegisterError> {
         for p in pending {
             for (relation, targets) in [("before", &p.options.before), ("after", &p.options.after)]
@@ -318,12 +318,14 @@ impl Registry {
                     });
                 }
             }
-            if let RecordFn::Typed { maker, .. } = &p.func {
-                // A hook this batch staged already has its slot (and a valid spec).
-                if staged.index(&p.hook).is_none()
+            if let RecordFn::Typed { maker, types, .. } = &p.func {
+                // The spec of a hook without a slot yet is checked, once per spec type and
+                // stage (a batch of 10,000 impls of one hook checks it once).
+                if !validated.contains(types)
                     && self.hooks.get(&*p.hook).is_none_or(|r| r.slot.is_none())
                 {
                     validate_spec(&(maker.info)())?;
+                    validated.push(*types);
                 }
             }
         }
@@ -347,14 +349,12 @@ impl Registry {
         let mut staged: Vec<Staged> = Vec::new();
         let mut staged_at: HashMap<Arc<str>, usize> = HashMap::new();
         let impls_per_hook = count_per_hook(items);
+        // Spec types whose spec this stage checked.
+        let mut validated: Vec<TypeKey> = Vec::new();
         let mut last: Option<(&str, usize)> = None;
         for (k, &(name, pending)) in items.iter().enumerate() {
             prefetch_item(items, k);
-            let hooks = StagedHooks {
-                at: &staged_at,
-                last,
-            };
-            if let Err(e) = self.precheck(name, pending, &mut accepted, batch, hooks) {
+            if let Err(e) = self.precheck(name, pending, &mut accepted, batch, &mut validated) {
                 results.push(Err(e));
                 continue;
             }

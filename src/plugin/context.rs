@@ -369,3 +369,38 @@ impl PluginContext {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Barrier, Weak};
+
+    use super::{HostConfig, PluginContext, ServiceMap};
+    use crate::HookManager;
+
+    /// `cancel` on one thread against the first `cancellation` on another: once both have
+    /// returned, the token is cancelled, whoever went first. (The argument is in
+    /// `cancellation`; on x86 this race test is weak evidence, elsewhere it is stronger.)
+    #[test]
+    fn a_token_asked_for_while_cancel_runs_ends_up_cancelled() {
+        for _ in 0..2_000 {
+            let ctx = Arc::new(PluginContext::new(
+                "p".into(),
+                Arc::new(ServiceMap::default()),
+                Weak::new(),
+                Arc::new(HostConfig::default()),
+                HookManager::new(),
+            ));
+            let go = Arc::new(Barrier::new(2));
+            let (c, g) = (ctx.clone(), go.clone());
+            let asker = std::thread::spawn(move || {
+                g.wait();
+                c.cancellation().clone()
+            });
+            go.wait();
+            ctx.cancel();
+            let token = asker.join().unwrap();
+            assert!(token.is_cancelled());
+            assert!(ctx.cancellation().is_cancelled());
+        }
+    }
+}

@@ -318,14 +318,15 @@ impl PluginManager {
             if cell.run().state != PluginState::Discovered {
                 continue;
             }
-            // A plugin leaves `Discovered` in this pass (registered or failed), with no await
-            // in between: it is wired once.
-            let _ = cell.deps.set(Deps::new(
+            // A plugin leaves `Discovered` in this pass (registered or failed; a panic in its
+            // `register` is caught), with no await in between: it is wired once.
+            let wired = cell.deps.set(Deps::new(
                 resolved
                     .deps_of(i)
                     .iter()
                     .map(|&d| cells[d as usize].clone()),
             ));
+            debug_assert!(wired.is_ok(), "a plugin is wired once");
             is_new[i] = true;
             match self.registrar(cell) {
                 Ok(r) => {
@@ -555,13 +556,17 @@ impl PluginManager {
         if cell.lazy {
             r.set_gate(Arc::new(LazyGate::new(host, cell)));
         }
-        let registered = cell.plugin.clone().register(&mut r).and_then(|()| {
-            match host.config.priority_overrides(&cell.name) {
+        // A panic in `register` fails this plugin, not the whole `start` (which would leave
+        // the plugins after it half-way through this pass).
+        let plugin = cell.plugin.clone();
+        let registered = std::panic::catch_unwind(AssertUnwindSafe(|| plugin.register(&mut r)))
+            .map_err(|p| format!("registration panicked: {}", panic_message(p)))?;
+        registered
+            .and_then(|()| match host.config.priority_overrides(&cell.name) {
                 Some(o) => r.override_priorities(o),
                 None => Ok(()),
-            }
-        });
-        registered.map_err(|e| format!("registration failed: {e}"))?;
+            })
+            .map_err(|e| format!("registration failed: {e}"))?;
         Ok(r)
     }
 
