@@ -30,7 +30,7 @@ use crate::outcome::HookOutcome;
 use crate::spec::{DynamicHook, HookSpec, SpecInfo, TypeKey};
 pub use builder::HookManagerBuilder;
 use registrar::Registrar;
-use registry::{Registry, Replays};
+use registry::{Registry, Replays, Verdict};
 pub(crate) use shared::Shared;
 use shared::{NameMap, TypedMap};
 use slot::{json_bridge, ErasedSlot, Slot};
@@ -295,10 +295,7 @@ impl HookManager {
 
     /// Registers several plugins (each prepared in its own [`Registrar`]), each all or nothing,
     /// rebuilding each touched hook's snapshot once for the whole batch. Results in input order.
-    pub(crate) fn register_batch(
-        &self,
-        plugins: &[&Registrar],
-    ) -> Vec<Result<PluginHandle, RegisterError>> {
+    pub(crate) fn register_batch(&self, plugins: &[&Registrar]) -> Vec<Verdict<PluginHandle>> {
         let constrained = plugins.iter().any(|r| r.has_constraints());
         let items: Vec<_> = plugins
             .iter()
@@ -325,7 +322,7 @@ impl HookManager {
 
     /// What [`register_batch`](Self::register_batch) would answer for each plugin, without
     /// registering anything.
-    pub(crate) fn check_batch(&self, plugins: &[Registrar]) -> Vec<Result<(), RegisterError>> {
+    pub(crate) fn check_batch(&self, plugins: &[Registrar]) -> Vec<Verdict<()>> {
         let items: Vec<_> = plugins
             .iter()
             .map(|r| (r.plugin_ref(), r.pending.as_slice()))

@@ -47,6 +47,10 @@ pub(crate) struct PluginRecord {
     pub(crate) name: Arc<str>,
 }
 
+/// One plugin's outcome in a batch. The error is boxed: a batch of 10,000 keeps one word per
+/// plugin instead of a whole error's room.
+pub(crate) type Verdict<T> = Result<T, Box<RegisterError>>;
+
 /// Historic replays a change produced, to be driven once the registry lock is released.
 pub(crate) type Replays = Vec<BoxFuture<'static, ()>>;
 
@@ -192,7 +196,10 @@ impl Registry {
         shared: &Arc<Shared>,
     ) -> Result<(u64, Replays), RegisterError> {
         let (mut results, replays) = self.register_batch(&[(name, pending)], constrained, shared);
-        let id = results.pop().expect("one result per plugin")?;
+        let id = results
+            .pop()
+            .expect("one result per plugin")
+            .map_err(|e| *e)?;
         Ok((id, replays))
     }
 
@@ -207,7 +214,7 @@ impl Registry {
         items: &[(&Arc<str>, &[PendingImpl])],
         constrained: bool,
         shared: &Arc<Shared>,
-    ) -> (Vec<Result<u64, RegisterError>>, Replays) {
+    ) -> (Vec<Verdict<u64>>, Replays) {
         let batch = batch_names(items.iter().copied(), constrained);
         self.register_in(items, &batch, shared)
     }
@@ -219,10 +226,10 @@ impl Registry {
         items: &[(&Arc<str>, &[PendingImpl])],
         batch: &HashSet<Arc<str>>,
         shared: &Arc<Shared>,
-    ) -> (Vec<Result<u64, RegisterError>>, Replays) {
+    ) -> (Vec<Verdict<u64>>, Replays) {
         match self.stage(items, batch, shared, true) {
             Ok(done) => done,
-            Err(e) if items.len() == 1 => (vec![Err(e)], Vec::new()),
+            Err(e) if items.len() == 1 => (vec![Err(Box::new(e))], Vec::new()),
             Err(_) => {
                 let mut results = Vec::with_capacity(items.len());
                 let mut replays = Vec::new();
@@ -244,11 +251,11 @@ impl Registry {
         items: &[(&Arc<str>, &[PendingImpl])],
         constrained: bool,
         shared: &Arc<Shared>,
-    ) -> Vec<Result<(), RegisterError>> {
+    ) -> Vec<Verdict<()>> {
         let batch = batch_names(items.iter().copied(), constrained);
         match self.stage(items, &batch, shared, false) {
             Ok((results, _)) => results.into_iter().map(|r| r.map(drop)).collect(),
-            Err(e) if items.len() == 1 => vec![Err(e)],
+            Err(e) if items.len() == 1 => vec![Err(Box::new(e))],
             Err(_) => {
                 let mut accepted: Vec<(&Arc<str>, &[PendingImpl])> = Vec::new();
                 let mut results = Vec::with_capacity(items.len());
@@ -256,7 +263,7 @@ impl Registry {
                     accepted.push(item);
                     let verdict = match self.stage(&accepted, &batch, shared, false) {
                         Ok((r, _)) => r.into_iter().last().map_or(Ok(()), |r| r.map(drop)),
-                        Err(e) => Err(e),
+                        Err(e) => Err(Box::new(e)),
                     };
                     if verdict.is_err() {
                         accepted.pop();
@@ -339,7 +346,7 @@ impl Registry {
         batch: &HashSet<Arc<str>>,
         shared: &Arc<Shared>,
         apply: bool,
-    ) -> Result<(Vec<Result<u64, RegisterError>>, Replays), RegisterError> {
+    ) -> Result<(Vec<Verdict<u64>>, Replays), RegisterError> {
         let first_id = self.next_id;
         let mut id = first_id;
         let mut seq = self.next_seq;
@@ -355,7 +362,7 @@ impl Registry {
         for (k, &(name, pending)) in items.iter().enumerate() {
             prefetch_item(items, k);
             if let Err(e) = self.precheck(name, pending, &mut accepted, batch, &mut validated) {
-                results.push(Err(e));
+                results.push(Err(Box::new(e)));
                 continue;
             }
             for p in pending {
