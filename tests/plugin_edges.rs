@@ -675,3 +675,35 @@ async fn a_panic_in_register_fails_that_plugin_and_the_start_goes_on() {
     assert!(j.of("dependent").is_empty());
     pm.shutdown(GRACE).await;
 }
+
+#[tokio::test]
+async fn an_ordering_cycle_inside_one_start_fails_the_plugin_that_closes_it() {
+    // The check of a start's impls borrows them (it builds no records): a cycle among them is
+    // still found, and pinned on the plugin that closes it, alone.
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(
+        FakePlugin::new(PluginMeta::new("a", "1.0.0"))
+            .journal(&j)
+            .hook_with::<Name>(Script::always(Reply::answer("a".into())), |b| b.before("b")),
+    )
+    .unwrap();
+    pm.add(
+        FakePlugin::new(PluginMeta::new("b", "1.0.0"))
+            .journal(&j)
+            .hook_with::<Name>(Script::always(Reply::answer("b".into())), |b| b.before("a")),
+    )
+    .unwrap();
+    pm.add(fake("c", &j)).unwrap();
+    let report = pm.start().await.unwrap();
+    assert_eq!(report.started, ["a", "c"]);
+    let (plugin, reason) = &report.failed[0];
+    assert_eq!(plugin, "b");
+    assert!(reason.starts_with("registration failed: "), "{reason}");
+    assert!(reason.contains("cycle"), "{reason}");
+    assert!(j.of("b").is_empty());
+    let out = pm.hook::<Name>().call(&()).await.unwrap();
+    // `a`'s constraint names `b`, which is not callable: void (the later registered first).
+    assert_eq!(out.values().collect::<Vec<_>>(), ["c", "a"]);
+    pm.shutdown(GRACE).await;
+}

@@ -12,7 +12,7 @@ use futures::future::BoxFuture;
 
 use super::declare::validate_spec;
 use super::record::{ImplRecord, RecordFn};
-use super::slot::{order_records, ErasedSlot, Prepared};
+use super::slot::{check_order, ErasedSlot, Prepared};
 use super::Shared;
 use crate::caller::ImplInfo;
 use crate::error::{PendingImplsError, RegisterError};
@@ -64,16 +64,28 @@ pub(crate) struct Registry {
     next_seq: u64,
 }
 
-struct Staged {
+/// An impl of a batch that is only checked: borrowed, nothing cloned (a check of 10,000
+/// plugins would otherwise build and drop 10,000 records).
+pub(crate) struct NewImpl<'a> {
+    pub(crate) plugin: &'a Arc<str>,
+    pub(crate) seq: u64,
+    pub(crate) pending: &'a PendingImpl,
+}
+
+struct Staged<'a> {
     declared: bool,
     hook: Arc<str>,
     spec: Option<SpecInfo>,
     slot: Option<Arc<dyn ErasedSlot>>,
+    /// The hook's records: those registered before this batch, then (when applying) the
+    /// batch's.
     impls: Vec<ImplRecord>,
+    /// When only checking, the batch's impls.
+    new: Vec<NewImpl<'a>>,
     /// How many of `impls` were registered before this batch.
     base_len: usize,
-    /// The records from here on have not been checked against the hook's slot yet.
-    checked_from: usize,
+    /// The slot is new: it has checked none of the hook's records yet.
+    fresh_slot: bool,
     prepared: Option<Prepared>,
 }
 
@@ -353,7 +365,7 @@ impl Registry {
         let mut results = Vec::with_capacity(items.len());
         // Names borrowed from the items: no reference counts to change (and change back).
         let mut accepted: HashSet<&str> = HashSet::with_capacity(items.len());
-        let mut staged: Vec<Staged> = Vec::new();
+        let mut staged: Vec<Staged<'_>> = Vec::new();
         let mut staged_at: HashMap<Arc<str>, usize> = HashMap::new();
         let impls_per_hook = count_per_hook(items);
         // Spec types whose spec this stage checked.
@@ -388,15 +400,22 @@ impl Registry {
                         let mut impls = impls.unwrap_or_default();
                         // Room for all of the batch's impls of this hook at once: growing a
                         // large list step by step copies it and faults fresh pages each time.
-                        impls.reserve(impls_per_hook.get(&*p.hook).copied().unwrap_or(0));
+                        let count = impls_per_hook.get(&*p.hook).copied().unwrap_or(0);
+                        let mut new = Vec::new();
+                        if apply {
+                            impls.reserve(count);
+                        } else {
+                            new.reserve(count);
+                        }
                         staged.push(Staged {
                             declared: rec.is_some_and(|r| r.declared),
                             hook: key.clone(),
                             spec: rec.and_then(|r| r.spec.clone()),
                             slot: rec.and_then(|r| r.slot.clone()),
                             base_len: impls.len(),
-                            checked_from: impls.len(),
+                            fresh_slot: false,
                             impls,
+                            new,
                             prepared: None,
                         });
                         staged_at.insert(key, staged.len() - 1);
@@ -410,7 +429,16 @@ impl Registry {
                     st.slot = Some((maker.make)(spec.clone(), shared.clone()));
                     st.spec = Some(spec);
                     // A new slot has checked none of the hook's records yet.
-                    st.checked_from = 0;
+                    st.fresh_slot = true;
+                }
+                if !apply {
+                    st.new.push(NewImpl {
+                        plugin: name,
+                        seq,
+                        pending: p,
+                    });
+                    seq += 1;
+                    continue;
                 }
                 st.impls.push(ImplRecord {
                     plugin: name.clone(),
@@ -431,13 +459,13 @@ impl Registry {
         for st in &mut staged {
             let checked = match (&st.slot, &st.spec) {
                 (Some(slot), Some(spec)) if !apply => {
-                    slot.check(spec, &st.impls, st.checked_from, st.declared)
+                    slot.check(spec, &st.impls, &st.new, st.fresh_slot, st.declared)
                 }
                 (Some(slot), Some(spec)) => slot
                     .prepare(spec, &st.impls, st.declared)
                     .map(|p| st.prepared = Some(p)),
                 // Impls of a hook nobody has typed yet: still check their order now.
-                _ => order_records(&st.hook, &st.impls).map(drop),
+                _ => check_order(&st.hook, &st.impls, &st.new),
             };
             if let Err(e) = checked {
                 failed = Some(e);

@@ -10,13 +10,14 @@ use futures::future::BoxFuture;
 use serde_json::Value;
 
 use super::record::{ImplRecord, JsonImpl, RecordFn};
+use super::registry::NewImpl;
 use super::Shared;
 use crate::caller::run_monitored;
 use crate::caller::CallOptions;
 use crate::error::{CallError, JsonMismatch, RegisterError};
 use crate::exec::snapshot::{ImplEntry, ImplList};
 use crate::exec::stats::ImplStatsSnapshot;
-use crate::hookimpl::{Hook, HookReturn, ImplFn, SyncFn};
+use crate::hookimpl::{Hook, HookReturn, ImplFn, ImplOptions, SyncFn};
 use crate::order::{call_order, OrderItem};
 use crate::outcome::{HookOutcome, ImplOutcome};
 use crate::prefetch::{prefetch_arc, AHEAD};
@@ -92,13 +93,15 @@ pub(crate) trait ErasedSlot: Send + Sync + 'static {
         declared: bool,
     ) -> Result<Prepared, RegisterError>;
     /// The checks of [`prepare`](Self::prepare) without building anything: the types of the
-    /// records from `new_from` on (the others passed already), and the order when any record
-    /// has a `before`/`after` constraint (without one there can be no cycle).
+    /// impls in `new` (and of the `existing` records too with `check_existing`: a new slot
+    /// has checked none), and the order when any has a `before`/`after` constraint (without
+    /// one there can be no cycle).
     fn check(
         &self,
         spec: &SpecInfo,
-        records: &[ImplRecord],
-        new_from: usize,
+        existing: &[ImplRecord],
+        new: &[NewImpl<'_>],
+        check_existing: bool,
         declared: bool,
     ) -> Result<(), RegisterError>;
     /// Marks the hook as declared by the host.
@@ -163,27 +166,28 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
     fn check(
         &self,
         spec: &SpecInfo,
-        records: &[ImplRecord],
-        new_from: usize,
+        existing: &[ImplRecord],
+        new: &[NewImpl<'_>],
+        check_existing: bool,
         declared: bool,
     ) -> Result<(), RegisterError> {
-        for r in &records[new_from.min(records.len())..] {
-            match &r.func {
+        let existing_to_check = if check_existing { existing } else { &[] };
+        let to_check = existing_to_check
+            .iter()
+            .map(|r| (&*r.plugin, &r.func))
+            .chain(new.iter().map(|n| (&**n.plugin, &n.pending.func)));
+        for (plugin, func) in to_check {
+            match func {
                 RecordFn::Typed { types, .. } if *types != spec.types => {
-                    return Err(type_mismatch(spec, &r.plugin, types))
+                    return Err(type_mismatch(spec, plugin, types))
                 }
                 RecordFn::Json(_) if declared && self.json.get().is_none() => {
-                    return Err(json_unreachable(spec, &r.plugin))
+                    return Err(json_unreachable(spec, plugin))
                 }
                 _ => {}
             }
         }
-        if records
-            .iter()
-            .any(|r| !r.options.before.is_empty() || !r.options.after.is_empty())
-        {
-            order_records(&spec.name, records)?;
-        }
+        check_order(&spec.name, existing, new)?;
         Ok(())
     }
 
@@ -283,6 +287,42 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
         } else {
             None
         }
+    }
+}
+
+/// Checks that `existing` records and `new` impls together can be ordered (no `before`/`after`
+/// cycle); without any constraint there is nothing to check.
+pub(crate) fn check_order(
+    hook: &str,
+    existing: &[ImplRecord],
+    new: &[NewImpl<'_>],
+) -> Result<(), RegisterError> {
+    let constrained = |o: &ImplOptions| !o.before.is_empty() || !o.after.is_empty();
+    if !existing.iter().any(|r| constrained(&r.options))
+        && !new.iter().any(|n| constrained(&n.pending.options))
+    {
+        return Ok(());
+    }
+    let items: Vec<OrderItem<'_>> = existing
+        .iter()
+        .map(|r| order_item(&r.plugin, &r.options, r.seq))
+        .chain(
+            new.iter()
+                .map(|n| order_item(n.plugin, &n.pending.options, n.seq)),
+        )
+        .collect();
+    call_order(hook, &items).map(drop)
+}
+
+fn order_item<'a>(plugin: &'a Arc<str>, o: &'a ImplOptions, seq: u64) -> OrderItem<'a> {
+    OrderItem {
+        plugin,
+        tier: o.tier,
+        priority: o.priority,
+        seq,
+        wrapper: o.wrapper,
+        before: &o.before,
+        after: &o.after,
     }
 }
 
