@@ -220,7 +220,9 @@ impl Registry {
     /// Results are in input order; a plugin that fails leaves no trace and does not stop the
     /// others. When a rebuild finds a problem (a type mismatch, an ordering cycle), the batch is
     /// retried one plugin at a time so the error names the plugin that caused it. The impls
-    /// are borrowed (what is kept of them is cloned: reference counts).
+    /// are borrowed (what is kept of them is cloned: reference counts). The items' names must
+    /// be distinct (a plugin manager's are: `add` refuses a second plugin of a name), so no
+    /// set of them is built to find duplicates.
     pub(crate) fn register_batch(
         &mut self,
         items: &[(&Arc<str>, &[PendingImpl])],
@@ -257,7 +259,8 @@ impl Registry {
 
     /// What [`register_batch`](Self::register_batch) would answer for each plugin, without
     /// changing anything. A problem found when rebuilding a hook (a type mismatch, an ordering
-    /// cycle) is pinned on a plugin by checking them one more at a time.
+    /// cycle) is pinned on a plugin by checking them one more at a time. The names must be
+    /// distinct, as for `register_batch`.
     pub(crate) fn check_batch(
         &mut self,
         items: &[(&Arc<str>, &[PendingImpl])],
@@ -287,12 +290,11 @@ impl Registry {
         }
     }
 
-    /// The checks that concern one plugin alone; on success the plugin is in `accepted`.
-    fn precheck<'a>(
+    /// The checks that concern one plugin alone.
+    fn precheck(
         &self,
-        name: &'a Arc<str>,
+        name: &Arc<str>,
         pending: &[PendingImpl],
-        accepted: &mut HashSet<&'a str>,
         batch: &HashSet<Arc<str>>,
         validated: &mut Vec<TypeKey>,
     ) -> Result<(), RegisterError> {
@@ -301,16 +303,12 @@ impl Registry {
                 plugin: name.to_string(),
             });
         }
-        if self.is_registered(name) || !accepted.insert(name) {
+        if self.is_registered(name) {
             return Err(RegisterError::DuplicatePlugin {
                 plugin: name.to_string(),
             });
         }
-        let checked = self.precheck_impls(name, pending, batch, validated);
-        if checked.is_err() {
-            accepted.remove(&**name);
-        }
-        checked
+        self.precheck_impls(name, pending, batch, validated)
     }
 
     /// The checks of one plugin's impls: constraint targets, and the spec of a hook that gets
@@ -363,8 +361,15 @@ impl Registry {
         let mut id = first_id;
         let mut seq = self.next_seq;
         let mut results = Vec::with_capacity(items.len());
-        // Names borrowed from the items: no reference counts to change (and change back).
-        let mut accepted: HashSet<&str> = HashSet::with_capacity(items.len());
+        debug_assert!(
+            items
+                .iter()
+                .map(|(n, _)| &***n)
+                .collect::<HashSet<&str>>()
+                .len()
+                == items.len(),
+            "a batch's plugin names are distinct"
+        );
         let mut staged: Vec<Staged<'_>> = Vec::new();
         let mut staged_at: HashMap<Arc<str>, usize> = HashMap::new();
         let impls_per_hook = count_per_hook(items);
@@ -373,7 +378,7 @@ impl Registry {
         let mut last: Option<(&str, usize)> = None;
         for (k, &(name, pending)) in items.iter().enumerate() {
             prefetch_item(items, k);
-            if let Err(e) = self.precheck(name, pending, &mut accepted, batch, &mut validated) {
+            if let Err(e) = self.precheck(name, pending, batch, &mut validated) {
                 results.push(Err(Box::new(e)));
                 continue;
             }
@@ -487,8 +492,9 @@ impl Registry {
         // Everything checked: apply.
         self.next_id = id;
         self.next_seq = seq;
-        self.plugins.reserve(accepted.len());
-        self.by_name.reserve(accepted.len());
+        let accepted = results.iter().filter(|r| r.is_ok()).count();
+        self.plugins.reserve(accepted);
+        self.by_name.reserve(accepted);
         for (k, (r, &(name, _))) in results.iter().zip(items).enumerate() {
             if let Some((later, _)) = items.get(k + AHEAD) {
                 prefetch_arc(later);
