@@ -290,7 +290,8 @@ impl Registry {
         }
     }
 
-    /// The checks that concern one plugin alone.
+    /// The checks that concern one plugin alone: its name, its constraint targets, and the
+    /// spec of a hook that gets its slot from its impls.
     fn precheck(
         &self,
         name: &Arc<str>,
@@ -308,18 +309,6 @@ impl Registry {
                 plugin: name.to_string(),
             });
         }
-        self.precheck_impls(name, pending, batch, validated)
-    }
-
-    /// The checks of one plugin's impls: constraint targets, and the spec of a hook that gets
-    /// its slot from them.
-    fn precheck_impls(
-        &self,
-        name: &Arc<str>,
-        pending: &[PendingImpl],
-        batch: &HashSet<Arc<str>>,
-        validated: &mut Vec<TypeKey>,
-    ) -> Result<(), RegisterError> {
         for p in pending {
             for (relation, targets) in [("before", &p.options.before), ("after", &p.options.after)]
             {
