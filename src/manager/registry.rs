@@ -89,24 +89,6 @@ struct Staged<'a> {
     prepared: Option<Prepared>,
 }
 
-/// Where a stage keeps each hook it touches (an index into its staged hooks), with the last
-/// one looked up remembered: the impls of a large batch mostly name the same hook, and a
-/// string comparison is cheaper than hashing the name again.
-#[derive(Clone, Copy)]
-struct StagedHooks<'a> {
-    at: &'a HashMap<Arc<str>, usize>,
-    last: Option<(&'a str, usize)>,
-}
-
-impl StagedHooks<'_> {
-    fn index(&self, hook: &str) -> Option<usize> {
-        match self.last {
-            Some((last, idx)) if last == hook => Some(idx),
-            _ => self.at.get(hook).copied(),
-        }
-    }
-}
-
 /// The names a `before`/`after` in a batch may name besides registered plugins: the batch's
 /// own. Empty when no impl of the batch has such a constraint (`constrained` is false):
 /// hashing every name of a large batch would be wasted.
@@ -158,34 +140,6 @@ fn count_per_hook<'a>(items: &[(&Arc<str>, &'a [PendingImpl])]) -> HashMap<&'a s
         *counts.entry(hook).or_default() += n;
     }
     counts
-}
-
-/// Drops `records[from..]`, asking for each record's name and function ahead: a drop changes
-/// their reference counts, scattered over the heap.
-fn drop_records_from(records: &mut Vec<ImplRecord>, from: usize) {
-    if from >= records.len() {
-        return;
-    }
-    let tail = records.split_off(from);
-    let ahead: Vec<(*const u8, Option<*const u8>)> = tail
-        .iter()
-        .map(|r| {
-            let func = match &r.func {
-                RecordFn::Typed { func, .. } => Some(Arc::as_ptr(func).cast::<u8>()),
-                RecordFn::Json(_) => None,
-            };
-            (Arc::as_ptr(&r.plugin).cast::<u8>(), func)
-        })
-        .collect();
-    for (k, record) in tail.into_iter().enumerate() {
-        if let Some(&(name, func)) = ahead.get(k + AHEAD) {
-            prefetch(name.wrapping_sub(16));
-            if let Some(func) = func {
-                prefetch(func.wrapping_sub(16));
-            }
-        }
-        drop(record);
-    }
 }
 
 pub(super) fn warn_deprecated(spec: &SpecInfo, plugin: &str) {
@@ -372,11 +326,12 @@ impl Registry {
                 continue;
             }
             for p in pending {
-                let found = StagedHooks {
-                    at: &staged_at,
-                    last,
-                }
-                .index(&p.hook);
+                // Consecutive impls mostly name the same hook: a string comparison before
+                // hashing the name again.
+                let found = match last {
+                    Some((hook, idx)) if hook == &*p.hook => Some(idx),
+                    _ => staged_at.get(&*p.hook).copied(),
+                };
                 let idx = match found {
                     Some(idx) => idx,
                     None => {
@@ -468,7 +423,7 @@ impl Registry {
         }
         if failed.is_some() || !apply {
             for mut st in staged {
-                drop_records_from(&mut st.impls, st.base_len);
+                st.impls.truncate(st.base_len);
                 if let Some(rec) = self.hooks.get_mut(&st.hook) {
                     rec.impls = st.impls;
                 }
