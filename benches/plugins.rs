@@ -25,6 +25,11 @@
 //! Graph (`common/plugin_graph.rs`): plugin `i` depends on up to 3 random earlier plugins (a
 //! random DAG, fixed seed), with requirements its dependencies match; names, input order and
 //! dependency order all differ.
+//!
+//! Each size runs in a process of its own (this benchmark runs itself once per size, with the
+//! same arguments): measured in one process after the 1,000-plugin benchmarks, 10,000 plugins
+//! inherit a heap those shaped (and a 64 MiB flush buffer freed) and took 14–20% longer than
+//! alone, which is the benchmark's history, not the start's cost.
 
 use std::hint::black_box;
 use std::process::Command;
@@ -46,6 +51,9 @@ const SIZES: [usize; 2] = [1_000, 10_000];
 
 /// Set (to N) in the child process of `start_boot/N`.
 const BOOT_VAR: &str = "HOOKWIRE_BENCH_BOOT";
+
+/// Set (to N) in the process that runs the benchmarks of size N.
+const SIZE_VAR: &str = "HOOKWIRE_BENCH_SIZE";
 
 /// `start_boot/N`'s child: one start of N plugins; prints its time in nanoseconds.
 fn boot_child(n: usize) {
@@ -84,56 +92,55 @@ fn boot_once(n: usize) -> Duration {
     Duration::from_nanos(nanos)
 }
 
-fn bench(c: &mut Criterion) {
+/// The benchmarks of `n` plugins.
+fn bench(c: &mut Criterion, n: usize) {
     let host = Version::new(1, 4, 0);
     let mut g = c.benchmark_group("plugins");
     g.sample_size(10)
         .measurement_time(Duration::from_secs(3))
         .warm_up_time(Duration::from_secs(1));
-    for n in SIZES {
-        let specs = specs(n);
-        let metas = build(&specs);
-        let res = resolve(&metas, &host).expect("the generated graph resolves");
-        assert_eq!(res.start_order.len(), n);
-        let rt = common::runtime();
-        for (label, cold) in [("start", false), ("start_cold", true)] {
-            g.bench_with_input(BenchmarkId::new(label, n), &metas, |b, metas| {
-                let mut flush = vec![0u8; if cold { 64 << 20 } else { 0 }];
-                b.iter_custom(|iters| {
-                    let mut total = Duration::ZERO;
-                    for i in 0..iters {
-                        let pm = PluginManager::builder().host_api(host.clone()).build();
-                        // The plugins exist before the host adds them (built by their
-                        // authors' code, or loaded): making them is not part of the start.
-                        let plugins: Vec<NoOp> = metas.iter().map(|m| NoOp(m.clone())).collect();
-                        // Evicts everything the previous iteration (and making the plugins)
-                        // left in the caches.
-                        for (j, byte) in flush.iter_mut().enumerate().step_by(64) {
-                            *byte = (i as usize + j) as u8;
-                        }
-                        black_box(&flush);
-                        let t0 = Instant::now();
-                        for p in plugins {
-                            pm.add(p).unwrap();
-                        }
-                        let report = rt.block_on(pm.start()).unwrap();
-                        total += t0.elapsed();
-                        assert_eq!(report.started.len(), n);
-                        drop(black_box(pm));
+    let specs = specs(n);
+    let metas = build(&specs);
+    let res = resolve(&metas, &host).expect("the generated graph resolves");
+    assert_eq!(res.start_order.len(), n);
+    let rt = common::runtime();
+    for (label, cold) in [("start", false), ("start_cold", true)] {
+        g.bench_with_input(BenchmarkId::new(label, n), &metas, |b, metas| {
+            let mut flush = vec![0u8; if cold { 64 << 20 } else { 0 }];
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    let pm = PluginManager::builder().host_api(host.clone()).build();
+                    // The plugins exist before the host adds them (built by their
+                    // authors' code, or loaded): making them is not part of the start.
+                    let plugins: Vec<NoOp> = metas.iter().map(|m| NoOp(m.clone())).collect();
+                    // Evicts everything the previous iteration (and making the plugins)
+                    // left in the caches.
+                    for (j, byte) in flush.iter_mut().enumerate().step_by(64) {
+                        *byte = (i as usize + j) as u8;
                     }
-                    total
-                });
+                    black_box(&flush);
+                    let t0 = Instant::now();
+                    for p in plugins {
+                        pm.add(p).unwrap();
+                    }
+                    let report = rt.block_on(pm.start()).unwrap();
+                    total += t0.elapsed();
+                    assert_eq!(report.started.len(), n);
+                    drop(black_box(pm));
+                }
+                total
             });
-        }
-        g.bench_with_input(BenchmarkId::new("resolve", n), &metas, |b, metas| {
-            b.iter(|| resolve(black_box(metas), &host).unwrap());
         });
-        g.bench_with_input(
-            BenchmarkId::new("meta_and_resolve", n),
-            &specs,
-            |b, specs| b.iter(|| resolve(&build(black_box(specs)), &host).unwrap()),
-        );
     }
+    g.bench_with_input(BenchmarkId::new("resolve", n), &metas, |b, metas| {
+        b.iter(|| resolve(black_box(metas), &host).unwrap());
+    });
+    g.bench_with_input(
+        BenchmarkId::new("meta_and_resolve", n),
+        &specs,
+        |b, specs| b.iter(|| resolve(&build(black_box(specs)), &host).unwrap()),
+    );
     g.finish();
 
     // A process per start: few of them, each sample one start.
@@ -142,20 +149,36 @@ fn bench(c: &mut Criterion) {
         .sampling_mode(SamplingMode::Flat)
         .measurement_time(Duration::from_secs(1))
         .warm_up_time(Duration::from_millis(200));
-    for n in SIZES {
-        g.bench_function(BenchmarkId::new("start_boot", n), |b| {
-            b.iter_custom(|iters| (0..iters).map(|_| boot_once(n)).sum());
-        });
-    }
+    g.bench_function(BenchmarkId::new("start_boot", n), |b| {
+        b.iter_custom(|iters| (0..iters).map(|_| boot_once(n)).sum());
+    });
     g.finish();
 }
 
+/// The size this process benchmarks, from `var`.
+fn size_from(var: &str) -> Option<usize> {
+    std::env::var(var).ok().and_then(|v| v.parse().ok())
+}
+
 fn main() {
-    if let Some(n) = std::env::var(BOOT_VAR).ok().and_then(|v| v.parse().ok()) {
+    if let Some(n) = size_from(BOOT_VAR) {
         boot_child(n);
         return;
     }
-    let mut c = Criterion::default().configure_from_args();
-    bench(&mut c);
-    c.final_summary();
+    if let Some(n) = size_from(SIZE_VAR) {
+        let mut c = Criterion::default().configure_from_args();
+        bench(&mut c, n);
+        c.final_summary();
+        return;
+    }
+    // One process per size, each with this process's arguments (filters, baselines, ...).
+    let exe = std::env::current_exe().expect("the benchmark's own path");
+    for n in SIZES {
+        let status = Command::new(&exe)
+            .args(std::env::args_os().skip(1))
+            .env(SIZE_VAR, n.to_string())
+            .status()
+            .expect("the benchmark runs itself");
+        assert!(status.success(), "the benchmarks of {n} plugins failed");
+    }
 }

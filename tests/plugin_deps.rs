@@ -533,6 +533,52 @@ fn ties_are_broken_by_name_not_input_order() {
 }
 
 #[test]
+fn names_sort_byte_wise_past_their_first_sixteen_bytes() {
+    // Equal in their first 16 bytes, then ordered by what follows; a name that is a prefix of
+    // another sorts first, and bytes sort as bytes (`é` after `z`).
+    let names = [
+        "com.example.plugins.storage-b",
+        "com.example.plugins.storage",
+        "com.example.plugins.storage-a",
+        "com.example.plugins.audit",
+        "com.example.pluginz",
+        "com.example.plugins.\u{e9}tat",
+        "com.example.plugins.zebra",
+        "com.example.plugin",
+    ];
+    let metas: Vec<_> = names.iter().map(|n| PluginMeta::new(*n, "1.0.0")).collect();
+    let mut expected = names.to_vec();
+    expected.sort_unstable();
+    assert_eq!(ok(&metas).start_order, expected);
+    assert_eq!(
+        expected,
+        [
+            "com.example.plugin",
+            "com.example.plugins.audit",
+            "com.example.plugins.storage",
+            "com.example.plugins.storage-a",
+            "com.example.plugins.storage-b",
+            "com.example.plugins.zebra",
+            "com.example.plugins.\u{e9}tat",
+            "com.example.pluginz",
+        ]
+    );
+    // Duplicates past the first 16 bytes are found too.
+    let (p, _) = only(&[
+        PluginMeta::new("com.example.plugins.storage", "1.1.0"),
+        PluginMeta::new("com.example.plugins.storage-a", "1.0.0"),
+        PluginMeta::new("com.example.plugins.storage", "1.0.0"),
+    ]);
+    assert_eq!(
+        p,
+        DependencyProblem::DuplicatePlugin {
+            plugin: "com.example.plugins.storage".into(),
+            versions: vec!["1.0.0".into(), "1.1.0".into()],
+        }
+    );
+}
+
+#[test]
 fn optional_dependencies_order_when_present_and_are_listed_when_absent() {
     let r = ok(&[
         PluginMeta::new("a", "1.0.0")
@@ -639,11 +685,15 @@ fn host_api_follows_the_same_rules() {
 // ---------------------------------------------------------------------------------------------
 // Properties
 
-/// Unique random names.
+/// Unique random names, some sharing a prefix longer than 16 bytes, some with non-ASCII
+/// characters (names sort byte-wise).
 fn names(max: usize) -> impl Strategy<Value = Vec<String>> {
-    prop::collection::btree_set("[a-z][a-z0-9-]{0,6}", 1..max)
-        .prop_map(|s| s.into_iter().collect::<Vec<_>>())
-        .prop_shuffle()
+    prop::collection::btree_set(
+        "(com\\.example\\.plugins\\.(storage-)?)?[a-zé][a-z0-9é-]{0,6}",
+        1..max,
+    )
+    .prop_map(|s| s.into_iter().collect::<Vec<_>>())
+    .prop_shuffle()
 }
 
 /// Plugins named `names`, where `edges` are `(dependent, dependency)` index pairs; `optional`

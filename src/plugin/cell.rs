@@ -60,7 +60,7 @@ pub(crate) struct Registry {
 
 /// How many cache lines from the start of a cell's allocation hold its hot fields (see
 /// [`Cell::prefetch`]; a test checks the layout).
-const HOT_LINES: usize = 5;
+const HOT_LINES: usize = 4;
 
 /// A plugin's present dependencies, in declaration order: up to three in the cell itself (most
 /// plugins have few; no allocation), more in a list.

@@ -30,7 +30,7 @@ use super::report::{PluginError, StartReport};
 use super::Plugin;
 use crate::exec::panic::panic_message;
 use crate::manager::registrar::Registrar;
-use crate::prefetch::{prefetch_arc, AHEAD};
+use crate::prefetch::{prefetch, prefetch_arc, AHEAD};
 use crate::spec::HookSpec;
 use crate::{HookCaller, HookManager};
 
@@ -271,8 +271,10 @@ impl PluginManager {
             let mut cells = Vec::with_capacity(reg.added.len());
             let mut disabled = Vec::new();
             for (i, c) in reg.added.iter().enumerate() {
+                // This pass reads only the reference counts and `disabled`.
                 if let Some(next) = reg.added.get(i + AHEAD) {
-                    Cell::prefetch(next);
+                    prefetch_arc(next);
+                    prefetch(&next.disabled);
                 }
                 match &c.disabled {
                     None => cells.push(c.clone()),
@@ -344,19 +346,6 @@ impl PluginManager {
             .filter(|&i| is_new[i as usize])
             .collect();
         let fresh: Vec<&Arc<Cell>> = fresh_at.iter().map(|&i| &cells[i as usize]).collect();
-        report.start_order = fresh
-            .iter()
-            .enumerate()
-            .map(|(k, c)| {
-                if let Some(next) = fresh.get(k + AHEAD) {
-                    Cell::prefetch(next);
-                }
-                if let Some(soon) = fresh.get(k + AHEAD / 2) {
-                    prefetch_arc(&soon.name);
-                }
-                String::from(&*c.name)
-            })
-            .collect();
         // The registrars stay where they are (positions in `batch` move instead): each holds
         // its plugin's first impl, and thousands of them copied around add up.
         let verdicts = host.hooks.check_batch(&batch);
@@ -376,6 +365,7 @@ impl PluginManager {
         }
 
         // 2. Bring the eager ones up, in start order.
+        report.start_order.reserve(fresh.len());
         let started_before = {
             let mut reg = host.registry();
             reg.started.reserve(fresh.len());
@@ -388,10 +378,13 @@ impl PluginManager {
                 Cell::prefetch(next);
             }
             if let Some(&soon) = fresh_at.get(k + AHEAD / 2) {
+                prefetch_arc(&cells[soon as usize].name);
                 for &d in resolved.deps_of(soon as usize) {
                     Cell::prefetch(&cells[d as usize]);
                 }
             }
+            // The start order lists every new plugin, failed and lazy ones included.
+            report.start_order.push(String::from(&*cell.name));
             if cell.lazy || cell.run().state != PluginState::Registered {
                 continue;
             }
