@@ -302,5 +302,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (plugin, state) in &last {
         println!("final state:      {plugin:<12} {state:?}");
     }
+    // Disabled plugins never change state: they are listed, and register nothing.
+    for (plugin, by) in &report.disabled {
+        println!("final state:      {plugin:<12} disabled by {by} (never registered)");
+    }
     Ok(())
 }

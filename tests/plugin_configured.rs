@@ -161,8 +161,9 @@ async fn env_wins_over_the_file() {
 #[tokio::test]
 async fn a_dependency_that_is_disabled_is_named_as_such() {
     let j = Journal::new();
-    let pm = manager(&[]);
+    let pm = manager(&[("HOOKWIRE_PLUGINS_DISABLE", "cache")]);
     pm.add(fake("audit", &j)).unwrap();
+    pm.add(fake("cache", &j)).unwrap();
     pm.add(FakePlugin::new(
         PluginMeta::new("billing", "1.0.0").requires("audit", "^1"),
     ))
@@ -178,6 +179,8 @@ async fn a_dependency_that_is_disabled_is_named_as_such() {
         msg.contains("note: plugin `audit` is disabled by `enabled = false` in hookwire.toml"),
         "{msg}"
     );
+    // Only the disabled plugins that a problem names get a note.
+    assert!(!msg.contains("`cache`"), "{msg}");
     assert_eq!(pm.state("billing"), Some(PluginState::Discovered));
 }
 

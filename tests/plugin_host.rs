@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use hookwire::testing::{FakePlugin, Journal, PluginHarness, Reply, Script, Step};
 use hookwire::{
-    async_trait, BoxError, ContextError, Health, Plugin, PluginContext, PluginError, PluginEvent,
-    PluginManager, PluginMeta, PluginState, RegisterError, Registrar, StopOutcome,
+    async_trait, BoxError, ContextError, Health, ImplOutcome, OutcomeKind, Plugin, PluginContext,
+    PluginError, PluginEvent, PluginManager, PluginMeta, PluginState, RegisterError, Registrar,
+    StopOutcome,
 };
 
 hookwire::hookspec! {
@@ -218,6 +219,72 @@ async fn unresolvable_dependencies_start_nothing() {
         pm.add(fake("db", &j)),
         Err(PluginError::Duplicate { plugin }) if plugin == "db"
     ));
+}
+
+#[tokio::test]
+async fn every_kind_of_dependency_error_starts_nothing_and_loses_nothing() {
+    let cases: [(&str, Vec<PluginMeta>, &[&str]); 4] = [
+        (
+            "missing",
+            vec![PluginMeta::new("api", "1.0.0").requires("db", "^1")],
+            &["`api` requires `db` ^1", "no plugin `db`"],
+        ),
+        (
+            "cycle",
+            vec![
+                PluginMeta::new("a", "1.0.0").requires("b", "*"),
+                PluginMeta::new("b", "1.0.0").requires("c", "*"),
+                PluginMeta::new("c", "1.0.0").requires("a", "*"),
+            ],
+            &["a -> b -> c -> a"],
+        ),
+        (
+            "conflict",
+            vec![
+                PluginMeta::new("auth", "2.0.0").conflicts("legacy-auth", "<2"),
+                PluginMeta::new("legacy-auth", "1.5.0"),
+            ],
+            &["auth", "legacy-auth", "<2", "1.5.0"],
+        ),
+        (
+            "host api",
+            vec![PluginMeta::new("old", "1.0.0").host_api("^0.9")],
+            &["old", "^0.9", "1.4.0"],
+        ),
+    ];
+    for (case, metas, fragments) in cases {
+        let j = Journal::new();
+        let pm = PluginManager::builder()
+            .host_api(semver::Version::new(1, 4, 0))
+            .build();
+        pm.add(fake("bystander", &j)).unwrap();
+        for meta in metas {
+            pm.add(fake_meta(meta, &j)).unwrap();
+        }
+        let err = pm.start().await.unwrap_err();
+        assert!(
+            matches!(err, PluginError::Dependencies { .. }),
+            "{case}: {err:?}"
+        );
+        let msg = err.to_string();
+        for fragment in fragments {
+            assert!(msg.contains(fragment), "{case}: `{fragment}` not in {msg}");
+        }
+        // Nothing ran, nothing was registered, every plugin is still there as it was.
+        assert!(j.entries().is_empty(), "{case}: {:?}", j.entries());
+        assert!(pm.hooks().plugins().is_empty(), "{case}");
+        let plugins = pm.plugins();
+        assert!(plugins.iter().any(|p| p.name() == "bystander"), "{case}");
+        for p in plugins.iter() {
+            assert_eq!(p.state, PluginState::Discovered, "{case}: {}", p.name());
+        }
+        if case == "missing" {
+            // Fixed, the same manager starts everything.
+            pm.add(fake("db", &j)).unwrap();
+            let report = pm.start().await.unwrap();
+            assert_eq!(report.started, ["bystander", "db", "api"], "{case}");
+        }
+    }
 }
 
 #[tokio::test]
@@ -819,6 +886,66 @@ async fn a_lazy_plugin_whose_dependency_failed_is_failed_at_start() {
     assert!(names(&pm).await.is_empty());
 }
 
+/// What `metrics` provides before its init fails.
+struct Meter;
+
+#[tokio::test]
+async fn a_failed_optional_dependency_is_skipped_like_an_absent_one() {
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(fake("metrics", &j).on_init(|ctx| {
+        ctx.provide(Meter)?;
+        Err("no exporter".into())
+    }))
+    .unwrap();
+    // Uses it if it can: starts without it, and does not see what it provided.
+    pm.add(
+        fake_meta(
+            PluginMeta::new("api", "1.0.0").optional("metrics", "^1"),
+            &j,
+        )
+        .on_init(|ctx| {
+            assert!(ctx.get::<Meter>().is_none(), "a failed plugin's service");
+            Ok(())
+        }),
+    )
+    .unwrap();
+    // Needs it: fails, as before.
+    pm.add(fake_meta(
+        PluginMeta::new("billing", "1.0.0").requires("metrics", "^1"),
+        &j,
+    ))
+    .unwrap();
+    // Lazy and optional: starts on its first call, without it.
+    pm.add_lazy(fake_meta(
+        PluginMeta::new("search", "1.0.0").optional("metrics", "*"),
+        &j,
+    ))
+    .unwrap();
+    let report = pm.start().await.unwrap();
+    assert_eq!(
+        report.failed,
+        [
+            ("metrics".to_owned(), "init failed: no exporter".to_owned()),
+            (
+                "billing".to_owned(),
+                "dependency `metrics` failed".to_owned()
+            ),
+        ]
+    );
+    assert_eq!(report.started, ["api"]);
+    assert_eq!(report.lazy, ["search"]);
+    assert_eq!(
+        report.skipped_optional,
+        [("api".to_owned(), "metrics".to_owned())]
+    );
+    assert_eq!(pm.state("api"), Some(PluginState::Started));
+    // The first call starts `search`, without `metrics`.
+    assert_eq!(names(&pm).await, ["api", "search"]);
+    assert_eq!(pm.state("search"), Some(PluginState::Started));
+    assert!(matches!(pm.state("billing"), Some(PluginState::Failed(_))));
+}
+
 #[tokio::test]
 async fn the_harness_checks_a_plugin_against_the_hosts_specs_and_records_calls() {
     let host_specs = || hookwire::HookManager::builder().spec::<Name>().build();
@@ -847,4 +974,60 @@ async fn the_harness_checks_a_plugin_against_the_hosts_specs_and_records_calls()
     running.hook::<Name>().call(&()).await.unwrap();
     assert_eq!(rec.calls::<Name>(), [(), ()]);
     assert_eq!(rec.hook_names(), ["Name", "Name"]);
+}
+
+hookwire::hookspec! {
+    /// Doubles a number (for the scripted-replies and recording tests).
+    pub struct Double(u32) -> u32;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_scripted_fake_answers_declines_errs_panics_and_waits_in_turn() {
+    let script = Script::new([
+        Reply::answer(1),
+        Reply::no_answer(),
+        Reply::error("disk full"),
+        Reply::panic("bug in fake"),
+        Reply::answer(5).after(Duration::from_secs(30)),
+    ]);
+    let fake = FakePlugin::new(PluginMeta::new("fake", "1.0.0")).hook::<Double>(script);
+    let running = PluginHarness::new(fake).start().await.unwrap();
+    let hook = running.hook::<Double>();
+    let call = || hook.call(&7);
+
+    let out = call().await.unwrap();
+    assert_eq!(out.get("fake").and_then(|o| o.value()), Some(&1));
+    let out = call().await.unwrap();
+    assert!(matches!(out.get("fake"), Some(ImplOutcome::NoAnswer)));
+    let out = call().await.unwrap();
+    let failure = out.get("fake").and_then(|o| o.failure()).unwrap();
+    assert_eq!(out.get("fake").unwrap().kind(), OutcomeKind::Error);
+    assert!(failure.to_string().contains("disk full"), "{failure}");
+    let out = call().await.unwrap();
+    assert_eq!(out.get("fake").unwrap().kind(), OutcomeKind::Panic);
+    let failure = out.get("fake").and_then(|o| o.failure()).unwrap();
+    assert!(failure.to_string().contains("bug in fake"), "{failure}");
+    // The delayed answer takes its 30 s (on the paused clock).
+    let t0 = tokio::time::Instant::now();
+    let out = call().await.unwrap();
+    assert_eq!(out.get("fake").and_then(|o| o.value()), Some(&5));
+    assert_eq!(t0.elapsed(), Duration::from_secs(30));
+    // The script is used up: the last reply repeats.
+    let out = call().await.unwrap();
+    assert_eq!(out.get("fake").and_then(|o| o.value()), Some(&5));
+}
+
+#[tokio::test]
+async fn the_recording_plugin_keeps_each_calls_arguments_in_order() {
+    let rec = hookwire::testing::RecordingPlugin::new("rec")
+        .records::<Double>()
+        .records::<Name>();
+    let running = PluginHarness::new(rec.clone()).start().await.unwrap();
+    for x in [3, 1, 4] {
+        running.hook::<Double>().call(&x).await.unwrap();
+    }
+    running.hook::<Name>().call(&()).await.unwrap();
+    assert_eq!(rec.calls::<Double>(), [3, 1, 4]);
+    assert_eq!(rec.calls::<Name>(), [()]);
+    assert_eq!(rec.hook_names(), ["Double", "Double", "Double", "Name"]);
 }

@@ -1,5 +1,6 @@
 //! [`PluginManagerBuilder`]: host services, configuration, host API version, time limits.
 
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -106,6 +107,7 @@ impl PluginManagerBuilder {
         };
         PluginManager {
             inner: Arc::new(Host {
+                skips: AtomicUsize::new(0),
                 hooks: self.hooks.unwrap_or_default(),
                 services: Arc::new(self.services),
                 config: Arc::new(config),

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::future::{Future, Ready};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
@@ -41,6 +41,9 @@ pub(crate) struct Host {
     pub(crate) registry: Mutex<Registry>,
     /// Serialises start, remove and shutdown (lazy starts do not take it).
     pub(crate) ops: tokio::sync::Mutex<()>,
+    /// How many plugins started without an optional dependency that had failed: a start
+    /// looks at its plugins' `without` lists only when this moved.
+    pub(crate) skips: AtomicUsize,
 }
 
 #[derive(Default)]
@@ -110,6 +113,9 @@ pub(crate) struct Cell {
     /// `open` flag, which a start sets and clears, comes first.
     pub(crate) provided: Provided,
     pub(crate) disabled: Option<DisabledBy>,
+    /// The optional dependencies that had failed when the plugin started: it runs without
+    /// them (set once, by its start, which counts it in [`Host::skips`]).
+    pub(crate) without: OnceLock<Box<[Arc<str>]>>,
     pub(crate) meta: PluginMeta,
 }
 
@@ -148,6 +154,14 @@ impl Cell {
             Some(Deps::Many(many)) => (&[], many),
         };
         few.iter().map_while(Option::as_ref).chain(many)
+    }
+
+    /// Whether the plugin declared its dependency `name` optional.
+    pub(crate) fn is_optional(&self, name: &str) -> bool {
+        self.meta
+            .dependencies
+            .iter()
+            .any(|d| d.optional && d.name == name)
     }
 
     pub(crate) fn run(&self) -> MutexGuard<'_, Run> {
@@ -207,6 +221,8 @@ impl Host {
         if !matches!(cell.run().state, PluginState::Failed(_)) {
             self.transition(cell, PluginState::Failed(reason));
         }
+        // What it provided is gone: a dependent that uses it optionally runs on without it.
+        cell.provided.clear();
         let (handle, ctx) = {
             let mut run = cell.run();
             (run.handle.take(), run.ctx.take())
@@ -324,6 +340,7 @@ impl Host {
     }
 
     async fn init_and_start(self: &Arc<Self>, cell: &Arc<Cell>) -> Result<(), String> {
+        let mut without = Vec::new();
         for dep in cell.deps() {
             // A dependency not brought up yet (a lazy one) starts on its own task, so that it
             // finishes even if this start is dropped part-way.
@@ -333,10 +350,19 @@ impl Host {
             };
             // A plugin that started can still fail later (its impls could not be registered).
             if !up || matches!(dep.run().state, PluginState::Failed(_)) {
+                if cell.is_optional(&dep.name) {
+                    // Optional: the plugin works without it, as if it were absent.
+                    tracing::warn!(plugin = %cell.name, dependency = %dep.name, "optional dependency failed; the plugin starts without it");
+                    without.push(dep.name.clone());
+                    continue;
+                }
                 let reason = format!("dependency `{}` failed", dep.name);
                 self.fail(cell, reason.clone());
                 return Err(reason);
             }
+        }
+        if !without.is_empty() && cell.without.set(without.into_boxed_slice()).is_ok() {
+            self.skips.fetch_add(1, Ordering::Release);
         }
         let ctx = Arc::new(PluginContext::new(
             cell.name.clone(),

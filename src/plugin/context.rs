@@ -71,6 +71,11 @@ impl Provided {
         self.open.store(open, Ordering::Release);
     }
 
+    /// Forgets every service (the plugin failed).
+    pub(crate) fn clear(&self) {
+        *self.map.write().unwrap_or_else(PoisonError::into_inner) = ServiceMap::default();
+    }
+
     fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.map
             .read()

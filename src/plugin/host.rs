@@ -11,6 +11,7 @@
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -178,6 +179,7 @@ impl PluginManager {
             meta,
             lazy,
             disabled,
+            without: OnceLock::new(),
             provided: Provided::default(),
             open: OnceLock::new(),
             up: OnceLock::new(),
@@ -266,6 +268,7 @@ impl PluginManager {
             return Err(PluginError::Config(e.clone()));
         }
         let _ops = host.ops.lock().await;
+        let skips_before = host.skips.load(Ordering::Acquire);
         let (cells, disabled) = {
             let reg = host.registry();
             let mut cells = Vec::with_capacity(reg.added.len());
@@ -401,9 +404,13 @@ impl PluginManager {
                 Cell::prefetch(batch_cells[next]);
             }
             if cell.lazy {
+                // Optional dependencies that failed are skipped when it starts.
                 let failed_dep = cell
                     .deps()
-                    .find(|d| matches!(d.run().state, PluginState::Failed(_)))
+                    .find(|d| {
+                        matches!(d.run().state, PluginState::Failed(_))
+                            && !cell.is_optional(&d.name)
+                    })
                     .map(|d| d.name.clone());
                 if let Some(dep) = failed_dep {
                     self.fail_before_start(cell, format!("dependency `{dep}` failed"));
@@ -468,13 +475,22 @@ impl PluginManager {
         // What happened to each new plugin: failed and lazy in start order; started in the
         // order they started (lazy dependencies brought up by eager dependents included).
         let mut started_now: Vec<&Arc<Cell>> = Vec::with_capacity(fresh.len());
+        let skipped_some = host.skips.load(Ordering::Acquire) != skips_before;
         report.started.reserve(fresh.len());
         for (k, cell) in fresh.iter().enumerate() {
             if let Some(next) = fresh.get(k + AHEAD) {
                 Cell::prefetch(next);
             }
             match &cell.run().state {
-                PluginState::Started => started_now.push(cell),
+                PluginState::Started => {
+                    started_now.push(cell);
+                    let without = cell.without.get().filter(|_| skipped_some);
+                    for dep in without.into_iter().flatten() {
+                        report
+                            .skipped_optional
+                            .push((String::from(&*cell.name), String::from(&**dep)));
+                    }
+                }
                 PluginState::Failed(reason) => {
                     report
                         .failed

@@ -216,7 +216,10 @@ impl PluginMeta {
 
     /// Uses plugin `name` when it is present: absent, it is skipped (and listed in
     /// [`Resolution::skipped_optional`](crate::Resolution::skipped_optional)); present, its
-    /// version must match `req` and it starts before this plugin, like a required one.
+    /// version must match `req` and it starts before this plugin, like a required one. If it
+    /// fails to start, this plugin starts without it, as if it were absent (listed in
+    /// [`StartReport::skipped_optional`](crate::StartReport::skipped_optional); the services it
+    /// provided are gone).
     ///
     /// An invalid `req` is recorded in [`problems`](PluginMeta::problems), never a panic.
     #[must_use]

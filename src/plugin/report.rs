@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::config::{ConfigError, DisabledBy};
-use super::deps::DependencyError;
+use super::deps::{DependencyError, DependencyProblem};
 
 /// What went wrong with a [`PluginManager`](crate::PluginManager) operation; the manager is unchanged after it.
 #[derive(Debug, thiserror::Error, Clone)]
@@ -17,7 +17,7 @@ pub enum PluginError {
         plugin: String,
     },
     /// The dependencies of the plugins cannot be resolved; nothing was started.
-    #[error("{error}{}", disabled_note(.disabled))]
+    #[error("{error}{}", disabled_note(.error, .disabled))]
     Dependencies {
         /// Every problem found.
         error: DependencyError,
@@ -55,11 +55,20 @@ pub enum PluginError {
     },
 }
 
-fn disabled_note(disabled: &[(String, DisabledBy)]) -> String {
-    disabled.iter().fold(String::new(), |mut s, (name, by)| {
-        s.push_str(&format!("\n  note: plugin `{name}` is disabled by {by}"));
-        s
-    })
+/// A note for each disabled plugin that a problem names as missing: it is there, but off.
+fn disabled_note(error: &DependencyError, disabled: &[(String, DisabledBy)]) -> String {
+    let missing = |name: &str| {
+        error.problems().iter().any(|p| {
+            matches!(p, DependencyProblem::MissingDependency { dependency, .. } if dependency == name)
+        })
+    };
+    disabled
+        .iter()
+        .filter(|(name, _)| missing(name))
+        .fold(String::new(), |mut s, (name, by)| {
+            s.push_str(&format!("\n  note: plugin `{name}` is disabled by {by}"));
+            s
+        })
 }
 
 /// What [`PluginManager::start`](crate::PluginManager::start) did.
@@ -76,7 +85,9 @@ pub struct StartReport {
     pub failed: Vec<(String, String)>,
     /// Disabled plugins, and by what.
     pub disabled: Vec<(String, DisabledBy)>,
-    /// `(plugin, optional dependency)` pairs whose dependency is absent.
+    /// `(plugin, optional dependency)` pairs the plugin runs without: the dependency is
+    /// absent (sorted, first), or failed (in start order, after those; the failure is in
+    /// [`failed`](Self::failed)).
     pub skipped_optional: Vec<(String, String)>,
     /// Sections of the config file that name no plugin (a typo, or a plugin not added).
     pub unknown_config_sections: Vec<String>,
