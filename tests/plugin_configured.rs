@@ -106,6 +106,8 @@ async fn file_and_env_decide_what_runs_and_say_why() {
         ]
     );
     assert_eq!(report.unknown_config_sections, ["typo-plugin"]);
+    // geo read its section (reserved keys aside); nothing else started with keys of its own.
+    assert!(report.unread_config_keys.is_empty());
     let list = pm.plugins();
     let disabled: Vec<(&str, String)> = list
         .disabled()
@@ -182,6 +184,27 @@ async fn a_dependency_that_is_disabled_is_named_as_such() {
     // Only the disabled plugins that a problem names get a note.
     assert!(!msg.contains("`cache`"), "{msg}");
     assert_eq!(pm.state("billing"), Some(PluginState::Discovered));
+}
+
+#[tokio::test]
+async fn keys_a_plugin_never_reads_are_reported() {
+    // A misspelt `enabled` does not disable the plugin; a plugin that takes no configuration
+    // never reads its settings: both are listed, the plugin starts.
+    let text = "[plugins.audit]\nenabeld = false\n[plugins.cache]\nlazy = false\nttl = 30\n";
+    let config = HostConfig::parse(text, "hookwire.toml").unwrap();
+    let pm = PluginManager::builder().config(config).build();
+    let j = Journal::new();
+    pm.add(fake("audit", &j)).unwrap();
+    pm.add(fake("cache", &j)).unwrap();
+    let report = pm.start().await.unwrap();
+    assert_eq!(report.started, ["audit", "cache"]);
+    assert_eq!(
+        report.unread_config_keys,
+        [
+            ("audit".to_owned(), "enabeld".to_owned()),
+            ("cache".to_owned(), "ttl".to_owned()),
+        ]
+    );
 }
 
 #[tokio::test]

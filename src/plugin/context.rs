@@ -187,6 +187,8 @@ pub struct PluginContext {
     cancelled: AtomicBool,
     pub(crate) tasks: Mutex<Tasks>,
     hooks: HookManager,
+    /// The plugin read its configuration (see [`Self::read_config`]).
+    config_read: AtomicBool,
 }
 
 impl std::fmt::Debug for PluginContext {
@@ -219,6 +221,7 @@ impl PluginContext {
             cancelled: AtomicBool::new(false),
             tasks: Mutex::new(Tasks::default()),
             hooks,
+            config_read: AtomicBool::new(false),
         }
     }
 
@@ -304,7 +307,13 @@ impl PluginContext {
     /// of the wrong type (except inside `#[serde(flatten)]` fields and untagged enums: see
     /// [`HostConfig::plugin_config`](crate::HostConfig::plugin_config)).
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        self.config_read.store(true, Ordering::Relaxed);
         self.config.plugin_config(&self.name)
+    }
+
+    /// Whether the plugin asked for its configuration ([`config`](Self::config)).
+    pub(crate) fn read_config(&self) -> bool {
+        self.config_read.load(Ordering::Relaxed)
     }
 
     /// The plugin's span (`plugin{plugin=<name>}`): lifecycle methods and tracked tasks run in

@@ -476,14 +476,23 @@ impl PluginManager {
         // order they started (lazy dependencies brought up by eager dependents included).
         let mut started_now: Vec<&Arc<Cell>> = Vec::with_capacity(fresh.len());
         let skipped_some = host.skips.load(Ordering::Acquire) != skips_before;
+        let config_keys = host.config.has_own_keys();
         report.started.reserve(fresh.len());
         for (k, cell) in fresh.iter().enumerate() {
             if let Some(next) = fresh.get(k + AHEAD) {
                 Cell::prefetch(next);
             }
-            match &cell.run().state {
+            let run = cell.run();
+            match &run.state {
                 PluginState::Started => {
                     started_now.push(cell);
+                    if config_keys && !run.ctx.as_ref().is_some_and(|c| c.read_config()) {
+                        for key in host.config.own_keys(&cell.name) {
+                            report
+                                .unread_config_keys
+                                .push((String::from(&*cell.name), key.clone()));
+                        }
+                    }
                     let without = cell.without.get().filter(|_| skipped_some);
                     for dep in without.into_iter().flatten() {
                         report
@@ -499,6 +508,10 @@ impl PluginManager {
                 PluginState::Registered if cell.lazy => report.lazy.push(String::from(&*cell.name)),
                 _ => {}
             }
+        }
+        // Tracing after the locks: a subscriber may look at the manager.
+        for (plugin, key) in &report.unread_config_keys {
+            tracing::warn!(plugin = %plugin, key = %key, "the plugin never read this key of its config section: a typo, or settings for a plugin that takes none");
         }
         // The started list since step 2 may hold plugins of earlier starts (lazy ones that
         // calls brought up meanwhile) and may not hold yet a lazy one of ours that a call is

@@ -91,4 +91,10 @@ pub struct StartReport {
     pub skipped_optional: Vec<(String, String)>,
     /// Sections of the config file that name no plugin (a typo, or a plugin not added).
     pub unknown_config_sections: Vec<String>,
+    /// `(plugin, key)` pairs: keys of a started plugin's config section (other than
+    /// `enabled`, `lazy`, `priority`) that it never read — it did not call
+    /// [`PluginContext::config`](crate::PluginContext::config) in `init` or `start`: a
+    /// misspelt reserved key (`enabeld = false`), or settings for a plugin that takes none.
+    /// (A plugin that reads its configuration gets an error for a key it does not know.)
+    pub unread_config_keys: Vec<(String, String)>,
 }

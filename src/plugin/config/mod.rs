@@ -136,6 +136,8 @@ struct Section {
     enabled: Option<bool>,
     lazy: Option<bool>,
     priority: Option<BTreeMap<String, i32>>,
+    /// The plugin's own keys (all but the reserved ones), sorted.
+    own_keys: Vec<String>,
 }
 
 impl HostConfig {
@@ -228,12 +230,19 @@ impl HostConfig {
                 }
             };
             let (enabled, lazy) = (flag("enabled")?, flag("lazy")?);
+            let mut own_keys: Vec<String> = table
+                .keys()
+                .filter(|k| !RESERVED.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            own_keys.sort_unstable();
             sections.insert(
                 name.clone(),
                 Section {
                     enabled,
                     lazy,
                     priority,
+                    own_keys,
                 },
             );
         }
@@ -380,6 +389,17 @@ impl HostConfig {
                 line: key_span(section.get_ref(), keys).and_then(line_of),
             }),
         }
+    }
+
+    /// The keys of the plugin's section that are its own (not `enabled`, `lazy`, `priority`),
+    /// sorted; empty without a section.
+    pub(crate) fn own_keys(&self, plugin: &str) -> &[String] {
+        self.sections.get(plugin).map_or(&[], |s| &s.own_keys)
+    }
+
+    /// Whether any plugin section has keys of the plugin's own.
+    pub(crate) fn has_own_keys(&self) -> bool {
+        self.sections.values().any(|s| !s.own_keys.is_empty())
     }
 
     /// Whether the file has a `[plugins.<plugin>]` section.
