@@ -51,9 +51,13 @@ pub(crate) struct Registry {
     /// By name (hashed: a sorted map compares names on every insert, each a read of another
     /// plugin's memory; name order is made when asked for, see [`Registry::by_name`]).
     pub(crate) cells: HashMap<Arc<str>, Arc<Cell>>,
-    /// The same cells in the order they were added: passes over every plugin walk them in
-    /// the order they sit in memory.
-    pub(crate) added: Vec<Arc<Cell>>,
+    /// The enabled cells in the order they were added (passes over every plugin walk them in
+    /// the order they sit in memory), shared with the `start` running, if any: it reads them
+    /// without a reference count change per plugin (`Arc::make_mut` copies the list for an
+    /// `add` or a removal meanwhile).
+    pub(crate) enabled: Arc<Vec<Arc<Cell>>>,
+    /// The disabled cells in the order they were added.
+    pub(crate) disabled: Vec<Arc<Cell>>,
     /// Plugins in the order they reached `Started`: stop order is its reverse.
     pub(crate) started: Vec<Arc<Cell>>,
     /// Each plugin's environment variable name (see `config::env_name`), to warn when two

@@ -20,7 +20,7 @@ use tokio::sync::broadcast;
 
 use super::builder::PluginManagerBuilder;
 use super::cell::{Cell, Deps, Host, LazyGate, Run, Up};
-use super::config::{env_name, Enablement, HostConfig};
+use super::config::{env_name, DisabledBy, Enablement, HostConfig};
 use super::context::Provided;
 use super::deps::resolve_refs;
 use super::events::PluginEvent;
@@ -31,7 +31,7 @@ use super::report::{PluginError, StartReport};
 use super::Plugin;
 use crate::exec::panic::panic_message;
 use crate::manager::registrar::Registrar;
-use crate::prefetch::{prefetch, prefetch_arc, AHEAD};
+use crate::prefetch::{prefetch_arc, AHEAD};
 use crate::spec::HookSpec;
 use crate::{HookCaller, HookManager};
 
@@ -198,7 +198,11 @@ impl PluginManager {
                 }
             }
         }
-        reg.added.push(cell.clone());
+        if cell.disabled.is_some() {
+            reg.disabled.push(cell.clone());
+        } else {
+            Arc::make_mut(&mut reg.enabled).push(cell.clone());
+        }
         reg.cells.insert(cell.name.clone(), cell.clone());
         // Events after the lock: a subscriber may look at the manager.
         drop(reg);
@@ -271,20 +275,12 @@ impl PluginManager {
         let skips_before = host.skips.load(Ordering::Acquire);
         let (cells, disabled) = {
             let reg = host.registry();
-            let mut cells = Vec::with_capacity(reg.added.len());
-            let mut disabled = Vec::new();
-            for (i, c) in reg.added.iter().enumerate() {
-                // This pass reads only the reference counts and `disabled`.
-                if let Some(next) = reg.added.get(i + AHEAD) {
-                    prefetch_arc(next);
-                    prefetch(&next.disabled);
-                }
-                match &c.disabled {
-                    None => cells.push(c.clone()),
-                    Some(by) => disabled.push((String::from(&*c.name), by.clone())),
-                }
-            }
-            (cells, disabled)
+            let disabled: Vec<(String, DisabledBy)> = reg
+                .disabled
+                .iter()
+                .filter_map(|c| Some((String::from(&*c.name), c.disabled.clone()?)))
+                .collect();
+            (reg.enabled.clone(), disabled)
         };
         let metas: Vec<&PluginMeta> = cells.iter().map(|c| &c.meta).collect();
         let resolved = resolve_refs(&metas, host.host_api.as_ref()).map_err(|error| {

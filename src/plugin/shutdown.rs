@@ -327,7 +327,8 @@ impl PluginManager {
         let mut reg = host.registry();
         reg.cells
             .retain(|_, c| !gone.contains(&(Arc::as_ptr(c) as usize)));
-        reg.added
+        Arc::make_mut(&mut reg.enabled).retain(|c| !gone.contains(&(Arc::as_ptr(c) as usize)));
+        reg.disabled
             .retain(|c| !gone.contains(&(Arc::as_ptr(c) as usize)));
         let env_names = std::mem::take(&mut reg.env_names);
         reg.env_names = env_names
@@ -385,7 +386,8 @@ impl PluginManager {
         let mut reg = host.registry();
         reg.started.retain(|c| !Arc::ptr_eq(c, &cell));
         reg.cells.remove(name);
-        reg.added.retain(|c| !Arc::ptr_eq(c, &cell));
+        Arc::make_mut(&mut reg.enabled).retain(|c| !Arc::ptr_eq(c, &cell));
+        reg.disabled.retain(|c| !Arc::ptr_eq(c, &cell));
         reg.env_names.retain(|_, n| n != name);
         Ok(stop)
     }
