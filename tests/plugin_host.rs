@@ -946,6 +946,79 @@ async fn a_failed_optional_dependency_is_skipped_like_an_absent_one() {
     assert!(matches!(pm.state("billing"), Some(PluginState::Failed(_))));
 }
 
+/// A plugin whose `register` panics.
+struct PanicsInRegister;
+#[async_trait]
+impl Plugin for PanicsInRegister {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("metrics", "1.0.0")
+    }
+    fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> {
+        panic!("no exporter configured")
+    }
+}
+
+#[tokio::test]
+async fn an_optional_dependency_that_failed_earlier_or_in_register_is_skipped_too() {
+    // Failed in `register`, in the same start, added before its user.
+    let j = Journal::new();
+    let pm = PluginManager::new();
+    pm.add(PanicsInRegister).unwrap();
+    pm.add(fake_meta(
+        PluginMeta::new("api", "1.0.0").optional("metrics", "^1"),
+        &j,
+    ))
+    .unwrap();
+    let report = pm.start().await.unwrap();
+    assert_eq!(report.started, ["api"]);
+    assert_eq!(report.failed.len(), 1, "{:?}", report.failed);
+    assert!(report.failed[0]
+        .1
+        .starts_with("registration panicked: no exporter configured"));
+    assert_eq!(
+        report.skipped_optional,
+        [("api".to_owned(), "metrics".to_owned())]
+    );
+    // The failed plugin holds nobody up: it can be removed while `api` runs.
+    pm.remove("metrics", GRACE).await.unwrap();
+    assert_eq!(pm.state("api"), Some(PluginState::Started));
+
+    // Failed in an earlier start.
+    let pm = PluginManager::new();
+    pm.add(fake("metrics", &j).init_step(Step::Fail("down".into())))
+        .unwrap();
+    pm.start().await.unwrap();
+    pm.add(fake_meta(
+        PluginMeta::new("search", "1.0.0").optional("metrics", "*"),
+        &j,
+    ))
+    .unwrap();
+    let report = pm.start().await.unwrap();
+    assert_eq!(report.started, ["search"]);
+    assert_eq!(
+        report.skipped_optional,
+        [("search".to_owned(), "metrics".to_owned())]
+    );
+
+    // Declared both required and optional: required wins.
+    let pm = PluginManager::new();
+    pm.add(fake("db", &j).init_step(Step::Fail("down".into())))
+        .unwrap();
+    pm.add(fake_meta(
+        PluginMeta::new("billing", "1.0.0")
+            .requires("db", "^1")
+            .optional("db", "*"),
+        &j,
+    ))
+    .unwrap();
+    let report = pm.start().await.unwrap();
+    assert!(report.started.is_empty());
+    assert_eq!(
+        report.failed[1],
+        ("billing".to_owned(), "dependency `db` failed".to_owned())
+    );
+}
+
 #[tokio::test]
 async fn the_harness_checks_a_plugin_against_the_hosts_specs_and_records_calls() {
     let host_specs = || hookwire::HookManager::builder().spec::<Name>().build();

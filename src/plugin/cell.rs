@@ -160,12 +160,11 @@ impl Cell {
         few.iter().map_while(Option::as_ref).chain(many)
     }
 
-    /// Whether the plugin declared its dependency `name` optional.
+    /// Whether the plugin declared its dependency `name` optional (every time it declared it:
+    /// one required declaration makes it required).
     pub(crate) fn is_optional(&self, name: &str) -> bool {
-        self.meta
-            .dependencies
-            .iter()
-            .any(|d| d.optional && d.name == name)
+        let mut declared = self.meta.dependencies.iter().filter(|d| d.name == name);
+        declared.clone().next().is_some() && declared.all(|d| d.optional)
     }
 
     pub(crate) fn run(&self) -> MutexGuard<'_, Run> {
@@ -357,7 +356,9 @@ impl Host {
                 if cell.is_optional(&dep.name) {
                     // Optional: the plugin works without it, as if it were absent.
                     tracing::warn!(plugin = %cell.name, dependency = %dep.name, "optional dependency failed; the plugin starts without it");
-                    without.push(dep.name.clone());
+                    if !without.contains(&dep.name) {
+                        without.push(dep.name.clone());
+                    }
                     continue;
                 }
                 let reason = format!("dependency `{}` failed", dep.name);

@@ -71,9 +71,11 @@ impl Provided {
         self.open.store(open, Ordering::Release);
     }
 
-    /// Forgets every service (the plugin failed).
+    /// Forgets every service (the plugin failed). They are dropped after the lock: a
+    /// service's `Drop` may look at services itself.
     pub(crate) fn clear(&self) {
-        *self.map.write().unwrap_or_else(PoisonError::into_inner) = ServiceMap::default();
+        let old = std::mem::take(&mut *self.map.write().unwrap_or_else(PoisonError::into_inner));
+        drop(old);
     }
 
     fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {

@@ -471,7 +471,6 @@ impl PluginManager {
         // What happened to each new plugin: failed and lazy in start order; started in the
         // order they started (lazy dependencies brought up by eager dependents included).
         let mut started_now: Vec<&Arc<Cell>> = Vec::with_capacity(fresh.len());
-        let skipped_some = host.skips.load(Ordering::Acquire) != skips_before;
         let config_keys = host.config.has_own_keys();
         report.started.reserve(fresh.len());
         for (k, cell) in fresh.iter().enumerate() {
@@ -489,6 +488,9 @@ impl PluginManager {
                                 .push((String::from(&*cell.name), key.clone()));
                         }
                     }
+                    // Read after seeing `Started`: a plugin sets `without` and counts itself
+                    // before it starts, so this sees a lazy one that a call just brought up.
+                    let skipped_some = host.skips.load(Ordering::Acquire) != skips_before;
                     let without = cell.without.get().filter(|_| skipped_some);
                     for dep in without.into_iter().flatten() {
                         report
@@ -564,9 +566,10 @@ impl PluginManager {
     /// lazy plugin, its start gate) but not registered yet.
     fn registrar(&self, cell: &Arc<Cell>) -> Result<Registrar, String> {
         let host = &self.inner;
+        // An optional dependency that failed is skipped when the plugin starts.
         if let Some(failed) = cell
             .deps()
-            .find(|d| matches!(d.run().state, PluginState::Failed(_)))
+            .find(|d| matches!(d.run().state, PluginState::Failed(_)) && !cell.is_optional(&d.name))
         {
             return Err(format!("dependency `{}` failed", failed.name));
         }
@@ -625,6 +628,12 @@ impl PluginManager {
     /// when they started) that are registered or running.
     pub(crate) fn live_dependents(&self, name: &str) -> Vec<String> {
         let reg = self.inner.registry();
+        // A failed plugin holds up none of the plugins that use it optionally: they run (or
+        // will start) without it.
+        let failed = reg
+            .cells
+            .get(name)
+            .is_some_and(|c| matches!(c.run().state, PluginState::Failed(_)));
         let mut names: Vec<String> = reg
             .cells
             .values()
@@ -634,6 +643,7 @@ impl PluginManager {
                     run.state,
                     PluginState::Registered | PluginState::Initialized | PluginState::Started
                 ) && c.deps().any(|d| &*d.name == name)
+                    && !(failed && c.is_optional(name))
             })
             .map(|c| String::from(&*c.name))
             .collect();
