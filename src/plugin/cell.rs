@@ -192,23 +192,37 @@ impl Host {
 
     /// Moves `cell` to `to`, with a tracing event and a broadcast [`PluginEvent`].
     pub(crate) fn transition(&self, cell: &Cell, to: PluginState) {
-        let changed = {
+        let changed = self.change_state(cell, to.clone());
+        Self::trace_transition(cell, changed, &to);
+    }
+
+    /// [`transition`](Self::transition) without its tracing event, for a caller that holds a
+    /// lock: it passes the result to [`trace_transition`](Self::trace_transition) after.
+    fn change_state(&self, cell: &Cell, to: PluginState) -> Result<PluginState, String> {
+        {
             let mut run = cell.run();
             let from = run.state.clone();
-            run.state.advance(to.clone()).map(|()| {
-                // Sent under the lock (a send never waits), so subscribers get each plugin's
-                // changes in the order they happened.
-                if self.events.receiver_count() > 0 {
-                    let _ = self.events.send(PluginEvent {
-                        plugin: cell.name.to_string(),
-                        from: from.clone(),
-                        to: to.clone(),
-                    });
-                }
-                from
-            })
-        };
-        // Tracing after the lock: a subscriber may look at the manager.
+            run.state
+                .advance(to.clone())
+                .map(|()| {
+                    // Sent under the lock (a send never waits), so subscribers get each plugin's
+                    // changes in the order they happened.
+                    if self.events.receiver_count() > 0 {
+                        let _ = self.events.send(PluginEvent {
+                            plugin: cell.name.to_string(),
+                            from: from.clone(),
+                            to: to.clone(),
+                        });
+                    }
+                    from
+                })
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    /// The tracing event of a state change, emitted after every lock is released: a
+    /// subscriber may look at the manager.
+    fn trace_transition(cell: &Cell, changed: Result<PluginState, String>, to: &PluginState) {
         match changed {
             Ok(from) => tracing::info!(plugin = %cell.name, from = ?from, to = ?to, "plugin state"),
             Err(e) => {
@@ -400,17 +414,18 @@ impl Host {
         // `Started` and listed, unless `remove`/`shutdown` gave up waiting for this start
         // meanwhile (decided under the `closing` lock, which they set it under): then the
         // plugin stops here, and nobody else stops it.
-        let closing = {
+        let (closing, changed) = {
             let closing = cell.closing.lock().unwrap_or_else(PoisonError::into_inner);
-            self.transition(cell, PluginState::Started);
+            let changed = self.change_state(cell, PluginState::Started);
             if closing.is_none() {
                 if let Some(open) = cell.open.get() {
                     open.store(true, Ordering::Release);
                 }
                 self.registry().started.push(cell.clone());
             }
-            *closing
+            (*closing, changed)
         };
+        Self::trace_transition(cell, changed, &PluginState::Started);
         if let Some(grace) = closing {
             let stop = self.stop_cell(cell, grace).await;
             tracing::info!(plugin = %cell.name, outcome = ?stop.outcome, "stopped a plugin whose start ended after the manager stopped waiting");
