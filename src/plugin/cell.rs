@@ -167,6 +167,13 @@ impl Cell {
         declared.clone().next().is_some() && declared.all(|d| d.optional)
     }
 
+    /// A dependency the plugin requires that is `Failed` (an optional one that failed is
+    /// skipped when the plugin starts).
+    pub(crate) fn failed_required_dep(&self) -> Option<&Arc<Cell>> {
+        self.deps()
+            .find(|d| matches!(d.run().state, PluginState::Failed(_)) && !self.is_optional(&d.name))
+    }
+
     pub(crate) fn run(&self) -> MutexGuard<'_, Run> {
         self.run.lock().unwrap_or_else(PoisonError::into_inner)
     }

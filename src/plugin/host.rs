@@ -400,16 +400,9 @@ impl PluginManager {
                 Cell::prefetch(batch_cells[next]);
             }
             if cell.lazy {
-                // Optional dependencies that failed are skipped when it starts.
-                let failed_dep = cell
-                    .deps()
-                    .find(|d| {
-                        matches!(d.run().state, PluginState::Failed(_))
-                            && !cell.is_optional(&d.name)
-                    })
-                    .map(|d| d.name.clone());
-                if let Some(dep) = failed_dep {
-                    self.fail_before_start(cell, format!("dependency `{dep}` failed"));
+                if let Some(dep) = cell.failed_required_dep() {
+                    let reason = format!("dependency `{}` failed", dep.name);
+                    self.fail_before_start(cell, reason);
                     continue;
                 }
             }
@@ -566,11 +559,7 @@ impl PluginManager {
     /// lazy plugin, its start gate) but not registered yet.
     fn registrar(&self, cell: &Arc<Cell>) -> Result<Registrar, String> {
         let host = &self.inner;
-        // An optional dependency that failed is skipped when the plugin starts.
-        if let Some(failed) = cell
-            .deps()
-            .find(|d| matches!(d.run().state, PluginState::Failed(_)) && !cell.is_optional(&d.name))
-        {
+        if let Some(failed) = cell.failed_required_dep() {
             return Err(format!("dependency `{}` failed", failed.name));
         }
         let mut r = Registrar::new(cell.name.clone());

@@ -115,7 +115,7 @@ pub trait Plugin: Send + Sync + 'static {
     fn init<'life0, 'life1, 'async_trait>(
         &'life0 self,
         ctx: &'life1 PluginContext,
-    ) -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'async_trait>>
+    ) -> LifecycleFuture<'async_trait>
     where
         'life0: 'async_trait,
         'life1: 'async_trait,
@@ -132,7 +132,7 @@ pub trait Plugin: Send + Sync + 'static {
     fn start<'life0, 'life1, 'async_trait>(
         &'life0 self,
         ctx: &'life1 PluginContext,
-    ) -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'async_trait>>
+    ) -> LifecycleFuture<'async_trait>
     where
         'life0: 'async_trait,
         'life1: 'async_trait,
@@ -150,7 +150,7 @@ pub trait Plugin: Send + Sync + 'static {
     fn stop<'life0, 'life1, 'async_trait>(
         &'life0 self,
         ctx: &'life1 PluginContext,
-    ) -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'async_trait>>
+    ) -> LifecycleFuture<'async_trait>
     where
         'life0: 'async_trait,
         'life1: 'async_trait,
@@ -165,6 +165,9 @@ pub trait Plugin: Send + Sync + 'static {
         Health::Healthy
     }
 }
+
+/// What `init`, `start` and `stop` return (what `#[async_trait]` makes of their `async fn`).
+type LifecycleFuture<'a> = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'a>>;
 
 /// The future of a default lifecycle method: done at once, and zero-sized, so a `Box` of it
 /// allocates nothing.
