@@ -16,7 +16,7 @@ use crate::exec::{call_span, run_call, CallPlan, PlainLoop};
 use crate::hookimpl::{AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, Tier};
 use crate::manager::slot::{HistoricCall, Slot};
 use crate::manager::Shared;
-use crate::monitor::{CallInfo, HookMonitor, ImplReport};
+use crate::monitor::{after_all, before_all, CallInfo, HookMonitor, ImplReport};
 use crate::outcome::{HookOutcome, ImplOutcome, OutcomeKind};
 use crate::spec::{CallMode, HookSpec};
 
@@ -348,7 +348,8 @@ async fn run_checked<S: HookSpec>(
 }
 
 /// Runs one call on `list`, reported to the manager's monitors if there are any (calls and
-/// historic replays alike).
+/// historic replays alike). Monitors nest (last added outermost) and a monitor's panic is
+/// caught and reported, never changing the outcome (`monitor::before_all`/`after_all`).
 pub(crate) async fn run_monitored<S: HookSpec>(
     shared: &Shared,
     list: Arc<ImplList<S>>,
@@ -370,9 +371,7 @@ pub(crate) async fn run_monitored<S: HookSpec>(
             .collect(),
         args,
     };
-    for m in monitors.iter() {
-        m.before_call(&info);
-    }
+    before_all(&monitors, &info);
     // tokio's clock, like deadlines and timeouts (paused in tests).
     let started = tokio::time::Instant::now();
     let mut cancelled = AfterCancel {
@@ -392,14 +391,12 @@ pub(crate) async fn run_monitored<S: HookSpec>(
             error: o.failure().map(|f| f.to_string()),
         })
         .collect();
-    for m in monitors.iter() {
-        m.after_call(&info, &reports, elapsed);
-    }
+    after_all(&monitors, &info, &reports, elapsed);
     outcome
 }
 
 /// Reports a call dropped part-way to the monitors that saw it begin: every impl it
-/// included as [`OutcomeKind::Cancelled`].
+/// included as [`OutcomeKind::Cancelled`], in the same nesting order as a finished call.
 struct AfterCancel<'a, 'i> {
     monitors: &'a [Arc<dyn HookMonitor>],
     info: &'a CallInfo<'i>,
@@ -422,10 +419,9 @@ impl Drop for AfterCancel<'_, '_> {
                 error: None,
             })
             .collect();
-        let elapsed = self.started.elapsed();
-        for m in self.monitors {
-            m.after_call(self.info, &reports, elapsed);
-        }
+        // Never unwinds: each monitor's panic is caught (a panic in a `drop` during an
+        // unwind would abort).
+        after_all(self.monitors, self.info, &reports, self.started.elapsed());
     }
 }
 

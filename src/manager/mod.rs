@@ -454,6 +454,13 @@ impl HookManager {
     /// Installs a monitor that sees every call of every hook (pluggy's
     /// `add_hookcall_monitoring`). Returns a handle for
     /// [`remove_monitor`](Self::remove_monitor).
+    ///
+    /// Monitors nest as in pluggy: the monitor added last is the outermost. With monitors `A`
+    /// then `B`, a call runs `B.before_call`, `A.before_call`, the impls, `A.after_call`,
+    /// `B.after_call` (a call dropped part-way gets its `after_call`s in that same order).
+    /// A monitor that panics is reported as a tracing `error` event naming it
+    /// ([`HookMonitor::name`]) and does not change the call's outcome or stop the other
+    /// monitors.
     pub fn add_monitor(&self, monitor: Arc<dyn HookMonitor>) -> MonitorHandle {
         let _reg = self.registry();
         let mut all = (**self.inner.shared.monitors.load()).clone();
