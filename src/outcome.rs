@@ -52,6 +52,22 @@ impl<T> ImplOutcome<T> {
         }
     }
 
+    /// The answer, mutable (a wrapper changing an answer in place keeps its attribution).
+    pub fn value_mut(&mut self) -> Option<&mut T> {
+        match self {
+            ImplOutcome::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The answer by value, if any.
+    pub fn into_value(self) -> Option<T> {
+        match self {
+            ImplOutcome::Value(v) => Some(v),
+            _ => None,
+        }
+    }
+
     /// `true` for [`ImplOutcome::Value`].
     pub fn is_value(&self) -> bool {
         matches!(self, ImplOutcome::Value(_))
@@ -315,12 +331,16 @@ impl<T> HookOutcome<T> {
     /// If `who` is not an impl of this call's hook (an `ImplRef` kept from a call of another
     /// hook): in a wrapper, that panic is reported as the wrapper's, like any other.
     pub fn push(&mut self, who: ImplRef, outcome: ImplOutcome<T>) {
+        self.check_ref(who, "push");
+        self.entries.push(Entry::new(who.0, 1, outcome));
+    }
+
+    fn check_ref(&self, who: ImplRef, method: &str) {
         assert!(
             (who.0 as usize) < self.names.impl_count(),
-            "ImplRef {who:?} is not an impl of hook `{}`: push with the `Next::me()` of this call",
+            "ImplRef {who:?} is not an impl of hook `{}`: {method} with the `Next::me()` of this call",
             self.names.hook_name()
         );
-        self.entries.push(Entry::new(who.0, 1, outcome));
     }
 
     /// Convert every answer (e.g. to JSON); `f` may turn an answer into a failure.
@@ -343,19 +363,143 @@ impl<T> HookOutcome<T> {
             .map(move |e| (names.plugin_name(e.index()).clone(), e.outcome))
     }
 
-    /// Removes and returns the first failure as a [`CallError`].
-    pub(crate) fn take_first_failure(&mut self) -> Option<CallError> {
+    /// Removes the first failed entry, in call order, and returns it as a
+    /// [`CallError::ImplFailed`] naming the hook and the plugin (a wrapper chaining it into an
+    /// error of its own, like pluggy's `raise ... from e`). `None`, and nothing changes, when
+    /// no impl failed.
+    pub fn take_first_failure(&mut self) -> Option<CallError> {
         let pos = self.entries.iter().position(|e| e.outcome.is_failed())?;
+        Some(self.remove_failure(pos))
+    }
+
+    /// Removes the failed entry at `pos` (which must be a failure) as a [`CallError`].
+    fn remove_failure(&mut self, pos: usize) -> CallError {
         let e = self.entries.remove(pos);
-        let index = e.index();
-        match e.outcome {
-            ImplOutcome::Failed(failure) => Some(CallError::ImplFailed {
-                hook: self.names.hook_name().clone(),
-                plugin: self.names.plugin_name(index).clone(),
-                failure,
-            }),
-            _ => None,
+        let plugin = self.names.plugin_name(e.index()).clone();
+        self.failure_error(plugin, e.outcome)
+    }
+
+    fn failure_error(&self, plugin: Arc<str>, outcome: ImplOutcome<T>) -> CallError {
+        let failure = match outcome {
+            ImplOutcome::Failed(failure) => failure,
+            other => unreachable!("only failed entries are taken out, not {:?}", other.kind()),
+        };
+        CallError::ImplFailed {
+            hook: self.names.hook_name().clone(),
+            plugin,
+            failure,
         }
+    }
+
+    /// The position of the first entry of `plugin` for which `pick` is true.
+    fn position_of(&self, plugin: &str, pick: impl Fn(&ImplOutcome<T>) -> bool) -> Option<usize> {
+        self.entries
+            .iter()
+            .position(|e| pick(&e.outcome) && &**self.names.plugin_name(e.index()) == plugin)
+    }
+}
+
+/// Changing an outcome while keeping who produced what: the tools of a
+/// [`HookWrapper`](crate::HookWrapper), in the manner of pluggy's new-style wrappers.
+///
+/// | pluggy wrapper | here, after `let me = next.me(); let mut out = next.run().await;` |
+/// |---|---|
+/// | `return new_result` (old style: `outcome.force_result(r)`) | [`out.force_result(me, r)`](Self::force_result): the one answer, in the wrapper's name |
+/// | changing one item of the result | [`out.replace_value("plugin", v)`](Self::replace_value) or [`ImplOutcome::value_mut`]: still in that plugin's name |
+/// | `except E as e: raise MyError from e` | [`out.take_failure("plugin")`](Self::take_failure) / [`take_first_failure`](Self::take_first_failure), then `return Err(MyError(e).into())` |
+/// | `except E: return fallback` | [`out.recover("plugin", me, fallback)`](Self::recover): the fallback in the wrapper's name, where the failure was |
+///
+/// Plugins are named as in [`get`](Self::get); when a plugin has several entries (a wrapper
+/// that [`push`](Self::push)ed more than one), each method acts on its first entry of the kind
+/// it needs, in call order.
+///
+/// ```
+/// use hookwire::{async_trait, HookManager, HookWrapper, Next, WrapResult};
+/// hookwire::hookspec! { pub struct Price(u32) -> u32; }
+///
+/// /// The `rates` plugin may fail: answer in its place with a default price. Cap the
+/// /// `premium` plugin's answer at 100.
+/// struct Fallback;
+/// #[async_trait]
+/// impl HookWrapper<Price> for Fallback {
+///     async fn wrap(&self, _qty: &u32, next: Next<'_, Price>) -> WrapResult<u32> {
+///         let me = next.me();
+///         let mut out = next.run().await;
+///         if let Some(e) = out.recover("rates", me, 10) {
+///             // The failure names its plugin: log it, or chain it with `return Err(e.into())`.
+///             assert_eq!(e.plugin(), Some("rates"));
+///         }
+///         if out.get("premium").and_then(|o| o.value()).is_some_and(|v| *v > 100) {
+///             out.replace_value("premium", 100);
+///         }
+///         Ok(out)
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// let pm = HookManager::new();
+/// pm.register("rates", |r| r.sync_fn::<Price>(|_| Err("rates service down".into())).add())?;
+/// pm.register("premium", |r| r.sync_fn::<Price>(|q| Ok(Some(q * 50))).add())?;
+/// pm.register("fallback", |r| r.wrapper::<Price, _>(std::sync::Arc::new(Fallback)).add())?;
+/// let out = pm.hook::<Price>().call(&3).await?;
+/// // In call order: `premium` (registered last) ran first; the fallback stands where `rates`
+/// // failed.
+/// assert_eq!(out.answers().collect::<Vec<_>>(), [("premium", &100), ("fallback", &10)]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+impl<T> HookOutcome<T> {
+    /// Replaces every entry with one answer, `value`, in the name of `who` (a wrapper's
+    /// [`Next::me`](crate::Next::me)): pluggy's `force_result`. A first-result call then
+    /// answers `value`; a collect-all call has `value` as its only answer.
+    ///
+    /// # Panics
+    /// If `who` is not an impl of this call's hook, as [`push`](Self::push).
+    pub fn force_result(&mut self, who: ImplRef, value: T) {
+        self.check_ref(who, "force_result");
+        self.entries.clear();
+        self.entries
+            .push(Entry::new(who.0, 1, ImplOutcome::Value(value)));
+    }
+
+    /// Replaces the answer of `plugin` with `value`, still in `plugin`'s name (and with its
+    /// attempt count), and returns the old answer. Returns `None` and changes nothing (`value`
+    /// is dropped) when `plugin` gave no answer in this call: use [`recover`](Self::recover)
+    /// to answer in place of a failure, [`push`](Self::push) to add an answer of your own.
+    pub fn replace_value(&mut self, plugin: &str, value: T) -> Option<T> {
+        let pos = self.position_of(plugin, ImplOutcome::is_value)?;
+        let old = std::mem::replace(&mut self.entries[pos].outcome, ImplOutcome::Value(value));
+        old.into_value()
+    }
+
+    /// Removes the failed entry of `plugin` and returns it as a [`CallError::ImplFailed`]
+    /// naming the hook and `plugin`, to chain it into an error of the wrapper's own (pluggy's
+    /// `raise ... from e`: `return Err(MyError::from(e).into())`). `None`, and nothing changes,
+    /// when `plugin` did not fail in this call.
+    pub fn take_failure(&mut self, plugin: &str) -> Option<CallError> {
+        let pos = self.position_of(plugin, ImplOutcome::is_failed)?;
+        Some(self.remove_failure(pos))
+    }
+
+    /// Turns the failure of `plugin` into the answer `value`, in the name of `who` (a
+    /// wrapper's [`Next::me`](crate::Next::me): the wrapper produced it), at the failure's
+    /// place in call order; returns the failure as a [`CallError::ImplFailed`] naming `plugin`.
+    /// `None`, and nothing changes (`value` is dropped), when `plugin` did not fail.
+    ///
+    /// In a first-result call the recovered answer counts where the failure was: before the
+    /// answer of a later impl.
+    ///
+    /// # Panics
+    /// If `who` is not an impl of this call's hook, as [`push`](Self::push).
+    pub fn recover(&mut self, plugin: &str, who: ImplRef, value: T) -> Option<CallError> {
+        self.check_ref(who, "recover");
+        let pos = self.position_of(plugin, ImplOutcome::is_failed)?;
+        let failed = std::mem::replace(
+            &mut self.entries[pos],
+            Entry::new(who.0, 1, ImplOutcome::Value(value)),
+        );
+        let plugin = self.names.plugin_name(failed.index()).clone();
+        Some(self.failure_error(plugin, failed.outcome))
     }
 }
 

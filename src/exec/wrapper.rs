@@ -7,6 +7,13 @@
 //!
 //! A wrapper that returns `Err` (or panics) replaces the inner outcome with its own failure,
 //! reported under its plugin's name; a wrapper that never calls `run` short-circuits the call.
+//!
+//! What pluggy's wrappers do by returning a new result or raising, a wrapper does with the
+//! outcome's editing methods, which keep who produced what: [`HookOutcome::force_result`]
+//! (one answer in the wrapper's name), [`HookOutcome::replace_value`] (still in the impl's
+//! name), [`HookOutcome::take_failure`] / [`HookOutcome::take_first_failure`] (to chain a
+//! failure into the wrapper's error) and [`HookOutcome::recover`] (a failure turned into an
+//! answer in the wrapper's name).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -37,12 +44,35 @@ pub type WrapResult<T> = Result<HookOutcome<T>, BoxError>;
 /// impl HookWrapper<Greet> for Shout {
 ///     async fn wrap(&self, _name: &String, next: Next<'_, Greet>) -> WrapResult<String> {
 ///         let mut outcome = next.run().await;
+///         // Each answer stays in the name of the plugin that gave it.
 ///         for (_plugin, o) in outcome.iter_mut() {
-///             if let hookwire::ImplOutcome::Value(v) = o {
+///             if let Some(v) = o.value_mut() {
 ///                 *v = v.to_uppercase();
 ///             }
 ///         }
 ///         Ok(outcome)
+///     }
+/// }
+/// ```
+///
+/// A wrapper that turns any inner failure into a failure of its own (pluggy's
+/// `raise ... from e`): its failure replaces the outcome, and the [`CallError`](crate::CallError)
+/// it carries (wrap it in an error type of yours to add context) still names the plugin that
+/// failed:
+///
+/// ```
+/// use hookwire::{async_trait, HookWrapper, Next, WrapResult};
+/// hookwire::hookspec! { pub struct Greet(String) -> String; }
+///
+/// struct Strict;
+/// #[async_trait]
+/// impl HookWrapper<Greet> for Strict {
+///     async fn wrap(&self, _name: &String, next: Next<'_, Greet>) -> WrapResult<String> {
+///         let mut outcome = next.run().await;
+///         match outcome.take_first_failure() {
+///             Some(e) => Err(e.into()),
+///             None => Ok(outcome),
+///         }
 ///     }
 /// }
 /// ```
@@ -75,8 +105,9 @@ pub struct Next<'a, S: HookSpec> {
 }
 
 impl<'a, S: HookSpec> Next<'a, S> {
-    /// The wrapper's own identity in this call, to [`push`](HookOutcome::push) answers in its
-    /// own name.
+    /// The wrapper's own identity in this call, to answer in its own name:
+    /// [`push`](HookOutcome::push), [`force_result`](HookOutcome::force_result),
+    /// [`recover`](HookOutcome::recover).
     pub fn me(&self) -> ImplRef {
         ImplRef(self.me)
     }
