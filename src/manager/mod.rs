@@ -325,14 +325,42 @@ impl HookManager {
     }
 
     /// Registers a plugin: `f` adds its impls to the [`Registrar`]; they are registered all
-    /// together or not at all. Historic calls are replayed to the new impls during the
-    /// registration; a replay that has to wait finishes on a background task (await
-    /// [`flush`](Self::flush) to be sure; see [`HookCaller::call_historic`]).
+    /// together or not at all.
+    ///
+    /// A `before`/`after` constraint may name a plugin that is not registered: it waits for
+    /// it (see [`waiting_constraints`](Self::waiting_constraints)) and applies whenever that
+    /// plugin is registered, for as long as this one is.
+    ///
+    /// # Historic hooks
+    /// Every stored call of a historic hook this plugin implements is replayed to its impls
+    /// (see [`HookCaller::call_historic`]) inside `register`, after the impls are in place
+    /// (calls from other tasks may reach them from then on). Each replay runs with the
+    /// stored call's policy (the caller's overrides, else the spec's):
+    /// - **isolation** (the default): every outcome, failures included, goes to the call's
+    ///   `on_result`; `register` succeeds;
+    /// - **fail-fast**: a replay that fails *before `register` returns* makes `register`
+    ///   fail with [`RegisterError::ReplayFailed`] and rolls the registration back (pluggy
+    ///   leaves the plugin registered; we do not). That run passes nothing to `on_result`,
+    ///   the stored calls after it are not replayed to the plugin, and the outcomes of the
+    ///   calls replayed before it have already gone to `on_result`.
+    ///
+    /// A replay runs inline as far as it can without waiting. One that has to wait (an async
+    /// impl that goes pending) continues on a task of the current tokio runtime, and
+    /// `register` returns without it; [`flush`](Self::flush) waits for such tasks (outside
+    /// any runtime, `register` finishes the replay itself before returning). A replay still
+    /// running when `register` has returned can no longer fail it, whatever the policy: its
+    /// outcomes, failures included, go to `on_result`, a fail-fast failure is also logged
+    /// (`tracing` error), and the plugin stays registered.
+    ///
+    /// `on_result` runs inside the registration; if it panics, the panic is caught and logged
+    /// (`tracing` error naming the hook and the plugin) and the registration stands.
     ///
     /// # Errors
-    /// [`RegisterError`]: a duplicate or blocked name, a `before`/`after` naming a plugin that
-    /// is not registered, an ordering cycle, an impl whose types do not match the hook's spec,
-    /// or the error `f` returned. The manager is unchanged after any of them.
+    /// [`RegisterError`]: a duplicate or blocked name, an ordering cycle (the registration
+    /// that would close it is refused, naming it), an impl whose types do not match the
+    /// hook's spec, a wrapper on a historic hook, the error `f` returned, or a fail-fast
+    /// historic replay that failed. The manager is unchanged after any of them (a failed
+    /// replay's registration is rolled back).
     pub fn register(
         &self,
         name: &str,
@@ -458,7 +486,10 @@ impl HookManager {
         failures
     }
 
-    /// Waits for historic replays that went pending during registration.
+    /// Waits for historic replays that went pending during registration (see
+    /// [`register`](Self::register)): every task running one when `flush` is called, and any
+    /// started while it waits. Their outcomes have all gone to their `on_result` when it
+    /// returns.
     ///
     /// # Cancel safety
     /// Cancel safe: dropping the future leaves the remaining replays running.
