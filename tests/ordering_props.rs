@@ -413,7 +413,14 @@ fn model_waiting(plugins: &[Registered]) -> Vec<(String, String, String, String)
             before
                 .chain(after)
                 .filter(|(_, t)| !registered(t))
-                .map(move |(rel, t)| (p.name.clone(), "Probe".to_owned(), rel.to_owned(), t.clone()))
+                .map(move |(rel, t)| {
+                    (
+                        p.name.clone(),
+                        "Probe".to_owned(),
+                        rel.to_owned(),
+                        t.clone(),
+                    )
+                })
         })
         .collect();
     out.sort();

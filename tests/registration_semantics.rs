@@ -60,7 +60,11 @@ fn waiting(pm: &HookManager) -> Vec<(String, String, ConstraintRelation, String)
         .collect()
 }
 
-fn wait(plugin: &str, relation: ConstraintRelation, target: &str) -> (String, String, ConstraintRelation, String) {
+fn wait(
+    plugin: &str,
+    relation: ConstraintRelation,
+    target: &str,
+) -> (String, String, ConstraintRelation, String) {
     (plugin.into(), "Who".into(), relation, target.into())
 }
 
@@ -79,7 +83,11 @@ fn a_handle_from_another_manager_is_refused_and_changes_nothing() {
     let before = second.plugins();
 
     assert!(!second.unregister(&foreign));
-    assert_eq!(second.plugins(), before, "the foreign handle changed nothing");
+    assert_eq!(
+        second.plugins(),
+        before,
+        "the foreign handle changed nothing"
+    );
     assert_eq!(order(&second), ["a", "x"]);
     // The handle still works where it came from.
     assert!(first.unregister(&foreign));
@@ -95,10 +103,7 @@ fn a_constraint_on_an_absent_plugin_waits_and_applies_when_it_registers() {
     let pm = HookManager::new();
     // `b` must run before `a`, which is not registered yet.
     with_constraint(&pm, "b", ConstraintRelation::Before, "a").unwrap();
-    assert_eq!(
-        waiting(&pm),
-        [wait("b", ConstraintRelation::Before, "a")]
-    );
+    assert_eq!(waiting(&pm), [wait("b", ConstraintRelation::Before, "a")]);
     assert_eq!(
         pm.waiting_constraints()[0].to_string(),
         "impl of hook `Who` in plugin `b` runs before `a`, which is not registered"
@@ -107,7 +112,10 @@ fn a_constraint_on_an_absent_plugin_waits_and_applies_when_it_registers() {
     named(&pm, "a").unwrap();
     assert_eq!(order(&pm), ["b", "a"]);
     assert!(pm.waiting_constraints().is_empty());
-    assert!(pm.check_pending().is_ok(), "a waiting constraint is no error");
+    assert!(
+        pm.check_pending().is_ok(),
+        "a waiting constraint is no error"
+    );
 }
 
 #[test]
@@ -116,10 +124,7 @@ fn a_constraint_waits_again_while_its_target_is_unregistered_and_applies_on_re_r
     with_constraint(&pm, "b", ConstraintRelation::Before, "a").unwrap();
     named(&pm, "a").unwrap();
     assert!(pm.unregister_name("a"));
-    assert_eq!(
-        waiting(&pm),
-        [wait("b", ConstraintRelation::Before, "a")]
-    );
+    assert_eq!(waiting(&pm), [wait("b", ConstraintRelation::Before, "a")]);
     named(&pm, "c").unwrap();
     named(&pm, "a").unwrap();
     assert_eq!(order(&pm), ["c", "b", "a"]);
@@ -131,8 +136,8 @@ fn a_constraint_waits_again_while_its_target_is_unregistered_and_applies_on_re_r
 }
 
 #[test]
-fn the_registration_that_closes_a_cycle_through_waiting_constraints_is_refused_and_changes_nothing(
-) {
+fn the_registration_that_closes_a_cycle_through_waiting_constraints_is_refused_and_changes_nothing()
+{
     let pm = HookManager::new();
     // b before a (absent), c before b: registering a "before c" closes a -> c -> b -> a.
     with_constraint(&pm, "b", ConstraintRelation::Before, "a").unwrap();
@@ -289,8 +294,7 @@ async fn under_fail_fast_a_failing_replay_fails_register_and_rolls_it_back() {
 }
 
 #[tokio::test]
-async fn a_spec_that_fails_fast_makes_its_failing_replays_fail_register_unless_the_call_isolates(
-) {
+async fn a_spec_that_fails_fast_makes_its_failing_replays_fail_register_unless_the_call_isolates() {
     let pm = HookManager::builder().spec::<StrictLoaded>().build();
     pm.hook::<StrictLoaded>()
         .call_historic(1, |_, _| {})
@@ -385,7 +389,10 @@ async fn a_fail_fast_replay_that_fails_after_register_returned_goes_to_on_result
         *seen.lock().unwrap(),
         [("slow".to_owned(), "returned an error: too late".to_owned())]
     );
-    assert!(pm.is_registered("slow"), "a late failure does not roll back");
+    assert!(
+        pm.is_registered("slow"),
+        "a late failure does not roll back"
+    );
     assert!(pm.unregister(&handle));
 }
 
@@ -411,7 +418,10 @@ fn a_plugin_is_found_by_name_and_blocked_names_are_listed() {
         .map(|i| (&*i.hook, i.options.priority))
         .collect();
     assert_eq!(hooks, [("Loaded", 0), ("Who", 4)]);
-    assert_eq!(Some(info), pm.plugins().into_iter().find(|p| &*p.name == "auth"));
+    assert_eq!(
+        Some(info),
+        pm.plugins().into_iter().find(|p| &*p.name == "auth")
+    );
     assert!(pm.plugin("nobody").is_none());
 
     pm.block("zeta");

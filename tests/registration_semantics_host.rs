@@ -87,9 +87,7 @@ async fn a_fail_fast_replay_failure_in_a_start_fails_only_that_plugin() {
         .hook::<Ready>()
         .fail_fast()
         .call_historic(1, move |plugin, o: ImplOutcome<String>| {
-            log.lock()
-                .unwrap()
-                .push(format!("{plugin}: {}", o.kind()));
+            log.lock().unwrap().push(format!("{plugin}: {}", o.kind()));
         })
         .await
         .unwrap();

@@ -46,8 +46,7 @@ impl<S: tracing::Subscriber> Layer<S> for Events {
 }
 
 #[tokio::test(start_paused = true)]
-async fn replay_problems_that_register_cannot_return_are_logged_as_errors_naming_hook_and_plugin()
-{
+async fn replay_problems_that_register_cannot_return_are_logged_as_errors_naming_hook_and_plugin() {
     let events = Events::default();
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(events.clone()));
