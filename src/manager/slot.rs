@@ -492,13 +492,17 @@ async fn replay<S: HookSpec>(
     }
 }
 
-/// `list` split into one list per plugin (in call order).
-fn split_per_plugin<S: HookSpec>(list: &ImplList<S>) -> Vec<Arc<ImplList<S>>> {
+/// `list` split into one list per plugin (in call order); `list` itself when it holds one
+/// plugin's impls (a plain `register`).
+fn split_per_plugin<S: HookSpec>(list: &Arc<ImplList<S>>) -> Vec<Arc<ImplList<S>>> {
     let mut ids: Vec<u64> = Vec::new();
     for e in &list.entries {
         if !ids.contains(&e.plugin_id) {
             ids.push(e.plugin_id);
         }
+    }
+    if ids.len() == 1 {
+        return vec![list.clone()];
     }
     ids.into_iter()
         .map(|id| {
