@@ -108,19 +108,8 @@ pub enum RegisterError {
         /// The blocked name.
         plugin: String,
     },
-    /// An impl's `before`/`after` constraint names a plugin that is not registered.
-    #[error("impl of hook `{hook}` in plugin `{plugin}` must run {relation} `{other}`, but no plugin `{other}` is registered; register `{other}` first or drop the constraint")]
-    UnknownConstraintTarget {
-        /// The hook whose impl carries the constraint.
-        hook: String,
-        /// The plugin that declared the constraint.
-        plugin: String,
-        /// `"before"` or `"after"`.
-        relation: &'static str,
-        /// The plugin named by the constraint.
-        other: String,
-    },
-    /// `before`/`after` constraints of one hook form a cycle.
+    /// `before`/`after` constraints of one hook form a cycle; the registration that would
+    /// close it is refused.
     #[error("impls of hook `{hook}` have an ordering cycle: {}; remove one of these before/after constraints", cycle.join(" -> "))]
     OrderingCycle {
         /// The hook.
@@ -144,6 +133,18 @@ pub enum RegisterError {
         /// The plugin.
         plugin: String,
         /// What is wrong.
+        detail: String,
+    },
+    /// Under fail-fast (the historic call's own `.fail_fast()`, or its spec's), replaying a
+    /// stored call of a historic hook to the plugin failed during its registration. The
+    /// registration was rolled back.
+    #[error("plugin `{plugin}` was not registered: the replay of a stored call of historic hook `{hook}` failed under fail-fast: the impl {detail}; fix the impl, or make that historic call `isolate()` to receive such failures in its `on_result` instead")]
+    ReplayFailed {
+        /// The plugin.
+        plugin: String,
+        /// The historic hook.
+        hook: String,
+        /// How its impl failed (`returned an error: ...`, `panicked: ...`).
         detail: String,
     },
     /// The plugin's own `register` code failed.

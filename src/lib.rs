@@ -24,7 +24,10 @@ pub use exec::stats::{HookStats, ImplStatsSnapshot, StatsSnapshot};
 pub use exec::wrapper::{HookWrapper, Next, WrapResult};
 pub use hookimpl::{Hook, HookReturn, ImplOptions, SyncHook, Tier};
 pub use manager::registrar::{ImplBuilder, Registrar};
-pub use manager::{HookManager, HookManagerBuilder, MonitorHandle, PluginHandle, PluginInfo};
+pub use manager::{
+    ConstraintRelation, HookManager, HookManagerBuilder, MonitorHandle, PluginHandle, PluginInfo,
+    WaitingConstraint,
+};
 pub use monitor::{CallInfo, HookMonitor, ImplReport};
 pub use outcome::{EntryRef, HookOutcome, ImplOutcome, ImplRef, OutcomeKind, SkipReason};
 pub use plugin::{

@@ -11,7 +11,10 @@
 //!    comes first by rules 2–4 (so the result is deterministic and changes no more than the
 //!    constraints demand).
 //!
-//! A constraint cycle is an error naming the plugins on the cycle.
+//! A constraint only concerns impls present in the list: one naming a plugin that has no impl
+//! here (not registered, or not implementing this hook) adds no edge, and applies as soon as
+//! that plugin's impl is in the list. A constraint cycle is an error naming the plugins on the
+//! cycle.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

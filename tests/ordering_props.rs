@@ -13,12 +13,17 @@
 //! With `before`/`after` constraints, registration either fails with a real ordering cycle
 //! (and changes nothing), or the order respects every constraint between impls of the same
 //! group (wrappers / plain impls) and is the topological order [`constrained_order`] predicts.
+//! A constraint may name any plugin, registered or not, and plugins are registered,
+//! unregistered and registered again in any order: a constraint whose target is absent waits
+//! (listed by `waiting_constraints`) and applies whenever the target is registered.
 
 use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use hookwire::{FutureExt, HookManager, ImplBuilder, PluginHandle, RegisterError, Registrar};
+use hookwire::{
+    FutureExt, HookManager, ImplBuilder, PluginHandle, RegisterError, Registrar, WaitingConstraint,
+};
 use proptest::prelude::*;
 use proptest::sample::Index;
 
@@ -387,6 +392,130 @@ proptest! {
         // With no effective constraint, the order is the unconstrained model's.
         if constraint_edges(&plugins).is_empty() {
             prop_assert_eq!(&recorded, &model_order(&plugins));
+        }
+    }
+}
+
+/// How [`constraints_apply_in_any_registration_order`] changes the manager: `Toggle(i)`
+/// registers plugin `i` if it is not registered, and unregisters it otherwise.
+#[derive(Debug, Clone, Copy)]
+struct Toggle(Index);
+
+/// The constraints of `plugins` whose target is not among them, as `waiting_constraints`
+/// should list them: `(plugin, hook, relation, target)`, sorted, without repeats.
+fn model_waiting(plugins: &[Registered]) -> Vec<(String, String, String, String)> {
+    let registered = |n: &str| plugins.iter().any(|p| p.name == n);
+    let mut out: Vec<_> = plugins
+        .iter()
+        .flat_map(|p| {
+            let before = p.before.iter().map(move |t| ("before", t));
+            let after = p.after.iter().map(move |t| ("after", t));
+            before
+                .chain(after)
+                .filter(|(_, t)| !registered(t))
+                .map(move |(rel, t)| {
+                    (
+                        p.name.clone(),
+                        "Probe".to_owned(),
+                        rel.to_owned(),
+                        t.clone(),
+                    )
+                })
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn real_waiting(pm: &HookManager) -> Vec<(String, String, String, String)> {
+    let mut out: Vec<_> = pm
+        .waiting_constraints()
+        .into_iter()
+        .map(|w: WaitingConstraint| (w.plugin, w.hook, w.relation.to_string(), w.target))
+        .collect();
+    out.sort();
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Constraints may name any plugin, registered or not, and plugins come and go in any
+    /// order (a target registered after the plugin naming it, unregistered, registered
+    /// again). After every step: a registration that would close a cycle is refused naming a
+    /// real cycle and changes nothing; otherwise the call order is the predicted topological
+    /// order over the registered plugins, and the constraints on absent plugins are exactly
+    /// the waiting ones.
+    #[test]
+    fn constraints_apply_in_any_registration_order(
+        gens in prop::collection::vec(gen_strategy(3), 1..9),
+        toggles in prop::collection::vec(any::<Index>().prop_map(Toggle), 1..24),
+    ) {
+        let n = gens.len();
+        // Each plugin's declared constraints, on any other plugin (never itself).
+        let declared: Vec<(Vec<String>, Vec<String>)> = gens
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let (mut before, mut after) = (Vec::new(), Vec::new());
+                for (is_before, which) in &g.constraints {
+                    let j = which.index(n);
+                    if j == i {
+                        continue;
+                    }
+                    if *is_before { before.push(name_of(j)) } else { after.push(name_of(j)) }
+                }
+                (before, after)
+            })
+            .collect();
+        let (pm, log) = new_manager();
+        // The registered plugins in registration order (a re-registration comes last).
+        let mut plugins: Vec<Registered> = Vec::new();
+        for Toggle(which) in toggles {
+            let i = which.index(n);
+            let name = name_of(i);
+            if let Some(at) = plugins.iter().position(|p| p.name == name) {
+                prop_assert!(pm.unregister_name(&name));
+                plugins.remove(at);
+            } else {
+                let g = &gens[i];
+                let (before, after) = &declared[i];
+                let candidate = Registered {
+                    name: name.clone(),
+                    tier: g.tier,
+                    priority: g.priority,
+                    wrapper: g.wrapper(),
+                    before: before.clone(),
+                    after: after.clone(),
+                };
+                let mut with_candidate = plugins.clone();
+                with_candidate.push(candidate.clone());
+                let predicted = constrained_order(&with_candidate);
+                let snapshot = (pm.plugins(), real_waiting(&pm));
+                match register(&pm, &log, &name, g, before, after) {
+                    Ok(_) => {
+                        prop_assert!(
+                            predicted.is_some(),
+                            "registered {} although it closes a cycle: {:?}", name, with_candidate
+                        );
+                        plugins.push(candidate);
+                    }
+                    Err(RegisterError::OrderingCycle { hook, cycle }) => {
+                        prop_assert_eq!(hook, "Probe");
+                        prop_assert!(predicted.is_none(), "spurious cycle {:?} for {:?}", cycle, with_candidate);
+                        check_cycle(&cycle, &with_candidate)?;
+                        prop_assert_eq!((pm.plugins(), real_waiting(&pm)), snapshot, "failed registration changed the manager");
+                        prop_assert!(!pm.is_registered(&name));
+                    }
+                    Err(other) => prop_assert!(false, "unexpected error {:?}", other),
+                }
+            }
+            let (recorded, answers) = call(&pm, &log);
+            let expected = constrained_order(&plugins).expect("registered constraints are acyclic");
+            prop_assert_eq!(&recorded, &expected);
+            prop_assert_eq!(answers, plain_only(&expected, &plugins));
+            prop_assert_eq!(real_waiting(&pm), model_waiting(&plugins));
         }
     }
 }

@@ -15,6 +15,7 @@ pub(crate) mod shared;
 pub(crate) mod slot;
 
 use std::any::TypeId;
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
@@ -33,9 +34,11 @@ use registrar::Registrar;
 use registry::{Registry, Replays, Verdict};
 pub(crate) use shared::Shared;
 use shared::{NameMap, TypedMap};
-use slot::{json_bridge, ErasedSlot, Slot};
+use slot::{json_bridge, ErasedSlot, ReplayFailure, ReplayLedger, Slot};
 
 struct Inner {
+    /// This manager's identity, carried by the [`PluginHandle`]s it hands out.
+    id: u64,
     registry: Mutex<Registry>,
     typed: ArcSwap<TypedMap>,
     by_name: ArcSwap<NameMap>,
@@ -43,11 +46,22 @@ struct Inner {
 }
 
 /// A registered plugin, as returned by [`HookManager::register`].
+///
+/// A handle identifies both the plugin and the manager that registered it: another manager
+/// refuses it ([`HookManager::unregister`] returns `false` and changes nothing), even when it
+/// has a plugin registered under the same name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginHandle {
+    /// The manager that registered the plugin (its `Inner::id`).
+    manager: u64,
+    /// The plugin's number in that manager.
     id: u64,
     name: Arc<str>,
 }
+
+/// Numbers managers, so that a handle names the one it came from. (A manager's address is
+/// not enough: it can be reused once a manager is dropped.)
+static NEXT_MANAGER_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl PluginHandle {
     /// The plugin's name.
@@ -64,6 +78,50 @@ pub struct PluginInfo {
     pub name: Arc<str>,
     /// Its impls, grouped by hook name.
     pub impls: Vec<ImplInfo>,
+}
+
+/// Which side of its target a `before`/`after` constraint puts the impl on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConstraintRelation {
+    /// [`ImplBuilder::before`](crate::ImplBuilder::before): run before the target's impl.
+    Before,
+    /// [`ImplBuilder::after`](crate::ImplBuilder::after): run after the target's impl.
+    After,
+}
+
+impl std::fmt::Display for ConstraintRelation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConstraintRelation::Before => "before",
+            ConstraintRelation::After => "after",
+        })
+    }
+}
+
+/// A `before`/`after` constraint of a registered impl whose target plugin is not registered,
+/// as listed by [`HookManager::waiting_constraints`]. It takes effect when the target
+/// registers.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub struct WaitingConstraint {
+    /// The plugin that declared the constraint.
+    pub plugin: String,
+    /// The hook whose impl carries it.
+    pub hook: String,
+    /// Before or after the target.
+    pub relation: ConstraintRelation,
+    /// The plugin it names, not registered.
+    pub target: String,
+}
+
+impl std::fmt::Display for WaitingConstraint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "impl of hook `{}` in plugin `{}` runs {} `{}`, which is not registered",
+            self.hook, self.plugin, self.relation, self.target
+        )
+    }
 }
 
 /// Owns hook specs and plugins' impls; hands out [`HookCaller`]s. Cheap to clone (shared).
@@ -117,6 +175,7 @@ impl HookManager {
     pub(crate) fn with_shared(shared: Shared) -> Self {
         HookManager {
             inner: Arc::new(Inner {
+                id: NEXT_MANAGER_ID.fetch_add(1, Ordering::Relaxed),
                 registry: Mutex::new(Registry::default()),
                 typed: ArcSwap::from_pointee(TypedMap::default()),
                 by_name: ArcSwap::from_pointee(NameMap::default()),
@@ -266,14 +325,42 @@ impl HookManager {
     }
 
     /// Registers a plugin: `f` adds its impls to the [`Registrar`]; they are registered all
-    /// together or not at all. Historic calls are replayed to the new impls during the
-    /// registration; a replay that has to wait finishes on a background task (await
-    /// [`flush`](Self::flush) to be sure; see [`HookCaller::call_historic`]).
+    /// together or not at all.
+    ///
+    /// A `before`/`after` constraint may name a plugin that is not registered: it waits for
+    /// it (see [`waiting_constraints`](Self::waiting_constraints)) and applies whenever that
+    /// plugin is registered, for as long as this one is.
+    ///
+    /// # Historic hooks
+    /// Every stored call of a historic hook this plugin implements is replayed to its impls
+    /// (see [`HookCaller::call_historic`]) inside `register`, after the impls are in place
+    /// (calls from other tasks may reach them from then on). Each replay runs with the
+    /// stored call's policy (the caller's overrides, else the spec's):
+    /// - **isolation** (the default): every outcome, failures included, goes to the call's
+    ///   `on_result`; `register` succeeds;
+    /// - **fail-fast**: a replay that fails *before `register` returns* makes `register`
+    ///   fail with [`RegisterError::ReplayFailed`] and rolls the registration back (pluggy
+    ///   leaves the plugin registered; we do not). That run passes nothing to `on_result`,
+    ///   the stored calls after it are not replayed to the plugin, and the outcomes of the
+    ///   calls replayed before it have already gone to `on_result`.
+    ///
+    /// A replay runs inline as far as it can without waiting. One that has to wait (an async
+    /// impl that goes pending) continues on a task of the current tokio runtime, and
+    /// `register` returns without it; [`flush`](Self::flush) waits for such tasks (outside
+    /// any runtime, `register` finishes the replay itself before returning). A replay still
+    /// running when `register` has returned can no longer fail it, whatever the policy: its
+    /// outcomes, failures included, go to `on_result`, a fail-fast failure is also logged
+    /// (`tracing` error), and the plugin stays registered.
+    ///
+    /// `on_result` runs inside the registration; if it panics, the panic is caught and logged
+    /// (`tracing` error naming the hook and the plugin) and the registration stands.
     ///
     /// # Errors
-    /// [`RegisterError`]: a duplicate or blocked name, a `before`/`after` naming a plugin that
-    /// is not registered, an ordering cycle, an impl whose types do not match the hook's spec,
-    /// or the error `f` returned. The manager is unchanged after any of them.
+    /// [`RegisterError`]: a duplicate or blocked name, an ordering cycle (the registration
+    /// that would close it is refused, naming it), an impl whose types do not match the
+    /// hook's spec, a wrapper on a historic hook, the error `f` returned, or a fail-fast
+    /// historic replay that failed. The manager is unchanged after any of them (a failed
+    /// replay's registration is rolled back).
     pub fn register(
         &self,
         name: &str,
@@ -282,37 +369,59 @@ impl HookManager {
         let name: Arc<str> = Arc::from(name);
         let mut r = Registrar::new(name.clone());
         f(&mut r)?;
+        let ledger = Arc::default();
         let (id, replays) = {
             let mut reg = self.registry();
-            let constrained = r.has_constraints();
-            let done = reg.register(&name, &r.pending, constrained, &self.inner.shared)?;
+            let done = reg.register(&name, &r.pending, &self.inner.shared, &ledger)?;
             self.publish(&reg);
             done
         };
-        self.drive(replays);
-        Ok(PluginHandle { id, name })
+        if let Some(failure) = self.drive(replays, &ledger).into_iter().next() {
+            self.roll_back(&HashSet::from([id]));
+            return Err(failure.into_error());
+        }
+        Ok(PluginHandle {
+            manager: self.inner.id,
+            id,
+            name,
+        })
     }
 
     /// Registers several plugins (each prepared in its own [`Registrar`]), each all or nothing,
     /// rebuilding each touched hook's snapshot once for the whole batch. Results in input order.
+    /// A plugin whose historic replay fails under fail-fast is rolled back, as in
+    /// [`register`](Self::register).
     pub(crate) fn register_batch(&self, plugins: &[&Registrar]) -> Vec<Verdict<PluginHandle>> {
-        let constrained = plugins.iter().any(|r| r.has_constraints());
         let items: Vec<_> = plugins
             .iter()
             .map(|r| (r.plugin_ref(), r.pending.as_slice()))
             .collect();
-        let (results, replays) = {
+        let ledger = Arc::default();
+        let (mut results, replays) = {
             let mut reg = self.registry();
-            let done = reg.register_batch(&items, constrained, &self.inner.shared);
+            let done = reg.register_batch(&items, &self.inner.shared, &ledger);
             self.publish(&reg);
             done
         };
-        self.drive(replays);
+        let failures = self.drive(replays, &ledger);
+        if !failures.is_empty() {
+            let ids: HashSet<u64> = failures.iter().map(|f| f.plugin_id).collect();
+            self.roll_back(&ids);
+            for failure in failures {
+                let pos = results
+                    .iter()
+                    .position(|r| r.as_ref().is_ok_and(|&id| id == failure.plugin_id));
+                if let Some(pos) = pos {
+                    results[pos] = Err(Box::new(failure.into_error()));
+                }
+            }
+        }
         results
             .into_iter()
             .zip(plugins)
             .map(|(r, p)| {
                 r.map(|id| PluginHandle {
+                    manager: self.inner.id,
                     id,
                     name: p.plugin_ref().clone(),
                 })
@@ -327,41 +436,60 @@ impl HookManager {
             .iter()
             .map(|r| (r.plugin_ref(), r.pending.as_slice()))
             .collect();
-        let constrained = plugins.iter().any(Registrar::has_constraints);
-        self.registry()
-            .check_batch(&items, constrained, &self.inner.shared)
+        self.registry().check_batch(&items, &self.inner.shared)
     }
 
     /// Unregisters several plugins, rebuilding each touched hook's snapshot once.
     pub(crate) fn unregister_many(&self, plugins: &[PluginHandle]) {
-        let ids: std::collections::HashSet<u64> = plugins.iter().map(|p| p.id).collect();
+        let ids: HashSet<u64> = plugins
+            .iter()
+            .filter(|p| p.manager == self.inner.id)
+            .map(|p| p.id)
+            .collect();
         let mut reg = self.registry();
         reg.unregister_many(&ids);
         self.publish(&reg);
     }
 
+    /// Unregisters plugins whose registration a fail-fast replay failed.
+    fn roll_back(&self, ids: &HashSet<u64>) {
+        let mut reg = self.registry();
+        reg.unregister_many(ids);
+        self.publish(&reg);
+    }
+
     /// Runs historic replays: inline as far as they go without waiting; whatever is still
     /// pending continues on a tracked task of the current tokio runtime (or, outside any
-    /// runtime, is finished right here).
-    fn drive(&self, replays: Replays) {
+    /// runtime, is finished right here). Returns the fail-fast failures of the part run here:
+    /// the registration fails for them. (The ledger is settled before any task is spawned,
+    /// so what counts does not depend on how fast a task runs.)
+    fn drive(&self, replays: Replays, ledger: &ReplayLedger) -> Vec<ReplayFailure> {
+        let mut waiting = Vec::new();
         for mut fut in replays {
             let mut cx = Context::from_waker(Waker::noop());
             if let Poll::Ready(()) = fut.as_mut().poll(&mut cx) {
                 continue;
             }
             match tokio::runtime::Handle::try_current() {
-                Ok(handle) => {
-                    let task = handle.spawn(fut);
-                    let mut bg = self.inner.shared.background();
-                    bg.retain(|t| !t.is_finished());
-                    bg.push(task);
-                }
+                Ok(handle) => waiting.push((handle, fut)),
                 Err(_) => futures::executor::block_on(fut),
             }
         }
+        let failures = ledger.settle();
+        if !waiting.is_empty() {
+            let mut bg = self.inner.shared.background();
+            bg.retain(|t| !t.is_finished());
+            for (handle, fut) in waiting {
+                bg.push(handle.spawn(fut));
+            }
+        }
+        failures
     }
 
-    /// Waits for historic replays that went pending during registration.
+    /// Waits for historic replays that went pending during registration (see
+    /// [`register`](Self::register)): every task running one when `flush` is called, and any
+    /// started while it waits. Their outcomes have all gone to their `on_result` when it
+    /// returns.
     ///
     /// # Cancel safety
     /// Cancel safe: dropping the future leaves the remaining replays running.
@@ -379,8 +507,12 @@ impl HookManager {
     }
 
     /// Unregisters a plugin and all its impls. Calls already running finish on their snapshot.
-    /// Returns `false` if it was not registered.
+    /// Returns `false`, changing nothing, if it is not registered (any more), or if `plugin`
+    /// is a handle from another manager.
     pub fn unregister(&self, plugin: &PluginHandle) -> bool {
+        if plugin.manager != self.inner.id {
+            return false;
+        }
         let mut reg = self.registry();
         let done = reg.unregister(plugin.id).is_some();
         self.publish(&reg);
@@ -424,7 +556,35 @@ impl HookManager {
         self.registry().blocked.contains(name)
     }
 
-    /// Every registered plugin with its impls, in registration order.
+    /// The names blocked with [`block`](Self::block), sorted (pluggy's blocked entries of
+    /// `list_name_plugin`).
+    pub fn blocked(&self) -> Vec<String> {
+        self.registry().blocked.iter().cloned().collect()
+    }
+
+    /// The plugin registered under `name`, with its impls (pluggy's `get_plugin`), or `None`
+    /// if no plugin of that name is registered (see [`is_blocked`](Self::is_blocked) for a
+    /// blocked name).
+    ///
+    /// ```
+    /// use hookwire::HookManager;
+    /// hookwire::hookspec! { pub struct Ping(()) -> u8; }
+    ///
+    /// let pm = HookManager::builder().spec::<Ping>().build();
+    /// pm.register("pong", |r| r.sync_fn::<Ping>(|_| Ok(Some(1))).add()).unwrap();
+    /// let info = pm.plugin("pong").unwrap();
+    /// assert_eq!(info.impls[0].hook.as_ref(), "Ping");
+    /// assert!(pm.plugin("nobody").is_none());
+    /// ```
+    pub fn plugin(&self, name: &str) -> Option<PluginInfo> {
+        let reg = self.registry();
+        let id = reg.id_of(name)?;
+        let (name, impls) = reg.plugin_info(id)?;
+        Some(PluginInfo { name, impls })
+    }
+
+    /// Every registered plugin with its impls, in registration order. Blocked names are
+    /// listed by [`blocked`](Self::blocked).
     pub fn plugins(&self) -> Vec<PluginInfo> {
         self.registry()
             .plugin_infos()
@@ -443,12 +603,37 @@ impl HookManager {
     }
 
     /// pluggy's `check_pending`: fails if any impl is registered for a hook the host never
-    /// declared, unless the impl is `optional`.
+    /// declared, unless the impl is `optional`. (Constraints waiting for a plugin that is not
+    /// registered are not an error; [`waiting_constraints`](Self::waiting_constraints) lists
+    /// them.)
     ///
     /// # Errors
     /// [`PendingImplsError`] listing every `(plugin, hook)` pair.
     pub fn check_pending(&self) -> Result<(), PendingImplsError> {
         self.registry().check_pending()
+    }
+
+    /// The `before`/`after` constraints that wait for their target: those of registered impls
+    /// naming a plugin that is not registered (not yet, or not any more), sorted. A waiting
+    /// constraint is not an error (the target may be optional, lazy or discovered later); it
+    /// takes effect when the target registers, and lasts as long as the plugin that declared
+    /// it.
+    ///
+    /// ```
+    /// use hookwire::{ConstraintRelation, HookManager};
+    /// hookwire::hookspec! { pub struct Ping(()) -> u8; }
+    ///
+    /// let pm = HookManager::builder().spec::<Ping>().build();
+    /// pm.register("late-logger", |r| r.sync_fn::<Ping>(|_| Ok(Some(1))).after("auth").add())
+    ///     .unwrap();
+    /// let waiting = pm.waiting_constraints();
+    /// assert_eq!(waiting[0].target, "auth");
+    /// assert_eq!(waiting[0].relation, ConstraintRelation::After);
+    /// pm.register("auth", |r| r.sync_fn::<Ping>(|_| Ok(Some(2))).add()).unwrap();
+    /// assert!(pm.waiting_constraints().is_empty());
+    /// ```
+    pub fn waiting_constraints(&self) -> Vec<WaitingConstraint> {
+        self.registry().waiting_constraints()
     }
 
     /// Installs a monitor that sees every call of every hook (pluggy's

@@ -84,8 +84,6 @@ pub struct Registrar {
     plugin: Arc<str>,
     pub(crate) pending: Impls,
     gate: Option<Gate>,
-    /// Some impl has a `before`/`after` constraint.
-    constrained: bool,
 }
 
 impl Registrar {
@@ -94,7 +92,6 @@ impl Registrar {
             plugin,
             pending: Impls::None,
             gate: None,
-            constrained: false,
         }
     }
 
@@ -133,29 +130,6 @@ impl Registrar {
             }
         }
         Ok(())
-    }
-
-    /// Drops the `before`/`after` constraints that name a plugin `keep` rejects (a plugin
-    /// that will not be registered after all): a constraint on an absent plugin is void.
-    /// Whether any impl collected so far has a `before`/`after` constraint.
-    pub(crate) fn has_constraints(&self) -> bool {
-        self.constrained
-    }
-
-    pub(crate) fn retain_constraints(&mut self, keep: impl Fn(&str) -> bool) {
-        for p in self.pending.iter_mut() {
-            if p.options
-                .before
-                .iter()
-                .chain(&p.options.after)
-                .all(|t| keep(t))
-            {
-                continue;
-            }
-            let options = Arc::make_mut(&mut p.options);
-            options.before.retain(|t| keep(t));
-            options.after.retain(|t| keep(t));
-        }
     }
 
     fn typed<S: HookSpec>(&self, f: ImplFn<S>) -> RecordFn {
@@ -332,13 +306,18 @@ impl ImplBuilder<'_> {
         self
     }
 
-    /// Run before the impls of `plugin` for this hook (`plugin` must be registered already).
+    /// Run before the impls of `plugin` for this hook. `plugin` need not be registered: the
+    /// constraint applies whenever it is, and waits while it is not (listed by
+    /// [`HookManager::waiting_constraints`](crate::HookManager::waiting_constraints)); it
+    /// lasts as long as this plugin is registered. A constraint that would close an ordering
+    /// cycle fails the registration that closes it, whichever plugin that is.
     pub fn before(mut self, plugin: &str) -> Self {
         self.options.before.push(Arc::from(plugin));
         self
     }
 
-    /// Run after the impls of `plugin` for this hook (`plugin` must be registered already).
+    /// Run after the impls of `plugin` for this hook; as [`before`](Self::before), the
+    /// constraint waits while `plugin` is not registered.
     pub fn after(mut self, plugin: &str) -> Self {
         self.options.after.push(Arc::from(plugin));
         self
@@ -375,8 +354,8 @@ impl ImplBuilder<'_> {
     ///
     /// # Errors
     /// [`RegisterError::InvalidImpl`] for contradictory options (`tryfirst` and `trylast`, or a
-    /// `before`/`after` naming the plugin itself). Other problems (unknown plugins in
-    /// constraints, cycles, type mismatches) are reported when the plugin is committed.
+    /// `before`/`after` naming the plugin itself). Other problems (ordering cycles, type
+    /// mismatches, a wrapper on a historic hook) are reported when the plugin is committed.
     pub fn add(mut self) -> Result<(), RegisterError> {
         let invalid = |detail: String| RegisterError::InvalidImpl {
             hook: self.hook.to_string(),
@@ -419,9 +398,6 @@ impl ImplBuilder<'_> {
             return Err(invalid(
                 "a plugin cannot order its impl before or after itself".into(),
             ));
-        }
-        if !self.options.before.is_empty() || !self.options.after.is_empty() {
-            self.registrar.constrained = true;
         }
         self.registrar.pending.push(PendingImpl {
             hook: self.hook,

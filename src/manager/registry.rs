@@ -12,8 +12,8 @@ use futures::future::BoxFuture;
 
 use super::declare::validate_spec;
 use super::record::{ImplRecord, RecordFn};
-use super::slot::{check_order, ErasedSlot, Prepared};
-use super::Shared;
+use super::slot::{check_order, ErasedSlot, Prepared, ReplayLedger};
+use super::{ConstraintRelation, Shared, WaitingConstraint};
 use crate::caller::ImplInfo;
 use crate::error::{PendingImplsError, RegisterError};
 use crate::exec::run::ImplPolicy;
@@ -89,20 +89,6 @@ struct Staged<'a> {
     prepared: Option<Prepared>,
 }
 
-/// The names a `before`/`after` in a batch may name besides registered plugins: the batch's
-/// own. Empty when no impl of the batch has such a constraint (`constrained` is false):
-/// hashing every name of a large batch would be wasted.
-fn batch_names<'a>(
-    items: impl Iterator<Item = (&'a Arc<str>, &'a [PendingImpl])>,
-    constrained: bool,
-) -> HashSet<Arc<str>> {
-    if constrained {
-        items.map(|(n, _)| n.clone()).collect()
-    } else {
-        HashSet::new()
-    }
-}
-
 /// Asks for the memory of the items a few steps after `k`: the plugin's name and impl list,
 /// then the impls' functions (whose reference counts staging changes).
 #[inline]
@@ -158,10 +144,10 @@ impl Registry {
         &mut self,
         name: &Arc<str>,
         pending: &[PendingImpl],
-        constrained: bool,
         shared: &Arc<Shared>,
+        ledger: &Arc<ReplayLedger>,
     ) -> Result<(u64, Replays), RegisterError> {
-        let (mut results, replays) = self.register_batch(&[(name, pending)], constrained, shared);
+        let (mut results, replays) = self.register_batch(&[(name, pending)], shared, ledger);
         let id = results
             .pop()
             .expect("one result per plugin")
@@ -177,32 +163,22 @@ impl Registry {
     /// are borrowed (what is kept of them is cloned: reference counts). The items' names must
     /// be distinct (a plugin manager's are: `add` refuses a second plugin of a name), so no
     /// set of them is built to find duplicates.
+    ///
+    /// The replays of historic calls to the new impls report fail-fast failures to `ledger`.
     pub(crate) fn register_batch(
         &mut self,
         items: &[(&Arc<str>, &[PendingImpl])],
-        constrained: bool,
         shared: &Arc<Shared>,
+        ledger: &Arc<ReplayLedger>,
     ) -> (Vec<Verdict<u64>>, Replays) {
-        let batch = batch_names(items.iter().copied(), constrained);
-        self.register_in(items, &batch, shared)
-    }
-
-    /// [`register_batch`](Self::register_batch), with `batch` the names a `before`/`after`
-    /// may name besides registered plugins (the whole batch, also when retrying one by one).
-    fn register_in(
-        &mut self,
-        items: &[(&Arc<str>, &[PendingImpl])],
-        batch: &HashSet<Arc<str>>,
-        shared: &Arc<Shared>,
-    ) -> (Vec<Verdict<u64>>, Replays) {
-        match self.stage(items, batch, shared, true) {
+        match self.stage(items, shared, Some(ledger)) {
             Ok(done) => done,
             Err(e) if items.len() == 1 => (vec![Err(Box::new(e))], Vec::new()),
             Err(_) => {
                 let mut results = Vec::with_capacity(items.len());
                 let mut replays = Vec::new();
                 for item in items {
-                    let (r, rp) = self.register_in(std::slice::from_ref(item), batch, shared);
+                    let (r, rp) = self.register_batch(std::slice::from_ref(item), shared, ledger);
                     results.extend(r);
                     replays.extend(rp);
                 }
@@ -218,11 +194,9 @@ impl Registry {
     pub(crate) fn check_batch(
         &mut self,
         items: &[(&Arc<str>, &[PendingImpl])],
-        constrained: bool,
         shared: &Arc<Shared>,
     ) -> Vec<Verdict<()>> {
-        let batch = batch_names(items.iter().copied(), constrained);
-        match self.stage(items, &batch, shared, false) {
+        match self.stage(items, shared, None) {
             Ok((results, _)) => results.into_iter().map(|r| r.map(drop)).collect(),
             Err(e) if items.len() == 1 => vec![Err(Box::new(e))],
             Err(_) => {
@@ -230,7 +204,7 @@ impl Registry {
                 let mut results = Vec::with_capacity(items.len());
                 for &item in items {
                     accepted.push(item);
-                    let verdict = match self.stage(&accepted, &batch, shared, false) {
+                    let verdict = match self.stage(&accepted, shared, None) {
                         Ok((r, _)) => r.into_iter().last().map_or(Ok(()), |r| r.map(drop)),
                         Err(e) => Err(Box::new(e)),
                     };
@@ -244,13 +218,13 @@ impl Registry {
         }
     }
 
-    /// The checks that concern one plugin alone: its name, its constraint targets, and the
-    /// spec of a hook that gets its slot from its impls.
+    /// The checks that concern one plugin alone: its name and the spec of a hook that gets
+    /// its slot from its impls. (A `before`/`after` target need not be registered: the
+    /// constraint waits for it.)
     fn precheck(
         &self,
         name: &Arc<str>,
         pending: &[PendingImpl],
-        batch: &HashSet<Arc<str>>,
         validated: &mut Vec<TypeKey>,
     ) -> Result<(), RegisterError> {
         if self.blocked.contains(&**name) {
@@ -264,20 +238,6 @@ impl Registry {
             });
         }
         for p in pending {
-            for (relation, targets) in [("before", &p.options.before), ("after", &p.options.after)]
-            {
-                if let Some(other) = targets
-                    .iter()
-                    .find(|t| !self.is_registered(t) && !batch.contains(*t))
-                {
-                    return Err(RegisterError::UnknownConstraintTarget {
-                        hook: p.hook.to_string(),
-                        plugin: name.to_string(),
-                        relation,
-                        other: other.to_string(),
-                    });
-                }
-            }
             if let RecordFn::Typed { maker, types, .. } = &p.func {
                 // The spec of a hook without a slot yet is checked, once per spec type and
                 // stage (a batch of 10,000 impls of one hook checks it once).
@@ -292,14 +252,15 @@ impl Registry {
         Ok(())
     }
 
-    /// Checks and applies a batch; `Err` (with nothing applied) when a hook's rebuild fails.
+    /// Checks a batch, and applies it when given the `ledger` its replays report to; `Err`
+    /// (with nothing applied) when a hook's rebuild fails.
     fn stage(
         &mut self,
         items: &[(&Arc<str>, &[PendingImpl])],
-        batch: &HashSet<Arc<str>>,
         shared: &Arc<Shared>,
-        apply: bool,
+        ledger: Option<&Arc<ReplayLedger>>,
     ) -> Result<(Vec<Verdict<u64>>, Replays), RegisterError> {
+        let apply = ledger.is_some();
         let first_id = self.next_id;
         let mut id = first_id;
         let mut seq = self.next_seq;
@@ -321,7 +282,7 @@ impl Registry {
         let mut last: Option<(&str, usize)> = None;
         for (k, &(name, pending)) in items.iter().enumerate() {
             prefetch_item(items, k);
-            if let Err(e) = self.precheck(name, pending, batch, &mut validated) {
+            if let Err(e) = self.precheck(name, pending, &mut validated) {
                 results.push(Err(Box::new(e)));
                 continue;
             }
@@ -457,8 +418,8 @@ impl Registry {
             rec.impls = st.impls;
             rec.spec = st.spec;
             rec.slot = st.slot;
-            if let (Some(slot), Some(prepared)) = (&rec.slot, st.prepared) {
-                replays.extend(slot.install(prepared, Some(first_id..id)));
+            if let (Some(slot), Some(prepared), Some(ledger)) = (&rec.slot, st.prepared, ledger) {
+                replays.extend(slot.install(prepared, Some((first_id..id, ledger))));
             }
             if let Some(spec) = rec.spec.as_ref().filter(|s| s.warn_on_impl.is_some()) {
                 for i in rec.impls.iter().filter(|i| i.plugin_id >= first_id) {
@@ -531,26 +492,61 @@ impl Registry {
         Err(PendingImplsError { pending })
     }
 
+    /// The constraints of registered impls whose target is not registered, sorted.
+    pub(crate) fn waiting_constraints(&self) -> Vec<WaitingConstraint> {
+        let mut waiting = Vec::new();
+        for (hook, rec) in &self.hooks {
+            for i in &rec.impls {
+                let o = &i.options;
+                let targets = o
+                    .before
+                    .iter()
+                    .map(|t| (ConstraintRelation::Before, t))
+                    .chain(o.after.iter().map(|t| (ConstraintRelation::After, t)));
+                for (relation, target) in targets {
+                    if !self.is_registered(target) {
+                        waiting.push(WaitingConstraint {
+                            plugin: i.plugin.to_string(),
+                            hook: hook.to_string(),
+                            relation,
+                            target: target.to_string(),
+                        });
+                    }
+                }
+            }
+        }
+        waiting.sort();
+        waiting.dedup();
+        waiting
+    }
+
     /// Every registered plugin with its impls, in registration order.
     pub(crate) fn plugin_infos(&self) -> Vec<(Arc<str>, Vec<ImplInfo>)> {
         self.plugins
             .iter()
-            .map(|p| {
-                let impls = self
-                    .hooks
+            .map(|p| (p.name.clone(), self.impl_infos(p.id)))
+            .collect()
+    }
+
+    /// The registered plugin `id` with its impls.
+    pub(crate) fn plugin_info(&self, id: u64) -> Option<(Arc<str>, Vec<ImplInfo>)> {
+        let p = self.plugins.iter().find(|p| p.id == id)?;
+        Some((p.name.clone(), self.impl_infos(id)))
+    }
+
+    /// The impls of plugin `id`, by hook name.
+    fn impl_infos(&self, id: u64) -> Vec<ImplInfo> {
+        self.hooks
+            .iter()
+            .flat_map(|(hook, rec)| {
+                rec.impls
                     .iter()
-                    .flat_map(|(hook, rec)| {
-                        rec.impls
-                            .iter()
-                            .filter(|i| i.plugin_id == p.id)
-                            .map(move |i| ImplInfo {
-                                plugin: i.plugin.clone(),
-                                hook: hook.clone(),
-                                options: (*i.options).clone(),
-                            })
+                    .filter(|i| i.plugin_id == id)
+                    .map(move |i| ImplInfo {
+                        plugin: i.plugin.clone(),
+                        hook: hook.clone(),
+                        options: (*i.options).clone(),
                     })
-                    .collect();
-                (p.name.clone(), impls)
             })
             .collect()
     }

@@ -2,6 +2,7 @@
 //! historic calls to replay, and the JSON bridge when the spec's types are serde types.
 
 use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
@@ -15,6 +16,7 @@ use super::Shared;
 use crate::caller::run_monitored;
 use crate::caller::CallOptions;
 use crate::error::{CallError, JsonMismatch, RegisterError};
+use crate::exec::panic::panic_message;
 use crate::exec::snapshot::{ImplEntry, ImplList};
 use crate::exec::stats::ImplStatsSnapshot;
 use crate::hookimpl::{Hook, HookReturn, ImplFn, ImplOptions, SyncFn};
@@ -41,6 +43,68 @@ impl<S: HookSpec> Clone for HistoricCall<S> {
             on_result: self.on_result.clone(),
             options: self.options.clone(),
         }
+    }
+}
+
+/// A fail-fast replay failure, pinned on the plugin whose impl failed.
+pub(crate) struct ReplayFailure {
+    pub(crate) plugin_id: u64,
+    pub(crate) plugin: Arc<str>,
+    pub(crate) hook: Arc<str>,
+    /// The failure, as the impl's outcome says it ("returned an error: ...").
+    pub(crate) detail: String,
+}
+
+impl ReplayFailure {
+    pub(crate) fn into_error(self) -> RegisterError {
+        RegisterError::ReplayFailed {
+            plugin: self.plugin.to_string(),
+            hook: self.hook.to_string(),
+            detail: self.detail,
+        }
+    }
+}
+
+/// What the historic replays of one registration report back to it: the fail-fast failures
+/// that happened before the registration settled (they fail it), and whether it has settled.
+#[derive(Default)]
+pub(crate) struct ReplayLedger {
+    state: Mutex<LedgerState>,
+}
+
+#[derive(Default)]
+struct LedgerState {
+    /// The registration has returned: a failure now can no longer fail it.
+    settled: bool,
+    failed: Vec<ReplayFailure>,
+}
+
+impl ReplayLedger {
+    fn state(&self) -> MutexGuard<'_, LedgerState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a replay failure already fails the registration of plugin `id`.
+    fn has_failed(&self, id: u64) -> bool {
+        self.state().failed.iter().any(|f| f.plugin_id == id)
+    }
+
+    /// Records a fail-fast failure. Returns `false` when it came too late to fail the
+    /// registration (which has returned).
+    fn fail(&self, failure: ReplayFailure) -> bool {
+        let mut state = self.state();
+        if state.settled {
+            return false;
+        }
+        state.failed.push(failure);
+        true
+    }
+
+    /// Ends the registration's part: returns the failures so far; later ones are late.
+    pub(crate) fn settle(&self) -> Vec<ReplayFailure> {
+        let mut state = self.state();
+        state.settled = true;
+        std::mem::take(&mut state.failed)
     }
 }
 
@@ -107,12 +171,12 @@ pub(crate) trait ErasedSlot: Send + Sync + 'static {
     /// Marks the hook as declared by the host.
     fn mark_declared(&self);
     /// Makes a prepared snapshot current. With `new_plugins` (the ids of the plugins just
-    /// registered), returns the replay of historic calls to their impls, if there is anything
-    /// to replay.
+    /// registered, and the ledger their replays report fail-fast failures to), returns the
+    /// replay of historic calls to their impls, if there is anything to replay.
     fn install(
         &self,
         prepared: Prepared,
-        new_plugins: Option<std::ops::Range<u64>>,
+        new_plugins: Option<(std::ops::Range<u64>, &Arc<ReplayLedger>)>,
     ) -> Option<BoxFuture<'static, ()>>;
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
     fn json_call(self: Arc<Self>) -> Option<Arc<dyn JsonCall>>;
@@ -147,6 +211,17 @@ fn json_unreachable(spec: &SpecInfo, plugin: &str) -> RegisterError {
     )
 }
 
+/// pluggy refuses a wrapper on a historic hook, and so do we: a historic call is replayed
+/// to each plain impl registered later, but a wrapper wraps a whole call, which a replay to
+/// one late impl is not, so it would never see the stored calls.
+fn historic_wrapper(spec: &SpecInfo, plugin: &str) -> RegisterError {
+    RegisterError::InvalidImpl {
+        hook: spec.name.to_string(),
+        plugin: plugin.to_owned(),
+        detail: "the hook is historic, and a wrapper cannot be replayed to (its calls are replayed to each plain impl registered later, while a wrapper wraps a whole call); register a plain impl instead".into(),
+    }
+}
+
 fn mismatch(hook: &str, detail: String) -> RegisterError {
     RegisterError::SpecMismatch {
         hook: hook.to_owned(),
@@ -174,9 +249,15 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
         let existing_to_check = if check_existing { existing } else { &[] };
         let to_check = existing_to_check
             .iter()
-            .map(|r| (&*r.plugin, &r.func))
-            .chain(new.iter().map(|n| (&**n.plugin, &n.pending.func)));
-        for (plugin, func) in to_check {
+            .map(|r| (&*r.plugin, &r.func, &*r.options))
+            .chain(
+                new.iter()
+                    .map(|n| (&**n.plugin, &n.pending.func, &*n.pending.options)),
+            );
+        for (plugin, func, options) in to_check {
+            if spec.historic && options.wrapper {
+                return Err(historic_wrapper(spec, plugin));
+            }
             match func {
                 RecordFn::Typed { types, .. } if *types != spec.types => {
                     return Err(type_mismatch(spec, plugin, types))
@@ -217,6 +298,9 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
                 }
             }
             let r = &records[i];
+            if spec.historic && r.options.wrapper {
+                return Err(historic_wrapper(spec, &r.plugin));
+            }
             let func = match &r.func {
                 RecordFn::Typed { types, func, .. } => func
                     .downcast_ref::<ImplFn<S>>()
@@ -244,7 +328,7 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
     fn install(
         &self,
         prepared: Prepared,
-        new_plugins: Option<std::ops::Range<u64>>,
+        new_plugins: Option<(std::ops::Range<u64>, &Arc<ReplayLedger>)>,
     ) -> Option<BoxFuture<'static, ()>> {
         let Ok(list) = prepared.0.downcast::<ImplList<S>>() else {
             unreachable!("a slot only installs what it prepared")
@@ -254,7 +338,7 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
         // either sees the new impls in its snapshot or is in the history replayed below.
         let history = self.history();
         self.list.store(list.clone());
-        let plugins = new_plugins?;
+        let (plugins, ledger) = new_plugins?;
         if history.is_empty() {
             return None;
         }
@@ -270,7 +354,12 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
         let replay_list = Arc::new(ImplList::new(list.spec.clone(), fresh));
         let calls = history.clone();
         drop(history);
-        Some(Box::pin(replay(replay_list, calls, self.shared.clone())))
+        Some(Box::pin(replay(
+            replay_list,
+            calls,
+            self.shared.clone(),
+            ledger.clone(),
+        )))
     }
 
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
@@ -347,18 +436,100 @@ pub(crate) fn order_records(
 }
 
 /// Runs each stored historic call, in order, on the newly registered impls.
+///
+/// Under isolation a call is replayed to all of them at once and every outcome goes to the
+/// call's `on_result`. Under fail-fast it is replayed to each new plugin on its own (one
+/// plugin's failure must not keep the call from the others): a failure recorded in `ledger`
+/// before the registration settles fails that plugin's registration (nothing of that run goes
+/// to `on_result`, and the plugin gets no further replays); one after it is too late for
+/// that: its outcomes, the failure included, go to `on_result`, and it is logged.
 async fn replay<S: HookSpec>(
     list: Arc<ImplList<S>>,
     calls: Vec<HistoricCall<S>>,
     shared: Arc<Shared>,
+    ledger: Arc<ReplayLedger>,
 ) {
+    let mut per_plugin: Option<Vec<Arc<ImplList<S>>>> = None;
     for call in calls {
         // As the original call was made: the spec's defaults with that caller's overrides
         // (a deadline counts from the start of each replay); monitors see it like a call.
         let plan = call.options.plan(&list);
-        let outcome = run_monitored(&shared, list.clone(), &call.args, plan).await;
-        for (plugin, o) in outcome.into_named() {
-            (call.on_result)(&plugin, o);
+        if !plan.fail_fast {
+            let outcome = run_monitored(&shared, list.clone(), &call.args, plan).await;
+            deliver(&call, &list.spec.name, outcome);
+            continue;
+        }
+        let groups = per_plugin.get_or_insert_with(|| split_per_plugin(&list));
+        for group in groups.iter() {
+            let id = group.entries[0].plugin_id;
+            if ledger.has_failed(id) {
+                continue;
+            }
+            let plan = call.options.plan(group);
+            let outcome = run_monitored(&shared, group.clone(), &call.args, plan).await;
+            let failed = outcome.iter().find_map(|(plugin, o)| match o {
+                ImplOutcome::Failed(f) => Some((Arc::<str>::from(plugin), f.to_string())),
+                _ => None,
+            });
+            if let Some((plugin, detail)) = failed {
+                let failure = ReplayFailure {
+                    plugin_id: id,
+                    plugin: plugin.clone(),
+                    hook: list.spec.name.clone(),
+                    detail: detail.clone(),
+                };
+                if ledger.fail(failure) {
+                    continue;
+                }
+                tracing::error!(
+                    hook = %list.spec.name,
+                    plugin = %plugin,
+                    "a fail-fast replay of a historic call failed after the registration had returned, so the plugin stays registered: it {detail}"
+                );
+            }
+            deliver(&call, &list.spec.name, outcome);
+        }
+    }
+}
+
+/// `list` split into one list per plugin (in call order); `list` itself when it holds one
+/// plugin's impls (a plain `register`).
+fn split_per_plugin<S: HookSpec>(list: &Arc<ImplList<S>>) -> Vec<Arc<ImplList<S>>> {
+    let mut ids: Vec<u64> = Vec::new();
+    for e in &list.entries {
+        if !ids.contains(&e.plugin_id) {
+            ids.push(e.plugin_id);
+        }
+    }
+    if ids.len() == 1 {
+        return vec![list.clone()];
+    }
+    ids.into_iter()
+        .map(|id| {
+            let entries = list
+                .entries
+                .iter()
+                .filter(|e| e.plugin_id == id)
+                .cloned()
+                .collect();
+            Arc::new(ImplList::new(list.spec.clone(), entries))
+        })
+        .collect()
+}
+
+/// Passes a replay's outcomes to the historic call's `on_result`. The callback is the
+/// caller's code running inside someone else's registration: a panic in it is caught and
+/// logged, never passed on to the registration (which stands).
+fn deliver<S: HookSpec>(call: &HistoricCall<S>, hook: &str, outcome: HookOutcome<S::Output>) {
+    for (plugin, o) in outcome.into_named() {
+        let on_result = &call.on_result;
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| on_result(&plugin, o))) {
+            tracing::error!(
+                hook,
+                plugin = %plugin,
+                "the `on_result` callback of a historic call panicked while the call was replayed to this plugin: {}; the plugin's registration stands",
+                panic_message(payload)
+            );
         }
     }
 }

@@ -414,14 +414,7 @@ impl PluginManager {
                 live_at.push(k);
             }
         }
-        if live_at.iter().any(|&k| batch[k].has_constraints()) {
-            // A constraint naming a plugin that is not callable is void.
-            let live_names: HashSet<&str> = live.iter().map(|c| &*c.name).collect();
-            for &k in &live_at {
-                batch[k]
-                    .retain_constraints(|t| live_names.contains(t) || host.hooks.is_registered(t));
-            }
-        }
+        // A constraint naming a plugin that is not callable (failed) waits for it.
         let registrars: Vec<&Registrar> = live_at.iter().map(|&k| &batch[k]).collect();
         let results = host.hooks.register_batch(&registrars);
         for (k, result) in results.into_iter().enumerate() {
