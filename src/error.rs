@@ -30,8 +30,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Its `Display` (also the text of monitors' [`ImplReport::error`](crate::ImplReport), the
 /// statistics' last error and [`CallError::ImplFailed`]) quotes at most 200 bytes of the
 /// impl's error or panic message, then `… (N bytes)`; [`as_error`](Self::as_error) and the
-/// `Panic` field keep them whole.
-#[derive(Debug)]
+/// `Panic` field keep them whole. Its `Debug` bounds them the same way.
 #[non_exhaustive]
 pub enum HookFailure {
     /// The impl returned an error of its own.
@@ -76,6 +75,29 @@ impl HookFailure {
         match self {
             HookFailure::Error(e) => Some(e.as_ref()),
             _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for HookFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HookFailure::Error(e) => f
+                .debug_tuple("Error")
+                .field(&format_args!("{}", Quote(format_args!("{e:?}"))))
+                .finish(),
+            HookFailure::Panic(msg) => f
+                .debug_tuple("Panic")
+                .field(&format_args!("{}", Quote(format_args!("{msg:?}"))))
+                .finish(),
+            HookFailure::TimedOut { limit } => {
+                f.debug_struct("TimedOut").field("limit", limit).finish()
+            }
+            HookFailure::DeadlineExceeded { deadline, started } => f
+                .debug_struct("DeadlineExceeded")
+                .field("deadline", deadline)
+                .field("started", started)
+                .finish(),
         }
     }
 }

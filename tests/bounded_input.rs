@@ -5,8 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookwire::{
-    CallError, CallInfo, FutureExt, HookManager, HookMonitor, ImplOutcome, ImplReport,
-    JsonMismatch, RegisterError, SpecInfo, MAX_JSON_DEPTH,
+    async_trait, BoxError, CallError, CallInfo, FutureExt, Health, HookManager, HookMonitor,
+    ImplOutcome, ImplReport, JsonMismatch, Plugin, PluginContext, PluginManager, PluginMeta,
+    PluginState, RegisterError, Registrar, SpecInfo, StopOutcome, MAX_JSON_DEPTH,
 };
 use serde_json::{json, Value};
 
@@ -395,5 +396,107 @@ fn long_plugin_names_and_reasons_are_quoted_at_most_200_bytes_in_registration_er
             "plugin `other` failed to register: {}… ({BIG} bytes)",
             "r".repeat(200)
         )
+    );
+}
+
+#[test]
+fn an_impl_failure_debug_quotes_at_most_200_bytes() {
+    let failure = hookwire::HookFailure::Panic("q".repeat(BIG));
+    let shown = format!("{failure:?}");
+    assert_eq!(
+        shown,
+        format!("Panic(\"{}… ({} bytes))", "q".repeat(199), BIG + 2)
+    );
+}
+
+/// A plugin whose every lifecycle step fails with a long text (`step` names the one that
+/// fails): `Err` from `start`, a panic from `stop`, `register` or `health`.
+struct Loud {
+    name: &'static str,
+    step: &'static str,
+}
+
+const LONG: usize = 1 << 20;
+
+#[async_trait]
+impl Plugin for Loud {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new(self.name, "1.0.0")
+    }
+    fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> {
+        if self.step == "register" {
+            panic!("{}", "r".repeat(LONG));
+        }
+        Ok(())
+    }
+    async fn start(&self, _: &PluginContext) -> Result<(), BoxError> {
+        if self.step == "start" {
+            return Err("s".repeat(BIG).into());
+        }
+        Ok(())
+    }
+    async fn stop(&self, _: &PluginContext) -> Result<(), BoxError> {
+        if self.step == "stop" {
+            panic!("{}", "t".repeat(LONG));
+        }
+        Ok(())
+    }
+    async fn health(&self) -> Health {
+        if self.step == "health" {
+            panic!("{}", "h".repeat(LONG));
+        }
+        Health::Healthy
+    }
+}
+
+#[tokio::test]
+async fn long_plugin_errors_and_panic_messages_are_quoted_at_most_200_bytes_in_plugin_states() {
+    let pm = PluginManager::new();
+    for (name, step) in [
+        ("a-start", "start"),
+        ("b-stop", "stop"),
+        ("c-register", "register"),
+        ("d-health", "health"),
+    ] {
+        pm.add(Loud { name, step }).unwrap();
+    }
+    pm.start().await.unwrap();
+    let failed = |name: &str| match pm.state(name) {
+        Some(PluginState::Failed(reason)) => reason,
+        other => panic!("{name}: {other:?}"),
+    };
+    assert_eq!(
+        failed("a-start"),
+        format!("start failed: {}… ({BIG} bytes)", "s".repeat(200))
+    );
+    let reason = failed("c-register");
+    assert!(
+        reason.ends_with(&format!(
+            "registration panicked: {}… ({LONG} bytes)",
+            "r".repeat(200)
+        )),
+        "{reason:.500}"
+    );
+    let health = pm.health().await;
+    let (_, d) = health.iter().find(|(n, _)| n == "d-health").unwrap();
+    assert_eq!(
+        *d,
+        Health::Unhealthy(format!(
+            "health check panicked: {}… ({LONG} bytes)",
+            "h".repeat(200)
+        ))
+    );
+    let report = pm.shutdown(Duration::from_secs(1)).await;
+    let stop = report
+        .plugins
+        .iter()
+        .find(|p| p.plugin == "b-stop")
+        .unwrap();
+    assert_eq!(
+        stop.outcome,
+        StopOutcome::Failed(format!(
+            "stop panicked: {}… ({LONG} bytes)",
+            "t".repeat(200)
+        ))
     );
 }
