@@ -500,3 +500,37 @@ async fn long_plugin_errors_and_panic_messages_are_quoted_at_most_200_bytes_in_p
         ))
     );
 }
+
+#[test]
+fn typed_values_nested_too_deep_do_not_leave_the_json_layer() {
+    // Rust code's own values: converted by their `Serialize`, which recurses, so kept within
+    // what a 2 MiB stack converts; the JSON made of them is refused all the same.
+    on_small_stack(|| {
+        async {
+            let deep = MAX_JSON_DEPTH + 300;
+            let pm = HookManager::builder().json_spec::<Echo>().build();
+            pm.register("typed", move |r| {
+                r.sync_fn::<Echo>(move |_| Ok(Some(nested(deep)))).add()
+            })
+            .unwrap();
+            pm.register("json", |r| r.json_fn("echo", |v| Ok(Some(v.clone()))).add())
+                .unwrap();
+            // A typed answer, to a JSON caller.
+            let out = pm.call_json("echo", json!(1)).await.unwrap();
+            let m = mismatch_of(out.get("typed").unwrap());
+            assert!(m.detail.starts_with("the answer nests"), "{}", m.detail);
+            assert_too_deep(&m.detail);
+            assert_eq!(out.answers().collect::<Vec<_>>(), [("json", &json!(1))]);
+            // Typed arguments, to a JSON impl.
+            pm.unregister_name("typed");
+            let out = pm.hook::<Echo>().call(&nested(deep)).await.unwrap();
+            let m = mismatch_of(out.get("json").unwrap());
+            assert!(
+                m.detail.starts_with("the argument value nests"),
+                "{}",
+                m.detail
+            );
+        }
+        .boxed_local()
+    });
+}

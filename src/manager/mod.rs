@@ -488,8 +488,9 @@ impl HookManager {
     /// `args` is untrusted input: arguments nested deeper than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) are refused
     /// (and dropped without recursion, so no depth overflows the stack), and error messages
     /// quote at most 200 bytes of the name or the value (then `… (N bytes)`). A dynamic hook's
-    /// arguments reach its JSON impls as they are, without a copy. A JSON impl's answer nested
-    /// too deep is that impl's error ([`JsonMismatch`](crate::JsonMismatch)).
+    /// arguments reach its JSON impls as they are, without a copy. An answer nested too deep
+    /// (a JSON impl's, or a typed impl's once converted) is that impl's error
+    /// ([`JsonMismatch`](crate::JsonMismatch)).
     ///
     /// # Errors
     /// [`CallError::UnknownHook`] for an unknown name, [`CallError::BadArgs`] when `args` nests

@@ -134,8 +134,10 @@ fn type_mismatch(spec: &SpecInfo, plugin: &str, types: &TypeKey) -> RegisterErro
     mismatch(
         &spec.name,
         format!(
-            "plugin `{plugin}` implements it for spec type `{}`, but the hook's spec is `{}`",
-            types.spec_name, spec.types.spec_name
+            "plugin `{}` implements it for spec type `{}`, but the hook's spec is `{}`",
+            Quote(plugin),
+            types.spec_name,
+            spec.types.spec_name
         ),
     )
 }
@@ -144,8 +146,10 @@ fn json_unreachable(spec: &SpecInfo, plugin: &str) -> RegisterError {
     mismatch(
         &spec.name,
         format!(
-            "plugin `{plugin}` implements it with JSON, but spec `{}` is not reachable from JSON; add it with `json_spec::<{}>()`",
-            spec.types.spec_name, spec.types.spec_name
+            "plugin `{}` implements it with JSON, but spec `{}` is not reachable from JSON; add it with `json_spec::<{}>()`",
+            Quote(plugin),
+            spec.types.spec_name,
+            spec.types.spec_name
         ),
     )
 }
@@ -427,10 +431,22 @@ pub(crate) trait Codec<S: HookSpec>: 'static {
 
 /// The codec of a typed spec whose types are serde types.
 ///
-/// Typed values (arguments a Rust caller passes, answers of typed impls) are converted by their
-/// own `Serialize` impls, which recurse as deep as the values are: they are Rust code's own
-/// values, not input. The JSON coming in is checked before it is converted.
+/// The JSON coming in is checked before it is converted. Typed values (arguments a Rust caller
+/// passes, answers of typed impls) are Rust code's own: their `Serialize` and `Drop` recurse
+/// as deep as they are, which no codec can prevent; the JSON made of them is checked like any
+/// other, so no value nested deeper than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) leaves the
+/// layer.
 pub(crate) struct Serde;
+
+/// `v` as JSON, refused when it nests too deep (`what` names it in the message).
+fn checked_json<T: serde::Serialize + ?Sized>(v: &T, what: &str) -> Result<Value, String> {
+    let v = serde_json::to_value(v).map_err(quote)?;
+    if too_deep(&v) {
+        dismantle(v);
+        return Err(too_deep_detail(what));
+    }
+    Ok(v)
+}
 
 impl<S> Codec<S> for Serde
 where
@@ -439,13 +455,13 @@ where
     S::Output: serde::Serialize + serde::de::DeserializeOwned,
 {
     fn args_out(args: &S::Args) -> Result<Cow<'_, Value>, String> {
-        serde_json::to_value(args).map(Cow::Owned).map_err(quote)
+        checked_json(args, "the argument value").map(Cow::Owned)
     }
     fn args_in(v: Value) -> Result<S::Args, String> {
         serde_json::from_value(v).map_err(quote)
     }
     fn answer_out(v: S::Output) -> Result<Value, String> {
-        serde_json::to_value(v).map_err(quote)
+        checked_json(&v, "the answer")
     }
     fn answer_in(v: Value) -> Result<S::Output, String> {
         serde_json::from_value(v)
