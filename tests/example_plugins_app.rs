@@ -63,7 +63,8 @@ fn this_build(cargo: &OsStr) -> Build {
     }
 }
 
-/// The example's executable as cargo reports it (`--message-format=json`).
+/// The example's executable as cargo reports it (`--message-format=json-render-diagnostics`:
+/// JSON messages on stdout, compiler diagnostics rendered on stderr).
 fn reported_executable(messages: &str) -> Option<PathBuf> {
     messages
         .lines()
@@ -91,7 +92,7 @@ fn the_plugins_app_example_starts_calls_and_shuts_down_its_plugins() {
     cmd.args([
         "build",
         "--quiet",
-        "--message-format=json",
+        "--message-format=json-render-diagnostics",
         "--example",
         "plugins_app",
     ])
