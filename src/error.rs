@@ -8,9 +8,17 @@
 //!
 //! What an impl itself returns as an error is a [`BoxError`]: any `std::error::Error` of the
 //! plugin author's own type, boxed by `?`.
+//!
+//! Messages are bounded: wherever a message quotes text from outside the library (a plugin's
+//! error or panic message, a name, a JSON value quoted by serde), it shows at most 200 bytes
+//! of it, cut at a character boundary and followed by `… (N bytes)` with the full length, so
+//! untrusted input cannot flood logs or memory. The values themselves (an impl's error, a
+//! panic message) are kept whole where the API hands them out.
 
 use std::fmt;
 use std::sync::Arc;
+
+use crate::limits::Quote;
 
 /// The error type impls return: any error of the plugin author's own type, boxed.
 ///
@@ -18,7 +26,11 @@ use std::sync::Arc;
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why an impl produced no value: the failure half of an [`ImplOutcome`](crate::ImplOutcome).
-#[derive(Debug)]
+///
+/// Its `Display` (also the text of monitors' [`ImplReport::error`](crate::ImplReport), the
+/// statistics' last error and [`CallError::ImplFailed`]) quotes at most 200 bytes of the
+/// impl's error or panic message, then `… (N bytes)`; [`as_error`](Self::as_error) and the
+/// `Panic` field keep them whole. Its `Debug` bounds them the same way.
 #[non_exhaustive]
 pub enum HookFailure {
     /// The impl returned an error of its own.
@@ -67,11 +79,38 @@ impl HookFailure {
     }
 }
 
+impl fmt::Debug for HookFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HookFailure::Error(e) => f
+                .debug_tuple("Error")
+                .field(&format_args!("{}", Quote(format_args!("{e:?}"))))
+                .finish(),
+            HookFailure::Panic(msg) => f
+                .debug_tuple("Panic")
+                .field(&format_args!("{}", Quote(format_args!("{msg:?}"))))
+                .finish(),
+            HookFailure::TimedOut { limit } => {
+                f.debug_struct("TimedOut").field("limit", limit).finish()
+            }
+            HookFailure::DeadlineExceeded { deadline, started } => f
+                .debug_struct("DeadlineExceeded")
+                .field("deadline", deadline)
+                .field("started", started)
+                .finish(),
+        }
+    }
+}
+
 impl fmt::Display for HookFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HookFailure::Error(e) => write!(f, "returned an error: {e}"),
-            HookFailure::Panic(msg) => write!(f, "panicked: {msg}"),
+            // The dynamic layer's own error bounds what it quotes already.
+            HookFailure::Error(e) => match e.downcast_ref::<JsonMismatch>() {
+                Some(m) => write!(f, "returned an error: {m}"),
+                None => write!(f, "returned an error: {}", Quote(e)),
+            },
+            HookFailure::Panic(msg) => write!(f, "panicked: {}", Quote(msg)),
             HookFailure::TimedOut { limit } => write!(f, "timed out after {limit:?}"),
             HookFailure::DeadlineExceeded {
                 deadline,
@@ -97,20 +136,27 @@ impl fmt::Display for HookFailure {
 #[non_exhaustive]
 pub enum RegisterError {
     /// A plugin with this name is already registered.
-    #[error("plugin `{plugin}` is already registered; unregister it first or pick another name")]
+    #[error(
+        "plugin `{}` is already registered; unregister it first or pick another name",
+        Quote(plugin)
+    )]
     DuplicatePlugin {
         /// The name that is taken.
         plugin: String,
     },
     /// The name was blocked with [`HookManager::block`](crate::HookManager::block).
-    #[error("plugin `{plugin}` is blocked; call `unblock(\"{plugin}\")` to allow it")]
+    #[error(
+        "plugin `{}` is blocked; call `unblock(\"{}\")` to allow it",
+        Quote(plugin),
+        Quote(plugin)
+    )]
     Blocked {
         /// The blocked name.
         plugin: String,
     },
     /// `before`/`after` constraints of one hook form a cycle; the registration that would
     /// close it is refused.
-    #[error("impls of hook `{hook}` have an ordering cycle: {}; remove one of these before/after constraints", cycle.join(" -> "))]
+    #[error("impls of hook `{}` have an ordering cycle: {}; remove one of these before/after constraints", Quote(hook), Quote(cycle.join(" -> ")))]
     OrderingCycle {
         /// The hook.
         hook: String,
@@ -118,7 +164,7 @@ pub enum RegisterError {
         cycle: Vec<String>,
     },
     /// Two different spec types claim the same hook name, or an impl's types differ from the spec's.
-    #[error("hook `{hook}`: {detail}")]
+    #[error("hook `{}`: {detail}", Quote(hook))]
     SpecMismatch {
         /// The hook name.
         hook: String,
@@ -126,7 +172,11 @@ pub enum RegisterError {
         detail: String,
     },
     /// An impl was registered with `wrapper` for a hook mode that does not allow it, or similar misuse.
-    #[error("impl of hook `{hook}` in plugin `{plugin}`: {detail}")]
+    #[error(
+        "impl of hook `{}` in plugin `{}`: {detail}",
+        Quote(hook),
+        Quote(plugin)
+    )]
     InvalidImpl {
         /// The hook.
         hook: String,
@@ -138,7 +188,7 @@ pub enum RegisterError {
     /// Under fail-fast (the historic call's own `.fail_fast()`, or its spec's), replaying a
     /// stored call of a historic hook to the plugin failed during its registration. The
     /// registration was rolled back.
-    #[error("plugin `{plugin}` was not registered: the replay of a stored call of historic hook `{hook}` failed under fail-fast: the impl {detail}; fix the impl, or make that historic call `isolate()` to receive such failures in its `on_result` instead")]
+    #[error("plugin `{}` was not registered: the replay of a stored call of historic hook `{}` failed under fail-fast: the impl {}; fix the impl, or make that historic call `isolate()` to receive such failures in its `on_result` instead", Quote(plugin), Quote(hook), Quote(detail))]
     ReplayFailed {
         /// The plugin.
         plugin: String,
@@ -148,7 +198,7 @@ pub enum RegisterError {
         detail: String,
     },
     /// The plugin's own `register` code failed.
-    #[error("plugin `{plugin}` failed to register: {reason}")]
+    #[error("plugin `{}` failed to register: {}", Quote(plugin), Quote(reason))]
     Plugin {
         /// The plugin.
         plugin: String,
@@ -168,7 +218,7 @@ pub struct PendingImplsError {
 
 fn format_pending(p: &[(String, String)]) -> String {
     p.iter()
-        .map(|(plugin, hook)| format!("`{hook}` in plugin `{plugin}`"))
+        .map(|(plugin, hook)| format!("`{}` in plugin `{}`", Quote(hook), Quote(plugin)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -180,9 +230,9 @@ pub enum CallError {
     /// No spec and no impl is known under this hook name (dynamic layer).
     #[error("unknown hook `{hook}`: no spec with this name was added (known hooks: {known})")]
     UnknownHook {
-        /// The name asked for.
+        /// The name asked for (at most 200 bytes of it, then `… (N bytes)`).
         hook: String,
-        /// The names that exist, comma-separated.
+        /// The names that exist, comma-separated (at most 200 bytes, then `… (N bytes)`).
         known: String,
     },
     /// A historic hook was called the normal way, or a normal hook historically.
@@ -193,24 +243,26 @@ pub enum CallError {
         /// What was wrong.
         detail: &'static str,
     },
-    /// JSON arguments did not deserialise into the hook's argument type.
+    /// JSON arguments nest deeper than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH), or did not
+    /// deserialise into the hook's argument type.
     #[error("malformed JSON arguments for hook `{hook}`: {detail}")]
     BadArgs {
-        /// The hook.
+        /// The hook (at most 200 bytes of the name asked for, then `… (N bytes)`).
         hook: String,
-        /// The serde error.
+        /// What is wrong: the depth, or the serde error (quoting at most 200 bytes of it, then
+        /// `… (N bytes)`: serde's messages quote the offending value).
         detail: String,
     },
     /// The hook's spec could not be added (its name is taken by another spec type).
     #[error("hook `{hook}` cannot be called: {detail}")]
     Unavailable {
-        /// The hook.
+        /// The hook (at most 200 bytes of the name asked for, then `… (N bytes)`).
         hook: String,
         /// Why.
         detail: String,
     },
     /// An impl failed and the call ran with the fail-fast policy (pluggy's behaviour).
-    #[error("impl of hook `{hook}` in plugin `{plugin}` {failure}")]
+    #[error("impl of hook `{hook}` in plugin `{}` {failure}", Quote(plugin))]
     ImplFailed {
         /// The hook.
         hook: Arc<str>,
@@ -239,13 +291,14 @@ impl CallError {
 /// A JSON value crossing the dynamic layer did not fit the type on the other side.
 ///
 /// Appears as an impl's error (`HookFailure::Error`) when a JSON impl answers with a value that
-/// does not deserialise into the typed hook's output, or when a typed answer cannot be
-/// serialised for a JSON caller.
+/// nests deeper than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) or does not deserialise into
+/// the typed hook's output, or when a typed answer cannot be serialised for a JSON caller.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[error("malformed JSON for hook `{hook}`: {detail}")]
 pub struct JsonMismatch {
     /// The hook.
     pub hook: String,
-    /// The serde error.
+    /// What is wrong: the depth, or the serde error (quoting at most 200 bytes of it, then
+    /// `… (N bytes)`: serde's messages quote the offending value).
     pub detail: String,
 }

@@ -5,6 +5,7 @@ mod caller;
 mod error;
 mod exec;
 mod hookimpl;
+mod limits;
 mod manager;
 mod monitor;
 mod order;
@@ -23,6 +24,7 @@ pub use exec::retry::{BudgetConfig, RetryPolicy, Retryable};
 pub use exec::stats::{HookStats, ImplStatsSnapshot, StatsSnapshot};
 pub use exec::wrapper::{HookWrapper, Next, WrapResult};
 pub use hookimpl::{Hook, HookReturn, ImplOptions, SyncHook, Tier};
+pub use limits::MAX_JSON_DEPTH;
 pub use manager::registrar::{ImplBuilder, Registrar};
 pub use manager::{
     ConstraintRelation, HookManager, HookManagerBuilder, MonitorHandle, PluginHandle, PluginInfo,

@@ -38,7 +38,8 @@ pub struct ImplReport {
     pub plugin: Arc<str>,
     /// How the impl ended (every [`OutcomeKind`], `Cancelled` for a dropped call).
     pub kind: OutcomeKind,
-    /// The error or panic message, for failures.
+    /// The failure as [`HookFailure`](crate::HookFailure) displays it (at most 200 bytes of
+    /// the impl's error or panic message, then `… (N bytes)`), for failures.
     pub error: Option<String>,
 }
 

@@ -2,43 +2,75 @@
 //! what it shows: start order, the disabled and the missing optional plugin, hook calls,
 //! shutdown in reverse order and the final states.
 
+use std::ffi::OsStr;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-/// Where this test binary was built: `<target dir>/[<triple>/]<profile dir>/deps/<test>`.
+/// Where this test binary was built: `<build dir>/[<triple>/]<profile dir>/deps/<test>`, and
+/// the target directory that goes with it.
 struct Build {
     target_dir: PathBuf,
     triple: Option<String>,
     profile_dir: PathBuf,
 }
 
-fn this_build() -> Build {
+/// Asks cargo (`cargo metadata`, which reads the same environment and configuration as the
+/// `cargo test` that built this test) for the build and target directories; whatever lies
+/// between the build directory and this test's profile directory is a target triple. No
+/// marker file is consulted: a target directory made by hand (`mkdir -p target`, a restored
+/// CI cache) has no `CACHEDIR.TAG`.
+fn this_build(cargo: &OsStr) -> Build {
     let exe = std::env::current_exe().expect("the test's own path");
     let profile_dir = exe
         .parent()
         .and_then(|deps| deps.parent())
-        .expect("tests run from <target>/<profile>/deps")
+        .expect("tests run from <build dir>/<profile>/deps")
         .to_path_buf();
     let above = profile_dir
         .parent()
-        .expect("a target directory")
+        .expect("a build directory")
         .to_path_buf();
-    // Cargo marks the target directory's root; a cross build nests a triple under it.
-    if above.join("CACHEDIR.TAG").exists() {
-        Build {
+    let out = Command::new(cargo)
+        .args(["metadata", "--no-deps", "--format-version", "1"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("cargo runs");
+    assert!(out.status.success(), "`cargo metadata` failed");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("`cargo metadata` prints JSON");
+    let dir = |key: &str| meta[key].as_str().map(PathBuf::from);
+    let target_dir = dir("target_directory").expect("`cargo metadata` names the target directory");
+    // Cargo before 1.91 has no separate build directory.
+    let build_dir = dir("build_directory").unwrap_or_else(|| target_dir.clone());
+    // Compared with symbolic links resolved: `current_exe` may resolve them, cargo does not.
+    let real = |p: &PathBuf| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+    match real(&above).strip_prefix(real(&build_dir)) {
+        Ok(between) => Build {
+            target_dir,
+            triple: (!between.as_os_str().is_empty())
+                .then(|| between.to_string_lossy().into_owned()),
+            profile_dir,
+        },
+        // `cargo test --target-dir <dir>`: a flag this process cannot see. Its profile
+        // directory's parent is then that directory (a `--target` given with it as well
+        // cannot be told apart).
+        Err(_) => Build {
             target_dir: above,
             triple: None,
             profile_dir,
-        }
-    } else {
-        let triple = above.file_name().map(|t| t.to_string_lossy().into_owned());
-        let target_dir = above.parent().expect("a target directory").to_path_buf();
-        Build {
-            target_dir,
-            triple,
-            profile_dir,
-        }
+        },
     }
+}
+
+/// The example's executable as cargo reports it (`--message-format=json-render-diagnostics`:
+/// JSON messages on stdout, compiler diagnostics rendered on stderr).
+fn reported_executable(messages: &str) -> Option<PathBuf> {
+    messages
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "plugins_app")
+        .find_map(|m| m["executable"].as_str().map(PathBuf::from))
 }
 
 #[test]
@@ -46,8 +78,8 @@ fn the_plugins_app_example_starts_calls_and_shuts_down_its_plugins() {
     // Built now, into the build this test belongs to (target directory, target, profile,
     // features), so that a stale binary from an earlier build is never what runs; a no-op
     // when `cargo test` built it already.
-    let build = this_build();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let build = this_build(&cargo);
     let features: Vec<&str> = [("testing", cfg!(feature = "testing"))]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))
@@ -57,25 +89,31 @@ fn the_plugins_app_example_starts_calls_and_shuts_down_its_plugins() {
         Some(other) => other.to_owned(),
     };
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--quiet", "--example", "plugins_app", "--profile"])
-        .arg(&profile)
-        .arg("--features")
-        .arg(features.join(","))
-        .arg("--target-dir")
-        .arg(&build.target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.args([
+        "build",
+        "--quiet",
+        "--message-format=json-render-diagnostics",
+        "--example",
+        "plugins_app",
+    ])
+    .arg("--profile")
+    .arg(&profile)
+    .arg("--features")
+    .arg(features.join(","))
+    .arg("--target-dir")
+    .arg(&build.target_dir)
+    .current_dir(env!("CARGO_MANIFEST_DIR"))
+    .stderr(Stdio::inherit());
     if let Some(triple) = &build.triple {
         cmd.args(["--target", triple]);
     }
-    let built = cmd.status().expect("cargo runs");
+    let built = cmd.output().expect("cargo runs");
     assert!(
-        built.success(),
+        built.status.success(),
         "`cargo build --example plugins_app` failed"
     );
-    let bin = build
-        .profile_dir
-        .join("examples")
-        .join(format!("plugins_app{}", std::env::consts::EXE_SUFFIX));
+    let bin = reported_executable(&String::from_utf8_lossy(&built.stdout))
+        .expect("cargo reports the example's executable");
     // The example reads the process environment: none of ours may leak into it.
     let mut run = Command::new(&bin);
     run.current_dir(env!("CARGO_MANIFEST_DIR"));

@@ -26,6 +26,7 @@ use serde_json::Value;
 use crate::caller::{HookCaller, ImplInfo};
 use crate::error::{CallError, PendingImplsError, RegisterError};
 use crate::exec::stats::{HookStats, StatsSnapshot};
+use crate::limits::{dismantle, quote, too_deep, too_deep_detail};
 use crate::monitor::HookMonitor;
 use crate::outcome::HookOutcome;
 use crate::spec::{DynamicHook, HookSpec, SpecInfo, TypeKey};
@@ -34,7 +35,7 @@ use registrar::Registrar;
 use registry::{Registry, Replays, Verdict};
 pub(crate) use shared::Shared;
 use shared::{NameMap, TypedMap};
-use slot::{json_bridge, ErasedSlot, ReplayFailure, ReplayLedger, Slot};
+use slot::{json_bridge, AsIs, ErasedSlot, JsonBridge, ReplayFailure, ReplayLedger, Serde, Slot};
 
 struct Inner {
     /// This manager's identity, carried by the [`PluginHandle`]s it hands out.
@@ -276,7 +277,7 @@ impl HookManager {
         self.declare(
             S::info(),
             |spec| Arc::new(Slot::<S>::new(spec, shared)),
-            install_bridge::<S>,
+            |slot| install_bridge(slot, json_bridge::<S, Serde>),
         )
     }
 
@@ -289,7 +290,7 @@ impl HookManager {
         self.declare(
             spec,
             |spec| Arc::new(Slot::<DynamicHook>::new(spec, shared)),
-            install_bridge::<DynamicHook>,
+            |slot| install_bridge(slot, json_bridge::<DynamicHook, AsIs>),
         )
     }
 
@@ -676,9 +677,17 @@ impl HookManager {
     /// Calls a hook by name with JSON arguments: a dynamic hook, or a typed hook declared with
     /// `json_spec` (its answers are converted to JSON).
     ///
+    /// `args` is untrusted input: arguments nested deeper than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) are refused
+    /// (and dropped without recursion, so no depth overflows the stack), and error messages
+    /// quote at most 200 bytes of the name or the value (then `… (N bytes)`). A dynamic hook's
+    /// arguments reach its JSON impls as they are, without a copy. An answer nested too deep
+    /// (a JSON impl's, or a typed impl's once converted) is that impl's error
+    /// ([`JsonMismatch`](crate::JsonMismatch)).
+    ///
     /// # Errors
-    /// [`CallError::UnknownHook`] for an unknown name, [`CallError::BadArgs`] when `args` does
-    /// not fit the hook's argument type, and the errors of [`HookCaller::call`].
+    /// [`CallError::UnknownHook`] for an unknown name, [`CallError::BadArgs`] when `args` nests
+    /// too deep or does not fit the hook's argument type, and the errors of
+    /// [`HookCaller::call`].
     ///
     /// # Cancel safety
     /// As [`HookCaller::call`].
@@ -687,6 +696,13 @@ impl HookManager {
         hook: &str,
         args: Value,
     ) -> Result<HookOutcome<Value>, CallError> {
+        if too_deep(&args) {
+            dismantle(args);
+            return Err(CallError::BadArgs {
+                hook: quote(hook),
+                detail: too_deep_detail("the value"),
+            });
+        }
         let target = self.inner.by_name.load().get(hook).cloned();
         match target {
             Some(t) => t.call_json(args).await,
@@ -700,7 +716,7 @@ impl HookManager {
                     .map(|spec| spec.types.spec_name);
                 if let Some(spec_type) = typed {
                     return Err(CallError::Unavailable {
-                        hook: hook.to_owned(),
+                        hook: quote(hook),
                         detail: format!(
                             "its spec type `{spec_type}` is not reachable from JSON; declare it with `json_spec::<{spec_type}>()` (its argument and answer types must be serde types)"
                         ),
@@ -710,11 +726,11 @@ impl HookManager {
                 let mut known: Vec<&str> = map.keys().map(|k| &**k).collect();
                 known.sort_unstable();
                 Err(CallError::UnknownHook {
-                    hook: hook.to_owned(),
+                    hook: quote(hook),
                     known: if known.is_empty() {
                         "none".to_owned()
                     } else {
-                        known.join(", ")
+                        quote(known.join(", "))
                     },
                 })
             }
@@ -722,14 +738,9 @@ impl HookManager {
     }
 }
 
-fn install_bridge<S>(slot: &Arc<dyn ErasedSlot>)
-where
-    S: HookSpec,
-    S::Args: serde::Serialize + serde::de::DeserializeOwned,
-    S::Output: serde::Serialize + serde::de::DeserializeOwned,
-{
+fn install_bridge<S: HookSpec>(slot: &Arc<dyn ErasedSlot>, bridge: fn() -> JsonBridge<S>) {
     if let Ok(slot) = slot.clone().as_any().downcast::<Slot<S>>() {
-        let _ = slot.json.set(json_bridge::<S>());
+        let _ = slot.json.set(bridge());
     }
 }
 

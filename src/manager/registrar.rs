@@ -248,7 +248,9 @@ impl Registrar {
 
     /// A sync JSON impl of the hook named `hook`: a dynamic hook, or a typed hook added with
     /// `json_spec` (its arguments arrive as JSON, its answer must fit the output type, or it
-    /// is reported as this plugin's error).
+    /// is reported as this plugin's error). An answer nested deeper than
+    /// [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) is this plugin's error too
+    /// ([`JsonMismatch`](crate::JsonMismatch)).
     pub fn json_fn(
         &mut self,
         hook: &str,

@@ -2,6 +2,8 @@
 //! historic calls to replay, and the JSON bridge when the spec's types are serde types.
 
 use std::any::Any;
+use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -20,10 +22,11 @@ use crate::exec::panic::panic_message;
 use crate::exec::snapshot::{ImplEntry, ImplList};
 use crate::exec::stats::ImplStatsSnapshot;
 use crate::hookimpl::{Hook, HookReturn, ImplFn, ImplOptions, SyncFn};
+use crate::limits::{dismantle, quote, too_deep, too_deep_detail, Quote};
 use crate::order::{call_order, OrderItem};
 use crate::outcome::{HookOutcome, ImplOutcome};
 use crate::prefetch::{prefetch_arc, AHEAD};
-use crate::spec::{HookSpec, SpecInfo, TypeKey};
+use crate::spec::{DynamicHook, HookSpec, SpecInfo, TypeKey};
 
 /// A stored historic call, replayed to impls registered later.
 pub(crate) struct HistoricCall<S: HookSpec> {
@@ -195,8 +198,10 @@ fn type_mismatch(spec: &SpecInfo, plugin: &str, types: &TypeKey) -> RegisterErro
     mismatch(
         &spec.name,
         format!(
-            "plugin `{plugin}` implements it for spec type `{}`, but the hook's spec is `{}`",
-            types.spec_name, spec.types.spec_name
+            "plugin `{}` implements it for spec type `{}`, but the hook's spec is `{}`",
+            Quote(plugin),
+            types.spec_name,
+            spec.types.spec_name
         ),
     )
 }
@@ -205,8 +210,10 @@ fn json_unreachable(spec: &SpecInfo, plugin: &str) -> RegisterError {
     mismatch(
         &spec.name,
         format!(
-            "plugin `{plugin}` implements it with JSON, but spec `{}` is not reachable from JSON; add it with `json_spec::<{}>()`",
-            spec.types.spec_name, spec.types.spec_name
+            "plugin `{}` implements it with JSON, but spec `{}` is not reachable from JSON; add it with `json_spec::<{}>()`",
+            Quote(plugin),
+            spec.types.spec_name,
+            spec.types.spec_name
         ),
     )
 }
@@ -580,17 +587,83 @@ impl<S: HookSpec> JsonCall for Slot<S> {
     }
 }
 
-/// The bridge for a spec whose types are serde types.
-pub(crate) fn json_bridge<S>() -> JsonBridge<S>
+/// How a spec's values cross to and from JSON. Every conversion error is quoted with
+/// [`Quote`] (serde's messages quote the offending value).
+pub(crate) trait Codec<S: HookSpec>: 'static {
+    /// The arguments as JSON, for a JSON impl.
+    fn args_out(args: &S::Args) -> Result<Cow<'_, Value>, String>;
+    /// JSON arguments (their depth already checked) as the spec's argument type.
+    fn args_in(v: Value) -> Result<S::Args, String>;
+    /// An answer as JSON, for a JSON caller.
+    fn answer_out(v: S::Output) -> Result<Value, String>;
+    /// A JSON impl's answer (its depth already checked) as the spec's output type.
+    fn answer_in(v: Value) -> Result<S::Output, String>;
+}
+
+/// The codec of a typed spec whose types are serde types.
+///
+/// The JSON coming in is checked before it is converted. Typed values (arguments a Rust caller
+/// passes, answers of typed impls) are Rust code's own: their `Serialize` and `Drop` recurse
+/// as deep as they are, which no codec can prevent; the JSON made of them is checked like any
+/// other, so no value nested deeper than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) leaves the
+/// layer.
+pub(crate) struct Serde;
+
+/// `v` as JSON, refused when it nests too deep (`what` names it in the message).
+fn checked_json<T: serde::Serialize + ?Sized>(v: &T, what: &str) -> Result<Value, String> {
+    let v = serde_json::to_value(v).map_err(quote)?;
+    if too_deep(&v) {
+        dismantle(v);
+        return Err(too_deep_detail(what));
+    }
+    Ok(v)
+}
+
+impl<S> Codec<S> for Serde
 where
     S: HookSpec,
     S::Args: serde::Serialize + serde::de::DeserializeOwned,
     S::Output: serde::Serialize + serde::de::DeserializeOwned,
 {
+    fn args_out(args: &S::Args) -> Result<Cow<'_, Value>, String> {
+        checked_json(args, "the argument value").map(Cow::Owned)
+    }
+    fn args_in(v: Value) -> Result<S::Args, String> {
+        serde_json::from_value(v).map_err(quote)
+    }
+    fn answer_out(v: S::Output) -> Result<Value, String> {
+        checked_json(&v, "the answer")
+    }
+    fn answer_in(v: Value) -> Result<S::Output, String> {
+        serde_json::from_value(v)
+            .map_err(|e| format!("answer does not fit the hook's output type: {}", Quote(e)))
+    }
+}
+
+/// The codec of dynamic hooks: JSON on both sides, passed as is (no copy, no conversion).
+pub(crate) struct AsIs;
+
+impl Codec<DynamicHook> for AsIs {
+    fn args_out(args: &Value) -> Result<Cow<'_, Value>, String> {
+        Ok(Cow::Borrowed(args))
+    }
+    fn args_in(v: Value) -> Result<Value, String> {
+        Ok(v)
+    }
+    fn answer_out(v: Value) -> Result<Value, String> {
+        Ok(v)
+    }
+    fn answer_in(v: Value) -> Result<Value, String> {
+        Ok(v)
+    }
+}
+
+/// The bridge of spec `S` with codec `C`.
+pub(crate) fn json_bridge<S: HookSpec, C: Codec<S>>() -> JsonBridge<S> {
     JsonBridge {
-        adapt: adapt_json_impl::<S>,
-        decode_args: |v| serde_json::from_value(v).map_err(|e| e.to_string()),
-        encode: |v| serde_json::to_value(v).map_err(|e| e.to_string()),
+        adapt: adapt_json_impl::<S, C>,
+        decode_args: C::args_in,
+        encode: C::answer_out,
     }
 }
 
@@ -601,49 +674,46 @@ fn bad_json(hook: &str, detail: String) -> crate::error::BoxError {
     })
 }
 
-fn decode_answer<S: HookSpec>(hook: &str, v: Option<Value>) -> HookReturn<S::Output>
-where
-    S::Output: serde::de::DeserializeOwned,
-{
+/// A JSON impl's answer as the spec's output. An answer nested too deep is refused (and
+/// taken apart without recursion) before anything converts or drops it.
+fn decode_answer<S: HookSpec, C: Codec<S>>(hook: &str, v: Option<Value>) -> HookReturn<S::Output> {
     match v {
         None => Ok(None),
-        Some(v) => serde_json::from_value(v).map(Some).map_err(|e| {
-            bad_json(
-                hook,
-                format!("answer does not fit the hook's output type: {e}"),
-            )
-        }),
+        Some(v) if too_deep(&v) => {
+            dismantle(v);
+            Err(bad_json(hook, too_deep_detail("the answer")))
+        }
+        Some(v) => C::answer_in(v).map(Some).map_err(|d| bad_json(hook, d)),
     }
 }
 
 /// Wraps a JSON impl so a typed call can run it: arguments out as JSON, the answer back in.
 /// An answer that does not fit the output type is an error outcome of that plugin.
-fn adapt_json_impl<S>(hook: Arc<str>, j: JsonImpl) -> ImplFn<S>
-where
-    S: HookSpec,
-    S::Args: serde::Serialize,
-    S::Output: serde::de::DeserializeOwned,
-{
+fn adapt_json_impl<S: HookSpec, C: Codec<S>>(hook: Arc<str>, j: JsonImpl) -> ImplFn<S> {
     match j {
         JsonImpl::Sync(f) => ImplFn::Sync(Arc::new(SyncFn(move |args: &S::Args| {
-            let v = serde_json::to_value(args).map_err(|e| bad_json(&hook, e.to_string()))?;
-            decode_answer::<S>(&hook, f(&v)?)
+            let v = C::args_out(args).map_err(|d| bad_json(&hook, d))?;
+            decode_answer::<S, C>(&hook, f(&v)?)
         }))),
-        JsonImpl::Async(f) => ImplFn::Async(Arc::new(JsonAsync { hook, f })),
+        JsonImpl::Async(f) => ImplFn::Async(Arc::new(JsonAsync::<C> {
+            hook,
+            f,
+            codec: PhantomData,
+        })),
     }
 }
 
-/// A JSON async impl seen as a typed [`Hook`].
-struct JsonAsync {
+/// A JSON async impl seen as a typed [`Hook`], converting with codec `C`.
+struct JsonAsync<C> {
     hook: Arc<str>,
     f: super::record::JsonAsyncFn,
+    codec: PhantomData<fn() -> C>,
 }
 
-impl<S> Hook<S> for JsonAsync
+impl<S, C> Hook<S> for JsonAsync<C>
 where
     S: HookSpec,
-    S::Args: serde::Serialize,
-    S::Output: serde::de::DeserializeOwned,
+    C: Codec<S>,
 {
     fn call<'life0, 'life1, 'async_trait>(
         &'life0 self,
@@ -654,11 +724,11 @@ where
         'life1: 'async_trait,
         Self: 'async_trait,
     {
-        let v = serde_json::to_value(args);
+        let v = C::args_out(args);
         Box::pin(async move {
-            let v = v.map_err(|e| bad_json(&self.hook, e.to_string()))?;
+            let v = v.map_err(|d| bad_json(&self.hook, d))?;
             let answer = (self.f)(&v).await?;
-            decode_answer::<S>(&self.hook, answer)
+            decode_answer::<S, C>(&self.hook, answer)
         })
     }
 }

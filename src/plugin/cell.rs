@@ -25,6 +25,7 @@ use super::meta::PluginMeta;
 use super::Plugin;
 use crate::error::BoxError;
 use crate::exec::panic::panic_message;
+use crate::limits::Quote;
 use crate::manager::gate::StartGate;
 use crate::manager::PluginHandle;
 use crate::HookManager;
@@ -278,8 +279,8 @@ impl Host {
         }?;
         match done {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("{what} failed: {e}")),
-            Err(panic) => Err(format!("{what} panicked: {}", panic_message(panic))),
+            Ok(Err(e)) => Err(format!("{what} failed: {}", Quote(e))),
+            Err(panic) => Err(format!("{what} panicked: {}", Quote(panic_message(panic)))),
         }
     }
 
@@ -323,7 +324,7 @@ impl Host {
                             let task = rt.spawn(work);
                             async move {
                                 task.await.unwrap_or_else(|e| {
-                                    Err(format!("its start-up task ended: {e}"))
+                                    Err(format!("its start-up task ended: {}", Quote(e)))
                                 })
                             }
                             .boxed()

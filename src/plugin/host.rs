@@ -30,6 +30,7 @@ use super::meta::PluginMeta;
 use super::report::{PluginError, StartReport};
 use super::Plugin;
 use crate::exec::panic::panic_message;
+use crate::limits::Quote;
 use crate::manager::registrar::Registrar;
 use crate::prefetch::{prefetch_arc, AHEAD};
 use crate::spec::HookSpec;
@@ -563,7 +564,7 @@ impl PluginManager {
         // the plugins after it half-way through this pass).
         let plugin = cell.plugin.clone();
         let registered = std::panic::catch_unwind(AssertUnwindSafe(|| plugin.register(&mut r)))
-            .map_err(|p| format!("registration panicked: {}", panic_message(p)))?;
+            .map_err(|p| format!("registration panicked: {}", Quote(panic_message(p))))?;
         registered
             .and_then(|()| match host.config.priority_overrides(&cell.name) {
                 Some(o) => r.override_priorities(o),
@@ -594,9 +595,10 @@ impl PluginManager {
             };
             let health = match done {
                 Ok(Ok(health)) => health,
-                Ok(Err(p)) => {
-                    super::Health::Unhealthy(format!("health check panicked: {}", panic_message(p)))
-                }
+                Ok(Err(p)) => super::Health::Unhealthy(format!(
+                    "health check panicked: {}",
+                    Quote(panic_message(p))
+                )),
                 Err(limit) => {
                     super::Health::Unhealthy(format!("health check timed out after {limit:?}"))
                 }

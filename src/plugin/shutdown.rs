@@ -19,6 +19,7 @@ use super::host::PluginManager;
 use super::lifecycle::PluginState;
 use super::report::PluginError;
 use crate::exec::panic::panic_message;
+use crate::limits::Quote;
 
 /// How one plugin's stop went.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -200,8 +201,10 @@ impl Host {
             .instrument(ctx.span().clone());
         report.outcome = match tokio::time::timeout_at(deadline, stop).await {
             Ok(Ok(Ok(()))) => StopOutcome::Stopped,
-            Ok(Ok(Err(e))) => StopOutcome::Failed(format!("stop failed: {e}")),
-            Ok(Err(p)) => StopOutcome::Failed(format!("stop panicked: {}", panic_message(p))),
+            Ok(Ok(Err(e))) => StopOutcome::Failed(format!("stop failed: {}", Quote(e))),
+            Ok(Err(p)) => {
+                StopOutcome::Failed(format!("stop panicked: {}", Quote(panic_message(p))))
+            }
             Err(_) => StopOutcome::TimedOut { limit: grace },
         };
         ctx.cancel();

@@ -1,0 +1,176 @@
+//! Bounds on untrusted input: how much of it an error message quotes, and how deeply nested
+//! a JSON value may be. Pure functions, no I/O; nothing here recurses on its input.
+
+use std::fmt::{self, Display, Write as _};
+
+use serde_json::Value;
+
+/// The deepest nesting of arrays and objects a JSON value may have to cross the dynamic layer
+/// (arguments of [`HookManager::call_json`](crate::HookManager::call_json), answers of JSON
+/// impls): 128, as deep as `serde_json`'s own parser goes.
+///
+/// Converting or dropping a `serde_json::Value` recurses once per level, so a value nested
+/// thousands deep would overflow the stack; a deeper value is refused (and taken apart without
+/// recursion) before anything else touches it.
+pub const MAX_JSON_DEPTH: usize = 128;
+
+/// How many bytes of a text from outside the library (a JSON value quoted by serde, a plugin's
+/// error or panic message, a name) an error message embeds.
+pub(crate) const QUOTE_LIMIT: usize = 200;
+
+/// Displays the text of `T` cut to [`QUOTE_LIMIT`] bytes (at a character boundary), followed
+/// by `… (N bytes)` with the full text's length when it was cut. Formats without allocating,
+/// so a 16 MiB text costs time but no memory.
+pub(crate) struct Quote<T>(pub(crate) T);
+
+impl<T: Display> Display for Quote<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut cut = Cut {
+            out: f,
+            room: QUOTE_LIMIT,
+            total: 0,
+        };
+        write!(cut, "{}", self.0)?;
+        let total = cut.total;
+        if total > QUOTE_LIMIT {
+            write!(f, "… ({total} bytes)")?;
+        }
+        Ok(())
+    }
+}
+
+/// `value`'s text, bounded as [`Quote`] displays it.
+pub(crate) fn quote(value: impl Display) -> String {
+    Quote(value).to_string()
+}
+
+/// Passes on the first `room` bytes written to it, counts them all.
+struct Cut<'a, 'b> {
+    out: &'a mut fmt::Formatter<'b>,
+    room: usize,
+    total: usize,
+}
+
+impl fmt::Write for Cut<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.total += s.len();
+        if self.room == 0 {
+            return Ok(());
+        }
+        if s.len() <= self.room {
+            self.room -= s.len();
+            return self.out.write_str(s);
+        }
+        let mut end = self.room;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        // Nothing more after a cut, not even a shorter piece that would still fit.
+        self.room = 0;
+        self.out.write_str(&s[..end])
+    }
+}
+
+/// The children of an array or an object, or `None` for a scalar.
+enum Children<'a> {
+    Array(std::slice::Iter<'a, Value>),
+    Object(serde_json::map::Values<'a>),
+}
+
+impl<'a> Children<'a> {
+    fn of(v: &'a Value) -> Option<Self> {
+        match v {
+            Value::Array(a) => Some(Children::Array(a.iter())),
+            Value::Object(m) => Some(Children::Object(m.values())),
+            _ => None,
+        }
+    }
+
+    fn next(&mut self) -> Option<&'a Value> {
+        match self {
+            Children::Array(it) => it.next(),
+            Children::Object(it) => it.next(),
+        }
+    }
+}
+
+/// Whether `v` nests arrays and objects deeper than [`MAX_JSON_DEPTH`]. Iterative (one
+/// iterator per open level, at most `MAX_JSON_DEPTH` of them) and stops at the first level too
+/// deep; a scalar costs no allocation.
+pub(crate) fn too_deep(v: &Value) -> bool {
+    let Some(top) = Children::of(v) else {
+        return false;
+    };
+    let mut open = vec![top];
+    while let Some(level) = open.last_mut() {
+        match level.next() {
+            Some(child) => {
+                if let Some(children) = Children::of(child) {
+                    if open.len() == MAX_JSON_DEPTH {
+                        return true;
+                    }
+                    open.push(children);
+                }
+            }
+            None => {
+                open.pop();
+            }
+        }
+    }
+    false
+}
+
+/// Drops `v` without recursion (`serde_json::Value`'s own drop recurses once per level): each
+/// container is emptied onto an explicit stack before it is dropped.
+pub(crate) fn dismantle(v: Value) {
+    let mut stack = vec![v];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(items) => stack.extend(items),
+            Value::Object(map) => stack.extend(map.into_iter().map(|(_, v)| v)),
+            _ => {}
+        }
+    }
+}
+
+/// Why a value was refused by [`too_deep`], for error messages.
+pub(crate) fn too_deep_detail(what: &str) -> String {
+    format!(
+        "{what} nests arrays and objects deeper than {MAX_JSON_DEPTH} levels (the most `serde_json`'s parser accepts); send a flatter value"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn nested(levels: usize) -> Value {
+        let mut v = json!(0);
+        for _ in 0..levels {
+            v = Value::Array(vec![v]);
+        }
+        v
+    }
+
+    #[test]
+    fn depth_counts_arrays_and_objects() {
+        assert!(!too_deep(&json!("scalar")));
+        let at_limit = nested(MAX_JSON_DEPTH);
+        assert!(!too_deep(&at_limit));
+        let over = Value::Array(vec![json!(1), json!({ "k": at_limit })]);
+        assert!(too_deep(&over));
+        dismantle(over);
+    }
+
+    #[test]
+    fn a_quote_is_cut_at_a_char_boundary() {
+        let text = "é".repeat(150); // 300 bytes
+        let q = quote(&text);
+        assert_eq!(q, format!("{}… (300 bytes)", "é".repeat(100)));
+        let odd = format!("a{text}"); // the 200th byte falls inside a character
+        assert_eq!(quote(&odd), format!("a{}… (301 bytes)", "é".repeat(99)));
+        assert_eq!(quote("short"), "short");
+        assert_eq!(quote("x".repeat(200)), "x".repeat(200));
+    }
+}
