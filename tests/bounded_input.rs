@@ -377,7 +377,7 @@ fn long_plugin_names_and_reasons_are_quoted_at_most_200_bytes_in_registration_er
     assert_eq!(
         err.to_string(),
         format!(
-            "plugin `{}… ({} bytes)` is already registered; unregister it first or pick another name",
+            "plugin `{}… ({} bytes)` is already registered; unregister it first, or give this one another name (a second instance of a plugin type: `HookManager::add_plugin_as(name, p)`, `PluginManager::add_as(name, p)`)",
             "a".repeat(200),
             1 << 20
         )

@@ -431,3 +431,40 @@ fn a_plugin_is_found_by_name_and_blocked_names_are_listed() {
     assert!(pm.unblock("zeta"));
     assert_eq!(pm.blocked(), ["auth"]);
 }
+
+#[test]
+fn a_second_instance_of_a_plugin_type_is_added_to_a_hook_manager_under_its_own_name() {
+    use hookwire::{Plugin, Registrar};
+    struct Greeter(&'static str);
+    impl Plugin for Greeter {
+        fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+            let word = self.0;
+            r.sync_fn::<Greet2>(move |who: &String| Ok(Some(format!("{word} {who}"))))
+                .add()
+        }
+    }
+    hookwire::hookspec! { pub struct Greet2(String) -> String; }
+
+    let pm = HookManager::new();
+    pm.add_plugin(Greeter("hello")).unwrap();
+    let err = pm.add_plugin(Greeter("hi")).unwrap_err();
+    assert!(matches!(err, RegisterError::DuplicatePlugin { .. }));
+    assert!(
+        err.to_string().contains("add_plugin_as(name, p)"),
+        "the error says how to add a second instance: {err}"
+    );
+    pm.add_plugin_as("greeter-informal", Greeter("hi")).unwrap();
+    let out = futures::executor::block_on(pm.hook::<Greet2>().call(&"bob".to_owned())).unwrap();
+    let answers: Vec<(String, String)> = out
+        .iter()
+        .map(|(p, o)| (p.to_owned(), o.value().cloned().unwrap_or_default()))
+        .collect();
+    // LIFO: the instance registered last runs first.
+    assert_eq!(
+        answers,
+        vec![
+            ("greeter-informal".to_owned(), "hi bob".to_owned()),
+            ("Greeter".to_owned(), "hello bob".to_owned()),
+        ]
+    );
+}

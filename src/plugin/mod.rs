@@ -192,4 +192,40 @@ impl HookManager {
         let name = plugin.meta().name;
         self.register(&name, |r| plugin.register(r))
     }
+
+    /// Registers a [`Plugin`]'s impls under `name` instead of the name its
+    /// [`meta`](Plugin::meta) gives: how a second instance of one plugin type is added (both
+    /// would otherwise take the type's name).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use hookwire::{HookManager, Plugin, Registrar, RegisterError};
+    ///
+    /// hookwire::hookspec! { pub struct Greet(String) -> String; }
+    ///
+    /// struct Greeter(&'static str);
+    /// impl Plugin for Greeter {
+    ///     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+    ///         r.sync_fn::<Greet>(move |who| Ok(Some(format!("{} {who}", self.0)))).add()
+    ///     }
+    /// }
+    ///
+    /// let pm = HookManager::new();
+    /// pm.add_plugin(Greeter("hello")).unwrap();
+    /// // The same type again: its default name is taken, so name this instance.
+    /// assert!(pm.add_plugin(Greeter("hi")).is_err());
+    /// pm.add_plugin_as("greeter-informal", Greeter("hi")).unwrap();
+    /// assert!(pm.is_registered("greeter-informal"));
+    /// ```
+    ///
+    /// # Errors
+    /// As [`HookManager::register`].
+    pub fn add_plugin_as<P: Plugin>(
+        &self,
+        name: &str,
+        plugin: P,
+    ) -> Result<PluginHandle, RegisterError> {
+        let plugin = Arc::new(plugin);
+        self.register(name, |r| plugin.register(r))
+    }
 }
