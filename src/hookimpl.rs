@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::BoxError;
 use crate::exec::breaker::BreakerConfig;
@@ -121,10 +122,19 @@ impl ImplOptions {
     }
 }
 
+/// The pool task of a blocking impl's attempt, and the token it observes if it is cancellable.
+pub(crate) type BlockingTask<T> = (
+    tokio::task::JoinHandle<HookReturn<T>>,
+    Option<CancellationToken>,
+);
+
 /// A sync impl run on tokio's blocking pool (`spawn_blocking`), so CPU-bound work never stalls
-/// the async workers. Created by [`Registrar::blocking_fn`](crate::Registrar::blocking_fn).
+/// the async workers. Created by [`Registrar::blocking_fn`](crate::Registrar::blocking_fn) and
+/// [`Registrar::blocking_fn_cancellable`](crate::Registrar::blocking_fn_cancellable).
 pub(crate) trait BlockingHook<S: HookSpec>: Send + Sync + 'static {
-    fn spawn(&self, args: &S::Args) -> tokio::task::JoinHandle<HookReturn<S::Output>>;
+    /// Starts one attempt. A cancellable impl also returns the token its closure got; the
+    /// engine cancels it when it gives up on the attempt.
+    fn spawn(&self, args: &S::Args) -> BlockingTask<S::Output>;
 }
 
 /// Adapts a closure into a [`BlockingHook`]; the arguments are cloned for the pool thread.
@@ -136,10 +146,32 @@ where
     S::Args: Clone,
     F: Fn(&S::Args) -> HookReturn<S::Output> + Send + Sync + 'static,
 {
-    fn spawn(&self, args: &S::Args) -> tokio::task::JoinHandle<HookReturn<S::Output>> {
+    fn spawn(&self, args: &S::Args) -> BlockingTask<S::Output> {
         let args = args.clone();
         let f = self.0.clone();
-        tokio::task::spawn_blocking(move || f(&args))
+        (tokio::task::spawn_blocking(move || f(&args)), None)
+    }
+}
+
+/// Adapts a closure that observes cancellation into a [`BlockingHook`]: each attempt gets a
+/// fresh [`CancellationToken`].
+pub(crate) struct CancellableBlockingFn<F>(pub(crate) Arc<F>);
+
+impl<S, F> BlockingHook<S> for CancellableBlockingFn<F>
+where
+    S: HookSpec,
+    S::Args: Clone,
+    F: Fn(&S::Args, CancellationToken) -> HookReturn<S::Output> + Send + Sync + 'static,
+{
+    fn spawn(&self, args: &S::Args) -> BlockingTask<S::Output> {
+        let args = args.clone();
+        let f = self.0.clone();
+        let token = CancellationToken::new();
+        let theirs = token.clone();
+        (
+            tokio::task::spawn_blocking(move || f(&args, theirs)),
+            Some(token),
+        )
     }
 }
 

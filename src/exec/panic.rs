@@ -1,6 +1,7 @@
 //! Turning a caught panic into a failure value.
 
 use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::HookFailure;
 use crate::hookimpl::HookReturn;
@@ -34,4 +35,70 @@ pub(crate) fn return_outcome<T>(r: HookReturn<T>) -> ImplOutcome<T> {
         Ok(None) => ImplOutcome::NoAnswer,
         Err(e) => ImplOutcome::Failed(HookFailure::Error(e)),
     }
+}
+
+/// Drops `x` — an impl's future, blocking handle or backoff sleep, whose `Drop` may run plugin
+/// code — with panics caught: the panic's message if it panicked.
+#[inline(always)]
+pub(crate) fn drop_caught<X>(x: X) -> Option<String> {
+    match catch_unwind(AssertUnwindSafe(move || drop(x))) {
+        Ok(()) => None,
+        Err(payload) => Some(dropped_message(payload)),
+    }
+}
+
+/// The message of a panic raised while an impl's future was dropped.
+#[cold]
+fn dropped_message(payload: Box<dyn Any + Send>) -> String {
+    format!("{} (while its future was dropped)", panic_message(payload))
+}
+
+/// The outcome of an impl whose future was dropped once `outcome` was decided (it finished,
+/// timed out, was cut off or cancelled): a panic in that drop becomes the outcome, unless the
+/// impl had panicked already — then the first panic stays and the second one is logged.
+#[inline(always)]
+pub(crate) fn after_drop<T>(
+    outcome: ImplOutcome<T>,
+    dropped: Option<String>,
+    plugin: &str,
+) -> ImplOutcome<T> {
+    match dropped {
+        None => outcome,
+        Some(msg) => drop_panicked(outcome, msg, plugin),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn drop_panicked<T>(outcome: ImplOutcome<T>, msg: String, plugin: &str) -> ImplOutcome<T> {
+    if outcome.failure().is_some_and(HookFailure::is_panic) {
+        log_second_panic(plugin, &msg);
+        return outcome;
+    }
+    ImplOutcome::Failed(HookFailure::Panic(msg))
+}
+
+/// Logs a panic raised while an impl's future was dropped with its whole call (the caller
+/// dropped the call's future): there is no outcome left to report it in, and it must not
+/// unwind into the caller's drop.
+#[cold]
+#[inline(never)]
+pub(crate) fn log_dropped_with_call(plugin: &str, msg: &str) {
+    tracing::error!(
+        plugin,
+        panic = %msg,
+        "an impl's future panicked while it was dropped with its call; the panic was caught"
+    );
+}
+
+/// Logs the panic of an impl's future dropped after the impl had panicked already (its outcome
+/// reports the first panic).
+#[cold]
+#[inline(never)]
+pub(crate) fn log_second_panic(plugin: &str, msg: &str) {
+    tracing::error!(
+        plugin,
+        panic = %msg,
+        "an impl that panicked panicked again while its future was dropped; the first panic is its outcome"
+    );
 }
