@@ -34,16 +34,16 @@ fn ms(n: u64) -> Duration {
 }
 
 /// A future whose `Drop` panics, whatever state it is in.
-struct Bomb(BoxFuture<'static, hookwire::HookReturn<u64>>);
+struct Bomb<'a, T>(BoxFuture<'a, T>);
 
-impl Future for Bomb {
-    type Output = hookwire::HookReturn<u64>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+impl<T> Future for Bomb<'_, T> {
+    type Output = T;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
         self.0.as_mut().poll(cx)
     }
 }
 
-impl Drop for Bomb {
+impl<T> Drop for Bomb<'_, T> {
     fn drop(&mut self) {
         panic!("drop boom");
     }
@@ -370,4 +370,45 @@ async fn a_future_panicking_in_drop_when_the_call_is_dropped_counts_as_its_panic
         .get("compute", "waiting")
         .expect("statistics of `waiting`");
     assert_eq!(s.panics, 1, "{s:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wrapper_future_panicking_in_drop_after_it_finished_is_the_wrappers_failure() {
+    let pm = HookManager::new();
+    pm.register("inner", |r| r.sync_fn::<Compute>(|_| Ok(Some(1))).add())
+        .unwrap();
+    pm.register("wrap", |r| {
+        r.wrapper_fn::<Compute>(|_, next| Bomb(async move { Ok(next.run().await) }.boxed()).boxed())
+            .add()
+    })
+    .unwrap();
+    let out = pm.hook::<Compute>().call(&0).await.unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(panic_of(&out, "wrap"), Some(DROP_PANIC));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wrapper_future_panicking_in_drop_when_the_call_is_dropped_is_caught_and_logged() {
+    let errors = Errors::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(errors.clone()));
+    let pm = HookManager::new();
+    pm.register("inner", |r| bomb(r, 1_000, Some(1)).add())
+        .unwrap();
+    pm.register("wrap", |r| {
+        r.wrapper_fn::<Compute>(|_, next| Bomb(async move { Ok(next.run().await) }.boxed()).boxed())
+            .add()
+    })
+    .unwrap();
+    let cut = tokio::time::timeout(ms(10), pm.hook::<Compute>().call(&0)).await;
+    assert!(cut.is_err(), "the call was still running");
+    let mut plugins: Vec<String> = errors
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|e| e["plugin"].clone())
+        .collect();
+    plugins.sort_unstable();
+    assert_eq!(plugins, ["inner", "wrap"]);
 }

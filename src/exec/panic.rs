@@ -102,3 +102,48 @@ pub(crate) fn log_second_panic(plugin: &str, msg: &str) {
         "an impl that panicked panicked again while its future was dropped; the first panic is its outcome"
     );
 }
+
+/// A future whose own drop may run plugin code (a wrapper's), dropped inside the isolation:
+/// [`close`](Self::close) drops it once it has finished and returns a panic's message; if the
+/// guard is dropped with the future still in it (the call was dropped), a panic is logged.
+pub(crate) struct DropCaught<'p, F> {
+    inner: Option<F>,
+    plugin: &'p str,
+}
+
+impl<'p, F> DropCaught<'p, F> {
+    pub(crate) fn new(inner: F, plugin: &'p str) -> Self {
+        DropCaught {
+            inner: Some(inner),
+            plugin,
+        }
+    }
+
+    /// Drops the future now: the message of a panic in its `Drop`.
+    pub(crate) fn close(&mut self) -> Option<String> {
+        self.inner.take().and_then(drop_caught)
+    }
+}
+
+impl<F: std::future::Future + Unpin> std::future::Future for DropCaught<'_, F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        match self.inner.as_mut() {
+            Some(f) => std::pin::Pin::new(f).poll(cx),
+            // Closed: never polled again by its owner.
+            None => std::task::Poll::Pending,
+        }
+    }
+}
+
+impl<F> Drop for DropCaught<'_, F> {
+    fn drop(&mut self) {
+        if let Some(msg) = self.close() {
+            log_dropped_with_call(self.plugin, &msg);
+        }
+    }
+}
