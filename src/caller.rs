@@ -199,7 +199,10 @@ impl<S: HookSpec> HookCaller<S> {
     ///   spec type).
     ///
     /// # Cancel safety
-    /// Dropping the future drops every impl future it started: no impl code runs afterwards.
+    /// Dropping the future drops every impl future it started: no impl code runs afterwards
+    /// (a blocking impl's pool thread finishes on its own; a
+    /// [cancellable](crate::Registrar::blocking_fn_cancellable) one sees its token cancelled).
+    /// A panic in an impl future's `Drop` is caught and logged, never unwound into the drop.
     pub async fn call(&self, args: &S::Args) -> Result<HookOutcome<S::Output>, CallError> {
         let slot = self.slot()?;
         let list = slot.list.load_full();

@@ -57,7 +57,12 @@ pub trait Hook<S: HookSpec>: Send + Sync + 'static {
     /// your plugin's name (or stops the call, under the fail-fast policy).
     ///
     /// # Cancel safety
-    /// The returned future may be dropped at any await point when the caller is dropped.
+    /// The returned future may be dropped at any await point: when the caller is dropped, when
+    /// the impl's `timeout` or the call's deadline passes, or when a parallel call no longer
+    /// needs it. The engine drops it inside the same isolation as its polls: a panic in its
+    /// `Drop` becomes the impl's outcome ([`HookFailure::Panic`](crate::HookFailure::Panic),
+    /// the message ending in `(while its future was dropped)`), or is logged with a tracing
+    /// `error!` when the whole call was dropped; it never reaches the caller.
     async fn call(&self, args: &S::Args) -> HookReturn<S::Output>;
 }
 

@@ -21,8 +21,9 @@ pub enum ImplOutcome<T> {
     Failed(HookFailure),
     /// The impl was not called.
     Skipped(SkipReason),
-    /// The impl was running when the call stopped needing it (a parallel first-result call
-    /// found its answer, or a fail-fast call failed) and was dropped.
+    /// The impl was running when the call stopped needing it and was dropped: in a parallel
+    /// call, an impl ranked above it answered (first-result) or failed (fail-fast); or the
+    /// call itself was dropped (seen by monitors and statistics only).
     Cancelled,
 }
 

@@ -150,10 +150,21 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
 impl<S: HookSpec> Unpin for SeqLoop<'_, S> {}
 
 impl<S: HookSpec> Drop for SeqLoop<'_, S> {
+    #[inline(always)]
     fn drop(&mut self) {
-        // The call was dropped while a fast-path impl waited: its future is dropped inside
-        // the isolation, a panic there logged, never unwound into the caller's drop. (A
-        // pending `ImplRun` does the same in its own `Drop`.)
+        if self.waiting.is_some() {
+            self.drop_waiting();
+        }
+    }
+}
+
+impl<S: HookSpec> SeqLoop<'_, S> {
+    /// The call was dropped while a fast-path impl waited: its future is dropped inside the
+    /// isolation, a panic there logged, never unwound into the caller's drop. (A pending
+    /// `ImplRun` does the same in its own `Drop`.)
+    #[cold]
+    #[inline(never)]
+    fn drop_waiting(&mut self) {
         if let Some((index, w)) = self.waiting.take() {
             if let Some(msg) = drop_caught(w.fut) {
                 log_dropped_with_call(&self.list.entries[index as usize].plugin, &msg);

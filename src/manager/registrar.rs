@@ -239,7 +239,9 @@ impl Registrar {
     /// A sync closure impl of `S` that runs on tokio's blocking pool (CPU-bound or blocking
     /// work), never on the async workers. The pool thread needs its own copy of the arguments,
     /// so `S::Args` must be `Clone` (wrap large arguments in an `Arc`). A timed-out blocking
-    /// impl is reported as timed out, but its thread cannot be stopped: it runs to completion.
+    /// impl is reported as timed out, but its thread cannot be stopped: it runs to completion
+    /// (use [`blocking_fn_cancellable`](Self::blocking_fn_cancellable) for work that can stop
+    /// early).
     pub fn blocking_fn<S>(
         &mut self,
         f: impl Fn(&S::Args) -> HookReturn<S::Output> + Send + Sync + 'static,
