@@ -278,7 +278,7 @@ impl<T> HookOutcome<T> {
     /// pm.register("flaky", |r| {
     ///     r.hook_fn::<Fetch>(|_| async { Err(Retryable::new("backend down").into()) }.boxed())
     ///         .retry(RetryPolicy::new(3).backoff(Duration::from_millis(10), Duration::from_secs(1)))
-    ///         .add();
+    ///         .add()
     /// })
     /// .unwrap();
     /// let outcome = pm.hook::<Fetch>().call(&1).await.unwrap();

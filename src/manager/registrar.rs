@@ -294,7 +294,7 @@ impl Registrar {
     ///         Ok(Some(acc))
     ///     })
     ///     .timeout(Duration::from_secs(5))
-    ///     .add();
+    ///     .add()
     /// })
     /// .unwrap();
     /// let sum = pm.hook::<Crunch>().call(&4).await.unwrap().into_value();
