@@ -71,6 +71,8 @@ pub(crate) struct ParLoop<'a, S: HookSpec> {
     /// fail-fast failure), as soon as it is known: nothing ranked below it can change the
     /// result, so nothing below it runs or starts any more.
     cut: Option<usize>,
+    /// No impl starts any more: there is a cut, or the call stopped.
+    closed: bool,
     stopped: bool,
     deadline_timer: Option<Pin<Box<Sleep>>>,
 }
@@ -86,6 +88,7 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
             running: None,
             done_prefix: 0,
             cut: None,
+            closed: false,
             stopped: false,
             deadline_timer: None,
         }
@@ -118,11 +121,14 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
     /// fail-fast): every impl ranked below it that still runs is dropped at once and reported
     /// as [`ImplOutcome::Cancelled`] (none of them can change the result), and no impl starts
     /// any more. Impls ranked above it are still awaited: one of them may stop the call first.
+    #[cold]
+    #[inline(never)]
     fn cut_at(&mut self, pos: usize) {
         if self.cut.is_some_and(|c| c <= pos) {
             return;
         }
         self.cut = Some(pos);
+        self.closed = true;
         let below = |t: &Tagged<'a, S>| t.pos > pos;
         let Some(running) = self.running.take_if(|r| r.iter().any(below)) else {
             return;
@@ -148,12 +154,27 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
             // A plain collect-all never stops early: no prefix to track.
             return;
         }
+        // A fast path just finished the last slot: if it stops the call, nothing runs below
+        // it. (Checked here, not from the fast path's own `stop`, so that a collect-all call
+        // does not compute one.)
+        if self.cut.is_none() {
+            let last = self.results.len().wrapping_sub(1);
+            if self
+                .results
+                .last()
+                .is_some_and(|e| e.attempts() != UNFINISHED && self.plan.stops_after(&e.outcome))
+            {
+                self.cut = Some(last);
+                self.closed = true;
+            }
+        }
         while let Some(e) = self.results.get(self.done_prefix) {
             if e.attempts() == UNFINISHED {
                 break;
             }
             if self.plan.stops_after(&e.outcome) {
                 self.stopped = true;
+                self.closed = true;
                 break;
             }
             self.done_prefix += 1;
@@ -180,7 +201,7 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
         // One level check for the whole batch instead of a span callsite check per impl.
         let traced = tracing::level_enabled!(tracing::Level::TRACE);
         // An impl started now would rank below the cut: it could not change the result.
-        while !self.stopped && self.cut.is_none() && self.in_flight() < self.plan.max_in_flight {
+        while !self.closed && self.in_flight() < self.plan.max_in_flight {
             if self.plan.deadline_passed() {
                 return;
             }
@@ -204,7 +225,7 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
             };
             if fast {
                 // Fast paths write the entry in place (it goes at the end: pos == len).
-                if let Some(stop) = sync_fast_into(
+                if sync_fast_into(
                     entry,
                     self.args,
                     &span,
@@ -213,11 +234,10 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
                     index as u32,
                     &mut self.results,
                     &self.plan,
-                ) {
-                    if stop {
-                        // The last slot: nothing runs below it.
-                        self.cut = Some(pos);
-                    }
+                )
+                .is_some()
+                {
+                    // `advance` sets the cut if this impl stops the call.
                     self.advance();
                     continue;
                 }
@@ -234,10 +254,7 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
                     &mut no_spare,
                     cx,
                 ) {
-                    Some(AsyncFast::Done(stop)) => {
-                        if stop {
-                            self.cut = Some(pos);
-                        }
+                    Some(AsyncFast::Done(_)) => {
                         self.advance();
                         continue;
                     }
