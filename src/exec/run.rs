@@ -1,7 +1,7 @@
 //! One impl in one call: a small state machine that both call loops drive.
 //!
 //! It calls the impl (sync directly, async by polling its future in place, blocking on tokio's
-//! blocking pool), catches panics, and applies the impl's policies: the circuit breaker before
+//! blocking pool), catches panics — in its polls and when its future is dropped — and applies the impl's policies: the circuit breaker before
 //! the call, a timeout timer armed only once the impl actually waits, and retries with backoff
 //! (respecting the call's deadline and the retry budget). An impl without policies costs no
 //! timer, no clock read and no allocation beyond its own future.
