@@ -84,6 +84,12 @@ impl<S: HookSpec> HookCaller<S> {
     }
 
     /// Stop at the first failing impl and return it as the call's error (pluggy's behaviour).
+    ///
+    /// The error is the first failure *in call order*, also in a [`parallel`](Self::parallel)
+    /// call: not the failure that happened first in time, so the same inputs always give the
+    /// same error. A parallel call still waits for the impls ranked above the failing one
+    /// (one of them may fail too, and then it is the error); the impls ranked below it are
+    /// dropped as soon as it fails, and those not started yet never start.
     #[must_use]
     pub fn fail_fast(mut self) -> Self {
         self.options.fail_fast = Some(true);
@@ -99,8 +105,15 @@ impl<S: HookSpec> HookCaller<S> {
     }
 
     /// Run the impls concurrently in the calling task (no task spawned per impl); outcomes are
-    /// still reported in call order, and a first-result call returns the first impl's answer
-    /// in call order, not the fastest.
+    /// still reported in call order, and the result does not depend on timing:
+    ///
+    /// - a first-result call returns the answer of the first impl *in call order* that
+    ///   answers, not the fastest one. When the impl ranked `r` answers, the impls ranked
+    ///   below `r` that still run are dropped at once (reported as
+    ///   [`ImplOutcome::Cancelled`]) and no impl starts any more; the call still waits for the
+    ///   impls ranked above `r`, since one of them may answer first in call order;
+    /// - under [`fail_fast`](Self::fail_fast), the call's error is the first failure in call
+    ///   order (not in time), with the same dropping of the impls ranked below it.
     #[must_use]
     pub fn parallel(mut self) -> Self {
         self.options.parallel = Some(true);
@@ -186,7 +199,10 @@ impl<S: HookSpec> HookCaller<S> {
     ///   spec type).
     ///
     /// # Cancel safety
-    /// Dropping the future drops every impl future it started: no impl code runs afterwards.
+    /// Dropping the future drops every impl future it started: no impl code runs afterwards
+    /// (a blocking impl's pool thread finishes on its own; a
+    /// [cancellable](crate::Registrar::blocking_fn_cancellable) one sees its token cancelled).
+    /// A panic in an impl future's `Drop` is caught and logged, never unwound into the drop.
     pub async fn call(&self, args: &S::Args) -> Result<HookOutcome<S::Output>, CallError> {
         let slot = self.slot()?;
         let list = slot.list.load_full();

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
 
 use crate::error::BoxError;
 use crate::exec::breaker::BreakerConfig;
@@ -56,7 +57,12 @@ pub trait Hook<S: HookSpec>: Send + Sync + 'static {
     /// your plugin's name (or stops the call, under the fail-fast policy).
     ///
     /// # Cancel safety
-    /// The returned future may be dropped at any await point when the caller is dropped.
+    /// The returned future may be dropped at any await point: when the caller is dropped, when
+    /// the impl's `timeout` or the call's deadline passes, or when a parallel call no longer
+    /// needs it. The engine drops it inside the same isolation as its polls: a panic in its
+    /// `Drop` becomes the impl's outcome ([`HookFailure::Panic`](crate::HookFailure::Panic),
+    /// the message ending in `(while its future was dropped)`), or is logged with a tracing
+    /// `error!` when the whole call was dropped; it never reaches the caller.
     async fn call(&self, args: &S::Args) -> HookReturn<S::Output>;
 }
 
@@ -121,10 +127,19 @@ impl ImplOptions {
     }
 }
 
+/// The pool task of a blocking impl's attempt, and the token it observes if it is cancellable.
+pub(crate) type BlockingTask<T> = (
+    tokio::task::JoinHandle<HookReturn<T>>,
+    Option<CancellationToken>,
+);
+
 /// A sync impl run on tokio's blocking pool (`spawn_blocking`), so CPU-bound work never stalls
-/// the async workers. Created by [`Registrar::blocking_fn`](crate::Registrar::blocking_fn).
+/// the async workers. Created by [`Registrar::blocking_fn`](crate::Registrar::blocking_fn) and
+/// [`Registrar::blocking_fn_cancellable`](crate::Registrar::blocking_fn_cancellable).
 pub(crate) trait BlockingHook<S: HookSpec>: Send + Sync + 'static {
-    fn spawn(&self, args: &S::Args) -> tokio::task::JoinHandle<HookReturn<S::Output>>;
+    /// Starts one attempt. A cancellable impl also returns the token its closure got; the
+    /// engine cancels it when it gives up on the attempt.
+    fn spawn(&self, args: &S::Args) -> BlockingTask<S::Output>;
 }
 
 /// Adapts a closure into a [`BlockingHook`]; the arguments are cloned for the pool thread.
@@ -136,10 +151,32 @@ where
     S::Args: Clone,
     F: Fn(&S::Args) -> HookReturn<S::Output> + Send + Sync + 'static,
 {
-    fn spawn(&self, args: &S::Args) -> tokio::task::JoinHandle<HookReturn<S::Output>> {
+    fn spawn(&self, args: &S::Args) -> BlockingTask<S::Output> {
         let args = args.clone();
         let f = self.0.clone();
-        tokio::task::spawn_blocking(move || f(&args))
+        (tokio::task::spawn_blocking(move || f(&args)), None)
+    }
+}
+
+/// Adapts a closure that observes cancellation into a [`BlockingHook`]: each attempt gets a
+/// fresh [`CancellationToken`].
+pub(crate) struct CancellableBlockingFn<F>(pub(crate) Arc<F>);
+
+impl<S, F> BlockingHook<S> for CancellableBlockingFn<F>
+where
+    S: HookSpec,
+    S::Args: Clone,
+    F: Fn(&S::Args, CancellationToken) -> HookReturn<S::Output> + Send + Sync + 'static,
+{
+    fn spawn(&self, args: &S::Args) -> BlockingTask<S::Output> {
+        let args = args.clone();
+        let f = self.0.clone();
+        let token = CancellationToken::new();
+        let theirs = token.clone();
+        (
+            tokio::task::spawn_blocking(move || f(&args, theirs)),
+            Some(token),
+        )
     }
 }
 

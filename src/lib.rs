@@ -20,7 +20,7 @@ pub use async_trait::async_trait;
 pub use caller::{ExtraImpl, HookCaller, ImplInfo};
 pub use error::{BoxError, CallError, HookFailure, JsonMismatch, PendingImplsError, RegisterError};
 pub use exec::breaker::{BreakerConfig, BreakerState};
-pub use exec::retry::{BudgetConfig, RetryPolicy, Retryable};
+pub use exec::retry::{BudgetConfig, RetryPolicy, RetryPolicyError, Retryable};
 pub use exec::stats::{HookStats, ImplStatsSnapshot, StatsSnapshot};
 pub use exec::wrapper::{HookWrapper, Next, WrapResult};
 pub use hookimpl::{Hook, HookReturn, ImplOptions, SyncHook, Tier};

@@ -21,8 +21,9 @@ pub enum ImplOutcome<T> {
     Failed(HookFailure),
     /// The impl was not called.
     Skipped(SkipReason),
-    /// The impl was running when the call stopped needing it (a parallel first-result call
-    /// found its answer, or a fail-fast call failed) and was dropped.
+    /// The impl was running when the call stopped needing it and was dropped: in a parallel
+    /// call, an impl ranked above it answered (first-result) or failed (fail-fast); or the
+    /// call itself was dropped (seen by monitors and statistics only).
     Cancelled,
 }
 
@@ -216,7 +217,9 @@ impl<T> HookOutcome<T> {
         self.names.hook_name()
     }
 
-    /// Every entry as `(plugin name, outcome)`, in call order.
+    /// Every entry as `(plugin name, outcome)`, in call order. For each impl's attempt count
+    /// as well (retries included), use [`entries`](Self::entries); for one plugin's,
+    /// [`entry`](Self::entry).
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &ImplOutcome<T>)> + '_ {
         self.entries
             .iter()
@@ -270,9 +273,52 @@ impl<T> HookOutcome<T> {
         self.entries.iter().any(|e| e.outcome.is_failed())
     }
 
-    /// The outcome of the named plugin's impl, if it ran.
+    /// The outcome of the named plugin's impl, if it ran. [`entry`](Self::entry) gives its
+    /// attempt count too.
     pub fn get(&self, plugin: &str) -> Option<&ImplOutcome<T>> {
         self.iter().find(|(p, _)| *p == plugin).map(|(_, o)| o)
+    }
+
+    /// The named plugin's entry — its outcome and how many times it was called — if it ran:
+    /// [`get`](Self::get) with the attempt count. An impl whose retries ran out is a failed
+    /// outcome with `attempts` above 1.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use hookwire::{FutureExt, HookManager, RetryPolicy, Retryable};
+    /// hookwire::hookspec! { pub struct Fetch(u32) -> String; }
+    ///
+    /// let pm = HookManager::new();
+    /// pm.register("flaky", |r| {
+    ///     r.hook_fn::<Fetch>(|_| async { Err(Retryable::new("backend down").into()) }.boxed())
+    ///         .retry(RetryPolicy::new(3).backoff(Duration::from_millis(10), Duration::from_secs(1)))
+    ///         .add()
+    /// })
+    /// .unwrap();
+    /// let outcome = pm.hook::<Fetch>().call(&1).await.unwrap();
+    /// let e = outcome.entry("flaky").unwrap();
+    /// assert!(e.outcome.is_failed());
+    /// assert_eq!(e.attempts, 3, "every attempt was made");
+    /// # }
+    /// ```
+    pub fn entry(&self, plugin: &str) -> Option<EntryRef<'_, T>> {
+        self.entries().find(|e| e.plugin == plugin)
+    }
+
+    /// `true` when the call's deadline cut it short: at least one impl was still running, or
+    /// had not started, when the deadline passed (its outcome is
+    /// [`HookFailure::DeadlineExceeded`]; the other entries are what the call had by then).
+    /// A wrapper that removes those entries (e.g. with [`retain`](Self::retain)) hides them
+    /// from this check too.
+    pub fn deadline_exceeded(&self) -> bool {
+        self.entries.iter().any(|e| {
+            matches!(
+                e.outcome,
+                ImplOutcome::Failed(HookFailure::DeadlineExceeded { .. })
+            )
+        })
     }
 
     /// The answers, in call order; failures are dropped (inspect them first with

@@ -13,7 +13,7 @@ use futures::future::BoxFuture;
 use tokio::time::Sleep;
 use tracing::Span;
 
-use super::panic::panic_outcome;
+use super::panic::{after_drop, drop_caught, log_second_panic, panic_outcome};
 use super::run::arm_timer;
 use super::snapshot::ImplEntry;
 use super::stats::{self, ImplStats, Lane, Shard};
@@ -324,8 +324,18 @@ pub(super) fn async_in_place<'a, S: HookSpec>(
     let r = match catch_unwind(AssertUnwindSafe(|| h.call(args))) {
         Err(payload) => Err(payload),
         Ok(mut fut) => match catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(cx))) {
-            Ok(Poll::Ready(r)) => Ok(r),
-            Err(payload) => Err(payload),
+            // The finished future is dropped here, inside the isolation: a panic in its
+            // `Drop` is the impl's panic.
+            Ok(Poll::Ready(r)) => match drop_caught(fut) {
+                None => Ok(r),
+                Some(msg) => Err(Box::new(msg) as Box<dyn std::any::Any + Send>),
+            },
+            Err(payload) => {
+                if let Some(msg) = drop_caught(fut) {
+                    log_second_panic(&entry.plugin, &msg);
+                }
+                Err(payload)
+            }
             Ok(Poll::Pending) => {
                 // Arm the timeout now: nothing else polls this impl before it wakes the task.
                 let mut timer = None;
@@ -334,7 +344,11 @@ pub(super) fn async_in_place<'a, S: HookSpec>(
                     if let Some(t) = timer.as_mut() {
                         if t.as_mut().poll(cx).is_ready() {
                             *spare_timer = timer;
-                            let outcome = ImplOutcome::Failed(HookFailure::TimedOut { limit });
+                            let outcome = after_drop(
+                                ImplOutcome::Failed(HookFailure::TimedOut { limit }),
+                                drop_caught(fut),
+                                &entry.plugin,
+                            );
                             if let Some(stats) = &entry.stats {
                                 stats.record_outcome(&outcome, 1);
                             }

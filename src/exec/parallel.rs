@@ -8,9 +8,12 @@
 //! - `max_in_flight(k)`: at most `k` impls run at once; the rest start in call order as slots
 //!   free up.
 //! - First-result: the answer of the *first impl in call order* that answers wins (not the
-//!   fastest); as soon as it is known, the impls still running are dropped and reported as
-//!   [`ImplOutcome::Cancelled`]. Fail-fast does the same at the first failure in call order,
-//!   so both stop where a sequential call would.
+//!   fastest). When the impl ranked `r` answers, every impl ranked below `r` still running is
+//!   dropped at once and reported as [`ImplOutcome::Cancelled`] (none of them can change the
+//!   result) and no impl starts any more; the impls ranked above `r` are still awaited, and
+//!   once they have all finished without answering the call returns `r`'s answer. Fail-fast
+//!   does the same with the first failure in call order, so both stop where a sequential call
+//!   would, whatever the timing.
 //! - Deadline: when it passes, the impls still running are dropped and reported as cut off,
 //!   with every impl that had not started yet.
 
@@ -64,6 +67,12 @@ pub(crate) struct ParLoop<'a, S: HookSpec> {
     running: Option<FuturesUnordered<Tagged<'a, S>>>,
     /// Every slot before this one has finished.
     done_prefix: usize,
+    /// The first slot, in call order, whose outcome stops the call (a first-result answer, a
+    /// fail-fast failure), as soon as it is known: nothing ranked below it can change the
+    /// result, so nothing below it runs or starts any more.
+    cut: Option<usize>,
+    /// No impl starts any more: there is a cut, or the call stopped.
+    closed: bool,
     stopped: bool,
     deadline_timer: Option<Pin<Box<Sleep>>>,
 }
@@ -78,6 +87,8 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
             results: Vec::with_capacity(list.entries.len() - list.n_wrappers),
             running: None,
             done_prefix: 0,
+            cut: None,
+            closed: false,
             stopped: false,
             deadline_timer: None,
         }
@@ -94,12 +105,44 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
     /// Stores a finished impl's entry (in its slot, or as the next slot) and decides whether
     /// the call is over.
     fn finish(&mut self, pos: usize, entry: Entry<S::Output>) {
+        let stops = self.plan.stops_after(&entry.outcome);
         if pos == self.results.len() {
             self.results.push(entry);
         } else {
             self.results[pos] = entry;
         }
+        if stops {
+            self.cut_at(pos);
+        }
         self.advance();
+    }
+
+    /// The impl in slot `pos` stopped the call (an answer under first-result, a failure under
+    /// fail-fast): every impl ranked below it that still runs is dropped at once and reported
+    /// as [`ImplOutcome::Cancelled`] (none of them can change the result), and no impl starts
+    /// any more. Impls ranked above it are still awaited: one of them may stop the call first.
+    #[cold]
+    #[inline(never)]
+    fn cut_at(&mut self, pos: usize) {
+        if self.cut.is_some_and(|c| c <= pos) {
+            return;
+        }
+        self.cut = Some(pos);
+        self.closed = true;
+        let below = |t: &Tagged<'a, S>| t.pos > pos;
+        let Some(running) = self.running.take_if(|r| r.iter().any(below)) else {
+            return;
+        };
+        // `FuturesUnordered` cannot remove one future: rebuild it with the impls above `pos`.
+        let kept = FuturesUnordered::new();
+        for mut t in running {
+            if below(&t) {
+                self.results[t.pos] = t.run.stop(ImplOutcome::Cancelled);
+            } else {
+                kept.push(t);
+            }
+        }
+        self.running = Some(kept);
     }
 
     /// Moves `done_prefix` over finished slots. The call stops where a sequential call would:
@@ -111,12 +154,27 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
             // A plain collect-all never stops early: no prefix to track.
             return;
         }
+        // A fast path just finished the last slot: if it stops the call, nothing runs below
+        // it. (Checked here, not from the fast path's own `stop`, so that a collect-all call
+        // does not compute one.)
+        if self.cut.is_none() {
+            let last = self.results.len().wrapping_sub(1);
+            if self
+                .results
+                .last()
+                .is_some_and(|e| e.attempts() != UNFINISHED && self.plan.stops_after(&e.outcome))
+            {
+                self.cut = Some(last);
+                self.closed = true;
+            }
+        }
         while let Some(e) = self.results.get(self.done_prefix) {
             if e.attempts() == UNFINISHED {
                 break;
             }
             if self.plan.stops_after(&e.outcome) {
                 self.stopped = true;
+                self.closed = true;
                 break;
             }
             self.done_prefix += 1;
@@ -142,7 +200,8 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
         let fast = !list.counted || lane.is_some();
         // One level check for the whole batch instead of a span callsite check per impl.
         let traced = tracing::level_enabled!(tracing::Level::TRACE);
-        while !self.stopped && self.in_flight() < self.plan.max_in_flight {
+        // An impl started now would rank below the cut: it could not change the result.
+        while !self.closed && self.in_flight() < self.plan.max_in_flight {
             if self.plan.deadline_passed() {
                 return;
             }
@@ -178,6 +237,7 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
                 )
                 .is_some()
                 {
+                    // `advance` sets the cut if this impl stops the call.
                     self.advance();
                     continue;
                 }
@@ -250,7 +310,7 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
             } else {
                 ImplOutcome::Cancelled
             };
-            self.results[t.pos] = t.run.finish(outcome);
+            self.results[t.pos] = t.run.stop(outcome);
         }
         if self.stopped && self.plan.fail_fast {
             // Stopped where a sequential call would have: failures of impls after that point

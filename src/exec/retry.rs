@@ -49,12 +49,19 @@ pub type RetryPredicate = Arc<dyn Fn(&HookFailure) -> bool + Send + Sync>;
 ///     .no_jitter();
 /// assert_eq!(p.delay(1), Duration::from_millis(10));
 /// assert_eq!(p.delay(2), Duration::from_millis(20));
+///
+/// // A gentler growth: each wait 1.5 times the previous one.
+/// let p = p.factor(1.5)?;
+/// assert_eq!(p.delay(3), Duration::from_micros(22_500));
+/// # Ok::<(), hookwire::RetryPolicyError>(())
 /// ```
 #[derive(Clone)]
 pub struct RetryPolicy {
     pub(crate) max_attempts: u32,
     pub(crate) base: Duration,
     pub(crate) cap: Duration,
+    /// Each backoff is this many times the previous one (finite, at least 1).
+    pub(crate) factor: f64,
     pub(crate) jitter: bool,
     pub(crate) predicate: Option<RetryPredicate>,
     pub(crate) budget: Option<BudgetConfig>,
@@ -66,6 +73,7 @@ impl fmt::Debug for RetryPolicy {
             .field("max_attempts", &self.max_attempts)
             .field("base", &self.base)
             .field("cap", &self.cap)
+            .field("factor", &self.factor)
             .field("jitter", &self.jitter)
             .field("custom_predicate", &self.predicate.is_some())
             .field("budget", &self.budget)
@@ -78,6 +86,7 @@ impl PartialEq for RetryPolicy {
         self.max_attempts == o.max_attempts
             && self.base == o.base
             && self.cap == o.cap
+            && self.factor.to_bits() == o.factor.to_bits()
             && self.jitter == o.jitter
             && self.budget == o.budget
             && match (&self.predicate, &o.predicate) {
@@ -123,17 +132,34 @@ impl RetryPolicy {
             max_attempts: max_attempts.max(1),
             base: Duration::from_millis(50),
             cap: Duration::from_secs(2),
+            factor: 2.0,
             jitter: true,
             predicate: None,
             budget: Some(BudgetConfig::default()),
         }
     }
 
-    /// The first retry waits `base`, each next one twice as long, never more than `cap`.
+    /// The first retry waits `base`, each next one [`factor`](Self::factor) times as long
+    /// (twice, by default), never more than `cap`.
     pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
         self.base = base;
         self.cap = cap.max(base);
         self
+    }
+
+    /// How much longer each backoff is than the previous one: retry `n` waits
+    /// `base × factor^(n-1)`, at most `cap` (before jitter). The default is `2.0`; `1.0` waits
+    /// `base` every time.
+    ///
+    /// # Errors
+    /// [`RetryPolicyError::InvalidFactor`] if `factor` is below 1 (the waits would shrink),
+    /// infinite or NaN.
+    pub fn factor(mut self, factor: f64) -> Result<Self, RetryPolicyError> {
+        if !(factor.is_finite() && factor >= 1.0) {
+            return Err(RetryPolicyError::InvalidFactor(factor));
+        }
+        self.factor = factor;
+        Ok(self)
     }
 
     /// Wait exactly the backoff (no random part); useful in tests.
@@ -160,12 +186,16 @@ impl RetryPolicy {
         self
     }
 
-    /// The backoff before retry number `retry` (1 for the first retry), without jitter.
+    /// The backoff before retry number `retry` (1 for the first retry), without jitter:
+    /// `base × factor^(retry-1)`, at most `cap`, rounded to the nanosecond.
     pub fn delay(&self, retry: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(retry.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.cap)
+        let exp = i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX);
+        let nanos = self.base.as_nanos() as f64 * self.factor.powi(exp);
+        // An overflow gives infinity (or NaN from 0 × ∞): the cap.
+        if nanos.is_nan() || nanos >= self.cap.as_nanos() as f64 {
+            return self.cap;
+        }
+        Duration::from_nanos(nanos.round() as u64).min(self.cap)
     }
 
     /// The backoff with jitter applied ("equal jitter": uniformly in `[d/2, d]`).
@@ -193,6 +223,18 @@ impl RetryPolicy {
             },
         }
     }
+}
+
+/// A [`RetryPolicy`] setting that cannot work.
+#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RetryPolicyError {
+    /// The backoff factor is below 1, infinite or NaN.
+    #[error(
+        "invalid retry backoff factor {0}: use a finite factor of at least 1.0 (1.0 waits the \
+         base delay every time, 2.0 doubles it)"
+    )]
+    InvalidFactor(f64),
 }
 
 /// A small xorshift generator for jitter; quality is irrelevant here.
@@ -282,6 +324,29 @@ mod tests {
         let d: Vec<u128> = (1..=5).map(|n| p.delay(n).as_millis()).collect();
         assert_eq!(d, [10, 20, 40, 50, 50]);
         assert_eq!(p.delay(100), Duration::from_millis(50));
+    }
+
+    #[test]
+    fn a_factor_below_one_or_not_finite_is_refused_with_a_message_saying_what_works() {
+        for bad in [0.5, 0.0, -2.0, f64::NAN, f64::INFINITY] {
+            let e = RetryPolicy::new(3).factor(bad).unwrap_err();
+            assert!(matches!(e, RetryPolicyError::InvalidFactor(_)));
+            assert!(e.to_string().contains("at least 1.0"), "{e}");
+        }
+        let flat = RetryPolicy::new(3)
+            .backoff(Duration::from_millis(10), Duration::from_secs(1))
+            .factor(1.0)
+            .unwrap();
+        assert_eq!(flat.delay(5), Duration::from_millis(10));
+        let huge = RetryPolicy::new(3)
+            .backoff(Duration::from_millis(10), Duration::from_secs(1))
+            .factor(1e300)
+            .unwrap();
+        assert_eq!(
+            huge.delay(u32::MAX),
+            Duration::from_secs(1),
+            "capped, no overflow"
+        );
     }
 
     #[test]

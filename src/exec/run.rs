@@ -1,7 +1,7 @@
 //! One impl in one call: a small state machine that both call loops drive.
 //!
 //! It calls the impl (sync directly, async by polling its future in place, blocking on tokio's
-//! blocking pool), catches panics, and applies the impl's policies: the circuit breaker before
+//! blocking pool), catches panics — in its polls and when its future is dropped — and applies the impl's policies: the circuit breaker before
 //! the call, a timeout timer armed only once the impl actually waits, and retries with backoff
 //! (respecting the call's deadline and the retry budget). An impl without policies costs no
 //! timer, no clock read and no allocation beyond its own future.
@@ -16,11 +16,14 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Sleep};
+use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Span;
 
 use super::breaker::{CircuitBreaker, Permit};
 use super::fast::Waiting;
-use super::panic::{panic_message, panic_outcome, return_outcome};
+use super::panic::{
+    after_drop, drop_caught, log_dropped_with_call, panic_message, panic_outcome, return_outcome,
+};
 use super::retry::{RetryBudget, RetryPolicy};
 use super::snapshot::ImplEntry;
 use crate::error::HookFailure;
@@ -70,6 +73,10 @@ enum State<'a, T> {
     Blocking {
         handle: JoinHandle<HookReturn<T>>,
         timer: Option<Pin<Box<Sleep>>>,
+        /// Cancels the token of a `blocking_fn_cancellable` impl when dropped: when the run
+        /// gives up on the impl (timeout, deadline, cancellation, the call dropped). Disarmed
+        /// when the impl finishes.
+        cancel: Option<DropGuard>,
     },
     Backoff {
         sleep: Pin<Box<Sleep>>,
@@ -282,10 +289,11 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
             },
             // Spawning runs the user's `Clone` and needs a runtime: either may panic.
             ImplFn::Blocking(h) => match catch_unwind(AssertUnwindSafe(|| h.spawn(args))) {
-                Ok(handle) => {
+                Ok((handle, token)) => {
                     self.state = State::Blocking {
                         handle,
                         timer: None,
+                        cancel: token.map(CancellationToken::drop_guard),
                     };
                     None
                 }
@@ -340,9 +348,34 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
         Some(delay)
     }
 
-    /// Ends the run with `outcome` (its own, or one the call loop imposes: cancelled, cut off
-    /// by the deadline) and records it in the breaker, the statistics and the span.
-    pub(crate) fn finish(&mut self, outcome: ImplOutcome<S::Output>) -> Entry<S::Output> {
+    /// Drops what the current attempt holds (its future, blocking handle or backoff sleep),
+    /// with panics caught: the message of a panic in that drop. Keeps an async attempt's timer
+    /// for reuse.
+    fn close(&mut self) -> Option<String> {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Idle => None,
+            State::Async { fut, timer } => {
+                if timer.is_some() {
+                    self.spent_timer = timer;
+                }
+                let _enter = self.span.enter();
+                drop_caught(fut)
+            }
+            other => drop_caught(other),
+        }
+    }
+
+    /// Ends the run with an outcome the call loop imposes (cancelled, cut off by the
+    /// deadline): drops the impl's future first, inside the isolation (a panic there becomes
+    /// the outcome), then [`finish`](Self::finish)es.
+    pub(crate) fn stop(&mut self, outcome: ImplOutcome<S::Output>) -> Entry<S::Output> {
+        let dropped = self.close();
+        let outcome = after_drop(outcome, dropped, &self.entry.plugin);
+        self.finish(outcome)
+    }
+
+    /// Ends the run with `outcome` and records it in the breaker, the statistics and the span.
+    fn finish(&mut self, outcome: ImplOutcome<S::Output>) -> Entry<S::Output> {
         self.finished = true;
         if let (Some(permit), Some(policy)) = (self.permit.take(), &self.entry.policy) {
             if let Some(b) = &policy.breaker {
@@ -388,14 +421,28 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                         Poll::Pending => return Poll::Pending,
                     }
                 }
-                State::Blocking { handle, timer } => match Pin::new(handle).poll(cx) {
-                    Poll::Ready(Ok(r)) => return_outcome(r),
-                    Poll::Ready(Err(e)) if e.is_panic() => {
-                        ImplOutcome::Failed(HookFailure::Panic(panic_message(e.into_panic())))
+                State::Blocking {
+                    handle,
+                    timer,
+                    cancel,
+                } => match Pin::new(handle).poll(cx) {
+                    Poll::Ready(r) => {
+                        // It finished: its token stays uncancelled.
+                        if let Some(guard) = cancel.take() {
+                            let _ = guard.disarm();
+                        }
+                        match r {
+                            Ok(r) => return_outcome(r),
+                            Err(e) if e.is_panic() => ImplOutcome::Failed(HookFailure::Panic(
+                                panic_message(e.into_panic()),
+                            )),
+                            Err(_) => ImplOutcome::Cancelled,
+                        }
                     }
-                    Poll::Ready(Err(_)) => ImplOutcome::Cancelled,
                     Poll::Pending => match timeout {
-                        // The pool thread cannot be stopped; it finishes on its own.
+                        // The pool thread cannot be stopped; it finishes on its own (a
+                        // cancellable impl sees its token cancelled when the state is dropped
+                        // below).
                         Some(limit) if poll_timer(timer, limit, cx) => {
                             ImplOutcome::Failed(HookFailure::TimedOut { limit })
                         }
@@ -414,11 +461,9 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                 }
                 State::Idle => unreachable!("an idle run is never polled"),
             };
-            if let State::Async { timer, .. } = std::mem::replace(&mut self.state, State::Idle) {
-                if timer.is_some() {
-                    self.spent_timer = timer;
-                }
-            }
+            // The attempt is over: its future is dropped now, inside the isolation.
+            let dropped = self.close();
+            let outcome = after_drop(outcome, dropped, &self.entry.plugin);
             if let Some(done) = self.settle(outcome) {
                 return Poll::Ready(done);
             }
@@ -429,7 +474,15 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
 impl<S: HookSpec> Drop for ImplRun<'_, S> {
     fn drop(&mut self) {
         // Dropped before it finished (the call was dropped): counts as cancelled, and a
-        // circuit-breaker probe gives its turn back.
+        // circuit-breaker probe gives its turn back. The impl's future is dropped inside the
+        // isolation: a panic there is logged (no one is left to see an outcome) and counted
+        // as the impl's panic, never unwound into the caller's drop.
+        if let Some(msg) = self.close() {
+            log_dropped_with_call(&self.entry.plugin, &msg);
+            if !self.finished {
+                let _ = self.finish(ImplOutcome::Failed(HookFailure::Panic(msg)));
+            }
+        }
         if !self.finished {
             let _ = self.finish(ImplOutcome::Cancelled);
         }

@@ -14,6 +14,7 @@ use tokio::time::Sleep;
 use tracing::Span;
 
 use super::fast::{async_fast_into, counter, sync_fast_into, AsyncFast, Waiting};
+use super::panic::{after_drop, drop_caught, log_dropped_with_call};
 use super::run::{impl_span, poll_async, ImplRun, Start};
 use super::snapshot::{ImplList, SyncLoop};
 use super::stats;
@@ -84,14 +85,19 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
     /// The deadline passed: the running impl and every impl not started yet are reported as
     /// cut off.
     fn expire(&mut self) -> Results<S::Output> {
-        if let Some((index, _)) = self.waiting.take() {
-            self.results.push(self.plan.deadline_entry(index, 1, true));
+        if let Some((index, w)) = self.waiting.take() {
+            // Dropped inside the isolation: a panic in its `Drop` is its outcome.
+            let dropped = drop_caught(w.fut);
+            let cut = self.plan.deadline_entry::<S::Output>(index, 1, true);
+            let plugin = &self.list.entries[index as usize].plugin;
+            let outcome = after_drop(cut.outcome, dropped, plugin);
+            self.results.push(Entry::new(index, 1, outcome));
         }
         if let Some(mut run) = self.pending.take() {
             let cut = self
                 .plan
                 .deadline_entry::<S::Output>(run.index(), run.attempts(), true);
-            self.results.push(run.finish(cut.outcome));
+            self.results.push(run.stop(cut.outcome));
         }
         while let Some(i) = self.next_index() {
             self.results
@@ -114,10 +120,14 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
         let Poll::Ready(outcome) = poll_async(&mut w.fut, &mut w.timer, timeout, cx) else {
             return Waited::Pending;
         };
+        let mut outcome = outcome;
         if let Some((_, w)) = self.waiting.take() {
             if w.timer.is_some() {
                 self.spare_timer = w.timer;
             }
+            // The finished (or timed-out) future is dropped inside the isolation.
+            let plugin = &self.list.entries[index as usize].plugin;
+            outcome = after_drop(outcome, drop_caught(w.fut), plugin);
         }
         Waited::Done(index, outcome)
     }
@@ -138,6 +148,30 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
 
 // Nothing in the loop is structurally pinned: the impl futures it keeps are boxed.
 impl<S: HookSpec> Unpin for SeqLoop<'_, S> {}
+
+impl<S: HookSpec> Drop for SeqLoop<'_, S> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.waiting.is_some() {
+            self.drop_waiting();
+        }
+    }
+}
+
+impl<S: HookSpec> SeqLoop<'_, S> {
+    /// The call was dropped while a fast-path impl waited: its future is dropped inside the
+    /// isolation, a panic there logged, never unwound into the caller's drop. (A pending
+    /// `ImplRun` does the same in its own `Drop`.)
+    #[cold]
+    #[inline(never)]
+    fn drop_waiting(&mut self) {
+        if let Some((index, w)) = self.waiting.take() {
+            if let Some(msg) = drop_caught(w.fut) {
+                log_dropped_with_call(&self.list.entries[index as usize].plugin, &msg);
+            }
+        }
+    }
+}
 
 impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
     type Output = Results<S::Output>;

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use tracing::Instrument;
 
-use super::panic::panic_outcome;
+use super::panic::{log_second_panic, panic_outcome, DropCaught};
 use super::snapshot::ImplList;
 use super::CallPlan;
 use crate::error::{BoxError, HookFailure};
@@ -150,7 +150,23 @@ pub(crate) async fn run_from<S: HookSpec>(
     };
     let span = tracing::trace_span!("hook_wrapper", hook = %list.spec.name, plugin = %entry.plugin);
     let result = match catch_unwind(AssertUnwindSafe(|| w.wrap(args, next))) {
-        Ok(fut) => AssertUnwindSafe(fut).catch_unwind().instrument(span).await,
+        Ok(fut) => {
+            // The wrapper's future is dropped inside the isolation: once it finished (a panic
+            // in its `Drop` is the wrapper's failure) or with the call (logged).
+            let mut fut = DropCaught::new(fut, &entry.plugin);
+            let r = AssertUnwindSafe(&mut fut)
+                .catch_unwind()
+                .instrument(span)
+                .await;
+            match (r, fut.close()) {
+                (r, None) => r,
+                (Ok(_), Some(msg)) => Err(Box::new(msg) as Box<dyn std::any::Any + Send>),
+                (Err(payload), Some(msg)) => {
+                    log_second_panic(&entry.plugin, &msg);
+                    Err(payload)
+                }
+            }
+        }
         Err(payload) => Err(payload),
     };
     let failed = match result {

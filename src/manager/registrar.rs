@@ -28,9 +28,11 @@ use crate::exec::breaker::BreakerConfig;
 use crate::exec::retry::RetryPolicy;
 use crate::exec::wrapper::{HookWrapper, Next, WrapResult};
 use crate::hookimpl::{
-    AsyncFn, BlockingFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, SyncHook, Tier, WrapperFn,
+    AsyncFn, BlockingFn, CancellableBlockingFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn,
+    SyncHook, Tier, WrapperFn,
 };
 use crate::spec::{DynamicHook, HookSpec, TypeKey};
+use tokio_util::sync::CancellationToken;
 
 /// A plugin's pending impls. Most plugins add one: it is kept in place, without an allocation
 /// of its own (thousands of plugins start faster for each allocation they do not make).
@@ -211,7 +213,9 @@ impl Registrar {
     /// A sync closure impl of `S` that runs on tokio's blocking pool (CPU-bound or blocking
     /// work), never on the async workers. The pool thread needs its own copy of the arguments,
     /// so `S::Args` must be `Clone` (wrap large arguments in an `Arc`). A timed-out blocking
-    /// impl is reported as timed out, but its thread cannot be stopped: it runs to completion.
+    /// impl is reported as timed out, but its thread cannot be stopped: it runs to completion
+    /// (use [`blocking_fn_cancellable`](Self::blocking_fn_cancellable) for work that can stop
+    /// early).
     pub fn blocking_fn<S>(
         &mut self,
         f: impl Fn(&S::Args) -> HookReturn<S::Output> + Send + Sync + 'static,
@@ -228,6 +232,69 @@ impl Registrar {
                     f(args)
                 };
                 RecordFn::typed::<S>(ImplFn::Blocking(Arc::new(BlockingFn(Arc::new(gated)))))
+            }
+        };
+        let mut b = self.builder(Cow::Borrowed(S::NAME), false, func);
+        b.options.blocking = true;
+        b
+    }
+
+    /// Like [`blocking_fn`](Self::blocking_fn), for work that can stop early: the closure also
+    /// receives a [`CancellationToken`](crate::CancellationToken), cancelled when the engine
+    /// gives up on the attempt — the impl's `timeout` expires, the call's deadline cuts it
+    /// off, a parallel call no longer needs it (an answer ranked above it, a fail-fast stop),
+    /// or the call's future is dropped. It is not cancelled when the impl finishes on its own.
+    /// Check `token.is_cancelled()` between steps and return early; what it returns then is
+    /// discarded (the impl is already reported as timed out, cut off or cancelled). Each
+    /// attempt (retries included) gets a fresh token.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use hookwire::HookManager;
+    /// hookwire::hookspec! { pub struct Crunch(u64) -> u64; }
+    ///
+    /// let pm = HookManager::new();
+    /// pm.register("cruncher", |r| {
+    ///     r.blocking_fn_cancellable::<Crunch>(|n, token| {
+    ///         let mut acc = 0u64;
+    ///         for i in 0..*n {
+    ///             if token.is_cancelled() {
+    ///                 return Ok(None); // given up on: the result is discarded anyway
+    ///             }
+    ///             acc = acc.wrapping_add(i);
+    ///         }
+    ///         Ok(Some(acc))
+    ///     })
+    ///     .timeout(Duration::from_secs(5))
+    ///     .add()
+    /// })
+    /// .unwrap();
+    /// let sum = pm.hook::<Crunch>().call(&4).await.unwrap().into_value();
+    /// assert_eq!(sum, Some(6));
+    /// # }
+    /// ```
+    pub fn blocking_fn_cancellable<S>(
+        &mut self,
+        f: impl Fn(&S::Args, CancellationToken) -> HookReturn<S::Output> + Send + Sync + 'static,
+    ) -> ImplBuilder<'_>
+    where
+        S: HookSpec,
+        S::Args: Clone,
+    {
+        let func = match self.gate.clone() {
+            None => RecordFn::typed::<S>(ImplFn::Blocking(Arc::new(CancellableBlockingFn(
+                Arc::new(f),
+            )))),
+            Some(gate) => {
+                let gated = move |args: &S::Args, token: CancellationToken| {
+                    pass_blocking(&gate)?;
+                    f(args, token)
+                };
+                RecordFn::typed::<S>(ImplFn::Blocking(Arc::new(CancellableBlockingFn(Arc::new(
+                    gated,
+                )))))
             }
         };
         let mut b = self.builder(Cow::Borrowed(S::NAME), false, func);
