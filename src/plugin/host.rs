@@ -19,7 +19,7 @@ use futures::FutureExt;
 use tokio::sync::broadcast;
 
 use super::builder::PluginManagerBuilder;
-use super::cell::{Cell, Deps, Host, LazyGate, Run, Up};
+use super::cell::{Cell, Host, LazyGate, Run, Up};
 use super::config::{env_name, DisabledBy, Enablement, HostConfig};
 use super::context::Provided;
 use super::deps::resolve_refs;
@@ -31,7 +31,6 @@ use super::report::{PluginError, StartReport};
 use super::Plugin;
 use crate::exec::panic::panic_message;
 use crate::manager::registrar::Registrar;
-use crate::prefetch::{prefetch_arc, AHEAD};
 use crate::spec::HookSpec;
 use crate::{HookCaller, HookManager};
 
@@ -307,26 +306,18 @@ impl PluginManager {
         let mut batch = Vec::with_capacity(cells.len());
         let mut batch_cells = Vec::with_capacity(cells.len());
         for (i, cell) in cells.iter().enumerate() {
-            if let Some(next) = cells.get(i + AHEAD) {
-                Cell::prefetch(next);
-            }
-            if let Some(soon) = cells.get(i + AHEAD / 2) {
-                prefetch_arc(&soon.plugin);
-                for &d in resolved.deps_of(i + AHEAD / 2) {
-                    Cell::prefetch(&cells[d as usize]);
-                }
-            }
             if cell.run().state != PluginState::Discovered {
                 continue;
             }
             // A plugin leaves `Discovered` in this pass (registered or failed; a panic in its
             // `register` is caught), with no await in between: it is wired once.
-            let wired = cell.deps.set(Deps::new(
+            let wired = cell.deps.set(
                 resolved
                     .deps_of(i)
                     .iter()
-                    .map(|&d| cells[d as usize].clone()),
-            ));
+                    .map(|&d| cells[d as usize].clone())
+                    .collect(),
+            );
             debug_assert!(wired.is_ok(), "a plugin is wired once");
             is_new[i] = true;
             match self.registrar(cell) {
@@ -351,9 +342,6 @@ impl PluginManager {
         let mut checked = Vec::with_capacity(batch.len());
         for (k, verdict) in verdicts.into_iter().enumerate() {
             let cell = batch_cells[k];
-            if let Some(next) = batch_cells.get(k + AHEAD) {
-                Cell::prefetch(next);
-            }
             match verdict {
                 Ok(()) => {
                     host.transition(cell, PluginState::Registered);
@@ -370,18 +358,7 @@ impl PluginManager {
             reg.started.reserve(fresh.len());
             reg.started.len()
         };
-        for (k, cell) in fresh.iter().enumerate() {
-            // This pass goes in dependency order, all over memory: ask for the plugins (and
-            // their dependencies, whose state a start checks) ahead of time.
-            if let Some(next) = fresh.get(k + AHEAD) {
-                Cell::prefetch(next);
-            }
-            if let Some(&soon) = fresh_at.get(k + AHEAD / 2) {
-                prefetch_arc(&cells[soon as usize].name);
-                for &d in resolved.deps_of(soon as usize) {
-                    Cell::prefetch(&cells[d as usize]);
-                }
-            }
+        for cell in &fresh {
             // The start order lists every new plugin, failed and lazy ones included.
             report.start_order.push(String::from(&*cell.name));
             if cell.lazy || cell.run().state != PluginState::Registered {
@@ -394,11 +371,8 @@ impl PluginManager {
         //    in one batch: one snapshot rebuild per hook for the whole start.
         let mut live = Vec::with_capacity(checked.len());
         let mut live_at = Vec::with_capacity(checked.len());
-        for (j, &k) in checked.iter().enumerate() {
+        for &k in &checked {
             let cell = batch_cells[k];
-            if let Some(&next) = checked.get(j + AHEAD) {
-                Cell::prefetch(batch_cells[next]);
-            }
             if cell.lazy {
                 if let Some(dep) = cell.failed_required_dep() {
                     let reason = format!("dependency `{}` failed", dep.name);
@@ -426,9 +400,6 @@ impl PluginManager {
         let results = host.hooks.register_batch(&registrars);
         for (k, result) in results.into_iter().enumerate() {
             let cell = live[k];
-            if let Some(next) = live.get(k + AHEAD) {
-                Cell::prefetch(next);
-            }
             match result {
                 Ok(handle) => {
                     // A lazy plugin that a call brought up meanwhile may have failed already,
@@ -466,10 +437,7 @@ impl PluginManager {
         let mut started_now: Vec<&Arc<Cell>> = Vec::with_capacity(fresh.len());
         let config_keys = host.config.has_own_keys();
         report.started.reserve(fresh.len());
-        for (k, cell) in fresh.iter().enumerate() {
-            if let Some(next) = fresh.get(k + AHEAD) {
-                Cell::prefetch(next);
-            }
+        for cell in &fresh {
             let run = cell.run();
             match &run.state {
                 PluginState::Started => {
@@ -512,13 +480,7 @@ impl PluginManager {
         {
             let reg = host.registry();
             let since = &reg.started[started_before.min(reg.started.len())..];
-            for (k, cell) in since.iter().enumerate() {
-                if let Some(next) = since.get(k + AHEAD) {
-                    Cell::prefetch(next);
-                }
-                if let Some(soon) = since.get(k + AHEAD / 2) {
-                    prefetch_arc(&soon.name);
-                }
+            for cell in since {
                 if ours.remove(&Arc::as_ptr(cell)) {
                     report.started.push(String::from(&*cell.name));
                 }
