@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookwire::{
-    async_trait, BoxError, Plugin, PluginContext, PluginManager, PluginMeta, PluginState,
-    RegisterError, Registrar,
+    async_trait, BoxError, Plugin, PluginContext, PluginError, PluginManager, PluginMeta,
+    PluginState, RegisterError, Registrar,
 };
 
 hookwire::hookspec! {
@@ -154,4 +154,99 @@ fn a_long_lazy_chain_started_by_a_call_drops_on_a_worker_stack() {
 #[test]
 fn a_long_lazy_chain_started_by_a_call_shuts_down_on_a_worker_stack() {
     assert_eq!(chain_on_a_worker_stack(CHAIN, true, End::Shutdown), CHAIN);
+}
+
+hookwire::hookspec! {
+    pub struct Which(()) -> String;
+}
+
+/// One plugin type, added more than once: each instance answers with the name it was given.
+struct Echo;
+
+#[async_trait]
+impl Plugin for Echo {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("echo", "1.0.0")
+    }
+
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.sync_fn::<Which>(|()| Ok(Some("echo".to_owned()))).add()
+    }
+
+    async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        // The context knows the instance by the name it was added under.
+        assert!(ctx.name().starts_with("echo"));
+        Ok(())
+    }
+}
+
+/// Requires the second instance by its name.
+struct UsesSecond;
+
+#[async_trait]
+impl Plugin for UsesSecond {
+    fn meta(&self) -> PluginMeta {
+        PluginMeta::new("uses-second", "1.0.0").requires("echo-2", "^1")
+    }
+
+    fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_second_instance_of_a_plugin_type_is_added_under_a_name_of_its_own() {
+    let pm = PluginManager::new();
+    pm.add(Echo).unwrap();
+    let err = pm.add(Echo).unwrap_err();
+    assert!(matches!(&err, PluginError::Duplicate { plugin } if plugin == "echo"));
+    // The error says how to add a second instance.
+    assert!(
+        err.to_string()
+            .contains("PluginManager::add_as(\"echo-2\", plugin)"),
+        "{err}"
+    );
+    pm.add_as("echo-2", Echo).unwrap();
+    pm.add_lazy_as("echo-3", Echo).unwrap();
+    pm.add(UsesSecond).unwrap();
+    // A name given to an instance is unique like any other.
+    assert!(matches!(
+        pm.add_as("echo-2", Echo),
+        Err(PluginError::Duplicate { plugin }) if plugin == "echo-2"
+    ));
+
+    let report = pm.start().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(
+        report.start_order,
+        ["echo", "echo-2", "echo-3", "uses-second"]
+    );
+    assert_eq!(report.started, ["echo", "echo-2", "uses-second"]);
+    assert_eq!(report.lazy, ["echo-3"]);
+
+    let plugins = pm.plugins();
+    let mut names: Vec<&str> = plugins.iter().map(|p| p.meta.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["echo", "echo-2", "echo-3", "uses-second"]);
+
+    // Each instance's impl runs, reported under the instance's name (LIFO: the last added
+    // first); the lazy one starts on this call.
+    let out = pm.hook::<Which>().call(&()).await.unwrap();
+    let by: Vec<&str> = out.iter().map(|(plugin, _)| plugin).collect();
+    assert_eq!(by, ["echo-3", "echo-2", "echo"]);
+    assert_eq!(pm.state("echo-3"), Some(PluginState::Started));
+
+    // The second instance can be removed on its own, once its dependent is gone.
+    assert!(matches!(
+        pm.remove("echo-2", Duration::from_secs(1)).await,
+        Err(PluginError::Required { .. })
+    ));
+    pm.remove("uses-second", Duration::from_secs(1))
+        .await
+        .unwrap();
+    pm.remove("echo-2", Duration::from_secs(1)).await.unwrap();
+    assert_eq!(pm.state("echo"), Some(PluginState::Started));
+    let out = pm.hook::<Which>().call(&()).await.unwrap();
+    let by: Vec<&str> = out.iter().map(|(plugin, _)| plugin).collect();
+    assert_eq!(by, ["echo-3", "echo"]);
 }

@@ -134,9 +134,53 @@ impl PluginManager {
     /// is enabled (and lazy) comes from the configuration.
     ///
     /// # Errors
-    /// [`PluginError::Duplicate`] if a plugin of that name was added already.
+    /// [`PluginError::Duplicate`] if a plugin of that name was added already (to add a second
+    /// instance of one plugin type, name it: [`add_as`](Self::add_as)).
     pub fn add<P: Plugin>(&self, plugin: P) -> Result<(), PluginError> {
         self.add_arc(Arc::new(plugin), false)
+    }
+
+    /// Adds `plugin` under `name` instead of the name in its [`meta`](Plugin::meta): the way
+    /// to add two instances of one plugin type. The instance is that name everywhere — its
+    /// state, its impls (as the plugin name a [`HookOutcome`](crate::HookOutcome) reports),
+    /// its configuration section, the dependencies of other plugins on it; the rest of its
+    /// metadata (version, dependencies) is the plugin's own.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use hookwire::{Plugin, PluginError, PluginManager, PluginMeta, Registrar, RegisterError};
+    ///
+    /// struct Cache;
+    /// impl Plugin for Cache {
+    ///     fn meta(&self) -> PluginMeta { PluginMeta::new("cache", "1.0.0") }
+    ///     fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> { Ok(()) }
+    /// }
+    ///
+    /// let pm = PluginManager::new();
+    /// pm.add(Cache).unwrap();
+    /// assert!(matches!(pm.add(Cache), Err(PluginError::Duplicate { .. })));
+    /// pm.add_as("cache-2", Cache).unwrap();
+    /// assert_eq!(pm.start().await.unwrap().started, ["cache", "cache-2"]);
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    /// [`PluginError::Duplicate`] if a plugin named `name` was added already.
+    pub fn add_as<P: Plugin>(&self, name: impl Into<String>, plugin: P) -> Result<(), PluginError> {
+        self.add_named(Arc::new(plugin), false, Some(name.into()))
+    }
+
+    /// [`add_lazy`](Self::add_lazy) under `name`: see [`add_as`](Self::add_as).
+    ///
+    /// # Errors
+    /// As [`add_as`](Self::add_as).
+    pub fn add_lazy_as<P: Plugin>(
+        &self,
+        name: impl Into<String>,
+        plugin: P,
+    ) -> Result<(), PluginError> {
+        self.add_named(Arc::new(plugin), true, Some(name.into()))
     }
 
     /// Adds `plugin` as lazy: `start` registers its impls, and the first call that reaches
@@ -161,7 +205,20 @@ impl PluginManager {
     /// # Errors
     /// As [`add`](Self::add).
     pub fn add_arc(&self, plugin: Arc<dyn Plugin>, lazy: bool) -> Result<(), PluginError> {
-        let meta = plugin.meta();
+        self.add_named(plugin, lazy, None)
+    }
+
+    /// Adds a plugin, under `name` if given (else its metadata's name).
+    fn add_named(
+        &self,
+        plugin: Arc<dyn Plugin>,
+        lazy: bool,
+        name: Option<String>,
+    ) -> Result<(), PluginError> {
+        let mut meta = plugin.meta();
+        if let Some(name) = name {
+            meta.name = name;
+        }
         let config = &self.inner.config;
         let disabled = match config.enablement(&meta.name) {
             Enablement::Enabled => None,
