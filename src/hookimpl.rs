@@ -188,19 +188,6 @@ pub(crate) enum ImplFn<S: HookSpec> {
     Wrapper(Arc<dyn HookWrapper<S>>),
 }
 
-impl<S: HookSpec> ImplFn<S> {
-    /// Asks for the function's allocation ahead of a clone (see [`crate::prefetch`]).
-    #[inline]
-    pub(crate) fn prefetch(&self) {
-        match self {
-            ImplFn::Sync(f) => crate::prefetch::prefetch_arc(f),
-            ImplFn::Async(f) => crate::prefetch::prefetch_arc(f),
-            ImplFn::Blocking(f) => crate::prefetch::prefetch_arc(f),
-            ImplFn::Wrapper(f) => crate::prefetch::prefetch_arc(f),
-        }
-    }
-}
-
 impl<S: HookSpec> Clone for ImplFn<S> {
     fn clone(&self) -> Self {
         match self {

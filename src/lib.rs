@@ -11,7 +11,6 @@ mod monitor;
 mod order;
 mod outcome;
 mod plugin;
-mod prefetch;
 mod spec;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -18,7 +18,6 @@ use crate::caller::ImplInfo;
 use crate::error::{PendingImplsError, RegisterError};
 use crate::exec::run::ImplPolicy;
 use crate::hookimpl::ImplOptions;
-use crate::prefetch::{prefetch, prefetch_arc, AHEAD};
 use crate::spec::{SpecInfo, TypeKey};
 
 /// An impl a plugin asked to register, not yet committed.
@@ -87,23 +86,6 @@ struct Staged<'a> {
     /// The slot is new: it has checked none of the hook's records yet.
     fresh_slot: bool,
     prepared: Option<Prepared>,
-}
-
-/// Asks for the memory of the items a few steps after `k`: the plugin's name and impl list,
-/// then the impls' functions (whose reference counts staging changes).
-#[inline]
-fn prefetch_item(items: &[(&Arc<str>, &[PendingImpl])], k: usize) {
-    if let Some((name, pending)) = items.get(k + AHEAD) {
-        prefetch_arc(name);
-        prefetch(pending.as_ptr());
-    }
-    if let Some((_, pending)) = items.get(k + AHEAD / 2) {
-        for p in pending.iter() {
-            if let RecordFn::Typed { func, .. } = &p.func {
-                prefetch_arc(func);
-            }
-        }
-    }
 }
 
 /// How many impls of each hook `items` holds (consecutive impls mostly name the same hook:
@@ -280,8 +262,7 @@ impl Registry {
         // Spec types whose spec this stage checked.
         let mut validated: Vec<TypeKey> = Vec::new();
         let mut last: Option<(&str, usize)> = None;
-        for (k, &(name, pending)) in items.iter().enumerate() {
-            prefetch_item(items, k);
+        for &(name, pending) in items {
             if let Err(e) = self.precheck(name, pending, &mut validated) {
                 results.push(Err(Box::new(e)));
                 continue;
@@ -400,10 +381,7 @@ impl Registry {
         let accepted = results.iter().filter(|r| r.is_ok()).count();
         self.plugins.reserve(accepted);
         self.by_name.reserve(accepted);
-        for (k, (r, &(name, _))) in results.iter().zip(items).enumerate() {
-            if let Some((later, _)) = items.get(k + AHEAD) {
-                prefetch_arc(later);
-            }
+        for (r, &(name, _)) in results.iter().zip(items) {
             if let Ok(id) = r {
                 self.plugins.push(PluginRecord {
                     id: *id,

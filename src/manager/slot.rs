@@ -25,7 +25,6 @@ use crate::hookimpl::{Hook, HookReturn, ImplFn, ImplOptions, SyncFn};
 use crate::limits::{dismantle, quote, too_deep, too_deep_detail, Quote};
 use crate::order::{call_order, OrderItem};
 use crate::outcome::{HookOutcome, ImplOutcome};
-use crate::prefetch::{prefetch_arc, AHEAD};
 use crate::spec::{DynamicHook, HookSpec, SpecInfo, TypeKey};
 
 /// A stored historic call, replayed to impls registered later.
@@ -287,23 +286,7 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
     ) -> Result<Prepared, RegisterError> {
         let order = order_records(&spec.name, records)?;
         let mut entries = Vec::with_capacity(records.len());
-        for (k, &i) in order.iter().enumerate() {
-            // Each record points to its plugin's name and function, allocations of their own
-            // whose reference counts this changes: ask for them ahead.
-            if let Some(&later) = order.get(k + AHEAD) {
-                let r = &records[later];
-                prefetch_arc(&r.plugin);
-                if let RecordFn::Typed { func, .. } = &r.func {
-                    prefetch_arc(func);
-                }
-            }
-            if let Some(&soon) = order.get(k + AHEAD / 2) {
-                if let RecordFn::Typed { func, .. } = &records[soon].func {
-                    if let Some(f) = func.downcast_ref::<ImplFn<S>>() {
-                        f.prefetch();
-                    }
-                }
-            }
+        for &i in &order {
             let r = &records[i];
             if spec.historic && r.options.wrapper {
                 return Err(historic_wrapper(spec, &r.plugin));

@@ -66,37 +66,10 @@ pub(crate) struct Registry {
     pub(crate) env_names: HashMap<String, String>,
 }
 
-/// How many cache lines from the start of a cell's allocation hold its hot fields (see
-/// [`Cell::prefetch`]; a test checks the layout).
-const HOT_LINES: usize = 4;
-
-/// A plugin's present dependencies, in declaration order: up to three in the cell itself (most
-/// plugins have few; no allocation), more in a list.
-pub(crate) enum Deps {
-    Few([Option<Arc<Cell>>; 3]),
-    Many(Box<[Arc<Cell>]>),
-}
-
-impl Deps {
-    pub(crate) fn new(deps: impl ExactSizeIterator<Item = Arc<Cell>>) -> Self {
-        if deps.len() <= 3 {
-            let mut few = [None, None, None];
-            for (slot, dep) in few.iter_mut().zip(deps) {
-                *slot = Some(dep);
-            }
-            Deps::Few(few)
-        } else {
-            Deps::Many(deps.collect())
-        }
-    }
-}
-
 /// One plugin and its life.
 ///
-/// `repr(C)`, hot fields first: what the passes of a `start` over thousands of plugins read
-/// (reference counts, state, bring-up, name, dependencies, flags) sits in the first
-/// [`HOT_LINES`] cache lines of the allocation, which [`Cell::prefetch`] asks for ahead of use.
-#[repr(C)]
+/// Cells hold their dependencies' cells: dropping one drops its dependency chain iteratively
+/// (see the `Drop` impl), never by recursion, however long the chain.
 pub(crate) struct Cell {
     pub(crate) run: Mutex<Run>,
     /// Bringing the plugin up (init + start): set once, to the outcome or to a shared future
@@ -105,7 +78,7 @@ pub(crate) struct Cell {
     pub(crate) name: Arc<str>,
     /// Present dependencies, in declaration order: set once, by the `start` that resolves the
     /// plugin.
-    pub(crate) deps: OnceLock<Deps>,
+    pub(crate) deps: OnceLock<Vec<Arc<Cell>>>,
     pub(crate) plugin: Arc<dyn Plugin>,
     /// Set once `Started`: what a lazy plugin's gates check (shared with them; created with
     /// the first gate, so eager plugins do without).
@@ -114,8 +87,7 @@ pub(crate) struct Cell {
     /// plugin stops itself (within this grace) when its start ends.
     pub(crate) closing: Mutex<Option<Duration>>,
     pub(crate) lazy: bool,
-    /// The services the plugin provides to its dependents (in the cell: no allocation); its
-    /// `open` flag, which a start sets and clears, comes first.
+    /// The services the plugin provides to its dependents (writable during its `init` only).
     pub(crate) provided: Provided,
     pub(crate) disabled: Option<DisabledBy>,
     /// The optional dependencies that had failed when the plugin started: it runs without
@@ -141,24 +113,9 @@ impl Registry {
 }
 
 impl Cell {
-    /// Asks the CPU for the hot part of `cell`'s allocation (see [`crate::prefetch`]).
-    #[inline]
-    pub(crate) fn prefetch(cell: &Arc<Cell>) {
-        // `Arc::as_ptr` points past the two reference counts, which clones change.
-        let start = Arc::as_ptr(cell).cast::<u8>().wrapping_sub(16);
-        for line in 0..HOT_LINES {
-            crate::prefetch::prefetch(start.wrapping_add(line * 64));
-        }
-    }
-
     /// The plugin's present dependencies (none before it is resolved).
     pub(crate) fn deps(&self) -> impl Iterator<Item = &Arc<Cell>> + '_ {
-        let (few, many): (&[Option<Arc<Cell>>], &[Arc<Cell>]) = match self.deps.get() {
-            None => (&[], &[]),
-            Some(Deps::Few(few)) => (few, &[]),
-            Some(Deps::Many(many)) => (&[], many),
-        };
-        few.iter().map_while(Option::as_ref).chain(many)
+        self.deps.get().into_iter().flatten()
     }
 
     /// Whether the plugin declared its dependency `name` optional (every time it declared it:
@@ -190,6 +147,20 @@ impl Cell {
 
     pub(crate) fn plugin(&self) -> &Arc<dyn Plugin> {
         &self.plugin
+    }
+}
+
+impl Drop for Cell {
+    /// Drops the dependencies this cell was the last holder of, and theirs, with a list
+    /// instead of recursion: a chain of 100,000 plugins would overflow a thread's stack.
+    fn drop(&mut self) {
+        let mut last: Vec<Arc<Cell>> = self.deps.take().unwrap_or_default();
+        while let Some(dep) = last.pop() {
+            if let Some(mut cell) = Arc::into_inner(dep) {
+                last.extend(cell.deps.take().into_iter().flatten());
+                // `cell` drops here, without dependencies.
+            }
+        }
     }
 }
 
@@ -313,8 +284,11 @@ impl Host {
                     // Only a lazy plugin can be called while it starts (an eager one's impls
                     // are published after `start`), so only lazy ones join the list.
                     let work = if cell.lazy {
-                        let mut stack = STARTING.try_with(Clone::clone).unwrap_or_default();
-                        stack.push(cell_id(&cell));
+                        let parent = STARTING.try_with(Clone::clone).ok().flatten();
+                        let stack = Some(Arc::new(Starting {
+                            cell: cell_id(&cell),
+                            parent,
+                        }));
                         STARTING.scope(stack, work).boxed()
                     } else {
                         work.boxed()
@@ -529,54 +503,49 @@ impl Up {
 type UpFuture = Shared<BoxFuture<'static, Result<(), String>>>;
 
 tokio::task_local! {
-    /// The plugins whose start-up the current task is part of (cell addresses): a call that
+    /// The plugins whose start-up the current task is part of, innermost first: a call that
     /// reaches one of them would wait for itself.
-    static STARTING: Vec<usize>;
+    static STARTING: Option<Arc<Starting>>;
+}
+
+/// One plugin being started (its cell's address) and the start it is part of: a list shared
+/// by the tasks of nested lazy starts, so a start adds one node rather than copying the list
+/// (a chain of lazy plugins would otherwise copy it once per link).
+struct Starting {
+    cell: usize,
+    parent: Option<Arc<Starting>>,
+}
+
+impl Drop for Starting {
+    /// Unlinks the rest of the list iteratively: a long chain of starts must not drop
+    /// recursively.
+    fn drop(&mut self) {
+        let mut next = self.parent.take();
+        while let Some(node) = next {
+            next = Arc::into_inner(node).and_then(|mut n| n.parent.take());
+        }
+    }
 }
 
 fn cell_id(cell: &Cell) -> usize {
     std::ptr::from_ref(cell) as usize
 }
 
+/// Whether the current task is part of `cell`'s start-up. Only a start under way can be one:
+/// the list is walked only then (a plugin whose start has not begun is on no list).
 fn is_starting(cell: &Cell) -> bool {
-    STARTING
-        .try_with(|s| s.contains(&cell_id(cell)))
-        .unwrap_or(false)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::mem::offset_of;
-
-    use super::{Cell, HOT_LINES};
-
-    #[test]
-    fn the_hot_fields_of_a_cell_sit_in_the_lines_it_prefetches() {
-        // The allocation starts with the two reference counts (16 bytes), then the cell.
-        let end_of = |offset: usize, size: usize| 16 + offset + size;
-        let hot = [
-            end_of(offset_of!(Cell, run), size_of_field(|c: &Cell| &c.run)),
-            end_of(offset_of!(Cell, up), size_of_field(|c: &Cell| &c.up)),
-            end_of(offset_of!(Cell, name), size_of_field(|c: &Cell| &c.name)),
-            end_of(offset_of!(Cell, deps), size_of_field(|c: &Cell| &c.deps)),
-            end_of(
-                offset_of!(Cell, plugin),
-                size_of_field(|c: &Cell| &c.plugin),
-            ),
-            end_of(offset_of!(Cell, open), size_of_field(|c: &Cell| &c.open)),
-            end_of(
-                offset_of!(Cell, closing),
-                size_of_field(|c: &Cell| &c.closing),
-            ),
-            end_of(offset_of!(Cell, lazy), 1),
-            // The `open` flag at the start of `provided`.
-            end_of(offset_of!(Cell, provided), 1),
-        ];
-        let limit = HOT_LINES * 64;
-        assert!(hot.iter().all(|&end| end <= limit), "{hot:?} > {limit}");
-    }
-
-    fn size_of_field<T>(_: fn(&Cell) -> &T) -> usize {
-        std::mem::size_of::<T>()
-    }
+    let under_way = matches!(cell.up.get(), Some(Up::Running(work)) if work.peek().is_none());
+    under_way
+        && STARTING
+            .try_with(|s| {
+                let mut at = s.as_deref();
+                while let Some(node) = at {
+                    if node.cell == cell_id(cell) {
+                        return true;
+                    }
+                    at = node.parent.as_deref();
+                }
+                false
+            })
+            .unwrap_or(false)
 }

@@ -57,10 +57,8 @@ impl ServiceMap {
     }
 }
 
-/// The services one plugin provides: writable during its `init` only. `repr(C)`: the flag
-/// comes first (see [`Cell`](super::cell::Cell)'s layout).
+/// The services one plugin provides: writable during its `init` only.
 #[derive(Default)]
-#[repr(C)]
 pub(crate) struct Provided {
     open: AtomicBool,
     map: RwLock<ServiceMap>,

@@ -19,7 +19,7 @@ use futures::FutureExt;
 use tokio::sync::broadcast;
 
 use super::builder::PluginManagerBuilder;
-use super::cell::{Cell, Deps, Host, LazyGate, Run, Up};
+use super::cell::{Cell, Host, LazyGate, Run, Up};
 use super::config::{env_name, DisabledBy, Enablement, HostConfig};
 use super::context::Provided;
 use super::deps::resolve_refs;
@@ -32,7 +32,6 @@ use super::Plugin;
 use crate::exec::panic::panic_message;
 use crate::limits::Quote;
 use crate::manager::registrar::Registrar;
-use crate::prefetch::{prefetch_arc, AHEAD};
 use crate::spec::HookSpec;
 use crate::{HookCaller, HookManager};
 
@@ -136,9 +135,53 @@ impl PluginManager {
     /// is enabled (and lazy) comes from the configuration.
     ///
     /// # Errors
-    /// [`PluginError::Duplicate`] if a plugin of that name was added already.
+    /// [`PluginError::Duplicate`] if a plugin of that name was added already (to add a second
+    /// instance of one plugin type, name it: [`add_as`](Self::add_as)).
     pub fn add<P: Plugin>(&self, plugin: P) -> Result<(), PluginError> {
         self.add_arc(Arc::new(plugin), false)
+    }
+
+    /// Adds `plugin` under `name` instead of the name in its [`meta`](Plugin::meta): the way
+    /// to add two instances of one plugin type. The instance is that name everywhere — its
+    /// state, its impls (as the plugin name a [`HookOutcome`](crate::HookOutcome) reports),
+    /// its configuration section, the dependencies of other plugins on it; the rest of its
+    /// metadata (version, dependencies) is the plugin's own.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use hookwire::{Plugin, PluginError, PluginManager, PluginMeta, Registrar, RegisterError};
+    ///
+    /// struct Cache;
+    /// impl Plugin for Cache {
+    ///     fn meta(&self) -> PluginMeta { PluginMeta::new("cache", "1.0.0") }
+    ///     fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> { Ok(()) }
+    /// }
+    ///
+    /// let pm = PluginManager::new();
+    /// pm.add(Cache).unwrap();
+    /// assert!(matches!(pm.add(Cache), Err(PluginError::Duplicate { .. })));
+    /// pm.add_as("cache-2", Cache).unwrap();
+    /// assert_eq!(pm.start().await.unwrap().started, ["cache", "cache-2"]);
+    /// # });
+    /// ```
+    ///
+    /// # Errors
+    /// [`PluginError::Duplicate`] if a plugin named `name` was added already.
+    pub fn add_as<P: Plugin>(&self, name: impl Into<String>, plugin: P) -> Result<(), PluginError> {
+        self.add_named(Arc::new(plugin), false, Some(name.into()))
+    }
+
+    /// [`add_lazy`](Self::add_lazy) under `name`: see [`add_as`](Self::add_as).
+    ///
+    /// # Errors
+    /// As [`add_as`](Self::add_as).
+    pub fn add_lazy_as<P: Plugin>(
+        &self,
+        name: impl Into<String>,
+        plugin: P,
+    ) -> Result<(), PluginError> {
+        self.add_named(Arc::new(plugin), true, Some(name.into()))
     }
 
     /// Adds `plugin` as lazy: `start` registers its impls, and the first call that reaches
@@ -163,7 +206,20 @@ impl PluginManager {
     /// # Errors
     /// As [`add`](Self::add).
     pub fn add_arc(&self, plugin: Arc<dyn Plugin>, lazy: bool) -> Result<(), PluginError> {
-        let meta = plugin.meta();
+        self.add_named(plugin, lazy, None)
+    }
+
+    /// Adds a plugin, under `name` if given (else its metadata's name).
+    fn add_named(
+        &self,
+        plugin: Arc<dyn Plugin>,
+        lazy: bool,
+        name: Option<String>,
+    ) -> Result<(), PluginError> {
+        let mut meta = plugin.meta();
+        if let Some(name) = name {
+            meta.name = name;
+        }
         let config = &self.inner.config;
         let disabled = match config.enablement(&meta.name) {
             Enablement::Enabled => None,
@@ -308,26 +364,18 @@ impl PluginManager {
         let mut batch = Vec::with_capacity(cells.len());
         let mut batch_cells = Vec::with_capacity(cells.len());
         for (i, cell) in cells.iter().enumerate() {
-            if let Some(next) = cells.get(i + AHEAD) {
-                Cell::prefetch(next);
-            }
-            if let Some(soon) = cells.get(i + AHEAD / 2) {
-                prefetch_arc(&soon.plugin);
-                for &d in resolved.deps_of(i + AHEAD / 2) {
-                    Cell::prefetch(&cells[d as usize]);
-                }
-            }
             if cell.run().state != PluginState::Discovered {
                 continue;
             }
             // A plugin leaves `Discovered` in this pass (registered or failed; a panic in its
             // `register` is caught), with no await in between: it is wired once.
-            let wired = cell.deps.set(Deps::new(
+            let wired = cell.deps.set(
                 resolved
                     .deps_of(i)
                     .iter()
-                    .map(|&d| cells[d as usize].clone()),
-            ));
+                    .map(|&d| cells[d as usize].clone())
+                    .collect(),
+            );
             debug_assert!(wired.is_ok(), "a plugin is wired once");
             is_new[i] = true;
             match self.registrar(cell) {
@@ -352,9 +400,6 @@ impl PluginManager {
         let mut checked = Vec::with_capacity(batch.len());
         for (k, verdict) in verdicts.into_iter().enumerate() {
             let cell = batch_cells[k];
-            if let Some(next) = batch_cells.get(k + AHEAD) {
-                Cell::prefetch(next);
-            }
             match verdict {
                 Ok(()) => {
                     host.transition(cell, PluginState::Registered);
@@ -371,18 +416,7 @@ impl PluginManager {
             reg.started.reserve(fresh.len());
             reg.started.len()
         };
-        for (k, cell) in fresh.iter().enumerate() {
-            // This pass goes in dependency order, all over memory: ask for the plugins (and
-            // their dependencies, whose state a start checks) ahead of time.
-            if let Some(next) = fresh.get(k + AHEAD) {
-                Cell::prefetch(next);
-            }
-            if let Some(&soon) = fresh_at.get(k + AHEAD / 2) {
-                prefetch_arc(&cells[soon as usize].name);
-                for &d in resolved.deps_of(soon as usize) {
-                    Cell::prefetch(&cells[d as usize]);
-                }
-            }
+        for cell in &fresh {
             // The start order lists every new plugin, failed and lazy ones included.
             report.start_order.push(String::from(&*cell.name));
             if cell.lazy || cell.run().state != PluginState::Registered {
@@ -395,11 +429,8 @@ impl PluginManager {
         //    in one batch: one snapshot rebuild per hook for the whole start.
         let mut live = Vec::with_capacity(checked.len());
         let mut live_at = Vec::with_capacity(checked.len());
-        for (j, &k) in checked.iter().enumerate() {
+        for &k in &checked {
             let cell = batch_cells[k];
-            if let Some(&next) = checked.get(j + AHEAD) {
-                Cell::prefetch(batch_cells[next]);
-            }
             if cell.lazy {
                 if let Some(dep) = cell.failed_required_dep() {
                     let reason = format!("dependency `{}` failed", dep.name);
@@ -420,9 +451,6 @@ impl PluginManager {
         let results = host.hooks.register_batch(&registrars);
         for (k, result) in results.into_iter().enumerate() {
             let cell = live[k];
-            if let Some(next) = live.get(k + AHEAD) {
-                Cell::prefetch(next);
-            }
             match result {
                 Ok(handle) => {
                     // A lazy plugin that a call brought up meanwhile may have failed already,
@@ -460,10 +488,7 @@ impl PluginManager {
         let mut started_now: Vec<&Arc<Cell>> = Vec::with_capacity(fresh.len());
         let config_keys = host.config.has_own_keys();
         report.started.reserve(fresh.len());
-        for (k, cell) in fresh.iter().enumerate() {
-            if let Some(next) = fresh.get(k + AHEAD) {
-                Cell::prefetch(next);
-            }
+        for cell in &fresh {
             let run = cell.run();
             match &run.state {
                 PluginState::Started => {
@@ -506,13 +531,7 @@ impl PluginManager {
         {
             let reg = host.registry();
             let since = &reg.started[started_before.min(reg.started.len())..];
-            for (k, cell) in since.iter().enumerate() {
-                if let Some(next) = since.get(k + AHEAD) {
-                    Cell::prefetch(next);
-                }
-                if let Some(soon) = since.get(k + AHEAD / 2) {
-                    prefetch_arc(&soon.name);
-                }
+            for cell in since {
                 if ours.remove(&Arc::as_ptr(cell)) {
                     report.started.push(String::from(&*cell.name));
                 }

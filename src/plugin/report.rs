@@ -11,7 +11,7 @@ use super::deps::{DependencyError, DependencyProblem};
 #[non_exhaustive]
 pub enum PluginError {
     /// A plugin of that name was added already.
-    #[error("plugin `{plugin}` was added already; plugin names must be unique (remove the other copy, or rename one)")]
+    #[error("plugin `{plugin}` was added already; plugin names must be unique: remove the other copy, or give this instance a name of its own with `PluginManager::add_as(\"{plugin}-2\", plugin)` (or `add_lazy_as`)")]
     Duplicate {
         /// The name.
         plugin: String,

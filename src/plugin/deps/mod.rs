@@ -9,14 +9,14 @@
 //!
 //! The start order is a topological order of the "requires" graph: dependencies start before
 //! their dependents; among the plugins free to start next, the one whose name sorts first
-//! (byte-wise) goes first, so the result does not depend on the input order. Cost: one
-//! hash-table lookup per dependency, a sort of the names (mostly integer comparisons of their
-//! first 16 bytes: `O(plugins log plugins)`, the only part that is not linear) and Kahn's
-//! algorithm over edges bucketed by target, taking the smallest ready plugin from a
-//! hierarchical bitset (`O(log₆₄ plugins)` a step, see `ready.rs`); petgraph's strongly
-//! connected components name the cycles when there are some.
+//! (byte-wise) goes first, so the result does not depend on the input order. Cost:
+//! `O(plugins log plugins + dependencies)`: a sort of the names, one hash-map lookup per
+//! dependency, and Kahn's algorithm over edges bucketed by target, taking the smallest ready
+//! plugin from a binary heap; petgraph's strongly connected components name the cycles when
+//! there are some.
 
-use hashbrown::HashTable;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use semver::Version;
@@ -26,13 +26,11 @@ use super::meta::PluginMeta;
 mod check;
 mod cycles;
 mod problem;
-mod ready;
 
-use check::{Digest, Found, Index, Owner};
+use check::{check_plugin, Checked, Index};
 use cycles::find_cycles;
 use problem::format_problems;
 pub use problem::DependencyProblem;
-use ready::ReadySet;
 
 /// What [`resolve`] found: the order to start the plugins in, and the optional dependencies
 /// that are absent.
@@ -171,8 +169,8 @@ impl Resolved {
 /// [`resolve`] over borrowed metadata, in input positions; without a host API version,
 /// plugins' host API requirements are not checked.
 ///
-/// Linear but for sorting the names: the dependency edges are bucketed by target (no sort),
-/// and petgraph's graph is only built to find cycles when there are some.
+/// `O(n log n)` (the name sort and the ready heap); the dependency edges are bucketed by
+/// target (no sort), and petgraph's graph is only built to find cycles when there are some.
 pub(crate) fn resolve_refs(
     plugins: &[&PluginMeta],
     host_api: Option<&Version>,
@@ -180,81 +178,75 @@ pub(crate) fn resolve_refs(
     // Indices are `u32` (half the memory of `usize` in the sort keys and edges); 4 billion
     // plugins' metadata would not fit in memory anyway.
     let n = plugins.len();
-    let mut problems: Vec<Found> = Vec::new();
-    // One pass over the metadata: what concerns each plugin alone is checked, and what the
-    // passes below need is copied into contiguous buffers.
-    let digest = Digest::new(plugins, host_api, &mut problems);
-    // Plugins sorted by (name, version, input position). Only small keys move, and most
-    // comparisons are of two integers: the first 16 bytes of the names (see `name_key`);
-    // the names themselves are compared only when those are equal.
-    let full = |i: u32| (digest.name(i as usize), digest.version(i as usize), i);
-    let mut by_name: Vec<(u128, u32)> = (0..n)
-        .map(|i| (name_key(digest.name(i)), i as u32))
+    // Plugins sorted by (name, version, input position).
+    let mut by_name: Vec<(&str, Option<&Version>, u32)> = plugins
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.name.as_str(), p.version.as_ref(), i as u32))
         .collect();
-    by_name.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| full(a.1).cmp(&full(b.1))));
+    by_name.sort_unstable();
 
     // One node per distinct name, numbered in name order.
+    let mut names: Vec<&str> = Vec::with_capacity(n);
     // Each node's plugin (its first, when a name is duplicated: an error anyway).
     let mut input_of_node: Vec<u32> = Vec::with_capacity(n);
     let mut index = Index {
-        node_of: HashTable::with_capacity(n),
-        names: Vec::with_capacity(n),
+        node_of: HashMap::with_capacity(n),
         version: Vec::with_capacity(n),
     };
     // Per plugin (input position): its node, and its rank in `by_name`, which orders problems.
     let mut node_of_plugin = vec![0u32; n];
     let mut rank = vec![0u32; n];
+    let mut out = Checked {
+        problems: Vec::new(),
+        skipped_optional: Vec::new(),
+        edges: Vec::new(),
+    };
     let mut start = 0;
     for end in 1..=n {
-        if end < n
-            && by_name[end].0 == by_name[start].0
-            && digest.name(by_name[end].1 as usize) == digest.name(by_name[start].1 as usize)
-        {
+        if end < n && by_name[end].0 == by_name[start].0 {
             continue;
         }
-        let node = index.names.len() as u32;
+        let node = names.len() as u32;
         let group = &by_name[start..end];
-        let first = group[0].1;
-        index.names.push(digest.name(first as usize));
-        input_of_node.push(first);
-        let hash_of = |n: &u32| digest.name_hash(input_of_node[*n as usize] as usize);
-        index
-            .node_of
-            .insert_unique(digest.name_hash(first as usize), node, hash_of);
+        names.push(group[0].0);
+        input_of_node.push(group[0].2);
+        index.node_of.insert(group[0].0, node);
         index.version.push(match group {
-            [_] => digest.version(first as usize),
+            [(_, version, _)] => *version,
             _ => None,
         });
         if group.len() > 1 {
-            let versions = group.iter().map(|&(_, i)| {
-                digest
-                    .version(i as usize)
-                    .map_or("invalid".to_owned(), Version::to_string)
-            });
-            problems.push((
-                Owner::Duplicate(start as u32),
+            let versions = group
+                .iter()
+                .map(|&(_, v, _)| v.map_or("invalid".to_owned(), Version::to_string));
+            out.problems.push((
+                (start as u32, 0),
                 DependencyProblem::DuplicatePlugin {
-                    plugin: digest.name(first as usize).to_owned(),
+                    plugin: group[0].0.to_owned(),
                     versions: versions.collect(),
                 },
             ));
         }
-        for (pos, &(_, i)) in group.iter().enumerate() {
+        for (pos, &(_, _, i)) in group.iter().enumerate() {
             node_of_plugin[i as usize] = node;
             rank[i as usize] = (start + pos) as u32;
         }
         start = end;
     }
 
-    // Each plugin's dependencies and conflicts, against the index.
-    let mut skipped_optional = Vec::new();
-    let (edges, dep_ends) = digest.check_deps(
-        &node_of_plugin,
-        &index,
-        &mut problems,
-        &mut skipped_optional,
-    );
-    let nodes = index.names.len();
+    // Each plugin's own checks, in input order.
+    let mut dep_ends = Vec::with_capacity(n);
+    for (i, p) in plugins.iter().enumerate() {
+        check_plugin(p, node_of_plugin[i], rank[i], host_api, &index, &mut out);
+        dep_ends.push(out.edges.len() as u32);
+    }
+    let Checked {
+        mut problems,
+        mut skipped_optional,
+        edges,
+    } = out;
+    let nodes = names.len();
 
     // Kahn's algorithm on "requires" edges, always starting the ready plugin whose name sorts
     // first (node numbers are in name order). `dependents[first[v]..first[v + 1]]` are the
@@ -275,30 +267,24 @@ pub(crate) fn resolve_refs(
         dependents[fill[to as usize] as usize] = from;
         fill[to as usize] += 1;
     }
-    let mut ready = ReadySet::new(nodes);
-    for (node, &count) in remaining.iter().enumerate() {
-        if count == 0 {
-            ready.insert(node as u32);
-        }
-    }
+    let mut ready: BinaryHeap<Reverse<u32>> = (0..nodes as u32)
+        .filter(|&node| remaining[node as usize] == 0)
+        .map(Reverse)
+        .collect();
     let mut order = Vec::with_capacity(nodes);
-    while let Some(node) = ready.pop_min() {
+    while let Some(Reverse(node)) = ready.pop() {
         order.push(input_of_node[node as usize]);
         let node = node as usize;
         for &d in &dependents[first[node] as usize..first[node + 1] as usize] {
             remaining[d as usize] -= 1;
             if remaining[d as usize] == 0 {
-                ready.insert(d);
+                ready.push(Reverse(d));
             }
         }
     }
     if !problems.is_empty() || order.len() < nodes {
-        // By plugin name, a duplicate name's problem first (the sort is stable: each
-        // plugin's problems keep their order).
-        problems.sort_by_key(|&(owner, _)| match owner {
-            Owner::Duplicate(first) => (first, 0),
-            Owner::Plugin(i) => (rank[i as usize], 1),
-        });
+        // By plugin name (the sort is stable: each plugin's problems keep their order).
+        problems.sort_by_key(|&(key, _)| key);
         let mut problems: Vec<DependencyProblem> = problems.into_iter().map(|(_, p)| p).collect();
         if order.len() < nodes {
             let mut edges = edges;
@@ -317,10 +303,7 @@ pub(crate) fn resolve_refs(
             }
             problems.extend(find_cycles(&graph).into_iter().map(|cycle| {
                 DependencyProblem::Cycle {
-                    cycle: cycle
-                        .into_iter()
-                        .map(|n| index.names[n].to_owned())
-                        .collect(),
+                    cycle: cycle.into_iter().map(|n| names[n].to_owned()).collect(),
                 }
             }));
         }
@@ -339,14 +322,4 @@ pub(crate) fn resolve_refs(
         deps,
         ends: dep_ends,
     })
-}
-
-/// A name's first 16 bytes as a big-endian integer (zero-padded): integers compare as the
-/// names do, except that names equal in their first 16 bytes (or differing only by trailing
-/// NUL bytes) have equal keys and must be compared in full.
-fn name_key(name: &str) -> u128 {
-    let mut bytes = [0u8; 16];
-    let head = &name.as_bytes()[..name.len().min(16)];
-    bytes[..head.len()].copy_from_slice(head);
-    u128::from_be_bytes(bytes)
 }
