@@ -32,7 +32,7 @@ impl Plugin for TokenAuth {
         PluginMeta::new("token-auth", "1.0.0")
     }
     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
-        r.hook::<Authenticate, _>(self).tryfirst().add()?;
+        r.hook::<Authenticate>(self).tryfirst().add()?;
         r.sync_fn::<OnStartup>(|app| Ok(Some(format!("token-auth ready for {}", app.name))))
             .add()
     }

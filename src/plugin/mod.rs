@@ -74,7 +74,7 @@ pub enum Health {
 /// }
 /// impl Plugin for Polite {
 ///     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
-///         r.hook::<Greet, _>(self).add()
+///         r.hook::<Greet>(self).add()
 ///     }
 /// }
 ///
