@@ -11,7 +11,8 @@
 //! Modes: `sync`, `sync-baseline`, `async`, `async-baseline`, `parallel`, `join-all`,
 //! `pending-timeout`, `tokio-timeout` (impls that yield once, under a 1 s timeout),
 //! `macro-sync`, `macro-async` (the `sync`/`async` impls written as `#[hookwire::plugin]`
-//! methods, to compare with the closures), and
+//! methods) and `hand-sync`, `hand-async` (the same written by hand: `impl SyncHook`,
+//! `#[async_trait] impl Hook`), and
 //! `sync-stats`, `async-stats`
 //! (the same calls with per-impl statistics on), and `start` (N plugins added and started on
 //! a fresh `PluginManager`, per iteration); then iterations and N.
@@ -46,6 +47,22 @@ struct MacroAsync;
 impl MacroAsync {
     #[hookimpl]
     async fn compute(&self, x: &u64) -> HookReturn<u64> {
+        Ok(Some(x + 1))
+    }
+}
+
+/// `macro-sync`/`macro-async`'s impls written by hand, as a user would without the macro.
+struct HandWritten;
+
+impl hookwire::SyncHook<Compute> for HandWritten {
+    fn call(&self, x: &u64) -> HookReturn<u64> {
+        Ok(Some(x + 1))
+    }
+}
+
+#[hookwire::async_trait]
+impl hookwire::Hook<Compute> for HandWritten {
+    async fn call(&self, x: &u64) -> HookReturn<u64> {
         Ok(Some(x + 1))
     }
 }
@@ -157,6 +174,23 @@ fn run(mode: &str, iters: u64, n: usize) {
                 black_box(poll_ready(c.call(black_box(&7))).expect("call"));
             }
         }
+        "hand-sync" | "hand-async" => {
+            let h = std::sync::Arc::new(HandWritten);
+            for i in 0..n {
+                pm.register(&format!("p{i}"), |r| {
+                    if mode == "hand-sync" {
+                        r.sync_hook::<Compute>(h.clone()).add()
+                    } else {
+                        r.hook::<Compute>(h.clone()).add()
+                    }
+                })
+                .expect("register");
+            }
+            let c = pm.hook::<Compute>();
+            for _ in 0..iters {
+                black_box(poll_ready(c.call(black_box(&7))).expect("call"));
+            }
+        }
         "parallel" => {
             register_ready_async(&pm, n);
             let c = pm.hook::<Compute>().parallel();
@@ -255,7 +289,7 @@ fn run(mode: &str, iters: u64, n: usize) {
             }
         }
         other => panic!(
-            "unknown mode {other:?}: sync, sync-baseline, async, async-baseline, macro-sync, macro-async, parallel, join-all, pending-timeout, tokio-timeout, sync-stats, async-stats"
+            "unknown mode {other:?}: sync, sync-baseline, async, async-baseline, macro-sync, macro-async, hand-sync, hand-async, parallel, join-all, pending-timeout, tokio-timeout, sync-stats, async-stats"
         ),
     }
 }
@@ -277,6 +311,8 @@ fn main() {
                 "async-baseline",
                 "macro-sync",
                 "macro-async",
+                "hand-sync",
+                "hand-async",
                 "parallel",
                 "join-all",
                 "pending-timeout",
