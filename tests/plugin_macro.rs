@@ -478,3 +478,31 @@ async fn a_hand_written_meta_names_the_plugin() {
     lines.sort();
     assert_eq!(lines, ["hello from n1", "hello from n2"]);
 }
+
+// ---- `#[cfg]` on a hook method --------------------------------------------------------------
+
+struct Configured;
+
+#[hookwire::plugin(name = "configured")]
+impl Configured {
+    #[hookimpl]
+    fn compute(&self, x: &u64) -> HookReturn<u64> {
+        Ok(Some(*x))
+    }
+
+    // Compiled out: its spec does not even exist, and nothing generated for it remains.
+    #[cfg(any())]
+    #[hookimpl]
+    fn no_such_hook(&self, _: &()) -> HookReturn<()> {
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn a_cfg_disabled_hookimpl_is_not_generated_or_registered() {
+    let pm = HookManager::new();
+    pm.add_plugin(Configured).unwrap();
+    assert_eq!(pm.plugins().len(), 1);
+    let out = pm.hook::<Compute>().call(&3).await.unwrap();
+    assert_eq!(out.into_values(), [3]);
+}

@@ -30,6 +30,8 @@ struct HookMethod {
     args: ImplArgs,
     /// Where a type mismatch with the spec is reported: the method's argument type.
     arg_span: Span,
+    /// The method's `#[cfg(..)]`s, repeated on everything generated for it.
+    cfgs: Vec<syn::Attribute>,
 }
 
 pub(crate) fn plugin(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
@@ -132,14 +134,17 @@ pub(crate) fn plugin(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             quote!(::std::sync::Arc::clone(&self))
         };
         let (hook_impl, stmt) = expand_hook(h, &this);
+        let cfgs = &h.cfgs;
         if let Some((hook_trait, body)) = hook_impl {
             out.extend(quote! {
+                #(#cfgs)*
                 impl #impl_generics #hook_trait for #self_ty #where_clause { #body }
             });
         }
-        register.extend(stmt);
+        register.extend(quote!(#(#cfgs)* { #stmt }));
         if h.from_name {
-            out.extend(name_check(h));
+            let check = name_check(h);
+            out.extend(quote!(#(#cfgs)* #check));
         }
     }
     if hooks.is_empty() {
@@ -213,6 +218,12 @@ fn hook_method(attr: &syn::Attribute, f: &ImplItemFn) -> syn::Result<HookMethod>
             (Path::from(Ident::new(&camel, method.span())), true)
         }
     };
+    let cfgs = f
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .cloned()
+        .collect();
     Ok(HookMethod {
         method,
         spec,
@@ -220,6 +231,7 @@ fn hook_method(attr: &syn::Attribute, f: &ImplItemFn) -> syn::Result<HookMethod>
         kind,
         args,
         arg_span,
+        cfgs,
     })
 }
 

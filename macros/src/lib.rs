@@ -83,7 +83,9 @@ use proc_macro::TokenStream;
 /// | `blocking` | a sync method run on tokio's blocking pool (the spec's `Args` must be `Clone`) |
 /// | `optional` | pluggy's `optionalhook` |
 ///
-/// One type implements a hook once: two methods of the same spec are a compile error.
+/// One type implements each hook trait once: two sync (or two async) methods of the same spec
+/// are a compile error (a sync or async impl, a wrapper and `blocking` ones may share a spec).
+/// A method's `#[cfg(..)]` applies to everything generated for it.
 ///
 /// # Lifecycle methods
 ///
