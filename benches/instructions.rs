@@ -9,7 +9,10 @@
 //! ```
 //! (difference of the two totals) / 1000 = instructions per call, set-up excluded.
 //! Modes: `sync`, `sync-baseline`, `async`, `async-baseline`, `parallel`, `join-all`,
-//! `pending-timeout`, `tokio-timeout` (impls that yield once, under a 1 s timeout), and
+//! `pending-timeout`, `tokio-timeout` (impls that yield once, under a 1 s timeout),
+//! `macro-sync`, `macro-async` (the `sync`/`async` impls written as `#[hookwire::plugin]`
+//! methods) and `hand-sync`, `hand-async` (the same written by hand: `impl SyncHook`,
+//! `#[async_trait] impl Hook`), and
 //! `sync-stats`, `async-stats`
 //! (the same calls with per-impl statistics on), and `start` (N plugins added and started on
 //! a fresh `PluginManager`, per iteration); then iterations and N.
@@ -24,7 +27,54 @@ use std::task::{Context, Poll, Waker};
 mod plugin_graph;
 
 use hookspecs::Compute;
-use hookwire::{FutureExt, HookManager};
+use hookwire::{FutureExt, HookManager, HookReturn, Plugin};
+
+/// `sync`'s impl, as a `#[hookwire::plugin]` method (a generated `SyncHook` impl).
+struct MacroSync;
+
+#[hookwire::plugin(name = "macro-sync")]
+impl MacroSync {
+    #[hookimpl]
+    fn compute(&self, x: &u64) -> HookReturn<u64> {
+        Ok(Some(x + 1))
+    }
+}
+
+/// `async`'s impl, as a `#[hookwire::plugin]` method (a generated `Hook` impl).
+struct MacroAsync;
+
+#[hookwire::plugin(name = "macro-async")]
+impl MacroAsync {
+    #[hookimpl]
+    async fn compute(&self, x: &u64) -> HookReturn<u64> {
+        Ok(Some(x + 1))
+    }
+}
+
+/// `macro-sync`/`macro-async`'s impls written by hand, as a user would without the macro.
+struct HandWritten;
+
+impl hookwire::SyncHook<Compute> for HandWritten {
+    fn call(&self, x: &u64) -> HookReturn<u64> {
+        Ok(Some(x + 1))
+    }
+}
+
+#[hookwire::async_trait]
+impl hookwire::Hook<Compute> for HandWritten {
+    async fn call(&self, x: &u64) -> HookReturn<u64> {
+        Ok(Some(x + 1))
+    }
+}
+
+/// Registers `n` copies of a macro-written plugin, under names of their own.
+fn register_plugins<P: Plugin>(pm: &HookManager, n: usize, make: impl Fn() -> P) {
+    for i in 0..n {
+        let p = std::sync::Arc::new(make());
+        pm.register(&format!("p{i}"), |r| p.register(r))
+            .expect("register");
+    }
+}
 
 type BoxedFn = Box<dyn Fn(u64) -> Pin<Box<dyn Future<Output = u64> + Send>>>;
 
@@ -105,6 +155,34 @@ fn run(mode: &str, iters: u64, n: usize) {
             for i in 0..n {
                 pm.register(&format!("p{i}"), |r| {
                     r.sync_fn::<Compute>(|x| Ok(Some(x + 1))).add()
+                })
+                .expect("register");
+            }
+            let c = pm.hook::<Compute>();
+            for _ in 0..iters {
+                black_box(poll_ready(c.call(black_box(&7))).expect("call"));
+            }
+        }
+        "macro-sync" | "macro-async" => {
+            if mode == "macro-sync" {
+                register_plugins(&pm, n, || MacroSync);
+            } else {
+                register_plugins(&pm, n, || MacroAsync);
+            }
+            let c = pm.hook::<Compute>();
+            for _ in 0..iters {
+                black_box(poll_ready(c.call(black_box(&7))).expect("call"));
+            }
+        }
+        "hand-sync" | "hand-async" => {
+            let h = std::sync::Arc::new(HandWritten);
+            for i in 0..n {
+                pm.register(&format!("p{i}"), |r| {
+                    if mode == "hand-sync" {
+                        r.sync_hook::<Compute>(h.clone()).add()
+                    } else {
+                        r.hook::<Compute>(h.clone()).add()
+                    }
                 })
                 .expect("register");
             }
@@ -211,7 +289,7 @@ fn run(mode: &str, iters: u64, n: usize) {
             }
         }
         other => panic!(
-            "unknown mode {other:?}: sync, sync-baseline, async, async-baseline, parallel, join-all, pending-timeout, tokio-timeout, sync-stats, async-stats"
+            "unknown mode {other:?}: sync, sync-baseline, async, async-baseline, macro-sync, macro-async, hand-sync, hand-async, parallel, join-all, pending-timeout, tokio-timeout, sync-stats, async-stats"
         ),
     }
 }
@@ -231,6 +309,10 @@ fn main() {
                 "sync-baseline",
                 "async",
                 "async-baseline",
+                "macro-sync",
+                "macro-async",
+                "hand-sync",
+                "hand-async",
                 "parallel",
                 "join-all",
                 "pending-timeout",

@@ -15,8 +15,8 @@ use hookspecs::{
     Principal, Request, Response,
 };
 use hookwire::{
-    async_trait, BoxError, HookManager, HostConfig, Plugin, PluginContext, PluginManager,
-    PluginMeta, PluginState, RegisterError, Registrar,
+    async_trait, BoxError, HookManager, HookReturn, HostConfig, Plugin, PluginContext,
+    PluginManager, PluginMeta, PluginState, RegisterError, Registrar,
 };
 
 /// Service provided by `storage` to the plugins that depend on it.
@@ -28,6 +28,9 @@ struct Counters {
     requests: AtomicU64,
     flushed: AtomicU64,
 }
+
+// Storage and metrics are written by hand (`impl Plugin`); the other plugins use
+// `#[hookwire::plugin]`, which generates the same thing.
 
 // ---- storage: provides the user store, configured from the file ----------------------------
 #[derive(serde::Deserialize)]
@@ -102,28 +105,26 @@ struct TokenAuth {
     users: OnceLock<Arc<UserStore>>,
     counters: OnceLock<Arc<Counters>>,
 }
+#[hookwire::plugin(
+    name = "token-auth",
+    version = "1.0.0",
+    capabilities = ["auth"],
+    requires = ["storage ^1.2"],
+    optional = ["metrics >=0.3"],
+    host_api = "^1"
+)]
 impl TokenAuth {
-    fn authenticate(&self, req: &AuthRequest) -> Option<Principal> {
-        let user = self.users.get()?.0.get(&req.token)?;
-        Some(Principal {
+    #[hookimpl]
+    fn authenticate(&self, req: &AuthRequest) -> HookReturn<Principal> {
+        let Some(users) = self.users.get() else {
+            return Ok(None);
+        };
+        Ok(users.0.get(&req.token).map(|user| Principal {
             user: user.clone(),
             roles: vec!["customer".into()],
-        })
+        }))
     }
-}
-#[async_trait]
-impl Plugin for TokenAuth {
-    fn meta(&self) -> PluginMeta {
-        PluginMeta::new("token-auth", "1.0.0")
-            .capability("auth")
-            .requires("storage", "^1.2")
-            .optional("metrics", ">=0.3")
-            .host_api("^1")
-    }
-    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
-        r.sync_fn::<Authenticate>(move |req| Ok(self.authenticate(req)))
-            .add()
-    }
+
     async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
         let _ = self.users.set(ctx.require::<UserStore>()?);
         if let Some(c) = ctx.get::<Counters>() {
@@ -144,21 +145,18 @@ struct RateLimit {
     max: AtomicU64,
     seen: AtomicU64,
 }
-#[async_trait]
-impl Plugin for RateLimit {
-    fn meta(&self) -> PluginMeta {
-        PluginMeta::new("rate-limit", "1.0.0").optional("redis", "^7")
+
+#[hookwire::plugin(name = "rate-limit", version = "1.0.0", optional = ["redis ^7"])]
+impl RateLimit {
+    #[hookimpl]
+    fn before_request(&self, _: &Request) -> HookReturn<Response> {
+        let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
+        Ok((n > self.max.load(Ordering::Relaxed)).then(|| Response {
+            status: 429,
+            body: "slow down".into(),
+        }))
     }
-    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
-        r.sync_fn::<BeforeRequest>(move |_| {
-            let n = self.seen.fetch_add(1, Ordering::Relaxed) + 1;
-            Ok((n > self.max.load(Ordering::Relaxed)).then(|| Response {
-                status: 429,
-                body: "slow down".into(),
-            }))
-        })
-        .add()
-    }
+
     async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
         let config: RateConfig = ctx.config()?;
         self.max.store(config.max_requests, Ordering::Relaxed);
@@ -168,13 +166,12 @@ impl Plugin for RateLimit {
 
 // ---- legacy-audit: disabled by the environment ---------------------------------------------
 struct LegacyAudit;
-impl Plugin for LegacyAudit {
-    fn meta(&self) -> PluginMeta {
-        PluginMeta::new("legacy-audit", "0.9.0")
-    }
-    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
-        r.sync_fn::<OnStartup>(|_| Ok(Some("legacy audit on".into())))
-            .add()
+
+#[hookwire::plugin(name = "legacy-audit", version = "0.9.0")]
+impl LegacyAudit {
+    #[hookimpl]
+    fn on_startup(&self, _: &AppInfo) -> HookReturn<String> {
+        Ok(Some("legacy audit on".into()))
     }
 }
 

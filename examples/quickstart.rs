@@ -4,95 +4,89 @@
 //! Run with `cargo run --example quickstart`.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use hookspecs::{
     AfterRequest, AppInfo, AuthRequest, Authenticate, BeforeRequest, Config, Exchange,
     OnConfigLoaded, OnStartup, Principal, Request, Response,
 };
-use hookwire::{
-    async_trait, FutureExt, Hook, HookManager, HookOutcome, HookReturn, ImplOutcome, Plugin,
-    PluginMeta, RegisterError, Registrar,
-};
+use hookwire::{HookManager, HookOutcome, HookReturn, ImplOutcome, Next, WrapResult};
 
 /// Plugin 1: answers `authenticate` from a token table (async, tryfirst).
+///
+/// One annotated impl block is the whole plugin: each `#[hookimpl]` method implements the hook
+/// named after it (`authenticate` → the `Authenticate` spec, whose name is "authenticate").
 struct TokenAuth {
     tokens: HashMap<String, Principal>,
 }
 
-#[async_trait]
-impl Hook<Authenticate> for TokenAuth {
-    async fn call(&self, req: &AuthRequest) -> HookReturn<Principal> {
+#[hookwire::plugin(name = "token-auth", version = "1.0.0")]
+impl TokenAuth {
+    #[hookimpl(tryfirst)]
+    async fn authenticate(&self, req: &AuthRequest) -> HookReturn<Principal> {
         Ok(self.tokens.get(&req.token).cloned())
     }
-}
 
-impl Plugin for TokenAuth {
-    fn meta(&self) -> PluginMeta {
-        PluginMeta::new("token-auth", "1.0.0")
-    }
-    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
-        r.hook::<Authenticate, _>(self).tryfirst().add()?;
-        r.sync_fn::<OnStartup>(|app| Ok(Some(format!("token-auth ready for {}", app.name))))
-            .add()
+    #[hookimpl]
+    fn on_startup(&self, app: &AppInfo) -> HookReturn<String> {
+        Ok(Some(format!("token-auth ready for {}", app.name)))
     }
 }
 
 /// Plugin 2: answers `/health` itself, before any handler runs; its start-up check fails.
 struct Health;
 
-impl Plugin for Health {
-    fn meta(&self) -> PluginMeta {
-        PluginMeta::new("health", "1.0.0")
+#[hookwire::plugin(name = "health", version = "1.0.0")]
+impl Health {
+    #[hookimpl]
+    fn before_request(&self, req: &Request) -> HookReturn<Response> {
+        Ok((req.path == "/health").then(|| Response {
+            status: 200,
+            body: "ok".into(),
+        }))
     }
-    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
-        r.sync_fn::<BeforeRequest>(|req| {
-            Ok((req.path == "/health").then(|| Response {
-                status: 200,
-                body: "ok".into(),
-            }))
-        })
-        .add()?;
-        r.sync_fn::<OnStartup>(|_| Err("disk check failed: /var/data is read-only".into()))
-            .add()
+
+    #[hookimpl]
+    fn on_startup(&self, _: &AppInfo) -> HookReturn<String> {
+        Err("disk check failed: /var/data is read-only".into())
     }
 }
 
 /// Plugin 3: logs requests, wraps `before_request`, and wants the configuration (historic).
 struct AccessLog;
 
-impl Plugin for AccessLog {
-    fn meta(&self) -> PluginMeta {
-        PluginMeta::new("access-log", "1.0.0")
+#[hookwire::plugin(name = "access-log", version = "1.0.0")]
+impl AccessLog {
+    #[hookimpl(wrapper)]
+    async fn before_request(
+        &self,
+        req: &Request,
+        next: Next<'_, BeforeRequest>,
+    ) -> WrapResult<Response> {
+        println!("  [access-log wrapper] -> {} {}", req.method, req.path);
+        let outcome = next.run().await;
+        let answered_by = outcome.answers().next().map(|(p, _)| p.to_owned());
+        println!("  [access-log wrapper] <- answered by {answered_by:?}");
+        Ok(outcome)
     }
-    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
-        r.wrapper_fn::<BeforeRequest>(|req, next| {
-            async move {
-                println!("  [access-log wrapper] -> {} {}", req.method, req.path);
-                let outcome = next.run().await;
-                let answered_by = outcome.answers().next().map(|(p, _)| p.to_owned());
-                println!("  [access-log wrapper] <- answered by {answered_by:?}");
-                Ok(outcome)
-            }
-            .boxed()
-        })
-        .add()?;
-        r.sync_fn::<AfterRequest>(|ex| {
-            println!(
-                "  [access-log] {} {} -> {}",
-                ex.request.method, ex.request.path, ex.response.status
-            );
-            Ok(Some(()))
-        })
-        .add()?;
-        r.sync_fn::<OnConfigLoaded>(|cfg| {
-            println!("  [access-log] got config (replayed): {:?}", cfg.values);
-            Ok(Some(()))
-        })
-        .add()?;
-        r.sync_fn::<OnStartup>(|_| Ok(Some("access-log writing to stdout".into())))
-            .trylast()
-            .add()
+
+    #[hookimpl]
+    fn after_request(&self, ex: &Exchange) -> HookReturn<()> {
+        println!(
+            "  [access-log] {} {} -> {}",
+            ex.request.method, ex.request.path, ex.response.status
+        );
+        Ok(Some(()))
+    }
+
+    #[hookimpl]
+    fn on_config_loaded(&self, cfg: &Config) -> HookReturn<()> {
+        println!("  [access-log] got config (replayed): {:?}", cfg.values);
+        Ok(Some(()))
+    }
+
+    #[hookimpl(trylast)]
+    fn on_startup(&self, _: &AppInfo) -> HookReturn<String> {
+        Ok(Some("access-log writing to stdout".into()))
     }
 }
 

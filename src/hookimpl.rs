@@ -46,7 +46,7 @@ pub type HookReturn<T> = Result<Option<T>, BoxError>;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` does not implement hook `{S}`",
     label = "this type has no `impl Hook<{S}>`",
-    note = "add `#[async_trait] impl Hook<{S}> for {Self} {{ async fn call(&self, args: &<{S} as HookSpec>::Args) -> HookReturn<<{S} as HookSpec>::Output> {{ .. }} }}`, or register a sync impl with `sync_hook`"
+    note = "add `#[async_trait] impl Hook<{S}> for {Self} {{ async fn call(&self, args: &<{S} as HookSpec>::Args) -> HookReturn<<{S} as HookSpec>::Output> {{ .. }} }}`, or register a sync impl with `sync_hook`, or write the plugin as a `#[hookwire::plugin]` impl block with a `#[hookimpl(spec = {S})] async fn`"
 )]
 #[async_trait::async_trait]
 pub trait Hook<S: HookSpec>: Send + Sync + 'static {

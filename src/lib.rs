@@ -42,5 +42,30 @@ pub use spec::{CallMode, DynamicHook, HookSpec, SpecInfo};
 /// Re-exported from `tokio_util`: the type of [`PluginContext::cancellation`].
 pub use tokio_util::sync::CancellationToken;
 
+/// `#[hookwire::plugin]`: one annotated impl block is a whole plugin (feature `macros`, on by
+/// default). See the crate docs' quickstart and [`Plugin`] for the hand-written form it expands to.
+#[cfg(feature = "macros")]
+pub use hookwire_macros::{hookimpl, plugin};
+
+/// Support for the code `#[hookwire::plugin]` generates; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    /// `a == b`, in a constant: the check that a spec taken from a method's name has that name.
+    pub const fn str_eq(a: &str, b: &str) -> bool {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        if a.len() != b.len() {
+            return false;
+        }
+        let mut i = 0;
+        while i < a.len() {
+            if a[i] != b[i] {
+                return false;
+            }
+            i += 1;
+        }
+        true
+    }
+}
+
 /// Re-exported so closures can box their futures: `async move { .. }.boxed()`.
 pub use futures::FutureExt;

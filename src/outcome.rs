@@ -486,7 +486,7 @@ impl<T> HookOutcome<T> {
 /// let pm = HookManager::new();
 /// pm.register("rates", |r| r.sync_fn::<Price>(|_| Err("rates service down".into())).add())?;
 /// pm.register("premium", |r| r.sync_fn::<Price>(|q| Ok(Some(q * 50))).add())?;
-/// pm.register("fallback", |r| r.wrapper::<Price, _>(std::sync::Arc::new(Fallback)).add())?;
+/// pm.register("fallback", |r| r.wrapper::<Price>(std::sync::Arc::new(Fallback)).add())?;
 /// let out = pm.hook::<Price>().call(&3).await?;
 /// // In call order: `premium` (registered last) ran first; the fallback stands where `rates`
 /// // failed.

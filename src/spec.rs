@@ -42,6 +42,11 @@ pub enum CallMode {
 ///
 /// The associated types make a wrong impl a compile error: an impl of `Hook<S>` must take
 /// `&S::Args` and answer `S::Output`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a hook spec",
+    label = "not a `HookSpec`",
+    note = "declare specs with `hookwire::hookspec! {{ pub struct MySpec(Args) -> Output; }}`; a `#[hookimpl]` method whose name is not its spec's (in UpperCamelCase) names it with `#[hookimpl(spec = MySpec)]`"
+)]
 pub trait HookSpec: Sized + Send + Sync + 'static {
     /// What a call passes to every impl (by reference).
     type Args: Send + Sync + 'static;

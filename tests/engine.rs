@@ -184,7 +184,7 @@ async fn errors_and_panics_are_isolated_and_named() {
 async fn impl_errors_keep_their_type() {
     let pm = HookManager::new();
     pm.register("token", |r| {
-        r.hook::<Authenticate, _>(Arc::new(TokenAuth)).add()
+        r.hook::<Authenticate>(Arc::new(TokenAuth)).add()
     })
     .unwrap();
     let out = pm
@@ -287,14 +287,14 @@ async fn wrappers_nest_like_pluggy() {
             name,
             log: l.clone(),
         });
-        pm.register(name, |r| r.wrapper::<Compute, _>(w).add())
+        pm.register(name, |r| r.wrapper::<Compute>(w).add())
             .unwrap();
     }
     let w3 = Arc::new(Recorder {
         name: "w3",
         log: l.clone(),
     });
-    pm.register("w3", |r| r.wrapper::<Compute, _>(w3).trylast().add())
+    pm.register("w3", |r| r.wrapper::<Compute>(w3).trylast().add())
         .unwrap();
 
     let out = pm.hook::<Compute>().call(&3).await.unwrap();
@@ -385,7 +385,7 @@ async fn wrappers_replace_swallow_and_raise() {
 async fn firstresult_wrapper_sees_the_single_answer() {
     let pm = HookManager::new();
     pm.register("token", |r| {
-        r.hook::<Authenticate, _>(Arc::new(TokenAuth)).add()
+        r.hook::<Authenticate>(Arc::new(TokenAuth)).add()
     })
     .unwrap();
     pm.register("upper", |r| {

@@ -175,20 +175,21 @@ impl Registrar {
         }
     }
 
-    /// An async impl of `S` (a type implementing [`Hook<S>`]).
-    pub fn hook<S: HookSpec, H: Hook<S>>(&mut self, h: Arc<H>) -> ImplBuilder<'_> {
+    /// An async impl of `S` (a type implementing [`Hook<S>`]): `r.hook::<S>(self)`.
+    pub fn hook<S: HookSpec>(&mut self, h: Arc<impl Hook<S>>) -> ImplBuilder<'_> {
         let f = self.typed::<S>(ImplFn::Async(h));
         self.builder(Cow::Borrowed(S::NAME), false, f)
     }
 
-    /// A sync impl of `S` (a type implementing [`SyncHook<S>`]).
-    pub fn sync_hook<S: HookSpec, H: SyncHook<S>>(&mut self, h: Arc<H>) -> ImplBuilder<'_> {
+    /// A sync impl of `S` (a type implementing [`SyncHook<S>`]): `r.sync_hook::<S>(self)`.
+    pub fn sync_hook<S: HookSpec>(&mut self, h: Arc<impl SyncHook<S>>) -> ImplBuilder<'_> {
         let f = self.typed::<S>(ImplFn::Sync(h));
         self.builder(Cow::Borrowed(S::NAME), false, f)
     }
 
-    /// A wrapper around the other impls of `S`.
-    pub fn wrapper<S: HookSpec, W: HookWrapper<S>>(&mut self, w: Arc<W>) -> ImplBuilder<'_> {
+    /// A wrapper around the other impls of `S` (a type implementing [`HookWrapper<S>`]):
+    /// `r.wrapper::<S>(self)`.
+    pub fn wrapper<S: HookSpec>(&mut self, w: Arc<impl HookWrapper<S>>) -> ImplBuilder<'_> {
         let f = self.typed::<S>(ImplFn::Wrapper(w));
         self.builder(Cow::Borrowed(S::NAME), true, f)
     }
@@ -199,7 +200,7 @@ impl Registrar {
         &mut self,
         f: impl for<'a> Fn(&'a S::Args) -> BoxFuture<'a, HookReturn<S::Output>> + Send + Sync + 'static,
     ) -> ImplBuilder<'_> {
-        self.hook::<S, _>(Arc::new(AsyncFn(f)))
+        self.hook::<S>(Arc::new(AsyncFn(f)))
     }
 
     /// A sync closure impl of `S`: called directly, no future is allocated.
@@ -207,7 +208,7 @@ impl Registrar {
         &mut self,
         f: impl Fn(&S::Args) -> HookReturn<S::Output> + Send + Sync + 'static,
     ) -> ImplBuilder<'_> {
-        self.sync_hook::<S, _>(Arc::new(SyncFn(f)))
+        self.sync_hook::<S>(Arc::new(SyncFn(f)))
     }
 
     /// A sync closure impl of `S` that runs on tokio's blocking pool (CPU-bound or blocking
@@ -310,7 +311,7 @@ impl Registrar {
             + Sync
             + 'static,
     ) -> ImplBuilder<'_> {
-        self.wrapper::<S, _>(Arc::new(WrapperFn(f)))
+        self.wrapper::<S>(Arc::new(WrapperFn(f)))
     }
 
     /// A sync JSON impl of the hook named `hook`: a dynamic hook, or a typed hook added with

@@ -60,6 +60,9 @@ pub enum Health {
 
 /// A plugin: metadata, impls, and an async lifecycle whose methods default to doing nothing.
 ///
+/// Most plugins need not write this impl: `#[hookwire::plugin]` on an impl block generates it
+/// (feature `macros`, see the crate docs). By hand:
+///
 /// ```
 /// use std::sync::Arc;
 /// use hookwire::{async_trait, Hook, HookManager, HookReturn, Plugin, Registrar, RegisterError};
@@ -74,7 +77,7 @@ pub enum Health {
 /// }
 /// impl Plugin for Polite {
 ///     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
-///         r.hook::<Greet, _>(self).add()
+///         r.hook::<Greet>(self).add()
 ///     }
 /// }
 ///

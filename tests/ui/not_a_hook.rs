@@ -10,5 +10,5 @@ struct NotAHook;
 
 fn main() {
     let pm = HookManager::builder().spec::<Double>().build();
-    let _ = pm.register("p", |r| r.hook::<Double, _>(Arc::new(NotAHook)).add());
+    let _ = pm.register("p", |r| r.hook::<Double>(Arc::new(NotAHook)).add());
 }

@@ -18,5 +18,5 @@ impl Hook<Double> for Doubler {
 
 fn main() {
     let pm = HookManager::builder().spec::<Double>().build();
-    let _ = pm.register("p", |r| r.sync_hook::<Double, _>(Arc::new(Doubler)).add());
+    let _ = pm.register("p", |r| r.sync_hook::<Double>(Arc::new(Doubler)).add());
 }

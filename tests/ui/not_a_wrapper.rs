@@ -10,5 +10,5 @@ struct NotAWrapper;
 
 fn main() {
     let pm = HookManager::builder().spec::<Double>().build();
-    let _ = pm.register("p", |r| r.wrapper::<Double, _>(Arc::new(NotAWrapper)).add());
+    let _ = pm.register("p", |r| r.wrapper::<Double>(Arc::new(NotAWrapper)).add());
 }
