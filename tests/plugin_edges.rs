@@ -125,7 +125,7 @@ async fn a_lazy_start_that_outlives_the_shutdown_grace_stops_itself() {
 }
 
 #[tokio::test]
-async fn a_constraint_on_a_plugin_that_failed_in_the_same_start_is_void() {
+async fn a_constraint_on_a_plugin_that_failed_in_the_same_start_waits_and_orders_nothing() {
     let j = Journal::new();
     let pm = PluginManager::new();
     pm.add(fake("a", &j).init_step(Step::Fail("boom".into())))
@@ -703,7 +703,8 @@ async fn an_ordering_cycle_inside_one_start_fails_the_plugin_that_closes_it() {
     assert!(reason.contains("cycle"), "{reason}");
     assert!(j.of("b").is_empty());
     let out = pm.hook::<Name>().call(&()).await.unwrap();
-    // `a`'s constraint names `b`, which is not callable: void (the later registered first).
+    // `a`'s constraint names `b`, which is not registered: it waits and orders nothing (the
+    // later registered runs first).
     assert_eq!(out.values().collect::<Vec<_>>(), ["c", "a"]);
     pm.shutdown(GRACE).await;
 }
