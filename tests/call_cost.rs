@@ -183,3 +183,15 @@ fn a_collect_all_call_of_one_impl_reports_its_failure_by_plugin() {
     let err = poll_ready(pm.hook::<Compute>().fail_fast().call(&7)).expect_err("fail-fast");
     assert!(err.to_string().contains("broken"), "{err}");
 }
+
+#[test]
+fn a_call_future_stays_small_whatever_the_hook_could_need() {
+    // The wrapper and monitor machinery lives behind a box: a call's future (moved into
+    // every `async fn` that awaits it) holds only the common case's state.
+    let pm = async_impls::<Compute>(1);
+    let caller = pm.hook::<Compute>();
+    let fut = caller.call(&7);
+    let size = std::mem::size_of_val(&fut);
+    drop(fut);
+    assert!(size <= 768, "a call future takes {size} bytes");
+}

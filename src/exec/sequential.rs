@@ -184,8 +184,9 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
             }
             // The first poll sizes the results: inline (no allocation) for at most one.
             let n = list.entries.len() - list.n_wrappers;
-            this.results
-                .reserve_exact(if this.plan.firstresult { n.min(1) } else { n });
+            if n > 1 && !this.plan.firstresult {
+                this.results.reserve_exact(n);
+            }
         }
         // The per-impl loop, in two copies: without statistics it does not look at any.
         if list.counted {
