@@ -1,8 +1,8 @@
 //! Fast paths: impls run straight from the call loop, with no [`ImplRun`] built unless one
 //! goes pending. A sync impl without policy is called directly; an async one has its future
 //! created and polled once in place; when every plain impl of a list is a plain sync impl, one
-//! tight loop calls them all ([`tight`](super::tight)). Entries are written in place
-//! into the call's result vector, one store per outcome variant.
+//! tight loop calls them all ([`tight`](super::tight)). Entries are written straight into
+//! the call's result buffer ([`ResultBuf`]).
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -2,8 +2,9 @@
 //!
 //! For each impl it creates the impl's future and polls it in place (see [`ImplRun`]); only an
 //! impl that goes pending is kept. Sync impls are called directly (no future at all). The only
-//! allocation of the loop is the result vector; a deadline timer is armed only when an impl
-//! actually waits and the call has a deadline.
+//! allocation of the loop is the result buffer, and only for more than one result (one entry
+//! is held inline); a deadline timer is armed only when an impl actually waits and the call
+//! has a deadline.
 
 use std::future::Future;
 use std::mem;
