@@ -8,7 +8,10 @@
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null $BIN sync 1000 100
 //! ```
 //! (difference of the two totals) / 1000 = instructions per call, set-up excluded.
-//! Modes: `sync`, `sync-baseline`, `async`, `async-baseline`, `parallel`, `join-all`,
+//! Modes: `sync`, `sync-baseline`, `async`, `async-baseline` (collect-all over N async impls
+//! ready at once, and the hand-written loop over N boxed async fns), `first`, `first-baseline`
+//! (a first-result call whose first impl answers at once, and the hand-written loop stopping at
+//! the first `Some`), `parallel`, `join-all`,
 //! `pending-timeout`, `tokio-timeout` (impls that yield once, under a 1 s timeout),
 //! `macro-sync`, `macro-async` (the `sync`/`async` impls written as `#[hookwire::plugin]`
 //! methods) and `hand-sync`, `hand-async` (the same written by hand: `impl SyncHook`,
@@ -26,7 +29,7 @@ use std::task::{Context, Poll, Waker};
 #[path = "common/plugin_graph.rs"]
 mod plugin_graph;
 
-use hookspecs::Compute;
+use hookspecs::{Compute, ComputeFirst};
 use hookwire::{FutureExt, HookManager, HookReturn, Plugin};
 
 /// `sync`'s impl, as a `#[hookwire::plugin]` method (a generated `SyncHook` impl).
@@ -77,6 +80,7 @@ fn register_plugins<P: Plugin>(pm: &HookManager, n: usize, make: impl Fn() -> P)
 }
 
 type BoxedFn = Box<dyn Fn(u64) -> Pin<Box<dyn Future<Output = u64> + Send>>>;
+type BoxedOptFn = Box<dyn Fn(u64) -> Pin<Box<dyn Future<Output = Option<u64>> + Send>>>;
 
 fn poll_ready<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
@@ -148,6 +152,7 @@ fn run(mode: &str, iters: u64, n: usize) {
     };
     let pm = HookManager::builder()
         .spec::<Compute>()
+        .spec::<ComputeFirst>()
         .stats(stats)
         .build();
     match mode {
@@ -264,6 +269,42 @@ fn run(mode: &str, iters: u64, n: usize) {
                 black_box(poll_ready(c.call(black_box(&7))).expect("call"));
             }
         }
+        "first" => {
+            for i in 0..n {
+                pm.register(&format!("p{i}"), |r| {
+                    r.hook_fn::<ComputeFirst>(|x| {
+                        let v = *x + 1;
+                        async move { Ok(Some(v)) }.boxed()
+                    })
+                    .add()
+                })
+                .expect("register");
+            }
+            let c = pm.hook::<ComputeFirst>();
+            for _ in 0..iters {
+                black_box(poll_ready(c.call(black_box(&7))).expect("call"));
+            }
+        }
+        "first-baseline" => {
+            let fs: Vec<BoxedOptFn> = (0..n)
+                .map(|_| {
+                    Box::new(|x: u64| {
+                        Box::pin(async move { Some(x + 1) })
+                            as Pin<Box<dyn Future<Output = Option<u64>> + Send>>
+                    }) as BoxedOptFn
+                })
+                .collect();
+            for _ in 0..iters {
+                black_box(poll_ready(async {
+                    for f in &fs {
+                        if let Some(v) = f(black_box(7)).await {
+                            return Some(v);
+                        }
+                    }
+                    None
+                }));
+            }
+        }
         "sync-baseline" => {
             let fs: Vec<Box<dyn Fn(u64) -> u64>> = (0..n)
                 .map(|_| Box::new(|x: u64| x + 1) as Box<dyn Fn(u64) -> u64>)
@@ -289,7 +330,7 @@ fn run(mode: &str, iters: u64, n: usize) {
             }
         }
         other => panic!(
-            "unknown mode {other:?}: sync, sync-baseline, async, async-baseline, macro-sync, macro-async, hand-sync, hand-async, parallel, join-all, pending-timeout, tokio-timeout, sync-stats, async-stats"
+            "unknown mode {other:?}: sync, sync-baseline, async, async-baseline, first, first-baseline, macro-sync, macro-async, hand-sync, hand-async, parallel, join-all, pending-timeout, tokio-timeout, sync-stats, async-stats"
         ),
     }
 }
@@ -313,6 +354,8 @@ fn main() {
                 "macro-async",
                 "hand-sync",
                 "hand-async",
+                "first",
+                "first-baseline",
                 "parallel",
                 "join-all",
                 "pending-timeout",

@@ -153,6 +153,10 @@ pub(crate) trait NameTable: Send + Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ImplRef(pub(crate) u32);
 
+/// The entries of a [`HookOutcome`], in call order: inline (no allocation) while there is at
+/// most one, as in a first-result call or a call of one impl.
+pub(crate) type Entries<T> = smallvec::SmallVec<[Entry<T>; 1]>;
+
 /// One impl's result inside a [`HookOutcome`].
 #[derive(Debug)]
 pub(crate) struct Entry<T> {
@@ -203,12 +207,12 @@ pub struct EntryRef<'a, T> {
 /// answer. "No answer" entries are kept (so you can see who declined) but skipped by
 /// [`values`](Self::values).
 pub struct HookOutcome<T> {
-    pub(crate) entries: Vec<Entry<T>>,
+    pub(crate) entries: Entries<T>,
     pub(crate) names: Arc<dyn NameTable>,
 }
 
 impl<T> HookOutcome<T> {
-    pub(crate) fn new(entries: Vec<Entry<T>>, names: Arc<dyn NameTable>) -> Self {
+    pub(crate) fn new(entries: Entries<T>, names: Arc<dyn NameTable>) -> Self {
         HookOutcome { entries, names }
     }
 

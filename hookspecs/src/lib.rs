@@ -5,7 +5,8 @@
 //!   [`AfterRequest`] (collect-all);
 //! - auth: [`Authenticate`] (first result);
 //! - configuration: [`OnConfigLoaded`] (historic: replayed to plugins registered later);
-//! - [`Compute`]: `u64 -> u64`, collect-all, for benchmarks.
+//! - [`Compute`]: `u64 -> u64`, collect-all, and [`ComputeFirst`], its first-result twin, for
+//!   benchmarks.
 //!
 //! Every type is a serde type, so every spec can also be declared with `json_spec` and reached
 //! from the dynamic (JSON) layer.
@@ -106,4 +107,9 @@ hookwire::hookspec! {
     /// A pure function of a number; used by benchmarks and tests.
     #[name = "compute"]
     pub struct Compute(u64) -> u64;
+
+    /// [`Compute`]'s first-result twin: the first plugin that answers gives the number.
+    #[firstresult]
+    #[name = "compute_first"]
+    pub struct ComputeFirst(u64) -> u64;
 }

@@ -1,8 +1,8 @@
 //! Fast paths: impls run straight from the call loop, with no [`ImplRun`] built unless one
 //! goes pending. A sync impl without policy is called directly; an async one has its future
 //! created and polled once in place; when every plain impl of a list is a plain sync impl, one
-//! tight loop calls them all ([`tight`](super::tight)). Entries are written in place
-//! into the call's result vector, one store per outcome variant.
+//! tight loop calls them all ([`tight`](super::tight)). Entries are written straight into
+//! the call's result buffer ([`ResultBuf`]).
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -20,16 +20,47 @@ use super::stats::{self, ImplStats, Lane, Shard};
 use super::CallPlan;
 use crate::error::HookFailure;
 use crate::hookimpl::{HookReturn, ImplFn};
-use crate::outcome::{Entry, ImplOutcome};
+use crate::outcome::{Entries, Entry, ImplOutcome};
 use crate::spec::HookSpec;
 
-/// Writes the entry of an impl that returned `r` (or panicked) straight into `results` (each
-/// outcome variant stored in place, no temporary copied through the stack) and returns whether
-/// the call stops here. `other` is told of every outcome but an answer (its counter index and
-/// the outcome just written), for the statistics; it must not panic.
+/// A call's result buffer: the tight sync loops write entries into a `Vec`, the per-impl
+/// loops into the outcome's own [`Entries`] (inline while the call has at most one result).
+pub(crate) trait ResultBuf<T> {
+    /// Appends `entry`.
+    fn put(&mut self, entry: Entry<T>);
+}
+
+impl<T> ResultBuf<T> for Vec<Entry<T>> {
+    #[inline(always)]
+    fn put(&mut self, entry: Entry<T>) {
+        if self.len() == self.capacity() {
+            self.reserve(1);
+        }
+        let len = self.len();
+        // SAFETY: `len < capacity` (reserved just above), so slot `len` is allocated and
+        // uninitialised; the write initialises it before the length covers it. Written in
+        // place (after inlining, per outcome variant): copying a freshly built entry through
+        // the stack stalled on store forwarding.
+        unsafe {
+            self.as_mut_ptr().add(len).write(entry);
+            self.set_len(len + 1);
+        }
+    }
+}
+
+impl<T> ResultBuf<T> for Entries<T> {
+    #[inline(always)]
+    fn put(&mut self, entry: Entry<T>) {
+        self.push(entry);
+    }
+}
+
+/// Writes the entry of an impl that returned `r` (or panicked) into `results` and returns
+/// whether the call stops here. `other` is told of every outcome but an answer (its counter
+/// index and the outcome about to be written), for the statistics; it must not panic.
 #[inline(always)]
-pub(super) fn write_return<T>(
-    results: &mut Vec<Entry<T>>,
+pub(super) fn write_return<T, B: ResultBuf<T>>(
+    results: &mut B,
     index: u32,
     r: std::thread::Result<HookReturn<T>>,
     plan: &CallPlan<'_>,
@@ -42,35 +73,24 @@ pub(super) fn write_return<T>(
             Ok(Ok(None)) => false,
             _ => plan.fail_fast,
         };
-    if results.len() == results.capacity() {
-        results.reserve(1);
-    }
-    let len = results.len();
-    // SAFETY: `len < capacity` (reserved just above), so slot `len` is allocated and
-    // uninitialised; it is fully initialised by the write before the length covers it, and
-    // read (by `other`, which does not panic) only after that.
-    unsafe {
-        let slot = results.as_mut_ptr().add(len);
-        match r {
-            Ok(Ok(Some(v))) => slot.write(Entry::new(index, 1, ImplOutcome::Value(v))),
-            Ok(Ok(None)) => {
-                slot.write(Entry::new(index, 1, ImplOutcome::NoAnswer));
-                other(stats::NO_ANSWER, &(*slot).outcome);
-            }
-            Ok(Err(e)) => {
-                slot.write(Entry::new(
-                    index,
-                    1,
-                    ImplOutcome::Failed(HookFailure::Error(e)),
-                ));
-                other(stats::ERROR, &(*slot).outcome);
-            }
-            Err(payload) => {
-                slot.write(Entry::new(index, 1, panic_outcome(payload)));
-                other(stats::PANIC, &(*slot).outcome);
-            }
+    match r {
+        Ok(Ok(Some(v))) => {
+            results.put(Entry::new(index, 1, ImplOutcome::Value(v)));
         }
-        results.set_len(len + 1);
+        Ok(Ok(None)) => {
+            other(stats::NO_ANSWER, &ImplOutcome::NoAnswer);
+            results.put(Entry::new(index, 1, ImplOutcome::NoAnswer));
+        }
+        Ok(Err(e)) => {
+            let e = Entry::new(index, 1, ImplOutcome::Failed(HookFailure::Error(e)));
+            other(stats::ERROR, &e.outcome);
+            results.put(e);
+        }
+        Err(payload) => {
+            let e = Entry::new(index, 1, panic_outcome(payload));
+            other(stats::PANIC, &e.outcome);
+            results.put(e);
+        }
     }
     stop
 }
@@ -106,9 +126,9 @@ impl Counter<'_> {
 
     /// [`write_return`], counting the call.
     #[inline(always)]
-    pub(super) fn write<T>(
+    pub(super) fn write<T, B: ResultBuf<T>>(
         self,
-        results: &mut Vec<Entry<T>>,
+        results: &mut B,
         index: u32,
         r: std::thread::Result<HookReturn<T>>,
         plan: &CallPlan<'_>,
@@ -127,9 +147,9 @@ impl Counter<'_> {
 
 /// [`write_return`], counting the call if there is a counter.
 #[inline(always)]
-pub(super) fn write_counted<T>(
+pub(super) fn write_counted<T, B: ResultBuf<T>>(
     count: Option<Counter<'_>>,
-    results: &mut Vec<Entry<T>>,
+    results: &mut B,
     index: u32,
     r: std::thread::Result<HookReturn<T>>,
     plan: &CallPlan<'_>,
@@ -149,13 +169,13 @@ pub(super) fn write_counted<T>(
 #[cold]
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
-pub(super) fn call_sync_timed<S: HookSpec>(
+pub(super) fn call_sync_timed<S: HookSpec, B: ResultBuf<S::Output>>(
     h: &dyn crate::hookimpl::SyncHook<S>,
     args: &S::Args,
     count: Counter<'_>,
     weight: u32,
     index: u32,
-    results: &mut Vec<Entry<S::Output>>,
+    results: &mut B,
     plan: &CallPlan<'_>,
 ) -> bool {
     let started = std::time::Instant::now();
@@ -180,7 +200,7 @@ pub(crate) fn sync_fast_into<S: HookSpec>(
     count: Option<Counter<'_>>,
     sample: u32,
     index: u32,
-    results: &mut Vec<Entry<S::Output>>,
+    results: &mut Entries<S::Output>,
     plan: &CallPlan<'_>,
 ) -> Option<bool> {
     let ImplFn::Sync(h) = &entry.func else {
@@ -230,7 +250,7 @@ pub(crate) fn async_fast_into<'a, S: HookSpec>(
     count: Option<Counter<'_>>,
     sample: u32,
     index: u32,
-    results: &mut Vec<Entry<S::Output>>,
+    results: &mut Entries<S::Output>,
     plan: &CallPlan<'_>,
     spare_timer: &mut Option<Pin<Box<Sleep>>>,
     cx: &mut Context<'_>,
@@ -280,7 +300,7 @@ pub(super) fn async_timed<'a, S: HookSpec>(
     count: Counter<'_>,
     sample: u32,
     index: u32,
-    results: &mut Vec<Entry<S::Output>>,
+    results: &mut Entries<S::Output>,
     plan: &CallPlan<'_>,
     spare_timer: &mut Option<Pin<Box<Sleep>>>,
     cx: &mut Context<'_>,
@@ -316,7 +336,7 @@ pub(super) fn async_in_place<'a, S: HookSpec>(
     count: Option<Counter<'_>>,
     timed: Option<(std::time::Instant, u32)>,
     index: u32,
-    results: &mut Vec<Entry<S::Output>>,
+    results: &mut Entries<S::Output>,
     plan: &CallPlan<'_>,
     spare_timer: &mut Option<Pin<Box<Sleep>>>,
     cx: &mut Context<'_>,

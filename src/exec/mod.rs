@@ -141,7 +141,7 @@ pub(crate) async fn run_call<S: HookSpec>(
                     deadline,
                     started: true,
                 });
-                HookOutcome::new(vec![Entry::new(outer, 1, cut)], list)
+                HookOutcome::new(smallvec::smallvec![Entry::new(outer, 1, cut)], list)
             }
         }
     } else {

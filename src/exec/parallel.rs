@@ -84,7 +84,7 @@ impl<'a, S: HookSpec> ParLoop<'a, S> {
             args,
             plan,
             next: list.n_wrappers,
-            results: Vec::with_capacity(list.entries.len() - list.n_wrappers),
+            results: Results::with_capacity(list.entries.len() - list.n_wrappers),
             running: None,
             done_prefix: 0,
             cut: None,

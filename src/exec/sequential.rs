@@ -2,8 +2,9 @@
 //!
 //! For each impl it creates the impl's future and polls it in place (see [`ImplRun`]); only an
 //! impl that goes pending is kept. Sync impls are called directly (no future at all). The only
-//! allocation of the loop is the result vector; a deadline timer is armed only when an impl
-//! actually waits and the call has a deadline.
+//! allocation of the loop is the result buffer, and only for more than one result (one entry
+//! is held inline); a deadline timer is armed only when an impl actually waits and the call
+//! has a deadline.
 
 use std::future::Future;
 use std::mem;
@@ -23,8 +24,8 @@ use super::CallPlan;
 use crate::outcome::{Entry, ImplOutcome};
 use crate::spec::HookSpec;
 
-/// Results of a call, in call order.
-pub(crate) type Results<T> = Vec<Entry<T>>;
+/// Results of a call, in call order (inline while there is at most one).
+pub(crate) type Results<T> = crate::outcome::Entries<T>;
 
 /// Runs the plain (non-wrapper) impls of a snapshot one after the other.
 pub(crate) struct SeqLoop<'a, S: HookSpec> {
@@ -52,8 +53,6 @@ enum Waited<T> {
 
 impl<'a, S: HookSpec> SeqLoop<'a, S> {
     pub(crate) fn new(list: &'a ImplList<S>, args: &'a S::Args, plan: CallPlan<'a>) -> Self {
-        let n = list.entries.len() - list.n_wrappers;
-        let cap = if plan.firstresult { n.min(1) } else { n };
         SeqLoop {
             list,
             args,
@@ -61,7 +60,8 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
             next: list.n_wrappers,
             pending: None,
             deadline_timer: None,
-            results: Vec::with_capacity(cap),
+            // Sized on the first poll: the tight loop fills a `Vec` of its own.
+            results: Results::new(),
             traced: tracing::level_enabled!(tracing::Level::TRACE),
             spare_timer: None,
             waiting: None,
@@ -179,22 +179,52 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let list: &'a ImplList<S> = this.list;
-        if this.next == list.n_wrappers
-            && list.sync_loop != SyncLoop::No
-            && !this.traced
-            && this.plan.exclude.is_empty()
-            && this.plan.deadline.is_none()
+        if this.next == list.n_wrappers {
+            if let Some(results) = this.run_tight() {
+                return Poll::Ready(results);
+            }
+            // The first poll sizes the results: inline (no allocation) for at most one.
+            let n = list.entries.len() - list.n_wrappers;
+            if n > 1 && !this.plan.firstresult {
+                this.results.reserve_exact(n);
+            }
+        }
+        // The per-impl loop, in two copies: without statistics it does not look at any.
+        if list.counted {
+            // This thread's lane, looked up once per poll (the impls finishing in this poll
+            // count on it; `None` while its thread-locals are torn down).
+            this.run_each::<true>(stats::lane(), cx)
+        } else {
+            this.run_each::<false>(None, cx)
+        }
+    }
+}
+
+impl<'a, S: HookSpec> SeqLoop<'a, S> {
+    /// On the first poll, runs every plain impl in one of the tight sync loops when the list
+    /// allows it; `None` when the per-impl loop must run instead. The tight loops fill a
+    /// `Vec`, so calls with at most one result — one impl, or first-result — take the per-impl
+    /// loop, which writes the entry inline and allocates nothing.
+    #[inline(always)]
+    fn run_tight(&mut self) -> Option<Results<S::Output>> {
+        let this = self;
+        let list: &'a ImplList<S> = this.list;
+        let n = list.entries.len() - list.n_wrappers;
+        if list.sync_loop == SyncLoop::No
+            || n <= 1
+            || this.plan.firstresult
+            || this.traced
+            || !this.plan.exclude.is_empty()
+            || this.plan.deadline.is_some()
+        {
+            return None;
+        }
         {
             let plain = &list.entries[list.n_wrappers..];
+            let mut results = Vec::with_capacity(n);
             let done = match list.sync_loop {
                 SyncLoop::Plain => {
-                    run_all_sync(
-                        plain,
-                        list.n_wrappers,
-                        this.args,
-                        &mut this.results,
-                        &this.plan,
-                    );
+                    run_all_sync(plain, list.n_wrappers, this.args, &mut results, &this.plan);
                     true
                 }
                 // Without a lane (thread-locals torn down) the per-impl loop counts instead.
@@ -211,7 +241,7 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
                                 plain,
                                 list.n_wrappers,
                                 this.args,
-                                &mut this.results,
+                                &mut results,
                                 &this.plan,
                                 tally,
                                 lane,
@@ -220,7 +250,7 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
                                 plain,
                                 list.n_wrappers,
                                 this.args,
-                                &mut this.results,
+                                &mut results,
                                 &this.plan,
                                 lane,
                             ),
@@ -232,17 +262,10 @@ impl<'a, S: HookSpec> Future for SeqLoop<'a, S> {
             };
             if done {
                 this.next = list.entries.len();
-                return Poll::Ready(mem::take(&mut this.results));
+                return Some(Results::from_vec(results));
             }
         }
-        // The per-impl loop, in two copies: without statistics it does not look at any.
-        if list.counted {
-            // This thread's lane, looked up once per poll (the impls finishing in this poll
-            // count on it; `None` while its thread-locals are torn down).
-            this.run_each::<true>(stats::lane(), cx)
-        } else {
-            this.run_each::<false>(None, cx)
-        }
+        None
     }
 }
 

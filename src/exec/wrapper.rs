@@ -174,5 +174,8 @@ pub(crate) async fn run_from<S: HookSpec>(
         Ok(Err(e)) => ImplOutcome::Failed(HookFailure::Error(e)),
         Err(payload) => panic_outcome(payload),
     };
-    HookOutcome::new(vec![Entry::new(i as u32, 1, failed)], list.clone())
+    HookOutcome::new(
+        smallvec::smallvec![Entry::new(i as u32, 1, failed)],
+        list.clone(),
+    )
 }
