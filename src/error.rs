@@ -144,6 +144,10 @@ pub enum RegisterError {
         /// The name that is taken.
         plugin: String,
     },
+    /// A plugin name must not be empty (it names the plugin in outcomes, errors, the config
+    /// file and environment variables).
+    #[error("a plugin name must not be empty; give the plugin a name (`register(\"my-plugin\", ..)`, `add_plugin_as(\"my-plugin\", p)`)")]
+    EmptyName,
     /// The name was blocked with [`HookManager::block`](crate::HookManager::block).
     #[error(
         "plugin `{}` is blocked; call `unblock(\"{}\")` to allow it",

@@ -125,11 +125,12 @@ fn guarded(m: &dyn HookMonitor, call: &CallInfo<'_>, method: &'static str, f: im
         let name = catch_unwind(AssertUnwindSafe(|| m.name().to_owned()))
             .unwrap_or_else(|_| "<monitor whose name() panicked>".to_owned());
         tracing::error!(
-            monitor = %name,
+            monitor = %crate::limits::Quote(&name),
             hook = %call.hook,
             method,
-            panic = %panic,
-            "hook monitor `{name}` panicked in {method}; the call's outcome is unchanged"
+            panic = %crate::limits::Quote(&panic),
+            "hook monitor `{}` panicked in {method}; the call's outcome is unchanged",
+            crate::limits::Quote(&name)
         );
     }
 }

@@ -151,7 +151,12 @@ pub(crate) trait NameTable: Send + Sync {
 /// Identifies one impl of a call's snapshot; a wrapper gets its own from
 /// [`Next::me`](crate::Next::me) to add answers in its own name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ImplRef(pub(crate) u32);
+pub struct ImplRef {
+    pub(crate) index: u32,
+    /// The address of the snapshot the index points into: a reference kept from another
+    /// hook's (or manager's) call is recognised, even when its index is in range.
+    pub(crate) list: usize,
+}
 
 /// The entries of a [`HookOutcome`], in call order: inline (no allocation) while there is at
 /// most one, as in a first-result call or a call of one impl.
@@ -382,12 +387,18 @@ impl<T> HookOutcome<T> {
     /// hook): in a wrapper, that panic is reported as the wrapper's, like any other.
     pub fn push(&mut self, who: ImplRef, outcome: ImplOutcome<T>) {
         self.check_ref(who, "push");
-        self.entries.push(Entry::new(who.0, 1, outcome));
+        self.entries.push(Entry::new(who.index, 1, outcome));
+    }
+
+    /// The address of the snapshot this outcome names plugins from (what an [`ImplRef`] of
+    /// this call carries).
+    fn names_addr(&self) -> usize {
+        Arc::as_ptr(&self.names) as *const () as usize
     }
 
     fn check_ref(&self, who: ImplRef, method: &str) {
         assert!(
-            (who.0 as usize) < self.names.impl_count(),
+            who.list == self.names_addr() && (who.index as usize) < self.names.impl_count(),
             "ImplRef {who:?} is not an impl of hook `{}`: {method} with the `Next::me()` of this call",
             self.names.hook_name()
         );
@@ -509,7 +520,7 @@ impl<T> HookOutcome<T> {
         self.check_ref(who, "force_result");
         self.entries.clear();
         self.entries
-            .push(Entry::new(who.0, 1, ImplOutcome::Value(value)));
+            .push(Entry::new(who.index, 1, ImplOutcome::Value(value)));
     }
 
     /// Replaces the answer of `plugin` with `value`, still in `plugin`'s name (and with its
@@ -546,7 +557,7 @@ impl<T> HookOutcome<T> {
         let pos = self.position_of(plugin, ImplOutcome::is_failed)?;
         let failed = std::mem::replace(
             &mut self.entries[pos],
-            Entry::new(who.0, 1, ImplOutcome::Value(value)),
+            Entry::new(who.index, 1, ImplOutcome::Value(value)),
         );
         let plugin = self.names.plugin_name(failed.index()).clone();
         Some(self.failure_error(plugin, failed.outcome))

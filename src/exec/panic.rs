@@ -5,6 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::HookFailure;
 use crate::hookimpl::HookReturn;
+use crate::limits::Quote;
 use crate::outcome::ImplOutcome;
 
 /// The message of a panic payload (`panic!("..")` gives a `&str` or a `String`).
@@ -75,6 +76,15 @@ fn drop_panicked<T>(outcome: ImplOutcome<T>, msg: String, plugin: &str) -> ImplO
         log_second_panic(plugin, &msg);
         return outcome;
     }
+    // The call's deadline cut it off: that stays its outcome (and the call's
+    // `deadline_exceeded()`); the panic is logged.
+    if matches!(
+        outcome,
+        ImplOutcome::Failed(HookFailure::DeadlineExceeded { .. })
+    ) {
+        log_dropped_after_deadline(plugin, &msg);
+        return outcome;
+    }
     ImplOutcome::Failed(HookFailure::Panic(msg))
 }
 
@@ -86,8 +96,20 @@ fn drop_panicked<T>(outcome: ImplOutcome<T>, msg: String, plugin: &str) -> ImplO
 pub(crate) fn log_dropped_with_call(plugin: &str, msg: &str) {
     tracing::error!(
         plugin,
-        panic = %msg,
+        panic = %Quote(msg),
         "an impl's future panicked while it was dropped with its call; the panic was caught"
+    );
+}
+
+/// Logs the panic of an impl's future dropped because the call's deadline cut it off (its
+/// outcome says so).
+#[cold]
+#[inline(never)]
+fn log_dropped_after_deadline(plugin: &str, msg: &str) {
+    tracing::error!(
+        plugin,
+        panic = %Quote(msg),
+        "an impl cut off by the call's deadline panicked while its future was dropped; the panic was caught"
     );
 }
 
@@ -98,7 +120,7 @@ pub(crate) fn log_dropped_with_call(plugin: &str, msg: &str) {
 pub(crate) fn log_second_panic(plugin: &str, msg: &str) {
     tracing::error!(
         plugin,
-        panic = %msg,
+        panic = %Quote(msg),
         "an impl that panicked panicked again while its future was dropped; the first panic is its outcome"
     );
 }

@@ -109,7 +109,10 @@ impl<'a, S: HookSpec> Next<'a, S> {
     /// [`push`](HookOutcome::push), [`force_result`](HookOutcome::force_result),
     /// [`recover`](HookOutcome::recover).
     pub fn me(&self) -> ImplRef {
-        ImplRef(self.me)
+        ImplRef {
+            index: self.me,
+            list: Arc::as_ptr(self.list) as *const () as usize,
+        }
     }
 
     /// The call's arguments.

@@ -367,6 +367,9 @@ impl HookManager {
         name: &str,
         f: impl FnOnce(&mut Registrar) -> Result<(), RegisterError>,
     ) -> Result<PluginHandle, RegisterError> {
+        if name.is_empty() {
+            return Err(RegisterError::EmptyName);
+        }
         let name: Arc<str> = Arc::from(name);
         let mut r = Registrar::new(name.clone());
         f(&mut r)?;
@@ -461,20 +464,24 @@ impl HookManager {
 
     /// Runs historic replays: inline as far as they go without waiting; whatever is still
     /// pending continues on a tracked task of the current tokio runtime (or, outside any
-    /// runtime, is finished right here). Returns the fail-fast failures of the part run here:
+    /// runtime, is finished right here on a runtime of its own, so that timeouts and deadlines
+    /// have a timer). Returns the fail-fast failures of the part run here:
     /// the registration fails for them. (The ledger is settled before any task is spawned,
     /// so what counts does not depend on how fast a task runs.)
     fn drive(&self, replays: Replays, ledger: &ReplayLedger) -> Vec<ReplayFailure> {
         let mut waiting = Vec::new();
+        let runtime = tokio::runtime::Handle::try_current().ok();
         for mut fut in replays {
+            let Some(handle) = &runtime else {
+                // Even the first poll may arm a timer, which needs a runtime.
+                finish_outside_runtime(fut);
+                continue;
+            };
             let mut cx = Context::from_waker(Waker::noop());
             if let Poll::Ready(()) = fut.as_mut().poll(&mut cx) {
                 continue;
             }
-            match tokio::runtime::Handle::try_current() {
-                Ok(handle) => waiting.push((handle, fut)),
-                Err(_) => futures::executor::block_on(fut),
-            }
+            waiting.push((handle.clone(), fut));
         }
         let failures = ledger.settle();
         if !waiting.is_empty() {
@@ -747,3 +754,22 @@ fn install_bridge<S: HookSpec>(slot: &Arc<dyn ErasedSlot>, bridge: fn() -> JsonB
 /// Identifies a monitor added with [`HookManager::add_monitor`].
 #[derive(Clone)]
 pub struct MonitorHandle(Arc<dyn HookMonitor>);
+
+/// Finishes a replay that went pending while no tokio runtime runs: on a current-thread
+/// runtime of its own with a time driver (the engine's timeouts, deadlines and retry backoffs
+/// need one; `futures`' executor has none, and the engine would panic arming a timer).
+fn finish_outside_runtime(fut: futures::future::BoxFuture<'static, ()>) {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    {
+        Ok(rt) => rt.block_on(fut),
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                "could not build a runtime to finish a historic replay outside any runtime; running it without a timer"
+            );
+            futures::executor::block_on(fut);
+        }
+    }
+}

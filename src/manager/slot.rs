@@ -518,7 +518,7 @@ fn deliver<S: HookSpec>(call: &HistoricCall<S>, hook: &str, outcome: HookOutcome
                 hook,
                 plugin = %plugin,
                 "the `on_result` callback of a historic call panicked while the call was replayed to this plugin: {}; the plugin's registration stands",
-                panic_message(payload)
+                Quote(panic_message(payload))
             );
         }
     }

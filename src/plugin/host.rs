@@ -220,6 +220,9 @@ impl PluginManager {
         if let Some(name) = name {
             meta.name = name;
         }
+        if meta.name.is_empty() {
+            return Err(PluginError::EmptyName);
+        }
         let config = &self.inner.config;
         let disabled = match config.enablement(&meta.name) {
             Enablement::Enabled => None,

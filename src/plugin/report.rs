@@ -16,6 +16,9 @@ pub enum PluginError {
         /// The name.
         plugin: String,
     },
+    /// A plugin's name (from its `meta()`, or given to `add_as`) is empty.
+    #[error("a plugin name must not be empty; give it one in its `meta()` or with `PluginManager::add_as(\"my-plugin\", plugin)`")]
+    EmptyName,
     /// The dependencies of the plugins cannot be resolved; nothing was started.
     #[error("{error}{}", disabled_note(.error, .disabled))]
     Dependencies {
