@@ -17,7 +17,7 @@ use tracing::Instrument;
 use super::cell::{Cell, Host, Up};
 use super::host::PluginManager;
 use super::lifecycle::PluginState;
-use super::report::PluginError;
+use super::report::{write_group, PluginError};
 use crate::exec::panic::panic_message;
 use crate::limits::Quote;
 
@@ -72,6 +72,75 @@ impl StopReport {
                 && p.aborted_tasks.is_empty()
                 && p.panicked_tasks.is_empty()
         })
+    }
+}
+
+/// What an operator would log after a shutdown: one line per kind of result, in this order,
+/// each only when it lists something (the first always), plugins in the report's order:
+///
+/// ```text
+/// stopped 3: token-auth, storage, metrics
+/// stop timed out 1: mailer (grace period 2s)
+/// failed 1: cache (stop failed: flush refused)
+/// not running 2: legacy-audit (discovered), reports (registered)
+/// tasks aborted 1: flush (metrics)
+/// tasks panicked 1: warm-up (cache)
+/// ```
+///
+/// With no plugin stopped, the first line is `stopped none`. A plugin that was not running is
+/// shown with its state: `discovered` (disabled, or never started), `registered` (lazy and
+/// never called), `failed: <reason>`.
+impl std::fmt::Display for StopReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let with = |pick: fn(&StopOutcome) -> bool| {
+            self.plugins
+                .iter()
+                .filter(move |p| pick(&p.outcome))
+                .collect::<Vec<_>>()
+        };
+        let stopped = with(|o| matches!(o, StopOutcome::Stopped));
+        if stopped.is_empty() {
+            f.write_str("stopped none")?;
+        } else {
+            write!(f, "stopped {}: ", stopped.len())?;
+            for (i, p) in stopped.iter().enumerate() {
+                let sep = if i == 0 { "" } else { ", " };
+                write!(f, "{sep}{}", p.plugin)?;
+            }
+        }
+        let timed_out = with(|o| matches!(o, StopOutcome::TimedOut { .. }));
+        write_group(f, "stop timed out", timed_out, |f, p| match &p.outcome {
+            StopOutcome::TimedOut { limit } => write!(f, "{} (grace period {limit:?})", p.plugin),
+            _ => Ok(()),
+        })?;
+        let failed = with(|o| matches!(o, StopOutcome::Failed(_)));
+        write_group(f, "failed", failed, |f, p| match &p.outcome {
+            StopOutcome::Failed(why) => write!(f, "{} ({why})", p.plugin),
+            _ => Ok(()),
+        })?;
+        let not_running = with(|o| matches!(o, StopOutcome::NotStarted(_)));
+        write_group(f, "not running", not_running, |f, p| match &p.outcome {
+            StopOutcome::NotStarted(state) => write!(f, "{} ({state})", p.plugin),
+            _ => Ok(()),
+        })?;
+        let tasks = |pick: fn(&PluginStop) -> &Vec<String>| {
+            self.plugins
+                .iter()
+                .flat_map(move |p| pick(p).iter().map(move |t| (t, &p.plugin)))
+                .collect::<Vec<_>>()
+        };
+        write_group(
+            f,
+            "tasks aborted",
+            tasks(|p| &p.aborted_tasks),
+            |f, (t, p)| write!(f, "{t} ({p})"),
+        )?;
+        write_group(
+            f,
+            "tasks panicked",
+            tasks(|p| &p.panicked_tasks),
+            |f, (t, p)| write!(f, "{t} ({p})"),
+        )
     }
 }
 
