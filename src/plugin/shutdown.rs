@@ -92,37 +92,27 @@ impl StopReport {
 /// never called), `failed: <reason>`.
 impl std::fmt::Display for StopReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let with = |pick: fn(&StopOutcome) -> bool| {
-            self.plugins
-                .iter()
-                .filter(move |p| pick(&p.outcome))
-                .collect::<Vec<_>>()
-        };
-        let stopped = with(|o| matches!(o, StopOutcome::Stopped));
+        let (mut stopped, mut timed_out, mut failed, mut not_running) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for p in &self.plugins {
+            let name = &p.plugin;
+            match &p.outcome {
+                StopOutcome::Stopped => stopped.push(name.as_str()),
+                StopOutcome::TimedOut { limit } => {
+                    timed_out.push(format!("{name} (grace period {limit:?})"))
+                }
+                StopOutcome::Failed(why) => failed.push(format!("{name} ({why})")),
+                StopOutcome::NotStarted(state) => not_running.push(format!("{name} ({state})")),
+            }
+        }
         if stopped.is_empty() {
             f.write_str("stopped none")?;
         } else {
-            write!(f, "stopped {}: ", stopped.len())?;
-            for (i, p) in stopped.iter().enumerate() {
-                let sep = if i == 0 { "" } else { ", " };
-                write!(f, "{sep}{}", p.plugin)?;
-            }
+            write!(f, "stopped {}: {}", stopped.len(), stopped.join(", "))?;
         }
-        let timed_out = with(|o| matches!(o, StopOutcome::TimedOut { .. }));
-        write_group(f, "stop timed out", timed_out, |f, p| match &p.outcome {
-            StopOutcome::TimedOut { limit } => write!(f, "{} (grace period {limit:?})", p.plugin),
-            _ => Ok(()),
-        })?;
-        let failed = with(|o| matches!(o, StopOutcome::Failed(_)));
-        write_group(f, "failed", failed, |f, p| match &p.outcome {
-            StopOutcome::Failed(why) => write!(f, "{} ({why})", p.plugin),
-            _ => Ok(()),
-        })?;
-        let not_running = with(|o| matches!(o, StopOutcome::NotStarted(_)));
-        write_group(f, "not running", not_running, |f, p| match &p.outcome {
-            StopOutcome::NotStarted(state) => write!(f, "{} ({state})", p.plugin),
-            _ => Ok(()),
-        })?;
+        write_group(f, "stop timed out", &timed_out, |f, s| f.write_str(s))?;
+        write_group(f, "failed", &failed, |f, s| f.write_str(s))?;
+        write_group(f, "not running", &not_running, |f, s| f.write_str(s))?;
         let tasks = |pick: fn(&PluginStop) -> &Vec<String>| {
             self.plugins
                 .iter()
