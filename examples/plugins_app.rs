@@ -179,9 +179,20 @@ impl LegacyAudit {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/config/hookwire.toml");
     let mut config = HostConfig::load(path)?.with_process_env()?;
-    if std::env::var_os("HOOKWIRE_PLUGINS_DISABLE").is_none() {
-        // What an operator would do in the shell: HOOKWIRE_PLUGINS_DISABLE=legacy-audit.
-        config = config.with_env([("HOOKWIRE_PLUGINS_DISABLE", "legacy-audit")])?;
+    println!("config file:      examples/config/hookwire.toml");
+    match std::env::var("HOOKWIRE_PLUGINS_DISABLE") {
+        Ok(value) => {
+            println!("environment:      HOOKWIRE_PLUGINS_DISABLE={value} (from your shell)")
+        }
+        Err(_) => {
+            // What an operator would do in the shell: HOOKWIRE_PLUGINS_DISABLE=legacy-audit.
+            config = config.with_env([("HOOKWIRE_PLUGINS_DISABLE", "legacy-audit")])?;
+            println!(
+                "environment:      HOOKWIRE_PLUGINS_DISABLE is not set in your shell, so this"
+            );
+            println!("                  example sets HOOKWIRE_PLUGINS_DISABLE=legacy-audit itself");
+            println!("                  (as an operator would, to switch a plugin off)");
+        }
     }
     let hooks = HookManager::builder()
         .spec::<OnStartup>()
@@ -203,17 +214,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     pm.add(LegacyAudit)?;
     pm.add(Storage)?;
 
+    // Dependencies first; what each plugin became, as an operator would log it.
     let report = pm.start().await?;
-    println!("start order:      {}", report.start_order.join(" -> "));
-    for (name, by) in &report.disabled {
-        println!("disabled:         {name} (by {by})");
-    }
-    for (name, dep) in &report.skipped_optional {
-        println!("optional missing: {name} runs without `{dep}`");
-    }
-    for (name, reason) in &report.failed {
-        println!("FAILED:           {name}: {reason}");
-    }
+    println!("start report:");
+    println!("  {}", report.to_string().replace('\n', "\n  "));
 
     // A few calls.
     let app = AppInfo {
@@ -222,7 +226,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let greetings = pm.hook::<OnStartup>().call(&app).await?;
     println!(
-        "on_startup:       {} answers (legacy-audit is disabled)",
+        "on_startup:       {} answers (its only impl is legacy-audit's, and that plugin is disabled)",
         greetings.values().count()
     );
     for token in ["t-alice", "t-nobody"] {
@@ -238,6 +242,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             who.as_deref().unwrap_or("(nobody)")
         );
     }
+    println!("before_request:   rate-limit answers 429 once over max_requests = 3 (config file)");
     for i in 1..=5 {
         let req = Request {
             method: "GET".into(),
@@ -266,16 +271,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .as_ref()
             .map(ToString::to_string)
             .unwrap_or_default();
-        let state = match (&p.state, &p.disabled) {
-            (_, Some(by)) => format!("disabled by {by}"),
-            (s, None) => format!("{s:?}"),
+        let state = match &p.disabled {
+            Some(by) => format!("disabled by {by}"),
+            None => p.state.to_string(),
+        };
+        let capabilities = if p.meta.capabilities.is_empty() {
+            "no capabilities".to_owned()
+        } else {
+            format!("capabilities: {}", p.meta.capabilities.join(", "))
         };
         println!(
-            "plugin:           {:<12} {:<6} {:<24} {:?}",
+            "plugin:           {:<12} {version:<7} {state}, {capabilities}",
             p.name(),
-            version,
-            state,
-            p.meta.capabilities
         );
     }
 
@@ -284,20 +291,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ = tokio::signal::ctrl_c() => println!("Ctrl-C: shutting down"),
         _ = tokio::time::sleep(Duration::from_secs(1)) => println!("shutting down"),
     }
+    // Dependents before their dependencies; each plugin gets up to 2 s.
     let stopped = pm.shutdown(Duration::from_secs(2)).await;
-    for p in &stopped.plugins {
-        println!(
-            "stop:             {:<12} {:?} (aborted tasks: {:?})",
-            p.plugin, p.outcome, p.aborted_tasks
-        );
-    }
+    println!("stop report:");
+    println!("  {}", stopped.to_string().replace('\n', "\n  "));
 
+    // The last state change each plugin went through, from the lifecycle events.
     let mut last: BTreeMap<String, PluginState> = BTreeMap::new();
     while let Ok(e) = events.try_recv() {
         last.insert(e.plugin, e.to);
     }
     for (plugin, state) in &last {
-        println!("final state:      {plugin:<12} {state:?}");
+        println!("final state:      {plugin:<12} {state}");
     }
     // Disabled plugins never change state: they are listed, and register nothing.
     for (plugin, by) in &report.disabled {

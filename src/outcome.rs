@@ -580,3 +580,89 @@ impl<'a, T> IntoIterator for &'a HookOutcome<T> {
         Box::new(self.iter())
     }
 }
+
+impl fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SkipReason::CircuitOpen => "its circuit breaker is open",
+        })
+    }
+}
+
+/// What an operator would log about a call: a summary line (the hook, how many impls, how many
+/// answered, declined, failed, were skipped or cancelled), then one line per impl in call
+/// order, `  <plugin>: <what happened>`, with the attempt count when it was retried. Values
+/// are not printed, so this works for any `T`: print them from [`answers`](Self::answers).
+/// Failure text from a plugin is bounded as in every [`HookFailure`] display.
+///
+/// ```
+/// use hookwire::HookManager;
+///
+/// hookwire::hookspec! {
+///     #[name = "greet"]
+///     pub struct Greet(String) -> String;
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let pm = HookManager::builder().spec::<Greet>().build();
+/// pm.register("polite", |r| r.sync_fn::<Greet>(|name| Ok(Some(format!("hello {name}")))).add())?;
+/// pm.register("grumpy", |r| r.sync_fn::<Greet>(|_| Err("not today".into())).add())?;
+/// pm.register("shy", |r| r.sync_fn::<Greet>(|_| Ok(None)).add())?;
+///
+/// let outcome = pm.hook::<Greet>().call(&"ann".to_owned()).await?;
+/// assert_eq!(
+///     outcome.to_string(),
+///     "hook `greet`, 3 impls: 1 answered, 1 no answer, 1 failed\n\
+///      \x20 shy: no answer\n\
+///      \x20 grumpy: returned an error: not today\n\
+///      \x20 polite: answered"
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+impl<T> fmt::Display for HookOutcome<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return write!(f, "hook `{}`: no impl ran", self.hook());
+        }
+        let mut counts = [0usize; 5];
+        for (_, outcome) in self.iter() {
+            counts[match outcome {
+                ImplOutcome::Value(_) => 0,
+                ImplOutcome::NoAnswer => 1,
+                ImplOutcome::Failed(_) => 2,
+                ImplOutcome::Skipped(_) => 3,
+                ImplOutcome::Cancelled => 4,
+            }] += 1;
+        }
+        let n = self.len();
+        write!(
+            f,
+            "hook `{}`, {n} impl{}:",
+            self.hook(),
+            if n == 1 { "" } else { "s" }
+        )?;
+        let labels = ["answered", "no answer", "failed", "skipped", "cancelled"];
+        let mut sep = " ";
+        for (count, label) in counts.iter().zip(labels) {
+            if *count > 0 {
+                write!(f, "{sep}{count} {label}")?;
+                sep = ", ";
+            }
+        }
+        for e in self.entries() {
+            write!(f, "\n  {}: ", e.plugin)?;
+            match e.outcome {
+                ImplOutcome::Value(_) => f.write_str("answered")?,
+                ImplOutcome::NoAnswer => f.write_str("no answer")?,
+                ImplOutcome::Failed(failure) => write!(f, "{failure}")?,
+                ImplOutcome::Skipped(reason) => write!(f, "skipped: {reason}")?,
+                ImplOutcome::Cancelled => f.write_str("cancelled: the call no longer needed it")?,
+            }
+            if e.attempts > 1 {
+                write!(f, " ({} attempts)", e.attempts)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -101,3 +101,90 @@ pub struct StartReport {
     /// (A plugin that reads its configuration gets an error for a key it does not know.)
     pub unread_config_keys: Vec<(String, String)>,
 }
+
+/// Writes `label N: a, b, c` on a line of its own (after a newline unless `first`), one item
+/// per element, nothing at all for no element.
+pub(crate) fn write_group<I: IntoIterator>(
+    f: &mut std::fmt::Formatter<'_>,
+    label: &str,
+    items: I,
+    mut item: impl FnMut(&mut std::fmt::Formatter<'_>, I::Item) -> std::fmt::Result,
+) -> std::fmt::Result
+where
+    I::IntoIter: ExactSizeIterator,
+{
+    let items = items.into_iter();
+    if items.len() == 0 {
+        return Ok(());
+    }
+    write!(f, "\n{label} {}: ", items.len())?;
+    for (i, it) in items.enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        item(f, it)?;
+    }
+    Ok(())
+}
+
+/// What an operator would log after a start: one line per kind of result, in this order,
+/// each only when it lists something (the first always):
+///
+/// ```text
+/// started 3: storage, metrics, token-auth
+/// lazy 1: reports (each starts on its first call)
+/// failed 1: mailer (init failed: smtp host not set)
+/// disabled 1: legacy-audit (by environment variable HOOKWIRE_PLUGINS_DISABLE)
+/// running without optional dependencies 1: rate-limit (without redis)
+/// unknown config sections 1: [plugins.storagee]
+/// unread config keys 1: [plugins.metrics] flush_msec
+/// ```
+///
+/// With nothing started, the first line is `started none`. The failure reasons are the
+/// plugins' states' ([`PluginState::Failed`](crate::PluginState::Failed)), bounded already.
+impl std::fmt::Display for StartReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.started.is_empty() {
+            f.write_str("started none")?;
+        } else {
+            write!(
+                f,
+                "started {}: {}",
+                self.started.len(),
+                self.started.join(", ")
+            )?;
+        }
+        if !self.lazy.is_empty() {
+            write!(
+                f,
+                "\nlazy {}: {} (each starts on its first call)",
+                self.lazy.len(),
+                self.lazy.join(", ")
+            )?;
+        }
+        write_group(f, "failed", &self.failed, |f, (p, why)| {
+            write!(f, "{p} ({why})")
+        })?;
+        write_group(f, "disabled", &self.disabled, |f, (p, by)| {
+            write!(f, "{p} (by {by})")
+        })?;
+        write_group(
+            f,
+            "running without optional dependencies",
+            &self.skipped_optional,
+            |f, (p, dep)| write!(f, "{p} (without {dep})"),
+        )?;
+        write_group(
+            f,
+            "unknown config sections",
+            &self.unknown_config_sections,
+            |f, s| write!(f, "[plugins.{s}]"),
+        )?;
+        write_group(
+            f,
+            "unread config keys",
+            &self.unread_config_keys,
+            |f, (p, key)| write!(f, "[plugins.{p}] {key}"),
+        )
+    }
+}

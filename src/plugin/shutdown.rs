@@ -17,7 +17,7 @@ use tracing::Instrument;
 use super::cell::{Cell, Host, Up};
 use super::host::PluginManager;
 use super::lifecycle::PluginState;
-use super::report::PluginError;
+use super::report::{write_group, PluginError};
 use crate::exec::panic::panic_message;
 use crate::limits::Quote;
 
@@ -72,6 +72,65 @@ impl StopReport {
                 && p.aborted_tasks.is_empty()
                 && p.panicked_tasks.is_empty()
         })
+    }
+}
+
+/// What an operator would log after a shutdown: one line per kind of result, in this order,
+/// each only when it lists something (the first always), plugins in the report's order:
+///
+/// ```text
+/// stopped 3: token-auth, storage, metrics
+/// stop timed out 1: mailer (grace period 2s)
+/// failed 1: cache (stop failed: flush refused)
+/// not running 2: legacy-audit (discovered), reports (registered)
+/// tasks aborted 1: flush (metrics)
+/// tasks panicked 1: warm-up (cache)
+/// ```
+///
+/// With no plugin stopped, the first line is `stopped none`. A plugin that was not running is
+/// shown with its state: `discovered` (disabled, or never started), `registered` (lazy and
+/// never called), `failed: <reason>`.
+impl std::fmt::Display for StopReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (mut stopped, mut timed_out, mut failed, mut not_running) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for p in &self.plugins {
+            let name = &p.plugin;
+            match &p.outcome {
+                StopOutcome::Stopped => stopped.push(name.as_str()),
+                StopOutcome::TimedOut { limit } => {
+                    timed_out.push(format!("{name} (grace period {limit:?})"))
+                }
+                StopOutcome::Failed(why) => failed.push(format!("{name} ({why})")),
+                StopOutcome::NotStarted(state) => not_running.push(format!("{name} ({state})")),
+            }
+        }
+        if stopped.is_empty() {
+            f.write_str("stopped none")?;
+        } else {
+            write!(f, "stopped {}: {}", stopped.len(), stopped.join(", "))?;
+        }
+        write_group(f, "stop timed out", &timed_out, |f, s| f.write_str(s))?;
+        write_group(f, "failed", &failed, |f, s| f.write_str(s))?;
+        write_group(f, "not running", &not_running, |f, s| f.write_str(s))?;
+        let tasks = |pick: fn(&PluginStop) -> &Vec<String>| {
+            self.plugins
+                .iter()
+                .flat_map(move |p| pick(p).iter().map(move |t| (t, &p.plugin)))
+                .collect::<Vec<_>>()
+        };
+        write_group(
+            f,
+            "tasks aborted",
+            tasks(|p| &p.aborted_tasks),
+            |f, (t, p)| write!(f, "{t} ({p})"),
+        )?;
+        write_group(
+            f,
+            "tasks panicked",
+            tasks(|p| &p.panicked_tasks),
+            |f, (t, p)| write!(f, "{t} ({p})"),
+        )
     }
 }
 
