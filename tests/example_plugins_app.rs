@@ -1,4 +1,5 @@
-//! Builds and runs `examples/plugins_app.rs` (into the build this test belongs to) and checks
+//! Builds and runs the `plugins_app` example of the `hookwire-examples` crate
+//! (`examples/examples/plugins_app.rs`, into the build this test belongs to) and checks
 //! what it shows: start order, the disabled and the missing optional plugin, hook calls,
 //! shutdown in reverse order and the final states.
 
@@ -80,7 +81,8 @@ fn the_plugins_app_example_starts_calls_and_shuts_down_its_plugins() {
     // when `cargo test` built it already.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let build = this_build(&cargo);
-    let features: Vec<&str> = [("testing", cfg!(feature = "testing"))]
+    // hookwire's features as this test has them, for the example's crate to build with.
+    let features: Vec<&str> = [("hookwire/testing", cfg!(feature = "testing"))]
         .into_iter()
         .filter_map(|(name, on)| on.then_some(name))
         .collect();
@@ -93,6 +95,10 @@ fn the_plugins_app_example_starts_calls_and_shuts_down_its_plugins() {
         "build",
         "--quiet",
         "--message-format=json-render-diagnostics",
+        // The whole workspace, as `cargo test --workspace` has it: the dependencies' features
+        // are then unified as in this test's own build, which cargo reuses (built alone,
+        // `-p hookwire-examples` would rebuild tokio and hookwire with fewer features).
+        "--workspace",
         "--example",
         "plugins_app",
     ])
@@ -110,7 +116,7 @@ fn the_plugins_app_example_starts_calls_and_shuts_down_its_plugins() {
     let built = cmd.output().expect("cargo runs");
     assert!(
         built.status.success(),
-        "`cargo build --example plugins_app` failed"
+        "`cargo build --workspace --example plugins_app` failed"
     );
     let bin = reported_executable(&String::from_utf8_lossy(&built.stdout))
         .expect("cargo reports the example's executable");

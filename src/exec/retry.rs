@@ -7,7 +7,6 @@
 //! the backoff and another attempt.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -55,6 +54,13 @@ pub type RetryPredicate = Arc<dyn Fn(&HookFailure) -> bool + Send + Sync>;
 /// assert_eq!(p.delay(3), Duration::from_micros(22_500));
 /// # Ok::<(), hookwire::RetryPolicyError>(())
 /// ```
+///
+/// # Jitter
+/// With jitter (the default) each wait is drawn uniformly in `[d/2, d]` ("equal jitter") from a
+/// [`fastrand`] generator that belongs to the policy (and its clones). By default it is seeded
+/// at random per policy — so every process, and every impl, draws its own sequence and a fleet
+/// retrying the same failure spreads out; [`jitter_seed`](Self::jitter_seed) makes the
+/// sequence reproducible (for tests).
 #[derive(Clone)]
 pub struct RetryPolicy {
     pub(crate) max_attempts: u32,
@@ -63,6 +69,11 @@ pub struct RetryPolicy {
     /// Each backoff is this many times the previous one (finite, at least 1).
     pub(crate) factor: f64,
     pub(crate) jitter: bool,
+    /// The seed given to [`RetryPolicy::jitter_seed`], if any (the generator's state is not
+    /// part of the policy's identity).
+    pub(crate) jitter_seed: Option<u64>,
+    /// Draws the jitter; shared by clones, locked only to draw (once per retry).
+    pub(crate) rng: Arc<Mutex<fastrand::Rng>>,
     pub(crate) predicate: Option<RetryPredicate>,
     pub(crate) budget: Option<BudgetConfig>,
 }
@@ -75,6 +86,7 @@ impl fmt::Debug for RetryPolicy {
             .field("cap", &self.cap)
             .field("factor", &self.factor)
             .field("jitter", &self.jitter)
+            .field("jitter_seed", &self.jitter_seed)
             .field("custom_predicate", &self.predicate.is_some())
             .field("budget", &self.budget)
             .finish()
@@ -88,6 +100,7 @@ impl PartialEq for RetryPolicy {
             && self.cap == o.cap
             && self.factor.to_bits() == o.factor.to_bits()
             && self.jitter == o.jitter
+            && self.jitter_seed == o.jitter_seed
             && self.budget == o.budget
             && match (&self.predicate, &o.predicate) {
                 (None, None) => true,
@@ -126,7 +139,8 @@ impl Default for BudgetConfig {
 
 impl RetryPolicy {
     /// At most `max_attempts` attempts in all (so `max_attempts - 1` retries); backoff 50 ms
-    /// doubling up to 2 s, with jitter; the default retry budget.
+    /// doubling up to 2 s, with jitter drawn from a randomly seeded generator; the default
+    /// retry budget.
     pub fn new(max_attempts: u32) -> Self {
         RetryPolicy {
             max_attempts: max_attempts.max(1),
@@ -134,6 +148,8 @@ impl RetryPolicy {
             cap: Duration::from_secs(2),
             factor: 2.0,
             jitter: true,
+            jitter_seed: None,
+            rng: Arc::new(Mutex::new(fastrand::Rng::new())),
             predicate: None,
             budget: Some(BudgetConfig::default()),
         }
@@ -165,6 +181,22 @@ impl RetryPolicy {
     /// Wait exactly the backoff (no random part); useful in tests.
     pub fn no_jitter(mut self) -> Self {
         self.jitter = false;
+        self
+    }
+
+    /// Draw the jitter from a generator seeded with `seed`: policies with the same seed wait
+    /// the same sequence of delays, which makes a test reproducible. Without it each policy's
+    /// generator is seeded at random (from the process's random state), so that processes and
+    /// impls do not retry in step. No effect with [`no_jitter`](Self::no_jitter).
+    ///
+    /// ```
+    /// use hookwire::RetryPolicy;
+    /// let p = RetryPolicy::new(5).jitter_seed(42);
+    /// assert_eq!(p, RetryPolicy::new(5).jitter_seed(42));
+    /// ```
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter_seed = Some(seed);
+        self.rng = Arc::new(Mutex::new(fastrand::Rng::with_seed(seed)));
         self
     }
 
@@ -205,8 +237,10 @@ impl RetryPolicy {
             return d;
         }
         let half = d / 2;
-        let span = (d - half).as_nanos() as u64;
-        half + Duration::from_nanos(if span == 0 { 0 } else { next_random() % span })
+        // `d` is at most `cap`, a `Duration`: its nanoseconds fit a u64 for 584 years.
+        let span = u64::try_from((d - half).as_nanos()).unwrap_or(u64::MAX);
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        half + Duration::from_nanos(rng.u64(0..=span))
     }
 
     /// Whether `failure` is worth another attempt.
@@ -235,17 +269,6 @@ pub enum RetryPolicyError {
          base delay every time, 2.0 doubles it)"
     )]
     InvalidFactor(f64),
-}
-
-/// A small xorshift generator for jitter; quality is irrelevant here.
-fn next_random() -> u64 {
-    static STATE: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
-    let mut x = STATE.load(Ordering::Relaxed);
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    STATE.store(x, Ordering::Relaxed);
-    x
 }
 
 /// The live state of a retry budget, shared by every call of one impl.

@@ -2,7 +2,7 @@
 //! compiler, with messages that point at the user's mistake.
 //!
 //! The expected `.stderr` files depend on the compiler version; regenerate them with
-//! `TRYBUILD=overwrite cargo test --test compile_fail` after a toolchain upgrade, and read them.
+//! `TRYBUILD=overwrite cargo test -p hookwire-ui-tests` after a toolchain upgrade, and read them.
 
 #[test]
 fn ui() {

@@ -3,7 +3,7 @@
 //! deadline, a broken one is skipped once its circuit breaker opens; the per-impl statistics
 //! are printed at the end.
 //!
-//! Run with `cargo run --example resilience`.
+//! Run with `cargo run -p hookwire-examples --example resilience`.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -33,7 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let n = flips.fetch_add(1, Ordering::SeqCst);
             let user = format!("ldap:{token}");
             async move {
-                if n % 2 == 0 {
+                if n.is_multiple_of(2) {
                     Err(Retryable::new("ldap: connection reset").into())
                 } else {
                     Ok(Some(user))

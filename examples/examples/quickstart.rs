@@ -2,7 +2,7 @@
 //! each numbered section of the output shows one way to call a hook and what came back from
 //! which plugin.
 //!
-//! Run with `cargo run --example quickstart`.
+//! Run with `cargo run -p hookwire-examples --example quickstart`.
 
 use std::collections::HashMap;
 

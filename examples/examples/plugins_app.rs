@@ -1,9 +1,9 @@
 //! A host with five plugins: dependencies (one optional present, one optional missing), a
-//! config file (`examples/config/hookwire.toml`), one plugin disabled by environment, typed
+//! config file (`examples/examples/config/hookwire.toml`), one plugin disabled by environment, typed
 //! services, a background task, lifecycle events, a few hook calls and a graceful shutdown on
 //! Ctrl-C (or after a moment, so the example ends by itself).
 //!
-//! Run: `cargo run --example plugins_app`
+//! Run: `cargo run -p hookwire-examples --example plugins_app`
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -179,7 +179,7 @@ impl LegacyAudit {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/config/hookwire.toml");
     let mut config = HostConfig::load(path)?.with_process_env()?;
-    println!("config file:      examples/config/hookwire.toml");
+    println!("config file:      examples/examples/config/hookwire.toml");
     match std::env::var("HOOKWIRE_PLUGINS_DISABLE") {
         Ok(value) => {
             println!("environment:      HOOKWIRE_PLUGINS_DISABLE={value} (from your shell)")
