@@ -62,7 +62,9 @@ async fn a_call_outcome_displays_timeouts_retries_an_open_breaker_and_the_deadli
     pm.register("flaky", move |r| {
         let flips = flips.clone();
         r.hook_fn::<Lookup>(move |n| {
-            let first = flips.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 == 0;
+            let first = flips
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                .is_multiple_of(2);
             let n = *n;
             async move {
                 if first {
