@@ -18,7 +18,7 @@ use std::any::TypeId;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Waker};
 
 use arc_swap::ArcSwap;
 use serde_json::Value;
@@ -469,27 +469,23 @@ impl HookManager {
     /// the registration fails for them. (The ledger is settled before any task is spawned,
     /// so what counts does not depend on how fast a task runs.)
     fn drive(&self, replays: Replays, ledger: &ReplayLedger) -> Vec<ReplayFailure> {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            // Even a replay's first poll may arm a timer, which needs a runtime.
+            finish_outside_runtime(replays);
+            return ledger.settle();
+        };
         let mut waiting = Vec::new();
-        let runtime = tokio::runtime::Handle::try_current().ok();
         for mut fut in replays {
-            let Some(handle) = &runtime else {
-                // Even the first poll may arm a timer, which needs a runtime.
-                finish_outside_runtime(fut);
-                continue;
-            };
             let mut cx = Context::from_waker(Waker::noop());
-            if let Poll::Ready(()) = fut.as_mut().poll(&mut cx) {
-                continue;
+            if fut.as_mut().poll(&mut cx).is_pending() {
+                waiting.push(fut);
             }
-            waiting.push((handle.clone(), fut));
         }
         let failures = ledger.settle();
         if !waiting.is_empty() {
             let mut bg = self.inner.shared.background();
             bg.retain(|t| !t.is_finished());
-            for (handle, fut) in waiting {
-                bg.push(handle.spawn(fut));
-            }
+            bg.extend(waiting.into_iter().map(|fut| handle.spawn(fut)));
         }
         failures
     }
@@ -755,21 +751,30 @@ fn install_bridge<S: HookSpec>(slot: &Arc<dyn ErasedSlot>, bridge: fn() -> JsonB
 #[derive(Clone)]
 pub struct MonitorHandle(Arc<dyn HookMonitor>);
 
-/// Finishes a replay that went pending while no tokio runtime runs: on a current-thread
-/// runtime of its own with a time driver (the engine's timeouts, deadlines and retry backoffs
-/// need one; `futures`' executor has none, and the engine would panic arming a timer).
-fn finish_outside_runtime(fut: futures::future::BoxFuture<'static, ()>) {
+/// Finishes replays while no tokio runtime runs: one after the other, in order, on one
+/// current-thread runtime of their own with a time driver (the engine's timeouts, deadlines
+/// and retry backoffs need one; `futures`' executor has none, and the engine would panic
+/// arming a timer).
+fn finish_outside_runtime(replays: Replays) {
+    if replays.is_empty() {
+        return;
+    }
+    let all = async move {
+        for fut in replays {
+            fut.await;
+        }
+    };
     match tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .build()
     {
-        Ok(rt) => rt.block_on(fut),
+        Ok(rt) => rt.block_on(all),
         Err(e) => {
             tracing::error!(
                 error = %e,
-                "could not build a runtime to finish a historic replay outside any runtime; running it without a timer"
+                "could not build a runtime to finish historic replays outside any runtime; running them without a timer"
             );
-            futures::executor::block_on(fut);
+            futures::executor::block_on(all);
         }
     }
 }
