@@ -18,7 +18,7 @@
 //! `#[async_trait] impl Hook`), and
 //! `sync-stats`, `async-stats`
 //! (the same calls with per-impl statistics on), and `start` (N plugins added and started on
-//! a fresh `PluginManager`, per iteration); then iterations and N.
+//! a fresh `PluginHost`, per iteration); then iterations and N.
 //! Run by `cargo bench` with no arguments it does a few calls of each mode and exits.
 
 use std::future::Future;
@@ -126,12 +126,12 @@ fn register_ready_async(pm: &HookManager, n: usize) {
 }
 
 /// `iters` starts of `n` plugins (the graph of `benches/plugins.rs`), each on a fresh
-/// `PluginManager`: `add` every plugin, `start`, drop.
+/// `PluginHost`: `add` every plugin, `start`, drop.
 fn start_plugins(iters: u64, n: usize) {
     let metas = plugin_graph::build(&plugin_graph::specs(n));
     let rt = runtime();
     for _ in 0..iters {
-        let pm = hookwire::PluginManager::builder()
+        let pm = hookwire::PluginHost::builder()
             .host_api(semver::Version::new(1, 4, 0))
             .build();
         for m in &metas {

@@ -5,7 +5,7 @@
 //! Targets (ceilings, release build, wall clock): resolving and starting 1,000 plugins with a
 //! random dependency DAG ≤ 50 ms, 10,000 ≤ 1 s. See BENCHMARKS.md (j).
 //!
-//! - `start/N`: a fresh `PluginManager`, N ready no-op plugins added (each with one sync impl
+//! - `start/N`: a fresh `PluginHost`, N ready no-op plugins added (each with one sync impl
 //!   of a shared hook, the default no-op lifecycle methods; building the plugin values is
 //!   outside the measured time), `start()`: resolve, register every impl, init and start every
 //!   plugin in dependency order, with a lifecycle event per transition. Dropping the manager
@@ -22,7 +22,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use hookwire::{resolve, PluginManager};
+use hookwire::{resolve, PluginHost};
 use semver::Version;
 
 #[allow(dead_code)] // this bench uses only the runtime
@@ -51,7 +51,7 @@ fn plugins(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let pm = PluginManager::builder().host_api(host.clone()).build();
+                    let pm = PluginHost::builder().host_api(host.clone()).build();
                     // The plugins exist before the host adds them (built by their
                     // authors' code, or loaded): making them is not part of the start.
                     let plugins: Vec<NoOp> = metas.iter().map(|m| NoOp(m.clone())).collect();

@@ -13,7 +13,7 @@ use tracing::Instrument;
 use crate::error::{CallError, RegisterError};
 use crate::exec::snapshot::{ImplEntry, ImplList};
 use crate::exec::{call_span, run_call, CallPlan, PlainLoop};
-use crate::hookimpl::{AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, Tier};
+use crate::hookimpl::{AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, Placement};
 use crate::manager::slot::{HistoricCall, Slot};
 use crate::manager::Shared;
 use crate::monitor::{after_all, before_all, CallInfo, HookMonitor, ImplReport};
@@ -244,7 +244,7 @@ impl<S: HookSpec> HookCaller<S> {
     pub async fn call_extra(
         &self,
         args: &S::Args,
-        extras: impl IntoIterator<Item = ExtraImpl<S>>,
+        extras: impl IntoIterator<Item = AdHocImpl<S>>,
     ) -> Result<HookOutcome<S::Output>, CallError> {
         let slot = self.slot()?;
         let list = slot.list.load_full();
@@ -258,8 +258,8 @@ impl<S: HookSpec> HookCaller<S> {
             .iter()
             .rposition(|e| {
                 e.options.wrapper
-                    || e.options.tier == Tier::TryFirst
-                    || (e.options.tier == Tier::Normal && e.options.priority > 0)
+                    || e.options.placement == Placement::TryFirst
+                    || (e.options.placement == Placement::Normal && e.options.priority > 0)
             })
             .map_or(0, |i| i + 1);
         let extras: Vec<ImplEntry<S>> = extras
@@ -454,19 +454,19 @@ impl Drop for AfterCancel<'_, '_> {
 }
 
 /// A temporary impl for one [`HookCaller::call_extra`].
-pub struct ExtraImpl<S: HookSpec> {
+pub struct AdHocImpl<S: HookSpec> {
     name: Arc<str>,
     func: ImplFn<S>,
     _spec: PhantomData<fn() -> S>,
 }
 
-impl<S: HookSpec> ExtraImpl<S> {
+impl<S: HookSpec> AdHocImpl<S> {
     /// A sync closure, reported under `name`.
     pub fn sync(
         name: &str,
         f: impl Fn(&S::Args) -> HookReturn<S::Output> + Send + Sync + 'static,
     ) -> Self {
-        ExtraImpl {
+        AdHocImpl {
             name: Arc::from(name),
             func: ImplFn::Sync(Arc::new(SyncFn(f))),
             _spec: PhantomData,
@@ -478,7 +478,7 @@ impl<S: HookSpec> ExtraImpl<S> {
     where
         F: for<'a> Fn(&'a S::Args) -> BoxFuture<'a, HookReturn<S::Output>> + Send + Sync + 'static,
     {
-        ExtraImpl {
+        AdHocImpl {
             name: Arc::from(name),
             func: ImplFn::Async(Arc::new(AsyncFn(f))),
             _spec: PhantomData,
@@ -487,7 +487,7 @@ impl<S: HookSpec> ExtraImpl<S> {
 
     /// An async [`Hook`] impl, reported under `name`.
     pub fn hook(name: &str, h: Arc<impl Hook<S>>) -> Self {
-        ExtraImpl {
+        AdHocImpl {
             name: Arc::from(name),
             func: ImplFn::Async(h),
             _spec: PhantomData,

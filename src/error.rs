@@ -137,7 +137,7 @@ impl fmt::Display for HookFailure {
 pub enum RegisterError {
     /// A plugin with this name is already registered.
     #[error(
-        "plugin `{}` is already registered; unregister it first, or give this one another name (a second instance of a plugin type: `HookManager::add_plugin_as(name, p)`, `PluginManager::add_as(name, p)`)",
+        "plugin `{}` is already registered; unregister it first, or give this one another name (a second instance of a plugin type: `HookManager::add_plugin_as(name, p)`, `PluginHost::add_as(name, p)`)",
         Quote(plugin)
     )]
     DuplicatePlugin {

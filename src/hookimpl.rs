@@ -82,13 +82,13 @@ pub trait SyncHook<S: HookSpec>: Send + Sync + 'static {
     fn call(&self, args: &S::Args) -> HookReturn<S::Output>;
 }
 
-/// Which ordering tier an impl is in: `TryFirst` impls run before `Normal` ones, `TryLast` after.
+/// Where an impl runs among the others (pluggy's tryfirst/trylast): `TryFirst` impls run before `Normal` ones, `TryLast` after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Tier {
+pub enum Placement {
     /// pluggy's `tryfirst=True`.
     TryFirst,
-    /// The default tier.
+    /// The default placement.
     #[default]
     Normal,
     /// pluggy's `trylast=True`.
@@ -98,9 +98,9 @@ pub enum Tier {
 /// The options an impl was registered with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImplOptions {
-    /// Ordering tier.
-    pub tier: Tier,
-    /// Inside a tier, higher runs first (default 0).
+    /// Where it runs among the others: tryfirst, normal or trylast.
+    pub placement: Placement,
+    /// Inside a placement, higher runs first (default 0).
     pub priority: i32,
     /// Whether this impl wraps the others.
     pub wrapper: bool,

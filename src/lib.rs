@@ -16,13 +16,13 @@ mod spec;
 pub mod testing;
 
 pub use async_trait::async_trait;
-pub use caller::{ExtraImpl, HookCaller, ImplInfo};
+pub use caller::{AdHocImpl, HookCaller, ImplInfo};
 pub use error::{BoxError, CallError, HookFailure, JsonMismatch, PendingImplsError, RegisterError};
 pub use exec::breaker::{BreakerConfig, BreakerState};
 pub use exec::retry::{BudgetConfig, RetryPolicy, RetryPolicyError, Retryable};
 pub use exec::stats::{HookStats, ImplStatsSnapshot, StatsSnapshot};
 pub use exec::wrapper::{HookWrapper, Next, WrapResult};
-pub use hookimpl::{Hook, HookReturn, ImplOptions, SyncHook, Tier};
+pub use hookimpl::{Hook, HookReturn, ImplOptions, SyncHook, Placement};
 pub use limits::MAX_JSON_DEPTH;
 pub use manager::registrar::{ImplBuilder, Registrar};
 pub use manager::{
@@ -30,11 +30,11 @@ pub use manager::{
     WaitingConstraint,
 };
 pub use monitor::{CallInfo, HookMonitor, ImplReport};
-pub use outcome::{EntryRef, HookOutcome, ImplOutcome, ImplRef, OutcomeKind, SkipReason};
+pub use outcome::{OutcomeEntry, HookOutcome, ImplOutcome, ImplId, OutcomeKind, SkipReason};
 pub use plugin::{
     resolve, ConfigError, Conflict, ContextError, Dependency, DependencyError, DependencyProblem,
     DisabledBy, Enablement, Health, HostConfig, IllegalTransition, MetaError, Plugin,
-    PluginContext, PluginError, PluginEvent, PluginList, PluginManager, PluginManagerBuilder,
+    PluginContext, PluginError, PluginEvent, PluginList, PluginHost, PluginHostBuilder,
     PluginMeta, PluginState, PluginStatus, PluginStop, Resolution, StartReport, StopOutcome,
     StopReport,
 };

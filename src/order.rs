@@ -23,13 +23,13 @@ use std::sync::Arc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::error::RegisterError;
-use crate::hookimpl::Tier;
+use crate::hookimpl::Placement;
 
 /// One impl as the ordering rules see it.
 #[derive(Debug, Clone)]
 pub(crate) struct OrderItem<'a> {
     pub(crate) plugin: &'a str,
-    pub(crate) tier: Tier,
+    pub(crate) tier: Placement,
     pub(crate) priority: i32,
     /// Registration sequence number: larger is later.
     pub(crate) seq: u64,
@@ -39,10 +39,10 @@ pub(crate) struct OrderItem<'a> {
 }
 
 /// The sort key of rules 1–4: smaller runs earlier.
-fn base_key(it: &OrderItem<'_>) -> (bool, Tier, Reverse<i32>, i128) {
+fn base_key(it: &OrderItem<'_>) -> (bool, Placement, Reverse<i32>, i128) {
     let tie = match it.tier {
-        Tier::TryLast => i128::from(it.seq),
-        Tier::TryFirst | Tier::Normal => -i128::from(it.seq),
+        Placement::TryLast => i128::from(it.seq),
+        Placement::TryFirst | Placement::Normal => -i128::from(it.seq),
     };
     (!it.wrapper, it.tier, Reverse(it.priority), tie)
 }
@@ -147,7 +147,7 @@ fn find_cycle(graph: &DiGraph<usize, ()>, indegree: &[usize]) -> Vec<usize> {
 mod tests {
     use super::*;
 
-    fn item(plugin: &str, tier: Tier, priority: i32, seq: u64) -> OrderItem<'_> {
+    fn item(plugin: &str, tier: Placement, priority: i32, seq: u64) -> OrderItem<'_> {
         OrderItem {
             plugin,
             tier,
@@ -170,12 +170,12 @@ mod tests {
     #[test]
     fn pluggy_tiers_and_lifo() {
         let items = [
-            item("a", Tier::Normal, 0, 1),
-            item("b", Tier::TryLast, 0, 2),
-            item("c", Tier::TryFirst, 0, 3),
-            item("d", Tier::Normal, 0, 4),
-            item("e", Tier::TryLast, 0, 5),
-            item("f", Tier::TryFirst, 0, 6),
+            item("a", Placement::Normal, 0, 1),
+            item("b", Placement::TryLast, 0, 2),
+            item("c", Placement::TryFirst, 0, 3),
+            item("d", Placement::Normal, 0, 4),
+            item("e", Placement::TryLast, 0, 5),
+            item("f", Placement::TryFirst, 0, 6),
         ];
         assert_eq!(names(&items), ["f", "c", "d", "a", "b", "e"]);
     }
@@ -184,9 +184,9 @@ mod tests {
     fn cycle_is_named() {
         let b_first: [Arc<str>; 1] = [Arc::from("b")];
         let a_first: [Arc<str>; 1] = [Arc::from("a")];
-        let mut a = item("a", Tier::Normal, 0, 1);
+        let mut a = item("a", Placement::Normal, 0, 1);
         a.before = &b_first;
-        let mut b = item("b", Tier::Normal, 0, 2);
+        let mut b = item("b", Placement::Normal, 0, 2);
         b.before = &a_first;
         let err = call_order("h", &[a, b]).unwrap_err();
         match err {

@@ -151,7 +151,7 @@ pub(crate) trait NameTable: Send + Sync {
 /// Identifies one impl of a call's snapshot; a wrapper gets its own from
 /// [`Next::me`](crate::Next::me) to add answers in its own name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ImplRef {
+pub struct ImplId {
     pub(crate) index: u32,
     /// The address of the snapshot the index points into: a reference kept from another
     /// hook's (or manager's) call is recognised, even when its index is in range.
@@ -197,7 +197,7 @@ impl<T> Entry<T> {
 /// One impl's result with its plugin and attempt count, from [`HookOutcome::entries`].
 #[derive(Debug)]
 #[non_exhaustive]
-pub struct EntryRef<'a, T> {
+pub struct OutcomeEntry<'a, T> {
     /// The plugin.
     pub plugin: &'a str,
     /// What the impl produced.
@@ -236,8 +236,8 @@ impl<T> HookOutcome<T> {
     }
 
     /// Every entry with its plugin and attempt count, in call order.
-    pub fn entries(&self) -> impl ExactSizeIterator<Item = EntryRef<'_, T>> + '_ {
-        self.entries.iter().map(|e| EntryRef {
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = OutcomeEntry<'_, T>> + '_ {
+        self.entries.iter().map(|e| OutcomeEntry {
             plugin: self.names.plugin_name(e.index()),
             outcome: &e.outcome,
             attempts: e.attempts(),
@@ -312,7 +312,7 @@ impl<T> HookOutcome<T> {
     /// assert_eq!(e.attempts, 3, "every attempt was made");
     /// # }
     /// ```
-    pub fn entry(&self, plugin: &str) -> Option<EntryRef<'_, T>> {
+    pub fn entry(&self, plugin: &str) -> Option<OutcomeEntry<'_, T>> {
         self.entries().find(|e| e.plugin == plugin)
     }
 
@@ -383,23 +383,23 @@ impl<T> HookOutcome<T> {
     /// Add an entry in the name of `who` (a wrapper's [`Next::me`](crate::Next::me)).
     ///
     /// # Panics
-    /// If `who` is not an impl of this call's hook (an `ImplRef` kept from a call of another
+    /// If `who` is not an impl of this call's hook (an `ImplId` kept from a call of another
     /// hook): in a wrapper, that panic is reported as the wrapper's, like any other.
-    pub fn push(&mut self, who: ImplRef, outcome: ImplOutcome<T>) {
+    pub fn push(&mut self, who: ImplId, outcome: ImplOutcome<T>) {
         self.check_ref(who, "push");
         self.entries.push(Entry::new(who.index, 1, outcome));
     }
 
-    /// The address of the snapshot this outcome names plugins from (what an [`ImplRef`] of
+    /// The address of the snapshot this outcome names plugins from (what an [`ImplId`] of
     /// this call carries).
     fn names_addr(&self) -> usize {
         Arc::as_ptr(&self.names) as *const () as usize
     }
 
-    fn check_ref(&self, who: ImplRef, method: &str) {
+    fn check_ref(&self, who: ImplId, method: &str) {
         assert!(
             who.list == self.names_addr() && (who.index as usize) < self.names.impl_count(),
-            "ImplRef {who:?} is not an impl of hook `{}`: {method} with the `Next::me()` of this call",
+            "ImplId {who:?} is not an impl of hook `{}`: {method} with the `Next::me()` of this call",
             self.names.hook_name()
         );
     }
@@ -516,7 +516,7 @@ impl<T> HookOutcome<T> {
     ///
     /// # Panics
     /// If `who` is not an impl of this call's hook, as [`push`](Self::push).
-    pub fn force_result(&mut self, who: ImplRef, value: T) {
+    pub fn force_result(&mut self, who: ImplId, value: T) {
         self.check_ref(who, "force_result");
         self.entries.clear();
         self.entries
@@ -552,7 +552,7 @@ impl<T> HookOutcome<T> {
     ///
     /// # Panics
     /// If `who` is not an impl of this call's hook, as [`push`](Self::push).
-    pub fn recover(&mut self, plugin: &str, who: ImplRef, value: T) -> Option<CallError> {
+    pub fn recover(&mut self, plugin: &str, who: ImplId, value: T) -> Option<CallError> {
         self.check_ref(who, "recover");
         let pos = self.position_of(plugin, ImplOutcome::is_failed)?;
         let failed = std::mem::replace(

@@ -138,7 +138,7 @@ pub struct SpecInfo {
 impl SpecInfo {
     /// A dynamic spec: JSON arguments and answers, collect-all. For events named at run time
     /// (`"user.login"`) and out-of-process plugins.
-    pub fn dynamic(name: impl Into<Arc<str>>) -> Self {
+    pub fn json(name: impl Into<Arc<str>>) -> Self {
         SpecInfo {
             name: name.into(),
             mode: CallMode::CollectAll,

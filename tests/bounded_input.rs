@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hookwire::{
     async_trait, BoxError, CallError, CallInfo, FutureExt, Health, HookManager, HookMonitor,
-    ImplOutcome, ImplReport, JsonMismatch, Plugin, PluginContext, PluginManager, PluginMeta,
+    ImplOutcome, ImplReport, JsonMismatch, Plugin, PluginContext, PluginHost, PluginMeta,
     PluginState, RegisterError, Registrar, SpecInfo, StopOutcome, MAX_JSON_DEPTH,
 };
 use serde_json::{json, Value};
@@ -64,7 +64,7 @@ fn deeply_nested_arguments_to_a_dynamic_hook_are_refused_without_overflowing() {
         on_small_stack(move || {
             async move {
                 let pm = HookManager::builder()
-                    .dynamic_spec(SpecInfo::dynamic("event"))
+                    .dynamic_spec(SpecInfo::json("event"))
                     .build();
                 let calls = Arc::new(Mutex::new(0));
                 let seen = calls.clone();
@@ -136,7 +136,7 @@ fn a_json_impl_answering_a_deeply_nested_value_fails_alone_naming_its_plugin() {
         on_small_stack(move || {
             async move {
                 let pm = HookManager::builder()
-                    .dynamic_spec(SpecInfo::dynamic("event"))
+                    .dynamic_spec(SpecInfo::json("event"))
                     .build();
                 pm.register("fine", |r| {
                     r.json_fn("event", |_| Ok(Some(json!("ok")))).add()
@@ -199,7 +199,7 @@ fn values_at_the_depth_limit_cross_the_dynamic_layer_both_ways() {
     on_small_stack(|| {
         async {
             let pm = HookManager::builder()
-                .dynamic_spec(SpecInfo::dynamic("event"))
+                .dynamic_spec(SpecInfo::json("event"))
                 .json_spec::<Echo>()
                 .build();
             pm.register("echo", |r| {
@@ -377,7 +377,7 @@ fn long_plugin_names_and_reasons_are_quoted_at_most_200_bytes_in_registration_er
     assert_eq!(
         err.to_string(),
         format!(
-            "plugin `{}… ({} bytes)` is already registered; unregister it first, or give this one another name (a second instance of a plugin type: `HookManager::add_plugin_as(name, p)`, `PluginManager::add_as(name, p)`)",
+            "plugin `{}… ({} bytes)` is already registered; unregister it first, or give this one another name (a second instance of a plugin type: `HookManager::add_plugin_as(name, p)`, `PluginHost::add_as(name, p)`)",
             "a".repeat(200),
             1 << 20
         )
@@ -451,7 +451,7 @@ impl Plugin for Loud {
 
 #[tokio::test]
 async fn long_plugin_errors_and_panic_messages_are_quoted_at_most_200_bytes_in_plugin_states() {
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     for (name, step) in [
         ("a-start", "start"),
         ("b-stop", "stop"),

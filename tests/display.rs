@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use hookwire::{
     async_trait, BoxError, BreakerConfig, FutureExt, HookManager, HostConfig, Plugin,
-    PluginContext, PluginManager, PluginMeta, RegisterError, Registrar, RetryPolicy, Retryable,
+    PluginContext, PluginHost, PluginMeta, RegisterError, Registrar, RetryPolicy, Retryable,
 };
 
 hookwire::hookspec! {
@@ -245,10 +245,10 @@ fn plugin(name: &'static str) -> TestPlugin {
     }
 }
 
-fn manager(toml: &str) -> PluginManager {
+fn manager(toml: &str) -> PluginHost {
     let mut config = HostConfig::parse(toml, "hookwire.toml").unwrap();
     config.disable("legacy");
-    PluginManager::builder()
+    PluginHost::builder()
         .config(config)
         .environment(false)
         .build()

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 #[tokio::test]
 async fn dynamic_hooks_take_and_return_json() {
     let pm = HookManager::builder()
-        .dynamic_spec(SpecInfo::dynamic("user.login"))
+        .dynamic_spec(SpecInfo::json("user.login"))
         .build();
     pm.register("audit", |r| {
         r.json_fn("user.login", |v| Ok(Some(json!({"audited": v["user"]}))))
@@ -43,7 +43,7 @@ async fn dynamic_hooks_take_and_return_json() {
 #[tokio::test]
 async fn unknown_hook_names_the_hook_and_lists_known_ones() {
     let pm = HookManager::builder()
-        .dynamic_spec(SpecInfo::dynamic("user.login"))
+        .dynamic_spec(SpecInfo::json("user.login"))
         .json_spec::<Authenticate>()
         .build();
     let err = pm.call_json("user.logout", json!({})).await.unwrap_err();
@@ -338,7 +338,7 @@ mod review_fixes {
     #[tokio::test]
     async fn the_dynamic_spec_type_is_not_a_typed_hook() {
         let pm = HookManager::builder()
-            .dynamic_spec(SpecInfo::dynamic("user.login"))
+            .dynamic_spec(SpecInfo::json("user.login"))
             .build();
         let err = pm
             .hook::<hookwire::DynamicHook>()

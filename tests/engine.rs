@@ -475,14 +475,14 @@ async fn all_sync_calls_isolate_errors_and_panics_too() {
 }
 
 hookwire::hookspec! {
-    /// A second hook, to carry an `ImplRef` over from.
+    /// A second hook, to carry an `ImplId` over from.
     pub struct Other(u64) -> u64;
 }
 
 #[tokio::test]
 async fn pushing_an_impl_ref_of_another_hook_is_the_wrappers_panic() {
     let pm = HookManager::new();
-    let kept: Arc<Mutex<Option<hookwire::ImplRef>>> = Arc::default();
+    let kept: Arc<Mutex<Option<hookwire::ImplId>>> = Arc::default();
     // Three wrappers of `Compute`: the innermost one's `me` is the third impl of that hook.
     for name in ["w1", "w2", "w3"] {
         let kept = kept.clone();

@@ -1,5 +1,5 @@
 //! Holes an independent review of the core's hardening found: registration outside a runtime,
-//! deadline cuts whose drop panics, foreign `ImplRef`s, unbounded panic logs, empty names.
+//! deadline cuts whose drop panics, foreign `ImplId`s, unbounded panic logs, empty names.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use hookwire::{
-    FutureExt, HookManager, ImplOutcome, ImplRef, Plugin, PluginError, PluginManager,
+    FutureExt, HookManager, ImplOutcome, ImplId, Plugin, PluginError, PluginHost,
     RegisterError, Registrar,
 };
 use tracing_subscriber::layer::SubscriberExt;
@@ -123,7 +123,7 @@ async fn an_impl_cut_off_by_the_deadline_whose_drop_panics_still_says_deadline()
 #[tokio::test]
 async fn an_impl_ref_kept_from_another_hooks_call_is_refused_even_in_range() {
     let a = HookManager::new();
-    let kept: Arc<Mutex<Option<ImplRef>>> = Arc::default();
+    let kept: Arc<Mutex<Option<ImplId>>> = Arc::default();
     for name in ["wa", "wb"] {
         let kept = kept.clone();
         a.register(name, move |r| {
@@ -230,7 +230,7 @@ fn an_empty_plugin_name_is_refused_everywhere() {
     ));
     assert!(pm.plugins().is_empty());
 
-    let host = PluginManager::new();
+    let host = PluginHost::new();
     let e = host.add_as("", Greeter).unwrap_err();
     assert!(matches!(e, PluginError::EmptyName), "{e:?}");
     assert!(host.plugins().is_empty());

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use hookspecs::{Compute, Config, OnConfigLoaded};
-use hookwire::{CallError, ExtraImpl, FutureExt, HookManager, ImplOutcome};
+use hookwire::{CallError, AdHocImpl, FutureExt, HookManager, ImplOutcome};
 
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
@@ -147,8 +147,8 @@ async fn call_extra_orders_extras_like_pluggy() {
         .call_extra(
             &0,
             [
-                ExtraImpl::sync("extra1", |_| Ok(Some(100))),
-                ExtraImpl::from_fn("extra2", |_| async { Ok(Some(200)) }.boxed()),
+                AdHocImpl::sync("extra1", |_| Ok(Some(100))),
+                AdHocImpl::from_fn("extra2", |_| async { Ok(Some(200)) }.boxed()),
             ],
         )
         .await
@@ -232,7 +232,7 @@ async fn extras_run_after_a_tryfirst_impl_even_one_ordered_after_a_plain_one() {
     .unwrap();
     let out = pm
         .hook::<Compute>()
-        .call_extra(&1, [ExtraImpl::sync("x", |_: &u64| Ok(Some(9)))])
+        .call_extra(&1, [AdHocImpl::sync("x", |_: &u64| Ok(Some(9)))])
         .await
         .unwrap();
     let names: Vec<&str> = out.iter().map(|(p, _)| p).collect();

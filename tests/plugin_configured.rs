@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use hookwire::testing::{FakePlugin, Journal, Reply, Script};
 use hookwire::{
-    DisabledBy, HostConfig, PluginError, PluginManager, PluginMeta, PluginState, StopOutcome,
+    DisabledBy, HostConfig, PluginError, PluginHost, PluginMeta, PluginState, StopOutcome,
 };
 
 hookwire::hookspec! {
@@ -53,15 +53,15 @@ struct Limits {
     burst: u32,
 }
 
-fn manager(env: &[(&str, &str)]) -> PluginManager {
+fn manager(env: &[(&str, &str)]) -> PluginHost {
     let config = HostConfig::parse(FILE, "hookwire.toml")
         .unwrap()
         .with_env(env.iter().copied())
         .unwrap();
-    PluginManager::builder().config(config).build()
+    PluginHost::builder().config(config).build()
 }
 
-fn add_all(pm: &PluginManager, j: &Journal) {
+fn add_all(pm: &PluginHost, j: &Journal) {
     pm.add(fake("audit", j)).unwrap();
     pm.add(fake("cache", j)).unwrap();
     pm.add(fake("metrics", j)).unwrap();
@@ -192,7 +192,7 @@ async fn keys_a_plugin_never_reads_are_reported() {
     // never reads its settings: both are listed, the plugin starts.
     let text = "[plugins.audit]\nenabeld = false\n[plugins.cache]\nlazy = false\nttl = 30\n";
     let config = HostConfig::parse(text, "hookwire.toml").unwrap();
-    let pm = PluginManager::builder().config(config).build();
+    let pm = PluginHost::builder().config(config).build();
     let j = Journal::new();
     pm.add(fake("audit", &j)).unwrap();
     pm.add(fake("cache", &j)).unwrap();
@@ -211,7 +211,7 @@ async fn keys_a_plugin_never_reads_are_reported() {
 async fn bad_plugin_config_fails_that_plugin_naming_key_and_file() {
     let text = "[plugins.geo]\nregion = \"eu\"\n[plugins.geo.limits]\nrate = 10\nbrust = 5\n";
     let config = HostConfig::parse(text, "conf/hookwire.toml").unwrap();
-    let pm = PluginManager::builder().config(config).build();
+    let pm = PluginHost::builder().config(config).build();
     let j = Journal::new();
     pm.add(fake("geo", &j).on_init(|ctx| {
         let _: GeoConfig = ctx.config()?;
@@ -231,7 +231,7 @@ async fn bad_plugin_config_fails_that_plugin_naming_key_and_file() {
 #[tokio::test]
 async fn a_priority_override_for_a_hook_the_plugin_lacks_is_a_registration_failure() {
     let config = HostConfig::parse("[plugins.geo.priority]\nPik = 3\n", "hookwire.toml").unwrap();
-    let pm = PluginManager::builder().config(config).build();
+    let pm = PluginHost::builder().config(config).build();
     let j = Journal::new();
     pm.add(fake("geo", &j)).unwrap();
     let report = pm.start().await.unwrap();

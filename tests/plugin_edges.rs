@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use hookwire::testing::{FakePlugin, Journal, PluginHarness, Reply, Script, Step};
 use hookwire::{
-    async_trait, BoxError, HookManager, Plugin, PluginContext, PluginManager, PluginMeta,
+    async_trait, BoxError, HookManager, Plugin, PluginContext, PluginHost, PluginMeta,
     PluginState, RegisterError, Registrar, StopOutcome,
 };
 
@@ -24,7 +24,7 @@ fn fake(name: &str, j: &Journal) -> FakePlugin {
         .hook::<Name>(Script::always(Reply::answer(name.to_owned())))
 }
 
-async fn values(pm: &PluginManager) -> Vec<String> {
+async fn values(pm: &PluginHost) -> Vec<String> {
     let out = pm.hook::<Name>().call(&()).await.unwrap();
     let mut v: Vec<String> = out.values().cloned().collect();
     v.sort();
@@ -38,7 +38,7 @@ struct Svc;
 #[tokio::test(start_paused = true)]
 async fn a_lazy_start_survives_the_call_that_triggered_it_timing_out() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     let lazy = FakePlugin::new(PluginMeta::new("slow", "1.0.0"))
         .journal(&j)
         .on_init(|ctx| {
@@ -86,7 +86,7 @@ impl Plugin for SelfCaller {
 
 #[tokio::test(start_paused = true)]
 async fn a_lazy_plugin_calling_its_own_hook_while_starting_gets_an_error_not_a_deadlock() {
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add_lazy(SelfCaller).unwrap();
     pm.start().await.unwrap();
     let out = tokio::time::timeout(Duration::from_secs(60), pm.hook::<Name>().call(&()))
@@ -100,7 +100,7 @@ async fn a_lazy_plugin_calling_its_own_hook_while_starting_gets_an_error_not_a_d
 #[tokio::test(start_paused = true)]
 async fn a_lazy_start_that_outlives_the_shutdown_grace_stops_itself() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add_lazy(fake("late", &j).init_step(Step::Ok.after(Duration::from_secs(10))))
         .unwrap();
     pm.start().await.unwrap();
@@ -127,7 +127,7 @@ async fn a_lazy_start_that_outlives_the_shutdown_grace_stops_itself() {
 #[tokio::test]
 async fn a_constraint_on_a_plugin_that_failed_in_the_same_start_waits_and_orders_nothing() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("a", &j).init_step(Step::Fail("boom".into())))
         .unwrap();
     pm.add(
@@ -148,7 +148,7 @@ async fn a_constraint_on_a_plugin_that_failed_in_the_same_start_waits_and_orders
 #[tokio::test]
 async fn constraints_may_name_any_plugin_of_the_same_start() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(
         FakePlugin::new(PluginMeta::new("a", "1.0.0"))
             .journal(&j)
@@ -165,7 +165,7 @@ async fn constraints_may_name_any_plugin_of_the_same_start() {
 #[tokio::test]
 async fn a_lazy_dependency_brought_up_by_an_eager_one_is_in_the_report() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add_lazy(fake("db", &j).init_step(Step::Fail("no db".into())))
         .unwrap();
     pm.add_lazy(fake("cache", &j)).unwrap();
@@ -204,7 +204,7 @@ impl Plugin for LazyWrapper {
 #[tokio::test]
 async fn the_wrapper_of_a_lazy_plugin_that_cannot_start_is_skipped() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add_lazy(LazyWrapper).unwrap();
     pm.add(fake("steady", &j)).unwrap();
     pm.start().await.unwrap();
@@ -218,7 +218,7 @@ async fn the_wrapper_of_a_lazy_plugin_that_cannot_start_is_skipped() {
 #[tokio::test(start_paused = true)]
 async fn a_plugin_added_during_a_shutdown_stays() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("slowstop", &j).stop_step(Step::Ok.after(Duration::from_millis(500))))
         .unwrap();
     pm.start().await.unwrap();
@@ -254,7 +254,7 @@ impl Plugin for Spawner {
 
 #[tokio::test]
 async fn finished_tasks_are_collected_and_their_panics_still_reported() {
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(Spawner(1_000)).unwrap();
     pm.start().await.unwrap();
     let report = pm.shutdown(GRACE).await;
@@ -282,7 +282,7 @@ impl Plugin for Droppy {
 async fn dropping_the_manager_drops_its_plugins_lazy_ones_too() {
     for lazy in [false, true] {
         let dropped = Arc::new(AtomicUsize::new(0));
-        let pm = PluginManager::new();
+        let pm = PluginHost::new();
         pm.add_arc(Arc::new(Droppy(DropCount(dropped.clone()))), lazy)
             .unwrap();
         pm.start().await.unwrap();
@@ -295,7 +295,7 @@ async fn dropping_the_manager_drops_its_plugins_lazy_ones_too() {
 #[tokio::test]
 async fn an_optional_dependency_added_later_does_not_pin_the_plugin() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(FakePlugin::new(PluginMeta::new("app", "1.0.0").optional("metrics", "*")).journal(&j))
         .unwrap();
     pm.start().await.unwrap();
@@ -309,7 +309,7 @@ async fn an_optional_dependency_added_later_does_not_pin_the_plugin() {
 #[tokio::test]
 async fn the_fake_plugins_journal_applies_to_impls_added_before_it() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(
         FakePlugin::new(PluginMeta::new("f", "1.0.0"))
             .hook::<Name>(Script::always(Reply::answer("f".into())))
@@ -393,7 +393,7 @@ impl Plugin for LazyBlocking {
 
 #[tokio::test]
 async fn a_lazy_blocking_impl_starts_its_plugin_from_the_blocking_pool() {
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add_lazy(LazyBlocking).unwrap();
     pm.start().await.unwrap();
     let out = tokio::time::timeout(Duration::from_secs(5), pm.hook::<Name>().call(&()))
@@ -407,7 +407,7 @@ async fn a_lazy_blocking_impl_starts_its_plugin_from_the_blocking_pool() {
 #[tokio::test(start_paused = true)]
 async fn dropping_start_part_way_fails_the_plugin_being_started_and_loses_nothing() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     let with_dep = |name: &str, dep: &str| {
         FakePlugin::new(PluginMeta::new(name, "1.0.0").requires(dep, "^1"))
             .journal(&j)
@@ -448,7 +448,7 @@ async fn dropping_start_part_way_fails_the_plugin_being_started_and_loses_nothin
 #[tokio::test(start_paused = true)]
 async fn a_lazy_dependency_being_started_when_start_is_dropped_finishes_on_its_own() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     let dep = FakePlugin::new(PluginMeta::new("dep", "1.0.0"))
         .journal(&j)
         .init_step(Step::Ok.after(Duration::from_secs(2)))
@@ -477,7 +477,7 @@ async fn a_lazy_dependency_being_started_when_start_is_dropped_finishes_on_its_o
 #[tokio::test]
 async fn a_dependency_that_fails_after_starting_fails_its_lazy_dependents() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("a", &j)).unwrap();
     // `squatter` takes the name `a` on the hook manager during its `init`, so `a`'s impls
     // cannot be registered at the end of the start: `a` started, then fails.
@@ -552,7 +552,7 @@ async fn a_plugin_sees_the_services_of_each_of_its_dependencies_however_many_it_
     // Dependencies are kept in the plugin's cell up to three, in a list beyond: both ways, a
     // plugin sees exactly its dependencies' services, and errors name them in order.
     let (none, three, five): (Seen, Seen, Seen) = Default::default();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(provider::<0>()).unwrap();
     pm.add(provider::<1>()).unwrap();
     pm.add(provider::<2>()).unwrap();
@@ -617,7 +617,7 @@ impl Plugin for TypedInvalid {
 async fn an_invalid_spec_is_refused_even_after_a_json_impl_of_its_hook_in_the_same_start() {
     // (From a review: staging skipped the spec check for any hook the batch had staged, even
     // one staged by a JSON impl, which has no spec.)
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(JsonFirst).unwrap();
     pm.add(TypedInvalid).unwrap();
     let report = pm.start().await.unwrap();
@@ -647,7 +647,7 @@ async fn a_panic_in_register_fails_that_plugin_and_the_start_goes_on() {
     // (From a review: the panic unwound out of `start`, leaving the plugins after it wired but
     // `Discovered`.)
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("before", &j)).unwrap();
     pm.add(PanicsInRegister).unwrap();
     pm.add(fake("after", &j)).unwrap();
@@ -681,7 +681,7 @@ async fn an_ordering_cycle_inside_one_start_fails_the_plugin_that_closes_it() {
     // The check of a start's impls borrows them (it builds no records): a cycle among them is
     // still found, and pinned on the plugin that closes it, alone.
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(
         FakePlugin::new(PluginMeta::new("a", "1.0.0"))
             .journal(&j)

@@ -1,13 +1,13 @@
-//! The process environment applies to a `PluginManager` by default. The only test in its
+//! The process environment applies to a `PluginHost` by default. The only test in its
 //! binary: it sets process environment variables.
 
 use hookwire::testing::FakePlugin;
-use hookwire::{DisabledBy, PluginError, PluginManager, PluginMeta};
+use hookwire::{DisabledBy, PluginError, PluginHost, PluginMeta};
 
 #[tokio::test]
 async fn the_process_environment_applies_by_default() {
     std::env::set_var("HOOKWIRE_PLUGINS_DISABLE", "metrics");
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(FakePlugin::new(PluginMeta::new("metrics", "1.0.0")))
         .unwrap();
     pm.add(FakePlugin::new(PluginMeta::new("audit", "1.0.0")))
@@ -25,14 +25,14 @@ async fn the_process_environment_applies_by_default() {
     );
 
     // A host can opt out.
-    let pm = PluginManager::builder().environment(false).build();
+    let pm = PluginHost::builder().environment(false).build();
     pm.add(FakePlugin::new(PluginMeta::new("metrics", "1.0.0")))
         .unwrap();
     assert_eq!(pm.start().await.unwrap().started, ["metrics"]);
 
     // A malformed value stops `start` with the variable named; nothing starts.
     std::env::set_var("HOOKWIRE_PLUGIN_AUDIT_ENABLED", "maybe");
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(FakePlugin::new(PluginMeta::new("audit", "1.0.0")))
         .unwrap();
     let err = pm.start().await.unwrap_err();

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hookwire::testing::{FakePlugin, Journal, PluginHarness, Reply, Script, Step};
 use hookwire::{
     async_trait, BoxError, ContextError, Health, ImplOutcome, OutcomeKind, Plugin, PluginContext,
-    PluginError, PluginEvent, PluginManager, PluginMeta, PluginState, RegisterError, Registrar,
+    PluginError, PluginEvent, PluginHost, PluginMeta, PluginState, RegisterError, Registrar,
     StopOutcome,
 };
 
@@ -28,7 +28,7 @@ fn fake_meta(meta: PluginMeta, journal: &Journal) -> FakePlugin {
         .hook::<Name>(Script::always(Reply::answer(name)))
 }
 
-async fn names(pm: &PluginManager) -> Vec<String> {
+async fn names(pm: &PluginHost) -> Vec<String> {
     let out = pm.hook::<Name>().call(&()).await.unwrap();
     let mut v: Vec<String> = out.values().cloned().collect();
     v.sort();
@@ -40,7 +40,7 @@ const GRACE: Duration = Duration::from_secs(5);
 #[tokio::test]
 async fn starts_in_dependency_order_and_stops_in_reverse() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     // Added in an order that is not the start order.
     pm.add(fake_meta(
         PluginMeta::new("api", "1.0.0").requires("auth", "^1"),
@@ -101,7 +101,7 @@ async fn starts_in_dependency_order_and_stops_in_reverse() {
 #[tokio::test]
 async fn a_failed_init_fails_its_dependents_only() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("db", &j).init_step(Step::Fail("connection refused".into())))
         .unwrap();
     pm.add(fake_meta(
@@ -155,7 +155,7 @@ async fn a_failed_init_fails_its_dependents_only() {
 #[tokio::test(start_paused = true)]
 async fn start_errors_panics_and_time_limits_fail_the_plugin() {
     let j = Journal::new();
-    let pm = PluginManager::builder()
+    let pm = PluginHost::builder()
         .step_timeout(Duration::from_secs(2))
         .build();
     pm.add(fake("erring", &j).start_step(Step::Fail("port in use".into())))
@@ -192,7 +192,7 @@ async fn start_errors_panics_and_time_limits_fail_the_plugin() {
 #[tokio::test]
 async fn unresolvable_dependencies_start_nothing() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake_meta(
         PluginMeta::new("auth", "1.0.0").requires("db", "^2"),
         &j,
@@ -254,7 +254,7 @@ async fn every_kind_of_dependency_error_starts_nothing_and_loses_nothing() {
     ];
     for (case, metas, fragments) in cases {
         let j = Journal::new();
-        let pm = PluginManager::builder()
+        let pm = PluginHost::builder()
             .host_api(semver::Version::new(1, 4, 0))
             .build();
         pm.add(fake("bystander", &j)).unwrap();
@@ -290,7 +290,7 @@ async fn every_kind_of_dependency_error_starts_nothing_and_loses_nothing() {
 #[tokio::test]
 async fn every_transition_is_an_event() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     let mut events = pm.events();
     pm.add(fake("db", &j)).unwrap();
     pm.add(
@@ -328,7 +328,7 @@ struct Secret;
 #[tokio::test]
 async fn services_reach_dependents_only() {
     let j = Journal::new();
-    let pm = PluginManager::builder()
+    let pm = PluginHost::builder()
         .service(String::from("host-config"))
         .build();
     pm.add(fake("db", &j).on_init(|ctx| {
@@ -382,7 +382,7 @@ impl Plugin for LateProvider {
 
 #[tokio::test]
 async fn providing_outside_init_fails_the_plugin_with_a_clear_reason() {
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(LateProvider).unwrap();
     let report = pm.start().await.unwrap();
     let (name, reason) = &report.failed[0];
@@ -397,7 +397,7 @@ async fn providing_outside_init_fails_the_plugin_with_a_clear_reason() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lazy_plugin_starts_once_on_its_first_call_after_its_dependencies() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add_lazy(fake("db", &j).init_step(Step::Ok.after(Duration::from_millis(20))))
         .unwrap();
     pm.add_lazy(fake_meta(
@@ -445,7 +445,7 @@ async fn a_lazy_plugin_starts_once_on_its_first_call_after_its_dependencies() {
 #[tokio::test]
 async fn a_lazy_plugin_that_cannot_start_fails_its_impls_not_the_call() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add_lazy(fake("flaky", &j).init_step(Step::Fail("no license".into())))
         .unwrap();
     pm.add(fake("steady", &j)).unwrap();
@@ -506,7 +506,7 @@ impl Plugin for Worker {
 #[tokio::test(start_paused = true)]
 async fn shutdown_aborts_tasks_that_outlive_the_grace_period_and_names_them() {
     let finished = Arc::new(AtomicUsize::new(0));
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(Worker {
         stop: Step::Ok,
         finished: finished.clone(),
@@ -534,7 +534,7 @@ async fn shutdown_aborts_tasks_that_outlive_the_grace_period_and_names_them() {
 #[tokio::test(start_paused = true)]
 async fn a_stop_that_hangs_times_out_and_the_others_still_stop() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("db", &j)).unwrap();
     pm.add(
         fake_meta(PluginMeta::new("api", "1.0.0").requires("db", "*"), &j).stop_step(Step::Hang),
@@ -574,7 +574,7 @@ async fn a_stop_that_hangs_times_out_and_the_others_still_stop() {
 #[tokio::test]
 async fn the_manager_is_reusable_after_shutdown() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("db", &j)).unwrap();
     pm.add_lazy(fake("never-called", &j)).unwrap();
     pm.add(fake("broken", &j).init_step(Step::Fail("x".into())))
@@ -611,7 +611,7 @@ async fn the_manager_is_reusable_after_shutdown() {
 #[tokio::test]
 async fn remove_refuses_while_dependents_run_then_stops_and_unregisters() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("db", &j)).unwrap();
     pm.add(fake_meta(
         PluginMeta::new("api", "1.0.0").requires("db", "*"),
@@ -640,7 +640,7 @@ async fn remove_refuses_while_dependents_run_then_stops_and_unregisters() {
 #[tokio::test(start_paused = true)]
 async fn a_call_in_flight_finishes_on_its_snapshot_while_the_plugin_is_removed() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(
         FakePlugin::new(PluginMeta::new("slow", "1.0.0"))
             .journal(&j)
@@ -663,7 +663,7 @@ async fn a_call_in_flight_finishes_on_its_snapshot_while_the_plugin_is_removed()
 #[tokio::test]
 async fn plugins_are_queryable_by_capability_name_and_state() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake_meta(
         PluginMeta::new("pg", "1.0.0")
             .capability("storage")
@@ -707,7 +707,7 @@ async fn plugins_are_queryable_by_capability_name_and_state() {
 #[tokio::test]
 async fn health_asks_started_plugins() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("ok", &j)).unwrap();
     pm.add(fake("meh", &j).health_report(Health::Degraded("replica lag 3s".into())))
         .unwrap();
@@ -772,7 +772,7 @@ hookwire::hookspec! {
 #[tokio::test]
 async fn a_plugin_that_cannot_register_fails_alone_in_its_batch() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("alpha", &j)).unwrap();
     pm.add(
         FakePlugin::new(PluginMeta::new("clash", "1.0.0"))
@@ -807,7 +807,7 @@ impl Plugin for Spawner {
 
 #[test]
 fn spawning_without_a_tokio_runtime_fails_the_plugin_with_a_clear_reason() {
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(Spawner).unwrap();
     let report = futures::executor::block_on(pm.start()).unwrap();
     assert_eq!(
@@ -845,7 +845,7 @@ impl Plugin for Prober {
 #[tokio::test]
 async fn impls_become_callable_when_start_returns_and_never_for_a_plugin_that_failed() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("early", &j)).unwrap();
     pm.start().await.unwrap();
 
@@ -866,7 +866,7 @@ async fn impls_become_callable_when_start_returns_and_never_for_a_plugin_that_fa
 #[tokio::test]
 async fn a_lazy_plugin_whose_dependency_failed_is_failed_at_start() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("db", &j).init_step(Step::Fail("down".into())))
         .unwrap();
     pm.add_lazy(fake_meta(
@@ -892,7 +892,7 @@ struct Meter;
 #[tokio::test]
 async fn a_failed_optional_dependency_is_skipped_like_an_absent_one() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("metrics", &j).on_init(|ctx| {
         ctx.provide(Meter)?;
         Err("no exporter".into())
@@ -962,7 +962,7 @@ impl Plugin for PanicsInRegister {
 async fn an_optional_dependency_that_failed_earlier_or_in_register_is_skipped_too() {
     // Failed in `register`, in the same start, added before its user.
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(PanicsInRegister).unwrap();
     pm.add(fake_meta(
         PluginMeta::new("api", "1.0.0").optional("metrics", "^1"),
@@ -984,7 +984,7 @@ async fn an_optional_dependency_that_failed_earlier_or_in_register_is_skipped_to
     assert_eq!(pm.state("api"), Some(PluginState::Started));
 
     // Failed in an earlier start.
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("metrics", &j).init_step(Step::Fail("down".into())))
         .unwrap();
     pm.start().await.unwrap();
@@ -1001,7 +1001,7 @@ async fn an_optional_dependency_that_failed_earlier_or_in_register_is_skipped_to
     );
 
     // Declared both required and optional: required wins.
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(fake("db", &j).init_step(Step::Fail("down".into())))
         .unwrap();
     pm.add(fake_meta(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hookspecs::{AppInfo, AuthRequest, Authenticate, BeforeRequest, Compute, OnStartup, Principal};
 use hookwire::{
     BoxError, BreakerConfig, HookManager, HookReturn, Next, OutcomeKind, Plugin, PluginContext,
-    PluginError, PluginManager, PluginMeta, PluginState, RetryPolicy, Retryable, SkipReason, Tier,
+    PluginError, PluginHost, PluginMeta, PluginState, RetryPolicy, Retryable, SkipReason, Placement,
     WrapResult,
 };
 
@@ -94,7 +94,7 @@ async fn each_hookimpl_method_is_registered_with_its_options() {
     let auth = pm.hook::<Authenticate>().impls();
     assert_eq!(auth.len(), 1);
     assert_eq!(&*auth[0].plugin, "token-auth");
-    assert_eq!(auth[0].options.tier, Tier::TryFirst);
+    assert_eq!(auth[0].options.placement, Placement::TryFirst);
     assert_eq!(auth[0].options.timeout, Some(Duration::from_millis(50)));
     let startup = pm.hook::<OnStartup>().impls();
     assert_eq!(startup.len(), 1);
@@ -142,7 +142,7 @@ async fn hook_methods_stay_callable_as_ordinary_methods() {
 #[tokio::test]
 async fn lifecycle_methods_and_requires_are_used_by_the_plugin_manager() {
     // Its required `db` is missing: resolution names it, nothing starts.
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(TokenAuth::default()).unwrap();
     match pm.start().await {
         Err(PluginError::Dependencies { error, .. }) => {
@@ -159,7 +159,7 @@ async fn lifecycle_methods_and_requires_are_used_by_the_plugin_manager() {
     impl Db {}
 
     let auth = Arc::new(TokenAuth::default());
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(Db).unwrap();
     pm.add(Shared(auth.clone())).unwrap();
     let report = pm.start().await.unwrap();
@@ -406,7 +406,7 @@ async fn wrapper_wraps_the_other_impls_of_its_hook() {
     pm.add_plugin(Gate).unwrap();
     let impls = pm.hook::<BeforeRequest>().impls();
     assert!(impls[0].options.wrapper);
-    assert_eq!(impls[1].options.tier, Tier::TryLast);
+    assert_eq!(impls[1].options.placement, Placement::TryLast);
     let req = |path: &str| hookspecs::Request {
         method: "GET".into(),
         path: path.into(),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hookwire::{
-    async_trait, BoxError, Plugin, PluginContext, PluginManager, PluginMeta, RegisterError,
+    async_trait, BoxError, Plugin, PluginContext, PluginHost, PluginMeta, RegisterError,
     Registrar,
 };
 use tracing::field::{Field, Visit};
@@ -113,7 +113,7 @@ impl Plugin for Late {
 async fn the_report_lists_exactly_the_plugins_of_this_start_that_started() {
     tracing::subscriber::set_global_default(tracing_subscriber::registry().with(Stall))
         .expect("the only subscriber of this binary");
-    let pm = Arc::new(PluginManager::new());
+    let pm = Arc::new(PluginHost::new());
     pm.add_lazy(Old).unwrap();
     pm.start().await.unwrap();
     pm.hook::<Replayed>()

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookwire::{
-    async_trait, BoxError, Plugin, PluginContext, PluginError, PluginManager, PluginMeta,
+    async_trait, BoxError, Plugin, PluginContext, PluginError, PluginHost, PluginMeta,
     PluginState, RegisterError, Registrar,
 };
 
@@ -80,7 +80,7 @@ fn chain_on_a_worker_stack(n: usize, lazy: bool, end: End) -> usize {
                 .unwrap();
             let starts = Arc::new(AtomicUsize::new(0));
             rt.block_on(async {
-                let pm = PluginManager::new();
+                let pm = PluginHost::new();
                 for i in 0..n {
                     let link = Link {
                         i,
@@ -196,14 +196,14 @@ impl Plugin for UsesSecond {
 
 #[tokio::test]
 async fn a_second_instance_of_a_plugin_type_is_added_under_a_name_of_its_own() {
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(Echo).unwrap();
     let err = pm.add(Echo).unwrap_err();
     assert!(matches!(&err, PluginError::Duplicate { plugin } if plugin == "echo"));
     // The error says how to add a second instance.
     assert!(
         err.to_string()
-            .contains("PluginManager::add_as(\"echo-2\", plugin)"),
+            .contains("PluginHost::add_as(\"echo-2\", plugin)"),
         "{err}"
     );
     pm.add_as("echo-2", Echo).unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use hookwire::{
     async_trait, BoxError, CancellationToken, Health, HostConfig, Plugin, PluginContext,
-    PluginManager, PluginMeta, RegisterError, Registrar, StopOutcome,
+    PluginHost, PluginMeta, RegisterError, Registrar, StopOutcome,
 };
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
@@ -60,7 +60,7 @@ fn slow(start_ms: u64, stop_ms: u64, stop_fails: bool) -> (Slow, Arc<AtomicUsize
 }
 
 /// Starts the lazy plugin with a call on another task, and lets that call begin.
-async fn trigger(pm: &PluginManager) {
+async fn trigger(pm: &PluginHost) {
     tokio::spawn({
         let pm = pm.clone();
         async move {
@@ -75,7 +75,7 @@ const GRACE: Duration = Duration::from_secs(1);
 #[tokio::test(start_paused = true)]
 async fn a_lazy_start_that_ends_within_the_grace_is_stopped_once_by_shutdown() {
     let (plugin, stops) = slow(500, 300, false);
-    let pm = PluginManager::builder().environment(false).build();
+    let pm = PluginHost::builder().environment(false).build();
     pm.add_lazy(plugin).unwrap();
     pm.start().await.unwrap();
     trigger(&pm).await;
@@ -95,7 +95,7 @@ async fn waiting_for_a_start_and_the_stop_share_one_grace_and_stop_runs_once() {
     // The start takes half the grace, the stop would take 0.8 of it: `remove` gives up at
     // the grace, not later.
     let (plugin, stops) = slow(500, 800, false);
-    let pm = PluginManager::builder().environment(false).build();
+    let pm = PluginHost::builder().environment(false).build();
     pm.add_lazy(plugin).unwrap();
     pm.start().await.unwrap();
     trigger(&pm).await;
@@ -114,7 +114,7 @@ async fn waiting_for_a_start_and_the_stop_share_one_grace_and_stop_runs_once() {
 #[tokio::test(start_paused = true)]
 async fn the_failed_stop_of_a_plugin_that_was_starting_is_reported() {
     let (plugin, stops) = slow(100, 0, true);
-    let pm = PluginManager::builder().environment(false).build();
+    let pm = PluginHost::builder().environment(false).build();
     pm.add_lazy(plugin).unwrap();
     pm.start().await.unwrap();
     trigger(&pm).await;
@@ -162,7 +162,7 @@ impl Plugin for Ticker {
 async fn a_plugin_still_starting_after_the_grace_has_its_token_cancelled_and_tasks_aborted() {
     let token = Arc::new(Mutex::new(None));
     let ticks = Arc::new(AtomicUsize::new(0));
-    let pm = PluginManager::builder().environment(false).build();
+    let pm = PluginHost::builder().environment(false).build();
     pm.add_lazy(Ticker {
         token: token.clone(),
         ticks: ticks.clone(),
@@ -210,7 +210,7 @@ async fn a_token_first_asked_for_after_the_manager_gave_up_on_the_plugin_is_canc
     // The token is only created when a plugin asks for it: one created after the plugin was
     // cancelled must start cancelled.
     let asked = Arc::new(Mutex::new(None));
-    let pm = PluginManager::builder().environment(false).build();
+    let pm = PluginHost::builder().environment(false).build();
     pm.add_lazy(LateAsker {
         cancelled_when_asked: asked.clone(),
     })
@@ -245,7 +245,7 @@ impl Plugin for Hung {
 
 #[tokio::test(start_paused = true)]
 async fn a_health_check_runs_under_the_step_time_limit() {
-    let pm = PluginManager::builder()
+    let pm = PluginHost::builder()
         .environment(false)
         .step_timeout(Duration::from_secs(1))
         .build();
@@ -264,7 +264,7 @@ async fn a_health_check_runs_under_the_step_time_limit() {
 }
 
 /// A layer that looks at the plugin manager on every event (to add plugin states, say).
-struct Inspect(Arc<OnceLock<PluginManager>>);
+struct Inspect(Arc<OnceLock<PluginHost>>);
 
 impl<S: tracing::Subscriber> Layer<S> for Inspect {
     fn on_event(&self, _: &tracing::Event<'_>, _: Context<'_, S>) {
@@ -303,7 +303,7 @@ fn a_subscriber_may_read_the_manager_from_the_events_of_add_and_start() {
         tracing::subscriber::with_default(subscriber, || {
             let mut config = HostConfig::parse("[plugins.typo]\nx = 1\n", "h.toml").unwrap();
             config.disable("off");
-            let pm = PluginManager::builder()
+            let pm = PluginHost::builder()
                 .environment(false)
                 .config(config)
                 .build();
@@ -423,7 +423,7 @@ async fn a_plugin_given_up_on_while_starting_is_stopped_once_by_itself_only() {
     let errors = Errors::default();
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(errors.clone()));
-    let pm = PluginManager::builder().environment(false).build();
+    let pm = PluginHost::builder().environment(false).build();
     // `a`'s start outlives the grace, ends while `shutdown` still waits for slower `z`, and
     // `a` then stops itself; `shutdown` must not stop it a second time.
     let (a, counts) = timed("a", &[], 30, 100);
@@ -464,7 +464,7 @@ async fn a_lazy_plugin_whose_dependency_failed_is_failed_once() {
     let errors = Errors::default();
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(errors.clone()));
-    let pm = PluginManager::builder().environment(false).build();
+    let pm = PluginHost::builder().environment(false).build();
     let (mut d, _) = timed("d", &[], 0, 0);
     d.fail_init = true;
     pm.add(d).unwrap();
@@ -482,7 +482,7 @@ async fn a_lazy_plugin_whose_dependency_failed_is_failed_once() {
 #[tokio::test(start_paused = true)]
 async fn a_call_waiting_at_a_lazy_gate_never_runs_a_plugin_that_is_stopping() {
     let (a, counts) = timed("a", &[], 30, 10);
-    let pm = PluginManager::builder().environment(false).build();
+    let pm = PluginHost::builder().environment(false).build();
     pm.add_lazy(a).unwrap();
     pm.start().await.unwrap();
     // Calls wait at `a`'s gate while it starts; the shutdown stops it when its start ends.

@@ -1,4 +1,4 @@
-//! Randomized concurrent stress of `PluginManager`: rounds of a few lazy and eager plugins
+//! Randomized concurrent stress of `PluginHost`: rounds of a few lazy and eager plugins
 //! (with dependencies, steps that take a few milliseconds or fail) and several tasks adding,
 //! starting, removing, shutting down, querying and calling at once, on a multi-thread
 //! runtime; checked per plugin: `init`/`start`/`stop` at most once and in order, no impl run
@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use hookwire::{
-    async_trait, BoxError, FutureExt, Plugin, PluginContext, PluginEvent, PluginManager,
+    async_trait, BoxError, FutureExt, Plugin, PluginContext, PluginEvent, PluginHost,
     PluginMeta, PluginState, RegisterError, Registrar,
 };
 use tracing_subscriber::layer::{Context, SubscriberExt};
@@ -278,7 +278,7 @@ fn make_world(rng: &mut Rng) -> Arc<World> {
     })
 }
 
-fn add(pm: &PluginManager, w: &Arc<World>, i: usize) {
+fn add(pm: &PluginHost, w: &Arc<World>, i: usize) {
     if w.added[i].swap(true, SeqCst) {
         return;
     }
@@ -301,7 +301,7 @@ async fn round(seed: u64) -> Vec<String> {
         rng.next();
     }
     let w = make_world(&mut rng);
-    let pm = PluginManager::builder()
+    let pm = PluginHost::builder()
         .environment(false)
         .step_timeout(Duration::from_millis(60))
         .build();

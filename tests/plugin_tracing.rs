@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookwire::{
-    async_trait, BoxError, Plugin, PluginContext, PluginManager, PluginMeta, RegisterError,
+    async_trait, BoxError, Plugin, PluginContext, PluginHost, PluginMeta, RegisterError,
     Registrar,
 };
 use tracing::field::{Field, Visit};
@@ -88,7 +88,7 @@ async fn transitions_are_events_and_plugin_code_runs_in_its_span() {
     let events = Events::default();
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(events.clone()));
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(Chatty).unwrap();
     pm.start().await.unwrap();
     tokio::time::sleep(Duration::from_millis(10)).await;

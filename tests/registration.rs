@@ -174,7 +174,7 @@ fn check_pending_lists_impls_of_undeclared_hooks_unless_optional() {
     assert!(err.to_string().contains("`Undeclared` in plugin `eager`"));
     // Declaring the specs later validates and resolves them.
     pm.add_spec::<Undeclared>().unwrap();
-    pm.add_dynamic_spec(SpecInfo::dynamic("not.declared"))
+    pm.add_dynamic_spec(SpecInfo::json("not.declared"))
         .unwrap();
     assert!(pm.check_pending().is_ok());
 }
@@ -243,10 +243,10 @@ fn spec_rules_are_checked_when_declared() {
     assert!(pm.plugins().is_empty());
 
     // Declaring a dynamic hook again with other options is an error, not silently ignored.
-    pm.add_dynamic_spec(SpecInfo::dynamic("evt")).unwrap();
-    pm.add_dynamic_spec(SpecInfo::dynamic("evt")).unwrap();
+    pm.add_dynamic_spec(SpecInfo::json("evt")).unwrap();
+    pm.add_dynamic_spec(SpecInfo::json("evt")).unwrap();
     let err = pm
-        .add_dynamic_spec(SpecInfo::dynamic("evt").firstresult())
+        .add_dynamic_spec(SpecInfo::json("evt").firstresult())
         .unwrap_err();
     assert!(
         err.to_string()

@@ -1,11 +1,11 @@
-//! Registration semantics through the `PluginManager`, whose `start` registers a whole start's
+//! Registration semantics through the `PluginHost`, whose `start` registers a whole start's
 //! impls in one batch (`check_batch`/`register_batch`): constraints on plugins of a later
 //! start wait for them, and a fail-fast historic replay fails only the plugin that failed it.
 
 use std::sync::{Arc, Mutex};
 
 use hookwire::testing::{FakePlugin, Journal, Reply, Script};
-use hookwire::{ImplOutcome, PluginManager, PluginMeta};
+use hookwire::{ImplOutcome, PluginHost, PluginMeta};
 
 hookwire::hookspec! {
     pub struct Name(()) -> String;
@@ -19,7 +19,7 @@ fn fake(name: &str, j: &Journal) -> FakePlugin {
         .hook::<Name>(Script::always(Reply::answer(name.to_owned())))
 }
 
-async fn order(pm: &PluginManager) -> Vec<String> {
+async fn order(pm: &PluginHost) -> Vec<String> {
     let out = pm.hook::<Name>().call(&()).await.unwrap();
     out.into_values()
 }
@@ -27,7 +27,7 @@ async fn order(pm: &PluginManager) -> Vec<String> {
 #[tokio::test]
 async fn a_constraint_on_a_plugin_of_a_later_start_waits_and_applies_when_it_starts() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(
         FakePlugin::new(PluginMeta::new("b", "1.0.0"))
             .journal(&j)
@@ -50,7 +50,7 @@ async fn a_constraint_on_a_plugin_of_a_later_start_waits_and_applies_when_it_sta
 #[tokio::test]
 async fn a_start_that_would_close_a_cycle_through_a_waiting_constraint_fails_that_plugin() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     pm.add(
         FakePlugin::new(PluginMeta::new("b", "1.0.0"))
             .journal(&j)
@@ -80,7 +80,7 @@ async fn a_start_that_would_close_a_cycle_through_a_waiting_constraint_fails_tha
 #[tokio::test]
 async fn a_fail_fast_replay_failure_in_a_start_fails_only_that_plugin() {
     let j = Journal::new();
-    let pm = PluginManager::new();
+    let pm = PluginHost::new();
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let log = seen.clone();
     pm.hooks()

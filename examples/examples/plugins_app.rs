@@ -16,7 +16,7 @@ use hookspecs::{
 };
 use hookwire::{
     async_trait, BoxError, HookManager, HookReturn, HostConfig, Plugin, PluginContext,
-    PluginManager, PluginMeta, PluginState, RegisterError, Registrar,
+    PluginHost, PluginMeta, PluginState, RegisterError, Registrar,
 };
 
 /// Service provided by `storage` to the plugins that depend on it.
@@ -200,7 +200,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .spec::<BeforeRequest>()
         .spec::<AfterRequest>()
         .build();
-    let pm = PluginManager::builder()
+    let pm = PluginHost::builder()
         .hooks(hooks)
         .config(config)
         .host_api(semver::Version::new(1, 4, 0))

@@ -73,8 +73,8 @@ use proc_macro::TokenStream;
 /// | option | meaning |
 /// |---|---|
 /// | `spec = Type` | the hook this method implements |
-/// | `tryfirst`, `trylast` | ordering tier |
-/// | `priority = 10` | order inside the tier (higher first) |
+/// | `tryfirst`, `trylast` | placement among the impls |
+/// | `priority = 10` | order inside the placement (higher first) |
 /// | `before = "plugin"`, `after = ["a", "b"]` | ordering constraints on other plugins |
 /// | `wrapper` | an `async fn name(&self, args: &Args, next: Next<'_, Spec>) -> WrapResult<Output>` around the other impls |
 /// | `timeout_ms = 50`, `timeout = Duration::from_secs(1)` | time limit of one attempt |

@@ -26,7 +26,7 @@ use super::snapshot::ImplList;
 use super::CallPlan;
 use crate::error::{BoxError, HookFailure};
 use crate::hookimpl::ImplFn;
-use crate::outcome::{Entry, HookOutcome, ImplOutcome, ImplRef};
+use crate::outcome::{Entry, HookOutcome, ImplOutcome, ImplId};
 use crate::spec::HookSpec;
 
 /// What a wrapper returns: the (possibly changed) outcome, or an error of its own.
@@ -108,8 +108,8 @@ impl<'a, S: HookSpec> Next<'a, S> {
     /// The wrapper's own identity in this call, to answer in its own name:
     /// [`push`](HookOutcome::push), [`force_result`](HookOutcome::force_result),
     /// [`recover`](HookOutcome::recover).
-    pub fn me(&self) -> ImplRef {
-        ImplRef {
+    pub fn me(&self) -> ImplId {
+        ImplId {
             index: self.me,
             list: Arc::as_ptr(self.list) as *const () as usize,
         }

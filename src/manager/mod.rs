@@ -281,7 +281,7 @@ impl HookManager {
         )
     }
 
-    /// Declares a dynamic (JSON) hook, e.g. `SpecInfo::dynamic("user.login")`.
+    /// Declares a dynamic (JSON) hook, e.g. `SpecInfo::json("user.login")`.
     ///
     /// # Errors
     /// [`RegisterError::SpecMismatch`] if the name is taken by a typed spec.

@@ -29,7 +29,7 @@ use crate::exec::retry::RetryPolicy;
 use crate::exec::wrapper::{HookWrapper, Next, WrapResult};
 use crate::hookimpl::{
     AsyncFn, BlockingFn, CancellableBlockingFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn,
-    SyncHook, Tier, WrapperFn,
+    SyncHook, Placement, WrapperFn,
 };
 use crate::spec::{DynamicHook, HookSpec, TypeKey};
 use tokio_util::sync::CancellationToken;
@@ -346,12 +346,12 @@ pub struct ImplBuilder<'r> {
     /// A typed impl's hook name is its spec's `&'static str`: no allocation per impl.
     hook: Cow<'static, str>,
     options: ImplOptions,
-    tier: Option<Result<Tier, (Tier, Tier)>>,
+    tier: Option<Result<Placement, (Placement, Placement)>>,
     func: RecordFn,
 }
 
 impl ImplBuilder<'_> {
-    fn set_tier(mut self, tier: Tier) -> Self {
+    fn set_tier(mut self, tier: Placement) -> Self {
         self.tier = Some(match self.tier {
             None => Ok(tier),
             Some(Ok(t)) if t == tier => Ok(tier),
@@ -362,12 +362,12 @@ impl ImplBuilder<'_> {
 
     /// Run before the normal impls (pluggy's `tryfirst`).
     pub fn tryfirst(self) -> Self {
-        self.set_tier(Tier::TryFirst)
+        self.set_tier(Placement::TryFirst)
     }
 
     /// Run after the normal impls (pluggy's `trylast`).
     pub fn trylast(self) -> Self {
-        self.set_tier(Tier::TryLast)
+        self.set_tier(Placement::TryLast)
     }
 
     /// Inside its tier, higher priority runs first (default 0).
@@ -438,7 +438,7 @@ impl ImplBuilder<'_> {
                     "conflicting tiers {a:?} and {b:?}: choose one of tryfirst/trylast"
                 )))
             }
-            Some(Ok(t)) => self.options.tier = t,
+            Some(Ok(t)) => self.options.placement = t,
             None => {}
         }
         if self.options.wrapper

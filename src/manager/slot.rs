@@ -396,7 +396,7 @@ pub(crate) fn check_order(
 fn order_item<'a>(plugin: &'a Arc<str>, o: &'a ImplOptions, seq: u64) -> OrderItem<'a> {
     OrderItem {
         plugin,
-        tier: o.tier,
+        tier: o.placement,
         priority: o.priority,
         seq,
         wrapper: o.wrapper,
@@ -414,7 +414,7 @@ pub(crate) fn order_records(
         .iter()
         .map(|r| OrderItem {
             plugin: &r.plugin,
-            tier: r.options.tier,
+            tier: r.options.placement,
             priority: r.options.priority,
             seq: r.seq,
             wrapper: r.options.wrapper,

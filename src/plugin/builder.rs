@@ -1,4 +1,4 @@
-//! [`PluginManagerBuilder`]: host services, configuration, host API version, time limits.
+//! [`PluginHostBuilder`]: host services, configuration, host API version, time limits.
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -10,12 +10,12 @@ use tokio::sync::broadcast;
 use super::cell::{Host, Registry};
 use super::config::HostConfig;
 use super::context::ServiceMap;
-use super::host::PluginManager;
+use super::host::PluginHost;
 use crate::HookManager;
 
-/// Builds a [`PluginManager`]: host services, configuration, host API version, time limits.
+/// Builds a [`PluginHost`]: host services, configuration, host API version, time limits.
 #[must_use]
-pub struct PluginManagerBuilder {
+pub struct PluginHostBuilder {
     hooks: Option<HookManager>,
     services: ServiceMap,
     config: HostConfig,
@@ -25,9 +25,9 @@ pub struct PluginManagerBuilder {
     environment: bool,
 }
 
-impl PluginManagerBuilder {
+impl PluginHostBuilder {
     pub(crate) fn new() -> Self {
-        PluginManagerBuilder {
+        PluginHostBuilder {
             hooks: None,
             services: ServiceMap::default(),
             config: HostConfig::new(),
@@ -85,7 +85,7 @@ impl PluginManagerBuilder {
         self
     }
 
-    /// How many events a slow [`events`](PluginManager::events) subscriber may fall behind
+    /// How many events a slow [`events`](PluginHost::events) subscriber may fall behind
     /// before it lags (default 1024).
     pub fn event_capacity(mut self, capacity: usize) -> Self {
         self.event_capacity = capacity.max(1);
@@ -93,9 +93,9 @@ impl PluginManagerBuilder {
     }
 
     /// The manager. A malformed environment override (say
-    /// `HOOKWIRE_PLUGIN_AUTH_ENABLED=maybe`) makes its [`start`](PluginManager::start) fail
+    /// `HOOKWIRE_PLUGIN_AUTH_ENABLED=maybe`) makes its [`start`](PluginHost::start) fail
     /// with [`PluginError::Config`](super::PluginError::Config) naming the variable.
-    pub fn build(self) -> PluginManager {
+    pub fn build(self) -> PluginHost {
         let (events, _) = broadcast::channel(self.event_capacity);
         let (config, config_error) = if self.environment {
             match self.config.clone().with_process_env() {
@@ -105,7 +105,7 @@ impl PluginManagerBuilder {
         } else {
             (self.config, None)
         };
-        PluginManager {
+        PluginHost {
             inner: Arc::new(Host {
                 skips: AtomicUsize::new(0),
                 hooks: self.hooks.unwrap_or_default(),

@@ -1,4 +1,4 @@
-//! One plugin's place in a [`PluginManager`](super::PluginManager): its [`Cell`] (metadata,
+//! One plugin's place in a [`PluginHost`](super::PluginHost): its [`Cell`] (metadata,
 //! state, context) and bringing it up — `init` then `start`, exactly once however many
 //! callers ask, dependencies first, failures released and reported — plus the start gate that
 //! makes a lazy plugin's first call bring it up.
@@ -322,7 +322,7 @@ impl Host {
         impl Drop for Cancelled<'_> {
             fn drop(&mut self) {
                 if let Some((host, cell)) = self.0.take() {
-                    let reason = "its start was cancelled: the future of `PluginManager::start` was dropped while the plugin was starting".to_owned();
+                    let reason = "its start was cancelled: the future of `PluginHost::start` was dropped while the plugin was starting".to_owned();
                     let _ = cell.up.set(Up::Done(Err(reason.clone())));
                     host.fail(cell, reason);
                 }

@@ -4,7 +4,7 @@
 //! # Services
 //!
 //! Services are values looked up by type. The host provides some to every plugin
-//! ([`PluginManagerBuilder::service`](crate::PluginManagerBuilder::service)); a plugin provides
+//! ([`PluginHostBuilder::service`](crate::PluginHostBuilder::service)); a plugin provides
 //! its own during [`init`](crate::Plugin::init) with [`provide`](PluginContext::provide), and
 //! only the plugins that *depend* on it (directly, required or optional) see them — a plugin
 //! cannot reach into one it did not declare. Lookups search the host's services first, then
@@ -89,7 +89,7 @@ impl Provided {
 #[non_exhaustive]
 pub enum ContextError {
     /// [`require`](PluginContext::require) found no service of that type.
-    #[error("plugin `{plugin}` needs service `{service}`, but neither the host nor its dependencies ({}) provide it; provide it with `PluginManager::builder().service(..)`, or from a dependency's `init` with `ctx.provide(..)` and declare that dependency in `{plugin}`'s metadata", if .dependencies.is_empty() { "none".to_owned() } else { .dependencies.join(", ") })]
+    #[error("plugin `{plugin}` needs service `{service}`, but neither the host nor its dependencies ({}) provide it; provide it with `PluginHost::builder().service(..)`, or from a dependency's `init` with `ctx.provide(..)` and declare that dependency in `{plugin}`'s metadata", if .dependencies.is_empty() { "none".to_owned() } else { .dependencies.join(", ") })]
     MissingService {
         /// The plugin asking.
         plugin: String,

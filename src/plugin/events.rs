@@ -1,5 +1,5 @@
 //! [`PluginEvent`]: one lifecycle transition, broadcast to every subscriber of
-//! [`PluginManager::events`](crate::PluginManager::events).
+//! [`PluginHost::events`](crate::PluginHost::events).
 
 use super::lifecycle::PluginState;
 

@@ -1,4 +1,4 @@
-//! [`PluginManager`]: plugins with a lifecycle on top of a [`HookManager`].
+//! [`PluginHost`]: plugins with a lifecycle on top of a [`HookManager`].
 //!
 //! `add` records a plugin (`Discovered`), `start` resolves the dependencies of every plugin
 //! added so far and walks each through `Registered → Initialized → Started` in dependency
@@ -7,7 +7,7 @@
 //! `x` failed" and never started; every other plugin starts normally.
 //!
 //! Lazy plugins are registered by `start` but initialised and started on the first call that
-//! reaches one of their impls (see [`add_lazy`](PluginManager::add_lazy)).
+//! reaches one of their impls (see [`add_lazy`](PluginHost::add_lazy)).
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
@@ -18,7 +18,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use tokio::sync::broadcast;
 
-use super::builder::PluginManagerBuilder;
+use super::builder::PluginHostBuilder;
 use super::cell::{Cell, Host, LazyGate, Run, Up};
 use super::config::{env_name, DisabledBy, Enablement, HostConfig};
 use super::context::Provided;
@@ -41,7 +41,7 @@ use crate::{HookCaller, HookManager};
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use hookwire::{async_trait, BoxError, Plugin, PluginContext, PluginManager, PluginMeta,
+/// use hookwire::{async_trait, BoxError, Plugin, PluginContext, PluginHost, PluginMeta,
 ///                Registrar, RegisterError};
 /// hookwire::hookspec! { pub struct Greet(String) -> String; }
 ///
@@ -69,7 +69,7 @@ use crate::{HookCaller, HookManager};
 ///     }
 /// }
 ///
-/// let pm = PluginManager::new();
+/// let pm = PluginHost::new();
 /// pm.add(Greeter).unwrap();
 /// pm.add(Storage).unwrap();
 /// let report = pm.start().await.unwrap();
@@ -82,33 +82,33 @@ use crate::{HookCaller, HookManager};
 /// # });
 /// ```
 #[derive(Clone)]
-pub struct PluginManager {
+pub struct PluginHost {
     pub(crate) inner: Arc<Host>,
 }
 
-impl std::fmt::Debug for PluginManager {
+impl std::fmt::Debug for PluginHost {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PluginManager")
+        f.debug_struct("PluginHost")
             .field("plugins", &self.plugins())
             .finish_non_exhaustive()
     }
 }
 
-impl Default for PluginManager {
+impl Default for PluginHost {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl PluginManager {
+impl PluginHost {
     /// A manager with an empty [`HookManager`], no services and an empty configuration.
     pub fn new() -> Self {
         Self::builder().build()
     }
 
     /// A builder for services, configuration, host API version and time limits.
-    pub fn builder() -> PluginManagerBuilder {
-        PluginManagerBuilder::new()
+    pub fn builder() -> PluginHostBuilder {
+        PluginHostBuilder::new()
     }
 
     /// The hook manager the plugins' impls are registered with.
@@ -150,7 +150,7 @@ impl PluginManager {
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// use std::sync::Arc;
-    /// use hookwire::{Plugin, PluginError, PluginManager, PluginMeta, Registrar, RegisterError};
+    /// use hookwire::{Plugin, PluginError, PluginHost, PluginMeta, Registrar, RegisterError};
     ///
     /// struct Cache;
     /// impl Plugin for Cache {
@@ -158,7 +158,7 @@ impl PluginManager {
     ///     fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> { Ok(()) }
     /// }
     ///
-    /// let pm = PluginManager::new();
+    /// let pm = PluginHost::new();
     /// pm.add(Cache).unwrap();
     /// assert!(matches!(pm.add(Cache), Err(PluginError::Duplicate { .. })));
     /// pm.add_as("cache-2", Cache).unwrap();
@@ -192,7 +192,7 @@ impl PluginManager {
     /// A lazy plugin that calls its own hooks while it starts gets an error for them, not a
     /// deadlock. Two lazy plugins whose `init`/`start` call each other's hooks, first called
     /// at the same time from two tasks, wait for each other: give the manager a
-    /// [`step_timeout`](super::PluginManagerBuilder::step_timeout) if your plugins may do
+    /// [`step_timeout`](super::PluginHostBuilder::step_timeout) if your plugins may do
     /// that.
     ///
     /// # Errors
@@ -598,7 +598,7 @@ impl PluginManager {
 
     /// Asks every started plugin for its [`Health`](super::Health), in name order. Each check
     /// runs under the step time limit (see
-    /// [`step_timeout`](super::PluginManagerBuilder::step_timeout)); one that panics or runs
+    /// [`step_timeout`](super::PluginHostBuilder::step_timeout)); one that panics or runs
     /// out of time is `Unhealthy`, with the reason.
     ///
     /// # Cancel safety

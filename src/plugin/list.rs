@@ -1,4 +1,4 @@
-//! [`PluginList`]: a snapshot of the plugins a [`PluginManager`](crate::PluginManager) knows,
+//! [`PluginList`]: a snapshot of the plugins a [`PluginHost`](crate::PluginHost) knows,
 //! queryable by name, capability (indexed) and state.
 
 use std::collections::BTreeMap;
@@ -7,7 +7,7 @@ use super::config::DisabledBy;
 use super::lifecycle::PluginState;
 use super::meta::PluginMeta;
 
-/// One plugin as [`PluginManager::plugins`](crate::PluginManager::plugins) saw it.
+/// One plugin as [`PluginHost::plugins`](crate::PluginHost::plugins) saw it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct PluginStatus {
@@ -33,14 +33,14 @@ impl PluginStatus {
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use hookwire::{Plugin, PluginManager, PluginMeta, PluginState, Registrar, RegisterError};
+/// use hookwire::{Plugin, PluginHost, PluginMeta, PluginState, Registrar, RegisterError};
 ///
 /// struct Store;
 /// impl Plugin for Store {
 ///     fn meta(&self) -> PluginMeta { PluginMeta::new("store", "1.0.0").capability("storage") }
 ///     fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> { Ok(()) }
 /// }
-/// let pm = PluginManager::new();
+/// let pm = PluginHost::new();
 /// pm.add(Store).unwrap();
 /// pm.start().await.unwrap();
 /// let plugins = pm.plugins();

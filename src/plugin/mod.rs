@@ -3,9 +3,9 @@
 //!
 //! - [`Plugin`]: what a plugin author implements — [`meta`](Plugin::meta),
 //!   [`register`](Plugin::register) and async lifecycle methods with no-op defaults.
-//! - [`PluginManager`]: the host side — add plugins, resolve their dependencies
+//! - [`PluginHost`]: the host side — add plugins, resolve their dependencies
 //!   ([`resolve`]), start them in order with a [`PluginContext`], query them
-//!   ([`PluginList`]), watch their [`PluginEvent`]s, stop them ([`PluginManager::shutdown`]).
+//!   ([`PluginList`]), watch their [`PluginEvent`]s, stop them ([`PluginHost::shutdown`]).
 //! - [`HostConfig`]: the configuration file and environment overrides.
 //!
 //! A host that only wants impls registered, without lifecycle, can use
@@ -29,12 +29,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-pub use builder::PluginManagerBuilder;
+pub use builder::PluginHostBuilder;
 pub use config::{ConfigError, DisabledBy, Enablement, HostConfig};
 pub use context::{ContextError, PluginContext};
 pub use deps::{resolve, DependencyError, DependencyProblem, Resolution};
 pub use events::PluginEvent;
-pub use host::PluginManager;
+pub use host::PluginHost;
 pub use lifecycle::{IllegalTransition, PluginState};
 pub use list::{PluginList, PluginStatus};
 pub use meta::{Conflict, Dependency, MetaError, PluginMeta};
@@ -45,7 +45,7 @@ use crate::error::{BoxError, RegisterError};
 use crate::manager::registrar::Registrar;
 use crate::manager::{HookManager, PluginHandle};
 
-/// A plugin's own view of its health, as [`PluginManager::health`] reports it.
+/// A plugin's own view of its health, as [`PluginHost::health`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "status", content = "reason")]
 #[non_exhaustive]
@@ -186,7 +186,7 @@ impl Future for NothingToDo {
 
 impl HookManager {
     /// Registers a [`Plugin`]'s impls under its name (from [`Plugin::meta`]), without any
-    /// lifecycle: no dependencies, `init` or `start`. Use a [`PluginManager`] for those.
+    /// lifecycle: no dependencies, `init` or `start`. Use a [`PluginHost`] for those.
     ///
     /// # Errors
     /// As [`HookManager::register`].

@@ -1,4 +1,4 @@
-//! What [`PluginManager`](crate::PluginManager) operations return: [`PluginError`] and
+//! What [`PluginHost`](crate::PluginHost) operations return: [`PluginError`] and
 //! [`StartReport`].
 
 use std::sync::Arc;
@@ -6,18 +6,18 @@ use std::sync::Arc;
 use super::config::{ConfigError, DisabledBy};
 use super::deps::{DependencyError, DependencyProblem};
 
-/// What went wrong with a [`PluginManager`](crate::PluginManager) operation; the manager is unchanged after it.
+/// What went wrong with a [`PluginHost`](crate::PluginHost) operation; the manager is unchanged after it.
 #[derive(Debug, thiserror::Error, Clone)]
 #[non_exhaustive]
 pub enum PluginError {
     /// A plugin of that name was added already.
-    #[error("plugin `{plugin}` was added already; plugin names must be unique: remove the other copy, or give this instance a name of its own with `PluginManager::add_as(\"{plugin}-2\", plugin)` (or `add_lazy_as`)")]
+    #[error("plugin `{plugin}` was added already; plugin names must be unique: remove the other copy, or give this instance a name of its own with `PluginHost::add_as(\"{plugin}-2\", plugin)` (or `add_lazy_as`)")]
     Duplicate {
         /// The name.
         plugin: String,
     },
     /// A plugin's name (from its `meta()`, or given to `add_as`) is empty.
-    #[error("a plugin name must not be empty; give it one in its `meta()` or with `PluginManager::add_as(\"my-plugin\", plugin)`")]
+    #[error("a plugin name must not be empty; give it one in its `meta()` or with `PluginHost::add_as(\"my-plugin\", plugin)`")]
     EmptyName,
     /// The dependencies of the plugins cannot be resolved; nothing was started.
     #[error("{error}{}", disabled_note(.error, .disabled))]
@@ -32,7 +32,7 @@ pub enum PluginError {
     Config(Arc<ConfigError>),
     /// A plugin failed to register, init or start (returned by
     /// [`PluginHarness::start`](crate::testing::PluginHarness::start); a
-    /// [`PluginManager::start`](crate::PluginManager::start) lists failures in its [`StartReport`] instead).
+    /// [`PluginHost::start`](crate::PluginHost::start) lists failures in its [`StartReport`] instead).
     #[error("plugin `{plugin}` failed: {reason}")]
     Failed {
         /// The plugin.
@@ -74,7 +74,7 @@ fn disabled_note(error: &DependencyError, disabled: &[(String, DisabledBy)]) -> 
         })
 }
 
-/// What [`PluginManager::start`](crate::PluginManager::start) did.
+/// What [`PluginHost::start`](crate::PluginHost::start) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct StartReport {

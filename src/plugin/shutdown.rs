@@ -1,4 +1,4 @@
-//! Stopping plugins: [`PluginManager::remove`] for one, [`PluginManager::shutdown`] for all.
+//! Stopping plugins: [`PluginHost::remove`] for one, [`PluginHost::shutdown`] for all.
 //!
 //! A plugin's impls are unregistered *before* it is stopped, so no new call reaches a plugin
 //! that is shutting down (calls already running finish on their snapshot). Then, within the
@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::cell::{Cell, Host, Up};
-use super::host::PluginManager;
+use super::host::PluginHost;
 use super::lifecycle::PluginState;
 use super::report::{write_group, PluginError};
 use crate::exec::panic::panic_message;
@@ -55,7 +55,7 @@ pub struct PluginStop {
     pub panicked_tasks: Vec<String>,
 }
 
-/// What [`PluginManager::shutdown`] did, plugin by plugin, in the order they were stopped.
+/// What [`PluginHost::shutdown`] did, plugin by plugin, in the order they were stopped.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct StopReport {
@@ -321,7 +321,7 @@ impl Host {
     }
 }
 
-impl PluginManager {
+impl PluginHost {
     /// Stops every plugin and empties the manager, which can then be used again (add and
     /// start plugins anew). All impls are unregistered first; then each started plugin is
     /// stopped in reverse start order (every plugin before the plugins it depends on), each

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    ConfigError, HookCaller, HookManager, HookSpec, HostConfig, Plugin, PluginError, PluginManager,
-    PluginManagerBuilder, PluginState, StopReport,
+    ConfigError, HookCaller, HookManager, HookSpec, HostConfig, Plugin, PluginError, PluginHost,
+    PluginHostBuilder, PluginState, StopReport,
 };
 
 /// Runs one plugin alone (with stand-ins for the plugins it depends on) so a plugin author
@@ -16,7 +16,7 @@ pub struct PluginHarness {
     name: String,
     lazy: bool,
     host_specs: bool,
-    builder: PluginManagerBuilder,
+    builder: PluginHostBuilder,
     dependencies: Vec<Arc<dyn Plugin>>,
 }
 
@@ -29,7 +29,7 @@ impl PluginHarness {
             name,
             lazy: false,
             host_specs: false,
-            builder: PluginManager::builder().environment(false),
+            builder: PluginHost::builder().environment(false),
             dependencies: Vec::new(),
         }
     }
@@ -87,7 +87,7 @@ impl PluginHarness {
     /// everything started is then stopped again (each within 5 s) and unregistered.
     ///
     /// # Cancel safety
-    /// Not cancel safe (see [`PluginManager::start`]).
+    /// Not cancel safe (see [`PluginHost::start`]).
     pub async fn start(self) -> Result<RunningPlugin, PluginError> {
         let pm = self.builder.build();
         for d in self.dependencies {
@@ -128,7 +128,7 @@ const FAILED_START_GRACE: Duration = Duration::from_secs(5);
 /// A plugin started by a [`PluginHarness`].
 #[derive(Debug, Clone)]
 pub struct RunningPlugin {
-    pm: PluginManager,
+    pm: PluginHost,
     name: String,
 }
 
@@ -144,14 +144,14 @@ impl RunningPlugin {
     }
 
     /// The manager running it.
-    pub fn manager(&self) -> &PluginManager {
+    pub fn manager(&self) -> &PluginHost {
         &self.pm
     }
 
     /// Stops everything, each plugin within `grace`.
     ///
     /// # Cancel safety
-    /// Not cancel safe (see [`PluginManager::shutdown`]).
+    /// Not cancel safe (see [`PluginHost::shutdown`]).
     pub async fn shutdown(&self, grace: Duration) -> StopReport {
         self.pm.shutdown(grace).await
     }
