@@ -10,7 +10,7 @@
 //!   outside the measured time), `start()`: resolve, register every impl, init and start every
 //!   plugin in dependency order, with a lifecycle event per transition. Dropping the manager
 //!   is outside the measured time.
-//! - `resolve/N`: `hookwire::resolve` alone on N ready-made `PluginMeta`s;
+//! - `resolve/N`: `hookwire::deps::resolve` alone on N ready-made `PluginMeta`s;
 //! - `meta_and_resolve/N`: building the N `PluginMeta`s from strings (semver parsing of every
 //!   version and requirement) and resolving them, what a host does from a folder of manifests.
 //!
@@ -22,7 +22,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use hookwire::{resolve, PluginHost};
+use hookwire::{deps::resolve, PluginHost};
 use semver::Version;
 
 #[allow(dead_code)] // this bench uses only the runtime

@@ -22,7 +22,7 @@ use std::time::Duration;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use futures::future::join_all;
 use hookspecs::Compute;
-use hookwire::{FutureExt, HookCaller, HookManager, ImplBuilder, Registrar};
+use hookwire::{hook::ImplBuilder, FutureExt, HookCaller, HookManager, Registrar};
 mod common;
 use common::{configure, run_async, runtime};
 use tokio::runtime::Runtime;

@@ -27,7 +27,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why an impl produced no value: the failure half of an [`ImplOutcome`](crate::ImplOutcome).
 ///
-/// Its `Display` (also the text of monitors' [`ImplReport::error`](crate::ImplReport), the
+/// Its `Display` (also the text of monitors' [`ImplReport::error`](crate::monitor::ImplReport), the
 /// statistics' last error and [`CallError::ImplFailed`]) quotes at most 200 bytes of the
 /// impl's error or panic message, then `… (N bytes)`; [`as_error`](Self::as_error) and the
 /// `Panic` field keep them whole. Its `Debug` bounds them the same way.
@@ -247,7 +247,7 @@ pub enum CallError {
         /// What was wrong.
         detail: &'static str,
     },
-    /// JSON arguments nest deeper than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH), or did not
+    /// JSON arguments nest deeper than [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH), or did not
     /// deserialise into the hook's argument type.
     #[error("malformed JSON arguments for hook `{hook}`: {detail}")]
     BadArgs {
@@ -295,7 +295,7 @@ impl CallError {
 /// A JSON value crossing the dynamic layer did not fit the type on the other side.
 ///
 /// Appears as an impl's error (`HookFailure::Error`) when a JSON impl answers with a value that
-/// nests deeper than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) or does not deserialise into
+/// nests deeper than [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH) or does not deserialise into
 /// the typed hook's output, or when a typed answer cannot be serialised for a JSON caller.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[error("malformed JSON for hook `{hook}`: {detail}")]
@@ -306,3 +306,8 @@ pub struct JsonMismatch {
     /// `… (N bytes)`: serde's messages quote the offending value).
     pub detail: String,
 }
+
+pub use crate::exec::retry::RetryPolicyError;
+pub use crate::plugin::config::ConfigError;
+pub use crate::plugin::deps::DependencyError;
+pub use crate::plugin::{ContextError, MetaError, PluginError};

@@ -5,7 +5,7 @@
 //!
 //! - [`Hook<S>`]: an async impl (`#[async_trait]`).
 //! - [`SyncHook<S>`]: a sync impl; called directly, no future is allocated for it.
-//! - [`HookWrapper<S>`](crate::HookWrapper): a wrapper around the other impls (see `exec`).
+//! - [`HookWrapper<S>`](crate::hook::HookWrapper): a wrapper around the other impls (see `exec`).
 //!
 //! Closures work too, through [`Registrar`](crate::Registrar)'s `hook_fn`, `sync_fn` and
 //! `wrapper_fn`.

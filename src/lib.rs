@@ -1,46 +1,55 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+// Internal layers (ARCHITECTURE.md); the public modules below re-export from them.
 mod caller;
-mod error;
 mod exec;
 mod hookimpl;
 mod limits;
 mod manager;
-mod monitor;
 mod order;
-mod outcome;
-mod plugin;
-mod spec;
+
+// Public modules, one per concern: their docs render, and every public item is reachable
+// through one of them. The root keeps the core names below.
+pub mod config;
+pub mod deps;
+pub mod error;
+pub mod hook;
+pub mod json;
+pub mod monitor;
+pub mod outcome;
+pub mod plugin;
+pub mod policy;
+pub mod prelude;
+pub mod spec;
+pub mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use async_trait::async_trait;
-pub use caller::{AdHocImpl, HookCaller, ImplInfo};
-pub use error::{BoxError, CallError, HookFailure, JsonMismatch, PendingImplsError, RegisterError};
-pub use exec::breaker::{BreakerConfig, BreakerState};
-pub use exec::retry::{BudgetConfig, RetryPolicy, RetryPolicyError, Retryable};
-pub use exec::stats::{HookStats, ImplStatsSnapshot, StatsSnapshot};
-pub use exec::wrapper::{HookWrapper, Next, WrapResult};
-pub use hookimpl::{Hook, HookReturn, ImplOptions, SyncHook, Placement};
-pub use limits::MAX_JSON_DEPTH;
-pub use manager::registrar::{ImplBuilder, Registrar};
-pub use manager::{
-    ConstraintRelation, HookManager, HookManagerBuilder, MonitorHandle, PluginHandle, PluginInfo,
-    WaitingConstraint,
-};
-pub use monitor::{CallInfo, HookMonitor, ImplReport};
-pub use outcome::{OutcomeEntry, HookOutcome, ImplOutcome, ImplId, OutcomeKind, SkipReason};
-pub use plugin::{
-    resolve, ConfigError, Conflict, ContextError, Dependency, DependencyError, DependencyProblem,
-    DisabledBy, Enablement, Health, HostConfig, IllegalTransition, MetaError, Plugin,
-    PluginContext, PluginError, PluginEvent, PluginList, PluginHost, PluginHostBuilder,
-    PluginMeta, PluginState, PluginStatus, PluginStop, Resolution, StartReport, StopOutcome,
-    StopReport,
-};
-pub use spec::{CallMode, DynamicHook, HookSpec, SpecInfo};
+pub use caller::HookCaller;
+pub use error::{BoxError, CallError, HookFailure, RegisterError};
+pub use hookimpl::{Hook, HookReturn, SyncHook};
+pub use manager::registrar::Registrar;
+pub use manager::{HookManager, HookManagerBuilder};
+pub use outcome::{HookOutcome, ImplOutcome};
+pub use plugin::{Plugin, PluginContext, PluginHost, PluginMeta};
+pub use spec::{CallMode, HookSpec};
 /// Re-exported from `tokio_util`: the type of [`PluginContext::cancellation`].
 pub use tokio_util::sync::CancellationToken;
+
+/// Renamed [`PluginHost`]; this alias goes away in the next release.
+#[doc(hidden)]
+#[deprecated(since = "0.1.0", note = "renamed `PluginHost`")]
+pub type PluginManager = PluginHost;
+
+/// Renamed [`plugin::PluginHostBuilder`]; this alias goes away in the next release.
+#[doc(hidden)]
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed `hookwire::plugin::PluginHostBuilder`"
+)]
+pub type PluginManagerBuilder = plugin::PluginHostBuilder;
 
 /// `#[hookwire::plugin]`: one annotated impl block is a whole plugin (feature `macros`, on by
 /// default). See the crate docs' quickstart and [`Plugin`] for the hand-written form it expands to.

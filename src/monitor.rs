@@ -58,7 +58,7 @@ pub struct ImplReport {
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
-/// use hookwire::{CallInfo, HookManager, HookMonitor, ImplReport};
+/// use hookwire::{monitor::CallInfo, HookManager, monitor::HookMonitor, monitor::ImplReport};
 ///
 /// /// Counts failing impls.
 /// #[derive(Default)]
@@ -89,7 +89,7 @@ pub trait HookMonitor: Send + Sync + 'static {
     }
     /// Called after the call, with each impl's outcome in call order and the call's duration.
     /// Also called when the call is dropped part-way (cancelled), with every impl it included
-    /// reported as [`OutcomeKind::Cancelled`](crate::OutcomeKind::Cancelled), so a monitor can
+    /// reported as [`OutcomeKind::Cancelled`], so a monitor can
     /// pair it with `before_call`.
     fn after_call(&self, call: &CallInfo<'_>, results: &[ImplReport], elapsed: Duration) {
         let _ = (call, results, elapsed);
@@ -134,3 +134,5 @@ fn guarded(m: &dyn HookMonitor, call: &CallInfo<'_>, method: &'static str, f: im
         );
     }
 }
+
+pub use crate::manager::MonitorHandle;

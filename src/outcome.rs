@@ -149,7 +149,7 @@ pub(crate) trait NameTable: Send + Sync {
 }
 
 /// Identifies one impl of a call's snapshot; a wrapper gets its own from
-/// [`Next::me`](crate::Next::me) to add answers in its own name.
+/// [`Next::me`](crate::hook::Next::me) to add answers in its own name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ImplId {
     pub(crate) index: u32,
@@ -296,7 +296,7 @@ impl<T> HookOutcome<T> {
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
     /// use std::time::Duration;
-    /// use hookwire::{FutureExt, HookManager, RetryPolicy, Retryable};
+    /// use hookwire::{FutureExt, HookManager, policy::RetryPolicy, policy::Retryable};
     /// hookwire::hookspec! { pub struct Fetch(u32) -> String; }
     ///
     /// let pm = HookManager::new();
@@ -380,7 +380,7 @@ impl<T> HookOutcome<T> {
             .retain(|e| keep(names.plugin_name(e.index()), &e.outcome));
     }
 
-    /// Add an entry in the name of `who` (a wrapper's [`Next::me`](crate::Next::me)).
+    /// Add an entry in the name of `who` (a wrapper's [`Next::me`](crate::hook::Next::me)).
     ///
     /// # Panics
     /// If `who` is not an impl of this call's hook (an `ImplId` kept from a call of another
@@ -461,7 +461,7 @@ impl<T> HookOutcome<T> {
 }
 
 /// Changing an outcome while keeping who produced what: the tools of a
-/// [`HookWrapper`](crate::HookWrapper), in the manner of pluggy's new-style wrappers.
+/// [`HookWrapper`](crate::hook::HookWrapper), in the manner of pluggy's new-style wrappers.
 ///
 /// | pluggy wrapper | here, after `let me = next.me(); let mut out = next.run().await;` |
 /// |---|---|
@@ -475,7 +475,7 @@ impl<T> HookOutcome<T> {
 /// it needs, in call order.
 ///
 /// ```
-/// use hookwire::{async_trait, HookManager, HookWrapper, Next, WrapResult};
+/// use hookwire::{async_trait, HookManager, hook::HookWrapper, hook::Next, hook::WrapResult};
 /// hookwire::hookspec! { pub struct Price(u32) -> u32; }
 ///
 /// /// The `rates` plugin may fail: answer in its place with a default price. Cap the
@@ -511,7 +511,7 @@ impl<T> HookOutcome<T> {
 /// ```
 impl<T> HookOutcome<T> {
     /// Replaces every entry with one answer, `value`, in the name of `who` (a wrapper's
-    /// [`Next::me`](crate::Next::me)): pluggy's `force_result`. A first-result call then
+    /// [`Next::me`](crate::hook::Next::me)): pluggy's `force_result`. A first-result call then
     /// answers `value`; a collect-all call has `value` as its only answer.
     ///
     /// # Panics
@@ -543,7 +543,7 @@ impl<T> HookOutcome<T> {
     }
 
     /// Turns the failure of `plugin` into the answer `value`, in the name of `who` (a
-    /// wrapper's [`Next::me`](crate::Next::me): the wrapper produced it), at the failure's
+    /// wrapper's [`Next::me`](crate::hook::Next::me): the wrapper produced it), at the failure's
     /// place in call order; returns the failure as a [`CallError::ImplFailed`] naming `plugin`.
     /// `None`, and nothing changes (`value` is dropped), when `plugin` did not fail.
     ///

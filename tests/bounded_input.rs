@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookwire::{
-    async_trait, BoxError, CallError, CallInfo, FutureExt, Health, HookManager, HookMonitor,
-    ImplOutcome, ImplReport, JsonMismatch, Plugin, PluginContext, PluginHost, PluginMeta,
-    PluginState, RegisterError, Registrar, SpecInfo, StopOutcome, MAX_JSON_DEPTH,
+    async_trait, error::JsonMismatch, json::MAX_JSON_DEPTH, monitor::CallInfo,
+    monitor::HookMonitor, monitor::ImplReport, plugin::Health, plugin::PluginState,
+    plugin::StopOutcome, spec::SpecInfo, BoxError, CallError, FutureExt, HookManager, ImplOutcome,
+    Plugin, PluginContext, PluginHost, PluginMeta, RegisterError, Registrar,
 };
 use serde_json::{json, Value};
 

@@ -5,8 +5,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookwire::{
-    async_trait, BoxError, BreakerConfig, FutureExt, HookManager, HostConfig, Plugin,
-    PluginContext, PluginHost, PluginMeta, RegisterError, Registrar, RetryPolicy, Retryable,
+    async_trait, config::HostConfig, policy::BreakerConfig, policy::RetryPolicy, policy::Retryable,
+    BoxError, FutureExt, HookManager, Plugin, PluginContext, PluginHost, PluginMeta, RegisterError,
+    Registrar,
 };
 
 hookwire::hookspec! {

@@ -1,7 +1,9 @@
 //! The dynamic layer: string-named hooks with JSON values, and typed serde specs reached by name.
 
 use hookspecs::{AuthRequest, Authenticate, Compute, Principal};
-use hookwire::{CallError, FutureExt, HookManager, JsonMismatch, RegisterError, SpecInfo};
+use hookwire::{
+    error::JsonMismatch, spec::SpecInfo, CallError, FutureExt, HookManager, RegisterError,
+};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -245,7 +247,8 @@ mod review_fixes {
     use std::time::Duration;
 
     use hookwire::{
-        CallError, CallInfo, FutureExt, HookManager, HookMonitor, ImplReport, SpecInfo,
+        monitor::CallInfo, monitor::HookMonitor, monitor::ImplReport, spec::SpecInfo, CallError,
+        FutureExt, HookManager,
     };
     use serde_json::json;
 
@@ -341,14 +344,14 @@ mod review_fixes {
             .dynamic_spec(SpecInfo::json("user.login"))
             .build();
         let err = pm
-            .hook::<hookwire::DynamicHook>()
+            .hook::<hookwire::spec::DynamicHook>()
             .call(&json!(1))
             .await
             .unwrap_err();
         assert!(err.to_string().contains("call_json"), "{err}");
         let err = pm
             .register("p", |r| {
-                r.sync_fn::<hookwire::DynamicHook>(|v| Ok(Some(v.clone())))
+                r.sync_fn::<hookwire::spec::DynamicHook>(|v| Ok(Some(v.clone())))
                     .add()
             })
             .unwrap_err();

@@ -4,8 +4,8 @@ use std::sync::{Arc, Mutex};
 
 use hookspecs::{AuthRequest, Authenticate, Compute, Principal};
 use hookwire::{
-    async_trait, CallError, FutureExt, Hook, HookFailure, HookManager, HookReturn, HookWrapper,
-    ImplOutcome, Next, OutcomeKind, WrapResult,
+    async_trait, hook::HookWrapper, hook::Next, hook::WrapResult, outcome::OutcomeKind, CallError,
+    FutureExt, Hook, HookFailure, HookManager, HookReturn, ImplOutcome,
 };
 
 type Log = Arc<Mutex<Vec<String>>>;
@@ -482,7 +482,7 @@ hookwire::hookspec! {
 #[tokio::test]
 async fn pushing_an_impl_ref_of_another_hook_is_the_wrappers_panic() {
     let pm = HookManager::new();
-    let kept: Arc<Mutex<Option<hookwire::ImplId>>> = Arc::default();
+    let kept: Arc<Mutex<Option<hookwire::outcome::ImplId>>> = Arc::default();
     // Three wrappers of `Compute`: the innermost one's `me` is the third impl of that hook.
     for name in ["w1", "w2", "w3"] {
         let kept = kept.clone();

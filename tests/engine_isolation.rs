@@ -13,8 +13,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use hookspecs::Compute;
 use hookwire::{
-    CallError, FutureExt, HookFailure, HookManager, HookOutcome, ImplBuilder, ImplOutcome,
-    Registrar, RetryPolicy,
+    hook::ImplBuilder, policy::RetryPolicy, CallError, FutureExt, HookFailure, HookManager,
+    HookOutcome, ImplOutcome, Registrar,
 };
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;

@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use hookspecs::Compute;
 use hookwire::{
-    CallError, CancellationToken, FutureExt, HookFailure, HookManager, HookOutcome, ImplBuilder,
-    ImplOutcome, OutcomeKind, Registrar, RetryPolicy, RetryPolicyError, Retryable,
+    error::RetryPolicyError, hook::ImplBuilder, outcome::OutcomeKind, policy::RetryPolicy,
+    policy::Retryable, CallError, CancellationToken, FutureExt, HookFailure, HookManager,
+    HookOutcome, ImplOutcome, Registrar,
 };
 use tokio::time::Instant;
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use hookwire::{
-    FutureExt, HookManager, ImplOutcome, ImplId, Plugin, PluginError, PluginHost,
+    error::PluginError, outcome::ImplId, FutureExt, HookManager, ImplOutcome, Plugin, PluginHost,
     RegisterError, Registrar,
 };
 use tracing_subscriber::layer::SubscriberExt;

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use hookspecs::{Compute, Config, OnConfigLoaded};
-use hookwire::{CallError, AdHocImpl, FutureExt, HookManager, ImplOutcome};
+use hookwire::{hook::AdHocImpl, CallError, FutureExt, HookManager, ImplOutcome};
 
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
 
@@ -127,7 +127,7 @@ async fn historic_misuse_is_an_error_naming_the_hook() {
 fn named(
     pm: &HookManager,
     name: &'static str,
-    f: impl FnOnce(hookwire::ImplBuilder<'_>) -> hookwire::ImplBuilder<'_>,
+    f: impl FnOnce(hookwire::hook::ImplBuilder<'_>) -> hookwire::hook::ImplBuilder<'_>,
 ) {
     pm.register(name, move |r| {
         f(r.sync_fn::<Compute>(move |_| Ok(Some(name.len() as u64)))).add()

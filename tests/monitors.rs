@@ -9,7 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookspecs::Compute;
-use hookwire::{CallInfo, FutureExt, HookManager, HookMonitor, ImplReport, OutcomeKind};
+use hookwire::{
+    monitor::CallInfo, monitor::HookMonitor, monitor::ImplReport, outcome::OutcomeKind, FutureExt,
+    HookManager,
+};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;

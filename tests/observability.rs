@@ -4,7 +4,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookspecs::Compute;
-use hookwire::{CallInfo, HookManager, HookMonitor, ImplReport, OutcomeKind};
+use hookwire::{
+    monitor::CallInfo, monitor::HookMonitor, monitor::ImplReport, outcome::OutcomeKind, HookManager,
+};
 
 #[derive(Default)]
 struct Recorder {
@@ -73,7 +75,10 @@ mod cancelled_calls {
     use std::time::Duration;
 
     use hookspecs::Compute;
-    use hookwire::{CallInfo, FutureExt, HookManager, HookMonitor, ImplReport, OutcomeKind};
+    use hookwire::{
+        monitor::CallInfo, monitor::HookMonitor, monitor::ImplReport, outcome::OutcomeKind,
+        FutureExt, HookManager,
+    };
 
     #[derive(Default)]
     struct Pairs {

@@ -22,7 +22,8 @@ use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
 use hookwire::{
-    FutureExt, HookManager, ImplBuilder, PluginHandle, RegisterError, Registrar, WaitingConstraint,
+    hook::ImplBuilder, hook::PluginHandle, hook::WaitingConstraint, FutureExt, HookManager,
+    RegisterError, Registrar,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use hookwire::{ConfigError, DisabledBy, Enablement, HostConfig};
+use hookwire::{config::DisabledBy, config::Enablement, config::HostConfig, error::ConfigError};
 use proptest::prelude::*;
 use serde::Deserialize;
 

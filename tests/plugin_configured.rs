@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use hookwire::testing::{FakePlugin, Journal, Reply, Script};
 use hookwire::{
-    DisabledBy, HostConfig, PluginError, PluginHost, PluginMeta, PluginState, StopOutcome,
+    config::DisabledBy, config::HostConfig, error::PluginError, plugin::PluginState,
+    plugin::StopOutcome, PluginHost, PluginMeta,
 };
 
 hookwire::hookspec! {

@@ -11,7 +11,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use hookwire::{resolve, DependencyError, DependencyProblem, MetaError, PluginMeta, Resolution};
+use hookwire::{
+    deps::resolve, deps::DependencyProblem, deps::Resolution, error::DependencyError,
+    error::MetaError, PluginMeta,
+};
 use proptest::prelude::*;
 use semver::{Version, VersionReq};
 

@@ -2,7 +2,7 @@
 //! binary: it sets process environment variables.
 
 use hookwire::testing::FakePlugin;
-use hookwire::{DisabledBy, PluginError, PluginHost, PluginMeta};
+use hookwire::{config::DisabledBy, error::PluginError, PluginHost, PluginMeta};
 
 #[tokio::test]
 async fn the_process_environment_applies_by_default() {
@@ -40,5 +40,8 @@ async fn the_process_environment_applies_by_default() {
     let msg = err.to_string();
     assert!(msg.contains("HOOKWIRE_PLUGIN_AUDIT_ENABLED"), "{msg}");
     assert!(msg.contains("maybe"), "{msg}");
-    assert_eq!(pm.state("audit"), Some(hookwire::PluginState::Discovered));
+    assert_eq!(
+        pm.state("audit"),
+        Some(hookwire::plugin::PluginState::Discovered)
+    );
 }

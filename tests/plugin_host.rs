@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use hookwire::testing::{FakePlugin, Journal, PluginHarness, Reply, Script, Step};
 use hookwire::{
-    async_trait, BoxError, ContextError, Health, ImplOutcome, OutcomeKind, Plugin, PluginContext,
-    PluginError, PluginEvent, PluginHost, PluginMeta, PluginState, RegisterError, Registrar,
-    StopOutcome,
+    async_trait, error::ContextError, error::PluginError, outcome::OutcomeKind, plugin::Health,
+    plugin::PluginEvent, plugin::PluginState, plugin::StopOutcome, BoxError, ImplOutcome, Plugin,
+    PluginContext, PluginHost, PluginMeta, RegisterError, Registrar,
 };
 
 hookwire::hookspec! {

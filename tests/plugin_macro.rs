@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use hookspecs::{AppInfo, AuthRequest, Authenticate, BeforeRequest, Compute, OnStartup, Principal};
 use hookwire::{
-    BoxError, BreakerConfig, HookManager, HookReturn, Next, OutcomeKind, Plugin, PluginContext,
-    PluginError, PluginHost, PluginMeta, PluginState, RetryPolicy, Retryable, SkipReason, Placement,
-    WrapResult,
+    error::PluginError, hook::Next, hook::Placement, hook::WrapResult, outcome::OutcomeKind,
+    outcome::SkipReason, plugin::PluginState, policy::BreakerConfig, policy::RetryPolicy,
+    policy::Retryable, BoxError, HookManager, HookReturn, Plugin, PluginContext, PluginHost,
+    PluginMeta,
 };
 
 fn app() -> AppInfo {
@@ -98,7 +99,7 @@ async fn each_hookimpl_method_is_registered_with_its_options() {
     assert_eq!(auth[0].options.timeout, Some(Duration::from_millis(50)));
     let startup = pm.hook::<OnStartup>().impls();
     assert_eq!(startup.len(), 1);
-    assert_eq!(startup[0].options, hookwire::ImplOptions::default());
+    assert_eq!(startup[0].options, hookwire::hook::ImplOptions::default());
 
     let who = pm
         .hook::<Authenticate>()

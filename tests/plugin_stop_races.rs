@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use hookwire::{
-    async_trait, BoxError, CancellationToken, Health, HostConfig, Plugin, PluginContext,
-    PluginHost, PluginMeta, RegisterError, Registrar, StopOutcome,
+    async_trait, config::HostConfig, plugin::Health, plugin::StopOutcome, BoxError,
+    CancellationToken, Plugin, PluginContext, PluginHost, PluginMeta, RegisterError, Registrar,
 };
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;

@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use hookwire::{
-    async_trait, BoxError, FutureExt, Plugin, PluginContext, PluginEvent, PluginHost,
-    PluginMeta, PluginState, RegisterError, Registrar,
+    async_trait, plugin::PluginEvent, plugin::PluginState, BoxError, FutureExt, Plugin,
+    PluginContext, PluginHost, PluginMeta, RegisterError, Registrar,
 };
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use hookspecs::Compute;
 use hookwire::{
-    BreakerConfig, FutureExt, HookFailure, HookManager, ImplBuilder, ImplOutcome, OutcomeKind,
-    Registrar, RetryPolicy, Retryable, SkipReason,
+    hook::ImplBuilder, outcome::OutcomeKind, outcome::SkipReason, policy::BreakerConfig,
+    policy::RetryPolicy, policy::Retryable, FutureExt, HookFailure, HookManager, ImplOutcome,
+    Registrar,
 };
 use tokio::time::Instant;
 
@@ -296,7 +297,7 @@ async fn retry_budget_stops_a_retry_storm() {
     let policy = RetryPolicy::new(10)
         .backoff(ms(1), ms(1))
         .no_jitter()
-        .budget(hookwire::BudgetConfig {
+        .budget(hookwire::policy::BudgetConfig {
             ratio: 0.0,
             min_per_sec: 1,
             ttl: Duration::from_secs(1),
@@ -647,7 +648,7 @@ async fn stats_count_every_outcome_per_impl() {
     assert_eq!(get("quiet").no_answers, 3);
     let gate = get("gate");
     assert_eq!((gate.errors, gate.skipped), (1, 2));
-    assert_eq!(gate.breaker, Some(hookwire::BreakerState::Open));
+    assert_eq!(gate.breaker, Some(hookwire::policy::BreakerState::Open));
     // Impls with a retry policy or a breaker are always timed; the others are sampled.
     assert_eq!(get("flaky").latency_samples, 3);
     assert_eq!(get("gate").latency_samples, 3);
@@ -829,7 +830,7 @@ hookwire::hookspec! {
 }
 
 /// `(calls, answers, no_answers, errors, timeouts, panics, skipped, cancelled, retries)`.
-fn counts(s: &hookwire::ImplStatsSnapshot) -> [u64; 9] {
+fn counts(s: &hookwire::stats::ImplStatsSnapshot) -> [u64; 9] {
     [
         s.calls,
         s.answers,
@@ -1033,7 +1034,7 @@ async fn stats_are_exact_from_many_threads() {
         t.join().unwrap();
     }
 
-    let check = |stats: &hookwire::StatsSnapshot| {
+    let check = |stats: &hookwire::stats::StatsSnapshot| {
         let get = |hook: &str, p: &str| counts(stats.get(hook, p).unwrap());
         let n = TASKS * CALLS;
         let xs = || 0..n;

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookwire::{
-    BoxError, ConstraintRelation, FutureExt, HookManager, ImplOutcome, RegisterError,
-    WaitingConstraint,
+    hook::ConstraintRelation, hook::WaitingConstraint, BoxError, FutureExt, HookManager,
+    ImplOutcome, RegisterError,
 };
 
 hookwire::hookspec! {
@@ -23,7 +23,7 @@ hookwire::hookspec! {
     pub struct StrictLoaded(u32) -> u32;
 }
 
-fn named(pm: &HookManager, name: &str) -> Result<hookwire::PluginHandle, RegisterError> {
+fn named(pm: &HookManager, name: &str) -> Result<hookwire::hook::PluginHandle, RegisterError> {
     let me = name.to_owned();
     pm.register(name, move |r| {
         r.sync_fn::<Who>(move |_| Ok(Some(me.clone()))).add()
@@ -35,7 +35,7 @@ fn with_constraint(
     name: &str,
     relation: ConstraintRelation,
     target: &str,
-) -> Result<hookwire::PluginHandle, RegisterError> {
+) -> Result<hookwire::hook::PluginHandle, RegisterError> {
     let me = name.to_owned();
     pm.register(name, move |r| {
         let b = r.sync_fn::<Who>(move |_| Ok(Some(me.clone())));
@@ -210,7 +210,10 @@ fn recorder(seen: &Seen) -> impl Fn(&str, ImplOutcome<u32>) + Send + Sync + 'sta
     }
 }
 
-fn failing_loaded(pm: &HookManager, name: &str) -> Result<hookwire::PluginHandle, RegisterError> {
+fn failing_loaded(
+    pm: &HookManager,
+    name: &str,
+) -> Result<hookwire::hook::PluginHandle, RegisterError> {
     pm.register(name, |r| {
         r.sync_fn::<Loaded>(|_| Err(BoxError::from("no disk")))
             .add()?;

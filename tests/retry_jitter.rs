@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookspecs::Compute;
-use hookwire::{FutureExt, HookManager, RetryPolicy, Retryable};
+use hookwire::{policy::RetryPolicy, policy::Retryable, FutureExt, HookManager};
 use tokio::time::Instant;
 
 /// Backoff 100 ms doubling (no cap in reach), five attempts, no budget.

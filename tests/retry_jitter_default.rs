@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookspecs::Compute;
-use hookwire::{FutureExt, HookManager, RetryPolicy, Retryable};
+use hookwire::{policy::RetryPolicy, policy::Retryable, FutureExt, HookManager};
 use tokio::time::Instant;
 
 /// The waits the old generator gave the first retries of a process (backoff 100 ms doubling).

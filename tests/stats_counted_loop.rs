@@ -2,7 +2,7 @@
 //! future) and several (counted out of line), async impls ready at once.
 
 use hookspecs::{Compute, ComputeFirst};
-use hookwire::{FutureExt, HookManager, OutcomeKind};
+use hookwire::{outcome::OutcomeKind, FutureExt, HookManager};
 
 #[tokio::test]
 async fn statistics_of_a_single_ready_async_impl_count_every_call() {

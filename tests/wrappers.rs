@@ -4,7 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use hookwire::{CallError, FutureExt, HookManager, HookOutcome, ImplOutcome, Next, OutcomeKind};
+use hookwire::{
+    hook::Next, outcome::OutcomeKind, CallError, FutureExt, HookManager, HookOutcome, ImplOutcome,
+};
 
 hookwire::hookspec! {
     /// Collect-all.
@@ -61,7 +63,7 @@ fn first_result() -> HookManager {
 /// Registers wrapper `w` of hook `S`, which runs the inner call and applies `edit` to it.
 fn wrap<S: hookwire::HookSpec<Output = u64>>(
     pm: &HookManager,
-    edit: impl Fn(&mut HookOutcome<u64>, hookwire::ImplId) -> Result<(), hookwire::BoxError>
+    edit: impl Fn(&mut HookOutcome<u64>, hookwire::outcome::ImplId) -> Result<(), hookwire::BoxError>
         + Send
         + Sync
         + 'static,
@@ -332,7 +334,7 @@ async fn value_mut_changes_answers_in_place_keeping_attribution() {
 #[tokio::test]
 async fn an_impl_ref_of_another_hook_makes_recover_the_wrappers_panic() {
     let pm = collect_all();
-    let foreign: Arc<Mutex<Option<hookwire::ImplId>>> = Arc::default();
+    let foreign: Arc<Mutex<Option<hookwire::outcome::ImplId>>> = Arc::default();
     // Three wrappers of `All`: the innermost one (run last) is its third impl, index 2;
     // `First` below has two impls.
     for name in ["w1", "w2", "w3"] {

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use hookwire::{HookManager, HookReturn, ImplOutcome, Next, WrapResult};
+use hookwire::{hook::Next, hook::WrapResult, HookManager, HookReturn, ImplOutcome};
 use serde::{Deserialize, Serialize};
 
 // ---- The host's side: the data its hooks carry, and the hooks (specs) themselves. ----------

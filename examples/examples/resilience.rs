@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hookwire::{BreakerConfig, BreakerState, FutureExt, HookManager, RetryPolicy, Retryable};
+use hookwire::{
+    policy::BreakerConfig, policy::BreakerState, policy::RetryPolicy, policy::Retryable, FutureExt,
+    HookManager,
+};
 
 hookwire::hookspec! {
     /// Who owns this token? The first plugin (in call order) that answers wins.

@@ -395,15 +395,15 @@ fn expand_hook(
             )
         }
         Kind::Wrapper => {
-            let ret = boxed(quote!(::hookwire::WrapResult<#out_ty>));
+            let ret = boxed(quote!(::hookwire::hook::WrapResult<#out_ty>));
             (
                 Some((
-                    quote!(::hookwire::HookWrapper<#spec>),
+                    quote!(::hookwire::hook::HookWrapper<#spec>),
                     quote! {
                         fn wrap<'life0, 'life1, 'life2, 'async_trait>(
                             &'life0 self,
                             args: &'life1 #args_ty,
-                            next: ::hookwire::Next<'life2, #spec>,
+                            next: ::hookwire::hook::Next<'life2, #spec>,
                         ) -> #ret
                         where
                             'life0: 'async_trait,

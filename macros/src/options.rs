@@ -170,7 +170,7 @@ impl ImplArgs {
                 let e: Expr = meta.value()?.parse()?;
                 let policy = match &e {
                     Expr::Lit(l) if matches!(l.lit, Lit::Int(_)) => {
-                        quote_spanned!(ident.span()=> ::hookwire::RetryPolicy::new(#e))
+                        quote_spanned!(ident.span()=> ::hookwire::policy::RetryPolicy::new(#e))
                     }
                     _ => quote!(#e),
                 };

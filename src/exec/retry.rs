@@ -42,7 +42,7 @@ pub type RetryPredicate = Arc<dyn Fn(&HookFailure) -> bool + Send + Sync>;
 ///
 /// ```
 /// use std::time::Duration;
-/// use hookwire::RetryPolicy;
+/// use hookwire::policy::RetryPolicy;
 /// let p = RetryPolicy::new(3)
 ///     .backoff(Duration::from_millis(10), Duration::from_millis(200))
 ///     .no_jitter();
@@ -52,7 +52,7 @@ pub type RetryPredicate = Arc<dyn Fn(&HookFailure) -> bool + Send + Sync>;
 /// // A gentler growth: each wait 1.5 times the previous one.
 /// let p = p.factor(1.5)?;
 /// assert_eq!(p.delay(3), Duration::from_micros(22_500));
-/// # Ok::<(), hookwire::RetryPolicyError>(())
+/// # Ok::<(), hookwire::error::RetryPolicyError>(())
 /// ```
 ///
 /// # Jitter
@@ -190,7 +190,7 @@ impl RetryPolicy {
     /// impls do not retry in step. No effect with [`no_jitter`](Self::no_jitter).
     ///
     /// ```
-    /// use hookwire::RetryPolicy;
+    /// use hookwire::policy::RetryPolicy;
     /// let p = RetryPolicy::new(5).jitter_seed(42);
     /// assert_eq!(p, RetryPolicy::new(5).jitter_seed(42));
     /// ```

@@ -26,7 +26,7 @@ use super::snapshot::ImplList;
 use super::CallPlan;
 use crate::error::{BoxError, HookFailure};
 use crate::hookimpl::ImplFn;
-use crate::outcome::{Entry, HookOutcome, ImplOutcome, ImplId};
+use crate::outcome::{Entry, HookOutcome, ImplId, ImplOutcome};
 use crate::spec::HookSpec;
 
 /// What a wrapper returns: the (possibly changed) outcome, or an error of its own.
@@ -35,7 +35,7 @@ pub type WrapResult<T> = Result<HookOutcome<T>, BoxError>;
 /// A wrapper around the other impls of hook `S`.
 ///
 /// ```
-/// use hookwire::{async_trait, HookWrapper, Next, WrapResult};
+/// use hookwire::{async_trait, hook::HookWrapper, hook::Next, hook::WrapResult};
 /// hookwire::hookspec! { pub struct Greet(String) -> String; }
 ///
 /// /// Upper-cases every answer of the inner impls.
@@ -61,7 +61,7 @@ pub type WrapResult<T> = Result<HookOutcome<T>, BoxError>;
 /// failed:
 ///
 /// ```
-/// use hookwire::{async_trait, HookWrapper, Next, WrapResult};
+/// use hookwire::{async_trait, hook::HookWrapper, hook::Next, hook::WrapResult};
 /// hookwire::hookspec! { pub struct Greet(String) -> String; }
 ///
 /// struct Strict;

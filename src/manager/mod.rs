@@ -74,7 +74,7 @@ impl PluginHandle {
 /// A registered plugin and its impls, as listed by [`HookManager::plugins`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct PluginInfo {
+pub struct PluginImpls {
     /// The plugin's name.
     pub name: Arc<str>,
     /// Its impls, grouped by hook name.
@@ -84,9 +84,9 @@ pub struct PluginInfo {
 /// Which side of its target a `before`/`after` constraint puts the impl on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ConstraintRelation {
-    /// [`ImplBuilder::before`](crate::ImplBuilder::before): run before the target's impl.
+    /// [`ImplBuilder::before`](crate::hook::ImplBuilder::before): run before the target's impl.
     Before,
-    /// [`ImplBuilder::after`](crate::ImplBuilder::after): run after the target's impl.
+    /// [`ImplBuilder::after`](crate::hook::ImplBuilder::after): run after the target's impl.
     After,
 }
 
@@ -580,20 +580,20 @@ impl HookManager {
     /// assert_eq!(info.impls[0].hook.as_ref(), "Ping");
     /// assert!(pm.plugin("nobody").is_none());
     /// ```
-    pub fn plugin(&self, name: &str) -> Option<PluginInfo> {
+    pub fn plugin(&self, name: &str) -> Option<PluginImpls> {
         let reg = self.registry();
         let id = reg.id_of(name)?;
         let (name, impls) = reg.plugin_info(id)?;
-        Some(PluginInfo { name, impls })
+        Some(PluginImpls { name, impls })
     }
 
     /// Every registered plugin with its impls, in registration order. Blocked names are
     /// listed by [`blocked`](Self::blocked).
-    pub fn plugins(&self) -> Vec<PluginInfo> {
+    pub fn plugins(&self) -> Vec<PluginImpls> {
         self.registry()
             .plugin_infos()
             .into_iter()
-            .map(|(name, impls)| PluginInfo { name, impls })
+            .map(|(name, impls)| PluginImpls { name, impls })
             .collect()
     }
 
@@ -624,7 +624,7 @@ impl HookManager {
     /// it.
     ///
     /// ```
-    /// use hookwire::{ConstraintRelation, HookManager};
+    /// use hookwire::{hook::ConstraintRelation, HookManager};
     /// hookwire::hookspec! { pub struct Ping(()) -> u8; }
     ///
     /// let pm = HookManager::builder().spec::<Ping>().build();
@@ -680,12 +680,12 @@ impl HookManager {
     /// Calls a hook by name with JSON arguments: a dynamic hook, or a typed hook declared with
     /// `json_spec` (its answers are converted to JSON).
     ///
-    /// `args` is untrusted input: arguments nested deeper than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) are refused
+    /// `args` is untrusted input: arguments nested deeper than [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH) are refused
     /// (and dropped without recursion, so no depth overflows the stack), and error messages
     /// quote at most 200 bytes of the name or the value (then `… (N bytes)`). A dynamic hook's
     /// arguments reach its JSON impls as they are, without a copy. An answer nested too deep
     /// (a JSON impl's, or a typed impl's once converted) is that impl's error
-    /// ([`JsonMismatch`](crate::JsonMismatch)).
+    /// ([`JsonMismatch`](crate::error::JsonMismatch)).
     ///
     /// # Errors
     /// [`CallError::UnknownHook`] for an unknown name, [`CallError::BadArgs`] when `args` nests

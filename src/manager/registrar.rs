@@ -1,16 +1,5 @@
-//! [`Registrar`]: how a plugin adds its impls, each with its options.
-//!
-//! ```
-//! use hookwire::{HookManager, HookReturn};
-//! hookwire::hookspec! { pub struct Double(u64) -> u64; }
-//!
-//! let pm = HookManager::builder().spec::<Double>().build();
-//! pm.register("doubler", |r| {
-//!     r.sync_fn::<Double>(|x| Ok(Some(x * 2))).tryfirst().priority(10).add()
-//! })
-//! .unwrap();
-//! assert!(pm.is_registered("doubler"));
-//! ```
+//! [`Registrar`]: how a plugin adds its impls, each with its options (documented in
+//! [`crate::hook`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -28,8 +17,8 @@ use crate::exec::breaker::BreakerConfig;
 use crate::exec::retry::RetryPolicy;
 use crate::exec::wrapper::{HookWrapper, Next, WrapResult};
 use crate::hookimpl::{
-    AsyncFn, BlockingFn, CancellableBlockingFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn,
-    SyncHook, Placement, WrapperFn,
+    AsyncFn, BlockingFn, CancellableBlockingFn, Hook, HookReturn, ImplFn, ImplOptions, Placement,
+    SyncFn, SyncHook, WrapperFn,
 };
 use crate::spec::{DynamicHook, HookSpec, TypeKey};
 use tokio_util::sync::CancellationToken;
@@ -317,8 +306,8 @@ impl Registrar {
     /// A sync JSON impl of the hook named `hook`: a dynamic hook, or a typed hook added with
     /// `json_spec` (its arguments arrive as JSON, its answer must fit the output type, or it
     /// is reported as this plugin's error). An answer nested deeper than
-    /// [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) is this plugin's error too
-    /// ([`JsonMismatch`](crate::JsonMismatch)).
+    /// [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH) is this plugin's error too
+    /// ([`JsonMismatch`](crate::error::JsonMismatch)).
     pub fn json_fn(
         &mut self,
         hook: &str,
@@ -402,7 +391,7 @@ impl ImplBuilder<'_> {
     }
 
     /// Retry failures as `policy` says (by default: timeouts and errors marked
-    /// [`Retryable`](crate::Retryable); never panics).
+    /// [`Retryable`](crate::policy::Retryable); never panics).
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.options.retry = Some(policy);
         self

@@ -588,7 +588,7 @@ pub(crate) trait Codec<S: HookSpec>: 'static {
 /// The JSON coming in is checked before it is converted. Typed values (arguments a Rust caller
 /// passes, answers of typed impls) are Rust code's own: their `Serialize` and `Drop` recurse
 /// as deep as they are, which no codec can prevent; the JSON made of them is checked like any
-/// other, so no value nested deeper than [`MAX_JSON_DEPTH`](crate::MAX_JSON_DEPTH) leaves the
+/// other, so no value nested deeper than [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH) leaves the
 /// layer.
 pub(crate) struct Serde;
 

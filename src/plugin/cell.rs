@@ -20,7 +20,7 @@ use super::config::{ConfigError, DisabledBy, HostConfig};
 use super::context::{PluginContext, Provided, ServiceMap};
 use super::events::PluginEvent;
 use super::lifecycle::PluginState;
-use super::list::PluginStatus;
+use super::list::PluginInfo;
 use super::meta::PluginMeta;
 use super::Plugin;
 use crate::error::BoxError;
@@ -136,8 +136,8 @@ impl Cell {
         self.run.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn status(&self) -> PluginStatus {
-        PluginStatus {
+    pub(crate) fn status(&self) -> PluginInfo {
+        PluginInfo {
             meta: self.meta.clone(),
             state: self.run().state.clone(),
             disabled: self.disabled.clone(),

@@ -4,7 +4,7 @@
 //! # Services
 //!
 //! Services are values looked up by type. The host provides some to every plugin
-//! ([`PluginHostBuilder::service`](crate::PluginHostBuilder::service)); a plugin provides
+//! ([`PluginHostBuilder::service`](crate::plugin::PluginHostBuilder::service)); a plugin provides
 //! its own during [`init`](crate::Plugin::init) with [`provide`](PluginContext::provide), and
 //! only the plugins that *depend* on it (directly, required or optional) see them — a plugin
 //! cannot reach into one it did not declare. Lookups search the host's services first, then
@@ -15,7 +15,7 @@
 //! [`spawn`](PluginContext::spawn) runs a task inside the plugin's span and tracks it. When the
 //! plugin stops, its [`cancellation`](PluginContext::cancellation) token is cancelled and its
 //! tasks get what is left of the stop's grace period to finish; the rest are aborted and named
-//! in the [`StopReport`](crate::StopReport).
+//! in the [`StopReport`](crate::plugin::StopReport).
 
 use std::any::{type_name, Any, TypeId};
 use std::collections::HashMap;
@@ -305,7 +305,7 @@ impl PluginContext {
     /// # Errors
     /// [`ConfigError`] naming the key, the plugin and the file for an unknown key or a value
     /// of the wrong type (except inside `#[serde(flatten)]` fields and untagged enums: see
-    /// [`HostConfig::plugin_config`](crate::HostConfig::plugin_config)).
+    /// [`HostConfig::plugin_config`](crate::config::HostConfig::plugin_config)).
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         self.config_read.store(true, Ordering::Relaxed);
         self.config.plugin_config(&self.name)

@@ -150,7 +150,7 @@ impl PluginHost {
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// use std::sync::Arc;
-    /// use hookwire::{Plugin, PluginError, PluginHost, PluginMeta, Registrar, RegisterError};
+    /// use hookwire::{Plugin, error::PluginError, PluginHost, PluginMeta, Registrar, RegisterError};
     ///
     /// struct Cache;
     /// impl Plugin for Cache {

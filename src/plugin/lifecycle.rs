@@ -3,7 +3,7 @@
 //! `Failed` to `Failed(reason)`. Every other move is an error naming both states.
 //!
 //! ```
-//! use hookwire::PluginState;
+//! use hookwire::plugin::PluginState;
 //! let mut s = PluginState::Discovered;
 //! s.advance(PluginState::Registered).unwrap();
 //! s.advance(PluginState::Initialized).unwrap();

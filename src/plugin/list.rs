@@ -10,7 +10,7 @@ use super::meta::PluginMeta;
 /// One plugin as [`PluginHost::plugins`](crate::PluginHost::plugins) saw it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
-pub struct PluginStatus {
+pub struct PluginInfo {
     /// Its metadata (name, version, capabilities, dependencies, ...).
     pub meta: PluginMeta,
     /// Where it is in its lifecycle (a disabled plugin stays `Discovered`).
@@ -21,7 +21,7 @@ pub struct PluginStatus {
     pub lazy: bool,
 }
 
-impl PluginStatus {
+impl PluginInfo {
     /// The plugin's name.
     pub fn name(&self) -> &str {
         &self.meta.name
@@ -33,7 +33,7 @@ impl PluginStatus {
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use hookwire::{Plugin, PluginHost, PluginMeta, PluginState, Registrar, RegisterError};
+/// use hookwire::{Plugin, PluginHost, PluginMeta, plugin::PluginState, Registrar, RegisterError};
 ///
 /// struct Store;
 /// impl Plugin for Store {
@@ -51,12 +51,12 @@ impl PluginStatus {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct PluginList {
-    plugins: Vec<PluginStatus>,
+    plugins: Vec<PluginInfo>,
     by_capability: BTreeMap<String, Vec<usize>>,
 }
 
 impl PluginList {
-    pub(crate) fn new(mut plugins: Vec<PluginStatus>) -> Self {
+    pub(crate) fn new(mut plugins: Vec<PluginInfo>) -> Self {
         plugins.sort_by(|a, b| a.meta.name.cmp(&b.meta.name));
         let mut by_capability: BTreeMap<String, Vec<usize>> = BTreeMap::new();
         for (i, p) in plugins.iter().enumerate() {
@@ -74,7 +74,7 @@ impl PluginList {
     }
 
     /// Every plugin, by name.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = &PluginStatus> + '_ {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = &PluginInfo> + '_ {
         self.plugins.iter()
     }
 
@@ -89,7 +89,7 @@ impl PluginList {
     }
 
     /// The plugin named `name`.
-    pub fn get(&self, name: &str) -> Option<&PluginStatus> {
+    pub fn get(&self, name: &str) -> Option<&PluginInfo> {
         self.plugins
             .binary_search_by(|p| p.meta.name.as_str().cmp(name))
             .ok()
@@ -100,7 +100,7 @@ impl PluginList {
     pub fn with_capability<'a>(
         &'a self,
         capability: &str,
-    ) -> impl Iterator<Item = &'a PluginStatus> + 'a {
+    ) -> impl Iterator<Item = &'a PluginInfo> + 'a {
         self.by_capability
             .get(capability)
             .into_iter()
@@ -118,7 +118,7 @@ impl PluginList {
     pub fn in_state<'a>(
         &'a self,
         state: &PluginState,
-    ) -> impl Iterator<Item = &'a PluginStatus> + 'a {
+    ) -> impl Iterator<Item = &'a PluginInfo> + 'a {
         let kind = std::mem::discriminant(state);
         self.plugins
             .iter()
@@ -126,14 +126,14 @@ impl PluginList {
     }
 
     /// The disabled plugins, by name.
-    pub fn disabled(&self) -> impl Iterator<Item = &PluginStatus> + '_ {
+    pub fn disabled(&self) -> impl Iterator<Item = &PluginInfo> + '_ {
         self.plugins.iter().filter(|p| p.disabled.is_some())
     }
 }
 
 impl<'a> IntoIterator for &'a PluginList {
-    type Item = &'a PluginStatus;
-    type IntoIter = std::slice::Iter<'a, PluginStatus>;
+    type Item = &'a PluginInfo;
+    type IntoIter = std::slice::Iter<'a, PluginInfo>;
     fn into_iter(self) -> Self::IntoIter {
         self.plugins.iter()
     }

@@ -4,23 +4,23 @@
 //! - [`Plugin`]: what a plugin author implements — [`meta`](Plugin::meta),
 //!   [`register`](Plugin::register) and async lifecycle methods with no-op defaults.
 //! - [`PluginHost`]: the host side — add plugins, resolve their dependencies
-//!   ([`resolve`]), start them in order with a [`PluginContext`], query them
+//!   ([`resolve`](crate::deps::resolve)), start them in order with a [`PluginContext`], query them
 //!   ([`PluginList`]), watch their [`PluginEvent`]s, stop them ([`PluginHost::shutdown`]).
-//! - [`HostConfig`]: the configuration file and environment overrides.
+//! - [`HostConfig`](crate::config::HostConfig): the configuration file and environment overrides.
 //!
 //! A host that only wants impls registered, without lifecycle, can use
 //! [`HookManager::add_plugin`].
 
 mod builder;
 mod cell;
-mod config;
+pub(crate) mod config;
 mod context;
-mod deps;
+pub(crate) mod deps;
 mod events;
 mod host;
 mod lifecycle;
 mod list;
-mod meta;
+pub(crate) mod meta;
 mod report;
 mod shutdown;
 
@@ -30,14 +30,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 pub use builder::PluginHostBuilder;
-pub use config::{ConfigError, DisabledBy, Enablement, HostConfig};
 pub use context::{ContextError, PluginContext};
-pub use deps::{resolve, DependencyError, DependencyProblem, Resolution};
 pub use events::PluginEvent;
 pub use host::PluginHost;
 pub use lifecycle::{IllegalTransition, PluginState};
-pub use list::{PluginList, PluginStatus};
-pub use meta::{Conflict, Dependency, MetaError, PluginMeta};
+pub use list::{PluginInfo, PluginList};
+pub use meta::{MetaError, PluginMeta};
 pub use report::{PluginError, StartReport};
 pub use shutdown::{PluginStop, StopOutcome, StopReport};
 
@@ -102,7 +100,7 @@ pub trait Plugin: Send + Sync + 'static {
     /// Adds the plugin's impls.
     ///
     /// # Errors
-    /// Whatever the impls' [`add`](crate::ImplBuilder::add) calls return, or a
+    /// Whatever the impls' [`add`](crate::hook::ImplBuilder::add) calls return, or a
     /// [`RegisterError::Plugin`] of the plugin's own.
     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError>;
 

@@ -141,7 +141,7 @@ where
 /// ```
 ///
 /// With nothing started, the first line is `started none`. The failure reasons are the
-/// plugins' states' ([`PluginState::Failed`](crate::PluginState::Failed)), bounded already.
+/// plugins' states' ([`PluginState::Failed`](crate::plugin::PluginState::Failed)), bounded already.
 impl std::fmt::Display for StartReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.started.is_empty() {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use crate::{
-    async_trait, BoxError, Health, HookReturn, HookSpec, Plugin, PluginContext, PluginMeta,
+    async_trait, plugin::Health, BoxError, HookReturn, HookSpec, Plugin, PluginContext, PluginMeta,
     RegisterError, Registrar,
 };
 
@@ -239,7 +239,10 @@ impl FakePlugin {
     pub fn hook_with<S: HookSpec>(
         mut self,
         script: Script<S::Output>,
-        options: impl Fn(crate::ImplBuilder<'_>) -> crate::ImplBuilder<'_> + Send + Sync + 'static,
+        options: impl Fn(crate::hook::ImplBuilder<'_>) -> crate::hook::ImplBuilder<'_>
+            + Send
+            + Sync
+            + 'static,
     ) -> Self
     where
         S::Output: Clone + Sync,

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::{
-    ConfigError, HookCaller, HookManager, HookSpec, HostConfig, Plugin, PluginError, PluginHost,
-    PluginHostBuilder, PluginState, StopReport,
+    config::HostConfig, error::ConfigError, error::PluginError, plugin::PluginHostBuilder,
+    plugin::PluginState, plugin::StopReport, HookCaller, HookManager, HookSpec, Plugin, PluginHost,
 };
 
 /// Runs one plugin alone (with stand-ins for the plugins it depends on) so a plugin author

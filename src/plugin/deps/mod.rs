@@ -1,19 +1,4 @@
-//! Dependency resolution: pure rules, no I/O.
-//!
-//! [`resolve`] checks a set of [`PluginMeta`] against each other and the host's API version and
-//! returns the order to start them in. Everything wrong is reported at once, so an operator can
-//! fix a folder of plugins in one pass: invalid strings in the metadata, duplicate names, host
-//! API mismatches, missing required dependencies, version mismatches (of required and of
-//! present optional dependencies), declared conflicts, and dependency cycles (one real cycle
-//! per strongly connected group, as `a -> b -> a`).
-//!
-//! The start order is a topological order of the "requires" graph: dependencies start before
-//! their dependents; among the plugins free to start next, the one whose name sorts first
-//! (byte-wise) goes first, so the result does not depend on the input order. Cost:
-//! `O(plugins log plugins + dependencies)`: a sort of the names, one hash-map lookup per
-//! dependency, and Kahn's algorithm over edges bucketed by target, taking the smallest ready
-//! plugin from a binary heap; petgraph's strongly connected components name the cycles when
-//! there are some.
+//! The implementation of [`crate::deps`]: dependency resolution, pure rules, no I/O.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -87,11 +72,11 @@ impl DependencyError {
 /// Checks `plugins` against each other and the host's API version `host_api`, and returns the
 /// order to start them in.
 ///
-/// - Every required [`Dependency`](crate::Dependency) must be present at a matching version.
+/// - Every required [`Dependency`](crate::deps::Dependency) must be present at a matching version.
 /// - An absent optional dependency is skipped and listed in
 ///   [`skipped_optional`](Resolution::skipped_optional); a present one must match and is
 ///   ordered like a required one.
-/// - A declared [`Conflict`](crate::Conflict) fails when the other plugin is present at a
+/// - A declared [`Conflict`](crate::deps::Conflict) fails when the other plugin is present at a
 ///   version in the range.
 /// - A plugin's [`host_api`](PluginMeta::host_api) requirement must match `host_api`.
 ///
@@ -103,7 +88,7 @@ impl DependencyError {
 /// the order of `plugins`.
 ///
 /// ```
-/// use hookwire::{resolve, DependencyProblem, PluginMeta};
+/// use hookwire::{deps::resolve, deps::DependencyProblem, PluginMeta};
 /// use semver::Version;
 ///
 /// let host = Version::new(1, 4, 0);

@@ -1,4 +1,4 @@
-use hookwire::{HookReturn, Next, WrapResult};
+use hookwire::{HookReturn, hook::Next, hook::WrapResult};
 
 hookwire::hookspec! {
     #[name = "compute"]
