@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use hookwire::{
-    async_trait, BoxError, FutureExt, Plugin, PluginContext, PluginEvent, PluginHost,
-    PluginMeta, PluginState, RegisterError, Registrar,
+    async_trait, BoxError, FutureExt, Plugin, PluginContext, PluginEvent, PluginHost, PluginMeta,
+    PluginState, RegisterError, Registrar,
 };
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
@@ -33,6 +33,14 @@ fn tick() -> u64 {
 /// Tracing "bug:" errors (illegal state changes), globally.
 static BUGS: AtomicUsize = AtomicUsize::new(0);
 static BUG_MSGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// A state change, from a [`PluginEvent::StateChanged`].
+#[derive(Clone)]
+struct Transition {
+    plugin: String,
+    from: PluginState,
+    to: PluginState,
+}
+
 struct Msg(String);
 impl tracing::field::Visit for Msg {
     fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
@@ -308,7 +316,7 @@ async fn round(seed: u64) -> Vec<String> {
     let mut violations = Vec::new();
     // Events.
     let mut rx = pm.events();
-    let events: Arc<Mutex<Vec<PluginEvent>>> = Arc::default();
+    let events: Arc<Mutex<Vec<Transition>>> = Arc::default();
     let lagged = Arc::new(AtomicBool::new(false));
     let collector = {
         let events = events.clone();
@@ -316,7 +324,10 @@ async fn round(seed: u64) -> Vec<String> {
         tokio::spawn(async move {
             loop {
                 match rx.recv().await {
-                    Ok(e) => events.lock().unwrap().push(e),
+                    Ok(PluginEvent::StateChanged {
+                        plugin, from, to, ..
+                    }) => events.lock().unwrap().push(Transition { plugin, from, to }),
+                    Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         lagged.store(true, SeqCst)
                     }

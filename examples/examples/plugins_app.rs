@@ -15,8 +15,8 @@ use hookspecs::{
     Principal, Request, Response,
 };
 use hookwire::{
-    async_trait, BoxError, HookManager, HookReturn, HostConfig, Plugin, PluginContext,
-    PluginHost, PluginMeta, PluginState, RegisterError, Registrar,
+    async_trait, BoxError, HookManager, HookReturn, HostConfig, Plugin, PluginContext, PluginHost,
+    PluginMeta, PluginState, RegisterError, Registrar,
 };
 
 /// Service provided by `storage` to the plugins that depend on it.

@@ -443,6 +443,61 @@ impl HookManager {
         self.registry().check_batch(&items, &self.inner.shared)
     }
 
+    /// Whether [`replace`](Self::replace) would accept `new` in place of `old` (`None`: a
+    /// plugin not registered), changing nothing.
+    pub(crate) fn check_replacement(
+        &self,
+        old: Option<&PluginHandle>,
+        new: &Registrar,
+    ) -> Result<(), RegisterError> {
+        let old = self.own_id(old);
+        self.registry()
+            .check_replacement(old, new.plugin_ref(), &new.pending, &self.inner.shared)
+    }
+
+    /// Replaces plugin `old`'s impls by `new`'s (registered under the same name) in one swap:
+    /// every touched hook's snapshot is rebuilt once and all are stored under the registry
+    /// lock, so each call runs either the old impls or the new ones, never some of each. The
+    /// new impls take the old ones' places in the registration order. With `old` `None` (or
+    /// no longer registered), a plain registration.
+    ///
+    /// Historic calls are replayed to the new impls (a new instance has seen none of them); a
+    /// fail-fast replay that fails does not undo the swap: it is logged.
+    ///
+    /// # Errors
+    /// As [`register`](Self::register) (except replay failures); the old impls stay then.
+    pub(crate) fn replace(
+        &self,
+        old: Option<&PluginHandle>,
+        new: &Registrar,
+    ) -> Result<PluginHandle, RegisterError> {
+        let old = self.own_id(old);
+        let name = new.plugin_ref();
+        let ledger = Arc::default();
+        let (id, replays) = {
+            let mut reg = self.registry();
+            let done = reg.replace(old, name, &new.pending, &self.inner.shared, &ledger)?;
+            self.publish(&reg);
+            done
+        };
+        for failure in self.drive(replays, &ledger) {
+            tracing::warn!(plugin = %failure.plugin, hook = %failure.hook, detail = %failure.detail, "a historic call replayed to a replacing plugin failed; the replacement stands");
+        }
+        Ok(PluginHandle {
+            manager: self.inner.id,
+            id,
+            name: name.clone(),
+        })
+    }
+
+    /// The registry's number for `handle` if it is one of this manager's (`u64::MAX`, which
+    /// no plugin has, otherwise).
+    fn own_id(&self, handle: Option<&PluginHandle>) -> u64 {
+        handle
+            .filter(|h| h.manager == self.inner.id)
+            .map_or(u64::MAX, |h| h.id)
+    }
+
     /// Unregisters several plugins, rebuilding each touched hook's snapshot once.
     pub(crate) fn unregister_many(&self, plugins: &[PluginHandle]) {
         let ids: HashSet<u64> = plugins

@@ -94,6 +94,9 @@ pub(crate) struct Cell {
     /// them (set once, by its start, which counts it in [`Host::skips`]).
     pub(crate) without: OnceLock<Box<[Arc<str>]>>,
     pub(crate) meta: PluginMeta,
+    /// Whether its state changes are the plugin's, broadcast as [`PluginEvent`]s: not while a
+    /// replacement instance starts before it takes over, nor once an instance was replaced.
+    pub(crate) announce: AtomicBool,
 }
 
 #[derive(Default)]
@@ -113,6 +116,35 @@ impl Registry {
 }
 
 impl Cell {
+    /// A cell for `plugin` (under `meta.name`) in state `state`, with nothing done yet in
+    /// this life: a new plugin (`Discovered`), or a new life of one restarted or replaced.
+    pub(crate) fn new(
+        plugin: Arc<dyn Plugin>,
+        meta: PluginMeta,
+        lazy: bool,
+        disabled: Option<DisabledBy>,
+        state: PluginState,
+    ) -> Self {
+        Cell {
+            name: Arc::from(meta.name.as_str()),
+            plugin,
+            meta,
+            lazy,
+            disabled,
+            without: OnceLock::new(),
+            provided: Provided::default(),
+            open: OnceLock::new(),
+            up: OnceLock::new(),
+            deps: OnceLock::new(),
+            closing: Mutex::new(None),
+            run: Mutex::new(Run {
+                state,
+                ..Run::default()
+            }),
+            announce: AtomicBool::new(true),
+        }
+    }
+
     /// The plugin's present dependencies (none before it is resolved).
     pub(crate) fn deps(&self) -> impl Iterator<Item = &Arc<Cell>> + '_ {
         self.deps.get().into_iter().flatten()
@@ -186,8 +218,8 @@ impl Host {
                 .map(|()| {
                     // Sent under the lock (a send never waits), so subscribers get each plugin's
                     // changes in the order they happened.
-                    if self.events.receiver_count() > 0 {
-                        let _ = self.events.send(PluginEvent {
+                    if self.events.receiver_count() > 0 && cell.announce.load(Ordering::Acquire) {
+                        let _ = self.events.send(PluginEvent::StateChanged {
                             plugin: cell.name.to_string(),
                             from: from.clone(),
                             to: to.clone(),

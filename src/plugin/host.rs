@@ -12,16 +12,15 @@
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::sync::broadcast;
 
 use super::builder::PluginHostBuilder;
-use super::cell::{Cell, Host, LazyGate, Run, Up};
+use super::cell::{Cell, Host, LazyGate, Up};
 use super::config::{env_name, DisabledBy, Enablement, HostConfig};
-use super::context::Provided;
 use super::deps::resolve_refs;
 use super::events::PluginEvent;
 use super::lifecycle::PluginState;
@@ -233,20 +232,13 @@ impl PluginHost {
         if reg.cells.contains_key(meta.name.as_str()) {
             return Err(PluginError::Duplicate { plugin: meta.name });
         }
-        let cell = Arc::new(Cell {
-            name: Arc::from(meta.name.as_str()),
+        let cell = Arc::new(Cell::new(
             plugin,
             meta,
             lazy,
             disabled,
-            without: OnceLock::new(),
-            provided: Provided::default(),
-            open: OnceLock::new(),
-            up: OnceLock::new(),
-            deps: OnceLock::new(),
-            closing: Mutex::new(None),
-            run: Mutex::new(Run::default()),
-        });
+            PluginState::Discovered,
+        ));
         // Only worth the allocation when the environment overrides anything at all.
         let mut shares_env = None;
         if config.has_env_overrides() {
@@ -573,7 +565,7 @@ impl PluginHost {
 
     /// `cell`'s impls, collected (with the configuration's priority overrides and, for a
     /// lazy plugin, its start gate) but not registered yet.
-    fn registrar(&self, cell: &Arc<Cell>) -> Result<Registrar, String> {
+    pub(super) fn registrar(&self, cell: &Arc<Cell>) -> Result<Registrar, String> {
         let host = &self.inner;
         if let Some(failed) = cell.failed_required_dep() {
             return Err(format!("dependency `{}` failed", failed.name));

@@ -21,6 +21,7 @@ mod host;
 mod lifecycle;
 mod list;
 mod meta;
+mod reload;
 mod report;
 mod shutdown;
 
@@ -38,6 +39,7 @@ pub use host::PluginHost;
 pub use lifecycle::{IllegalTransition, PluginState};
 pub use list::{PluginList, PluginStatus};
 pub use meta::{Conflict, Dependency, MetaError, PluginMeta};
+pub use reload::ReloadReport;
 pub use report::{PluginError, StartReport};
 pub use shutdown::{PluginStop, StopOutcome, StopReport};
 
