@@ -51,6 +51,7 @@ struct Svc {
     /// Init fails while this is above zero (counted down on each init).
     fail_inits: Arc<AtomicUsize>,
     start_hangs: bool,
+    stop_hangs: bool,
     /// When set, the first `Which` impl signals `entered` and waits for a permit.
     gate: Option<(Arc<Notify>, Arc<Semaphore>)>,
     /// The cancellation token of its last context.
@@ -68,6 +69,7 @@ fn svc(name: &'static str, tag: &'static str, log: &Log) -> Svc {
         before: None,
         fail_inits: Arc::default(),
         start_hangs: false,
+        stop_hangs: false,
         gate: None,
         token: Arc::default(),
         log: log.clone(),
@@ -150,6 +152,9 @@ impl Plugin for Svc {
 
     async fn stop(&self, _: &PluginContext) -> Result<(), BoxError> {
         self.log.push(format!("{}:stop", self.who()));
+        if self.stop_hangs {
+            std::future::pending::<()>().await;
+        }
         Ok(())
     }
 }
@@ -525,6 +530,8 @@ async fn dependents_are_restarted_in_dependency_order() {
         svc("db", "v1", &log),
     ])
     .await;
+    // Last added, first called.
+    assert_eq!(which(&pm).await, ["v1", "v1", "a", "a", "c", "c", "p", "p"]);
     log.clear();
     let mut events = pm.events();
 
@@ -580,6 +587,8 @@ async fn dependents_are_restarted_in_dependency_order() {
     for p in ["db", "auth", "api", "cache"] {
         assert_eq!(pm.state(p), Some(PluginState::Started), "{p}");
     }
+    // The restarted dependents kept their places in the call order too.
+    assert_eq!(which(&pm).await, ["v2", "v2", "a", "a", "c", "c", "p", "p"]);
     // Shutdown still stops dependents before their dependencies.
     log.clear();
     pm.shutdown(GRACE).await;
@@ -755,4 +764,141 @@ async fn remove_and_stop_are_refused_while_a_running_plugin_requires_it() {
     pm.remove("db", GRACE).await.unwrap();
     assert!(pm.plugins().is_empty());
     assert!(which(&pm).await.is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_replace_after_the_swap_leaves_the_new_version_serving() {
+    let log = Log::default();
+    let old = Svc {
+        stop_hangs: true,
+        ..svc("svc", "v1", &log)
+    };
+    let old_token = old.token.clone();
+    let pm = started(vec![old]).await;
+    // The swap is done before the old instance's `stop`, which never ends: the future is
+    // dropped while it runs.
+    let dropped = tokio::time::timeout(
+        Duration::from_secs(1),
+        pm.replace("svc", svc("svc", "v2", &log), GRACE),
+    )
+    .await;
+    assert!(dropped.is_err());
+    assert_eq!(which(&pm).await, ["v2", "v2"]);
+    assert_eq!(pm.state("svc"), Some(PluginState::Started));
+    // What the old instance held is released.
+    assert!(old_token.lock().unwrap().as_ref().unwrap().is_cancelled());
+    assert_eq!(
+        log.entries(),
+        [
+            "svc@v1:init",
+            "svc@v1:start",
+            "svc@v2:init",
+            "svc@v2:start",
+            "svc@v1:stop"
+        ]
+    );
+    // Shutdown stops only the new instance.
+    log.clear();
+    let report = pm.shutdown(GRACE).await;
+    assert_eq!(report.plugins.len(), 1);
+    assert_eq!(log.entries(), ["svc@v2:stop"]);
+}
+
+#[tokio::test]
+async fn a_lazy_plugin_never_called_is_replaced_by_a_lazy_one() {
+    let log = Log::default();
+    let pm = PluginHost::builder().environment(false).build();
+    pm.add_lazy(svc("svc", "v1", &log)).unwrap();
+    pm.start().await.unwrap();
+    let report = pm
+        .replace("svc", svc("svc", "v2", &log), GRACE)
+        .await
+        .unwrap();
+    assert_eq!(
+        report.old.outcome,
+        StopOutcome::NotStarted(PluginState::Registered)
+    );
+    // Neither instance started: the new one waits for its first call.
+    assert!(log.entries().is_empty());
+    assert_eq!(pm.state("svc"), Some(PluginState::Registered));
+    assert_eq!(which(&pm).await, ["v2", "v2"]);
+    assert_eq!(log.entries(), ["svc@v2:init", "svc@v2:start"]);
+    assert_eq!(pm.state("svc"), Some(PluginState::Started));
+}
+
+#[tokio::test]
+async fn a_lazy_dependent_never_called_is_wired_to_the_new_instance() {
+    let log = Log::default();
+    let pm = PluginHost::builder().environment(false).build();
+    pm.add(svc("db", "v1", &log)).unwrap();
+    pm.add_lazy(Svc {
+        requires: vec![("db", "^1")],
+        ..svc("api", "p", &log)
+    })
+    .unwrap();
+    pm.start().await.unwrap();
+    let report = pm
+        .replace("db", svc("db", "v2", &log), GRACE)
+        .await
+        .unwrap();
+    assert_eq!(report.restarted, ["api"]);
+    assert_eq!(pm.state("api"), Some(PluginState::Registered));
+    log.clear();
+    // Its first call starts it, with the new instance's service.
+    assert_eq!(which(&pm).await, ["p", "p", "v2", "v2"]);
+    assert_eq!(
+        log.entries(),
+        ["api@p:init", "api@p:uses db@v2", "api@p:start"]
+    );
+}
+
+#[tokio::test]
+async fn a_dependent_that_fails_to_come_back_is_reported_and_the_replacement_stands() {
+    let log = Log::default();
+    let api = Svc {
+        requires: vec![("db", "^1")],
+        // Its first init passes; the one after the replacement fails.
+        fail_inits: Arc::new(AtomicUsize::new(0)),
+        ..svc("api", "p", &log)
+    };
+    let api_inits = api.fail_inits.clone();
+    let pm = started(vec![svc("db", "v1", &log), api]).await;
+    api_inits.store(1, Ordering::SeqCst);
+    let report = pm
+        .replace("db", svc("db", "v2", &log), GRACE)
+        .await
+        .unwrap();
+    assert!(report.restarted.is_empty());
+    assert_eq!(
+        report.failed,
+        [(
+            "api".to_owned(),
+            "plugin `api` failed: init failed: api@p is not ready".to_owned()
+        )]
+    );
+    assert_eq!(
+        pm.state("api"),
+        Some(PluginState::Failed(
+            "init failed: api@p is not ready".into()
+        ))
+    );
+    assert_eq!(which(&pm).await, ["v2", "v2"]);
+    // It can be restarted once the cause is gone.
+    pm.restart("api").await.unwrap();
+    assert_eq!(which(&pm).await, ["p", "p", "v2", "v2"]);
+}
+
+#[tokio::test]
+async fn a_restarted_plugin_keeps_its_place_in_the_call_order() {
+    let log = Log::default();
+    let pm = started(vec![
+        svc("first", "a", &log),
+        svc("svc", "v1", &log),
+        svc("last", "z", &log),
+    ])
+    .await;
+    pm.stop("svc", GRACE).await.unwrap();
+    assert_eq!(which(&pm).await, ["z", "z", "a", "a"]);
+    pm.restart("svc").await.unwrap();
+    assert_eq!(which(&pm).await, ["z", "z", "v1", "v1", "a", "a"]);
 }

@@ -542,27 +542,62 @@ impl Registry {
             self.plugins
                 .insert(taken.at.min(self.plugins.len()), record);
         }
-        // Hooks only the old version implemented: rebuilt without it (removing impls cannot
-        // create a cycle or a type mismatch).
+        // Hooks only the old version implemented: rebuilt without it.
         for (hook, _) in &taken.hooks {
-            if pending.iter().any(|p| *p.hook == **hook) {
-                continue;
-            }
-            let Some(rec) = self.hooks.get(hook) else {
-                continue;
-            };
-            if let (Some(slot), Some(spec)) = (&rec.slot, &rec.spec) {
-                match slot.prepare(spec, &rec.impls, rec.declared) {
-                    Ok(prepared) => {
-                        let _ = slot.install(prepared, None);
-                    }
-                    Err(e) => {
-                        tracing::error!(hook = %spec.name, "re-ordering after a replacement failed: {e}")
-                    }
-                }
+            if !pending.iter().any(|p| *p.hook == **hook) {
+                self.rebuild(hook);
             }
         }
         Ok((id, replays))
+    }
+
+    /// Unregisters plugin `id` like [`unregister`](Self::unregister) and returns the places
+    /// of its impls in the registration order, per hook, for
+    /// [`register_in_places`](Self::register_in_places).
+    pub(crate) fn unregister_keeping_places(&mut self, id: u64) -> Option<SeqsByHook> {
+        let taken = self.take_out(id)?;
+        for (hook, _) in &taken.hooks {
+            self.rebuild(hook);
+        }
+        Some(taken.seqs)
+    }
+
+    /// Registers a plugin's impls, all or nothing, in `places` (see
+    /// [`unregister_keeping_places`](Self::unregister_keeping_places)): each takes the next
+    /// place its hook has left, in order; the others count as registered now.
+    pub(crate) fn register_in_places(
+        &mut self,
+        name: &Arc<str>,
+        pending: &[PendingImpl],
+        shared: &Arc<Shared>,
+        ledger: &Arc<ReplayLedger>,
+        mut places: SeqsByHook,
+    ) -> Result<(u64, Replays), RegisterError> {
+        let (mut results, replays) =
+            self.stage(&[(name, pending)], shared, Some(ledger), Some(&mut places))?;
+        let id = results
+            .pop()
+            .expect("one result per plugin")
+            .map_err(|e| *e)?;
+        Ok((id, replays))
+    }
+
+    /// Rebuilds and stores hook `hook`'s snapshot from its records, after impls were removed
+    /// (which cannot create a cycle or a type mismatch).
+    fn rebuild(&self, hook: &str) {
+        let Some(rec) = self.hooks.get(hook) else {
+            return;
+        };
+        if let (Some(slot), Some(spec)) = (&rec.slot, &rec.spec) {
+            match slot.prepare(spec, &rec.impls, rec.declared) {
+                Ok(prepared) => {
+                    let _ = slot.install(prepared, None);
+                }
+                Err(e) => {
+                    tracing::error!(hook = %spec.name, "re-ordering after removing impls failed: {e}")
+                }
+            }
+        }
     }
 
     /// Removes plugins and all their impls, rebuilding each touched hook once. Returns the

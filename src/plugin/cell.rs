@@ -27,7 +27,7 @@ use crate::error::BoxError;
 use crate::exec::panic::panic_message;
 use crate::limits::Quote;
 use crate::manager::gate::StartGate;
-use crate::manager::PluginHandle;
+use crate::manager::{Places, PluginHandle};
 use crate::HookManager;
 
 pub(crate) struct Host {
@@ -104,6 +104,9 @@ pub(crate) struct Run {
     pub(crate) state: PluginState,
     pub(crate) handle: Option<PluginHandle>,
     pub(crate) ctx: Option<Arc<PluginContext>>,
+    /// Where its impls were in the registration order, kept when a reload stops it, so that
+    /// its next life's impls take the same places.
+    pub(crate) places: Option<Places>,
 }
 
 impl Registry {

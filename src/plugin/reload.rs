@@ -117,7 +117,7 @@ impl PluginHost {
                 dependents,
             });
         }
-        host.unregister_cell(&cell);
+        self.unregister_keeping_places(&cell);
         let stop = host.stop_cell(&cell, grace).await;
         host.registry().started.retain(|c| !Arc::ptr_eq(c, &cell));
         Ok(stop)
@@ -366,7 +366,15 @@ impl PluginHost {
             }
         }
         // The swap: from the registration to the registry, no await.
-        let handle = match host.hooks.replace(old_handle.as_ref(), &registrar) {
+        let swapped = match &old_handle {
+            Some(h) => host.hooks.replace(h, &registrar),
+            // Not registered (failed, stopped): its impls go where its last life's were.
+            None => {
+                let places = old.run().places.take().unwrap_or_default();
+                host.hooks.register_in_places(places, &registrar)
+            }
+        };
+        let handle = match swapped {
             Ok(handle) => handle,
             // Only a registration made directly on the hook manager since the check can get
             // here.
@@ -420,7 +428,7 @@ impl PluginHost {
         let mut comes_back = Vec::with_capacity(dependents.len());
         for dep in dependents.iter().rev() {
             let was = dep.run().state.clone();
-            host.unregister_cell(dep);
+            self.unregister_keeping_places(dep);
             let (_, given_up) = self.stop_guarded(dep, grace).await;
             comes_back.push(if given_up {
                 Err("its start was still under way when the grace period ended; restart it once it stopped".to_owned())
@@ -494,7 +502,8 @@ impl PluginHost {
                     reason,
                 })?;
         }
-        match host.hooks.replace(None, &registrar) {
+        let places = old.run().places.take().unwrap_or_default();
+        match host.hooks.register_in_places(places, &registrar) {
             Ok(handle) => {
                 // A lazy plugin that a call brought up meanwhile may have failed already.
                 let failed = {
@@ -640,6 +649,15 @@ impl PluginHost {
             }
         }
         out
+    }
+
+    /// Unregisters `cell`'s impls, keeping their places for its next life.
+    fn unregister_keeping_places(&self, cell: &Cell) {
+        let handle = cell.run().handle.take();
+        if let Some(h) = handle {
+            let places = self.inner.hooks.unregister_keeping_places(&h);
+            cell.run().places = places;
+        }
     }
 
     /// The cell of plugin `name`.
