@@ -15,8 +15,8 @@ use hookspecs::{
     Principal, Request, Response,
 };
 use hookwire::{
-    async_trait, BoxError, HookManager, HookReturn, HostConfig, Plugin, PluginContext, PluginHost,
-    PluginMeta, PluginState, RegisterError, Registrar,
+    async_trait, BoxError, HookManager, HookReturn, HostConfig, Plugin, PluginContext, PluginEvent,
+    PluginHost, PluginMeta, PluginState, RegisterError, Registrar,
 };
 
 /// Service provided by `storage` to the plugins that depend on it.
@@ -299,7 +299,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The last state change each plugin went through, from the lifecycle events.
     let mut last: BTreeMap<String, PluginState> = BTreeMap::new();
     while let Ok(e) = events.try_recv() {
-        last.insert(e.plugin, e.to);
+        if let PluginEvent::StateChanged { plugin, to, .. } = e {
+            last.insert(plugin, to);
+        }
     }
     for (plugin, state) in &last {
         println!("final state:      {plugin:<12} {state}");

@@ -8,6 +8,9 @@
 //!
 //! Lazy plugins are registered by `start` but initialised and started on the first call that
 //! reaches one of their impls (see [`add_lazy`](PluginHost::add_lazy)).
+//!
+//! A stopped or failed plugin can be [`restart`](PluginHost::restart)ed, and a plugin
+//! [`replace`](PluginHost::replace)d by a new instance while the others run (`reload.rs`).
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
@@ -125,7 +128,8 @@ impl PluginHost {
         &self.inner.config
     }
 
-    /// Subscribes to lifecycle events: one [`PluginEvent`] per state change, from now on.
+    /// Subscribes to plugin events from now on: one [`PluginEvent::StateChanged`] per state
+    /// change, and the outcomes of reloads and refused removals.
     pub fn events(&self) -> broadcast::Receiver<PluginEvent> {
         self.inner.events.subscribe()
     }

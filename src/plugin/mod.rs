@@ -5,7 +5,9 @@
 //!   [`register`](Plugin::register) and async lifecycle methods with no-op defaults.
 //! - [`PluginHost`]: the host side — add plugins, resolve their dependencies
 //!   ([`resolve`]), start them in order with a [`PluginContext`], query them
-//!   ([`PluginList`]), watch their [`PluginEvent`]s, stop them ([`PluginHost::shutdown`]).
+//!   ([`PluginList`]), watch their [`PluginEvent`]s, stop them ([`PluginHost::shutdown`]),
+//!   and reload one while the others run ([`PluginHost::replace`] by a new instance in one
+//!   swap, [`PluginHost::stop`] and [`PluginHost::restart`]).
 //! - [`HostConfig`]: the configuration file and environment overrides.
 //!
 //! A host that only wants impls registered, without lifecycle, can use
