@@ -33,13 +33,6 @@ fn tick() -> u64 {
 /// Tracing "bug:" errors (illegal state changes), globally.
 static BUGS: AtomicUsize = AtomicUsize::new(0);
 static BUG_MSGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-/// A state change, from a [`PluginEvent::StateChanged`].
-#[derive(Clone)]
-struct Transition {
-    plugin: String,
-    from: PluginState,
-    to: PluginState,
-}
 
 struct Msg(String);
 impl tracing::field::Visit for Msg {
@@ -64,6 +57,14 @@ fn install_tracing() {
         let _ =
             tracing::subscriber::set_global_default(tracing_subscriber::registry().with(BugLayer));
     });
+}
+
+/// A state change, from a [`PluginEvent::StateChanged`].
+#[derive(Clone)]
+struct Transition {
+    plugin: String,
+    from: PluginState,
+    to: PluginState,
 }
 
 #[derive(Default)]
