@@ -542,6 +542,10 @@ async fn dependents_are_restarted_in_dependency_order() {
     assert_eq!(report.restarted, ["auth", "api"]);
     assert!(report.failed.is_empty());
     assert_eq!(
+        report.to_string(),
+        "replaced db (old instance stopped)\nrestarted 2: auth, api"
+    );
+    assert_eq!(
         log.entries(),
         [
             // The new instance comes up while the old one serves.
@@ -869,6 +873,10 @@ async fn a_dependent_that_fails_to_come_back_is_reported_and_the_replacement_sta
         .await
         .unwrap();
     assert!(report.restarted.is_empty());
+    assert_eq!(
+        report.to_string(),
+        "replaced db (old instance stopped)\nfailed 1: api (plugin `api` failed: init failed: api@p is not ready)"
+    );
     assert_eq!(
         report.failed,
         [(

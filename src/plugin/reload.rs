@@ -19,7 +19,7 @@ use super::events::PluginEvent;
 use super::host::PluginHost;
 use super::lifecycle::PluginState;
 use super::meta::PluginMeta;
-use super::report::PluginError;
+use super::report::{write_group, PluginError};
 use super::shutdown::{PluginStop, StopOutcome};
 use super::Plugin;
 use crate::manager::registrar::Registrar;
@@ -41,6 +41,35 @@ pub struct ReloadReport {
     /// Dependents that did not come back, with the reason (they are `Failed`, or still
     /// starting from before).
     pub failed: Vec<(String, String)>,
+}
+
+/// What an operator would log after a replacement: one line for the plugin and how its old
+/// instance stopped, then one line per kind of dependent result, each only when it lists
+/// something:
+///
+/// ```text
+/// replaced db (old instance stopped)
+/// restarted 2: auth, api
+/// failed 1: reports (plugin `reports` failed: init failed: no db)
+/// ```
+///
+/// The old instance's part reads `stopped`, `stop timed out after <grace>`, the reason its
+/// stop failed, or `was not running (<state>)`.
+impl std::fmt::Display for ReloadReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "replaced {} (old instance ", self.plugin)?;
+        match &self.old.outcome {
+            StopOutcome::Stopped => f.write_str("stopped")?,
+            StopOutcome::TimedOut { limit } => write!(f, "stop timed out after {limit:?}")?,
+            StopOutcome::Failed(why) => f.write_str(why)?,
+            StopOutcome::NotStarted(state) => write!(f, "was not running ({state})")?,
+        }
+        f.write_str(")")?;
+        write_group(f, "restarted", &self.restarted, |f, p| f.write_str(p))?;
+        write_group(f, "failed", &self.failed, |f, (p, why)| {
+            write!(f, "{p} ({why})")
+        })
+    }
 }
 
 /// Fails a cell when dropped armed: the future of a reload was dropped while the cell was
@@ -129,7 +158,8 @@ impl PluginHost {
     /// `Registered → Initialized → Started` (new `init` and `start`, with a fresh
     /// [`PluginContext`](crate::PluginContext)), and its impls are registered again — a lazy
     /// plugin too is started now. Plugins that run without it (it is their optional
-    /// dependency) keep running without it: restart them to have them use it.
+    /// dependency) keep running without it, and plugins that failed because it had failed
+    /// stay failed: restart them after it.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
