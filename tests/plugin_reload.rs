@@ -50,7 +50,7 @@ struct Svc {
     before: Option<&'static str>,
     /// Init fails while this is above zero (counted down on each init).
     fail_inits: Arc<AtomicUsize>,
-    start_hangs: bool,
+    start_hangs: Arc<std::sync::atomic::AtomicBool>,
     stop_hangs: bool,
     /// When set, the first `Which` impl signals `entered` and waits for a permit.
     gate: Option<(Arc<Notify>, Arc<Semaphore>)>,
@@ -68,7 +68,7 @@ fn svc(name: &'static str, tag: &'static str, log: &Log) -> Svc {
         conflicts: Vec::new(),
         before: None,
         fail_inits: Arc::default(),
-        start_hangs: false,
+        start_hangs: Arc::default(),
         stop_hangs: false,
         gate: None,
         token: Arc::default(),
@@ -144,7 +144,7 @@ impl Plugin for Svc {
 
     async fn start(&self, _: &PluginContext) -> Result<(), BoxError> {
         self.log.push(format!("{}:start", self.who()));
-        if self.start_hangs {
+        if self.start_hangs.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
         }
         Ok(())
@@ -607,7 +607,7 @@ async fn dropping_replace_before_the_swap_keeps_the_old_version() {
     let log = Log::default();
     let pm = started(vec![svc("svc", "v1", &log)]).await;
     let hanging = Svc {
-        start_hangs: true,
+        start_hangs: Arc::new(true.into()),
         ..svc("svc", "v2", &log)
     };
     let token = hanging.token.clone();
@@ -909,4 +909,27 @@ async fn a_restarted_plugin_keeps_its_place_in_the_call_order() {
     assert_eq!(which(&pm).await, ["z", "z", "a", "a"]);
     pm.restart("svc").await.unwrap();
     assert_eq!(which(&pm).await, ["z", "z", "v1", "v1", "a", "a"]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_restart_part_way_fails_the_plugin_and_a_restart_recovers_it() {
+    let log = Log::default();
+    let p = svc("svc", "v1", &log);
+    let (hang, token) = (p.start_hangs.clone(), p.token.clone());
+    let pm = started(vec![p]).await;
+    pm.stop("svc", GRACE).await.unwrap();
+    hang.store(true, Ordering::SeqCst);
+    let dropped = tokio::time::timeout(Duration::from_secs(1), pm.restart("svc")).await;
+    assert!(dropped.is_err(), "its start never ends");
+    assert_eq!(
+        pm.state("svc"),
+        Some(PluginState::Failed(
+            "its start was cancelled: the future of `PluginHost::restart` was dropped while the plugin was starting".into()
+        ))
+    );
+    assert!(token.lock().unwrap().as_ref().unwrap().is_cancelled());
+    assert!(which(&pm).await.is_empty());
+    hang.store(false, Ordering::SeqCst);
+    pm.restart("svc").await.unwrap();
+    assert_eq!(which(&pm).await, ["v1", "v1"]);
 }

@@ -351,13 +351,18 @@ impl Host {
     /// future: nothing else can wait for it (its impls are published after `start`, and its
     /// dependents start after it). If the caller drops this future part-way, the plugin is
     /// `Failed` ("its start was cancelled") and everything it holds is released.
-    pub(crate) async fn start_eager(self: &Arc<Self>, cell: &Arc<Cell>) -> Result<(), String> {
+    /// `by` names the operation, for that reason (`"start"`, `"restart"`, `"replace"`).
+    pub(crate) async fn start_eager(
+        self: &Arc<Self>,
+        cell: &Arc<Cell>,
+        by: &'static str,
+    ) -> Result<(), String> {
         /// Fails the plugin unless defused: the start was dropped part-way.
-        struct Cancelled<'a>(Option<(&'a Host, &'a Cell)>);
+        struct Cancelled<'a>(Option<(&'a Host, &'a Cell, &'static str)>);
         impl Drop for Cancelled<'_> {
             fn drop(&mut self) {
-                if let Some((host, cell)) = self.0.take() {
-                    let reason = "its start was cancelled: the future of `PluginHost::start` was dropped while the plugin was starting".to_owned();
+                if let Some((host, cell, by)) = self.0.take() {
+                    let reason = format!("its start was cancelled: the future of `PluginHost::{by}` was dropped while the plugin was starting");
                     let _ = cell.up.set(Up::Done(Err(reason.clone())));
                     host.fail(cell, reason);
                 }
@@ -366,7 +371,7 @@ impl Host {
         if let Some(up) = cell.up.get() {
             return up.wait().await;
         }
-        let mut armed = Cancelled(Some((self, cell)));
+        let mut armed = Cancelled(Some((self, cell, by)));
         let result = self.init_and_start(cell).await;
         armed.0 = None;
         let _ = cell.up.set(Up::Done(result.clone()));

@@ -421,7 +421,7 @@ impl PluginHost {
             if cell.lazy || cell.run().state != PluginState::Registered {
                 continue;
             }
-            let _ = host.start_eager(cell).await;
+            let _ = host.start_eager(cell, "start").await;
         }
 
         // 3. Make the impls of every plugin that is up (or lazy, behind its gate) callable,

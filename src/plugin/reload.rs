@@ -215,7 +215,7 @@ impl PluginHost {
                     state,
                 });
             }
-            self.renew(&old, true).await
+            self.renew(&old, true, "restart").await
         }
         .await;
         if let Err(e) = &result {
@@ -387,7 +387,7 @@ impl PluginHost {
             "its start was cancelled: the future of `PluginHost::replace` was dropped",
         );
         if start_now {
-            if let Err(reason) = self.inner.start_eager(&cell).await {
+            if let Err(reason) = self.inner.start_eager(&cell, "replace").await {
                 abandon.disarm();
                 return Err(PluginError::Failed {
                     plugin: name.to_owned(),
@@ -472,7 +472,7 @@ impl PluginHost {
             let name = String::from(&*dep.name);
             match back {
                 Err(reason) => report.failed.push((name, reason)),
-                Ok(start_now) => match self.renew(dep, start_now).await {
+                Ok(start_now) => match self.renew(dep, start_now, "replace").await {
                     Ok(()) => report.restarted.push(name),
                     Err(e) => report.failed.push((name, e.to_string())),
                 },
@@ -506,8 +506,14 @@ impl PluginHost {
     /// A new life of `old`'s plugin (the same instance), which holds no impls and is not
     /// running: checked (nothing changes if that fails), put in the registry in `old`'s
     /// place, `Registered` (it may be already: a lazy plugin never called), brought up if
-    /// `start_now`, and its impls registered.
-    async fn renew(&self, old: &Arc<Cell>, start_now: bool) -> Result<(), PluginError> {
+    /// `start_now`, and its impls registered. `by` names the operation (`"restart"`,
+    /// `"replace"`).
+    async fn renew(
+        &self,
+        old: &Arc<Cell>,
+        start_now: bool,
+        by: &'static str,
+    ) -> Result<(), PluginError> {
         let host = &*self.inner;
         let plugin = || String::from(&*old.name);
         let state = old.run().state.clone();
@@ -525,7 +531,7 @@ impl PluginHost {
         }
         if start_now {
             self.inner
-                .start_eager(&cell)
+                .start_eager(&cell, by)
                 .await
                 .map_err(|reason| PluginError::Failed {
                     plugin: plugin(),
