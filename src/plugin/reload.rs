@@ -459,7 +459,7 @@ impl PluginHost {
         for dep in dependents.iter().rev() {
             let was = dep.run().state.clone();
             self.unregister_keeping_places(dep);
-            let (_, given_up) = self.stop_guarded(dep, grace).await;
+            let (_, given_up) = self.stop_guarded(dep, grace, "replace").await;
             comes_back.push(if given_up {
                 Err("its start was still under way when the grace period ended; restart it once it stopped".to_owned())
             } else {
@@ -467,7 +467,7 @@ impl PluginHost {
             });
         }
         comes_back.reverse();
-        report.old = self.stop_guarded(&old, grace).await.0;
+        report.old = self.stop_guarded(&old, grace, "replace").await.0;
         for (dep, back) in dependents.iter().zip(comes_back) {
             let name = String::from(&*dep.name);
             match back {
@@ -484,14 +484,20 @@ impl PluginHost {
     /// Settles and stops `cell` (its impls already unregistered) within `grace`, and takes
     /// it off the started list. `true` with the report when it was still starting after the
     /// grace: it stops itself when its start ends. Dropped part-way, the cell is failed
-    /// (token cancelled, tasks aborted).
-    async fn stop_guarded(&self, cell: &Arc<Cell>, grace: Duration) -> (PluginStop, bool) {
+    /// (token cancelled, tasks aborted), with a reason naming `by`.
+    async fn stop_guarded(
+        &self,
+        cell: &Arc<Cell>,
+        grace: Duration,
+        by: &'static str,
+    ) -> (PluginStop, bool) {
         let host = &*self.inner;
-        let mut abandon = Abandon::new(
-            host,
-            cell,
-            "its stop was cancelled: the future of `PluginHost::replace` was dropped",
-        );
+        let why = if by == "restart" {
+            "its stop was cancelled: the future of `PluginHost::restart` was dropped"
+        } else {
+            "its stop was cancelled: the future of `PluginHost::replace` was dropped"
+        };
+        let mut abandon = Abandon::new(host, cell, why);
         let settled = host.settle(cell, grace).await;
         let waited = settled.waited;
         let done = match settled.given_up(cell) {
@@ -561,7 +567,7 @@ impl PluginHost {
                 let _ = cell.up.set(Up::Done(Err(reason.clone())));
                 if cell.run().state == PluginState::Started {
                     let grace = host.step_timeout.unwrap_or(Duration::from_secs(5));
-                    self.stop_guarded(&cell, grace).await;
+                    self.stop_guarded(&cell, grace, by).await;
                 }
                 host.fail(&cell, reason.clone());
                 Err(PluginError::Failed {
