@@ -22,7 +22,7 @@ pub use exec::breaker::{BreakerConfig, BreakerState};
 pub use exec::retry::{BudgetConfig, RetryPolicy, RetryPolicyError, Retryable};
 pub use exec::stats::{HookStats, ImplStatsSnapshot, StatsSnapshot};
 pub use exec::wrapper::{HookWrapper, Next, WrapResult};
-pub use hookimpl::{Hook, HookReturn, ImplOptions, Placement, SyncHook};
+pub use hookimpl::{Hook, HookReturn, ImplOptions, SyncHook, Placement};
 pub use limits::MAX_JSON_DEPTH;
 pub use manager::registrar::{ImplBuilder, Registrar};
 pub use manager::{
@@ -30,13 +30,14 @@ pub use manager::{
     WaitingConstraint,
 };
 pub use monitor::{CallInfo, HookMonitor, ImplReport};
-pub use outcome::{HookOutcome, ImplId, ImplOutcome, OutcomeEntry, OutcomeKind, SkipReason};
+pub use outcome::{OutcomeEntry, HookOutcome, ImplOutcome, ImplId, OutcomeKind, SkipReason};
 pub use plugin::ReloadReport;
 pub use plugin::{
     resolve, ConfigError, Conflict, ContextError, Dependency, DependencyError, DependencyProblem,
     DisabledBy, Enablement, Health, HostConfig, IllegalTransition, MetaError, Plugin,
-    PluginContext, PluginError, PluginEvent, PluginHost, PluginHostBuilder, PluginList, PluginMeta,
-    PluginState, PluginStatus, PluginStop, Resolution, StartReport, StopOutcome, StopReport,
+    PluginContext, PluginError, PluginEvent, PluginList, PluginHost, PluginHostBuilder,
+    PluginMeta, PluginState, PluginStatus, PluginStop, Resolution, StartReport, StopOutcome,
+    StopReport,
 };
 pub use spec::{CallMode, DynamicHook, HookSpec, SpecInfo};
 /// Re-exported from `tokio_util`: the type of [`PluginContext::cancellation`].

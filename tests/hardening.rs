@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use hookwire::{
-    FutureExt, HookManager, ImplId, ImplOutcome, Plugin, PluginError, PluginHost, RegisterError,
-    Registrar,
+    FutureExt, HookManager, ImplOutcome, ImplId, Plugin, PluginError, PluginHost,
+    RegisterError, Registrar,
 };
 use tracing_subscriber::layer::SubscriberExt;
 

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use hookspecs::{Compute, Config, OnConfigLoaded};
-use hookwire::{AdHocImpl, CallError, FutureExt, HookManager, ImplOutcome};
+use hookwire::{CallError, AdHocImpl, FutureExt, HookManager, ImplOutcome};
 
 type Seen = Arc<Mutex<Vec<(String, String)>>>;
 

@@ -9,8 +9,8 @@ use std::time::Duration;
 use futures::FutureExt;
 use hookwire::testing::{FakePlugin, Journal, PluginHarness, Reply, Script, Step};
 use hookwire::{
-    async_trait, BoxError, HookManager, Plugin, PluginContext, PluginHost, PluginMeta, PluginState,
-    RegisterError, Registrar, StopOutcome,
+    async_trait, BoxError, HookManager, Plugin, PluginContext, PluginHost, PluginMeta,
+    PluginState, RegisterError, Registrar, StopOutcome,
 };
 
 hookwire::hookspec! {

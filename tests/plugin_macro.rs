@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use hookspecs::{AppInfo, AuthRequest, Authenticate, BeforeRequest, Compute, OnStartup, Principal};
 use hookwire::{
-    BoxError, BreakerConfig, HookManager, HookReturn, Next, OutcomeKind, Placement, Plugin,
-    PluginContext, PluginError, PluginHost, PluginMeta, PluginState, RetryPolicy, Retryable,
-    SkipReason, WrapResult,
+    BoxError, BreakerConfig, HookManager, HookReturn, Next, OutcomeKind, Plugin, PluginContext,
+    PluginError, PluginHost, PluginMeta, PluginState, RetryPolicy, Retryable, SkipReason, Placement,
+    WrapResult,
 };
 
 fn app() -> AppInfo {

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hookwire::{
-    async_trait, BoxError, Plugin, PluginContext, PluginError, PluginHost, PluginMeta, PluginState,
-    RegisterError, Registrar,
+    async_trait, BoxError, Plugin, PluginContext, PluginError, PluginHost, PluginMeta,
+    PluginState, RegisterError, Registrar,
 };
 
 hookwire::hookspec! {

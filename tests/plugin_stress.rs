@@ -15,8 +15,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use hookwire::{
-    async_trait, BoxError, FutureExt, Plugin, PluginContext, PluginEvent, PluginHost, PluginMeta,
-    PluginState, RegisterError, Registrar,
+    async_trait, BoxError, FutureExt, Plugin, PluginContext, PluginEvent, PluginHost,
+    PluginMeta, PluginState, RegisterError, Registrar,
 };
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
@@ -33,7 +33,6 @@ fn tick() -> u64 {
 /// Tracing "bug:" errors (illegal state changes), globally.
 static BUGS: AtomicUsize = AtomicUsize::new(0);
 static BUG_MSGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-
 struct Msg(String);
 impl tracing::field::Visit for Msg {
     fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {

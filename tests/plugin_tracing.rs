@@ -6,7 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookwire::{
-    async_trait, BoxError, Plugin, PluginContext, PluginHost, PluginMeta, RegisterError, Registrar,
+    async_trait, BoxError, Plugin, PluginContext, PluginHost, PluginMeta, RegisterError,
+    Registrar,
 };
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id};

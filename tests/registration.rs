@@ -174,7 +174,8 @@ fn check_pending_lists_impls_of_undeclared_hooks_unless_optional() {
     assert!(err.to_string().contains("`Undeclared` in plugin `eager`"));
     // Declaring the specs later validates and resolves them.
     pm.add_spec::<Undeclared>().unwrap();
-    pm.add_dynamic_spec(SpecInfo::json("not.declared")).unwrap();
+    pm.add_dynamic_spec(SpecInfo::json("not.declared"))
+        .unwrap();
     assert!(pm.check_pending().is_ok());
 }
 

@@ -28,8 +28,8 @@ use crate::exec::breaker::BreakerConfig;
 use crate::exec::retry::RetryPolicy;
 use crate::exec::wrapper::{HookWrapper, Next, WrapResult};
 use crate::hookimpl::{
-    AsyncFn, BlockingFn, CancellableBlockingFn, Hook, HookReturn, ImplFn, ImplOptions, Placement,
-    SyncFn, SyncHook, WrapperFn,
+    AsyncFn, BlockingFn, CancellableBlockingFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn,
+    SyncHook, Placement, WrapperFn,
 };
 use crate::spec::{DynamicHook, HookSpec, TypeKey};
 use tokio_util::sync::CancellationToken;
