@@ -42,7 +42,7 @@ pub enum PluginEvent {
     ReloadFailed {
         /// The plugin.
         plugin: String,
-        /// What went wrong (the text of the [`PluginError`](crate::PluginError) the call
+        /// What went wrong (the text of the [`PluginError`](super::PluginError) the call
         /// returned).
         error: String,
     },
