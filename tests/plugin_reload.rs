@@ -46,6 +46,8 @@ struct Svc {
     tag: &'static str,
     requires: Vec<(&'static str, &'static str)>,
     conflicts: Vec<(&'static str, &'static str)>,
+    /// Its host API requirement.
+    host_api: Option<&'static str>,
     /// `before` constraint on its `Which` impls.
     before: Option<&'static str>,
     /// Init fails while this is above zero (counted down on each init).
@@ -66,6 +68,7 @@ fn svc(name: &'static str, tag: &'static str, log: &Log) -> Svc {
         tag,
         requires: Vec::new(),
         conflicts: Vec::new(),
+        host_api: None,
         before: None,
         fail_inits: Arc::default(),
         start_hangs: Arc::default(),
@@ -95,7 +98,10 @@ impl Plugin for Svc {
         for (other, req) in &self.conflicts {
             m = m.conflicts(*other, req);
         }
-        m
+        match self.host_api {
+            Some(req) => m.host_api(req),
+            None => m,
+        }
     }
 
     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
@@ -931,5 +937,39 @@ async fn dropping_restart_part_way_fails_the_plugin_and_a_restart_recovers_it() 
     assert!(which(&pm).await.is_empty());
     hang.store(false, Ordering::SeqCst);
     pm.restart("svc").await.unwrap();
+    assert_eq!(which(&pm).await, ["v1", "v1"]);
+}
+
+#[tokio::test]
+async fn a_host_api_mismatch_keeps_the_old_version_serving() {
+    let log = Log::default();
+    let pm = PluginHost::builder()
+        .environment(false)
+        .host_api(semver::Version::new(1, 4, 0))
+        .build();
+    pm.add(Svc {
+        host_api: Some("^1"),
+        ..svc("svc", "v1", &log)
+    })
+    .unwrap();
+    pm.start().await.unwrap();
+    let err = pm
+        .replace(
+            "svc",
+            Svc {
+                host_api: Some("^2"),
+                ..svc("svc", "v2", &log)
+            },
+            GRACE,
+        )
+        .await
+        .unwrap_err();
+    let PluginError::Dependencies { error, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        matches!(&error.problems()[0], DependencyProblem::HostApiMismatch { plugin, .. } if plugin == "svc"),
+        "{error}"
+    );
     assert_eq!(which(&pm).await, ["v1", "v1"]);
 }
