@@ -302,7 +302,7 @@ async fn every_transition_is_an_event() {
     pm.shutdown(GRACE).await;
 
     let mut seen = Vec::new();
-    while let Ok(PluginEvent {
+    while let Ok(PluginEvent::StateChanged {
         plugin, from, to, ..
     }) = events.try_recv()
     {

@@ -58,6 +58,14 @@ fn install_tracing() {
     });
 }
 
+/// A state change, from a [`PluginEvent::StateChanged`].
+#[derive(Clone)]
+struct Transition {
+    plugin: String,
+    from: PluginState,
+    to: PluginState,
+}
+
 #[derive(Default)]
 struct Rec {
     inits: AtomicUsize,
@@ -308,7 +316,7 @@ async fn round(seed: u64) -> Vec<String> {
     let mut violations = Vec::new();
     // Events.
     let mut rx = pm.events();
-    let events: Arc<Mutex<Vec<PluginEvent>>> = Arc::default();
+    let events: Arc<Mutex<Vec<Transition>>> = Arc::default();
     let lagged = Arc::new(AtomicBool::new(false));
     let collector = {
         let events = events.clone();
@@ -316,7 +324,10 @@ async fn round(seed: u64) -> Vec<String> {
         tokio::spawn(async move {
             loop {
                 match rx.recv().await {
-                    Ok(e) => events.lock().unwrap().push(e),
+                    Ok(PluginEvent::StateChanged {
+                        plugin, from, to, ..
+                    }) => events.lock().unwrap().push(Transition { plugin, from, to }),
+                    Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         lagged.store(true, SeqCst)
                     }

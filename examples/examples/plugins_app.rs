@@ -15,8 +15,11 @@ use hookspecs::{
     Principal, Request, Response,
 };
 use hookwire::{
-    async_trait, config::HostConfig, plugin::PluginState, BoxError, HookManager, HookReturn,
-    Plugin, PluginContext, PluginHost, PluginMeta, RegisterError, Registrar,
+    async_trait,
+    config::HostConfig,
+    plugin::{PluginEvent, PluginState},
+    BoxError, HookManager, HookReturn, Plugin, PluginContext, PluginHost, PluginMeta,
+    RegisterError, Registrar,
 };
 
 /// Service provided by `storage` to the plugins that depend on it.
@@ -299,7 +302,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The last state change each plugin went through, from the lifecycle events.
     let mut last: BTreeMap<String, PluginState> = BTreeMap::new();
     while let Ok(e) = events.try_recv() {
-        last.insert(e.plugin, e.to);
+        if let PluginEvent::StateChanged { plugin, to, .. } = e {
+            last.insert(plugin, to);
+        }
     }
     for (plugin, state) in &last {
         println!("final state:      {plugin:<12} {state}");

@@ -32,6 +32,7 @@ use crate::outcome::HookOutcome;
 use crate::spec::{DynamicHook, HookSpec, SpecInfo, TypeKey};
 pub use builder::HookManagerBuilder;
 use registrar::Registrar;
+pub(crate) use registry::SeqsByHook as Places;
 use registry::{Registry, Replays, Verdict};
 pub(crate) use shared::Shared;
 use shared::{NameMap, TypedMap};
@@ -441,6 +442,107 @@ impl HookManager {
             .map(|r| (r.plugin_ref(), r.pending.as_slice()))
             .collect();
         self.registry().check_batch(&items, &self.inner.shared)
+    }
+
+    /// Whether [`replace`](Self::replace) would accept `new` in place of `old` (`None`: a
+    /// plugin not registered), changing nothing.
+    pub(crate) fn check_replacement(
+        &self,
+        old: Option<&PluginHandle>,
+        new: &Registrar,
+    ) -> Result<(), RegisterError> {
+        let old = self.own_id(old);
+        self.registry()
+            .check_replacement(old, new.plugin_ref(), &new.pending, &self.inner.shared)
+    }
+
+    /// Replaces plugin `old`'s impls by `new`'s (registered under the same name) in one swap:
+    /// every touched hook's snapshot is rebuilt once and all are stored under the registry
+    /// lock, so each call runs either the old impls or the new ones, never some of each. The
+    /// new impls take the old ones' places in the registration order. With `old` no longer
+    /// registered, a plain registration.
+    ///
+    /// Historic calls are replayed to the new impls (a new instance has seen none of them); a
+    /// fail-fast replay that fails does not undo the swap: it is logged.
+    ///
+    /// # Errors
+    /// As [`register`](Self::register) (except replay failures); the old impls stay then.
+    pub(crate) fn replace(
+        &self,
+        old: &PluginHandle,
+        new: &Registrar,
+    ) -> Result<PluginHandle, RegisterError> {
+        let old = self.own_id(Some(old));
+        let name = new.plugin_ref();
+        let ledger = Arc::default();
+        let (id, replays) = {
+            let mut reg = self.registry();
+            let done = reg.replace(old, name, &new.pending, &self.inner.shared, &ledger)?;
+            self.publish(&reg);
+            done
+        };
+        self.log_replay_failures(replays, &ledger);
+        Ok(PluginHandle {
+            manager: self.inner.id,
+            id,
+            name: name.clone(),
+        })
+    }
+
+    /// Unregisters `plugin` like [`unregister`](Self::unregister), and returns the places its
+    /// impls had in the registration order (`None` if it was not registered), so that
+    /// [`register_in_places`](Self::register_in_places) can put a plugin's impls back where
+    /// they were: a restarted plugin keeps its place in the call order.
+    pub(crate) fn unregister_keeping_places(&self, plugin: &PluginHandle) -> Option<Places> {
+        if plugin.manager != self.inner.id {
+            return None;
+        }
+        let mut reg = self.registry();
+        let places = reg.unregister_keeping_places(plugin.id);
+        self.publish(&reg);
+        places
+    }
+
+    /// Registers `new`'s impls in `places` (each takes the next place its hook has left, in
+    /// order; the others count as registered now). Historic replays as in
+    /// [`replace`](Self::replace).
+    ///
+    /// # Errors
+    /// As [`register`](Self::register) (except replay failures).
+    pub(crate) fn register_in_places(
+        &self,
+        places: Places,
+        new: &Registrar,
+    ) -> Result<PluginHandle, RegisterError> {
+        let name = new.plugin_ref();
+        let ledger = Arc::default();
+        let (id, replays) = {
+            let mut reg = self.registry();
+            let done =
+                reg.register_in_places(name, &new.pending, &self.inner.shared, &ledger, places)?;
+            self.publish(&reg);
+            done
+        };
+        self.log_replay_failures(replays, &ledger);
+        Ok(PluginHandle {
+            manager: self.inner.id,
+            id,
+            name: name.clone(),
+        })
+    }
+
+    fn log_replay_failures(&self, replays: Replays, ledger: &ReplayLedger) {
+        for failure in self.drive(replays, ledger) {
+            tracing::warn!(plugin = %failure.plugin, hook = %failure.hook, detail = %failure.detail, "a historic call replayed to a reloaded plugin failed; the reload stands");
+        }
+    }
+
+    /// The registry's number for `handle` if it is one of this manager's (`u64::MAX`, which
+    /// no plugin has, otherwise).
+    fn own_id(&self, handle: Option<&PluginHandle>) -> u64 {
+        handle
+            .filter(|h| h.manager == self.inner.id)
+            .map_or(u64::MAX, |h| h.id)
     }
 
     /// Unregisters several plugins, rebuilding each touched hook's snapshot once.

@@ -5,7 +5,7 @@
 //! snapshots stored in their slots.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
@@ -49,6 +49,21 @@ pub(crate) struct PluginRecord {
 /// One plugin's outcome in a batch. The error is boxed: a batch of 10,000 keeps one word per
 /// plugin instead of a whole error's room.
 pub(crate) type Verdict<T> = Result<T, Box<RegisterError>>;
+
+/// Per hook, the sequence numbers a replacement's impls take over from the old version's
+/// impls, in the old version's registration order.
+pub(crate) type SeqsByHook = HashMap<Arc<str>, VecDeque<u64>>;
+
+/// A registered plugin taken out of the registry to be replaced: nothing was published, so
+/// calls still run its impls. Put back as it was, or dropped once its replacement is in.
+struct TakenOut {
+    /// Its place among the registered plugins.
+    at: usize,
+    record: PluginRecord,
+    /// Each hook it has impls on, with the hook's whole list as it was.
+    hooks: Vec<(Arc<str>, Vec<ImplRecord>)>,
+    seqs: SeqsByHook,
+}
 
 /// Historic replays a change produced, to be driven once the registry lock is released.
 pub(crate) type Replays = Vec<BoxFuture<'static, ()>>;
@@ -153,7 +168,7 @@ impl Registry {
         shared: &Arc<Shared>,
         ledger: &Arc<ReplayLedger>,
     ) -> (Vec<Verdict<u64>>, Replays) {
-        match self.stage(items, shared, Some(ledger)) {
+        match self.stage(items, shared, Some(ledger), None) {
             Ok(done) => done,
             Err(e) if items.len() == 1 => (vec![Err(Box::new(e))], Vec::new()),
             Err(_) => {
@@ -178,7 +193,7 @@ impl Registry {
         items: &[(&Arc<str>, &[PendingImpl])],
         shared: &Arc<Shared>,
     ) -> Vec<Verdict<()>> {
-        match self.stage(items, shared, None) {
+        match self.stage(items, shared, None, None) {
             Ok((results, _)) => results.into_iter().map(|r| r.map(drop)).collect(),
             Err(e) if items.len() == 1 => vec![Err(Box::new(e))],
             Err(_) => {
@@ -186,7 +201,7 @@ impl Registry {
                 let mut results = Vec::with_capacity(items.len());
                 for &item in items {
                     accepted.push(item);
-                    let verdict = match self.stage(&accepted, shared, None) {
+                    let verdict = match self.stage(&accepted, shared, None, None) {
                         Ok((r, _)) => r.into_iter().last().map_or(Ok(()), |r| r.map(drop)),
                         Err(e) => Err(Box::new(e)),
                     };
@@ -241,6 +256,7 @@ impl Registry {
         items: &[(&Arc<str>, &[PendingImpl])],
         shared: &Arc<Shared>,
         ledger: Option<&Arc<ReplayLedger>>,
+        mut reuse: Option<&mut SeqsByHook>,
     ) -> Result<(Vec<Verdict<u64>>, Replays), RegisterError> {
         let apply = ledger.is_some();
         let first_id = self.next_id;
@@ -314,6 +330,18 @@ impl Registry {
                     }
                 };
                 last = Some((&p.hook, idx));
+                // A replacement's impls take the places of the old version's on each hook.
+                let my_seq = match reuse
+                    .as_deref_mut()
+                    .and_then(|m| m.get_mut(&*p.hook))
+                    .and_then(VecDeque::pop_front)
+                {
+                    Some(old) => old,
+                    None => {
+                        seq += 1;
+                        seq - 1
+                    }
+                };
                 let st = &mut staged[idx];
                 if let (None, RecordFn::Typed { maker, .. }) = (&st.slot, &p.func) {
                     let spec = (maker.info)();
@@ -325,23 +353,21 @@ impl Registry {
                 if !apply {
                     st.new.push(NewImpl {
                         plugin: name,
-                        seq,
+                        seq: my_seq,
                         pending: p,
                     });
-                    seq += 1;
                     continue;
                 }
                 st.impls.push(ImplRecord {
                     plugin: name.clone(),
                     plugin_id: id,
-                    seq,
+                    seq: my_seq,
                     policy: ImplPolicy::from_options(&p.options),
                     // A wrapper wraps the whole call: the impls it wraps are what is counted.
                     stats: (shared.stats && !p.options.wrapper).then(Default::default),
                     options: p.options.clone(),
                     func: p.func.clone(),
                 });
-                seq += 1;
             }
             results.push(Ok(id));
             id += 1;
@@ -406,6 +432,172 @@ impl Registry {
             }
         }
         Ok((results, replays))
+    }
+
+    /// Takes registered plugin `id` out (records only: nothing is published).
+    fn take_out(&mut self, id: u64) -> Option<TakenOut> {
+        let at = self.plugins.iter().position(|p| p.id == id)?;
+        let record = self.plugins.remove(at);
+        self.by_name.remove(&record.name);
+        let mut hooks = Vec::new();
+        let mut seqs = SeqsByHook::new();
+        for (hook, rec) in &mut self.hooks {
+            if !rec.impls.iter().any(|i| i.plugin_id == id) {
+                continue;
+            }
+            let mut old: Vec<u64> = rec
+                .impls
+                .iter()
+                .filter(|i| i.plugin_id == id)
+                .map(|i| i.seq)
+                .collect();
+            old.sort_unstable();
+            seqs.insert(hook.clone(), old.into());
+            hooks.push((hook.clone(), rec.impls.clone()));
+            rec.impls.retain(|i| i.plugin_id != id);
+        }
+        Some(TakenOut {
+            at,
+            record,
+            hooks,
+            seqs,
+        })
+    }
+
+    /// Undoes [`take_out`](Self::take_out).
+    fn put_back(&mut self, t: TakenOut) {
+        for (hook, impls) in t.hooks {
+            if let Some(rec) = self.hooks.get_mut(&hook) {
+                rec.impls = impls;
+            }
+        }
+        self.by_name.insert(t.record.name.clone(), t.record.id);
+        self.plugins.insert(t.at.min(self.plugins.len()), t.record);
+    }
+
+    /// What [`replace`](Self::replace) would answer, changing nothing: `pending` checked as if
+    /// plugin `old` (registered under the same name) were not there.
+    pub(crate) fn check_replacement(
+        &mut self,
+        old: u64,
+        name: &Arc<str>,
+        pending: &[PendingImpl],
+        shared: &Arc<Shared>,
+    ) -> Result<(), RegisterError> {
+        let mut taken = self.take_out(old);
+        let reuse = taken.as_mut().map(|t| &mut t.seqs);
+        let verdict = match self.stage(&[(name, pending)], shared, None, reuse) {
+            Ok((mut results, _)) => results
+                .pop()
+                .expect("one result per plugin")
+                .map(drop)
+                .map_err(|e| *e),
+            Err(e) => Err(e),
+        };
+        if let Some(t) = taken {
+            self.put_back(t);
+        }
+        verdict
+    }
+
+    /// Replaces registered plugin `old` by `pending` under the same name, all or nothing: each
+    /// hook either keeps the old version's impls or gets the new version's, every touched hook
+    /// is rebuilt once, and the new snapshots are stored together while the caller holds the
+    /// registry lock. The new impls take the old ones' places in the registration order (per
+    /// hook, in order; an impl the old version did not have on a hook counts as registered
+    /// now), and the new plugin the old one's place in the list of plugins. With `old` not
+    /// registered (any more), this is a plain registration.
+    pub(crate) fn replace(
+        &mut self,
+        old: u64,
+        name: &Arc<str>,
+        pending: &[PendingImpl],
+        shared: &Arc<Shared>,
+        ledger: &Arc<ReplayLedger>,
+    ) -> Result<(u64, Replays), RegisterError> {
+        let Some(mut taken) = self.take_out(old) else {
+            return self.register(name, pending, shared, ledger);
+        };
+        let staged = self.stage(
+            &[(name, pending)],
+            shared,
+            Some(ledger),
+            Some(&mut taken.seqs),
+        );
+        let (id, replays) = match staged {
+            Ok((mut results, replays)) => match results.pop().expect("one result per plugin") {
+                Ok(id) => (id, replays),
+                Err(e) => {
+                    self.put_back(taken);
+                    return Err(*e);
+                }
+            },
+            Err(e) => {
+                self.put_back(taken);
+                return Err(e);
+            }
+        };
+        // The new record sits where the old one did.
+        if let Some(record) = self.plugins.pop() {
+            self.plugins
+                .insert(taken.at.min(self.plugins.len()), record);
+        }
+        // Hooks only the old version implemented: rebuilt without it.
+        for (hook, _) in &taken.hooks {
+            if !pending.iter().any(|p| *p.hook == **hook) {
+                self.rebuild(hook);
+            }
+        }
+        Ok((id, replays))
+    }
+
+    /// Unregisters plugin `id` like [`unregister`](Self::unregister) and returns the places
+    /// of its impls in the registration order, per hook, for
+    /// [`register_in_places`](Self::register_in_places).
+    pub(crate) fn unregister_keeping_places(&mut self, id: u64) -> Option<SeqsByHook> {
+        let taken = self.take_out(id)?;
+        for (hook, _) in &taken.hooks {
+            self.rebuild(hook);
+        }
+        Some(taken.seqs)
+    }
+
+    /// Registers a plugin's impls, all or nothing, in `places` (see
+    /// [`unregister_keeping_places`](Self::unregister_keeping_places)): each takes the next
+    /// place its hook has left, in order; the others count as registered now.
+    pub(crate) fn register_in_places(
+        &mut self,
+        name: &Arc<str>,
+        pending: &[PendingImpl],
+        shared: &Arc<Shared>,
+        ledger: &Arc<ReplayLedger>,
+        mut places: SeqsByHook,
+    ) -> Result<(u64, Replays), RegisterError> {
+        let (mut results, replays) =
+            self.stage(&[(name, pending)], shared, Some(ledger), Some(&mut places))?;
+        let id = results
+            .pop()
+            .expect("one result per plugin")
+            .map_err(|e| *e)?;
+        Ok((id, replays))
+    }
+
+    /// Rebuilds and stores hook `hook`'s snapshot from its records, after impls were removed
+    /// (which cannot create a cycle or a type mismatch).
+    fn rebuild(&self, hook: &str) {
+        let Some(rec) = self.hooks.get(hook) else {
+            return;
+        };
+        if let (Some(slot), Some(spec)) = (&rec.slot, &rec.spec) {
+            match slot.prepare(spec, &rec.impls, rec.declared) {
+                Ok(prepared) => {
+                    let _ = slot.install(prepared, None);
+                }
+                Err(e) => {
+                    tracing::error!(hook = %spec.name, "re-ordering after removing impls failed: {e}")
+                }
+            }
+        }
     }
 
     /// Removes plugins and all their impls, rebuilding each touched hook once. Returns the

@@ -27,7 +27,7 @@ use crate::error::BoxError;
 use crate::exec::panic::panic_message;
 use crate::limits::Quote;
 use crate::manager::gate::StartGate;
-use crate::manager::PluginHandle;
+use crate::manager::{Places, PluginHandle};
 use crate::HookManager;
 
 pub(crate) struct Host {
@@ -94,6 +94,9 @@ pub(crate) struct Cell {
     /// them (set once, by its start, which counts it in [`Host::skips`]).
     pub(crate) without: OnceLock<Box<[Arc<str>]>>,
     pub(crate) meta: PluginMeta,
+    /// Whether its state changes are the plugin's, broadcast as [`PluginEvent`]s: not while a
+    /// replacement instance starts before it takes over, nor once an instance was replaced.
+    pub(crate) announce: AtomicBool,
 }
 
 #[derive(Default)]
@@ -101,6 +104,9 @@ pub(crate) struct Run {
     pub(crate) state: PluginState,
     pub(crate) handle: Option<PluginHandle>,
     pub(crate) ctx: Option<Arc<PluginContext>>,
+    /// Where its impls were in the registration order, kept when a reload stops it, so that
+    /// its next life's impls take the same places.
+    pub(crate) places: Option<Places>,
 }
 
 impl Registry {
@@ -113,6 +119,35 @@ impl Registry {
 }
 
 impl Cell {
+    /// A cell for `plugin` (under `meta.name`) in state `state`, with nothing done yet in
+    /// this life: a new plugin (`Discovered`), or a new life of one restarted or replaced.
+    pub(crate) fn new(
+        plugin: Arc<dyn Plugin>,
+        meta: PluginMeta,
+        lazy: bool,
+        disabled: Option<DisabledBy>,
+        state: PluginState,
+    ) -> Self {
+        Cell {
+            name: Arc::from(meta.name.as_str()),
+            plugin,
+            meta,
+            lazy,
+            disabled,
+            without: OnceLock::new(),
+            provided: Provided::default(),
+            open: OnceLock::new(),
+            up: OnceLock::new(),
+            deps: OnceLock::new(),
+            closing: Mutex::new(None),
+            run: Mutex::new(Run {
+                state,
+                ..Run::default()
+            }),
+            announce: AtomicBool::new(true),
+        }
+    }
+
     /// The plugin's present dependencies (none before it is resolved).
     pub(crate) fn deps(&self) -> impl Iterator<Item = &Arc<Cell>> + '_ {
         self.deps.get().into_iter().flatten()
@@ -186,8 +221,8 @@ impl Host {
                 .map(|()| {
                     // Sent under the lock (a send never waits), so subscribers get each plugin's
                     // changes in the order they happened.
-                    if self.events.receiver_count() > 0 {
-                        let _ = self.events.send(PluginEvent {
+                    if self.events.receiver_count() > 0 && cell.announce.load(Ordering::Acquire) {
+                        let _ = self.events.send(PluginEvent::StateChanged {
                             plugin: cell.name.to_string(),
                             from: from.clone(),
                             to: to.clone(),
@@ -316,13 +351,18 @@ impl Host {
     /// future: nothing else can wait for it (its impls are published after `start`, and its
     /// dependents start after it). If the caller drops this future part-way, the plugin is
     /// `Failed` ("its start was cancelled") and everything it holds is released.
-    pub(crate) async fn start_eager(self: &Arc<Self>, cell: &Arc<Cell>) -> Result<(), String> {
+    /// `by` names the operation, for that reason (`"start"`, `"restart"`, `"replace"`).
+    pub(crate) async fn start_eager(
+        self: &Arc<Self>,
+        cell: &Arc<Cell>,
+        by: &'static str,
+    ) -> Result<(), String> {
         /// Fails the plugin unless defused: the start was dropped part-way.
-        struct Cancelled<'a>(Option<(&'a Host, &'a Cell)>);
+        struct Cancelled<'a>(Option<(&'a Host, &'a Cell, &'static str)>);
         impl Drop for Cancelled<'_> {
             fn drop(&mut self) {
-                if let Some((host, cell)) = self.0.take() {
-                    let reason = "its start was cancelled: the future of `PluginHost::start` was dropped while the plugin was starting".to_owned();
+                if let Some((host, cell, by)) = self.0.take() {
+                    let reason = format!("its start was cancelled: the future of `PluginHost::{by}` was dropped while the plugin was starting");
                     let _ = cell.up.set(Up::Done(Err(reason.clone())));
                     host.fail(cell, reason);
                 }
@@ -331,7 +371,7 @@ impl Host {
         if let Some(up) = cell.up.get() {
             return up.wait().await;
         }
-        let mut armed = Cancelled(Some((self, cell)));
+        let mut armed = Cancelled(Some((self, cell, by)));
         let result = self.init_and_start(cell).await;
         armed.0 = None;
         let _ = cell.up.set(Up::Done(result.clone()));

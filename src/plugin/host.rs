@@ -8,20 +8,22 @@
 //!
 //! Lazy plugins are registered by `start` but initialised and started on the first call that
 //! reaches one of their impls (see [`add_lazy`](PluginHost::add_lazy)).
+//!
+//! A stopped or failed plugin can be [`restart`](PluginHost::restart)ed, and a plugin
+//! [`replace`](PluginHost::replace)d by a new instance while the others run (`reload.rs`).
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
 use tokio::sync::broadcast;
 
 use super::builder::PluginHostBuilder;
-use super::cell::{Cell, Host, LazyGate, Run, Up};
+use super::cell::{Cell, Host, LazyGate, Up};
 use super::config::{env_name, DisabledBy, Enablement, HostConfig};
-use super::context::Provided;
 use super::deps::resolve_refs;
 use super::events::PluginEvent;
 use super::lifecycle::PluginState;
@@ -126,7 +128,8 @@ impl PluginHost {
         &self.inner.config
     }
 
-    /// Subscribes to lifecycle events: one [`PluginEvent`] per state change, from now on.
+    /// Subscribes to plugin events from now on: one [`PluginEvent::StateChanged`] per state
+    /// change, and the outcomes of reloads and refused removals.
     pub fn events(&self) -> broadcast::Receiver<PluginEvent> {
         self.inner.events.subscribe()
     }
@@ -233,20 +236,13 @@ impl PluginHost {
         if reg.cells.contains_key(meta.name.as_str()) {
             return Err(PluginError::Duplicate { plugin: meta.name });
         }
-        let cell = Arc::new(Cell {
-            name: Arc::from(meta.name.as_str()),
+        let cell = Arc::new(Cell::new(
             plugin,
             meta,
             lazy,
             disabled,
-            without: OnceLock::new(),
-            provided: Provided::default(),
-            open: OnceLock::new(),
-            up: OnceLock::new(),
-            deps: OnceLock::new(),
-            closing: Mutex::new(None),
-            run: Mutex::new(Run::default()),
-        });
+            PluginState::Discovered,
+        ));
         // Only worth the allocation when the environment overrides anything at all.
         let mut shares_env = None;
         if config.has_env_overrides() {
@@ -425,7 +421,7 @@ impl PluginHost {
             if cell.lazy || cell.run().state != PluginState::Registered {
                 continue;
             }
-            let _ = host.start_eager(cell).await;
+            let _ = host.start_eager(cell, "start").await;
         }
 
         // 3. Make the impls of every plugin that is up (or lazy, behind its gate) callable,
@@ -573,7 +569,7 @@ impl PluginHost {
 
     /// `cell`'s impls, collected (with the configuration's priority overrides and, for a
     /// lazy plugin, its start gate) but not registered yet.
-    fn registrar(&self, cell: &Arc<Cell>) -> Result<Registrar, String> {
+    pub(super) fn registrar(&self, cell: &Arc<Cell>) -> Result<Registrar, String> {
         let host = &self.inner;
         if let Some(failed) = cell.failed_required_dep() {
             return Err(format!("dependency `{}` failed", failed.name));

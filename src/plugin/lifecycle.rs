@@ -1,6 +1,18 @@
 //! The plugin lifecycle as a state machine:
 //! `Discovered → Registered → Initialized → Started → Stopped`, and from any state but
-//! `Failed` to `Failed(reason)`. Every other move is an error naming both states.
+//! `Failed` to `Failed(reason)`. A restart
+//! ([`PluginHost::restart`](crate::PluginHost::restart)) goes round again: `Stopped →
+//! Registered` and `Failed(reason) → Registered`. Every other move is an error naming both
+//! states.
+//!
+//! | from | allowed next |
+//! |---|---|
+//! | `Discovered` | `Registered`, `Failed` |
+//! | `Registered` | `Initialized`, `Failed` |
+//! | `Initialized` | `Started`, `Failed` |
+//! | `Started` | `Stopped`, `Failed` |
+//! | `Stopped` | `Registered` (restart), `Failed` |
+//! | `Failed` | `Registered` (restart) |
 //!
 //! ```
 //! use hookwire::plugin::PluginState;
@@ -27,9 +39,11 @@ pub enum PluginState {
     Initialized,
     /// `start` ran: it serves.
     Started,
-    /// `stop` ran.
+    /// `stop` ran. [`PluginHost::restart`](crate::PluginHost::restart) brings it back
+    /// (`→ Registered`).
     Stopped,
     /// Something failed; the reason says what (e.g. "dependency `db` failed").
+    /// [`PluginHost::restart`](crate::PluginHost::restart) tries again (`→ Registered`).
     Failed(String),
 }
 
@@ -52,7 +66,8 @@ impl PluginState {
             PluginState::Registered => PluginState::Initialized,
             PluginState::Initialized => PluginState::Started,
             PluginState::Started => PluginState::Stopped,
-            PluginState::Stopped | PluginState::Failed(_) => return None,
+            // A restart goes round again.
+            PluginState::Stopped | PluginState::Failed(_) => PluginState::Registered,
         })
     }
 
@@ -138,6 +153,8 @@ mod tests {
             ("registered", "initialized"),
             ("initialized", "started"),
             ("started", "stopped"),
+            ("stopped", "registered"),
+            ("failed", "registered"),
         ];
         for from in all() {
             for to in all() {
@@ -161,10 +178,22 @@ mod tests {
     }
 
     #[test]
-    fn terminal_states_say_so() {
+    fn stopped_and_failed_plugins_can_only_be_restarted() {
         let mut s = PluginState::Failed("dependency `db` failed".into());
-        let err = s.advance(PluginState::Registered).unwrap_err();
-        assert!(err.to_string().ends_with("(allowed next: none)"), "{err}");
         assert_eq!(s.to_string(), "failed: dependency `db` failed");
+        let err = s.advance(PluginState::Started).unwrap_err();
+        assert!(
+            err.to_string().ends_with("(allowed next: registered)"),
+            "{err}"
+        );
+        s.advance(PluginState::Registered).unwrap();
+        let mut s = PluginState::Stopped;
+        let err = s.advance(PluginState::Started).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("(allowed next: registered, failed)"),
+            "{err}"
+        );
+        s.advance(PluginState::Registered).unwrap();
     }
 }

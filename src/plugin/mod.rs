@@ -5,7 +5,9 @@
 //!   [`register`](Plugin::register) and async lifecycle methods with no-op defaults.
 //! - [`PluginHost`]: the host side — add plugins, resolve their dependencies
 //!   ([`resolve`](crate::deps::resolve)), start them in order with a [`PluginContext`], query them
-//!   ([`PluginList`]), watch their [`PluginEvent`]s, stop them ([`PluginHost::shutdown`]).
+//!   ([`PluginList`]), watch their [`PluginEvent`]s, stop them ([`PluginHost::shutdown`]),
+//!   and reload one while the others run ([`PluginHost::replace`] by a new instance in one
+//!   swap, [`PluginHost::stop`] and [`PluginHost::restart`]).
 //! - [`HostConfig`](crate::config::HostConfig): the configuration file and environment overrides.
 //!
 //! A host that only wants impls registered, without lifecycle, can use
@@ -21,6 +23,7 @@ mod host;
 mod lifecycle;
 mod list;
 pub(crate) mod meta;
+mod reload;
 mod report;
 mod shutdown;
 
@@ -36,6 +39,7 @@ pub use host::PluginHost;
 pub use lifecycle::{IllegalTransition, PluginState};
 pub use list::{PluginInfo, PluginList};
 pub use meta::{MetaError, PluginMeta};
+pub use reload::ReloadReport;
 pub use report::{PluginError, StartReport};
 pub use shutdown::{PluginStop, StopOutcome, StopReport};
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::config::{ConfigError, DisabledBy};
 use super::deps::{DependencyError, DependencyProblem};
+use super::lifecycle::PluginState;
 
 /// What went wrong with a [`PluginHost`](crate::PluginHost) operation; the manager is unchanged after it.
 #[derive(Debug, thiserror::Error, Clone)]
@@ -48,7 +49,7 @@ pub enum PluginError {
         /// The names there are.
         known: Vec<String>,
     },
-    /// The plugin cannot be removed while plugins that depend on it are running.
+    /// The plugin cannot be removed (or stopped) while plugins that depend on it are running.
     #[error("plugin `{plugin}` is required by running plugins {}; remove them first", .dependents.join(", "))]
     Required {
         /// The plugin.
@@ -56,6 +57,52 @@ pub enum PluginError {
         /// Its running dependents.
         dependents: Vec<String>,
     },
+    /// [`PluginHost::restart`](crate::PluginHost::restart) was asked for a plugin that is
+    /// neither stopped nor failed.
+    #[error("plugin `{plugin}` is {state}: only a stopped or failed plugin can be restarted; {}", restart_hint(.state))]
+    NotRestartable {
+        /// The plugin.
+        plugin: String,
+        /// Its state.
+        state: PluginState,
+    },
+    /// [`PluginHost::replace`](crate::PluginHost::replace) was asked for a plugin that has
+    /// not been started yet, or whose start is under way.
+    #[error("plugin `{plugin}` is {state}: {}", replace_hint(.state))]
+    NotReplaceable {
+        /// The plugin.
+        plugin: String,
+        /// Its state.
+        state: PluginState,
+    },
+    /// The instance given to [`PluginHost::replace`](crate::PluginHost::replace) has another
+    /// name than the plugin it should replace.
+    #[error("cannot replace plugin `{plugin}` by an instance named `{found}`: a replacement keeps the name; give it the same name in its `meta()`, or `remove` `{plugin}` and add the new plugin")]
+    NameMismatch {
+        /// The plugin to replace.
+        plugin: String,
+        /// The name the new instance's metadata gives.
+        found: String,
+    },
+}
+
+fn restart_hint(state: &PluginState) -> &'static str {
+    match state {
+        PluginState::Discovered => "it has not been started yet: call `PluginHost::start`",
+        PluginState::Registered | PluginState::Initialized => {
+            "it is registered or starting already: call it, or wait for `PluginHost::start` to return"
+        }
+        _ => "to run a new instance in its place use `PluginHost::replace`, or `PluginHost::stop` it first",
+    }
+}
+
+fn replace_hint(state: &PluginState) -> &'static str {
+    match state {
+        PluginState::Discovered => {
+            "it has not been started yet: call `PluginHost::start` first, or `remove` it and add the new instance"
+        }
+        _ => "its start is under way: replace it once `PluginHost::start` returns",
+    }
 }
 
 /// A note for each disabled plugin that a problem names as missing: it is there, but off.

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::cell::{Cell, Host, Up};
+use super::events::PluginEvent;
 use super::host::PluginHost;
 use super::lifecycle::PluginState;
 use super::report::{write_group, PluginError};
@@ -137,14 +138,14 @@ impl std::fmt::Display for StopReport {
 /// What settling a plugin's start did: whether it gave up on a start still running (the
 /// plugin's state then, and the tasks it aborted; the plugin stops itself, nobody else may),
 /// and how much of the grace it used (the stop gets the rest).
-struct Settled {
+pub(super) struct Settled {
     gave_up: Option<(PluginState, Vec<String>)>,
-    waited: Duration,
+    pub(super) waited: Duration,
 }
 
 impl Settled {
     /// The report of a plugin given up on: not started, its aborted tasks named.
-    fn given_up(self, cell: &Cell) -> Option<PluginStop> {
+    pub(super) fn given_up(self, cell: &Cell) -> Option<PluginStop> {
         let (state, aborted_tasks) = self.gave_up?;
         Some(PluginStop {
             plugin: cell.name.to_string(),
@@ -161,7 +162,7 @@ impl Host {
     /// that is told to stop itself when it ends, and what it holds is released now: its
     /// cancellation token is cancelled and its tracked tasks are aborted (their names are
     /// returned, for the report).
-    async fn settle(&self, cell: &Cell, grace: Duration) -> Settled {
+    pub(super) async fn settle(&self, cell: &Cell, grace: Duration) -> Settled {
         let began = Instant::now();
         let gave_up = self.settle_start(cell, grace).await;
         Settled {
@@ -230,7 +231,7 @@ impl Host {
 
     /// [`stop_cell`](Self::stop_cell) when `used` of the grace went to waiting for the
     /// plugin's start: the stop gets the rest.
-    async fn stop_cell_after(
+    pub(super) async fn stop_cell_after(
         &self,
         cell: &Arc<Cell>,
         grace: Duration,
@@ -314,7 +315,7 @@ impl Host {
         report
     }
 
-    fn unregister_cell(&self, cell: &Cell) {
+    pub(super) fn unregister_cell(&self, cell: &Cell) {
         if let Some(h) = cell.run().handle.take() {
             self.hooks.unregister(&h);
         }
@@ -405,8 +406,8 @@ impl PluginHost {
     ///
     /// # Errors
     /// [`PluginError::Unknown`] for a name that was never added; [`PluginError::Required`]
-    /// while plugins that depend on it are registered or running (remove them first). The
-    /// manager is unchanged then.
+    /// while plugins that depend on it are registered or running (remove them first), also
+    /// sent as [`PluginEvent::RemoveRefused`]. The manager is unchanged then.
     ///
     /// # Cancel safety
     /// Not cancel safe: dropping the future part-way leaves the plugin unregistered but in the
@@ -432,6 +433,13 @@ impl PluginHost {
         };
         let dependents = self.live_dependents(name);
         if !dependents.is_empty() {
+            tracing::warn!(plugin = %name, dependents = ?dependents, "refused to remove a plugin that running plugins require");
+            if host.events.receiver_count() > 0 {
+                let _ = host.events.send(PluginEvent::RemoveRefused {
+                    plugin: name.to_owned(),
+                    dependents: dependents.clone(),
+                });
+            }
             return Err(PluginError::Required {
                 plugin: name.to_owned(),
                 dependents,
