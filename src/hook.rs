@@ -25,3 +25,14 @@ pub use crate::exec::wrapper::{HookWrapper, Next, WrapResult};
 pub use crate::hookimpl::{Hook, HookReturn, ImplOptions, Placement, SyncHook};
 pub use crate::manager::registrar::{ImplBuilder, Registrar};
 pub use crate::manager::{ConstraintRelation, PluginHandle, PluginImpls, WaitingConstraint};
+
+use crate::spec::HookSpec;
+
+impl<S: HookSpec> std::fmt::Debug for Next<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Next")
+            .field("hook", &S::NAME)
+            .field("me", &self.me())
+            .finish_non_exhaustive()
+    }
+}
