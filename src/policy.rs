@@ -1,14 +1,22 @@
 //! Per-impl policies: retry with backoff and a retry budget, and the circuit breaker.
 //!
 //! Set them on an impl with [`ImplBuilder::retry`](crate::hook::ImplBuilder::retry) and
-//! [`ImplBuilder::circuit_breaker`](crate::hook::ImplBuilder::circuit_breaker). A timeout is a plain
-//! `Duration` ([`ImplBuilder::timeout`](crate::hook::ImplBuilder::timeout)).
+//! [`ImplBuilder::circuit_breaker`](crate::hook::ImplBuilder::circuit_breaker). A timeout is a
+//! plain `Duration` ([`ImplBuilder::timeout`](crate::hook::ImplBuilder::timeout)).
 //!
-//! A [`BreakerConfig`] opens an impl's circuit after so many failures in a row: the impl is
-//! then not called (its outcome is [`ImplOutcome::CircuitOpen`](crate::ImplOutcome::CircuitOpen))
-//! until the cool-down is over and one probe call succeeds. A [`RetryPolicy`] calls a failed
-//! impl again, after a backoff, when the failure is retryable (a timeout, or an error marked
-//! [`Retryable`]):
+//! - **Retry** ([`RetryPolicy`]): exponential backoff with a cap and optional jitter, a
+//!   predicate for what is retryable, and a retry budget ([`BudgetConfig`]) so that a failing
+//!   plugin under load cannot multiply the traffic it receives (as tower's `TpsBudget`). By
+//!   default a failure is retried when it timed out, or when the impl marked its error
+//!   [`Retryable`]. Panics are never retried; neither is a call whose deadline leaves no room
+//!   for the backoff and another attempt.
+//! - **Circuit breaker** ([`BreakerConfig`]): after `failure_threshold` failed calls in a row
+//!   (errors, timeouts, panics; a call's retries count once) the impl is not called for
+//!   `cool_down` — its outcome is [`ImplOutcome::CircuitOpen`](crate::ImplOutcome::CircuitOpen);
+//!   then one half-open probe call decides: success closes the breaker, failure opens it again.
+//!   Give an impl with a breaker a timeout: a probe that hangs keeps the breaker half-open.
+//!
+//! Both on one impl:
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {
