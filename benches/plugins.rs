@@ -10,7 +10,7 @@
 //!   outside the measured time), `start()`: resolve, register every impl, init and start every
 //!   plugin in dependency order, with a lifecycle event per transition. Dropping the manager
 //!   is outside the measured time.
-//! - `resolve/N`: `hookwire::deps::resolve` alone on N ready-made `PluginMeta`s;
+//! - `resolve/N`: `hookwire::deps::Resolution::compute` alone on N ready-made `PluginMeta`s;
 //! - `meta_and_resolve/N`: building the N `PluginMeta`s from strings (semver parsing of every
 //!   version and requirement) and resolving them, what a host does from a folder of manifests.
 //!
@@ -22,7 +22,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use hookwire::{deps::resolve, PluginHost};
+use hookwire::{deps::Resolution, PluginHost};
 use semver::Version;
 
 #[allow(dead_code)] // this bench uses only the runtime
@@ -45,7 +45,7 @@ fn plugins(c: &mut Criterion) {
     for n in SIZES {
         let specs = specs(n);
         let metas = build(&specs);
-        let res = resolve(&metas, &host).expect("the generated graph resolves");
+        let res = Resolution::compute(&metas, &host).expect("the generated graph resolves");
         assert_eq!(res.start_order.len(), n);
         g.bench_with_input(BenchmarkId::new("start", n), &metas, |b, metas| {
             b.iter_custom(|iters| {
@@ -68,12 +68,12 @@ fn plugins(c: &mut Criterion) {
             });
         });
         g.bench_with_input(BenchmarkId::new("resolve", n), &metas, |b, metas| {
-            b.iter(|| resolve(black_box(metas), &host).unwrap());
+            b.iter(|| Resolution::compute(black_box(metas), &host).unwrap());
         });
         g.bench_with_input(
             BenchmarkId::new("meta_and_resolve", n),
             &specs,
-            |b, specs| b.iter(|| resolve(&build(black_box(specs)), &host).unwrap()),
+            |b, specs| b.iter(|| Resolution::compute(&build(black_box(specs)), &host).unwrap()),
         );
     }
     g.finish();

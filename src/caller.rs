@@ -21,7 +21,7 @@ use crate::outcome::{HookOutcome, ImplOutcome, OutcomeKind};
 use crate::spec::{CallMode, HookSpec};
 
 /// Per-call overrides of the spec's defaults.
-#[derive(Clone, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct CallOptions {
     pub(crate) fail_fast: Option<bool>,
     pub(crate) exclude: Option<Arc<[Arc<str>]>>,
@@ -48,9 +48,49 @@ impl CallOptions {
 }
 
 /// Calls hook `S`. Cheap to clone; keep one around for hot paths.
+///
+/// Get one from [`HookManager::hook`](crate::HookManager::hook) (or
+/// [`PluginHost::hook`](crate::PluginHost::hook)); its builder methods set per-call
+/// overrides of the spec's defaults (mode, deadline, failure policy, excluded plugins):
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use std::time::Duration;
+/// use hookwire::HookManager;
+/// hookwire::hookspec! { pub struct Square(u64) -> u64; }
+///
+/// let pm = HookManager::new();
+/// pm.register("math", |r| r.sync_fn::<Square>(|x| Ok(Some(x * x))).add()).unwrap();
+/// pm.register("broken", |r| r.sync_fn::<Square>(|_| Err("overflow".into())).add()).unwrap();
+///
+/// let square = pm.hook::<Square>();
+/// // By default failures are isolated: the outcome says who answered and who failed.
+/// let outcome = square.call(&3).await?;
+/// assert_eq!(outcome.values().collect::<Vec<_>>(), [&9]);
+/// assert_eq!(outcome.errors().map(|(p, _)| p).collect::<Vec<_>>(), ["broken"]);
+///
+/// // Per-call overrides: all impls at once, within 50 ms, without `broken`.
+/// let fast = square.clone().parallel().deadline(Duration::from_millis(50)).excluding(["broken"]);
+/// assert!(!fast.call(&4).await?.has_errors());
+///
+/// // pluggy's behaviour: the first failure is the call's error, naming the plugin.
+/// let err = square.fail_fast().call(&5).await.unwrap_err();
+/// assert!(err.to_string().contains("broken"), "{err}");
+/// # Ok::<(), hookwire::CallError>(())
+/// # }).unwrap();
+/// ```
 pub struct HookCaller<S: HookSpec> {
     slot: Result<Arc<Slot<S>>, RegisterError>,
     options: CallOptions,
+}
+
+impl<S: HookSpec> std::fmt::Debug for HookCaller<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookCaller")
+            .field("hook", &S::NAME)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: HookSpec> Clone for HookCaller<S> {
@@ -458,6 +498,15 @@ pub struct AdHocImpl<S: HookSpec> {
     name: Arc<str>,
     func: ImplFn<S>,
     _spec: PhantomData<fn() -> S>,
+}
+
+impl<S: HookSpec> std::fmt::Debug for AdHocImpl<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdHocImpl")
+            .field("name", &self.name)
+            .field("hook", &S::NAME)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: HookSpec> AdHocImpl<S> {

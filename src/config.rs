@@ -25,7 +25,7 @@
 //! 5. otherwise the plugin is enabled.
 //!
 //! ```
-//! use hookwire::{config::DisabledBy, config::Enablement, config::HostConfig};
+//! use hookwire::{config::DisabledBy, config::HostConfig};
 //! #[derive(serde::Deserialize)]
 //! struct TokenAuth { tokens: Vec<String> }
 //!
@@ -35,13 +35,13 @@
 //! let auth: TokenAuth = config.plugin_config("token-auth")?;
 //! assert_eq!(auth.tokens, ["abc"]);
 //! assert_eq!(config.lazy("token-auth"), Some(true));
-//! assert_eq!(config.enablement("token-auth"), Enablement::Enabled);
+//! assert_eq!(config.disabled_by("token-auth"), None);
 //! assert_eq!(
-//!     config.enablement("audit"),
-//!     Enablement::Disabled(DisabledBy::Env { var: "HOOKWIRE_PLUGINS_DISABLE".into() })
+//!     config.disabled_by("audit"),
+//!     Some(DisabledBy::Env { var: "HOOKWIRE_PLUGINS_DISABLE".into() })
 //! );
 //! assert_eq!(config.host_table()["server"]["port"].as_integer(), Some(8080));
 //! # Ok::<(), hookwire::error::ConfigError>(())
 //! ```
 
-pub use crate::plugin::config::{ConfigError, DisabledBy, Enablement, HostConfig};
+pub use crate::plugin::config::{ConfigError, DisabledBy, HostConfig};

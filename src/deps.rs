@@ -1,6 +1,6 @@
 //! Dependency resolution: pure rules, no I/O.
 //!
-//! [`resolve`] checks a set of [`PluginMeta`](crate::PluginMeta) against each other and the host's API version and
+//! [`Resolution::compute`] checks a set of [`PluginMeta`](crate::PluginMeta) against each other and the host's API version and
 //! returns the order to start them in. Everything wrong is reported at once, so an operator can
 //! fix a folder of plugins in one pass: invalid strings in the metadata, duplicate names, host
 //! API mismatches, missing required dependencies, version mismatches (of required and of
@@ -15,5 +15,5 @@
 //! plugin from a binary heap; petgraph's strongly connected components name the cycles when
 //! there are some.
 
-pub use crate::plugin::deps::{resolve, DependencyError, DependencyProblem, Resolution};
+pub use crate::plugin::deps::{DependencyError, DependencyProblem, Resolution};
 pub use crate::plugin::meta::{Conflict, Dependency};

@@ -1,9 +1,16 @@
 //! Hook impls: the traits a plugin implements, the options of an impl, the [`Registrar`] that
 //! adds impls, wrappers, and the [`HookCaller`] a host calls a hook through.
 //!
-//! An impl is a type implementing [`Hook<S>`](Hook) (async) or [`SyncHook<S>`](SyncHook), or a
-//! closure; a [`Registrar`] adds it with its [`ImplOptions`] (placement, priority, ordering
-//! constraints, timeout, retry, circuit breaker, blocking):
+//! An impl answers a call with a [`HookReturn`]: `Ok(Some(value))` (an answer), `Ok(None)`
+//! ("no answer", pluggy's `None`) or `Err(e)` with an error of the plugin's own type.
+//!
+//! - [`Hook<S>`](Hook): an async impl (`#[async_trait]`).
+//! - [`SyncHook<S>`](SyncHook): a sync impl; called directly, no future is allocated for it.
+//! - [`HookWrapper<S>`](HookWrapper): a wrapper around the other impls (below).
+//! - closures: [`Registrar`]'s `hook_fn`, `sync_fn`, `blocking_fn` and `wrapper_fn`.
+//!
+//! A [`Registrar`] adds each impl with its [`ImplOptions`] (placement, priority, ordering
+//! constraints, timeout, retry, circuit breaker):
 //!
 //! ```
 //! use hookwire::HookManager;
@@ -17,11 +24,29 @@
 //! assert!(pm.is_registered("doubler"));
 //! ```
 //!
-//! A [`HookWrapper`] runs around the other impls of a call (pluggy's new-style wrappers): it
-//! gets a [`Next`] to run the inner impls and returns their outcome, changed or not.
+//! # Wrappers
+//! A wrapper (pluggy's new-style `wrapper=True`) gets the call's arguments and a [`Next`];
+//! `next.run().await` runs the rest of the call (inner wrappers, then the plain impls) and
+//! returns its [`HookOutcome`](crate::HookOutcome), which the wrapper may inspect, change,
+//! replace or return as is. Code before `run` runs outermost-first, code after it
+//! innermost-first, as in pluggy. A wrapper that returns `Err` (or panics) replaces the inner
+//! outcome with its own failure, reported under its plugin's name; one that never calls `run`
+//! short-circuits the call. The outcome's editing methods keep who produced what:
+//! `force_result`, `replace_value`, `take_failure` / `take_first_failure` and `recover`.
 
 pub use crate::caller::{AdHocImpl, HookCaller, ImplInfo};
 pub use crate::exec::wrapper::{HookWrapper, Next, WrapResult};
 pub use crate::hookimpl::{Hook, HookReturn, ImplOptions, Placement, SyncHook};
 pub use crate::manager::registrar::{ImplBuilder, Registrar};
 pub use crate::manager::{ConstraintRelation, PluginHandle, PluginImpls, WaitingConstraint};
+
+use crate::spec::HookSpec;
+
+impl<S: HookSpec> std::fmt::Debug for Next<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Next")
+            .field("hook", &S::NAME)
+            .field("me", &self.me())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,5 +1,5 @@
 #![doc = include_str!("../README.md")]
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations)]
 
 // Internal layers (ARCHITECTURE.md); the public modules below re-export from them.
 mod caller;

@@ -19,21 +19,13 @@ pub enum ImplOutcome<T> {
     NoAnswer,
     /// The impl returned an error, panicked, or ran out of time.
     Failed(HookFailure),
-    /// The impl was not called.
-    Skipped(SkipReason),
+    /// The impl was not called: its circuit breaker is open
+    /// ([`ImplBuilder::circuit_breaker`](crate::hook::ImplBuilder::circuit_breaker)).
+    CircuitOpen,
     /// The impl was running when the call stopped needing it and was dropped: in a parallel
     /// call, an impl ranked above it answered (first-result) or failed (fail-fast); or the
     /// call itself was dropped (seen by monitors and statistics only).
     Cancelled,
-}
-
-/// Why an impl was not called.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum SkipReason {
-    /// Its circuit breaker is open.
-    CircuitOpen,
 }
 
 impl<T> ImplOutcome<T> {
@@ -89,7 +81,7 @@ impl<T> ImplOutcome<T> {
                 HookFailure::TimedOut { .. } | HookFailure::DeadlineExceeded { .. },
             ) => OutcomeKind::TimedOut,
             ImplOutcome::Failed(_) => OutcomeKind::Error,
-            ImplOutcome::Skipped(_) => OutcomeKind::Skipped,
+            ImplOutcome::CircuitOpen => OutcomeKind::CircuitOpen,
             ImplOutcome::Cancelled => OutcomeKind::Cancelled,
         }
     }
@@ -99,7 +91,7 @@ impl<T> ImplOutcome<T> {
             ImplOutcome::Value(v) => f(v),
             ImplOutcome::NoAnswer => ImplOutcome::NoAnswer,
             ImplOutcome::Failed(e) => ImplOutcome::Failed(e),
-            ImplOutcome::Skipped(r) => ImplOutcome::Skipped(r),
+            ImplOutcome::CircuitOpen => ImplOutcome::CircuitOpen,
             ImplOutcome::Cancelled => ImplOutcome::Cancelled,
         }
     }
@@ -120,8 +112,8 @@ pub enum OutcomeKind {
     Panic,
     /// Ran out of time (its own timeout, or the call's deadline).
     TimedOut,
-    /// Not called (e.g. circuit open).
-    Skipped,
+    /// Not called: its circuit breaker is open.
+    CircuitOpen,
     /// Dropped before it finished.
     Cancelled,
 }
@@ -134,7 +126,7 @@ impl fmt::Display for OutcomeKind {
             OutcomeKind::Error => "error",
             OutcomeKind::Panic => "panic",
             OutcomeKind::TimedOut => "timed out",
-            OutcomeKind::Skipped => "skipped",
+            OutcomeKind::CircuitOpen => "circuit open",
             OutcomeKind::Cancelled => "cancelled",
         })
     }
@@ -211,6 +203,29 @@ pub struct OutcomeEntry<'a, T> {
 /// Collect-all calls have one entry per impl that ran; first-result calls stop after the first
 /// answer. "No answer" entries are kept (so you can see who declined) but skipped by
 /// [`values`](Self::values).
+///
+/// ```
+/// # futures::executor::block_on(async {
+/// use hookwire::{HookManager, ImplOutcome};
+/// hookwire::hookspec! { pub struct Lookup(String) -> u32; }
+///
+/// let pm = HookManager::new();
+/// pm.register("cache", |r| r.sync_fn::<Lookup>(|_| Ok(None)).add()).unwrap();
+/// pm.register("db", |r| r.sync_fn::<Lookup>(|_| Ok(Some(7))).add()).unwrap();
+/// pm.register("remote", |r| r.sync_fn::<Lookup>(|_| Err("unreachable".into())).add()).unwrap();
+///
+/// let outcome = pm.hook::<Lookup>().call(&"ada".to_owned()).await.unwrap();
+/// // Every impl that ran, in call order (last registered first, as in pluggy).
+/// let who: Vec<(&str, String)> = outcome.iter().map(|(p, o)| (p, o.kind().to_string())).collect();
+/// assert_eq!(who, [("remote", "error".into()), ("db", "value".into()), ("cache", "no answer".into())]);
+/// assert!(matches!(outcome.get("db"), Some(ImplOutcome::Value(7))));
+/// assert_eq!(outcome.answers().collect::<Vec<_>>(), [("db", &7)]);
+/// assert_eq!(outcome.errors().next().unwrap().1.to_string(), "returned an error: unreachable");
+/// // `Display` is a log-ready summary, one line per impl.
+/// assert!(outcome.to_string().starts_with("hook `Lookup`, 3 impls"));
+/// assert_eq!(outcome.into_values(), [7]);
+/// # });
+/// ```
 pub struct HookOutcome<T> {
     pub(crate) entries: Entries<T>,
     pub(crate) names: Arc<dyn NameTable>,
@@ -581,14 +596,6 @@ impl<'a, T> IntoIterator for &'a HookOutcome<T> {
     }
 }
 
-impl fmt::Display for SkipReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SkipReason::CircuitOpen => "its circuit breaker is open",
-        })
-    }
-}
-
 /// What an operator would log about a call: a summary line (the hook, how many impls, how many
 /// answered, declined, failed, were skipped or cancelled), then one line per impl in call
 /// order, `  <plugin>: <what happened>`, with the attempt count when it was retried. Values
@@ -631,7 +638,7 @@ impl<T> fmt::Display for HookOutcome<T> {
                 ImplOutcome::Value(_) => 0,
                 ImplOutcome::NoAnswer => 1,
                 ImplOutcome::Failed(_) => 2,
-                ImplOutcome::Skipped(_) => 3,
+                ImplOutcome::CircuitOpen => 3,
                 ImplOutcome::Cancelled => 4,
             }] += 1;
         }
@@ -656,7 +663,7 @@ impl<T> fmt::Display for HookOutcome<T> {
                 ImplOutcome::Value(_) => f.write_str("answered")?,
                 ImplOutcome::NoAnswer => f.write_str("no answer")?,
                 ImplOutcome::Failed(failure) => write!(f, "{failure}")?,
-                ImplOutcome::Skipped(reason) => write!(f, "skipped: {reason}")?,
+                ImplOutcome::CircuitOpen => f.write_str("skipped: its circuit breaker is open")?,
                 ImplOutcome::Cancelled => f.write_str("cancelled: the call no longer needed it")?,
             }
             if e.attempts > 1 {

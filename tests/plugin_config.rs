@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use hookwire::{config::DisabledBy, config::Enablement, config::HostConfig, error::ConfigError};
+use hookwire::{config::DisabledBy, config::HostConfig, error::ConfigError};
 use proptest::prelude::*;
 use serde::Deserialize;
 
@@ -59,14 +59,14 @@ fn parse_err(text: &str) -> ConfigError {
     HostConfig::parse(text, "bad.toml").expect_err("invalid config")
 }
 
-fn file(path: &str) -> Enablement {
-    Enablement::Disabled(DisabledBy::File {
+fn file(path: &str) -> Option<DisabledBy> {
+    Some(DisabledBy::File {
         path: path.to_owned(),
     })
 }
 
-fn env(var: &str) -> Enablement {
-    Enablement::Disabled(DisabledBy::Env {
+fn env(var: &str) -> Option<DisabledBy> {
+    Some(DisabledBy::Env {
         var: var.to_owned(),
     })
 }
@@ -84,9 +84,9 @@ fn parses_host_keys_and_plugin_sections() {
     assert_eq!(host["server"]["port"].as_integer(), Some(8080));
     assert_eq!(host["server"]["name"].as_str(), Some("demo"));
 
-    assert_eq!(config.enablement("token-auth"), Enablement::Enabled);
-    assert_eq!(config.enablement("audit"), file("hookwire.toml"));
-    assert_eq!(config.enablement("unconfigured"), Enablement::Enabled);
+    assert_eq!(config.disabled_by("token-auth"), None);
+    assert_eq!(config.disabled_by("audit"), file("hookwire.toml"));
+    assert_eq!(config.disabled_by("unconfigured"), None);
     assert_eq!(config.lazy("token-auth"), Some(false));
     assert_eq!(config.lazy("audit"), Some(true));
     assert_eq!(config.lazy("unconfigured"), None);
@@ -98,7 +98,7 @@ fn empty_config_enables_everything() {
     assert_eq!(config.source(), None);
     assert_eq!(config.section_names().count(), 0);
     assert!(config.host_table().is_empty());
-    assert_eq!(config.enablement("any"), Enablement::Enabled);
+    assert_eq!(config.disabled_by("any"), None);
     assert_eq!(
         config.plugin_config::<Audit>("any").unwrap(),
         Audit::default()
@@ -340,8 +340,8 @@ fn env_precedence() {
     // (file `enabled`, host disable(), HOOKWIRE_PLUGINS_DISABLE lists it, _ENABLED value, expected)
     const VAR: &str = "HOOKWIRE_PLUGIN_TOKEN_AUTH_ENABLED";
     const LIST: &str = "HOOKWIRE_PLUGINS_DISABLE";
-    let on = Enablement::Enabled;
-    let host = Enablement::Disabled(DisabledBy::Host);
+    let on = None;
+    let host = Some(DisabledBy::Host);
     let cases = [
         (None, false, false, None, on.clone()),
         (Some(true), false, false, None, on.clone()),
@@ -377,17 +377,13 @@ fn env_precedence() {
             vars.push((VAR, value));
         }
         let config = config.with_env(vars).unwrap();
-        assert_eq!(config.enablement("token-auth"), expected, "case {i}");
+        assert_eq!(config.disabled_by("token-auth"), expected, "case {i}");
         assert_eq!(
-            config.enablement("other"),
+            config.disabled_by("other"),
             if listed { env(LIST) } else { on.clone() },
             "case {i}"
         );
-        assert_eq!(
-            config.enablement("bystander"),
-            Enablement::Enabled,
-            "case {i}"
-        );
+        assert_eq!(config.disabled_by("bystander"), None, "case {i}");
     }
 }
 
@@ -398,16 +394,13 @@ fn disable_after_env_still_loses_to_env() {
         .unwrap();
     config.disable("x");
     config.disable("y");
-    assert_eq!(config.enablement("x"), Enablement::Enabled);
-    assert_eq!(
-        config.enablement("y"),
-        Enablement::Disabled(DisabledBy::Host)
-    );
+    assert_eq!(config.disabled_by("x"), None);
+    assert_eq!(config.disabled_by("y"), Some(DisabledBy::Host));
     // Later layers override earlier ones.
     let config = config
         .with_env([("HOOKWIRE_PLUGIN_X_ENABLED", "no")])
         .unwrap();
-    assert_eq!(config.enablement("x"), env("HOOKWIRE_PLUGIN_X_ENABLED"));
+    assert_eq!(config.disabled_by("x"), env("HOOKWIRE_PLUGIN_X_ENABLED"));
 }
 
 #[test]
@@ -451,17 +444,17 @@ fn plugin_names_are_normalized_for_env_lookups() {
                 ("HOOKWIRE_PLUGINS_DISABLE", "Cache-Layer"),
             ])
             .unwrap();
-    assert_eq!(config.enablement("token-auth"), Enablement::Enabled);
-    assert_eq!(config.enablement("my.plugin"), Enablement::Enabled);
+    assert_eq!(config.disabled_by("token-auth"), None);
+    assert_eq!(config.disabled_by("my.plugin"), None);
     assert_eq!(
-        config.enablement("cache-layer"),
+        config.disabled_by("cache-layer"),
         env("HOOKWIRE_PLUGINS_DISABLE")
     );
     assert_eq!(
-        config.enablement("cache_layer"),
+        config.disabled_by("cache_layer"),
         env("HOOKWIRE_PLUGINS_DISABLE")
     );
-    assert_eq!(config.enablement("token"), Enablement::Enabled);
+    assert_eq!(config.disabled_by("token"), None);
 }
 
 #[test]
@@ -478,7 +471,7 @@ fn load_reads_a_real_file() {
     let config = loaded.unwrap();
     let shown = path.display().to_string();
     assert_eq!(config.source(), Some(shown.as_str()));
-    assert_eq!(config.enablement("audit"), file(&shown));
+    assert_eq!(config.disabled_by("audit"), file(&shown));
     assert_eq!(
         config
             .plugin_config::<TokenAuth>("token-auth")
@@ -559,7 +552,7 @@ proptest! {
         if let Ok(config) = HostConfig::parse(&text, "p.toml") {
             for name in config.section_names().map(str::to_owned).collect::<Vec<_>>() {
                 let _ = config.plugin_config::<TokenAuth>(&name);
-                let _ = config.enablement(&name);
+                let _ = config.disabled_by(&name);
             }
         }
     }
@@ -568,8 +561,8 @@ proptest! {
     fn enabled_round_trips(name in "[a-z][a-z0-9_-]{0,12}", enabled: bool, lazy: Option<bool>) {
         let lazy_line = lazy.map(|l| format!("lazy = {l}\n")).unwrap_or_default();
         let config = HostConfig::parse(&format!("[plugins.{name}]\nenabled = {enabled}\n{lazy_line}"), "p.toml").unwrap();
-        let expected = if enabled { Enablement::Enabled } else { file("p.toml") };
-        prop_assert_eq!(config.enablement(&name), expected);
+        let expected = if enabled { None } else { file("p.toml") };
+        prop_assert_eq!(config.disabled_by(&name), expected);
         prop_assert_eq!(config.lazy(&name), lazy);
         prop_assert_eq!(config.section_names().collect::<Vec<_>>(), vec![name.as_str()]);
     }

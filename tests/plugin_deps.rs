@@ -12,8 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use hookwire::{
-    deps::resolve, deps::DependencyProblem, deps::Resolution, error::DependencyError,
-    error::MetaError, PluginMeta,
+    deps::DependencyProblem, deps::Resolution, error::DependencyError, error::MetaError, PluginMeta,
 };
 use proptest::prelude::*;
 use semver::{Version, VersionReq};
@@ -23,14 +22,14 @@ fn host() -> Version {
 }
 
 fn ok(plugins: &[PluginMeta]) -> Resolution {
-    match resolve(plugins, &host()) {
+    match Resolution::compute(plugins, &host()) {
         Ok(r) => r,
         Err(e) => panic!("expected a resolution, got: {e}"),
     }
 }
 
 fn err(plugins: &[PluginMeta]) -> DependencyError {
-    match resolve(plugins, &host()) {
+    match Resolution::compute(plugins, &host()) {
         Ok(r) => panic!("expected an error, got {r:?}"),
         Err(e) => e,
     }
@@ -619,7 +618,7 @@ fn accepts(requirement: &str, version: &str) -> bool {
         PluginMeta::new("app", "1.0.0").requires("dep", requirement),
         PluginMeta::new("dep", version),
     ];
-    match resolve(&plugins, &host()) {
+    match Resolution::compute(&plugins, &host()) {
         Ok(_) => true,
         Err(e) => {
             assert!(
@@ -679,10 +678,10 @@ fn pre_releases_only_match_requirements_that_name_them() {
 fn host_api_follows_the_same_rules() {
     let plugin = |r: &str| [PluginMeta::new("p", "1.0.0").host_api(r)];
     let rc = v("2.0.0-rc.1");
-    assert!(resolve(&plugin("^2"), &rc).is_err());
-    assert!(resolve(&plugin(">=2.0.0-rc.1"), &rc).is_ok());
-    assert!(resolve(&plugin("^0.2"), &v("0.3.0")).is_err());
-    assert!(resolve(&plugin("^0.2"), &v("0.2.4")).is_ok());
+    assert!(Resolution::compute(&plugin("^2"), &rc).is_err());
+    assert!(Resolution::compute(&plugin(">=2.0.0-rc.1"), &rc).is_ok());
+    assert!(Resolution::compute(&plugin("^0.2"), &v("0.3.0")).is_err());
+    assert!(Resolution::compute(&plugin("^0.2"), &v("0.2.4")).is_ok());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -785,7 +784,7 @@ proptest! {
         })
     ) {
         let metas = plugins(&names, &edges, &optional);
-        let r = resolve(&metas, &host()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let r = Resolution::compute(&metas, &host()).map_err(|e| TestCaseError::fail(e.to_string()))?;
         let pos: BTreeMap<&str, usize> =
             r.start_order.iter().enumerate().map(|(i, s)| (s.as_str(), i)).collect();
         prop_assert_eq!(pos.len(), names.len());
@@ -795,7 +794,7 @@ proptest! {
         }
         prop_assert_eq!(&r.start_order, &model_order(&names, &edges));
         let permuted: Vec<PluginMeta> = perm.iter().map(|&i| metas[i].clone()).collect();
-        prop_assert_eq!(resolve(&permuted, &host()).unwrap(), r);
+        prop_assert_eq!(Resolution::compute(&permuted, &host()).unwrap(), r);
     }
 
     #[test]
@@ -817,7 +816,7 @@ proptest! {
         })
     ) {
         let metas = plugins(&names, &edges, &[]);
-        let e = match resolve(&metas, &host()) {
+        let e = match Resolution::compute(&metas, &host()) {
             Ok(r) => return Err(TestCaseError::fail(format!("resolved a cyclic graph: {r:?}"))),
             Err(e) => e,
         };

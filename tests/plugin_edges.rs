@@ -283,8 +283,12 @@ async fn dropping_the_manager_drops_its_plugins_lazy_ones_too() {
     for lazy in [false, true] {
         let dropped = Arc::new(AtomicUsize::new(0));
         let pm = PluginHost::new();
-        pm.add_arc(Arc::new(Droppy(DropCount(dropped.clone()))), lazy)
-            .unwrap();
+        let plugin = Arc::new(Droppy(DropCount(dropped.clone())));
+        if lazy {
+            pm.add_arc_lazy(plugin).unwrap();
+        } else {
+            pm.add_arc(plugin).unwrap();
+        }
         pm.start().await.unwrap();
         pm.hook::<Name>().call(&()).await.unwrap();
         drop(pm);

@@ -451,7 +451,7 @@ async fn round(seed: u64) -> Vec<String> {
                 e.plugin, e.from, c
             ));
         }
-        if !e.from.can_advance_to(&e.to) {
+        if !legal_move(&e.from, &e.to) {
             violations.push(format!(
                 "{}: illegal event {:?} -> {:?}",
                 e.plugin, e.from, e.to
@@ -564,4 +564,19 @@ async fn stress() {
         t0.elapsed()
     );
     assert_eq!(bad_rounds, 0);
+}
+
+/// The lifecycle's legal moves: `Discovered → Registered → Initialized → Started → Stopped`,
+/// and from any state but `Failed` to `Failed`.
+fn legal_move(from: &PluginState, to: &PluginState) -> bool {
+    use PluginState::*;
+    match (from, to) {
+        (Failed(_), _) => false,
+        (_, Failed(_)) => true,
+        (Discovered, Registered)
+        | (Registered, Initialized)
+        | (Initialized, Started)
+        | (Started, Stopped) => true,
+        _ => false,
+    }
 }

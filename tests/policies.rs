@@ -6,9 +6,8 @@ use std::time::Duration;
 
 use hookspecs::Compute;
 use hookwire::{
-    hook::ImplBuilder, outcome::OutcomeKind, outcome::SkipReason, policy::BreakerConfig,
-    policy::RetryPolicy, policy::Retryable, FutureExt, HookFailure, HookManager, ImplOutcome,
-    Registrar,
+    hook::ImplBuilder, outcome::OutcomeKind, policy::BreakerConfig, policy::RetryPolicy,
+    policy::Retryable, FutureExt, HookFailure, HookManager, ImplOutcome, Registrar,
 };
 use tokio::time::Instant;
 
@@ -344,16 +343,16 @@ async fn circuit_breaker_opens_skips_probes_and_closes() {
     assert_eq!(kind(caller.call(&1).await.unwrap()), OutcomeKind::Error);
     // Open: skipped without a call.
     let out = caller.call(&1).await.unwrap();
-    assert!(matches!(
-        out.get("db"),
-        Some(ImplOutcome::Skipped(SkipReason::CircuitOpen))
-    ));
+    assert!(matches!(out.get("db"), Some(ImplOutcome::CircuitOpen)));
     assert_eq!(out.entries().next().unwrap().attempts, 0);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     // Cool-down over: one probe, which fails: open again.
     tokio::time::advance(Duration::from_secs(1)).await;
     assert_eq!(kind(caller.call(&1).await.unwrap()), OutcomeKind::Error);
-    assert_eq!(kind(caller.call(&1).await.unwrap()), OutcomeKind::Skipped);
+    assert_eq!(
+        kind(caller.call(&1).await.unwrap()),
+        OutcomeKind::CircuitOpen
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     // Next probe succeeds: closed.
     tokio::time::advance(Duration::from_secs(1)).await;

@@ -28,7 +28,7 @@ use super::retry::{RetryBudget, RetryPolicy};
 use super::snapshot::ImplEntry;
 use crate::error::HookFailure;
 use crate::hookimpl::{HookReturn, ImplFn, ImplOptions};
-use crate::outcome::{Entry, ImplOutcome, SkipReason};
+use crate::outcome::{Entry, ImplOutcome};
 use crate::spec::HookSpec;
 
 /// The live policies of one impl, shared by all its calls (and kept across snapshots).
@@ -236,7 +236,7 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                 match breaker.acquire() {
                     Some(p) => run.permit = Some(p),
                     None => {
-                        let outcome = ImplOutcome::Skipped(SkipReason::CircuitOpen);
+                        let outcome = ImplOutcome::CircuitOpen;
                         return Start::Done(run.finish(outcome));
                     }
                 }

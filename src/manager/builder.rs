@@ -15,6 +15,15 @@ pub struct HookManagerBuilder {
     stats: bool,
 }
 
+impl std::fmt::Debug for HookManagerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HookManagerBuilder")
+            .field("steps", &self.steps.len())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
 impl HookManagerBuilder {
     /// Keep per-impl statistics or not (the default); see [`HookManager::stats`]. Each thread
     /// counts on its own cache line per impl (no shared atomic read-modify-write), a

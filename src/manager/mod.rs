@@ -853,6 +853,14 @@ fn install_bridge<S: HookSpec>(slot: &Arc<dyn ErasedSlot>, bridge: fn() -> JsonB
 #[derive(Clone)]
 pub struct MonitorHandle(Arc<dyn HookMonitor>);
 
+impl std::fmt::Debug for MonitorHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("MonitorHandle")
+            .field(&self.0.name())
+            .finish()
+    }
+}
+
 /// Finishes replays while no tokio runtime runs: one after the other, in order, on one
 /// current-thread runtime of their own with a time driver (the engine's timeouts, deadlines
 /// and retry backoffs need one; `futures`' executor has none, and the engine would panic

@@ -71,10 +71,47 @@ impl std::ops::DerefMut for Impls {
 }
 
 /// Collects one plugin's impls; they are registered together, all or nothing.
+///
+/// A plugin gets one in [`Plugin::register`](crate::Plugin::register) (or in the closure given
+/// to [`HookManager::register`](crate::HookManager::register)). Each method starts an
+/// [`ImplBuilder`] for one impl — a [`Hook`] or [`SyncHook`] type, a closure, a blocking
+/// function, a wrapper or a JSON function — whose options are set by chaining, and which
+/// [`add`](ImplBuilder::add) queues:
+///
+/// ```
+/// use std::time::Duration;
+/// use hookwire::{FutureExt, HookManager};
+/// use hookwire::policy::RetryPolicy;
+/// hookwire::hookspec! { pub struct Fetch(String) -> String; }
+///
+/// let pm = HookManager::new();
+/// pm.register("cache", |r| r.sync_fn::<Fetch>(|_| Ok(None)).tryfirst().add()).unwrap();
+/// pm.register("http", |r| {
+///     r.hook_fn::<Fetch>(|url| async move { Ok(Some(format!("body of {url}"))) }.boxed())
+///     .after("cache")
+///     .timeout(Duration::from_secs(2))
+///     .retry(RetryPolicy::new(3))
+///     .add()?;
+///     // A second impl of the same plugin, for another hook, would be added here too.
+///     Ok(())
+/// })
+/// .unwrap();
+/// let impls = pm.hook::<Fetch>().impls();
+/// assert_eq!(impls.iter().map(|i| i.plugin.as_ref()).collect::<Vec<_>>(), ["cache", "http"]);
+/// ```
 pub struct Registrar {
     plugin: Arc<str>,
     pub(crate) pending: Impls,
     gate: Option<Gate>,
+}
+
+impl std::fmt::Debug for Registrar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registrar")
+            .field("plugin", &self.plugin)
+            .field("impls", &self.pending.as_slice().len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Registrar {
@@ -339,6 +376,16 @@ pub struct ImplBuilder<'r> {
     func: RecordFn,
 }
 
+impl std::fmt::Debug for ImplBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImplBuilder")
+            .field("plugin", &self.registrar.plugin)
+            .field("hook", &self.hook)
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
 impl ImplBuilder<'_> {
     fn set_tier(mut self, tier: Placement) -> Self {
         self.tier = Some(match self.tier {
@@ -397,7 +444,7 @@ impl ImplBuilder<'_> {
         self
     }
 
-    /// Skip this impl (reported as `Skipped(CircuitOpen)`) after repeated failures.
+    /// Skip this impl (reported as [`ImplOutcome::CircuitOpen`](crate::ImplOutcome::CircuitOpen)) after repeated failures.
     pub fn circuit_breaker(mut self, config: BreakerConfig) -> Self {
         self.options.breaker = Some(config);
         self

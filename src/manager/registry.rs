@@ -158,7 +158,7 @@ impl Registry {
     /// others. When a rebuild finds a problem (a type mismatch, an ordering cycle), the batch is
     /// retried one plugin at a time so the error names the plugin that caused it. The impls
     /// are borrowed (what is kept of them is cloned: reference counts). The items' names must
-    /// be distinct (a plugin manager's are: `add` refuses a second plugin of a name), so no
+    /// be distinct (a plugin host's are: `add` refuses a second plugin of a name), so no
     /// set of them is built to find duplicates.
     ///
     /// The replays of historic calls to the new impls report fail-fast failures to `ledger`.

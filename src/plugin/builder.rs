@@ -25,6 +25,19 @@ pub struct PluginHostBuilder {
     environment: bool,
 }
 
+impl std::fmt::Debug for PluginHostBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHostBuilder")
+            .field("hooks", &self.hooks)
+            .field("config", &self.config)
+            .field("host_api", &self.host_api)
+            .field("step_timeout", &self.step_timeout)
+            .field("event_capacity", &self.event_capacity)
+            .field("environment", &self.environment)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PluginHostBuilder {
     pub(crate) fn new() -> Self {
         PluginHostBuilder {

@@ -25,6 +25,7 @@ use super::meta::PluginMeta;
 use super::Plugin;
 use crate::error::BoxError;
 use crate::exec::panic::panic_message;
+use crate::hook::ImplInfo;
 use crate::limits::Quote;
 use crate::manager::gate::StartGate;
 use crate::manager::{Places, PluginHandle};
@@ -171,12 +172,13 @@ impl Cell {
         self.run.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn status(&self) -> PluginInfo {
+    pub(crate) fn status(&self, impls: Vec<ImplInfo>) -> PluginInfo {
         PluginInfo {
             meta: self.meta.clone(),
             state: self.run().state.clone(),
             disabled: self.disabled.clone(),
             lazy: self.lazy,
+            impls,
         }
     }
 
@@ -235,7 +237,7 @@ impl Host {
     }
 
     /// The tracing event of a state change, emitted after every lock is released: a
-    /// subscriber may look at the manager.
+    /// subscriber may look at the host.
     fn trace_transition(cell: &Cell, changed: Result<PluginState, String>, to: &PluginState) {
         match changed {
             Ok(from) => tracing::info!(plugin = %cell.name, from = ?from, to = ?to, "plugin state"),

@@ -173,6 +173,56 @@ impl Tasks {
 /// dependencies in the order they were declared (a plugin sees nothing of plugins it does not
 /// depend on); a plugin provides services in `init` only. On stop, the token is cancelled and
 /// tracked tasks get the rest of the grace period; those still running are aborted and named.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use hookwire::config::HostConfig;
+/// use hookwire::{async_trait, BoxError, Plugin, PluginContext, PluginHost, PluginMeta};
+/// use hookwire::{RegisterError, Registrar};
+///
+/// struct Db { url: String }
+///
+/// // Provides a service to its dependents.
+/// struct Storage;
+/// #[async_trait]
+/// impl Plugin for Storage {
+///     fn meta(&self) -> PluginMeta { PluginMeta::new("storage", "1.0.0") }
+///     fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> { Ok(()) }
+///     async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+///         #[derive(serde::Deserialize)]
+///         struct Config { url: String }
+///         let config: Config = ctx.config()?; // its section of the host's configuration
+///         ctx.provide(Db { url: config.url })?;
+///         Ok(())
+///     }
+/// }
+///
+/// // Uses it, and runs a background task the host stops with the plugin.
+/// struct Reports;
+/// #[async_trait]
+/// impl Plugin for Reports {
+///     fn meta(&self) -> PluginMeta { PluginMeta::new("reports", "1.0.0").requires("storage", "^1") }
+///     fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> { Ok(()) }
+///     async fn start(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+///         let db = ctx.require::<Db>()?;
+///         assert_eq!(db.url, "postgres://db");
+///         let stop = ctx.cancellation().clone();
+///         ctx.spawn("refresh", async move { stop.cancelled().await })?;
+///         Ok(())
+///     }
+/// }
+///
+/// let config = HostConfig::parse("[plugins.storage]\nurl = \"postgres://db\"\n", "host.toml").unwrap();
+/// let host = PluginHost::builder().config(config).build();
+/// host.add(Storage).unwrap();
+/// host.add(Reports).unwrap();
+/// assert_eq!(host.start().await.unwrap().started, ["storage", "reports"]);
+/// // Stopping cancels the token: the task ends within the grace period.
+/// assert!(host.shutdown(Duration::from_secs(1)).await.is_clean());
+/// # });
+/// ```
 pub struct PluginContext {
     name: Arc<str>,
     host: Arc<ServiceMap>,
@@ -322,7 +372,7 @@ impl PluginContext {
         &self.span
     }
 
-    /// Cancelled when the plugin stops (and when the manager shuts down): background work
+    /// Cancelled when the plugin stops (and when the host shuts down): background work
     /// should watch it (`token.cancelled().await`).
     pub fn cancellation(&self) -> &CancellationToken {
         let token = self.token.get_or_init(CancellationToken::new);

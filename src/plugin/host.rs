@@ -12,7 +12,7 @@
 //! A stopped or failed plugin can be [`restart`](PluginHost::restart)ed, and a plugin
 //! [`replace`](PluginHost::replace)d by a new instance while the others run (`reload.rs`).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ use tokio::sync::broadcast;
 
 use super::builder::PluginHostBuilder;
 use super::cell::{Cell, Host, LazyGate, Up};
-use super::config::{env_name, DisabledBy, Enablement, HostConfig};
+use super::config::{env_name, DisabledBy, HostConfig};
 use super::deps::resolve_refs;
 use super::events::PluginEvent;
 use super::lifecycle::PluginState;
@@ -32,6 +32,7 @@ use super::meta::PluginMeta;
 use super::report::{PluginError, StartReport};
 use super::Plugin;
 use crate::exec::panic::panic_message;
+use crate::hook::ImplInfo;
 use crate::limits::Quote;
 use crate::manager::registrar::Registrar;
 use crate::spec::HookSpec;
@@ -141,7 +142,7 @@ impl PluginHost {
     /// [`PluginError::Duplicate`] if a plugin of that name was added already (to add a second
     /// instance of one plugin type, name it: [`add_as`](Self::add_as)).
     pub fn add<P: Plugin>(&self, plugin: P) -> Result<(), PluginError> {
-        self.add_arc(Arc::new(plugin), false)
+        self.add_named(Arc::new(plugin), false, None)
     }
 
     /// Adds `plugin` under `name` instead of the name in its [`meta`](Plugin::meta): the way
@@ -194,22 +195,31 @@ impl PluginHost {
     ///
     /// A lazy plugin that calls its own hooks while it starts gets an error for them, not a
     /// deadlock. Two lazy plugins whose `init`/`start` call each other's hooks, first called
-    /// at the same time from two tasks, wait for each other: give the manager a
+    /// at the same time from two tasks, wait for each other: give the host a
     /// [`step_timeout`](super::PluginHostBuilder::step_timeout) if your plugins may do
     /// that.
     ///
     /// # Errors
     /// As [`add`](Self::add).
     pub fn add_lazy<P: Plugin>(&self, plugin: P) -> Result<(), PluginError> {
-        self.add_arc(Arc::new(plugin), true)
+        self.add_named(Arc::new(plugin), true, None)
     }
 
-    /// Adds a shared plugin; `lazy` as in [`add_lazy`](Self::add_lazy).
+    /// [`add`](Self::add) for a plugin that is already shared (an `Arc<dyn Plugin>`, e.g. one
+    /// chosen at run time from a list).
     ///
     /// # Errors
     /// As [`add`](Self::add).
-    pub fn add_arc(&self, plugin: Arc<dyn Plugin>, lazy: bool) -> Result<(), PluginError> {
-        self.add_named(plugin, lazy, None)
+    pub fn add_arc(&self, plugin: Arc<dyn Plugin>) -> Result<(), PluginError> {
+        self.add_named(plugin, false, None)
+    }
+
+    /// [`add_lazy`](Self::add_lazy) for a plugin that is already shared.
+    ///
+    /// # Errors
+    /// As [`add`](Self::add).
+    pub fn add_arc_lazy(&self, plugin: Arc<dyn Plugin>) -> Result<(), PluginError> {
+        self.add_named(plugin, true, None)
     }
 
     /// Adds a plugin, under `name` if given (else its metadata's name).
@@ -227,10 +237,7 @@ impl PluginHost {
             return Err(PluginError::EmptyName);
         }
         let config = &self.inner.config;
-        let disabled = match config.enablement(&meta.name) {
-            Enablement::Enabled => None,
-            Enablement::Disabled(by) => Some(by),
-        };
+        let disabled = config.disabled_by(&meta.name);
         let lazy = config.lazy(&meta.name).unwrap_or(lazy);
         let mut reg = self.inner.registry();
         if reg.cells.contains_key(meta.name.as_str()) {
@@ -276,10 +283,22 @@ impl PluginHost {
         Ok(())
     }
 
-    /// The plugins, with their metadata and state; query by name, capability and state.
+    /// The plugins, with their metadata, state and impls; query by name, capability and state.
     pub fn plugins(&self) -> PluginList {
+        // One pass over the hook manager's registry (its own lock, not taken under ours).
+        let mut impls: HashMap<Arc<str>, Vec<ImplInfo>> = self
+            .hooks()
+            .plugins()
+            .into_iter()
+            .map(|p| (p.name, p.impls))
+            .collect();
         let reg = self.inner.registry();
-        PluginList::new(reg.cells.values().map(|c| c.status()).collect())
+        PluginList::new(
+            reg.cells
+                .values()
+                .map(|c| c.status(impls.remove(&c.name).unwrap_or_default()))
+                .collect(),
+        )
     }
 
     /// The state of plugin `name`.

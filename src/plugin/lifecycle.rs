@@ -1,31 +1,11 @@
-//! The plugin lifecycle as a state machine:
-//! `Discovered → Registered → Initialized → Started → Stopped`, and from any state but
-//! `Failed` to `Failed(reason)`. A restart
-//! ([`PluginHost::restart`](crate::PluginHost::restart)) goes round again: `Stopped →
-//! Registered` and `Failed(reason) → Registered`. Every other move is an error naming both
-//! states.
-//!
-//! | from | allowed next |
-//! |---|---|
-//! | `Discovered` | `Registered`, `Failed` |
-//! | `Registered` | `Initialized`, `Failed` |
-//! | `Initialized` | `Started`, `Failed` |
-//! | `Started` | `Stopped`, `Failed` |
-//! | `Stopped` | `Registered` (restart), `Failed` |
-//! | `Failed` | `Registered` (restart) |
-//!
-//! ```
-//! use hookwire::plugin::PluginState;
-//! let mut s = PluginState::Discovered;
-//! s.advance(PluginState::Registered).unwrap();
-//! s.advance(PluginState::Initialized).unwrap();
-//! let err = s.advance(PluginState::Stopped).unwrap_err();
-//! assert_eq!(err.to_string(), "illegal plugin state change: initialized -> stopped (allowed next: started, failed)");
-//! ```
+//! The plugin lifecycle as a state machine (documented in [`crate::plugin`](mod@crate::plugin)): the host moves
+//! a plugin's state only through [`PluginState::advance`], which refuses any other move.
 
 use std::fmt;
 
-/// Where a plugin is in its life (`Discovered` by default).
+/// Where a plugin is in its life (`Discovered` by default): `Discovered → Registered →
+/// Initialized → Started → Stopped`, or `Failed(reason)` from any state but `Failed`. Only the
+/// [`PluginHost`](crate::PluginHost) moves it; see [the lifecycle](mod@crate::plugin#lifecycle).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "state", content = "reason")]
 #[non_exhaustive]
@@ -72,7 +52,7 @@ impl PluginState {
     }
 
     /// Whether moving from `self` to `next` is allowed.
-    pub fn can_advance_to(&self, next: &PluginState) -> bool {
+    pub(crate) fn can_advance_to(&self, next: &PluginState) -> bool {
         match next {
             PluginState::Failed(_) => !matches!(self, PluginState::Failed(_)),
             _ => self.successor().as_ref() == Some(next),
@@ -83,7 +63,7 @@ impl PluginState {
     ///
     /// # Errors
     /// [`IllegalTransition`] when the lifecycle does not allow it; the state is unchanged.
-    pub fn advance(&mut self, next: PluginState) -> Result<(), IllegalTransition> {
+    pub(crate) fn advance(&mut self, next: PluginState) -> Result<(), IllegalTransition> {
         if !self.can_advance_to(&next) {
             return Err(IllegalTransition {
                 from: self.clone(),
@@ -109,14 +89,15 @@ impl fmt::Display for PluginState {
     }
 }
 
-/// A lifecycle move that is not allowed.
+/// A lifecycle move that is not allowed: a bug in the host, never caused by a plugin (the
+/// host only logs it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("illegal plugin state change: {} -> {} (allowed next: {})", from.name(), to.name(), allowed(from))]
-pub struct IllegalTransition {
+pub(crate) struct IllegalTransition {
     /// The state the plugin is in.
-    pub from: PluginState,
+    from: PluginState,
     /// The state asked for.
-    pub to: PluginState,
+    to: PluginState,
 }
 
 fn allowed(from: &PluginState) -> String {

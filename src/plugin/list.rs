@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use super::config::DisabledBy;
 use super::lifecycle::PluginState;
 use super::meta::PluginMeta;
+use crate::hook::ImplInfo;
 
-/// One plugin as [`PluginHost::plugins`](crate::PluginHost::plugins) saw it.
+/// One plugin as [`PluginHost::plugins`](crate::PluginHost::plugins) saw it: its metadata,
+/// state and configuration, and its impls.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct PluginInfo {
@@ -19,6 +21,10 @@ pub struct PluginInfo {
     pub disabled: Option<DisabledBy>,
     /// Whether it starts on the first call that reaches one of its impls.
     pub lazy: bool,
+    /// Its impls registered with the hook manager, grouped by hook name (empty until `start`
+    /// registered them, and for a disabled or failed plugin). Not serialised.
+    #[serde(skip)]
+    pub impls: Vec<ImplInfo>,
 }
 
 impl PluginInfo {

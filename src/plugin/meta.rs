@@ -11,7 +11,7 @@
 //!
 //! Every builder method is infallible. A version or requirement string that does not parse is
 //! recorded as a [`MetaError`] naming the plugin and the string; [`PluginMeta::problems`] lists
-//! them, [`PluginMeta::validate`] returns the first, and [`resolve`](crate::deps::resolve) reports
+//! them, [`PluginMeta::validate`] returns the first, and [`Resolution::compute`](crate::deps::Resolution::compute) reports
 //! them all with the other dependency problems. We chose this over a panicking `new` because
 //! metadata is input: a typo in one plugin's manifest (or in a literal of a third-party plugin)
 //! must become that plugin's error for the operator to read, not a crash of the host. And a
@@ -29,7 +29,7 @@ use serde::{Serialize, Serializer};
 /// # Invalid strings
 ///
 /// Invalid version or requirement strings never panic: they are kept as
-/// [`problems`](PluginMeta::problems) and make [`resolve`](crate::deps::resolve) fail with a clear
+/// [`problems`](PluginMeta::problems) and make [`Resolution::compute`](crate::deps::Resolution::compute) fail with a clear
 /// message naming the plugin and the string. Metadata is input: a typo in one plugin's manifest
 /// (or in a literal of a third-party plugin) must become that plugin's error for the operator to
 /// read, not a crash of the host; and a `Result` from every builder step would make the common,
@@ -151,7 +151,7 @@ impl PluginMeta {
     ///
     /// Never fails: an invalid `version` (or an empty `name`) is recorded in
     /// [`problems`](PluginMeta::problems) and reported by [`validate`](PluginMeta::validate)
-    /// and [`resolve`](crate::deps::resolve).
+    /// and [`Resolution::compute`](crate::deps::Resolution::compute).
     pub fn new(name: impl Into<String>, version: &str) -> Self {
         let name = name.into();
         let mut problems = Vec::new();
@@ -242,7 +242,7 @@ impl PluginMeta {
         self
     }
 
-    /// Requires the host API version (the `host_api` given to [`resolve`](crate::deps::resolve)) to
+    /// Requires the host API version (the `host_api` given to [`Resolution::compute`](crate::deps::Resolution::compute)) to
     /// match `req`, such as `"^1"`. Calling it again replaces the requirement.
     ///
     /// An invalid `req` is recorded in [`problems`](PluginMeta::problems), never a panic.
@@ -261,7 +261,7 @@ impl PluginMeta {
     }
 
     /// Checks the strings given to this metadata, for callers that want to fail early
-    /// ([`resolve`](crate::deps::resolve) checks them anyway).
+    /// ([`Resolution::compute`](crate::deps::Resolution::compute) checks them anyway).
     ///
     /// # Errors
     /// The first of [`problems`](PluginMeta::problems) (the others stay listed there).

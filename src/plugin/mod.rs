@@ -4,14 +4,56 @@
 //! - [`Plugin`]: what a plugin author implements — [`meta`](Plugin::meta),
 //!   [`register`](Plugin::register) and async lifecycle methods with no-op defaults.
 //! - [`PluginHost`]: the host side — add plugins, resolve their dependencies
-//!   ([`resolve`](crate::deps::resolve)), start them in order with a [`PluginContext`], query them
-//!   ([`PluginList`]), watch their [`PluginEvent`]s, stop them ([`PluginHost::shutdown`]),
-//!   and reload one while the others run ([`PluginHost::replace`] by a new instance in one
-//!   swap, [`PluginHost::stop`] and [`PluginHost::restart`]).
+//!   ([`Resolution::compute`](crate::deps::Resolution::compute)), start them in order with a
+//!   [`PluginContext`], query them ([`PluginList`]), watch their [`PluginEvent`]s, stop them
+//!   ([`PluginHost::shutdown`]), and reload one while the others run ([`PluginHost::replace`]
+//!   by a new instance in one swap, [`PluginHost::stop`] and [`PluginHost::restart`]).
 //! - [`HostConfig`](crate::config::HostConfig): the configuration file and environment overrides.
 //!
 //! A host that only wants impls registered, without lifecycle, can use
 //! [`HookManager::add_plugin`].
+//!
+//! # Lifecycle
+//! Each plugin the host knows is in one [`PluginState`]:
+//! `Discovered → Registered → Initialized → Started → Stopped`, or `Failed(reason)` from any
+//! state but `Failed`. A restart ([`PluginHost::restart`]) goes round again: `Stopped →
+//! Registered` and `Failed(reason) → Registered`. The host makes every move (no other move is
+//! possible) and announces each one as a [`PluginEvent::StateChanged`]:
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use hookwire::plugin::{PluginEvent, PluginState};
+//! use hookwire::{Plugin, PluginHost, PluginMeta, RegisterError, Registrar};
+//!
+//! struct Audit;
+//! impl Plugin for Audit {
+//!     fn meta(&self) -> PluginMeta { PluginMeta::new("audit", "1.0.0") }
+//!     fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> { Ok(()) }
+//! }
+//!
+//! let host = PluginHost::new();
+//! let mut events = host.events();
+//! host.add(Audit).unwrap();
+//! assert_eq!(host.state("audit"), Some(PluginState::Discovered));
+//! host.start().await.unwrap();
+//! assert_eq!(host.state("audit"), Some(PluginState::Started));
+//! assert!(host.shutdown(Duration::from_secs(1)).await.is_clean());
+//! assert_eq!(host.state("audit"), None); // stopped, and no longer in the host
+//!
+//! let mut moves = Vec::new();
+//! while let Ok(e) = events.try_recv() {
+//!     if let PluginEvent::StateChanged { from, to, .. } = e {
+//!         moves.push(format!("{from} -> {to}"));
+//!     }
+//! }
+//! assert_eq!(
+//!     moves,
+//!     ["discovered -> registered", "registered -> initialized", "initialized -> started", "started -> stopped"]
+//! );
+//! # });
+//! ```
 
 mod builder;
 mod cell;
@@ -36,7 +78,7 @@ pub use builder::PluginHostBuilder;
 pub use context::{ContextError, PluginContext};
 pub use events::PluginEvent;
 pub use host::PluginHost;
-pub use lifecycle::{IllegalTransition, PluginState};
+pub use lifecycle::PluginState;
 pub use list::{PluginInfo, PluginList};
 pub use meta::{MetaError, PluginMeta};
 pub use reload::ReloadReport;
@@ -89,7 +131,7 @@ pub enum Health {
 /// ```
 ///
 /// Lifecycle methods run in the plugin's span, `init`, `start` and `health` each under the
-/// manager's step time limit (if one is set), `stop` within the grace of `remove`/`shutdown`;
+/// host's step time limit (if one is set), `stop` within the grace of `remove`/`shutdown`;
 /// an `Err` or a panic in `init`/`start` makes the plugin `Failed` with the message.
 #[async_trait::async_trait]
 pub trait Plugin: Send + Sync + 'static {

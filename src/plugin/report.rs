@@ -7,7 +7,7 @@ use super::config::{ConfigError, DisabledBy};
 use super::deps::{DependencyError, DependencyProblem};
 use super::lifecycle::PluginState;
 
-/// What went wrong with a [`PluginHost`](crate::PluginHost) operation; the manager is unchanged after it.
+/// What went wrong with a [`PluginHost`](crate::PluginHost) operation; the host is unchanged after it.
 #[derive(Debug, thiserror::Error, Clone)]
 #[non_exhaustive]
 pub enum PluginError {

@@ -323,7 +323,7 @@ impl Host {
 }
 
 impl PluginHost {
-    /// Stops every plugin and empties the manager, which can then be used again (add and
+    /// Stops every plugin and empties the host, which can then be used again (add and
     /// start plugins anew). All impls are unregistered first; then each started plugin is
     /// stopped in reverse start order (every plugin before the plugins it depends on), each
     /// with its own `grace` period: its `stop` runs, its cancellation token is cancelled, its
@@ -402,7 +402,7 @@ impl PluginHost {
         report
     }
 
-    /// Stops plugin `name` (see [`shutdown`](Self::shutdown)) and removes it from the manager.
+    /// Stops plugin `name` (see [`shutdown`](Self::shutdown)) and removes it from the host.
     ///
     /// # Errors
     /// [`PluginError::Unknown`] for a name that was never added; [`PluginError::Required`]

@@ -201,6 +201,19 @@ pub struct FakePlugin {
     health: Health,
 }
 
+impl std::fmt::Debug for FakePlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakePlugin")
+            .field("meta", &self.meta)
+            .field("impls", &self.impls.len())
+            .field("init", &self.init)
+            .field("start", &self.start)
+            .field("stop", &self.stop)
+            .field("health", &self.health)
+            .finish_non_exhaustive()
+    }
+}
+
 impl FakePlugin {
     /// A plugin with `meta`, no impls, and lifecycle steps that succeed.
     pub fn new(meta: PluginMeta) -> Self {

@@ -20,6 +20,17 @@ pub struct PluginHarness {
     dependencies: Vec<Arc<dyn Plugin>>,
 }
 
+impl std::fmt::Debug for PluginHarness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHarness")
+            .field("name", &self.name)
+            .field("lazy", &self.lazy)
+            .field("dependencies", &self.dependencies.len())
+            .field("builder", &self.builder)
+            .finish_non_exhaustive()
+    }
+}
+
 impl PluginHarness {
     /// A harness for `plugin`, with an empty [`HookManager`].
     pub fn new<P: Plugin>(plugin: P) -> Self {
@@ -91,9 +102,13 @@ impl PluginHarness {
     pub async fn start(self) -> Result<RunningPlugin, PluginError> {
         let pm = self.builder.build();
         for d in self.dependencies {
-            pm.add_arc(d, false)?;
+            pm.add_arc(d)?;
         }
-        pm.add_arc(self.plugin, self.lazy)?;
+        if self.lazy {
+            pm.add_arc_lazy(self.plugin)?;
+        } else {
+            pm.add_arc(self.plugin)?;
+        }
         let report = pm.start().await?;
         let failed = match report.failed.into_iter().next() {
             Some((plugin, reason)) => Some(PluginError::Failed { plugin, reason }),

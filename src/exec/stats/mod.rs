@@ -76,7 +76,7 @@ fn other_index(kind: OutcomeKind) -> Option<usize> {
         OutcomeKind::Error => Some(ERROR),
         OutcomeKind::Panic => Some(PANIC),
         OutcomeKind::TimedOut => Some(TIMED_OUT),
-        OutcomeKind::Skipped => Some(SKIPPED),
+        OutcomeKind::CircuitOpen => Some(SKIPPED),
         OutcomeKind::Cancelled => Some(CANCELLED),
     }
 }

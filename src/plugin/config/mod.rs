@@ -63,17 +63,36 @@ impl std::fmt::Display for DisabledBy {
     }
 }
 
-/// Whether a plugin is enabled.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Enablement {
-    /// Enabled.
-    Enabled,
-    /// Disabled, and by what.
-    Disabled(DisabledBy),
-}
-
-/// The host's plugin configuration: a parsed TOML file plus environment overrides.
+/// The host's plugin configuration: a parsed TOML file plus environment overrides (the
+/// format and the precedence are in [the module docs](crate::config)).
+///
+/// ```
+/// use hookwire::config::{DisabledBy, HostConfig};
+/// use hookwire::PluginHost;
+///
+/// let text = r#"
+/// [plugins.token-auth]
+/// tokens = ["abc"]
+/// [plugins.token-auth.priority]
+/// authenticate = 10
+///
+/// [plugins.audit]
+/// enabled = false
+/// "#;
+/// let config = HostConfig::parse(text, "hookwire.toml")?
+///     .with_env([("HOOKWIRE_PLUGIN_AUDIT_ENABLED", "yes")])?; // the environment wins
+/// assert_eq!(config.disabled_by("audit"), None);
+/// assert_eq!(config.priority_overrides("token-auth").unwrap()["authenticate"], 10);
+///
+/// // A plugin reads its own section as its own type (see `PluginContext::config`).
+/// #[derive(serde::Deserialize)]
+/// struct Tokens { tokens: Vec<String> }
+/// assert_eq!(config.plugin_config::<Tokens>("token-auth")?.tokens, ["abc"]);
+///
+/// let host = PluginHost::builder().config(config).build();
+/// # let _ = host;
+/// # Ok::<(), hookwire::error::ConfigError>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct HostConfig {
     source: Option<String>,
@@ -258,30 +277,40 @@ impl HostConfig {
         self.with_env(vars)
     }
 
-    /// Whether `plugin` is enabled and, if not, by what (see the module docs for precedence).
-    pub fn enablement(&self, plugin: &str) -> Enablement {
+    /// `None` when `plugin` is enabled; otherwise what disabled it (the most specific setting
+    /// wins: see [the precedence](crate::config#enabling-and-disabling)). The same value as
+    /// [`PluginInfo::disabled`](crate::plugin::PluginInfo::disabled).
+    ///
+    /// ```
+    /// use hookwire::config::{DisabledBy, HostConfig};
+    /// let mut config = HostConfig::new();
+    /// config.disable("audit");
+    /// assert_eq!(config.disabled_by("audit"), Some(DisabledBy::Host));
+    /// assert_eq!(config.disabled_by("token-auth"), None);
+    /// ```
+    pub fn disabled_by(&self, plugin: &str) -> Option<DisabledBy> {
         if self.has_env_overrides() {
             let key = normalize(plugin);
             if let Some((on, var)) = self.env_enabled.get(&key) {
                 return match on {
-                    true => Enablement::Enabled,
-                    false => Enablement::Disabled(DisabledBy::Env { var: var.clone() }),
+                    true => None,
+                    false => Some(DisabledBy::Env { var: var.clone() }),
                 };
             }
             if self.env_disabled.contains(&key) {
-                return Enablement::Disabled(DisabledBy::Env {
+                return Some(DisabledBy::Env {
                     var: DISABLE_VAR.to_owned(),
                 });
             }
         }
         if self.host_disabled.contains(plugin) {
-            return Enablement::Disabled(DisabledBy::Host);
+            return Some(DisabledBy::Host);
         }
         match self.sections.get(plugin).and_then(|s| s.enabled) {
-            Some(false) => Enablement::Disabled(DisabledBy::File {
+            Some(false) => Some(DisabledBy::File {
                 path: self.source.clone().unwrap_or_else(|| NO_FILE.to_owned()),
             }),
-            _ => Enablement::Enabled,
+            _ => None,
         }
     }
 

@@ -17,7 +17,7 @@ use cycles::find_cycles;
 use problem::format_problems;
 pub use problem::DependencyProblem;
 
-/// What [`resolve`] found: the order to start the plugins in, and the optional dependencies
+/// What [`Resolution::compute`] found: the order to start the plugins in, and the optional dependencies
 /// that are absent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -29,6 +29,71 @@ pub struct Resolution {
 }
 
 impl Resolution {
+    /// Checks `plugins` against each other and the host's API version `host_api`, and returns the
+    /// order to start them in.
+    ///
+    /// - Every required [`Dependency`](crate::deps::Dependency) must be present at a matching version.
+    /// - An absent optional dependency is skipped and listed in
+    ///   [`skipped_optional`](Resolution::skipped_optional); a present one must match and is
+    ///   ordered like a required one.
+    /// - A declared [`Conflict`](crate::deps::Conflict) fails when the other plugin is present at a
+    ///   version in the range.
+    /// - A plugin's [`host_api`](PluginMeta::host_api) requirement must match `host_api`.
+    ///
+    /// Versions are matched with Cargo's rules ([`VersionReq::matches`](semver::VersionReq::matches)): `^0.2` does not accept
+    /// `0.3`, and a pre-release only matches a requirement naming a pre-release of the same
+    /// `MAJOR.MINOR.PATCH` (`>=2.0.0-rc.1` accepts `2.0.0-rc.2`; `^2` does not).
+    ///
+    /// The start order puts dependencies first and breaks ties by name, so it does not depend on
+    /// the order of `plugins`.
+    ///
+    /// ```
+    /// use hookwire::deps::{DependencyProblem, Resolution};
+    /// use hookwire::PluginMeta;
+    /// use semver::Version;
+    ///
+    /// let host = Version::new(1, 4, 0);
+    /// let plugins = [
+    ///     PluginMeta::new("token-auth", "1.2.0")
+    ///         .requires("audit", "^1")
+    ///         .optional("metrics", ">=0.3")
+    ///         .host_api("^1"),
+    ///     PluginMeta::new("audit", "1.0.3"),
+    /// ];
+    /// let res = Resolution::compute(&plugins, &host).unwrap();
+    /// assert_eq!(res.start_order, ["audit", "token-auth"]);
+    /// assert_eq!(res.stop_order().collect::<Vec<_>>(), ["token-auth", "audit"]);
+    /// assert_eq!(res.skipped_optional, [("token-auth".to_owned(), "metrics".to_owned())]);
+    ///
+    /// // Without `audit`, every problem is reported with what to fix:
+    /// let err = Resolution::compute(&plugins[..1], &host).unwrap_err();
+    /// assert!(matches!(
+    ///     &err.problems()[0],
+    ///     DependencyProblem::MissingDependency { dependency, .. } if dependency == "audit"
+    /// ));
+    /// assert!(err.to_string().contains("plugin `token-auth` requires `audit` ^1"));
+    /// ```
+    ///
+    /// # Errors
+    /// A [`DependencyError`] listing every [`DependencyProblem`] found: invalid metadata strings,
+    /// duplicate names, host API mismatches, missing dependencies, version mismatches, declared
+    /// conflicts and dependency cycles.
+    pub fn compute(
+        plugins: &[PluginMeta],
+        host_api: &Version,
+    ) -> Result<Resolution, DependencyError> {
+        let refs: Vec<&PluginMeta> = plugins.iter().collect();
+        let resolved = resolve_refs(&refs, Some(host_api))?;
+        Ok(Self {
+            start_order: resolved
+                .order
+                .iter()
+                .map(|&i| plugins[i as usize].name.clone())
+                .collect(),
+            skipped_optional: resolved.skipped_optional,
+        })
+    }
+
     /// The order to stop the plugins in: [`start_order`](Resolution::start_order) reversed, so
     /// every plugin stops before the plugins it depends on.
     pub fn stop_order(&self) -> impl DoubleEndedIterator<Item = &str> + ExactSizeIterator + '_ {
@@ -36,7 +101,7 @@ impl Resolution {
     }
 }
 
-/// [`resolve`] failed: every problem found, each naming the plugins, ranges and versions
+/// [`Resolution::compute`] failed: every problem found, each naming the plugins, ranges and versions
 /// involved and what to change.
 ///
 /// All problems are collected rather than the first only: fixing a folder of plugins one
@@ -69,68 +134,7 @@ impl DependencyError {
     }
 }
 
-/// Checks `plugins` against each other and the host's API version `host_api`, and returns the
-/// order to start them in.
-///
-/// - Every required [`Dependency`](crate::deps::Dependency) must be present at a matching version.
-/// - An absent optional dependency is skipped and listed in
-///   [`skipped_optional`](Resolution::skipped_optional); a present one must match and is
-///   ordered like a required one.
-/// - A declared [`Conflict`](crate::deps::Conflict) fails when the other plugin is present at a
-///   version in the range.
-/// - A plugin's [`host_api`](PluginMeta::host_api) requirement must match `host_api`.
-///
-/// Versions are matched with Cargo's rules ([`VersionReq::matches`](semver::VersionReq::matches)): `^0.2` does not accept
-/// `0.3`, and a pre-release only matches a requirement naming a pre-release of the same
-/// `MAJOR.MINOR.PATCH` (`>=2.0.0-rc.1` accepts `2.0.0-rc.2`; `^2` does not).
-///
-/// The start order puts dependencies first and breaks ties by name, so it does not depend on
-/// the order of `plugins`.
-///
-/// ```
-/// use hookwire::{deps::resolve, deps::DependencyProblem, PluginMeta};
-/// use semver::Version;
-///
-/// let host = Version::new(1, 4, 0);
-/// let plugins = [
-///     PluginMeta::new("token-auth", "1.2.0")
-///         .requires("audit", "^1")
-///         .optional("metrics", ">=0.3")
-///         .host_api("^1"),
-///     PluginMeta::new("audit", "1.0.3"),
-/// ];
-/// let res = resolve(&plugins, &host).unwrap();
-/// assert_eq!(res.start_order, ["audit", "token-auth"]);
-/// assert_eq!(res.stop_order().collect::<Vec<_>>(), ["token-auth", "audit"]);
-/// assert_eq!(res.skipped_optional, [("token-auth".to_owned(), "metrics".to_owned())]);
-///
-/// // Without `audit`, every problem is reported with what to fix:
-/// let err = resolve(&plugins[..1], &host).unwrap_err();
-/// assert!(matches!(
-///     &err.problems()[0],
-///     DependencyProblem::MissingDependency { dependency, .. } if dependency == "audit"
-/// ));
-/// assert!(err.to_string().contains("plugin `token-auth` requires `audit` ^1"));
-/// ```
-///
-/// # Errors
-/// A [`DependencyError`] listing every [`DependencyProblem`] found: invalid metadata strings,
-/// duplicate names, host API mismatches, missing dependencies, version mismatches, declared
-/// conflicts and dependency cycles.
-pub fn resolve(plugins: &[PluginMeta], host_api: &Version) -> Result<Resolution, DependencyError> {
-    let refs: Vec<&PluginMeta> = plugins.iter().collect();
-    let resolved = resolve_refs(&refs, Some(host_api))?;
-    Ok(Resolution {
-        start_order: resolved
-            .order
-            .iter()
-            .map(|&i| plugins[i as usize].name.clone())
-            .collect(),
-        skipped_optional: resolved.skipped_optional,
-    })
-}
-
-/// A resolution in input positions, for the plugin manager.
+/// A resolution in input positions, for the plugin host.
 pub(crate) struct Resolved {
     /// Input positions, dependencies before dependents; ties in name order.
     pub(crate) order: Vec<u32>,
@@ -151,7 +155,7 @@ impl Resolved {
     }
 }
 
-/// [`resolve`] over borrowed metadata, in input positions; without a host API version,
+/// [`Resolution::compute`] over borrowed metadata, in input positions; without a host API version,
 /// plugins' host API requirements are not checked.
 ///
 /// `O(n log n)` (the name sort and the ready heap); the dependency edges are bucketed by

@@ -21,7 +21,7 @@ pub(super) fn format_problems(problems: &[DependencyProblem]) -> String {
     }
 }
 
-/// One problem found by [`resolve`](super::resolve).
+/// One problem found by [`Resolution::compute`](super::Resolution::compute).
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DependencyProblem {
