@@ -13,7 +13,7 @@ use tracing::Instrument;
 use crate::error::{CallError, RegisterError};
 use crate::exec::snapshot::{ImplEntry, ImplList};
 use crate::exec::{call_span, run_call, CallPlan, PlainLoop};
-use crate::hookimpl::{AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, SyncFn, Placement};
+use crate::hookimpl::{AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, Placement, SyncFn};
 use crate::manager::slot::{HistoricCall, Slot};
 use crate::manager::Shared;
 use crate::monitor::{after_all, before_all, CallInfo, HookMonitor, ImplReport};

@@ -49,30 +49,59 @@ pub enum HookFailure {
         /// Whether the impl had started.
         started: bool,
     },
+    /// The impl has a [`RetryPolicy`](crate::RetryPolicy), was retried, and its last attempt
+    /// failed too (its attempts ran out, or the last failure was not retryable, or the retry
+    /// budget or the call's deadline left no room for another): `last` is that attempt's
+    /// failure. A failure on the first attempt with no retry made is reported as it is, not
+    /// wrapped; so is an attempt cut off by the call's deadline
+    /// ([`DeadlineExceeded`](Self::DeadlineExceeded)).
+    ///
+    /// [`ImplOutcome::kind`](crate::ImplOutcome::kind), [`is_panic`](Self::is_panic),
+    /// [`is_timeout`](Self::is_timeout), [`is_error`](Self::is_error) and
+    /// [`as_error`](Self::as_error) answer as for `last`; `Display` is
+    /// `gave up after 3 attempts: <last>`.
+    RetriesExhausted {
+        /// How many times the impl was called in this call (at least 2).
+        attempts: u32,
+        /// The failure of the last attempt.
+        last: Box<HookFailure>,
+    },
 }
 
 impl HookFailure {
-    /// `true` when the impl panicked.
-    pub fn is_panic(&self) -> bool {
-        matches!(self, HookFailure::Panic(_))
+    /// The failure of the impl's last attempt: `last` of
+    /// [`RetriesExhausted`](Self::RetriesExhausted), otherwise the failure itself.
+    pub fn last_attempt(&self) -> &HookFailure {
+        match self {
+            HookFailure::RetriesExhausted { last, .. } => last.last_attempt(),
+            other => other,
+        }
     }
 
-    /// `true` when the impl overran its timeout or the call's deadline.
+    /// `true` when the impl panicked (in its last attempt, if it was retried).
+    pub fn is_panic(&self) -> bool {
+        matches!(self.last_attempt(), HookFailure::Panic(_))
+    }
+
+    /// `true` when the impl overran its timeout (in its last attempt, if it was retried) or
+    /// the call's deadline.
     pub fn is_timeout(&self) -> bool {
         matches!(
-            self,
+            self.last_attempt(),
             HookFailure::TimedOut { .. } | HookFailure::DeadlineExceeded { .. }
         )
     }
 
-    /// `true` when the impl returned an error of its own.
+    /// `true` when the impl returned an error of its own (in its last attempt, if it was
+    /// retried).
     pub fn is_error(&self) -> bool {
-        matches!(self, HookFailure::Error(_))
+        matches!(self.last_attempt(), HookFailure::Error(_))
     }
 
-    /// The impl's own error, when it returned one; downcast it to your error type.
+    /// The impl's own error, when it returned one (in its last attempt, if it was retried);
+    /// downcast it to your error type.
     pub fn as_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
-        match self {
+        match self.last_attempt() {
             HookFailure::Error(e) => Some(e.as_ref()),
             _ => None,
         }
@@ -97,6 +126,11 @@ impl fmt::Debug for HookFailure {
                 .debug_struct("DeadlineExceeded")
                 .field("deadline", deadline)
                 .field("started", started)
+                .finish(),
+            HookFailure::RetriesExhausted { attempts, last } => f
+                .debug_struct("RetriesExhausted")
+                .field("attempts", attempts)
+                .field("last", last)
                 .finish(),
         }
     }
@@ -126,6 +160,9 @@ impl fmt::Display for HookFailure {
                     f,
                     "did not start before the call's deadline of {deadline:?}"
                 )
+            }
+            HookFailure::RetriesExhausted { attempts, last } => {
+                write!(f, "gave up after {attempts} attempts: {last}")
             }
         }
     }

@@ -80,15 +80,20 @@ impl<T> ImplOutcome<T> {
     }
 
     /// A short, value-free description: `"value"`, `"no answer"`, `"error: …"`, `"panic: …"`.
+    ///
+    /// An impl whose retries ran out ([`HookFailure::RetriesExhausted`]) has the kind of its
+    /// last attempt's failure.
     pub fn kind(&self) -> OutcomeKind {
         match self {
             ImplOutcome::Value(_) => OutcomeKind::Value,
             ImplOutcome::NoAnswer => OutcomeKind::NoAnswer,
-            ImplOutcome::Failed(HookFailure::Panic(_)) => OutcomeKind::Panic,
-            ImplOutcome::Failed(
-                HookFailure::TimedOut { .. } | HookFailure::DeadlineExceeded { .. },
-            ) => OutcomeKind::TimedOut,
-            ImplOutcome::Failed(_) => OutcomeKind::Error,
+            ImplOutcome::Failed(f) => match f.last_attempt() {
+                HookFailure::Panic(_) => OutcomeKind::Panic,
+                HookFailure::TimedOut { .. } | HookFailure::DeadlineExceeded { .. } => {
+                    OutcomeKind::TimedOut
+                }
+                _ => OutcomeKind::Error,
+            },
             ImplOutcome::Skipped(_) => OutcomeKind::Skipped,
             ImplOutcome::Cancelled => OutcomeKind::Cancelled,
         }
@@ -655,6 +660,10 @@ impl<T> fmt::Display for HookOutcome<T> {
             match e.outcome {
                 ImplOutcome::Value(_) => f.write_str("answered")?,
                 ImplOutcome::NoAnswer => f.write_str("no answer")?,
+                // The attempt count follows below.
+                ImplOutcome::Failed(HookFailure::RetriesExhausted { last, .. }) => {
+                    write!(f, "{last}")?
+                }
                 ImplOutcome::Failed(failure) => write!(f, "{failure}")?,
                 ImplOutcome::Skipped(reason) => write!(f, "skipped: {reason}")?,
                 ImplOutcome::Cancelled => f.write_str("cancelled: the call no longer needed it")?,

@@ -26,7 +26,7 @@ use super::snapshot::ImplList;
 use super::CallPlan;
 use crate::error::{BoxError, HookFailure};
 use crate::hookimpl::ImplFn;
-use crate::outcome::{Entry, HookOutcome, ImplOutcome, ImplId};
+use crate::outcome::{Entry, HookOutcome, ImplId, ImplOutcome};
 use crate::spec::HookSpec;
 
 /// What a wrapper returns: the (possibly changed) outcome, or an error of its own.
