@@ -11,6 +11,7 @@ use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use futures::future::BoxFuture;
 use tokio::time::Sleep;
 use tracing::Span;
 
@@ -21,6 +22,7 @@ use super::snapshot::{ImplList, SyncLoop};
 use super::stats;
 use super::tight::{run_all_sync, run_all_sync_counted, run_all_sync_tallied};
 use super::CallPlan;
+use crate::hookimpl::HookReturn;
 use crate::outcome::{Entry, ImplOutcome};
 use crate::spec::HookSpec;
 
@@ -65,6 +67,38 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
             traced: tracing::level_enabled!(tracing::Level::TRACE),
             spare_timer: None,
             waiting: None,
+        }
+    }
+
+    /// The loop of a call that the ready path ([`super::ready`]) started: the impls before
+    /// `index` have their entries in `results`, and the impl at `index` went pending with
+    /// `fut` (no policy, no statistics: it waits as a fast-path impl does).
+    pub(crate) fn resume(
+        list: &'a ImplList<S>,
+        args: &'a S::Args,
+        plan: CallPlan<'a>,
+        results: Results<S::Output>,
+        index: u32,
+        fut: BoxFuture<'a, HookReturn<S::Output>>,
+    ) -> Self {
+        SeqLoop {
+            list,
+            args,
+            plan,
+            next: index as usize + 1,
+            pending: None,
+            deadline_timer: None,
+            results,
+            traced: false,
+            spare_timer: None,
+            waiting: Some((
+                index,
+                Waiting {
+                    fut,
+                    timer: None,
+                    timed: None,
+                },
+            )),
         }
     }
 
