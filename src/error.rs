@@ -31,6 +31,33 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// statistics' last error and [`CallError::ImplFailed`]) quotes at most 200 bytes of the
 /// impl's error or panic message, then `… (N bytes)`; [`as_error`](Self::as_error) and the
 /// `Panic` field keep them whole. Its `Debug` bounds them the same way.
+///
+/// An impl that was retried (it has a [`RetryPolicy`](crate::RetryPolicy)) and still failed
+/// reports [`RetriesExhausted`](Self::RetriesExhausted): the attempt count and the last
+/// attempt's failure, which [`last_attempt`](Self::last_attempt) and the `is_*` queries look
+/// through.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use hookwire::{FutureExt, HookFailure, HookManager, RetryPolicy, Retryable};
+/// hookwire::hookspec! { pub struct Fetch(u32) -> String; }
+///
+/// let pm = HookManager::new();
+/// pm.register("flaky", |r| {
+///     r.hook_fn::<Fetch>(|_| async { Err(Retryable::new("backend down").into()) }.boxed())
+///         .retry(RetryPolicy::new(3).backoff(Duration::from_millis(10), Duration::from_secs(1)))
+///         .add()
+/// })
+/// .unwrap();
+/// let outcome = pm.hook::<Fetch>().call(&1).await.unwrap();
+/// let failure = outcome.get("flaky").unwrap().failure().unwrap();
+/// assert!(matches!(failure, HookFailure::RetriesExhausted { attempts: 3, .. }));
+/// assert!(failure.is_error());
+/// assert_eq!(failure.to_string(), "gave up after 3 attempts: returned an error: backend down");
+/// # }
+/// ```
 #[non_exhaustive]
 pub enum HookFailure {
     /// The impl returned an error of its own.
