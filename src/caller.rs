@@ -214,9 +214,9 @@ impl<S: HookSpec> HookCaller<S> {
     pub async fn call(&self, args: &S::Args) -> Result<HookOutcome<S::Output>, CallError> {
         let slot = self.slot()?;
         let list = slot.list.load_full();
-        // The commonest case: no wrappers, monitors, statistics, policies, deadline or
-        // subscriber, sequential (`ready::applies` also means: not historic). The impls run
-        // inline in the first poll; the general loop is built only if one waits.
+        // The commonest case: no wrappers, monitors, policies, deadline or subscriber,
+        // sequential (`ready::applies` also means: not historic). The impls run inline in
+        // the first poll; the general loop is built only if one waits.
         let firstresult = list.spec.mode == CallMode::FirstResult;
         if ready::applies(&list, firstresult)
             && self.options.keeps_ready_path()

@@ -192,3 +192,39 @@ async fn dropping_a_call_whose_impl_waits_drops_that_impls_future_and_starts_no_
     assert!(dropped.load(Ordering::SeqCst));
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn statistics_count_every_impl_on_the_ready_path_those_that_wait_included() {
+    let pm = HookManager::builder().stats(true).build();
+    after::<Compute>(&pm, "fails", 0, || Err("nope".into()));
+    after::<Compute>(&pm, "waits", 10, || Ok(Some(2)));
+    after::<Compute>(&pm, "declines", 0, || Ok(None));
+    after::<Compute>(&pm, "answers", 0, || Ok(Some(1)));
+    for _ in 0..3 {
+        let out = pm.hook::<Compute>().call(&0).await.unwrap();
+        assert_eq!(
+            kinds(&out),
+            [
+                ("answers".to_owned(), OutcomeKind::Value),
+                ("declines".to_owned(), OutcomeKind::NoAnswer),
+                ("waits".to_owned(), OutcomeKind::Value),
+                ("fails".to_owned(), OutcomeKind::Error),
+            ]
+        );
+    }
+    // A call dropped while "waits" waits: counted as cancelled; "fails" never started.
+    assert!(pm.hook::<Compute>().call(&0).now_or_never().is_none());
+    let stats = pm.stats();
+    let get = |p: &str| {
+        let s = stats.get("compute", p).unwrap();
+        (s.calls, s.answers, s.no_answers, s.errors, s.cancelled)
+    };
+    assert_eq!(get("answers"), (4, 4, 0, 0, 0));
+    assert_eq!(get("declines"), (4, 0, 4, 0, 0));
+    assert_eq!(get("waits"), (4, 3, 0, 0, 1));
+    assert_eq!(get("fails"), (3, 0, 0, 3, 0));
+    assert_eq!(
+        stats.get("compute", "fails").unwrap().last_error.as_deref(),
+        Some("returned an error: nope")
+    );
+}

@@ -1,7 +1,7 @@
-//! The ready path: the common call — sequential, no wrapper, no monitor, no statistics, no
-//! policy on any impl, no deadline, no exclusion, no interested span subscriber — run as a
-//! plain loop inside the call's first poll, without building the general loop
-//! ([`SeqLoop`]) at all.
+//! The ready path: the common call — sequential, no wrapper, no monitor, no policy on any
+//! impl, no deadline, no exclusion, no interested span subscriber — run as a plain loop
+//! inside the call's first poll, without building the general loop ([`SeqLoop`]) at all.
+//! Impls that keep statistics are counted as the general loop counts them.
 //!
 //! Each impl runs inside one `catch_unwind`: a sync impl is called; an async impl's future
 //! is created, polled once and, if it is ready, dropped, all in the same isolation (a flag
@@ -18,11 +18,13 @@ use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 
-use super::fast::write_return;
+use super::fast::{
+    async_timed, call_sync_timed, counter, write_counted, write_return, AsyncFast, Counter, Waiting,
+};
 use super::panic::{drop_caught, dropped_message, log_second_panic};
 use super::sequential::{Results, SeqLoop};
 use super::snapshot::{ImplList, SyncLoop};
-use super::CallPlan;
+use super::{stats, CallPlan};
 use crate::hookimpl::{Hook, HookReturn, ImplFn};
 use crate::spec::HookSpec;
 
@@ -32,9 +34,9 @@ use crate::spec::HookSpec;
 #[inline(always)]
 pub(crate) fn applies<S: HookSpec>(list: &ImplList<S>, firstresult: bool) -> bool {
     list.ready
-        // The tight loop (`run_all_sync`) is cheaper for collect-all calls of several sync
-        // impls.
-        && (firstresult || list.sync_loop != SyncLoop::Plain || list.entries.len() <= 1)
+        // The tight loops (`run_all_sync`, and its variants counting statistics once per
+        // call) are cheaper for collect-all calls of several sync impls.
+        && (firstresult || list.sync_loop == SyncLoop::No || list.entries.len() <= 1)
         // No subscriber may want the call's `debug` span or the impls' `trace` spans: those
         // are created on the general path only.
         && !tracing::level_enabled!(tracing::Level::DEBUG)
@@ -120,6 +122,9 @@ fn poll<'a, S: HookSpec>(
         return Pin::new(general).poll(cx);
     }
     let plan = plan(firstresult, fail_fast);
+    if list.counted {
+        return poll_counted(list, args, plan, rest, cx);
+    }
     let mut results = Results::new();
     let n = list.entries.len();
     if n > 1 && !firstresult {
@@ -132,7 +137,8 @@ fn poll<'a, S: HookSpec>(
             ImplFn::Async(h) => match start(&**h, args, &entry.plugin, cx) {
                 Started::Done(r) => r,
                 Started::Pending(fut) => {
-                    *rest = Some(SeqLoop::resume(list, args, plan, results, index, fut));
+                    let waiting = waiting(fut);
+                    *rest = Some(SeqLoop::resume(list, args, plan, results, index, waiting));
                     return Poll::Pending;
                 }
             },
@@ -146,6 +152,88 @@ fn poll<'a, S: HookSpec>(
         }
     }
     Poll::Ready(results)
+}
+
+/// [`poll`]'s first poll for a list with statistics: each impl is counted on this thread's
+/// lane as the general loop counts it (a call whose latency sample is due is timed, out of
+/// line). A function of its own, so that the loop without statistics stays as it is
+/// (inlined, it cost that loop 10%).
+#[inline(never)]
+fn poll_counted<'a, S: HookSpec>(
+    list: &'a ImplList<S>,
+    args: &'a S::Args,
+    plan: CallPlan<'a>,
+    rest: &mut Option<SeqLoop<'a, S>>,
+    cx: &mut Context<'_>,
+) -> Poll<Results<S::Output>> {
+    // Without a lane (this thread's thread-locals are torn down) the general loop counts.
+    let Some(lane) = stats::lane() else {
+        return Pin::new(rest.insert(SeqLoop::new(list, args, plan))).poll(cx);
+    };
+    let mut results = Results::new();
+    let n = list.entries.len();
+    if n > 1 && !plan.firstresult {
+        results.reserve_exact(n);
+    }
+    // No impl on the ready path has a timeout: never armed.
+    let mut no_timer = None;
+    for (i, entry) in list.entries.iter().enumerate() {
+        let index = i as u32;
+        let count = counter(entry, lane);
+        let sampled = count.map_or(0, Counter::sample);
+        let stop = match (&entry.func, count) {
+            (ImplFn::Sync(h), Some(c)) if sampled > 0 => {
+                call_sync_timed(&**h, args, c, sampled, index, &mut results, &plan)
+            }
+            (ImplFn::Sync(h), _) => {
+                let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
+                write_counted(count, &mut results, index, r, &plan)
+            }
+            (ImplFn::Async(h), Some(c)) if sampled > 0 => match async_timed(
+                entry,
+                &**h,
+                args,
+                c,
+                sampled,
+                index,
+                &mut results,
+                &plan,
+                &mut no_timer,
+                cx,
+            ) {
+                AsyncFast::Done(stop) => stop,
+                AsyncFast::Pending(waiting) => {
+                    *rest = Some(SeqLoop::resume(list, args, plan, results, index, waiting));
+                    return Poll::Pending;
+                }
+            },
+            (ImplFn::Async(h), _) => match start(&**h, args, &entry.plugin, cx) {
+                Started::Done(r) => write_counted(count, &mut results, index, r, &plan),
+                Started::Pending(fut) => {
+                    let waiting = waiting(fut);
+                    *rest = Some(SeqLoop::resume(list, args, plan, results, index, waiting));
+                    return Poll::Pending;
+                }
+            },
+            (ImplFn::Blocking(_) | ImplFn::Wrapper(_), _) => {
+                unreachable!("the ready path runs only sync and async impls")
+            }
+        };
+        if stop {
+            break;
+        }
+    }
+    Poll::Ready(results)
+}
+
+/// An impl that waits, not timed, with no timeout.
+#[inline(always)]
+fn waiting<T>(fut: BoxFuture<'_, HookReturn<T>>) -> Waiting<'_, T> {
+    Waiting {
+        fut,
+        timer: None,
+        timed: None,
+    }
 }
 
 /// What creating and polling an async impl once gave.

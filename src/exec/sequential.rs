@@ -11,7 +11,6 @@ use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use futures::future::BoxFuture;
 use tokio::time::Sleep;
 use tracing::Span;
 
@@ -22,7 +21,6 @@ use super::snapshot::{ImplList, SyncLoop};
 use super::stats;
 use super::tight::{run_all_sync, run_all_sync_counted, run_all_sync_tallied};
 use super::CallPlan;
-use crate::hookimpl::HookReturn;
 use crate::outcome::{Entry, ImplOutcome};
 use crate::spec::HookSpec;
 
@@ -71,34 +69,36 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
     }
 
     /// The loop of a call that the ready path ([`super::ready`]) started: the impls before
-    /// `index` have their entries in `results`, and the impl at `index` went pending with
-    /// `fut` (no policy, no statistics: it waits as a fast-path impl does).
+    /// `index` have their entries in `results`, and the impl at `index` (no policy) went
+    /// pending. It waits as it would in this loop: polled here directly, or, in a list with
+    /// statistics, in an [`ImplRun`] that counts it when it finishes.
     pub(crate) fn resume(
         list: &'a ImplList<S>,
         args: &'a S::Args,
         plan: CallPlan<'a>,
         results: Results<S::Output>,
         index: u32,
-        fut: BoxFuture<'a, HookReturn<S::Output>>,
+        waiting: Waiting<'a, S::Output>,
     ) -> Self {
+        let (pending, waiting) = if list.counted {
+            let entry = &list.entries[index as usize];
+            // No subscriber wanted spans for this call (the ready path's condition).
+            let run = ImplRun::resume(entry, args, index, waiting, Span::none(), None);
+            (Some(run), None)
+        } else {
+            (None, Some((index, waiting)))
+        };
         SeqLoop {
             list,
             args,
             plan,
             next: index as usize + 1,
-            pending: None,
+            pending,
             deadline_timer: None,
             results,
             traced: false,
             spare_timer: None,
-            waiting: Some((
-                index,
-                Waiting {
-                    fut,
-                    timer: None,
-                    timed: None,
-                },
-            )),
+            waiting,
         }
     }
 

@@ -44,9 +44,9 @@ pub(crate) struct ImplList<S: HookSpec> {
     pub(crate) sync_loop: SyncLoop,
     /// Whether any impl keeps statistics (the loops then look up the thread's lane).
     pub(crate) counted: bool,
-    /// No wrappers, every impl a sync or async impl with no policy (not even a timeout) and
-    /// no statistics, and a spec that is sequential, without deadline and not historic:
-    /// calls may take the ready path ([`super::ready`]) unless the caller overrides those.
+    /// No wrappers, every impl a sync or async impl with no policy (not even a timeout),
+    /// and a spec that is sequential, without deadline and not historic: calls may take the
+    /// ready path ([`super::ready`]) unless the caller overrides those.
     pub(crate) ready: bool,
     /// With [`SyncLoop::Counted`]: the calls that ran every plain impl, counted once per call
     /// (created on the list's second tight-loop call, so a list used once — `call_extra` —
@@ -96,9 +96,7 @@ impl<S: HookSpec> ImplList<S> {
             && spec.deadline.is_none()
             && !spec.historic
             && entries.iter().all(|e| {
-                matches!(e.func, ImplFn::Sync(_) | ImplFn::Async(_))
-                    && e.policy.is_none()
-                    && e.stats.is_none()
+                matches!(e.func, ImplFn::Sync(_) | ImplFn::Async(_)) && e.policy.is_none()
             });
         ImplList {
             spec,
