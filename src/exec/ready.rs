@@ -6,10 +6,12 @@
 //! Each impl runs inside one `catch_unwind`: a sync impl is called; an async impl's future
 //! is created, polled once and, if it is ready, dropped, all in the same isolation (a flag
 //! tells a panic in the drop from one in the poll, so both become the same outcomes as on
-//! the general path). When every impl answers at once the call completes here (a
-//! first-result call stops at the first value, a fail-fast call at the first failure). The
-//! first impl that goes pending hands the call over to [`SeqLoop`], with its future and the
-//! entries so far: from there on the call runs exactly as it would have from the start.
+//! the general path; a call whose latency sample is due for statistics is timed by the
+//! general path's own code instead). When every impl answers at once the call completes
+//! here (a first-result call stops at the first value, a fail-fast call at the first
+//! failure). The first impl that goes pending hands the call over to [`SeqLoop`], with its
+//! future and the entries so far: from there on the call runs exactly as it would have from
+//! the start.
 
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
