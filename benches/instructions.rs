@@ -20,6 +20,10 @@
 //! (the same calls with per-impl statistics on), and `start` (N plugins added and started on
 //! a fresh `PluginHost`, per iteration); then iterations and N.
 //! Run by `cargo bench` with no arguments it does a few calls of each mode and exits.
+//!
+//! Targets (instructions per call; results in BENCHMARKS.md, "Instruction counts"):
+//! `async` ≤ 2.0× `async-baseline` at N = 10 and 100, and ≤ 1.6× at N = 1; `first` (N = 1)
+//! ≤ 2.0× `first-baseline`; `sync-stats`/`async-stats` ≤ 1.10× `sync`/`async`.
 
 use std::future::Future;
 use std::hint::black_box;

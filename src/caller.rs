@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use crate::error::{CallError, RegisterError};
 use crate::exec::snapshot::{ImplEntry, ImplList};
-use crate::exec::{call_span, run_call, CallPlan, PlainLoop};
+use crate::exec::{call_span, ready, run_call, CallPlan, PlainLoop};
 use crate::hookimpl::{AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, Placement, SyncFn};
 use crate::manager::slot::{HistoricCall, Slot};
 use crate::manager::Shared;
@@ -31,6 +31,13 @@ pub(crate) struct CallOptions {
 }
 
 impl CallOptions {
+    /// Whether this caller keeps a call on the ready path when the spec allows it: no
+    /// exclusion, no deadline, not parallel.
+    #[inline]
+    fn keeps_ready_path(&self) -> bool {
+        self.exclude.is_none() && self.deadline.is_none() && self.parallel != Some(true)
+    }
+
     /// The plan of one call: the spec's defaults with this caller's overrides.
     pub(crate) fn plan<S: HookSpec>(&self, list: &ImplList<S>) -> CallPlan<'_> {
         let deadline = self.deadline.or(list.spec.deadline);
@@ -247,6 +254,27 @@ impl<S: HookSpec> HookCaller<S> {
     pub async fn call(&self, args: &S::Args) -> Result<HookOutcome<S::Output>, CallError> {
         let slot = self.slot()?;
         let list = slot.list.load_full();
+        // The commonest case: no wrappers, monitors, policies, deadline or subscriber,
+        // sequential (`ready::applies` also means: not historic). The impls run inline in
+        // the first poll; the general loop is built only if one waits.
+        let firstresult = list.spec.mode == CallMode::FirstResult;
+        if ready::applies(&list, firstresult)
+            && self.options.keeps_ready_path()
+            && !slot.shared.monitored()
+        {
+            let fail_fast = self.options.fail_fast.unwrap_or(list.spec.fail_fast);
+            let results = {
+                let mut rest = None;
+                ready::ReadyCall::new(&list, args, firstresult, fail_fast, &mut rest).await
+            };
+            let mut outcome = HookOutcome::new(results, list);
+            if fail_fast {
+                if let Some(e) = outcome.take_first_failure() {
+                    return Err(e);
+                }
+            }
+            return Ok(outcome);
+        }
         if list.spec.historic {
             return Err(historic_misuse(&list.spec.name));
         }

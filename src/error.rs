@@ -31,6 +31,34 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// statistics' last error and [`CallError::ImplFailed`]) quotes at most 200 bytes of the
 /// impl's error or panic message, then `… (N bytes)`; [`as_error`](Self::as_error) and the
 /// `Panic` field keep them whole. Its `Debug` bounds them the same way.
+///
+/// An impl that was retried (it has a [`RetryPolicy`](crate::RetryPolicy)) and still failed
+/// reports [`RetriesExhausted`](Self::RetriesExhausted): the attempt count and the last
+/// attempt's failure, which [`last_attempt`](Self::last_attempt) and the `is_*` queries look
+/// through.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use hookwire::policy::{RetryPolicy, Retryable};
+/// use hookwire::{FutureExt, HookFailure, HookManager};
+/// hookwire::hookspec! { pub struct Fetch(u32) -> String; }
+///
+/// let pm = HookManager::new();
+/// pm.register("flaky", |r| {
+///     r.hook_fn::<Fetch>(|_| async { Err(Retryable::new("backend down").into()) }.boxed())
+///         .retry(RetryPolicy::new(3).backoff(Duration::from_millis(10), Duration::from_secs(1)))
+///         .add()
+/// })
+/// .unwrap();
+/// let outcome = pm.hook::<Fetch>().call(&1).await.unwrap();
+/// let failure = outcome.get("flaky").unwrap().failure().unwrap();
+/// assert!(matches!(failure, HookFailure::RetriesExhausted { attempts: 3, .. }));
+/// assert!(failure.is_error());
+/// assert_eq!(failure.to_string(), "gave up after 3 attempts: returned an error: backend down");
+/// # }
+/// ```
 #[non_exhaustive]
 pub enum HookFailure {
     /// The impl returned an error of its own.
@@ -49,30 +77,59 @@ pub enum HookFailure {
         /// Whether the impl had started.
         started: bool,
     },
+    /// The impl has a [`RetryPolicy`](crate::RetryPolicy), was retried, and its last attempt
+    /// failed too (its attempts ran out, or the last failure was not retryable, or the retry
+    /// budget or the call's deadline left no room for another): `last` is that attempt's
+    /// failure. A failure on the first attempt with no retry made is reported as it is, not
+    /// wrapped; so is an attempt cut off by the call's deadline
+    /// ([`DeadlineExceeded`](Self::DeadlineExceeded)).
+    ///
+    /// [`ImplOutcome::kind`](crate::ImplOutcome::kind), [`is_panic`](Self::is_panic),
+    /// [`is_timeout`](Self::is_timeout), [`is_error`](Self::is_error) and
+    /// [`as_error`](Self::as_error) answer as for `last`; `Display` is
+    /// `gave up after 3 attempts: <last>`.
+    RetriesExhausted {
+        /// How many times the impl was called in this call (at least 2).
+        attempts: u32,
+        /// The failure of the last attempt.
+        last: Box<HookFailure>,
+    },
 }
 
 impl HookFailure {
-    /// `true` when the impl panicked.
-    pub fn is_panic(&self) -> bool {
-        matches!(self, HookFailure::Panic(_))
+    /// The failure of the impl's last attempt: `last` of
+    /// [`RetriesExhausted`](Self::RetriesExhausted), otherwise the failure itself.
+    pub fn last_attempt(&self) -> &HookFailure {
+        match self {
+            HookFailure::RetriesExhausted { last, .. } => last.last_attempt(),
+            other => other,
+        }
     }
 
-    /// `true` when the impl overran its timeout or the call's deadline.
+    /// `true` when the impl panicked (in its last attempt, if it was retried).
+    pub fn is_panic(&self) -> bool {
+        matches!(self.last_attempt(), HookFailure::Panic(_))
+    }
+
+    /// `true` when the impl overran its timeout (in its last attempt, if it was retried) or
+    /// the call's deadline.
     pub fn is_timeout(&self) -> bool {
         matches!(
-            self,
+            self.last_attempt(),
             HookFailure::TimedOut { .. } | HookFailure::DeadlineExceeded { .. }
         )
     }
 
-    /// `true` when the impl returned an error of its own.
+    /// `true` when the impl returned an error of its own (in its last attempt, if it was
+    /// retried).
     pub fn is_error(&self) -> bool {
-        matches!(self, HookFailure::Error(_))
+        matches!(self.last_attempt(), HookFailure::Error(_))
     }
 
-    /// The impl's own error, when it returned one; downcast it to your error type.
+    /// The impl's own error, when it returned one (in its last attempt, if it was retried);
+    /// downcast it to your error type.
     pub fn as_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
-        match self {
+        match self.last_attempt() {
             HookFailure::Error(e) => Some(e.as_ref()),
             _ => None,
         }
@@ -97,6 +154,11 @@ impl fmt::Debug for HookFailure {
                 .debug_struct("DeadlineExceeded")
                 .field("deadline", deadline)
                 .field("started", started)
+                .finish(),
+            HookFailure::RetriesExhausted { attempts, last } => f
+                .debug_struct("RetriesExhausted")
+                .field("attempts", attempts)
+                .field("last", last)
                 .finish(),
         }
     }
@@ -126,6 +188,9 @@ impl fmt::Display for HookFailure {
                     f,
                     "did not start before the call's deadline of {deadline:?}"
                 )
+            }
+            HookFailure::RetriesExhausted { attempts, last } => {
+                write!(f, "gave up after {attempts} attempts: {last}")
             }
         }
     }

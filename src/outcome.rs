@@ -72,15 +72,20 @@ impl<T> ImplOutcome<T> {
     }
 
     /// A short, value-free description: `"value"`, `"no answer"`, `"error: …"`, `"panic: …"`.
+    ///
+    /// An impl whose retries ran out ([`HookFailure::RetriesExhausted`]) has the kind of its
+    /// last attempt's failure.
     pub fn kind(&self) -> OutcomeKind {
         match self {
             ImplOutcome::Value(_) => OutcomeKind::Value,
             ImplOutcome::NoAnswer => OutcomeKind::NoAnswer,
-            ImplOutcome::Failed(HookFailure::Panic(_)) => OutcomeKind::Panic,
-            ImplOutcome::Failed(
-                HookFailure::TimedOut { .. } | HookFailure::DeadlineExceeded { .. },
-            ) => OutcomeKind::TimedOut,
-            ImplOutcome::Failed(_) => OutcomeKind::Error,
+            ImplOutcome::Failed(f) => match f.last_attempt() {
+                HookFailure::Panic(_) => OutcomeKind::Panic,
+                HookFailure::TimedOut { .. } | HookFailure::DeadlineExceeded { .. } => {
+                    OutcomeKind::TimedOut
+                }
+                _ => OutcomeKind::Error,
+            },
             ImplOutcome::CircuitOpen => OutcomeKind::CircuitOpen,
             ImplOutcome::Cancelled => OutcomeKind::Cancelled,
         }
@@ -662,6 +667,10 @@ impl<T> fmt::Display for HookOutcome<T> {
             match e.outcome {
                 ImplOutcome::Value(_) => f.write_str("answered")?,
                 ImplOutcome::NoAnswer => f.write_str("no answer")?,
+                // The attempt count follows below.
+                ImplOutcome::Failed(HookFailure::RetriesExhausted { last, .. }) => {
+                    write!(f, "{last}")?
+                }
                 ImplOutcome::Failed(failure) => write!(f, "{failure}")?,
                 ImplOutcome::CircuitOpen => f.write_str("skipped: its circuit breaker is open")?,
                 ImplOutcome::Cancelled => f.write_str("cancelled: the call no longer needed it")?,

@@ -201,7 +201,7 @@ async fn retry_gives_up_and_reports_the_last_error() {
     assert_eq!(e.attempts, 3);
     assert_eq!(
         e.outcome.failure().unwrap().to_string(),
-        "returned an error: flaky #2"
+        "gave up after 3 attempts: returned an error: flaky #2"
     );
 }
 
@@ -226,7 +226,7 @@ async fn no_retry_past_the_deadline() {
     assert_eq!(e.attempts, 2);
     assert_eq!(
         e.outcome.failure().unwrap().to_string(),
-        "returned an error: flaky #1"
+        "gave up after 2 attempts: returned an error: flaky #1"
     );
 }
 

@@ -1,6 +1,8 @@
 //! The engine that runs one hook call over a snapshot of impls.
 //!
 //! - [`snapshot`]: the immutable impl list a call runs on.
+//! - [`ready`]: the common call run inline in its first poll, handed over to [`sequential`]
+//!   only if an impl waits.
 //! - [`sequential`]: the hand-written poll loop over plain impls.
 //! - [`wrapper`]: `Next`-style wrappers around the loop.
 //! - [`panic`]: panics turned into failure values.
@@ -9,6 +11,7 @@ pub(crate) mod breaker;
 pub(crate) mod fast;
 pub(crate) mod panic;
 pub(crate) mod parallel;
+pub(crate) mod ready;
 pub(crate) mod retry;
 pub(crate) mod run;
 pub(crate) mod sequential;

@@ -50,7 +50,7 @@ pub(crate) fn drop_caught<X>(x: X) -> Option<String> {
 
 /// The message of a panic raised while an impl's future was dropped.
 #[cold]
-fn dropped_message(payload: Box<dyn Any + Send>) -> String {
+pub(crate) fn dropped_message(payload: Box<dyn Any + Send>) -> String {
     format!("{} (while its future was dropped)", panic_message(payload))
 }
 

@@ -55,6 +55,17 @@ pub type RetryPredicate = Arc<dyn Fn(&HookFailure) -> bool + Send + Sync>;
 /// # Ok::<(), hookwire::error::RetryPolicyError>(())
 /// ```
 ///
+/// # When the retries run out
+/// An impl that failed after more than one attempt — its attempts ran out, or its last
+/// failure was not retryable, or the retry budget or the call's deadline left no room for
+/// another — reports [`HookFailure::RetriesExhausted`] with the attempt count and the last
+/// attempt's failure (`gave up after 3 attempts: returned an error: …`), wherever its outcome
+/// is seen: [`HookOutcome::iter`](crate::HookOutcome::iter), [`get`](crate::HookOutcome::get),
+/// [`entries`](crate::HookOutcome::entries), a fail-fast [`CallError`](crate::CallError),
+/// monitors' reports. Its [`kind`](crate::ImplOutcome::kind) is the last failure's. A failure
+/// on the first attempt, with no retry made, is reported as it is; a success on a later
+/// attempt is a value (its attempt count is in [`entries`](crate::HookOutcome::entries)).
+///
 /// # Jitter
 /// With jitter (the default) each wait is drawn uniformly in `[d/2, d]` ("equal jitter") from a
 /// [`fastrand`] generator that belongs to the policy (and its clones). By default it is seeded

@@ -303,7 +303,9 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
         }
     }
 
-    /// An attempt ended: retry it, or finish. Returns the entry when finished.
+    /// An attempt ended: retry it, or finish. Returns the entry when finished: a failure
+    /// after more than one attempt becomes [`HookFailure::RetriesExhausted`] (recorded in
+    /// the breaker, the statistics and the span as the last attempt's failure, as before).
     fn settle(&mut self, outcome: ImplOutcome<S::Output>) -> Option<Entry<S::Output>> {
         if let ImplOutcome::Failed(failure) = &outcome {
             if let Some(delay) = self.retry_delay(failure) {
@@ -321,7 +323,16 @@ impl<'a, S: HookSpec> ImplRun<'a, S> {
                 return None;
             }
         }
-        Some(self.finish(outcome))
+        let mut done = self.finish(outcome);
+        if self.attempts > 1 {
+            if let ImplOutcome::Failed(last) = done.outcome {
+                done.outcome = ImplOutcome::Failed(HookFailure::RetriesExhausted {
+                    attempts: self.attempts,
+                    last: Box::new(last),
+                });
+            }
+        }
+        Some(done)
     }
 
     /// The backoff before the next attempt, if `failure` is to be retried.

@@ -68,6 +68,40 @@ impl<'a, S: HookSpec> SeqLoop<'a, S> {
         }
     }
 
+    /// The loop of a call that the ready path ([`super::ready`]) started: the impls before
+    /// `index` have their entries in `results`, and the impl at `index` (no policy) went
+    /// pending. It waits as it would in this loop: polled here directly, or, in a list with
+    /// statistics, in an [`ImplRun`] that counts it when it finishes.
+    pub(crate) fn resume(
+        list: &'a ImplList<S>,
+        args: &'a S::Args,
+        plan: CallPlan<'a>,
+        results: Results<S::Output>,
+        index: u32,
+        waiting: Waiting<'a, S::Output>,
+    ) -> Self {
+        let (pending, waiting) = if list.counted {
+            let entry = &list.entries[index as usize];
+            // No subscriber wanted spans for this call (the ready path's condition).
+            let run = ImplRun::resume(entry, args, index, waiting, Span::none(), None);
+            (Some(run), None)
+        } else {
+            (None, Some((index, waiting)))
+        };
+        SeqLoop {
+            list,
+            args,
+            plan,
+            next: index as usize + 1,
+            pending,
+            deadline_timer: None,
+            results,
+            traced: false,
+            spare_timer: None,
+            waiting,
+        }
+    }
+
     /// Records a finished impl; returns `true` when the call must stop here.
     #[inline]
     fn record(&mut self, entry: Entry<S::Output>) -> bool {

@@ -44,6 +44,10 @@ pub(crate) struct ImplList<S: HookSpec> {
     pub(crate) sync_loop: SyncLoop,
     /// Whether any impl keeps statistics (the loops then look up the thread's lane).
     pub(crate) counted: bool,
+    /// No wrappers, every impl a sync or async impl with no policy (not even a timeout),
+    /// and a spec that is sequential, without deadline and not historic: calls may take the
+    /// ready path ([`super::ready`]) unless the caller overrides those.
+    pub(crate) ready: bool,
     /// With [`SyncLoop::Counted`]: the calls that ran every plain impl, counted once per call
     /// (created on the list's second tight-loop call, so a list used once — `call_extra` —
     /// never registers one with its impls).
@@ -87,24 +91,34 @@ impl<S: HookSpec> ImplList<S> {
             SyncLoop::No
         };
         let counted = entries.iter().any(|e| e.stats.is_some());
+        let ready = n_wrappers == 0
+            && !spec.parallel
+            && spec.deadline.is_none()
+            && !spec.historic
+            && entries.iter().all(|e| {
+                matches!(e.func, ImplFn::Sync(_) | ImplFn::Async(_)) && e.policy.is_none()
+            });
         ImplList {
             spec,
             entries,
             n_wrappers,
             sync_loop,
             counted,
+            ready,
             tally: OnceLock::new(),
             used: AtomicBool::new(false),
         }
     }
 
     pub(crate) fn empty(spec: SpecInfo) -> Self {
+        let ready = !spec.parallel && spec.deadline.is_none() && !spec.historic;
         ImplList {
             spec,
             entries: Vec::new(),
             n_wrappers: 0,
             sync_loop: SyncLoop::Plain,
             counted: false,
+            ready,
             tally: OnceLock::new(),
             used: AtomicBool::new(false),
         }
