@@ -2,6 +2,8 @@
 #![warn(missing_docs)]
 
 mod caller;
+#[cfg(feature = "discovery")]
+pub mod discovery;
 mod error;
 mod exec;
 mod hookimpl;

@@ -21,6 +21,7 @@ use super::context::{PluginContext, Provided, ServiceMap};
 use super::events::PluginEvent;
 use super::lifecycle::PluginState;
 use super::list::PluginStatus;
+use super::layer::Layer;
 use super::meta::PluginMeta;
 use super::Plugin;
 use crate::error::BoxError;
@@ -45,6 +46,9 @@ pub(crate) struct Host {
     /// How many plugins started without an optional dependency that had failed: a start
     /// looks at its plugins' `without` lists only when this moved.
     pub(crate) skips: AtomicUsize,
+    /// The manifest cache of [`PluginHost::discover`](super::PluginHost::discover).
+    #[cfg(feature = "discovery")]
+    pub(crate) scanner: Mutex<crate::discovery::Scanner>,
 }
 
 #[derive(Default)]
@@ -94,6 +98,8 @@ pub(crate) struct Cell {
     /// them (set once, by its start, which counts it in [`Host::skips`]).
     pub(crate) without: OnceLock<Box<[Arc<str>]>>,
     pub(crate) meta: PluginMeta,
+    /// What a manifest sets for the plugin (config, priorities), below the host's file.
+    pub(crate) layer: Option<Arc<Layer>>,
 }
 
 #[derive(Default)]

@@ -13,11 +13,12 @@
 
 mod builder;
 mod cell;
-mod config;
+pub(crate) mod config;
 mod context;
 mod deps;
 mod events;
 mod host;
+mod layer;
 mod lifecycle;
 mod list;
 mod meta;
@@ -35,6 +36,8 @@ pub use context::{ContextError, PluginContext};
 pub use deps::{resolve, DependencyError, DependencyProblem, Resolution};
 pub use events::PluginEvent;
 pub use host::PluginHost;
+#[cfg(feature = "discovery")]
+pub(crate) use layer::Layer;
 pub use lifecycle::{IllegalTransition, PluginState};
 pub use list::{PluginList, PluginStatus};
 pub use meta::{Conflict, Dependency, MetaError, PluginMeta};
