@@ -71,3 +71,14 @@ fn discover_reports_both_duplicates_and_adds_the_other_linked_plugins() {
     assert_eq!(report.loaded().collect::<Vec<_>>(), ["other"]);
     assert!(host.plugins().get("cache").is_none());
 }
+
+/// The trap `submit_plugin!` documents: `greeter-linked` is a dependency of this test binary
+/// (in Cargo.toml) but nothing here refers to it, so the linker drops it and its plugin with
+/// it. `tests/discovery_linked.rs` writes `use greeter_linked as _;` and finds it.
+#[test]
+fn a_plugin_crate_only_in_cargo_toml_is_not_linked_so_not_discovered() {
+    let names: Vec<String> = hookwire::discovery::linked_plugins()
+        .map(|p| p.instantiate().meta().name)
+        .collect();
+    assert!(!names.iter().any(|n| n == "greeter"), "{names:?}");
+}
