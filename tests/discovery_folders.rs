@@ -30,7 +30,13 @@ fn set_time(path: &Path, at: SystemTime) {
 
 fn description(scan: &hookwire::discovery::Scan, name: &str) -> String {
     let p = scan.plugins.iter().find(|p| p.name == name).unwrap();
-    p.manifest.as_ref().unwrap().meta.description.clone().unwrap()
+    p.manifest
+        .as_ref()
+        .unwrap()
+        .meta
+        .description
+        .clone()
+        .unwrap()
 }
 
 #[test]
@@ -43,7 +49,11 @@ fn a_later_folder_wins_a_name_and_the_report_notes_it() {
     );
     write(&system, "x/plugin.toml", &manifest("x", "system"));
     write(&system, "y/plugin.toml", &manifest("y", "system"));
-    write(&system, "only-system/plugin.toml", &manifest("only-system", "system"));
+    write(
+        &system,
+        "only-system/plugin.toml",
+        &manifest("only-system", "system"),
+    );
     write(&user, "y/plugin.toml", &manifest("y", "user"));
     let px = write(&project, "x/plugin.toml", &manifest("x", "project"));
     // Not plugins: a file and a hidden folder in a plugin folder.
@@ -64,7 +74,11 @@ fn a_later_folder_wins_a_name_and_the_report_notes_it() {
     assert_eq!(
         shadowed,
         [
-            ("y", &*user.join("y/plugin.toml"), &*system.join("y/plugin.toml")),
+            (
+                "y",
+                &*user.join("y/plugin.toml"),
+                &*system.join("y/plugin.toml")
+            ),
             ("x", &*px, &*system.join("x/plugin.toml")),
         ]
     );
@@ -79,7 +93,10 @@ fn a_later_invalid_manifest_still_wins_its_name() {
     write(&a, "x/plugin.toml", &manifest("x", "good"));
     write(&b, "x/plugin.toml", "name = \"x\"\n");
     let scan = Scanner::new().scan(&[&a, &b]);
-    assert!(scan.plugins[0].manifest.is_err(), "the operator's override is broken: say so");
+    assert!(
+        scan.plugins[0].manifest.is_err(),
+        "the operator's override is broken: say so"
+    );
     assert_eq!(scan.shadowed.len(), 1);
 }
 
@@ -93,7 +110,9 @@ fn a_missing_folder_is_skipped_and_a_file_given_as_folder_is_an_error() {
     assert_eq!(scan.stats.missing_folders, 1);
     assert_eq!(scan.folder_errors.len(), 1);
     assert_eq!(scan.folder_errors[0].folder, file);
-    assert!(scan.folder_errors[0].message.starts_with("cannot list the plugin folder: "));
+    assert!(scan.folder_errors[0]
+        .message
+        .starts_with("cannot list the plugin folder: "));
     assert_eq!(scan.plugins.len(), 1, "the other folders are scanned");
 }
 
@@ -110,11 +129,17 @@ fn a_rescan_re_parses_only_added_touched_and_edited_manifests() {
     }
     let mut scanner = Scanner::new();
     let cold = scanner.scan(&[root]);
-    assert_eq!((cold.stats.parsed, cold.stats.reused, cold.stats.hashed), (3, 0, 0));
+    assert_eq!(
+        (cold.stats.parsed, cold.stats.reused, cold.stats.hashed),
+        (3, 0, 0)
+    );
 
     // Unchanged: nothing read.
     let warm = scanner.scan(&[root]);
-    assert_eq!((warm.stats.parsed, warm.stats.reused, warm.stats.hashed), (0, 3, 0));
+    assert_eq!(
+        (warm.stats.parsed, warm.stats.reused, warm.stats.hashed),
+        (0, 3, 0)
+    );
 
     // Touched (a new modification time): re-parsed.
     age(&b, hour / 2);
@@ -153,7 +178,10 @@ fn a_too_recent_modification_time_is_not_trusted_so_same_size_edits_are_seen() {
 
     // Same content: read and hashed, not re-parsed.
     let same = scanner.scan(&[dir.path()]);
-    assert_eq!((same.stats.parsed, same.stats.hashed, same.stats.reused), (0, 1, 1));
+    assert_eq!(
+        (same.stats.parsed, same.stats.hashed, same.stats.reused),
+        (0, 1, 1)
+    );
 
     // An edit of the same size within the same time tick: same size and time, new content.
     std::fs::write(&path, manifest("x", "two")).unwrap();
@@ -177,4 +205,19 @@ fn an_invalid_manifest_is_cached_too_and_re_parsed_once_fixed() {
     age(&path, Duration::from_secs(1800));
     let fixed = scanner.scan(&[dir.path()]);
     assert_eq!(description(&fixed, "x"), "fixed");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_plugin_folder_may_be_a_symbolic_link_to_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = dir.path().join("elsewhere");
+    write(&elsewhere, "x/plugin.toml", &manifest("x", "linked folder"));
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("x"), plugins.join("x")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("nowhere"), plugins.join("dangling")).unwrap();
+    let scan = Scanner::new().scan(&[&plugins]);
+    assert_eq!(scan.plugins.len(), 1);
+    assert_eq!(description(&scan, "x"), "linked folder");
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use hookspecs::{AppInfo, OnStartup};
 use hookwire::discovery::{DiscoveryOptions, DiscoveryStatus, PluginSource};
 use hookwire::{
-    async_trait, BoxError, DisabledBy, HostConfig, Plugin, PluginContext, PluginError,
-    PluginHost, PluginMeta, RegisterError, Registrar,
+    async_trait, BoxError, DisabledBy, HostConfig, Plugin, PluginContext, PluginError, PluginHost,
+    PluginMeta, RegisterError, Registrar,
 };
 
 /// The config `layered` read in its `init`, per host run (tests run in parallel: keyed by
@@ -87,7 +87,11 @@ async fn startup_order(host: &PluginHost) -> Vec<String> {
         name: "shop".into(),
         version: "1.0.0".into(),
     };
-    host.hook::<OnStartup>().call(&app).await.unwrap().into_values()
+    host.hook::<OnStartup>()
+        .call(&app)
+        .await
+        .unwrap()
+        .into_values()
 }
 
 #[tokio::test]
@@ -100,12 +104,19 @@ async fn a_manifest_config_sits_above_the_plugin_defaults_and_below_the_host_fil
     );
     let host = host_with("[plugins.layered]\nfrom_file = \"file\"\n");
     let report = host.discover(&DiscoveryOptions::new().folder(dir.path()));
-    assert!(matches!(report.get("layered").unwrap().status, DiscoveryStatus::Loaded { lazy: false }));
+    assert!(matches!(
+        report.get("layered").unwrap().status,
+        DiscoveryStatus::Loaded { lazy: false }
+    ));
     host.start().await.unwrap();
     let read = READ.lock().unwrap();
     let got = read.iter().find(|l| l.tag == "three-levels").unwrap();
     assert_eq!(
-        (got.from_default.as_str(), got.from_manifest.as_str(), got.from_file.as_str()),
+        (
+            got.from_default.as_str(),
+            got.from_manifest.as_str(),
+            got.from_file.as_str()
+        ),
         ("default", "manifest", "file")
     );
 }
@@ -113,7 +124,11 @@ async fn a_manifest_config_sits_above_the_plugin_defaults_and_below_the_host_fil
 #[tokio::test]
 async fn an_unknown_key_in_a_manifest_config_names_the_manifest() {
     let dir = tempfile::tempdir().unwrap();
-    let path = write(dir.path(), "layered", "[config]\ntag = \"typo\"\nfrom_manifets = \"x\"\n");
+    let path = write(
+        dir.path(),
+        "layered",
+        "[config]\ntag = \"typo\"\nfrom_manifets = \"x\"\n",
+    );
     let host = PluginHost::new();
     host.discover(&DiscoveryOptions::new().folder(dir.path()));
     let report = host.start().await.unwrap();
@@ -153,7 +168,11 @@ async fn a_manifest_priority_for_a_hook_the_plugin_lacks_fails_that_plugin() {
     let report = host.start().await.unwrap();
     assert_eq!(report.failed.len(), 1);
     assert_eq!(report.failed[0].0, "ranked-a");
-    assert!(report.failed[0].1.contains("names hook `on_shutdown`"), "{:?}", report.failed);
+    assert!(
+        report.failed[0].1.contains("names hook `on_shutdown`"),
+        "{:?}",
+        report.failed
+    );
 }
 
 #[tokio::test]
@@ -162,12 +181,18 @@ async fn a_lazy_manifest_makes_its_plugin_lazy_unless_the_host_file_says_otherwi
     write(dir.path(), "ranked-a", "lazy = true\n");
     let host = PluginHost::new();
     let report = host.discover(&DiscoveryOptions::new().folder(dir.path()));
-    assert!(matches!(report.get("ranked-a").unwrap().status, DiscoveryStatus::Loaded { lazy: true }));
+    assert!(matches!(
+        report.get("ranked-a").unwrap().status,
+        DiscoveryStatus::Loaded { lazy: true }
+    ));
     assert_eq!(host.start().await.unwrap().lazy, ["ranked-a"]);
 
     let host = host_with("[plugins.ranked-a]\nlazy = false\n");
     let report = host.discover(&DiscoveryOptions::new().folder(dir.path()));
-    assert!(matches!(report.get("ranked-a").unwrap().status, DiscoveryStatus::Loaded { lazy: false }));
+    assert!(matches!(
+        report.get("ranked-a").unwrap().status,
+        DiscoveryStatus::Loaded { lazy: false }
+    ));
     assert!(host.start().await.unwrap().lazy.is_empty());
 }
 
@@ -183,27 +208,54 @@ async fn manifest_requires_and_conflicts_feed_dependency_resolution() {
         panic!("expected a dependency error, got {err}")
     };
     let text = error.to_string();
-    assert!(text.contains("plugin `ranked-a` requires `audit` ^1, but no plugin `audit` is present"), "{text}");
-    assert!(text.contains("plugin `ranked-b` is incompatible with `layered`"), "{text}");
+    assert!(
+        text.contains("plugin `ranked-a` requires `audit` ^1, but no plugin `audit` is present"),
+        "{text}"
+    );
+    assert!(
+        text.contains("plugin `ranked-b` is incompatible with `layered`"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
 async fn manifest_host_api_adds_to_the_plugin_requirement() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "ranked-a", "host_api = \"^2\"\n");
-    let host = PluginHost::builder().host_api(semver::Version::new(1, 4, 0)).build();
+    let host = PluginHost::builder()
+        .host_api(semver::Version::new(1, 4, 0))
+        .build();
     host.discover(&DiscoveryOptions::new().folder(dir.path()));
     let err = host.start().await.unwrap_err().to_string();
-    assert!(err.contains("plugin `ranked-a` requires host API ^2, but this host provides API 1.4.0"), "{err}");
+    assert!(
+        err.contains("plugin `ranked-a` requires host API ^2, but this host provides API 1.4.0"),
+        "{err}"
+    );
 }
 
 #[test]
 fn conditions_that_fail_skip_the_plugin_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let other_os = if std::env::consts::OS == "windows" { "linux" } else { "windows" };
-    write(dir.path(), "ranked-a", "[conditions]\nenv = { MODE = \"prod\" }\nenv_set = [\"AUTH_KEYS\"]\n");
-    write(dir.path(), "ranked-b", "[conditions]\nfeatures = [\"beta\"]\n");
-    write(dir.path(), "layered", &format!("[conditions]\nos = [\"{other_os}\"]\n"));
+    let other_os = if std::env::consts::OS == "windows" {
+        "linux"
+    } else {
+        "windows"
+    };
+    write(
+        dir.path(),
+        "ranked-a",
+        "[conditions]\nenv = { MODE = \"prod\" }\nenv_set = [\"AUTH_KEYS\"]\n",
+    );
+    write(
+        dir.path(),
+        "ranked-b",
+        "[conditions]\nfeatures = [\"beta\"]\n",
+    );
+    write(
+        dir.path(),
+        "layered",
+        &format!("[conditions]\nos = [\"{other_os}\"]\n"),
+    );
     let host = PluginHost::new();
     let options = DiscoveryOptions::new()
         .folder(dir.path())
@@ -213,11 +265,20 @@ fn conditions_that_fail_skip_the_plugin_with_the_reason() {
         DiscoveryStatus::Skipped(why) => why.clone(),
         other => panic!("{name}: expected skipped, got {other:?}"),
     };
-    assert_eq!(reason("ranked-a"), "environment variable MODE is \"dev\", not \"prod\"");
-    assert_eq!(reason("ranked-b"), "the host does not declare feature \"beta\"");
+    assert_eq!(
+        reason("ranked-a"),
+        "environment variable MODE is \"dev\", not \"prod\""
+    );
+    assert_eq!(
+        reason("ranked-b"),
+        "the host does not declare feature \"beta\""
+    );
     assert_eq!(
         reason("layered"),
-        format!("the target OS is {}, not one of {other_os}", std::env::consts::OS)
+        format!(
+            "the target OS is {}, not one of {other_os}",
+            std::env::consts::OS
+        )
     );
     assert!(host.plugins().is_empty(), "no skipped plugin is added");
     assert!(!report.has_problems(), "skipping is not a problem");
@@ -229,9 +290,16 @@ fn conditions_that_fail_skip_the_plugin_with_the_reason() {
         .env([("MODE", "prod"), ("AUTH_KEYS", "k")])
         .features(["beta"]);
     let report = host.discover(&options);
-    assert_eq!(report.loaded().collect::<Vec<_>>(), ["ranked-a", "ranked-b"]);
+    assert_eq!(
+        report.loaded().collect::<Vec<_>>(),
+        ["ranked-a", "ranked-b"]
+    );
     let host = PluginHost::new();
-    let report = host.discover(&DiscoveryOptions::new().folder(dir.path()).env([("MODE", "prod")]));
+    let report = host.discover(
+        &DiscoveryOptions::new()
+            .folder(dir.path())
+            .env([("MODE", "prod")]),
+    );
     assert_eq!(
         match &report.get("ranked-a").unwrap().status {
             DiscoveryStatus::Skipped(why) => why.as_str(),
@@ -248,7 +316,11 @@ fn every_plugin_found_is_reported_with_its_source_and_why_it_did_not_load() {
     let a = write(root, "ranked-a", "");
     let bad = root.join("layered/plugin.toml");
     std::fs::create_dir_all(bad.parent().unwrap()).unwrap();
-    std::fs::write(&bad, "name = \"layered\"\nkind = \"linked\"\nversion = \"1.2\"\n").unwrap();
+    std::fs::write(
+        &bad,
+        "name = \"layered\"\nkind = \"linked\"\nversion = \"1.2\"\n",
+    )
+    .unwrap();
     let ghost = write(root, "ghost", "");
     let runner = root.join("runner/plugin.toml");
     std::fs::create_dir_all(runner.parent().unwrap()).unwrap();
@@ -263,20 +335,42 @@ fn every_plugin_found_is_reported_with_its_source_and_why_it_did_not_load() {
     let report = host.discover(&DiscoveryOptions::new().folder(root));
 
     let names: Vec<&str> = report.plugins.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["by-code", "ghost", "layered", "ranked-a", "ranked-b", "runner"]);
+    assert_eq!(
+        names,
+        ["by-code", "ghost", "layered", "ranked-a", "ranked-b", "runner"]
+    );
     let get = |n: &str| report.get(n).unwrap();
     assert_eq!(get("by-code").source, PluginSource::Code);
-    assert!(matches!(get("by-code").status, DiscoveryStatus::Loaded { lazy: false }));
-    assert!(matches!(get("ghost").status, DiscoveryStatus::NoLinkedPlugin));
-    assert!(matches!(&get("layered").status, DiscoveryStatus::Invalid(e) if e.position == Some((3, 11))));
-    assert!(matches!(&get("ranked-a").source, PluginSource::Folder { manifest, linked: Some(_) } if manifest == &a));
-    assert!(matches!(get("ranked-a").status, DiscoveryStatus::Loaded { lazy: false }));
-    assert!(matches!(get("ranked-b").source, PluginSource::Linked { .. }));
+    assert!(matches!(
+        get("by-code").status,
+        DiscoveryStatus::Loaded { lazy: false }
+    ));
+    assert!(matches!(
+        get("ghost").status,
+        DiscoveryStatus::NoLinkedPlugin
+    ));
+    assert!(
+        matches!(&get("layered").status, DiscoveryStatus::Invalid(e) if e.position == Some((3, 11)))
+    );
+    assert!(
+        matches!(&get("ranked-a").source, PluginSource::Folder { manifest, linked: Some(_) } if manifest == &a)
+    );
+    assert!(matches!(
+        get("ranked-a").status,
+        DiscoveryStatus::Loaded { lazy: false }
+    ));
+    assert!(matches!(
+        get("ranked-b").source,
+        PluginSource::Linked { .. }
+    ));
     assert!(matches!(
         &get("ranked-b").status,
         DiscoveryStatus::Disabled(DisabledBy::File { path }) if path == "hookwire.toml"
     ));
-    assert!(matches!(get("runner").status, DiscoveryStatus::ProcessNotSupported));
+    assert!(matches!(
+        get("runner").status,
+        DiscoveryStatus::ProcessNotSupported
+    ));
     assert!(report.has_problems());
     // The invalid manifest kept its linked plugin out; the others are in the host.
     assert!(host.plugins().get("layered").is_none());
@@ -290,7 +384,12 @@ fn every_plugin_found_is_reported_with_its_source_and_why_it_did_not_load() {
             .trim()
             .to_owned()
     };
-    assert!(text.starts_with("6 plugins found, 3 loaded; 1 folders scanned, 4 manifests parsed, 0 reused\n"), "{text}");
+    assert!(
+        text.starts_with(
+            "6 plugins found, 3 loaded; 1 folders scanned, 4 manifests parsed, 0 reused\n"
+        ),
+        "{text}"
+    );
     assert_eq!(line("by-code"), "by-code   loaded  [code]");
     assert_eq!(
         line("ghost"),
@@ -303,17 +402,31 @@ fn every_plugin_found_is_reported_with_its_source_and_why_it_did_not_load() {
     assert!(line("ranked-b").starts_with("ranked-b  disabled by `enabled = false` in hookwire.toml  [linked (tests/discovery_host.rs:"), "{text}");
     assert_eq!(
         line("runner"),
-        format!("runner    found, not loadable: process plugins are not supported yet  [{}]", runner.display())
+        format!(
+            "runner    found, not loadable: process plugins are not supported yet  [{}]",
+            runner.display()
+        )
     );
 
     let json = serde_json::to_value(&report).unwrap();
-    let entry = |name: &str| json["plugins"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap().clone();
+    let entry = |name: &str| {
+        json["plugins"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap()
+            .clone()
+    };
     assert_eq!(entry("ranked-a")["status"]["status"], "loaded");
     assert_eq!(entry("ranked-a")["source"]["source"], "folder");
     assert_eq!(entry("runner")["status"]["status"], "process_not_supported");
     assert_eq!(
         entry("layered")["status"]["reason"],
-        format!("{}:3:11: version \"1.2\" is not semver (expected MAJOR.MINOR.PATCH)", bad.display())
+        format!(
+            "{}:3:11: version \"1.2\" is not semver (expected MAJOR.MINOR.PATCH)",
+            bad.display()
+        )
     );
     assert_eq!(json["scan"]["parsed"], 4);
 }
@@ -330,7 +443,10 @@ fn the_host_keeps_its_scanner_so_discovering_again_re_parses_nothing_unchanged()
     assert_eq!(host.discover(&options).scan.parsed, 1);
     let again = host.discover(&options);
     assert_eq!((again.scan.parsed, again.scan.reused), (0, 1));
-    assert!(matches!(again.get("ranked-a").unwrap().status, DiscoveryStatus::AlreadyAdded));
+    assert!(matches!(
+        again.get("ranked-a").unwrap().status,
+        DiscoveryStatus::AlreadyAdded
+    ));
 }
 
 #[test]

@@ -4,10 +4,7 @@
 use std::sync::Arc;
 
 use hookspecs::{AppInfo, OnStartup};
-use hookwire::{
-    Plugin, PluginError, PluginHost, PluginMeta, RegisterError,
-    Registrar,
-};
+use hookwire::{Plugin, PluginError, PluginHost, PluginMeta, RegisterError, Registrar};
 
 // The trap: listing `greeter-linked` in Cargo.toml is not enough, the binary must refer to it.
 use greeter_linked as _;
@@ -73,6 +70,9 @@ fn linked_plugins_lists_each_submission_with_where_it_was_submitted() {
         .collect();
     found.sort();
     assert_eq!(found.len(), 3);
-    assert!(found[0].1.starts_with("tests/discovery_linked.rs:"), "{found:?}");
+    assert!(
+        found[0].1.starts_with("tests/discovery_linked.rs:"),
+        "{found:?}"
+    );
     assert!(found[1].1.contains("greeter-linked"), "{found:?}");
 }

@@ -199,10 +199,17 @@ fn process_tables_are_validated() {
         assert_eq!(&parse_err(&text), want, "for:\n{text}");
     }
     // Fields serde rejects: the place, the field and the parser's words.
-    let e = parse_err(&format!("{head}[process]\ncommand = [\"x\"]\nrestart = \"always\"\n"));
+    let e = parse_err(&format!(
+        "{head}[process]\ncommand = [\"x\"]\nrestart = \"always\"\n"
+    ));
     assert!(e.starts_with("plugins/auth/plugin.toml:6:11: "), "{e}");
-    assert!(e.contains("always") && e.contains("on-failure") && e.contains("never"), "{e}");
-    let e = parse_err(&format!("{head}[process]\ncommand = [\"x\"]\n[process.limits]\ncpu = 1\n"));
+    assert!(
+        e.contains("always") && e.contains("on-failure") && e.contains("never"),
+        "{e}"
+    );
+    let e = parse_err(&format!(
+        "{head}[process]\ncommand = [\"x\"]\n[process.limits]\ncpu = 1\n"
+    ));
     assert!(e.starts_with("plugins/auth/plugin.toml:7:1: "), "{e}");
     assert!(e.contains("unknown field `cpu`"), "{e}");
 }
@@ -222,13 +229,19 @@ fn unknown_missing_and_mistyped_fields_are_reported_with_the_parser_words() {
     assert!(e.contains("`linked`") && e.contains("`process`"), "{e}");
 
     let e = parse_err("name = \"auth\"\nversion = \"1.0.0\"\nkind = \"linked\"\n[priority]\nauthenticate = \"high\"\n");
-    assert!(e.starts_with("plugins/auth/plugin.toml:5:16: priority.authenticate: "), "{e}");
+    assert!(
+        e.starts_with("plugins/auth/plugin.toml:5:16: priority.authenticate: "),
+        "{e}"
+    );
 
     let e = parse_err("name = \"auth\"\nversion = \"1.0.0\"\nkind = \"linked\"\n[priority]\nauthenticate = 99999999999\n");
     assert!(e.starts_with("plugins/auth/plugin.toml:5:16: "), "{e}");
 
     let e = parse_err("name = \"auth\"\nversion = 1\nkind = \"linked\"\n");
-    assert!(e.starts_with("plugins/auth/plugin.toml:2:11: version: "), "{e}");
+    assert!(
+        e.starts_with("plugins/auth/plugin.toml:2:11: version: "),
+        "{e}"
+    );
 
     let e = parse_err("name = \"auth\nversion");
     assert!(e.starts_with("plugins/auth/plugin.toml:2:8: "), "{e}");
@@ -284,7 +297,11 @@ fn unreadable_manifests_are_reported_each_with_its_reason() {
     // No manifest at all.
     std::fs::create_dir_all(root.join("empty")).unwrap();
     // Too large.
-    let big = format!("{}#{}\n", valid("big"), "x".repeat(MAX_MANIFEST_BYTES as usize));
+    let big = format!(
+        "{}#{}\n",
+        valid("big"),
+        "x".repeat(MAX_MANIFEST_BYTES as usize)
+    );
     write(root, "big/plugin.toml", big);
     // Not UTF-8.
     let mut bytes = valid("latin").into_bytes();
@@ -296,7 +313,11 @@ fn unreadable_manifests_are_reported_each_with_its_reason() {
         std::fs::create_dir_all(root.join("dangling")).unwrap();
         symlink(root.join("nowhere.toml"), root.join("dangling/plugin.toml")).unwrap();
         std::fs::create_dir_all(root.join("looped")).unwrap();
-        symlink(root.join("looped/plugin.toml"), root.join("looped/plugin.toml")).unwrap();
+        symlink(
+            root.join("looped/plugin.toml"),
+            root.join("looped/plugin.toml"),
+        )
+        .unwrap();
     }
     write(root, "good/plugin.toml", valid("good"));
 
@@ -311,11 +332,17 @@ fn unreadable_manifests_are_reported_each_with_its_reason() {
         problem("big").problem,
         ManifestProblem::TooLarge { limit, .. } if limit == MAX_MANIFEST_BYTES
     ));
-    assert_eq!(problem("latin").problem, ManifestProblem::NotUtf8 { offset: 67 });
+    assert_eq!(
+        problem("latin").problem,
+        ManifestProblem::NotUtf8 { offset: 67 }
+    );
     assert!(problem("latin").to_string().contains("save it as UTF-8"));
     #[cfg(unix)]
     {
-        assert_eq!(problem("dangling").problem, ManifestProblem::DanglingSymlink);
+        assert_eq!(
+            problem("dangling").problem,
+            ManifestProblem::DanglingSymlink
+        );
         assert_eq!(problem("looped").problem, ManifestProblem::SymlinkLoop);
         assert!(problem("looped")
             .to_string()

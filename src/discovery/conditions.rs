@@ -102,7 +102,11 @@ impl Conditions {
         }
         for (var, want) in &self.env {
             match env(var) {
-                None => return Err(format!("environment variable {var} is not set (expected {want:?})")),
+                None => {
+                    return Err(format!(
+                        "environment variable {var} is not set (expected {want:?})"
+                    ))
+                }
                 Some(v) if &v != want => {
                     return Err(format!("environment variable {var} is {v:?}, not {want:?}"))
                 }

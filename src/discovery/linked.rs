@@ -107,11 +107,14 @@ pub(crate) fn instances() -> BTreeMap<String, Vec<Instance>> {
     for linked in linked_plugins() {
         let plugin = linked.instantiate();
         let meta = plugin.meta();
-        by_name.entry(meta.name.clone()).or_default().push(Instance {
-            plugin,
-            meta,
-            location: linked.location,
-        });
+        by_name
+            .entry(meta.name.clone())
+            .or_default()
+            .push(Instance {
+                plugin,
+                meta,
+                location: linked.location,
+            });
     }
     for list in by_name.values_mut() {
         list.sort_unstable_by_key(|i| i.location);

@@ -230,7 +230,9 @@ pub enum ManifestProblem {
     #[error("{0}")]
     Invalid(String),
     /// `name` differs from the folder's name.
-    #[error("name {name:?} differs from its folder's name {folder:?}; rename the folder or the plugin")]
+    #[error(
+        "name {name:?} differs from its folder's name {folder:?}; rename the folder or the plugin"
+    )]
     NameMismatch {
         /// The manifest's `name`.
         name: String,
@@ -361,7 +363,9 @@ impl PluginManifest {
                     return Err(at(
                         req.span(),
                         &field,
-                        format!("{table} names {dep:?}, not a valid plugin name (expected {NAME_RULE})"),
+                        format!(
+                            "{table} names {dep:?}, not a valid plugin name (expected {NAME_RULE})"
+                        ),
                     ));
                 }
                 if semver::VersionReq::parse(req.get_ref()).is_err() {
@@ -492,7 +496,12 @@ impl RawProcess {
         self,
         at: &impl Fn(Range<usize>, &str, String) -> ManifestError,
     ) -> Result<ProcessSpec, ManifestError> {
-        if self.command.get_ref().first().is_none_or(|p| p.trim().is_empty()) {
+        if self
+            .command
+            .get_ref()
+            .first()
+            .is_none_or(|p| p.trim().is_empty())
+        {
             return Err(at(
                 self.command.span(),
                 "process.command",
@@ -510,18 +519,17 @@ impl RawProcess {
             }
             Some(n) => n.into_inner(),
         };
-        let start_timeout = match self.start_timeout_ms {
-            None => Duration::from_secs(5),
-            Some(ms) if *ms.get_ref() == 0 => {
-                return Err(at(
+        let start_timeout =
+            match self.start_timeout_ms {
+                None => Duration::from_secs(5),
+                Some(ms) if *ms.get_ref() == 0 => return Err(at(
                     ms.span(),
                     "process.start_timeout_ms",
                     "process.start_timeout_ms is 0 (expected a time in milliseconds, at least 1)"
                         .to_owned(),
-                ))
-            }
-            Some(ms) => Duration::from_millis(ms.into_inner()),
-        };
+                )),
+                Some(ms) => Duration::from_millis(ms.into_inner()),
+            };
         let limits = match self.limits {
             None => ProcessLimits::default(),
             Some(limits) => {

@@ -238,11 +238,7 @@ impl PluginHost {
             .unwrap_or_else(PoisonError::into_inner)
             .scan(&options.folders);
         let mut linked = linked::instances();
-        let before: BTreeSet<String> = self
-            .plugins()
-            .iter()
-            .map(|s| s.meta.name.clone())
-            .collect();
+        let before: BTreeSet<String> = self.plugins().iter().map(|s| s.meta.name.clone()).collect();
         let mut report = DiscoveryReport {
             shadowed: scan.shadowed,
             folder_errors: scan.folder_errors,
@@ -259,9 +255,14 @@ impl PluginHost {
         for name in names {
             let found = manifests.remove(&name);
             let mut instances = linked.remove(&name).unwrap_or_default();
-            let duplicate = (instances.len() > 1)
-                .then(|| DiscoveryStatus::DuplicateLinked(instances.iter().map(|i| i.location).collect()));
-            let instance = if instances.len() == 1 { instances.pop() } else { None };
+            let duplicate = (instances.len() > 1).then(|| {
+                DiscoveryStatus::DuplicateLinked(instances.iter().map(|i| i.location).collect())
+            });
+            let instance = if instances.len() == 1 {
+                instances.pop()
+            } else {
+                None
+            };
             let entry = match found {
                 None if !options.linked && duplicate.is_none() => continue,
                 None => {
@@ -291,7 +292,9 @@ impl PluginHost {
                         ) {
                             Err(why) => DiscoveryStatus::Skipped(why),
                             Ok(()) => match (&m.kind, duplicate, instance) {
-                                (PluginKind::Process(_), _, _) => DiscoveryStatus::ProcessNotSupported,
+                                (PluginKind::Process(_), _, _) => {
+                                    DiscoveryStatus::ProcessNotSupported
+                                }
                                 (_, Some(d), _) => d,
                                 (_, None, None) => DiscoveryStatus::NoLinkedPlugin,
                                 (_, None, Some(i)) => self.add_found(i, Some(&m), &before),
@@ -354,7 +357,8 @@ impl PluginHost {
             if meta.description.is_none() {
                 meta.description.clone_from(&m.meta.description);
             }
-            meta.dependencies.extend(m.meta.dependencies.iter().cloned());
+            meta.dependencies
+                .extend(m.meta.dependencies.iter().cloned());
             meta.conflicts.extend(m.meta.conflicts.iter().cloned());
             if let Some(req) = &m.meta.host_api {
                 // Both the plugin's and the manifest's requirement must hold.

@@ -258,8 +258,14 @@ fn scan_folder(folder: &Path, cache: &HashMap<PathBuf, Cached>, now: SystemTime)
             continue;
         }
         let dir = entry.path();
-        // Plugin folders may be symbolic links to folders; anything else is not a plugin.
-        if !std::fs::metadata(&dir).is_ok_and(|m| m.is_dir()) {
+        // Plugin folders may be symbolic links to folders (followed: one more `stat`); anything
+        // else is not a plugin.
+        let is_dir = match entry.file_type() {
+            Ok(t) if t.is_symlink() => std::fs::metadata(&dir).is_ok_and(|m| m.is_dir()),
+            Ok(t) => t.is_dir(),
+            Err(_) => false,
+        };
+        if !is_dir {
             continue;
         }
         out.stats.manifests += 1;
@@ -286,7 +292,10 @@ fn load(path: &Path, old: Option<&Cached>, now: SystemTime, stats: &mut ScanStat
     if !meta.is_file() {
         return fail(ManifestError::new(path, ManifestProblem::NotAFile));
     }
-    let (size, modified) = (meta.len(), meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+    let (size, modified) = (
+        meta.len(),
+        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+    );
     let trusted = now
         .duration_since(modified)
         .is_ok_and(|age| age >= TRUSTED_AGE);

@@ -47,7 +47,10 @@ impl Plugin for Greeter {
     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
         r.sync_fn::<OnStartup>(move |app: &AppInfo| {
             let c = self.config.get_or_init(GreeterConfig::default);
-            Ok(Some(format!("{}, {}{}", c.greeting, app.name, c.punctuation)))
+            Ok(Some(format!(
+                "{}, {}{}",
+                c.greeting, app.name, c.punctuation
+            )))
         })
         .add()
     }
