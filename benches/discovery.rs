@@ -48,7 +48,7 @@ on_request = {i}
 env_set = ["HOME"]
 features = ["beta"]
 "#,
-        lazy = i % 2 == 0,
+        lazy = i.is_multiple_of(2),
         dep = i / 2,
     )
 }

@@ -1,6 +1,6 @@
 //! Finding plugins (feature `discovery`): plugins linked into the binary, and manifest folders
 //! (`plugins/<name>/plugin.toml`), validated and cached, all added to one
-//! [`PluginHost`](crate::PluginHost).
+//! [`PluginHost`].
 //!
 //! - **Linked plugins**: a plugin crate writes `hookwire::submit_plugin!(TokenAuth::default);`
 //!   and the host calls [`PluginHost::discover_linked`](crate::PluginHost::discover_linked)
