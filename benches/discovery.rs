@@ -10,6 +10,8 @@
 //!   realistic `plugin.toml` (dependencies, config, priorities, conditions): list, stat, read,
 //!   parse, validate. The files may be in the OS page cache (the fixture is written once).
 //! - `warm/N`: the same scanner scans again, nothing changed: list and stat only.
+//! - `list_and_stat/N`: the floor of a warm rescan without the scanner — `read_dir` and one
+//!   `std::fs::metadata` per manifest — to tell the scanner's own cost from the system's.
 //!
 //! Fixtures get modification times an hour in the past (`File::set_modified`), so that the
 //! rule "a time within 2 s of the scan is not trusted" does not force the warm scan to hash.
@@ -83,6 +85,15 @@ fn discovery(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("warm", n), &n, |b, _| {
             b.iter(|| black_box(scanner.scan(&folders)))
+        });
+        // The floor of a warm rescan: listing the folder and one `stat` per manifest.
+        group.bench_with_input(BenchmarkId::new("list_and_stat", n), &n, |b, _| {
+            b.iter(|| {
+                for entry in std::fs::read_dir(dir.path()).unwrap() {
+                    let path = entry.unwrap().path().join("plugin.toml");
+                    black_box(std::fs::metadata(&path).unwrap().len());
+                }
+            })
         });
     }
     group.finish();
