@@ -13,6 +13,8 @@ mod order;
 // through one of them. The root keeps the core names below.
 pub mod config;
 pub mod deps;
+#[cfg(feature = "discovery")]
+pub mod discovery;
 pub mod error;
 pub mod hook;
 pub mod json;

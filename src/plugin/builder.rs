@@ -130,6 +130,8 @@ impl PluginHostBuilder {
                 events,
                 registry: Mutex::new(Registry::default()),
                 ops: tokio::sync::Mutex::new(()),
+                #[cfg(feature = "discovery")]
+                scanner: Mutex::new(crate::discovery::Scanner::new()),
             }),
         }
     }

@@ -19,6 +19,7 @@ use tracing::Instrument;
 use super::config::{ConfigError, DisabledBy, HostConfig};
 use super::context::{PluginContext, Provided, ServiceMap};
 use super::events::PluginEvent;
+use super::layer::Layer;
 use super::lifecycle::PluginState;
 use super::list::PluginInfo;
 use super::meta::PluginMeta;
@@ -46,6 +47,9 @@ pub(crate) struct Host {
     /// How many plugins started without an optional dependency that had failed: a start
     /// looks at its plugins' `without` lists only when this moved.
     pub(crate) skips: AtomicUsize,
+    /// The manifest cache of [`PluginHost::discover`](super::PluginHost::discover).
+    #[cfg(feature = "discovery")]
+    pub(crate) scanner: Mutex<crate::discovery::Scanner>,
 }
 
 #[derive(Default)]
@@ -98,6 +102,8 @@ pub(crate) struct Cell {
     /// Whether its state changes are the plugin's, broadcast as [`PluginEvent`]s: not while a
     /// replacement instance starts before it takes over, nor once an instance was replaced.
     pub(crate) announce: AtomicBool,
+    /// What a manifest sets for the plugin (config, priorities), below the host's file.
+    pub(crate) layer: Option<Arc<Layer>>,
 }
 
 #[derive(Default)]
@@ -128,6 +134,7 @@ impl Cell {
         lazy: bool,
         disabled: Option<DisabledBy>,
         state: PluginState,
+        layer: Option<Arc<Layer>>,
     ) -> Self {
         Cell {
             name: Arc::from(meta.name.as_str()),
@@ -146,6 +153,7 @@ impl Cell {
                 ..Run::default()
             }),
             announce: AtomicBool::new(true),
+            layer,
         }
     }
 

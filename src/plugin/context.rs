@@ -350,7 +350,10 @@ impl PluginContext {
 
     /// The plugin's own configuration: its section of the host's config file, without the
     /// keys the host reserves (`enabled`, `lazy`, `priority`). A missing section reads as an
-    /// empty table, so a config type with `#[serde(default)]` works without one.
+    /// empty table, so a config type with `#[serde(default)]` works without one. A plugin
+    /// found through a manifest (feature `discovery`) reads the manifest's `config` table
+    /// under the file's section: each key comes from the file if it sets it, else from the
+    /// manifest, else from the type's defaults.
     ///
     /// # Errors
     /// [`ConfigError`] naming the key, the plugin and the file for an unknown key or a value
@@ -358,7 +361,12 @@ impl PluginContext {
     /// [`HostConfig::plugin_config`](crate::config::HostConfig::plugin_config)).
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         self.config_read.store(true, Ordering::Relaxed);
-        self.config.plugin_config(&self.name)
+        match self.own.upgrade().and_then(|cell| cell.layer.clone()) {
+            Some(layer) if !layer.config.is_empty() => {
+                self.config.plugin_config_over(&self.name, &layer)
+            }
+            _ => self.config.plugin_config(&self.name),
+        }
     }
 
     /// Whether the plugin asked for its configuration ([`config`](Self::config)).

@@ -26,6 +26,7 @@ use super::cell::{Cell, Host, LazyGate, Up};
 use super::config::{env_name, DisabledBy, HostConfig};
 use super::deps::resolve_refs;
 use super::events::PluginEvent;
+use super::layer::Layer;
 use super::lifecycle::PluginState;
 use super::list::PluginList;
 use super::meta::PluginMeta;
@@ -233,6 +234,18 @@ impl PluginHost {
         if let Some(name) = name {
             meta.name = name;
         }
+        self.add_layered(plugin, lazy, meta, None)
+    }
+
+    /// Adds a plugin with `meta` (its own, possibly extended) and the `layer` a manifest
+    /// sets for it (config and priorities below the host's file).
+    pub(crate) fn add_layered(
+        &self,
+        plugin: Arc<dyn Plugin>,
+        lazy: bool,
+        meta: PluginMeta,
+        layer: Option<Arc<Layer>>,
+    ) -> Result<(), PluginError> {
         if meta.name.is_empty() {
             return Err(PluginError::EmptyName);
         }
@@ -249,6 +262,7 @@ impl PluginHost {
             lazy,
             disabled,
             PluginState::Discovered,
+            layer,
         ));
         // Only worth the allocation when the environment overrides anything at all.
         let mut shares_env = None;
@@ -602,8 +616,20 @@ impl PluginHost {
         let plugin = cell.plugin.clone();
         let registered = std::panic::catch_unwind(AssertUnwindSafe(|| plugin.register(&mut r)))
             .map_err(|p| format!("registration panicked: {}", Quote(panic_message(p))))?;
+        // A manifest's overrides sit below the host file's, hook by hook.
+        let file = host.config.priority_overrides(&cell.name);
+        let merged;
+        let overrides = match cell.layer.as_deref().filter(|l| !l.priority.is_empty()) {
+            None => file,
+            Some(layer) => {
+                let mut all = layer.priority.clone();
+                all.extend(file.into_iter().flatten().map(|(h, p)| (h.clone(), *p)));
+                merged = all;
+                Some(&merged)
+            }
+        };
         registered
-            .and_then(|()| match host.config.priority_overrides(&cell.name) {
+            .and_then(|()| match overrides {
                 Some(o) => r.override_priorities(o),
                 None => Ok(()),
             })

@@ -62,6 +62,7 @@ mod context;
 pub(crate) mod deps;
 mod events;
 mod host;
+mod layer;
 mod lifecycle;
 mod list;
 pub(crate) mod meta;
@@ -78,6 +79,8 @@ pub use builder::PluginHostBuilder;
 pub use context::{ContextError, PluginContext};
 pub use events::PluginEvent;
 pub use host::PluginHost;
+#[cfg(feature = "discovery")]
+pub(crate) use layer::Layer;
 pub use lifecycle::PluginState;
 pub use list::{PluginInfo, PluginList};
 pub use meta::{MetaError, PluginMeta};

@@ -374,6 +374,7 @@ impl PluginHost {
             old.lazy,
             None,
             PluginState::Discovered,
+            old.layer.clone(),
         ));
         // Its state changes are not the plugin's until it takes over.
         cell.announce.store(false, Ordering::Release);
@@ -529,6 +530,7 @@ impl PluginHost {
             old.lazy,
             None,
             state.clone(),
+            old.layer.clone(),
         ));
         let registrar = self.prepare(&cell, None)?;
         self.install_cell(old, &cell);

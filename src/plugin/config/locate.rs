@@ -31,7 +31,7 @@ pub(super) fn describe(value: &Value) -> String {
 }
 
 /// Joins keys with `.`, quoting those that are not bare TOML keys.
-pub(super) fn dotted<S: AsRef<str>>(keys: &[S]) -> String {
+pub(crate) fn dotted<S: AsRef<str>>(keys: &[S]) -> String {
     let bare = |k: &str| {
         !k.is_empty()
             && k.chars()
@@ -51,7 +51,7 @@ pub(super) fn dotted<S: AsRef<str>>(keys: &[S]) -> String {
 }
 
 /// 1-based line and column (in characters) of byte offset `pos`, saturating at `u32::MAX`.
-pub(super) fn line_col(text: &str, pos: usize) -> (u32, u32) {
+pub(crate) fn line_col(text: &str, pos: usize) -> (u32, u32) {
     let mut pos = pos.min(text.len());
     while !text.is_char_boundary(pos) {
         pos -= 1;
@@ -115,9 +115,9 @@ pub(super) fn key_span<S: AsRef<str>>(root: &DeTable<'_>, keys: &[S]) -> Option<
     Some(span)
 }
 
-pub(super) type Entry<'a, 'i> = (String, Range<usize>, &'a Spanned<DeValue<'i>>);
+pub(crate) type Entry<'a, 'i> = (String, Range<usize>, &'a Spanned<DeValue<'i>>);
 
-pub(super) fn table_entries<'a, 'i>(table: &'a DeTable<'i>) -> Vec<Entry<'a, 'i>> {
+pub(crate) fn table_entries<'a, 'i>(table: &'a DeTable<'i>) -> Vec<Entry<'a, 'i>> {
     table
         .iter()
         .map(|(k, v)| (k.get_ref().to_string(), k.span(), v))
@@ -125,7 +125,7 @@ pub(super) fn table_entries<'a, 'i>(table: &'a DeTable<'i>) -> Vec<Entry<'a, 'i>
 }
 
 /// The path of the deepest key or element among `entries` whose key or value spans `pos`.
-pub(super) fn locate(entries: Vec<Entry<'_, '_>>, pos: usize) -> Option<Vec<String>> {
+pub(crate) fn locate(entries: Vec<Entry<'_, '_>>, pos: usize) -> Option<Vec<String>> {
     entries.into_iter().find_map(|(seg, key, child)| {
         let below = match child.get_ref() {
             DeValue::Table(t) => table_entries(t),

@@ -7,9 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 mod error;
-mod locate;
+pub(crate) mod locate;
 
 pub use error::ConfigError;
+
+use super::layer::{merge_tables, Layer};
 use locate::{
     describe, dotted, key_span, line_col, locate, normalize, parse_switch, segments, table_entries,
     take_table,
@@ -373,6 +375,56 @@ impl HostConfig {
                 plugin: plugin.to_owned(),
                 key: dotted(keys),
                 line: key_span(section.get_ref(), keys).and_then(line_of),
+            }),
+        }
+    }
+
+    /// [`plugin_config`](Self::plugin_config) with `layer`'s config table under the plugin's
+    /// section: each key from the file if it sets it, else from the layer (tables merged key
+    /// by key), else from `T`'s defaults. Values of the merged table carry no positions, so
+    /// errors name the files and the key but no line.
+    pub(crate) fn plugin_config_over<T: DeserializeOwned>(
+        &self,
+        plugin: &str,
+        layer: &Layer,
+    ) -> Result<T, ConfigError> {
+        let mut merged = layer.config.clone();
+        let mut file_keys = Table::new();
+        if let Some(text) = self.text.as_deref() {
+            let doc: Table = toml::from_str(text).unwrap_or_default();
+            if let Some(Value::Table(section)) = doc.get("plugins").and_then(|p| p.get(plugin)) {
+                file_keys = section.clone();
+                for key in RESERVED {
+                    file_keys.remove(key);
+                }
+            }
+        }
+        merge_tables(&mut merged, &file_keys);
+        let file = self.source.as_deref().unwrap_or(NO_FILE);
+        // The file that set a key's first segment (the host file wins), for messages.
+        let from = |keys: &[String]| match keys.first() {
+            Some(k) if file_keys.contains_key(k) => file.to_owned(),
+            Some(k) if layer.config.contains_key(k) => layer.source.clone(),
+            _ => format!("{} under {file}", layer.source),
+        };
+        let mut unknown = Vec::new();
+        let value = serde_ignored::deserialize(Value::Table(merged), |p| {
+            unknown.push(segments(&p));
+        });
+        let value: T = value.map_err(|e| ConfigError::InvalidPluginConfig {
+            path: format!("{} under {file}", layer.source),
+            plugin: plugin.to_owned(),
+            key: None,
+            line: None,
+            message: e.message().trim().to_owned(),
+        })?;
+        match unknown.first() {
+            None => Ok(value),
+            Some(keys) => Err(ConfigError::UnknownKey {
+                path: from(keys),
+                plugin: plugin.to_owned(),
+                key: dotted(keys),
+                line: None,
             }),
         }
     }

@@ -1,0 +1,630 @@
+//! `plugin.toml`: the manifest of one plugin folder, parsed with `serde`
+//! (`deny_unknown_fields`) and validated, every error naming the file, the field, the line and
+//! column, and what was expected.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use toml::de::DeTable;
+use toml::Spanned;
+
+use super::conditions::{Conditions, RawConditions};
+use crate::plugin::config::locate::{dotted, line_col, locate, table_entries};
+use crate::PluginMeta;
+
+/// The file name of a manifest inside its plugin folder: `plugins/<name>/plugin.toml`.
+pub const MANIFEST_FILE: &str = "plugin.toml";
+
+/// The largest manifest read, in bytes (1 MiB): a bigger file is an error, not read.
+pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
+
+/// A validated `plugin.toml`.
+///
+/// ```toml
+/// name = "auth"                  # [a-z0-9][a-z0-9_-]*, equal to the folder's name
+/// version = "1.2.0"              # semver
+/// description = "Checks API tokens"
+/// kind = "linked"                # "linked" (a plugin linked into the host) or "process"
+/// host_api = "^1"                # the host API versions it works with
+/// permissions = ["net"]          # names, checked by the security layer
+/// lazy = true                    # start on the first call of one of its hooks
+///
+/// [requires]                     # name = semver requirement
+/// audit = "^1"
+/// [optional]
+/// metrics = ">=0.3"
+/// [conflicts]
+/// legacy-auth = "<2"
+///
+/// [config]                       # the plugin's config: above its defaults, below the host's file
+/// tokens = ["abc"]
+///
+/// [priority]                     # hook name = priority of the plugin's impls of that hook
+/// authenticate = 10
+///
+/// [conditions]                   # all must hold, or the plugin is skipped
+/// env_set = ["AUTH_KEYS"]        # these environment variables are set
+/// env = { MODE = "prod" }        # these are set to these values
+/// os = ["linux", "macos"]        # the target OS is one of these (std::env::consts::OS)
+/// features = ["beta"]            # the host declared all of these (DiscoveryOptions::features)
+///
+/// [process]                      # kind = "process" only (required then)
+/// command = ["python3", "main.py"]
+/// env = { LOG = "info" }
+/// instances = 1                  # at least 1
+/// start_timeout_ms = 5000
+/// restart = "on-failure"         # or "never"
+/// [process.limits]
+/// memory_mb = 256
+/// open_files = 1024
+/// call_timeout_ms = 1000
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct PluginManifest {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Name, version, description, `requires`/`optional`/`conflicts` and `host_api`.
+    pub meta: PluginMeta,
+    /// What the manifest describes: a linked plugin or a process.
+    pub kind: PluginKind,
+    /// Permission names (parsed, not checked here).
+    pub permissions: Vec<String>,
+    /// The plugin's configuration (above its own defaults, below the host's config file).
+    pub config: toml::Table,
+    /// Hook name -> priority of the plugin's impls of that hook.
+    pub priority: BTreeMap<String, i32>,
+    /// Start the plugin on the first call of one of its hooks.
+    pub lazy: bool,
+    /// What must hold for the plugin to load.
+    pub conditions: Conditions,
+}
+
+/// What a manifest describes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+#[non_exhaustive]
+pub enum PluginKind {
+    /// `kind = "linked"`: enables and configures the linked plugin of that name
+    /// (see [`submit_plugin!`](crate::submit_plugin)).
+    Linked,
+    /// `kind = "process"`: a plugin running as its own process (parsed and validated; not
+    /// run yet).
+    Process(ProcessSpec),
+}
+
+impl PluginKind {
+    /// `"linked"` or `"process"`, as written in a manifest.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Linked => "linked",
+            Self::Process(_) => "process",
+        }
+    }
+}
+
+/// The `[process]` table of a `kind = "process"` manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct ProcessSpec {
+    /// The program and its arguments (not empty).
+    pub command: Vec<String>,
+    /// Environment variables set for the process.
+    pub env: BTreeMap<String, String>,
+    /// How many processes to run (at least 1; default 1).
+    pub instances: u32,
+    /// How long the process may take to start (default 5 s).
+    pub start_timeout: Duration,
+    /// What to do when the process exits.
+    pub restart: RestartPolicy,
+    /// Resource limits.
+    pub limits: ProcessLimits,
+}
+
+/// When a process plugin is restarted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum RestartPolicy {
+    /// Restart it when it exits with an error or crashes (the default).
+    #[default]
+    OnFailure,
+    /// Never restart it.
+    Never,
+}
+
+/// `[process.limits]`: each at least 1 when given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct ProcessLimits {
+    /// Memory limit in MiB.
+    pub memory_mb: Option<u64>,
+    /// Open file limit.
+    pub open_files: Option<u64>,
+    /// Time limit of one call, in milliseconds.
+    pub call_timeout_ms: Option<u64>,
+}
+
+/// A manifest that could not be read or is not valid: the file, where in it (when known),
+/// the field, and what is wrong. Displays as `path:line:column: problem`.
+///
+/// ```text
+/// plugins/auth/plugin.toml:3:11: version "1.2" is not semver (expected MAJOR.MINOR.PATCH)
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[error("{}: {problem}", self.location())]
+#[non_exhaustive]
+pub struct ManifestError {
+    /// The manifest's path.
+    pub path: PathBuf,
+    /// 1-based line and column (in characters), when the problem is at a place in the file.
+    pub position: Option<(u32, u32)>,
+    /// The dotted field the problem is in (`version`, `process.instances`), when known.
+    pub field: Option<String>,
+    /// What is wrong.
+    #[serde(serialize_with = "super::report::as_display")]
+    pub problem: ManifestProblem,
+}
+
+impl ManifestError {
+    pub(crate) fn new(path: &Path, problem: ManifestProblem) -> Self {
+        Self {
+            path: path.to_owned(),
+            position: None,
+            field: None,
+            problem,
+        }
+    }
+
+    /// `path:line:column`, or `path` when no position is known.
+    pub fn location(&self) -> String {
+        match self.position {
+            Some((line, column)) => format!("{}:{line}:{column}", self.path.display()),
+            None => self.path.display().to_string(),
+        }
+    }
+}
+
+/// What is wrong with a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestProblem {
+    /// The plugin folder has no `plugin.toml`.
+    #[error("no {MANIFEST_FILE} in the plugin folder; add one (or move the folder out of the plugin folder)")]
+    Missing,
+    /// `plugin.toml` is a folder (or another non-file).
+    #[error("is not a file (a folder or a special file); {MANIFEST_FILE} must be a regular file")]
+    NotAFile,
+    /// `plugin.toml` is a symbolic link to nothing.
+    #[error("is a symbolic link to a file that does not exist; fix or remove the link")]
+    DanglingSymlink,
+    /// Following `plugin.toml`'s symbolic links loops.
+    #[error("is a symbolic link loop; point the link at a real file")]
+    SymlinkLoop,
+    /// The file could not be read.
+    #[error("cannot be read: {0}")]
+    Unreadable(String),
+    /// The file is larger than [`MAX_MANIFEST_BYTES`].
+    #[error("is {size} bytes, more than the limit of {limit} bytes; a manifest is a short settings file")]
+    TooLarge {
+        /// The file's size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The file is not UTF-8.
+    #[error("is not valid UTF-8 (first bad byte at offset {offset}); save it as UTF-8")]
+    NotUtf8 {
+        /// Byte offset of the first invalid byte.
+        offset: usize,
+    },
+    /// Not TOML, or a field TOML/serde rejected (unknown, missing, wrong type): the parser's
+    /// message.
+    #[error("{0}")]
+    Syntax(String),
+    /// A field with a value that parses but is not valid: what it is and what was expected.
+    #[error("{0}")]
+    Invalid(String),
+    /// `name` differs from the folder's name.
+    #[error(
+        "name {name:?} differs from its folder's name {folder:?}; rename the folder or the plugin"
+    )]
+    NameMismatch {
+        /// The manifest's `name`.
+        name: String,
+        /// The folder's name.
+        folder: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: Spanned<String>,
+    version: Spanned<String>,
+    description: Option<String>,
+    kind: RawKind,
+    #[serde(default)]
+    requires: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    optional: BTreeMap<String, Spanned<String>>,
+    #[serde(default)]
+    conflicts: BTreeMap<String, Spanned<String>>,
+    host_api: Option<Spanned<String>>,
+    #[serde(default)]
+    permissions: Vec<Spanned<String>>,
+    #[serde(default)]
+    config: toml::Table,
+    #[serde(default)]
+    priority: BTreeMap<String, i32>,
+    #[serde(default)]
+    lazy: bool,
+    #[serde(default)]
+    conditions: RawConditions,
+    process: Option<Spanned<RawProcess>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum RawKind {
+    Linked,
+    Process,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProcess {
+    command: Spanned<Vec<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    instances: Option<Spanned<u32>>,
+    start_timeout_ms: Option<Spanned<u64>>,
+    #[serde(default)]
+    restart: RestartPolicy,
+    #[serde(default)]
+    limits: Option<Spanned<ProcessLimits>>,
+}
+
+/// Whether `name` follows the name rule `[a-z0-9][a-z0-9_-]*`.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+const NAME_RULE: &str = "lower-case letters, digits, `-` and `_`, starting with a letter or digit";
+
+impl PluginManifest {
+    /// Parses and validates manifest `text`; `path` names the file in errors. Does not check
+    /// the folder's name (see [`load`](Self::load)).
+    ///
+    /// ```
+    /// use hookwire::discovery::{PluginKind, PluginManifest};
+    /// let m = PluginManifest::parse("name = \"auth\"\nversion = \"1.2.0\"\nkind = \"linked\"\n",
+    ///                               "plugins/auth/plugin.toml").unwrap();
+    /// assert_eq!(m.meta.name, "auth");
+    /// assert_eq!(m.kind, PluginKind::Linked);
+    ///
+    /// let err = PluginManifest::parse("name = \"auth\"\nkind = \"linked\"\nversion = \"1.2\"\n",
+    ///                                 "plugins/auth/plugin.toml").unwrap_err();
+    /// assert_eq!(err.to_string(),
+    ///     "plugins/auth/plugin.toml:3:11: version \"1.2\" is not semver (expected MAJOR.MINOR.PATCH)");
+    /// ```
+    ///
+    /// # Errors
+    /// [`ManifestError`] with [`ManifestProblem::Syntax`] for malformed TOML, unknown or
+    /// missing fields and wrong types, [`ManifestProblem::Invalid`] for values that are not
+    /// valid (a name breaking the name rule, a version or requirement that is not semver, an
+    /// unknown OS, an empty command, zero instances or limits, `[process]` with the wrong
+    /// kind).
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Self, ManifestError> {
+        let path = path.as_ref();
+        let raw: Raw = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
+        let at = |span: Range<usize>, field: &str, message: String| ManifestError {
+            path: path.to_owned(),
+            position: Some(line_col(text, span.start)),
+            field: Some(field.to_owned()),
+            problem: ManifestProblem::Invalid(message),
+        };
+        let name = raw.name.get_ref();
+        if !is_valid_name(name) {
+            return Err(at(
+                raw.name.span(),
+                "name",
+                format!("name {name:?} is not a valid plugin name (expected {NAME_RULE})"),
+            ));
+        }
+        let version = raw.version.get_ref();
+        if semver::Version::parse(version).is_err() {
+            return Err(at(
+                raw.version.span(),
+                "version",
+                format!("version {version:?} is not semver (expected MAJOR.MINOR.PATCH)"),
+            ));
+        }
+        let mut meta = PluginMeta::new(name.clone(), version);
+        if let Some(d) = raw.description {
+            meta = meta.description(d);
+        }
+        for (table, deps) in [
+            ("requires", &raw.requires),
+            ("optional", &raw.optional),
+            ("conflicts", &raw.conflicts),
+        ] {
+            for (dep, req) in deps {
+                let field = format!("{table}.{}", dotted(&[dep]));
+                if !is_valid_name(dep) {
+                    return Err(at(
+                        req.span(),
+                        &field,
+                        format!(
+                            "{table} names {dep:?}, not a valid plugin name (expected {NAME_RULE})"
+                        ),
+                    ));
+                }
+                if semver::VersionReq::parse(req.get_ref()).is_err() {
+                    return Err(at(
+                        req.span(),
+                        &field,
+                        format!(
+                            "{field} = {:?} is not a semver requirement (expected e.g. \"^1.2\", \">=0.3, <2\")",
+                            req.get_ref()
+                        ),
+                    ));
+                }
+                meta = match table {
+                    "requires" => meta.requires(dep.clone(), req.get_ref()),
+                    "optional" => meta.optional(dep.clone(), req.get_ref()),
+                    _ => meta.conflicts(dep.clone(), req.get_ref()),
+                };
+            }
+        }
+        if let Some(req) = &raw.host_api {
+            if semver::VersionReq::parse(req.get_ref()).is_err() {
+                return Err(at(
+                    req.span(),
+                    "host_api",
+                    format!(
+                        "host_api = {:?} is not a semver requirement (expected e.g. \"^1\")",
+                        req.get_ref()
+                    ),
+                ));
+            }
+            meta = meta.host_api(req.get_ref());
+        }
+        let mut permissions = Vec::with_capacity(raw.permissions.len());
+        for p in raw.permissions {
+            if p.get_ref().trim().is_empty() {
+                return Err(at(
+                    p.span(),
+                    "permissions",
+                    "a permission name is empty (expected names such as \"net\")".to_owned(),
+                ));
+            }
+            permissions.push(p.into_inner());
+        }
+        let conditions = raw
+            .conditions
+            .validate()
+            .map_err(|(span, field, message)| at(span, &field, message))?;
+        let kind = match (raw.kind, raw.process) {
+            (RawKind::Linked, None) => PluginKind::Linked,
+            (RawKind::Linked, Some(process)) => {
+                return Err(at(
+                    process.span(),
+                    "process",
+                    "a [process] table in a manifest of kind \"linked\" (expected kind = \"process\", or no [process] table)".to_owned(),
+                ))
+            }
+            (RawKind::Process, None) => {
+                return Err(ManifestError {
+                    field: Some("process".to_owned()),
+                    ..ManifestError::new(
+                        path,
+                        ManifestProblem::Invalid(
+                            "kind = \"process\" needs a [process] table (expected at least `command = [\"program\", \"arg\"]`)".to_owned(),
+                        ),
+                    )
+                })
+            }
+            (RawKind::Process, Some(process)) => {
+                PluginKind::Process(process.into_inner().validate(&at)?)
+            }
+        };
+        Ok(Self {
+            path: path.to_owned(),
+            meta,
+            kind,
+            permissions,
+            config: raw.config,
+            priority: raw.priority,
+            lazy: raw.lazy,
+            conditions,
+        })
+    }
+
+    /// Reads and validates the manifest at `path` (`<folder>/<name>/plugin.toml`): a regular
+    /// file (symbolic links followed) of at most [`MAX_MANIFEST_BYTES`], UTF-8, valid, its
+    /// `name` equal to its folder's name.
+    ///
+    /// # Errors
+    /// [`ManifestError`] for a missing, unreadable, too large or non-UTF-8 file, a folder
+    /// where the file should be, a dangling symbolic link or a loop, a name that differs from
+    /// the folder's, and everything [`parse`](Self::parse) rejects.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ManifestError> {
+        let path = path.as_ref();
+        let bytes = read_manifest(path)?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// Parses `bytes` read from `path` and checks the folder's name.
+    pub(crate) fn from_bytes(bytes: &[u8], path: &Path) -> Result<Self, ManifestError> {
+        let text = std::str::from_utf8(bytes).map_err(|e| {
+            ManifestError::new(
+                path,
+                ManifestProblem::NotUtf8 {
+                    offset: e.valid_up_to(),
+                },
+            )
+        })?;
+        let manifest = Self::parse(text, path)?;
+        let folder = path
+            .parent()
+            .and_then(Path::file_name)
+            .map(|f| f.to_string_lossy().into_owned());
+        match folder {
+            Some(folder) if folder != manifest.meta.name => Err(ManifestError::new(
+                path,
+                ManifestProblem::NameMismatch {
+                    name: manifest.meta.name,
+                    folder,
+                },
+            )),
+            _ => Ok(manifest),
+        }
+    }
+}
+
+impl RawProcess {
+    fn validate(
+        self,
+        at: &impl Fn(Range<usize>, &str, String) -> ManifestError,
+    ) -> Result<ProcessSpec, ManifestError> {
+        if self
+            .command
+            .get_ref()
+            .first()
+            .is_none_or(|p| p.trim().is_empty())
+        {
+            return Err(at(
+                self.command.span(),
+                "process.command",
+                "process.command is empty (expected the program and its arguments, e.g. [\"python3\", \"main.py\"])".to_owned(),
+            ));
+        }
+        let instances = match self.instances {
+            None => 1,
+            Some(n) if *n.get_ref() == 0 => {
+                return Err(at(
+                    n.span(),
+                    "process.instances",
+                    "process.instances is 0 (expected at least 1)".to_owned(),
+                ))
+            }
+            Some(n) => n.into_inner(),
+        };
+        let start_timeout =
+            match self.start_timeout_ms {
+                None => Duration::from_secs(5),
+                Some(ms) if *ms.get_ref() == 0 => return Err(at(
+                    ms.span(),
+                    "process.start_timeout_ms",
+                    "process.start_timeout_ms is 0 (expected a time in milliseconds, at least 1)"
+                        .to_owned(),
+                )),
+                Some(ms) => Duration::from_millis(ms.into_inner()),
+            };
+        let limits = match self.limits {
+            None => ProcessLimits::default(),
+            Some(limits) => {
+                let span = limits.span();
+                let limits = limits.into_inner();
+                for (field, value) in [
+                    ("memory_mb", limits.memory_mb),
+                    ("open_files", limits.open_files),
+                    ("call_timeout_ms", limits.call_timeout_ms),
+                ] {
+                    if value == Some(0) {
+                        return Err(at(
+                            span.clone(),
+                            &format!("process.limits.{field}"),
+                            format!("process.limits.{field} is 0 (expected at least 1, or no limit: leave it out)"),
+                        ));
+                    }
+                }
+                limits
+            }
+        };
+        Ok(ProcessSpec {
+            command: self.command.into_inner(),
+            env: self.env,
+            instances,
+            start_timeout,
+            restart: self.restart,
+            limits,
+        })
+    }
+}
+
+/// Reads a manifest file with the checks of [`PluginManifest::load`] before parsing.
+pub(crate) fn read_manifest(path: &Path) -> Result<Vec<u8>, ManifestError> {
+    use std::io::Read;
+    let fail = |problem| ManifestError::new(path, problem);
+    let meta = std::fs::metadata(path).map_err(|e| fail(io_problem(path, &e)))?;
+    if !meta.is_file() {
+        return Err(fail(ManifestProblem::NotAFile));
+    }
+    if meta.len() > MAX_MANIFEST_BYTES {
+        return Err(fail(ManifestProblem::TooLarge {
+            size: meta.len(),
+            limit: MAX_MANIFEST_BYTES,
+        }));
+    }
+    let file = std::fs::File::open(path).map_err(|e| fail(io_problem(path, &e)))?;
+    // Bounded even if the file grew since the check.
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_MANIFEST_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(io_problem(path, &e)))?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(fail(ManifestProblem::TooLarge {
+            size: bytes.len() as u64,
+            limit: MAX_MANIFEST_BYTES,
+        }));
+    }
+    Ok(bytes)
+}
+
+/// What an I/O error on a manifest path means to an operator.
+pub(crate) fn io_problem(path: &Path, e: &std::io::Error) -> ManifestProblem {
+    // ELOOP: 40 on Linux, 62 on macOS and the BSDs.
+    let looped = e.to_string().contains("symbolic links")
+        || matches!(e.raw_os_error(), Some(40) if cfg!(target_os = "linux"))
+        || matches!(e.raw_os_error(), Some(62) if cfg!(any(target_os = "macos", target_os = "freebsd")));
+    if looped {
+        return ManifestProblem::SymlinkLoop;
+    }
+    if e.kind() == std::io::ErrorKind::NotFound {
+        return match std::fs::symlink_metadata(path) {
+            Ok(m) if m.file_type().is_symlink() => ManifestProblem::DanglingSymlink,
+            _ => ManifestProblem::Missing,
+        };
+    }
+    ManifestProblem::Unreadable(e.to_string())
+}
+
+/// A TOML or serde error, with its position and the field it is in.
+fn syntax_error(text: &str, path: &Path, e: &toml::de::Error) -> ManifestError {
+    let span = e.span();
+    let field = span.as_ref().and_then(|s| {
+        let doc = DeTable::parse(text).ok()?;
+        locate(table_entries(doc.get_ref()), s.start).map(|keys| dotted(&keys))
+    });
+    let message = e.message().trim().to_owned();
+    let message = match &field {
+        Some(f) if !message.contains(&format!("`{f}`")) => format!("{f}: {message}"),
+        _ => message,
+    };
+    ManifestError {
+        path: path.to_owned(),
+        position: span.map(|s| line_col(text, s.start)),
+        field,
+        problem: ManifestProblem::Syntax(message),
+    }
+}

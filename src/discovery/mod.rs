@@ -1,0 +1,390 @@
+//! Finding plugins (feature `discovery`): plugins linked into the binary, and manifest folders
+//! (`plugins/<name>/plugin.toml`), validated and cached, all added to one
+//! [`PluginHost`].
+//!
+//! - **Linked plugins**: a plugin crate writes `hookwire::submit_plugin!(TokenAuth::default);`
+//!   and the host calls [`PluginHost::discover_linked`](crate::PluginHost::discover_linked)
+//!   (or [`discover`](crate::PluginHost::discover)). They come in name order, never link
+//!   order. **The trap**: a crate that only appears in `Cargo.toml` is not linked at all, so
+//!   its plugin is not found — the binary needs `use plugin_crate as _;`.
+//! - **Manifest folders**: an ordered list of folders (say system, user, project; a later
+//!   folder wins, and says so in the report), each holding one folder per plugin with a
+//!   [`PluginManifest`] (`plugin.toml`). A `kind = "linked"` manifest enables and configures
+//!   the linked plugin of its name — its `config` table above the plugin's defaults and below
+//!   the host's config file, its `priority` overrides, `lazy`, and its
+//!   `requires`/`optional`/`conflicts`/`host_api` added to the plugin's dependencies; its
+//!   `conditions` decide whether it loads. `kind = "process"` manifests are parsed and
+//!   validated, and reported as not loadable yet.
+//! - **Validation**: every field is checked (`serde` with `deny_unknown_fields`, then names,
+//!   semver, limits); an error names the file, line and column, the field and what was
+//!   expected. One bad manifest never stops the others.
+//! - **Caching**: the host keeps a [`Scanner`]; a rescan re-parses only the manifests that
+//!   changed (see [`scan`](Scanner) for the rules).
+//! - **Report**: [`DiscoveryReport`] lists every plugin found (linked, in a folder, or added
+//!   by code), where it came from, whether it loaded and why not; print it for an operator or
+//!   serialise it for a script.
+//!
+//! Discovery sits above [`plugin`](crate::PluginHost): it reads files and adds plugins through
+//! the host; the host knows nothing of files.
+//!
+//! ```
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! use std::sync::Arc;
+//! use hookwire::discovery::{DiscoveryOptions, DiscoveryStatus};
+//! use hookwire::{Plugin, PluginHost, PluginMeta, Registrar, RegisterError};
+//!
+//! // A plugin linked into this binary.
+//! #[derive(Default)]
+//! struct Audit;
+//! impl Plugin for Audit {
+//!     fn meta(&self) -> PluginMeta { PluginMeta::new("audit", "1.0.0") }
+//!     fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> { Ok(()) }
+//! }
+//! hookwire::submit_plugin!(Audit::default);
+//!
+//! // A plugin folder with one manifest, which makes `audit` lazy and needs feature "beta".
+//! let plugins = std::env::temp_dir().join(format!("hookwire-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(plugins.join("audit"))?;
+//! std::fs::write(plugins.join("audit/plugin.toml"), r#"
+//! name = "audit"
+//! version = "1.0.0"
+//! kind = "linked"
+//! lazy = true
+//! [conditions]
+//! features = ["beta"]
+//! "#)?;
+//!
+//! let host = PluginHost::new();
+//! let report = host.discover(&DiscoveryOptions::new().folder(&plugins).features(["beta"]));
+//! println!("{report}");
+//! assert!(matches!(report.get("audit").unwrap().status, DiscoveryStatus::Loaded { lazy: true }));
+//! assert_eq!(host.start().await.unwrap().lazy, ["audit"]);
+//! # std::fs::remove_dir_all(&plugins)?;
+//! # Ok::<(), std::io::Error>(())
+//! # }).unwrap();
+//! ```
+
+mod conditions;
+mod linked;
+mod manifest;
+mod report;
+mod scan;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError};
+
+pub use conditions::Conditions;
+pub use linked::{linked_plugins, LinkedPlugin};
+pub use manifest::{
+    is_valid_name, ManifestError, ManifestProblem, PluginKind, PluginManifest, ProcessLimits,
+    ProcessSpec, RestartPolicy, MANIFEST_FILE, MAX_MANIFEST_BYTES,
+};
+pub use report::{DiscoveredPlugin, DiscoveryReport, DiscoveryStatus, PluginSource};
+pub use scan::{FolderError, Scan, ScanStats, ScannedPlugin, Scanner, Shadowed, TRUSTED_AGE};
+
+use crate::plugin::Layer;
+use crate::plugin::PluginError;
+use crate::PluginHost;
+
+/// Support for [`submit_plugin!`](crate::submit_plugin); not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::Plugin;
+    pub use inventory;
+}
+
+/// An error of [`PluginHost::discover_linked`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DiscoveryError {
+    /// Several linked plugins have one name.
+    #[error("{} linked plugins are named `{name}` (submitted at {}); rename one, or link only one of their crates", .locations.len(), .locations.join(" and "))]
+    DuplicateLinked {
+        /// The name.
+        name: String,
+        /// Where each was submitted (`file:line` of its `submit_plugin!`).
+        locations: Vec<&'static str>,
+    },
+    /// The host refused a plugin (an empty name, or a name added already).
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+}
+
+/// What [`PluginHost::discover`] looks at: plugin folders, the features the host declares,
+/// the environment for manifests' conditions, and whether to add linked plugins.
+///
+/// ```
+/// use hookwire::discovery::DiscoveryOptions;
+/// let options = DiscoveryOptions::new()
+///     .folder("/usr/share/app/plugins")      // system
+///     .folder("/home/ada/.config/app/plugins") // user
+///     .folder("plugins")                      // project: wins over the others
+///     .features(["beta"])
+///     .env([("MODE", "prod")]);
+/// ```
+#[derive(Debug, Clone)]
+pub struct DiscoveryOptions {
+    folders: Vec<PathBuf>,
+    features: Vec<String>,
+    env: Option<BTreeMap<String, String>>,
+    linked: bool,
+}
+
+impl Default for DiscoveryOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DiscoveryOptions {
+    /// No folders, no features, the process environment, linked plugins added.
+    pub fn new() -> Self {
+        Self {
+            folders: Vec::new(),
+            features: Vec::new(),
+            env: None,
+            linked: true,
+        }
+    }
+
+    /// Adds a plugin folder after those given so far (a later folder wins a name).
+    pub fn folder(mut self, folder: impl Into<PathBuf>) -> Self {
+        self.folders.push(folder.into());
+        self
+    }
+
+    /// Adds plugin folders, in order, after those given so far.
+    pub fn folders<I: IntoIterator<Item = P>, P: Into<PathBuf>>(mut self, folders: I) -> Self {
+        self.folders.extend(folders.into_iter().map(Into::into));
+        self
+    }
+
+    /// Declares features for manifests' `conditions.features` (e.g. `["beta"]`).
+    pub fn features<I: IntoIterator<Item = S>, S: Into<String>>(mut self, features: I) -> Self {
+        self.features.extend(features.into_iter().map(Into::into));
+        self
+    }
+
+    /// The environment that manifests' `conditions.env_set`/`conditions.env` see, instead of
+    /// the process environment (tests, or a host that filters it).
+    pub fn env<I, K, V>(mut self, vars: I) -> Self
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Into<String>,
+        V: Into<String>,
+    {
+        self.env = Some(
+            vars.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+        self
+    }
+
+    /// Whether [`PluginHost::discover`] adds linked plugins that have no manifest (default
+    /// `true`). With `false`, a linked plugin is added only when a `kind = "linked"` manifest
+    /// names it: the folders decide what runs.
+    pub fn linked_without_manifest(mut self, add: bool) -> Self {
+        self.linked = add;
+        self
+    }
+
+    /// The folders, in order.
+    pub fn folder_list(&self) -> &[PathBuf] {
+        &self.folders
+    }
+
+    fn var(&self, name: &str) -> Option<String> {
+        match &self.env {
+            Some(env) => env.get(name).cloned(),
+            None => std::env::var(name).ok(),
+        }
+    }
+}
+
+impl PluginHost {
+    /// Finds plugins and adds them to the host: the linked plugins
+    /// ([`submit_plugin!`](crate::submit_plugin)) and the manifests in `options`' folders (a
+    /// later folder wins a name). For each name, in name order:
+    ///
+    /// - an invalid manifest: not loaded, with the error (a linked plugin of that name is not
+    ///   added either: its manifest meant to configure it);
+    /// - a manifest whose conditions fail: skipped, with the reason;
+    /// - `kind = "process"`: found, not loadable yet;
+    /// - `kind = "linked"`: the linked plugin of that name is added with the manifest's
+    ///   `config` (above the plugin's defaults, below the host's config file), `priority`
+    ///   overrides (below the file's), `lazy` (the file's `lazy` wins), and its
+    ///   `requires`/`optional`/`conflicts`/`host_api` added to the plugin's own; a manifest
+    ///   naming no linked plugin is reported;
+    /// - a linked plugin without a manifest is added as it is (unless
+    ///   [`linked_without_manifest(false)`](DiscoveryOptions::linked_without_manifest)).
+    ///
+    /// Plugins the host had already are listed as added by code; a found plugin whose name
+    /// the host has already is not added. Call [`start`](Self::start) next: it resolves the
+    /// dependencies of everything added.
+    ///
+    /// The folder scan is blocking file I/O (one thread per folder); the host keeps its
+    /// [`Scanner`], so calling `discover` again re-parses only the manifests that changed.
+    /// From async code, run it with `tokio::task::spawn_blocking` if the folders are large or
+    /// slow.
+    ///
+    /// # Panics
+    /// If a linked plugin's constructor panics.
+    pub fn discover(&self, options: &DiscoveryOptions) -> DiscoveryReport {
+        let scan = self
+            .inner
+            .scanner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .scan(&options.folders);
+        let mut linked = linked::instances();
+        let before: BTreeSet<String> = self.plugins().iter().map(|s| s.meta.name.clone()).collect();
+        let mut report = DiscoveryReport {
+            shadowed: scan.shadowed,
+            folder_errors: scan.folder_errors,
+            scan: scan.stats,
+            plugins: Vec::new(),
+        };
+        let mut manifests: BTreeMap<String, ScannedPlugin> = scan
+            .plugins
+            .into_iter()
+            .map(|p| (p.name.clone(), p))
+            .collect();
+        let mut names: BTreeSet<String> = manifests.keys().cloned().collect();
+        names.extend(linked.keys().cloned());
+        for name in names {
+            let found = manifests.remove(&name);
+            let mut instances = linked.remove(&name).unwrap_or_default();
+            let duplicate = (instances.len() > 1).then(|| {
+                DiscoveryStatus::DuplicateLinked(instances.iter().map(|i| i.location).collect())
+            });
+            let instance = if instances.len() == 1 {
+                instances.pop()
+            } else {
+                None
+            };
+            let entry = match found {
+                None if !options.linked && duplicate.is_none() => continue,
+                None => {
+                    let location = instance.as_ref().map_or("", |i| i.location);
+                    let status = match (duplicate, instance) {
+                        (Some(d), _) => d,
+                        (None, Some(i)) => self.add_found(i, None, &before),
+                        (None, None) => continue,
+                    };
+                    DiscoveredPlugin {
+                        name,
+                        source: PluginSource::Linked { location },
+                        status,
+                    }
+                }
+                Some(found) => {
+                    let source = PluginSource::Folder {
+                        manifest: found.path.clone(),
+                        linked: instance.as_ref().map(|i| i.location),
+                    };
+                    let status = match found.manifest {
+                        Err(e) => DiscoveryStatus::Invalid(e),
+                        Ok(m) => match m.conditions.check(
+                            |var| options.var(var),
+                            std::env::consts::OS,
+                            &options.features,
+                        ) {
+                            Err(why) => DiscoveryStatus::Skipped(why),
+                            Ok(()) => match (&m.kind, duplicate, instance) {
+                                (PluginKind::Process(_), _, _) => {
+                                    DiscoveryStatus::ProcessNotSupported
+                                }
+                                (_, Some(d), _) => d,
+                                (_, None, None) => DiscoveryStatus::NoLinkedPlugin,
+                                (_, None, Some(i)) => self.add_found(i, Some(&m), &before),
+                            },
+                        },
+                    };
+                    DiscoveredPlugin {
+                        name,
+                        source,
+                        status,
+                    }
+                }
+            };
+            if !entry.status.is_loaded() {
+                tracing::info!(plugin = %entry.name, source = %entry.source, status = %entry.status, "discovered plugin not loaded");
+            }
+            report.plugins.push(entry);
+        }
+        let claimed: BTreeSet<String> = report.plugins.iter().map(|p| p.name.clone()).collect();
+        for status in self.plugins().iter() {
+            let name = &status.meta.name;
+            if !claimed.contains(name) && before.contains(name) {
+                report.plugins.push(DiscoveredPlugin {
+                    name: name.clone(),
+                    source: PluginSource::Code,
+                    status: match &status.disabled {
+                        Some(by) => DiscoveryStatus::Disabled(by.clone()),
+                        None => DiscoveryStatus::Loaded { lazy: status.lazy },
+                    },
+                });
+            }
+        }
+        report.plugins.sort_by(|a, b| a.name.cmp(&b.name));
+        report
+    }
+
+    /// Adds a linked plugin with its manifest's settings, if any.
+    fn add_found(
+        &self,
+        instance: linked::Instance,
+        manifest: Option<&PluginManifest>,
+        before: &BTreeSet<String>,
+    ) -> DiscoveryStatus {
+        let linked::Instance {
+            plugin, mut meta, ..
+        } = instance;
+        if before.contains(&meta.name) {
+            return DiscoveryStatus::AlreadyAdded;
+        }
+        let mut lazy = false;
+        let mut layer = None;
+        if let Some(m) = manifest {
+            if m.meta.version != meta.version {
+                tracing::warn!(
+                    plugin = %meta.name,
+                    manifest = %m.path.display(),
+                    "the manifest's version differs from the linked plugin's; the plugin's is used"
+                );
+            }
+            if meta.description.is_none() {
+                meta.description.clone_from(&m.meta.description);
+            }
+            meta.dependencies
+                .extend(m.meta.dependencies.iter().cloned());
+            meta.conflicts.extend(m.meta.conflicts.iter().cloned());
+            if let Some(req) = &m.meta.host_api {
+                // Both the plugin's and the manifest's requirement must hold.
+                let mut all = meta.host_api.take().unwrap_or(semver::VersionReq::STAR);
+                all.comparators.extend(req.comparators.iter().cloned());
+                meta.host_api = Some(all);
+            }
+            lazy = m.lazy;
+            layer = Some(Arc::new(Layer {
+                source: m.path.display().to_string(),
+                config: m.config.clone(),
+                priority: m.priority.clone(),
+            }));
+        }
+        let name = meta.name.clone();
+        match self.add_layered(plugin, lazy, meta, layer) {
+            Ok(()) => {}
+            Err(PluginError::Duplicate { .. }) => return DiscoveryStatus::AlreadyAdded,
+            Err(e) => return DiscoveryStatus::Skipped(e.to_string()),
+        }
+        match self.config().disabled_by(&name) {
+            Some(by) => DiscoveryStatus::Disabled(by),
+            None => DiscoveryStatus::Loaded {
+                lazy: self.config().lazy(&name).unwrap_or(lazy),
+            },
+        }
+    }
+}
