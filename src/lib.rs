@@ -80,3 +80,8 @@ pub mod __private {
 
 /// Re-exported so closures can box their futures: `async move { .. }.boxed()`.
 pub use futures::FutureExt;
+
+// The user guide (`docs/guide.md`): every code block in it runs as a doc-test.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/guide.md")]
+pub struct GuideDoctests;
