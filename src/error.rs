@@ -106,10 +106,13 @@ impl fmt::Display for HookFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             // The dynamic layer's own error bounds what it quotes already.
+            #[cfg(feature = "json")]
             HookFailure::Error(e) => match e.downcast_ref::<JsonMismatch>() {
                 Some(m) => write!(f, "returned an error: {m}"),
                 None => write!(f, "returned an error: {}", Quote(e)),
             },
+            #[cfg(not(feature = "json"))]
+            HookFailure::Error(e) => write!(f, "returned an error: {}", Quote(e)),
             HookFailure::Panic(msg) => write!(f, "panicked: {}", Quote(msg)),
             HookFailure::TimedOut { limit } => write!(f, "timed out after {limit:?}"),
             HookFailure::DeadlineExceeded {
@@ -297,6 +300,8 @@ impl CallError {
 /// Appears as an impl's error (`HookFailure::Error`) when a JSON impl answers with a value that
 /// nests deeper than [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH) or does not deserialise into
 /// the typed hook's output, or when a typed answer cannot be serialised for a JSON caller.
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[error("malformed JSON for hook `{hook}`: {detail}")]
 pub struct JsonMismatch {
@@ -308,6 +313,12 @@ pub struct JsonMismatch {
 }
 
 pub use crate::exec::retry::RetryPolicyError;
+#[cfg(feature = "plugins")]
+#[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
 pub use crate::plugin::config::ConfigError;
+#[cfg(feature = "plugins")]
+#[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
 pub use crate::plugin::deps::DependencyError;
+#[cfg(feature = "plugins")]
+#[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
 pub use crate::plugin::{ContextError, MetaError, PluginError};

@@ -173,6 +173,7 @@ impl Registry {
     /// changing anything. A problem found when rebuilding a hook (a type mismatch, an ordering
     /// cycle) is pinned on a plugin by checking them one more at a time. The names must be
     /// distinct, as for `register_batch`.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host
     pub(crate) fn check_batch(
         &mut self,
         items: &[(&Arc<str>, &[PendingImpl])],
