@@ -240,7 +240,7 @@ where
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 impl HookManager {
     /// Declares typed spec `S`, reachable by name from JSON; see
-    /// [`HookManagerBuilder::json_spec`].
+    /// [`HookManagerBuilder::json_spec`](crate::HookManagerBuilder::json_spec).
     ///
     /// # Errors
     /// As [`add_spec`](Self::add_spec), and when JSON impls already registered under the name
@@ -285,10 +285,10 @@ impl HookManager {
     /// # Errors
     /// [`CallError::UnknownHook`] for an unknown name, [`CallError::BadArgs`] when `args` nests
     /// too deep or does not fit the hook's argument type, and the errors of
-    /// [`HookCaller::call`].
+    /// [`HookCaller::call`](crate::HookCaller::call).
     ///
     /// # Cancel safety
-    /// As [`HookCaller::call`].
+    /// As [`HookCaller::call`](crate::HookCaller::call).
     pub async fn call_json(
         &self,
         hook: &str,
