@@ -414,6 +414,7 @@ fn historic_misuse(hook: &str) -> CallError {
 }
 
 /// A normal call on a slot: the shared path of typed and JSON calls.
+#[cfg_attr(not(feature = "json"), allow(dead_code))] // used by the JSON layer
 pub(crate) async fn call_slot<S: HookSpec>(
     slot: &Slot<S>,
     args: &S::Args,

@@ -32,7 +32,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// impl's error or panic message, then `… (N bytes)`; [`as_error`](Self::as_error) and the
 /// `Panic` field keep them whole. Its `Debug` bounds them the same way.
 ///
-/// An impl that was retried (it has a [`RetryPolicy`](crate::RetryPolicy)) and still failed
+/// An impl that was retried (it has a [`RetryPolicy`](crate::policy::RetryPolicy)) and still failed
 /// reports [`RetriesExhausted`](Self::RetriesExhausted): the attempt count and the last
 /// attempt's failure, which [`last_attempt`](Self::last_attempt) and the `is_*` queries look
 /// through.
@@ -77,7 +77,7 @@ pub enum HookFailure {
         /// Whether the impl had started.
         started: bool,
     },
-    /// The impl has a [`RetryPolicy`](crate::RetryPolicy), was retried, and its last attempt
+    /// The impl has a [`RetryPolicy`](crate::policy::RetryPolicy), was retried, and its last attempt
     /// failed too (its attempts ran out, or the last failure was not retryable, or the retry
     /// budget or the call's deadline left no room for another): `last` is that attempt's
     /// failure. A failure on the first attempt with no retry made is reported as it is, not
@@ -168,10 +168,13 @@ impl fmt::Display for HookFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             // The dynamic layer's own error bounds what it quotes already.
+            #[cfg(feature = "json")]
             HookFailure::Error(e) => match e.downcast_ref::<JsonMismatch>() {
                 Some(m) => write!(f, "returned an error: {m}"),
                 None => write!(f, "returned an error: {}", Quote(e)),
             },
+            #[cfg(not(feature = "json"))]
+            HookFailure::Error(e) => write!(f, "returned an error: {}", Quote(e)),
             HookFailure::Panic(msg) => write!(f, "panicked: {}", Quote(msg)),
             HookFailure::TimedOut { limit } => write!(f, "timed out after {limit:?}"),
             HookFailure::DeadlineExceeded {
@@ -362,6 +365,8 @@ impl CallError {
 /// Appears as an impl's error (`HookFailure::Error`) when a JSON impl answers with a value that
 /// nests deeper than [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH) or does not deserialise into
 /// the typed hook's output, or when a typed answer cannot be serialised for a JSON caller.
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 #[error("malformed JSON for hook `{hook}`: {detail}")]
 pub struct JsonMismatch {
@@ -373,6 +378,12 @@ pub struct JsonMismatch {
 }
 
 pub use crate::exec::retry::RetryPolicyError;
+#[cfg(feature = "plugins")]
+#[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
 pub use crate::plugin::config::ConfigError;
+#[cfg(feature = "plugins")]
+#[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
 pub use crate::plugin::deps::DependencyError;
+#[cfg(feature = "plugins")]
+#[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
 pub use crate::plugin::{ContextError, MetaError, PluginError};

@@ -1,5 +1,22 @@
 #![doc = include_str!("../README.md")]
+//!
+//! # Cargo features
+//!
+//! | feature | default | what it adds | needs |
+//! |---|---|---|---|
+//! | `macros` | on | `#[hookwire::plugin]` / `#[hookimpl]` (crate `hookwire-macros`) | `plugins` |
+//! | `json` | on | the dynamic layer: [`spec::DynamicHook`], `SpecInfo::json`, [`HookManager::call_json`], `json_spec`, `json_fn` (`serde_json`) | |
+//! | `config` | on | TOML host configuration: `HostConfig::load`/`parse`, typed plugin sections (`PluginContext::config`) (`toml`, `serde_ignored`) | `plugins` |
+//! | `plugins` | on | the plugin host: [`Plugin`], [`PluginHost`] (lifecycle, dependencies, context, enable/disable by code and environment), [`HookManager::add_plugin`] (`semver`) | |
+//! | `testing` | off | the test kit for plugin authors (`hookwire::testing`) | `plugins` |
+//!
+//! With `default-features = false` hookwire is the typed engine alone: specs, impls, callers,
+//! policies, wrappers, monitors, statistics — tokio (`rt`, `time`, `sync`), futures, tracing,
+//! serde's derive and little else.
 #![warn(missing_docs, missing_debug_implementations)]
+// docs.rs (`[package.metadata.docs.rs]`) builds with every feature and `--cfg docsrs`: each
+// item gated by a feature then says which one it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Internal layers (ARCHITECTURE.md); the public modules below re-export from them.
 mod caller;
@@ -11,21 +28,30 @@ mod order;
 
 // Public modules, one per concern: their docs render, and every public item is reachable
 // through one of them. The root keeps the core names below.
+#[cfg(feature = "plugins")]
+#[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
 pub mod config;
+#[cfg(feature = "plugins")]
+#[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
 pub mod deps;
 #[cfg(feature = "discovery")]
 pub mod discovery;
 pub mod error;
 pub mod hook;
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 pub mod json;
 pub mod monitor;
 pub mod outcome;
+#[cfg(feature = "plugins")]
+#[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
 pub mod plugin;
 pub mod policy;
 pub mod prelude;
 pub mod spec;
 pub mod stats;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 
 pub use async_trait::async_trait;
@@ -35,17 +61,22 @@ pub use hookimpl::{Hook, HookReturn, SyncHook};
 pub use manager::registrar::Registrar;
 pub use manager::{HookManager, HookManagerBuilder};
 pub use outcome::{HookOutcome, ImplOutcome};
+#[cfg(feature = "plugins")]
+#[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
 pub use plugin::{Plugin, PluginContext, PluginHost, PluginMeta};
 pub use spec::{CallMode, HookSpec};
-/// Re-exported from `tokio_util`: the type of [`PluginContext::cancellation`].
+/// Re-exported from `tokio_util`: what a cancellable blocking impl receives
+/// ([`Registrar::blocking_fn_cancellable`]) and the type of `PluginContext::cancellation`.
 pub use tokio_util::sync::CancellationToken;
 
 /// Renamed [`PluginHost`]; this alias goes away in the next release.
+#[cfg(feature = "plugins")]
 #[doc(hidden)]
 #[deprecated(since = "0.1.0", note = "renamed `PluginHost`")]
 pub type PluginManager = PluginHost;
 
 /// Renamed [`plugin::PluginHostBuilder`]; this alias goes away in the next release.
+#[cfg(feature = "plugins")]
 #[doc(hidden)]
 #[deprecated(
     since = "0.1.0",
@@ -56,6 +87,7 @@ pub type PluginManagerBuilder = plugin::PluginHostBuilder;
 /// `#[hookwire::plugin]`: one annotated impl block is a whole plugin (feature `macros`, on by
 /// default). See the crate docs' quickstart and [`Plugin`] for the hand-written form it expands to.
 #[cfg(feature = "macros")]
+#[cfg_attr(docsrs, doc(cfg(feature = "macros")))]
 pub use hookwire_macros::{hookimpl, plugin};
 
 /// Support for the code `#[hookwire::plugin]` generates; not a public API.

@@ -3,6 +3,7 @@
 
 use std::fmt::{self, Display, Write as _};
 
+#[cfg(feature = "json")]
 use serde_json::Value;
 
 /// The deepest nesting of arrays and objects a JSON value may have to cross the dynamic layer
@@ -12,6 +13,7 @@ use serde_json::Value;
 /// Converting or dropping a `serde_json::Value` recurses once per level, so a value nested
 /// thousands deep would overflow the stack; a deeper value is refused (and taken apart without
 /// recursion) before anything else touches it.
+#[cfg(feature = "json")]
 pub const MAX_JSON_DEPTH: usize = 128;
 
 /// How many bytes of a text from outside the library (a JSON value quoted by serde, a plugin's
@@ -40,6 +42,7 @@ impl<T: Display> Display for Quote<T> {
 }
 
 /// `value`'s text, bounded as [`Quote`] displays it.
+#[cfg_attr(not(feature = "json"), allow(dead_code))]
 pub(crate) fn quote(value: impl Display) -> String {
     Quote(value).to_string()
 }
@@ -72,11 +75,13 @@ impl fmt::Write for Cut<'_, '_> {
 }
 
 /// The children of an array or an object, or `None` for a scalar.
+#[cfg(feature = "json")]
 enum Children<'a> {
     Array(std::slice::Iter<'a, Value>),
     Object(serde_json::map::Values<'a>),
 }
 
+#[cfg(feature = "json")]
 impl<'a> Children<'a> {
     fn of(v: &'a Value) -> Option<Self> {
         match v {
@@ -97,6 +102,7 @@ impl<'a> Children<'a> {
 /// Whether `v` nests arrays and objects deeper than [`MAX_JSON_DEPTH`]. Iterative (one
 /// iterator per open level, at most `MAX_JSON_DEPTH` of them) and stops at the first level too
 /// deep; a scalar costs no allocation.
+#[cfg(feature = "json")]
 pub(crate) fn too_deep(v: &Value) -> bool {
     let Some(top) = Children::of(v) else {
         return false;
@@ -122,6 +128,7 @@ pub(crate) fn too_deep(v: &Value) -> bool {
 
 /// Drops `v` without recursion (`serde_json::Value`'s own drop recurses once per level): each
 /// container is emptied onto an explicit stack before it is dropped.
+#[cfg(feature = "json")]
 pub(crate) fn dismantle(v: Value) {
     let mut stack = vec![v];
     while let Some(v) = stack.pop() {
@@ -134,6 +141,7 @@ pub(crate) fn dismantle(v: Value) {
 }
 
 /// Why a value was refused by [`too_deep`], for error messages.
+#[cfg(feature = "json")]
 pub(crate) fn too_deep_detail(what: &str) -> String {
     format!(
         "{what} nests arrays and objects deeper than {MAX_JSON_DEPTH} levels (the most `serde_json`'s parser accepts); send a flatter value"
@@ -143,8 +151,10 @@ pub(crate) fn too_deep_detail(what: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(feature = "json")]
     use serde_json::json;
 
+    #[cfg(feature = "json")]
     fn nested(levels: usize) -> Value {
         let mut v = json!(0);
         for _ in 0..levels {
@@ -153,6 +163,7 @@ mod tests {
         v
     }
 
+    #[cfg(feature = "json")]
     #[test]
     fn depth_counts_arrays_and_objects() {
         assert!(!too_deep(&json!("scalar")));

@@ -26,8 +26,9 @@
 
 pub use crate::{
     async_trait, hookspec, BoxError, CallMode, Hook, HookManager, HookOutcome, HookReturn,
-    HookSpec, ImplOutcome, Plugin, PluginContext, PluginHost, PluginMeta, RegisterError, Registrar,
-    SyncHook,
+    HookSpec, ImplOutcome, RegisterError, Registrar, SyncHook,
 };
 #[cfg(feature = "macros")]
 pub use crate::{hookimpl, plugin};
+#[cfg(feature = "plugins")]
+pub use crate::{Plugin, PluginContext, PluginHost, PluginMeta};

@@ -112,9 +112,12 @@ impl TypeKey {
 
 /// The spec type behind every dynamic (JSON) hook: JSON arguments, JSON answers. Each dynamic
 /// hook's name and mode come from its [`SpecInfo`].
+#[cfg(feature = "json")]
+#[cfg_attr(docsrs, doc(cfg(feature = "json")))]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DynamicHook;
 
+#[cfg(feature = "json")]
 impl HookSpec for DynamicHook {
     type Args = serde_json::Value;
     type Output = serde_json::Value;
@@ -138,6 +141,8 @@ pub struct SpecInfo {
 impl SpecInfo {
     /// A dynamic spec: JSON arguments and answers, collect-all. For events named at run time
     /// (`"user.login"`) and out-of-process plugins.
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub fn json(name: impl Into<Arc<str>>) -> Self {
         SpecInfo {
             name: name.into(),

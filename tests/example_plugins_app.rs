@@ -82,10 +82,14 @@ fn the_plugins_app_example_starts_calls_and_shuts_down_its_plugins() {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let build = this_build(&cargo);
     // hookwire's features as this test has them, for the example's crate to build with.
-    let features: Vec<&str> = [("hookwire/testing", cfg!(feature = "testing"))]
-        .into_iter()
-        .filter_map(|(name, on)| on.then_some(name))
-        .collect();
+    // And the example's own feature, which it requires.
+    let features: Vec<&str> = [
+        ("hookwire/testing", cfg!(feature = "testing")),
+        ("hookwire-examples/plugins_app", true),
+    ]
+    .into_iter()
+    .filter_map(|(name, on)| on.then_some(name))
+    .collect();
     let profile = match build.profile_dir.file_name().and_then(|p| p.to_str()) {
         Some("debug") | None => "dev".to_owned(),
         Some(other) => other.to_owned(),

@@ -3,7 +3,7 @@
 //! services, a background task, lifecycle events, a few hook calls and a graceful shutdown on
 //! Ctrl-C (or after a moment, so the example ends by itself).
 //!
-//! Run: `cargo run -p hookwire-examples --example plugins_app`
+//! Run: `cargo run -p hookwire-examples --example plugins_app --features plugins_app`
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

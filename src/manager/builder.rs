@@ -3,7 +3,9 @@
 use super::shared::Shared;
 use super::HookManager;
 use crate::error::RegisterError;
-use crate::spec::{HookSpec, SpecInfo};
+use crate::spec::HookSpec;
+#[cfg(feature = "json")]
+use crate::spec::SpecInfo;
 
 type BuildStep = Box<dyn FnOnce(&HookManager) -> Result<(), RegisterError>>;
 
@@ -42,6 +44,8 @@ impl HookManagerBuilder {
 
     /// Declares typed spec `S` and makes it reachable by name from JSON (its types are serde
     /// types); JSON impls may then implement it.
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub fn json_spec<S>(mut self) -> Self
     where
         S: HookSpec,
@@ -53,6 +57,8 @@ impl HookManagerBuilder {
     }
 
     /// Declares a dynamic (JSON) hook.
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub fn dynamic_spec(mut self, spec: SpecInfo) -> Self {
         self.steps
             .push(Box::new(move |pm| pm.add_dynamic_spec(spec)));

@@ -11,8 +11,10 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+#[cfg(feature = "json")]
 use serde_json::Value;
 
+#[cfg(feature = "json")]
 use super::record::JsonImpl;
 use crate::error::BoxError;
 use crate::exec::wrapper::{HookWrapper, Next, WrapResult};
@@ -106,6 +108,7 @@ pub(crate) fn gate_typed<S: HookSpec>(gate: &Gate, f: ImplFn<S>) -> ImplFn<S> {
 }
 
 /// A JSON impl behind `gate`.
+#[cfg(feature = "json")]
 pub(crate) fn gate_json(gate: &Gate, f: JsonImpl) -> JsonImpl {
     let gate = gate.clone();
     JsonImpl::Async(Arc::new(move |args: &Value| {

@@ -5,9 +5,14 @@
 //! `ArcSwap`, replaced whole after every change, so a call runs on the impl list as it was when
 //! the call started and never waits for registration (and registration never waits for calls).
 
+// Without the JSON layer an impl record is always typed: its `if let RecordFn::Typed` match.
+#![cfg_attr(not(feature = "json"), allow(irrefutable_let_patterns))]
+
 mod builder;
 mod declare;
 pub(crate) mod gate;
+#[cfg(feature = "json")]
+mod json;
 pub(crate) mod record;
 pub(crate) mod registrar;
 pub(crate) mod registry;
@@ -21,28 +26,31 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Waker};
 
 use arc_swap::ArcSwap;
-use serde_json::Value;
 
 use crate::caller::{HookCaller, ImplInfo};
-use crate::error::{CallError, PendingImplsError, RegisterError};
+use crate::error::{PendingImplsError, RegisterError};
 use crate::exec::stats::{HookStats, StatsSnapshot};
-use crate::limits::{dismantle, quote, too_deep, too_deep_detail};
 use crate::monitor::HookMonitor;
-use crate::outcome::HookOutcome;
-use crate::spec::{DynamicHook, HookSpec, SpecInfo, TypeKey};
+#[cfg(feature = "json")]
+use crate::spec::DynamicHook;
+use crate::spec::{HookSpec, SpecInfo};
 pub use builder::HookManagerBuilder;
 use registrar::Registrar;
 pub(crate) use registry::SeqsByHook as Places;
 use registry::{Registry, Replays, Verdict};
+#[cfg(feature = "json")]
+use shared::NameMap;
 pub(crate) use shared::Shared;
-use shared::{NameMap, TypedMap};
-use slot::{json_bridge, AsIs, ErasedSlot, JsonBridge, ReplayFailure, ReplayLedger, Serde, Slot};
+use shared::TypedMap;
+use slot::{ErasedSlot, ReplayFailure, ReplayLedger, Slot};
 
 struct Inner {
     /// This manager's identity, carried by the [`PluginHandle`]s it hands out.
     id: u64,
     registry: Mutex<Registry>,
     typed: ArcSwap<TypedMap>,
+    /// The hooks reachable from JSON, by name (feature `json`).
+    #[cfg(feature = "json")]
     by_name: ArcSwap<NameMap>,
     shared: Arc<Shared>,
 }
@@ -180,6 +188,7 @@ impl HookManager {
                 id: NEXT_MANAGER_ID.fetch_add(1, Ordering::Relaxed),
                 registry: Mutex::new(Registry::default()),
                 typed: ArcSwap::from_pointee(TypedMap::default()),
+                #[cfg(feature = "json")]
                 by_name: ArcSwap::from_pointee(NameMap::default()),
                 shared: Arc::new(shared),
             }),
@@ -222,17 +231,24 @@ impl HookManager {
     /// Rebuilds the call-side lookup maps from the registry (under its lock).
     fn publish(&self, reg: &Registry) {
         let mut typed = TypedMap::default();
+        #[cfg(feature = "json")]
         let mut by_name = NameMap::default();
+        #[cfg_attr(not(feature = "json"), allow(unused_variables))]
         for (name, rec) in &reg.hooks {
             let Some(slot) = &rec.slot else { continue };
-            if slot.types() != TypeKey::of::<DynamicHook>() {
-                typed.insert(slot.types().spec, slot.clone().as_any());
+            #[cfg(feature = "json")]
+            {
+                if let Some(j) = slot.clone().json_call() {
+                    by_name.insert(name.clone(), j);
+                }
+                if slot.types() == crate::spec::TypeKey::of::<DynamicHook>() {
+                    continue;
+                }
             }
-            if let Some(j) = slot.clone().json_call() {
-                by_name.insert(name.clone(), j);
-            }
+            typed.insert(slot.types().spec, slot.clone().as_any());
         }
         self.inner.typed.store(Arc::new(typed));
+        #[cfg(feature = "json")]
         self.inner.by_name.store(Arc::new(by_name));
     }
 
@@ -262,42 +278,10 @@ impl HookManager {
         )
     }
 
-    /// Declares typed spec `S`, reachable by name from JSON; see
-    /// [`HookManagerBuilder::json_spec`].
-    ///
-    /// # Errors
-    /// As [`add_spec`](Self::add_spec), and when JSON impls already registered under the name
-    /// cannot be checked.
-    pub fn add_json_spec<S>(&self) -> Result<(), RegisterError>
-    where
-        S: HookSpec,
-        S::Args: serde::Serialize + serde::de::DeserializeOwned,
-        S::Output: serde::Serialize + serde::de::DeserializeOwned,
-    {
-        let shared = self.inner.shared.clone();
-        self.declare(
-            S::info(),
-            |spec| Arc::new(Slot::<S>::new(spec, shared)),
-            |slot| install_bridge(slot, json_bridge::<S, Serde>),
-        )
-    }
-
-    /// Declares a dynamic (JSON) hook, e.g. `SpecInfo::json("user.login")`.
-    ///
-    /// # Errors
-    /// [`RegisterError::SpecMismatch`] if the name is taken by a typed spec.
-    pub fn add_dynamic_spec(&self, spec: SpecInfo) -> Result<(), RegisterError> {
-        let shared = self.inner.shared.clone();
-        self.declare(
-            spec,
-            |spec| Arc::new(Slot::<DynamicHook>::new(spec, shared)),
-            |slot| install_bridge(slot, json_bridge::<DynamicHook, AsIs>),
-        )
-    }
-
     /// A caller for hook `S`. Declares `S` if it is not declared yet. Keep the caller for hot
     /// paths: this lookup costs a hash-map probe and an `Arc` clone.
     pub fn hook<S: HookSpec>(&self) -> HookCaller<S> {
+        #[cfg(feature = "json")]
         if TypeId::of::<S>() == TypeId::of::<DynamicHook>() {
             return HookCaller::new(Err(RegisterError::SpecMismatch {
                 hook: DynamicHook::NAME.to_owned(),
@@ -396,6 +380,7 @@ impl HookManager {
     /// rebuilding each touched hook's snapshot once for the whole batch. Results in input order.
     /// A plugin whose historic replay fails under fail-fast is rolled back, as in
     /// [`register`](Self::register).
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host
     pub(crate) fn register_batch(&self, plugins: &[&Registrar]) -> Vec<Verdict<PluginHandle>> {
         let items: Vec<_> = plugins
             .iter()
@@ -436,6 +421,7 @@ impl HookManager {
 
     /// What [`register_batch`](Self::register_batch) would answer for each plugin, without
     /// registering anything.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host
     pub(crate) fn check_batch(&self, plugins: &[Registrar]) -> Vec<Verdict<()>> {
         let items: Vec<_> = plugins
             .iter()
@@ -446,6 +432,7 @@ impl HookManager {
 
     /// Whether [`replace`](Self::replace) would accept `new` in place of `old` (`None`: a
     /// plugin not registered), changing nothing.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host (reload)
     pub(crate) fn check_replacement(
         &self,
         old: Option<&PluginHandle>,
@@ -467,6 +454,7 @@ impl HookManager {
     ///
     /// # Errors
     /// As [`register`](Self::register) (except replay failures); the old impls stay then.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host (reload)
     pub(crate) fn replace(
         &self,
         old: &PluginHandle,
@@ -493,6 +481,7 @@ impl HookManager {
     /// impls had in the registration order (`None` if it was not registered), so that
     /// [`register_in_places`](Self::register_in_places) can put a plugin's impls back where
     /// they were: a restarted plugin keeps its place in the call order.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host (reload)
     pub(crate) fn unregister_keeping_places(&self, plugin: &PluginHandle) -> Option<Places> {
         if plugin.manager != self.inner.id {
             return None;
@@ -509,6 +498,7 @@ impl HookManager {
     ///
     /// # Errors
     /// As [`register`](Self::register) (except replay failures).
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host (reload)
     pub(crate) fn register_in_places(
         &self,
         places: Places,
@@ -531,6 +521,7 @@ impl HookManager {
         })
     }
 
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host (reload)
     fn log_replay_failures(&self, replays: Replays, ledger: &ReplayLedger) {
         for failure in self.drive(replays, ledger) {
             tracing::warn!(plugin = %failure.plugin, hook = %failure.hook, detail = %failure.detail, "a historic call replayed to a reloaded plugin failed; the reload stands");
@@ -539,6 +530,7 @@ impl HookManager {
 
     /// The registry's number for `handle` if it is one of this manager's (`u64::MAX`, which
     /// no plugin has, otherwise).
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host (reload)
     fn own_id(&self, handle: Option<&PluginHandle>) -> u64 {
         handle
             .filter(|h| h.manager == self.inner.id)
@@ -546,6 +538,7 @@ impl HookManager {
     }
 
     /// Unregisters several plugins, rebuilding each touched hook's snapshot once.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host
     pub(crate) fn unregister_many(&self, plugins: &[PluginHandle]) {
         let ids: HashSet<u64> = plugins
             .iter()
@@ -777,75 +770,6 @@ impl HookManager {
             .store(!all.is_empty(), Ordering::Relaxed);
         self.inner.shared.monitors.store(Arc::new(all));
         removed
-    }
-
-    /// Calls a hook by name with JSON arguments: a dynamic hook, or a typed hook declared with
-    /// `json_spec` (its answers are converted to JSON).
-    ///
-    /// `args` is untrusted input: arguments nested deeper than [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH) are refused
-    /// (and dropped without recursion, so no depth overflows the stack), and error messages
-    /// quote at most 200 bytes of the name or the value (then `… (N bytes)`). A dynamic hook's
-    /// arguments reach its JSON impls as they are, without a copy. An answer nested too deep
-    /// (a JSON impl's, or a typed impl's once converted) is that impl's error
-    /// ([`JsonMismatch`](crate::error::JsonMismatch)).
-    ///
-    /// # Errors
-    /// [`CallError::UnknownHook`] for an unknown name, [`CallError::BadArgs`] when `args` nests
-    /// too deep or does not fit the hook's argument type, and the errors of
-    /// [`HookCaller::call`].
-    ///
-    /// # Cancel safety
-    /// As [`HookCaller::call`].
-    pub async fn call_json(
-        &self,
-        hook: &str,
-        args: Value,
-    ) -> Result<HookOutcome<Value>, CallError> {
-        if too_deep(&args) {
-            dismantle(args);
-            return Err(CallError::BadArgs {
-                hook: quote(hook),
-                detail: too_deep_detail("the value"),
-            });
-        }
-        let target = self.inner.by_name.load().get(hook).cloned();
-        match target {
-            Some(t) => t.call_json(args).await,
-            None => {
-                // A typed spec of that name, not reachable from JSON: say how to make it so.
-                let typed = self
-                    .registry()
-                    .hooks
-                    .get(hook)
-                    .and_then(|r| r.spec.as_ref())
-                    .map(|spec| spec.types.spec_name);
-                if let Some(spec_type) = typed {
-                    return Err(CallError::Unavailable {
-                        hook: quote(hook),
-                        detail: format!(
-                            "its spec type `{spec_type}` is not reachable from JSON; declare it with `json_spec::<{spec_type}>()` (its argument and answer types must be serde types)"
-                        ),
-                    });
-                }
-                let map = self.inner.by_name.load();
-                let mut known: Vec<&str> = map.keys().map(|k| &**k).collect();
-                known.sort_unstable();
-                Err(CallError::UnknownHook {
-                    hook: quote(hook),
-                    known: if known.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        quote(known.join(", "))
-                    },
-                })
-            }
-        }
-    }
-}
-
-fn install_bridge<S: HookSpec>(slot: &Arc<dyn ErasedSlot>, bridge: fn() -> JsonBridge<S>) {
-    if let Ok(slot) = slot.clone().as_any().downcast::<Slot<S>>() {
-        let _ = slot.json.set(bridge());
     }
 }
 

@@ -3,23 +3,30 @@
 use std::any::Any;
 use std::sync::Arc;
 
+#[cfg(feature = "json")]
 use futures::future::BoxFuture;
+#[cfg(feature = "json")]
 use serde_json::Value;
 
 use super::slot::{ErasedSlot, Slot};
 use super::Shared;
 use crate::exec::run::ImplPolicy;
 use crate::exec::stats::ImplStats;
-use crate::hookimpl::{HookReturn, ImplFn, ImplOptions};
+#[cfg(feature = "json")]
+use crate::hookimpl::HookReturn;
+use crate::hookimpl::{ImplFn, ImplOptions};
 use crate::spec::{HookSpec, SpecInfo, TypeKey};
 
 /// A sync JSON impl.
+#[cfg(feature = "json")]
 pub(crate) type JsonSyncFn = Arc<dyn Fn(&Value) -> HookReturn<Value> + Send + Sync>;
 /// An async JSON impl.
+#[cfg(feature = "json")]
 pub(crate) type JsonAsyncFn =
     Arc<dyn for<'a> Fn(&'a Value) -> BoxFuture<'a, HookReturn<Value>> + Send + Sync>;
 
 /// An impl of a JSON (dynamic) hook, or of a typed hook reached through JSON.
+#[cfg(feature = "json")]
 #[derive(Clone)]
 pub(crate) enum JsonImpl {
     Sync(JsonSyncFn),
@@ -51,6 +58,8 @@ pub(crate) enum RecordFn {
         func: Arc<dyn Any + Send + Sync>,
         maker: SlotMaker,
     },
+    /// A JSON impl (feature `json`).
+    #[cfg(feature = "json")]
     Json(JsonImpl),
 }
 

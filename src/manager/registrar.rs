@@ -7,10 +7,15 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+#[cfg(feature = "json")]
 use serde_json::Value;
 
-use super::gate::{gate_json, gate_typed, pass_blocking, Gate};
-use super::record::{JsonImpl, RecordFn};
+#[cfg(feature = "json")]
+use super::gate::gate_json;
+use super::gate::{gate_typed, pass_blocking, Gate};
+#[cfg(feature = "json")]
+use super::record::JsonImpl;
+use super::record::RecordFn;
 use super::registry::PendingImpl;
 use crate::error::RegisterError;
 use crate::exec::breaker::BreakerConfig;
@@ -20,7 +25,9 @@ use crate::hookimpl::{
     AsyncFn, BlockingFn, CancellableBlockingFn, Hook, HookReturn, ImplFn, ImplOptions, Placement,
     SyncFn, SyncHook, WrapperFn,
 };
-use crate::spec::{DynamicHook, HookSpec, TypeKey};
+use crate::spec::HookSpec;
+#[cfg(feature = "json")]
+use crate::spec::{DynamicHook, TypeKey};
 use tokio_util::sync::CancellationToken;
 
 /// A plugin's pending impls. Most plugins add one: it is kept in place, without an allocation
@@ -32,6 +39,7 @@ pub(crate) enum Impls {
 }
 
 impl Impls {
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host
     pub(crate) fn as_slice(&self) -> &[PendingImpl] {
         self
     }
@@ -124,6 +132,7 @@ impl Registrar {
     }
 
     /// Every impl added from now on waits for `gate` before it runs (lazy plugins).
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host
     pub(crate) fn set_gate(&mut self, gate: Gate) {
         self.gate = Some(gate);
     }
@@ -133,6 +142,7 @@ impl Registrar {
     /// # Errors
     /// [`RegisterError::Plugin`] naming a hook this plugin has no impl of (a typo in a
     /// configuration file); nothing is changed then.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host
     pub(crate) fn override_priorities(
         &mut self,
         overrides: &BTreeMap<String, i32>,
@@ -167,6 +177,7 @@ impl Registrar {
         }
     }
 
+    #[cfg(feature = "json")]
     fn json(&self, f: JsonImpl) -> RecordFn {
         match &self.gate {
             None => RecordFn::Json(f),
@@ -174,6 +185,7 @@ impl Registrar {
         }
     }
 
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host
     pub(crate) fn plugin_ref(&self) -> &Arc<str> {
         &self.plugin
     }
@@ -345,6 +357,8 @@ impl Registrar {
     /// is reported as this plugin's error). An answer nested deeper than
     /// [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH) is this plugin's error too
     /// ([`JsonMismatch`](crate::error::JsonMismatch)).
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub fn json_fn(
         &mut self,
         hook: &str,
@@ -355,6 +369,8 @@ impl Registrar {
     }
 
     /// An async JSON impl of the hook named `hook`; see [`json_fn`](Self::json_fn).
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
     pub fn json_async_fn(
         &mut self,
         hook: &str,
@@ -486,6 +502,7 @@ impl ImplBuilder<'_> {
                 "timeout, retry and circuit breaker apply to plain impls, not to wrappers; give the call a `deadline` instead".into(),
             ));
         }
+        #[cfg(feature = "json")]
         if let RecordFn::Typed { types, .. } = &self.func {
             if *types == TypeKey::of::<DynamicHook>() {
                 return Err(invalid(

@@ -56,6 +56,7 @@ pub(crate) type SeqsByHook = HashMap<Arc<str>, VecDeque<u64>>;
 
 /// A registered plugin taken out of the registry to be replaced: nothing was published, so
 /// calls still run its impls. Put back as it was, or dropped once its replacement is in.
+#[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host (reload)
 struct TakenOut {
     /// Its place among the registered plugins.
     at: usize,
@@ -188,6 +189,7 @@ impl Registry {
     /// changing anything. A problem found when rebuilding a hook (a type mismatch, an ordering
     /// cycle) is pinned on a plugin by checking them one more at a time. The names must be
     /// distinct, as for `register_batch`.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host
     pub(crate) fn check_batch(
         &mut self,
         items: &[(&Arc<str>, &[PendingImpl])],
@@ -435,6 +437,7 @@ impl Registry {
     }
 
     /// Takes registered plugin `id` out (records only: nothing is published).
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host (reload)
     fn take_out(&mut self, id: u64) -> Option<TakenOut> {
         let at = self.plugins.iter().position(|p| p.id == id)?;
         let record = self.plugins.remove(at);
@@ -465,6 +468,7 @@ impl Registry {
     }
 
     /// Undoes [`take_out`](Self::take_out).
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host (reload)
     fn put_back(&mut self, t: TakenOut) {
         for (hook, impls) in t.hooks {
             if let Some(rec) = self.hooks.get_mut(&hook) {
@@ -477,6 +481,7 @@ impl Registry {
 
     /// What [`replace`](Self::replace) would answer, changing nothing: `pending` checked as if
     /// plugin `old` (registered under the same name) were not there.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host (reload)
     pub(crate) fn check_replacement(
         &mut self,
         old: u64,
@@ -507,6 +512,7 @@ impl Registry {
     /// hook, in order; an impl the old version did not have on a hook counts as registered
     /// now), and the new plugin the old one's place in the list of plugins. With `old` not
     /// registered (any more), this is a plain registration.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host (reload)
     pub(crate) fn replace(
         &mut self,
         old: u64,
@@ -554,6 +560,7 @@ impl Registry {
     /// Unregisters plugin `id` like [`unregister`](Self::unregister) and returns the places
     /// of its impls in the registration order, per hook, for
     /// [`register_in_places`](Self::register_in_places).
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host (reload)
     pub(crate) fn unregister_keeping_places(&mut self, id: u64) -> Option<SeqsByHook> {
         let taken = self.take_out(id)?;
         for (hook, _) in &taken.hooks {
@@ -565,6 +572,7 @@ impl Registry {
     /// Registers a plugin's impls, all or nothing, in `places` (see
     /// [`unregister_keeping_places`](Self::unregister_keeping_places)): each takes the next
     /// place its hook has left, in order; the others count as registered now.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host (reload)
     pub(crate) fn register_in_places(
         &mut self,
         name: &Arc<str>,
@@ -584,6 +592,7 @@ impl Registry {
 
     /// Rebuilds and stores hook `hook`'s snapshot from its records, after impls were removed
     /// (which cannot create a cycle or a type mismatch).
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host (reload)
     fn rebuild(&self, hook: &str) {
         let Some(rec) = self.hooks.get(hook) else {
             return;

@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
 
-use super::slot::JsonCall;
+#[cfg(feature = "json")]
+use super::json::JsonCall;
 use crate::monitor::HookMonitor;
 
 /// Hashes a `TypeId` by its own (already random) bits.
@@ -34,6 +35,7 @@ impl Hasher for TypeIdHasher {
 
 pub(crate) type TypedMap =
     HashMap<TypeId, Arc<dyn Any + Send + Sync>, BuildHasherDefault<TypeIdHasher>>;
+#[cfg(feature = "json")]
 pub(crate) type NameMap = HashMap<Arc<str>, Arc<dyn JsonCall>>;
 
 /// State every slot of a manager shares.

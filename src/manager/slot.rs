@@ -2,30 +2,31 @@
 //! historic calls to replay, and the JSON bridge when the spec's types are serde types.
 
 use std::any::Any;
-use std::borrow::Cow;
-use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+#[cfg(feature = "json")]
+use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use arc_swap::ArcSwap;
 use futures::future::BoxFuture;
-use serde_json::Value;
 
-use super::record::{ImplRecord, JsonImpl, RecordFn};
+#[cfg(feature = "json")]
+use super::json::{json_unreachable, JsonBridge, JsonCall};
+use super::record::{ImplRecord, RecordFn};
 use super::registry::NewImpl;
 use super::Shared;
 use crate::caller::run_monitored;
 use crate::caller::CallOptions;
-use crate::error::{CallError, JsonMismatch, RegisterError};
+use crate::error::RegisterError;
 use crate::exec::panic::panic_message;
 use crate::exec::snapshot::{ImplEntry, ImplList};
 use crate::exec::stats::ImplStatsSnapshot;
-use crate::hookimpl::{Hook, HookReturn, ImplFn, ImplOptions, SyncFn};
-use crate::limits::{dismantle, quote, too_deep, too_deep_detail, Quote};
+use crate::hookimpl::{ImplFn, ImplOptions};
+use crate::limits::Quote;
 use crate::order::{call_order, OrderItem};
 use crate::outcome::{HookOutcome, ImplOutcome};
-use crate::spec::{DynamicHook, HookSpec, SpecInfo, TypeKey};
+use crate::spec::{HookSpec, SpecInfo, TypeKey};
 
 /// A stored historic call, replayed to impls registered later.
 pub(crate) struct HistoricCall<S: HookSpec> {
@@ -110,13 +111,6 @@ impl ReplayLedger {
     }
 }
 
-/// Converts between a typed spec and JSON; only exists for specs whose types are serde types.
-pub(crate) struct JsonBridge<S: HookSpec> {
-    pub(crate) adapt: fn(Arc<str>, JsonImpl) -> ImplFn<S>,
-    pub(crate) decode_args: fn(Value) -> Result<S::Args, String>,
-    pub(crate) encode: fn(S::Output) -> Result<Value, String>,
-}
-
 /// The call side of one hook.
 pub(crate) struct Slot<S: HookSpec> {
     /// The host declared this hook's spec (not only an impl naming it).
@@ -124,6 +118,7 @@ pub(crate) struct Slot<S: HookSpec> {
     pub(crate) list: ArcSwap<ImplList<S>>,
     pub(crate) history: Mutex<Vec<HistoricCall<S>>>,
     pub(crate) shared: Arc<Shared>,
+    #[cfg(feature = "json")]
     pub(crate) json: OnceLock<JsonBridge<S>>,
 }
 
@@ -134,6 +129,7 @@ impl<S: HookSpec> Slot<S> {
             list: ArcSwap::from_pointee(ImplList::empty(spec)),
             history: Mutex::new(Vec::new()),
             shared,
+            #[cfg(feature = "json")]
             json: OnceLock::new(),
         }
     }
@@ -181,16 +177,9 @@ pub(crate) trait ErasedSlot: Send + Sync + 'static {
         new_plugins: Option<(std::ops::Range<u64>, &Arc<ReplayLedger>)>,
     ) -> Option<BoxFuture<'static, ()>>;
     fn as_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+    #[cfg(feature = "json")]
     fn json_call(self: Arc<Self>) -> Option<Arc<dyn JsonCall>>;
     fn stats(&self) -> Vec<ImplStatsSnapshot>;
-}
-
-/// A hook reachable by name with JSON arguments.
-pub(crate) trait JsonCall: Send + Sync {
-    fn call_json(
-        self: Arc<Self>,
-        args: Value,
-    ) -> BoxFuture<'static, Result<HookOutcome<Value>, CallError>>;
 }
 
 fn type_mismatch(spec: &SpecInfo, plugin: &str, types: &TypeKey) -> RegisterError {
@@ -200,18 +189,6 @@ fn type_mismatch(spec: &SpecInfo, plugin: &str, types: &TypeKey) -> RegisterErro
             "plugin `{}` implements it for spec type `{}`, but the hook's spec is `{}`",
             Quote(plugin),
             types.spec_name,
-            spec.types.spec_name
-        ),
-    )
-}
-
-fn json_unreachable(spec: &SpecInfo, plugin: &str) -> RegisterError {
-    mismatch(
-        &spec.name,
-        format!(
-            "plugin `{}` implements it with JSON, but spec `{}` is not reachable from JSON; add it with `json_spec::<{}>()`",
-            Quote(plugin),
-            spec.types.spec_name,
             spec.types.spec_name
         ),
     )
@@ -228,7 +205,7 @@ fn historic_wrapper(spec: &SpecInfo, plugin: &str) -> RegisterError {
     }
 }
 
-fn mismatch(hook: &str, detail: String) -> RegisterError {
+pub(super) fn mismatch(hook: &str, detail: String) -> RegisterError {
     RegisterError::SpecMismatch {
         hook: hook.to_owned(),
         detail,
@@ -252,6 +229,8 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
         check_existing: bool,
         declared: bool,
     ) -> Result<(), RegisterError> {
+        #[cfg(not(feature = "json"))]
+        let _ = declared; // only JSON impls depend on it
         let existing_to_check = if check_existing { existing } else { &[] };
         let to_check = existing_to_check
             .iter()
@@ -268,6 +247,7 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
                 RecordFn::Typed { types, .. } if *types != spec.types => {
                     return Err(type_mismatch(spec, plugin, types))
                 }
+                #[cfg(feature = "json")]
                 RecordFn::Json(_) if declared && self.json.get().is_none() => {
                     return Err(json_unreachable(spec, plugin))
                 }
@@ -284,6 +264,8 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
         records: &[ImplRecord],
         declared: bool,
     ) -> Result<Prepared, RegisterError> {
+        #[cfg(not(feature = "json"))]
+        let _ = declared; // only JSON impls depend on it
         let order = order_records(&spec.name, records)?;
         let mut entries = Vec::with_capacity(records.len());
         for &i in &order {
@@ -296,6 +278,7 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
                     .downcast_ref::<ImplFn<S>>()
                     .cloned()
                     .ok_or_else(|| type_mismatch(spec, &r.plugin, types))?,
+                #[cfg(feature = "json")]
                 RecordFn::Json(j) => match self.json.get() {
                     Some(bridge) => (bridge.adapt)(spec.name.clone(), j.clone()),
                     // Pending until the host declares the spec (check_pending lists it).
@@ -360,6 +343,7 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
         self.list.load().stats()
     }
 
+    #[cfg(feature = "json")]
     fn json_call(self: Arc<Self>) -> Option<Arc<dyn JsonCall>> {
         if self.json.get().is_some() {
             Some(self)
@@ -521,197 +505,5 @@ fn deliver<S: HookSpec>(call: &HistoricCall<S>, hook: &str, outcome: HookOutcome
                 Quote(panic_message(payload))
             );
         }
-    }
-}
-
-impl<S: HookSpec> JsonCall for Slot<S> {
-    fn call_json(
-        self: Arc<Self>,
-        args: Value,
-    ) -> BoxFuture<'static, Result<HookOutcome<Value>, CallError>> {
-        Box::pin(async move {
-            let Some(bridge) = self.json.get() else {
-                unreachable!("json_call only hands out slots with a bridge")
-            };
-            let (name, historic) = {
-                let list = self.list.load();
-                (list.spec.name.clone(), list.spec.historic)
-            };
-            if historic {
-                return Err(CallError::Historic {
-                    hook: name.to_string(),
-                    detail: "is historic and cannot be called from JSON (its calls are kept for impls registered later): call it from Rust with `hook::<T>().call_historic(..)`",
-                });
-            }
-            let args = (bridge.decode_args)(args).map_err(|detail| CallError::BadArgs {
-                hook: name.to_string(),
-                detail,
-            })?;
-            let encode = bridge.encode;
-            let outcome = crate::caller::call_slot(&self, &args, &Default::default()).await?;
-            let mut outcome = outcome.map(|v| match encode(v) {
-                Ok(v) => ImplOutcome::Value(v),
-                Err(detail) => {
-                    ImplOutcome::Failed(crate::error::HookFailure::Error(Box::new(JsonMismatch {
-                        hook: name.to_string(),
-                        detail,
-                    })))
-                }
-            });
-            // An answer that cannot be encoded fails the call like any failure, under
-            // fail-fast (the impls after it have run, though: encoding comes last).
-            if self.list.load().spec.fail_fast {
-                if let Some(e) = outcome.take_first_failure() {
-                    return Err(e);
-                }
-            }
-            Ok(outcome)
-        })
-    }
-}
-
-/// How a spec's values cross to and from JSON. Every conversion error is quoted with
-/// [`Quote`] (serde's messages quote the offending value).
-pub(crate) trait Codec<S: HookSpec>: 'static {
-    /// The arguments as JSON, for a JSON impl.
-    fn args_out(args: &S::Args) -> Result<Cow<'_, Value>, String>;
-    /// JSON arguments (their depth already checked) as the spec's argument type.
-    fn args_in(v: Value) -> Result<S::Args, String>;
-    /// An answer as JSON, for a JSON caller.
-    fn answer_out(v: S::Output) -> Result<Value, String>;
-    /// A JSON impl's answer (its depth already checked) as the spec's output type.
-    fn answer_in(v: Value) -> Result<S::Output, String>;
-}
-
-/// The codec of a typed spec whose types are serde types.
-///
-/// The JSON coming in is checked before it is converted. Typed values (arguments a Rust caller
-/// passes, answers of typed impls) are Rust code's own: their `Serialize` and `Drop` recurse
-/// as deep as they are, which no codec can prevent; the JSON made of them is checked like any
-/// other, so no value nested deeper than [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH) leaves the
-/// layer.
-pub(crate) struct Serde;
-
-/// `v` as JSON, refused when it nests too deep (`what` names it in the message).
-fn checked_json<T: serde::Serialize + ?Sized>(v: &T, what: &str) -> Result<Value, String> {
-    let v = serde_json::to_value(v).map_err(quote)?;
-    if too_deep(&v) {
-        dismantle(v);
-        return Err(too_deep_detail(what));
-    }
-    Ok(v)
-}
-
-impl<S> Codec<S> for Serde
-where
-    S: HookSpec,
-    S::Args: serde::Serialize + serde::de::DeserializeOwned,
-    S::Output: serde::Serialize + serde::de::DeserializeOwned,
-{
-    fn args_out(args: &S::Args) -> Result<Cow<'_, Value>, String> {
-        checked_json(args, "the argument value").map(Cow::Owned)
-    }
-    fn args_in(v: Value) -> Result<S::Args, String> {
-        serde_json::from_value(v).map_err(quote)
-    }
-    fn answer_out(v: S::Output) -> Result<Value, String> {
-        checked_json(&v, "the answer")
-    }
-    fn answer_in(v: Value) -> Result<S::Output, String> {
-        serde_json::from_value(v)
-            .map_err(|e| format!("answer does not fit the hook's output type: {}", Quote(e)))
-    }
-}
-
-/// The codec of dynamic hooks: JSON on both sides, passed as is (no copy, no conversion).
-pub(crate) struct AsIs;
-
-impl Codec<DynamicHook> for AsIs {
-    fn args_out(args: &Value) -> Result<Cow<'_, Value>, String> {
-        Ok(Cow::Borrowed(args))
-    }
-    fn args_in(v: Value) -> Result<Value, String> {
-        Ok(v)
-    }
-    fn answer_out(v: Value) -> Result<Value, String> {
-        Ok(v)
-    }
-    fn answer_in(v: Value) -> Result<Value, String> {
-        Ok(v)
-    }
-}
-
-/// The bridge of spec `S` with codec `C`.
-pub(crate) fn json_bridge<S: HookSpec, C: Codec<S>>() -> JsonBridge<S> {
-    JsonBridge {
-        adapt: adapt_json_impl::<S, C>,
-        decode_args: C::args_in,
-        encode: C::answer_out,
-    }
-}
-
-fn bad_json(hook: &str, detail: String) -> crate::error::BoxError {
-    Box::new(JsonMismatch {
-        hook: hook.to_owned(),
-        detail,
-    })
-}
-
-/// A JSON impl's answer as the spec's output. An answer nested too deep is refused (and
-/// taken apart without recursion) before anything converts or drops it.
-fn decode_answer<S: HookSpec, C: Codec<S>>(hook: &str, v: Option<Value>) -> HookReturn<S::Output> {
-    match v {
-        None => Ok(None),
-        Some(v) if too_deep(&v) => {
-            dismantle(v);
-            Err(bad_json(hook, too_deep_detail("the answer")))
-        }
-        Some(v) => C::answer_in(v).map(Some).map_err(|d| bad_json(hook, d)),
-    }
-}
-
-/// Wraps a JSON impl so a typed call can run it: arguments out as JSON, the answer back in.
-/// An answer that does not fit the output type is an error outcome of that plugin.
-fn adapt_json_impl<S: HookSpec, C: Codec<S>>(hook: Arc<str>, j: JsonImpl) -> ImplFn<S> {
-    match j {
-        JsonImpl::Sync(f) => ImplFn::Sync(Arc::new(SyncFn(move |args: &S::Args| {
-            let v = C::args_out(args).map_err(|d| bad_json(&hook, d))?;
-            decode_answer::<S, C>(&hook, f(&v)?)
-        }))),
-        JsonImpl::Async(f) => ImplFn::Async(Arc::new(JsonAsync::<C> {
-            hook,
-            f,
-            codec: PhantomData,
-        })),
-    }
-}
-
-/// A JSON async impl seen as a typed [`Hook`], converting with codec `C`.
-struct JsonAsync<C> {
-    hook: Arc<str>,
-    f: super::record::JsonAsyncFn,
-    codec: PhantomData<fn() -> C>,
-}
-
-impl<S, C> Hook<S> for JsonAsync<C>
-where
-    S: HookSpec,
-    C: Codec<S>,
-{
-    fn call<'life0, 'life1, 'async_trait>(
-        &'life0 self,
-        args: &'life1 S::Args,
-    ) -> BoxFuture<'async_trait, HookReturn<S::Output>>
-    where
-        'life0: 'async_trait,
-        'life1: 'async_trait,
-        Self: 'async_trait,
-    {
-        let v = C::args_out(args);
-        Box::pin(async move {
-            let v = v.map_err(|d| bad_json(&self.hook, d))?;
-            let answer = (self.f)(&v).await?;
-            decode_answer::<S, C>(&self.hook, answer)
-        })
     }
 }

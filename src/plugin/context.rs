@@ -23,13 +23,16 @@ use std::future::Future;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, Weak};
 
+#[cfg(feature = "config")]
 use serde::de::DeserializeOwned;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span};
 
 use super::cell::Cell;
-use super::config::{ConfigError, HostConfig};
+#[cfg(feature = "config")]
+use super::config::ConfigError;
+use super::config::HostConfig;
 use crate::HookManager;
 
 /// A set of services keyed by type.
@@ -229,6 +232,7 @@ pub struct PluginContext {
     /// The plugin's own cell: the services it provides, and its dependencies, whose services
     /// it sees (weak: the cell owns this context).
     own: Weak<Cell>,
+    #[cfg_attr(not(feature = "config"), allow(dead_code))] // read by `config`
     config: Arc<HostConfig>,
     span: Span,
     /// Created when the plugin first asks for it (most never do); see [`Self::cancel`].
@@ -359,6 +363,8 @@ impl PluginContext {
     /// [`ConfigError`] naming the key, the plugin and the file for an unknown key or a value
     /// of the wrong type (except inside `#[serde(flatten)]` fields and untagged enums: see
     /// [`HostConfig::plugin_config`](crate::config::HostConfig::plugin_config)).
+    #[cfg(feature = "config")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
         self.config_read.store(true, Ordering::Relaxed);
         match self.own.upgrade().and_then(|cell| cell.layer.clone()) {

@@ -13,13 +13,16 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Layer {
     /// Where the layer came from, for messages (a manifest's path).
+    #[cfg_attr(not(feature = "config"), allow(dead_code))] // read by config messages
     pub(crate) source: String,
     /// The plugin's configuration, above its defaults and below the host's file.
+    #[cfg(feature = "config")]
     pub(crate) config: toml::Table,
     /// Hook name -> priority for the plugin's impls of that hook, below the host file's.
     pub(crate) priority: BTreeMap<String, i32>,
 }
 
+#[cfg(feature = "config")]
 /// Keys of `over` replace those of `under`; tables present in both are merged key by key.
 pub(crate) fn merge_tables(under: &mut toml::Table, over: &toml::Table) {
     for (key, value) in over {

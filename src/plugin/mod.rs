@@ -231,6 +231,7 @@ impl Future for NothingToDo {
     }
 }
 
+#[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
 impl HookManager {
     /// Registers a [`Plugin`]'s impls under its name (from [`Plugin::meta`]), without any
     /// lifecycle: no dependencies, `init` or `start`. Use a [`PluginHost`] for those.

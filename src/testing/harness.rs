@@ -3,9 +3,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "config")]
+use crate::error::ConfigError;
 use crate::{
-    config::HostConfig, error::ConfigError, error::PluginError, plugin::PluginHostBuilder,
-    plugin::PluginState, plugin::StopReport, HookCaller, HookManager, HookSpec, Plugin, PluginHost,
+    config::HostConfig, error::PluginError, plugin::PluginHostBuilder, plugin::PluginState,
+    plugin::StopReport, HookCaller, HookManager, HookSpec, Plugin, PluginHost,
 };
 
 /// Runs one plugin alone (with stand-ins for the plugins it depends on) so a plugin author
@@ -71,6 +73,8 @@ impl PluginHarness {
     ///
     /// # Errors
     /// [`ConfigError`] for text that is not a valid configuration.
+    #[cfg(feature = "config")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
     pub fn config_toml(self, text: &str) -> Result<Self, ConfigError> {
         let config = HostConfig::parse(text, "<harness config>")?;
         Ok(self.config(config))

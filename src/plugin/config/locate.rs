@@ -1,9 +1,12 @@
 //! Small helpers for messages: where in the TOML text a key is (line, dotted path), how a
 //! value is described, how plugin names map to environment variable names.
 
+#[cfg(feature = "config")]
 use std::ops::Range;
 
+#[cfg(feature = "config")]
 use toml::de::{DeTable, DeValue};
+#[cfg(feature = "config")]
 use toml::{Spanned, Value};
 
 pub(super) fn at(path: &str, line: &Option<u32>) -> String {
@@ -22,6 +25,7 @@ pub(super) fn parse_switch(value: &str) -> Option<bool> {
     }
 }
 
+#[cfg(feature = "config")]
 pub(super) fn describe(value: &Value) -> String {
     match value {
         Value::Table(_) => "a table".to_owned(),
@@ -31,6 +35,7 @@ pub(super) fn describe(value: &Value) -> String {
 }
 
 /// Joins keys with `.`, quoting those that are not bare TOML keys.
+#[cfg(feature = "config")]
 pub(crate) fn dotted<S: AsRef<str>>(keys: &[S]) -> String {
     let bare = |k: &str| {
         !k.is_empty()
@@ -51,6 +56,7 @@ pub(crate) fn dotted<S: AsRef<str>>(keys: &[S]) -> String {
 }
 
 /// 1-based line and column (in characters) of byte offset `pos`, saturating at `u32::MAX`.
+#[cfg(feature = "config")]
 pub(crate) fn line_col(text: &str, pos: usize) -> (u32, u32) {
     let mut pos = pos.min(text.len());
     while !text.is_char_boundary(pos) {
@@ -63,6 +69,7 @@ pub(crate) fn line_col(text: &str, pos: usize) -> (u32, u32) {
     (clamp(line), clamp(column))
 }
 
+#[cfg(feature = "config")]
 pub(super) fn take_table<'i>(mut table: DeTable<'i>, key: &str) -> Option<Spanned<DeTable<'i>>> {
     let value = table.remove(key)?;
     let span = value.span();
@@ -72,6 +79,7 @@ pub(super) fn take_table<'i>(mut table: DeTable<'i>, key: &str) -> Option<Spanne
     }
 }
 
+#[cfg(feature = "config")]
 pub(super) fn segments(path: &serde_ignored::Path<'_>) -> Vec<String> {
     use serde_ignored::Path as P;
     match path {
@@ -93,6 +101,7 @@ pub(super) fn segments(path: &serde_ignored::Path<'_>) -> Vec<String> {
 }
 
 /// The span of the last key of `keys` (or array element) below `root`.
+#[cfg(feature = "config")]
 pub(super) fn key_span<S: AsRef<str>>(root: &DeTable<'_>, keys: &[S]) -> Option<Range<usize>> {
     let (first, rest) = keys.split_first()?;
     let (key, mut value) = root.get_key_value(first.as_ref())?;
@@ -115,8 +124,10 @@ pub(super) fn key_span<S: AsRef<str>>(root: &DeTable<'_>, keys: &[S]) -> Option<
     Some(span)
 }
 
+#[cfg(feature = "config")]
 pub(crate) type Entry<'a, 'i> = (String, Range<usize>, &'a Spanned<DeValue<'i>>);
 
+#[cfg(feature = "config")]
 pub(crate) fn table_entries<'a, 'i>(table: &'a DeTable<'i>) -> Vec<Entry<'a, 'i>> {
     table
         .iter()
@@ -125,6 +136,7 @@ pub(crate) fn table_entries<'a, 'i>(table: &'a DeTable<'i>) -> Vec<Entry<'a, 'i>
 }
 
 /// The path of the deepest key or element among `entries` whose key or value spans `pos`.
+#[cfg(feature = "config")]
 pub(crate) fn locate(entries: Vec<Entry<'_, '_>>, pos: usize) -> Option<Vec<String>> {
     entries.into_iter().find_map(|(seg, key, child)| {
         let below = match child.get_ref() {

@@ -2,8 +2,11 @@
 //! documented).
 
 use std::collections::{BTreeMap, BTreeSet};
+#[cfg(feature = "config")]
 use std::ops::Range;
+#[cfg(feature = "config")]
 use std::path::Path;
+#[cfg(feature = "config")]
 use std::sync::Arc;
 
 mod error;
@@ -11,24 +14,33 @@ pub(crate) mod locate;
 
 pub use error::ConfigError;
 
+#[cfg(feature = "config")]
 use super::layer::{merge_tables, Layer};
-use locate::{
-    describe, dotted, key_span, line_col, locate, normalize, parse_switch, segments, table_entries,
-    take_table,
-};
+#[cfg(feature = "config")]
+use locate::{describe, dotted, key_span, line_col, locate, segments, table_entries, take_table};
+use locate::{normalize, parse_switch};
 
+#[cfg(feature = "config")]
 use serde::de::DeserializeOwned;
+#[cfg(feature = "config")]
 use toml::de::DeTable;
+#[cfg(feature = "config")]
 use toml::{Spanned, Table, Value};
 
 const DISABLE_VAR: &str = "HOOKWIRE_PLUGINS_DISABLE";
+#[cfg(feature = "config")]
 const RESERVED: [&str; 3] = ["enabled", "lazy", "priority"];
 const ACCEPTED: &str = "true, false, 1, 0, yes, no, on, off";
 const NO_FILE: &str = "(no config file)";
+#[cfg(feature = "config")]
 const PLUGINS: &str = "a table of `[plugins.<name>]` sections";
+#[cfg(feature = "config")]
 const SECTION: &str = "a table (`[plugins.<name>]`)";
+#[cfg(feature = "config")]
 const BOOL: &str = "a boolean (`true` or `false`)";
+#[cfg(feature = "config")]
 const PRIORITIES: &str = "a table of `hook-name = <integer priority>`";
+#[cfg(feature = "config")]
 const I32: &str = "an integer between -2147483648 and 2147483647";
 
 /// The environment variable name part for `plugin`: upper-cased, `-` and `.` as `_`
@@ -99,7 +111,9 @@ impl std::fmt::Display for DisabledBy {
 pub struct HostConfig {
     source: Option<String>,
     /// The original text, re-parsed with spans by [`HostConfig::plugin_config`].
+    #[cfg(feature = "config")]
     text: Option<Arc<str>>,
+    #[cfg(feature = "config")]
     host: Table,
     sections: BTreeMap<String, Section>,
     host_disabled: BTreeSet<String>,
@@ -128,6 +142,8 @@ impl HostConfig {
     ///
     /// # Errors
     /// [`ConfigError::Io`] if the file cannot be read, otherwise as [`HostConfig::parse`].
+    #[cfg(feature = "config")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
         let path = path.as_ref();
         let shown = path.display().to_string();
@@ -145,6 +161,8 @@ impl HostConfig {
     /// # Errors
     /// [`ConfigError::Parse`] for malformed TOML, [`ConfigError::InvalidValue`] when `plugins`,
     /// a plugin section or a reserved key (`enabled`, `lazy`, `priority`) has the wrong type.
+    #[cfg(feature = "config")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
     pub fn parse(text: &str, source: impl Into<String>) -> Result<Self, ConfigError> {
         let path = source.into();
         let mut host: Table = toml::from_str(text).map_err(|e| {
@@ -340,6 +358,8 @@ impl HostConfig {
     /// Both name the key, except inside `#[serde(flatten)]` fields and untagged enums, which
     /// serde reads through a buffer (and where `deny_unknown_fields` does not work either):
     /// there unknown keys go unnoticed and a bad value is reported at the section.
+    #[cfg(feature = "config")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
     pub fn plugin_config<T: DeserializeOwned>(&self, plugin: &str) -> Result<T, ConfigError> {
         let path = self.source.as_deref().unwrap_or(NO_FILE);
         let text = self.text.as_deref().unwrap_or("");
@@ -383,6 +403,7 @@ impl HostConfig {
     /// section: each key from the file if it sets it, else from the layer (tables merged key
     /// by key), else from `T`'s defaults. Values of the merged table carry no positions, so
     /// errors name the files and the key but no line.
+    #[cfg(feature = "config")]
     pub(crate) fn plugin_config_over<T: DeserializeOwned>(
         &self,
         plugin: &str,
@@ -456,6 +477,8 @@ impl HostConfig {
     }
 
     /// The file's top-level keys other than `plugins`: the host application's own settings.
+    #[cfg(feature = "config")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "config")))]
     pub fn host_table(&self) -> &Table {
         &self.host
     }

@@ -435,6 +435,7 @@ fn a_plugin_is_found_by_name_and_blocked_names_are_listed() {
     assert_eq!(pm.blocked(), ["auth"]);
 }
 
+#[cfg(feature = "plugins")]
 #[test]
 fn a_second_instance_of_a_plugin_type_is_added_to_a_hook_manager_under_its_own_name() {
     use hookwire::{Plugin, Registrar};
