@@ -1,18 +1,4 @@
 #![doc = include_str!("../README.md")]
-//!
-//! # Cargo features
-//!
-//! | feature | default | what it adds | needs |
-//! |---|---|---|---|
-//! | `macros` | on | `#[hookwire::plugin]` / `#[hookimpl]` (crate `hookwire-macros`) | `plugins` |
-//! | `json` | on | the dynamic layer: [`spec::DynamicHook`], `SpecInfo::json`, [`HookManager::call_json`], `json_spec`, `json_fn` (`serde_json`) | |
-//! | `config` | on | TOML host configuration: `HostConfig::load`/`parse`, typed plugin sections (`PluginContext::config`) (`toml`, `serde_ignored`) | `plugins` |
-//! | `plugins` | on | the plugin host: [`Plugin`], [`PluginHost`] (lifecycle, dependencies, context, enable/disable by code and environment), [`HookManager::add_plugin`] (`semver`) | |
-//! | `testing` | off | the test kit for plugin authors (`hookwire::testing`) | `plugins` |
-//!
-//! With `default-features = false` hookwire is the typed engine alone: specs, impls, callers,
-//! policies, wrappers, monitors, statistics — tokio (`rt`, `time`, `sync`), futures, tracing,
-//! serde's derive and little else.
 #![warn(missing_docs, missing_debug_implementations)]
 // docs.rs (`[package.metadata.docs.rs]`) builds with every feature and `--cfg docsrs`: each
 // item gated by a feature then says which one it needs.

@@ -387,7 +387,7 @@ fn every_plugin_found_is_reported_with_its_source_and_why_it_did_not_load() {
     };
     assert!(
         text.starts_with(
-            "6 plugins found, 3 loaded; 1 folders scanned, 4 manifests parsed, 0 reused\n"
+            "6 plugins found, 3 loaded; 1 folder scanned, 4 manifests parsed, 0 reused\n"
         ),
         "{text}"
     );

@@ -3,7 +3,7 @@
 //! a process plugin (found, not loadable yet) and a broken manifest (reported, nothing else
 //! lost).
 //!
-//! Run: `cargo run -p hookwire-examples --example discovery`
+//! Run: `cargo run -p hookwire-examples --example discovery --features discovery`
 
 use std::path::Path;
 

@@ -172,12 +172,15 @@ impl fmt::Display for DiscoveryReport {
     /// shadowed manifests and folder errors.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let loaded = self.plugins.iter().filter(|p| p.status.is_loaded()).count();
+        let plural =
+            |n: usize, one: &'static str, many: &'static str| if n == 1 { one } else { many };
+        let (found, folders, parsed) = (self.plugins.len(), self.scan.folders, self.scan.parsed);
         writeln!(
             f,
-            "{} plugins found, {loaded} loaded; {} folders scanned, {} manifests parsed, {} reused",
-            self.plugins.len(),
-            self.scan.folders,
-            self.scan.parsed,
+            "{found} {} found, {loaded} loaded; {folders} {} scanned, {parsed} {} parsed, {} reused",
+            plural(found, "plugin", "plugins"),
+            plural(folders, "folder", "folders"),
+            plural(parsed, "manifest", "manifests"),
             self.scan.reused
         )?;
         let width = self.plugins.iter().map(|p| p.name.len()).max().unwrap_or(0);
