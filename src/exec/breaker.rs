@@ -14,7 +14,37 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// When a breaker opens and for how long.
+/// When a breaker opens and for how long: after `failure_threshold` consecutive failures the
+/// impl is skipped ([`ImplOutcome::CircuitOpen`](crate::ImplOutcome::CircuitOpen)) until
+/// `cool_down` has passed; then one probe call decides whether it closes again.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().start_paused(true).build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// use hookwire::policy::BreakerConfig;
+/// use hookwire::{HookManager, ImplOutcome};
+/// hookwire::hookspec! { pub struct Lookup(u32) -> String; }
+///
+/// let pm = HookManager::new();
+/// pm.register("db", |r| {
+///     r.sync_fn::<Lookup>(|_| Err("connection refused".into()))
+///         .circuit_breaker(BreakerConfig::new(2, Duration::from_secs(30)))
+///         .add()
+/// })
+/// .unwrap();
+/// let lookup = pm.hook::<Lookup>();
+/// for _ in 0..2 {
+///     assert!(lookup.call(&7).await.unwrap().get("db").unwrap().is_failed());
+/// }
+/// // Two failures in a row: the breaker is open, the impl is not called.
+/// let out = lookup.call(&7).await.unwrap();
+/// assert!(matches!(out.get("db"), Some(ImplOutcome::CircuitOpen)));
+/// // After the cool-down one probe is let through (it fails again here: open again).
+/// tokio::time::advance(Duration::from_secs(30)).await;
+/// assert!(lookup.call(&7).await.unwrap().get("db").unwrap().is_failed());
+/// assert!(matches!(lookup.call(&7).await.unwrap().get("db"), Some(ImplOutcome::CircuitOpen)));
+/// # });
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BreakerConfig {
     /// Consecutive failures that open the breaker.
