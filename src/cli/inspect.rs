@@ -116,10 +116,15 @@ pub(crate) fn inspect(
                     (None, PluginSource::Linked { .. }) => "linked",
                     (None, _) => "-",
                 };
+                // Enabled: not disabled by configuration and its conditions hold (whether
+                // it can be loaded is the status's business).
                 let (enabled, lazy) = match &p.status {
                     DiscoveryStatus::Loaded { lazy } => (Some(true), *lazy),
                     DiscoveryStatus::Invalid(_) => (None, false),
-                    _ => (Some(false), manifest.is_some_and(|m| m.lazy)),
+                    DiscoveryStatus::Disabled(_) | DiscoveryStatus::Skipped(_) => {
+                        (Some(false), manifest.is_some_and(|m| m.lazy))
+                    }
+                    _ => (Some(true), manifest.is_some_and(|m| m.lazy)),
                 };
                 match &p.status {
                     DiscoveryStatus::Invalid(e) => out.problems.push(e.to_string()),
