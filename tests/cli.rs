@@ -439,3 +439,69 @@ fn embedded_the_linked_plugins_version_is_checked() {
     );
     assert!(greeter[5].starts_with("linked"), "{text}");
 }
+
+#[test]
+fn check_prints_every_problem_in_one_run() {
+    let dir = folder(&[
+        ("audit", &process("audit", "1.2.0", "")),
+        (
+            "bad",
+            "name = \"bad\"\nversion = \"1.2\"\nkind = \"linked\"\n",
+        ),
+        (
+            "token-auth",
+            &process(
+                "token-auth",
+                "2.0.0",
+                "[requires]\naudit = \"^2\"\nmetrics = \"^1\"\n[conflicts]\naudit = \"<1.3\"\n",
+            ),
+        ),
+    ]);
+    let out = hookwire()
+        .args(["plugins", "check"])
+        .arg(p(&dir))
+        .assert()
+        .code(1)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 4, "{text}");
+    assert!(errors[0].contains("bad/plugin.toml:2:11: version \"1.2\" is not semver"));
+    assert!(errors[1..]
+        .iter()
+        .any(|e| e.contains("requires `metrics` ^1, but no plugin")));
+    assert!(errors[1..]
+        .iter()
+        .any(|e| e.contains("requires `audit` ^2, but `audit` 1.2.0")));
+    assert!(errors[1..]
+        .iter()
+        .any(|e| e.contains("incompatible with `audit` <1.3")));
+    assert!(text.ends_with("4 problems in 3 plugins\n"), "{text}");
+}
+
+#[test]
+fn a_later_folder_wins_a_name_and_the_check_says_so() {
+    let system = folder(&[("audit", &process("audit", "1.0.0", ""))]);
+    let project = folder(&[("audit", &process("audit", "1.5.0", ""))]);
+    hookwire()
+        .args(["plugins", "list"])
+        .arg(p(&system))
+        .arg(p(&project))
+        .assert()
+        .code(0)
+        .stdout(contains("audit  1.5.0"))
+        .stdout(contains("1.0.0").not());
+    hookwire()
+        .args(["plugins", "check"])
+        .arg(p(&system))
+        .arg(p(&project))
+        .assert()
+        .code(0)
+        .stdout(contains(format!(
+            "note: `audit`: {} is used; {} is ignored (a later folder wins)",
+            project.path().join("audit/plugin.toml").display(),
+            system.path().join("audit/plugin.toml").display()
+        )));
+}
