@@ -14,6 +14,9 @@ mod order;
 
 // Public modules, one per concern: their docs render, and every public item is reachable
 // through one of them. The root keeps the core names below.
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub mod cli;
 #[cfg(feature = "plugins")]
 #[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
 pub mod config;
