@@ -25,7 +25,7 @@ use super::fast::{
 };
 use super::panic::{drop_caught, dropped_message, log_second_panic};
 use super::sequential::{Results, SeqLoop};
-use super::snapshot::{ImplList, SyncLoop};
+use super::snapshot::{ImplEntry, ImplList, SyncLoop};
 use super::{stats, CallPlan};
 use crate::hookimpl::{Hook, HookReturn, ImplFn};
 use crate::spec::HookSpec;
@@ -157,9 +157,10 @@ fn poll<'a, S: HookSpec>(
 }
 
 /// [`poll`]'s first poll for a list with statistics: each impl is counted on this thread's
-/// lane as the general loop counts it (a call whose latency sample is due is timed, out of
-/// line). A function of its own, so that the loop without statistics stays as it is
-/// (inlined, it cost that loop 10%).
+/// lane as the general loop counts it, after its call (a call whose latency sample is due is
+/// timed by [`run_timed`], out of line, so the loop tests one flag per impl for it). A
+/// function of its own, so that the loop without statistics stays as it is (inlined, it cost
+/// that loop 10%; measured again for issue 20: `async` N = 10, 3,214 → 3,877 instructions).
 #[inline(never)]
 fn poll_counted<'a, S: HookSpec>(
     list: &'a ImplList<S>,
@@ -177,55 +178,69 @@ fn poll_counted<'a, S: HookSpec>(
     if n > 1 && !plan.firstresult {
         results.reserve_exact(n);
     }
-    // No impl on the ready path has a timeout: never armed.
-    let mut no_timer = None;
     for (i, entry) in list.entries.iter().enumerate() {
         let index = i as u32;
         let count = counter(entry, lane);
-        let sampled = count.map_or(0, Counter::sample);
-        let stop = match (&entry.func, count) {
-            (ImplFn::Sync(h), Some(c)) if sampled > 0 => {
-                call_sync_timed(&**h, args, c, sampled, index, &mut results, &plan)
-            }
-            (ImplFn::Sync(h), _) => {
-                let r = catch_unwind(AssertUnwindSafe(|| h.call(args)));
-                write_counted(count, &mut results, index, r, &plan)
-            }
-            (ImplFn::Async(h), Some(c)) if sampled > 0 => match async_timed(
-                entry,
-                &**h,
-                args,
-                c,
-                sampled,
-                index,
-                &mut results,
-                &plan,
-                &mut no_timer,
-                cx,
-            ) {
-                AsyncFast::Done(stop) => stop,
+        // A call whose latency sample is due is timed, out of line.
+        if let Some(c) = count.filter(|c| c.shard.is_due()) {
+            match run_timed(entry, args, c, index, &mut results, &plan, cx) {
+                AsyncFast::Done(false) => continue,
+                AsyncFast::Done(true) => break,
                 AsyncFast::Pending(waiting) => {
                     *rest = Some(SeqLoop::resume(list, args, plan, results, index, waiting));
                     return Poll::Pending;
                 }
-            },
-            (ImplFn::Async(h), _) => match start(&**h, args, &entry.plugin, cx) {
-                Started::Done(r) => write_counted(count, &mut results, index, r, &plan),
+            }
+        }
+        let r = match &entry.func {
+            ImplFn::Sync(h) => catch_unwind(AssertUnwindSafe(|| h.call(args))),
+            ImplFn::Async(h) => match start(&**h, args, &entry.plugin, cx) {
+                Started::Done(r) => r,
                 Started::Pending(fut) => {
                     let waiting = waiting(fut);
                     *rest = Some(SeqLoop::resume(list, args, plan, results, index, waiting));
                     return Poll::Pending;
                 }
             },
-            (ImplFn::Blocking(_) | ImplFn::Wrapper(_), _) => {
+            ImplFn::Blocking(_) | ImplFn::Wrapper(_) => {
                 unreachable!("the ready path runs only sync and async impls")
             }
         };
-        if stop {
+        // Counted after the call: an impl that calls its own hook again counts its inner
+        // calls first.
+        if write_counted(count, &mut results, index, r, &plan) {
             break;
         }
     }
     Poll::Ready(results)
+}
+
+/// Runs an impl whose latency sample is due on `count`'s lane: takes the sample, times the
+/// call, writes and counts its entry. Kept out of [`poll_counted`]'s loop.
+#[cold]
+#[inline(never)]
+fn run_timed<'a, S: HookSpec>(
+    entry: &'a ImplEntry<S>,
+    args: &'a S::Args,
+    count: Counter<'_>,
+    index: u32,
+    results: &mut Results<S::Output>,
+    plan: &CallPlan<'_>,
+    cx: &mut Context<'_>,
+) -> AsyncFast<'a, S::Output> {
+    let weight = count.shard.take_sample(count.stats);
+    match &entry.func {
+        ImplFn::Sync(h) => AsyncFast::Done(call_sync_timed(
+            &**h, args, count, weight, index, results, plan,
+        )),
+        // No impl on the ready path has a timeout: the timer is never armed.
+        ImplFn::Async(h) => async_timed(
+            entry, &**h, args, count, weight, index, results, plan, &mut None, cx,
+        ),
+        ImplFn::Blocking(_) | ImplFn::Wrapper(_) => {
+            unreachable!("the ready path runs only sync and async impls")
+        }
+    }
 }
 
 /// An impl that waits, not timed, with no timeout.

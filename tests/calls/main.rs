@@ -17,4 +17,5 @@ mod retry_exhausted;
 mod retry_jitter;
 mod snapshots;
 mod stats_counted_loop;
+mod stats_ready_timed;
 mod wrappers;
