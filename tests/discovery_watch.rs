@@ -341,3 +341,23 @@ async fn dropping_the_watcher_stops_reloads() {
     assert!(got.is_empty(), "{got:?}");
     assert_eq!(greetings(&host).await, ["w5: hello"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edit_whose_dependency_does_not_resolve_is_reported_and_the_old_version_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w6", &manifest("w6", "hello", ""));
+    let (host, _watcher, mut events) = watched(dir.path()).await;
+
+    write(
+        dir.path(),
+        "w6",
+        &manifest("w6", "orphan", "[requires]\nnowhere = \"^1\""),
+    );
+    let error = next(&mut events, |e| match e {
+        PluginEvent::ReloadFailed { plugin, error } if plugin == "w6" => Some(error.clone()),
+        _ => None,
+    })
+    .await;
+    assert!(error.contains("nowhere"), "{error}");
+    assert_eq!(greetings(&host).await, ["w6: hello"]);
+}
