@@ -20,6 +20,10 @@
 //!   expected. One bad manifest never stops the others.
 //! - **Caching**: the host keeps a [`Scanner`]; a rescan re-parses only the manifests that
 //!   changed (see [`scan`](Scanner) for the rules).
+//! - **Hot reload** (feature `watch`): `PluginHost::watch`
+//!   follows the folders; a changed manifest replaces its plugin (an invalid one is reported
+//!   and the old version keeps running), an added folder loads a plugin, a removed one
+//!   unloads it.
 //! - **Report**: [`DiscoveryReport`] lists every plugin found (linked, in a folder, or added
 //!   by code), where it came from, whether it loaded and why not; print it for an operator or
 //!   serialise it for a script.

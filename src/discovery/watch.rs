@@ -61,22 +61,43 @@ impl PluginHost {
     /// - **changed**, valid, `kind = "linked"`, conditions met: a fresh instance from the
     ///   plugin's [`LinkedPlugin`](super::LinkedPlugin) constructor, with the new manifest's
     ///   config, priorities and dependencies, [`replace`](Self::replace)s the one serving
-    ///   ([`PluginEvent::Replaced`](crate::PluginEvent::Replaced)). A linked plugin's code
+    ///   ([`PluginEvent::Replaced`](crate::plugin::PluginEvent::Replaced)). A linked plugin's code
     ///   cannot change while the host runs: a reload means new settings;
     /// - **invalid** (bad manifest, a dependency that no longer resolves, an `init` that
     ///   fails, a process plugin, no linked plugin of that name): the old version keeps
-    ///   running and [`PluginEvent::ReloadFailed`](crate::PluginEvent::ReloadFailed) says
+    ///   running and [`PluginEvent::ReloadFailed`](crate::plugin::PluginEvent::ReloadFailed) says
     ///   why;
     /// - **added** folder: its plugin is added and started as [`discover`](Self::discover)
     ///   and [`start`](Self::start) would (a failure is a `ReloadFailed` event);
     /// - **removed** folder, or conditions no longer met: the plugin is
     ///   [`remove`](Self::remove)d — refused while other plugins require it
-    ///   ([`PluginEvent::RemoveRefused`](crate::PluginEvent::RemoveRefused)); it is tried
+    ///   ([`PluginEvent::RemoveRefused`](crate::plugin::PluginEvent::RemoveRefused)); it is tried
     ///   again on the next batch.
     ///
     /// A manifest saved with the same bytes changes nothing. Replaced and removed plugins'
     /// `stop` gets [`DiscoveryOptions::grace`] (default [`DEFAULT_GRACE`]). The reloads run
     /// on a tokio task the `Watcher` owns, one batch after the other.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use hookwire::discovery::DiscoveryOptions;
+    /// use hookwire::plugin::PluginEvent;
+    /// use hookwire::PluginHost;
+    ///
+    /// let options = DiscoveryOptions::new().folder("plugins").debounce(Duration::from_millis(200));
+    /// let host = PluginHost::new();
+    /// host.discover(&options);
+    /// host.start().await?;
+    /// let mut events = host.events();
+    /// let _watcher = host.watch(&options)?; // reloads until dropped
+    /// while let Ok(event) = events.recv().await {
+    ///     if let PluginEvent::ReloadFailed { plugin, error } = event {
+    ///         eprintln!("{plugin}: {error} (the old version keeps running)");
+    ///     }
+    /// }
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// [`DiscoveryError::Watch`] when called outside a tokio runtime, or when a folder cannot
