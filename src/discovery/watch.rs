@@ -74,7 +74,9 @@ impl PluginHost {
     ///   ([`PluginEvent::RemoveRefused`](crate::plugin::PluginEvent::RemoveRefused)); it is tried
     ///   again on the next batch.
     ///
-    /// A manifest saved with the same bytes changes nothing. Replaced and removed plugins'
+    /// A manifest saved with the same bytes changes nothing. A batch with changes calls every
+    /// linked plugin's constructor once (the instances not used are dropped), and rescans on
+    /// tokio's blocking pool. Replaced and removed plugins'
     /// `stop` gets [`DiscoveryOptions::grace`] (default [`DEFAULT_GRACE`]). The reloads run
     /// on a tokio task the `Watcher` owns, one batch after the other.
     ///
@@ -152,7 +154,17 @@ impl PluginHost {
 
     /// Applies one batch: what changed since `seen`, which is updated.
     async fn apply_batch(&self, options: &DiscoveryOptions, seen: &mut Seen) {
-        let (now, mut found) = self.scan_seen(options);
+        // Blocking file I/O: off the async workers.
+        let (host, opts) = (self.clone(), options.clone());
+        let (now, mut found) = match tokio::task::spawn_blocking(move || host.scan_seen(&opts))
+            .await
+        {
+            Ok(scanned) => scanned,
+            Err(e) => {
+                tracing::error!(error = %e, "rescanning the plugin folders failed; this batch is skipped");
+                return;
+            }
+        };
         let mut names: BTreeSet<String> = seen.keys().chain(now.keys()).cloned().collect();
         let mut linked_instances = None;
         // A removal refused because another plugin required it is tried again after the
