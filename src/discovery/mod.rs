@@ -20,6 +20,10 @@
 //!   expected. One bad manifest never stops the others.
 //! - **Caching**: the host keeps a [`Scanner`]; a rescan re-parses only the manifests that
 //!   changed (see [`scan`](Scanner) for the rules).
+//! - **Hot reload** (feature `watch`): `PluginHost::watch`
+//!   follows the folders; a changed manifest replaces its plugin (an invalid one is reported
+//!   and the old version keeps running), an added folder loads a plugin, a removed one
+//!   unloads it.
 //! - **Report**: [`DiscoveryReport`] lists every plugin found (linked, in a folder, or added
 //!   by code), where it came from, whether it loaded and why not; print it for an operator or
 //!   serialise it for a script.
@@ -69,6 +73,8 @@ mod linked;
 mod manifest;
 mod report;
 mod scan;
+#[cfg(feature = "watch")]
+mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -82,10 +88,12 @@ pub use manifest::{
 };
 pub use report::{DiscoveredPlugin, DiscoveryReport, DiscoveryStatus, PluginSource};
 pub use scan::{FolderError, Scan, ScanStats, ScannedPlugin, Scanner, Shadowed, TRUSTED_AGE};
+#[cfg(feature = "watch")]
+pub use watch::{Watcher, DEFAULT_DEBOUNCE, DEFAULT_GRACE};
 
 use crate::plugin::Layer;
 use crate::plugin::PluginError;
-use crate::PluginHost;
+use crate::{PluginHost, PluginMeta};
 
 /// Support for [`submit_plugin!`](crate::submit_plugin); not a public API.
 #[doc(hidden)]
@@ -109,6 +117,15 @@ pub enum DiscoveryError {
     /// The host refused a plugin (an empty name, or a name added already).
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// [`PluginHost::watch`] could not start watching.
+    #[cfg(feature = "watch")]
+    #[error("cannot watch the plugin folders{}: {reason}", .folder.as_ref().map(|f| format!(" (`{}`: check that it exists)", f.display())).unwrap_or_default())]
+    Watch {
+        /// The folder that could not be watched, if it is about one.
+        folder: Option<PathBuf>,
+        /// What went wrong.
+        reason: String,
+    },
 }
 
 /// What [`PluginHost::discover`] looks at: plugin folders, the features the host declares,
@@ -129,6 +146,10 @@ pub struct DiscoveryOptions {
     features: Vec<String>,
     env: Option<BTreeMap<String, String>>,
     linked: bool,
+    #[cfg(feature = "watch")]
+    debounce: std::time::Duration,
+    #[cfg(feature = "watch")]
+    grace: std::time::Duration,
 }
 
 impl Default for DiscoveryOptions {
@@ -145,7 +166,28 @@ impl DiscoveryOptions {
             features: Vec::new(),
             env: None,
             linked: true,
+            #[cfg(feature = "watch")]
+            debounce: watch::DEFAULT_DEBOUNCE,
+            #[cfg(feature = "watch")]
+            grace: watch::DEFAULT_GRACE,
         }
+    }
+
+    /// How long [`PluginHost::watch`] waits for the file-system events of a burst to settle
+    /// before it applies them (default [`DEFAULT_DEBOUNCE`], 500 ms): an editor's save (write
+    /// a temporary file, rename it over the manifest) gives one reload.
+    #[cfg(feature = "watch")]
+    pub fn debounce(mut self, debounce: std::time::Duration) -> Self {
+        self.debounce = debounce;
+        self
+    }
+
+    /// The grace period of the `stop` of a plugin that [`PluginHost::watch`] replaces or
+    /// removes (default [`DEFAULT_GRACE`], 5 s).
+    #[cfg(feature = "watch")]
+    pub fn grace(mut self, grace: std::time::Duration) -> Self {
+        self.grace = grace;
+        self
     }
 
     /// Adds a plugin folder after those given so far (a later folder wins a name).
@@ -345,35 +387,10 @@ impl PluginHost {
         if before.contains(&meta.name) {
             return DiscoveryStatus::AlreadyAdded;
         }
-        let mut lazy = false;
-        let mut layer = None;
-        if let Some(m) = manifest {
-            if m.meta.version != meta.version {
-                tracing::warn!(
-                    plugin = %meta.name,
-                    manifest = %m.path.display(),
-                    "the manifest's version differs from the linked plugin's; the plugin's is used"
-                );
-            }
-            if meta.description.is_none() {
-                meta.description.clone_from(&m.meta.description);
-            }
-            meta.dependencies
-                .extend(m.meta.dependencies.iter().cloned());
-            meta.conflicts.extend(m.meta.conflicts.iter().cloned());
-            if let Some(req) = &m.meta.host_api {
-                // Both the plugin's and the manifest's requirement must hold.
-                let mut all = meta.host_api.take().unwrap_or(semver::VersionReq::STAR);
-                all.comparators.extend(req.comparators.iter().cloned());
-                meta.host_api = Some(all);
-            }
-            lazy = m.lazy;
-            layer = Some(Arc::new(Layer {
-                source: m.path.display().to_string(),
-                config: m.config.clone(),
-                priority: m.priority.clone(),
-            }));
-        }
+        let (lazy, layer) = match manifest {
+            Some(m) => apply_manifest(&mut meta, m),
+            None => (false, None),
+        };
         let name = meta.name.clone();
         match self.add_layered(plugin, lazy, meta, layer) {
             Ok(()) => {}
@@ -387,4 +404,35 @@ impl PluginHost {
             },
         }
     }
+}
+
+/// Lays manifest `m` over a linked plugin's metadata (description if it has none, its
+/// dependencies, conflicts and host API requirement added); returns its `lazy` and the
+/// [`Layer`] (config, priorities) it sets.
+fn apply_manifest(meta: &mut PluginMeta, m: &PluginManifest) -> (bool, Option<Arc<Layer>>) {
+    if m.meta.version != meta.version {
+        tracing::warn!(
+            plugin = %meta.name,
+            manifest = %m.path.display(),
+            "the manifest's version differs from the linked plugin's; the plugin's is used"
+        );
+    }
+    if meta.description.is_none() {
+        meta.description.clone_from(&m.meta.description);
+    }
+    meta.dependencies
+        .extend(m.meta.dependencies.iter().cloned());
+    meta.conflicts.extend(m.meta.conflicts.iter().cloned());
+    if let Some(req) = &m.meta.host_api {
+        // Both the plugin's and the manifest's requirement must hold.
+        let mut all = meta.host_api.take().unwrap_or(semver::VersionReq::STAR);
+        all.comparators.extend(req.comparators.iter().cloned());
+        meta.host_api = Some(all);
+    }
+    let layer = Arc::new(Layer {
+        source: m.path.display().to_string(),
+        config: m.config.clone(),
+        priority: m.priority.clone(),
+    });
+    (m.lazy, Some(layer))
 }

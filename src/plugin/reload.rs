@@ -17,6 +17,7 @@ use super::config::DisabledBy;
 use super::deps::resolve_refs;
 use super::events::PluginEvent;
 use super::host::PluginHost;
+use super::layer::Layer;
 use super::lifecycle::PluginState;
 use super::meta::PluginMeta;
 use super::report::{write_group, PluginError};
@@ -332,7 +333,29 @@ impl PluginHost {
         grace: Duration,
     ) -> Result<ReloadReport, PluginError> {
         let _ops = self.inner.ops.lock().await;
-        let result = self.replace_locked(name, plugin, grace).await;
+        let result = self.replace_locked(name, plugin, None, grace).await;
+        if let Err(e) = &result {
+            self.reload_failed(name, e);
+        }
+        result
+    }
+
+    /// [`replace_arc`](Self::replace_arc) with the metadata and the [`Layer`] the new
+    /// instance gets (a changed manifest: its config, priorities, dependencies), instead of
+    /// its own metadata and the old instance's layer.
+    #[cfg(feature = "watch")]
+    pub(crate) async fn replace_layered(
+        &self,
+        name: &str,
+        plugin: Arc<dyn Plugin>,
+        meta: PluginMeta,
+        layer: Option<Arc<Layer>>,
+        grace: Duration,
+    ) -> Result<ReloadReport, PluginError> {
+        let _ops = self.inner.ops.lock().await;
+        let result = self
+            .replace_locked(name, plugin, Some((meta, layer)), grace)
+            .await;
         if let Err(e) = &result {
             self.reload_failed(name, e);
         }
@@ -343,11 +366,15 @@ impl PluginHost {
         &self,
         name: &str,
         plugin: Arc<dyn Plugin>,
+        layered: Option<(PluginMeta, Option<Arc<Layer>>)>,
         grace: Duration,
     ) -> Result<ReloadReport, PluginError> {
         let host = &*self.inner;
         let old = self.cell(name)?;
-        let mut meta = plugin.meta();
+        let (mut meta, layer) = match layered {
+            Some((meta, layer)) => (meta, layer),
+            None => (plugin.meta(), old.layer.clone()),
+        };
         if meta.name != name && meta.name != old.plugin.meta().name {
             return Err(PluginError::NameMismatch {
                 plugin: name.to_owned(),
@@ -374,7 +401,7 @@ impl PluginHost {
             old.lazy,
             None,
             PluginState::Discovered,
-            old.layer.clone(),
+            layer,
         ));
         // Its state changes are not the plugin's until it takes over.
         cell.announce.store(false, Ordering::Release);
@@ -720,11 +747,21 @@ impl PluginHost {
         }
     }
 
-    fn send(&self, event: PluginEvent) {
+    pub(crate) fn send(&self, event: PluginEvent) {
         let events = &self.inner.events;
         if events.receiver_count() > 0 {
             let _ = events.send(event);
         }
+    }
+
+    /// Logs and sends [`PluginEvent::ReloadFailed`] for a reload that changed nothing.
+    #[cfg(feature = "watch")]
+    pub(crate) fn reload_failed_with(&self, name: &str, error: &str) {
+        tracing::warn!(plugin = %name, error = %error, "reload failed; the version that was serving (if any) still serves");
+        self.send(PluginEvent::ReloadFailed {
+            plugin: name.to_owned(),
+            error: error.to_owned(),
+        });
     }
 
     fn reload_failed(&self, name: &str, error: &PluginError) {
