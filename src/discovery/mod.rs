@@ -246,6 +246,15 @@ impl DiscoveryOptions {
 }
 
 impl PluginHost {
+    /// Scans `options`' folders with the host's [`Scanner`] (its cache kept between scans).
+    pub(crate) fn scan_folders(&self, options: &DiscoveryOptions) -> Scan {
+        self.inner
+            .scanner
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .scan(&options.folders)
+    }
+
     /// Finds plugins and adds them to the host: the linked plugins
     /// ([`submit_plugin!`](crate::submit_plugin)) and the manifests in `options`' folders (a
     /// later folder wins a name). For each name, in name order:
@@ -274,12 +283,7 @@ impl PluginHost {
     /// # Panics
     /// If a linked plugin's constructor panics.
     pub fn discover(&self, options: &DiscoveryOptions) -> DiscoveryReport {
-        let scan = self
-            .inner
-            .scanner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .scan(&options.folders);
+        let scan = self.scan_folders(options);
         let mut linked = linked::instances();
         let before: BTreeSet<String> = self.plugins().iter().map(|s| s.meta.name.clone()).collect();
         let mut report = DiscoveryReport {

@@ -2,7 +2,6 @@
 //! folders of a [`DiscoveryOptions`] and applies each debounced batch of file-system changes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::PoisonError;
 use std::time::Duration;
 
 use notify::RecursiveMode;
@@ -137,12 +136,7 @@ impl PluginHost {
 
     /// Scans the folders: each manifest by name, with its bytes (`None`: unreadable).
     fn scan_seen(&self, options: &DiscoveryOptions) -> (Seen, BTreeMap<String, ScannedPlugin>) {
-        let scan = self
-            .inner
-            .scanner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .scan(&options.folders);
+        let scan = self.scan_folders(options);
         let mut seen = Seen::new();
         let mut found = BTreeMap::new();
         for p in scan.plugins {
