@@ -40,7 +40,10 @@ impl<T> ResultBuf<T> for Vec<Entry<T>> {
         // SAFETY: `len < capacity` (reserved just above), so slot `len` is allocated and
         // uninitialised; the write initialises it before the length covers it. Written in
         // place (after inlining, per outcome variant): copying a freshly built entry through
-        // the stack stalled on store forwarding.
+        // the stack stalled on store forwarding. Measured 2026-12-03 (callgrind, mode `sync`):
+        // `Vec::push` here costs 6,947 instructions per call at N=100 against 6,645 (+4.5%),
+        // over issue 20's "N=10/100 within 3%" bound. Covered by every collect-all test of
+        // several sync impls (e.g. `tests/calls/engine.rs`).
         unsafe {
             self.as_mut_ptr().add(len).write(entry);
             self.set_len(len + 1);
