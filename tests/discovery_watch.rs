@@ -361,3 +361,36 @@ async fn an_edit_whose_dependency_does_not_resolve_is_reported_and_the_old_versi
     assert!(error.contains("nowhere"), "{error}");
     assert_eq!(greetings(&host).await, ["w6: hello"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_lazy_setting_applies_to_the_new_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "w2", &manifest("w2", "hello", "lazy = true"));
+    let (host, _watcher, mut events) = watched(dir.path()).await;
+    let info = |host: &PluginHost| {
+        let list = host.plugins();
+        let w2 = list.get("w2").expect("w2 is listed");
+        (w2.lazy, w2.state.clone())
+    };
+    assert_eq!(
+        info(&host),
+        (true, PluginState::Registered),
+        "lazy, not called yet"
+    );
+
+    // Eager now: the new instance starts at once, without waiting for a call.
+    write(dir.path(), "w2", &manifest("w2", "eager", "lazy = false"));
+    assert_eq!(next(&mut events, replaced).await, "w2");
+    assert_eq!(info(&host), (false, PluginState::Started));
+    assert_eq!(greetings(&host).await, ["w2: eager"]);
+
+    // Lazy again while it serves: the new instance is lazy and keeps serving.
+    write(
+        dir.path(),
+        "w2",
+        &manifest("w2", "lazy again", "lazy = true"),
+    );
+    assert_eq!(next(&mut events, replaced).await, "w2");
+    assert_eq!(info(&host), (true, PluginState::Started));
+    assert_eq!(greetings(&host).await, ["w2: lazy again"]);
+}

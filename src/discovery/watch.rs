@@ -59,9 +59,11 @@ impl PluginHost {
     ///
     /// - **changed**, valid, `kind = "linked"`, conditions met: a fresh instance from the
     ///   plugin's [`LinkedPlugin`](super::LinkedPlugin) constructor, with the new manifest's
-    ///   config, priorities and dependencies, [`replace`](Self::replace)s the one serving
-    ///   ([`PluginEvent::Replaced`](crate::plugin::PluginEvent::Replaced)). A linked plugin's code
-    ///   cannot change while the host runs: a reload means new settings;
+    ///   config, priorities, dependencies and `lazy`, [`replace`](Self::replace)s the one
+    ///   serving ([`PluginEvent::Replaced`](crate::plugin::PluginEvent::Replaced)). A lazy
+    ///   plugin not called yet that becomes eager starts at once; one that serves and becomes
+    ///   lazy keeps serving. A linked plugin's code cannot change while the host runs: a
+    ///   reload means new settings;
     /// - **invalid** (bad manifest, a dependency that no longer resolves, an `init` that
     ///   fails, a process plugin, no linked plugin of that name): the old version keeps
     ///   running and [`PluginEvent::ReloadFailed`](crate::plugin::PluginEvent::ReloadFailed) says
@@ -280,7 +282,7 @@ impl PluginHost {
         let (lazy, layer) = apply_manifest(&mut meta, &manifest);
         if known {
             return match self
-                .replace_layered(name, plugin, meta, layer, options.grace)
+                .replace_layered(name, plugin, meta, layer, lazy, options.grace)
                 .await
             {
                 Ok(report) => {

@@ -340,9 +340,12 @@ impl PluginHost {
         result
     }
 
-    /// [`replace_arc`](Self::replace_arc) with the metadata and the [`Layer`] the new
-    /// instance gets (a changed manifest: its config, priorities, dependencies), instead of
-    /// its own metadata and the old instance's layer.
+    /// [`replace_arc`](Self::replace_arc) with the metadata, the [`Layer`] and the `lazy` the
+    /// new instance gets (a changed manifest: its config, priorities, dependencies, `lazy`;
+    /// the host configuration's `lazy` still wins), instead of its own metadata and the old
+    /// instance's layer and `lazy`. A lazy plugin not called yet that becomes eager starts
+    /// now; one that serves keeps serving when it becomes lazy (the new instance starts
+    /// before the swap).
     #[cfg(feature = "watch")]
     pub(crate) async fn replace_layered(
         &self,
@@ -350,11 +353,13 @@ impl PluginHost {
         plugin: Arc<dyn Plugin>,
         meta: PluginMeta,
         layer: Option<Arc<Layer>>,
+        lazy: bool,
         grace: Duration,
     ) -> Result<ReloadReport, PluginError> {
         let _ops = self.inner.ops.lock().await;
+        let lazy = self.config().lazy(name).unwrap_or(lazy);
         let result = self
-            .replace_locked(name, plugin, Some((meta, layer)), grace)
+            .replace_locked(name, plugin, Some((meta, layer, lazy)), grace)
             .await;
         if let Err(e) = &result {
             self.reload_failed(name, e);
@@ -366,14 +371,14 @@ impl PluginHost {
         &self,
         name: &str,
         plugin: Arc<dyn Plugin>,
-        layered: Option<(PluginMeta, Option<Arc<Layer>>)>,
+        layered: Option<(PluginMeta, Option<Arc<Layer>>, bool)>,
         grace: Duration,
     ) -> Result<ReloadReport, PluginError> {
         let host = &*self.inner;
         let old = self.cell(name)?;
-        let (mut meta, layer) = match layered {
-            Some((meta, layer)) => (meta, layer),
-            None => (plugin.meta(), old.layer.clone()),
+        let (mut meta, layer, lazy) = match layered {
+            Some(layered) => layered,
+            None => (plugin.meta(), old.layer.clone(), old.lazy),
         };
         if meta.name != name && meta.name != old.plugin.meta().name {
             return Err(PluginError::NameMismatch {
@@ -394,11 +399,13 @@ impl PluginHost {
                 })
             }
         }
-        let start_now = old_state != PluginState::Registered;
+        // A lazy plugin that was not called yet stays waiting for its first call, unless the
+        // new instance is eager.
+        let start_now = old_state != PluginState::Registered || !lazy;
         let cell = Arc::new(Cell::new(
             plugin,
             meta,
-            old.lazy,
+            lazy,
             None,
             PluginState::Discovered,
             layer,
