@@ -164,6 +164,12 @@ impl fmt::Debug for HookFailure {
     }
 }
 
+/// A failure is an error of its own, so it can be returned with `?` into
+/// `Box<dyn Error>` or `anyhow`. Its `Display` already quotes the impl's error, so
+/// [`source`](std::error::Error::source) is `None` (use [`as_error`](HookFailure::as_error) to
+/// reach the impl's error).
+impl std::error::Error for HookFailure {}
+
 impl fmt::Display for HookFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

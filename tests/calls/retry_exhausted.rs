@@ -108,6 +108,18 @@ async fn retries_exhausted_displays_the_attempt_count_then_the_last_failure() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_failure_is_a_std_error_for_logs_and_error_chains() {
+    let pm = always_failing();
+    let out = pm.hook::<Compute>().call(&7).await.unwrap();
+    let f: &dyn std::error::Error = out.get("broken").unwrap().failure().unwrap();
+    assert_eq!(
+        f.to_string(),
+        "gave up after 3 attempts: returned an error: flaky #2"
+    );
+    assert!(f.source().is_none(), "its Display already says why");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_fail_fast_call_returns_retries_exhausted_as_its_error() {
     let pm = always_failing();
     let err = pm.hook::<Compute>().fail_fast().call(&7).await.unwrap_err();
