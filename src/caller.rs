@@ -359,6 +359,11 @@ impl<S: HookSpec> HookCaller<S> {
     /// Under fail-fast, a failing immediate run returns the error and passes nothing to
     /// `on_result` for that run (the call is still stored and replayed).
     ///
+    /// A panic in `on_result` during the immediate run is the caller's own code panicking in
+    /// the caller's task: it unwinds out of this call (the outcomes after it are not
+    /// delivered; the call stays stored). During a replay it runs inside someone else's
+    /// registration instead, so there it is caught and logged.
+    ///
     /// # Errors
     /// [`CallError::Historic`] if the hook is not historic; fail-fast errors as in
     /// [`call`](Self::call) (the call is stored all the same).
