@@ -10,7 +10,7 @@ from hookwire_plugin import Health, HookError, Plugin
 
 print("printed at import, before run()")
 
-plugin = Plugin("fixture", "0.4.2")
+plugin = Plugin("fixture", "0.4.2", max_workers=int(os.environ.get("FIXTURE_WORKERS", "16")))
 
 
 @plugin.hookimpl
@@ -85,6 +85,8 @@ async def async_rendezvous(args):
 
 @plugin.hookimpl
 def wait_cancel(args):
+    if args == "announce":
+        plugin.log.info("waiting")
     give_up = time.monotonic() + 5
     while not plugin.cancelled() and time.monotonic() < give_up:
         time.sleep(0.005)
@@ -94,6 +96,8 @@ def wait_cancel(args):
 
 @plugin.hookimpl
 async def async_wait_cancel(args):
+    if args == "announce":
+        plugin.log.info("waiting")
     try:
         await asyncio.sleep(10)
     except asyncio.CancelledError:

@@ -161,8 +161,8 @@ class Concurrency(PluginTestCase):
 class Cancellation(PluginTestCase):
     def test_a_cancelled_call_sees_it_and_is_answered_32800(self):
         host = self.started()
-        rid = host.call("wait_cancel", None)
-        host.no_message(0.1)
+        rid = host.call("wait_cancel", "announce")
+        self.assertEqual(host.recv()["params"]["message"], "waiting")
         host.notify("$/cancelRequest", {"id": rid})
         log = host.recv()
         self.assertEqual(log["params"], {"level": "info", "message": "noticed the cancellation", "fields": {"cancelled": True}})
@@ -173,12 +173,24 @@ class Cancellation(PluginTestCase):
 
     def test_a_cancelled_async_call_is_interrupted_and_answered_32800(self):
         host = self.started()
-        rid = host.call("async_wait_cancel", None)
-        host.no_message(0.1)
+        rid = host.call("async_wait_cancel", "announce")
+        self.assertEqual(host.recv()["params"]["message"], "waiting")
         host.notify("$/cancelRequest", {"id": rid})
         self.assertEqual(host.error(rid)["code"], -32800)
         # The impl got CancelledError, not a ten-second sleep.
         self.assertEqual(host.recv(1)["params"]["message"], "async impl cancelled")
+
+    def test_a_call_cancelled_while_queued_is_answered_32800_without_running(self):
+        host = self.started(extra_env={"FIXTURE_WORKERS": "1"})
+        busy = host.call("wait_cancel", "announce")  # holds the only worker
+        self.assertEqual(host.recv()["params"]["message"], "waiting")
+        queued = host.call("log", None)  # would send two log notifications if it ran
+        host.notify("$/cancelRequest", {"id": queued})
+        host.notify("$/cancelRequest", {"id": busy})
+        self.assertEqual(host.recv()["params"]["message"], "noticed the cancellation")
+        self.assertEqual(host.recv()["id"], busy)
+        self.assertEqual(host.recv(), {"jsonrpc": "2.0", "id": queued, "error": {"code": -32800, "message": "call of hook `log` was cancelled"}})
+        host.no_message(0.1)
 
     def test_cancelling_an_unknown_or_finished_call_is_ignored(self):
         host = self.started()
