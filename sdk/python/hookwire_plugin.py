@@ -328,6 +328,14 @@ class CallContext:
         )
 
 
+class _Escaped(Exception):
+    """Carries a ``SystemExit`` or ``KeyboardInterrupt`` of an async impl out of its task."""
+
+    def __init__(self, original):
+        super().__init__(original)
+        self.original = original
+
+
 class _HookImpl:
     __slots__ = ("name", "function", "options", "is_async", "takes_args")
 
@@ -716,7 +724,10 @@ class Plugin:
         known = _LEADING_ID.match(start)
         if known is None:
             return
-        rid = json.loads(known.group(2))
+        try:
+            rid = json.loads(known.group(2))
+        except ValueError:  # a string id with raw control characters: not a valid id anyway
+            return
         why = "the message is {} bytes, above the limit of {} bytes (limits.max_message_bytes)".format(
             size, self._max_message_bytes
         )
@@ -982,7 +993,11 @@ class Plugin:
 
     async def _run_async(self, impl, call, args):
         _current_call.set(call)  # the task's own context
-        return await (impl.function(args) if impl.takes_args else impl.function())
+        try:
+            return await (impl.function(args) if impl.takes_args else impl.function())
+        except (SystemExit, KeyboardInterrupt) as e:
+            # Raised out of a task, these would stop the loop that serves every async impl.
+            raise _Escaped(e) from None
 
     def _finish_async(self, call, future):
         if future.cancelled():
@@ -991,6 +1006,8 @@ class Plugin:
                 "the async impl of hook `{}` was cancelled".format(call.hook)))
             return
         error = future.exception()
+        if isinstance(error, _Escaped):
+            error = error.original
         self._finish(call, None if error else future.result(), error)
 
     def _finish(self, call, value, error):

@@ -172,6 +172,11 @@ def exit_attempt(args):
     sys.exit(3)
 
 
+@plugin.hookimpl
+async def async_exit_attempt(args):
+    sys.exit(4)
+
+
 @plugin.hookimpl(name="ordered", priority=10, tryfirst=True, before=["audit"], timeout_ms=500)
 def an_ordered_impl(args):
     return "ordered"
@@ -192,7 +197,7 @@ if os.environ.get("FIXTURE_HEALTH") == "degraded":
 if os.environ.get("FIXTURE_HEALTH") == "raises":
 
     @plugin.health
-    async def health():
+    async def failing_health():
         raise RuntimeError("database unreachable")
 
 

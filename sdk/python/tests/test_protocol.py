@@ -126,7 +126,9 @@ class Answers(PluginTestCase):
     def test_sys_exit_in_an_impl_fails_the_call_not_the_plugin(self):
         host = self.started()
         self.assertEqual(host.error(host.call("exit_attempt", None))["message"], "SystemExit: 3")
+        self.assertEqual(host.error(host.call("async_exit_attempt", None))["message"], "SystemExit: 4")
         self.assertEqual(host.result(host.call("echo", 1))["value"], 1)
+        self.assertEqual(host.result(host.call("async_echo", 1))["value"], {"async": 1})
 
     def test_an_unknown_hook_is_error_32002_naming_the_implemented_hooks(self):
         host = self.started()

@@ -20,7 +20,7 @@ FIXTURE_HOOKS = [
     "echo", "nothing", "zero", "fail", "hook_error", "not_json", "nan", "async_echo",
     "async_fail", "rendezvous", "async_rendezvous", "wait_cancel", "async_wait_cancel",
     "context", "nest", "async_nest", "blocking_call_in_async", "log", "printer", "config",
-    "host_info", "exit_attempt", "ordered", "big",
+    "host_info", "exit_attempt", "async_exit_attempt", "ordered", "big",
 ]
 
 TIMEOUT = 5.0
