@@ -35,6 +35,7 @@ the host, and ``plugin.log`` writes to the host's log.
 Diagnostics of the SDK itself go to stderr, which the host logs under the plugin's name.
 """
 
+import collections
 import concurrent.futures
 import contextvars
 import inspect
@@ -540,6 +541,7 @@ class Plugin:
         self._shutdown_ran = False
         self._inflight = {}  # request id -> CallContext
         self._pending = {}  # our request id -> (Future, owner CallContext or None)
+        self._cancelled_ids = collections.OrderedDict()  # host/calls we cancelled, oldest first
         self._next_id = 0
         self._jobs = queue.Queue()
         self._loop = None
@@ -827,6 +829,10 @@ class Plugin:
         rid = message.get("id")
         with self._state_lock:
             entry = self._pending.pop(rid, None) if _valid_id(rid) else None
+            late = entry is None and _valid_id(rid) and self._cancelled_ids.pop(rid, 0) is None
+        if late:
+            self.log.debug("ignored a late answer to the cancelled host/call {!r}".format(rid))
+            return
         if entry is None:
             _stderr("warn", "ignored an answer to the unknown request id {!r}".format(rid))
             return
@@ -1052,6 +1058,7 @@ class Plugin:
             owned = [(k, f) for k, (f, owner) in self._pending.items() if call is not None and owner is call]
             for k, _ in owned:
                 del self._pending[k]
+                self._remember_cancelled(k)
         if call is None:
             return  # already answered: nothing to do
         call._cancelled.set()
@@ -1165,8 +1172,17 @@ class Plugin:
     def _abandon_request(self, rid):
         with self._state_lock:
             entry = self._pending.pop(rid, None)
+            if entry is not None:
+                self._remember_cancelled(rid)
         if entry is not None:
             self._notify("$/cancelRequest", {"id": rid})
+
+    def _remember_cancelled(self, rid):
+        """Note a host/call we cancelled (the caller holds ``_state_lock``): its late answer is
+        then logged at debug, not warned about. Keeps the last 1024."""
+        self._cancelled_ids[rid] = None
+        if len(self._cancelled_ids) > 1024:
+            self._cancelled_ids.popitem(last=False)
 
     def _fail_pending(self, why):
         with self._state_lock:
