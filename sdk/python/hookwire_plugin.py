@@ -583,10 +583,11 @@ class Plugin:
         def register(fn):
             if not callable(fn):
                 raise PluginDefinitionError("@hookimpl decorates a function, not {!r}".format(fn))
-            hook = fn.__name__ if name is None else name
-            if not isinstance(hook, str) or not hook:
+            hook = getattr(fn, "__name__", None) if name is None else name
+            if not isinstance(hook, str) or not hook or hook == "<lambda>":
                 raise PluginDefinitionError(
-                    "hook name must be a non-empty string, not {!r}".format(hook)
+                    "hook name must be a non-empty string, not {!r}; name the hook with "
+                    "@plugin.hookimpl(name=\"...\")".format(hook)
                 )
             if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
                 raise PluginDefinitionError(
@@ -1076,7 +1077,7 @@ class Plugin:
     def _health_check(self, rid):
         try:
             status = self._invoke(self._health)
-        except Exception as e:
+        except BaseException as e:  # SystemExit too: the host must get an answer
             status = Health.unhealthy(_error_message(e))
         if status is None or status is True:
             status = Health.healthy()
@@ -1095,7 +1096,7 @@ class Plugin:
         for handler in self._on_start:
             try:
                 self._invoke(handler)
-            except Exception as e:
+            except BaseException as e:  # SystemExit too: the host must get an answer
                 self._send_error(
                     rid,
                     HOOK_FAILED,
@@ -1117,7 +1118,7 @@ class Plugin:
         for handler in self._on_shutdown:
             try:
                 self._invoke(handler)
-            except Exception:
+            except BaseException:  # SystemExit too: the host must get an answer
                 _stderr("error", "an on_shutdown handler failed:\n" + traceback.format_exc())
 
     def _invoke(self, function):

@@ -505,6 +505,8 @@ class Declaring(unittest.TestCase):
         self.assert_refused("'Audit' is not a plugin name", lambda: p.hookimpl(after=["Audit"])(f))
         self.assert_refused("tryfirst must be True or False", lambda: p.hookimpl(tryfirst=1)(f))
         self.assert_refused("takes 2 arguments", lambda: p.hookimpl(name="two")(lambda a, b: None))
+        self.assert_refused('name the hook with @plugin.hookimpl(name="...")', lambda: p.hookimpl(f))
+        self.assert_refused("hook name must be a non-empty string", lambda: p.hookimpl(name="")(f))
         with self.assertRaises(TypeError):
             p.hookimpl(wrapper=True)
 
