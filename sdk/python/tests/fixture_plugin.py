@@ -1,6 +1,8 @@
-"""The plugin the SDK's tests drive: one hook per behaviour under test."""
+"""The plugin the SDK's tests drive: one hook per behaviour under test.
 
-import asyncio
+`asyncio` is imported where it is used: the SDK imports it only when an async impl runs, and
+most tests do not need its start-up cost."""
+
 import os
 import sys
 import threading
@@ -50,12 +52,16 @@ def nan(args):
 
 @plugin.hookimpl
 async def async_echo(args):
+    import asyncio
+
     await asyncio.sleep(0)
     return {"async": args}
 
 
 @plugin.hookimpl
 async def async_fail(args):
+    import asyncio
+
     await asyncio.sleep(0)
     raise KeyError("missing")
 
@@ -75,6 +81,8 @@ _arrived = []
 
 @plugin.hookimpl
 async def async_rendezvous(args):
+    import asyncio
+
     _arrived.append(args)
     for _ in range(300):
         if len(_arrived) >= 2:
@@ -96,6 +104,8 @@ def wait_cancel(args):
 
 @plugin.hookimpl
 async def async_wait_cancel(args):
+    import asyncio
+
     if args == "announce":
         plugin.log.info("waiting")
     try:
