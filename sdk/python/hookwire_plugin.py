@@ -740,7 +740,7 @@ class Plugin:
             with self._state_lock:
                 entry = self._pending.pop(rid, None)
             if entry is not None:
-                entry[0].set_exception(HostCallError("the host's answer to host/call was discarded: " + why))
+                _settle(entry[0], error=HostCallError("the host's answer to host/call was discarded: " + why))
 
     # ---- incoming messages ----------------------------------------------------------------
 
@@ -841,17 +841,18 @@ class Plugin:
         if "error" in message:
             error = message["error"]
             if isinstance(error, dict):
-                future.set_exception(
-                    HostCallError(
+                _settle(
+                    future,
+                    error=HostCallError(
                         "host/call failed: {} (code {})".format(error.get("message"), error.get("code")),
                         error.get("code"),
                         error.get("data"),
                     )
                 )
             else:
-                future.set_exception(HostCallError("host/call failed: {!r}".format(error)))
+                _settle(future, error=HostCallError("host/call failed: {!r}".format(error)))
         else:
-            future.set_result(message.get("result"))
+            _settle(future, result=message.get("result"))
 
     # ---- handshake ------------------------------------------------------------------------
 
@@ -1065,7 +1066,7 @@ class Plugin:
         call._cancelled.set()
         for k, future in owned:
             self._notify("$/cancelRequest", {"id": k})
-            future.set_exception(Cancelled("call {} of hook `{}` was cancelled by the host".format(rid, call.hook)))
+            _settle(future, error=Cancelled("call {} of hook `{}` was cancelled by the host".format(rid, call.hook)))
         if call._future is not None:
             call._future.cancel()
 
@@ -1189,8 +1190,7 @@ class Plugin:
         with self._state_lock:
             pending, self._pending = self._pending, {}
         for future, _ in pending.values():
-            if not future.done():
-                future.set_exception(HostCallError("host/call got no answer: " + why))
+            _settle(future, error=HostCallError("host/call got no answer: " + why))
 
     def _send_result(self, rid, result):
         self._write(_encode({"jsonrpc": "2.0", "id": rid, "result": result}))
@@ -1241,6 +1241,17 @@ def _take_stdio():
     os.close(null)
     sys.stdin = open(os.devnull, "r")
     return os.fdopen(protocol_in, "rb"), os.fdopen(protocol_out, "wb")
+
+
+def _settle(future, result=None, error=None):
+    """Complete a host/call's future, unless its awaiting task cancelled it meanwhile."""
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except concurrent.futures.InvalidStateError:
+        pass
 
 
 def _flush_std():
