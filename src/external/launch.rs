@@ -34,9 +34,9 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
-use std::path::PathBuf;
 #[cfg(feature = "discovery")]
 use std::path::Path;
+use std::path::PathBuf;
 use std::process::ExitStatus;
 use std::sync::OnceLock;
 
@@ -264,6 +264,7 @@ impl LaunchSpec {
     /// assert_eq!(spec.folder, std::path::Path::new("plugins/greeter"));
     /// ```
     #[cfg(feature = "discovery")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "discovery")))]
     pub fn from_manifest(
         process: &crate::discovery::ProcessSpec,
         folder: impl AsRef<Path>,
@@ -295,7 +296,12 @@ impl LaunchSpec {
                     sandbox = sandbox.read_only(*path);
                 }
             }
-            let path_var = std::env::var_os("PATH");
+            // The PATH the process will search: its manifest's, else the host's.
+            let path_var = process
+                .env
+                .get("PATH")
+                .map(OsString::from)
+                .or_else(|| std::env::var_os("PATH"));
             for prefix in interpreter_prefixes(&program, folder, path_var.as_deref()) {
                 if !sandbox.read_only.contains(&prefix) {
                     sandbox = sandbox.read_only(prefix);
@@ -361,11 +367,13 @@ fn interpreter_prefixes(
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LandlockSupport {
-    /// Landlock works; `abi` is the highest Landlock ABI version both the kernel and hookwire
-    /// use (1 = Linux 5.13; higher versions confine more operations, such as renames across
-    /// folders (2) and truncation (3)).
+    /// Landlock works, and the sandbox is built for ABI `abi`.
     Supported {
-        /// The ABI version used.
+        /// The newest Landlock ABI version whose file-system rights this kernel enforces in
+        /// full, as far as hookwire knows them (1 = Linux 5.13; later versions confine more
+        /// operations: renames across folders (2), truncation (3), device ioctls (5)). It can
+        /// be above the kernel's own version when the versions between add no file-system
+        /// right (the probe is a ruleset created with those rights as a hard requirement).
         abi: u32,
     },
     /// Landlock cannot be used, and why (not Linux, not built into the kernel, or disabled at
@@ -719,6 +727,10 @@ mod unix {
     /// child to exit, then `SIGKILL` to the group (always: it also ends grandchildren that
     /// outlived the child or ignore `SIGTERM`), then reaps the child (no zombie). `pgid` is
     /// the child's pid as it was at spawn. Returns the child's exit status.
+    ///
+    /// Stop a plugin once, when it is to end or soon after it exited: once the child was
+    /// reaped and every process of its group has ended, the system may give the number to a
+    /// new process group.
     ///
     /// # Errors
     /// The system's error when the child cannot be waited for, or a signal cannot be sent.

@@ -149,3 +149,18 @@ fn a_process_manifest_is_still_a_process_kind() {
     .unwrap();
     assert!(matches!(m.kind, PluginKind::Process(_)));
 }
+
+#[test]
+fn the_interpreter_is_looked_up_in_the_manifests_path_when_it_sets_one() {
+    let tools = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tools.path().join("bin")).unwrap();
+    crate::support::write_script(&tools.path().join("bin/plugin-runner"), "#!/bin/sh\n");
+    let folder = tempfile::tempdir().unwrap();
+    let p = process_spec(&format!(
+        "[process]\ncommand = [\"plugin-runner\"]\nsandbox = true\nenv = {{ PATH = {:?} }}\n",
+        tools.path().join("bin").to_str().unwrap()
+    ));
+    let spec = LaunchSpec::from_manifest(&p, folder.path());
+    let ro = spec.sandbox.expect("a sandbox").read_only;
+    assert!(ro.contains(&tools.path().to_path_buf()), "{ro:?}");
+}

@@ -60,6 +60,7 @@ fn probe_plugin(
 #[test]
 fn landlock_support_is_probed_once_and_this_kernel_has_it() {
     let first = landlock_support();
+    eprintln!("{first}");
     assert!(
         std::ptr::eq(first, landlock_support()),
         "the same stored answer"
