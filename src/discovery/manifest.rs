@@ -348,8 +348,9 @@ impl PluginManifest {
     /// [`ManifestError`] with [`ManifestProblem::Syntax`] for malformed TOML, unknown or
     /// missing fields and wrong types, [`ManifestProblem::Invalid`] for values that are not
     /// valid (a name breaking the name rule, a version or requirement that is not semver, an
-    /// unknown OS, an empty command, zero instances or limits, `[process]` with the wrong
-    /// kind).
+    /// unknown OS, an empty command, zero instances or limits, an empty or repeated name in
+    /// `process.hooks`, an empty path in `process.allowed_paths` or `allowed_paths` without
+    /// `sandbox = true`, `[process]` with the wrong kind).
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Self, ManifestError> {
         let path = path.as_ref();
         let raw: Raw = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
