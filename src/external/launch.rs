@@ -565,7 +565,7 @@ mod unix {
     use super::{LaunchError, LaunchSpec, ENV_ALLOW_LIST, PLUGIN_ENV_MARKER};
 
     /// Starts the process `spec` describes (see the module docs for what it gets). Its process
-    /// group id is its pid (`child.id()`): keep it for [`stop`] and [`signal_group`], which
+    /// group id is its pid (`child.id()`): keep it for `stop` and `signal_group`, which
     /// still need it after the child was reaped.
     ///
     /// Must be called inside a Tokio runtime, on a thread that outlives the plugin (Linux's
