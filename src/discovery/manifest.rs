@@ -52,16 +52,24 @@ pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 /// features = ["beta"]            # the host declared all of these (DiscoveryOptions::features)
 ///
 /// [process]                      # kind = "process" only (required then)
-/// command = ["python3", "main.py"]
-/// env = { LOG = "info" }
+/// command = ["python3", "main.py"]  # run in the plugin's folder, with a cleared environment
+/// env = { LOG = "info" }         # added to the environment
 /// instances = 1                  # at least 1
 /// start_timeout_ms = 5000
 /// restart = "on-failure"         # or "never"
-/// [process.limits]
-/// memory_mb = 256
-/// open_files = 1024
+/// hooks = ["authenticate"]       # the hooks it implements, known before it starts (lazy start)
+/// sandbox = true                 # Landlock (Linux): read-write in its folder, read-only in the
+///                                # system and interpreter paths and allowed_paths; default false
+/// allowed_paths = ["data", "/opt/models"]  # read-only in the sandbox; relative to the folder
+/// [process.limits]               # each at least 1; leave one out for no limit
+/// memory_mb = 256                # address space (RLIMIT_AS), MiB
+/// cpu_seconds = 60               # CPU time (RLIMIT_CPU): SIGXCPU at the limit
+/// open_files = 1024              # RLIMIT_NOFILE
 /// call_timeout_ms = 1000
 /// ```
+///
+/// With the feature `process`, `hookwire::external::LaunchSpec::from_manifest` turns the
+/// `[process]` table into how the process is started.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct PluginManifest {
@@ -122,6 +130,15 @@ pub struct ProcessSpec {
     pub restart: RestartPolicy,
     /// Resource limits.
     pub limits: ProcessLimits,
+    /// The hooks the process implements (`hooks`), so that the host can register them before
+    /// the process runs and start it on the first call (empty: not declared; the process
+    /// names them when it starts).
+    pub hooks: Vec<String>,
+    /// Confine the process with Landlock (`sandbox`, default `false`).
+    pub sandbox: bool,
+    /// Paths the sandboxed process may read (`allowed_paths`), as written: a relative one is
+    /// relative to the plugin's folder.
+    pub allowed_paths: Vec<PathBuf>,
 }
 
 /// When a process plugin is restarted.
@@ -141,9 +158,13 @@ pub enum RestartPolicy {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct ProcessLimits {
-    /// Memory limit in MiB.
+    /// Memory limit in MiB: the process's address space (`RLIMIT_AS`), which is more than its
+    /// resident memory (an interpreter needs some tens of MiB to start).
     pub memory_mb: Option<u64>,
-    /// Open file limit.
+    /// CPU time limit in seconds (`RLIMIT_CPU`): `SIGXCPU` at the limit, `SIGKILL` a second
+    /// later.
+    pub cpu_seconds: Option<u64>,
+    /// Open file limit (`RLIMIT_NOFILE`), standard input, output and error included.
     pub open_files: Option<u64>,
     /// Time limit of one call, in milliseconds.
     pub call_timeout_ms: Option<u64>,
@@ -287,6 +308,12 @@ struct RawProcess {
     restart: RestartPolicy,
     #[serde(default)]
     limits: Option<Spanned<ProcessLimits>>,
+    #[serde(default)]
+    hooks: Vec<Spanned<String>>,
+    #[serde(default)]
+    sandbox: bool,
+    #[serde(default)]
+    allowed_paths: Vec<Spanned<String>>,
 }
 
 /// Whether `name` follows the name rule `[a-z0-9][a-z0-9_-]*`.
@@ -321,8 +348,9 @@ impl PluginManifest {
     /// [`ManifestError`] with [`ManifestProblem::Syntax`] for malformed TOML, unknown or
     /// missing fields and wrong types, [`ManifestProblem::Invalid`] for values that are not
     /// valid (a name breaking the name rule, a version or requirement that is not semver, an
-    /// unknown OS, an empty command, zero instances or limits, `[process]` with the wrong
-    /// kind).
+    /// unknown OS, an empty command, zero instances or limits, an empty or repeated name in
+    /// `process.hooks`, an empty path in `process.allowed_paths` or `allowed_paths` without
+    /// `sandbox = true`, `[process]` with the wrong kind).
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Self, ManifestError> {
         let path = path.as_ref();
         let raw: Raw = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
@@ -537,6 +565,7 @@ impl RawProcess {
                 let limits = limits.into_inner();
                 for (field, value) in [
                     ("memory_mb", limits.memory_mb),
+                    ("cpu_seconds", limits.cpu_seconds),
                     ("open_files", limits.open_files),
                     ("call_timeout_ms", limits.call_timeout_ms),
                 ] {
@@ -551,6 +580,43 @@ impl RawProcess {
                 limits
             }
         };
+        let mut hooks: Vec<String> = Vec::with_capacity(self.hooks.len());
+        for hook in self.hooks {
+            let name = hook.get_ref();
+            if name.trim().is_empty() {
+                return Err(at(
+                    hook.span(),
+                    "process.hooks",
+                    "process.hooks names an empty hook (expected hook names such as \"authenticate\")".to_owned(),
+                ));
+            }
+            if hooks.contains(name) {
+                return Err(at(
+                    hook.span(),
+                    "process.hooks",
+                    format!("process.hooks names {name:?} twice (expected each hook once)"),
+                ));
+            }
+            hooks.push(hook.into_inner());
+        }
+        if let (false, Some(first)) = (self.sandbox, self.allowed_paths.first()) {
+            return Err(at(
+                first.span(),
+                "process.allowed_paths",
+                "process.allowed_paths is set but sandbox is not (expected `sandbox = true` with allowed_paths: without a sandbox every path is allowed)".to_owned(),
+            ));
+        }
+        let mut allowed_paths = Vec::with_capacity(self.allowed_paths.len());
+        for path in self.allowed_paths {
+            if path.get_ref().trim().is_empty() {
+                return Err(at(
+                    path.span(),
+                    "process.allowed_paths",
+                    "process.allowed_paths has an empty path (expected a folder or file, absolute or relative to the plugin's folder)".to_owned(),
+                ));
+            }
+            allowed_paths.push(PathBuf::from(path.into_inner()));
+        }
         Ok(ProcessSpec {
             command: self.command.into_inner(),
             env: self.env,
@@ -558,6 +624,9 @@ impl RawProcess {
             start_timeout,
             restart: self.restart,
             limits,
+            hooks,
+            sandbox: self.sandbox,
+            allowed_paths,
         })
     }
 }
