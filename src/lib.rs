@@ -26,6 +26,9 @@ pub mod deps;
 #[cfg(feature = "discovery")]
 pub mod discovery;
 pub mod error;
+#[cfg(feature = "process")]
+#[cfg_attr(docsrs, doc(cfg(feature = "process")))]
+pub mod external;
 pub mod hook;
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
