@@ -10,3 +10,9 @@ mod framing;
 mod peer;
 
 pub use peer::{Connection, Handler, Peer, PeerError, DEFAULT_MAX_MESSAGE_BYTES};
+
+mod error;
+mod process;
+
+pub use error::ProcessError;
+pub use process::{with_traceparent, ProcessPlugin, ProcessPluginBuilder};
