@@ -1,18 +1,73 @@
-//! Out-of-process plugins (feature `process`): child processes that speak JSON-RPC 2.0 over
-//! their stdin and stdout, one message per line, as `docs/protocol.md` defines.
+//! Out-of-process plugins (feature `process`): plugins that run as child processes and speak
+//! JSON-RPC 2.0 over their stdin and stdout, one message per line, as `docs/protocol.md`
+//! (version 1.0) defines. Any language can write one; hookwire ships a Rust SDK
+//! ([`serve_stdio`]) and a Python one (`sdk/python/hookwire_plugin.py`).
 //!
-//! - [`protocol`]: the messages, as serde types.
-//! - [`Peer`]: a JSON-RPC peer over any `AsyncRead`/`AsyncWrite` pair, used by both sides.
+//! **The host side.** [`ProcessPlugin::builder`] names the program; [`spawn`] starts it
+//! (cleared environment plus an allow-list and `HOOKWIRE_PLUGIN=1`), offers it the hooks of a
+//! [`HookManager`](crate::HookManager) that are reachable from JSON (typed specs declared with
+//! `json_spec`, and dynamic specs), and checks its answer. The result is a [`Plugin`]
+//! like any other: add it to a [`PluginHost`](crate::PluginHost), whose `start`
+//! sends `start` and whose `stop` sends `shutdown`, `exit`, then kills after the grace
+//! period. Its impls are JSON impls with the options it declared (priority, tryfirst/trylast,
+//! before/after, timeout), so ordering, timeouts, isolation, statistics and the JSON layer's
+//! checks apply as to in-process impls: a mistyped answer is that plugin's error outcome
+//! naming the JSON path that failed. Many calls may be in flight on one process (parallel
+//! mode works across it); a dropped or timed-out call sends `$/cancelRequest`. The plugin's
+//! stderr goes to `tracing` (target `hookwire::external::stderr`, field `plugin`) and its last
+//! lines are kept: a crash fails only that plugin's calls in flight, with "plugin `x` exited
+//! with status 3; its last stderr lines: ...". The plugin may call back (`host/call`, nested
+//! at most [`MAX_CALL_DEPTH`](protocol::MAX_CALL_DEPTH) deep) and log (`log`, target
+//! `hookwire::external::log`).
+//!
+//! ```no_run
+//! use hookwire::external::ProcessPlugin;
+//! use hookwire::spec::SpecInfo;
+//! use hookwire::{HookManager, PluginHost};
+//! use serde_json::json;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let pm = HookManager::builder().dynamic_spec(SpecInfo::json("greet")).build();
+//! let greeter = ProcessPlugin::builder("greeter", "python3")
+//!     .arg("plugins/greeter/plugin.py")
+//!     .current_dir("plugins/greeter")
+//!     .config(json!({"greeting": "Hello"}))
+//!     .spawn(&pm)
+//!     .await?;
+//! let host = PluginHost::builder().hooks(pm.clone()).build();
+//! host.add(greeter)?;
+//! host.start().await?;
+//! let out = pm.call_json("greet", json!("Ada")).await?;
+//! for (plugin, outcome) in out.iter() {
+//!     println!("{plugin}: {outcome:?}");
+//! }
+//! host.shutdown(std::time::Duration::from_secs(5)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! **The plugin side, in Rust.** A [`PluginServer`] implements hooks with the same typed
+//! specs as in-process plugins; [`serve_stdio`] runs it (see there for a whole plugin).
+//!
+//! **The parts.** [`protocol`]: the messages as serde types. [`Peer`]: a JSON-RPC peer over
+//! any `AsyncRead`/`AsyncWrite` pair (both sides use it): requests in flight both ways,
+//! answers matched by id in any order, incoming requests served concurrently while own
+//! requests wait, lines over the maximum message size discarded without being buffered.
+//!
+//! Not yet here: restart after a crash, process groups, resource limits, Landlock, lazy start
+//! and pooling.
+//!
+//! [`spawn`]: ProcessPluginBuilder::spawn
+//! [`Plugin`]: crate::Plugin
 
 pub mod protocol;
 
+mod error;
 mod framing;
 mod peer;
-
-pub use peer::{Connection, Handler, Peer, PeerError, DEFAULT_MAX_MESSAGE_BYTES};
-
-mod error;
 mod process;
+mod serve;
 
 pub use error::ProcessError;
+pub use peer::{Connection, Handler, Peer, PeerError, DEFAULT_MAX_MESSAGE_BYTES};
 pub use process::{with_traceparent, ProcessPlugin, ProcessPluginBuilder};
+pub use serve::{serve, serve_stdio, PluginCall, PluginServer, ServeError};

@@ -9,3 +9,4 @@ mod calls;
 mod handshake;
 mod host_calls;
 mod lifecycle;
+mod rust_sdk;
