@@ -127,6 +127,23 @@ pub enum ProcessError {
         /// The maximum.
         max: usize,
     },
+    /// The plugin's process crashed and is being started again; the call was not made.
+    #[error("plugin `{plugin}` is restarting: {why}")]
+    Restarting {
+        /// The plugin.
+        plugin: String,
+        /// How its last process ended.
+        why: String,
+    },
+    /// The plugin reached its start limit (or could not be restarted): it stays stopped
+    /// until its host restarts it.
+    #[error("plugin `{plugin}` failed: {reason}")]
+    Failed {
+        /// The plugin.
+        plugin: String,
+        /// Why.
+        reason: String,
+    },
     /// A lifecycle request (`start`, `shutdown`, `health`) failed or timed out.
     #[error("plugin `{plugin}` failed `{step}`: {detail}")]
     Lifecycle {

@@ -53,7 +53,8 @@
 //! answers matched by id in any order, incoming requests served concurrently while own
 //! requests wait, lines over the maximum message size discarded without being buffered.
 //!
-//! Not yet here: restart after a crash, process groups, resource limits, Landlock, lazy start
+//! A crashed process is started again after a backoff, and left stopped at its start limit
+//! ([`RestartPolicy`]). Not yet here: process groups, resource limits, Landlock, lazy start
 //! and pooling.
 //!
 //! [`spawn`]: ProcessPluginBuilder::spawn
@@ -65,9 +66,11 @@ mod error;
 mod framing;
 mod peer;
 mod process;
+mod restart;
 mod serve;
 
 pub use error::ProcessError;
 pub use peer::{Connection, Handler, Peer, PeerError, DEFAULT_MAX_MESSAGE_BYTES};
 pub use process::{with_traceparent, ProcessPlugin, ProcessPluginBuilder};
+pub use restart::RestartPolicy;
 pub use serve::{serve, serve_stdio, PluginCall, PluginServer, ServeError};

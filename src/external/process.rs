@@ -25,6 +25,7 @@ use super::protocol::{
     InitializeResult, Limits, LogLevel, LogParams, PluginSetup, RpcError, MAX_CALL_DEPTH,
     PLUGIN_ENV, PROTOCOL_VERSION,
 };
+use super::restart::{CrashHistory, RestartPolicy};
 use crate::error::{BoxError, CallError, RegisterError};
 use crate::hookimpl::HookReturn;
 use crate::limits::Quote;
@@ -88,6 +89,7 @@ pub struct ProcessPluginBuilder {
     grace: Duration,
     max_message_bytes: usize,
     stderr_lines: usize,
+    restart: RestartPolicy,
 }
 
 impl ProcessPluginBuilder {
@@ -157,6 +159,13 @@ impl ProcessPluginBuilder {
         self
     }
 
+    /// Whether and when a crashed plugin is started again (once started by its host).
+    /// Default: [`RestartPolicy::default`].
+    pub fn restart(mut self, policy: RestartPolicy) -> Self {
+        self.restart = policy;
+        self
+    }
+
     /// Starts the program and performs the `initialize` handshake, offering the hooks of
     /// `hooks` that are reachable from JSON (typed specs declared with `json_spec`, and
     /// dynamic specs). Add the result to a [`PluginHost`](crate::PluginHost) like any plugin:
@@ -172,8 +181,24 @@ impl ProcessPluginBuilder {
     /// # Cancel safety
     /// Dropping the future kills the process.
     pub async fn spawn(self, hooks: &HookManager) -> Result<ProcessPlugin, ProcessError> {
+        let process = Arc::new(self.launch(hooks).await?);
+        Ok(ProcessPlugin {
+            inner: Arc::new(Supervised {
+                name: process.name.clone(),
+                version: process.version.clone(),
+                hooks: process.hooks.clone(),
+                manager: hooks.downgrade(),
+                builder: self,
+                current: Mutex::new(Current::Running(process)),
+                monitor: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Starts the program and shakes hands: a [`Process`] serving.
+    async fn launch(&self, hooks: &HookManager) -> Result<Process, ProcessError> {
         let name: Arc<str> = self.name.as_str().into();
-        let mut child = spawn_child(&self).map_err(|source| ProcessError::Spawn {
+        let mut child = spawn_child(self).map_err(|source| ProcessError::Spawn {
             plugin: self.name.clone(),
             program: self.program.display().to_string(),
             source,
@@ -259,7 +284,7 @@ impl ProcessPluginBuilder {
             Err(PeerError::TimedOut { limit, .. }) => {
                 process.kill.notify_one();
                 return Err(ProcessError::StartTimeout {
-                    plugin: self.name,
+                    plugin: self.name.clone(),
                     limit,
                     stderr: process.stderr_tail().await,
                 });
@@ -275,9 +300,7 @@ impl ProcessPluginBuilder {
         tracing::debug!(target: "hookwire::external", plugin = %name, version = %init.plugin.version, hooks = init.hooks.len(), "process plugin initialized");
         process.version = init.plugin.version;
         process.hooks = init.hooks;
-        Ok(ProcessPlugin {
-            inner: Arc::new(process),
-        })
+        Ok(process)
     }
 }
 
@@ -566,14 +589,182 @@ impl Process {
     }
 }
 
+/// What serves a process plugin now.
+enum Current {
+    /// A process serves.
+    Running(Arc<Process>),
+    /// The last process crashed; another starts after a backoff.
+    Restarting { last: Arc<Process>, why: String },
+    /// It crashed too often (or could not be restarted): it stays stopped.
+    Failed { last: Arc<Process>, reason: String },
+}
+
+impl Current {
+    fn process(&self) -> &Arc<Process> {
+        match self {
+            Current::Running(p)
+            | Current::Restarting { last: p, .. }
+            | Current::Failed { last: p, .. } => p,
+        }
+    }
+}
+
+/// A process plugin across its processes: the one serving, and the restarts after crashes.
+struct Supervised {
+    name: Arc<str>,
+    version: String,
+    hooks: Vec<HookImplDecl>,
+    builder: ProcessPluginBuilder,
+    manager: WeakManager,
+    current: Mutex<Current>,
+    /// Watches the process for crashes and restarts it (from `start` to `stop`).
+    monitor: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        if let Some(task) = lock(&self.monitor).take() {
+            task.abort();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl Supervised {
+    /// The process to call, or why there is none.
+    fn serving(&self) -> Result<Arc<Process>, ProcessError> {
+        match &*lock(&self.current) {
+            Current::Running(p) => Ok(p.clone()),
+            Current::Restarting { why, .. } => Err(ProcessError::Restarting {
+                plugin: self.name.to_string(),
+                why: why.clone(),
+            }),
+            Current::Failed { reason, .. } => Err(ProcessError::Failed {
+                plugin: self.name.to_string(),
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    fn last(&self) -> Arc<Process> {
+        lock(&self.current).process().clone()
+    }
+
+    async fn call(&self, hook: &str, args: &Value, timeout: Option<Duration>) -> HookReturn<Value> {
+        let process = self.serving().map_err(|e| Box::new(e) as BoxError)?;
+        process.call(hook, args, timeout).await
+    }
+
+    /// Starts a new process in place of a crashed one: the same hooks, then `start`.
+    async fn relaunch(&self) -> Result<Arc<Process>, ProcessError> {
+        let Some(manager) = self.manager.upgrade() else {
+            return Err(ProcessError::Lifecycle {
+                plugin: self.name.to_string(),
+                step: "restart",
+                detail: "the host is gone".to_owned(),
+            });
+        };
+        let process = self.builder.launch(&manager).await?;
+        if process.hooks != self.hooks || process.version != self.version {
+            return Err(ProcessError::Lifecycle {
+                plugin: self.name.to_string(),
+                step: "restart",
+                detail: "after its restart it declared another version or other hooks; restart it through its host to take them".to_owned(),
+            });
+        }
+        process.start().await?;
+        Ok(Arc::new(process))
+    }
+}
+
+/// Watches the serving process; when it ends, restarts it after the policy's backoff, or
+/// leaves the plugin failed at its start limit. Holds the plugin only weakly, so that
+/// dropping the plugin ends it (and kills the process).
+async fn monitor(plugin: std::sync::Weak<Supervised>, first: Arc<Process>) {
+    let mut crashes = CrashHistory::default();
+    let mut serving = Some(first);
+    loop {
+        let why = match serving.take() {
+            Some(process) => {
+                let mut exit = process.exit.clone();
+                let _ = exit.wait_for(Option::is_some).await;
+                process.gone().await.to_string()
+            }
+            None => String::new(),
+        };
+        let why = if why.is_empty() {
+            "it could not be restarted".to_owned()
+        } else {
+            why
+        };
+        let Some(sup) = plugin.upgrade() else { return };
+        let policy = sup.builder.restart;
+        let decision = crashes.record(tokio::time::Instant::now(), &policy);
+        let delay = {
+            let mut current = lock(&sup.current);
+            let last = current.process().clone();
+            match decision {
+                Ok(delay) => {
+                    tracing::warn!(target: "hookwire::external", plugin = %sup.name, delay_ms = delay.as_millis() as u64, "{why}; restarting it");
+                    *current = Current::Restarting { last, why };
+                    delay
+                }
+                Err(limit) => {
+                    let reason = format!(
+                        "{limit}; it stays stopped until its host restarts it (last: {why})"
+                    );
+                    tracing::error!(target: "hookwire::external", plugin = %sup.name, "{reason}");
+                    *current = Current::Failed { last, reason };
+                    return;
+                }
+            }
+        };
+        drop(sup);
+        tokio::time::sleep(delay).await;
+        let Some(sup) = plugin.upgrade() else { return };
+        match sup.relaunch().await {
+            Ok(process) => {
+                tracing::info!(target: "hookwire::external", plugin = %sup.name, "restarted");
+                *lock(&sup.current) = Current::Running(process.clone());
+                serving = Some(process);
+            }
+            Err(e) => {
+                tracing::warn!(target: "hookwire::external", plugin = %sup.name, error = %e, "restart failed");
+            }
+        }
+    }
+}
+
+impl Process {
+    /// Sends `start` and waits (within the start timeout) for its answer.
+    async fn start(&self) -> Result<(), ProcessError> {
+        match self
+            .peer
+            .request_timeout("start", Value::Null, self.start_timeout)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.failed(e, "start").await),
+        }
+    }
+}
+
 /// A plugin running in a child process, speaking `docs/protocol.md` over its stdio: a
 /// [`Plugin`] like any other (add it to a [`PluginHost`](crate::PluginHost)), whose impls are
 /// the hooks it declared in the handshake, registered as JSON impls with its options.
 ///
+/// Once started by its host, a process that crashes is started again after a backoff
+/// ([`RestartPolicy`]); calls made meanwhile fail at once ([`ProcessError::Restarting`]);
+/// at the policy's start limit the plugin stays stopped ([`ProcessError::Failed`], and its
+/// health is unhealthy) until the host restarts it.
+///
 /// Dropping it (once the host has let it go) kills the process.
 #[derive(Clone)]
 pub struct ProcessPlugin {
-    inner: Arc<Process>,
+    inner: Arc<Supervised>,
 }
 
 impl std::fmt::Debug for ProcessPlugin {
@@ -607,6 +798,7 @@ impl ProcessPlugin {
             grace: Duration::from_secs(2),
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             stderr_lines: 20,
+            restart: RestartPolicy::default(),
         }
     }
 
@@ -625,26 +817,26 @@ impl ProcessPlugin {
         &self.inner.hooks
     }
 
-    /// How many lines from the plugin were not protocol (not JSON, not JSON-RPC, too long,
-    /// an answer to an id not waited for).
+    /// How many lines from the current (or last) process were not protocol (not JSON, not
+    /// JSON-RPC, too long, an answer to an id not waited for).
     pub fn protocol_errors(&self) -> u64 {
-        self.inner.peer.protocol_errors()
+        self.inner.last().peer.protocol_errors()
     }
 
-    /// Its last stderr lines, oldest first.
+    /// The current (or last) process's last stderr lines, oldest first.
     pub fn stderr_tail(&self) -> Vec<String> {
-        self.inner
-            .tail
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .iter()
-            .cloned()
-            .collect()
+        lock(&self.inner.last().tail).iter().cloned().collect()
     }
 
-    /// How the process ended (`exited with status 3`), or `None` while it runs.
+    /// How the current (or last) process ended (`exited with status 3`), or `None` while
+    /// it runs.
     pub fn exit_status(&self) -> Option<String> {
-        self.inner.exit.borrow().clone()
+        self.inner.last().exit.borrow().clone()
+    }
+
+    /// Whether a process serves now: not restarting after a crash, not failed.
+    pub fn is_serving(&self) -> bool {
+        self.inner.serving().is_ok()
     }
 }
 
@@ -656,16 +848,16 @@ impl Plugin for ProcessPlugin {
 
     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
         for decl in &self.inner.hooks {
-            let process = self.inner.clone();
+            let plugin = self.inner.clone();
             let hook: Arc<str> = decl.name.as_str().into();
             let timeout = decl.timeout_ms.map(Duration::from_millis);
             let mut b = r
                 .json_async_fn(
                     &decl.name,
                     move |args: &Value| -> BoxFuture<'_, HookReturn<Value>> {
-                        let process = process.clone();
+                        let plugin = plugin.clone();
                         let hook = hook.clone();
-                        Box::pin(async move { process.call(&hook, args, timeout).await })
+                        Box::pin(async move { plugin.call(&hook, args, timeout).await })
                     },
                 )
                 .priority(decl.priority);
@@ -690,24 +882,29 @@ impl Plugin for ProcessPlugin {
     }
 
     async fn start(&self, _ctx: &PluginContext) -> Result<(), BoxError> {
-        match self
-            .inner
-            .peer
-            .request_timeout("start", Value::Null, self.inner.start_timeout)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => Err(Box::new(self.inner.failed(e, "start").await)),
+        let process = self.inner.serving().map_err(|e| Box::new(e) as BoxError)?;
+        process.start().await.map_err(|e| Box::new(e) as BoxError)?;
+        let task = tokio::spawn(monitor(Arc::downgrade(&self.inner), process));
+        if let Some(old) = lock(&self.inner.monitor).replace(task) {
+            old.abort();
         }
+        Ok(())
     }
 
     async fn stop(&self, _ctx: &PluginContext) -> Result<(), BoxError> {
-        self.inner.stop().await.map_err(|e| Box::new(e) as BoxError)
+        if let Some(task) = lock(&self.inner.monitor).take() {
+            task.abort();
+        }
+        let process = self.inner.last();
+        process.stop().await.map_err(|e| Box::new(e) as BoxError)
     }
 
     async fn health(&self) -> Health {
-        match self
-            .inner
+        let process = match self.inner.serving() {
+            Ok(p) => p,
+            Err(e) => return Health::Unhealthy(e.to_string()),
+        };
+        match process
             .peer
             .request_timeout("health", Value::Null, HEALTH_LIMIT)
             .await

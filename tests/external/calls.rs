@@ -2,13 +2,13 @@
 
 use std::time::{Duration, Instant};
 
-use hookwire::external::with_traceparent;
+use hookwire::external::{with_traceparent, RestartPolicy};
 use hookwire::{ImplOutcome, PluginHost};
 use serde_json::{json, Value};
 
 use crate::support::{
-    events_of, events_where, eventually, failure_of, fixture_plugin, manager, processes_with,
-    started, Items,
+    error_of, events_of, events_where, eventually, failure_of, fixture_plugin, manager,
+    processes_with, started, Items,
 };
 
 #[tokio::test]
@@ -179,7 +179,11 @@ async fn a_crash_fails_only_that_plugins_calls_in_flight_with_its_status_and_std
         r.json_fn("greet", |_| Ok(Some(json!("steady")))).add()
     })
     .unwrap();
-    let p = fixture_plugin("c-crash", "ok").spawn(&pm).await.unwrap();
+    let p = fixture_plugin("c-crash", "ok")
+        .restart(RestartPolicy::never())
+        .spawn(&pm)
+        .await
+        .unwrap();
     let host = PluginHost::builder().hooks(pm.clone()).build();
     host.add(p.clone()).unwrap();
     host.start().await.unwrap();
@@ -193,9 +197,15 @@ async fn a_crash_fails_only_that_plugins_calls_in_flight_with_its_status_and_std
         assert_eq!(out.get("steady").unwrap().value(), Some(&json!("steady")));
     }
     assert_eq!(p.exit_status().as_deref(), Some("exited with status 3"));
-    // Later calls fail the same way at once; the other impls answer.
+    // Without restarts, the plugin has failed: later calls fail at once, saying so; the
+    // other impls answer.
+    eventually("the plugin to be failed", || !p.is_serving()).await;
     let out = pm.call_json("greet", json!("Ed")).await.unwrap();
-    assert_eq!(failure_of(&out, "c-crash"), expected);
+    assert_eq!(
+        error_of(&out, "c-crash"),
+        "plugin `c-crash` failed: restarts are off; it stays stopped until its host restarts it (last: plugin `c-crash` exited with status 3; its last stderr lines: offered: auth,greet,items | config: {} | about to crash | last words)"
+    );
+    assert_eq!(out.get("steady").unwrap().value(), Some(&json!("steady")));
 }
 
 #[tokio::test]
@@ -204,6 +214,7 @@ async fn a_plugin_that_closes_stdout_but_keeps_running_fails_its_calls_and_is_ki
     let pm = manager();
     let p = fixture_plugin("c-closeout", "ok")
         .arg(token)
+        .restart(RestartPolicy::never())
         .spawn(&pm)
         .await
         .unwrap();

@@ -9,4 +9,5 @@ mod calls;
 mod handshake;
 mod host_calls;
 mod lifecycle;
+mod restart;
 mod rust_sdk;

@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use hookwire::external::ProcessPlugin;
+use hookwire::external::{ProcessPlugin, RestartPolicy};
 use hookwire::spec::SpecInfo;
 use hookwire::{HookManager, ImplOutcome, PluginHost};
 use serde_json::json;
@@ -72,6 +72,7 @@ fn plugin_exe() -> PathBuf {
 async fn rust_plugin(pm: &HookManager) -> (PluginHost, ProcessPlugin) {
     logs();
     let p = ProcessPlugin::builder("rust-greeter", plugin_exe())
+        .restart(RestartPolicy::never())
         .config(json!({"greeting": "Hi"}))
         .grace(Duration::from_millis(500))
         .spawn(pm)

@@ -184,3 +184,14 @@ pub fn failure_of(outcome: &hookwire::HookOutcome<serde_json::Value>, plugin: &s
         .unwrap_or_else(|| panic!("no failure of `{plugin}`: {outcome:?}"))
         .to_string()
 }
+
+/// The error `plugin` returned in a JSON call's outcome, whole (a failure's `Display` quotes at
+/// most 200 bytes of it).
+pub fn error_of(outcome: &hookwire::HookOutcome<serde_json::Value>, plugin: &str) -> String {
+    outcome
+        .get(plugin)
+        .and_then(|o| o.failure())
+        .and_then(|f| f.as_error())
+        .unwrap_or_else(|| panic!("no error of `{plugin}`: {outcome:?}"))
+        .to_string()
+}
