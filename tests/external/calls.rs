@@ -311,3 +311,29 @@ async fn a_process_call_has_its_own_span() {
     assert_eq!(spans[0].field("hook"), Some("greet"));
     assert_eq!(spans[0].level, tracing::Level::DEBUG);
 }
+
+#[tokio::test]
+async fn a_parallel_call_runs_process_plugins_concurrently() {
+    let pm = hookwire::HookManager::builder()
+        .json_spec::<Items>()
+        .dynamic_spec(hookwire::spec::SpecInfo::json("greet").parallel())
+        .dynamic_spec(hookwire::spec::SpecInfo::json("auth").firstresult())
+        .build();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    for name in ["c-par-a", "c-par-b"] {
+        host.add(fixture_plugin(name, "ok").spawn(&pm).await.unwrap())
+            .unwrap();
+    }
+    host.start().await.unwrap();
+    let start = Instant::now();
+    let out = pm.call_json("greet", json!("sleep:400")).await.unwrap();
+    let elapsed = start.elapsed();
+    assert_eq!(
+        out.values().collect::<Vec<_>>(),
+        [&json!("slept 400"), &json!("slept 400")]
+    );
+    assert!(
+        elapsed < Duration::from_millis(750),
+        "took {elapsed:?}: not in parallel"
+    );
+}
