@@ -195,6 +195,36 @@ impl ProcessPluginBuilder {
         })
     }
 
+    /// [`spawn`](Self::spawn) for `host`: offers `host`'s hooks, and sends as the plugin's
+    /// configuration the builder's [`config`](Self::config) (a manifest's `[config]`) with
+    /// the host configuration file's section for the plugin over it (with feature `config`:
+    /// the file's keys win, tables merged key by key, as for in-process plugins).
+    ///
+    /// # Errors
+    /// As `spawn`; a host configuration section that cannot be read as JSON is
+    /// [`ProcessError::Lifecycle`] (step `config`).
+    ///
+    /// # Cancel safety
+    /// As `spawn`.
+    pub async fn spawn_in(
+        mut self,
+        host: &crate::PluginHost,
+    ) -> Result<ProcessPlugin, ProcessError> {
+        #[cfg(feature = "config")]
+        {
+            let section: Value =
+                host.config()
+                    .plugin_config(&self.name)
+                    .map_err(|e| ProcessError::Lifecycle {
+                        plugin: self.name.clone(),
+                        step: "config",
+                        detail: e.to_string(),
+                    })?;
+            merge_json(&mut self.config, section);
+        }
+        self.spawn(host.hooks()).await
+    }
+
     /// Starts the program and shakes hands: a [`Process`] serving.
     async fn launch(&self, hooks: &HookManager) -> Result<Process, ProcessError> {
         let name: Arc<str> = self.name.as_str().into();
@@ -301,6 +331,25 @@ impl ProcessPluginBuilder {
         process.version = init.plugin.version;
         process.hooks = init.hooks;
         Ok(process)
+    }
+}
+
+/// `over`'s keys over `base`'s, objects merged key by key (a non-object `over` replaces).
+#[cfg_attr(not(feature = "config"), allow(dead_code))]
+fn merge_json(base: &mut Value, over: Value) {
+    match (base, over) {
+        (Value::Object(base), Value::Object(over)) => {
+            for (k, v) in over {
+                match base.get_mut(&k) {
+                    Some(b) => merge_json(b, v),
+                    None => {
+                        base.insert(k, v);
+                    }
+                }
+            }
+        }
+        (base, Value::Null) if !base.is_null() => {}
+        (base, over) => *base = over,
     }
 }
 

@@ -171,3 +171,25 @@ async fn a_started_plugin_is_a_plugin_of_the_host() {
         Some(hookwire::plugin::PluginState::Started)
     );
 }
+
+#[cfg(feature = "config")]
+#[tokio::test]
+async fn spawn_in_a_host_sends_the_builders_config_under_the_host_files_section() {
+    let file =
+        "[plugins.hs-config]\ngreeting = \"Hey\"\n\n[plugins.hs-config.colours]\nfg = \"red\"\n";
+    let config = hookwire::config::HostConfig::parse(file, "host.toml").unwrap();
+    let host = hookwire::PluginHost::builder()
+        .hooks(manager())
+        .config(config)
+        .build();
+    let p = fixture_plugin("hs-config", "ok")
+        .config(json!({"greeting": "Hi", "colours": {"bg": "blue"}, "lang": "en"}))
+        .spawn_in(&host)
+        .await
+        .unwrap();
+    eventually("the stderr lines", || p.stderr_tail().len() >= 2).await;
+    assert_eq!(
+        p.stderr_tail()[1],
+        r#"config: {"colours": {"bg": "blue", "fg": "red"}, "greeting": "Hey", "lang": "en"}"#
+    );
+}
