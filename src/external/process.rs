@@ -206,23 +206,22 @@ impl ProcessPluginBuilder {
     ///
     /// # Cancel safety
     /// As `spawn`.
-    pub async fn spawn_in(
-        mut self,
-        host: &crate::PluginHost,
-    ) -> Result<ProcessPlugin, ProcessError> {
+    pub async fn spawn_in(self, host: &crate::PluginHost) -> Result<ProcessPlugin, ProcessError> {
+        let builder = self;
         #[cfg(feature = "config")]
-        {
-            let section: Value =
-                host.config()
-                    .plugin_config(&self.name)
-                    .map_err(|e| ProcessError::Lifecycle {
-                        plugin: self.name.clone(),
-                        step: "config",
-                        detail: e.to_string(),
-                    })?;
-            merge_json(&mut self.config, section);
-        }
-        self.spawn(host.hooks()).await
+        let builder = {
+            let mut builder = builder;
+            let section: Value = host.config().plugin_config(&builder.name).map_err(|e| {
+                ProcessError::Lifecycle {
+                    plugin: builder.name.clone(),
+                    step: "config",
+                    detail: e.to_string(),
+                }
+            })?;
+            merge_json(&mut builder.config, section);
+            builder
+        };
+        builder.spawn(host.hooks()).await
     }
 
     /// Starts the program and shakes hands: a [`Process`] serving.
