@@ -6,7 +6,9 @@ use std::time::Duration;
 use hookwire::plugin::Health;
 use hookwire::PluginHost;
 
-use crate::support::{eventually, fixture_plugin, manager, processes_with, started};
+use crate::support::{
+    eventually, fixture_plugin, manager, processes_with, started, zombie_children,
+};
 
 #[tokio::test]
 async fn stop_sends_shutdown_then_exit_and_the_process_exits() {
@@ -63,4 +65,5 @@ async fn dropping_the_host_and_the_plugin_kills_the_process() {
     drop(host);
     drop(pm);
     eventually("the process to be gone", || processes_with(token) == 0).await;
+    eventually("no zombie", || zombie_children() == 0).await;
 }

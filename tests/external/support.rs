@@ -195,3 +195,20 @@ pub fn error_of(outcome: &hookwire::HookOutcome<serde_json::Value>, plugin: &str
         .unwrap_or_else(|| panic!("no error of `{plugin}`: {outcome:?}"))
         .to_string()
 }
+
+/// This test process's children that are zombies (exited, not reaped), by `/proc/*/stat`.
+pub fn zombie_children() -> usize {
+    let me = std::process::id().to_string();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            // `pid (comm) state ppid ...`: the fields after the last `)`.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let mut fields = rest.split_whitespace();
+            fields.next() == Some("Z") && fields.next() == Some(me.as_str())
+        })
+        .count()
+}
