@@ -7,7 +7,7 @@
 //! - stdin, stdout and stderr piped; `kill_on_drop(true)`;
 //! - a **cleared environment** plus the allow-list of `docs/protocol.md` §2
 //!   ([`ENV_ALLOW_LIST`], copied from the host when set), the spec's variables, and
-//!   [`PLUGIN_ENV_MARKER`]` = 1`;
+//!   [`PLUGIN_ENV`](super::protocol::PLUGIN_ENV)` = 1`;
 //! - the working directory set to the plugin's folder;
 //! - its **own process group** (`process_group(0)`), so that [`stop`] and [`signal_group`] reach
 //!   the grandchildren it forks;
@@ -43,10 +43,6 @@ use std::sync::OnceLock;
 /// The environment variables a plugin process inherits from its host, when the host has them
 /// (`docs/protocol.md` §2). Every other host variable is cleared.
 pub const ENV_ALLOW_LIST: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
-
-/// The variable that marks a process as started by a host; set to `1` in every plugin process,
-/// after the spec's own variables (a spec cannot unset it).
-pub const PLUGIN_ENV_MARKER: &str = "HOOKWIRE_PLUGIN";
 
 /// The system paths a sandboxed plugin may read when its sandbox comes from a manifest
 /// ([`LaunchSpec::from_manifest`]): what an interpreter needs to start. Paths missing on this
@@ -177,7 +173,7 @@ pub struct LaunchSpec {
     /// The plugin's folder: the working directory of the process.
     pub folder: PathBuf,
     /// Environment variables set in the process, above the [`ENV_ALLOW_LIST`] and below
-    /// [`PLUGIN_ENV_MARKER`].
+    /// [`PLUGIN_ENV`](super::protocol::PLUGIN_ENV).
     pub env: BTreeMap<OsString, OsString>,
     /// Resource limits.
     pub limits: ResourceLimits,
@@ -562,7 +558,8 @@ mod unix {
     use rustix::process::{Pid, Resource, Rlimit, Signal};
     use tokio::process::{Child, Command};
 
-    use super::{LaunchError, LaunchSpec, ENV_ALLOW_LIST, PLUGIN_ENV_MARKER};
+    use super::{LaunchError, LaunchSpec, ENV_ALLOW_LIST};
+    use crate::external::protocol::PLUGIN_ENV;
 
     /// Starts the process `spec` describes (see the module docs for what it gets). Its process
     /// group id is its pid (`child.id()`): keep it for `stop` and `signal_group`, which
@@ -613,7 +610,7 @@ mod unix {
                     .filter_map(|name| std::env::var_os(name).map(|value| (*name, value))),
             )
             .envs(&spec.env)
-            .env(PLUGIN_ENV_MARKER, "1")
+            .env(PLUGIN_ENV, "1")
             .current_dir(&spec.folder)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -761,6 +758,17 @@ mod unix {
             }
         }
     }
+}
+
+/// Kills what is left of a plugin's process group (grandchildren that outlived it) once the
+/// plugin itself has exited; nothing on platforms without process groups.
+pub(crate) fn kill_group(pgid: u32) {
+    #[cfg(unix)]
+    if let Err(e) = signal_group(pgid, rustix::process::Signal::KILL) {
+        tracing::debug!(pgid, error = %e, "could not kill what is left of a plugin's process group");
+    }
+    #[cfg(not(unix))]
+    let _ = pgid;
 }
 
 #[cfg(not(unix))]

@@ -1,21 +1,88 @@
-//! Out-of-process plugins (feature `process`).
+//! Out-of-process plugins (feature `process`): plugins that run as child processes and speak
+//! JSON-RPC 2.0 over their stdin and stdout, one message per line, as `docs/protocol.md`
+//! (version 1.0) defines. Any language can write one; hookwire ships a Rust SDK
+//! ([`serve_stdio`]) and a Python one (`sdk/python/hookwire_plugin.py`).
 //!
-//! [`launch`](self) is what the operating system sees when a plugin process starts and stops:
-//! the command, a cleared environment, the plugin's folder as working directory, its own
-//! process group, resource limits and (Linux) a Landlock sandbox; then a graceful-then-forced
-//! stop of the whole group.
+//! **The host side.** [`ProcessPlugin::builder`] names the program; [`spawn`] starts it
+//! (cleared environment plus an allow-list and `HOOKWIRE_PLUGIN=1`), offers it the hooks of a
+//! [`HookManager`](crate::HookManager) that are reachable from JSON (typed specs declared with
+//! `json_spec`, and dynamic specs), and checks its answer. The result is a [`Plugin`]
+//! like any other: add it to a [`PluginHost`](crate::PluginHost), whose `start`
+//! sends `start` and whose `stop` sends `shutdown`, `exit`, then kills after the grace
+//! period. Its impls are JSON impls with the options it declared (priority, tryfirst/trylast,
+//! before/after, timeout), so ordering, timeouts, isolation, statistics and the JSON layer's
+//! checks apply as to in-process impls: a mistyped answer is that plugin's error outcome
+//! naming the JSON path that failed. Many calls may be in flight on one process (parallel
+//! mode works across it); a dropped or timed-out call sends `$/cancelRequest`. The plugin's
+//! stderr goes to `tracing` (target `hookwire::external::stderr`, field `plugin`) and its last
+//! lines are kept: a crash fails only that plugin's calls in flight, with "plugin `x` exited
+//! with status 3; its last stderr lines: ...". The plugin may call back (`host/call`, nested
+//! at most [`MAX_CALL_DEPTH`](protocol::MAX_CALL_DEPTH) deep) and log (`log`, target
+//! `hookwire::external::log`).
+//!
+//! ```no_run
+//! use hookwire::external::ProcessPlugin;
+//! use hookwire::spec::SpecInfo;
+//! use hookwire::{HookManager, PluginHost};
+//! use serde_json::json;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let pm = HookManager::builder().dynamic_spec(SpecInfo::json("greet")).build();
+//! let greeter = ProcessPlugin::builder("greeter", "python3")
+//!     .arg("plugins/greeter/plugin.py")
+//!     .current_dir("plugins/greeter")
+//!     .config(json!({"greeting": "Hello"}))
+//!     .spawn(&pm)
+//!     .await?;
+//! let host = PluginHost::builder().hooks(pm.clone()).build();
+//! host.add(greeter)?;
+//! host.start().await?;
+//! let out = pm.call_json("greet", json!("Ada")).await?;
+//! for (plugin, outcome) in out.iter() {
+//!     println!("{plugin}: {outcome:?}");
+//! }
+//! host.shutdown(std::time::Duration::from_secs(5)).await;
+//! # Ok(()) }
+//! ```
+//!
+//! **The plugin side, in Rust.** A [`PluginServer`] implements hooks with the same typed
+//! specs as in-process plugins; [`serve_stdio`] runs it (see there for a whole plugin).
+//!
+//! **The parts.** [`protocol`]: the messages as serde types. [`Peer`]: a JSON-RPC peer over
+//! any `AsyncRead`/`AsyncWrite` pair (both sides use it): requests in flight both ways,
+//! answers matched by id in any order, incoming requests served concurrently while own
+//! requests wait, lines over the maximum message size discarded without being buffered.
+//!
+//! A crashed process is started again after a backoff, and left stopped at its start limit
+//! ([`RestartPolicy`]).
+//!
+//! **Starting and stopping.** [`LaunchSpec`] is what the operating system sees: the command,
+//! a cleared environment, the plugin's folder as working directory, its own process group,
+//! [`ResourceLimits`] and (Linux) a Landlock [`Sandbox`]; a stop is graceful (`SIGTERM` to the
+//! group), then forced (`SIGKILL` to the group). Not yet here: lazy start and pooling.
+//!
+//! [`spawn`]: ProcessPluginBuilder::spawn
+//! [`Plugin`]: crate::Plugin
 
-// Until the process plugin (issue 23, merged separately) calls `spawn`, `stop` and
-// `signal_group`, only the launch tests (feature `testing`) do: remove this `allow` then.
-#[cfg_attr(not(feature = "testing"), allow(dead_code))]
+pub mod protocol;
+
+mod error;
+mod framing;
 mod launch;
+mod peer;
+mod process;
+mod restart;
+mod serve;
 
+pub use error::ProcessError;
 pub use launch::{
     describe_exit, landlock_support, LandlockSupport, LaunchError, LaunchSpec, ResourceLimits,
-    Sandbox, ENV_ALLOW_LIST, PLUGIN_ENV_MARKER, SYSTEM_READ_ONLY_PATHS,
+    Sandbox, ENV_ALLOW_LIST, SYSTEM_READ_ONLY_PATHS,
 };
-#[allow(unused_imports)] // used by the process plugin (issue 23), merged separately
-pub(crate) use launch::{signal_group, spawn, stop};
+pub use peer::{Connection, Handler, Peer, PeerError, DEFAULT_MAX_MESSAGE_BYTES};
+pub use process::{with_traceparent, ProcessPlugin, ProcessPluginBuilder};
+pub use restart::RestartPolicy;
+pub use serve::{serve, serve_stdio, PluginCall, PluginServer, ServeError};
 
 /// `spawn` and `stop` for hookwire's own launch tests (`tests/launch/`), which start real
 /// processes through them. Not a stable API: plugin processes are started by the process

@@ -26,6 +26,10 @@ pub(crate) struct JsonBridge<S: HookSpec> {
 
 /// A hook reachable by name with JSON arguments.
 pub(crate) trait JsonCall: Send + Sync {
+    /// The hook's call mode and whether it is historic (not callable from JSON).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    fn mode(&self) -> (crate::spec::CallMode, bool);
+
     fn call_json(
         self: Arc<Self>,
         args: Value,
@@ -45,6 +49,11 @@ pub(crate) fn json_unreachable(spec: &SpecInfo, plugin: &str) -> RegisterError {
 }
 
 impl<S: HookSpec> JsonCall for Slot<S> {
+    fn mode(&self) -> (crate::spec::CallMode, bool) {
+        let list = self.list.load();
+        (list.spec.mode, list.spec.historic)
+    }
+
     fn call_json(
         self: Arc<Self>,
         args: Value,
@@ -138,9 +147,33 @@ where
         checked_json(&v, "the answer")
     }
     fn answer_in(v: Value) -> Result<S::Output, String> {
-        serde_json::from_value(v)
-            .map_err(|e| format!("answer does not fit the hook's output type: {}", Quote(e)))
+        // Inside the answer, the error names where (`$.items[2].id: invalid type: ...`).
+        serde_path_to_error::deserialize(v).map_err(|e| {
+            let path = json_path(e.path());
+            let detail = if path == "$" {
+                Quote(e.inner()).to_string()
+            } else {
+                Quote(format_args!("{path}: {}", e.inner())).to_string()
+            };
+            format!("answer does not fit the hook's output type: {detail}")
+        })
     }
+}
+
+/// A serde path as a JSONPath: `$` for the whole value, `$.items[2].id` inside it.
+fn json_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    use std::fmt::Write as _;
+    let mut out = String::from("$");
+    for segment in path.iter() {
+        let _ = match segment {
+            Segment::Seq { index } => write!(out, "[{index}]"),
+            Segment::Map { key } => write!(out, ".{key}"),
+            Segment::Enum { variant } => write!(out, ".{variant}"),
+            Segment::Unknown => write!(out, ".?"),
+        };
+    }
+    out
 }
 
 /// The codec of dynamic hooks: JSON on both sides, passed as is (no copy, no conversion).
@@ -270,6 +303,22 @@ impl HookManager {
             |spec| Arc::new(Slot::<DynamicHook>::new(spec, shared)),
             |slot| install_bridge(slot, json_bridge::<DynamicHook, AsIs>),
         )
+    }
+
+    /// The hooks reachable from JSON that a call can reach (not historic ones), by name, with
+    /// their call mode: what a process plugin is offered.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn json_hooks(&self) -> Vec<(String, crate::spec::CallMode)> {
+        let map = self.inner.by_name.load();
+        let mut hooks: Vec<_> = map
+            .iter()
+            .filter_map(|(name, call)| {
+                let (mode, historic) = call.mode();
+                (!historic).then(|| (name.to_string(), mode))
+            })
+            .collect();
+        hooks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        hooks
     }
 
     /// Calls a hook by name with JSON arguments: a dynamic hook, or a typed hook declared with

@@ -176,7 +176,26 @@ impl std::fmt::Debug for HookManager {
     }
 }
 
+/// A handle on a manager that does not keep it alive (a process plugin's way back to its
+/// host, which must not hold the host's impls, and so itself, in a cycle).
+#[derive(Clone)]
+#[cfg_attr(not(feature = "process"), allow(dead_code))]
+pub(crate) struct WeakManager(std::sync::Weak<Inner>);
+
+#[cfg_attr(not(feature = "process"), allow(dead_code))]
+impl WeakManager {
+    pub(crate) fn upgrade(&self) -> Option<HookManager> {
+        self.0.upgrade().map(|inner| HookManager { inner })
+    }
+}
+
 impl HookManager {
+    /// A handle that does not keep the manager alive.
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn downgrade(&self) -> WeakManager {
+        WeakManager(Arc::downgrade(&self.inner))
+    }
+
     /// An empty manager (without statistics; see [`HookManagerBuilder::stats`]).
     pub fn new() -> Self {
         Self::with_shared(Shared::new(false))

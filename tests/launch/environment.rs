@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use hookwire::external::__launch::spawn;
-use hookwire::external::{LaunchError, LaunchSpec, ENV_ALLOW_LIST, PLUGIN_ENV_MARKER};
+use hookwire::external::protocol::PLUGIN_ENV;
+use hookwire::external::{LaunchError, LaunchSpec, ENV_ALLOW_LIST};
 
 use crate::support::{plugin_folder, run, write_script};
 
@@ -18,7 +19,7 @@ async fn the_environment_is_cleared_except_the_allow_list_the_spec_env_and_the_m
     let spec = LaunchSpec::new("env", folder.path())
         .env("PLUGIN_SETTING", "on")
         // The marker cannot be overridden by the spec.
-        .env(PLUGIN_ENV_MARKER, "0");
+        .env(PLUGIN_ENV, "0");
     let done = run(&spec).await;
     assert!(done.status.success(), "{done:?}");
     let seen: BTreeMap<String, String> = done

@@ -1,0 +1,817 @@
+//! A JSON-RPC peer over any `AsyncRead`/`AsyncWrite` pair: what the host side and the Rust SDK
+//! both use. Many requests in flight both ways, answers matched by id in any order, incoming
+//! requests served concurrently (each on a task of the connection) while own requests wait.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{AbortHandle, JoinHandle, JoinSet};
+
+use super::framing::{Line, LineReader, HEAD_BYTES};
+use super::protocol::{codes, CancelParams, Message, RpcError};
+use crate::limits::Quote;
+
+/// How many cancelled request ids a peer remembers, to log their late answers at `debug`.
+const CANCELLED_KEPT: usize = 256;
+
+/// The default maximum message size: 16 MiB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Serves what the other side asks: its requests and notifications.
+///
+/// A request's future runs on a task of the connection, concurrently with other requests and
+/// with the reading of further messages; it is dropped (aborted) when the other side cancels
+/// it with `$/cancelRequest` or the connection ends. A panic in it is answered as an internal
+/// error (`-32603`).
+pub trait Handler: Send + Sync + 'static {
+    /// Answers request `method`. `peer` sends requests of its own to the other side (nested
+    /// calls).
+    fn request(
+        &self,
+        peer: Peer,
+        method: String,
+        params: Value,
+    ) -> BoxFuture<'static, Result<Value, RpcError>>;
+
+    /// Takes notification `method` (`$/cancelRequest` is handled by the peer itself). The
+    /// default logs it at `debug` and ignores it.
+    fn notification(&self, peer: &Peer, method: String, params: Value) {
+        let _ = params;
+        tracing::debug!(peer = %peer.name(), method = %Quote(&method), "notification ignored");
+    }
+}
+
+/// Why a request got no result.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PeerError {
+    /// The other side answered with an error.
+    #[error("{0}")]
+    Remote(RpcError),
+    /// The connection ended (end of input, an I/O error) before the answer came.
+    #[error("the connection to `{peer}` is closed: {reason}")]
+    Closed {
+        /// The other side's name.
+        peer: String,
+        /// What ended it.
+        reason: String,
+    },
+    /// The answer was longer than the maximum message size.
+    #[error("`{peer}` answered with a message of {len} bytes; the maximum is {max} bytes")]
+    TooLong {
+        /// The other side's name.
+        peer: String,
+        /// The message's length.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// No answer within the time limit (the request was cancelled).
+    #[error("`{peer}` did not answer `{method}` within {limit:?}")]
+    TimedOut {
+        /// The other side's name.
+        peer: String,
+        /// The request's method.
+        method: String,
+        /// The limit.
+        limit: Duration,
+    },
+}
+
+impl PeerError {
+    /// Whether the connection ended before the answer.
+    pub fn is_closed(&self) -> bool {
+        matches!(self, PeerError::Closed { .. })
+    }
+}
+
+type Answer = Result<Value, PeerError>;
+
+struct Shared {
+    name: Arc<str>,
+    max: usize,
+    next_id: AtomicU64,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+    state: Mutex<State>,
+    closed: AtomicBool,
+    protocol_errors: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    /// Own requests waiting for an answer.
+    pending: HashMap<u64, oneshot::Sender<Answer>>,
+    /// Own requests given up, most recent last.
+    cancelled: VecDeque<u64>,
+    /// Incoming requests being served, by their id's JSON text.
+    serving: HashMap<String, AbortHandle>,
+    /// Why the connection closed, once it has.
+    closed: Option<String>,
+}
+
+/// One side of a JSON-RPC connection; cheap to clone. Made by [`Peer::connect`].
+#[derive(Clone)]
+pub struct Peer {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer")
+            .field("name", &self.shared.name)
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A running connection: owns the task that reads and writes. Dropping it aborts that task
+/// (and the requests being served), which closes the writer.
+#[derive(Debug)]
+pub struct Connection {
+    peer: Peer,
+    task: JoinHandle<()>,
+}
+
+impl Connection {
+    /// The peer, to send requests.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// Waits until the connection ends: end of input, or an I/O error.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future leaves the connection running.
+    pub async fn closed(&mut self) {
+        let _ = (&mut self.task).await;
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        self.task.abort();
+        self.peer.close("the connection was dropped");
+    }
+}
+
+impl Peer {
+    /// Starts a connection over `reader`/`writer` on a task of the current tokio runtime.
+    /// `name` names the other side in logs and errors; `max_message_bytes` bounds an incoming
+    /// line ([`DEFAULT_MAX_MESSAGE_BYTES`] is the protocol's default).
+    ///
+    /// # Panics
+    /// Outside a tokio runtime.
+    pub fn connect<R, W, H>(
+        name: impl Into<Arc<str>>,
+        reader: R,
+        writer: W,
+        handler: H,
+        max_message_bytes: usize,
+    ) -> Connection
+    where
+        R: AsyncRead + Send + Unpin + 'static,
+        W: AsyncWrite + Send + Unpin + 'static,
+        H: Handler,
+    {
+        let (out, rx) = mpsc::unbounded_channel();
+        let peer = Peer {
+            shared: Arc::new(Shared {
+                name: name.into(),
+                max: max_message_bytes.max(1),
+                next_id: AtomicU64::new(1),
+                out,
+                state: Mutex::new(State::default()),
+                closed: AtomicBool::new(false),
+                protocol_errors: AtomicU64::new(0),
+            }),
+        };
+        let task = tokio::spawn(drive(peer.clone(), reader, writer, rx, Arc::new(handler)));
+        Connection { peer, task }
+    }
+
+    /// The other side's name.
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// Whether the connection has ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::Acquire)
+    }
+
+    /// How many lines from the other side were not protocol (not JSON, not JSON-RPC, too
+    /// long, an answer to an id not waited for).
+    pub fn protocol_errors(&self) -> u64 {
+        self.shared.protocol_errors.load(Ordering::Relaxed)
+    }
+
+    /// Sends request `method` and waits for its answer.
+    ///
+    /// # Errors
+    /// [`PeerError::Remote`] with the other side's error, [`PeerError::Closed`] when the
+    /// connection ends first, [`PeerError::TooLong`] when the answer is over the maximum size.
+    ///
+    /// # Cancel safety
+    /// Dropping the future gives the request up: the other side gets `$/cancelRequest` with
+    /// its id, and a late answer is ignored.
+    pub async fn request(&self, method: &str, params: Value) -> Result<Value, PeerError> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut state = self.state();
+            if let Some(reason) = &state.closed {
+                return Err(self.closed_error(reason));
+            }
+            state.pending.insert(id, tx);
+        }
+        let guard = Waiting { peer: self, id };
+        self.send(&Message::Request {
+            id: Value::from(id),
+            method: method.to_owned(),
+            params,
+        });
+        let answer = match rx.await {
+            Ok(answer) => answer,
+            Err(_) => Err(self.closed_error("the connection was dropped")),
+        };
+        std::mem::forget(guard);
+        answer
+    }
+
+    /// [`request`](Self::request) with a time limit; on expiry the request is cancelled.
+    ///
+    /// # Errors
+    /// As `request`, and [`PeerError::TimedOut`].
+    ///
+    /// # Cancel safety
+    /// As `request`.
+    pub async fn request_timeout(
+        &self,
+        method: &str,
+        params: Value,
+        limit: Duration,
+    ) -> Result<Value, PeerError> {
+        match tokio::time::timeout(limit, self.request(method, params)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(PeerError::TimedOut {
+                peer: self.name().to_owned(),
+                method: method.to_owned(),
+                limit,
+            }),
+        }
+    }
+
+    /// Sends notification `method`. Does nothing once the connection is closed.
+    pub fn notify(&self, method: &str, params: Value) {
+        self.send(&Message::Notification {
+            method: method.to_owned(),
+            params,
+        });
+    }
+
+    fn send(&self, message: &Message) {
+        let _ = self.shared.out.send(message.to_line());
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; a poisoned state is still consistent.
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn closed_error(&self, reason: &str) -> PeerError {
+        PeerError::Closed {
+            peer: self.name().to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+
+    /// Ends the connection: every request waiting fails with [`PeerError::Closed`].
+    fn close(&self, reason: &str) {
+        let pending = {
+            let mut state = self.state();
+            if state.closed.is_some() {
+                return;
+            }
+            state.closed = Some(reason.to_owned());
+            for (_, task) in state.serving.drain() {
+                task.abort();
+            }
+            std::mem::take(&mut state.pending)
+        };
+        self.shared.closed.store(true, Ordering::Release);
+        for (_, tx) in pending {
+            let _ = tx.send(Err(self.closed_error(reason)));
+        }
+    }
+
+    fn protocol_error(&self, what: &dyn fmt::Display, line: &[u8]) {
+        self.shared.protocol_errors.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            target: "hookwire::external",
+            peer = %self.name(),
+            line = %Quote(String::from_utf8_lossy(line)),
+            "protocol error: {what}"
+        );
+    }
+
+    fn answer(&self, id: Value, result: Answer) {
+        let waiting = id.as_u64().map(|n| {
+            let mut state = self.state();
+            state
+                .pending
+                .remove(&n)
+                .ok_or_else(|| state.cancelled.contains(&n))
+        });
+        match waiting {
+            Some(Ok(tx)) => {
+                let _ = tx.send(result);
+            }
+            Some(Err(true)) => {
+                tracing::debug!(target: "hookwire::external", peer = %self.name(), %id, "late answer to a cancelled request ignored");
+            }
+            _ => {
+                self.shared.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(target: "hookwire::external", peer = %self.name(), id = %Quote(&id), "answer to a request not waited for (unknown or already answered) ignored");
+            }
+        }
+    }
+
+    fn serve(
+        &self,
+        tasks: &mut JoinSet<()>,
+        handler: &Arc<dyn Handler>,
+        id: Value,
+        method: String,
+        params: Value,
+    ) {
+        let key = id.to_string();
+        let peer = self.clone();
+        let fut = handler.request(self.clone(), method, params);
+        let task_key = key.clone();
+        // The task may finish before its handle is recorded: the lock is taken first.
+        let mut state = self.state();
+        if state.serving.contains_key(&key) {
+            drop(state);
+            self.send(&Message::Response {
+                id,
+                result: Err(RpcError::new(
+                    codes::INVALID_REQUEST,
+                    "a request with this id is already being served",
+                )),
+            });
+            return;
+        }
+        let handle = tasks.spawn(async move {
+            let result = match AssertUnwindSafe(fut).catch_unwind().await {
+                Ok(r) => r,
+                Err(panic) => Err(RpcError::new(
+                    codes::INTERNAL_ERROR,
+                    format!(
+                        "the handler panicked: {}",
+                        crate::exec::panic::panic_message(panic)
+                    ),
+                )),
+            };
+            peer.state().serving.remove(&task_key);
+            peer.send(&Message::Response { id, result });
+        });
+        state.serving.insert(key, handle);
+    }
+
+    fn cancel_incoming(&self, params: Value) {
+        let Ok(CancelParams { id }) = serde_json::from_value(params) else {
+            tracing::warn!(target: "hookwire::external", peer = %self.name(), "`$/cancelRequest` without an id ignored");
+            return;
+        };
+        if let Some(task) = self.state().serving.remove(&id.to_string()) {
+            task.abort();
+        }
+    }
+}
+
+/// Gives a request up when its future is dropped before the answer.
+struct Waiting<'a> {
+    peer: &'a Peer,
+    id: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let was_pending = {
+            let mut state = self.peer.state();
+            let was = state.pending.remove(&self.id).is_some();
+            if was {
+                if state.cancelled.len() == CANCELLED_KEPT {
+                    state.cancelled.pop_front();
+                }
+                state.cancelled.push_back(self.id);
+            }
+            was
+        };
+        if was_pending {
+            self.peer
+                .notify("$/cancelRequest", serde_json::json!({ "id": self.id }));
+        }
+    }
+}
+
+/// The id of an over-long response, when its first bytes show it: `{"jsonrpc":"2.0","id":N`
+/// (keys in any order before `id`), and not a request (no `"method"` in them).
+fn id_of_long_answer(head: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(&head[..head.len().min(HEAD_BYTES)])
+        .ok()
+        .or_else(|| {
+            // Cut inside a multi-byte character: keep the valid prefix.
+            let valid = std::str::from_utf8(head).err()?.valid_up_to();
+            std::str::from_utf8(&head[..valid]).ok()
+        })?;
+    if text.contains("\"method\"") {
+        return None;
+    }
+    let at = text.find("\"id\":")? + 5;
+    let digits: String = text[at..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    let rest = text[at..].trim_start()[digits.len()..].trim_start();
+    if !(rest.starts_with(',') || rest.starts_with('}')) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+async fn drive<R, W>(
+    peer: Peer,
+    reader: R,
+    mut writer: W,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    handler: Arc<dyn Handler>,
+) where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    let write = async {
+        while let Some(line) = rx.recv().await {
+            writer.write_all(&line).await?;
+            // Write what is queued before flushing: one flush per burst.
+            while let Ok(line) = rx.try_recv() {
+                writer.write_all(&line).await?;
+            }
+            writer.flush().await?;
+        }
+        Ok::<(), std::io::Error>(())
+    };
+    let read = read_loop(&peer, reader, &handler);
+    let write: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send + '_>> = Box::pin(write);
+    let reason = tokio::select! {
+        r = read => r,
+        r = write => match r {
+            Ok(()) => "the writer closed".to_owned(),
+            Err(e) => format!("writing failed: {e}"),
+        },
+    };
+    tracing::debug!(target: "hookwire::external", peer = %peer.name(), %reason, "connection closed");
+    peer.close(&reason);
+}
+
+async fn read_loop<R>(peer: &Peer, reader: R, handler: &Arc<dyn Handler>) -> String
+where
+    R: AsyncRead + Send + Unpin + 'static,
+{
+    let mut lines = LineReader::new(BufReader::new(reader), peer.shared.max);
+    let mut tasks = JoinSet::new();
+    loop {
+        let line = tokio::select! {
+            line = lines.next_line() => line,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => continue,
+        };
+        let line = match line {
+            Ok(Some(line)) => line,
+            Ok(None) => return "end of input".to_owned(),
+            Err(e) => return format!("reading failed: {e}"),
+        };
+        let line = match line {
+            Line::Complete(line) => line,
+            Line::TooLong { len, head } => {
+                peer.protocol_error(
+                    &format_args!(
+                        "a message of {len} bytes, over the maximum of {} bytes, discarded",
+                        peer.shared.max
+                    ),
+                    &head,
+                );
+                if let Some(id) = id_of_long_answer(&head) {
+                    let err = PeerError::TooLong {
+                        peer: peer.name().to_owned(),
+                        len,
+                        max: peer.shared.max,
+                    };
+                    if let Some(tx) = peer.state().pending.remove(&id) {
+                        let _ = tx.send(Err(err));
+                    }
+                }
+                continue;
+            }
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match Message::parse(&line) {
+            Ok(Message::Response { id, result }) => {
+                peer.answer(id, result.map_err(PeerError::Remote));
+            }
+            Ok(Message::Request { id, method, params }) => {
+                peer.serve(&mut tasks, handler, id, method, params);
+            }
+            Ok(Message::Notification { method, params }) => {
+                if method == "$/cancelRequest" {
+                    peer.cancel_incoming(params);
+                } else {
+                    handler.notification(peer, method, params);
+                }
+            }
+            Err(e) => peer.protocol_error(&e, &line),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use tokio::io::{AsyncBufReadExt, DuplexStream};
+
+    /// Answers `echo` with its params, `sleep` after `params` ms, `ask` by asking the other
+    /// side `echo` first (nesting), and counts cancelled sleeps.
+    struct Echo {
+        cancelled: Arc<AtomicU64>,
+    }
+
+    struct CountDrop(Arc<AtomicU64>, bool);
+    impl Drop for CountDrop {
+        fn drop(&mut self) {
+            if !self.1 {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+
+    impl Handler for Echo {
+        fn request(
+            &self,
+            peer: Peer,
+            method: String,
+            params: Value,
+        ) -> BoxFuture<'static, Result<Value, RpcError>> {
+            let cancelled = self.cancelled.clone();
+            Box::pin(async move {
+                match method.as_str() {
+                    "echo" => Ok(params),
+                    "sleep" => {
+                        let mut guard = CountDrop(cancelled, false);
+                        tokio::time::sleep(Duration::from_millis(params.as_u64().unwrap_or(0)))
+                            .await;
+                        guard.1 = true;
+                        Ok(params)
+                    }
+                    "ask" => peer
+                        .request("echo", params)
+                        .await
+                        .map(|v| json!({ "nested": v }))
+                        .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string())),
+                    "panic" => panic!("boom"),
+                    _ => Err(RpcError::new(codes::METHOD_NOT_FOUND, method)),
+                }
+            })
+        }
+    }
+
+    fn pair() -> (Connection, Connection, Arc<AtomicU64>, Arc<AtomicU64>) {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (ar, aw) = tokio::io::split(a);
+        let (br, bw) = tokio::io::split(b);
+        let ca = Arc::new(AtomicU64::new(0));
+        let cb = Arc::new(AtomicU64::new(0));
+        let a = Peer::connect(
+            "b",
+            ar,
+            aw,
+            Echo {
+                cancelled: ca.clone(),
+            },
+            1 << 20,
+        );
+        let b = Peer::connect(
+            "a",
+            br,
+            bw,
+            Echo {
+                cancelled: cb.clone(),
+            },
+            1 << 20,
+        );
+        (a, b, ca, cb)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn many_requests_in_flight_are_answered_by_id_in_any_order() {
+        let (a, _b, _, _) = pair();
+        let p = a.peer().clone();
+        let (slow, fast, echo) = tokio::join!(
+            p.request("sleep", json!(300)),
+            p.request("sleep", json!(10)),
+            p.request("echo", json!({"x": [1, 2]})),
+        );
+        assert_eq!(slow.unwrap(), json!(300));
+        assert_eq!(fast.unwrap(), json!(10));
+        assert_eq!(echo.unwrap(), json!({"x": [1, 2]}));
+        let err = p.request("nope", Value::Null).await.unwrap_err();
+        assert_eq!(
+            err,
+            PeerError::Remote(RpcError::new(codes::METHOD_NOT_FOUND, "nope"))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn requests_go_both_ways_and_nest() {
+        let (a, b, _, _) = pair();
+        let (x, y) = tokio::join!(
+            a.peer().request("ask", json!("from a")),
+            b.peer().request("ask", json!("from b")),
+        );
+        assert_eq!(x.unwrap(), json!({"nested": "from a"}));
+        assert_eq!(y.unwrap(), json!({"nested": "from b"}));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_or_timed_out_request_is_cancelled_on_the_other_side() {
+        let (a, _b, _, cancelled_in_b) = pair();
+        let err = a
+            .peer()
+            .request_timeout("sleep", json!(10_000), Duration::from_millis(50))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, PeerError::TimedOut { .. }), "{err}");
+        let mut dropped = Box::pin(a.peer().request("sleep", json!(10_000)));
+        assert!(futures::poll!(dropped.as_mut()).is_pending());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        drop(dropped);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(cancelled_in_b.load(Ordering::SeqCst), 2);
+        // The connection still serves.
+        assert_eq!(a.peer().request("echo", json!(1)).await.unwrap(), json!(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_panicking_handler_answers_an_internal_error() {
+        let (a, _b, _, _) = pair();
+        match a.peer().request("panic", Value::Null).await {
+            Err(PeerError::Remote(e)) => {
+                assert_eq!(e.code, codes::INTERNAL_ERROR);
+                assert!(e.message.contains("boom"), "{}", e.message);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A connection to a scripted other side: the test reads what the peer sends and writes
+    /// raw lines back.
+    fn scripted(
+        max: usize,
+    ) -> (
+        Connection,
+        tokio::io::Lines<BufReader<tokio::io::ReadHalf<DuplexStream>>>,
+        tokio::io::WriteHalf<DuplexStream>,
+    ) {
+        let (a, b) = tokio::io::duplex(1 << 16);
+        let (ar, aw) = tokio::io::split(a);
+        let (br, bw) = tokio::io::split(b);
+        let conn = Peer::connect(
+            "script",
+            ar,
+            aw,
+            Echo {
+                cancelled: Default::default(),
+            },
+            max,
+        );
+        (conn, BufReader::new(br).lines(), bw)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn bad_lines_unknown_and_duplicate_answers_are_counted_and_ignored() {
+        let (conn, mut from_peer, mut to_peer) = scripted(1 << 10);
+        let p = conn.peer().clone();
+        let call = tokio::spawn(async move { p.request("x", Value::Null).await });
+        let sent: Value =
+            serde_json::from_str(&from_peer.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(sent["method"], "x");
+        let id = sent["id"].clone();
+        for line in [
+            "not json".to_owned(),
+            r#"{"jsonrpc":"2.0","id":[1],"result":1}"#.to_owned(),
+            r#"{"jsonrpc":"2.0","id":999,"result":1}"#.to_owned(),
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"result":"first"}}"#),
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"result":"second"}}"#),
+        ] {
+            to_peer.write_all(line.as_bytes()).await.unwrap();
+            to_peer.write_all(b"\n").await.unwrap();
+        }
+        assert_eq!(call.await.unwrap().unwrap(), json!("first"));
+        // The requests the scripted side sends are still served.
+        to_peer
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":\"q\",\"method\":\"echo\",\"params\":5}\n")
+            .await
+            .unwrap();
+        let answer: Value =
+            serde_json::from_str(&from_peer.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(answer, json!({"jsonrpc":"2.0","id":"q","result":5}));
+        // not JSON, not JSON-RPC, unknown id 999, duplicate answer.
+        assert_eq!(conn.peer().protocol_errors(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_over_long_answer_fails_its_request_and_the_connection_goes_on() {
+        let (conn, mut from_peer, mut to_peer) = scripted(100);
+        let p = conn.peer().clone();
+        let call = tokio::spawn(async move { p.request("x", Value::Null).await });
+        let sent: Value =
+            serde_json::from_str(&from_peer.next_line().await.unwrap().unwrap()).unwrap();
+        let long = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{},\"result\":\"{}\"}}\n",
+            sent["id"],
+            "x".repeat(10_000)
+        );
+        to_peer.write_all(long.as_bytes()).await.unwrap();
+        match call.await.unwrap() {
+            Err(PeerError::TooLong { len, max: 100, .. }) => assert_eq!(len, long.len() - 1),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(conn.peer().protocol_errors(), 1);
+        let p = conn.peer().clone();
+        let call = tokio::spawn(async move { p.request("y", Value::Null).await });
+        let sent: Value =
+            serde_json::from_str(&from_peer.next_line().await.unwrap().unwrap()).unwrap();
+        to_peer
+            .write_all(
+                format!(
+                    "{{\"jsonrpc\":\"2.0\",\"id\":{},\"result\":1}}\n",
+                    sent["id"]
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(call.await.unwrap().unwrap(), json!(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn end_of_input_fails_the_requests_in_flight_and_later_ones() {
+        let (conn, mut from_peer, to_peer) = scripted(100);
+        let p = conn.peer().clone();
+        let call = tokio::spawn(async move { p.request("x", Value::Null).await });
+        from_peer.next_line().await.unwrap();
+        drop(to_peer);
+        drop(from_peer);
+        let err = call.await.unwrap().unwrap_err();
+        assert!(err.is_closed(), "{err}");
+        assert!(conn
+            .peer()
+            .request("y", Value::Null)
+            .await
+            .unwrap_err()
+            .is_closed());
+    }
+
+    #[test]
+    fn the_id_of_an_over_long_answer_is_found_in_its_head() {
+        assert_eq!(
+            id_of_long_answer(br#"{"jsonrpc":"2.0","id":17,"result":"xxx"#),
+            Some(17)
+        );
+        assert_eq!(
+            id_of_long_answer(br#"{"id": 3 ,"jsonrpc":"2.0","result":"#),
+            Some(3)
+        );
+        assert_eq!(
+            id_of_long_answer(br#"{"jsonrpc":"2.0","id":4,"method":"x","params":"#),
+            None
+        );
+        assert_eq!(id_of_long_answer(br#"{"jsonrpc":"2.0","result":"x"#), None);
+    }
+}

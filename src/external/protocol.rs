@@ -1,0 +1,617 @@
+//! The messages of `docs/protocol.md` (version 1.0): JSON-RPC 2.0 envelopes and the params and
+//! results of each method, as serde types.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The protocol version this crate speaks (`docs/protocol.md`).
+pub const PROTOCOL_VERSION: &str = "1.0";
+
+/// The environment variable that marks a process as started by a hookwire host (`"1"`).
+pub const PLUGIN_ENV: &str = "HOOKWIRE_PLUGIN";
+
+/// What a plugin run by hand (without [`PLUGIN_ENV`]) writes to stderr before it exits with
+/// status 1.
+pub const RUN_BY_HAND: &str =
+    "this is a hookwire plugin; it is started by its host, not run by hand (see docs/protocol.md)";
+
+/// The deepest nesting of calls through `host/call` (`limits.max_call_depth`).
+pub const MAX_CALL_DEPTH: u32 = 8;
+
+/// The error codes of `docs/protocol.md` §6.
+pub mod codes {
+    /// The line is not JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// JSON, but not a JSON-RPC request.
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// Method not found.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// Invalid params (wrong shape, a missing field).
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// Internal error of the receiver.
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// Request cancelled.
+    pub const REQUEST_CANCELLED: i64 = -32800;
+    /// Hook failed: the impl returned an error or raised.
+    pub const HOOK_FAILED: i64 = -32001;
+    /// Unknown hook.
+    pub const UNKNOWN_HOOK: i64 = -32002;
+    /// Protocol version not supported.
+    pub const VERSION_NOT_SUPPORTED: i64 = -32003;
+    /// Call depth above `max_call_depth`.
+    pub const CALL_TOO_DEEP: i64 = -32004;
+}
+
+/// A JSON-RPC error object: what a peer answers instead of a result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message} (code {code})")]
+#[non_exhaustive]
+pub struct RpcError {
+    /// One of [`codes`], or the peer's own.
+    pub code: i64,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// Details (the Python SDK's `{"traceback": ...}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+impl RpcError {
+    /// An error with `code` and `message`, no data.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        RpcError {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// `-32602`: the params do not have the method's shape.
+    pub fn invalid_params(detail: impl std::fmt::Display) -> Self {
+        Self::new(codes::INVALID_PARAMS, format!("invalid params: {detail}"))
+    }
+}
+
+/// One protocol message (a line).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Message {
+    /// A request: the receiver answers with a [`Message::Response`] of the same id.
+    Request {
+        /// Unique among the sender's requests in flight.
+        id: Value,
+        /// The method.
+        method: String,
+        /// Its params (`null` when absent).
+        params: Value,
+    },
+    /// A notification: no answer.
+    Notification {
+        /// The method.
+        method: String,
+        /// Its params (`null` when absent).
+        params: Value,
+    },
+    /// The answer to a request.
+    Response {
+        /// The request's id.
+        id: Value,
+        /// Its result, or the error.
+        result: Result<Value, RpcError>,
+    },
+}
+
+/// Why a line is not a protocol message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// Not JSON (`-32700`).
+    #[error("not JSON: {0}")]
+    NotJson(String),
+    /// JSON, but not a JSON-RPC 2.0 message (`-32600`).
+    #[error("not a JSON-RPC 2.0 message: {0}")]
+    NotRpc(String),
+}
+
+impl ProtocolError {
+    /// The JSON-RPC error code of this kind of error.
+    pub fn code(&self) -> i64 {
+        match self {
+            ProtocolError::NotJson(_) => codes::PARSE_ERROR,
+            ProtocolError::NotRpc(_) => codes::INVALID_REQUEST,
+        }
+    }
+}
+
+impl Message {
+    /// Parses one line (without its newline).
+    ///
+    /// # Errors
+    /// [`ProtocolError`] when the line is not JSON or not a JSON-RPC 2.0 message.
+    pub fn parse(line: &[u8]) -> Result<Message, ProtocolError> {
+        let v: Value =
+            serde_json::from_slice(line).map_err(|e| ProtocolError::NotJson(e.to_string()))?;
+        let Value::Object(mut map) = v else {
+            return Err(ProtocolError::NotRpc("not an object".into()));
+        };
+        if map.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+            return Err(ProtocolError::NotRpc("`jsonrpc` is not \"2.0\"".into()));
+        }
+        let id = map.remove("id");
+        if let Some(method) = map.remove("method") {
+            let Value::String(method) = method else {
+                return Err(ProtocolError::NotRpc("`method` is not a string".into()));
+            };
+            let params = map.remove("params").unwrap_or(Value::Null);
+            return Ok(match id {
+                Some(id) => {
+                    check_id(&id)?;
+                    Message::Request { id, method, params }
+                }
+                None => Message::Notification { method, params },
+            });
+        }
+        let Some(id) = id else {
+            return Err(ProtocolError::NotRpc("neither `method` nor `id`".into()));
+        };
+        let result = match (map.remove("result"), map.remove("error")) {
+            (Some(r), None) => Ok(r),
+            (None, Some(e)) => Err(serde_json::from_value::<RpcError>(e)
+                .map_err(|e| ProtocolError::NotRpc(format!("malformed `error`: {e}")))?),
+            (Some(_), Some(_)) => {
+                return Err(ProtocolError::NotRpc(
+                    "a response with both `result` and `error`".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(ProtocolError::NotRpc(
+                    "a response with neither `result` nor `error`".into(),
+                ))
+            }
+        };
+        Ok(Message::Response { id, result })
+    }
+
+    /// The message as one line, newline included.
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut map = Map::new();
+        map.insert("jsonrpc".into(), Value::from("2.0"));
+        match self {
+            Message::Request { id, method, params } => {
+                map.insert("id".into(), id.clone());
+                map.insert("method".into(), Value::from(method.as_str()));
+                if !params.is_null() {
+                    map.insert("params".into(), params.clone());
+                }
+            }
+            Message::Notification { method, params } => {
+                map.insert("method".into(), Value::from(method.as_str()));
+                if !params.is_null() {
+                    map.insert("params".into(), params.clone());
+                }
+            }
+            Message::Response { id, result } => {
+                map.insert("id".into(), id.clone());
+                match result {
+                    Ok(v) => map.insert("result".into(), v.clone()),
+                    Err(e) => map.insert(
+                        "error".into(),
+                        serde_json::to_value(e).unwrap_or(Value::Null),
+                    ),
+                };
+            }
+        }
+        let mut line = serde_json::to_vec(&Value::Object(map)).unwrap_or_default();
+        line.push(b'\n');
+        line
+    }
+}
+
+fn check_id(id: &Value) -> Result<(), ProtocolError> {
+    match id {
+        Value::Number(_) | Value::String(_) => Ok(()),
+        _ => Err(ProtocolError::NotRpc(
+            "`id` is neither a number nor a string".into(),
+        )),
+    }
+}
+
+/// The host and its version, in `initialize`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HostInfo {
+    /// The host application's name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// The plugin as the host knows it, in `initialize`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PluginSetup {
+    /// The name the host expects (the manifest's).
+    pub name: String,
+    /// The plugin's configuration (a JSON object).
+    #[serde(default)]
+    pub config: Value,
+}
+
+/// How a hook's impls are called.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HookMode {
+    /// Every impl runs; every answer is kept.
+    CollectAll,
+    /// Impls run until the first one answers.
+    FirstResult,
+}
+
+/// A hook the host offers, in `initialize`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HookOffer {
+    /// The hook's name.
+    pub name: String,
+    /// Its call mode.
+    pub mode: HookMode,
+    /// The JSON Schema of its arguments, when the host has one.
+    #[serde(default)]
+    pub args_schema: Option<Value>,
+    /// The JSON Schema of its answer, when the host has one.
+    #[serde(default)]
+    pub result_schema: Option<Value>,
+}
+
+/// The host's limits, in `initialize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct Limits {
+    /// The longest line the host reads.
+    pub max_message_bytes: u64,
+    /// The deepest nesting of `host/call`.
+    pub max_call_depth: u32,
+}
+
+/// `initialize`'s params (host → plugin).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InitializeParams {
+    /// The host's protocol version.
+    pub protocol_version: String,
+    /// Who the host is.
+    pub host: HostInfo,
+    /// The plugin's expected name and its configuration.
+    pub plugin: PluginSetup,
+    /// The hooks the host offers.
+    pub hooks: Vec<HookOffer>,
+    /// The host's limits.
+    pub limits: Limits,
+}
+
+/// The plugin's identity, in its answer to `initialize`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct PluginIdentity {
+    /// Its name (must be the one the host expects).
+    pub name: String,
+    /// Its version.
+    pub version: String,
+}
+
+/// A hook a plugin implements, with its options, in its answer to `initialize`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HookImplDecl {
+    /// The hook's name (one the host offers).
+    pub name: String,
+    /// Priority inside its tier (default 0).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub priority: i32,
+    /// Runs in the first tier.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tryfirst: bool,
+    /// Runs in the last tier.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub trylast: bool,
+    /// Plugins this impl runs before.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub before: Vec<String>,
+    /// Plugins this impl runs after.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// A per-call time limit in milliseconds (≥ 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Option fields this host does not know (logged, ignored).
+    #[serde(flatten)]
+    pub unknown: Map<String, Value>,
+}
+
+fn is_zero(v: &i32) -> bool {
+    *v == 0
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
+}
+
+impl HookImplDecl {
+    /// An impl of hook `name` with default options.
+    pub fn new(name: impl Into<String>) -> Self {
+        HookImplDecl {
+            name: name.into(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The plugin's answer to `initialize`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct InitializeResult {
+    /// The plugin's protocol version.
+    pub protocol_version: String,
+    /// Who the plugin is.
+    pub plugin: PluginIdentity,
+    /// The hooks it implements.
+    #[serde(default)]
+    pub hooks: Vec<HookImplDecl>,
+}
+
+/// `hook/call`'s params (host → plugin).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HookCallParams {
+    /// The hook.
+    pub hook: String,
+    /// The arguments.
+    #[serde(default)]
+    pub args: Value,
+    /// The time the caller has left, in milliseconds, when limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+    /// How deeply the call is nested in `host/call`s (0 for the application's own call).
+    #[serde(default)]
+    pub depth: u32,
+    /// A W3C trace context, when the host set one for the call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+}
+
+/// A plugin's answer to `hook/call`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HookAnswer {
+    /// A value.
+    Value {
+        /// The answer (the JSON form of the spec's output type).
+        value: Value,
+    },
+    /// No answer (`None`).
+    None,
+}
+
+/// `host/call`'s params (plugin → host).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HostCallParams {
+    /// The hook to call.
+    pub hook: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub args: Value,
+    /// The depth of the call being served plus one (1 when serving none).
+    #[serde(default = "one")]
+    pub depth: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// One impl's value in a `host/call` answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HostAnswer {
+    /// The plugin that answered.
+    pub plugin: String,
+    /// Its value.
+    pub value: Value,
+}
+
+/// One impl's failure in a `host/call` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HostFailure {
+    /// The plugin that failed.
+    pub plugin: String,
+    /// What went wrong.
+    pub error: String,
+}
+
+/// The host's answer to `host/call`: every impl's outcome in call order.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HostCallResult {
+    /// The values.
+    #[serde(default)]
+    pub answers: Vec<HostAnswer>,
+    /// The failures.
+    #[serde(default)]
+    pub failures: Vec<HostFailure>,
+}
+
+/// A `log` notification's level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum LogLevel {
+    /// `error`
+    Error,
+    /// `warn`
+    Warn,
+    /// `info`
+    Info,
+    /// `debug`
+    Debug,
+    /// `trace`
+    Trace,
+}
+
+/// `log`'s params (plugin → host).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LogParams {
+    /// The level.
+    pub level: LogLevel,
+    /// The message.
+    pub message: String,
+    /// Structured fields.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Value>,
+}
+
+/// `$/cancelRequest`'s params (either way).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct CancelParams {
+    /// The id of the request no longer waited for.
+    pub id: Value,
+}
+
+/// A plugin's answer to `health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum HealthStatus {
+    /// Working.
+    Healthy,
+    /// Working, with a problem.
+    Degraded {
+        /// The problem.
+        #[serde(default)]
+        message: String,
+    },
+    /// Not working.
+    Unhealthy {
+        /// Why.
+        #[serde(default)]
+        message: String,
+    },
+}
+
+/// Whether `theirs` can talk to `ours` by semver caret rules: the same major version, and for
+/// `0.x` the same minor version. Versions are `MAJOR.MINOR` (a `.PATCH` is allowed).
+pub fn compatible(ours: &str, theirs: &str) -> bool {
+    fn parse(v: &str) -> Option<(u64, u64)> {
+        let mut parts = v.trim().split('.');
+        let major = parts.next()?.parse().ok()?;
+        let minor = parts.next().map_or(Some(0), |m| m.parse().ok())?;
+        match parts.next() {
+            None => Some((major, minor)),
+            Some(p) if p.parse::<u64>().is_ok() && parts.next().is_none() => Some((major, minor)),
+            Some(_) => None,
+        }
+    }
+    match (parse(ours), parse(theirs)) {
+        (Some((0, a)), Some((0, b))) => a == b,
+        (Some((a, _)), Some((b, _))) => a == b,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_response_with_a_null_result_is_a_result() {
+        let m = Message::parse(br#"{"jsonrpc":"2.0","id":1,"result":null}"#).unwrap();
+        assert_eq!(
+            m,
+            Message::Response {
+                id: json!(1),
+                result: Ok(Value::Null)
+            }
+        );
+    }
+
+    #[test]
+    fn messages_round_trip_through_a_line() {
+        let m = Message::Request {
+            id: json!(7),
+            method: "hook/call".into(),
+            params: json!({"hook": "greet", "args": "Ada", "depth": 0}),
+        };
+        let line = m.to_line();
+        assert_eq!(line.last(), Some(&b'\n'));
+        assert_eq!(Message::parse(&line[..line.len() - 1]).unwrap(), m);
+        let e = Message::Response {
+            id: json!("a"),
+            result: Err(RpcError::new(codes::HOOK_FAILED, "no")),
+        };
+        let line = e.to_line();
+        assert_eq!(Message::parse(&line[..line.len() - 1]).unwrap(), e);
+    }
+
+    #[test]
+    fn lines_that_are_not_json_rpc_are_told_apart() {
+        assert!(matches!(
+            Message::parse(b"hello"),
+            Err(ProtocolError::NotJson(_))
+        ));
+        for bad in [
+            &br#"[1,2]"#[..],
+            br#"{"id":1,"result":1}"#,
+            br#"{"jsonrpc":"2.0"}"#,
+            br#"{"jsonrpc":"2.0","id":1}"#,
+            br#"{"jsonrpc":"2.0","id":{},"method":"x"}"#,
+            br#"{"jsonrpc":"2.0","id":1,"error":{"code":"x"}}"#,
+        ] {
+            let e = Message::parse(bad).unwrap_err();
+            assert_eq!(
+                e.code(),
+                codes::INVALID_REQUEST,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn the_doc_examples_parse() {
+        let init: InitializeResult = serde_json::from_value(json!({
+            "protocol_version":"1.0",
+            "plugin":{"name":"greeter","version":"1.2.0"},
+            "hooks":[{"name":"greet","priority":10},{"name":"authenticate","tryfirst":true,"timeout_ms":500,"color":"red"}]
+        }))
+        .unwrap();
+        assert_eq!(init.hooks[0].priority, 10);
+        assert_eq!(init.hooks[1].timeout_ms, Some(500));
+        assert!(init.hooks[1].unknown.contains_key("color"));
+        let a: HookAnswer = serde_json::from_value(json!({"kind":"none"})).unwrap();
+        assert_eq!(a, HookAnswer::None);
+        let h: HealthStatus =
+            serde_json::from_value(json!({"status":"degraded","message":"slow"})).unwrap();
+        assert_eq!(
+            h,
+            HealthStatus::Degraded {
+                message: "slow".into()
+            }
+        );
+    }
+
+    #[test]
+    fn versions_are_compatible_by_caret_rules() {
+        assert!(compatible("1.0", "1.3"));
+        assert!(compatible("1.3", "1.0"));
+        assert!(!compatible("1.0", "2.0"));
+        assert!(compatible("0.2", "0.2"));
+        assert!(!compatible("0.2", "0.3"));
+        assert!(!compatible("1.0", "one"));
+    }
+}

@@ -1,0 +1,550 @@
+//! The Rust SDK: a process plugin's side of the protocol. [`PluginServer`] collects typed
+//! impls (the same specs as in-process plugins); [`serve_stdio`] runs them over stdio.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Notify;
+
+use super::peer::{Handler, Peer, PeerError, DEFAULT_MAX_MESSAGE_BYTES};
+use super::protocol::{
+    codes, compatible, HealthStatus, HookAnswer, HookCallParams, HookImplDecl, HostCallResult,
+    InitializeParams, InitializeResult, LogLevel, PluginIdentity, RpcError, PLUGIN_ENV,
+    PROTOCOL_VERSION, RUN_BY_HAND,
+};
+use crate::hookimpl::HookReturn;
+use crate::limits::Quote;
+use crate::spec::HookSpec;
+
+type ErasedImpl = Arc<
+    dyn Fn(Value, PluginCall) -> BoxFuture<'static, Result<HookAnswer, RpcError>> + Send + Sync,
+>;
+
+/// A process plugin written in Rust: its identity and its impls, each a closure over a typed
+/// spec's arguments. Run it with [`serve_stdio`] (or [`serve`] over other streams).
+///
+/// Options (`priority`, `tryfirst`, ...) apply to the impl added last.
+#[must_use = "a server does nothing until it is served"]
+pub struct PluginServer {
+    name: String,
+    version: String,
+    hooks: Vec<(HookImplDecl, ErasedImpl)>,
+}
+
+impl std::fmt::Debug for PluginServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginServer")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field(
+                "hooks",
+                &self.hooks.iter().map(|(d, _)| d).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl PluginServer {
+    /// A plugin named `name` (the name its host expects) at `version`.
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+        PluginServer {
+            name: name.into(),
+            version: version.into(),
+            hooks: Vec::new(),
+        }
+    }
+
+    /// Implements hook `S` with `f`, called with the decoded arguments and a [`PluginCall`]
+    /// (to call back into the host, log, read the config). Arguments that do not fit
+    /// `S::Args` are refused with `-32602`, naming the JSON path; an `Err` is answered as
+    /// `-32001` with its message; a panic as `-32603`.
+    pub fn hook<S, F, Fut>(mut self, f: F) -> Self
+    where
+        S: HookSpec,
+        S::Args: serde::de::DeserializeOwned,
+        S::Output: serde::Serialize,
+        F: Fn(S::Args, PluginCall) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = HookReturn<S::Output>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let erased: ErasedImpl = Arc::new(move |args: Value, call: PluginCall| {
+            let f = f.clone();
+            Box::pin(async move {
+                let args: S::Args = serde_path_to_error::deserialize(args).map_err(|e| {
+                    RpcError::invalid_params(format_args!(
+                        "the arguments of hook `{}` do not fit its type: `{}`: {}",
+                        S::NAME,
+                        e.path(),
+                        Quote(e.inner())
+                    ))
+                })?;
+                match f(args, call).await {
+                    Ok(Some(v)) => serde_json::to_value(v)
+                        .map(|value| HookAnswer::Value { value })
+                        .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string())),
+                    Ok(None) => Ok(HookAnswer::None),
+                    Err(e) => Err(RpcError::new(codes::HOOK_FAILED, e.to_string())),
+                }
+            })
+        });
+        self.hooks.push((HookImplDecl::new(S::NAME), erased));
+        self
+    }
+
+    fn last(&mut self) -> &mut HookImplDecl {
+        match self.hooks.last_mut() {
+            Some((decl, _)) => decl,
+            None => panic!("an option of `PluginServer` comes after `.hook::<S>(..)`"),
+        }
+    }
+
+    /// The last impl's priority inside its tier (higher runs earlier).
+    ///
+    /// # Panics
+    /// Before any [`hook`](Self::hook).
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.last().priority = priority;
+        self
+    }
+
+    /// The last impl runs in the first tier.
+    ///
+    /// # Panics
+    /// Before any [`hook`](Self::hook).
+    pub fn tryfirst(mut self) -> Self {
+        self.last().tryfirst = true;
+        self
+    }
+
+    /// The last impl runs in the last tier.
+    ///
+    /// # Panics
+    /// Before any [`hook`](Self::hook).
+    pub fn trylast(mut self) -> Self {
+        self.last().trylast = true;
+        self
+    }
+
+    /// The last impl runs before plugin `plugin`'s.
+    ///
+    /// # Panics
+    /// Before any [`hook`](Self::hook).
+    pub fn before(mut self, plugin: &str) -> Self {
+        self.last().before.push(plugin.to_owned());
+        self
+    }
+
+    /// The last impl runs after plugin `plugin`'s.
+    ///
+    /// # Panics
+    /// Before any [`hook`](Self::hook).
+    pub fn after(mut self, plugin: &str) -> Self {
+        self.last().after.push(plugin.to_owned());
+        self
+    }
+
+    /// The last impl's time limit per call (the host enforces it).
+    ///
+    /// # Panics
+    /// Before any [`hook`](Self::hook).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.last().timeout_ms = Some(limit.as_millis().clamp(1, u64::MAX.into()) as u64);
+        self
+    }
+}
+
+/// What an impl of a [`PluginServer`] gets besides its arguments: the way back to the host.
+#[derive(Debug, Clone)]
+pub struct PluginCall {
+    peer: Peer,
+    depth: u32,
+    config: Arc<Value>,
+}
+
+impl PluginCall {
+    /// How deeply this call is nested in `host/call`s (0 for the host application's call).
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// The plugin's configuration, as the host sent it in `initialize`.
+    pub fn config(&self) -> &Value {
+        &self.config
+    }
+
+    /// Calls hook `hook` through the host (`host/call`), one level deeper than this call.
+    ///
+    /// # Errors
+    /// [`PeerError::Remote`] when the host refuses (`-32004` when nested too deep, `-32002`
+    /// for a hook it does not have), [`PeerError::Closed`] when the host is gone.
+    ///
+    /// # Cancel safety
+    /// Dropping the future sends `$/cancelRequest` to the host.
+    pub async fn host_call(&self, hook: &str, args: Value) -> Result<HostCallResult, PeerError> {
+        let v = self
+            .peer
+            .request(
+                "host/call",
+                serde_json::json!({ "hook": hook, "args": args, "depth": self.depth + 1 }),
+            )
+            .await?;
+        serde_json::from_value(v).map_err(|e| {
+            PeerError::Remote(RpcError::new(
+                codes::INTERNAL_ERROR,
+                format!("malformed `host/call` answer: {e}"),
+            ))
+        })
+    }
+
+    /// Writes `message` to the host's log under the plugin's name (`log`).
+    pub fn log(&self, level: LogLevel, message: &str) {
+        self.peer.notify(
+            "log",
+            serde_json::json!({ "level": level, "message": message }),
+        );
+    }
+}
+
+/// Why serving ended badly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// The process was not started by a host (`HOOKWIRE_PLUGIN` is not `1`).
+    #[error("{RUN_BY_HAND}")]
+    NotStartedByHost,
+    /// No runtime could be built.
+    #[error("could not build a tokio runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+}
+
+struct PluginSide {
+    name: String,
+    version: String,
+    hooks: HashMap<String, ErasedImpl>,
+    decls: Vec<HookImplDecl>,
+    config: OnceLock<Arc<Value>>,
+    exit: Arc<Notify>,
+}
+
+impl Handler for PluginSide {
+    fn request(
+        &self,
+        peer: Peer,
+        method: String,
+        params: Value,
+    ) -> BoxFuture<'static, Result<Value, RpcError>> {
+        let ready = |r: Result<Value, RpcError>| -> BoxFuture<'static, Result<Value, RpcError>> {
+            Box::pin(std::future::ready(r))
+        };
+        match method.as_str() {
+            "initialize" => ready(self.initialize(params)),
+            "start" | "shutdown" => ready(Ok(Value::Null)),
+            "health" => ready(
+                serde_json::to_value(HealthStatus::Healthy)
+                    .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string())),
+            ),
+            "hook/call" => {
+                let p: HookCallParams = match serde_json::from_value(params) {
+                    Ok(p) => p,
+                    Err(e) => return ready(Err(RpcError::invalid_params(e))),
+                };
+                let Some(f) = self.hooks.get(&p.hook).cloned() else {
+                    return ready(Err(RpcError::new(
+                        codes::UNKNOWN_HOOK,
+                        format!(
+                            "plugin `{}` does not implement hook `{}`",
+                            self.name,
+                            Quote(&p.hook)
+                        ),
+                    )));
+                };
+                let call = PluginCall {
+                    peer,
+                    depth: p.depth,
+                    config: self.config.get().cloned().unwrap_or_default(),
+                };
+                let deadline = p.deadline_ms.map(Duration::from_millis);
+                Box::pin(async move {
+                    let answer = match deadline {
+                        None => f(p.args, call).await,
+                        Some(d) => tokio::time::timeout(d, f(p.args, call))
+                            .await
+                            .unwrap_or_else(|_| {
+                                Err(RpcError::new(
+                                    codes::HOOK_FAILED,
+                                    format!(
+                                        "gave up: the caller's deadline of {} ms passed",
+                                        d.as_millis()
+                                    ),
+                                ))
+                            }),
+                    }?;
+                    serde_json::to_value(answer)
+                        .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))
+                })
+            }
+            _ => ready(Err(RpcError::new(
+                codes::METHOD_NOT_FOUND,
+                format!("no method `{}`", Quote(&method)),
+            ))),
+        }
+    }
+
+    fn notification(&self, _peer: &Peer, method: String, _params: Value) {
+        if method == "exit" {
+            self.exit.notify_one();
+        }
+    }
+}
+
+impl PluginSide {
+    fn initialize(&self, params: Value) -> Result<Value, RpcError> {
+        let p: InitializeParams =
+            serde_json::from_value(params).map_err(RpcError::invalid_params)?;
+        if !compatible(PROTOCOL_VERSION, &p.protocol_version) {
+            return Err(RpcError::new(
+                codes::VERSION_NOT_SUPPORTED,
+                format!(
+                    "plugin `{}` speaks protocol {PROTOCOL_VERSION}, the host speaks {}",
+                    self.name,
+                    Quote(&p.protocol_version)
+                ),
+            ));
+        }
+        let _ = self.config.set(Arc::new(p.plugin.config));
+        serde_json::to_value(InitializeResult {
+            protocol_version: PROTOCOL_VERSION.to_owned(),
+            plugin: PluginIdentity {
+                name: self.name.clone(),
+                version: self.version.clone(),
+            },
+            hooks: self.decls.clone(),
+        })
+        .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))
+    }
+}
+
+/// Serves `server` over `reader`/`writer` (the host's messages in, the plugin's out) until
+/// the host sends `exit` or closes the input. Requests are served concurrently: an impl
+/// waiting for a [`PluginCall::host_call`] does not stop the others, nor a nested call into
+/// this plugin.
+///
+/// # Cancel safety
+/// Dropping the future ends the connection.
+pub async fn serve<R, W>(server: PluginServer, reader: R, writer: W)
+where
+    R: AsyncRead + Send + Unpin + 'static,
+    W: AsyncWrite + Send + Unpin + 'static,
+{
+    let exit = Arc::new(Notify::new());
+    let decls = server.hooks.iter().map(|(d, _)| d.clone()).collect();
+    let side = PluginSide {
+        name: server.name,
+        version: server.version,
+        hooks: server.hooks.into_iter().map(|(d, f)| (d.name, f)).collect(),
+        decls,
+        config: OnceLock::new(),
+        exit: exit.clone(),
+    };
+    let mut conn = Peer::connect("host", reader, writer, side, DEFAULT_MAX_MESSAGE_BYTES);
+    tokio::select! {
+        () = conn.closed() => {}
+        () = exit.notified() => {}
+    }
+}
+
+/// Runs `server` as a process plugin over stdin and stdout, on a runtime of its own, until
+/// the host sends `exit` or closes stdin. Call it from a plain `fn main` (not from inside a
+/// tokio runtime: use [`serve`] there).
+///
+/// ```no_run
+/// hookwire::hookspec! { #[name = "greet"] pub struct Greet(String) -> String; }
+///
+/// fn main() -> Result<(), hookwire::external::ServeError> {
+///     let server = hookwire::external::PluginServer::new("greeter", "1.0.0")
+///         .hook::<Greet, _, _>(|name, _call| async move { Ok(Some(format!("Hello, {name}"))) })
+///         .priority(10);
+///     hookwire::external::serve_stdio(server)
+/// }
+/// ```
+///
+/// A process started without `HOOKWIRE_PLUGIN=1` (run by hand) writes the protocol's message
+/// to stderr ("this is a hookwire plugin; it is started by its host, ...") and exits with
+/// status 1: stderr is a plugin's log channel by the protocol, and the process is the
+/// plugin's own.
+///
+/// # Errors
+/// [`ServeError::Runtime`] when no runtime can be built.
+pub fn serve_stdio(server: PluginServer) -> Result<(), ServeError> {
+    if std::env::var_os(PLUGIN_ENV).as_deref() != Some(std::ffi::OsStr::new("1")) {
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), "{RUN_BY_HAND}");
+        std::process::exit(1);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    rt.block_on(serve(server, tokio::io::stdin(), tokio::io::stdout()));
+    // The blocking stdin reader may still wait for a line: do not wait for it.
+    rt.shutdown_background();
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    crate::hookspec! {
+        #[name = "greet"]
+        pub struct Greet(String) -> String;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_answers_the_handshake_calls_and_exit() {
+        let (host_io, plugin_io) = tokio::io::duplex(1 << 16);
+        let (pr, pw) = tokio::io::split(plugin_io);
+        let server = PluginServer::new("greeter", "1.2.0")
+            .hook::<Greet, _, _>(|name, call| async move {
+                if name == "nobody" {
+                    return Ok(None);
+                }
+                if name == "bad" {
+                    return Err("no such person".into());
+                }
+                Ok(Some(format!(
+                    "{} {name} at {}",
+                    call.config()["greeting"].as_str().unwrap_or("?"),
+                    call.depth()
+                )))
+            })
+            .priority(10)
+            .timeout(Duration::from_millis(500));
+        let serving = tokio::spawn(serve(server, pr, pw));
+        struct NoCalls;
+        impl Handler for NoCalls {
+            fn request(
+                &self,
+                _: Peer,
+                _: String,
+                _: Value,
+            ) -> BoxFuture<'static, Result<Value, RpcError>> {
+                Box::pin(std::future::ready(Err(RpcError::new(
+                    codes::METHOD_NOT_FOUND,
+                    "none",
+                ))))
+            }
+        }
+        let (hr, hw) = tokio::io::split(host_io);
+        let host = Peer::connect("plugin", hr, hw, NoCalls, 1 << 20);
+        let p = host.peer();
+        let init = p
+            .request(
+                "initialize",
+                json!({"protocol_version":"1.4","host":{"name":"t","version":"0"},
+                       "plugin":{"name":"greeter","config":{"greeting":"Hi"}},
+                       "hooks":[{"name":"greet","mode":"collect_all"}],
+                       "limits":{"max_message_bytes":1000,"max_call_depth":8}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            init,
+            json!({"protocol_version":"1.0","plugin":{"name":"greeter","version":"1.2.0"},
+                   "hooks":[{"name":"greet","priority":10,"timeout_ms":500}]})
+        );
+        let call = |args: Value| json!({"hook":"greet","args":args,"depth":2});
+        assert_eq!(
+            p.request("hook/call", call(json!("Ada"))).await.unwrap(),
+            json!({"kind":"value","value":"Hi Ada at 2"})
+        );
+        assert_eq!(
+            p.request("hook/call", call(json!("nobody"))).await.unwrap(),
+            json!({"kind":"none"})
+        );
+        let err = p
+            .request("hook/call", call(json!("bad")))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            PeerError::Remote(RpcError::new(codes::HOOK_FAILED, "no such person"))
+        );
+        let err = p.request("hook/call", call(json!(42))).await.unwrap_err();
+        match err {
+            PeerError::Remote(e) => {
+                assert_eq!(e.code, codes::INVALID_PARAMS);
+                assert!(
+                    e.message
+                        .contains("invalid type: integer `42`, expected a string"),
+                    "{}",
+                    e.message
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = p
+            .request("hook/call", json!({"hook":"other","args":1,"depth":0}))
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            PeerError::Remote(RpcError {
+                code: codes::UNKNOWN_HOOK,
+                ..
+            })
+        ));
+        assert_eq!(
+            p.request("shutdown", Value::Null).await.unwrap(),
+            Value::Null
+        );
+        p.notify("exit", Value::Null);
+        serving.await.unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_server_refuses_an_incompatible_host() {
+        let (host_io, plugin_io) = tokio::io::duplex(1 << 16);
+        let (pr, pw) = tokio::io::split(plugin_io);
+        let _serving = tokio::spawn(serve(PluginServer::new("g", "1.0.0"), pr, pw));
+        struct NoCalls;
+        impl Handler for NoCalls {
+            fn request(
+                &self,
+                _: Peer,
+                _: String,
+                _: Value,
+            ) -> BoxFuture<'static, Result<Value, RpcError>> {
+                Box::pin(std::future::ready(Err(RpcError::new(
+                    codes::METHOD_NOT_FOUND,
+                    "none",
+                ))))
+            }
+        }
+        let (hr, hw) = tokio::io::split(host_io);
+        let host = Peer::connect("plugin", hr, hw, NoCalls, 1 << 20);
+        let err = host
+            .peer()
+            .request(
+                "initialize",
+                json!({"protocol_version":"2.0","host":{"name":"t","version":"0"},
+                       "plugin":{"name":"g","config":{}},"hooks":[],
+                       "limits":{"max_message_bytes":1000,"max_call_depth":8}}),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err,
+            PeerError::Remote(RpcError::new(
+                codes::VERSION_NOT_SUPPORTED,
+                "plugin `g` speaks protocol 1.0, the host speaks 2.0"
+            ))
+        );
+    }
+}

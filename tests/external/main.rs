@@ -1,0 +1,14 @@
+//! Out-of-process plugins (`hookwire::external`, feature `process`) with real processes: a
+//! raw-protocol Python fixture (`fixtures/plugin.py`) that misbehaves on purpose, and the Rust
+//! SDK's plugin. Every test of this binary logs into one global capturing subscriber
+//! (`support::logs`), and names its plugin uniquely to find its own lines.
+
+mod support;
+
+mod calls;
+mod handshake;
+mod host_calls;
+mod launched;
+mod lifecycle;
+mod restart;
+mod rust_sdk;

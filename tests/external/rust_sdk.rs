@@ -1,0 +1,170 @@
+//! The Rust SDK's plugin (`examples/plugins/rust-process`, `serve_stdio`) under a real host.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use hookwire::external::{ProcessPlugin, RestartPolicy};
+use hookwire::spec::SpecInfo;
+use hookwire::{HookManager, ImplOutcome, PluginHost};
+use serde_json::json;
+
+use crate::support::{failure_of, logs};
+
+/// The plugin's executable, built now into this test's target directory with this test's
+/// hookwire features (so that cargo reuses the build), once per test binary.
+fn plugin_exe() -> PathBuf {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        // <target>/<profile>/deps/<test>
+        let profile_dir = exe.parent().and_then(|d| d.parent()).unwrap();
+        let target_dir = profile_dir.parent().unwrap();
+        let profile = match profile_dir.file_name().and_then(|p| p.to_str()) {
+            Some("debug") | None => "dev",
+            Some(other) => other,
+        };
+        let features: Vec<&str> = [
+            ("hookwire/macros", cfg!(feature = "macros")),
+            ("hookwire/config", cfg!(feature = "config")),
+            ("hookwire/testing", cfg!(feature = "testing")),
+            ("hookwire/discovery", cfg!(feature = "discovery")),
+            ("hookwire/cli", cfg!(feature = "cli")),
+            ("hookwire/watch", cfg!(feature = "watch")),
+        ]
+        .into_iter()
+        .filter_map(|(f, on)| on.then_some(f))
+        .collect();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "--message-format=json-render-diagnostics",
+            "--workspace",
+            "--bin",
+            "rust-process-plugin",
+            "--profile",
+            profile,
+        ])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stderr(Stdio::inherit());
+        if !features.is_empty() {
+            cmd.arg("--features").arg(features.join(","));
+        }
+        let out = cmd.output().expect("cargo runs");
+        assert!(out.status.success(), "building rust-process-plugin failed");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|m| {
+                m["reason"] == "compiler-artifact" && m["target"]["name"] == "rust-process-plugin"
+            })
+            .find_map(|m| m["executable"].as_str().map(PathBuf::from))
+            .expect("cargo reports the plugin's executable")
+    })
+    .clone()
+}
+
+async fn rust_plugin(pm: &HookManager) -> (PluginHost, ProcessPlugin) {
+    logs();
+    let p = ProcessPlugin::builder("rust-greeter", plugin_exe())
+        .restart(RestartPolicy::never())
+        .config(json!({"greeting": "Hi"}))
+        .grace(Duration::from_millis(500))
+        .spawn(pm)
+        .await
+        .unwrap();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    host.add(p.clone()).unwrap();
+    host.start().await.unwrap();
+    (host, p)
+}
+
+fn manager() -> HookManager {
+    HookManager::builder()
+        .dynamic_spec(SpecInfo::json("greet"))
+        .dynamic_spec(SpecInfo::json("relay"))
+        .build()
+}
+
+#[tokio::test]
+async fn a_rust_sdk_plugin_serves_typed_impls_with_their_options() {
+    let pm = manager();
+    let (host, p) = rust_plugin(&pm).await;
+    assert_eq!(p.version(), "0.1.0");
+    assert_eq!(p.hooks()[0].priority, 5);
+    let out = pm.call_json("greet", json!("Ada")).await.unwrap();
+    assert_eq!(
+        out.get("rust-greeter").unwrap().value(),
+        Some(&json!("Hi from Rust, Ada"))
+    );
+    let out = pm.call_json("greet", json!("nobody")).await.unwrap();
+    assert!(matches!(
+        out.get("rust-greeter"),
+        Some(ImplOutcome::NoAnswer)
+    ));
+    // Arguments of the wrong type are refused by the SDK, naming what does not fit.
+    let out = pm.call_json("greet", json!(42)).await.unwrap();
+    let failure = failure_of(&out, "rust-greeter");
+    assert!(
+        failure.contains("invalid type: integer `42`, expected a string"),
+        "{failure}"
+    );
+    let report = host.shutdown(Duration::from_secs(5)).await;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(p.exit_status().as_deref(), Some("exited with status 0"));
+}
+
+#[tokio::test]
+async fn a_rust_sdk_plugin_calls_back_into_the_host_and_serves_the_nested_call() {
+    let pm = manager();
+    pm.register("in-process", |r| {
+        r.json_fn("greet", |v| Ok(Some(json!(format!("hey {v}")))))
+            .add()
+    })
+    .unwrap();
+    let (_host, _p) = rust_plugin(&pm).await;
+    let out = pm.call_json("relay", json!("Bo")).await.unwrap();
+    assert_eq!(
+        out.get("rust-greeter").unwrap().value(),
+        // In call order: the Rust plugin's `greet` has priority 5, the other 0.
+        Some(&json!({
+            "answers": [
+                {"plugin": "rust-greeter", "value": "Hi from Rust, Bo"},
+                {"plugin": "in-process", "value": "hey \"Bo\""},
+            ],
+            "failures": [],
+        }))
+    );
+}
+
+#[tokio::test]
+async fn a_crashed_rust_plugin_fails_its_call_with_its_status() {
+    let pm = manager();
+    let (_host, p) = rust_plugin(&pm).await;
+    let out = pm.call_json("greet", json!("crash")).await.unwrap();
+    assert_eq!(
+        failure_of(&out, "rust-greeter"),
+        "returned an error: plugin `rust-greeter` exited with status 7; it wrote nothing to stderr"
+    );
+    assert_eq!(p.exit_status().as_deref(), Some("exited with status 7"));
+}
+
+#[test]
+fn a_rust_plugin_run_by_hand_says_so_and_exits_with_status_1() {
+    let out = Command::new(plugin_exe())
+        .env_remove("HOOKWIRE_PLUGIN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "this is a hookwire plugin; it is started by its host, not run by hand (see docs/protocol.md)\n"
+    );
+    assert!(out.stdout.is_empty());
+}
