@@ -5,7 +5,8 @@
 //! `bench-ping-plugin`, in the bench profile, i.e. release). Options after `--`:
 //! `--round-trips N` (timed one-at-a-time calls per repetition, default 2000), `--pipelined N`
 //! (calls per throughput repetition, default 20000), `--reps N` (default 3), `--current-thread`
-//! (the host on a current-thread runtime instead of the default multi-thread one).
+//! (the host on a current-thread runtime instead of the default multi-thread one),
+//! `--no-python` (leave the Python plugin out, e.g. to profile the Rust one).
 //!
 //! Three peers, each measured the same two ways, interleaved (echo, Rust, Python; then again,
 //! `--reps` times) so that the machine's noise falls on all three alike:
@@ -19,6 +20,10 @@
 //!   the Rust SDK's `serve_stdio` with one trivial hook `ping(u64) -> u64`), a
 //!   [`ProcessPlugin`] started by [`ProcessPlugin::builder`]`(..).spawn(&pm)` and a
 //!   [`PluginHost`].
+//! - **rust-pipes** (a diagnostic, no target): the same plugin run with `--async-pipes`: the
+//!   same `PluginServer` served by `serve` over stdin/stdout opened as tokio's non-blocking
+//!   unix pipes instead of `serve_stdio`'s tokio `stdin`/`stdout` (a blocking-pool thread per
+//!   read and per write). The gap between `rust` and `rust-pipes` is the cost of that stdio.
 //! - **python**: the same hook in Python with the SDK (`external/ping_plugin.py`,
 //!   `sdk/python/hookwire_plugin.py`), under `python3`.
 //!
@@ -54,6 +59,7 @@ struct Options {
     pipelined: usize,
     reps: usize,
     current_thread: bool,
+    python: bool,
 }
 
 fn options() -> Options {
@@ -62,6 +68,7 @@ fn options() -> Options {
         pipelined: 20_000,
         reps: 3,
         current_thread: false,
+        python: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -75,6 +82,7 @@ fn options() -> Options {
             "--pipelined" => o.pipelined = number("--pipelined").max(IN_FLIGHT),
             "--reps" => o.reps = number("--reps").max(1),
             "--current-thread" => o.current_thread = true,
+            "--no-python" => o.python = false,
             // `cargo bench` passes `--bench`; filters mean nothing here.
             _ => {}
         }
@@ -146,7 +154,10 @@ impl Peer for Echo {
             tokio::spawn(async move {
                 for n in 0..total as u64 {
                     window.acquire().await.expect("open").forget();
-                    stdin.write_all(echo_line(n).as_bytes()).await.expect("write");
+                    stdin
+                        .write_all(echo_line(n).as_bytes())
+                        .await
+                        .expect("write");
                     stdin.flush().await.expect("flush");
                 }
                 stdin
@@ -277,26 +288,39 @@ fn micros(d: Duration) -> f64 {
 
 async fn run(o: Options) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let sdk = root.join("../sdk/python").canonicalize().expect("sdk/python");
+    let sdk = root
+        .join("../sdk/python")
+        .canonicalize()
+        .expect("sdk/python");
     let script = root.join("external/ping_plugin.py");
     let rust_exe = PathBuf::from(env!("CARGO_BIN_EXE_bench-ping-plugin"));
 
     let mut echo = Echo::spawn();
     let mut rust = Plugin::spawn("ping-rs", &rust_exe, &[], &[]).await;
-    let mut python = Plugin::spawn(
-        "ping-py",
-        Path::new("python3"),
-        &[&script],
-        &[("PYTHONPATH", &sdk)],
-    )
-    .await;
+    let mut pipes = Plugin::spawn("ping-rs", &rust_exe, &[Path::new("--async-pipes")], &[]).await;
+    let mut python = if o.python {
+        Some(
+            Plugin::spawn(
+                "ping-py",
+                Path::new("python3"),
+                &[&script],
+                &[("PYTHONPATH", &sdk)],
+            )
+            .await,
+        )
+    } else {
+        None
+    };
 
-    let [mut fe, mut fr, mut fp] = [(); 3].map(|_| Figures::default());
+    let [mut fe, mut fr, mut fq, mut fp] = [(); 4].map(|_| Figures::default());
     for rep in 0..o.reps {
         eprintln!("repetition {}/{}", rep + 1, o.reps);
         measure(&mut echo, &mut fe, &o).await;
         measure(&mut rust, &mut fr, &o).await;
-        measure(&mut python, &mut fp, &o).await;
+        measure(&mut pipes, &mut fq, &o).await;
+        if let Some(python) = python.as_mut() {
+            measure(python, &mut fp, &o).await;
+        }
     }
 
     println!(
@@ -308,12 +332,20 @@ async fn run(o: Options) {
         if o.current_thread { "current-thread" } else { "multi-thread" },
     );
     println!(
-        "{:<8} {:>10} {:>10} {:>10} {:>14}",
+        "{:<10} {:>10} {:>10} {:>10} {:>14}",
         "peer", "p50 µs", "p99 µs", "mean µs", "calls/s (16)"
     );
-    for (name, f) in [("echo", &fe), ("rust", &fr), ("python", &fp)] {
+    for (name, f) in [
+        ("echo", &fe),
+        ("rust", &fr),
+        ("rust-pipes", &fq),
+        ("python", &fp),
+    ] {
+        if f.latencies.is_empty() {
+            continue;
+        }
         println!(
-            "{:<8} {:>10.1} {:>10.1} {:>10.1} {:>14.0}",
+            "{:<10} {:>10.1} {:>10.1} {:>10.1} {:>14.0}",
             name,
             micros(f.percentile(0.5)),
             micros(f.percentile(0.99)),
@@ -330,12 +362,19 @@ async fn run(o: Options) {
         verdict(thr_ratio >= 1.0 / 3.0)
     );
     println!(
-        "python/echo p50 = {:.2}x; python/echo throughput = {:.3} (reported, no target)",
-        micros(fp.percentile(0.5)) / micros(fe.percentile(0.5)),
-        fp.throughput() / fe.throughput()
+        "rust-pipes/echo p50 = {:.2}x; rust-pipes/echo throughput = {:.2} (diagnostic: the SDK over non-blocking pipes)",
+        micros(fq.percentile(0.5)) / micros(fe.percentile(0.5)),
+        fq.throughput() / fe.throughput()
     );
+    if !fp.latencies.is_empty() {
+        println!(
+            "python/echo p50 = {:.2}x; python/echo throughput = {:.3} (reported, no target)",
+            micros(fp.percentile(0.5)) / micros(fe.percentile(0.5)),
+            fp.throughput() / fe.throughput()
+        );
+    }
 
-    for p in [rust, python] {
+    for p in [rust, pipes].into_iter().chain(python) {
         p.host.shutdown(Duration::from_secs(2)).await;
     }
     drop(echo);
