@@ -3,21 +3,35 @@
 //! manifests that changed.
 //!
 //! # What a rescan re-reads
-//! A manifest whose path, size and modification time are those of the last scan is reused
-//! without being read — if its modification time was at least [`TRUSTED_AGE`] older than that
-//! scan. A younger time is not trusted (file systems record times coarsely, so a second edit
-//! within the same tick keeps the time): such a file is read and its content hash compared,
-//! and re-parsed only if the content changed. Every other manifest (new, resized, re-timed) is
-//! read and parsed. [`ScanStats`] counts each case.
+//! A manifest whose file status is that of the last scan — size, modification time, and
+//! where the platform gives them (Unix) the status-change time and the file's device and
+//! inode — is reused without being read, if its modification time was at least
+//! [`TRUSTED_AGE`] older than that scan. The status-change time and the inode catch what
+//! keeps size and modification time: an edit whose old time was put back (`touch -r`,
+//! `cp -p`, `rsync -t`), a file renamed over the manifest, a symbolic link pointed at another
+//! file (links are followed: the status is the target's). A younger modification time is not
+//! trusted (file systems record times coarsely, so a second edit within the same tick keeps
+//! the time): such a file is read and its content hash compared, and re-parsed only if the
+//! content changed. Every other manifest (new, resized, re-timed, replaced) is read and
+//! parsed. [`ScanStats`] counts each case.
+//!
+//! # Cost
+//! A rescan that finds nothing changed lists each folder and asks for the status of each
+//! manifest, one system call each. On Linux that call is `statx` relative to the open plugin
+//! folder (`name/plugin.toml`: a two-step path lookup instead of one from the root); elsewhere
+//! it is `std::fs::metadata` of the full path. The cache is kept per folder and per plugin
+//! folder name, and entries move from the old cache to the new one, so a rescan copies only
+//! what it returns.
 //!
 //! # Concurrency
 //! Each folder is scanned on its own thread (`std::thread::scope`): the scan is plain blocking
 //! file I/O, so it needs no async runtime (a command-line tool or a bench runs it as is), and
-//! scoped threads borrow the cache and the folder list instead of copying them into
-//! `'static` tasks; all are joined before `scan` returns. From async code, call it through
+//! scoped threads borrow the folder list instead of copying it into `'static` tasks; all are
+//! joined before `scan` returns. From async code, call it through
 //! `tokio::task::spawn_blocking`.
 
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::hash::{DefaultHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -25,9 +39,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::manifest::{
-    io_problem, read_manifest, ManifestError, ManifestProblem, PluginManifest, MANIFEST_FILE,
-};
+use super::manifest::{io_problem, read_manifest, ManifestError, ManifestProblem, PluginManifest};
 
 /// How much older than a scan a modification time must be for the scan's cache to trust it
 /// (see the module docs).
@@ -55,17 +67,67 @@ pub const TRUSTED_AGE: Duration = Duration::from_secs(2);
 /// ```
 #[derive(Debug, Default)]
 pub struct Scanner {
-    cache: HashMap<PathBuf, Cached>,
+    /// Per folder (as given to `scan`), per plugin folder name.
+    cache: HashMap<PathBuf, FolderCache>,
 }
 
-#[derive(Debug, Clone)]
+type FolderCache = HashMap<String, Cached>;
+
+#[derive(Debug)]
 struct Cached {
-    size: u64,
-    modified: SystemTime,
-    /// `modified` was at least [`TRUSTED_AGE`] older than the scan that read the file.
+    /// `<folder>/<name>/plugin.toml`.
+    path: PathBuf,
+    /// The file's status when it was read; `None` when it could not be (never equal).
+    stamp: Option<Stamp>,
+    /// The modification time was at least [`TRUSTED_AGE`] older than the scan that read it.
     trusted: bool,
     hash: u64,
     manifest: Result<Arc<PluginManifest>, ManifestError>,
+}
+
+impl Cached {
+    fn failed(path: PathBuf, error: ManifestError) -> Self {
+        Self {
+            path,
+            stamp: None,
+            trusted: false,
+            hash: 0,
+            manifest: Err(error),
+        }
+    }
+}
+
+/// What a rescan compares to tell whether a manifest may have changed (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    modified: SystemTime,
+    /// The status-change time (seconds, nanoseconds); zero where the platform has none.
+    changed: (i64, i64),
+    /// Device and inode; zero where the platform has none.
+    file: (u64, u64),
+}
+
+impl Stamp {
+    /// The stamp of a regular file, `None` for anything else.
+    fn of_metadata(meta: &std::fs::Metadata) -> Option<Self> {
+        if !meta.is_file() {
+            return None;
+        }
+        #[cfg(unix)]
+        let (changed, file) = {
+            use std::os::unix::fs::MetadataExt;
+            ((meta.ctime(), meta.ctime_nsec()), (meta.dev(), meta.ino()))
+        };
+        #[cfg(not(unix))]
+        let (changed, file) = ((0, 0), (0, 0));
+        Some(Self {
+            size: meta.len(),
+            modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            changed,
+            file,
+        })
+    }
 }
 
 /// What a [`Scanner::scan`] found.
@@ -140,7 +202,8 @@ pub struct ScanStats {
 /// One folder's results.
 #[derive(Default)]
 struct FolderScan {
-    found: Vec<(String, PathBuf, Cached)>,
+    found: Vec<ScannedPlugin>,
+    cache: FolderCache,
     stats: ScanStats,
     error: Option<FolderError>,
 }
@@ -155,20 +218,25 @@ impl Scanner {
     /// same name, logged and listed in [`Scan::shadowed`]), each on its own thread. A folder
     /// holds one sub-folder per plugin; files and hidden entries (`.name`) in it are ignored.
     /// Never fails: each bad manifest or folder is reported in the result and the others are
-    /// scanned normally.
+    /// scanned normally. The cache keeps the folders of this scan only.
     pub fn scan<P: AsRef<Path> + Sync>(&mut self, folders: &[P]) -> Scan {
         let now = SystemTime::now();
-        let cache = &self.cache;
+        let olds: Vec<FolderCache> = folders
+            .iter()
+            .map(|f| self.cache.remove(f.as_ref()).unwrap_or_default())
+            .collect();
         let scans: Vec<FolderScan> = if folders.len() <= 1 {
             folders
                 .iter()
-                .map(|f| scan_folder(f.as_ref(), cache, now))
+                .zip(olds)
+                .map(|(f, old)| scan_folder(f.as_ref(), old, now))
                 .collect()
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> = folders
                     .iter()
-                    .map(|f| s.spawn(move || scan_folder(f.as_ref(), cache, now)))
+                    .zip(olds)
+                    .map(|(f, old)| s.spawn(move || scan_folder(f.as_ref(), old, now)))
                     .collect();
                 handles
                     .into_iter()
@@ -186,57 +254,57 @@ impl Scanner {
             })
         };
         let mut scan = Scan::default();
-        let mut cache = HashMap::with_capacity(self.cache.len());
-        let mut by_name: HashMap<String, usize> = HashMap::new();
-        for folder in scans {
-            let s = folder.stats;
+        self.cache.clear();
+        // Every manifest found, with its folder's index: sorted by name and then folder, the
+        // last of each name wins.
+        let mut found: Vec<(usize, ScannedPlugin)> = Vec::new();
+        for (i, (folder, fs)) in folders.iter().zip(scans).enumerate() {
+            let s = fs.stats;
             scan.stats.folders += 1;
             scan.stats.missing_folders += s.missing_folders;
             scan.stats.manifests += s.manifests;
             scan.stats.parsed += s.parsed;
             scan.stats.reused += s.reused;
             scan.stats.hashed += s.hashed;
-            scan.folder_errors.extend(folder.error);
-            for (name, path, cached) in folder.found {
-                let plugin = ScannedPlugin {
-                    name: name.clone(),
-                    path: path.clone(),
-                    manifest: cached.manifest.clone(),
-                };
-                cache.insert(path, cached);
-                match by_name.get(&name) {
-                    Some(&i) => {
-                        let old = std::mem::replace(&mut scan.plugins[i], plugin);
-                        let shadowed = Shadowed {
-                            name,
-                            used: scan.plugins[i].path.clone(),
-                            ignored: old.path,
-                        };
-                        tracing::info!(
-                            plugin = %shadowed.name,
-                            used = %shadowed.used.display(),
-                            ignored = %shadowed.ignored.display(),
-                            "two plugin folders have a plugin of this name: the later folder's is used"
-                        );
-                        scan.shadowed.push(shadowed);
-                    }
-                    None => {
-                        by_name.insert(name, scan.plugins.len());
-                        scan.plugins.push(plugin);
-                    }
-                }
-            }
+            scan.folder_errors.extend(fs.error);
+            self.cache.insert(folder.as_ref().to_owned(), fs.cache);
+            found.reserve(fs.found.len());
+            found.extend(fs.found.into_iter().map(|p| (i, p)));
         }
-        scan.plugins.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        self.cache = cache;
+        found.sort_unstable_by(|(i, a), (j, b)| a.name.cmp(&b.name).then(i.cmp(j)));
+        scan.plugins.reserve(found.len());
+        // Each with the index of the folder of the manifest that replaced another.
+        let mut shadowed: Vec<(usize, Shadowed)> = Vec::new();
+        let mut found = found.into_iter().peekable();
+        while let Some((_, mut used)) = found.next() {
+            while let Some((i, later)) = found.next_if(|(_, p)| p.name == used.name) {
+                let ignored = std::mem::replace(&mut used, later);
+                let s = Shadowed {
+                    name: used.name.clone(),
+                    used: used.path.clone(),
+                    ignored: ignored.path,
+                };
+                tracing::info!(
+                    plugin = %s.name,
+                    used = %s.used.display(),
+                    ignored = %s.ignored.display(),
+                    "two plugin folders have a plugin of this name: the later folder's is used"
+                );
+                shadowed.push((i, s));
+            }
+            scan.plugins.push(used);
+        }
+        // In folder order (stable: by name within a folder).
+        shadowed.sort_by_key(|(i, _)| *i);
+        scan.shadowed = shadowed.into_iter().map(|(_, s)| s).collect();
         scan
     }
 }
 
-fn scan_folder(folder: &Path, cache: &HashMap<PathBuf, Cached>, now: SystemTime) -> FolderScan {
+fn scan_folder(folder: &Path, mut old: FolderCache, now: SystemTime) -> FolderScan {
     let mut out = FolderScan::default();
-    let entries = match std::fs::read_dir(folder) {
-        Ok(entries) => entries,
+    let mut listing = match sys::Listing::open(folder) {
+        Ok(listing) => listing,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             tracing::debug!(folder = %folder.display(), "plugin folder does not exist: skipped");
             out.stats.missing_folders = 1;
@@ -250,85 +318,292 @@ fn scan_folder(folder: &Path, cache: &HashMap<PathBuf, Cached>, now: SystemTime)
             return out;
         }
     };
+    let entries = std::mem::take(&mut listing.entries);
+    out.found.reserve(entries.len());
+    out.cache.reserve(entries.len());
     for entry in entries {
-        let Ok(entry) = entry else { continue };
-        let file_name = entry.file_name();
-        let name = file_name.to_string_lossy();
+        let name = entry.name.to_string_lossy();
         if name.starts_with('.') {
             continue;
         }
-        let dir = entry.path();
-        // Plugin folders may be symbolic links to folders (followed: one more `stat`); anything
-        // else is not a plugin.
-        let is_dir = match entry.file_type() {
-            Ok(t) if t.is_symlink() => std::fs::metadata(&dir).is_ok_and(|m| m.is_dir()),
-            Ok(t) => t.is_dir(),
-            Err(_) => false,
+        // Plugin folders may be symbolic links to folders (followed: one more status call);
+        // anything else is not a plugin.
+        let is_dir = match entry.kind {
+            sys::Kind::Dir => true,
+            sys::Kind::Follow => listing.is_dir(&entry.name),
+            sys::Kind::Other => false,
         };
         if !is_dir {
             continue;
         }
         out.stats.manifests += 1;
-        let path = dir.join(MANIFEST_FILE);
-        let cached = load(&path, cache.get(&path), now, &mut out.stats);
-        out.found.push((name.into_owned(), path, cached));
+        let (name, old) = match old.remove_entry(&*name) {
+            Some((name, cached)) => (name, Some(cached)),
+            None => (name.into_owned(), None),
+        };
+        let cached = load(&mut listing, &entry.name, old, now, &mut out.stats);
+        out.found.push(ScannedPlugin {
+            name: name.clone(),
+            path: cached.path.clone(),
+            manifest: cached.manifest.clone(),
+        });
+        out.cache.insert(name, cached);
     }
     out
 }
 
-/// The manifest at `path`, from `old` when it did not change.
-fn load(path: &Path, old: Option<&Cached>, now: SystemTime, stats: &mut ScanStats) -> Cached {
-    let fail = |e: ManifestError| Cached {
-        size: 0,
-        modified: SystemTime::UNIX_EPOCH,
-        trusted: false,
-        hash: 0,
-        manifest: Err(e),
+/// The manifest in the plugin folder `name` of `listing`, from `old` when it did not change.
+fn load(
+    listing: &mut sys::Listing,
+    name: &OsStr,
+    old: Option<Cached>,
+    now: SystemTime,
+    stats: &mut ScanStats,
+) -> Cached {
+    let stamp = listing.stamp(name);
+    let path = |old: Option<Cached>| match old {
+        Some(c) => c.path,
+        None => listing.manifest_path(name),
     };
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) => return fail(ManifestError::new(path, io_problem(path, &e))),
-    };
-    if !meta.is_file() {
-        return fail(ManifestError::new(path, ManifestProblem::NotAFile));
-    }
-    let (size, modified) = (
-        meta.len(),
-        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-    );
-    let trusted = now
-        .duration_since(modified)
-        .is_ok_and(|age| age >= TRUSTED_AGE);
-    let same = old.filter(|c| c.size == size && c.modified == modified);
-    if let Some(c) = same {
-        if c.trusted {
-            stats.reused += 1;
-            return c.clone();
+    let stamp = match stamp {
+        Ok(Some(stamp)) => stamp,
+        Ok(None) => {
+            let path = path(old);
+            let error = ManifestError::new(&path, ManifestProblem::NotAFile);
+            return Cached::failed(path, error);
         }
-    }
+        Err(e) => {
+            let path = path(old);
+            let error = ManifestError::new(&path, io_problem(&path, &e));
+            return Cached::failed(path, error);
+        }
+    };
+    let trusted = now
+        .duration_since(stamp.modified)
+        .is_ok_and(|age| age >= TRUSTED_AGE);
+    let same = match old {
+        Some(c) if c.stamp == Some(stamp) && c.trusted => {
+            stats.reused += 1;
+            return c;
+        }
+        Some(c) if c.stamp == Some(stamp) => Ok(c),
+        other => Err(path(other)),
+    };
+    let path = match &same {
+        Ok(c) => &c.path,
+        Err(path) => path,
+    };
     let bytes = match read_manifest(path) {
         Ok(bytes) => bytes,
-        Err(e) => return fail(e),
+        Err(e) => return Cached::failed(same.map_or_else(|p| p, |c| c.path), e),
     };
     let mut hasher = DefaultHasher::new();
     hasher.write(&bytes);
     let hash = hasher.finish();
-    if let Some(c) = same {
-        stats.hashed += 1;
-        if c.hash == hash {
-            stats.reused += 1;
-            return Cached {
-                trusted,
-                ..c.clone()
-            };
+    let path = match same {
+        Ok(c) => {
+            stats.hashed += 1;
+            if c.hash == hash {
+                stats.reused += 1;
+                return Cached { trusted, ..c };
+            }
+            c.path
         }
-    }
+        Err(path) => path,
+    };
     stats.parsed += 1;
+    let manifest = PluginManifest::from_bytes(&bytes, &path).map(Arc::new);
     Cached {
-        size,
-        modified,
+        path,
+        stamp: Some(stamp),
         trusted,
         hash,
-        manifest: PluginManifest::from_bytes(&bytes, path).map(Arc::new),
+        manifest,
+    }
+}
+
+/// Listing a plugins folder and the status of the manifests in it. On Linux: the folder is
+/// opened once and each manifest's status asked relative to it (`statx`).
+#[cfg(target_os = "linux")]
+mod sys {
+    use std::ffi::{OsStr, OsString};
+    use std::io;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, SystemTime};
+
+    use rustix::fd::OwnedFd;
+    use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, StatxFlags, StatxTimestamp};
+
+    use super::super::manifest::MANIFEST_FILE;
+    use super::Stamp;
+
+    pub(super) enum Kind {
+        Dir,
+        /// A symbolic link or an entry of unknown type: its status tells.
+        Follow,
+        Other,
+    }
+
+    pub(super) struct Entry {
+        pub(super) name: OsString,
+        pub(super) kind: Kind,
+    }
+
+    pub(super) struct Listing {
+        folder: PathBuf,
+        fd: OwnedFd,
+        pub(super) entries: Vec<Entry>,
+        /// `<name>/plugin.toml`, rebuilt for each manifest.
+        relative: Vec<u8>,
+    }
+
+    impl Listing {
+        pub(super) fn open(folder: &Path) -> io::Result<Self> {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            let fd = rustix::fs::open(folder, flags, Mode::empty())?;
+            let mut dir = Dir::read_from(&fd)?;
+            let mut entries = Vec::new();
+            while let Some(entry) = dir.read() {
+                // Like `std::fs::read_dir`: an entry that cannot be read is skipped (and
+                // `Dir` stops after an error).
+                let Ok(entry) = entry else { continue };
+                let kind = match entry.file_type() {
+                    FileType::Directory => Kind::Dir,
+                    FileType::Symlink | FileType::Unknown => Kind::Follow,
+                    _ => Kind::Other,
+                };
+                let name = OsString::from_vec(entry.file_name().to_bytes().to_vec());
+                entries.push(Entry { name, kind });
+            }
+            Ok(Self {
+                folder: folder.to_owned(),
+                fd,
+                entries,
+                relative: Vec::new(),
+            })
+        }
+
+        /// Whether the entry `name` is a folder or a link to one.
+        pub(super) fn is_dir(&self, name: &OsStr) -> bool {
+            rustix::fs::statx(&self.fd, name, AtFlags::empty(), StatxFlags::TYPE)
+                .is_ok_and(|s| FileType::from_raw_mode(s.stx_mode.into()) == FileType::Directory)
+        }
+
+        pub(super) fn manifest_path(&self, name: &OsStr) -> PathBuf {
+            self.folder.join(name).join(MANIFEST_FILE)
+        }
+
+        /// The status of `<name>/plugin.toml` (links followed): `None` if not a regular file.
+        pub(super) fn stamp(&mut self, name: &OsStr) -> io::Result<Option<Stamp>> {
+            self.relative.clear();
+            self.relative.extend_from_slice(name.as_bytes());
+            self.relative.push(b'/');
+            self.relative.extend_from_slice(MANIFEST_FILE.as_bytes());
+            let mask = StatxFlags::TYPE
+                | StatxFlags::SIZE
+                | StatxFlags::MTIME
+                | StatxFlags::CTIME
+                | StatxFlags::INO;
+            let relative = OsStr::from_bytes(&self.relative);
+            match rustix::fs::statx(&self.fd, relative, AtFlags::empty(), mask) {
+                Ok(s) => Ok(
+                    (FileType::from_raw_mode(s.stx_mode.into()) == FileType::RegularFile).then(
+                        || Stamp {
+                            size: s.stx_size,
+                            modified: time(s.stx_mtime),
+                            changed: (s.stx_ctime.tv_sec, i64::from(s.stx_ctime.tv_nsec)),
+                            file: (
+                                rustix::fs::makedev(s.stx_dev_major, s.stx_dev_minor),
+                                s.stx_ino,
+                            ),
+                        },
+                    ),
+                ),
+                // A kernel older than 4.11, or a sandbox that forbids `statx`.
+                Err(rustix::io::Errno::NOSYS) => {
+                    let meta = std::fs::metadata(self.manifest_path(name))?;
+                    Ok(Stamp::of_metadata(&meta))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+
+    fn time(t: StatxTimestamp) -> SystemTime {
+        let epoch = SystemTime::UNIX_EPOCH;
+        let secs = Duration::from_secs(t.tv_sec.unsigned_abs());
+        let at = if t.tv_sec >= 0 {
+            epoch.checked_add(secs)
+        } else {
+            epoch.checked_sub(secs)
+        };
+        at.and_then(|at| at.checked_add(Duration::from_nanos(t.tv_nsec.into())))
+            .unwrap_or(epoch)
+    }
+}
+
+/// Listing a plugins folder and the status of the manifests in it, through `std::fs`.
+#[cfg(not(target_os = "linux"))]
+mod sys {
+    use std::ffi::{OsStr, OsString};
+    use std::io;
+    use std::path::{Path, PathBuf};
+
+    use super::super::manifest::MANIFEST_FILE;
+    use super::Stamp;
+
+    pub(super) enum Kind {
+        Dir,
+        /// A symbolic link: its target's status tells.
+        Follow,
+        Other,
+    }
+
+    pub(super) struct Entry {
+        pub(super) name: OsString,
+        pub(super) kind: Kind,
+    }
+
+    pub(super) struct Listing {
+        folder: PathBuf,
+        pub(super) entries: Vec<Entry>,
+    }
+
+    impl Listing {
+        pub(super) fn open(folder: &Path) -> io::Result<Self> {
+            let mut entries = Vec::new();
+            for entry in std::fs::read_dir(folder)? {
+                let Ok(entry) = entry else { continue };
+                let kind = match entry.file_type() {
+                    Ok(t) if t.is_symlink() => Kind::Follow,
+                    Ok(t) if t.is_dir() => Kind::Dir,
+                    _ => Kind::Other,
+                };
+                entries.push(Entry {
+                    name: entry.file_name(),
+                    kind,
+                });
+            }
+            Ok(Self {
+                folder: folder.to_owned(),
+                entries,
+            })
+        }
+
+        /// Whether the entry `name` is a folder or a link to one.
+        pub(super) fn is_dir(&self, name: &OsStr) -> bool {
+            std::fs::metadata(self.folder.join(name)).is_ok_and(|m| m.is_dir())
+        }
+
+        pub(super) fn manifest_path(&self, name: &OsStr) -> PathBuf {
+            self.folder.join(name).join(MANIFEST_FILE)
+        }
+
+        /// The status of `<name>/plugin.toml` (links followed): `None` if not a regular file.
+        pub(super) fn stamp(&mut self, name: &OsStr) -> io::Result<Option<Stamp>> {
+            let meta = std::fs::metadata(self.manifest_path(name))?;
+            Ok(Stamp::of_metadata(&meta))
+        }
     }
 }
