@@ -19,9 +19,10 @@
 //! A rescan that finds nothing changed lists each folder and asks for the status of each
 //! manifest, one system call each. On Linux that call is `statx` relative to the open plugin
 //! folder (`name/plugin.toml`: a two-step path lookup instead of one from the root); elsewhere
-//! it is `std::fs::metadata` of the full path. The cache is kept per folder and per plugin
-//! folder name, and entries move from the old cache to the new one, so a rescan copies only
-//! what it returns.
+//! it is `std::fs::metadata` of the full path. Each folder's cache is a list sorted by plugin
+//! folder name: a rescan sorts the folder's listing and walks it and the old list side by
+//! side (no hashing), moving each entry to the new list, and its result comes out sorted by
+//! name. So a rescan copies only what it returns.
 //!
 //! # Concurrency
 //! Each folder is scanned on its own thread (`std::thread::scope`): the scan is plain blocking
@@ -31,7 +32,7 @@
 //! `tokio::task::spawn_blocking`.
 
 use std::collections::HashMap;
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::hash::{DefaultHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -71,7 +72,8 @@ pub struct Scanner {
     cache: HashMap<PathBuf, FolderCache>,
 }
 
-type FolderCache = HashMap<String, Cached>;
+/// `(plugin folder name, what was found in it)`, sorted by name.
+type FolderCache = Vec<(OsString, Cached)>;
 
 #[derive(Debug)]
 struct Cached {
@@ -82,7 +84,8 @@ struct Cached {
     /// The modification time was at least [`TRUSTED_AGE`] older than the scan that read it.
     trusted: bool,
     hash: u64,
-    manifest: Result<Arc<PluginManifest>, ManifestError>,
+    /// The error boxed: entries move from one scan's list to the next, so they stay small.
+    manifest: Result<Arc<PluginManifest>, Box<ManifestError>>,
 }
 
 impl Cached {
@@ -92,7 +95,14 @@ impl Cached {
             stamp: None,
             trusted: false,
             hash: 0,
-            manifest: Err(error),
+            manifest: Err(Box::new(error)),
+        }
+    }
+
+    fn manifest(&self) -> Result<Arc<PluginManifest>, ManifestError> {
+        match &self.manifest {
+            Ok(manifest) => Ok(Arc::clone(manifest)),
+            Err(e) => Err(ManifestError::clone(e)),
         }
     }
 }
@@ -255,10 +265,9 @@ impl Scanner {
         };
         let mut scan = Scan::default();
         self.cache.clear();
-        // Every manifest found, with its folder's index: sorted by name and then folder, the
-        // last of each name wins.
-        let mut found: Vec<(usize, ScannedPlugin)> = Vec::new();
-        for (i, (folder, fs)) in folders.iter().zip(scans).enumerate() {
+        // Each folder's manifests, sorted by name.
+        let mut found: Vec<Vec<ScannedPlugin>> = Vec::with_capacity(scans.len());
+        for (folder, fs) in folders.iter().zip(scans) {
             let s = fs.stats;
             scan.stats.folders += 1;
             scan.stats.missing_folders += s.missing_folders;
@@ -268,10 +277,25 @@ impl Scanner {
             scan.stats.hashed += s.hashed;
             scan.folder_errors.extend(fs.error);
             self.cache.insert(folder.as_ref().to_owned(), fs.cache);
-            found.reserve(fs.found.len());
-            found.extend(fs.found.into_iter().map(|p| (i, p)));
+            found.push(fs.found);
         }
-        found.sort_unstable_by(|(i, a), (j, b)| a.name.cmp(&b.name).then(i.cmp(j)));
+        // Sorted by the names' bytes; a non-UTF-8 name, shown with replacement characters, may
+        // sort differently (a stable sort of a sorted list only checks it).
+        let by_name = |a: &ScannedPlugin, b: &ScannedPlugin| a.name.cmp(&b.name);
+        if found.len() <= 1 {
+            // One folder (the common case): its list is the result, no name to resolve.
+            scan.plugins = found.pop().unwrap_or_default();
+            scan.plugins.sort_by(by_name);
+            return scan;
+        }
+        // Every manifest, with its folder's index; sorted by name and then (stable) folder,
+        // the last of each name wins.
+        let mut found: Vec<(usize, ScannedPlugin)> = found
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, plugins)| plugins.into_iter().map(move |p| (i, p)))
+            .collect();
+        found.sort_by(|(_, a), (_, b)| by_name(a, b));
         scan.plugins.reserve(found.len());
         // Each with the index of the folder of the manifest that replaced another.
         let mut shadowed: Vec<(usize, Shadowed)> = Vec::new();
@@ -301,7 +325,7 @@ impl Scanner {
     }
 }
 
-fn scan_folder(folder: &Path, mut old: FolderCache, now: SystemTime) -> FolderScan {
+fn scan_folder(folder: &Path, old: FolderCache, now: SystemTime) -> FolderScan {
     let mut out = FolderScan::default();
     let mut listing = match sys::Listing::open(folder) {
         Ok(listing) => listing,
@@ -318,12 +342,14 @@ fn scan_folder(folder: &Path, mut old: FolderCache, now: SystemTime) -> FolderSc
             return out;
         }
     };
-    let entries = std::mem::take(&mut listing.entries);
+    let mut entries = std::mem::take(&mut listing.entries);
+    entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     out.found.reserve(entries.len());
     out.cache.reserve(entries.len());
+    // Both sorted by name: an old entry is this scan's `previous` or gone.
+    let mut old = old.into_iter().peekable();
     for entry in entries {
-        let name = entry.name.to_string_lossy();
-        if name.starts_with('.') {
+        if entry.name.as_encoded_bytes().starts_with(b".") {
             continue;
         }
         // Plugin folders may be symbolic links to folders (followed: one more status call);
@@ -337,17 +363,19 @@ fn scan_folder(folder: &Path, mut old: FolderCache, now: SystemTime) -> FolderSc
             continue;
         }
         out.stats.manifests += 1;
-        let (name, old) = match old.remove_entry(&*name) {
-            Some((name, cached)) => (name, Some(cached)),
-            None => (name.into_owned(), None),
+        while old.next_if(|(name, _)| *name < entry.name).is_some() {}
+        let previous = old.next_if(|(name, _)| *name == entry.name).map(|(_, c)| c);
+        let cached = load(&mut listing, &entry.name, previous, now, &mut out.stats);
+        let name = match entry.name.to_str() {
+            Some(name) => name.to_owned(),
+            None => entry.name.to_string_lossy().into_owned(),
         };
-        let cached = load(&mut listing, &entry.name, old, now, &mut out.stats);
         out.found.push(ScannedPlugin {
-            name: name.clone(),
+            name,
             path: cached.path.clone(),
-            manifest: cached.manifest.clone(),
+            manifest: cached.manifest(),
         });
-        out.cache.insert(name, cached);
+        out.cache.push((entry.name, cached));
     }
     out
 }
@@ -412,7 +440,9 @@ fn load(
         Err(path) => path,
     };
     stats.parsed += 1;
-    let manifest = PluginManifest::from_bytes(&bytes, &path).map(Arc::new);
+    let manifest = PluginManifest::from_bytes(&bytes, &path)
+        .map(Arc::new)
+        .map_err(Box::new);
     Cached {
         path,
         stamp: Some(stamp),
