@@ -34,6 +34,7 @@
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::hash::{DefaultHasher, Hasher};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -72,8 +73,20 @@ pub struct Scanner {
     cache: HashMap<PathBuf, FolderCache>,
 }
 
-/// `(plugin folder name, what was found in it)`, sorted by name.
-type FolderCache = Vec<(OsString, Cached)>;
+/// What the last scan found in one folder.
+#[derive(Debug, Default)]
+struct FolderCache {
+    /// The folder's status before it was listed; `None` if it could not be read.
+    status: Option<Stamp>,
+    /// `status.modified` was at least [`TRUSTED_AGE`] older than that scan.
+    trusted: bool,
+    /// The entries that may be plugin folders (not hidden: folders and links), sorted by
+    /// name.
+    entries: Vec<sys::Entry>,
+    /// `(plugin folder name, what was found in it)`, sorted by name. Boxed: entries move from
+    /// one scan's list to the next.
+    plugins: Vec<(OsString, Box<Cached>)>,
+}
 
 #[derive(Debug)]
 struct Cached {
@@ -84,26 +97,18 @@ struct Cached {
     /// The modification time was at least [`TRUSTED_AGE`] older than the scan that read it.
     trusted: bool,
     hash: u64,
-    /// The error boxed: entries move from one scan's list to the next, so they stay small.
-    manifest: Result<Arc<PluginManifest>, Box<ManifestError>>,
+    manifest: Result<Arc<PluginManifest>, ManifestError>,
 }
 
 impl Cached {
-    fn failed(path: PathBuf, error: ManifestError) -> Self {
-        Self {
+    fn failed(path: PathBuf, error: ManifestError) -> Box<Self> {
+        Box::new(Self {
             path,
             stamp: None,
             trusted: false,
             hash: 0,
-            manifest: Err(Box::new(error)),
-        }
-    }
-
-    fn manifest(&self) -> Result<Arc<PluginManifest>, ManifestError> {
-        match &self.manifest {
-            Ok(manifest) => Ok(Arc::clone(manifest)),
-            Err(e) => Err(ManifestError::clone(e)),
-        }
+            manifest: Err(error),
+        })
     }
 }
 
@@ -119,11 +124,7 @@ struct Stamp {
 }
 
 impl Stamp {
-    /// The stamp of a regular file, `None` for anything else.
-    fn of_metadata(meta: &std::fs::Metadata) -> Option<Self> {
-        if !meta.is_file() {
-            return None;
-        }
+    fn of_metadata(meta: &std::fs::Metadata) -> Self {
         #[cfg(unix)]
         let (changed, file) = {
             use std::os::unix::fs::MetadataExt;
@@ -131,12 +132,18 @@ impl Stamp {
         };
         #[cfg(not(unix))]
         let (changed, file) = ((0, 0), (0, 0));
-        Some(Self {
+        Self {
             size: meta.len(),
             modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             changed,
             file,
-        })
+        }
+    }
+
+    /// The modification time is at least [`TRUSTED_AGE`] older than `now`.
+    fn trusted(&self, now: SystemTime) -> bool {
+        now.duration_since(self.modified)
+            .is_ok_and(|age| age >= TRUSTED_AGE)
     }
 }
 
@@ -325,73 +332,91 @@ impl Scanner {
     }
 }
 
-fn scan_folder(folder: &Path, old: FolderCache, now: SystemTime) -> FolderScan {
+fn scan_folder(path: &Path, old: FolderCache, now: SystemTime) -> FolderScan {
     let mut out = FolderScan::default();
-    let mut listing = match sys::Listing::open(folder) {
-        Ok(listing) => listing,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::debug!(folder = %folder.display(), "plugin folder does not exist: skipped");
+    let cannot_list = |e: io::Error, mut out: FolderScan| {
+        if e.kind() == io::ErrorKind::NotFound {
+            tracing::debug!(folder = %path.display(), "plugin folder does not exist: skipped");
             out.stats.missing_folders = 1;
-            return out;
-        }
-        Err(e) => {
+        } else {
             out.error = Some(FolderError {
-                folder: folder.to_owned(),
+                folder: path.to_owned(),
                 message: format!("cannot list the plugin folder: {e}"),
             });
-            return out;
         }
+        out
     };
-    let mut entries = std::mem::take(&mut listing.entries);
-    entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+    let folder = match sys::Folder::open(path) {
+        Ok(folder) => folder,
+        Err(e) => return cannot_list(e, out),
+    };
+    // The status before the listing: a change made while listing shows at the next scan.
+    let status = folder.status().ok();
+    let entries = match old.status {
+        // Nothing was added, removed or renamed in the folder (each changes its times).
+        Some(old_status) if old.trusted && status == Some(old_status) => old.entries,
+        _ => match folder.list() {
+            Ok(mut entries) => {
+                entries.retain(|entry| {
+                    !entry.name.as_encoded_bytes().starts_with(b".")
+                        && !matches!(entry.kind, sys::Kind::Other)
+                });
+                entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+                entries
+            }
+            Err(e) => return cannot_list(e, out),
+        },
+    };
+    out.cache.status = status;
+    out.cache.trusted = status.is_some_and(|s| s.trusted(now));
     out.found.reserve(entries.len());
-    out.cache.reserve(entries.len());
+    out.cache.plugins.reserve(entries.len());
+    let mut scratch = Vec::new();
     // Both sorted by name: an old entry is this scan's `previous` or gone.
-    let mut old = old.into_iter().peekable();
-    for entry in entries {
-        if entry.name.as_encoded_bytes().starts_with(b".") {
-            continue;
-        }
-        // Plugin folders may be symbolic links to folders (followed: one more status call);
-        // anything else is not a plugin.
-        let is_dir = match entry.kind {
-            sys::Kind::Dir => true,
-            sys::Kind::Follow => listing.is_dir(&entry.name),
-            sys::Kind::Other => false,
-        };
-        if !is_dir {
+    let mut old = old.plugins.into_iter().peekable();
+    for entry in &entries {
+        // A link is a plugin folder if it leads to a folder (asked each time: its target may
+        // have changed).
+        if matches!(entry.kind, sys::Kind::Follow) && !folder.is_dir(&entry.name) {
             continue;
         }
         out.stats.manifests += 1;
         while old.next_if(|(name, _)| *name < entry.name).is_some() {}
-        let previous = old.next_if(|(name, _)| *name == entry.name).map(|(_, c)| c);
-        let cached = load(&mut listing, &entry.name, previous, now, &mut out.stats);
-        let name = match entry.name.to_str() {
-            Some(name) => name.to_owned(),
-            None => entry.name.to_string_lossy().into_owned(),
+        let previous = old.next_if(|(name, _)| *name == entry.name);
+        let stamp = folder.stamp(&entry.name, &mut scratch);
+        let (name, previous) = match previous {
+            Some((name, cached)) => (name, Some(cached)),
+            None => (entry.name.clone(), None),
+        };
+        let cached = load(&folder, &name, stamp, previous, now, &mut out.stats);
+        let shown = match name.to_str() {
+            Some(shown) => shown.to_owned(),
+            None => name.to_string_lossy().into_owned(),
         };
         out.found.push(ScannedPlugin {
-            name,
+            name: shown,
             path: cached.path.clone(),
-            manifest: cached.manifest(),
+            manifest: cached.manifest.clone(),
         });
-        out.cache.push((entry.name, cached));
+        out.cache.plugins.push((name, cached));
     }
+    out.cache.entries = entries;
     out
 }
 
-/// The manifest in the plugin folder `name` of `listing`, from `old` when it did not change.
+/// The manifest in the plugin folder `name` of `folder`, whose status is `stamp`, from `old`
+/// when it did not change.
 fn load(
-    listing: &mut sys::Listing,
+    folder: &sys::Folder,
     name: &OsStr,
-    old: Option<Cached>,
+    stamp: io::Result<Option<Stamp>>,
+    old: Option<Box<Cached>>,
     now: SystemTime,
     stats: &mut ScanStats,
-) -> Cached {
-    let stamp = listing.stamp(name);
-    let path = |old: Option<Cached>| match old {
+) -> Box<Cached> {
+    let path = |old: Option<Box<Cached>>| match old {
         Some(c) => c.path,
-        None => listing.manifest_path(name),
+        None => folder.manifest_path(name),
     };
     let stamp = match stamp {
         Ok(Some(stamp)) => stamp,
@@ -406,9 +431,7 @@ fn load(
             return Cached::failed(path, error);
         }
     };
-    let trusted = now
-        .duration_since(stamp.modified)
-        .is_ok_and(|age| age >= TRUSTED_AGE);
+    let trusted = stamp.trusted(now);
     let same = match old {
         Some(c) if c.stamp == Some(stamp) && c.trusted => {
             stats.reused += 1;
@@ -429,31 +452,30 @@ fn load(
     hasher.write(&bytes);
     let hash = hasher.finish();
     let path = match same {
-        Ok(c) => {
+        Ok(mut c) => {
             stats.hashed += 1;
             if c.hash == hash {
                 stats.reused += 1;
-                return Cached { trusted, ..c };
+                c.trusted = trusted;
+                return c;
             }
             c.path
         }
         Err(path) => path,
     };
     stats.parsed += 1;
-    let manifest = PluginManifest::from_bytes(&bytes, &path)
-        .map(Arc::new)
-        .map_err(Box::new);
-    Cached {
+    let manifest = PluginManifest::from_bytes(&bytes, &path).map(Arc::new);
+    Box::new(Cached {
         path,
         stamp: Some(stamp),
         trusted,
         hash,
         manifest,
-    }
+    })
 }
 
-/// Listing a plugins folder and the status of the manifests in it. On Linux: the folder is
-/// opened once and each manifest's status asked relative to it (`statx`).
+/// A plugins folder: its status, its entries, the status of the manifests in it. On Linux the
+/// folder is opened once and each manifest's status asked relative to it (`statx`).
 #[cfg(target_os = "linux")]
 mod sys {
     use std::ffi::{OsStr, OsString};
@@ -463,11 +485,12 @@ mod sys {
     use std::time::{Duration, SystemTime};
 
     use rustix::fd::OwnedFd;
-    use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, StatxFlags, StatxTimestamp};
+    use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Statx, StatxFlags, StatxTimestamp};
 
     use super::super::manifest::MANIFEST_FILE;
     use super::Stamp;
 
+    #[derive(Debug)]
     pub(super) enum Kind {
         Dir,
         /// A symbolic link or an entry of unknown type: its status tells.
@@ -475,28 +498,52 @@ mod sys {
         Other,
     }
 
+    #[derive(Debug)]
     pub(super) struct Entry {
         pub(super) name: OsString,
         pub(super) kind: Kind,
     }
 
-    pub(super) struct Listing {
-        folder: PathBuf,
+    pub(super) struct Folder {
+        path: PathBuf,
         fd: OwnedFd,
-        pub(super) entries: Vec<Entry>,
-        /// `<name>/plugin.toml`, rebuilt for each manifest.
-        relative: Vec<u8>,
     }
 
-    impl Listing {
-        pub(super) fn open(folder: &Path) -> io::Result<Self> {
+    const STAMP: StatxFlags = StatxFlags::TYPE
+        .union(StatxFlags::SIZE)
+        .union(StatxFlags::MTIME)
+        .union(StatxFlags::CTIME)
+        .union(StatxFlags::INO);
+
+    impl Folder {
+        pub(super) fn open(path: &Path) -> io::Result<Self> {
             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-            let fd = rustix::fs::open(folder, flags, Mode::empty())?;
-            let mut dir = Dir::read_from(&fd)?;
+            let fd = rustix::fs::open(path, flags, Mode::empty())?;
+            Ok(Self {
+                path: path.to_owned(),
+                fd,
+            })
+        }
+
+        /// The folder's own status.
+        pub(super) fn status(&self) -> io::Result<Stamp> {
+            match rustix::fs::statx(&self.fd, "", AtFlags::EMPTY_PATH, STAMP) {
+                Ok(s) => Ok(stamp(&s)),
+                // A kernel older than 4.11, or a sandbox that forbids `statx`.
+                Err(rustix::io::Errno::NOSYS) => {
+                    Ok(Stamp::of_metadata(&std::fs::metadata(&self.path)?))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+
+        /// The folder's entries, in no order.
+        pub(super) fn list(&self) -> io::Result<Vec<Entry>> {
+            let mut dir = Dir::read_from(&self.fd)?;
             let mut entries = Vec::new();
             while let Some(entry) = dir.read() {
-                // Like `std::fs::read_dir`: an entry that cannot be read is skipped (and
-                // `Dir` stops after an error).
+                // Like `std::fs::read_dir`: an entry that cannot be read is skipped (and `Dir`
+                // stops after an error).
                 let Ok(entry) = entry else { continue };
                 let kind = match entry.file_type() {
                     FileType::Directory => Kind::Dir,
@@ -506,12 +553,7 @@ mod sys {
                 let name = OsString::from_vec(entry.file_name().to_bytes().to_vec());
                 entries.push(Entry { name, kind });
             }
-            Ok(Self {
-                folder: folder.to_owned(),
-                fd,
-                entries,
-                relative: Vec::new(),
-            })
+            Ok(entries)
         }
 
         /// Whether the entry `name` is a folder or a link to one.
@@ -521,42 +563,44 @@ mod sys {
         }
 
         pub(super) fn manifest_path(&self, name: &OsStr) -> PathBuf {
-            self.folder.join(name).join(MANIFEST_FILE)
+            self.path.join(name).join(MANIFEST_FILE)
         }
 
         /// The status of `<name>/plugin.toml` (links followed): `None` if not a regular file.
-        pub(super) fn stamp(&mut self, name: &OsStr) -> io::Result<Option<Stamp>> {
-            self.relative.clear();
-            self.relative.extend_from_slice(name.as_bytes());
-            self.relative.push(b'/');
-            self.relative.extend_from_slice(MANIFEST_FILE.as_bytes());
-            let mask = StatxFlags::TYPE
-                | StatxFlags::SIZE
-                | StatxFlags::MTIME
-                | StatxFlags::CTIME
-                | StatxFlags::INO;
-            let relative = OsStr::from_bytes(&self.relative);
-            match rustix::fs::statx(&self.fd, relative, AtFlags::empty(), mask) {
+        /// `scratch` holds the relative path (one buffer for all the calls of a scan).
+        pub(super) fn stamp(
+            &self,
+            name: &OsStr,
+            scratch: &mut Vec<u8>,
+        ) -> io::Result<Option<Stamp>> {
+            scratch.clear();
+            scratch.extend_from_slice(name.as_bytes());
+            scratch.push(b'/');
+            scratch.extend_from_slice(MANIFEST_FILE.as_bytes());
+            let relative = OsStr::from_bytes(scratch);
+            match rustix::fs::statx(&self.fd, relative, AtFlags::empty(), STAMP) {
                 Ok(s) => Ok(
-                    (FileType::from_raw_mode(s.stx_mode.into()) == FileType::RegularFile).then(
-                        || Stamp {
-                            size: s.stx_size,
-                            modified: time(s.stx_mtime),
-                            changed: (s.stx_ctime.tv_sec, i64::from(s.stx_ctime.tv_nsec)),
-                            file: (
-                                rustix::fs::makedev(s.stx_dev_major, s.stx_dev_minor),
-                                s.stx_ino,
-                            ),
-                        },
-                    ),
+                    (FileType::from_raw_mode(s.stx_mode.into()) == FileType::RegularFile)
+                        .then(|| stamp(&s)),
                 ),
-                // A kernel older than 4.11, or a sandbox that forbids `statx`.
                 Err(rustix::io::Errno::NOSYS) => {
                     let meta = std::fs::metadata(self.manifest_path(name))?;
-                    Ok(Stamp::of_metadata(&meta))
+                    Ok(meta.is_file().then(|| Stamp::of_metadata(&meta)))
                 }
                 Err(e) => Err(e.into()),
             }
+        }
+    }
+
+    fn stamp(s: &Statx) -> Stamp {
+        Stamp {
+            size: s.stx_size,
+            modified: time(s.stx_mtime),
+            changed: (s.stx_ctime.tv_sec, i64::from(s.stx_ctime.tv_nsec)),
+            file: (
+                rustix::fs::makedev(s.stx_dev_major, s.stx_dev_minor),
+                s.stx_ino,
+            ),
         }
     }
 
@@ -573,7 +617,8 @@ mod sys {
     }
 }
 
-/// Listing a plugins folder and the status of the manifests in it, through `std::fs`.
+/// A plugins folder: its status, its entries, the status of the manifests in it, through
+/// `std::fs` (full paths).
 #[cfg(not(target_os = "linux"))]
 mod sys {
     use std::ffi::{OsStr, OsString};
@@ -583,6 +628,7 @@ mod sys {
     use super::super::manifest::MANIFEST_FILE;
     use super::Stamp;
 
+    #[derive(Debug)]
     pub(super) enum Kind {
         Dir,
         /// A symbolic link: its target's status tells.
@@ -590,20 +636,32 @@ mod sys {
         Other,
     }
 
+    #[derive(Debug)]
     pub(super) struct Entry {
         pub(super) name: OsString,
         pub(super) kind: Kind,
     }
 
-    pub(super) struct Listing {
-        folder: PathBuf,
-        pub(super) entries: Vec<Entry>,
+    pub(super) struct Folder {
+        path: PathBuf,
     }
 
-    impl Listing {
-        pub(super) fn open(folder: &Path) -> io::Result<Self> {
+    impl Folder {
+        pub(super) fn open(path: &Path) -> io::Result<Self> {
+            Ok(Self {
+                path: path.to_owned(),
+            })
+        }
+
+        /// The folder's own status.
+        pub(super) fn status(&self) -> io::Result<Stamp> {
+            Ok(Stamp::of_metadata(&std::fs::metadata(&self.path)?))
+        }
+
+        /// The folder's entries, in no order.
+        pub(super) fn list(&self) -> io::Result<Vec<Entry>> {
             let mut entries = Vec::new();
-            for entry in std::fs::read_dir(folder)? {
+            for entry in std::fs::read_dir(&self.path)? {
                 let Ok(entry) = entry else { continue };
                 let kind = match entry.file_type() {
                     Ok(t) if t.is_symlink() => Kind::Follow,
@@ -615,25 +673,27 @@ mod sys {
                     kind,
                 });
             }
-            Ok(Self {
-                folder: folder.to_owned(),
-                entries,
-            })
+            Ok(entries)
         }
 
         /// Whether the entry `name` is a folder or a link to one.
         pub(super) fn is_dir(&self, name: &OsStr) -> bool {
-            std::fs::metadata(self.folder.join(name)).is_ok_and(|m| m.is_dir())
+            std::fs::metadata(self.path.join(name)).is_ok_and(|m| m.is_dir())
         }
 
         pub(super) fn manifest_path(&self, name: &OsStr) -> PathBuf {
-            self.folder.join(name).join(MANIFEST_FILE)
+            self.path.join(name).join(MANIFEST_FILE)
         }
 
         /// The status of `<name>/plugin.toml` (links followed): `None` if not a regular file.
-        pub(super) fn stamp(&mut self, name: &OsStr) -> io::Result<Option<Stamp>> {
+        /// (`scratch` is for the Linux version's relative path.)
+        pub(super) fn stamp(
+            &self,
+            name: &OsStr,
+            _scratch: &mut Vec<u8>,
+        ) -> io::Result<Option<Stamp>> {
             let meta = std::fs::metadata(self.manifest_path(name))?;
-            Ok(Stamp::of_metadata(&meta))
+            Ok(meta.is_file().then(|| Stamp::of_metadata(&meta)))
         }
     }
 }
