@@ -15,14 +15,23 @@
 //! content changed. Every other manifest (new, resized, re-timed, replaced) is read and
 //! parsed. [`ScanStats`] counts each case.
 //!
+//! # What a rescan re-lists
+//! A folder (of plugin folders) is listed again unless its own status — modification and
+//! status-change times, device and inode — is that of the last scan and its modification
+//! time was at least [`TRUSTED_AGE`] older than that scan: adding, removing or renaming an
+//! entry changes a folder's times, so its last listing still holds. Entries that are symbolic
+//! links are followed again on every scan (a link's target may have changed without the
+//! folder changing). [`ScanStats::listed`] counts the folders listed.
+//!
 //! # Cost
-//! A rescan that finds nothing changed lists each folder and asks for the status of each
-//! manifest, one system call each. On Linux that call is `statx` relative to the open plugin
-//! folder (`name/plugin.toml`: a two-step path lookup instead of one from the root); elsewhere
-//! it is `std::fs::metadata` of the full path. Each folder's cache is a list sorted by plugin
-//! folder name: a rescan sorts the folder's listing and walks it and the old list side by
-//! side (no hashing), moving each entry to the new list, and its result comes out sorted by
-//! name. So a rescan copies only what it returns.
+//! A rescan that finds nothing changed asks for the status of each folder and of each
+//! manifest in it: one system call each. On Linux the folder is opened once and each
+//! manifest's status is asked with `statx` relative to it (`name/plugin.toml`: a two-step
+//! path lookup instead of one from the root); elsewhere with `std::fs::metadata` of the full
+//! path. Each folder's cache is a list sorted by plugin folder name, walked beside the sorted
+//! listing (no hashing), its entries moved to the next scan's list — checked in place when
+//! the listing was reused; the result comes out sorted by name. So a rescan copies only what
+//! it returns.
 //!
 //! # Concurrency
 //! Each folder is scanned on its own thread (`std::thread::scope`): the scan is plain blocking
@@ -43,8 +52,8 @@ use serde::Serialize;
 
 use super::manifest::{io_problem, read_manifest, ManifestError, ManifestProblem, PluginManifest};
 
-/// How much older than a scan a modification time must be for the scan's cache to trust it
-/// (see the module docs).
+/// How much older than a scan a modification time must be for the scan's cache to trust it:
+/// a manifest's, to reuse it unread; a folder's, to reuse its listing (see the module docs).
 pub const TRUSTED_AGE: Duration = Duration::from_secs(2);
 
 /// Scans plugin folders and caches the manifests it parsed. Keep one and call
@@ -83,9 +92,8 @@ struct FolderCache {
     /// The entries that may be plugin folders (not hidden: folders and links), sorted by
     /// name.
     entries: Vec<sys::Entry>,
-    /// `(plugin folder name, what was found in it)`, sorted by name. Boxed: entries move from
-    /// one scan's list to the next.
-    plugins: Vec<(OsString, Box<Cached>)>,
+    /// `(plugin folder name, what was found in it)`, sorted by name.
+    plugins: Vec<(OsString, Cached)>,
 }
 
 #[derive(Debug)]
@@ -101,14 +109,14 @@ struct Cached {
 }
 
 impl Cached {
-    fn failed(path: PathBuf, error: ManifestError) -> Box<Self> {
-        Box::new(Self {
+    fn failed(path: PathBuf, error: ManifestError) -> Self {
+        Self {
             path,
             stamp: None,
             trusted: false,
             hash: 0,
             manifest: Err(error),
-        })
+        }
     }
 }
 
@@ -205,6 +213,11 @@ pub struct ScanStats {
     pub folders: usize,
     /// Folders that do not exist (skipped).
     pub missing_folders: usize,
+    /// Folders listed. A folder whose status (modification and status-change times, inode)
+    /// is that of the last scan, and whose modification time was at least [`TRUSTED_AGE`]
+    /// older than that scan, had no entry added, removed or renamed: its last listing is
+    /// reused (its manifests are still checked one by one).
+    pub listed: usize,
     /// Plugin folders seen (before resolving names across folders).
     pub manifests: usize,
     /// Manifests read and parsed (new or changed).
@@ -278,6 +291,7 @@ impl Scanner {
             let s = fs.stats;
             scan.stats.folders += 1;
             scan.stats.missing_folders += s.missing_folders;
+            scan.stats.listed += s.listed;
             scan.stats.manifests += s.manifests;
             scan.stats.parsed += s.parsed;
             scan.stats.reused += s.reused;
@@ -352,11 +366,12 @@ fn scan_folder(path: &Path, old: FolderCache, now: SystemTime) -> FolderScan {
     };
     // The status before the listing: a change made while listing shows at the next scan.
     let status = folder.status().ok();
-    let entries = match old.status {
-        // Nothing was added, removed or renamed in the folder (each changes its times).
-        Some(old_status) if old.trusted && status == Some(old_status) => old.entries,
-        _ => match folder.list() {
+    let relisted = !matches!(old.status, Some(old_status)
+        if old.trusted && status == Some(old_status));
+    let entries = if relisted {
+        match folder.list() {
             Ok(mut entries) => {
+                out.stats.listed = 1;
                 entries.retain(|entry| {
                     !entry.name.as_encoded_bytes().starts_with(b".")
                         && !matches!(entry.kind, sys::Kind::Other)
@@ -365,30 +380,17 @@ fn scan_folder(path: &Path, old: FolderCache, now: SystemTime) -> FolderScan {
                 entries
             }
             Err(e) => return cannot_list(e, out),
-        },
+        }
+    } else {
+        // Nothing was added, removed or renamed in the folder (each changes its times).
+        old.entries
     };
     out.cache.status = status;
     out.cache.trusted = status.is_some_and(|s| s.trusted(now));
     out.found.reserve(entries.len());
-    out.cache.plugins.reserve(entries.len());
     let mut scratch = Vec::new();
-    // Both sorted by name: an old entry is this scan's `previous` or gone.
-    let mut old = old.plugins.into_iter().peekable();
-    for entry in &entries {
-        // A link is a plugin folder if it leads to a folder (asked each time: its target may
-        // have changed).
-        if matches!(entry.kind, sys::Kind::Follow) && !folder.is_dir(&entry.name) {
-            continue;
-        }
-        out.stats.manifests += 1;
-        while old.next_if(|(name, _)| *name < entry.name).is_some() {}
-        let previous = old.next_if(|(name, _)| *name == entry.name);
-        let stamp = folder.stamp(&entry.name, &mut scratch);
-        let (name, previous) = match previous {
-            Some((name, cached)) => (name, Some(cached)),
-            None => (entry.name.clone(), None),
-        };
-        let cached = load(&folder, &name, stamp, previous, now, &mut out.stats);
+    let mut found = |name: OsString, stamp, previous, stats: &mut ScanStats| {
+        let cached = load(&folder, &name, stamp, previous, now, stats);
         let shown = match name.to_str() {
             Some(shown) => shown.to_owned(),
             None => name.to_string_lossy().into_owned(),
@@ -398,8 +400,43 @@ fn scan_folder(path: &Path, old: FolderCache, now: SystemTime) -> FolderScan {
             path: cached.path.clone(),
             manifest: cached.manifest.clone(),
         });
-        out.cache.plugins.push((name, cached));
+        (name, cached)
+    };
+    let mut stats = out.stats;
+    if !relisted && entries.iter().all(|e| matches!(e.kind, sys::Kind::Dir)) {
+        // The same plugin folders as the last scan, in the same order: each entry is
+        // checked in place (collected into the same allocation, in order).
+        out.cache.plugins = old
+            .plugins
+            .into_iter()
+            .map(|(name, previous)| {
+                stats.manifests += 1;
+                let stamp = folder.stamp(&name, &mut scratch);
+                found(name, stamp, Some(previous), &mut stats)
+            })
+            .collect();
+    } else {
+        let mut plugins = Vec::with_capacity(entries.len());
+        // Both sorted by name: an old entry is this scan's `previous` or gone.
+        let mut old = old.plugins.into_iter().peekable();
+        for entry in &entries {
+            // A link is a plugin folder if it leads to a folder (asked each time: its target
+            // may have changed).
+            if matches!(entry.kind, sys::Kind::Follow) && !folder.is_dir(&entry.name) {
+                continue;
+            }
+            stats.manifests += 1;
+            while old.next_if(|(name, _)| *name < entry.name).is_some() {}
+            let previous = old.next_if(|(name, _)| *name == entry.name);
+            let stamp = folder.stamp(&entry.name, &mut scratch);
+            plugins.push(match previous {
+                Some((name, cached)) => found(name, stamp, Some(cached), &mut stats),
+                None => found(entry.name.clone(), stamp, None, &mut stats),
+            });
+        }
+        out.cache.plugins = plugins;
     }
+    out.stats = stats;
     out.cache.entries = entries;
     out
 }
@@ -410,11 +447,11 @@ fn load(
     folder: &sys::Folder,
     name: &OsStr,
     stamp: io::Result<Option<Stamp>>,
-    old: Option<Box<Cached>>,
+    old: Option<Cached>,
     now: SystemTime,
     stats: &mut ScanStats,
-) -> Box<Cached> {
-    let path = |old: Option<Box<Cached>>| match old {
+) -> Cached {
+    let path = |old: Option<Cached>| match old {
         Some(c) => c.path,
         None => folder.manifest_path(name),
     };
@@ -465,13 +502,13 @@ fn load(
     };
     stats.parsed += 1;
     let manifest = PluginManifest::from_bytes(&bytes, &path).map(Arc::new);
-    Box::new(Cached {
+    Cached {
         path,
         stamp: Some(stamp),
         trusted,
         hash,
         manifest,
-    })
+    }
 }
 
 /// A plugins folder: its status, its entries, the status of the manifests in it. On Linux the

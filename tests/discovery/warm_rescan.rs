@@ -161,3 +161,89 @@ fn a_rescan_sees_added_and_removed_folders_and_manifests() {
     assert_eq!((back.stats.parsed, back.stats.reused), (1, 1));
     assert_eq!(description(&back, "b"), "v2");
 }
+
+/// Sets a folder's modification time.
+fn set_folder_time(path: &Path, at: SystemTime) {
+    std::fs::File::open(path).unwrap().set_modified(at).unwrap();
+}
+
+#[test]
+fn an_unchanged_old_folder_is_not_listed_again_yet_added_and_removed_plugin_folders_are_seen() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let past = SystemTime::now() - HOUR;
+    for name in ["a", "b"] {
+        let path = write(&root.join(name).join("plugin.toml"), &manifest(name, "v1"));
+        set_time(&path, past);
+    }
+    set_folder_time(root, past);
+    let mut scanner = Scanner::new();
+    assert_eq!(scanner.scan(&[root]).stats.listed, 1);
+    let warm = scanner.scan(&[root]);
+    assert_eq!(
+        (warm.stats.listed, warm.stats.reused, warm.stats.manifests),
+        (0, 2, 2),
+        "the folder did not change: its listing is reused, each manifest still checked"
+    );
+
+    // A plugin folder added, and the folder's modification time put back: its status-change
+    // time tells.
+    let c = write(&root.join("c/plugin.toml"), &manifest("c", "v1"));
+    set_time(&c, past);
+    set_folder_time(root, past);
+    let added = scanner.scan(&[root]);
+    assert_eq!((added.stats.listed, added.stats.parsed), (1, 1));
+    let names: Vec<&str> = added.plugins.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+
+    // One removed: its modification time is now (not trusted), so the next scan lists again.
+    std::fs::remove_dir_all(root.join("a")).unwrap();
+    let removed = scanner.scan(&[root]);
+    assert_eq!(removed.stats.listed, 1);
+    let names: Vec<&str> = removed.plugins.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["b", "c"]);
+    assert_eq!(scanner.scan(&[root]).stats.listed, 1, "still too recent");
+
+    // A manifest edited in an unchanged folder: seen without a listing.
+    set_folder_time(root, past);
+    assert_eq!(scanner.scan(&[root]).stats.listed, 1);
+    let b = root.join("b/plugin.toml");
+    std::fs::write(&b, manifest("b", "v2")).unwrap();
+    set_time(&b, past + Duration::from_secs(1));
+    let edited = scanner.scan(&[root]);
+    assert_eq!((edited.stats.listed, edited.stats.parsed), (0, 1));
+    assert_eq!(description(&edited, "b"), "v2");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_linked_plugin_folder_is_checked_again_even_when_its_folder_is_unchanged() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    let target = dir.path().join("elsewhere/x");
+    let past = SystemTime::now() - HOUR;
+    let path = write(&target.join("plugin.toml"), &manifest("x", "v1"));
+    set_time(&path, past);
+    std::fs::create_dir_all(&plugins).unwrap();
+    symlink(&target, plugins.join("x")).unwrap();
+    set_folder_time(&plugins, past);
+    let mut scanner = warm_scanner(&plugins, 1);
+
+    // The link's target is now a file: the link is no longer a plugin folder, as a cold
+    // scan says, though nothing changed in `plugins`.
+    std::fs::remove_dir_all(&target).unwrap();
+    std::fs::write(&target, "a file").unwrap();
+    let file = scanner.scan(&[&plugins]);
+    assert_eq!(file.stats.listed, 0);
+    assert!(file.plugins.is_empty());
+    assert!(Scanner::new().scan(&[&plugins]).plugins.is_empty());
+
+    // A folder again.
+    std::fs::remove_file(&target).unwrap();
+    let path = write(&target.join("plugin.toml"), &manifest("x", "v2"));
+    set_time(&path, past);
+    let back = scanner.scan(&[&plugins]);
+    assert_eq!(back.stats.listed, 0);
+    assert_eq!(description(&back, "x"), "v2");
+}
