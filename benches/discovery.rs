@@ -9,12 +9,15 @@
 //! - `cold/N`: a new `Scanner` (empty cache) scans one folder of N plugin folders, each with a
 //!   realistic `plugin.toml` (dependencies, config, priorities, conditions): list, stat, read,
 //!   parse, validate. The files may be in the OS page cache (the fixture is written once).
-//! - `warm/N`: the same scanner scans again, nothing changed: list and stat only.
-//! - `list_and_stat/N`: the floor of a warm rescan without the scanner — `read_dir` and one
-//!   `std::fs::metadata` per manifest — to tell the scanner's own cost from the system's.
+//! - `warm/N`: the same scanner scans again, nothing changed: the status of the folder (its
+//!   listing is reused) and of each manifest (`statx` relative to the folder on Linux).
+//! - `list_and_stat/N`: what the same check costs through `std::fs` — `read_dir` and one
+//!   `std::fs::metadata` of the full path per manifest — the floor of a rescan that lists
+//!   the folder and asks for each manifest's status by path (the scanner before 2026-12-03).
 //!
-//! Fixtures get modification times an hour in the past (`File::set_modified`), so that the
-//! rule "a time within 2 s of the scan is not trusted" does not force the warm scan to hash.
+//! Fixtures (the manifests and the folder) get modification times an hour in the past
+//! (`File::set_modified`), so that the rule "a time within 2 s of the scan is not trusted"
+//! does not force the warm scan to hash the manifests or to list the folder (asserted).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -65,6 +68,10 @@ fn fixture(root: &Path, n: usize) {
         let file = std::fs::File::options().write(true).open(&path).unwrap();
         file.set_modified(past).unwrap();
     }
+    std::fs::File::open(root)
+        .unwrap()
+        .set_modified(past)
+        .unwrap();
 }
 
 fn discovery(c: &mut Criterion) {
@@ -83,6 +90,13 @@ fn discovery(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("cold", n), &n, |b, _| {
             b.iter(|| black_box(Scanner::new().scan(&folders)))
         });
+        // Nothing changed and every modification time is old enough: the warm scan reads no
+        // manifest and does not list the folder.
+        let warm = scanner.scan(&folders).stats;
+        assert_eq!(
+            (warm.parsed, warm.hashed, warm.reused, warm.listed),
+            (0, 0, n, 0)
+        );
         group.bench_with_input(BenchmarkId::new("warm", n), &n, |b, _| {
             b.iter(|| black_box(scanner.scan(&folders)))
         });

@@ -3,34 +3,57 @@
 //! manifests that changed.
 //!
 //! # What a rescan re-reads
-//! A manifest whose path, size and modification time are those of the last scan is reused
-//! without being read — if its modification time was at least [`TRUSTED_AGE`] older than that
-//! scan. A younger time is not trusted (file systems record times coarsely, so a second edit
-//! within the same tick keeps the time): such a file is read and its content hash compared,
-//! and re-parsed only if the content changed. Every other manifest (new, resized, re-timed) is
-//! read and parsed. [`ScanStats`] counts each case.
+//! A manifest whose file status is that of the last scan — size, modification time, and
+//! where the platform gives them (Unix) the status-change time and the file's device and
+//! inode — is reused without being read, if its modification time was at least
+//! [`TRUSTED_AGE`] older than that scan. The status-change time and the inode catch what
+//! keeps size and modification time: an edit whose old time was put back (`touch -r`,
+//! `cp -p`, `rsync -t`), a file renamed over the manifest, a symbolic link pointed at another
+//! file (links are followed: the status is the target's). A younger modification time is not
+//! trusted (file systems record times coarsely, so a second edit within the same tick keeps
+//! the time): such a file is read and its content hash compared, and re-parsed only if the
+//! content changed. Every other manifest (new, resized, re-timed, replaced) is read and
+//! parsed. [`ScanStats`] counts each case.
+//!
+//! # What a rescan re-lists
+//! A folder (of plugin folders) is listed again unless its own status — modification and
+//! status-change times, device and inode — is that of the last scan and its modification
+//! time was at least [`TRUSTED_AGE`] older than that scan: adding, removing or renaming an
+//! entry changes a folder's times, so its last listing still holds. Entries that are symbolic
+//! links are followed again on every scan (a link's target may have changed without the
+//! folder changing). [`ScanStats::listed`] counts the folders listed.
+//!
+//! # Cost
+//! A rescan that finds nothing changed asks for the status of each folder and of each
+//! manifest in it: one system call each. On Linux the folder is opened once and each
+//! manifest's status is asked with `statx` relative to it (`name/plugin.toml`: a two-step
+//! path lookup instead of one from the root); elsewhere with `std::fs::metadata` of the full
+//! path. Each folder's cache is a list sorted by plugin folder name, walked beside the sorted
+//! listing (no hashing), its entries moved to the next scan's list — checked in place when
+//! the listing was reused; the result comes out sorted by name. So a rescan copies only what
+//! it returns.
 //!
 //! # Concurrency
 //! Each folder is scanned on its own thread (`std::thread::scope`): the scan is plain blocking
 //! file I/O, so it needs no async runtime (a command-line tool or a bench runs it as is), and
-//! scoped threads borrow the cache and the folder list instead of copying them into
-//! `'static` tasks; all are joined before `scan` returns. From async code, call it through
+//! scoped threads borrow the folder list instead of copying it into `'static` tasks; all are
+//! joined before `scan` returns. From async code, call it through
 //! `tokio::task::spawn_blocking`.
 
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::hash::{DefaultHasher, Hasher};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use super::manifest::{
-    io_problem, read_manifest, ManifestError, ManifestProblem, PluginManifest, MANIFEST_FILE,
-};
+use super::manifest::{io_problem, read_manifest, ManifestError, ManifestProblem, PluginManifest};
 
-/// How much older than a scan a modification time must be for the scan's cache to trust it
-/// (see the module docs).
+/// How much older than a scan a modification time must be for the scan's cache to trust it:
+/// a manifest's, to reuse it unread; a folder's, to reuse its listing (see the module docs).
 pub const TRUSTED_AGE: Duration = Duration::from_secs(2);
 
 /// Scans plugin folders and caches the manifests it parsed. Keep one and call
@@ -55,17 +78,81 @@ pub const TRUSTED_AGE: Duration = Duration::from_secs(2);
 /// ```
 #[derive(Debug, Default)]
 pub struct Scanner {
-    cache: HashMap<PathBuf, Cached>,
+    /// Per folder (as given to `scan`), per plugin folder name.
+    cache: HashMap<PathBuf, FolderCache>,
 }
 
-#[derive(Debug, Clone)]
+/// What the last scan found in one folder.
+#[derive(Debug, Default)]
+struct FolderCache {
+    /// The folder's status before it was listed; `None` if it could not be read.
+    status: Option<Stamp>,
+    /// `status.modified` was at least [`TRUSTED_AGE`] older than that scan.
+    trusted: bool,
+    /// The entries that may be plugin folders (not hidden: folders and links), sorted by
+    /// name.
+    entries: Vec<sys::Entry>,
+    /// `(plugin folder name, what was found in it)`, sorted by name.
+    plugins: Vec<(OsString, Cached)>,
+}
+
+#[derive(Debug)]
 struct Cached {
-    size: u64,
-    modified: SystemTime,
-    /// `modified` was at least [`TRUSTED_AGE`] older than the scan that read the file.
+    /// `<folder>/<name>/plugin.toml`.
+    path: PathBuf,
+    /// The file's status when it was read; `None` when it could not be (never equal).
+    stamp: Option<Stamp>,
+    /// The modification time was at least [`TRUSTED_AGE`] older than the scan that read it.
     trusted: bool,
     hash: u64,
     manifest: Result<Arc<PluginManifest>, ManifestError>,
+}
+
+impl Cached {
+    fn failed(path: PathBuf, error: ManifestError) -> Self {
+        Self {
+            path,
+            stamp: None,
+            trusted: false,
+            hash: 0,
+            manifest: Err(error),
+        }
+    }
+}
+
+/// What a rescan compares to tell whether a manifest may have changed (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    size: u64,
+    modified: SystemTime,
+    /// The status-change time (seconds, nanoseconds); zero where the platform has none.
+    changed: (i64, i64),
+    /// Device and inode; zero where the platform has none.
+    file: (u64, u64),
+}
+
+impl Stamp {
+    fn of_metadata(meta: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let (changed, file) = {
+            use std::os::unix::fs::MetadataExt;
+            ((meta.ctime(), meta.ctime_nsec()), (meta.dev(), meta.ino()))
+        };
+        #[cfg(not(unix))]
+        let (changed, file) = ((0, 0), (0, 0));
+        Self {
+            size: meta.len(),
+            modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+            changed,
+            file,
+        }
+    }
+
+    /// The modification time is at least [`TRUSTED_AGE`] older than `now`.
+    fn trusted(&self, now: SystemTime) -> bool {
+        now.duration_since(self.modified)
+            .is_ok_and(|age| age >= TRUSTED_AGE)
+    }
 }
 
 /// What a [`Scanner::scan`] found.
@@ -126,6 +213,11 @@ pub struct ScanStats {
     pub folders: usize,
     /// Folders that do not exist (skipped).
     pub missing_folders: usize,
+    /// Folders listed. A folder whose status (modification and status-change times, inode)
+    /// is that of the last scan, and whose modification time was at least [`TRUSTED_AGE`]
+    /// older than that scan, had no entry added, removed or renamed: its last listing is
+    /// reused (its manifests are still checked one by one).
+    pub listed: usize,
     /// Plugin folders seen (before resolving names across folders).
     pub manifests: usize,
     /// Manifests read and parsed (new or changed).
@@ -140,7 +232,8 @@ pub struct ScanStats {
 /// One folder's results.
 #[derive(Default)]
 struct FolderScan {
-    found: Vec<(String, PathBuf, Cached)>,
+    found: Vec<ScannedPlugin>,
+    cache: FolderCache,
     stats: ScanStats,
     error: Option<FolderError>,
 }
@@ -155,20 +248,25 @@ impl Scanner {
     /// same name, logged and listed in [`Scan::shadowed`]), each on its own thread. A folder
     /// holds one sub-folder per plugin; files and hidden entries (`.name`) in it are ignored.
     /// Never fails: each bad manifest or folder is reported in the result and the others are
-    /// scanned normally.
+    /// scanned normally. The cache keeps the folders of this scan only.
     pub fn scan<P: AsRef<Path> + Sync>(&mut self, folders: &[P]) -> Scan {
         let now = SystemTime::now();
-        let cache = &self.cache;
+        let olds: Vec<FolderCache> = folders
+            .iter()
+            .map(|f| self.cache.remove(f.as_ref()).unwrap_or_default())
+            .collect();
         let scans: Vec<FolderScan> = if folders.len() <= 1 {
             folders
                 .iter()
-                .map(|f| scan_folder(f.as_ref(), cache, now))
+                .zip(olds)
+                .map(|(f, old)| scan_folder(f.as_ref(), old, now))
                 .collect()
         } else {
             std::thread::scope(|s| {
                 let handles: Vec<_> = folders
                     .iter()
-                    .map(|f| s.spawn(move || scan_folder(f.as_ref(), cache, now)))
+                    .zip(olds)
+                    .map(|(f, old)| s.spawn(move || scan_folder(f.as_ref(), old, now)))
                     .collect();
                 handles
                     .into_iter()
@@ -186,149 +284,453 @@ impl Scanner {
             })
         };
         let mut scan = Scan::default();
-        let mut cache = HashMap::with_capacity(self.cache.len());
-        let mut by_name: HashMap<String, usize> = HashMap::new();
-        for folder in scans {
-            let s = folder.stats;
+        self.cache.clear();
+        // Each folder's manifests, sorted by name.
+        let mut found: Vec<Vec<ScannedPlugin>> = Vec::with_capacity(scans.len());
+        for (folder, fs) in folders.iter().zip(scans) {
+            let s = fs.stats;
             scan.stats.folders += 1;
             scan.stats.missing_folders += s.missing_folders;
+            scan.stats.listed += s.listed;
             scan.stats.manifests += s.manifests;
             scan.stats.parsed += s.parsed;
             scan.stats.reused += s.reused;
             scan.stats.hashed += s.hashed;
-            scan.folder_errors.extend(folder.error);
-            for (name, path, cached) in folder.found {
-                let plugin = ScannedPlugin {
-                    name: name.clone(),
-                    path: path.clone(),
-                    manifest: cached.manifest.clone(),
-                };
-                cache.insert(path, cached);
-                match by_name.get(&name) {
-                    Some(&i) => {
-                        let old = std::mem::replace(&mut scan.plugins[i], plugin);
-                        let shadowed = Shadowed {
-                            name,
-                            used: scan.plugins[i].path.clone(),
-                            ignored: old.path,
-                        };
-                        tracing::info!(
-                            plugin = %shadowed.name,
-                            used = %shadowed.used.display(),
-                            ignored = %shadowed.ignored.display(),
-                            "two plugin folders have a plugin of this name: the later folder's is used"
-                        );
-                        scan.shadowed.push(shadowed);
-                    }
-                    None => {
-                        by_name.insert(name, scan.plugins.len());
-                        scan.plugins.push(plugin);
-                    }
-                }
-            }
+            scan.folder_errors.extend(fs.error);
+            self.cache.insert(folder.as_ref().to_owned(), fs.cache);
+            found.push(fs.found);
         }
-        scan.plugins.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        self.cache = cache;
+        // Sorted by the names' bytes; a non-UTF-8 name, shown with replacement characters, may
+        // sort differently (a stable sort of a sorted list only checks it).
+        let by_name = |a: &ScannedPlugin, b: &ScannedPlugin| a.name.cmp(&b.name);
+        if found.len() <= 1 {
+            // One folder (the common case): its list is the result, no name to resolve.
+            scan.plugins = found.pop().unwrap_or_default();
+            scan.plugins.sort_by(by_name);
+            return scan;
+        }
+        // Every manifest, with its folder's index; sorted by name and then (stable) folder,
+        // the last of each name wins.
+        let mut found: Vec<(usize, ScannedPlugin)> = found
+            .into_iter()
+            .enumerate()
+            .flat_map(|(i, plugins)| plugins.into_iter().map(move |p| (i, p)))
+            .collect();
+        found.sort_by(|(_, a), (_, b)| by_name(a, b));
+        scan.plugins.reserve(found.len());
+        // Each with the index of the folder of the manifest that replaced another.
+        let mut shadowed: Vec<(usize, Shadowed)> = Vec::new();
+        let mut found = found.into_iter().peekable();
+        while let Some((_, mut used)) = found.next() {
+            while let Some((i, later)) = found.next_if(|(_, p)| p.name == used.name) {
+                let ignored = std::mem::replace(&mut used, later);
+                let s = Shadowed {
+                    name: used.name.clone(),
+                    used: used.path.clone(),
+                    ignored: ignored.path,
+                };
+                tracing::info!(
+                    plugin = %s.name,
+                    used = %s.used.display(),
+                    ignored = %s.ignored.display(),
+                    "two plugin folders have a plugin of this name: the later folder's is used"
+                );
+                shadowed.push((i, s));
+            }
+            scan.plugins.push(used);
+        }
+        // In folder order (stable: by name within a folder).
+        shadowed.sort_by_key(|(i, _)| *i);
+        scan.shadowed = shadowed.into_iter().map(|(_, s)| s).collect();
         scan
     }
 }
 
-fn scan_folder(folder: &Path, cache: &HashMap<PathBuf, Cached>, now: SystemTime) -> FolderScan {
+fn scan_folder(path: &Path, old: FolderCache, now: SystemTime) -> FolderScan {
     let mut out = FolderScan::default();
-    let entries = match std::fs::read_dir(folder) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            tracing::debug!(folder = %folder.display(), "plugin folder does not exist: skipped");
+    let cannot_list = |e: io::Error, mut out: FolderScan| {
+        if e.kind() == io::ErrorKind::NotFound {
+            tracing::debug!(folder = %path.display(), "plugin folder does not exist: skipped");
             out.stats.missing_folders = 1;
-            return out;
-        }
-        Err(e) => {
+        } else {
             out.error = Some(FolderError {
-                folder: folder.to_owned(),
+                folder: path.to_owned(),
                 message: format!("cannot list the plugin folder: {e}"),
             });
-            return out;
         }
+        out
     };
-    for entry in entries {
-        let Ok(entry) = entry else { continue };
-        let file_name = entry.file_name();
-        let name = file_name.to_string_lossy();
-        if name.starts_with('.') {
-            continue;
+    let folder = match sys::Folder::open(path) {
+        Ok(folder) => folder,
+        Err(e) => return cannot_list(e, out),
+    };
+    // The status before the listing: a change made while listing shows at the next scan.
+    let status = folder.status().ok();
+    let relisted = !matches!(old.status, Some(old_status)
+        if old.trusted && status == Some(old_status));
+    let entries = if relisted {
+        match folder.list() {
+            Ok(mut entries) => {
+                out.stats.listed = 1;
+                entries.retain(|entry| {
+                    !entry.name.as_encoded_bytes().starts_with(b".")
+                        && !matches!(entry.kind, sys::Kind::Other)
+                });
+                entries.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+                entries
+            }
+            Err(e) => return cannot_list(e, out),
         }
-        let dir = entry.path();
-        // Plugin folders may be symbolic links to folders (followed: one more `stat`); anything
-        // else is not a plugin.
-        let is_dir = match entry.file_type() {
-            Ok(t) if t.is_symlink() => std::fs::metadata(&dir).is_ok_and(|m| m.is_dir()),
-            Ok(t) => t.is_dir(),
-            Err(_) => false,
+    } else {
+        // Nothing was added, removed or renamed in the folder (each changes its times).
+        old.entries
+    };
+    out.cache.status = status;
+    out.cache.trusted = status.is_some_and(|s| s.trusted(now));
+    out.found.reserve(entries.len());
+    let mut scratch = Vec::new();
+    let mut found = |name: OsString, stamp, previous, stats: &mut ScanStats| {
+        let cached = load(&folder, &name, stamp, previous, now, stats);
+        let shown = match name.to_str() {
+            Some(shown) => shown.to_owned(),
+            None => name.to_string_lossy().into_owned(),
         };
-        if !is_dir {
-            continue;
+        out.found.push(ScannedPlugin {
+            name: shown,
+            path: cached.path.clone(),
+            manifest: cached.manifest.clone(),
+        });
+        (name, cached)
+    };
+    let mut stats = out.stats;
+    if !relisted && entries.iter().all(|e| matches!(e.kind, sys::Kind::Dir)) {
+        // The same plugin folders as the last scan, in the same order: each entry is
+        // checked in place (collected into the same allocation, in order).
+        out.cache.plugins = old
+            .plugins
+            .into_iter()
+            .map(|(name, previous)| {
+                stats.manifests += 1;
+                let stamp = folder.stamp(&name, &mut scratch);
+                found(name, stamp, Some(previous), &mut stats)
+            })
+            .collect();
+    } else {
+        let mut plugins = Vec::with_capacity(entries.len());
+        // Both sorted by name: an old entry is this scan's `previous` or gone.
+        let mut old = old.plugins.into_iter().peekable();
+        for entry in &entries {
+            // A link is a plugin folder if it leads to a folder (asked each time: its target
+            // may have changed).
+            if matches!(entry.kind, sys::Kind::Follow) && !folder.is_dir(&entry.name) {
+                continue;
+            }
+            stats.manifests += 1;
+            while old.next_if(|(name, _)| *name < entry.name).is_some() {}
+            let previous = old.next_if(|(name, _)| *name == entry.name);
+            let stamp = folder.stamp(&entry.name, &mut scratch);
+            plugins.push(match previous {
+                Some((name, cached)) => found(name, stamp, Some(cached), &mut stats),
+                None => found(entry.name.clone(), stamp, None, &mut stats),
+            });
         }
-        out.stats.manifests += 1;
-        let path = dir.join(MANIFEST_FILE);
-        let cached = load(&path, cache.get(&path), now, &mut out.stats);
-        out.found.push((name.into_owned(), path, cached));
+        out.cache.plugins = plugins;
     }
+    out.stats = stats;
+    out.cache.entries = entries;
     out
 }
 
-/// The manifest at `path`, from `old` when it did not change.
-fn load(path: &Path, old: Option<&Cached>, now: SystemTime, stats: &mut ScanStats) -> Cached {
-    let fail = |e: ManifestError| Cached {
-        size: 0,
-        modified: SystemTime::UNIX_EPOCH,
-        trusted: false,
-        hash: 0,
-        manifest: Err(e),
+/// The manifest in the plugin folder `name` of `folder`, whose status is `stamp`, from `old`
+/// when it did not change.
+fn load(
+    folder: &sys::Folder,
+    name: &OsStr,
+    stamp: io::Result<Option<Stamp>>,
+    old: Option<Cached>,
+    now: SystemTime,
+    stats: &mut ScanStats,
+) -> Cached {
+    let path = |old: Option<Cached>| match old {
+        Some(c) => c.path,
+        None => folder.manifest_path(name),
     };
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) => return fail(ManifestError::new(path, io_problem(path, &e))),
-    };
-    if !meta.is_file() {
-        return fail(ManifestError::new(path, ManifestProblem::NotAFile));
-    }
-    let (size, modified) = (
-        meta.len(),
-        meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
-    );
-    let trusted = now
-        .duration_since(modified)
-        .is_ok_and(|age| age >= TRUSTED_AGE);
-    let same = old.filter(|c| c.size == size && c.modified == modified);
-    if let Some(c) = same {
-        if c.trusted {
-            stats.reused += 1;
-            return c.clone();
+    let stamp = match stamp {
+        Ok(Some(stamp)) => stamp,
+        Ok(None) => {
+            let path = path(old);
+            let error = ManifestError::new(&path, ManifestProblem::NotAFile);
+            return Cached::failed(path, error);
         }
-    }
+        Err(e) => {
+            let path = path(old);
+            let error = ManifestError::new(&path, io_problem(&path, &e));
+            return Cached::failed(path, error);
+        }
+    };
+    let trusted = stamp.trusted(now);
+    let same = match old {
+        Some(c) if c.stamp == Some(stamp) && c.trusted => {
+            stats.reused += 1;
+            return c;
+        }
+        Some(c) if c.stamp == Some(stamp) => Ok(c),
+        other => Err(path(other)),
+    };
+    let path = match &same {
+        Ok(c) => &c.path,
+        Err(path) => path,
+    };
     let bytes = match read_manifest(path) {
         Ok(bytes) => bytes,
-        Err(e) => return fail(e),
+        Err(e) => return Cached::failed(same.map_or_else(|p| p, |c| c.path), e),
     };
     let mut hasher = DefaultHasher::new();
     hasher.write(&bytes);
     let hash = hasher.finish();
-    if let Some(c) = same {
-        stats.hashed += 1;
-        if c.hash == hash {
-            stats.reused += 1;
-            return Cached {
-                trusted,
-                ..c.clone()
-            };
+    let path = match same {
+        Ok(mut c) => {
+            stats.hashed += 1;
+            if c.hash == hash {
+                stats.reused += 1;
+                c.trusted = trusted;
+                return c;
+            }
+            c.path
         }
-    }
+        Err(path) => path,
+    };
     stats.parsed += 1;
+    let manifest = PluginManifest::from_bytes(&bytes, &path).map(Arc::new);
     Cached {
-        size,
-        modified,
+        path,
+        stamp: Some(stamp),
         trusted,
         hash,
-        manifest: PluginManifest::from_bytes(&bytes, path).map(Arc::new),
+        manifest,
+    }
+}
+
+/// A plugins folder: its status, its entries, the status of the manifests in it. On Linux the
+/// folder is opened once and each manifest's status asked relative to it (`statx`).
+#[cfg(target_os = "linux")]
+mod sys {
+    use std::ffi::{OsStr, OsString};
+    use std::io;
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    use std::path::{Path, PathBuf};
+    use std::time::{Duration, SystemTime};
+
+    use rustix::fd::OwnedFd;
+    use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, Statx, StatxFlags, StatxTimestamp};
+
+    use super::super::manifest::MANIFEST_FILE;
+    use super::Stamp;
+
+    #[derive(Debug)]
+    pub(super) enum Kind {
+        Dir,
+        /// A symbolic link or an entry of unknown type: its status tells.
+        Follow,
+        Other,
+    }
+
+    #[derive(Debug)]
+    pub(super) struct Entry {
+        pub(super) name: OsString,
+        pub(super) kind: Kind,
+    }
+
+    pub(super) struct Folder {
+        path: PathBuf,
+        fd: OwnedFd,
+    }
+
+    const STAMP: StatxFlags = StatxFlags::TYPE
+        .union(StatxFlags::SIZE)
+        .union(StatxFlags::MTIME)
+        .union(StatxFlags::CTIME)
+        .union(StatxFlags::INO);
+
+    impl Folder {
+        pub(super) fn open(path: &Path) -> io::Result<Self> {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            let fd = rustix::fs::open(path, flags, Mode::empty())?;
+            Ok(Self {
+                path: path.to_owned(),
+                fd,
+            })
+        }
+
+        /// The folder's own status.
+        pub(super) fn status(&self) -> io::Result<Stamp> {
+            match rustix::fs::statx(&self.fd, "", AtFlags::EMPTY_PATH, STAMP) {
+                Ok(s) => Ok(stamp(&s)),
+                // A kernel older than 4.11, or a sandbox that forbids `statx`.
+                Err(rustix::io::Errno::NOSYS) => {
+                    Ok(Stamp::of_metadata(&std::fs::metadata(&self.path)?))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+
+        /// The folder's entries, in no order.
+        pub(super) fn list(&self) -> io::Result<Vec<Entry>> {
+            let mut dir = Dir::read_from(&self.fd)?;
+            let mut entries = Vec::new();
+            while let Some(entry) = dir.read() {
+                // Like `std::fs::read_dir`: an entry that cannot be read is skipped (and `Dir`
+                // stops after an error).
+                let Ok(entry) = entry else { continue };
+                let kind = match entry.file_type() {
+                    FileType::Directory => Kind::Dir,
+                    FileType::Symlink | FileType::Unknown => Kind::Follow,
+                    _ => Kind::Other,
+                };
+                let name = OsString::from_vec(entry.file_name().to_bytes().to_vec());
+                entries.push(Entry { name, kind });
+            }
+            Ok(entries)
+        }
+
+        /// Whether the entry `name` is a folder or a link to one.
+        pub(super) fn is_dir(&self, name: &OsStr) -> bool {
+            rustix::fs::statx(&self.fd, name, AtFlags::empty(), StatxFlags::TYPE)
+                .is_ok_and(|s| FileType::from_raw_mode(s.stx_mode.into()) == FileType::Directory)
+        }
+
+        pub(super) fn manifest_path(&self, name: &OsStr) -> PathBuf {
+            self.path.join(name).join(MANIFEST_FILE)
+        }
+
+        /// The status of `<name>/plugin.toml` (links followed): `None` if not a regular file.
+        /// `scratch` holds the relative path (one buffer for all the calls of a scan).
+        pub(super) fn stamp(
+            &self,
+            name: &OsStr,
+            scratch: &mut Vec<u8>,
+        ) -> io::Result<Option<Stamp>> {
+            scratch.clear();
+            scratch.extend_from_slice(name.as_bytes());
+            scratch.push(b'/');
+            scratch.extend_from_slice(MANIFEST_FILE.as_bytes());
+            let relative = OsStr::from_bytes(scratch);
+            match rustix::fs::statx(&self.fd, relative, AtFlags::empty(), STAMP) {
+                Ok(s) => Ok(
+                    (FileType::from_raw_mode(s.stx_mode.into()) == FileType::RegularFile)
+                        .then(|| stamp(&s)),
+                ),
+                Err(rustix::io::Errno::NOSYS) => {
+                    let meta = std::fs::metadata(self.manifest_path(name))?;
+                    Ok(meta.is_file().then(|| Stamp::of_metadata(&meta)))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+
+    fn stamp(s: &Statx) -> Stamp {
+        Stamp {
+            size: s.stx_size,
+            modified: time(s.stx_mtime),
+            changed: (s.stx_ctime.tv_sec, i64::from(s.stx_ctime.tv_nsec)),
+            file: (
+                rustix::fs::makedev(s.stx_dev_major, s.stx_dev_minor),
+                s.stx_ino,
+            ),
+        }
+    }
+
+    fn time(t: StatxTimestamp) -> SystemTime {
+        let epoch = SystemTime::UNIX_EPOCH;
+        let secs = Duration::from_secs(t.tv_sec.unsigned_abs());
+        let at = if t.tv_sec >= 0 {
+            epoch.checked_add(secs)
+        } else {
+            epoch.checked_sub(secs)
+        };
+        at.and_then(|at| at.checked_add(Duration::from_nanos(t.tv_nsec.into())))
+            .unwrap_or(epoch)
+    }
+}
+
+/// A plugins folder: its status, its entries, the status of the manifests in it, through
+/// `std::fs` (full paths).
+#[cfg(not(target_os = "linux"))]
+mod sys {
+    use std::ffi::{OsStr, OsString};
+    use std::io;
+    use std::path::{Path, PathBuf};
+
+    use super::super::manifest::MANIFEST_FILE;
+    use super::Stamp;
+
+    #[derive(Debug)]
+    pub(super) enum Kind {
+        Dir,
+        /// A symbolic link: its target's status tells.
+        Follow,
+        Other,
+    }
+
+    #[derive(Debug)]
+    pub(super) struct Entry {
+        pub(super) name: OsString,
+        pub(super) kind: Kind,
+    }
+
+    pub(super) struct Folder {
+        path: PathBuf,
+    }
+
+    impl Folder {
+        pub(super) fn open(path: &Path) -> io::Result<Self> {
+            Ok(Self {
+                path: path.to_owned(),
+            })
+        }
+
+        /// The folder's own status.
+        pub(super) fn status(&self) -> io::Result<Stamp> {
+            Ok(Stamp::of_metadata(&std::fs::metadata(&self.path)?))
+        }
+
+        /// The folder's entries, in no order.
+        pub(super) fn list(&self) -> io::Result<Vec<Entry>> {
+            let mut entries = Vec::new();
+            for entry in std::fs::read_dir(&self.path)? {
+                let Ok(entry) = entry else { continue };
+                let kind = match entry.file_type() {
+                    Ok(t) if t.is_symlink() => Kind::Follow,
+                    Ok(t) if t.is_dir() => Kind::Dir,
+                    _ => Kind::Other,
+                };
+                entries.push(Entry {
+                    name: entry.file_name(),
+                    kind,
+                });
+            }
+            Ok(entries)
+        }
+
+        /// Whether the entry `name` is a folder or a link to one.
+        pub(super) fn is_dir(&self, name: &OsStr) -> bool {
+            std::fs::metadata(self.path.join(name)).is_ok_and(|m| m.is_dir())
+        }
+
+        pub(super) fn manifest_path(&self, name: &OsStr) -> PathBuf {
+            self.path.join(name).join(MANIFEST_FILE)
+        }
+
+        /// The status of `<name>/plugin.toml` (links followed): `None` if not a regular file.
+        /// (`scratch` is for the Linux version's relative path.)
+        pub(super) fn stamp(
+            &self,
+            name: &OsStr,
+            _scratch: &mut Vec<u8>,
+        ) -> io::Result<Option<Stamp>> {
+            let meta = std::fs::metadata(self.manifest_path(name))?;
+            Ok(meta.is_file().then(|| Stamp::of_metadata(&meta)))
+        }
     }
 }

@@ -184,10 +184,13 @@ fn a_too_recent_modification_time_is_not_trusted_so_same_size_edits_are_seen() {
     );
 
     // An edit of the same size within the same time tick: same size and time, new content.
+    // (Where the platform gives a status-change time, the new one already tells, so the file
+    // is re-parsed without a hash comparison; within one tick of that time too, the hash
+    // would tell.)
     std::fs::write(&path, manifest("x", "two")).unwrap();
     set_time(&path, when);
     let edited = scanner.scan(&[dir.path()]);
-    assert_eq!((edited.stats.parsed, edited.stats.hashed), (1, 1));
+    assert_eq!(edited.stats.parsed, 1);
     assert_eq!(description(&edited, "x"), "two");
 }
 

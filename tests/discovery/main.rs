@@ -8,3 +8,4 @@
 
 mod folders;
 mod manifest;
+mod warm_rescan;
