@@ -79,7 +79,12 @@ fn list_prints_a_table_sorted_by_name_with_every_column() {
         "{}",
         dir.path().join("audit/plugin.toml").display()
     )));
-    assert!(lines[1].ends_with("found, not loadable: process plugins are not supported yet"));
+    #[cfg(feature = "process")]
+    assert!(lines[1].ends_with("process: started by its host"), "{text}");
+    #[cfg(not(feature = "process"))]
+    assert!(lines[1].ends_with(
+        "found, not loadable: process plugins need hookwire's cargo feature `process`; enable it"
+    ));
     assert!(
         lines[2].contains("skipped: the host does not declare feature \"beta\""),
         "{text}"

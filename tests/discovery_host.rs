@@ -368,6 +368,13 @@ fn every_plugin_found_is_reported_with_its_source_and_why_it_did_not_load() {
         &get("ranked-b").status,
         DiscoveryStatus::Disabled(DisabledBy::File { path }) if path == "hookwire.toml"
     ));
+    // With feature `process`, a process manifest is loaded (not started: `start` does that).
+    #[cfg(feature = "process")]
+    assert!(matches!(
+        get("runner").status,
+        DiscoveryStatus::Loaded { lazy: false }
+    ));
+    #[cfg(not(feature = "process"))]
     assert!(matches!(
         get("runner").status,
         DiscoveryStatus::ProcessNotSupported
@@ -375,7 +382,8 @@ fn every_plugin_found_is_reported_with_its_source_and_why_it_did_not_load() {
     assert!(report.has_problems());
     // The invalid manifest kept its linked plugin out; the others are in the host.
     assert!(host.plugins().get("layered").is_none());
-    assert_eq!(host.plugins().len(), 3);
+    let loaded = if cfg!(feature = "process") { 4 } else { 3 };
+    assert_eq!(host.plugins().len(), loaded);
 
     let text = report.to_string();
     let line = |name: &str| {
@@ -386,9 +394,9 @@ fn every_plugin_found_is_reported_with_its_source_and_why_it_did_not_load() {
             .to_owned()
     };
     assert!(
-        text.starts_with(
-            "6 plugins found, 3 loaded; 1 folder scanned, 4 manifests parsed, 0 reused\n"
-        ),
+        text.starts_with(&format!(
+            "6 plugins found, {loaded} loaded; 1 folder scanned, 4 manifests parsed, 0 reused\n"
+        )),
         "{text}"
     );
     assert_eq!(line("by-code"), "by-code   loaded  [code]");
@@ -401,10 +409,16 @@ fn every_plugin_found_is_reported_with_its_source_and_why_it_did_not_load() {
         format!("layered   invalid manifest: {}:3:11: version \"1.2\" is not semver (expected MAJOR.MINOR.PATCH)", bad.display())
     );
     assert!(line("ranked-b").starts_with("ranked-b  disabled by `enabled = false` in hookwire.toml  [linked (tests/discovery_host.rs:"), "{text}");
+    #[cfg(feature = "process")]
+    assert_eq!(
+        line("runner"),
+        format!("runner    loaded  [{}]", runner.display())
+    );
+    #[cfg(not(feature = "process"))]
     assert_eq!(
         line("runner"),
         format!(
-            "runner    found, not loadable: process plugins are not supported yet  [{}]",
+            "runner    found, not loadable: process plugins need hookwire's cargo feature `process`; enable it  [{}]",
             runner.display()
         )
     );
@@ -421,7 +435,12 @@ fn every_plugin_found_is_reported_with_its_source_and_why_it_did_not_load() {
     };
     assert_eq!(entry("ranked-a")["status"]["status"], "loaded");
     assert_eq!(entry("ranked-a")["source"]["source"], "folder");
-    assert_eq!(entry("runner")["status"]["status"], "process_not_supported");
+    let runner_status = if cfg!(feature = "process") {
+        "loaded"
+    } else {
+        "process_not_supported"
+    };
+    assert_eq!(entry("runner")["status"]["status"], runner_status);
     assert_eq!(
         entry("layered")["status"]["reason"],
         format!(

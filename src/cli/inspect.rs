@@ -135,7 +135,10 @@ pub(crate) fn inspect(
                     _ => {}
                 }
                 if let Some(m) = manifest {
+                    // A process plugin this build cannot load is still checked (a loaded one
+                    // is among the host's plugins).
                     if matches!(m.kind, PluginKind::Process(_))
+                        && matches!(p.status, DiscoveryStatus::ProcessNotSupported)
                         && enabled_by_conditions(m, features)
                     {
                         metas.push(m.meta.clone());
@@ -189,6 +192,11 @@ pub(crate) fn inspect(
                             Ok(()) => {
                                 metas.push(m.meta.clone());
                                 match m.kind {
+                                    #[cfg(feature = "process")]
+                                    PluginKind::Process(_) => {
+                                        "process: started by its host".to_owned()
+                                    }
+                                    #[cfg(not(feature = "process"))]
                                     PluginKind::Process(_) => {
                                         DiscoveryStatus::ProcessNotSupported.to_string()
                                     }

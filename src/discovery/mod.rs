@@ -262,7 +262,9 @@ impl PluginHost {
     /// - an invalid manifest: not loaded, with the error (a linked plugin of that name is not
     ///   added either: its manifest meant to configure it);
     /// - a manifest whose conditions fail: skipped, with the reason;
-    /// - `kind = "process"`: found, not loadable yet;
+    /// - `kind = "process"` (feature `process`; without it, found and not loadable): a
+    ///   [`ProcessPlugin`](crate::external::ProcessPlugin) started by `start` (or, lazy, by
+    ///   the first call that reaches it), as [`process_plugin`] builds it;
     /// - `kind = "linked"`: the linked plugin of that name is added with the manifest's
     ///   `config` (above the plugin's defaults, below the host's config file), `priority`
     ///   overrides (below the file's), `lazy` (the file's `lazy` wins), and its
@@ -339,6 +341,11 @@ impl PluginHost {
                         ) {
                             Err(why) => DiscoveryStatus::Skipped(why),
                             Ok(()) => match (&m.kind, duplicate, instance) {
+                                #[cfg(feature = "process")]
+                                (PluginKind::Process(spec), _, _) => {
+                                    self.add_process(&m, spec, &before)
+                                }
+                                #[cfg(not(feature = "process"))]
                                 (PluginKind::Process(_), _, _) => {
                                     DiscoveryStatus::ProcessNotSupported
                                 }
@@ -378,6 +385,35 @@ impl PluginHost {
         report
     }
 
+    /// Adds the process plugin of manifest `m`.
+    #[cfg(feature = "process")]
+    fn add_process(
+        &self,
+        m: &PluginManifest,
+        spec: &ProcessSpec,
+        before: &BTreeSet<String>,
+    ) -> DiscoveryStatus {
+        if before.contains(&m.meta.name) {
+            return DiscoveryStatus::AlreadyAdded;
+        }
+        let (plugin, meta, lazy, layer) = match process_plugin(m, spec) {
+            Ok(found) => found,
+            Err(why) => return DiscoveryStatus::NotLoadable(why),
+        };
+        let name = meta.name.clone();
+        match self.add_layered(plugin, lazy, meta, layer) {
+            Ok(()) => {}
+            Err(PluginError::Duplicate { .. }) => return DiscoveryStatus::AlreadyAdded,
+            Err(e) => return DiscoveryStatus::Skipped(e.to_string()),
+        }
+        match self.config().disabled_by(&name) {
+            Some(by) => DiscoveryStatus::Disabled(by),
+            None => DiscoveryStatus::Loaded {
+                lazy: self.config().lazy(&name).unwrap_or(lazy),
+            },
+        }
+    }
+
     /// Adds a linked plugin with its manifest's settings, if any.
     fn add_found(
         &self,
@@ -408,6 +444,67 @@ impl PluginHost {
             },
         }
     }
+}
+
+/// A process plugin found in a folder: the plugin, its metadata, `lazy` and its [`Layer`].
+#[cfg(feature = "process")]
+pub(crate) type FoundProcess = (Arc<dyn crate::Plugin>, PluginMeta, bool, Option<Arc<Layer>>);
+
+/// The process plugin of manifest `m` (whose `[process]` table is `spec`), not started:
+/// launched as [`LaunchSpec::from_manifest`](crate::external::LaunchSpec::from_manifest) says
+/// in the manifest's folder, with its `start_timeout_ms`, `restart` (`never`, or on failure
+/// with the default backoff and start limit), `call_timeout_ms` (the impls' timeout unless
+/// the process declares a smaller one), its version (before the process answers) and, when
+/// given, its `hooks` (registered before the process runs: required for a lazy plugin).
+/// Returns it with its metadata, `lazy` and the [`Layer`] of its `[config]` and
+/// `[priority]`.
+///
+/// # Errors
+/// What the host cannot do, saying what to write instead: `instances` above 1 (pooling is
+/// not built yet), a lazy plugin without `hooks`.
+#[cfg(feature = "process")]
+pub(crate) fn process_plugin(
+    m: &PluginManifest,
+    spec: &ProcessSpec,
+) -> Result<FoundProcess, String> {
+    use crate::external::{LaunchSpec, ProcessPlugin};
+    if spec.instances > 1 {
+        return Err(format!(
+            "instances = {}: pooling is not supported yet; use 1",
+            spec.instances
+        ));
+    }
+    if m.lazy && spec.hooks.is_empty() {
+        return Err("lazy = true: a lazy process plugin is registered before its process runs, so its manifest must list the hooks it implements: `[process] hooks = [\"...\"]`".to_owned());
+    }
+    let folder = m.path.parent().unwrap_or_else(|| std::path::Path::new("."));
+    let mut builder = ProcessPlugin::builder(m.meta.name.clone(), "")
+        .launch_spec(LaunchSpec::from_manifest(spec, folder))
+        .start_timeout(spec.start_timeout)
+        .restart(match spec.restart {
+            RestartPolicy::Never => crate::external::RestartPolicy::never(),
+            _ => crate::external::RestartPolicy::default(),
+        });
+    if let Some(v) = &m.meta.version {
+        builder = builder.version(v.to_string());
+    }
+    if !spec.hooks.is_empty() {
+        builder = builder.hooks(spec.hooks.iter().cloned());
+    }
+    if let Some(ms) = spec.limits.call_timeout_ms {
+        builder = builder.call_timeout(std::time::Duration::from_millis(ms));
+    }
+    let layer = Arc::new(Layer {
+        source: m.path.display().to_string(),
+        config: m.config.clone(),
+        priority: m.priority.clone(),
+    });
+    Ok((
+        Arc::new(builder.build()),
+        m.meta.clone(),
+        m.lazy,
+        Some(layer),
+    ))
 }
 
 /// Lays manifest `m` over a linked plugin's metadata (description if it has none, its

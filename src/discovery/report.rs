@@ -98,8 +98,12 @@ pub enum DiscoveryStatus {
     /// Not added: its manifest is not valid.
     #[serde(serialize_with = "as_display")]
     Invalid(ManifestError),
-    /// Found, not loadable: `kind = "process"` plugins are not supported yet.
+    /// Found, not loadable: `kind = "process"` plugins need hookwire's cargo feature
+    /// `process`, which this build lacks.
     ProcessNotSupported,
+    /// Not added: the manifest asks for something this host cannot do (the reason says
+    /// what, and what to write instead).
+    NotLoadable(String),
     /// Not added: a `kind = "linked"` manifest, but no linked plugin has its name.
     NoLinkedPlugin,
     /// Not added: several linked plugins have this name (where each was submitted).
@@ -120,7 +124,10 @@ impl DiscoveryStatus {
     pub fn is_problem(&self) -> bool {
         matches!(
             self,
-            Self::Invalid(_) | Self::NoLinkedPlugin | Self::DuplicateLinked(_)
+            Self::Invalid(_)
+                | Self::NoLinkedPlugin
+                | Self::DuplicateLinked(_)
+                | Self::NotLoadable(_)
         )
     }
 }
@@ -134,8 +141,9 @@ impl fmt::Display for DiscoveryStatus {
             Self::Skipped(why) => write!(f, "skipped: {why}"),
             Self::Invalid(e) => write!(f, "invalid manifest: {e}"),
             Self::ProcessNotSupported => {
-                f.write_str("found, not loadable: process plugins are not supported yet")
+                f.write_str("found, not loadable: process plugins need hookwire's cargo feature `process`; enable it")
             }
+            Self::NotLoadable(why) => write!(f, "not loaded: {why}"),
             Self::NoLinkedPlugin => f.write_str(
                 "not loaded: the manifest is of kind \"linked\" but no linked plugin has this name (is its crate linked? a host needs `use plugin_crate as _;`)",
             ),

@@ -2,6 +2,7 @@
 //! folders of a [`DiscoveryOptions`] and applies each debounced batch of file-system changes.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use notify::RecursiveMode;
@@ -252,15 +253,30 @@ impl PluginHost {
             tracing::info!(plugin = %name, reason = %why, "manifest conditions not met: plugin unloaded");
             return self.unload(name, known, options.grace).await;
         }
-        if let PluginKind::Process(_) = manifest.kind {
-            self.reload_failed_with(
-                name,
-                &format!(
-                    "{}: process plugins cannot be loaded yet",
-                    scanned.path.display()
-                ),
-            );
-            return Applied::Failed;
+        if let PluginKind::Process(spec) = &manifest.kind {
+            #[cfg(feature = "process")]
+            return match super::process_plugin(&manifest, spec) {
+                Ok((plugin, meta, lazy, layer)) => {
+                    self.load_instance(name, plugin, meta, lazy, layer, known, options)
+                        .await
+                }
+                Err(why) => {
+                    self.reload_failed_with(name, &format!("{}: {why}", scanned.path.display()));
+                    Applied::Failed
+                }
+            };
+            #[cfg(not(feature = "process"))]
+            {
+                let _ = spec;
+                self.reload_failed_with(
+                    name,
+                    &format!(
+                        "{}: process plugins need hookwire's cargo feature `process`",
+                        scanned.path.display()
+                    ),
+                );
+                return Applied::Failed;
+            }
         }
         let instance = match instances.get_mut(name).map(std::mem::take) {
             Some(mut list) if list.len() == 1 => list.pop(),
@@ -280,6 +296,22 @@ impl PluginHost {
             return Applied::Failed;
         };
         let (lazy, layer) = apply_manifest(&mut meta, &manifest);
+        self.load_instance(name, plugin, meta, lazy, layer, known, options)
+            .await
+    }
+
+    /// Replaces plugin `name` (if `known`) by `plugin`, or adds and starts it.
+    #[allow(clippy::too_many_arguments)]
+    async fn load_instance(
+        &self,
+        name: &str,
+        plugin: Arc<dyn crate::Plugin>,
+        meta: crate::PluginMeta,
+        lazy: bool,
+        layer: Option<Arc<crate::plugin::Layer>>,
+        known: bool,
+        options: &DiscoveryOptions,
+    ) -> Applied {
         if known {
             return match self
                 .replace_layered(name, plugin, meta, layer, lazy, options.grace)

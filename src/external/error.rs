@@ -145,6 +145,15 @@ pub enum ProcessError {
         /// Why.
         reason: String,
     },
+    /// The process declared other hooks than the ones its manifest lists (`[process] hooks`),
+    /// which the host registered before the process ran.
+    #[error("plugin `{plugin}` declared other hooks than its manifest's `[process] hooks`: {detail}; make the two lists the same")]
+    HooksMismatch {
+        /// The plugin.
+        plugin: String,
+        /// The hooks missing from each side.
+        detail: String,
+    },
     /// A lifecycle request (`start`, `shutdown`, `health`) failed or timed out.
     #[error("plugin `{plugin}` failed `{step}`: {detail}")]
     Lifecycle {

@@ -5,7 +5,7 @@ use std::collections::{HashSet, VecDeque};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -67,7 +67,7 @@ pub async fn with_traceparent<F: std::future::Future>(
 /// Builds a [`ProcessPlugin`]: the program, its arguments, working directory, environment,
 /// configuration and limits. Made by [`ProcessPlugin::builder`].
 #[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until `spawn` is called"]
+#[must_use = "a builder does nothing until `build` or `spawn` is called"]
 pub struct ProcessPluginBuilder {
     name: String,
     launch: LaunchSpec,
@@ -78,6 +78,9 @@ pub struct ProcessPluginBuilder {
     max_message_bytes: usize,
     stderr_lines: usize,
     restart: RestartPolicy,
+    version: Option<String>,
+    declared: Option<Vec<String>>,
+    call_timeout: Option<Duration>,
 }
 
 impl ProcessPluginBuilder {
@@ -170,6 +173,80 @@ impl ProcessPluginBuilder {
         self
     }
 
+    /// Everything about the process to start, as a [`LaunchSpec`] (a manifest's).
+    #[cfg_attr(not(feature = "discovery"), allow(dead_code))]
+    pub(crate) fn launch_spec(mut self, launch: LaunchSpec) -> Self {
+        self.launch = launch;
+        self
+    }
+
+    /// The plugin's version as its host sees it before the process answers (a manifest's
+    /// `version`): what [`Plugin::meta`] gives for a plugin made by [`build`](Self::build),
+    /// so that dependencies on it resolve before it runs. A process answering another
+    /// version is logged (a warning); its own is then [`ProcessPlugin::version`].
+    /// Default: `0.0.0`.
+    pub fn version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// The hooks the plugin implements, declared before it runs (a manifest's
+    /// `[process] hooks`): its impls are registered from this list, so that it can be lazy
+    /// (started by the first call that reaches one of them). The handshake must then name
+    /// exactly these hooks ([`ProcessError::HooksMismatch`] otherwise). The options the process
+    /// declares for them are checked but not used: their priority is the host's (a
+    /// manifest's `[priority]`, the host file's), their timeout the
+    /// [`call_timeout`](Self::call_timeout). Default: not declared (the impls are the
+    /// hooks the handshake names, with its options).
+    pub fn hooks<I: IntoIterator<Item = S>, S: Into<String>>(mut self, hooks: I) -> Self {
+        self.declared = Some(hooks.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// The time limit of each call (a manifest's `call_timeout_ms`): the impls' timeout,
+    /// unless the process declares a smaller one for a hook. Default: none.
+    pub fn call_timeout(mut self, limit: Duration) -> Self {
+        self.call_timeout = Some(limit);
+        self
+    }
+
+    /// A plugin not started yet: add it to a [`PluginHost`](crate::PluginHost), whose
+    /// `start` (or, for a lazy plugin, the first call that reaches it) runs its
+    /// [`init`](Plugin::init), which starts the program and shakes hands, offering the
+    /// host's JSON hooks and sending as the plugin's configuration the builder's
+    /// [`config`](Self::config) with the plugin's configuration from its host over it
+    /// ([`PluginContext::config`], feature `config`). A failed handshake is that plugin's
+    /// start failure (in [`StartReport::failed`](crate::StartReport)).
+    ///
+    /// Without [`hooks`](Self::hooks), the impls are the hooks the handshake names, with
+    /// their options, registered once the plugin started; with them, before it runs.
+    /// Unlike [`spawn`](Self::spawn), this starts nothing: the host decides when.
+    ///
+    /// ```
+    /// use hookwire::external::ProcessPlugin;
+    /// let plugin = ProcessPlugin::builder("greeter", "python3")
+    ///     .arg("main.py")
+    ///     .current_dir("plugins/greeter")
+    ///     .version("1.0.0")
+    ///     .hooks(["greet"])
+    ///     .build();
+    /// assert_eq!(plugin.name(), "greeter");
+    /// assert!(!plugin.is_serving());
+    /// ```
+    pub fn build(self) -> ProcessPlugin {
+        ProcessPlugin {
+            inner: Arc::new(Supervised {
+                name: self.name.as_str().into(),
+                answered: OnceLock::new(),
+                manager: OnceLock::new(),
+                config: Mutex::new(self.config.clone()),
+                builder: self,
+                current: Mutex::new(Current::Idle),
+                monitor: Mutex::new(None),
+            }),
+        }
+    }
+
     /// Starts the program and performs the `initialize` handshake, offering the hooks of
     /// `hooks` that are reachable from JSON (typed specs declared with `json_spec`, and
     /// dynamic specs). Add the result to a [`PluginHost`](crate::PluginHost) like any plugin:
@@ -186,17 +263,11 @@ impl ProcessPluginBuilder {
     /// Dropping the future kills the process.
     pub async fn spawn(self, hooks: &HookManager) -> Result<ProcessPlugin, ProcessError> {
         let process = Arc::new(self.launch(hooks).await?);
-        Ok(ProcessPlugin {
-            inner: Arc::new(Supervised {
-                name: process.name.clone(),
-                version: process.version.clone(),
-                hooks: process.hooks.clone(),
-                manager: hooks.downgrade(),
-                builder: self,
-                current: Mutex::new(Current::Running(process)),
-                monitor: Mutex::new(None),
-            }),
-        })
+        let plugin = self.build();
+        plugin.inner.accept(&process)?;
+        let _ = plugin.inner.manager.set(hooks.downgrade());
+        *lock(&plugin.inner.current) = Current::Running(process);
+        Ok(plugin)
     }
 
     /// [`spawn`](Self::spawn) for `host`: offers `host`'s hooks, and sends as the plugin's
@@ -230,6 +301,15 @@ impl ProcessPluginBuilder {
 
     /// Starts the program and shakes hands: a [`Process`] serving.
     async fn launch(&self, hooks: &HookManager) -> Result<Process, ProcessError> {
+        self.launch_with(hooks, &self.config).await
+    }
+
+    /// [`launch`](Self::launch) sending `config` as the plugin's configuration.
+    async fn launch_with(
+        &self,
+        hooks: &HookManager,
+        config: &Value,
+    ) -> Result<Process, ProcessError> {
         let name: Arc<str> = self.name.as_str().into();
         let mut child = launch::spawn(&self.launch).map_err(|source| ProcessError::Spawn {
             plugin: self.name.clone(),
@@ -274,6 +354,7 @@ impl ProcessPluginBuilder {
         );
         let mut process = Process {
             name: name.clone(),
+            pid: pgid,
             version: String::new(),
             hooks: Vec::new(),
             peer: conn.peer().clone(),
@@ -304,7 +385,7 @@ impl ProcessPluginBuilder {
             host: self.host.clone(),
             plugin: PluginSetup {
                 name: self.name.clone(),
-                config: self.config.clone(),
+                config: config.clone(),
             },
             hooks: offers.clone(),
             limits: Limits {
@@ -484,6 +565,8 @@ async fn read_stderr(
 /// A running plugin process and its connection.
 struct Process {
     name: Arc<str>,
+    /// Its pid (and process group id).
+    pid: u32,
     version: String,
     hooks: Vec<HookImplDecl>,
     peer: Peer,
@@ -622,6 +705,10 @@ impl Process {
 
 /// What serves a process plugin now.
 enum Current {
+    /// No process yet (built, not initialised).
+    Idle,
+    /// The host stopped it; `init` starts another.
+    Stopped(Arc<Process>),
     /// A process serves.
     Running(Arc<Process>),
     /// The last process crashed; another starts after a backoff.
@@ -631,11 +718,13 @@ enum Current {
 }
 
 impl Current {
-    fn process(&self) -> &Arc<Process> {
+    fn process(&self) -> Option<&Arc<Process>> {
         match self {
+            Current::Idle => None,
             Current::Running(p)
+            | Current::Stopped(p)
             | Current::Restarting { last: p, .. }
-            | Current::Failed { last: p, .. } => p,
+            | Current::Failed { last: p, .. } => Some(p),
         }
     }
 }
@@ -643,10 +732,14 @@ impl Current {
 /// A process plugin across its processes: the one serving, and the restarts after crashes.
 struct Supervised {
     name: Arc<str>,
-    version: String,
-    hooks: Vec<HookImplDecl>,
+    /// What the first process answered (its version and hooks): every later one must
+    /// answer the same, since the impls were registered from it.
+    answered: OnceLock<(String, Vec<HookImplDecl>)>,
     builder: ProcessPluginBuilder,
-    manager: WeakManager,
+    /// The host's hooks, once a process was started for it.
+    manager: OnceLock<WeakManager>,
+    /// The configuration sent in `initialize` (the builder's, with the host's over it).
+    config: Mutex<Value>,
     current: Mutex<Current>,
     /// Watches the process for crashes and restarts it (from `start` to `stop`).
     monitor: Mutex<Option<JoinHandle<()>>>,
@@ -677,11 +770,64 @@ impl Supervised {
                 plugin: self.name.to_string(),
                 reason: reason.clone(),
             }),
+            Current::Idle | Current::Stopped(_) => Err(ProcessError::Lifecycle {
+                plugin: self.name.to_string(),
+                step: "hook/call",
+                detail: "it is not started; its host starts it".to_owned(),
+            }),
         }
     }
 
-    fn last(&self) -> Arc<Process> {
-        lock(&self.current).process().clone()
+    fn last(&self) -> Option<Arc<Process>> {
+        lock(&self.current).process().cloned()
+    }
+
+    /// Checks a new process's answer against what the plugin's impls were registered from:
+    /// the declared hooks (exactly those), else the first process's answer (the same hooks
+    /// and version), which the first process sets.
+    fn accept(&self, process: &Process) -> Result<(), ProcessError> {
+        if let Some(declared) = &self.builder.declared {
+            let theirs: HashSet<&str> = process.hooks.iter().map(|h| h.name.as_str()).collect();
+            let ours: HashSet<&str> = declared.iter().map(String::as_str).collect();
+            let mut missing: Vec<&str> = ours.difference(&theirs).copied().collect();
+            let mut extra: Vec<&str> = theirs.difference(&ours).copied().collect();
+            if !missing.is_empty() || !extra.is_empty() {
+                missing.sort_unstable();
+                extra.sort_unstable();
+                let list = |v: &[&str]| {
+                    v.iter()
+                        .map(|h| format!("`{}`", Quote(h)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let mut parts = Vec::new();
+                if !missing.is_empty() {
+                    parts.push(format!("the process does not implement {}", list(&missing)));
+                }
+                if !extra.is_empty() {
+                    parts.push(format!("the manifest does not list {}", list(&extra)));
+                }
+                return Err(ProcessError::HooksMismatch {
+                    plugin: self.name.to_string(),
+                    detail: parts.join("; "),
+                });
+            }
+        }
+        let answered = (process.version.clone(), process.hooks.clone());
+        let first = self.answered.get_or_init(|| answered.clone());
+        if self.builder.declared.is_none() && *first != answered {
+            return Err(ProcessError::Lifecycle {
+                plugin: self.name.to_string(),
+                step: "restart",
+                detail: "after its restart it declared another version or other hooks; replace the plugin through its host to take them".to_owned(),
+            });
+        }
+        if let Some(v) = &self.builder.version {
+            if *v != process.version {
+                tracing::warn!(target: "hookwire::external", plugin = %self.name, manifest = %v, process = %process.version, "the process answers another version than its manifest's");
+            }
+        }
+        Ok(())
     }
 
     async fn call(&self, hook: &str, args: &Value, timeout: Option<Duration>) -> HookReturn<Value> {
@@ -691,21 +837,16 @@ impl Supervised {
 
     /// Starts a new process in place of a crashed one: the same hooks, then `start`.
     async fn relaunch(&self) -> Result<Arc<Process>, ProcessError> {
-        let Some(manager) = self.manager.upgrade() else {
+        let Some(manager) = self.manager.get().and_then(WeakManager::upgrade) else {
             return Err(ProcessError::Lifecycle {
                 plugin: self.name.to_string(),
                 step: "restart",
                 detail: "the host is gone".to_owned(),
             });
         };
-        let process = self.builder.launch(&manager).await?;
-        if process.hooks != self.hooks || process.version != self.version {
-            return Err(ProcessError::Lifecycle {
-                plugin: self.name.to_string(),
-                step: "restart",
-                detail: "after its restart it declared another version or other hooks; restart it through its host to take them".to_owned(),
-            });
-        }
+        let config = lock(&self.config).clone();
+        let process = self.builder.launch_with(&manager, &config).await?;
+        self.accept(&process)?;
         process.start().await?;
         Ok(Arc::new(process))
     }
@@ -736,7 +877,9 @@ async fn monitor(plugin: std::sync::Weak<Supervised>, first: Arc<Process>) {
         let decision = crashes.record(tokio::time::Instant::now(), &policy);
         let delay = {
             let mut current = lock(&sup.current);
-            let last = current.process().clone();
+            let Some(last) = current.process().cloned() else {
+                return;
+            };
             match decision {
                 Ok(delay) => {
                     tracing::warn!(target: "hookwire::external", plugin = %sup.name, delay_ms = delay.as_millis() as u64, "{why}; restarting it");
@@ -802,10 +945,10 @@ impl std::fmt::Debug for ProcessPlugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProcessPlugin")
             .field("name", &self.inner.name)
-            .field("version", &self.inner.version)
+            .field("version", &self.version())
             .field(
                 "hooks",
-                &self.inner.hooks.iter().map(|h| &h.name).collect::<Vec<_>>(),
+                &self.hooks().iter().map(|h| &h.name).collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -827,6 +970,9 @@ impl ProcessPlugin {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             stderr_lines: 20,
             restart: RestartPolicy::default(),
+            version: None,
+            declared: None,
+            call_timeout: None,
         }
     }
 
@@ -835,31 +981,47 @@ impl ProcessPlugin {
         &self.inner.name
     }
 
-    /// The version the plugin answered in the handshake.
+    /// The version the plugin answered in the handshake; before any process answered, the
+    /// builder's [`version`](ProcessPluginBuilder::version) (or `0.0.0`).
     pub fn version(&self) -> &str {
-        &self.inner.version
+        match self.inner.answered.get() {
+            Some((version, _)) => version,
+            None => self.inner.builder.version.as_deref().unwrap_or("0.0.0"),
+        }
     }
 
-    /// The hooks it implements, with their options, as it declared them.
+    /// The hooks it implements, with their options, as its first process declared them
+    /// (empty before any process answered).
     pub fn hooks(&self) -> &[HookImplDecl] {
-        &self.inner.hooks
+        self.inner.answered.get().map_or(&[], |(_, hooks)| hooks)
     }
 
     /// How many lines from the current (or last) process were not protocol (not JSON, not
-    /// JSON-RPC, too long, an answer to an id not waited for).
+    /// JSON-RPC, too long, an answer to an id not waited for); 0 before any process ran.
     pub fn protocol_errors(&self) -> u64 {
-        self.inner.last().peer.protocol_errors()
+        self.inner.last().map_or(0, |p| p.peer.protocol_errors())
     }
 
     /// The current (or last) process's last stderr lines, oldest first.
     pub fn stderr_tail(&self) -> Vec<String> {
-        lock(&self.inner.last().tail).iter().cloned().collect()
+        self.inner
+            .last()
+            .map(|p| lock(&p.tail).iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// How the current (or last) process ended (`exited with status 3`), or `None` while
-    /// it runs.
+    /// it runs (or before any process ran).
     pub fn exit_status(&self) -> Option<String> {
-        self.inner.last().exit.borrow().clone()
+        self.inner.last().and_then(|p| p.exit.borrow().clone())
+    }
+
+    /// The process id of the process serving now, if one is.
+    pub fn pid(&self) -> Option<u32> {
+        match &*lock(&self.inner.current) {
+            Current::Running(p) => Some(p.pid),
+            _ => None,
+        }
     }
 
     /// Whether a process serves now: not restarting after a crash, not failed.
@@ -871,14 +1033,39 @@ impl ProcessPlugin {
 #[async_trait::async_trait]
 impl Plugin for ProcessPlugin {
     fn meta(&self) -> PluginMeta {
-        PluginMeta::new(&*self.inner.name, &self.inner.version)
+        PluginMeta::new(&*self.inner.name, self.version())
     }
 
+    /// Registers the declared hooks ([`ProcessPluginBuilder::hooks`]) with no options of
+    /// their own but the call timeout, else the hooks the handshake named, with its options
+    /// (the timeout: the smaller of the plugin's and the call timeout).
+    ///
+    /// # Errors
+    /// [`RegisterError`] from the registration, or a plugin error when neither the hooks
+    /// are declared nor a process answered yet (the host calls `register` after `init` for
+    /// such a plugin).
     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
-        for decl in &self.inner.hooks {
+        let limit = self.inner.builder.call_timeout;
+        let decls: Vec<HookImplDecl> = match (&self.inner.builder.declared, self.inner.answered.get()) {
+            (Some(names), _) => names
+                .iter()
+                .map(|name| HookImplDecl::new(name.clone()))
+                .collect(),
+            (None, Some((_, decls))) => decls.clone(),
+            (None, None) => {
+                return Err(RegisterError::Plugin {
+                    plugin: self.inner.name.to_string(),
+                    reason: "it has not started, so its hooks are not known yet; declare them (`[process] hooks` in its manifest, `ProcessPluginBuilder::hooks`) or let its host start it".to_owned(),
+                })
+            }
+        };
+        for decl in &decls {
             let plugin = self.inner.clone();
             let hook: Arc<str> = decl.name.as_str().into();
-            let timeout = decl.timeout_ms.map(Duration::from_millis);
+            let timeout = match (decl.timeout_ms.map(Duration::from_millis), limit) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let mut b = r
                 .json_async_fn(
                     &decl.name,
@@ -909,6 +1096,29 @@ impl Plugin for ProcessPlugin {
         Ok(())
     }
 
+    fn register_after_init(&self) -> bool {
+        self.inner.builder.declared.is_none() && self.inner.answered.get().is_none()
+    }
+
+    /// Starts the process and shakes hands (unless [`spawn`](ProcessPluginBuilder::spawn)
+    /// did, for this first life), sending the builder's configuration with the host's over
+    /// it.
+    async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        if matches!(&*lock(&self.inner.current), Current::Running(_)) {
+            return Ok(());
+        }
+        #[cfg_attr(not(feature = "config"), allow(unused_mut))]
+        let mut config = self.inner.builder.config.clone();
+        #[cfg(feature = "config")]
+        merge_json(&mut config, ctx.config::<Value>()?);
+        *lock(&self.inner.config) = config.clone();
+        let _ = self.inner.manager.set(ctx.hooks().downgrade());
+        let process = self.inner.builder.launch_with(ctx.hooks(), &config).await?;
+        self.inner.accept(&process)?;
+        *lock(&self.inner.current) = Current::Running(Arc::new(process));
+        Ok(())
+    }
+
     async fn start(&self, _ctx: &PluginContext) -> Result<(), BoxError> {
         let process = self.inner.serving().map_err(|e| Box::new(e) as BoxError)?;
         process.start().await.map_err(|e| Box::new(e) as BoxError)?;
@@ -923,7 +1133,10 @@ impl Plugin for ProcessPlugin {
         if let Some(task) = lock(&self.inner.monitor).take() {
             task.abort();
         }
-        let process = self.inner.last();
+        let Some(process) = self.inner.last() else {
+            return Ok(());
+        };
+        *lock(&self.inner.current) = Current::Stopped(process.clone());
         process.stop().await.map_err(|e| Box::new(e) as BoxError)
     }
 

@@ -395,6 +395,8 @@ impl PluginHost {
         // it and faults in fresh pages each time.
         let mut batch = Vec::with_capacity(cells.len());
         let mut batch_cells = Vec::with_capacity(cells.len());
+        // Plugins that name their impls only once they run: registered after their start.
+        let mut late = Vec::new();
         for (i, cell) in cells.iter().enumerate() {
             if cell.run().state != PluginState::Discovered {
                 continue;
@@ -410,6 +412,10 @@ impl PluginHost {
             );
             debug_assert!(wired.is_ok(), "a plugin is wired once");
             is_new[i] = true;
+            if !cell.lazy && cell.plugin.register_after_init() {
+                late.push(cell);
+                continue;
+            }
             match self.registrar(cell) {
                 Ok(r) => {
                     batch.push(r);
@@ -440,6 +446,9 @@ impl PluginHost {
                 Err(e) => self.fail_before_start(cell, format!("registration failed: {e}")),
             }
         }
+        for cell in &late {
+            host.transition(cell, PluginState::Registered);
+        }
 
         // 2. Bring the eager ones up, in start order.
         report.start_order.reserve(fresh.len());
@@ -455,6 +464,21 @@ impl PluginHost {
                 continue;
             }
             let _ = host.start_eager(cell, "start").await;
+        }
+
+        // The impls of the plugins that name them once they run, now that they do.
+        for cell in late {
+            if cell.run().state != PluginState::Started {
+                continue;
+            }
+            match self.registrar(cell) {
+                Ok(r) => {
+                    batch.push(r);
+                    batch_cells.push(cell);
+                    checked.push(batch.len() - 1);
+                }
+                Err(reason) => self.fail_started(cell, reason).await,
+            }
         }
 
         // 3. Make the impls of every plugin that is up (or lazy, behind its gate) callable,
@@ -503,14 +527,8 @@ impl PluginHost {
                 // Only a registration made directly on the hook manager since step 1 can
                 // get here: stop the plugin, it cannot be called.
                 Err(e) => {
-                    let reason = format!("registration failed: {e}");
-                    let _ = cell.up.set(Up::Done(Err(reason.clone())));
-                    if cell.run().state == PluginState::Started {
-                        let grace = host.step_timeout.unwrap_or(Duration::from_secs(5));
-                        host.stop_cell(cell, grace).await;
-                        host.registry().started.retain(|c| !Arc::ptr_eq(c, cell));
-                    }
-                    host.fail(cell, reason);
+                    self.fail_started(cell, format!("registration failed: {e}"))
+                        .await
                 }
             }
         }
@@ -593,6 +611,18 @@ impl PluginHost {
         unknown
     }
 
+    /// A failure after `start` (its impls could not be registered): stopped, then failed.
+    async fn fail_started(&self, cell: &Arc<Cell>, reason: String) {
+        let host = &self.inner;
+        let _ = cell.up.set(Up::Done(Err(reason.clone())));
+        if cell.run().state == PluginState::Started {
+            let grace = host.step_timeout.unwrap_or(Duration::from_secs(5));
+            host.stop_cell(cell, grace).await;
+            host.registry().started.retain(|c| !Arc::ptr_eq(c, cell));
+        }
+        host.fail(cell, reason);
+    }
+
     /// A failure before `init`: no lifecycle method ran.
     /// (The report lists it: `start` reads every new plugin's final state.)
     fn fail_before_start(&self, cell: &Arc<Cell>, reason: String) {
@@ -606,6 +636,9 @@ impl PluginHost {
         let host = &self.inner;
         if let Some(failed) = cell.failed_required_dep() {
             return Err(format!("dependency `{}` failed", failed.name));
+        }
+        if cell.lazy && cell.plugin.register_after_init() {
+            return Err("it cannot start lazily: it names its impls only once it runs (a process plugin: list its hooks in its manifest's `[process] hooks`)".to_owned());
         }
         let mut r = Registrar::new(cell.name.clone());
         if cell.lazy {

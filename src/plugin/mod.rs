@@ -153,6 +153,17 @@ pub trait Plugin: Send + Sync + 'static {
     /// [`RegisterError::Plugin`] of the plugin's own.
     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError>;
 
+    /// Whether the host must call [`register`](Self::register) after [`init`](Self::init)
+    /// rather than before (the default, `false`): for a plugin that learns its impls while
+    /// it starts, such as a process plugin whose hooks its process names. The host then
+    /// checks and registers its impls once it started (a failure stops it and fails it), and
+    /// refuses to start it lazily. Such a plugin's impls register after those of the plugins
+    /// added with it, which breaks ties between them.
+    #[doc(hidden)]
+    fn register_after_init(&self) -> bool {
+        false
+    }
+
     /// Prepares the plugin after its dependencies started: read config
     /// ([`PluginContext::config`]), get services, [`provide`](PluginContext::provide) services
     /// for dependents.

@@ -430,6 +430,22 @@ impl PluginHost {
                 });
             }
         }
+        // A plugin that names its impls once it runs: checked now that it does.
+        let registrar = match registrar {
+            Some(r) => r,
+            None => match self.late_registrar(&cell, old_handle.as_ref()) {
+                Ok(r) => r,
+                Err(e) => {
+                    host.stop_cell(&cell, grace).await;
+                    host.registry().started.retain(|c| !Arc::ptr_eq(c, &cell));
+                    abandon.disarm();
+                    if let PluginError::Failed { reason, .. } = &e {
+                        host.fail(&cell, reason.clone());
+                    }
+                    return Err(e);
+                }
+            },
+        };
         // The swap: from the registration to the registry, no await.
         let swapped = match &old_handle {
             Some(h) => host.hooks.replace(h, &registrar),
@@ -568,6 +584,7 @@ impl PluginHost {
         ));
         let registrar = self.prepare(&cell, None)?;
         self.install_cell(old, &cell);
+        let late = registrar.is_none();
         if state != PluginState::Registered {
             host.transition(&cell, PluginState::Registered);
         }
@@ -580,6 +597,24 @@ impl PluginHost {
                     reason,
                 })?;
         }
+        let registrar = match registrar {
+            Some(r) => r,
+            None => match self.late_registrar(&cell, None) {
+                Ok(r) => r,
+                Err(e) => {
+                    let grace = host.step_timeout.unwrap_or(Duration::from_secs(5));
+                    self.stop_guarded(&cell, grace, by).await;
+                    if let PluginError::Failed { reason, .. } = &e {
+                        host.fail(&cell, reason.clone());
+                    }
+                    return Err(e);
+                }
+            },
+        };
+        debug_assert!(
+            !late || start_now,
+            "a late-registering plugin is never lazy"
+        );
         let places = old.run().places.take().unwrap_or_default();
         match host.hooks.register_in_places(places, &registrar) {
             Ok(handle) => {
@@ -618,11 +653,15 @@ impl PluginHost {
     /// and checks it against them: its metadata (`resolve` over the running plugins with it
     /// in place of its name's current life), its `register` and its impls as if the
     /// registration `old` (its name's current one, if any) were gone. Changes nothing else.
+    ///
+    /// `None` for a plugin that names its impls only once it runs
+    /// ([`Plugin::register_after_init`](super::Plugin::register_after_init)): see
+    /// [`late_registrar`](Self::late_registrar), once it started.
     fn prepare(
         &self,
         cell: &Arc<Cell>,
         old: Option<&PluginHandle>,
-    ) -> Result<Registrar, PluginError> {
+    ) -> Result<Option<Registrar>, PluginError> {
         let host = &*self.inner;
         let plugin = || String::from(&*cell.name);
         let (live, disabled, not_running) = {
@@ -671,6 +710,20 @@ impl PluginHost {
             .collect();
         let wired = cell.deps.set(deps);
         debug_assert!(wired.is_ok(), "a new cell is wired once");
+        if !cell.lazy && cell.plugin.register_after_init() {
+            return Ok(None);
+        }
+        self.late_registrar(cell, old).map(Some)
+    }
+
+    /// `cell`'s registrar, checked as if the registration `old` were gone.
+    fn late_registrar(
+        &self,
+        cell: &Arc<Cell>,
+        old: Option<&PluginHandle>,
+    ) -> Result<Registrar, PluginError> {
+        let host = &*self.inner;
+        let plugin = || String::from(&*cell.name);
         let registrar = self.registrar(cell).map_err(|reason| PluginError::Failed {
             plugin: plugin(),
             reason,

@@ -6,6 +6,8 @@
 mod support;
 
 mod calls;
+#[cfg(feature = "discovery")]
+mod discovered;
 mod handshake;
 mod host_calls;
 mod launched;
