@@ -77,7 +77,7 @@ mod scan;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError};
 
 pub use conditions::Conditions;
@@ -92,7 +92,7 @@ pub use scan::{FolderError, Scan, ScanStats, ScannedPlugin, Scanner, Shadowed, T
 pub use watch::{Watcher, DEFAULT_DEBOUNCE, DEFAULT_GRACE};
 
 use crate::plugin::Layer;
-use crate::plugin::PluginError;
+use crate::plugin::{PluginError, TrustSource};
 use crate::{PluginHost, PluginMeta};
 
 /// Support for [`submit_plugin!`](crate::submit_plugin); not a public API.
@@ -427,6 +427,11 @@ fn apply_manifest(meta: &mut PluginMeta, m: &PluginManifest) -> (bool, Option<Ar
     meta.dependencies
         .extend(m.meta.dependencies.iter().cloned());
     meta.conflicts.extend(m.meta.conflicts.iter().cloned());
+    for p in &m.permissions {
+        if !meta.permissions.contains(p) {
+            meta.permissions.push(p.clone());
+        }
+    }
     if let Some(req) = &m.meta.host_api {
         // Both the plugin's and the manifest's requirement must hold.
         let mut all = meta.host_api.take().unwrap_or(semver::VersionReq::STAR);
@@ -437,6 +442,12 @@ fn apply_manifest(meta: &mut PluginMeta, m: &PluginManifest) -> (bool, Option<Ar
         source: m.path.display().to_string(),
         config: m.config.clone(),
         priority: m.priority.clone(),
+        // The host's gate gives the plugin the trust level of the folder it was found in.
+        trust: TrustSource::Folder(
+            m.path
+                .parent()
+                .map_or_else(|| m.path.clone(), Path::to_path_buf),
+        ),
     });
     (m.lazy, Some(layer))
 }

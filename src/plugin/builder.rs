@@ -1,4 +1,4 @@
-//! [`PluginHostBuilder`]: host services, configuration, host API version, time limits.
+//! [`PluginHostBuilder`]: host services, configuration, host API version, time limits, gate.
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 use super::cell::{Host, Registry};
 use super::config::HostConfig;
 use super::context::ServiceMap;
+use super::gate::PluginGate;
 use super::host::PluginHost;
 use crate::HookManager;
 
@@ -23,6 +24,7 @@ pub struct PluginHostBuilder {
     step_timeout: Option<Duration>,
     event_capacity: usize,
     environment: bool,
+    gate: Option<Arc<dyn PluginGate>>,
 }
 
 impl std::fmt::Debug for PluginHostBuilder {
@@ -34,6 +36,7 @@ impl std::fmt::Debug for PluginHostBuilder {
             .field("step_timeout", &self.step_timeout)
             .field("event_capacity", &self.event_capacity)
             .field("environment", &self.environment)
+            .field("gate", &self.gate)
             .finish_non_exhaustive()
     }
 }
@@ -48,6 +51,7 @@ impl PluginHostBuilder {
             step_timeout: None,
             event_capacity: 1024,
             environment: true,
+            gate: None,
         }
     }
 
@@ -98,6 +102,22 @@ impl PluginHostBuilder {
         self
     }
 
+    /// Installs `gate`, which the host asks before it adds a plugin, registers one of its
+    /// impls or gives it a service (see [`PluginGate`]); `hookwire::security::SecurityPolicy`
+    /// (feature `security`) is one. Without a gate (the default) everything is allowed and
+    /// nothing is checked. The gate costs nothing on hook calls: it is consulted when plugins
+    /// are added, collected (start, restart, replace) and call
+    /// [`PluginContext::get`](crate::PluginContext::get).
+    pub fn gate(self, gate: impl PluginGate) -> Self {
+        self.gate_arc(Arc::new(gate))
+    }
+
+    /// As [`gate`](Self::gate), for a gate already shared.
+    pub fn gate_arc(mut self, gate: Arc<dyn PluginGate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
     /// How many events a slow [`events`](PluginHost::events) subscriber may fall behind
     /// before it lags (default 1024).
     pub fn event_capacity(mut self, capacity: usize) -> Self {
@@ -126,6 +146,7 @@ impl PluginHostBuilder {
                 config: Arc::new(config),
                 config_error,
                 host_api: self.host_api,
+                gate: self.gate,
                 step_timeout: self.step_timeout,
                 events,
                 registry: Mutex::new(Registry::default()),

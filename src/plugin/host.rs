@@ -26,6 +26,7 @@ use super::cell::{Cell, Host, LazyGate, Up};
 use super::config::{env_name, DisabledBy, HostConfig};
 use super::deps::resolve_refs;
 use super::events::PluginEvent;
+use super::gate::TrustSource;
 use super::layer::Layer;
 use super::lifecycle::PluginState;
 use super::list::PluginList;
@@ -249,6 +250,10 @@ impl PluginHost {
         if meta.name.is_empty() {
             return Err(PluginError::EmptyName);
         }
+        let trust = layer.as_deref().map_or(&TrustSource::Code, |l| &l.trust);
+        self.inner
+            .admit(&meta, trust)
+            .map_err(PluginError::Refused)?;
         let config = &self.inner.config;
         let disabled = config.disabled_by(&meta.name);
         let lazy = config.lazy(&meta.name).unwrap_or(lazy);
@@ -634,6 +639,16 @@ impl PluginHost {
                 None => Ok(()),
             })
             .map_err(|e| format!("registration failed: {e}"))?;
+        // Every impl passes the gate before any is registered.
+        if let Some(gate) = &host.gate {
+            let subject = cell.subject();
+            for hook in r.hook_names() {
+                if let Err(refusal) = gate.check_hook(&subject, hook) {
+                    host.refused(&refusal);
+                    return Err(format!("registration refused: {refusal}"));
+                }
+            }
+        }
         Ok(r)
     }
 
