@@ -6,5 +6,6 @@
 mod common;
 mod security_audit;
 mod security_gate;
+mod security_manifest;
 mod security_reload;
 mod security_toml;

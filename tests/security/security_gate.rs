@@ -262,3 +262,24 @@ fn a_policy_granting_an_unknown_permission_or_granting_untrusted_is_an_error() {
         }
     );
 }
+
+/// Declared with `#[hookwire::plugin(permissions = [..])]`.
+struct MacroAuth;
+
+#[hookwire::plugin(name = "macro-auth", version = "1.0.0", permissions = ["auth"])]
+impl MacroAuth {
+    #[hookimpl(spec = Authenticate)]
+    fn authenticate(&self, token: &String) -> hookwire::HookReturn<String> {
+        Ok(Some(format!("macro:{token}")))
+    }
+}
+
+#[tokio::test]
+async fn permissions_declared_in_the_plugin_macro_are_granted() {
+    assert_eq!(hookwire::Plugin::meta(&MacroAuth).permissions, ["auth"]);
+    let host = PluginHost::builder().gate(policy()).build();
+    host.add(MacroAuth).unwrap();
+    assert_eq!(host.start().await.unwrap().started, ["macro-auth"]);
+    let who = host.hook::<Authenticate>().call(&"t".to_owned()).await.unwrap();
+    assert_eq!(who.into_value().as_deref(), Some("macro:t"));
+}
