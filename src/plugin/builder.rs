@@ -1,6 +1,6 @@
 //! [`PluginHostBuilder`]: host services, configuration, host API version, time limits, gate.
 
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +25,7 @@ pub struct PluginHostBuilder {
     event_capacity: usize,
     environment: bool,
     gate: Option<Arc<dyn PluginGate>>,
+    admin_events: bool,
 }
 
 impl std::fmt::Debug for PluginHostBuilder {
@@ -37,6 +38,7 @@ impl std::fmt::Debug for PluginHostBuilder {
             .field("event_capacity", &self.event_capacity)
             .field("environment", &self.environment)
             .field("gate", &self.gate)
+            .field("admin_events", &self.admin_events)
             .finish_non_exhaustive()
     }
 }
@@ -52,6 +54,7 @@ impl PluginHostBuilder {
             event_capacity: 1024,
             environment: true,
             gate: None,
+            admin_events: false,
         }
     }
 
@@ -118,6 +121,15 @@ impl PluginHostBuilder {
         self
     }
 
+    /// Whether an administrator's [`stop`](PluginHost::stop), [`remove`](PluginHost::remove),
+    /// [`restart`](PluginHost::restart) and [`replace`](PluginHost::replace) are announced
+    /// as a [`PluginEvent::Admin`](super::PluginEvent::Admin) before they act (default: no;
+    /// an audit log attached to the host turns it on).
+    pub fn admin_events(mut self, announce: bool) -> Self {
+        self.admin_events = announce;
+        self
+    }
+
     /// How many events a slow [`events`](PluginHost::events) subscriber may fall behind
     /// before it lags (default 1024).
     pub fn event_capacity(mut self, capacity: usize) -> Self {
@@ -147,6 +159,7 @@ impl PluginHostBuilder {
                 config_error,
                 host_api: self.host_api,
                 gate: self.gate,
+                admin_events: AtomicBool::new(self.admin_events),
                 step_timeout: self.step_timeout,
                 events,
                 registry: Mutex::new(Registry::default()),

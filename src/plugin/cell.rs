@@ -43,6 +43,9 @@ pub(crate) struct Host {
     /// What the host asks before it lets a plugin in, registers its impls or gives it a
     /// service; `None`: everything is allowed.
     pub(crate) gate: Option<Arc<dyn PluginGate>>,
+    /// Whether administrators' requests are announced as `PluginEvent::Admin` (set by the
+    /// builder, or by an audit log attached).
+    pub(crate) admin_events: AtomicBool,
     pub(crate) step_timeout: Option<Duration>,
     pub(crate) events: broadcast::Sender<PluginEvent>,
     pub(crate) registry: Mutex<Registry>,
@@ -57,8 +60,12 @@ pub(crate) struct Host {
 }
 
 impl Host {
-    /// Announces an administrator's request about plugin `name` (a [`PluginEvent::Admin`]).
+    /// Announces an administrator's request about plugin `name` (a [`PluginEvent::Admin`]),
+    /// if such events were asked for.
     pub(crate) fn admin(&self, name: &str, action: super::events::AdminAction) {
+        if !self.admin_events.load(Ordering::Relaxed) {
+            return;
+        }
         let _ = self.events.send(PluginEvent::Admin {
             plugin: name.to_owned(),
             action,

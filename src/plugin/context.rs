@@ -306,19 +306,28 @@ impl PluginContext {
         let Some((gate, events)) = &self.gate else {
             return Ok(());
         };
-        let Some(cell) = self.own.upgrade() else {
-            return Ok(());
+        let checked = match self.own.upgrade() {
+            Some(cell) => gate.check_service(&cell.subject(), TypeId::of::<T>(), type_name::<T>()),
+            // The plugin is gone (a task kept its context): it holds no permission any more.
+            None => {
+                let meta = super::PluginMeta::new(&*self.name, "0.0.0");
+                let source = super::TrustSource::Code;
+                gate.check_service(
+                    &super::GateSubject::new(&meta, &source),
+                    TypeId::of::<T>(),
+                    type_name::<T>(),
+                )
+            }
         };
-        gate.check_service(&cell.subject(), TypeId::of::<T>(), type_name::<T>())
-            .map_err(|refusal| {
-                tracing::warn!(plugin = %self.name, permission = refusal.permission(), "{refusal}");
-                let _ = events.send(PluginEvent::Refused {
-                    plugin: self.name.to_string(),
-                    permission: refusal.permission().map(str::to_owned),
-                    error: refusal.to_string(),
-                });
-                ContextError::Refused(refusal)
-            })
+        checked.map_err(|refusal| {
+            tracing::warn!(plugin = %self.name, permission = refusal.permission(), "{refusal}");
+            let _ = events.send(PluginEvent::Refused {
+                plugin: self.name.to_string(),
+                permission: refusal.permission().map(str::to_owned),
+                error: refusal.to_string(),
+            });
+            ContextError::Refused(refusal)
+        })
     }
 
     /// The names of the plugin's (present) dependencies, in declaration order.

@@ -65,7 +65,9 @@ pub enum PluginEvent {
         error: String,
     },
     /// An administrator asked the host to act on the plugin through its API (announced
-    /// before the action; its effects follow as other events).
+    /// before the action; its effects follow as other events). Only sent when asked for:
+    /// [`PluginHostBuilder::admin_events`](super::PluginHostBuilder::admin_events), or an
+    /// audit log attached.
     Admin {
         /// The plugin.
         plugin: String,

@@ -293,6 +293,10 @@ impl PluginHost {
     /// [`PluginEvent::ReloadFailed`]:
     /// - [`PluginError::Unknown`] for a name that was never added;
     /// - [`PluginError::NameMismatch`] for an instance named otherwise;
+    /// - [`PluginError::Refused`] when the host's [`PluginGate`](super::PluginGate) refuses
+    ///   the new version (a permission it declares that its trust level may not be granted);
+    ///   a new impl the gate refuses is a [`PluginError::Failed`] ("registration refused",
+    ///   naming the hook and the permission);
     /// - [`PluginError::NotReplaceable`] for a plugin not started yet, or whose start is
     ///   under way;
     /// - [`PluginError::Dependencies`] for metadata that does not fit with the running

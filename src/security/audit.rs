@@ -350,7 +350,9 @@ impl AuditLog {
         }
     }
 
-    /// Records every event of `host` from now on ([`PluginHost::events`]), on a task of its
+    /// Records every event of `host` from now on ([`PluginHost::events`]), including its
+    /// administrators' requests (it turns on
+    /// [`admin_events`](crate::plugin::PluginHostBuilder::admin_events)), on a task of its
     /// own, which ends when the host is dropped. The task holds the host weakly, to look up a
     /// plugin's version when it first sees the plugin (replacements then give the new
     /// version). A write error is counted and logged, and the task goes on; if the task
@@ -361,6 +363,7 @@ impl AuditLog {
     /// Outside a tokio runtime.
     pub fn attach(&self, host: &PluginHost) -> tokio::task::JoinHandle<()> {
         let mut events = host.events();
+        host.inner.admin_events.store(true, Ordering::Relaxed);
         let weak: Weak<_> = Arc::downgrade(&host.inner);
         let log = self.clone();
         tokio::spawn(async move {

@@ -275,3 +275,36 @@ async fn a_write_error_is_reported_and_never_stops_the_host() {
     // load, remove (requested), unload.
     assert_eq!(log.write_errors(), 4);
 }
+
+#[tokio::test]
+async fn admin_requests_are_events_only_when_asked_for() {
+    async fn admin_events(host: PluginHost) -> Vec<PluginEvent> {
+        host.add(Probe::new("a")).unwrap();
+        host.start().await.unwrap();
+        let mut events = host.events();
+        host.stop("a", GRACE).await.unwrap();
+        host.restart("a").await.unwrap();
+        host.remove("a", GRACE).await.unwrap();
+        let mut out = Vec::new();
+        while let Ok(e) = events.try_recv() {
+            if matches!(e, PluginEvent::Admin { .. }) {
+                out.push(e);
+            }
+        }
+        out
+    }
+    assert!(admin_events(PluginHost::new()).await.is_empty());
+    let asked = admin_events(PluginHost::builder().admin_events(true).build()).await;
+    let admin = |action| PluginEvent::Admin {
+        plugin: "a".into(),
+        action,
+    };
+    assert_eq!(
+        asked,
+        [
+            admin(AdminAction::Stop),
+            admin(AdminAction::Restart),
+            admin(AdminAction::Remove)
+        ]
+    );
+}

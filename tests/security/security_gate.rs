@@ -280,6 +280,10 @@ async fn permissions_declared_in_the_plugin_macro_are_granted() {
     let host = PluginHost::builder().gate(policy()).build();
     host.add(MacroAuth).unwrap();
     assert_eq!(host.start().await.unwrap().started, ["macro-auth"]);
-    let who = host.hook::<Authenticate>().call(&"t".to_owned()).await.unwrap();
+    let who = host
+        .hook::<Authenticate>()
+        .call(&"t".to_owned())
+        .await
+        .unwrap();
     assert_eq!(who.into_value().as_deref(), Some("macro:t"));
 }

@@ -39,9 +39,15 @@ async fn a_manifest_plugin_from_a_sandboxed_folder_gets_what_that_level_is_grant
     let dir = tempfile::tempdir().unwrap();
     manifest(dir.path(), "permissions = [\"net\"]\n");
     let host = PluginHost::builder().gate(policy(dir.path())).build();
-    assert!(matches!(status(&host, dir.path()), DiscoveryStatus::Loaded { .. }));
+    assert!(matches!(
+        status(&host, dir.path()),
+        DiscoveryStatus::Loaded { .. }
+    ));
     assert_eq!(host.start().await.unwrap().started, ["fetcher"]);
-    assert_eq!(host.plugins().get("fetcher").unwrap().meta.permissions, ["net"]);
+    assert_eq!(
+        host.plugins().get("fetcher").unwrap().meta.permissions,
+        ["net"]
+    );
     let out = host.hook::<Greet>().call(&"x".to_owned()).await.unwrap();
     assert_eq!(out.into_value().as_deref(), Some("v1:x"));
 }
@@ -70,7 +76,10 @@ async fn a_manifest_asking_for_an_unknown_permission_is_skipped_naming_it() {
     let DiscoveryStatus::Skipped(why) = status(&host, dir.path()) else {
         panic!("not skipped")
     };
-    assert!(why.contains("unknown permission `nett` (known permissions: auth, net)"), "{why}");
+    assert!(
+        why.contains("unknown permission `nett` (known permissions: auth, net)"),
+        "{why}"
+    );
 }
 
 #[tokio::test]
@@ -82,6 +91,9 @@ async fn a_manifest_from_a_folder_the_policy_does_not_list_is_untrusted() {
     let DiscoveryStatus::Skipped(why) = status(&host, dir.path()) else {
         panic!("not skipped")
     };
-    assert!(why.contains("which the security policy gives trust level `untrusted`"), "{why}");
+    assert!(
+        why.contains("which the security policy gives trust level `untrusted`"),
+        "{why}"
+    );
     assert!(host.plugins().is_empty());
 }
