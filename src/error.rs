@@ -392,4 +392,4 @@ pub use crate::plugin::config::ConfigError;
 pub use crate::plugin::deps::DependencyError;
 #[cfg(feature = "plugins")]
 #[cfg_attr(docsrs, doc(cfg(feature = "plugins")))]
-pub use crate::plugin::{ContextError, MetaError, PluginError};
+pub use crate::plugin::{ContextError, MetaError, PluginError, Refusal};

@@ -487,6 +487,7 @@ fn meta_fn(args: &PluginArgs, self_ty: &Type) -> syn::Result<TokenStream> {
     let (opt_names, opt_reqs): (Vec<_>, Vec<_>) = args.optional.iter().cloned().unzip();
     let (con_names, con_reqs): (Vec<_>, Vec<_>) = args.conflicts.iter().cloned().unzip();
     let host_api = args.host_api.iter();
+    let permissions = args.permissions.iter();
     Ok(quote! {
         fn meta(&self) -> ::hookwire::PluginMeta {
             ::hookwire::PluginMeta::new(#name, #version)
@@ -497,6 +498,7 @@ fn meta_fn(args: &PluginArgs, self_ty: &Type) -> syn::Result<TokenStream> {
                 #(.optional(#opt_names, #opt_reqs))*
                 #(.conflicts(#con_names, #con_reqs))*
                 #(.host_api(#host_api))*
+                #(.permission(#permissions))*
         }
     })
 }

@@ -60,6 +60,7 @@ use proc_macro::TokenStream;
 /// | `optional = ["metrics >=0.3"]` | optional dependencies, written the same way | none |
 /// | `conflicts = ["legacy-auth <2"]` | incompatible plugins, written the same way | none |
 /// | `host_api = "^1"` | the host API versions the plugin works with | any |
+/// | `permissions = ["auth", "net"]` | permissions it needs, checked by the host's `PluginGate` (a `SecurityPolicy`, feature `security`) | none |
 ///
 /// A list of one may be written without brackets: `requires = "db ^1"`.
 ///

@@ -18,6 +18,7 @@ pub(crate) struct PluginArgs {
     pub(crate) optional: Vec<(LitStr, LitStr)>,
     pub(crate) conflicts: Vec<(LitStr, LitStr)>,
     pub(crate) host_api: Option<LitStr>,
+    pub(crate) permissions: Vec<LitStr>,
     /// Some argument other than `name` was given (a hand-written `meta` excludes them all).
     pub(crate) any: Option<Span>,
 }
@@ -32,6 +33,7 @@ const PLUGIN_ARGS: &[&str] = &[
     "optional",
     "conflicts",
     "host_api",
+    "permissions",
 ];
 
 impl PluginArgs {
@@ -53,6 +55,7 @@ impl PluginArgs {
             "host_api" => set_once(&mut self.host_api, &ident, lit_str(&meta)?)?,
             "authors" => self.authors.extend(str_list(&meta)?),
             "capabilities" => self.capabilities.extend(str_list(&meta)?),
+            "permissions" => self.permissions.extend(str_list(&meta)?),
             "requires" | "optional" | "conflicts" => {
                 let deps = str_list(&meta)?
                     .iter()
@@ -77,7 +80,7 @@ impl PluginArgs {
     }
 }
 
-const PLUGIN_HELP: &str = "name = \"..\", version = \"1.2.0\", description = \"..\", authors = [\"..\"], capabilities = [\"..\"], requires = [\"db ^1\"], optional = [\"metrics >=0.3\"], conflicts = [\"legacy <2\"], host_api = \"^1\"";
+const PLUGIN_HELP: &str = "name = \"..\", version = \"1.2.0\", description = \"..\", authors = [\"..\"], capabilities = [\"..\"], requires = [\"db ^1\"], optional = [\"metrics >=0.3\"], conflicts = [\"legacy <2\"], host_api = \"^1\", permissions = [\"net\"]";
 
 /// `"db ^1"` → (`"db"`, `"^1"`); `"db"` → (`"db"`, `"*"`).
 fn split_dependency(s: &LitStr) -> syn::Result<(LitStr, LitStr)> {

@@ -77,7 +77,7 @@ mod scan;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError};
 
 pub use conditions::Conditions;
@@ -92,7 +92,7 @@ pub use scan::{FolderError, Scan, ScanStats, ScannedPlugin, Scanner, Shadowed, T
 pub use watch::{Watcher, DEFAULT_DEBOUNCE, DEFAULT_GRACE};
 
 use crate::plugin::Layer;
-use crate::plugin::PluginError;
+use crate::plugin::{PluginError, TrustSource};
 use crate::{PluginHost, PluginMeta};
 
 /// Support for [`submit_plugin!`](crate::submit_plugin); not a public API.
@@ -494,17 +494,13 @@ pub(crate) fn process_plugin(
     if let Some(ms) = spec.limits.call_timeout_ms {
         builder = builder.call_timeout(std::time::Duration::from_millis(ms));
     }
-    let layer = Arc::new(Layer {
-        source: m.path.display().to_string(),
-        config: m.config.clone(),
-        priority: m.priority.clone(),
-    });
-    Ok((
-        Arc::new(builder.build()),
-        m.meta.clone(),
-        m.lazy,
-        Some(layer),
-    ))
+    let mut meta = m.meta.clone();
+    for p in &m.permissions {
+        if !meta.permissions.contains(p) {
+            meta.permissions.push(p.clone());
+        }
+    }
+    Ok((Arc::new(builder.build()), meta, m.lazy, Some(manifest_layer(m))))
 }
 
 /// Lays manifest `m` over a linked plugin's metadata (description if it has none, its
@@ -524,16 +520,31 @@ fn apply_manifest(meta: &mut PluginMeta, m: &PluginManifest) -> (bool, Option<Ar
     meta.dependencies
         .extend(m.meta.dependencies.iter().cloned());
     meta.conflicts.extend(m.meta.conflicts.iter().cloned());
+    for p in &m.permissions {
+        if !meta.permissions.contains(p) {
+            meta.permissions.push(p.clone());
+        }
+    }
     if let Some(req) = &m.meta.host_api {
         // Both the plugin's and the manifest's requirement must hold.
         let mut all = meta.host_api.take().unwrap_or(semver::VersionReq::STAR);
         all.comparators.extend(req.comparators.iter().cloned());
         meta.host_api = Some(all);
     }
-    let layer = Arc::new(Layer {
+    (m.lazy, Some(manifest_layer(m)))
+}
+
+/// The [`Layer`] manifest `m` sets: its `[config]`, `[priority]` and, for the host's gate, the
+/// folder it was found in (which the security policy maps to a trust level).
+fn manifest_layer(m: &PluginManifest) -> Arc<Layer> {
+    Arc::new(Layer {
         source: m.path.display().to_string(),
         config: m.config.clone(),
         priority: m.priority.clone(),
-    });
-    (m.lazy, Some(layer))
+        trust: TrustSource::Folder(
+            m.path
+                .parent()
+                .map_or_else(|| m.path.clone(), Path::to_path_buf),
+        ),
+    })
 }

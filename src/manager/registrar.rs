@@ -186,6 +186,12 @@ impl Registrar {
     }
 
     #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host
+    /// The hook names of the impls collected so far, in the order they were added.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))] // used by the plugin host's gate
+    pub(crate) fn hook_names(&self) -> impl Iterator<Item = &str> + '_ {
+        self.pending.iter().map(|p| &*p.hook)
+    }
+
     pub(crate) fn plugin_ref(&self) -> &Arc<str> {
         &self.plugin
     }

@@ -1,6 +1,6 @@
-//! [`PluginHostBuilder`]: host services, configuration, host API version, time limits.
+//! [`PluginHostBuilder`]: host services, configuration, host API version, time limits, gate.
 
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,6 +10,7 @@ use tokio::sync::broadcast;
 use super::cell::{Host, Registry};
 use super::config::HostConfig;
 use super::context::ServiceMap;
+use super::gate::PluginGate;
 use super::host::PluginHost;
 use crate::HookManager;
 
@@ -23,6 +24,8 @@ pub struct PluginHostBuilder {
     step_timeout: Option<Duration>,
     event_capacity: usize,
     environment: bool,
+    gate: Option<Arc<dyn PluginGate>>,
+    admin_events: bool,
 }
 
 impl std::fmt::Debug for PluginHostBuilder {
@@ -34,6 +37,8 @@ impl std::fmt::Debug for PluginHostBuilder {
             .field("step_timeout", &self.step_timeout)
             .field("event_capacity", &self.event_capacity)
             .field("environment", &self.environment)
+            .field("gate", &self.gate)
+            .field("admin_events", &self.admin_events)
             .finish_non_exhaustive()
     }
 }
@@ -48,6 +53,8 @@ impl PluginHostBuilder {
             step_timeout: None,
             event_capacity: 1024,
             environment: true,
+            gate: None,
+            admin_events: false,
         }
     }
 
@@ -98,6 +105,31 @@ impl PluginHostBuilder {
         self
     }
 
+    /// Installs `gate`, which the host asks before it adds a plugin, registers one of its
+    /// impls or gives it a service (see [`PluginGate`]); `hookwire::security::SecurityPolicy`
+    /// (feature `security`) is one. Without a gate (the default) everything is allowed and
+    /// nothing is checked. The gate costs nothing on hook calls: it is consulted when plugins
+    /// are added, collected (start, restart, replace) and call
+    /// [`PluginContext::get`](crate::PluginContext::get).
+    pub fn gate(self, gate: impl PluginGate) -> Self {
+        self.gate_arc(Arc::new(gate))
+    }
+
+    /// As [`gate`](Self::gate), for a gate already shared.
+    pub fn gate_arc(mut self, gate: Arc<dyn PluginGate>) -> Self {
+        self.gate = Some(gate);
+        self
+    }
+
+    /// Whether an administrator's [`stop`](PluginHost::stop), [`remove`](PluginHost::remove),
+    /// [`restart`](PluginHost::restart) and [`replace`](PluginHost::replace) are announced
+    /// as a [`PluginEvent::Admin`](super::PluginEvent::Admin) before they act (default: no;
+    /// an audit log attached to the host turns it on).
+    pub fn admin_events(mut self, announce: bool) -> Self {
+        self.admin_events = announce;
+        self
+    }
+
     /// How many events a slow [`events`](PluginHost::events) subscriber may fall behind
     /// before it lags (default 1024).
     pub fn event_capacity(mut self, capacity: usize) -> Self {
@@ -126,6 +158,8 @@ impl PluginHostBuilder {
                 config: Arc::new(config),
                 config_error,
                 host_api: self.host_api,
+                gate: self.gate,
+                admin_events: AtomicBool::new(self.admin_events),
                 step_timeout: self.step_timeout,
                 events,
                 registry: Mutex::new(Registry::default()),

@@ -19,6 +19,7 @@ use tracing::Instrument;
 use super::config::{ConfigError, DisabledBy, HostConfig};
 use super::context::{PluginContext, Provided, ServiceMap};
 use super::events::PluginEvent;
+use super::gate::{GateSubject, PluginGate, Refusal, TrustSource};
 use super::layer::Layer;
 use super::lifecycle::PluginState;
 use super::list::PluginInfo;
@@ -39,6 +40,12 @@ pub(crate) struct Host {
     /// An environment override that did not parse: `start` reports it.
     pub(crate) config_error: Option<Arc<ConfigError>>,
     pub(crate) host_api: Option<Version>,
+    /// What the host asks before it lets a plugin in, registers its impls or gives it a
+    /// service; `None`: everything is allowed.
+    pub(crate) gate: Option<Arc<dyn PluginGate>>,
+    /// Whether administrators' requests are announced as `PluginEvent::Admin` (set by the
+    /// builder, or by an audit log attached).
+    pub(crate) admin_events: AtomicBool,
     pub(crate) step_timeout: Option<Duration>,
     pub(crate) events: broadcast::Sender<PluginEvent>,
     pub(crate) registry: Mutex<Registry>,
@@ -50,6 +57,40 @@ pub(crate) struct Host {
     /// The manifest cache of [`PluginHost::discover`](super::PluginHost::discover).
     #[cfg(feature = "discovery")]
     pub(crate) scanner: Mutex<crate::discovery::Scanner>,
+}
+
+impl Host {
+    /// Announces an administrator's request about plugin `name` (a [`PluginEvent::Admin`]),
+    /// if such events were asked for.
+    pub(crate) fn admin(&self, name: &str, action: super::events::AdminAction) {
+        if !self.admin_events.load(Ordering::Relaxed) {
+            return;
+        }
+        let _ = self.events.send(PluginEvent::Admin {
+            plugin: name.to_owned(),
+            action,
+        });
+    }
+
+    /// Reports a refusal of the gate: a `PluginEvent::Refused` and a `tracing` warning.
+    pub(crate) fn refused(&self, refusal: &Refusal) {
+        tracing::warn!(plugin = %refusal.plugin(), permission = refusal.permission(), "{refusal}");
+        let _ = self.events.send(PluginEvent::Refused {
+            plugin: refusal.plugin().to_owned(),
+            permission: refusal.permission().map(str::to_owned),
+            error: refusal.to_string(),
+        });
+    }
+
+    /// Whether the gate admits `meta` from `source` (always, without a gate); a refusal is
+    /// reported.
+    pub(crate) fn admit(&self, meta: &PluginMeta, source: &TrustSource) -> Result<(), Refusal> {
+        let Some(gate) = &self.gate else {
+            return Ok(());
+        };
+        gate.admit(&GateSubject::new(meta, source))
+            .inspect_err(|r| self.refused(r))
+    }
 }
 
 #[derive(Default)]
@@ -192,6 +233,17 @@ impl Cell {
 
     pub(crate) fn plugin(&self) -> &Arc<dyn Plugin> {
         &self.plugin
+    }
+
+    /// Where the plugin came from: its manifest's folder, else the host's code.
+    pub(crate) fn trust(&self) -> &TrustSource {
+        static CODE: TrustSource = TrustSource::Code;
+        self.layer.as_deref().map_or(&CODE, |l| &l.trust)
+    }
+
+    /// The plugin as the host's gate sees it.
+    pub(crate) fn subject(&self) -> GateSubject<'_> {
+        GateSubject::new(&self.meta, self.trust())
     }
 }
 
@@ -415,13 +467,16 @@ impl Host {
         if !without.is_empty() && cell.without.set(without.into_boxed_slice()).is_ok() {
             self.skips.fetch_add(1, Ordering::Release);
         }
-        let ctx = Arc::new(PluginContext::new(
-            cell.name.clone(),
-            self.services.clone(),
-            Arc::downgrade(cell),
-            self.config.clone(),
-            self.hooks.clone(),
-        ));
+        let ctx = Arc::new(
+            PluginContext::new(
+                cell.name.clone(),
+                self.services.clone(),
+                Arc::downgrade(cell),
+                self.config.clone(),
+                self.hooks.clone(),
+            )
+            .with_gate(self.gate.clone(), self.events.clone()),
+        );
         cell.run().ctx = Some(ctx.clone());
         let span = ctx.span().clone();
         cell.provided.set_open(true);

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, Weak};
 
 #[cfg(feature = "config")]
 use serde::de::DeserializeOwned;
+use tokio::sync::broadcast;
 use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span};
@@ -33,6 +34,8 @@ use super::cell::Cell;
 #[cfg(feature = "config")]
 use super::config::ConfigError;
 use super::config::HostConfig;
+use super::events::PluginEvent;
+use super::gate::{PluginGate, Refusal};
 use crate::HookManager;
 
 /// A set of services keyed by type.
@@ -101,6 +104,10 @@ pub enum ContextError {
         /// The plugins whose services it can see.
         dependencies: Vec<String>,
     },
+    /// The host's [`PluginGate`](super::PluginGate) does not let the plugin use the service
+    /// (the message names the permission).
+    #[error(transparent)]
+    Refused(Refusal),
     /// [`provide`](PluginContext::provide) was called outside `init`.
     #[error("plugin `{plugin}` provided service `{service}` outside `init`; provide services in `init`, before dependents start")]
     ProvideOutsideInit {
@@ -243,6 +250,8 @@ pub struct PluginContext {
     hooks: HookManager,
     /// The plugin read its configuration (see [`Self::read_config`]).
     config_read: AtomicBool,
+    /// The host's gate, asked for every service (with where its refusals are announced).
+    gate: Option<(Arc<dyn PluginGate>, broadcast::Sender<PluginEvent>)>,
 }
 
 impl std::fmt::Debug for PluginContext {
@@ -276,7 +285,49 @@ impl PluginContext {
             tasks: Mutex::new(Tasks::default()),
             hooks,
             config_read: AtomicBool::new(false),
+            gate: None,
         }
+    }
+
+    /// The context asks `gate` (if any) before it hands out a service; refusals go to
+    /// `events`.
+    pub(crate) fn with_gate(
+        mut self,
+        gate: Option<Arc<dyn PluginGate>>,
+        events: broadcast::Sender<PluginEvent>,
+    ) -> Self {
+        self.gate = gate.map(|g| (g, events));
+        self
+    }
+
+    /// What the host's gate says of this plugin getting service `T` (always yes without a
+    /// gate); a refusal is announced.
+    fn check_service<T: Any>(&self) -> Result<(), ContextError> {
+        let Some((gate, events)) = &self.gate else {
+            return Ok(());
+        };
+        let checked = match self.own.upgrade() {
+            Some(cell) => gate.check_service(&cell.subject(), TypeId::of::<T>(), type_name::<T>()),
+            // The plugin is gone (a task kept its context): it holds no permission any more.
+            None => {
+                let meta = super::PluginMeta::new(&*self.name, "0.0.0");
+                let source = super::TrustSource::Code;
+                gate.check_service(
+                    &super::GateSubject::new(&meta, &source),
+                    TypeId::of::<T>(),
+                    type_name::<T>(),
+                )
+            }
+        };
+        checked.map_err(|refusal| {
+            tracing::warn!(plugin = %self.name, permission = refusal.permission(), "{refusal}");
+            let _ = events.send(PluginEvent::Refused {
+                plugin: self.name.to_string(),
+                permission: refusal.permission().map(str::to_owned),
+                error: refusal.to_string(),
+            });
+            ContextError::Refused(refusal)
+        })
     }
 
     /// The names of the plugin's (present) dependencies, in declaration order.
@@ -292,8 +343,15 @@ impl PluginContext {
     }
 
     /// The service of type `T`: the host's, else the first of the plugin's dependencies (in
-    /// declaration order) that provides one; `None` if there is none.
+    /// declaration order) that provides one; `None` if there is none, or if the host's
+    /// [`PluginGate`](super::PluginGate) refuses it to this plugin (then
+    /// [`require`](Self::require) says which permission is missing).
     pub fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.check_service::<T>().ok()?;
+        self.find::<T>()
+    }
+
+    fn find<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.host.get::<T>().or_else(|| {
             // Through the plugin's cell, which knows its dependencies.
             let cell = self.own.upgrade()?;
@@ -305,13 +363,16 @@ impl PluginContext {
     /// The service of type `T`, or an error saying where it was looked for.
     ///
     /// # Errors
-    /// [`ContextError::MissingService`] naming the plugin, the type and the dependencies.
+    /// [`ContextError::MissingService`] naming the plugin, the type and the dependencies;
+    /// [`ContextError::Refused`] naming the permission the host's gate requires for it.
     pub fn require<T: Any + Send + Sync>(&self) -> Result<Arc<T>, ContextError> {
-        self.get::<T>().ok_or_else(|| ContextError::MissingService {
-            plugin: self.name.to_string(),
-            service: type_name::<T>(),
-            dependencies: self.dependency_names(),
-        })
+        self.check_service::<T>()?;
+        self.find::<T>()
+            .ok_or_else(|| ContextError::MissingService {
+                plugin: self.name.to_string(),
+                service: type_name::<T>(),
+                dependencies: self.dependency_names(),
+            })
     }
 
     /// Provides a service of type `T` to the plugins that depend on this one. Call it in

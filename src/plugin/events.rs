@@ -1,5 +1,5 @@
 //! [`PluginEvent`]: what happened to a plugin (a lifecycle transition, a refused reload or
-//! removal), broadcast to every subscriber of [`PluginHost::events`](crate::PluginHost::events).
+//! removal, a refusal by the host's gate, an administrator's request), broadcast to every subscriber of [`PluginHost::events`](crate::PluginHost::events).
 
 use super::lifecycle::PluginState;
 
@@ -54,6 +54,59 @@ pub enum PluginEvent {
         /// The plugins that require it, by name.
         dependents: Vec<String>,
     },
+    /// The host's [`PluginGate`](super::PluginGate) refused the plugin: adding it, one of
+    /// its impls (it fails, nothing of it is registered) or a service it asked for.
+    Refused {
+        /// The plugin.
+        plugin: String,
+        /// The permission it lacked, if one was at fault.
+        permission: Option<String>,
+        /// The refusal's message (names the hook or service and what to change).
+        error: String,
+    },
+    /// An administrator asked the host to act on the plugin through its API (announced
+    /// before the action; its effects follow as other events). Only sent when asked for:
+    /// [`PluginHostBuilder::admin_events`](super::PluginHostBuilder::admin_events), or an
+    /// audit log attached.
+    Admin {
+        /// The plugin.
+        plugin: String,
+        /// What was asked.
+        action: AdminAction,
+    },
+}
+
+/// What an administrator asked of the host, in a [`PluginEvent::Admin`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AdminAction {
+    /// [`PluginHost::stop`](crate::PluginHost::stop).
+    Stop,
+    /// [`PluginHost::remove`](crate::PluginHost::remove).
+    Remove,
+    /// [`PluginHost::restart`](crate::PluginHost::restart).
+    Restart,
+    /// [`PluginHost::replace`](crate::PluginHost::replace) (and its siblings).
+    Replace,
+}
+
+impl AdminAction {
+    /// Its name: `stop`, `remove`, `restart`, `replace`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AdminAction::Stop => "stop",
+            AdminAction::Remove => "remove",
+            AdminAction::Restart => "restart",
+            AdminAction::Replace => "replace",
+        }
+    }
+}
+
+impl std::fmt::Display for AdminAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl PluginEvent {
@@ -63,7 +116,9 @@ impl PluginEvent {
             PluginEvent::StateChanged { plugin, .. }
             | PluginEvent::Replaced { plugin, .. }
             | PluginEvent::ReloadFailed { plugin, .. }
-            | PluginEvent::RemoveRefused { plugin, .. } => plugin,
+            | PluginEvent::RemoveRefused { plugin, .. }
+            | PluginEvent::Refused { plugin, .. }
+            | PluginEvent::Admin { plugin, .. } => plugin,
         }
     }
 }

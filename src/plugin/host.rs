@@ -26,6 +26,7 @@ use super::cell::{Cell, Host, LazyGate, Up};
 use super::config::{env_name, DisabledBy, HostConfig};
 use super::deps::resolve_refs;
 use super::events::PluginEvent;
+use super::gate::TrustSource;
 use super::layer::Layer;
 use super::lifecycle::PluginState;
 use super::list::PluginList;
@@ -141,7 +142,9 @@ impl PluginHost {
     ///
     /// # Errors
     /// [`PluginError::Duplicate`] if a plugin of that name was added already (to add a second
-    /// instance of one plugin type, name it: [`add_as`](Self::add_as)).
+    /// instance of one plugin type, name it: [`add_as`](Self::add_as));
+    /// [`PluginError::Refused`] if the host's [`PluginGate`](super::PluginGate) refuses it
+    /// (its trust level, or a permission it declares): it is not added.
     pub fn add<P: Plugin>(&self, plugin: P) -> Result<(), PluginError> {
         self.add_named(Arc::new(plugin), false, None)
     }
@@ -172,7 +175,8 @@ impl PluginHost {
     /// ```
     ///
     /// # Errors
-    /// [`PluginError::Duplicate`] if a plugin named `name` was added already.
+    /// [`PluginError::Duplicate`] if a plugin named `name` was added already;
+    /// [`PluginError::Refused`] as for [`add`](Self::add).
     pub fn add_as<P: Plugin>(&self, name: impl Into<String>, plugin: P) -> Result<(), PluginError> {
         self.add_named(Arc::new(plugin), false, Some(name.into()))
     }
@@ -249,6 +253,10 @@ impl PluginHost {
         if meta.name.is_empty() {
             return Err(PluginError::EmptyName);
         }
+        let trust = layer.as_deref().map_or(&TrustSource::Code, |l| &l.trust);
+        self.inner
+            .admit(&meta, trust)
+            .map_err(PluginError::Refused)?;
         let config = &self.inner.config;
         let disabled = config.disabled_by(&meta.name);
         let lazy = config.lazy(&meta.name).unwrap_or(lazy);
@@ -339,6 +347,10 @@ impl PluginHost {
     /// their own `start`) see the plugins started by earlier `start` calls; use services
     /// ([`PluginContext::provide`](crate::PluginContext::provide)) to reach a dependency
     /// during start-up.
+    ///
+    /// With a [`PluginGate`](super::PluginGate) installed, each impl collected in step 1 is
+    /// checked by it first: one refused fails its plugin ("registration refused: ..." naming
+    /// the hook and the permission) and none of that plugin's impls is registered.
     ///
     /// A plugin that fails is `Failed` with the reason and its dependents are `Failed`
     /// ("dependency `x` failed") without being called; the others start normally and the call
@@ -667,6 +679,16 @@ impl PluginHost {
                 None => Ok(()),
             })
             .map_err(|e| format!("registration failed: {e}"))?;
+        // Every impl passes the gate before any is registered.
+        if let Some(gate) = &host.gate {
+            let subject = cell.subject();
+            for hook in r.hook_names() {
+                if let Err(refusal) = gate.check_hook(&subject, hook) {
+                    host.refused(&refusal);
+                    return Err(format!("registration refused: {refusal}"));
+                }
+            }
+        }
         Ok(r)
     }
 

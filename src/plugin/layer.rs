@@ -20,6 +20,9 @@ pub(crate) struct Layer {
     pub(crate) config: toml::Table,
     /// Hook name -> priority for the plugin's impls of that hook, below the host file's.
     pub(crate) priority: BTreeMap<String, i32>,
+    /// Where the plugin came from, for the host's [`PluginGate`](super::PluginGate) (a
+    /// manifest's folder).
+    pub(crate) trust: super::gate::TrustSource,
 }
 
 #[cfg(feature = "config")]

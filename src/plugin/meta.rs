@@ -79,6 +79,11 @@ pub struct PluginMeta {
     /// The host API versions the plugin works with; `None` accepts any host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host_api: Option<VersionReq>,
+    /// The permissions the plugin needs (`"net"`, `"auth"`), in the order they were declared.
+    /// A host with a [`PluginGate`](super::PluginGate) checks them (feature `security`:
+    /// `SecurityPolicy`); without one they are not used.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub permissions: Vec<String>,
     /// Strings that did not parse; serialised as their messages.
     #[serde(
         skip_serializing_if = "Vec::is_empty",
@@ -180,6 +185,7 @@ impl PluginMeta {
             dependencies: Vec::new(),
             conflicts: Vec::new(),
             host_api: None,
+            permissions: Vec::new(),
             problems,
         }
     }
@@ -202,6 +208,15 @@ impl PluginMeta {
     #[must_use]
     pub fn capability(mut self, capability: impl Into<String>) -> Self {
         self.capabilities.push(capability.into());
+        self
+    }
+
+    /// Declares a permission the plugin needs (`"net"`, `"auth"`): a host whose
+    /// [`PluginGate`](super::PluginGate) ties a hook or service to it lets the plugin use
+    /// them only if it declared it (and its trust level may be granted it).
+    #[must_use]
+    pub fn permission(mut self, permission: impl Into<String>) -> Self {
+        self.permissions.push(permission.into());
         self
     }
 

@@ -61,6 +61,7 @@ pub(crate) mod config;
 mod context;
 pub(crate) mod deps;
 mod events;
+mod gate;
 mod host;
 mod layer;
 mod lifecycle;
@@ -77,7 +78,8 @@ use std::task::{Context, Poll};
 
 pub use builder::PluginHostBuilder;
 pub use context::{ContextError, PluginContext};
-pub use events::PluginEvent;
+pub use events::{AdminAction, PluginEvent};
+pub use gate::{GateSubject, PluginGate, Refusal, TrustSource};
 pub use host::PluginHost;
 #[cfg(feature = "discovery")]
 pub(crate) use layer::Layer;

@@ -15,7 +15,8 @@ use std::time::Duration;
 use super::cell::{Cell, Host, Up};
 use super::config::DisabledBy;
 use super::deps::resolve_refs;
-use super::events::PluginEvent;
+use super::events::{AdminAction, PluginEvent};
+use super::gate::TrustSource;
 use super::host::PluginHost;
 use super::layer::Layer;
 use super::lifecycle::PluginState;
@@ -130,6 +131,7 @@ impl PluginHost {
     pub async fn stop(&self, name: &str, grace: Duration) -> Result<PluginStop, PluginError> {
         let host = &self.inner;
         let _ops = host.ops.lock().await;
+        host.admin(name, AdminAction::Stop);
         let cell = self.cell(name)?;
         let state = cell.run().state.clone();
         if state != PluginState::Started {
@@ -207,6 +209,7 @@ impl PluginHost {
     /// ("its start was cancelled") and releases what it holds; call `restart` again.
     pub async fn restart(&self, name: &str) -> Result<(), PluginError> {
         let _ops = self.inner.ops.lock().await;
+        self.inner.admin(name, AdminAction::Restart);
         let result = async {
             let old = self.cell(name)?;
             let state = old.run().state.clone();
@@ -290,6 +293,10 @@ impl PluginHost {
     /// [`PluginEvent::ReloadFailed`]:
     /// - [`PluginError::Unknown`] for a name that was never added;
     /// - [`PluginError::NameMismatch`] for an instance named otherwise;
+    /// - [`PluginError::Refused`] when the host's [`PluginGate`](super::PluginGate) refuses
+    ///   the new version (a permission it declares that its trust level may not be granted);
+    ///   a new impl the gate refuses is a [`PluginError::Failed`] ("registration refused",
+    ///   naming the hook and the permission);
     /// - [`PluginError::NotReplaceable`] for a plugin not started yet, or whose start is
     ///   under way;
     /// - [`PluginError::Dependencies`] for metadata that does not fit with the running
@@ -333,6 +340,7 @@ impl PluginHost {
         grace: Duration,
     ) -> Result<ReloadReport, PluginError> {
         let _ops = self.inner.ops.lock().await;
+        self.inner.admin(name, AdminAction::Replace);
         let result = self.replace_locked(name, plugin, None, grace).await;
         if let Err(e) = &result {
             self.reload_failed(name, e);
@@ -387,6 +395,9 @@ impl PluginHost {
             });
         }
         name.clone_into(&mut meta.name);
+        // The new version passes the gate again (it may declare more permissions).
+        let trust = layer.as_deref().map_or(&TrustSource::Code, |l| &l.trust);
+        host.admit(&meta, trust).map_err(PluginError::Refused)?;
         let old_state = old.run().state.clone();
         let never_called = old.lazy && old.up.get().is_none();
         match old_state {

@@ -11,6 +11,10 @@ use super::lifecycle::PluginState;
 #[derive(Debug, thiserror::Error, Clone)]
 #[non_exhaustive]
 pub enum PluginError {
+    /// The host's [`PluginGate`](super::PluginGate) refused the plugin (its trust level, a
+    /// permission it declares, a hook it implements): nothing of it was added.
+    #[error(transparent)]
+    Refused(super::Refusal),
     /// A plugin of that name was added already.
     #[error("plugin `{plugin}` was added already; plugin names must be unique: remove the other copy, or give this instance a name of its own with `PluginHost::add_as(\"{plugin}-2\", plugin)` (or `add_lazy_as`)")]
     Duplicate {

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::cell::{Cell, Host, Up};
-use super::events::PluginEvent;
+use super::events::{AdminAction, PluginEvent};
 use super::host::PluginHost;
 use super::lifecycle::PluginState;
 use super::report::{write_group, PluginError};
@@ -415,6 +415,7 @@ impl PluginHost {
     pub async fn remove(&self, name: &str, grace: Duration) -> Result<PluginStop, PluginError> {
         let host = &self.inner;
         let _ops = host.ops.lock().await;
+        host.admin(name, AdminAction::Remove);
         let cell = {
             let reg = host.registry();
             match reg.cells.get(name) {

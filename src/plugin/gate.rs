@@ -1,0 +1,194 @@
+//! [`PluginGate`]: what a [`PluginHost`](super::PluginHost) asks before it lets a plugin in,
+//! registers one of its impls or hands it a service.
+//!
+//! The host knows nothing of how a gate decides: it calls the gate at three points and turns a
+//! [`Refusal`] into an error and a [`PluginEvent::Refused`](super::PluginEvent::Refused).
+//! Without a gate (the default) everything is allowed and nothing is checked. With one, the
+//! checks run when a plugin is added or replaced, when its impls are collected (start,
+//! restart, replace, hot reload) and on each [`PluginContext::get`](super::PluginContext::get)
+//! — never on a hook call.
+//!
+//! The host, never the plugin, says where a plugin comes from ([`TrustSource`]): a plugin
+//! added in code is [`TrustSource::Code`]; one found through a manifest is
+//! [`TrustSource::Folder`] (its folder) — a gate maps that to a trust level.
+//! `hookwire::security::SecurityPolicy` (feature `security`) is the gate this crate ships.
+
+use std::any::TypeId;
+use std::path::PathBuf;
+
+use super::meta::PluginMeta;
+
+/// Where a plugin came from, as the host saw it (the plugin cannot choose it).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "source", content = "at")]
+#[non_exhaustive]
+pub enum TrustSource {
+    /// Added by the host's own code ([`PluginHost::add`](super::PluginHost::add) and its
+    /// siblings, linked plugins without a manifest): compiled into the host.
+    #[default]
+    Code,
+    /// Described by a manifest in this folder (the plugin's own folder, holding its
+    /// `plugin.toml`).
+    Folder(PathBuf),
+    /// Described by a manifest signed by the key with this id (the first 16 hex digits of the
+    /// sha256 of the public key). Set by the integrity checks once they verified the
+    /// signature.
+    SignedBy(String),
+}
+
+impl std::fmt::Display for TrustSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrustSource::Code => f.write_str("the host's code"),
+            TrustSource::Folder(p) => write!(f, "folder `{}`", p.display()),
+            TrustSource::SignedBy(k) => write!(f, "a manifest signed by key `{k}`"),
+        }
+    }
+}
+
+/// The plugin a gate is asked about.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct GateSubject<'a> {
+    /// Its metadata: the name it has in the host, version, and the permissions it declares
+    /// ([`PluginMeta::permissions`], with those of its manifest added).
+    pub meta: &'a PluginMeta,
+    /// Where it came from.
+    pub source: &'a TrustSource,
+}
+
+impl<'a> GateSubject<'a> {
+    /// A subject (for gates tested on their own).
+    pub fn new(meta: &'a PluginMeta, source: &'a TrustSource) -> Self {
+        GateSubject { meta, source }
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.meta.name
+    }
+}
+
+/// The checks a [`PluginHost`](super::PluginHost) makes, installed with
+/// [`PluginHostBuilder::gate`](super::PluginHostBuilder::gate).
+///
+/// Each method is called outside the host's locks and must not block for long: they run while
+/// a plugin is added, collected or asks for a service.
+///
+/// ```
+/// use std::any::TypeId;
+/// use hookwire::plugin::{GateSubject, PluginGate, Refusal};
+/// use hookwire::PluginHost;
+///
+/// /// Lets nobody implement `shutdown`.
+/// #[derive(Debug)]
+/// struct NoShutdown;
+/// impl PluginGate for NoShutdown {
+///     fn admit(&self, _: &GateSubject<'_>) -> Result<(), Refusal> { Ok(()) }
+///     fn check_hook(&self, p: &GateSubject<'_>, hook: &str) -> Result<(), Refusal> {
+///         if hook != "shutdown" { return Ok(()) }
+///         Err(Refusal::Hook {
+///             plugin: p.name().to_owned(),
+///             hook: hook.to_owned(),
+///             permission: "admin".to_owned(),
+///             reason: "no plugin is granted it".to_owned(),
+///         })
+///     }
+///     fn check_service(&self, _: &GateSubject<'_>, _: TypeId, _: &'static str) -> Result<(), Refusal> {
+///         Ok(())
+///     }
+/// }
+/// let host = PluginHost::builder().gate(NoShutdown).build();
+/// # let _ = host;
+/// ```
+pub trait PluginGate: Send + Sync + std::fmt::Debug + 'static {
+    /// Whether the plugin may be added at all (its trust level, the permissions it declares).
+    /// Called by `add` (and its siblings) and by `replace` for the new instance.
+    ///
+    /// # Errors
+    /// A [`Refusal`]: the plugin is not added (or the replacement not made).
+    fn admit(&self, plugin: &GateSubject<'_>) -> Result<(), Refusal>;
+
+    /// Whether the plugin may register an impl of hook `hook` (its name, as in
+    /// [`SpecInfo::name`](crate::spec::SpecInfo::name)). Called for each impl the plugin's
+    /// `register` collected, before any of them is registered.
+    ///
+    /// # Errors
+    /// A [`Refusal`]: the plugin fails with it and none of its impls is registered.
+    fn check_hook(&self, plugin: &GateSubject<'_>, hook: &str) -> Result<(), Refusal>;
+
+    /// Whether the plugin may get the service of type `service` (`type_name` is
+    /// `std::any::type_name` of it). Called by each
+    /// [`PluginContext::get`](super::PluginContext::get) and `require`.
+    ///
+    /// # Errors
+    /// A [`Refusal`]: `get` returns `None`, `require` the refusal.
+    fn check_service(
+        &self,
+        plugin: &GateSubject<'_>,
+        service: TypeId,
+        type_name: &'static str,
+    ) -> Result<(), Refusal>;
+}
+
+/// A [`PluginGate`] said no. Each names the plugin and, where one is missing, the permission.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "refused")]
+#[non_exhaustive]
+pub enum Refusal {
+    /// The plugin may not be loaded at all.
+    #[error("plugin `{plugin}` is refused: {reason}")]
+    Plugin {
+        /// The plugin.
+        plugin: String,
+        /// The permission at fault, if one is.
+        permission: Option<String>,
+        /// Why, and what to change.
+        reason: String,
+    },
+    /// The plugin may not implement a hook.
+    #[error("plugin `{plugin}` may not implement hook `{hook}`: it needs permission `{permission}`, which {reason}")]
+    Hook {
+        /// The plugin.
+        plugin: String,
+        /// The hook's name.
+        hook: String,
+        /// The permission the hook needs.
+        permission: String,
+        /// Why the plugin does not have it, and what to change.
+        reason: String,
+    },
+    /// The plugin may not get a service.
+    #[error("plugin `{plugin}` may not use service `{service}`: it needs permission `{permission}`, which {reason}")]
+    Service {
+        /// The plugin.
+        plugin: String,
+        /// The service's type name.
+        service: String,
+        /// The permission the service needs.
+        permission: String,
+        /// Why the plugin does not have it, and what to change.
+        reason: String,
+    },
+}
+
+impl Refusal {
+    /// The plugin refused.
+    pub fn plugin(&self) -> &str {
+        match self {
+            Refusal::Plugin { plugin, .. }
+            | Refusal::Hook { plugin, .. }
+            | Refusal::Service { plugin, .. } => plugin,
+        }
+    }
+
+    /// The permission at fault, if one is.
+    pub fn permission(&self) -> Option<&str> {
+        match self {
+            Refusal::Plugin { permission, .. } => permission.as_deref(),
+            Refusal::Hook { permission, .. } | Refusal::Service { permission, .. } => {
+                Some(permission)
+            }
+        }
+    }
+}

@@ -1,0 +1,585 @@
+//! [`SecurityPolicy`]: trust levels, which hooks and services need which permission, and which
+//! level may be granted what — a [`PluginGate`] for the [`PluginHost`](crate::PluginHost).
+
+use std::any::TypeId;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::plugin::{GateSubject, PluginGate, Refusal, TrustSource};
+use crate::spec::HookSpec;
+
+/// How far the host trusts a plugin. The host assigns it from where the plugin came from
+/// ([`TrustSource`]), never from what the plugin says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum TrustLevel {
+    /// Runs in the host's process with the host's rights: plugins compiled into the host
+    /// (always), and manifest plugins from folders (or keys) the policy trusts. May be granted
+    /// every permission (by default it is).
+    Trusted,
+    /// Meant for plugins that run as a separate process under limits (a Landlock sandbox,
+    /// resource limits): may be granted only the permissions the policy lists for it (none by
+    /// default).
+    Sandboxed,
+    /// Refused: a plugin at this level is not loaded. A manifest plugin from a folder (or
+    /// signed by a key) the policy does not list is untrusted.
+    Untrusted,
+}
+
+impl TrustLevel {
+    /// Its name in the configuration: `trusted`, `sandboxed`, `untrusted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrustLevel::Trusted => "trusted",
+            TrustLevel::Sandboxed => "sandboxed",
+            TrustLevel::Untrusted => "untrusted",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "trusted" => Some(TrustLevel::Trusted),
+            "sandboxed" => Some(TrustLevel::Sandboxed),
+            "untrusted" => Some(TrustLevel::Untrusted),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for TrustLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A policy that does not hold together, or a `[security]` table that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// The file is not valid TOML, or a value has the wrong type.
+    #[error("{file}, line {line}, column {column}: {message}")]
+    Parse {
+        /// The file (or the name given to [`SecurityPolicy::from_toml`]).
+        file: String,
+        /// 1-based line.
+        line: u32,
+        /// 1-based column.
+        column: u32,
+        /// What was wrong and what was expected.
+        message: String,
+    },
+    /// A value of the `[security]` table is not one the policy accepts.
+    #[error("{file}, line {line}: `security.{key}`: {message}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// 1-based line of the value.
+        line: u32,
+        /// The key (`grants.sandboxed`, `folders."/opt/plugins"`).
+        key: String,
+        /// What was wrong and what was expected.
+        message: String,
+    },
+    /// A grant names a permission no hook, service or `permissions` entry defines.
+    #[error("the policy grants trust level `{level}` the unknown permission `{permission}`; known permissions: {}; tie it to a hook or service, or list it in the policy's permissions", list(.known))]
+    UnknownPermission {
+        /// The permission.
+        permission: String,
+        /// The level it was granted to.
+        level: TrustLevel,
+        /// The permissions the policy defines.
+        known: Vec<String>,
+    },
+    /// A permission was granted to `untrusted`, which is never loaded.
+    #[error("the policy grants permission `{permission}` to trust level `untrusted`, whose plugins are never loaded; grant it to `trusted` or `sandboxed`")]
+    GrantToUntrusted {
+        /// The permission.
+        permission: String,
+    },
+    /// The file could not be read.
+    #[error("cannot read security policy `{path}`: {message}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The system's message.
+        message: String,
+    },
+}
+
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The host's security policy: a [`PluginGate`] to install with
+/// [`PluginHostBuilder::gate`](crate::plugin::PluginHostBuilder::gate).
+///
+/// - **Permissions** are names (`"auth"`, `"db"`, `"net"`). A hook or a service may need one
+///   ([`hook`](SecurityPolicyBuilder::hook), [`service`](SecurityPolicyBuilder::service));
+///   [`permission`](SecurityPolicyBuilder::permission) defines one that nothing in the host
+///   needs (a process plugin's network access, say).
+/// - A plugin **declares** the permissions it needs ([`PluginMeta::permission`](crate::PluginMeta::permission),
+///   or its manifest's `permissions`). It is refused when it declares one that is unknown or
+///   that its trust level may not be granted; and it may register an impl of a hook (or get a
+///   service) only if it declared the permission that hook (or service) needs.
+/// - **Trust levels** come from where the plugin came from: code added by the host is
+///   [`TrustLevel::Trusted`]; a manifest plugin gets the level of the longest
+///   [`folder`](SecurityPolicyBuilder::folder) its folder is in, a signed one the level of its
+///   [`key`](SecurityPolicyBuilder::key); anything else is `Untrusted` (refused).
+///   `Trusted` may be granted every permission unless [`grant`](SecurityPolicyBuilder::grant)
+///   lists its permissions; `Sandboxed` only those granted to it.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use hookwire::security::SecurityPolicy;
+/// use hookwire::{Plugin, PluginHost, PluginMeta, Registrar, RegisterError};
+/// hookwire::hookspec! { pub struct Authenticate(String) -> String; }
+///
+/// struct TokenAuth { declare: bool }
+/// impl Plugin for TokenAuth {
+///     fn meta(&self) -> PluginMeta {
+///         let meta = PluginMeta::new("token-auth", "1.0.0");
+///         if self.declare { meta.permission("auth") } else { meta }
+///     }
+///     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+///         r.sync_fn::<Authenticate>(|t| Ok(Some(format!("user-{t}")))).add()
+///     }
+/// }
+///
+/// let policy = SecurityPolicy::builder().hook::<Authenticate>("auth").build().unwrap();
+/// let host = PluginHost::builder().gate(policy).build();
+/// host.add(TokenAuth { declare: false }).unwrap();
+/// let report = host.start().await.unwrap();
+/// // It did not declare `auth`: it failed, and none of its impls is registered.
+/// assert!(report.failed[0].1.contains("needs permission `auth`"));
+/// assert!(host.hook::<Authenticate>().impls().is_empty());
+/// # });
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SecurityPolicy {
+    hooks: HashMap<String, String>,
+    services: HashMap<TypeId, String>,
+    service_names: HashMap<String, String>,
+    known: BTreeSet<String>,
+    folders: Vec<(PathBuf, TrustLevel)>,
+    keys: HashMap<String, TrustLevel>,
+    /// `None`: every known permission (trusted's default).
+    trusted: Option<BTreeSet<String>>,
+    sandboxed: BTreeSet<String>,
+}
+
+/// Builds a [`SecurityPolicy`]; see there.
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct SecurityPolicyBuilder {
+    policy: SecurityPolicy,
+    grants: Vec<(TrustLevel, String)>,
+}
+
+impl SecurityPolicyBuilder {
+    /// Hook `S` needs `permission`.
+    pub fn hook<S: HookSpec>(self, permission: &str) -> Self {
+        self.hook_named(S::NAME, permission)
+    }
+
+    /// The hook named `hook` (a JSON or dynamic hook, or a typed one by its name) needs
+    /// `permission`.
+    pub fn hook_named(mut self, hook: &str, permission: &str) -> Self {
+        self.policy
+            .hooks
+            .insert(hook.to_owned(), permission.to_owned());
+        self.policy.known.insert(permission.to_owned());
+        self
+    }
+
+    /// The service of type `T` (what [`PluginContext::get`](crate::PluginContext::get)`::<T>()`
+    /// returns) needs `permission`.
+    pub fn service<T: 'static>(mut self, permission: &str) -> Self {
+        self.policy
+            .services
+            .insert(TypeId::of::<T>(), permission.to_owned());
+        self.service_named(std::any::type_name::<T>(), permission)
+    }
+
+    /// The service whose type is named `type_name` (as `std::any::type_name` writes it,
+    /// `my_app::Db`) needs `permission`: how the TOML policy names services.
+    pub fn service_named(mut self, type_name: &str, permission: &str) -> Self {
+        self.policy
+            .service_names
+            .insert(type_name.to_owned(), permission.to_owned());
+        self.policy.known.insert(permission.to_owned());
+        self
+    }
+
+    /// Defines `permission` although no hook or service needs it, so that plugins may declare
+    /// it and levels be granted it (say `net`, for what a process plugin may reach).
+    pub fn permission(mut self, permission: &str) -> Self {
+        self.policy.known.insert(permission.to_owned());
+        self
+    }
+
+    /// Manifest plugins in `folder` (or below it) get `level`; the longest matching folder
+    /// wins. Paths are compared as written and, failing that, canonicalised.
+    pub fn folder(mut self, folder: impl Into<PathBuf>, level: TrustLevel) -> Self {
+        self.policy.folders.push((folder.into(), level));
+        self
+    }
+
+    /// Manifest plugins signed by the key with id `key_id` get `level`.
+    pub fn key(mut self, key_id: &str, level: TrustLevel) -> Self {
+        self.policy.keys.insert(key_id.to_owned(), level);
+        self
+    }
+
+    /// Level `level` may be granted `permissions` (added to what it may be granted already).
+    /// Granting anything to `trusted` limits it to what is granted.
+    pub fn grant<I, P>(mut self, level: TrustLevel, permissions: I) -> Self
+    where
+        I: IntoIterator<Item = P>,
+        P: Into<String>,
+    {
+        if level == TrustLevel::Trusted && self.policy.trusted.is_none() {
+            self.policy.trusted = Some(BTreeSet::new());
+        }
+        self.grants
+            .extend(permissions.into_iter().map(|p| (level, p.into())));
+        self
+    }
+
+    /// The policy.
+    ///
+    /// # Errors
+    /// [`PolicyError::UnknownPermission`] for a grant of a permission the policy does not
+    /// define; [`PolicyError::GrantToUntrusted`] for a grant to `untrusted`.
+    pub fn build(mut self) -> Result<SecurityPolicy, PolicyError> {
+        for (level, permission) in self.grants {
+            if !self.policy.known.contains(&permission) {
+                return Err(PolicyError::UnknownPermission {
+                    permission,
+                    level,
+                    known: self.policy.known.iter().cloned().collect(),
+                });
+            }
+            match level {
+                TrustLevel::Trusted => {
+                    self.policy
+                        .trusted
+                        .get_or_insert_with(BTreeSet::new)
+                        .insert(permission);
+                }
+                TrustLevel::Sandboxed => {
+                    self.policy.sandboxed.insert(permission);
+                }
+                TrustLevel::Untrusted => return Err(PolicyError::GrantToUntrusted { permission }),
+            }
+        }
+        Ok(self.policy)
+    }
+}
+
+/// The `[security]` table of the host's configuration file.
+#[derive(Deserialize)]
+struct HostFile {
+    #[serde(default)]
+    security: Option<RawPolicy>,
+}
+
+type SpannedMap = BTreeMap<Spanned<String>, Spanned<String>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[serde(default)]
+    permissions: Vec<Spanned<String>>,
+    #[serde(default)]
+    hooks: SpannedMap,
+    #[serde(default)]
+    services: SpannedMap,
+    #[serde(default)]
+    folders: SpannedMap,
+    #[serde(default)]
+    keys: SpannedMap,
+    #[serde(default)]
+    grants: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
+}
+
+fn line_col(text: &str, pos: usize) -> (u32, u32) {
+    let before = text.get(..pos).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    let clamp = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    (clamp(line), clamp(column))
+}
+
+fn quoted_key(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    }
+}
+
+impl SecurityPolicy {
+    /// A builder: permissions of hooks and services, folders, keys, grants.
+    pub fn builder() -> SecurityPolicyBuilder {
+        SecurityPolicyBuilder::default()
+    }
+
+    /// The policy of the `[security]` table of a host configuration file (the file
+    /// [`HostConfig::parse`](crate::config::HostConfig::parse) reads; it ignores this table).
+    /// `source` names the file in messages. Without a `[security]` table: an empty policy
+    /// (code plugins may implement any hook; manifest plugins are untrusted).
+    ///
+    /// ```toml
+    /// [security]
+    /// permissions = ["net"]                     # defined though no hook or service needs them
+    /// hooks = { authenticate = "auth" }         # hook name = permission
+    /// services = { "my_app::Db" = "db" }        # service type name = permission
+    /// folders = { "/opt/plugins" = "sandboxed", "/opt/plugins/core" = "trusted" }
+    /// keys = { "3f2a9c0d1e4b5a6f" = "trusted" } # signing key id = level
+    /// grants = { sandboxed = ["net"] }          # level = permissions it may be granted
+    /// ```
+    ///
+    /// # Errors
+    /// [`PolicyError::Parse`] (line, column, what was expected) for bad TOML, a value of the
+    /// wrong type or an unknown key; [`PolicyError::Invalid`] (line, key) for an unknown trust
+    /// level, a grant of an unknown permission or a grant to `untrusted`.
+    pub fn from_toml(text: &str, source: &str) -> Result<Self, PolicyError> {
+        let file: HostFile = toml::from_str(text).map_err(|e| {
+            let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));
+            PolicyError::Parse {
+                file: source.to_owned(),
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        let Some(raw) = file.security else {
+            return Ok(SecurityPolicy::default());
+        };
+        let invalid = |at: usize, key: String, message: String| PolicyError::Invalid {
+            file: source.to_owned(),
+            line: line_col(text, at).0,
+            key,
+            message,
+        };
+        let level = |table: &str, key: &Spanned<String>, value: &Spanned<String>| {
+            TrustLevel::parse(value.get_ref()).ok_or_else(|| {
+                invalid(
+                    value.span().start,
+                    format!("{table}.{}", quoted_key(key.get_ref())),
+                    format!(
+                        "unknown trust level `{}`; expected `trusted`, `sandboxed` or `untrusted`",
+                        value.get_ref()
+                    ),
+                )
+            })
+        };
+        let mut b = SecurityPolicy::builder();
+        for p in &raw.permissions {
+            b = b.permission(p.get_ref());
+        }
+        for (hook, permission) in &raw.hooks {
+            b = b.hook_named(hook.get_ref(), permission.get_ref());
+        }
+        for (service, permission) in &raw.services {
+            b = b.service_named(service.get_ref(), permission.get_ref());
+        }
+        for (folder, lvl) in &raw.folders {
+            b = b.folder(folder.get_ref(), level("folders", folder, lvl)?);
+        }
+        for (key, lvl) in &raw.keys {
+            b = b.key(key.get_ref(), level("keys", key, lvl)?);
+        }
+        for (lvl, permissions) in &raw.grants {
+            let key = format!("grants.{}", quoted_key(lvl.get_ref()));
+            let level = TrustLevel::parse(lvl.get_ref()).ok_or_else(|| {
+                invalid(
+                    lvl.span().start,
+                    key.clone(),
+                    format!(
+                        "unknown trust level `{}`; expected `trusted` or `sandboxed`",
+                        lvl.get_ref()
+                    ),
+                )
+            })?;
+            for p in permissions {
+                if level == TrustLevel::Untrusted {
+                    return Err(invalid(
+                        p.span().start,
+                        key,
+                        format!("`untrusted` plugins are never loaded and cannot be granted `{}`; grant it to `trusted` or `sandboxed`", p.get_ref()),
+                    ));
+                }
+                if !b.policy.known.contains(p.get_ref()) {
+                    return Err(invalid(
+                        p.span().start,
+                        key,
+                        format!(
+                            "unknown permission `{}`; known permissions: {}; tie it to a hook or service, or list it in `security.permissions`",
+                            p.get_ref(),
+                            list(&b.policy.known.iter().cloned().collect::<Vec<_>>())
+                        ),
+                    ));
+                }
+            }
+            b = b.grant(level, permissions.iter().map(|p| p.get_ref().clone()));
+        }
+        b.build()
+    }
+
+    /// [`from_toml`](Self::from_toml) of the file at `path`.
+    ///
+    /// # Errors
+    /// [`PolicyError::Io`] if it cannot be read; otherwise as [`from_toml`](Self::from_toml).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, PolicyError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Io {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    /// The trust level the policy gives a plugin from `source`.
+    pub fn level(&self, source: &TrustSource) -> TrustLevel {
+        match source {
+            TrustSource::Code => TrustLevel::Trusted,
+            TrustSource::Folder(dir) => self.folder_level(dir).unwrap_or(TrustLevel::Untrusted),
+            TrustSource::SignedBy(key) => {
+                self.keys.get(key).copied().unwrap_or(TrustLevel::Untrusted)
+            }
+            // A source this policy does not know of is not trusted.
+            #[allow(unreachable_patterns)]
+            _ => TrustLevel::Untrusted,
+        }
+    }
+
+    fn folder_level(&self, dir: &Path) -> Option<TrustLevel> {
+        let longest = |dir: &Path, canonical: bool| {
+            self.folders
+                .iter()
+                .filter_map(|(f, level)| {
+                    let f = if canonical {
+                        std::fs::canonicalize(f).ok()?
+                    } else {
+                        f.clone()
+                    };
+                    dir.starts_with(&f)
+                        .then(|| (f.components().count(), *level))
+                })
+                .max_by_key(|(len, _)| *len)
+                .map(|(_, level)| level)
+        };
+        longest(dir, false).or_else(|| longest(&std::fs::canonicalize(dir).ok()?, true))
+    }
+
+    /// Whether level `level` may be granted `permission`.
+    pub fn grants(&self, level: TrustLevel, permission: &str) -> bool {
+        match level {
+            TrustLevel::Trusted => self
+                .trusted
+                .as_ref()
+                .map_or(self.known.contains(permission), |g| g.contains(permission)),
+            TrustLevel::Sandboxed => self.sandboxed.contains(permission),
+            TrustLevel::Untrusted => false,
+        }
+    }
+
+    /// Why `plugin` lacks `permission` (declared permissions are grantable: `admit` checked
+    /// them), or `None` if it has it.
+    fn lacks(&self, plugin: &GateSubject<'_>, permission: &str) -> Option<String> {
+        if !plugin.meta.permissions.iter().any(|p| p == permission) {
+            return Some(format!(
+                "it did not declare; add `{permission}` to the plugin's permissions (its manifest's `permissions`, or `PluginMeta::permission`)"
+            ));
+        }
+        let level = self.level(plugin.source);
+        (!self.grants(level, permission)).then(|| {
+            format!("its trust level `{level}` (from {}) may not be granted; grant it in the policy's `grants`", plugin.source)
+        })
+    }
+}
+
+impl PluginGate for SecurityPolicy {
+    fn admit(&self, plugin: &GateSubject<'_>) -> Result<(), Refusal> {
+        let level = self.level(plugin.source);
+        let refuse = |permission: Option<&String>, reason: String| Refusal::Plugin {
+            plugin: plugin.name().to_owned(),
+            permission: permission.cloned(),
+            reason,
+        };
+        if level == TrustLevel::Untrusted {
+            return Err(refuse(None, format!(
+                "it comes from {}, which the security policy gives trust level `untrusted`; list its folder (or signing key) in the policy with level `trusted` or `sandboxed`",
+                plugin.source
+            )));
+        }
+        for p in &plugin.meta.permissions {
+            if !self.known.contains(p) {
+                return Err(refuse(Some(p), format!(
+                    "it declares the unknown permission `{p}` (known permissions: {}); fix its name, or define it in the security policy",
+                    list(&self.known.iter().cloned().collect::<Vec<_>>())
+                )));
+            }
+            if !self.grants(level, p) {
+                return Err(refuse(Some(p), format!(
+                    "it declares permission `{p}`, which its trust level `{level}` (from {}) may not be granted; grant it in the policy (`grants = {{ {level} = [\"{p}\"] }}`) or remove it from the plugin's permissions",
+                    plugin.source
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn check_hook(&self, plugin: &GateSubject<'_>, hook: &str) -> Result<(), Refusal> {
+        let Some(permission) = self.hooks.get(hook) else {
+            return Ok(());
+        };
+        match self.lacks(plugin, permission) {
+            None => Ok(()),
+            Some(reason) => Err(Refusal::Hook {
+                plugin: plugin.name().to_owned(),
+                hook: hook.to_owned(),
+                permission: permission.clone(),
+                reason,
+            }),
+        }
+    }
+
+    fn check_service(
+        &self,
+        plugin: &GateSubject<'_>,
+        service: TypeId,
+        type_name: &'static str,
+    ) -> Result<(), Refusal> {
+        let Some(permission) = self
+            .services
+            .get(&service)
+            .or_else(|| self.service_names.get(type_name))
+        else {
+            return Ok(());
+        };
+        match self.lacks(plugin, permission) {
+            None => Ok(()),
+            Some(reason) => Err(Refusal::Service {
+                plugin: plugin.name().to_owned(),
+                service: type_name.to_owned(),
+                permission: permission.clone(),
+                reason,
+            }),
+        }
+    }
+}

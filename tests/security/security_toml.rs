@@ -1,0 +1,148 @@
+//! The `[security]` table of the host's configuration file: what it sets, and errors naming
+//! the line and what was expected.
+
+use std::any::TypeId;
+use std::path::PathBuf;
+
+use hookwire::config::HostConfig;
+use hookwire::plugin::{GateSubject, PluginGate, TrustSource};
+use hookwire::security::{PolicyError, SecurityPolicy, TrustLevel};
+use hookwire::PluginMeta;
+
+use crate::common::Db;
+
+const FILE: &str = r#"
+[plugins.auth]
+enabled = true
+
+[security]
+permissions = ["net"]
+hooks = { Authenticate = "auth" }
+services = { "security::common::Db" = "db" }
+folders = { "/opt/plugins" = "sandboxed", "/opt/plugins/core" = "trusted" }
+keys = { "3f2a9c0d1e4b5a6f" = "trusted" }
+grants = { sandboxed = ["net", "db"] }
+"#;
+
+#[test]
+fn the_security_table_sets_hooks_services_folders_keys_and_grants() {
+    let policy = SecurityPolicy::from_toml(FILE, "host.toml").unwrap();
+    // The host's own config reader ignores the table.
+    assert!(HostConfig::parse(FILE, "host.toml").is_ok());
+
+    let folder = |p: &str| TrustSource::Folder(PathBuf::from(p));
+    assert_eq!(
+        policy.level(&folder("/opt/plugins/x")),
+        TrustLevel::Sandboxed
+    );
+    assert_eq!(
+        policy.level(&folder("/opt/plugins/core/x")),
+        TrustLevel::Trusted
+    );
+    assert_eq!(
+        policy.level(&TrustSource::SignedBy("3f2a9c0d1e4b5a6f".into())),
+        TrustLevel::Trusted
+    );
+    assert!(policy.grants(TrustLevel::Sandboxed, "net"));
+    assert!(policy.grants(TrustLevel::Sandboxed, "db"));
+    assert!(!policy.grants(TrustLevel::Sandboxed, "auth"));
+    assert!(policy.grants(TrustLevel::Trusted, "auth"));
+
+    let sandboxed = folder("/opt/plugins/x");
+    let meta = PluginMeta::new("x", "1.0.0").permission("db");
+    let subject = GateSubject::new(&meta, &sandboxed);
+    assert_eq!(policy.admit(&subject), Ok(()));
+    let hook = policy.check_hook(&subject, "Authenticate").unwrap_err();
+    assert_eq!(hook.permission(), Some("auth"));
+    // The service, named by its type name.
+    assert_eq!(
+        policy.check_service(&subject, TypeId::of::<Db>(), std::any::type_name::<Db>()),
+        Ok(())
+    );
+    let bare = PluginMeta::new("y", "1.0.0");
+    let refused = policy
+        .check_service(
+            &GateSubject::new(&bare, &sandboxed),
+            TypeId::of::<Db>(),
+            std::any::type_name::<Db>(),
+        )
+        .unwrap_err();
+    assert_eq!(refused.permission(), Some("db"));
+}
+
+#[test]
+fn a_file_without_a_security_table_is_an_empty_policy() {
+    let policy = SecurityPolicy::from_toml("[plugins.a]\nenabled = true\n", "host.toml").unwrap();
+    assert_eq!(policy.level(&TrustSource::Code), TrustLevel::Trusted);
+    assert_eq!(
+        policy.level(&TrustSource::Folder("/opt/plugins/a".into())),
+        TrustLevel::Untrusted
+    );
+}
+
+#[test]
+fn an_unknown_trust_level_names_the_line_and_the_levels() {
+    let text = "[security]\nfolders = { \"/opt/plugins\" = \"sandbox\" }\n";
+    let err = SecurityPolicy::from_toml(text, "host.toml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "host.toml, line 2: `security.folders.\"/opt/plugins\"`: unknown trust level `sandbox`; expected `trusted`, `sandboxed` or `untrusted`"
+    );
+}
+
+#[test]
+fn a_grant_of_an_unknown_permission_names_the_line_and_the_known_ones() {
+    let text = "[security]\nhooks = { Authenticate = \"auth\" }\n\ngrants = { sandboxed = [\"auth\", \"nett\"] }\n";
+    let err = SecurityPolicy::from_toml(text, "host.toml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "host.toml, line 4: `security.grants.sandboxed`: unknown permission `nett`; known permissions: auth; tie it to a hook or service, or list it in `security.permissions`"
+    );
+}
+
+#[test]
+fn a_grant_to_untrusted_or_to_an_unknown_level_is_an_error() {
+    let text = "[security]\npermissions = [\"net\"]\ngrants = { untrusted = [\"net\"] }\n";
+    let err = SecurityPolicy::from_toml(text, "host.toml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "host.toml, line 3: `security.grants.untrusted`: `untrusted` plugins are never loaded and cannot be granted `net`; grant it to `trusted` or `sandboxed`"
+    );
+    let text = "[security]\npermissions = [\"net\"]\ngrants = { everyone = [\"net\"] }\n";
+    let err = SecurityPolicy::from_toml(text, "host.toml").unwrap_err();
+    assert!(
+        matches!(&err, PolicyError::Invalid { line: 3, key, .. } if key == "grants.everyone"),
+        "{err}"
+    );
+    assert!(err
+        .to_string()
+        .ends_with("unknown trust level `everyone`; expected `trusted` or `sandboxed`"));
+}
+
+#[test]
+fn a_value_of_the_wrong_type_or_an_unknown_key_names_the_line_and_what_was_expected() {
+    let text = "[security]\nhooks = { Authenticate = 3 }\n";
+    let err = SecurityPolicy::from_toml(text, "host.toml").unwrap_err();
+    let PolicyError::Parse { line, message, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*line, 2);
+    assert!(message.contains("expected a string"), "{message}");
+
+    let text = "[security]\n\nfolder = {}\n";
+    let err = SecurityPolicy::from_toml(text, "host.toml").unwrap_err();
+    let PolicyError::Parse { line, message, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*line, 3);
+    assert!(message.contains("unknown field `folder`"), "{message}");
+    assert!(message.contains("folders"), "{message}");
+}
+
+#[test]
+fn a_policy_file_that_cannot_be_read_is_an_error_naming_it() {
+    let err = SecurityPolicy::load("/nonexistent/hookwire/host.toml").unwrap_err();
+    assert!(err
+        .to_string()
+        .starts_with("cannot read security policy `/nonexistent/hookwire/host.toml`: "));
+}
