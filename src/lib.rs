@@ -40,6 +40,9 @@ pub mod outcome;
 pub mod plugin;
 pub mod policy;
 pub mod prelude;
+#[cfg(feature = "security")]
+#[cfg_attr(docsrs, doc(cfg(feature = "security")))]
+pub mod security;
 pub mod spec;
 pub mod stats;
 #[cfg(feature = "testing")]

@@ -244,6 +244,14 @@ impl PluginHost {
                 return Applied::Failed;
             }
         };
+        #[cfg(feature = "security")]
+        let manifest = match options.check_signature(&scanned.path, manifest) {
+            Ok((m, _)) => m,
+            Err(e) => {
+                self.reload_failed_with(name, &e.to_string());
+                return Applied::Failed;
+            }
+        };
         if let Err(why) = manifest.conditions.check(
             |var| options.var(var),
             std::env::consts::OS,
