@@ -215,9 +215,14 @@ pub(super) fn verify(
             if problems.is_empty() {
                 passed += 1;
                 let signer = signer.map(|k| k.to_string()).unwrap_or_default();
+                let files = if pinned == 1 {
+                    "file matches"
+                } else {
+                    "files match"
+                };
                 writeln!(
                     out,
-                    "ok    {}: signed by {signer}, {pinned} pinned files match",
+                    "ok    {}: signed by {signer}, {pinned} pinned {files}",
                     plugin.display()
                 )?;
             } else {

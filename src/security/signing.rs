@@ -145,6 +145,11 @@ impl PublicKey {
         &self.id
     }
 
+    /// The key's 32 bytes.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.key.to_bytes()
+    }
+
     /// The key as 44 base64 characters.
     pub fn to_base64(&self) -> String {
         BASE64.encode(self.key.as_bytes())
