@@ -7,7 +7,17 @@
 //! hookwire plugins check <DIRS>... [--feature F]...            every problem; exit 1 if any
 //! hookwire plugins graph <DIRS>... [--format text|dot]         the dependency graph, cycles marked
 //! hookwire plugins new   <NAME> [--dir DIR]                    a plugin folder with a valid manifest
+//!
+//! with feature `security`:
+//! hookwire keys generate [--out FILE]                 a signing key: FILE (0600) and FILE.pub
+//! hookwire plugins sign <DIR> --key FILE              writes <DIR>/plugin.toml.sig
+//! hookwire plugins verify <DIRS>... [--trusted-key KEY|FILE]... [--config FILE]
+//!                                                     signatures and pinned files; exit 1 if any fails
 //! ```
+//!
+//! `plugins verify` takes plugin folders (holding `plugin.toml`) or folders of them; every
+//! plugin must be signed by a trusted key (`--trusted-key`, or the `[security]` table of the
+//! host's `--config` file) and every pinned file must match its sha256.
 //!
 //! `<DIRS>` are plugin folders in order (a later folder wins a name), as for
 //! [`DiscoveryOptions::folders`](crate::discovery::DiscoveryOptions::folders); `--feature`
@@ -39,6 +49,8 @@
 //! ```
 
 mod inspect;
+#[cfg(feature = "security")]
+mod integrity;
 mod output;
 
 use std::ffi::OsString;
@@ -67,6 +79,22 @@ enum Command {
     /// Plugin folders: list, check, graph, new.
     #[command(subcommand)]
     Plugins(Plugins),
+    /// Signing keys for plugins: generate.
+    #[cfg(feature = "security")]
+    #[command(subcommand)]
+    Keys(Keys),
+}
+
+#[cfg(feature = "security")]
+#[derive(Debug, Subcommand)]
+enum Keys {
+    /// Generates an ed25519 signing key: the private key file (mode 0600) and `<FILE>.pub`;
+    /// prints the public key and its id.
+    Generate {
+        /// The private key file to create (never overwritten).
+        #[arg(long, default_value = "hookwire-signing.key")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -112,6 +140,29 @@ enum Plugins {
         #[arg(long, default_value = ".")]
         dir: PathBuf,
     },
+    /// Signs `<DIR>/plugin.toml` (after checking its pinned files): writes `plugin.toml.sig`.
+    #[cfg(feature = "security")]
+    Sign {
+        /// The plugin's folder (holding `plugin.toml`).
+        dir: PathBuf,
+        /// The private key file (`hookwire keys generate`).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// Checks signatures (by a trusted key) and pinned files; every problem printed, exit
+    /// code 1 on any.
+    #[cfg(feature = "security")]
+    Verify {
+        /// Plugin folders, or folders of plugin folders.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// A trusted public key (base64 or hex) or a file holding one (repeatable).
+        #[arg(long = "trusted-key", value_name = "KEY|FILE")]
+        trusted_keys: Vec<String>,
+        /// The host's config file: its `[security]` trusted keys are trusted too.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
 }
 
 /// The graph's output format.
@@ -153,7 +204,13 @@ where
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
-    let Command::Plugins(command) = cli.command;
+    let command = match cli.command {
+        Command::Plugins(command) => command,
+        #[cfg(feature = "security")]
+        Command::Keys(Keys::Generate { out: file }) => {
+            return finish(integrity::generate(&file, out, err), err)
+        }
+    };
     let result = match command {
         Plugins::List {
             dirs,
@@ -184,6 +241,14 @@ where
             }
             .map(|()| true)
         }
+        #[cfg(feature = "security")]
+        Plugins::Sign { dir, key } => integrity::sign(&dir, &key, out, err),
+        #[cfg(feature = "security")]
+        Plugins::Verify {
+            dirs,
+            trusted_keys,
+            config,
+        } => integrity::verify(&dirs, &trusted_keys, config.as_deref(), out, err),
         Plugins::New { name, dir } => match output::new_plugin(&name, &dir) {
             Ok(path) => writeln!(out, "created {}", path.display()).map(|()| true),
             Err(message) => {
@@ -192,6 +257,11 @@ where
             }
         },
     };
+    finish(result, err)
+}
+
+/// The exit code of a command's result (`Ok(false)`: it failed and said why).
+fn finish(result: std::io::Result<bool>, err: &mut dyn Write) -> ExitCode {
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,

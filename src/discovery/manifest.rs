@@ -45,6 +45,10 @@ pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 /// [priority]                     # hook name = priority of the plugin's impls of that hook
 /// authenticate = 10
 ///
+/// [sha256]                       # the files the plugin runs, pinned: path in the folder =
+/// "main.py" = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+///                                # its sha256, 64 hex digits (see `hookwire::security`)
+///
 /// [conditions]                   # all must hold, or the plugin is skipped
 /// env_set = ["AUTH_KEYS"]        # these environment variables are set
 /// env = { MODE = "prod" }        # these are set to these values
@@ -89,6 +93,11 @@ pub struct PluginManifest {
     pub lazy: bool,
     /// What must hold for the plugin to load.
     pub conditions: Conditions,
+    /// The `[sha256]` table: each file the plugin runs (a relative path in the plugin's
+    /// folder, `/`-separated, as written) and its pinned sha256 (64 lower-case hex digits).
+    /// With the feature `security`, `hookwire::security::verified_copy` copies exactly these
+    /// files into a private folder and checks the copies before a start.
+    pub pinned: BTreeMap<String, String>,
 }
 
 /// What a manifest describes.
@@ -287,6 +296,8 @@ struct Raw {
     #[serde(default)]
     conditions: RawConditions,
     process: Option<Spanned<RawProcess>>,
+    #[serde(default)]
+    sha256: BTreeMap<String, Spanned<String>>,
 }
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
@@ -350,7 +361,8 @@ impl PluginManifest {
     /// valid (a name breaking the name rule, a version or requirement that is not semver, an
     /// unknown OS, an empty command, zero instances or limits, an empty or repeated name in
     /// `process.hooks`, an empty path in `process.allowed_paths` or `allowed_paths` without
-    /// `sandbox = true`, `[process]` with the wrong kind).
+    /// `sandbox = true`, `[process]` with the wrong kind, a `[sha256]` hash that is not 64 hex
+    /// digits or a pinned path that is empty, absolute or leaves the plugin's folder).
     pub fn parse(text: &str, path: impl AsRef<Path>) -> Result<Self, ManifestError> {
         let path = path.as_ref();
         let raw: Raw = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
@@ -441,6 +453,7 @@ impl PluginManifest {
             .conditions
             .validate()
             .map_err(|(span, field, message)| at(span, &field, message))?;
+        let pinned = validate_pins(raw.sha256, &at)?;
         let kind = match (raw.kind, raw.process) {
             (RawKind::Linked, None) => PluginKind::Linked,
             (RawKind::Linked, Some(process)) => {
@@ -474,6 +487,7 @@ impl PluginManifest {
             priority: raw.priority,
             lazy: raw.lazy,
             conditions,
+            pinned,
         })
     }
 
@@ -629,6 +643,50 @@ impl RawProcess {
             allowed_paths,
         })
     }
+}
+
+/// Checks the `[sha256]` table: relative paths that stay in the plugin's folder, hashes of 64
+/// hex digits (stored lower-case).
+fn validate_pins(
+    raw: BTreeMap<String, Spanned<String>>,
+    at: &impl Fn(Range<usize>, &str, String) -> ManifestError,
+) -> Result<BTreeMap<String, String>, ManifestError> {
+    use std::path::Component;
+    let mut pinned = BTreeMap::new();
+    for (file, hash) in raw {
+        let field = format!("sha256.{}", dotted(&[&file]));
+        let path = Path::new(&file);
+        let escapes = path.is_absolute()
+            || path.has_root()
+            || file.contains('\\')
+            || path
+                .components()
+                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+        if file.trim().is_empty() || path.components().all(|c| c == Component::CurDir) {
+            return Err(at(
+                hash.span(),
+                &field,
+                "sha256 pins a file with an empty path (expected a path in the plugin's folder, e.g. \"main.py\")".to_owned(),
+            ));
+        }
+        if escapes {
+            return Err(at(
+                hash.span(),
+                &field,
+                format!("sha256 pins {file:?}, a path outside the plugin's folder (expected a relative path without `..`, e.g. \"bin/run.sh\")"),
+            ));
+        }
+        let value = hash.get_ref();
+        if value.len() != 64 || !value.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(at(
+                hash.span(),
+                &field,
+                format!("sha256 of {file:?} is {value:?}, not a sha256 (expected 64 hex digits, as `sha256sum {file}` prints)"),
+            ));
+        }
+        pinned.insert(file, value.to_ascii_lowercase());
+    }
+    Ok(pinned)
 }
 
 /// Reads a manifest file with the checks of [`PluginManifest::load`] before parsing.

@@ -82,6 +82,8 @@ use std::sync::{Arc, PoisonError};
 
 pub use conditions::Conditions;
 pub use linked::{linked_plugins, LinkedPlugin};
+#[cfg(feature = "security")]
+pub(crate) use manifest::read_manifest as read_manifest_bytes;
 pub use manifest::{
     is_valid_name, ManifestError, ManifestProblem, PluginKind, PluginManifest, ProcessLimits,
     ProcessSpec, RestartPolicy, MANIFEST_FILE, MAX_MANIFEST_BYTES,
@@ -146,6 +148,8 @@ pub struct DiscoveryOptions {
     features: Vec<String>,
     env: Option<BTreeMap<String, String>>,
     linked: bool,
+    #[cfg(feature = "security")]
+    signatures: Option<crate::security::SignaturePolicy>,
     #[cfg(feature = "watch")]
     debounce: std::time::Duration,
     #[cfg(feature = "watch")]
@@ -166,6 +170,8 @@ impl DiscoveryOptions {
             features: Vec::new(),
             env: None,
             linked: true,
+            #[cfg(feature = "security")]
+            signatures: None,
             #[cfg(feature = "watch")]
             debounce: watch::DEFAULT_DEBOUNCE,
             #[cfg(feature = "watch")]
@@ -230,6 +236,65 @@ impl DiscoveryOptions {
     pub fn linked_without_manifest(mut self, add: bool) -> Self {
         self.linked = add;
         self
+    }
+
+    /// Checks the signatures of the manifests in the folders with `policy` (feature
+    /// `security`): when it requires them, a plugin whose `plugin.toml` is unsigned, signed by
+    /// an untrusted key or badly signed is not loaded
+    /// ([`DiscoveryStatus::SignatureRejected`], also on hot reload: the old version keeps
+    /// running); either way, each verified signer is reported in
+    /// [`DiscoveredPlugin::signed_by`]. Without this call, signatures are not looked at.
+    ///
+    /// ```
+    /// use hookwire::discovery::DiscoveryOptions;
+    /// use hookwire::security::{PublicKey, SignaturePolicy};
+    /// let release = PublicKey::parse("noCFqDmccGCvKQe4S84SqDkiYYSXd0jadle4H6pYTOo=", "release key")?;
+    /// let options = DiscoveryOptions::new()
+    ///     .folder("plugins")
+    ///     .signatures(SignaturePolicy::new().require(true).trust(release));
+    /// # Ok::<(), hookwire::security::KeyError>(())
+    /// ```
+    #[cfg(feature = "security")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "security")))]
+    pub fn signatures(mut self, policy: crate::security::SignaturePolicy) -> Self {
+        self.signatures = Some(policy);
+        self
+    }
+
+    /// Applies the signature policy to manifest `m`, read from `path`: the manifest to use
+    /// (parsed from the verified bytes) and its signer, or why it is refused.
+    #[cfg(feature = "security")]
+    pub(crate) fn check_signature(
+        &self,
+        path: &std::path::Path,
+        m: Arc<PluginManifest>,
+    ) -> Result<
+        (Arc<PluginManifest>, Option<crate::security::KeyId>),
+        crate::security::SignatureError,
+    > {
+        use crate::security::{verify_signature, SignatureError};
+        let Some(policy) = &self.signatures else {
+            return Ok((m, None));
+        };
+        let folder = path.parent().unwrap_or(std::path::Path::new("."));
+        match verify_signature(folder, policy.trusted()) {
+            Ok(verified) => {
+                // The bytes verified must be those parsed: a manifest swapped between the scan
+                // and the check is refused.
+                match PluginManifest::from_bytes(&verified.manifest, path) {
+                    Ok(parsed) if parsed == *m => Ok((m, Some(verified.key_id))),
+                    _ => Err(SignatureError::Changed {
+                        manifest: path.to_owned(),
+                    }),
+                }
+            }
+            Err(e) if policy.is_required() => Err(e),
+            Err(SignatureError::Unsigned { .. }) => Ok((m, None)),
+            Err(e) => {
+                tracing::warn!(plugin = %m.meta.name, error = %e, "plugin signature not accepted (signatures are not required: loaded unsigned)");
+                Ok((m, None))
+            }
+        }
     }
 
     /// The folders, in order.
@@ -325,6 +390,8 @@ impl PluginHost {
                         name,
                         source: PluginSource::Linked { location },
                         status,
+                        #[cfg(feature = "security")]
+                        signed_by: None,
                     }
                 }
                 Some(found) => {
@@ -332,9 +399,22 @@ impl PluginHost {
                         manifest: found.path.clone(),
                         linked: instance.as_ref().map(|i| i.location),
                     };
-                    let status = match found.manifest {
-                        Err(e) => DiscoveryStatus::Invalid(e),
-                        Ok(m) => match m.conditions.check(
+                    #[cfg(feature = "security")]
+                    let mut signed_by = None;
+                    let status = 'status: {
+                        let m = match found.manifest {
+                            Err(e) => break 'status DiscoveryStatus::Invalid(e),
+                            Ok(m) => m,
+                        };
+                        #[cfg(feature = "security")]
+                        let m = match options.check_signature(&found.path, m) {
+                            Ok((m, signer)) => {
+                                signed_by = signer;
+                                m
+                            }
+                            Err(e) => break 'status DiscoveryStatus::SignatureRejected(e),
+                        };
+                        match m.conditions.check(
                             |var| options.var(var),
                             std::env::consts::OS,
                             &options.features,
@@ -353,12 +433,14 @@ impl PluginHost {
                                 (_, None, None) => DiscoveryStatus::NoLinkedPlugin,
                                 (_, None, Some(i)) => self.add_found(i, Some(&m), &before),
                             },
-                        },
+                        }
                     };
                     DiscoveredPlugin {
                         name,
                         source,
                         status,
+                        #[cfg(feature = "security")]
+                        signed_by,
                     }
                 }
             };
@@ -372,6 +454,8 @@ impl PluginHost {
             let name = &status.meta.name;
             if !claimed.contains(name) && before.contains(name) {
                 report.plugins.push(DiscoveredPlugin {
+                    #[cfg(feature = "security")]
+                    signed_by: None,
                     name: name.clone(),
                     source: PluginSource::Code,
                     status: match &status.disabled {

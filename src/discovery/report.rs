@@ -56,6 +56,12 @@ pub struct DiscoveredPlugin {
     pub source: PluginSource,
     /// Whether it loaded, and why not.
     pub status: DiscoveryStatus,
+    /// The trusted key that signed its `plugin.toml` (feature `security`, when discovery was
+    /// given a [`SignaturePolicy`](crate::security::SignaturePolicy) and the signature
+    /// verified); `None` for unsigned and linked plugins. What a host maps to a trust level.
+    #[cfg(feature = "security")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_by: Option<crate::security::KeyId>,
 }
 
 /// Where a discovered plugin came from.
@@ -110,6 +116,13 @@ pub enum DiscoveryStatus {
     DuplicateLinked(Vec<&'static str>),
     /// Not added: the host has a plugin of this name already.
     AlreadyAdded,
+    /// Not added: signatures are required
+    /// ([`SignaturePolicy::require`](crate::security::SignaturePolicy::require)) and its
+    /// `plugin.toml` is unsigned, signed by a key the host does not trust, or its signature
+    /// does not match (the error says which file and key).
+    #[cfg(feature = "security")]
+    #[serde(serialize_with = "as_display")]
+    SignatureRejected(crate::security::SignatureError),
 }
 
 impl DiscoveryStatus {
@@ -128,7 +141,17 @@ impl DiscoveryStatus {
                 | Self::NoLinkedPlugin
                 | Self::DuplicateLinked(_)
                 | Self::NotLoadable(_)
-        )
+        ) || self.is_signature_rejected()
+    }
+
+    #[cfg(feature = "security")]
+    fn is_signature_rejected(&self) -> bool {
+        matches!(self, Self::SignatureRejected(_))
+    }
+
+    #[cfg(not(feature = "security"))]
+    fn is_signature_rejected(&self) -> bool {
+        false
     }
 }
 
@@ -154,6 +177,8 @@ impl fmt::Display for DiscoveryStatus {
                 at.join(" and ")
             ),
             Self::AlreadyAdded => f.write_str("not loaded: the host has a plugin of this name already"),
+            #[cfg(feature = "security")]
+            Self::SignatureRejected(e) => write!(f, "not loaded: signature rejected: {e}"),
         }
     }
 }

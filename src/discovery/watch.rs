@@ -42,7 +42,8 @@ impl Drop for Watcher {
     }
 }
 
-/// What the watcher knows of one manifest: its bytes when last applied.
+/// What the watcher knows of one manifest: its bytes when last applied (followed by those of
+/// its signature when a signature policy is set).
 type Seen = BTreeMap<String, Option<Vec<u8>>>;
 
 impl PluginHost {
@@ -75,6 +76,11 @@ impl PluginHost {
     ///   [`remove`](Self::remove)d — refused while other plugins require it
     ///   ([`PluginEvent::RemoveRefused`](crate::plugin::PluginEvent::RemoveRefused)); it is tried
     ///   again on the next batch.
+    ///
+    /// With a signature policy ([`DiscoveryOptions::signatures`], feature `security`), a changed
+    /// manifest is verified first: one that signatures required refuse is not applied
+    /// (`ReloadFailed` names the signature file and key; the old version keeps running), and a
+    /// new `plugin.toml.sig` alone counts as a change.
     ///
     /// A manifest saved with the same bytes changes nothing. A batch with changes calls every
     /// linked plugin's constructor once (the instances not used are dropped), and rescans on
@@ -143,7 +149,20 @@ impl PluginHost {
         let mut seen = Seen::new();
         let mut found = BTreeMap::new();
         for p in scan.plugins {
-            seen.insert(p.name.clone(), std::fs::read(&p.path).ok());
+            #[allow(unused_mut)]
+            let mut bytes = std::fs::read(&p.path).ok();
+            // With a signature policy, a new signature alone is a change too (re-signing a
+            // manifest whose reload was refused applies it).
+            #[cfg(feature = "security")]
+            if let (Some(bytes), Some(_)) = (&mut bytes, &options.signatures) {
+                if let Ok(sig) =
+                    std::fs::read(p.path.with_file_name(crate::security::SIGNATURE_FILE))
+                {
+                    bytes.push(0);
+                    bytes.extend(sig);
+                }
+            }
+            seen.insert(p.name.clone(), bytes);
             found.insert(p.name.clone(), p);
         }
         (seen, found)
@@ -240,6 +259,14 @@ impl PluginHost {
     ) -> Applied {
         let manifest = match scanned.manifest {
             Ok(m) => m,
+            Err(e) => {
+                self.reload_failed_with(name, &e.to_string());
+                return Applied::Failed;
+            }
+        };
+        #[cfg(feature = "security")]
+        let manifest = match options.check_signature(&scanned.path, manifest) {
+            Ok((m, _)) => m,
             Err(e) => {
                 self.reload_failed_with(name, &e.to_string());
                 return Applied::Failed;
