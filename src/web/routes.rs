@@ -63,7 +63,7 @@ pub enum RouteError {
     /// axum refused to mount the plugin's router: most often a route that overlaps a route of
     /// another plugin whose mount path is a prefix of this one's, or the reverse (`shop` serving
     /// `/admin/x` and `shop/admin` serving `/x`).
-    #[error("the routes of plugin `{plugin}` overlap those of {}: {message}; the previous routes stay", others_text(.others))]
+    #[error("{}: {message}; the previous routes stay", conflict_text(.plugin, .others))]
     Conflict {
         /// The plugin whose router could not be mounted.
         plugin: String,
@@ -84,12 +84,17 @@ pub enum RouteError {
     },
 }
 
-fn others_text(others: &[String]) -> String {
+fn conflict_text(plugin: &str, others: &[String]) -> String {
     if others.is_empty() {
-        return "no other plugin (its router cannot be nested)".to_owned();
+        return format!(
+            "the router of plugin `{plugin}` cannot be mounted under `/plugins/{plugin}`"
+        );
     }
     let names: Vec<String> = others.iter().map(|o| format!("`{o}`")).collect();
-    format!("plugin {}", names.join(", "))
+    format!(
+        "the routes of plugin `{plugin}` overlap those of plugin {}",
+        names.join(", ")
+    )
 }
 
 /// The plugins' routes, swappable while serving. Cheap to clone (shared).
@@ -223,7 +228,8 @@ impl PluginRouter {
     /// now mounted. Requests already running finish on the router they started with.
     ///
     /// A plugin whose impl failed (error, panic, timeout) is left out, with a `tracing`
-    /// warning; the others are mounted (failures are isolated, as in every call).
+    /// warning; the others are mounted (failures are isolated, as in every call). A lazy
+    /// plugin with an impl of the hook is started by the call, as by any call that reaches it.
     ///
     /// # Errors
     /// The combined router is checked before the swap; when it cannot be built nothing
