@@ -1,7 +1,7 @@
 //! `hookwire::web` under load on loopback: CPU time per request, and the plugin-route swap
 //! under load.
 //!
-//! Run: `cargo bench -p hookwire-benches --features web --bench web` (prints a table; figures
+//! Run: `cargo bench -p hookwire-benches --features axum --bench web` (prints a table; figures
 //! in BENCHMARKS.md (m)). `HOOKWIRE_WEB_BENCH_REQUESTS` sets the requests per variant
 //! (default 40,000).
 //!

@@ -235,3 +235,27 @@ async fn a_name_that_cannot_be_a_path_is_refused() {
     );
     assert_eq!(plugins.mounted(), ["ok"]);
 }
+
+#[tokio::test]
+async fn no_plugin_name_shadows_the_admin_routes() {
+    // A plugin named `admin` serving `/plugins` lands at `/plugins/admin/plugins`.
+    let host = host_with([TestPlugin::new("admin").route("/plugins", "a plugin's page")]).await;
+    let plugins = plugin_router(&host).await;
+    let app = plugins.router().merge(admin_router(host.clone(), operator));
+    let server = Server::start(app).await;
+    let http = reqwest::Client::new();
+    assert_eq!(
+        get_text(&http, &server.url("/plugins/admin/plugins")).await,
+        (200, "a plugin's page".into())
+    );
+    let admin = http
+        .get(server.url("/admin/plugins"))
+        .header("authorization", "Bearer op")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(admin.status(), 200);
+    let list: serde_json::Value = admin.json().await.unwrap();
+    assert_eq!(list[0]["name"], "admin");
+    assert_eq!(list[0]["hooks"][0]["hook"], "Routes");
+}
