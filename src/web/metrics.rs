@@ -1,6 +1,7 @@
 //! `GET /metrics`: the hook manager's per-impl statistics in the Prometheus text format,
 //! read at scrape time by a `prometheus_client` [`Collector`].
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -114,15 +115,14 @@ const COUNTERS: [(&str, &str, Counter); 10] = [
 impl Collector for StatsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let stats = self.host.hooks().stats();
-        let rows: Vec<([(&str, &str); 2], &ImplStatsSnapshot)> = stats
+        // Label values escaped here: `prometheus_client` 0.23 writes them as given.
+        let rows: Vec<([(&str, Cow<'_, str>); 2], &ImplStatsSnapshot)> = stats
             .hooks
             .iter()
             .flat_map(|h| {
                 h.impls.iter().map(move |i| {
-                    (
-                        [("plugin", i.plugin.as_str()), ("hook", h.hook.as_str())],
-                        i,
-                    )
+                    let labels = [("plugin", escape(&i.plugin)), ("hook", escape(&h.hook))];
+                    (labels, i)
                 })
             })
             .collect();
@@ -141,7 +141,7 @@ impl Collector for StatsCollector {
         for ([plugin, hook], s) in &rows {
             for (quantile, us) in [("0.5", s.p50_us), ("0.99", s.p99_us)] {
                 let Some(us) = us else { continue };
-                let labels = [*plugin, *hook, ("quantile", quantile)];
+                let labels = [plugin.clone(), hook.clone(), ("quantile", quantile.into())];
                 ConstGauge::new(us as f64 / 1e6).encode(latency.encode_family(&labels)?)?;
             }
         }
@@ -153,11 +153,31 @@ impl Collector for StatsCollector {
             MetricType::Gauge,
         )?;
         for p in plugins.iter() {
-            let labels = [("plugin", p.name()), ("state", p.state.name())];
+            let labels = [
+                ("plugin", escape(p.name())),
+                ("state", p.state.name().into()),
+            ];
             ConstGauge::new(1i64).encode(states.encode_family(&labels)?)?;
         }
         Ok(())
     }
+}
+
+/// A label value as the text format wants it: `\\`, `"` and line feeds escaped.
+fn escape(value: &str) -> Cow<'_, str> {
+    if !value.contains(['\\', '"', '\n']) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// A router serving `GET /metrics`: a [`StatsCollector`] over `host`, encoded by
@@ -191,5 +211,16 @@ async fn scrape(State(registry): State<Arc<Registry>>) -> Response {
             )
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(escape("greeter"), "greeter");
+        assert_eq!(escape("say \"hi\"\\n\nx"), "say \\\"hi\\\"\\\\n\\nx");
     }
 }

@@ -95,3 +95,29 @@ async fn counters_match_the_calls_made() {
         10.0
     );
 }
+
+#[tokio::test]
+async fn label_values_are_escaped_so_a_plugin_name_cannot_forge_lines() {
+    let host = host_with([
+        TestPlugin::new("evil\"} 999\nhookwire_fake{x=\"").greet(0, |_| Ok(Some("ok".into())))
+    ])
+    .await;
+    host.hook::<Greet>().call(&"x".to_owned()).await.unwrap();
+    let server = Server::start(metrics_router(host)).await;
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !text.lines().any(|l| l.starts_with("hookwire_fake")),
+        "{text}"
+    );
+    let m = parse(&text);
+    assert_eq!(
+        m[r#"hookwire_impl_calls_total{plugin="evil\"} 999\nhookwire_fake{x=\"",hook="Greet"}"#],
+        1.0,
+        "{text}"
+    );
+}
