@@ -62,6 +62,9 @@ impl StatsCollector {
 
 type Counter = fn(&ImplStatsSnapshot) -> u64;
 
+/// An impl's `plugin` and `hook` labels.
+type Labels<'a> = [(&'static str, Cow<'a, str>); 2];
+
 /// The counters, by name (without `_total`), help text and field.
 const COUNTERS: [(&str, &str, Counter); 10] = [
     ("hookwire_impl_calls", "Calls that reached the impl.", |s| {
@@ -116,7 +119,7 @@ impl Collector for StatsCollector {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let stats = self.host.hooks().stats();
         // Label values escaped here: `prometheus_client` 0.23 writes them as given.
-        let rows: Vec<([(&str, Cow<'_, str>); 2], &ImplStatsSnapshot)> = stats
+        let rows: Vec<(Labels<'_>, &ImplStatsSnapshot)> = stats
             .hooks
             .iter()
             .flat_map(|h| {
