@@ -65,6 +65,31 @@ impl HealthReport {
     /// says `Degraded`; otherwise **ok**. Plugins that are not running for another reason
     /// (disabled, stopped by an operator, lazy and not called yet, starting) do not count.
     ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use hookwire::plugin::Health;
+    /// use hookwire::web::{HealthReport, OverallStatus};
+    /// use hookwire::{async_trait, Plugin, PluginHost, PluginMeta, RegisterError, Registrar};
+    ///
+    /// struct Cache;
+    /// #[async_trait]
+    /// impl Plugin for Cache {
+    ///     fn meta(&self) -> PluginMeta { PluginMeta::new("cache", "1.0.0") }
+    ///     fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> { Ok(()) }
+    ///     async fn health(&self) -> Health { Health::Degraded("hit rate 3%".into()) }
+    /// }
+    /// let host = PluginHost::new();
+    /// host.add(Cache).unwrap();
+    /// host.start().await.unwrap();
+    /// let report = HealthReport::collect(&host).await;
+    /// assert_eq!(report.status, OverallStatus::Degraded);
+    /// assert_eq!(report.http_status(), 200);
+    /// let json = serde_json::to_value(&report).unwrap();
+    /// assert_eq!(json["plugins"][0]["health"]["reason"], "hit rate 3%");
+    /// # });
+    /// ```
+    ///
     /// # Cancel safety
     /// Cancel safe: it only reads.
     pub async fn collect(host: &PluginHost) -> Self {

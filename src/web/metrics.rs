@@ -46,6 +46,26 @@ use crate::PluginHost;
 /// The impl metrics are empty unless the hook manager was built with `.stats(true)`
 /// ([`HookManagerBuilder::stats`]).
 ///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use prometheus_client::registry::Registry;
+/// use hookwire::web::StatsCollector;
+/// use hookwire::{HookManager, PluginHost};
+/// hookwire::hookspec! { pub struct Ping(()) -> u8; }
+///
+/// let hooks = HookManager::builder().stats(true).build();
+/// let host = PluginHost::builder().hooks(hooks).build();
+/// host.hooks().register("pong", |r| r.sync_fn::<Ping>(|_| Ok(Some(1))).add()).unwrap();
+/// host.hook::<Ping>().call(&()).await.unwrap();
+///
+/// let mut registry = Registry::default();
+/// registry.register_collector(Box::new(StatsCollector::new(host)));
+/// let mut text = String::new();
+/// prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+/// assert!(text.contains("hookwire_impl_calls_total{plugin=\"pong\",hook=\"Ping\"} 1\n"));
+/// # });
+/// ```
+///
 /// [`HookManager::stats`]: crate::HookManager::stats
 /// [`HookManagerBuilder::stats`]: crate::HookManagerBuilder::stats
 #[derive(Debug, Clone)]
