@@ -259,3 +259,26 @@ async fn no_plugin_name_shadows_the_admin_routes() {
     assert_eq!(list[0]["name"], "admin");
     assert_eq!(list[0]["hooks"][0]["hook"], "Routes");
 }
+
+#[tokio::test]
+async fn follow_ends_once_the_plugin_router_is_dropped() {
+    let host = host_with([
+        TestPlugin::new("a").route("/", "a"),
+        TestPlugin::new("b").route("/", "b"),
+    ])
+    .await;
+    let plugins = plugin_router(&host).await;
+    let follower = tokio::spawn(plugins.follow());
+    let mut changes = plugins.changes();
+    host.stop("a", Duration::from_secs(1)).await.unwrap();
+    next_swap(&mut changes).await;
+    assert_eq!(plugins.mounted(), ["b"]);
+
+    drop(plugins);
+    // The next event finds no router to rebuild: the future returns.
+    host.stop("b", Duration::from_secs(1)).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), follower)
+        .await
+        .expect("follow() did not end")
+        .unwrap();
+}
