@@ -584,7 +584,12 @@ pub(crate) fn process_plugin(
             meta.permissions.push(p.clone());
         }
     }
-    Ok((Arc::new(builder.build()), meta, m.lazy, Some(manifest_layer(m))))
+    Ok((
+        Arc::new(builder.build()),
+        meta,
+        m.lazy,
+        Some(manifest_layer(m)),
+    ))
 }
 
 /// Lays manifest `m` over a linked plugin's metadata (description if it has none, its

@@ -4,9 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -14,11 +12,12 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::{mpsc, oneshot};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
+use tokio::sync::oneshot;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
 use super::framing::{Line, LineReader, HEAD_BYTES};
+use super::outbox::Outbox;
 use super::protocol::{codes, CancelParams, Message, RpcError};
 use crate::limits::Quote;
 
@@ -102,7 +101,7 @@ struct Shared {
     name: Arc<str>,
     max: usize,
     next_id: AtomicU64,
-    out: mpsc::UnboundedSender<Vec<u8>>,
+    out: Outbox,
     state: Mutex<State>,
     closed: AtomicBool,
     protocol_errors: AtomicU64,
@@ -184,19 +183,18 @@ impl Peer {
         W: AsyncWrite + Send + Unpin + 'static,
         H: Handler,
     {
-        let (out, rx) = mpsc::unbounded_channel();
         let peer = Peer {
             shared: Arc::new(Shared {
                 name: name.into(),
                 max: max_message_bytes.max(1),
                 next_id: AtomicU64::new(1),
-                out,
+                out: Outbox::new(writer),
                 state: Mutex::new(State::default()),
                 closed: AtomicBool::new(false),
                 protocol_errors: AtomicU64::new(0),
             }),
         };
-        let task = tokio::spawn(drive(peer.clone(), reader, writer, rx, Arc::new(handler)));
+        let task = tokio::spawn(drive(peer.clone(), reader, Arc::new(handler)));
         Connection { peer, task }
     }
 
@@ -281,7 +279,9 @@ impl Peer {
     }
 
     fn send(&self, message: &Message) {
-        let _ = self.shared.out.send(message.to_line());
+        if !self.is_closed() {
+            self.shared.out.send(&message.to_line());
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -313,6 +313,7 @@ impl Peer {
             std::mem::take(&mut state.pending)
         };
         self.shared.closed.store(true, Ordering::Release);
+        self.shared.out.close();
         for (_, tx) in pending {
             let _ = tx.send(Err(self.closed_error(reason)));
         }
@@ -455,29 +456,12 @@ fn id_of_long_answer(head: &[u8]) -> Option<u64> {
     digits.parse().ok()
 }
 
-async fn drive<R, W>(
-    peer: Peer,
-    reader: R,
-    mut writer: W,
-    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
-    handler: Arc<dyn Handler>,
-) where
+async fn drive<R>(peer: Peer, reader: R, handler: Arc<dyn Handler>)
+where
     R: AsyncRead + Send + Unpin + 'static,
-    W: AsyncWrite + Send + Unpin + 'static,
 {
-    let write = async {
-        while let Some(line) = rx.recv().await {
-            writer.write_all(&line).await?;
-            // Write what is queued before flushing: one flush per burst.
-            while let Ok(line) = rx.try_recv() {
-                writer.write_all(&line).await?;
-            }
-            writer.flush().await?;
-        }
-        Ok::<(), std::io::Error>(())
-    };
     let read = read_loop(&peer, reader, &handler);
-    let write: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send + '_>> = Box::pin(write);
+    let write = peer.shared.out.run();
     let reason = tokio::select! {
         r = read => r,
         r = write => match r {
@@ -554,7 +538,7 @@ where
 mod tests {
     use super::*;
     use serde_json::json;
-    use tokio::io::{AsyncBufReadExt, DuplexStream};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, DuplexStream};
 
     /// Answers `echo` with its params, `sleep` after `params` ms, `ask` by asking the other
     /// side `echo` first (nesting), and counts cancelled sleeps.
