@@ -1,13 +1,15 @@
-//! The write side of a connection: whole messages, in order, without a thread hop when the
-//! writer is idle.
+//! The write side of a connection: whole messages, in order, with few thread hops and few
+//! `write`s.
 //!
-//! [`Outbox::send`] never waits. When nothing is queued and the writer task is not writing,
-//! the sender writes its message itself, at once (a non-blocking `poll_write`: a pipe takes a
-//! small message whole); what the stream does not take now is queued whole. The writer task
-//! ([`Outbox::run`]) writes everything queued in one buffer, one `write` per burst. So a
-//! message is never split by a dropped future (the sender does no `.await`), and order holds
-//! (the sender writes itself only when nothing is queued before it and the task is not
-//! mid-write).
+//! Neither way of sending waits. [`Outbox::send`] (requests and notifications, which callers
+//! make on any thread): when nothing is queued and the writer task is not writing, the sender
+//! writes its message itself, at once (a non-blocking `poll_write`: a pipe takes a small
+//! message whole), so a call costs no wake-up of the connection's task; what the stream does
+//! not take now is queued whole. [`Outbox::queue`] (answers, which the connection's own tasks
+//! make): always queued. The writer task ([`Outbox::run`]) writes everything queued in one
+//! buffer, one `write` per burst. A message is never split by a dropped future (no sender
+//! awaits), and order holds (a sender writes itself only when nothing is queued before it and
+//! the task is not mid-write).
 
 use std::future::poll_fn;
 use std::io;
@@ -95,6 +97,21 @@ impl Outbox {
                 Poll::Pending => state.queued.extend_from_slice(line),
                 Poll::Ready(Err(e)) => state.failed = Some(e),
             }
+        }
+        self.wake.notify_one();
+    }
+
+    /// Queues `line`, a whole message, for the writer task, which writes everything queued
+    /// when it next runs in one `write`. For messages made on the connection's own runtime
+    /// (answers to the other side's requests): the task runs right after them, so several
+    /// answers go out together and no thread is woken for them.
+    pub(crate) fn queue(&self, line: &[u8]) {
+        {
+            let mut state = self.lock();
+            if state.io.is_none() || state.failed.is_some() {
+                return;
+            }
+            state.queued.extend_from_slice(line);
         }
         self.wake.notify_one();
     }
@@ -220,6 +237,28 @@ mod tests {
         // Closed: the stream is dropped, the other side reads the end of input.
         assert_eq!(theirs.read(&mut later).await.unwrap(), 0);
         out.send(b"dropped\n");
+    }
+
+    #[tokio::test]
+    async fn queued_answers_wait_for_the_writer_task_and_later_sends_stay_behind_them() {
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        let out = std::sync::Arc::new(Outbox::new(ours));
+        out.queue(b"answer 1\n");
+        out.queue(b"answer 2\n");
+        out.send(b"request\n");
+        let mut buf = [0u8; 64];
+        let nothing_yet =
+            tokio::time::timeout(std::time::Duration::from_millis(20), theirs.read(&mut buf));
+        assert!(nothing_yet.await.is_err(), "written before the task ran");
+        let writer = tokio::spawn({
+            let out = out.clone();
+            async move { out.run().await }
+        });
+        let mut got = [0u8; 26];
+        theirs.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"answer 1\nanswer 2\nrequest\n");
+        out.close();
+        writer.await.unwrap().unwrap();
     }
 
     #[tokio::test]

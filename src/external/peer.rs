@@ -18,7 +18,7 @@ use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
 use super::framing::{Line, LineReader, HEAD_BYTES};
 use super::outbox::Outbox;
-use super::protocol::{codes, CancelParams, Message, RpcError};
+use super::protocol::{codes, request_line, CancelParams, Message, RpcError};
 use crate::limits::Quote;
 
 /// How many cancelled request ids a peer remembers, to log their late answers at `debug`.
@@ -224,6 +224,23 @@ impl Peer {
     /// Dropping the future gives the request up: the other side gets `$/cancelRequest` with
     /// its id, and a late answer is ignored.
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, PeerError> {
+        let params = (!params.is_null()).then_some(params);
+        self.send_request(|id| request_line(id, method, params.as_ref()))
+            .await
+    }
+
+    /// [`request`](Self::request) with params of any serde type, written straight into the
+    /// message (no `Value` in between).
+    pub(crate) async fn request_serialized<P: serde::Serialize>(
+        &self,
+        method: &str,
+        params: &P,
+    ) -> Result<Value, PeerError> {
+        self.send_request(|id| request_line(id, method, Some(params)))
+            .await
+    }
+
+    async fn send_request(&self, line: impl FnOnce(&Value) -> Vec<u8>) -> Result<Value, PeerError> {
         let (tx, rx) = oneshot::channel();
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         {
@@ -234,11 +251,9 @@ impl Peer {
             state.pending.insert(id, tx);
         }
         let guard = Waiting { peer: self, id };
-        self.send(&Message::Request {
-            id: Value::from(id),
-            method: method.to_owned(),
-            params,
-        });
+        if !self.is_closed() {
+            self.shared.out.send(&line(&Value::from(id)));
+        }
         let answer = match rx.await {
             Ok(answer) => answer,
             Err(_) => Err(self.closed_error("the connection was dropped")),
@@ -278,9 +293,16 @@ impl Peer {
         });
     }
 
+    /// Sends `message`: an answer is queued for the connection's task (which writes the
+    /// answers of one turn together), a request or notification written at once when the
+    /// writer is idle (see [`Outbox`]).
     fn send(&self, message: &Message) {
-        if !self.is_closed() {
-            self.shared.out.send(&message.to_line());
+        if self.is_closed() {
+            return;
+        }
+        match message {
+            Message::Response { .. } => self.shared.out.queue(&message.to_line()),
+            _ => self.shared.out.send(&message.to_line()),
         }
     }
 
