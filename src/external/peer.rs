@@ -7,9 +7,11 @@ use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use futures::task::noop_waker_ref;
 use futures::FutureExt;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
@@ -382,13 +384,7 @@ impl Peer {
         params: Value,
     ) {
         let key = id.to_string();
-        let peer = self.clone();
-        let fut = handler.request(self.clone(), method, params);
-        let task_key = key.clone();
-        // The task may finish before its handle is recorded: the lock is taken first.
-        let mut state = self.state();
-        if state.serving.contains_key(&key) {
-            drop(state);
+        if self.state().serving.contains_key(&key) {
             self.send(&Message::Response {
                 id,
                 result: Err(RpcError::new(
@@ -398,17 +394,24 @@ impl Peer {
             });
             return;
         }
+        let mut fut =
+            AssertUnwindSafe(handler.request(self.clone(), method, params)).catch_unwind();
+        // One poll here first: a handler that answers at once (no I/O, no nested call, as most
+        // hook impls) costs no task. One that waits moves to a task, whose first poll gives
+        // it the task's waker in place of this no-op one.
+        if let Poll::Ready(r) = fut.poll_unpin(&mut Context::from_waker(noop_waker_ref())) {
+            self.send(&Message::Response {
+                id,
+                result: handler_result(r),
+            });
+            return;
+        }
+        let peer = self.clone();
+        let task_key = key.clone();
+        // The task may finish before its handle is recorded: the lock is taken first.
+        let mut state = self.state();
         let handle = tasks.spawn(async move {
-            let result = match AssertUnwindSafe(fut).catch_unwind().await {
-                Ok(r) => r,
-                Err(panic) => Err(RpcError::new(
-                    codes::INTERNAL_ERROR,
-                    format!(
-                        "the handler panicked: {}",
-                        crate::exec::panic::panic_message(panic)
-                    ),
-                )),
-            };
+            let result = handler_result(fut.await);
             peer.state().serving.remove(&task_key);
             peer.send(&Message::Response { id, result });
         });
@@ -424,6 +427,21 @@ impl Peer {
             task.abort();
         }
     }
+}
+
+/// A handler's result, or the internal error (`-32603`) that reports its panic.
+fn handler_result(
+    r: Result<Result<Value, RpcError>, Box<dyn std::any::Any + Send>>,
+) -> Result<Value, RpcError> {
+    r.unwrap_or_else(|panic| {
+        Err(RpcError::new(
+            codes::INTERNAL_ERROR,
+            format!(
+                "the handler panicked: {}",
+                crate::exec::panic::panic_message(panic)
+            ),
+        ))
+    })
 }
 
 /// Gives a request up when its future is dropped before the answer.
