@@ -1,12 +1,14 @@
 //! The write side of a connection: whole messages, in order, with few thread hops and few
 //! `write`s.
 //!
-//! Neither way of sending waits. [`Outbox::send`] (requests and notifications, which callers
+//! No way of sending waits. [`Outbox::send`] (requests and notifications, which callers
 //! make on any thread): when nothing is queued and the writer task is not writing, the sender
 //! writes its message itself, at once (a non-blocking `poll_write`: a pipe takes a small
 //! message whole), so a call costs no wake-up of the connection's task; what the stream does
-//! not take now is queued whole. [`Outbox::queue`] (answers, which the connection's own tasks
-//! make): always queued. The writer task ([`Outbox::run`]) writes everything queued in one
+//! not take now is queued whole. [`Outbox::defer`] then [`Outbox::flush`] (a request made
+//! while others are in flight): the line is queued, its sender yields once so that the other
+//! callers of the same turn queue theirs, and the first flush writes them all in one `write`.
+//! [`Outbox::queue`] (answers, which the connection's own tasks make): always queued. The writer task ([`Outbox::run`]) writes everything queued in one
 //! buffer, one `write` per burst. A message is never split by a dropped future (no sender
 //! awaits), and order holds (a sender writes itself only when nothing is queued before it and
 //! the task is not mid-write).
@@ -97,6 +99,46 @@ impl Outbox {
                 Poll::Pending => state.queued.extend_from_slice(line),
                 Poll::Ready(Err(e)) => state.failed = Some(e),
             }
+        }
+        self.wake.notify_one();
+    }
+
+    /// Queues `line`, a whole message, without waking the writer task: the sender owes a
+    /// [`flush`](Self::flush), after giving other senders the chance to queue theirs.
+    pub(crate) fn defer(&self, line: &[u8]) {
+        let mut state = self.lock();
+        if state.io.is_some() && state.failed.is_none() {
+            state.queued.extend_from_slice(line);
+        }
+    }
+
+    /// Writes what is queued now, in one non-blocking `write`, unless the writer task is
+    /// writing (it takes the queue next). What the stream does not take now is left to the
+    /// writer task.
+    pub(crate) fn flush(&self) {
+        let mut state = self.lock();
+        let state = &mut *state;
+        let Some(io) = state.io.as_mut() else {
+            return;
+        };
+        if state.busy || state.queued.is_empty() || state.failed.is_some() {
+            return;
+        }
+        let mut cx = Context::from_waker(noop_waker_ref());
+        match Pin::new(&mut *io).poll_write(&mut cx, &state.queued) {
+            Poll::Ready(Ok(n)) if n == state.queued.len() => {
+                state.queued.clear();
+                match Pin::new(&mut *io).poll_flush(&mut cx) {
+                    Poll::Ready(Ok(())) => return,
+                    Poll::Ready(Err(e)) => state.failed = Some(e),
+                    Poll::Pending => state.unflushed = true,
+                }
+            }
+            Poll::Ready(Ok(n)) => {
+                state.queued.drain(..n);
+            }
+            Poll::Pending => {}
+            Poll::Ready(Err(e)) => state.failed = Some(e),
         }
         self.wake.notify_one();
     }
@@ -259,6 +301,29 @@ mod tests {
         assert_eq!(&got, b"answer 1\nanswer 2\nrequest\n");
         out.close();
         writer.await.unwrap().unwrap();
+    }
+
+    #[tokio::test]
+    async fn deferred_lines_go_out_together_at_the_first_flush() {
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        let out = Outbox::new(ours);
+        out.defer(b"one\n");
+        out.defer(b"two\n");
+        let mut buf = [0u8; 8];
+        let nothing_yet =
+            tokio::time::timeout(std::time::Duration::from_millis(20), theirs.read(&mut buf));
+        assert!(nothing_yet.await.is_err(), "written before the flush");
+        out.flush();
+        out.flush(); // the second one has nothing left to write
+        theirs.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"one\ntwo\n");
+        // A deferred line is never overtaken: a send behind it queues too.
+        out.defer(b"three\n");
+        out.send(b"four\n");
+        out.flush();
+        let mut rest = [0u8; 11];
+        theirs.read_exact(&mut rest).await.unwrap();
+        assert_eq!(&rest, b"three\nfour\n");
     }
 
     #[tokio::test]

@@ -245,16 +245,26 @@ impl Peer {
     async fn send_request(&self, line: impl FnOnce(&Value) -> Vec<u8>) -> Result<Value, PeerError> {
         let (tx, rx) = oneshot::channel();
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        {
+        let others_in_flight = {
             let mut state = self.state();
             if let Some(reason) = &state.closed {
                 return Err(self.closed_error(reason));
             }
             state.pending.insert(id, tx);
-        }
+            state.pending.len() > 1
+        };
         let guard = Waiting { peer: self, id };
-        if !self.is_closed() {
-            self.shared.out.send(&line(&Value::from(id)));
+        let line = line(&Value::from(id));
+        if others_in_flight {
+            // Calls are in flight, so more are likely being made: the line waits one yield
+            // for the other callers of this turn to add theirs, then one `write` takes them
+            // all. (Dropped meanwhile: the cancel notification wakes the writer task, which
+            // writes both.)
+            self.shared.out.defer(&line);
+            tokio::task::yield_now().await;
+            self.shared.out.flush();
+        } else {
+            self.shared.out.send(&line);
         }
         let answer = match rx.await {
             Ok(answer) => answer,
@@ -767,6 +777,28 @@ mod tests {
         assert_eq!(answer, json!({"jsonrpc":"2.0","id":"q","result":5}));
         // not JSON, not JSON-RPC, unknown id 999, duplicate answer.
         assert_eq!(conn.peer().protocol_errors(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_dropped_while_its_line_waits_for_others_is_still_sent_then_cancelled() {
+        let (conn, mut from_peer, _to_peer) = scripted(1 << 10);
+        let p = conn.peer().clone();
+        let first = tokio::spawn(async move { p.request("first", Value::Null).await });
+        let sent: Value =
+            serde_json::from_str(&from_peer.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(sent["method"], "first");
+        // With `first` in flight, `second`'s line waits one yield for other callers' lines.
+        let mut second = Box::pin(conn.peer().request("second", Value::Null));
+        assert!(futures::poll!(second.as_mut()).is_pending());
+        drop(second);
+        let sent: Value =
+            serde_json::from_str(&from_peer.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(sent["method"], "second");
+        let cancel: Value =
+            serde_json::from_str(&from_peer.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(cancel["method"], "$/cancelRequest");
+        assert_eq!(cancel["params"]["id"], sent["id"]);
+        first.abort();
     }
 
     #[tokio::test(start_paused = true)]
