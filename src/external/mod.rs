@@ -69,6 +69,7 @@ pub mod protocol;
 mod error;
 mod framing;
 mod launch;
+mod outbox;
 mod peer;
 mod process;
 mod restart;
