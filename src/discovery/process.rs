@@ -147,9 +147,9 @@ impl PluginHost {
                     if let Some(inner) = host.upgrade() {
                         PluginHost { inner }.integrity_failed(&manifest.meta.name, &error);
                     }
-                    Err(format!(
-                        "its pinned files did not pass the integrity check: {error}"
-                    ))
+                    // The start failure says the rest: the reason comes first, as the host cuts
+                    // a start failure's text after a few hundred bytes.
+                    Err(e.to_string())
                 }
             }
         }))

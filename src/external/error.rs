@@ -158,7 +158,9 @@ pub enum ProcessError {
     /// for a plugin whose manifest pins its files (feature `security`), making and checking
     /// the private copy it runs from (the reason names the file, the pinned and the found
     /// sha256).
-    #[error("plugin `{plugin}` was not started: {reason}")]
+    // The reason first: a host cuts a start failure's text to a few hundred bytes, and the
+    // reason (a file and two sha256 hashes) is what the operator needs.
+    #[error("{reason}; plugin `{plugin}` was not started")]
     NotStarted {
         /// The plugin.
         plugin: String,
