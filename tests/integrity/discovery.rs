@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use hookwire::discovery::{DiscoveryOptions, DiscoveryStatus};
-use hookwire::security::{sign_plugin, SignatureError, SignaturePolicy, SIGNATURE_FILE};
+use hookwire::security::{
+    sign_plugin, AuditLog, AuditOutcome, AuditRecord, SignatureError, SignaturePolicy,
+    SIGNATURE_FILE,
+};
 use hookwire::{Plugin, PluginHost, PluginMeta, RegisterError, Registrar};
 
 use crate::{key, write};
@@ -106,6 +109,54 @@ fn with_signatures_required_unsigned_and_badly_signed_plugins_are_not_loaded_and
     );
     let names: Vec<String> = host.plugins().iter().map(|s| s.meta.name.clone()).collect();
     assert_eq!(names, ["signed"], "nothing of a rejected plugin is added");
+}
+
+#[tokio::test]
+async fn each_rejected_signature_is_one_integrity_record_of_the_audit_log() {
+    let trusted = key();
+    let root = folders(&trusted);
+    let logs = tempfile::tempdir().unwrap();
+    let host = PluginHost::new();
+    let log = AuditLog::open(logs.path().join("audit.jsonl")).unwrap();
+    let task = log.attach(&host);
+    let report = host.discover(
+        &DiscoveryOptions::new()
+            .folder(root.path())
+            .linked_without_manifest(false)
+            .signatures(
+                SignaturePolicy::new()
+                    .require(true)
+                    .trust(trusted.public_key()),
+            ),
+    );
+    drop(host);
+    task.await.unwrap();
+    let records: Vec<AuditRecord> = std::fs::read_to_string(log.path())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let integrity: Vec<(&str, &str)> = records
+        .iter()
+        .filter(|r| r.action == "integrity")
+        .map(|r| (r.plugin.as_str(), r.detail.as_str()))
+        .collect();
+    let rejected = |name: &str| match &report.get(name).unwrap().status {
+        DiscoveryStatus::SignatureRejected(e) => e.to_string(),
+        other => panic!("{name}: {other}"),
+    };
+    assert_eq!(
+        integrity,
+        [
+            ("stranger", rejected("stranger").as_str()),
+            ("tampered", rejected("tampered").as_str()),
+            ("unsigned", rejected("unsigned").as_str()),
+        ]
+    );
+    assert!(records
+        .iter()
+        .filter(|r| r.action == "integrity")
+        .all(|r| r.outcome == AuditOutcome::Refused));
 }
 
 #[test]
