@@ -386,6 +386,13 @@ struct RawPolicy {
     grants: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
     #[serde(default)]
     sandbox: Option<SandboxLimits>,
+    // The signature settings of the same table, read by `SignaturePolicy::from_config`.
+    #[serde(default, rename = "require_signatures")]
+    _require_signatures: Option<toml::Value>,
+    #[serde(default, rename = "trusted_keys")]
+    _trusted_keys: Option<toml::Value>,
+    #[serde(default, rename = "trusted_key_files")]
+    _trusted_key_files: Option<toml::Value>,
 }
 
 fn line_col(text: &str, pos: usize) -> (u32, u32) {
@@ -427,6 +434,7 @@ impl SecurityPolicy {
     /// folders = { "/opt/plugins" = "sandboxed", "/opt/plugins/core" = "trusted" }
     /// keys = { "3f2a9c0d1e4b5a6f" = "trusted" } # signing key id = level
     /// grants = { sandboxed = ["net"] }          # level = permissions it may be granted
+    /// # `require_signatures`, `trusted_keys`, `trusted_key_files`: `SignaturePolicy::from_config`
     ///
     /// [security.sandbox]                        # limits of sandboxed process plugins
     /// memory_mb = 512                           # (defaults: 1024 MiB, 256 files, no CPU limit)

@@ -168,3 +168,20 @@ fn an_unknown_key_in_the_sandbox_table_names_its_line_and_the_known_ones() {
     assert!(message.contains("unknown field `memory`"), "{message}");
     assert!(message.contains("memory_mb"), "{message}");
 }
+
+#[test]
+fn the_signature_settings_of_the_same_table_are_left_to_the_signature_policy() {
+    let key = "noCFqDmccGCvKQe4S84SqDkiYYSXd0jadle4H6pYTOo=";
+    let text = format!(
+        "[security]\nrequire_signatures = true\ntrusted_keys = [\"{key}\"]\ntrusted_key_files = []\nkeys = {{ \"9d02056a8a8ee95c\" = \"trusted\" }}\n"
+    );
+    let policy = SecurityPolicy::from_toml(&text, "host.toml").unwrap();
+    assert_eq!(
+        policy.level(&TrustSource::SignedBy("9d02056a8a8ee95c".into())),
+        TrustLevel::Trusted
+    );
+    let config = HostConfig::parse(&text, "host.toml").unwrap();
+    let signatures = hookwire::security::SignaturePolicy::from_config(&config).unwrap();
+    assert!(signatures.is_required());
+    assert_eq!(signatures.trusted().len(), 1);
+}
