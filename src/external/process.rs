@@ -88,13 +88,13 @@ pub struct ProcessPluginBuilder {
 /// the process.
 pub(crate) type StartGuard = Box<dyn std::any::Any + Send + Sync>;
 
+/// What [`Prepare`] runs: the launch spec and what to keep, or why the start is refused.
+type PrepareFn = dyn Fn() -> Result<(LaunchSpec, StartGuard), String> + Send + Sync;
+
 /// Run (on a blocking thread) before every start and restart of the process: the launch spec
 /// to start it with, and what to keep until it is gone; or why it must not start.
 #[derive(Clone)]
-pub(crate) struct Prepare(
-    #[allow(clippy::type_complexity)]
-    pub(crate)  Arc<dyn Fn() -> Result<(LaunchSpec, StartGuard), String> + Send + Sync>,
-);
+pub(crate) struct Prepare(pub(crate) Arc<PrepareFn>);
 
 impl std::fmt::Debug for Prepare {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

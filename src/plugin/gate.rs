@@ -65,7 +65,8 @@ impl std::fmt::Display for TrustSource {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum Isolation {
-    /// In the host's process, with the host's rights (linked plugins, plugins added in code).
+    /// In the host's process, with the host's rights (linked plugins). Plugins added in code
+    /// are reported so whatever they are: the host's code chose to run them as they are.
     #[default]
     InProcess,
     /// A process of its own, not confined beyond a cleared environment.

@@ -131,8 +131,17 @@ async fn a_sandboxed_process_plugin_runs_under_landlock_and_the_policys_limits()
         "[process.limits]\nopen_files = 48",
         None,
     );
+    // One asking for a permission its level may not be granted: refused, never started.
+    plugin(
+        root.path(),
+        "greedy",
+        "permissions = [\"net\", \"auth\"]",
+        "",
+        None,
+    );
     let policy = SecurityPolicy::builder()
         .permission("net")
+        .hook_named("auth", "auth")
         .folder(root.path(), TrustLevel::Sandboxed)
         .grant(TrustLevel::Sandboxed, ["net"])
         .sandbox_limits(SandboxLimits::default().memory_mb(512).open_files(64))
@@ -144,6 +153,10 @@ async fn a_sandboxed_process_plugin_runs_under_landlock_and_the_policys_limits()
         status(&report, "confined"),
         DiscoveryStatus::Loaded { .. }
     ));
+    assert_eq!(
+        skipped(status(&report, "greedy")),
+        format!("plugin `greedy` is refused: it declares permission `auth`, which its trust level `sandboxed` (from folder `{}`) may not be granted; grant it in the policy (`grants = {{ sandboxed = [\"auth\"] }}`) or remove it from the plugin's permissions", root.path().join("greedy").display())
+    );
     let started = host.start().await.unwrap();
     if !landlock_support().is_supported() {
         // Never unconfined by surprise: the start fails.
