@@ -135,13 +135,13 @@ async fn a_sandboxed_process_plugin_runs_under_landlock_and_the_policys_limits()
     plugin(
         root.path(),
         "greedy",
-        "permissions = [\"net\", \"auth\"]",
+        "permissions = [\"net\", \"db\"]",
         "",
         None,
     );
     let policy = SecurityPolicy::builder()
         .permission("net")
-        .hook_named("auth", "auth")
+        .permission("db")
         .folder(root.path(), TrustLevel::Sandboxed)
         .grant(TrustLevel::Sandboxed, ["net"])
         .sandbox_limits(SandboxLimits::default().memory_mb(512).open_files(64))
@@ -155,7 +155,7 @@ async fn a_sandboxed_process_plugin_runs_under_landlock_and_the_policys_limits()
     ));
     assert_eq!(
         skipped(status(&report, "greedy")),
-        format!("plugin `greedy` is refused: it declares permission `auth`, which its trust level `sandboxed` (from folder `{}`) may not be granted; grant it in the policy (`grants = {{ sandboxed = [\"auth\"] }}`) or remove it from the plugin's permissions", root.path().join("greedy").display())
+        format!("plugin `greedy` is refused: it declares permission `db`, which its trust level `sandboxed` (from folder `{}`) may not be granted; grant it in the policy (`grants = {{ sandboxed = [\"db\"] }}`) or remove it from the plugin's permissions", root.path().join("greedy").display())
     );
     let started = host.start().await.unwrap();
     if !landlock_support().is_supported() {
