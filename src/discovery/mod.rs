@@ -264,10 +264,14 @@ impl DiscoveryOptions {
     }
 
     /// Applies the signature policy to manifest `m`, read from `path`: the manifest to use
-    /// (parsed from the verified bytes) and its signer, or why it is refused.
+    /// (parsed from the verified bytes) and its signer, or why it is refused. A signature
+    /// rejected while signatures are not required is reported to `host` as an integrity
+    /// failure (the plugin loads unsigned); one rejected while they are is the caller's to
+    /// report.
     #[cfg(feature = "security")]
     pub(crate) fn check_signature(
         &self,
+        host: &PluginHost,
         path: &std::path::Path,
         m: Arc<PluginManifest>,
     ) -> Result<
@@ -293,7 +297,10 @@ impl DiscoveryOptions {
             Err(e) if policy.is_required() => Err(e),
             Err(SignatureError::Unsigned { .. }) => Ok((m, None)),
             Err(e) => {
-                tracing::warn!(plugin = %m.meta.name, error = %e, "plugin signature not accepted (signatures are not required: loaded unsigned)");
+                host.integrity_failed(
+                    &m.meta.name,
+                    &format!("{e} (signatures are not required: loaded unsigned)"),
+                );
                 Ok((m, None))
             }
         }
@@ -411,7 +418,7 @@ impl PluginHost {
                             Ok(m) => m,
                         };
                         #[cfg(feature = "security")]
-                        let m = match options.check_signature(&found.path, m) {
+                        let m = match options.check_signature(self, &found.path, m) {
                             Ok((m, signer)) => {
                                 signed_by = signer;
                                 m

@@ -265,7 +265,7 @@ impl PluginHost {
             }
         };
         #[cfg(feature = "security")]
-        let (manifest, signer) = match options.check_signature(&scanned.path, manifest) {
+        let (manifest, signer) = match options.check_signature(self, &scanned.path, manifest) {
             Ok((m, signer)) => (m, signer.map(|k| k.as_str().to_owned())),
             Err(e) => {
                 self.integrity_failed(name, &e.to_string());

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use hookwire::discovery::{DiscoveryOptions, DiscoveryStatus};
+use hookwire::plugin::PluginEvent;
 use hookwire::security::{
     sign_plugin, AuditLog, AuditOutcome, AuditRecord, SignatureError, SignaturePolicy,
     SIGNATURE_FILE,
@@ -164,6 +165,7 @@ fn without_required_signatures_every_plugin_loads_and_verified_signers_are_recor
     let trusted = key();
     let root = folders(&trusted);
     let host = PluginHost::new();
+    let mut events = host.events();
     let report = host.discover(
         &DiscoveryOptions::new()
             .folder(root.path())
@@ -174,6 +176,18 @@ fn without_required_signatures_every_plugin_loads_and_verified_signers_are_recor
         report.loaded().collect::<Vec<_>>(),
         ["signed", "stranger", "tampered", "unsigned"]
     );
+    // The rejected signatures are integrity failures all the same (an unsigned plugin is not).
+    let mut rejected = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let PluginEvent::IntegrityFailed { plugin, error } = event {
+            assert!(
+                error.ends_with(" (signatures are not required: loaded unsigned)"),
+                "{error}"
+            );
+            rejected.push(plugin);
+        }
+    }
+    assert_eq!(rejected, ["stranger", "tampered"]);
     let signers: Vec<(&str, bool)> = report
         .plugins
         .iter()
