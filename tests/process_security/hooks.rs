@@ -8,6 +8,15 @@ use hookwire::security::{SecurityPolicy, TrustLevel};
 
 use crate::{discover, greet, host, plugin, status};
 
+/// How many processes run in folder `dir`.
+fn processes_in(dir: &std::path::Path) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .filter(|e| std::fs::read_link(e.path().join("cwd")).is_ok_and(|cwd| cwd == dir))
+        .count()
+}
+
 fn policy(root: &std::path::Path) -> SecurityPolicy {
     SecurityPolicy::builder()
         .hook_named("auth", "auth")
@@ -42,6 +51,11 @@ async fn a_process_plugin_implementing_a_hook_it_did_not_declare_the_permission_
     }
     let started = host.start().await.unwrap();
     assert_eq!(started.started, ["granted"], "{started:?}");
+    // `answered` ran to shake hands, and was stopped when refused; `listed` never ran.
+    for name in ["answered", "listed"] {
+        assert_eq!(processes_in(&root.path().join(name)), 0, "{name}");
+    }
+    assert_eq!(processes_in(&root.path().join("granted")), 1);
     let refusal = |name: &str| {
         format!("registration refused: plugin `{name}` may not implement hook `auth`: it needs permission `auth`, which it did not declare; add `auth` to the plugin's permissions (its manifest's `permissions`, or `PluginMeta::permission`)")
     };
