@@ -13,8 +13,10 @@
 //!   the linked plugin of its name — its `config` table above the plugin's defaults and below
 //!   the host's config file, its `priority` overrides, `lazy`, and its
 //!   `requires`/`optional`/`conflicts`/`host_api` added to the plugin's dependencies; its
-//!   `conditions` decide whether it loads. `kind = "process"` manifests are parsed and
-//!   validated, and reported as not loadable yet.
+//!   `conditions` decide whether it loads. `kind = "process"` manifests are
+//!   [`ProcessPlugin`](crate::external::ProcessPlugin)s with feature `process` (without it,
+//!   found and reported as not loadable); with feature `security` a signed one carries its
+//!   signer to the host's gate, and one that pins its files starts from a verified copy.
 //! - **Validation**: every field is checked (`serde` with `deny_unknown_fields`, then names,
 //!   semver, limits); an error names the file, line and column, the field and what was
 //!   expected. One bad manifest never stops the others.
