@@ -98,7 +98,12 @@ async fn a_manifest_edited_without_a_new_signature_is_refused_and_signing_it_app
     assert_eq!(greeting(&host).await, ["hello"]);
 
     write_manifest(root.path(), "tampered");
+    let mut integrity = Vec::new();
     let error = next(&mut events, |e| match e {
+        PluginEvent::IntegrityFailed { plugin, error } => {
+            integrity.push((plugin.clone(), error.clone()));
+            None
+        }
         PluginEvent::ReloadFailed { plugin, error } if plugin == "greeter" => Some(error.clone()),
         PluginEvent::Replaced { .. } => panic!("an unsigned change was applied: {e:?}"),
         _ => None,
@@ -118,6 +123,9 @@ async fn a_manifest_edited_without_a_new_signature_is_refused_and_signing_it_app
         ["hello"],
         "the old version keeps serving"
     );
+    // The rejection was also announced, first, as an integrity failure (the audit log's
+    // `integrity` record).
+    assert_eq!(integrity, [("greeter".to_owned(), error.clone())]);
 
     // The operator approves the change: only the signature file changes.
     sign_plugin(&root.path().join("greeter"), &key).unwrap();

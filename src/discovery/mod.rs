@@ -13,8 +13,10 @@
 //!   the linked plugin of its name — its `config` table above the plugin's defaults and below
 //!   the host's config file, its `priority` overrides, `lazy`, and its
 //!   `requires`/`optional`/`conflicts`/`host_api` added to the plugin's dependencies; its
-//!   `conditions` decide whether it loads. `kind = "process"` manifests are parsed and
-//!   validated, and reported as not loadable yet.
+//!   `conditions` decide whether it loads. `kind = "process"` manifests are
+//!   [`ProcessPlugin`](crate::external::ProcessPlugin)s with feature `process` (without it,
+//!   found and reported as not loadable); with feature `security` a signed one carries its
+//!   signer to the host's gate, and one that pins its files starts from a verified copy.
 //! - **Validation**: every field is checked (`serde` with `deny_unknown_fields`, then names,
 //!   semver, limits); an error names the file, line and column, the field and what was
 //!   expected. One bad manifest never stops the others.
@@ -71,6 +73,8 @@
 mod conditions;
 mod linked;
 mod manifest;
+#[cfg(feature = "process")]
+mod process;
 mod report;
 mod scan;
 #[cfg(feature = "watch")]
@@ -94,7 +98,7 @@ pub use scan::{FolderError, Scan, ScanStats, ScannedPlugin, Scanner, Shadowed, T
 pub use watch::{Watcher, DEFAULT_DEBOUNCE, DEFAULT_GRACE};
 
 use crate::plugin::Layer;
-use crate::plugin::{PluginError, TrustSource};
+use crate::plugin::{Isolation, PluginError, TrustSource};
 use crate::{PluginHost, PluginMeta};
 
 /// Support for [`submit_plugin!`](crate::submit_plugin); not a public API.
@@ -262,10 +266,14 @@ impl DiscoveryOptions {
     }
 
     /// Applies the signature policy to manifest `m`, read from `path`: the manifest to use
-    /// (parsed from the verified bytes) and its signer, or why it is refused.
+    /// (parsed from the verified bytes) and its signer, or why it is refused. A signature
+    /// rejected while signatures are not required is reported to `host` as an integrity
+    /// failure (the plugin loads unsigned); one rejected while they are is the caller's to
+    /// report.
     #[cfg(feature = "security")]
     pub(crate) fn check_signature(
         &self,
+        host: &PluginHost,
         path: &std::path::Path,
         m: Arc<PluginManifest>,
     ) -> Result<
@@ -291,7 +299,10 @@ impl DiscoveryOptions {
             Err(e) if policy.is_required() => Err(e),
             Err(SignatureError::Unsigned { .. }) => Ok((m, None)),
             Err(e) => {
-                tracing::warn!(plugin = %m.meta.name, error = %e, "plugin signature not accepted (signatures are not required: loaded unsigned)");
+                host.integrity_failed(
+                    &m.meta.name,
+                    &format!("{e} (signatures are not required: loaded unsigned)"),
+                );
                 Ok((m, None))
             }
         }
@@ -329,7 +340,9 @@ impl PluginHost {
     /// - a manifest whose conditions fail: skipped, with the reason;
     /// - `kind = "process"` (feature `process`; without it, found and not loadable): a
     ///   [`ProcessPlugin`](crate::external::ProcessPlugin) started by `start` (or, lazy, by
-    ///   the first call that reaches it), as `process_plugin` builds it;
+    ///   the first call that reaches it), launched as its `[process]` table says; with
+    ///   feature `security`, confined when the host's `SecurityPolicy` gives it trust level
+    ///   `sandboxed`, and started from a verified copy of its files when it pins them;
     /// - `kind = "linked"`: the linked plugin of that name is added with the manifest's
     ///   `config` (above the plugin's defaults, below the host's config file), `priority`
     ///   overrides (below the file's), `lazy` (the file's `lazy` wins), and its
@@ -407,13 +420,20 @@ impl PluginHost {
                             Ok(m) => m,
                         };
                         #[cfg(feature = "security")]
-                        let m = match options.check_signature(&found.path, m) {
+                        let m = match options.check_signature(self, &found.path, m) {
                             Ok((m, signer)) => {
                                 signed_by = signer;
                                 m
                             }
-                            Err(e) => break 'status DiscoveryStatus::SignatureRejected(e),
+                            Err(e) => {
+                                self.integrity_failed(&name, &e.to_string());
+                                break 'status DiscoveryStatus::SignatureRejected(e);
+                            }
                         };
+                        #[cfg(feature = "security")]
+                        let signer = signed_by.as_ref().map(|k| k.as_str().to_owned());
+                        #[cfg(not(feature = "security"))]
+                        let signer: Option<String> = None;
                         match m.conditions.check(
                             |var| options.var(var),
                             std::env::consts::OS,
@@ -423,7 +443,7 @@ impl PluginHost {
                             Ok(()) => match (&m.kind, duplicate, instance) {
                                 #[cfg(feature = "process")]
                                 (PluginKind::Process(spec), _, _) => {
-                                    self.add_process(&m, spec, &before)
+                                    self.add_process(&m, spec, signer.as_deref(), &before)
                                 }
                                 #[cfg(not(feature = "process"))]
                                 (PluginKind::Process(_), _, _) => {
@@ -431,7 +451,9 @@ impl PluginHost {
                                 }
                                 (_, Some(d), _) => d,
                                 (_, None, None) => DiscoveryStatus::NoLinkedPlugin,
-                                (_, None, Some(i)) => self.add_found(i, Some(&m), &before),
+                                (_, None, Some(i)) => {
+                                    self.add_found(i, Some((&m, signer.as_deref())), &before)
+                                }
                             },
                         }
                     };
@@ -475,12 +497,13 @@ impl PluginHost {
         &self,
         m: &PluginManifest,
         spec: &ProcessSpec,
+        signer: Option<&str>,
         before: &BTreeSet<String>,
     ) -> DiscoveryStatus {
         if before.contains(&m.meta.name) {
             return DiscoveryStatus::AlreadyAdded;
         }
-        let (plugin, meta, lazy, layer) = match process_plugin(m, spec) {
+        let (plugin, meta, lazy, layer) = match self.process_plugin(m, spec, signer) {
             Ok(found) => found,
             Err(why) => return DiscoveryStatus::NotLoadable(why),
         };
@@ -498,11 +521,11 @@ impl PluginHost {
         }
     }
 
-    /// Adds a linked plugin with its manifest's settings, if any.
+    /// Adds a linked plugin with its manifest's settings (and its signer), if any.
     fn add_found(
         &self,
         instance: linked::Instance,
-        manifest: Option<&PluginManifest>,
+        manifest: Option<(&PluginManifest, Option<&str>)>,
         before: &BTreeSet<String>,
     ) -> DiscoveryStatus {
         let linked::Instance {
@@ -512,7 +535,7 @@ impl PluginHost {
             return DiscoveryStatus::AlreadyAdded;
         }
         let (lazy, layer) = match manifest {
-            Some(m) => apply_manifest(&mut meta, m),
+            Some((m, signer)) => apply_manifest(&mut meta, m, signer),
             None => (false, None),
         };
         let name = meta.name.clone();
@@ -530,72 +553,14 @@ impl PluginHost {
     }
 }
 
-/// A process plugin found in a folder: the plugin, its metadata, `lazy` and its [`Layer`].
-#[cfg(feature = "process")]
-pub(crate) type FoundProcess = (Arc<dyn crate::Plugin>, PluginMeta, bool, Option<Arc<Layer>>);
-
-/// The process plugin of manifest `m` (whose `[process]` table is `spec`), not started:
-/// launched as [`LaunchSpec::from_manifest`](crate::external::LaunchSpec::from_manifest) says
-/// in the manifest's folder, with its `start_timeout_ms`, `restart` (`never`, or on failure
-/// with the default backoff and start limit), `call_timeout_ms` (the impls' timeout unless
-/// the process declares a smaller one), its version (before the process answers) and, when
-/// given, its `hooks` (registered before the process runs: required for a lazy plugin).
-/// Returns it with its metadata, `lazy` and the [`Layer`] of its `[config]` and
-/// `[priority]`.
-///
-/// # Errors
-/// What the host cannot do, saying what to write instead: `instances` above 1 (pooling is
-/// not built yet), a lazy plugin without `hooks`.
-#[cfg(feature = "process")]
-pub(crate) fn process_plugin(
+/// Lays manifest `m` (signed by key `signer`, if verified) over a linked plugin's metadata
+/// (description if it has none, its dependencies, conflicts and host API requirement added);
+/// returns its `lazy` and the [`Layer`] (config, priorities, trust) it sets.
+fn apply_manifest(
+    meta: &mut PluginMeta,
     m: &PluginManifest,
-    spec: &ProcessSpec,
-) -> Result<FoundProcess, String> {
-    use crate::external::{LaunchSpec, ProcessPlugin};
-    if spec.instances > 1 {
-        return Err(format!(
-            "instances = {}: pooling is not supported yet; use 1",
-            spec.instances
-        ));
-    }
-    if m.lazy && spec.hooks.is_empty() {
-        return Err("lazy = true: a lazy process plugin is registered before its process runs, so its manifest must list the hooks it implements: `[process] hooks = [\"...\"]`".to_owned());
-    }
-    let folder = m.path.parent().unwrap_or_else(|| std::path::Path::new("."));
-    let mut builder = ProcessPlugin::builder(m.meta.name.clone(), "")
-        .launch_spec(LaunchSpec::from_manifest(spec, folder))
-        .start_timeout(spec.start_timeout)
-        .restart(match spec.restart {
-            RestartPolicy::Never => crate::external::RestartPolicy::never(),
-            _ => crate::external::RestartPolicy::default(),
-        });
-    if let Some(v) = &m.meta.version {
-        builder = builder.version(v.to_string());
-    }
-    if !spec.hooks.is_empty() {
-        builder = builder.hooks(spec.hooks.iter().cloned());
-    }
-    if let Some(ms) = spec.limits.call_timeout_ms {
-        builder = builder.call_timeout(std::time::Duration::from_millis(ms));
-    }
-    let mut meta = m.meta.clone();
-    for p in &m.permissions {
-        if !meta.permissions.contains(p) {
-            meta.permissions.push(p.clone());
-        }
-    }
-    Ok((
-        Arc::new(builder.build()),
-        meta,
-        m.lazy,
-        Some(manifest_layer(m)),
-    ))
-}
-
-/// Lays manifest `m` over a linked plugin's metadata (description if it has none, its
-/// dependencies, conflicts and host API requirement added); returns its `lazy` and the
-/// [`Layer`] (config, priorities) it sets.
-fn apply_manifest(meta: &mut PluginMeta, m: &PluginManifest) -> (bool, Option<Arc<Layer>>) {
+    signer: Option<&str>,
+) -> (bool, Option<Arc<Layer>>) {
     if m.meta.version != meta.version {
         tracing::warn!(
             plugin = %meta.name,
@@ -620,20 +585,54 @@ fn apply_manifest(meta: &mut PluginMeta, m: &PluginManifest) -> (bool, Option<Ar
         all.comparators.extend(req.comparators.iter().cloned());
         meta.host_api = Some(all);
     }
-    (m.lazy, Some(manifest_layer(m)))
+    (
+        m.lazy,
+        Some(manifest_layer(m, signer, Isolation::InProcess)),
+    )
 }
 
-/// The [`Layer`] manifest `m` sets: its `[config]`, `[priority]` and, for the host's gate, the
-/// folder it was found in (which the security policy maps to a trust level).
-fn manifest_layer(m: &PluginManifest) -> Arc<Layer> {
+/// Where the plugin of manifest `m` comes from, for the host's gate: its folder, and the key
+/// that signed its manifest if the signature was verified.
+fn manifest_trust(m: &PluginManifest, signer: Option<&str>) -> TrustSource {
+    let folder = m
+        .path
+        .parent()
+        .map_or_else(|| m.path.clone(), Path::to_path_buf);
+    match signer {
+        Some(key) => TrustSource::Signed {
+            folder,
+            key: key.to_owned(),
+        },
+        None => TrustSource::Folder(folder),
+    }
+}
+
+/// The [`Layer`] manifest `m` sets: its `[config]`, `[priority]` and, for the host's gate,
+/// where it came from (its folder and signer, which the security policy maps to a trust
+/// level) and how it runs.
+fn manifest_layer(m: &PluginManifest, signer: Option<&str>, isolation: Isolation) -> Arc<Layer> {
     Arc::new(Layer {
         source: m.path.display().to_string(),
         config: m.config.clone(),
         priority: m.priority.clone(),
-        trust: TrustSource::Folder(
-            m.path
-                .parent()
-                .map_or_else(|| m.path.clone(), Path::to_path_buf),
-        ),
+        trust: manifest_trust(m, signer),
+        isolation,
     })
+}
+
+impl PluginHost {
+    /// Reports that plugin `name` failed the integrity checks (a rejected signature, a pinned
+    /// file that does not match): a `PluginEvent::IntegrityFailed` (what the audit log
+    /// records) and a `tracing` warning.
+    #[cfg_attr(not(feature = "security"), allow(dead_code))]
+    pub(crate) fn integrity_failed(&self, name: &str, error: &str) {
+        tracing::warn!(plugin = %name, error = %error, "plugin integrity check failed");
+        let _ = self
+            .inner
+            .events
+            .send(crate::plugin::PluginEvent::IntegrityFailed {
+                plugin: name.to_owned(),
+                error: error.to_owned(),
+            });
+    }
 }

@@ -265,13 +265,16 @@ impl PluginHost {
             }
         };
         #[cfg(feature = "security")]
-        let manifest = match options.check_signature(&scanned.path, manifest) {
-            Ok((m, _)) => m,
+        let (manifest, signer) = match options.check_signature(self, &scanned.path, manifest) {
+            Ok((m, signer)) => (m, signer.map(|k| k.as_str().to_owned())),
             Err(e) => {
+                self.integrity_failed(name, &e.to_string());
                 self.reload_failed_with(name, &e.to_string());
                 return Applied::Failed;
             }
         };
+        #[cfg(not(feature = "security"))]
+        let signer: Option<String> = None;
         if let Err(why) = manifest.conditions.check(
             |var| options.var(var),
             std::env::consts::OS,
@@ -282,7 +285,7 @@ impl PluginHost {
         }
         if let PluginKind::Process(spec) = &manifest.kind {
             #[cfg(feature = "process")]
-            return match super::process_plugin(&manifest, spec) {
+            return match self.process_plugin(&manifest, spec, signer.as_deref()) {
                 Ok((plugin, meta, lazy, layer)) => {
                     self.load_instance(name, plugin, meta, lazy, layer, known, options)
                         .await
@@ -322,7 +325,7 @@ impl PluginHost {
             );
             return Applied::Failed;
         };
-        let (lazy, layer) = apply_manifest(&mut meta, &manifest);
+        let (lazy, layer) = apply_manifest(&mut meta, &manifest, signer.as_deref());
         self.load_instance(name, plugin, meta, lazy, layer, known, options)
             .await
     }

@@ -154,6 +154,19 @@ pub enum ProcessError {
         /// The hooks missing from each side.
         detail: String,
     },
+    /// What had to be done before the process could start failed, so it was not started:
+    /// for a plugin whose manifest pins its files (feature `security`), making and checking
+    /// the private copy it runs from (the reason names the file, the pinned and the found
+    /// sha256).
+    // The reason first: a host cuts a start failure's text to a few hundred bytes, and the
+    // reason (a file and two sha256 hashes) is what the operator needs.
+    #[error("{reason}; plugin `{plugin}` was not started")]
+    NotStarted {
+        /// The plugin.
+        plugin: String,
+        /// Why.
+        reason: String,
+    },
     /// A lifecycle request (`start`, `shutdown`, `health`) failed or timed out.
     #[error("plugin `{plugin}` failed `{step}`: {detail}")]
     Lifecycle {

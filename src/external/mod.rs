@@ -82,6 +82,8 @@ pub use launch::{
 };
 pub use peer::{Connection, Handler, Peer, PeerError, DEFAULT_MAX_MESSAGE_BYTES};
 pub use process::{with_traceparent, ProcessPlugin, ProcessPluginBuilder};
+#[cfg(all(feature = "discovery", feature = "security"))]
+pub(crate) use process::{Prepare, StartGuard};
 pub use restart::RestartPolicy;
 pub use serve::{serve, serve_stdio, PluginCall, PluginServer, ServeError};
 

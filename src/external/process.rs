@@ -81,6 +81,25 @@ pub struct ProcessPluginBuilder {
     version: Option<String>,
     declared: Option<Vec<String>>,
     call_timeout: Option<Duration>,
+    prepare: Option<Prepare>,
+}
+
+/// What a process start owns besides the process (a verified copy of its files): dropped with
+/// the process.
+pub(crate) type StartGuard = Box<dyn std::any::Any + Send + Sync>;
+
+/// What [`Prepare`] runs: the launch spec and what to keep, or why the start is refused.
+type PrepareFn = dyn Fn() -> Result<(LaunchSpec, StartGuard), String> + Send + Sync;
+
+/// Run (on a blocking thread) before every start and restart of the process: the launch spec
+/// to start it with, and what to keep until it is gone; or why it must not start.
+#[derive(Clone)]
+pub(crate) struct Prepare(pub(crate) Arc<PrepareFn>);
+
+impl std::fmt::Debug for Prepare {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Prepare")
+    }
 }
 
 impl ProcessPluginBuilder {
@@ -177,6 +196,17 @@ impl ProcessPluginBuilder {
     #[cfg_attr(not(feature = "discovery"), allow(dead_code))]
     pub(crate) fn launch_spec(mut self, launch: LaunchSpec) -> Self {
         self.launch = launch;
+        self
+    }
+
+    /// Runs `prepare` before every start and restart instead of starting from the builder's
+    /// launch spec (discovery: a verified copy of a plugin's pinned files).
+    #[cfg_attr(
+        not(all(feature = "discovery", feature = "security")),
+        allow(dead_code)
+    )]
+    pub(crate) fn prepare(mut self, prepare: Prepare) -> Self {
+        self.prepare = Some(prepare);
         self
     }
 
@@ -311,9 +341,24 @@ impl ProcessPluginBuilder {
         config: &Value,
     ) -> Result<Process, ProcessError> {
         let name: Arc<str> = self.name.as_str().into();
-        let mut child = launch::spawn(&self.launch).map_err(|source| ProcessError::Spawn {
+        let (launch, guard) = match &self.prepare {
+            None => (std::borrow::Cow::Borrowed(&self.launch), None),
+            Some(Prepare(prepare)) => {
+                let prepare = prepare.clone();
+                let not_started = |reason: String| ProcessError::NotStarted {
+                    plugin: self.name.clone(),
+                    reason,
+                };
+                let (launch, guard) = tokio::task::spawn_blocking(move || prepare())
+                    .await
+                    .map_err(|e| not_started(format!("preparing its start failed: {e}")))?
+                    .map_err(not_started)?;
+                (std::borrow::Cow::Owned(launch), Some(guard))
+            }
+        };
+        let mut child = launch::spawn(&launch).map_err(|source| ProcessError::Spawn {
             plugin: self.name.clone(),
-            program: Path::new(&self.launch.program).display().to_string(),
+            program: Path::new(&launch.program).display().to_string(),
             source,
         })?;
         // Its own process group: the group id is its pid, kept for the stop.
@@ -337,7 +382,7 @@ impl ProcessPluginBuilder {
         let supervisor = tokio::spawn(supervise(
             child,
             pgid,
-            self.launch.limits,
+            launch.limits,
             self.grace,
             kill.clone(),
             exit_tx,
@@ -366,6 +411,7 @@ impl ProcessPluginBuilder {
             tasks: [supervisor, stderr_task],
             start_timeout: self.start_timeout,
             grace: self.grace,
+            _guard: guard,
         };
         let offers: Vec<HookOffer> = hooks
             .json_hooks()
@@ -579,6 +625,8 @@ struct Process {
     tasks: [JoinHandle<()>; 2],
     start_timeout: Duration,
     grace: Duration,
+    /// What its start prepared (the verified copy it runs from), removed with it.
+    _guard: Option<StartGuard>,
 }
 
 impl Drop for Process {
@@ -972,6 +1020,7 @@ impl ProcessPlugin {
             version: None,
             declared: None,
             call_timeout: None,
+            prepare: None,
         }
     }
 

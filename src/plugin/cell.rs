@@ -82,13 +82,13 @@ impl Host {
         });
     }
 
-    /// Whether the gate admits `meta` from `source` (always, without a gate); a refusal is
-    /// reported.
-    pub(crate) fn admit(&self, meta: &PluginMeta, source: &TrustSource) -> Result<(), Refusal> {
+    /// Whether the gate admits `meta` with the source and isolation of `layer` (code, in
+    /// process, without one); always, without a gate. A refusal is reported.
+    pub(crate) fn admit(&self, meta: &PluginMeta, layer: Option<&Layer>) -> Result<(), Refusal> {
         let Some(gate) = &self.gate else {
             return Ok(());
         };
-        gate.admit(&GateSubject::new(meta, source))
+        gate.admit(&subject(meta, layer))
             .inspect_err(|r| self.refused(r))
     }
 }
@@ -235,15 +235,19 @@ impl Cell {
         &self.plugin
     }
 
-    /// Where the plugin came from: its manifest's folder, else the host's code.
-    pub(crate) fn trust(&self) -> &TrustSource {
-        static CODE: TrustSource = TrustSource::Code;
-        self.layer.as_deref().map_or(&CODE, |l| &l.trust)
-    }
-
     /// The plugin as the host's gate sees it.
     pub(crate) fn subject(&self) -> GateSubject<'_> {
-        GateSubject::new(&self.meta, self.trust())
+        subject(&self.meta, self.layer.as_deref())
+    }
+}
+
+/// A plugin with metadata `meta` and manifest `layer` as the host's gate sees it: without a
+/// layer, the host's code, running in its process.
+fn subject<'a>(meta: &'a PluginMeta, layer: Option<&'a Layer>) -> GateSubject<'a> {
+    static CODE: TrustSource = TrustSource::Code;
+    match layer {
+        Some(l) => GateSubject::new(meta, &l.trust).with_isolation(l.isolation),
+        None => GateSubject::new(meta, &CODE),
     }
 }
 

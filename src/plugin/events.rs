@@ -1,5 +1,5 @@
 //! [`PluginEvent`]: what happened to a plugin (a lifecycle transition, a refused reload or
-//! removal, a refusal by the host's gate, an administrator's request), broadcast to every subscriber of [`PluginHost::events`](crate::PluginHost::events).
+//! removal, a refusal by the host's gate, an integrity failure, an administrator's request), broadcast to every subscriber of [`PluginHost::events`](crate::PluginHost::events).
 
 use super::lifecycle::PluginState;
 
@@ -64,6 +64,17 @@ pub enum PluginEvent {
         /// The refusal's message (names the hook or service and what to change).
         error: String,
     },
+    /// The plugin's files did not pass the integrity checks (feature `security`): its
+    /// manifest's signature was rejected, or a pinned file did not match its pin when a
+    /// verified copy was made for a start or restart. The plugin (or that version of it) was
+    /// not loaded, or that process not started; what follows from it (a failed start, a
+    /// failed reload) comes as its own event.
+    IntegrityFailed {
+        /// The plugin.
+        plugin: String,
+        /// What failed: the file, the key, the pinned and the found hash.
+        error: String,
+    },
     /// An administrator asked the host to act on the plugin through its API (announced
     /// before the action; its effects follow as other events). Only sent when asked for:
     /// [`PluginHostBuilder::admin_events`](super::PluginHostBuilder::admin_events), or an
@@ -118,6 +129,7 @@ impl PluginEvent {
             | PluginEvent::ReloadFailed { plugin, .. }
             | PluginEvent::RemoveRefused { plugin, .. }
             | PluginEvent::Refused { plugin, .. }
+            | PluginEvent::IntegrityFailed { plugin, .. }
             | PluginEvent::Admin { plugin, .. } => plugin,
         }
     }

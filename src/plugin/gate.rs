@@ -10,7 +10,9 @@
 //!
 //! The host, never the plugin, says where a plugin comes from ([`TrustSource`]): a plugin
 //! added in code is [`TrustSource::Code`]; one found through a manifest is
-//! [`TrustSource::Folder`] (its folder) — a gate maps that to a trust level.
+//! [`TrustSource::Folder`] (its folder), or [`TrustSource::Signed`] when its manifest's
+//! signature was verified — a gate maps that to a trust level. It also says how the plugin
+//! runs ([`Isolation`]): in the host's process, or as a process of its own, confined or not.
 //! `hookwire::security::SecurityPolicy` (feature `security`) is the gate this crate ships.
 
 use std::any::TypeId;
@@ -31,9 +33,18 @@ pub enum TrustSource {
     /// `plugin.toml`).
     Folder(PathBuf),
     /// Described by a manifest signed by the key with this id (the first 16 hex digits of the
-    /// sha256 of the public key). Set by the integrity checks once they verified the
-    /// signature.
+    /// sha256 of the public key), whatever its folder. Discovery sets
+    /// [`Signed`](Self::Signed) instead; this is for gates and hosts that know only the key.
     SignedBy(String),
+    /// Described by a manifest in folder `folder` whose signature by the key with id `key`
+    /// was verified (discovery with a signature policy sets it): a gate may trust the
+    /// folder, the key, or both.
+    Signed {
+        /// The plugin's own folder (holding its `plugin.toml`).
+        folder: PathBuf,
+        /// The id of the key that signed its `plugin.toml`.
+        key: String,
+    },
 }
 
 impl std::fmt::Display for TrustSource {
@@ -42,7 +53,46 @@ impl std::fmt::Display for TrustSource {
             TrustSource::Code => f.write_str("the host's code"),
             TrustSource::Folder(p) => write!(f, "folder `{}`", p.display()),
             TrustSource::SignedBy(k) => write!(f, "a manifest signed by key `{k}`"),
+            TrustSource::Signed { folder, key } => {
+                write!(f, "folder `{}`, signed by key `{key}`", folder.display())
+            }
         }
+    }
+}
+
+/// How a plugin runs, as the host will start it (the plugin cannot choose it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Isolation {
+    /// In the host's process, with the host's rights (linked plugins). Plugins added in code
+    /// are reported so whatever they are: the host's code chose to run them as they are.
+    #[default]
+    InProcess,
+    /// A process of its own, not confined beyond a cleared environment.
+    Process,
+    /// A process of its own under a Landlock sandbox and resource limits.
+    Sandboxed,
+}
+
+impl Isolation {
+    /// Its name: `in_process`, `process`, `sandboxed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Isolation::InProcess => "in_process",
+            Isolation::Process => "process",
+            Isolation::Sandboxed => "sandboxed",
+        }
+    }
+}
+
+impl std::fmt::Display for Isolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Isolation::InProcess => "in the host's process",
+            Isolation::Process => "as an unconfined process",
+            Isolation::Sandboxed => "as a sandboxed process",
+        })
     }
 }
 
@@ -55,12 +105,25 @@ pub struct GateSubject<'a> {
     pub meta: &'a PluginMeta,
     /// Where it came from.
     pub source: &'a TrustSource,
+    /// How it runs.
+    pub isolation: Isolation,
 }
 
 impl<'a> GateSubject<'a> {
-    /// A subject (for gates tested on their own).
+    /// A subject running in the host's process (for gates tested on their own).
     pub fn new(meta: &'a PluginMeta, source: &'a TrustSource) -> Self {
-        GateSubject { meta, source }
+        GateSubject {
+            meta,
+            source,
+            isolation: Isolation::InProcess,
+        }
+    }
+
+    /// The same subject, running as `isolation` says.
+    #[must_use]
+    pub fn with_isolation(mut self, isolation: Isolation) -> Self {
+        self.isolation = isolation;
+        self
     }
 
     /// The plugin's name.
@@ -73,7 +136,8 @@ impl<'a> GateSubject<'a> {
 /// [`PluginHostBuilder::gate`](super::PluginHostBuilder::gate).
 ///
 /// Each method is called outside the host's locks and must not block for long: they run while
-/// a plugin is added, collected or asks for a service.
+/// a plugin is added, collected or asks for a service. A gate is `Any`, so that code above the
+/// host that knows a gate's type (discovery knows `SecurityPolicy`) can ask it more.
 ///
 /// ```
 /// use std::any::TypeId;
@@ -101,7 +165,7 @@ impl<'a> GateSubject<'a> {
 /// let host = PluginHost::builder().gate(NoShutdown).build();
 /// # let _ = host;
 /// ```
-pub trait PluginGate: Send + Sync + std::fmt::Debug + 'static {
+pub trait PluginGate: std::any::Any + Send + Sync + std::fmt::Debug {
     /// Whether the plugin may be added at all (its trust level, the permissions it declares).
     /// Called by `add` (and its siblings) and by `replace` for the new instance.
     ///

@@ -26,7 +26,6 @@ use super::cell::{Cell, Host, LazyGate, Up};
 use super::config::{env_name, DisabledBy, HostConfig};
 use super::deps::resolve_refs;
 use super::events::PluginEvent;
-use super::gate::TrustSource;
 use super::layer::Layer;
 use super::lifecycle::PluginState;
 use super::list::PluginList;
@@ -253,9 +252,8 @@ impl PluginHost {
         if meta.name.is_empty() {
             return Err(PluginError::EmptyName);
         }
-        let trust = layer.as_deref().map_or(&TrustSource::Code, |l| &l.trust);
         self.inner
-            .admit(&meta, trust)
+            .admit(&meta, layer.as_deref())
             .map_err(PluginError::Refused)?;
         let config = &self.inner.config;
         let disabled = config.disabled_by(&meta.name);

@@ -21,8 +21,10 @@ pub(crate) struct Layer {
     /// Hook name -> priority for the plugin's impls of that hook, below the host file's.
     pub(crate) priority: BTreeMap<String, i32>,
     /// Where the plugin came from, for the host's [`PluginGate`](super::PluginGate) (a
-    /// manifest's folder).
+    /// manifest's folder, and the key that signed it).
     pub(crate) trust: super::gate::TrustSource,
+    /// How the plugin runs, for the gate (a process plugin, sandboxed or not).
+    pub(crate) isolation: super::gate::Isolation,
 }
 
 #[cfg(feature = "config")]

@@ -16,7 +16,6 @@ use super::cell::{Cell, Host, Up};
 use super::config::DisabledBy;
 use super::deps::resolve_refs;
 use super::events::{AdminAction, PluginEvent};
-use super::gate::TrustSource;
 use super::host::PluginHost;
 use super::layer::Layer;
 use super::lifecycle::PluginState;
@@ -396,8 +395,8 @@ impl PluginHost {
         }
         name.clone_into(&mut meta.name);
         // The new version passes the gate again (it may declare more permissions).
-        let trust = layer.as_deref().map_or(&TrustSource::Code, |l| &l.trust);
-        host.admit(&meta, trust).map_err(PluginError::Refused)?;
+        host.admit(&meta, layer.as_deref())
+            .map_err(PluginError::Refused)?;
         let old_state = old.run().state.clone();
         let never_called = old.lazy && old.up.get().is_none();
         match old_state {

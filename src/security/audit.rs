@@ -70,7 +70,7 @@ impl AuditOutcome {
 /// `action` is one of `load` (a plugin started), `unload` (it stopped), `restart` (a stopped
 /// or failed plugin is brought up again), `reload` (a new version replaced it, or tried to),
 /// `fail` (it failed: init, start, stop, a crash), `permission` (the policy refused it
-/// something), `remove` (a removal was refused), an administrator's `stop`, `remove`,
+/// something), `integrity` (a rejected signature or a pinned file that did not match), `remove` (a removal was refused), an administrator's `stop`, `remove`,
 /// `restart` or `replace` (outcome `requested`), `lagged` (the log fell behind the host's
 /// events and missed some), or the name of a newer [`PluginEvent`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -150,6 +150,9 @@ impl AuditRecord {
             ),
             PluginEvent::Refused { error, .. } => {
                 ("permission", AuditOutcome::Refused, error.clone(), version)
+            }
+            PluginEvent::IntegrityFailed { error, .. } => {
+                ("integrity", AuditOutcome::Refused, error.clone(), version)
             }
             PluginEvent::Admin { action, .. } => (
                 action.as_str(),

@@ -6,9 +6,12 @@
 //!   and services need which permission, and which [`TrustLevel`] may be granted what; the host
 //!   assigns each plugin its level from where it came from
 //!   ([`TrustSource`](crate::plugin::TrustSource)). Build it in code or read it from the
-//!   `[security]` table of the host's configuration file ([`SecurityPolicy::from_toml`]).
-//! - [`AuditLog`] appends one JSON line per load, unload, reload, refusal, failure, restart and
-//!   administrator action to a file, and emits each as a `tracing` event;
+//!   `[security]` table of the host's configuration file ([`SecurityPolicy::from_toml`]). A
+//!   signed manifest plugin gets the more trusted of its folder's and its key's level; a
+//!   `sandboxed` one is admitted only as a process plugin, which discovery starts under the
+//!   Landlock sandbox and [`SandboxLimits`].
+//! - [`AuditLog`] appends one JSON line per load, unload, reload, refusal, integrity failure,
+//!   failure, restart and administrator action to a file, and emits each as a `tracing` event;
 //!   [`AuditLog::attach`] feeds it from a host's [`PluginEvent`](crate::plugin::PluginEvent)s.
 //!
 //! **Integrity**:
@@ -16,7 +19,9 @@
 //!   runs (its program or script and the files beside it). [`verified_copy`] copies exactly
 //!   those files into a private folder (mode 0700), hashes the copies and refuses on any
 //!   mismatch; the plugin runs from the copy, so a file changed after the check is not what
-//!   runs. [`check_pins`] checks them in place (for `hookwire plugins verify`).
+//!   runs. Discovery does this before every start and restart of a process plugin that pins
+//!   files (feature `process`). [`check_pins`] checks them in place (for `hookwire plugins
+//!   verify`).
 //! - **Signatures**: `plugin.toml.sig` ([`SIGNATURE_FILE`]) holds an ed25519 signature of the
 //!   exact bytes of `plugin.toml` and the signing key's [`KeyId`]; since the manifest pins
 //!   every file, one signature covers them all. A [`SignaturePolicy`] (code, or the host
@@ -44,7 +49,7 @@ mod signing;
 
 pub use audit::{AuditError, AuditLog, AuditLogBuilder, AuditOutcome, AuditRecord};
 pub use integrity::{check_pins, sha256_hex, verified_copy, IntegrityError, VerifiedCopy};
-pub use policy::{PolicyError, SecurityPolicy, SecurityPolicyBuilder, TrustLevel};
+pub use policy::{PolicyError, SandboxLimits, SecurityPolicy, SecurityPolicyBuilder, TrustLevel};
 pub use signing::{
     sign_plugin, verify_signature, KeyError, KeyId, PrivateKey, PublicKey, SignatureError,
     SignaturePolicy, TrustedKeys, Verified, SIGNATURE_FILE,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::plugin::{GateSubject, PluginGate, Refusal, TrustSource};
+use crate::plugin::{GateSubject, Isolation, PluginGate, Refusal, TrustSource};
 use crate::spec::HookSpec;
 
 /// How far the host trusts a plugin. The host assigns it from where the plugin came from
@@ -21,9 +21,10 @@ pub enum TrustLevel {
     /// (always), and manifest plugins from folders (or keys) the policy trusts. May be granted
     /// every permission (by default it is).
     Trusted,
-    /// Meant for plugins that run as a separate process under limits (a Landlock sandbox,
-    /// resource limits): may be granted only the permissions the policy lists for it (none by
-    /// default).
+    /// Admitted only as a process plugin started under a Landlock sandbox and resource limits
+    /// (discovery turns both on for it, with the policy's [`SandboxLimits`] where its
+    /// manifest sets none); may be granted only the permissions the policy lists for it (none
+    /// by default). A linked (in-process) plugin at this level is refused.
     Sandboxed,
     /// Refused: a plugin at this level is not loaded. A manifest plugin from a folder (or
     /// signed by a key) the policy does not list is untrusted.
@@ -53,6 +54,63 @@ impl TrustLevel {
 impl std::fmt::Display for TrustLevel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// The resource limits a [`TrustLevel::Sandboxed`] process plugin runs under when its
+/// manifest's `[process.limits]` does not set them (a manifest's own value is kept: it can
+/// only ask for a limit, and the policy's is a default, not a ceiling). Set with
+/// [`SecurityPolicyBuilder::sandbox_limits`] or the `[security.sandbox]` table.
+///
+/// ```
+/// use hookwire::security::SandboxLimits;
+/// let limits = SandboxLimits::default().memory_mb(512).cpu_seconds(3600);
+/// assert_eq!(limits.memory_mb, Some(512));
+/// assert_eq!(limits.open_files, Some(256)); // the default
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct SandboxLimits {
+    /// The address space in MiB (`RLIMIT_AS`); default 1024.
+    pub memory_mb: Option<u64>,
+    /// CPU seconds over the process's life (`RLIMIT_CPU`); default none (a long-running
+    /// plugin would reach any fixed value).
+    pub cpu_seconds: Option<u64>,
+    /// Open file descriptors (`RLIMIT_NOFILE`); default 256.
+    pub open_files: Option<u64>,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        SandboxLimits {
+            memory_mb: Some(1024),
+            cpu_seconds: None,
+            open_files: Some(256),
+        }
+    }
+}
+
+impl SandboxLimits {
+    /// Sets [`memory_mb`](Self::memory_mb).
+    #[must_use]
+    pub fn memory_mb(mut self, mib: u64) -> Self {
+        self.memory_mb = Some(mib);
+        self
+    }
+
+    /// Sets [`cpu_seconds`](Self::cpu_seconds).
+    #[must_use]
+    pub fn cpu_seconds(mut self, seconds: u64) -> Self {
+        self.cpu_seconds = Some(seconds);
+        self
+    }
+
+    /// Sets [`open_files`](Self::open_files).
+    #[must_use]
+    pub fn open_files(mut self, files: u64) -> Self {
+        self.open_files = Some(files);
+        self
     }
 }
 
@@ -131,10 +189,17 @@ fn list(names: &[String]) -> String {
 ///   service) only if it declared the permission that hook (or service) needs.
 /// - **Trust levels** come from where the plugin came from: code added by the host is
 ///   [`TrustLevel::Trusted`]; a manifest plugin gets the level of the longest
-///   [`folder`](SecurityPolicyBuilder::folder) its folder is in, a signed one the level of its
-///   [`key`](SecurityPolicyBuilder::key); anything else is `Untrusted` (refused).
+///   [`folder`](SecurityPolicyBuilder::folder) its folder is in; a manifest whose signature
+///   was verified ([`TrustSource::Signed`]) gets the **more trusted** of its folder's level
+///   and its signing [`key`](SecurityPolicyBuilder::key)'s level (each vouches on its own: a
+///   release key lifts a plugin wherever it is installed, a trusted folder keeps its level
+///   whoever signed). A folder or key the policy does not list gives `Untrusted` (refused).
 ///   `Trusted` may be granted every permission unless [`grant`](SecurityPolicyBuilder::grant)
 ///   lists its permissions; `Sandboxed` only those granted to it.
+/// - **Isolation**: a `Sandboxed` plugin is admitted only as a process plugin that runs under
+///   a Landlock sandbox and resource limits ([`Isolation::Sandboxed`]; discovery imposes both,
+///   with [`SandboxLimits`] for limits its manifest does not set); `Trusted` ones run in the
+///   host's process or as processes, as they are.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -171,6 +236,7 @@ pub struct SecurityPolicy {
     known: BTreeSet<String>,
     folders: Vec<(PathBuf, TrustLevel)>,
     keys: HashMap<String, TrustLevel>,
+    sandbox: SandboxLimits,
     /// `None`: every known permission (trusted's default).
     trusted: Option<BTreeSet<String>>,
     sandboxed: BTreeSet<String>,
@@ -233,9 +299,18 @@ impl SecurityPolicyBuilder {
         self
     }
 
-    /// Manifest plugins signed by the key with id `key_id` get `level`.
+    /// Manifest plugins signed by the key with id `key_id` (as
+    /// [`KeyId`](crate::security::KeyId) displays it) get `level`, or their folder's if that
+    /// is more trusted.
     pub fn key(mut self, key_id: &str, level: TrustLevel) -> Self {
         self.policy.keys.insert(key_id.to_owned(), level);
+        self
+    }
+
+    /// The limits a `sandboxed` process plugin runs under where its manifest sets none
+    /// (default: [`SandboxLimits::default`]).
+    pub fn sandbox_limits(mut self, limits: SandboxLimits) -> Self {
+        self.policy.sandbox = limits;
         self
     }
 
@@ -309,6 +384,15 @@ struct RawPolicy {
     keys: SpannedMap,
     #[serde(default)]
     grants: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
+    #[serde(default)]
+    sandbox: Option<SandboxLimits>,
+    // The signature settings of the same table, read by `SignaturePolicy::from_config`.
+    #[serde(default, rename = "require_signatures")]
+    _require_signatures: Option<toml::Value>,
+    #[serde(default, rename = "trusted_keys")]
+    _trusted_keys: Option<toml::Value>,
+    #[serde(default, rename = "trusted_key_files")]
+    _trusted_key_files: Option<toml::Value>,
 }
 
 fn line_col(text: &str, pos: usize) -> (u32, u32) {
@@ -350,6 +434,12 @@ impl SecurityPolicy {
     /// folders = { "/opt/plugins" = "sandboxed", "/opt/plugins/core" = "trusted" }
     /// keys = { "3f2a9c0d1e4b5a6f" = "trusted" } # signing key id = level
     /// grants = { sandboxed = ["net"] }          # level = permissions it may be granted
+    /// # `require_signatures`, `trusted_keys`, `trusted_key_files`: `SignaturePolicy::from_config`
+    ///
+    /// [security.sandbox]                        # limits of sandboxed process plugins
+    /// memory_mb = 512                           # (defaults: 1024 MiB, 256 files, no CPU limit)
+    /// cpu_seconds = 3600
+    /// open_files = 128
     /// ```
     ///
     /// # Errors
@@ -437,6 +527,9 @@ impl SecurityPolicy {
             }
             b = b.grant(level, permissions.iter().map(|p| p.get_ref().clone()));
         }
+        if let Some(limits) = raw.sandbox {
+            b = b.sandbox_limits(limits);
+        }
         b.build()
     }
 
@@ -453,14 +546,35 @@ impl SecurityPolicy {
         Self::from_toml(&text, &path.display().to_string())
     }
 
-    /// The trust level the policy gives a plugin from `source`.
+    /// The trust level the policy gives a plugin from `source`: `trusted` for the host's
+    /// code; a folder's level (the longest listed folder it is in); a key's level; for a
+    /// signed manifest, the more trusted of its folder's and its key's; `untrusted` for a
+    /// folder or key the policy does not list.
+    ///
+    /// ```
+    /// use hookwire::plugin::TrustSource;
+    /// use hookwire::security::{SecurityPolicy, TrustLevel};
+    /// let policy = SecurityPolicy::builder()
+    ///     .folder("/opt/plugins", TrustLevel::Sandboxed)
+    ///     .key("3f2a9c0d1e4b5a6f", TrustLevel::Trusted)
+    ///     .build()?;
+    /// let signed = |key: &str| TrustSource::Signed { folder: "/opt/plugins/auth".into(), key: key.into() };
+    /// assert_eq!(policy.level(&signed("3f2a9c0d1e4b5a6f")), TrustLevel::Trusted);
+    /// assert_eq!(policy.level(&signed("0000000000000000")), TrustLevel::Sandboxed);
+    /// # Ok::<(), hookwire::security::PolicyError>(())
+    /// ```
     pub fn level(&self, source: &TrustSource) -> TrustLevel {
+        let key = |key: &str| self.keys.get(key).copied().unwrap_or(TrustLevel::Untrusted);
+        let folder = |dir: &Path| self.folder_level(dir).unwrap_or(TrustLevel::Untrusted);
         match source {
             TrustSource::Code => TrustLevel::Trusted,
-            TrustSource::Folder(dir) => self.folder_level(dir).unwrap_or(TrustLevel::Untrusted),
-            TrustSource::SignedBy(key) => {
-                self.keys.get(key).copied().unwrap_or(TrustLevel::Untrusted)
-            }
+            TrustSource::Folder(dir) => folder(dir),
+            TrustSource::SignedBy(k) => key(k),
+            // `Trusted < Sandboxed < Untrusted`: the smaller is the more trusted.
+            TrustSource::Signed {
+                folder: dir,
+                key: k,
+            } => folder(dir).min(key(k)),
             // A source this policy does not know of is not trusted.
             #[allow(unreachable_patterns)]
             _ => TrustLevel::Untrusted,
@@ -484,6 +598,11 @@ impl SecurityPolicy {
                 .map(|(_, level)| level)
         };
         longest(dir, false).or_else(|| longest(&std::fs::canonicalize(dir).ok()?, true))
+    }
+
+    /// The limits a `sandboxed` process plugin runs under where its manifest sets none.
+    pub fn sandbox_limits(&self) -> SandboxLimits {
+        self.sandbox
     }
 
     /// Whether level `level` may be granted `permission`.
@@ -540,6 +659,12 @@ impl PluginGate for SecurityPolicy {
                     plugin.source
                 )));
             }
+        }
+        if level == TrustLevel::Sandboxed && plugin.isolation != Isolation::Sandboxed {
+            return Err(refuse(None, format!(
+                "it comes from {}, which the security policy gives trust level `sandboxed`, and it would run {}: a sandboxed plugin runs only as a process plugin under a Landlock sandbox and resource limits; ship it as a `kind = \"process\"` plugin, or give its folder (or signing key) level `trusted`",
+                plugin.source, plugin.isolation
+            )));
         }
         Ok(())
     }

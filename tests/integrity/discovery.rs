@@ -5,7 +5,11 @@
 use std::sync::Arc;
 
 use hookwire::discovery::{DiscoveryOptions, DiscoveryStatus};
-use hookwire::security::{sign_plugin, SignatureError, SignaturePolicy, SIGNATURE_FILE};
+use hookwire::plugin::PluginEvent;
+use hookwire::security::{
+    sign_plugin, AuditLog, AuditOutcome, AuditRecord, SignatureError, SignaturePolicy,
+    SIGNATURE_FILE,
+};
 use hookwire::{Plugin, PluginHost, PluginMeta, RegisterError, Registrar};
 
 use crate::{key, write};
@@ -108,11 +112,60 @@ fn with_signatures_required_unsigned_and_badly_signed_plugins_are_not_loaded_and
     assert_eq!(names, ["signed"], "nothing of a rejected plugin is added");
 }
 
+#[tokio::test]
+async fn each_rejected_signature_is_one_integrity_record_of_the_audit_log() {
+    let trusted = key();
+    let root = folders(&trusted);
+    let logs = tempfile::tempdir().unwrap();
+    let host = PluginHost::new();
+    let log = AuditLog::open(logs.path().join("audit.jsonl")).unwrap();
+    let task = log.attach(&host);
+    let report = host.discover(
+        &DiscoveryOptions::new()
+            .folder(root.path())
+            .linked_without_manifest(false)
+            .signatures(
+                SignaturePolicy::new()
+                    .require(true)
+                    .trust(trusted.public_key()),
+            ),
+    );
+    drop(host);
+    task.await.unwrap();
+    let records: Vec<AuditRecord> = std::fs::read_to_string(log.path())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let integrity: Vec<(&str, &str)> = records
+        .iter()
+        .filter(|r| r.action == "integrity")
+        .map(|r| (r.plugin.as_str(), r.detail.as_str()))
+        .collect();
+    let rejected = |name: &str| match &report.get(name).unwrap().status {
+        DiscoveryStatus::SignatureRejected(e) => e.to_string(),
+        other => panic!("{name}: {other}"),
+    };
+    assert_eq!(
+        integrity,
+        [
+            ("stranger", rejected("stranger").as_str()),
+            ("tampered", rejected("tampered").as_str()),
+            ("unsigned", rejected("unsigned").as_str()),
+        ]
+    );
+    assert!(records
+        .iter()
+        .filter(|r| r.action == "integrity")
+        .all(|r| r.outcome == AuditOutcome::Refused));
+}
+
 #[test]
 fn without_required_signatures_every_plugin_loads_and_verified_signers_are_recorded() {
     let trusted = key();
     let root = folders(&trusted);
     let host = PluginHost::new();
+    let mut events = host.events();
     let report = host.discover(
         &DiscoveryOptions::new()
             .folder(root.path())
@@ -123,6 +176,18 @@ fn without_required_signatures_every_plugin_loads_and_verified_signers_are_recor
         report.loaded().collect::<Vec<_>>(),
         ["signed", "stranger", "tampered", "unsigned"]
     );
+    // The rejected signatures are integrity failures all the same (an unsigned plugin is not).
+    let mut rejected = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let PluginEvent::IntegrityFailed { plugin, error } = event {
+            assert!(
+                error.ends_with(" (signatures are not required: loaded unsigned)"),
+                "{error}"
+            );
+            rejected.push(plugin);
+        }
+    }
+    assert_eq!(rejected, ["stranger", "tampered"]);
     let signers: Vec<(&str, bool)> = report
         .plugins
         .iter()

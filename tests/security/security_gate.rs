@@ -5,7 +5,9 @@ use std::any::TypeId;
 use std::path::PathBuf;
 
 use hookwire::error::PluginError;
-use hookwire::plugin::{GateSubject, PluginEvent, PluginGate, PluginState, Refusal, TrustSource};
+use hookwire::plugin::{
+    GateSubject, Isolation, PluginEvent, PluginGate, PluginState, Refusal, TrustSource,
+};
 use hookwire::security::{PolicyError, SecurityPolicy, TrustLevel};
 use hookwire::{PluginHost, PluginMeta};
 
@@ -186,6 +188,41 @@ fn the_host_assigns_levels_from_where_a_plugin_came_from() {
         policy.level(&TrustSource::SignedBy("0000000000000000".into())),
         TrustLevel::Untrusted
     );
+    // A verified signature: the more trusted of the folder's level and the key's.
+    let signed = |folder: &str, key: &str| TrustSource::Signed {
+        folder: PathBuf::from(folder),
+        key: key.into(),
+    };
+    let trusted_key = "3f2a9c0d1e4b5a6f";
+    let unlisted_key = "0000000000000000";
+    assert_eq!(
+        policy.level(&signed("/srv/x", trusted_key)),
+        TrustLevel::Trusted
+    );
+    assert_eq!(
+        policy.level(&signed("/opt/plugins/a", trusted_key)),
+        TrustLevel::Trusted
+    );
+    assert_eq!(
+        policy.level(&signed("/opt/plugins/core/bad/x", trusted_key)),
+        TrustLevel::Trusted
+    );
+    assert_eq!(
+        policy.level(&signed("/opt/plugins/a", unlisted_key)),
+        TrustLevel::Sandboxed
+    );
+    assert_eq!(
+        policy.level(&signed("/opt/plugins/core/a", unlisted_key)),
+        TrustLevel::Trusted
+    );
+    assert_eq!(
+        policy.level(&signed("/srv/x", unlisted_key)),
+        TrustLevel::Untrusted
+    );
+    assert_eq!(
+        signed("/opt/p", trusted_key).to_string(),
+        "folder `/opt/p`, signed by key `3f2a9c0d1e4b5a6f`"
+    );
 }
 
 #[test]
@@ -201,7 +238,19 @@ fn an_untrusted_plugin_is_refused_and_a_sandboxed_one_gets_only_its_grants() {
     let unknown = TrustSource::Folder(PathBuf::from("/tmp/auth"));
 
     let net = PluginMeta::new("fetch", "1.0.0").permission("net");
-    assert_eq!(policy.admit(&GateSubject::new(&net, &sandboxed)), Ok(()));
+    let confined = |meta| GateSubject::new(meta, &sandboxed).with_isolation(Isolation::Sandboxed);
+    assert_eq!(policy.admit(&confined(&net)), Ok(()));
+    // Only as a process under the sandbox and limits.
+    for isolation in [Isolation::InProcess, Isolation::Process] {
+        let refusal = policy
+            .admit(&GateSubject::new(&net, &sandboxed).with_isolation(isolation))
+            .unwrap_err();
+        assert_eq!(refusal.permission(), None);
+        assert_eq!(
+            refusal.to_string(),
+            format!("plugin `fetch` is refused: it comes from folder `/opt/plugins/auth`, which the security policy gives trust level `sandboxed`, and it would run {isolation}: a sandboxed plugin runs only as a process plugin under a Landlock sandbox and resource limits; ship it as a `kind = \"process\"` plugin, or give its folder (or signing key) level `trusted`")
+        );
+    }
 
     let auth = PluginMeta::new("auth", "1.0.0").permission("auth");
     let refusal = policy

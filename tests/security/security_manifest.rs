@@ -35,10 +35,33 @@ fn status(host: &PluginHost, root: &Path) -> DiscoveryStatus {
 }
 
 #[tokio::test]
-async fn a_manifest_plugin_from_a_sandboxed_folder_gets_what_that_level_is_granted() {
+async fn a_linked_plugin_from_a_sandboxed_folder_is_refused_as_it_would_run_in_process() {
     let dir = tempfile::tempdir().unwrap();
     manifest(dir.path(), "permissions = [\"net\"]\n");
     let host = PluginHost::builder().gate(policy(dir.path())).build();
+    let DiscoveryStatus::Skipped(why) = status(&host, dir.path()) else {
+        panic!("not skipped")
+    };
+    let folder = dir.path().join("fetcher");
+    assert_eq!(
+        why,
+        format!("plugin `fetcher` is refused: it comes from folder `{}`, which the security policy gives trust level `sandboxed`, and it would run in the host's process: a sandboxed plugin runs only as a process plugin under a Landlock sandbox and resource limits; ship it as a `kind = \"process\"` plugin, or give its folder (or signing key) level `trusted`", folder.display())
+    );
+    assert!(host.plugins().is_empty());
+}
+
+#[tokio::test]
+async fn a_linked_plugin_from_a_trusted_folder_gets_what_that_level_is_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    manifest(dir.path(), "permissions = [\"net\"]\n");
+    let policy = SecurityPolicy::builder()
+        .hook::<Authenticate>("auth")
+        .permission("net")
+        .folder(dir.path(), TrustLevel::Trusted)
+        .grant(TrustLevel::Trusted, ["net"])
+        .build()
+        .unwrap();
+    let host = PluginHost::builder().gate(policy).build();
     assert!(matches!(
         status(&host, dir.path()),
         DiscoveryStatus::Loaded { .. }

@@ -5,8 +5,8 @@ use std::any::TypeId;
 use std::path::PathBuf;
 
 use hookwire::config::HostConfig;
-use hookwire::plugin::{GateSubject, PluginGate, TrustSource};
-use hookwire::security::{PolicyError, SecurityPolicy, TrustLevel};
+use hookwire::plugin::{GateSubject, Isolation, PluginGate, TrustSource};
+use hookwire::security::{PolicyError, SandboxLimits, SecurityPolicy, TrustLevel};
 use hookwire::PluginMeta;
 
 use crate::common::Db;
@@ -22,6 +22,10 @@ services = { "security::common::Db" = "db" }
 folders = { "/opt/plugins" = "sandboxed", "/opt/plugins/core" = "trusted" }
 keys = { "3f2a9c0d1e4b5a6f" = "trusted" }
 grants = { sandboxed = ["net", "db"] }
+
+[security.sandbox]
+memory_mb = 512
+cpu_seconds = 3600
 "#;
 
 #[test]
@@ -50,8 +54,14 @@ fn the_security_table_sets_hooks_services_folders_keys_and_grants() {
 
     let sandboxed = folder("/opt/plugins/x");
     let meta = PluginMeta::new("x", "1.0.0").permission("db");
-    let subject = GateSubject::new(&meta, &sandboxed);
+    let subject = GateSubject::new(&meta, &sandboxed).with_isolation(Isolation::Sandboxed);
     assert_eq!(policy.admit(&subject), Ok(()));
+    // The sandbox's limits: the file's, and the default for what it does not set.
+    assert_eq!(
+        policy.sandbox_limits(),
+        SandboxLimits::default().memory_mb(512).cpu_seconds(3600)
+    );
+    assert_eq!(policy.sandbox_limits().open_files, Some(256));
     let hook = policy.check_hook(&subject, "Authenticate").unwrap_err();
     assert_eq!(hook.permission(), Some("auth"));
     // The service, named by its type name.
@@ -145,4 +155,33 @@ fn a_policy_file_that_cannot_be_read_is_an_error_naming_it() {
     assert!(err
         .to_string()
         .starts_with("cannot read security policy `/nonexistent/hookwire/host.toml`: "));
+}
+
+#[test]
+fn an_unknown_key_in_the_sandbox_table_names_its_line_and_the_known_ones() {
+    let text = "[security]\n[security.sandbox]\nmemory_mb = 64\nmemory = 3\n";
+    let err = SecurityPolicy::from_toml(text, "host.toml").unwrap_err();
+    let PolicyError::Parse { line, message, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert_eq!(*line, 4);
+    assert!(message.contains("unknown field `memory`"), "{message}");
+    assert!(message.contains("memory_mb"), "{message}");
+}
+
+#[test]
+fn the_signature_settings_of_the_same_table_are_left_to_the_signature_policy() {
+    let key = "noCFqDmccGCvKQe4S84SqDkiYYSXd0jadle4H6pYTOo=";
+    let text = format!(
+        "[security]\nrequire_signatures = true\ntrusted_keys = [\"{key}\"]\ntrusted_key_files = []\nkeys = {{ \"9d02056a8a8ee95c\" = \"trusted\" }}\n"
+    );
+    let policy = SecurityPolicy::from_toml(&text, "host.toml").unwrap();
+    assert_eq!(
+        policy.level(&TrustSource::SignedBy("9d02056a8a8ee95c".into())),
+        TrustLevel::Trusted
+    );
+    let config = HostConfig::parse(&text, "host.toml").unwrap();
+    let signatures = hookwire::security::SignaturePolicy::from_config(&config).unwrap();
+    assert!(signatures.is_required());
+    assert_eq!(signatures.trusted().len(), 1);
 }
