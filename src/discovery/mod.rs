@@ -329,7 +329,7 @@ impl PluginHost {
     /// - a manifest whose conditions fail: skipped, with the reason;
     /// - `kind = "process"` (feature `process`; without it, found and not loadable): a
     ///   [`ProcessPlugin`](crate::external::ProcessPlugin) started by `start` (or, lazy, by
-    ///   the first call that reaches it), as [`process_plugin`] builds it;
+    ///   the first call that reaches it), as `process_plugin` builds it;
     /// - `kind = "linked"`: the linked plugin of that name is added with the manifest's
     ///   `config` (above the plugin's defaults, below the host's config file), `priority`
     ///   overrides (below the file's), `lazy` (the file's `lazy` wins), and its
@@ -584,7 +584,12 @@ pub(crate) fn process_plugin(
             meta.permissions.push(p.clone());
         }
     }
-    Ok((Arc::new(builder.build()), meta, m.lazy, Some(manifest_layer(m))))
+    Ok((
+        Arc::new(builder.build()),
+        meta,
+        m.lazy,
+        Some(manifest_layer(m)),
+    ))
 }
 
 /// Lays manifest `m` over a linked plugin's metadata (description if it has none, its
