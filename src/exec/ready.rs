@@ -1,7 +1,10 @@
 //! The ready path: the common call — sequential, no wrapper, no monitor, no policy on any
 //! impl, no deadline, no exclusion, no interested span subscriber — run as a plain loop
 //! inside the call's first poll, without building the general loop ([`SeqLoop`]) at all.
-//! Impls that keep statistics are counted as the general loop counts them.
+//! With statistics, a collect-all call is counted once on its list's tally, as the tight
+//! sync loop counts its calls (then only an outcome other than an answer is counted per
+//! impl, and the loop is the one without statistics); a first-result or fail-fast call, which
+//! may not run every impl, is counted per impl as the general loop counts it.
 //!
 //! Each impl runs inside one `catch_unwind`: a sync impl is called; an async impl's future
 //! is created, polled once and, if it is ready, dropped, all in the same isolation (a flag
@@ -17,6 +20,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use futures::future::BoxFuture;
 
@@ -26,6 +30,8 @@ use super::fast::{
 use super::panic::{drop_caught, dropped_message, log_second_panic};
 use super::sequential::{Results, SeqLoop};
 use super::snapshot::{ImplEntry, ImplList, SyncLoop};
+use super::stats::Lane;
+use super::tight::count_other_of;
 use super::{stats, CallPlan};
 use crate::hookimpl::{Hook, HookReturn, ImplFn};
 use crate::spec::HookSpec;
@@ -124,12 +130,28 @@ fn poll<'a, S: HookSpec>(
         return Pin::new(general).poll(cx);
     }
     let plan = plan(firstresult, fail_fast);
-    if list.counted {
-        return poll_counted(list, args, plan, rest, cx);
+    // With statistics, a collect-all call is counted once on the list's tally (no per-impl
+    // count, so the loop below is the same); the others count per impl, out of line.
+    // (No lane is kept across the loop: the rare counts look it up again.)
+    if list.counted && !tallied(list, &plan) {
+        return poll_untallied(list, args, plan, rest, cx);
     }
+    run(list, args, plan, rest, cx)
+}
+
+/// The ready path's loop: no per-impl count (a list with statistics has counted the call on
+/// its tally).
+#[inline(always)]
+fn run<'a, S: HookSpec>(
+    list: &'a ImplList<S>,
+    args: &'a S::Args,
+    plan: CallPlan<'a>,
+    rest: &mut Option<SeqLoop<'a, S>>,
+    cx: &mut Context<'_>,
+) -> Poll<Results<S::Output>> {
     let mut results = Results::new();
     let n = list.entries.len();
-    if n > 1 && !firstresult {
+    if n > 1 && !plan.firstresult {
         results.reserve_exact(n);
     }
     for (i, entry) in list.entries.iter().enumerate() {
@@ -139,6 +161,9 @@ fn poll<'a, S: HookSpec>(
             ImplFn::Async(h) => match start(&**h, args, &entry.plugin, cx) {
                 Started::Done(r) => r,
                 Started::Pending(fut) => {
+                    if list.counted {
+                        untally_here(list, index);
+                    }
                     let waiting = waiting(fut);
                     *rest = Some(SeqLoop::resume(list, args, plan, results, index, waiting));
                     return Poll::Pending;
@@ -149,10 +174,181 @@ fn poll<'a, S: HookSpec>(
                 unreachable!("the ready path runs only sync and async impls")
             }
         };
-        if write_return(&mut results, index, r, &plan, |_, _| {}) {
+        // Only a list with statistics (tallied) has impls with statistics here.
+        let stop = write_return(&mut results, index, r, &plan, |k, o| {
+            if let Some(stats) = &entry.stats {
+                stats.count_other_here(k, o.failure());
+            }
+        });
+        if stop {
             break;
         }
     }
+    Poll::Ready(results)
+}
+
+/// [`run`], out of line.
+#[inline(never)]
+fn poll_uncounted<'a, S: HookSpec>(
+    list: &'a ImplList<S>,
+    args: &'a S::Args,
+    plan: CallPlan<'a>,
+    rest: &mut Option<SeqLoop<'a, S>>,
+    cx: &mut Context<'_>,
+) -> Poll<Results<S::Output>> {
+    run(list, args, plan, rest, cx)
+}
+
+/// The first poll of a ready-path call on a list with statistics that [`tallied`] did not
+/// count: counted on a tally created just now ([`run`], out of line), per impl
+/// ([`poll_counted`]), or with a latency sample due ([`poll_sampled`]).
+#[inline(never)]
+fn poll_untallied<'a, S: HookSpec>(
+    list: &'a ImplList<S>,
+    args: &'a S::Args,
+    plan: CallPlan<'a>,
+    rest: &mut Option<SeqLoop<'a, S>>,
+    cx: &mut Context<'_>,
+) -> Poll<Results<S::Output>> {
+    match tally_start(list, &plan) {
+        // A tally created just now: the loop without statistics, out of line this once.
+        TallyStart::Counted => poll_uncounted(list, args, plan, rest, cx),
+        TallyStart::PerImpl => poll_counted(list, args, plan, rest, cx),
+        TallyStart::Sampled(l, due) => poll_sampled(list, args, plan, rest, l, due, cx),
+    }
+}
+
+/// Counts a ready-path call on a list with statistics once on the list's tally, if it is a
+/// collect-all call, the list has a tally and no latency sample is due on this thread's lane
+/// (else it changes nothing and [`poll_untallied`] starts the call).
+#[inline(always)]
+fn tallied<S: HookSpec>(list: &ImplList<S>, plan: &CallPlan<'_>) -> bool {
+    if plan.firstresult || plan.fail_fast {
+        return false;
+    }
+    let (Some(tally), Some(lane)) = (list.existing_tally(), stats::lane()) else {
+        return false;
+    };
+    let tl = tally.lane(lane);
+    if !tl.none_due(list.entries.len()) {
+        return false;
+    }
+    tl.count_call();
+    true
+}
+
+/// How a ready-path call on a list with statistics is counted.
+enum TallyStart {
+    /// Once, on the list's tally (counted already), and each outcome other than an answer on
+    /// the impl's own lane: the loop is the one without statistics.
+    Counted,
+    /// Per impl ([`poll_counted`]): a first-result or fail-fast call (it may not run every
+    /// impl), the list's first call (it has no tally yet), or a thread without a lane.
+    PerImpl,
+    /// On the tally, with the impl call at this index (and maybe later ones) timed
+    /// ([`poll_sampled`]).
+    Sampled(Lane, usize),
+}
+
+/// Starts counting a ready-path call on a list with statistics: a collect-all call runs every
+/// impl (or is handed over to the general loop, see [`untally`]), so it is counted once on
+/// the list's tally, before any impl runs, as the tight loop counts its calls.
+#[inline(always)]
+fn tally_start<S: HookSpec>(list: &ImplList<S>, plan: &CallPlan<'_>) -> TallyStart {
+    if plan.firstresult || plan.fail_fast {
+        return TallyStart::PerImpl;
+    }
+    let (Some(tally), Some(lane)) = (list.tally(), stats::lane()) else {
+        return TallyStart::PerImpl;
+    };
+    let tl = tally.lane(lane);
+    tl.count_call();
+    match tl.first_due(list.entries.len()) {
+        None => TallyStart::Counted,
+        Some(due) => TallyStart::Sampled(lane, due),
+    }
+}
+
+/// A tallied ready-path call is handed over to the general loop at impl `index`, which
+/// counts the impls from there on, each on its own: the impls before it are counted on their
+/// own too, and the call is taken off the tally (after them, so that a reader never sees
+/// fewer calls than outcomes).
+#[cold]
+#[inline(never)]
+fn untally_here<S: HookSpec>(list: &ImplList<S>, index: u32) {
+    if let Some(lane) = stats::lane() {
+        untally(list, index, lane);
+    }
+}
+
+/// [`untally_here`] on `lane`.
+#[cold]
+#[inline(never)]
+fn untally<S: HookSpec>(list: &ImplList<S>, index: u32, lane: Lane) {
+    for entry in &list.entries[..index as usize] {
+        if let Some(c) = counter(entry, lane) {
+            c.shard.count_call();
+        }
+    }
+    if let Some(tally) = list.existing_tally() {
+        tally.lane(lane).uncount_call();
+    }
+}
+
+/// [`poll`]'s first poll for a tallied call whose lane has the impl call at `due` to time
+/// (and maybe later ones, at the sampler's gaps): as the tight loop's `tallied_sampled`.
+#[cold]
+#[inline(never)]
+fn poll_sampled<'a, S: HookSpec>(
+    list: &'a ImplList<S>,
+    args: &'a S::Args,
+    plan: CallPlan<'a>,
+    rest: &mut Option<SeqLoop<'a, S>>,
+    lane: Lane,
+    due: usize,
+    cx: &mut Context<'_>,
+) -> Poll<Results<S::Output>> {
+    let n = list.entries.len();
+    let Some(tl) = list.tally().map(|t| t.lane(lane)) else {
+        unreachable!("a sampled call's list has a tally")
+    };
+    let mut results = Results::new();
+    if n > 1 {
+        results.reserve_exact(n);
+    }
+    let mut next = due;
+    for (i, entry) in list.entries.iter().enumerate() {
+        let index = i as u32;
+        let timed = (i == next).then(|| (tl.weight(), Instant::now()));
+        let r = match &entry.func {
+            ImplFn::Sync(h) => catch_unwind(AssertUnwindSafe(|| h.call(args))),
+            ImplFn::Async(h) => match start(&**h, args, &entry.plugin, cx) {
+                Started::Done(r) => r,
+                Started::Pending(fut) => {
+                    // Not timed: the sampler times the next call's first impl instead.
+                    tl.resume(next.max(n), n);
+                    untally(list, index, lane);
+                    let waiting = waiting(fut);
+                    *rest = Some(SeqLoop::resume(list, args, plan, results, index, waiting));
+                    return Poll::Pending;
+                }
+            },
+            ImplFn::Blocking(_) | ImplFn::Wrapper(_) => {
+                unreachable!("the ready path runs only sync and async impls")
+            }
+        };
+        let d = timed.map(|(weight, t)| (weight, t.elapsed()));
+        write_return(&mut results, index, r, &plan, |k, o| {
+            count_other_of(entry, lane, k, o);
+        });
+        if let Some((weight, d)) = d {
+            if let Some(stats) = &entry.stats {
+                stats.record_sample(d, weight);
+            }
+            next = i + tl.observed(d);
+        }
+    }
+    tl.resume(next.max(n), n);
     Poll::Ready(results)
 }
 

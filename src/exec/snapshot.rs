@@ -134,6 +134,12 @@ impl<S: HookSpec> ImplList<S> {
         self.first_tally()
     }
 
+    /// The list's tally, if it has one already.
+    #[inline(always)]
+    pub(crate) fn existing_tally(&self) -> Option<&ListTally> {
+        self.tally.get().map(|t| &**t)
+    }
+
     #[cold]
     fn first_tally(&self) -> Option<&ListTally> {
         if !self.used.swap(true, Ordering::Relaxed) {

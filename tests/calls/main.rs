@@ -17,5 +17,6 @@ mod retry_exhausted;
 mod retry_jitter;
 mod snapshots;
 mod stats_counted_loop;
+mod stats_ready_tally;
 mod stats_ready_timed;
 mod wrappers;

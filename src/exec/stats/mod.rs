@@ -204,6 +204,22 @@ impl ImplStats {
         self.shard(lane).count_other(i);
     }
 
+    /// Counts an outcome other than an answer (`failure`, if it is a failure) on this
+    /// thread's lane, looked up here.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn count_other_here(&self, i: usize, failure: Option<&crate::error::HookFailure>) {
+        match lane() {
+            Some(lane) => self.count_other(lane, i),
+            None => {
+                self.shared.other[i].fetch_add(1, Ordering::Release);
+            }
+        }
+        if let Some(f) = failure {
+            self.note_error(f);
+        }
+    }
+
     /// From now on, `tally` counts calls of this impl too.
     pub(crate) fn add_tally(&self, tally: &Arc<ListTally>) {
         self.tallies.rcu(|set| TallySet {

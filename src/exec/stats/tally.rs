@@ -100,6 +100,28 @@ impl TallyLane {
         bump(&self.calls, Ordering::Relaxed);
     }
 
+    /// Takes back one call counted by [`count_call`](Self::count_call) (its owner only): the
+    /// call was handed over to a loop that counts its impls one by one.
+    #[cold]
+    pub(crate) fn uncount_call(&self) {
+        self.calls.store(
+            self.calls.load(Ordering::Relaxed).wrapping_sub(1),
+            Ordering::Relaxed,
+        );
+    }
+
+    /// Accounts for a call of `n` impls if none of them is to be timed (`true`); else changes
+    /// nothing ([`first_due`](Self::first_due) then finds the first that is).
+    #[inline(always)]
+    pub(crate) fn none_due(&self, n: usize) -> bool {
+        let left = self.left.load(Ordering::Relaxed);
+        if left > n as u64 {
+            self.left.store(left - n as u64, Ordering::Relaxed);
+            return true;
+        }
+        false
+    }
+
     /// Accounts for a call of `n` impls: `None` if none of them is to be timed, else the index
     /// of the first that is. Then, until [`resume`](Self::resume), this lane times nothing (so
     /// an impl that calls its own hook again does not disturb the schedule).
