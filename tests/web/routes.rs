@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
+use hookwire::config::HostConfig;
 use hookwire::web::{admin_router, AdminAction, PluginRouter, RouteError};
 use tokio::sync::{Notify, Semaphore};
 
-use crate::fixture::{get_text, host_with, next_swap, plugin_router, Routes, Server, TestPlugin};
+use crate::fixture::{
+    get_text, host_configured, host_with, next_swap, plugin_router, Routes, Server, TestPlugin,
+};
 
 fn operator(parts: &axum::http::request::Parts, _: &AdminAction) -> bool {
     parts
@@ -72,6 +75,54 @@ async fn a_plugin_route_goes_with_disable_and_comes_back_with_enable() {
         get_text(&http, &hello).await,
         (200, "hello from greeter".into())
     );
+}
+
+#[tokio::test]
+async fn a_plugin_disabled_by_the_configuration_gets_its_routes_when_enabled() {
+    let config =
+        HostConfig::parse("[plugins.greeter]\nenabled = false\n", "hookwire.toml").unwrap();
+    let host = host_configured(
+        config,
+        [
+            TestPlugin::new("greeter").route("/hello", "hello from greeter"),
+            TestPlugin::new("other").route("/", "other root"),
+        ],
+    )
+    .await;
+    let plugins = plugin_router(&host).await;
+    assert_eq!(plugins.mounted(), ["other"]);
+    tokio::spawn(plugins.follow());
+    let mut changes = plugins.changes();
+    let app = plugins.router().merge(admin_router(host.clone(), operator));
+    let server = Server::start(app).await;
+    let http = reqwest::Client::new();
+    let hello = server.url("/plugins/greeter/hello");
+    assert_eq!(get_text(&http, &hello).await.0, 404);
+
+    let enable = http
+        .post(server.url("/admin/plugins/greeter/enable"))
+        .header("authorization", "Bearer op")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enable.status(), 200);
+    next_swap(&mut changes).await;
+    assert_eq!(plugins.mounted(), ["greeter", "other"]);
+    assert_eq!(
+        get_text(&http, &hello).await,
+        (200, "hello from greeter".into())
+    );
+
+    let disable = http
+        .post(server.url("/admin/plugins/greeter/disable"))
+        .header("authorization", "Bearer op")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disable.status(), 200);
+    next_swap(&mut changes).await;
+    assert_eq!(get_text(&http, &hello).await.0, 404);
+    assert_eq!(plugins.mounted(), ["other"]);
 }
 
 #[tokio::test]
