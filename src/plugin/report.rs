@@ -65,7 +65,7 @@ pub enum PluginError {
     /// [`PluginHost::disable`](crate::PluginHost::disable)):
     /// [`restart`](crate::PluginHost::restart) and [`replace`](crate::PluginHost::replace)
     /// leave it off; [`enable`](crate::PluginHost::enable) brings it up.
-    #[error("plugin `{plugin}` is {}: enable it with `PluginHost::enable` (`POST /admin/plugins/{plugin}/enable`) first", .by.phrase())]
+    #[error("plugin `{plugin}` is {}: enable it first (`PluginHost::enable`)", .by.phrase())]
     Disabled {
         /// The plugin.
         plugin: String,

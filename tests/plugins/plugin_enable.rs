@@ -182,6 +182,13 @@ async fn a_plugin_disabled_by_the_file_or_the_environment_is_enabled_at_run_time
     // A later start has nothing left to do.
     let report = pm.start().await.unwrap();
     assert_eq!(report.to_string(), "started none");
+
+    // A plugin added since the last start is brought up alone.
+    pm.add(svc("late", &log)).unwrap();
+    log.take();
+    assert!(pm.enable("late").await.unwrap());
+    assert_eq!(log.take(), ["late:init", "late:start"]);
+    assert_eq!(pm.start().await.unwrap().to_string(), "started none");
 }
 
 #[tokio::test]
@@ -236,7 +243,7 @@ async fn disable_stops_a_running_plugin_and_a_dependent_refuses_it() {
     let err = pm.restart("api").await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "plugin `api` is disabled at run time: enable it with `PluginHost::enable` (`POST /admin/plugins/api/enable`) first"
+        "plugin `api` is disabled at run time: enable it first (`PluginHost::enable`)"
     );
     // Enabling `api` before `db`: refused, naming the dependency to enable.
     let err = pm.enable("api").await.unwrap_err();
@@ -260,7 +267,7 @@ async fn disable_stops_a_running_plugin_and_a_dependent_refuses_it() {
         drain(&mut events),
         [
             "api: asked to restart",
-            "ReloadFailed { plugin: \"api\", error: \"plugin `api` is disabled at run time: enable it with `PluginHost::enable` (`POST /admin/plugins/api/enable`) first\" }",
+            "ReloadFailed { plugin: \"api\", error: \"plugin `api` is disabled at run time: enable it first (`PluginHost::enable`)\" }",
             "api: asked to enable",
             "db: asked to enable",
             "db: stopped -> registered",
@@ -377,6 +384,16 @@ async fn a_lazy_plugin_is_enabled_behind_its_gate() {
     assert!(pm.enable("lazy").await.unwrap());
     assert_eq!(pm.state("lazy"), Some(PluginState::Registered));
     assert!(log.take().is_empty(), "not started before its first call");
+    // Disabled before its first call: nothing to stop, its gate gone with its impls.
+    let stop = pm.disable("lazy", GRACE).await.unwrap().unwrap();
+    assert_eq!(
+        stop.outcome,
+        StopOutcome::NotStarted(PluginState::Registered)
+    );
+    assert!(who(&pm).await.is_empty());
+    assert!(log.take().is_empty());
+    assert!(pm.enable("lazy").await.unwrap());
+    assert_eq!(pm.state("lazy"), Some(PluginState::Registered));
     assert_eq!(who(&pm).await, ["lazy"]);
     assert_eq!(pm.state("lazy"), Some(PluginState::Started));
     assert_eq!(log.take(), ["lazy:init", "lazy:start"]);

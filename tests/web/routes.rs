@@ -126,6 +126,34 @@ async fn a_plugin_disabled_by_the_configuration_gets_its_routes_when_enabled() {
 }
 
 #[tokio::test]
+async fn a_lazy_plugin_enabled_at_run_time_gets_its_routes() {
+    let config = HostConfig::parse("[plugins.lazy]\nenabled = false\n", "hookwire.toml").unwrap();
+    let host = hookwire::PluginHost::builder()
+        .config(config)
+        .environment(false)
+        .build();
+    host.add_lazy(TestPlugin::new("lazy").route("/hi", "lazy hi"))
+        .unwrap();
+    host.start().await.unwrap();
+    let plugins = plugin_router(&host).await;
+    assert!(plugins.mounted().is_empty());
+    tokio::spawn(plugins.follow());
+    let mut changes = plugins.changes();
+    let server = Server::start(plugins.router()).await;
+    let http = reqwest::Client::new();
+
+    assert!(host.enable("lazy").await.unwrap());
+    next_swap(&mut changes).await;
+    assert_eq!(plugins.mounted(), ["lazy"]);
+    assert_eq!(
+        get_text(&http, &server.url("/plugins/lazy/hi")).await,
+        (200, "lazy hi".into())
+    );
+    // The rebuild's call started it.
+    assert_eq!(host.state("lazy").unwrap().to_string(), "started");
+}
+
+#[tokio::test]
 async fn removing_and_replacing_a_plugin_change_its_routes() {
     let host = host_with([
         TestPlugin::new("greeter").route("/hello", "v1"),
