@@ -216,7 +216,7 @@ impl ProcessPluginBuilder {
     /// host's JSON hooks and sending as the plugin's configuration the builder's
     /// [`config`](Self::config) with the plugin's configuration from its host over it
     /// ([`PluginContext::config`], feature `config`). A failed handshake is that plugin's
-    /// start failure (in [`StartReport::failed`](crate::StartReport)).
+    /// start failure (in [`StartReport::failed`](crate::plugin::StartReport::failed)).
     ///
     /// Without [`hooks`](Self::hooks), the impls are the hooks the handshake names, with
     /// their options, registered once the plugin started; with them, before it runs.
