@@ -24,6 +24,12 @@
 //! 4. `enabled = false` in the plugin's section of the file;
 //! 5. otherwise the plugin is enabled.
 //!
+//! This decides what [`PluginHost::start`](crate::PluginHost::start) starts. While the host
+//! runs, [`PluginHost::enable`](crate::PluginHost::enable) brings a disabled plugin up (the
+//! configuration is not changed, so the next process start disables it again) and
+//! [`PluginHost::disable`](crate::PluginHost::disable) stops one and keeps it off
+//! ([`DisabledBy::Runtime`]).
+//!
 //! ```
 //! use hookwire::{config::DisabledBy, config::HostConfig};
 //! #[derive(serde::Deserialize)]

@@ -154,7 +154,7 @@ fn the_plugins_app_example_starts_calls_and_shuts_down_its_plugins() {
         "plugin:           token-auth   1.0.0   started, capabilities: auth",
         "stop report:",
         "  stopped 4: token-auth, storage, rate-limit, metrics",
-        "  not running 1: legacy-audit (discovered)",
+        "  not running 1: legacy-audit (disabled by environment variable HOOKWIRE_PLUGINS_DISABLE)",
         "final state:      metrics      stopped",
         "final state:      token-auth   stopped",
         "final state:      legacy-audit disabled by environment variable HOOKWIRE_PLUGINS_DISABLE",

@@ -81,7 +81,7 @@ async fn each_admin_request_goes_to_the_audit_target() {
 }
 
 /// With the security feature's audit log attached, the actions an authorised admin request
-/// takes reach the audit file: the host announces its own `stop`/`restart` as `Admin` events.
+/// takes reach the audit file: the host announces its own `disable`/`enable` as `Admin` events.
 #[cfg(feature = "security")]
 #[tokio::test]
 async fn admin_actions_reach_the_audit_file() {
@@ -116,11 +116,11 @@ async fn admin_actions_reach_the_audit_file() {
         .map(|r| (r.plugin.as_str(), r.action.as_str(), r.outcome))
         .collect();
     assert!(
-        got.contains(&("greeter", "stop", AuditOutcome::Requested)),
+        got.contains(&("greeter", "disable", AuditOutcome::Requested)),
         "{got:?}"
     );
     assert!(
-        got.contains(&("greeter", "restart", AuditOutcome::Requested)),
+        got.contains(&("greeter", "enable", AuditOutcome::Requested)),
         "{got:?}"
     );
 }

@@ -122,7 +122,8 @@ impl PluginHostBuilder {
     }
 
     /// Whether an administrator's [`stop`](PluginHost::stop), [`remove`](PluginHost::remove),
-    /// [`restart`](PluginHost::restart) and [`replace`](PluginHost::replace) are announced
+    /// [`restart`](PluginHost::restart), [`replace`](PluginHost::replace),
+    /// [`enable`](PluginHost::enable) and [`disable`](PluginHost::disable) are announced
     /// as a [`PluginEvent::Admin`](super::PluginEvent::Admin) before they act (default: no;
     /// an audit log attached to the host turns it on).
     pub fn admin_events(mut self, announce: bool) -> Self {

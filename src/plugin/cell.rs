@@ -24,6 +24,7 @@ use super::layer::Layer;
 use super::lifecycle::PluginState;
 use super::list::PluginInfo;
 use super::meta::PluginMeta;
+use super::shutdown::StopOutcome;
 use super::Plugin;
 use crate::error::BoxError;
 use crate::exec::panic::panic_message;
@@ -228,6 +229,15 @@ impl Cell {
             disabled: self.disabled.clone(),
             lazy: self.lazy,
             impls,
+        }
+    }
+
+    /// How a stop reports the plugin when it is not running: disabled (and by what), else
+    /// its `state`.
+    pub(crate) fn not_running(&self, state: PluginState) -> StopOutcome {
+        match &self.disabled {
+            Some(by) => StopOutcome::Disabled(by.clone()),
+            None => StopOutcome::NotStarted(state),
         }
     }
 

@@ -100,16 +100,22 @@ pub enum AdminAction {
     Restart,
     /// [`PluginHost::replace`](crate::PluginHost::replace) (and its siblings).
     Replace,
+    /// [`PluginHost::enable`](crate::PluginHost::enable).
+    Enable,
+    /// [`PluginHost::disable`](crate::PluginHost::disable).
+    Disable,
 }
 
 impl AdminAction {
-    /// Its name: `stop`, `remove`, `restart`, `replace`.
+    /// Its name: `stop`, `remove`, `restart`, `replace`, `enable`, `disable`.
     pub fn as_str(self) -> &'static str {
         match self {
             AdminAction::Stop => "stop",
             AdminAction::Remove => "remove",
             AdminAction::Restart => "restart",
             AdminAction::Replace => "replace",
+            AdminAction::Enable => "enable",
+            AdminAction::Disable => "disable",
         }
     }
 }

@@ -10,7 +10,9 @@
 //! reaches one of their impls (see [`add_lazy`](PluginHost::add_lazy)).
 //!
 //! A stopped or failed plugin can be [`restart`](PluginHost::restart)ed, and a plugin
-//! [`replace`](PluginHost::replace)d by a new instance while the others run (`reload.rs`).
+//! [`replace`](PluginHost::replace)d by a new instance while the others run (`reload.rs`);
+//! a plugin can be [`disable`](PluginHost::disable)d and [`enable`](PluginHost::enable)d
+//! while the host runs, whatever the configuration said (`enable.rs`).
 
 use std::collections::{HashMap, HashSet};
 use std::panic::AssertUnwindSafe;
@@ -724,8 +726,8 @@ impl PluginHost {
         out
     }
 
-    /// Names of the plugins wired to `name` as a dependency (required, or optional and present
-    /// when they started) that are registered or running.
+    /// Names of the enabled plugins wired to `name` as a dependency (required, or optional and
+    /// present when they started) that are registered or running.
     pub(crate) fn live_dependents(&self, name: &str) -> Vec<String> {
         let reg = self.inner.registry();
         // A failed plugin holds up none of the plugins that use it optionally: they run (or
@@ -738,6 +740,9 @@ impl PluginHost {
             .cells
             .values()
             .filter(|c| {
+                if c.disabled.is_some() {
+                    return false;
+                }
                 let run = c.run();
                 matches!(
                     run.state,

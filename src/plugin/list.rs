@@ -15,9 +15,12 @@ use crate::hook::ImplInfo;
 pub struct PluginInfo {
     /// Its metadata (name, version, capabilities, dependencies, ...).
     pub meta: PluginMeta,
-    /// Where it is in its lifecycle (a disabled plugin stays `Discovered`).
+    /// Where it is in its lifecycle (a plugin disabled by the configuration stays
+    /// `Discovered`; one disabled at run time keeps the state its stop left it in, `Stopped`
+    /// for a plugin that ran).
     pub state: PluginState,
-    /// `Some` when it is disabled, saying by what (file, environment, host code).
+    /// `Some` when it is disabled, saying by what (file, environment, host code, or
+    /// [`PluginHost::disable`](crate::PluginHost::disable) at run time).
     pub disabled: Option<DisabledBy>,
     /// Whether it starts on the first call that reaches one of its impls.
     pub lazy: bool,

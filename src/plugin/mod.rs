@@ -6,8 +6,9 @@
 //! - [`PluginHost`]: the host side — add plugins, resolve their dependencies
 //!   ([`Resolution::compute`](crate::deps::Resolution::compute)), start them in order with a
 //!   [`PluginContext`], query them ([`PluginList`]), watch their [`PluginEvent`]s, stop them
-//!   ([`PluginHost::shutdown`]), and reload one while the others run ([`PluginHost::replace`]
-//!   by a new instance in one swap, [`PluginHost::stop`] and [`PluginHost::restart`]).
+//!   ([`PluginHost::shutdown`]), reload one while the others run ([`PluginHost::replace`]
+//!   by a new instance in one swap, [`PluginHost::stop`] and [`PluginHost::restart`]), and
+//!   turn one off or on at run time ([`PluginHost::disable`], [`PluginHost::enable`]).
 //! - [`HostConfig`](crate::config::HostConfig): the configuration file and environment overrides.
 //!
 //! A host that only wants impls registered, without lifecycle, can use
@@ -60,6 +61,7 @@ mod cell;
 pub(crate) mod config;
 mod context;
 pub(crate) mod deps;
+mod enable;
 mod events;
 mod gate;
 mod host;

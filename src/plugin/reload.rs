@@ -64,6 +64,7 @@ impl std::fmt::Display for ReloadReport {
             StopOutcome::TimedOut { limit } => write!(f, "stop timed out after {limit:?}")?,
             StopOutcome::Failed(why) => f.write_str(why)?,
             StopOutcome::NotStarted(state) => write!(f, "was not running ({state})")?,
+            StopOutcome::Disabled(by) => write!(f, "was not running: {}", by.phrase())?,
         }
         f.write_str(")")?;
         write_group(f, "restarted", &self.restarted, |f, p| f.write_str(p))?;
@@ -78,12 +79,12 @@ impl std::fmt::Display for ReloadReport {
 struct Abandon<'a> {
     host: &'a Host,
     cell: &'a Arc<Cell>,
-    why: &'static str,
+    why: String,
     armed: bool,
 }
 
 impl<'a> Abandon<'a> {
-    fn new(host: &'a Host, cell: &'a Arc<Cell>, why: &'static str) -> Self {
+    fn new(host: &'a Host, cell: &'a Arc<Cell>, why: String) -> Self {
         Abandon {
             host,
             cell,
@@ -100,7 +101,7 @@ impl<'a> Abandon<'a> {
 impl Drop for Abandon<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.host.fail(self.cell, self.why.to_owned());
+            self.host.fail(self.cell, std::mem::take(&mut self.why));
             self.host
                 .registry()
                 .started
@@ -117,7 +118,10 @@ impl PluginHost {
     /// [`shutdown`](Self::shutdown)). A `stop` that fails or times out leaves it `Failed`.
     ///
     /// A plugin that is not running (not started yet, lazy and never called, failed, stopped)
-    /// is left as it is: the report says [`StopOutcome::NotStarted`] with its state.
+    /// is left as it is: the report says [`StopOutcome::NotStarted`] with its state
+    /// ([`StopOutcome::Disabled`] for a disabled one). To stop a plugin and keep it off, so
+    /// that neither [`start`](Self::start) nor `restart` brings it back, use
+    /// [`disable`](Self::disable).
     ///
     /// # Errors
     /// [`PluginError::Unknown`] for a name that was never added; [`PluginError::Required`]
@@ -136,7 +140,7 @@ impl PluginHost {
         if state != PluginState::Started {
             return Ok(PluginStop {
                 plugin: name.to_owned(),
-                outcome: StopOutcome::NotStarted(state),
+                outcome: cell.not_running(state),
                 aborted_tasks: Vec::new(),
                 panicked_tasks: Vec::new(),
             });
@@ -195,11 +199,13 @@ impl PluginHost {
     /// Each also sent as [`PluginEvent::ReloadFailed`]:
     /// - [`PluginError::Unknown`] for a name that was never added;
     /// - [`PluginError::NotRestartable`] for a plugin that is neither stopped nor failed;
+    /// - [`PluginError::Disabled`] for a disabled plugin ([`enable`](Self::enable) it);
     /// - [`PluginError::Dependencies`] when it no longer fits with the plugins running (a
-    ///   dependency removed or at another version, a new conflict), and
-    ///   [`PluginError::Failed`] for a required dependency that is not running or impls that
-    ///   cannot be registered (an ordering cycle with the impls registered now): the plugin
-    ///   keeps its state then;
+    ///   dependency removed or at another version, a new conflict),
+    ///   [`PluginError::DependencyNotRunning`] for a required dependency that is there but
+    ///   not running (or disabled), and [`PluginError::Failed`] for impls that cannot be
+    ///   registered (an ordering cycle with the impls registered now): the plugin keeps its
+    ///   state then;
     /// - [`PluginError::Failed`] when its `init` or `start` fails: it is `Failed` again, with
     ///   the new reason.
     ///
@@ -211,6 +217,12 @@ impl PluginHost {
         self.inner.admin(name, AdminAction::Restart);
         let result = async {
             let old = self.cell(name)?;
+            if let Some(by) = &old.disabled {
+                return Err(PluginError::Disabled {
+                    plugin: name.to_owned(),
+                    by: by.clone(),
+                });
+            }
             let state = old.run().state.clone();
             if !matches!(state, PluginState::Stopped | PluginState::Failed(_)) {
                 return Err(PluginError::NotRestartable {
@@ -297,10 +309,11 @@ impl PluginHost {
     ///   a new impl the gate refuses is a [`PluginError::Failed`] ("registration refused",
     ///   naming the hook and the permission);
     /// - [`PluginError::NotReplaceable`] for a plugin not started yet, or whose start is
-    ///   under way;
+    ///   under way; [`PluginError::Disabled`] for a disabled one;
     /// - [`PluginError::Dependencies`] for metadata that does not fit with the running
-    ///   plugins (every problem listed);
-    /// - [`PluginError::Failed`] when a required dependency is not running, when its impls
+    ///   plugins (every problem listed), [`PluginError::DependencyNotRunning`] for a
+    ///   required dependency that is there but not running;
+    /// - [`PluginError::Failed`] when its impls
     ///   cannot be registered (`registration failed: …`, e.g. an ordering cycle), or when its
     ///   `init` or `start` fails (`init failed: …`).
     ///
@@ -383,6 +396,12 @@ impl PluginHost {
     ) -> Result<ReloadReport, PluginError> {
         let host = &*self.inner;
         let old = self.cell(name)?;
+        if let Some(by) = &old.disabled {
+            return Err(PluginError::Disabled {
+                plugin: name.to_owned(),
+                by: by.clone(),
+            });
+        }
         let (mut meta, layer, lazy) = match layered {
             Some(layered) => layered,
             None => (plugin.meta(), old.layer.clone(), old.lazy),
@@ -429,7 +448,7 @@ impl PluginHost {
         let mut abandon = Abandon::new(
             host,
             &cell,
-            "its start was cancelled: the future of `PluginHost::replace` was dropped",
+            "its start was cancelled: the future of `PluginHost::replace` was dropped".to_owned(),
         );
         if start_now {
             if let Err(reason) = self.inner.start_eager(&cell, "replace").await {
@@ -546,18 +565,14 @@ impl PluginHost {
     /// it off the started list. `true` with the report when it was still starting after the
     /// grace: it stops itself when its start ends. Dropped part-way, the cell is failed
     /// (token cancelled, tasks aborted), with a reason naming `by`.
-    async fn stop_guarded(
+    pub(super) async fn stop_guarded(
         &self,
         cell: &Arc<Cell>,
         grace: Duration,
         by: &'static str,
     ) -> (PluginStop, bool) {
         let host = &*self.inner;
-        let why = if by == "restart" {
-            "its stop was cancelled: the future of `PluginHost::restart` was dropped"
-        } else {
-            "its stop was cancelled: the future of `PluginHost::replace` was dropped"
-        };
+        let why = format!("its stop was cancelled: the future of `PluginHost::{by}` was dropped");
         let mut abandon = Abandon::new(host, cell, why);
         let settled = host.settle(cell, grace).await;
         let waited = settled.waited;
@@ -575,7 +590,7 @@ impl PluginHost {
     /// place, `Registered` (it may be already: a lazy plugin never called), brought up if
     /// `start_now`, and its impls registered. `by` names the operation (`"restart"`,
     /// `"replace"`).
-    async fn renew(
+    pub(super) async fn renew(
         &self,
         old: &Arc<Cell>,
         start_now: bool,
@@ -682,19 +697,22 @@ impl PluginHost {
                 .filter(|c| c.name != cell.name && is_live(&c.run().state))
                 .cloned()
                 .collect();
-            // A required dependency that is there but not running: say so, rather than
-            // "missing".
+            // A required dependency that is there but not running (or disabled): say so,
+            // rather than "missing".
             let not_running = cell
                 .meta
                 .dependencies
                 .iter()
                 .filter(|d| !d.optional && !live.iter().any(|c| *c.name == *d.name))
                 .find_map(|d| {
-                    let state = reg.cells.get(d.name.as_str())?.run().state.clone();
-                    Some(format!(
-                        "dependency `{}` is not running ({state}); start or restart it first",
-                        d.name
-                    ))
+                    let dep = reg.cells.get(d.name.as_str())?;
+                    let state = dep.run().state.clone();
+                    Some(PluginError::DependencyNotRunning {
+                        plugin: plugin(),
+                        dependency: d.name.clone(),
+                        state,
+                        disabled: dep.disabled.clone(),
+                    })
                 });
             let disabled: Vec<(String, DisabledBy)> = reg
                 .disabled
@@ -703,11 +721,8 @@ impl PluginHost {
                 .collect();
             (live, disabled, not_running)
         };
-        if let Some(reason) = not_running {
-            return Err(PluginError::Failed {
-                plugin: plugin(),
-                reason,
-            });
+        if let Some(e) = not_running {
+            return Err(e);
         }
         let mut metas: Vec<&PluginMeta> = live.iter().map(|c| &c.meta).collect();
         metas.push(&cell.meta);
@@ -752,6 +767,8 @@ impl PluginHost {
     fn install_cell(&self, old: &Arc<Cell>, new: &Arc<Cell>) {
         let mut reg = self.inner.registry();
         reg.cells.insert(new.name.clone(), new.clone());
+        // An enabled plugin that was disabled: no longer among the disabled ones.
+        reg.disabled.retain(|c| !Arc::ptr_eq(c, old));
         let enabled = Arc::make_mut(&mut reg.enabled);
         match enabled.iter().position(|c| Arc::ptr_eq(c, old)) {
             Some(at) => enabled[at] = new.clone(),
@@ -793,7 +810,7 @@ impl PluginHost {
     }
 
     /// Unregisters `cell`'s impls, keeping their places for its next life.
-    fn unregister_keeping_places(&self, cell: &Cell) {
+    pub(super) fn unregister_keeping_places(&self, cell: &Cell) {
         let handle = cell.run().handle.take();
         if let Some(h) = handle {
             let places = self.inner.hooks.unregister_keeping_places(&h);
@@ -802,7 +819,7 @@ impl PluginHost {
     }
 
     /// The cell of plugin `name`.
-    fn cell(&self, name: &str) -> Result<Arc<Cell>, PluginError> {
+    pub(super) fn cell(&self, name: &str) -> Result<Arc<Cell>, PluginError> {
         let reg = self.inner.registry();
         match reg.cells.get(name) {
             Some(c) => Ok(c.clone()),

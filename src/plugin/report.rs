@@ -61,6 +61,31 @@ pub enum PluginError {
         /// Its running dependents.
         dependents: Vec<String>,
     },
+    /// The plugin is disabled (by the configuration, or by
+    /// [`PluginHost::disable`](crate::PluginHost::disable)):
+    /// [`restart`](crate::PluginHost::restart) and [`replace`](crate::PluginHost::replace)
+    /// leave it off; [`enable`](crate::PluginHost::enable) brings it up.
+    #[error("plugin `{plugin}` is {}: enable it first (`PluginHost::enable`)", .by.phrase())]
+    Disabled {
+        /// The plugin.
+        plugin: String,
+        /// What disabled it.
+        by: DisabledBy,
+    },
+    /// A plugin brought up while the host runs ([`enable`](crate::PluginHost::enable),
+    /// [`restart`](crate::PluginHost::restart), [`replace`](crate::PluginHost::replace))
+    /// requires a plugin that is there but not running; nothing changed.
+    #[error("plugin `{plugin}` requires `{dependency}`, which is {}", dependency_hint(.dependency, .state, .disabled.as_ref()))]
+    DependencyNotRunning {
+        /// The plugin.
+        plugin: String,
+        /// The dependency it requires.
+        dependency: String,
+        /// The dependency's state.
+        state: PluginState,
+        /// What disabled the dependency, if it is disabled.
+        disabled: Option<DisabledBy>,
+    },
     /// [`PluginHost::restart`](crate::PluginHost::restart) was asked for a plugin that is
     /// neither stopped nor failed.
     #[error("plugin `{plugin}` is {state}: only a stopped or failed plugin can be restarted; {}", restart_hint(.state))]
@@ -100,6 +125,13 @@ fn restart_hint(state: &PluginState) -> &'static str {
     }
 }
 
+fn dependency_hint(dependency: &str, state: &PluginState, disabled: Option<&DisabledBy>) -> String {
+    match disabled {
+        Some(by) => format!("{}: enable `{dependency}` first", by.phrase()),
+        None => format!("not running ({state}): start or restart `{dependency}` first"),
+    }
+}
+
 fn replace_hint(state: &PluginState) -> &'static str {
     match state {
         PluginState::Discovered => {
@@ -120,7 +152,7 @@ fn disabled_note(error: &DependencyError, disabled: &[(String, DisabledBy)]) -> 
         .iter()
         .filter(|(name, _)| missing(name))
         .fold(String::new(), |mut s, (name, by)| {
-            s.push_str(&format!("\n  note: plugin `{name}` is disabled by {by}"));
+            s.push_str(&format!("\n  note: plugin `{name}` is {}", by.phrase()));
             s
         })
 }
@@ -185,7 +217,7 @@ where
 /// started 3: storage, metrics, token-auth
 /// lazy 1: reports (each starts on its first call)
 /// failed 1: mailer (init failed: smtp host not set)
-/// disabled 1: legacy-audit (by environment variable HOOKWIRE_PLUGINS_DISABLE)
+/// disabled 2: legacy-audit (by environment variable HOOKWIRE_PLUGINS_DISABLE), old-cache (at run time)
 /// running without optional dependencies 1: rate-limit (without redis)
 /// unknown config sections 1: [plugins.storagee]
 /// unread config keys 1: [plugins.metrics] flush_msec
@@ -216,8 +248,9 @@ impl std::fmt::Display for StartReport {
         write_group(f, "failed", &self.failed, |f, (p, why)| {
             write!(f, "{p} ({why})")
         })?;
-        write_group(f, "disabled", &self.disabled, |f, (p, by)| {
-            write!(f, "{p} (by {by})")
+        write_group(f, "disabled", &self.disabled, |f, (p, by)| match by {
+            DisabledBy::Runtime => write!(f, "{p} (at run time)"),
+            by => write!(f, "{p} (by {by})"),
         })?;
         write_group(
             f,

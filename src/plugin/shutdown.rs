@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::cell::{Cell, Host, Up};
+use super::config::DisabledBy;
 use super::events::{AdminAction, PluginEvent};
 use super::host::PluginHost;
 use super::lifecycle::PluginState;
@@ -36,10 +37,13 @@ pub enum StopOutcome {
     },
     /// `stop` returned an error or panicked.
     Failed(String),
-    /// The plugin was not running (never started, disabled, lazy and never called, or
-    /// failed); `stop` was not called by this `remove`/`shutdown` (a plugin given up on
-    /// while it was still starting stops itself when its start ends).
+    /// The plugin was not running (never started, lazy and never called, or failed); `stop`
+    /// was not called by this `remove`/`shutdown` (a plugin given up on while it was still
+    /// starting stops itself when its start ends).
     NotStarted(PluginState),
+    /// The plugin is disabled, by what this says (the configuration, or
+    /// [`PluginHost::disable`] at run time): it was not running.
+    Disabled(DisabledBy),
 }
 
 /// One plugin in a [`StopReport`].
@@ -69,8 +73,10 @@ impl StopReport {
     /// Whether every started plugin stopped in time, without errors or aborted tasks.
     pub fn is_clean(&self) -> bool {
         self.plugins.iter().all(|p| {
-            matches!(p.outcome, StopOutcome::Stopped | StopOutcome::NotStarted(_))
-                && p.aborted_tasks.is_empty()
+            matches!(
+                p.outcome,
+                StopOutcome::Stopped | StopOutcome::NotStarted(_) | StopOutcome::Disabled(_)
+            ) && p.aborted_tasks.is_empty()
                 && p.panicked_tasks.is_empty()
         })
     }
@@ -83,14 +89,15 @@ impl StopReport {
 /// stopped 3: token-auth, storage, metrics
 /// stop timed out 1: mailer (grace period 2s)
 /// failed 1: cache (stop failed: flush refused)
-/// not running 2: legacy-audit (discovered), reports (registered)
+/// not running 3: legacy-audit (disabled by environment variable HOOKWIRE_PLUGINS_DISABLE), old-cache (disabled at run time), reports (registered)
 /// tasks aborted 1: flush (metrics)
 /// tasks panicked 1: warm-up (cache)
 /// ```
 ///
 /// With no plugin stopped, the first line is `stopped none`. A plugin that was not running is
-/// shown with its state: `discovered` (disabled, or never started), `registered` (lazy and
-/// never called), `failed: <reason>`.
+/// shown with its state — `discovered` (never started), `registered` (lazy and never called),
+/// `failed: <reason>` — or, when it is disabled, with what disabled it: `disabled by <what>`
+/// (see [`DisabledBy`]) or `disabled at run time` ([`PluginHost::disable`]).
 impl std::fmt::Display for StopReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let (mut stopped, mut timed_out, mut failed, mut not_running) =
@@ -104,6 +111,7 @@ impl std::fmt::Display for StopReport {
                 }
                 StopOutcome::Failed(why) => failed.push(format!("{name} ({why})")),
                 StopOutcome::NotStarted(state) => not_running.push(format!("{name} ({state})")),
+                StopOutcome::Disabled(by) => not_running.push(format!("{name} ({})", by.phrase())),
             }
         }
         if stopped.is_empty() {
@@ -249,7 +257,7 @@ impl Host {
             panicked_tasks: Vec::new(),
         };
         let (PluginState::Started, Some(ctx)) = (&state, ctx) else {
-            report.outcome = StopOutcome::NotStarted(state);
+            report.outcome = cell.not_running(state);
             return report;
         };
         // Lazy gates closed again: a call waiting at one gets an error, not a stopping plugin.
@@ -308,7 +316,9 @@ impl Host {
                 PluginState::Failed(format!("stop timed out after {limit:?}"))
             }
             StopOutcome::Failed(reason) => PluginState::Failed(reason.clone()),
-            StopOutcome::NotStarted(_) => unreachable!("handled above"),
+            StopOutcome::NotStarted(_) | StopOutcome::Disabled(_) => {
+                unreachable!("handled above")
+            }
         };
         self.transition(cell, to);
         cell.run().ctx = None;

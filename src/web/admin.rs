@@ -16,7 +16,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use crate::hook::ImplInfo;
-use crate::plugin::{PluginError, PluginInfo, PluginState, StopOutcome};
+use crate::plugin::{PluginError, PluginInfo, PluginState};
 use crate::stats::ImplStatsSnapshot;
 use crate::PluginHost;
 
@@ -119,15 +119,18 @@ type AdminState = State<Arc<Admin>>;
 /// - `GET /admin/plugins/{name}`: the same for one plugin plus `stats`, its impls'
 ///   statistics ([`ImplStatsSnapshot`] with the `hook`; empty unless the hook manager was
 ///   built with `.stats(true)`);
-/// - `POST /admin/plugins/{name}/disable`: [`PluginHost::stop`] (10 s grace);
-///   `POST /admin/plugins/{name}/enable`: [`PluginHost::restart`]. Each answers
-///   `{"plugin", "action", "changed", "state"}`; `changed` is `false` when the plugin was
-///   already so (disabling a plugin that is not running, enabling a started one).
+/// - `POST /admin/plugins/{name}/disable`: [`PluginHost::disable`] (10 s grace): stopped
+///   and kept off, until enabled (a later [`PluginHost::start`] leaves it off);
+///   `POST /admin/plugins/{name}/enable`: [`PluginHost::enable`], also for a plugin the
+///   configuration disabled (file or environment). Each answers
+///   `{"plugin", "action", "changed", "state", "disabled"}`; `changed` is `false` when the
+///   plugin was already so (disabling a disabled plugin, enabling a running one).
 ///
-/// Unknown plugins answer 404; an action the plugin's state or its dependents forbid
-/// (stopping a plugin running plugins require, enabling one that was never started) 409; an
-/// `init`/`start` that fails on enable 500. Errors are `{"error": "..."}` with the host's
-/// message. Plugin names may contain `/` (`/admin/plugins/acme/auth/disable`).
+/// Unknown plugins answer 404; an action the plugin's dependencies or dependents forbid
+/// (disabling a plugin running plugins require, enabling one whose dependency is missing,
+/// disabled or not running) 409; an `init`/`start` that fails on enable 500. Errors are
+/// `{"error": "..."}` with the host's message. Plugin names may contain `/`
+/// (`/admin/plugins/acme/auth/disable`).
 ///
 /// Each request is reported, allowed or refused, as a `tracing` event with target
 /// `hookwire::audit` (fields `action`, `plugin`, `method`, `allowed`, and `status` for
@@ -168,7 +171,7 @@ fn refusal(admin: &Admin, parts: &Parts, action: &AdminAction) -> Option<Respons
 ///
 /// Every request, allowed or refused, is a `tracing` event with target `hookwire::audit`.
 /// What an allowed request does reaches the security feature's audit log by itself: the
-/// host announces its own `stop` and `restart` as [`PluginEvent::Admin`](crate::plugin::PluginEvent::Admin)
+/// host announces its own `disable` and `enable` as [`PluginEvent::Admin`](crate::plugin::PluginEvent::Admin)
 /// events, which an attached `AuditLog` records.
 fn audit(parts: &Parts, action: &AdminAction, allowed: bool, status: StatusCode) {
     tracing::info!(
@@ -299,14 +302,16 @@ async fn change(State(admin): AdminState, Path(rest): Path<String>, parts: Parts
     };
     let response = match result {
         Ok(changed) => {
-            let state = admin.host.state(name).map(|s| s.to_string());
+            let plugins = admin.host.plugins();
+            let info = plugins.get(name);
             (
                 StatusCode::OK,
                 Json(json!({
                     "plugin": name,
                     "action": action.verb(),
                     "changed": changed,
-                    "state": state,
+                    "state": info.map(|i| i.state.to_string()),
+                    "disabled": info.is_some_and(|i| i.disabled.is_some()),
                 })),
             )
                 .into_response()
@@ -324,18 +329,14 @@ async fn change(State(admin): AdminState, Path(rest): Path<String>, parts: Parts
     response
 }
 
-/// Restarts `name` unless it runs already; `Ok(changed)`.
+/// Enables `name` and brings it up unless it runs already; `Ok(changed)`.
 async fn enable(host: &PluginHost, name: &str) -> Result<bool, PluginError> {
-    if host.state(name) == Some(PluginState::Started) {
-        return Ok(false);
-    }
-    host.restart(name).await.map(|()| true)
+    host.enable(name).await
 }
 
-/// Stops `name` if it runs; `Ok(changed)`.
+/// Stops `name` if it runs and keeps it off; `Ok(changed)`.
 async fn disable(host: &PluginHost, name: &str) -> Result<bool, PluginError> {
-    let stop = host.stop(name, STOP_GRACE).await?;
-    Ok(!matches!(stop.outcome, StopOutcome::NotStarted(_)))
+    Ok(host.disable(name, STOP_GRACE).await?.is_some())
 }
 
 fn unknown(host: &PluginHost, name: &str) -> String {

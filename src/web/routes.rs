@@ -285,11 +285,12 @@ impl PluginRouter {
     }
 
     /// A future that rebuilds the routes whenever the host announces that a plugin started,
-    /// stopped, failed or was replaced (so enabling, disabling, removing and hot-reloading
-    /// plugins change the routes); spawn it (`tokio::spawn(plugins.follow())`).
+    /// stopped, failed, was replaced, or was registered (a lazy plugin, started by the
+    /// rebuild's call if it has routes) — so enabling, disabling, removing and hot-reloading
+    /// plugins change the routes; spawn it (`tokio::spawn(plugins.follow())`).
     ///
     /// Each rebuild waits for the host operation that sent the event (a start, stop, restart,
-    /// replace or removal) to finish, so the routes hook sees the impls as that operation left
+    /// replace, removal, enable or disable) to finish, so the routes hook sees the impls as that operation left
     /// them; events that arrive meanwhile are folded into one rebuild. A refused rebuild is a
     /// `tracing` warning (the previous routes stay). The future ends when every clone of this
     /// `PluginRouter` is dropped (at the next event) or the host is gone; abort its task to
@@ -329,9 +330,14 @@ impl PluginRouter {
 fn changes_routes(event: &PluginEvent) -> bool {
     match event {
         PluginEvent::StateChanged { to, .. } => {
+            // `Registered`: a lazy plugin (an eager one's `Started` follows, in the same
+            // operation, so the two make one rebuild).
             matches!(
                 to,
-                PluginState::Started | PluginState::Stopped | PluginState::Failed(_)
+                PluginState::Registered
+                    | PluginState::Started
+                    | PluginState::Stopped
+                    | PluginState::Failed(_)
             )
         }
         PluginEvent::Replaced { .. } => true,

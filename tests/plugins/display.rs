@@ -343,7 +343,7 @@ async fn a_stop_report_displays_one_line_per_kind_of_result() {
         "stopped 3: warmer, storage, metrics\n\
          stop timed out 1: mailer (grace period 2s)\n\
          failed 1: cache (stop failed: flush refused)\n\
-         not running 2: broken (failed: init failed: smtp host not set), legacy (discovered)\n\
+         not running 2: broken (failed: init failed: smtp host not set), legacy (disabled by the host)\n\
          tasks aborted 1: flush (metrics)\n\
          tasks panicked 1: warm-up (warmer)"
     );
@@ -357,6 +357,6 @@ async fn a_stop_report_with_nothing_stopped_says_so() {
     let report = pm.shutdown(Duration::from_secs(1)).await;
     assert_eq!(
         report.to_string(),
-        "stopped none\nnot running 1: legacy (discovered)"
+        "stopped none\nnot running 1: legacy (disabled by the host)"
     );
 }

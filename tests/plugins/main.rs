@@ -9,6 +9,7 @@ mod plugin_config;
 mod plugin_configured;
 mod plugin_deps;
 mod plugin_edges;
+mod plugin_enable;
 mod plugin_host;
 mod plugin_macro;
 mod plugin_reload;

@@ -141,9 +141,12 @@ async fn file_and_env_decide_what_runs_and_say_why() {
 
     let report = pm.shutdown(Duration::from_secs(1)).await;
     let audit = report.plugins.iter().find(|p| p.plugin == "audit").unwrap();
+    // Not running because it is disabled, and the report says by what.
     assert_eq!(
         audit.outcome,
-        StopOutcome::NotStarted(PluginState::Discovered)
+        StopOutcome::Disabled(DisabledBy::File {
+            path: "hookwire.toml".into()
+        })
     );
 }
 

@@ -738,7 +738,7 @@ async fn restart_is_refused_while_a_required_dependency_is_not_running() {
     let err = pm.restart("api").await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "plugin `api` failed: dependency `db` is not running (stopped); start or restart it first"
+        "plugin `api` requires `db`, which is not running (stopped): start or restart `db` first"
     );
     assert_eq!(pm.state("api"), Some(PluginState::Stopped));
     pm.restart("db").await.unwrap();

@@ -159,6 +159,25 @@ fn any_plugin_event_is_recorded_including_failures_and_refused_removals() {
         AuditRecord::from_event(&admin, None).unwrap().action,
         "restart"
     );
+    for (action, name) in [
+        (AdminAction::Enable, "enable"),
+        (AdminAction::Disable, "disable"),
+    ] {
+        let event = PluginEvent::Admin {
+            plugin: "db".into(),
+            action,
+        };
+        let r = AuditRecord::from_event(&event, Some("1.2.0")).unwrap();
+        assert_eq!(
+            (
+                r.plugin.as_str(),
+                r.version.as_deref(),
+                r.action.as_str(),
+                r.outcome
+            ),
+            ("db", Some("1.2.0"), name, AuditOutcome::Requested)
+        );
+    }
     // The steps of a start are not audit records; its end is.
     let step = PluginEvent::StateChanged {
         plugin: "p".into(),
@@ -284,6 +303,8 @@ async fn admin_requests_are_events_only_when_asked_for() {
         let mut events = host.events();
         host.stop("a", GRACE).await.unwrap();
         host.restart("a").await.unwrap();
+        host.disable("a", GRACE).await.unwrap();
+        host.enable("a").await.unwrap();
         host.remove("a", GRACE).await.unwrap();
         let mut out = Vec::new();
         while let Ok(e) = events.try_recv() {
@@ -304,6 +325,8 @@ async fn admin_requests_are_events_only_when_asked_for() {
         [
             admin(AdminAction::Stop),
             admin(AdminAction::Restart),
+            admin(AdminAction::Disable),
+            admin(AdminAction::Enable),
             admin(AdminAction::Remove)
         ]
     );

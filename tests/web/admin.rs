@@ -6,7 +6,9 @@ use axum::http::request::Parts;
 use hookwire::web::{admin_router, AdminAction, DenyAll};
 use serde_json::{json, Value};
 
-use crate::fixture::{host_with, Greet, Server, TestPlugin};
+use hookwire::config::HostConfig;
+
+use crate::fixture::{host_configured, host_with, Greet, Server, TestPlugin};
 
 /// Reads for `Bearer viewer`, everything for `Bearer op`.
 fn check(parts: &Parts, action: &AdminAction) -> bool {
@@ -159,15 +161,18 @@ async fn enable_and_disable_change_the_state_and_say_whether_anything_changed() 
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"plugin": "greeter", "action": "disable", "changed": true, "state": "stopped"})
+        json!({"plugin": "greeter", "action": "disable", "changed": true, "state": "stopped", "disabled": true})
     );
+    // Kept off: a later start leaves it stopped.
+    host.start().await.unwrap();
+    assert_eq!(host.state("greeter").unwrap().to_string(), "stopped");
     let (_, body) = send(post("/admin/plugins/greeter/disable")).await;
     assert_eq!(body["changed"], false);
     let (status, body) = send(post("/admin/plugins/greeter/enable")).await;
     assert_eq!(status, 200);
     assert_eq!(
         body,
-        json!({"plugin": "greeter", "action": "enable", "changed": true, "state": "started"})
+        json!({"plugin": "greeter", "action": "enable", "changed": true, "state": "started", "disabled": false})
     );
     let (_, body) = send(post("/admin/plugins/greeter/enable")).await;
     assert_eq!(body["changed"], false);
@@ -189,4 +194,75 @@ async fn enable_and_disable_change_the_state_and_say_whether_anything_changed() 
     );
     let (status, _) = send(post("/admin/plugins/greeter/explode")).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_plugin_disabled_by_the_configuration_is_enabled_at_run_time() {
+    let config = HostConfig::parse("[plugins.legacy]\nenabled = false\n", "hookwire.toml").unwrap();
+    let host = host_configured(
+        config,
+        [TestPlugin::new("legacy").greet(0, |who| Ok(Some(format!("hi {who}"))))],
+    )
+    .await;
+    let server = Server::start(admin_router(host.clone(), check)).await;
+    let http = reqwest::Client::new();
+    let post = |path: &str| {
+        http.post(server.url(path))
+            .header("authorization", "Bearer op")
+    };
+    let out = host.hook::<Greet>().call(&"ada".to_owned()).await.unwrap();
+    assert_eq!(out.into_value(), None);
+
+    let (status, body) = send(post("/admin/plugins/legacy/enable")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"plugin": "legacy", "action": "enable", "changed": true, "state": "started", "disabled": false})
+    );
+    let out = host.hook::<Greet>().call(&"ada".to_owned()).await.unwrap();
+    assert_eq!(out.into_value().as_deref(), Some("hi ada"));
+
+    // Disabled at run time, then enabled again.
+    let (_, body) = send(post("/admin/plugins/legacy/disable")).await;
+    assert_eq!(body["disabled"], true);
+    let (status, body) = send(post("/admin/plugins/legacy/enable")).await;
+    assert_eq!((status, &body["state"]), (200, &json!("started")));
+}
+
+#[tokio::test]
+async fn enabling_a_plugin_whose_dependency_is_disabled_is_a_conflict() {
+    let config = HostConfig::parse(
+        "[plugins.db]\nenabled = false\n[plugins.needs-db]\nenabled = false\n",
+        "hookwire.toml",
+    )
+    .unwrap();
+    let mut needs = TestPlugin::new("needs-db");
+    needs.requires = Some("db");
+    let host = host_configured(config, [TestPlugin::new("db"), needs]).await;
+    let server = Server::start(admin_router(host.clone(), check)).await;
+    let http = reqwest::Client::new();
+    let post = |path: &str| {
+        http.post(server.url(path))
+            .header("authorization", "Bearer op")
+    };
+
+    let (status, body) = send(post("/admin/plugins/needs-db/enable")).await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        body["error"],
+        "plugin `needs-db` requires `db`, which is disabled by `enabled = false` in hookwire.toml: enable `db` first"
+    );
+    assert_eq!(host.state("needs-db").unwrap().to_string(), "discovered");
+    let (status, _) = send(post("/admin/plugins/db/enable")).await;
+    assert_eq!(status, 200);
+    let (status, body) = send(post("/admin/plugins/needs-db/enable")).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["state"], "started");
+    // Now `db` is required by a running plugin.
+    let (status, body) = send(post("/admin/plugins/db/disable")).await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        body["error"],
+        "plugin `db` is required by running plugins needs-db; remove them first"
+    );
 }

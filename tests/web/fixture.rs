@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
+use hookwire::config::HostConfig;
 use hookwire::plugin::Health;
 use hookwire::web::{PluginRouter, PluginRoutes};
 use hookwire::{
@@ -109,8 +110,20 @@ impl Plugin for TestPlugin {
 
 /// A started host (statistics on) with `plugins`.
 pub async fn host_with(plugins: impl IntoIterator<Item = TestPlugin>) -> PluginHost {
+    host_configured(HostConfig::new(), plugins).await
+}
+
+/// [`host_with`] and `config` (the process environment ignored).
+pub async fn host_configured(
+    config: HostConfig,
+    plugins: impl IntoIterator<Item = TestPlugin>,
+) -> PluginHost {
     let hooks = HookManager::builder().stats(true).build();
-    let host = PluginHost::builder().hooks(hooks).build();
+    let host = PluginHost::builder()
+        .hooks(hooks)
+        .config(config)
+        .environment(false)
+        .build();
     for p in plugins {
         host.add(p).unwrap();
     }

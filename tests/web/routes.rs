@@ -6,10 +6,13 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
+use hookwire::config::HostConfig;
 use hookwire::web::{admin_router, AdminAction, PluginRouter, RouteError};
 use tokio::sync::{Notify, Semaphore};
 
-use crate::fixture::{get_text, host_with, next_swap, plugin_router, Routes, Server, TestPlugin};
+use crate::fixture::{
+    get_text, host_configured, host_with, next_swap, plugin_router, Routes, Server, TestPlugin,
+};
 
 fn operator(parts: &axum::http::request::Parts, _: &AdminAction) -> bool {
     parts
@@ -72,6 +75,82 @@ async fn a_plugin_route_goes_with_disable_and_comes_back_with_enable() {
         get_text(&http, &hello).await,
         (200, "hello from greeter".into())
     );
+}
+
+#[tokio::test]
+async fn a_plugin_disabled_by_the_configuration_gets_its_routes_when_enabled() {
+    let config =
+        HostConfig::parse("[plugins.greeter]\nenabled = false\n", "hookwire.toml").unwrap();
+    let host = host_configured(
+        config,
+        [
+            TestPlugin::new("greeter").route("/hello", "hello from greeter"),
+            TestPlugin::new("other").route("/", "other root"),
+        ],
+    )
+    .await;
+    let plugins = plugin_router(&host).await;
+    assert_eq!(plugins.mounted(), ["other"]);
+    tokio::spawn(plugins.follow());
+    let mut changes = plugins.changes();
+    let app = plugins.router().merge(admin_router(host.clone(), operator));
+    let server = Server::start(app).await;
+    let http = reqwest::Client::new();
+    let hello = server.url("/plugins/greeter/hello");
+    assert_eq!(get_text(&http, &hello).await.0, 404);
+
+    let enable = http
+        .post(server.url("/admin/plugins/greeter/enable"))
+        .header("authorization", "Bearer op")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(enable.status(), 200);
+    next_swap(&mut changes).await;
+    assert_eq!(plugins.mounted(), ["greeter", "other"]);
+    assert_eq!(
+        get_text(&http, &hello).await,
+        (200, "hello from greeter".into())
+    );
+
+    let disable = http
+        .post(server.url("/admin/plugins/greeter/disable"))
+        .header("authorization", "Bearer op")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disable.status(), 200);
+    next_swap(&mut changes).await;
+    assert_eq!(get_text(&http, &hello).await.0, 404);
+    assert_eq!(plugins.mounted(), ["other"]);
+}
+
+#[tokio::test]
+async fn a_lazy_plugin_enabled_at_run_time_gets_its_routes() {
+    let config = HostConfig::parse("[plugins.lazy]\nenabled = false\n", "hookwire.toml").unwrap();
+    let host = hookwire::PluginHost::builder()
+        .config(config)
+        .environment(false)
+        .build();
+    host.add_lazy(TestPlugin::new("lazy").route("/hi", "lazy hi"))
+        .unwrap();
+    host.start().await.unwrap();
+    let plugins = plugin_router(&host).await;
+    assert!(plugins.mounted().is_empty());
+    tokio::spawn(plugins.follow());
+    let mut changes = plugins.changes();
+    let server = Server::start(plugins.router()).await;
+    let http = reqwest::Client::new();
+
+    assert!(host.enable("lazy").await.unwrap());
+    next_swap(&mut changes).await;
+    assert_eq!(plugins.mounted(), ["lazy"]);
+    assert_eq!(
+        get_text(&http, &server.url("/plugins/lazy/hi")).await,
+        (200, "lazy hi".into())
+    );
+    // The rebuild's call started it.
+    assert_eq!(host.state("lazy").unwrap().to_string(), "started");
 }
 
 #[tokio::test]

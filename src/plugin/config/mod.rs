@@ -65,6 +65,21 @@ pub enum DisabledBy {
     },
     /// The host's code ([`HostConfig::disable`]).
     Host,
+    /// [`PluginHost::disable`](crate::PluginHost::disable) while the host runs (an
+    /// administrator, e.g. the web admin's `POST /admin/plugins/{name}/disable`); not a
+    /// configuration setting: [`HostConfig::disabled_by`] never answers it.
+    Runtime,
+}
+
+impl DisabledBy {
+    /// How a report says it: `disabled at run time`, or `disabled by <what>` (`disabled by
+    /// environment variable HOOKWIRE_PLUGINS_DISABLE`).
+    pub(crate) fn phrase(&self) -> String {
+        match self {
+            Self::Runtime => "disabled at run time".to_owned(),
+            other => format!("disabled by {other}"),
+        }
+    }
 }
 
 impl std::fmt::Display for DisabledBy {
@@ -73,6 +88,7 @@ impl std::fmt::Display for DisabledBy {
             Self::File { path } => write!(f, "`enabled = false` in {path}"),
             Self::Env { var } => write!(f, "environment variable {var}"),
             Self::Host => f.write_str("the host"),
+            Self::Runtime => f.write_str("`PluginHost::disable` at run time"),
         }
     }
 }
@@ -298,8 +314,10 @@ impl HostConfig {
     }
 
     /// `None` when `plugin` is enabled; otherwise what disabled it (the most specific setting
-    /// wins: see [the precedence](crate::config#enabling-and-disabling)). The same value as
-    /// [`PluginInfo::disabled`](crate::plugin::PluginInfo::disabled).
+    /// wins: see [the precedence](crate::config#enabling-and-disabling)). The value
+    /// [`PluginInfo::disabled`](crate::plugin::PluginInfo::disabled) starts with (the host's
+    /// [`enable`](crate::PluginHost::enable) and [`disable`](crate::PluginHost::disable)
+    /// change that one, not the configuration).
     ///
     /// ```
     /// use hookwire::config::{DisabledBy, HostConfig};
