@@ -48,7 +48,7 @@ impl ServiceMap {
             .is_none()
     }
 
-    fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+    pub(crate) fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         let (_, v) = self.map.get(&TypeId::of::<T>())?;
         v.clone().downcast::<T>().ok()
     }
@@ -79,7 +79,7 @@ impl Provided {
         drop(old);
     }
 
-    fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+    pub(crate) fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.map
             .read()
             .unwrap_or_else(PoisonError::into_inner)
