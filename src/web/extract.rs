@@ -75,10 +75,7 @@ where
 {
     type Rejection = Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _: &S,
-    ) -> Result<Option<Self>, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
         Ok(parts.extensions.get::<T>().cloned().map(Principal))
     }
 }
@@ -107,8 +104,13 @@ where
 ///     .route("/", axum::routing::get(hello))
 ///     .with_state(host);
 /// ```
-#[derive(Debug)]
 pub struct Service<T>(pub Arc<T>);
+
+impl<T> std::fmt::Debug for Service<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Service").field(&type_name::<T>()).finish()
+    }
+}
 
 impl<T> Clone for Service<T> {
     fn clone(&self) -> Self {

@@ -152,8 +152,9 @@ impl Server {
         self
     }
 
-    /// How long requests in flight may take to finish once the shutdown started; those
-    /// still running then are dropped (their connections closed). Default: no limit.
+    /// How long [`run`](Self::run) waits for the requests in flight once the shutdown
+    /// started; then it goes on with the shutdown hooks and plugin stops without them (their
+    /// connections' tasks end when the runtime shuts down). Default: no limit.
     pub fn drain_timeout(mut self, limit: Duration) -> Self {
         self.drain = Some(limit);
         self
@@ -227,7 +228,7 @@ impl Server {
         };
         tokio::select! {
             served = serving => served?,
-            () = drained => tracing::warn!(?drain, "requests still in flight after the drain timeout were dropped"),
+            () = drained => tracing::warn!(?drain, "requests still in flight after the drain timeout; shutting down without waiting for them"),
         }
         tracing::info!(%addr, "stopped serving; running the shutdown hooks");
         for call in shutdown {
