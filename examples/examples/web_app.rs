@@ -229,6 +229,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .on_shutdown::<OnShutdown>(())
         .run(listener)
         .await?;
-    say(&format!("stopped:\n{stopped}"));
+    say(&stopped.to_string());
     Ok(())
 }
