@@ -38,8 +38,19 @@ const UNAVAILABLE: &str = "service unavailable: the request could not be checked
 
 /// A tower [`Layer`] that runs the host's request hooks around every request: `B` is the
 /// "before" spec (first-result, [`RequestView`] → [`Decision`]), `A` the "after" spec
-/// (collect-all, [`ResponseView`] → [`HeaderEdits`]). See the [module docs](self) for the
-/// rules, fail-closed included.
+/// (collect-all, [`ResponseView`] → [`HeaderEdits`]).
+///
+/// Per request, the before hook is called with a [`RequestView`]: the first impl that
+/// answers decides ([`Decision::Respond`] answers the request, [`Decision::Continue`] adds
+/// its extensions to the request and calls the handler); no answer at all means "continue".
+/// **Fail-closed**: if an impl ranked before the first answer failed (error, panic, timeout,
+/// open circuit breaker) or the call itself failed, the handler is not called and the layer
+/// answers `503 Service Unavailable` (the reason goes to the log at `error`). Then, for every
+/// response, the after hook is called with a [`ResponseView`] and the impls' [`HeaderEdits`]
+/// are applied in call order; an after impl that fails is logged and changes nothing.
+///
+/// Each call reads the hook's current impl list from its snapshot, without a lock: plugins
+/// registering or leaving never block requests.
 ///
 /// ```
 /// use axum::{routing::get, Router};

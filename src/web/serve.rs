@@ -65,7 +65,10 @@ impl ShutdownTrigger {
     }
 }
 
-/// Serves an axum [`Router`] for a [`PluginHost`]; see the [module docs](self).
+/// Serves an axum [`Router`] for a [`PluginHost`]: plugins started and start-up hooks called
+/// before the first request; on SIGTERM, Ctrl-C or a [`ShutdownTrigger`], the requests in
+/// flight finish, the shutdown hooks run and the plugins stop in reverse dependency order
+/// (see [`run`](Self::run)).
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
