@@ -32,7 +32,8 @@ pub enum ServeError {
     StartupHook {
         /// The hook's name.
         hook: &'static str,
-        /// Each failing impl: `(plugin, failure)`.
+        /// Each failing impl: `(plugin, failure)`; the plugin is empty when the call
+        /// itself failed (a fail-fast spec).
         failures: Vec<(String, String)>,
     },
     /// Reading the listener's address or accepting connections failed.
@@ -43,7 +44,10 @@ pub enum ServeError {
 fn list(failures: &[(String, String)]) -> String {
     let parts: Vec<String> = failures
         .iter()
-        .map(|(plugin, failure)| format!("plugin `{plugin}` ({failure})"))
+        .map(|(plugin, failure)| match plugin.as_str() {
+            "" => format!("the call itself ({failure})"),
+            plugin => format!("plugin `{plugin}` ({failure})"),
+        })
         .collect();
     parts.join(", ")
 }
@@ -175,7 +179,8 @@ impl Server {
         self.trigger.clone()
     }
 
-    /// Starts the plugins ([`PluginHost::start`]), calls the start-up hooks, serves on
+    /// Starts the plugins ([`PluginHost::start`]: one that fails is logged at `warn` and the
+    /// app is served without it), calls the start-up hooks, serves on
     /// `listener` until a signal or the [`ShutdownTrigger`], waits for the requests in flight
     /// (up to the [`drain_timeout`](Self::drain_timeout)), calls the shutdown hooks and stops
     /// the plugins, in reverse dependency order. Returns how each plugin stopped.
@@ -255,7 +260,9 @@ fn step<S: HookSpec>(args: S::Args) -> Step {
                     .errors()
                     .map(|(plugin, failure)| (plugin.to_owned(), failure.to_string()))
                     .collect(),
-                Err(error) => vec![(String::from("<call>"), error.to_string())],
+                // A fail-fast spec's first failure (its message names the plugin), or a
+                // spec the manager refused.
+                Err(error) => vec![(String::new(), error.to_string())],
             };
             (S::NAME, failures)
         })

@@ -214,3 +214,32 @@ async fn the_drain_timeout_stops_waiting_for_requests_that_do_not_finish() {
     );
     request.abort();
 }
+
+hookwire::hookspec! {
+    #[fail_fast]
+    pub struct StrictStartup(()) -> ();
+}
+
+#[tokio::test]
+async fn a_fail_fast_startup_hook_reports_the_call_failure() {
+    let host = PluginHost::new();
+    host.hooks()
+        .register("cache", |r| {
+            r.sync_fn::<StrictStartup>(|_| Err("cold".into())).add()
+        })
+        .unwrap();
+    let server = Server::new(host, Router::new()).on_startup::<StrictStartup>(());
+    let error = spawn(server).await.task.await.unwrap().unwrap_err();
+    let ServeError::StartupHook { hook, failures } = &error else {
+        panic!("{error}");
+    };
+    assert_eq!(*hook, "StrictStartup");
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].0, "");
+    let text = error.to_string();
+    assert!(
+        text.starts_with("start-up hook `StrictStartup` failed in the call itself ("),
+        "{text}"
+    );
+    assert!(text.contains("cache") && text.contains("cold"), "{text}");
+}
