@@ -2,7 +2,7 @@
 //! hello-world axum app with `RequestHooksLayer` and 3 cheap plugins, against the same app
 //! without the layer (target ≤ 1.25×).
 //!
-//! `cargo bench --bench web --features axum`
+//! `cargo bench --bench web_layer --features axum`
 //!
 //! The server runs on a current-thread runtime in its own OS thread, whose CPU time
 //! (`CLOCK_THREAD_CPUTIME_ID`, through `rustix`) is read before and after each measured batch; the load
