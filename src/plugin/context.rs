@@ -51,7 +51,7 @@ impl ServiceMap {
             .is_none()
     }
 
-    fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+    pub(crate) fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         let (_, v) = self.map.get(&TypeId::of::<T>())?;
         v.clone().downcast::<T>().ok()
     }
@@ -82,7 +82,7 @@ impl Provided {
         drop(old);
     }
 
-    fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+    pub(crate) fn get<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
         self.map
             .read()
             .unwrap_or_else(PoisonError::into_inner)

@@ -71,6 +71,7 @@ mod list;
 pub(crate) mod meta;
 mod reload;
 mod report;
+mod services;
 mod shutdown;
 
 use std::future::Future;
