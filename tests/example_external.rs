@@ -66,9 +66,14 @@ fn the_external_example_discovers_calls_restarts_and_reports_its_process_plugins
     // The Rust plugin's manifest runs `target/debug/rust-process-plugin`: this build's, when it
     // is there; else the example builds one there.
     let plugin = reported(&messages, "rust-process-plugin").expect("cargo reports the plugin");
-    let expected = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/debug/rust-process-plugin");
+    let expected =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/debug/rust-process-plugin");
     if std::fs::canonicalize(&plugin).ok() != std::fs::canonicalize(&expected).ok() {
-        eprintln!("note: the example uses {}, not {}", expected.display(), plugin.display());
+        eprintln!(
+            "note: the example uses {}, not {}",
+            expected.display(),
+            plugin.display()
+        );
     }
 
     let mut run = Command::new(&bin);
@@ -98,7 +103,9 @@ fn the_external_example_discovers_calls_restarts_and_reports_its_process_plugins
     has("on_startup: greeter says \"Hello, demo!\"");
     has("GET /greet: 200 Hello, Ada!");
     has("greet: \"Hi from Rust, Grace\"");
-    has(r#"relay: {"answers":[{"plugin":"rust-greeter","value":"Hi from Rust, Linus"}],"failures":[]}"#);
+    has(
+        r#"relay: {"answers":[{"plugin":"rust-greeter","value":"Hi from Rust, Linus"}],"failures":[]}"#,
+    );
     has("crash: rust-greeter returned an error: plugin `rust-greeter` exited with status 7");
     has("after the restart: \"Hi from Rust, again\"");
     has("statistics:");

@@ -34,7 +34,13 @@ fn ensure_rust_plugin() -> Result<(), Box<dyn std::error::Error>> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let status = std::process::Command::new(cargo)
-        .args(["build", "--quiet", "-p", "rust-process-plugin", "--target-dir"])
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "rust-process-plugin",
+            "--target-dir",
+        ])
         .arg(workspace.join("target"))
         .current_dir(&workspace)
         .status()?;
@@ -86,7 +92,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Request::default()
     };
     request.headers.insert("x-name".into(), "Ada".into());
-    if let Some(response) = pm.hook::<BeforeRequest>().call(&request).await?.into_value() {
+    if let Some(response) = pm
+        .hook::<BeforeRequest>()
+        .call(&request)
+        .await?
+        .into_value()
+    {
         println!("GET /greet: {} {}", response.status, response.body);
     }
 

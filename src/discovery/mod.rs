@@ -536,7 +536,7 @@ pub(crate) type FoundProcess = (Arc<dyn crate::Plugin>, PluginMeta, bool, Option
 
 /// The process plugin of manifest `m` (whose `[process]` table is `spec`), not started:
 /// launched as [`LaunchSpec::from_manifest`](crate::external::LaunchSpec::from_manifest) says
-/// in the manifest's folder, with its `start_timeout_ms`, `restart` (`never`, or on failure
+/// in the manifest's folder, `instances` times, with its `start_timeout_ms`, `restart` (`never`, or on failure
 /// with the default backoff and start limit), `call_timeout_ms` (the impls' timeout unless
 /// the process declares a smaller one), its version (before the process answers) and, when
 /// given, its `hooks` (registered before the process runs: required for a lazy plugin).
@@ -544,20 +544,13 @@ pub(crate) type FoundProcess = (Arc<dyn crate::Plugin>, PluginMeta, bool, Option
 /// `[priority]`.
 ///
 /// # Errors
-/// What the host cannot do, saying what to write instead: `instances` above 1 (pooling is
-/// not built yet), a lazy plugin without `hooks`.
+/// What the host cannot do, saying what to write instead: a lazy plugin without `hooks`.
 #[cfg(feature = "process")]
 pub(crate) fn process_plugin(
     m: &PluginManifest,
     spec: &ProcessSpec,
 ) -> Result<FoundProcess, String> {
     use crate::external::{LaunchSpec, ProcessPlugin};
-    if spec.instances > 1 {
-        return Err(format!(
-            "instances = {}: pooling is not supported yet; use 1",
-            spec.instances
-        ));
-    }
     if m.lazy && spec.hooks.is_empty() {
         return Err("lazy = true: a lazy process plugin is registered before its process runs, so its manifest must list the hooks it implements: `[process] hooks = [\"...\"]`".to_owned());
     }
@@ -565,6 +558,7 @@ pub(crate) fn process_plugin(
     let mut builder = ProcessPlugin::builder(m.meta.name.clone(), "")
         .launch_spec(LaunchSpec::from_manifest(spec, folder))
         .start_timeout(spec.start_timeout)
+        .instances(usize::try_from(spec.instances).unwrap_or(usize::MAX))
         .restart(match spec.restart {
             RestartPolicy::Never => crate::external::RestartPolicy::never(),
             _ => crate::external::RestartPolicy::default(),
@@ -584,7 +578,12 @@ pub(crate) fn process_plugin(
             meta.permissions.push(p.clone());
         }
     }
-    Ok((Arc::new(builder.build()), meta, m.lazy, Some(manifest_layer(m))))
+    Ok((
+        Arc::new(builder.build()),
+        meta,
+        m.lazy,
+        Some(manifest_layer(m)),
+    ))
 }
 
 /// Lays manifest `m` over a linked plugin's metadata (description if it has none, its

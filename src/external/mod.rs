@@ -66,21 +66,27 @@
 
 pub mod protocol;
 
+mod builder;
+mod child;
 mod error;
 mod framing;
+mod host_side;
 mod launch;
 mod peer;
+mod pool;
 mod process;
 mod restart;
 mod serve;
 
+pub use builder::ProcessPluginBuilder;
 pub use error::ProcessError;
+pub use host_side::with_traceparent;
 pub use launch::{
     describe_exit, landlock_support, LandlockSupport, LaunchError, LaunchSpec, ResourceLimits,
     Sandbox, ENV_ALLOW_LIST, SYSTEM_READ_ONLY_PATHS,
 };
 pub use peer::{Connection, Handler, Peer, PeerError, DEFAULT_MAX_MESSAGE_BYTES};
-pub use process::{with_traceparent, ProcessPlugin, ProcessPluginBuilder};
+pub use process::ProcessPlugin;
 pub use restart::RestartPolicy;
 pub use serve::{serve, serve_stdio, PluginCall, PluginServer, ServeError};
 

@@ -12,5 +12,6 @@ mod handshake;
 mod host_calls;
 mod launched;
 mod lifecycle;
+mod pool;
 mod restart;
 mod rust_sdk;
