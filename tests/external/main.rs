@@ -5,6 +5,8 @@
 
 mod support;
 
+#[cfg(feature = "security")]
+mod audit;
 mod calls;
 #[cfg(feature = "discovery")]
 mod discovered;
