@@ -443,19 +443,19 @@ impl Process {
 }
 
 /// The hooks `hooks` offers a process plugin: every hook reachable from JSON, with its call
-/// mode.
+/// mode and, when the host gave them, its JSON Schemas.
 pub(super) fn offers(hooks: &HookManager) -> Vec<HookOffer> {
     hooks
         .json_hooks()
         .into_iter()
-        .map(|(name, mode)| HookOffer {
-            name,
-            mode: match mode {
+        .map(|spec| HookOffer {
+            name: spec.name().to_owned(),
+            mode: match spec.mode() {
                 CallMode::CollectAll => HookMode::CollectAll,
                 CallMode::FirstResult => HookMode::FirstResult,
             },
-            args_schema: None,
-            result_schema: None,
+            args_schema: spec.args_schema().cloned(),
+            result_schema: spec.result_schema().cloned(),
         })
         .collect()
 }

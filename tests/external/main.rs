@@ -17,3 +17,5 @@ mod lifecycle;
 mod pool;
 mod restart;
 mod rust_sdk;
+#[cfg(feature = "schema")]
+mod schema;

@@ -50,6 +50,22 @@ class Handshake(PluginTestCase):
         self.assertIn("echo", info["hooks"])
         self.assertEqual(info["modes"], ["collect_all"])
 
+    def test_the_json_schemas_of_offered_hooks_reach_the_plugin(self):
+        login = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "Login",
+            "type": "object",
+            "properties": {"user": {"type": "string"}},
+            "required": ["user"],
+        }
+        hooks = [
+            {"name": "host_info", "mode": "collect_all", "args_schema": login, "result_schema": {"type": "boolean"}},
+            "echo",
+        ]
+        host = self.started(hooks=hooks)
+        info = host.result(host.call("host_info"))["value"]
+        self.assertEqual(info["schemas"], {"host_info": [login, {"type": "boolean"}], "echo": [None, None]})
+
     def test_hooks_the_host_does_not_offer_are_declared_and_warned_about_on_stderr(self):
         host = self.start()
         result = host.result(host.initialize(hooks=["echo", "config"]))
