@@ -16,7 +16,7 @@ use tracing::Instrument;
 use super::builder::ProcessPluginBuilder;
 use super::error::ProcessError;
 use super::framing::{Line, LineReader};
-use super::host_side::{HostSide, CALL_DEPTH, TRACEPARENT};
+use super::host_side::{HostSide, CALL_DEPTH, DEADLINE, TRACEPARENT};
 use super::launch::{self, describe_exit, ResourceLimits};
 use super::peer::{Connection, Peer, PeerError};
 use super::protocol::{
@@ -356,7 +356,7 @@ impl Process {
         let params = HookCallParams {
             hook: hook.to_owned(),
             args: args.clone(),
-            deadline_ms: timeout.map(|t| t.as_millis().try_into().unwrap_or(u64::MAX)),
+            deadline_ms: remaining(timeout).map(|t| t.as_millis().try_into().unwrap_or(u64::MAX)),
             depth: CALL_DEPTH.try_with(|d| *d).unwrap_or(0),
             traceparent: TRACEPARENT.try_with(|t| t.to_string()).ok(),
         };
@@ -458,4 +458,16 @@ pub(super) fn offers(hooks: &HookManager) -> Vec<HookOffer> {
             result_schema: spec.result_schema().cloned(),
         })
         .collect()
+}
+
+/// The time a call has: the impl's `timeout`, or less when the `host/call` it is made from has
+/// less left of its deadline.
+fn remaining(timeout: Option<Duration>) -> Option<Duration> {
+    let left = DEADLINE
+        .try_with(|d| d.saturating_duration_since(tokio::time::Instant::now()))
+        .ok();
+    match (timeout, left) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }

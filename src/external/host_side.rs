@@ -1,10 +1,12 @@
 //! The host's side of a plugin's requests: `host/call` (a hook called through the host, with
-//! the call depth and trace context carried along) and `log`.
+//! the call depth, the plugin's deadline and trace context carried along) and `log`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde_json::Value;
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::peer::{Handler, Peer};
@@ -22,6 +24,9 @@ tokio::task_local! {
     pub(super) static CALL_DEPTH: u32;
     /// The W3C trace context of the calls made on this task.
     pub(super) static TRACEPARENT: Arc<str>;
+    /// When the `host/call` being served on this task must be over (a plugin's `deadline_ms`):
+    /// the `hook/call`s it makes carry what is left of it.
+    pub(super) static DEADLINE: tokio::time::Instant;
 }
 
 /// Runs `fut` with `traceparent` (a W3C `traceparent` header value) set for the hook calls it
@@ -119,11 +124,21 @@ async fn host_call(
             "the host is shutting down",
         ));
     };
-    let span = tracing::debug_span!("host_call", plugin = %plugin, hook = %Quote(&p.hook), depth = p.depth);
-    let outcome = CALL_DEPTH
-        .scope(p.depth, pm.call_json(&p.hook, p.args))
-        .instrument(span)
-        .await;
+    let span = tracing::debug_span!("host_call", plugin = %plugin, hook = %Quote(&p.hook), depth = p.depth, deadline_ms = p.deadline_ms);
+    let limit = p.deadline_ms.map(Duration::from_millis);
+    let call = CALL_DEPTH.scope(p.depth, pm.call_json_within(&p.hook, p.args, limit));
+    // The deadline and trace context reach the `hook/call`s made inside (task-locals of this
+    // task, where the impls run).
+    let call = async move {
+        match limit {
+            Some(limit) => DEADLINE.scope(Instant::now() + limit, call).await,
+            None => call.await,
+        }
+    };
+    let outcome = match p.traceparent {
+        Some(t) => TRACEPARENT.scope(t.into(), call).instrument(span).await,
+        None => call.instrument(span).await,
+    };
     let outcome = match outcome {
         Ok(o) => o,
         Err(e @ CallError::UnknownHook { .. }) => {

@@ -1,6 +1,6 @@
 //! Out-of-process plugins (feature `process`): plugins that run as child processes and speak
 //! JSON-RPC 2.0 over their stdin and stdout, one message per line, as `docs/protocol.md`
-//! (version 1.0) defines. Any language can write one; hookwire ships a Rust SDK
+//! (version 1.1) defines. Any language can write one; hookwire ships a Rust SDK
 //! ([`serve_stdio`]) and a Python one (`sdk/python/hookwire_plugin.py`).
 //!
 //! **The host side.** [`ProcessPlugin::builder`] names the program; [`spawn`] starts it

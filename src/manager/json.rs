@@ -31,9 +31,12 @@ pub(crate) trait JsonCall: Send + Sync {
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
     fn spec(&self) -> SpecInfo;
 
+    /// Calls the hook with JSON `args`, within `deadline` if given (the impls still running
+    /// then are cut off, as for a typed caller's deadline).
     fn call_json(
         self: Arc<Self>,
         args: Value,
+        deadline: Option<std::time::Duration>,
     ) -> BoxFuture<'static, Result<HookOutcome<Value>, CallError>>;
 }
 
@@ -57,6 +60,7 @@ impl<S: HookSpec> JsonCall for Slot<S> {
     fn call_json(
         self: Arc<Self>,
         args: Value,
+        deadline: Option<std::time::Duration>,
     ) -> BoxFuture<'static, Result<HookOutcome<Value>, CallError>> {
         Box::pin(async move {
             let Some(bridge) = self.json.get() else {
@@ -77,7 +81,11 @@ impl<S: HookSpec> JsonCall for Slot<S> {
                 detail,
             })?;
             let encode = bridge.encode;
-            let outcome = crate::caller::call_slot(&self, &args, &Default::default()).await?;
+            let options = crate::caller::CallOptions {
+                deadline,
+                ..Default::default()
+            };
+            let outcome = crate::caller::call_slot(&self, &args, &options).await?;
             let mut outcome = outcome.map(|v| match encode(v) {
                 Ok(v) => ImplOutcome::Value(v),
                 Err(detail) => {
@@ -372,6 +380,17 @@ impl HookManager {
         hook: &str,
         args: Value,
     ) -> Result<HookOutcome<Value>, CallError> {
+        self.call_json_within(hook, args, None).await
+    }
+
+    /// [`call_json`](Self::call_json) within `deadline`, if given: a process plugin's
+    /// `host/call` inheriting the time left to the call it serves.
+    pub(crate) async fn call_json_within(
+        &self,
+        hook: &str,
+        args: Value,
+        deadline: Option<std::time::Duration>,
+    ) -> Result<HookOutcome<Value>, CallError> {
         if too_deep(&args) {
             dismantle(args);
             return Err(CallError::BadArgs {
@@ -381,7 +400,7 @@ impl HookManager {
         }
         let target = self.inner.by_name.load().get(hook).cloned();
         match target {
-            Some(t) => t.call_json(args).await,
+            Some(t) => t.call_json(args, deadline).await,
             None => {
                 // A typed spec of that name, not reachable from JSON: say how to make it so.
                 let typed = self
