@@ -329,7 +329,7 @@ impl PluginHost {
     /// - a manifest whose conditions fail: skipped, with the reason;
     /// - `kind = "process"` (feature `process`; without it, found and not loadable): a
     ///   [`ProcessPlugin`](crate::external::ProcessPlugin) started by `start` (or, lazy, by
-    ///   the first call that reaches it), as [`process_plugin`] builds it;
+    ///   the first call that reaches it), as `process_plugin` builds it;
     /// - `kind = "linked"`: the linked plugin of that name is added with the manifest's
     ///   `config` (above the plugin's defaults, below the host's config file), `priority`
     ///   overrides (below the file's), `lazy` (the file's `lazy` wins), and its

@@ -131,7 +131,7 @@ impl ProcessPluginBuilder {
     }
 
     /// The plugin's version as its host sees it before the process answers (a manifest's
-    /// `version`): what [`Plugin::meta`] gives for a plugin made by [`build`](Self::build),
+    /// `version`): what [`Plugin::meta`](crate::Plugin::meta) gives for a plugin made by [`build`](Self::build),
     /// so that dependencies on it resolve before it runs. A process answering another
     /// version is logged (a warning); its own is then [`ProcessPlugin::version`].
     /// Default: `0.0.0`.
@@ -181,11 +181,11 @@ impl ProcessPluginBuilder {
 
     /// A plugin not started yet: add it to a [`PluginHost`](crate::PluginHost), whose
     /// `start` (or, for a lazy plugin, the first call that reaches it) runs its
-    /// [`init`](Plugin::init), which starts the program and shakes hands, offering the
+    /// [`init`](crate::Plugin::init), which starts the program and shakes hands, offering the
     /// host's JSON hooks and sending as the plugin's configuration the builder's
     /// [`config`](Self::config) with the plugin's configuration from its host over it
-    /// ([`PluginContext::config`], feature `config`). A failed handshake is that plugin's
-    /// start failure (in [`StartReport::failed`](crate::StartReport)).
+    /// ([`PluginContext::config`](crate::PluginContext::config), feature `config`). A failed handshake is that plugin's
+    /// start failure (in [`StartReport::failed`](crate::plugin::StartReport::failed)).
     ///
     /// Without [`hooks`](Self::hooks), the impls are the hooks the handshake names, with
     /// their options, registered once the plugin started; with them, before it runs.

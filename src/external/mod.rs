@@ -53,13 +53,20 @@
 //! answers matched by id in any order, incoming requests served concurrently while own
 //! requests wait, lines over the maximum message size discarded without being buffered.
 //!
-//! A crashed process is started again after a backoff, and left stopped at its start limit
-//! ([`RestartPolicy`]).
+//! **Supervision.** A crashed process is started again after a backoff
+//! ([`RestartPolicy`]); at its start limit the plugin is `Failed` in its host, which stops
+//! calling it. The host's subscribers see each crash and restart
+//! ([`PluginEvent::Crashed`](crate::plugin::PluginEvent::Crashed),
+//! [`PluginEvent::Restarted`](crate::plugin::PluginEvent::Restarted)). A plugin may run
+//! several processes ([`ProcessPluginBuilder::instances`]): each call goes to the least busy,
+//! and a crashed one fails only its own calls while the others serve. A plugin with declared
+//! hooks ([`ProcessPluginBuilder::hooks`]) can be lazy: its processes start on the first call.
 //!
 //! **Starting and stopping.** [`LaunchSpec`] is what the operating system sees: the command,
 //! a cleared environment, the plugin's folder as working directory, its own process group,
-//! [`ResourceLimits`] and (Linux) a Landlock [`Sandbox`]; a stop is graceful (`SIGTERM` to the
-//! group), then forced (`SIGKILL` to the group). Not yet here: lazy start and pooling.
+//! [`ResourceLimits`] and (Linux) a Landlock [`Sandbox`]; every process is forked by one
+//! long-lived thread (Linux's parent-death signal follows the forking thread); a stop is
+//! graceful (`SIGTERM` to the group), then forced (`SIGKILL` to the group).
 //!
 //! [`spawn`]: ProcessPluginBuilder::spawn
 //! [`Plugin`]: crate::Plugin

@@ -28,11 +28,20 @@ use crate::plugin::{Health, Plugin, PluginContext, PluginMeta};
 /// the hooks it declared in the handshake, registered as JSON impls with its options.
 ///
 /// Once started by its host, a process that crashes is started again after a backoff
-/// ([`RestartPolicy`]); calls made meanwhile fail at once ([`ProcessError::Restarting`]);
-/// at the policy's start limit the plugin stays stopped ([`ProcessError::Failed`], and its
-/// health is unhealthy) until the host restarts it.
+/// ([`RestartPolicy`]); calls made meanwhile go to the other instances, or fail at once
+/// ([`ProcessError::Restarting`]) when none serves. Each crash and restart is sent to the
+/// host's subscribers ([`PluginEvent::Crashed`], [`PluginEvent::Restarted`]). At the policy's
+/// start limit the plugin stops its processes and its host marks it
+/// [`Failed`](crate::plugin::PluginState::Failed): its impls are unregistered, and
+/// [`PluginHost::restart`](crate::PluginHost::restart) brings it back.
 ///
-/// Dropping it (once the host has let it go) kills the process.
+/// With [`instances`](ProcessPluginBuilder::instances) above 1, several processes serve it;
+/// see there.
+///
+/// Dropping it (once the host has let it go) kills its processes.
+///
+/// [`PluginEvent::Crashed`]: crate::plugin::PluginEvent::Crashed
+/// [`PluginEvent::Restarted`]: crate::plugin::PluginEvent::Restarted
 #[derive(Clone)]
 pub struct ProcessPlugin {
     inner: Arc<Supervised>,
