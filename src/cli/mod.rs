@@ -204,6 +204,8 @@ where
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
+    // One arm only without the feature `security`.
+    #[allow(clippy::infallible_destructuring_match)]
     let command = match cli.command {
         Command::Plugins(command) => command,
         #[cfg(feature = "security")]

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use hookwire::external::{ProcessError, RestartPolicy};
-use hookwire::plugin::PluginEvent;
+use hookwire::plugin::{Health, PluginEvent};
 use hookwire::PluginHost;
 use serde_json::{json, Value};
 
@@ -44,6 +44,16 @@ async fn calls_in_flight_together_go_to_different_instances() {
         .map(|o| pid_of(o.as_ref().unwrap(), "p-spread"))
         .collect();
     assert_eq!(answered, pids);
+    // Every instance is asked for its health (the fixture says "degraded: cache cold").
+    assert_eq!(
+        host.health().await,
+        vec![(
+            "p-spread".to_owned(),
+            Health::Degraded(
+                "instance 0: cache cold; instance 1: cache cold; instance 2: cache cold".to_owned()
+            )
+        )]
+    );
 
     let report = host.shutdown(Duration::from_secs(5)).await;
     assert!(report.is_clean(), "{report:?}");
