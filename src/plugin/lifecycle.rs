@@ -28,7 +28,7 @@ pub enum PluginState {
 }
 
 impl PluginState {
-    fn name(&self) -> &'static str {
+    pub(crate) fn name(&self) -> &'static str {
         match self {
             PluginState::Discovered => "discovered",
             PluginState::Registered => "registered",

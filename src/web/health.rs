@@ -1,0 +1,154 @@
+//! `GET /health`: the overall status and each plugin's lifecycle state and health check.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::plugin::{Health, PluginState};
+use crate::PluginHost;
+
+/// The service as a whole, from its plugins (see [`HealthReport::collect`] for the rule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum OverallStatus {
+    /// Every running plugin is healthy and none failed: HTTP 200.
+    Ok,
+    /// Some health check says [`Health::Degraded`], none is worse: HTTP 200.
+    Degraded,
+    /// A plugin failed or a health check says [`Health::Unhealthy`]: HTTP 503.
+    Unhealthy,
+}
+
+/// One plugin in a [`HealthReport`].
+///
+/// In JSON: `{"name": "auth", "version": "1.0.0", "state": "started", "disabled": false,
+/// "health": {"status": "healthy"}}`; a failed plugin has `"state": "failed", "reason":
+/// "..."`, a degraded or unhealthy check `{"status": "degraded", "reason": "..."}`, and
+/// `health` is `null` for a plugin that is not running (its check is not asked).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct PluginHealth {
+    /// The plugin.
+    pub name: String,
+    /// Its version (`null` if its metadata has none that parses).
+    pub version: Option<String>,
+    /// Its lifecycle state (as `state` and, for a failed plugin, `reason`).
+    #[serde(flatten)]
+    pub state: PluginState,
+    /// Whether it is disabled (by configuration, environment or host code).
+    pub disabled: bool,
+    /// Its own health check, for a started plugin.
+    pub health: Option<Health>,
+}
+
+/// What `GET /health` answers: `{"status": "ok" | "degraded" | "unhealthy", "plugins": [..]}`
+/// with each plugin as a [`PluginHealth`], by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct HealthReport {
+    /// The overall status.
+    pub status: OverallStatus,
+    /// Every plugin the host knows, by name.
+    pub plugins: Vec<PluginHealth>,
+}
+
+impl HealthReport {
+    /// Asks every started plugin for its health ([`PluginHost::health`], each check under
+    /// the host's step time limit) and reads every plugin's state.
+    ///
+    /// The rule: **unhealthy** if any plugin is `Failed` or any check says `Unhealthy`
+    /// (a check that panics or times out is `Unhealthy`); otherwise **degraded** if any check
+    /// says `Degraded`; otherwise **ok**. Plugins that are not running for another reason
+    /// (disabled, stopped by an operator, lazy and not called yet, starting) do not count.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::sync::Arc;
+    /// use hookwire::plugin::Health;
+    /// use hookwire::web::{HealthReport, OverallStatus};
+    /// use hookwire::{async_trait, Plugin, PluginHost, PluginMeta, RegisterError, Registrar};
+    ///
+    /// struct Cache;
+    /// #[async_trait]
+    /// impl Plugin for Cache {
+    ///     fn meta(&self) -> PluginMeta { PluginMeta::new("cache", "1.0.0") }
+    ///     fn register(self: Arc<Self>, _: &mut Registrar) -> Result<(), RegisterError> { Ok(()) }
+    ///     async fn health(&self) -> Health { Health::Degraded("hit rate 3%".into()) }
+    /// }
+    /// let host = PluginHost::new();
+    /// host.add(Cache).unwrap();
+    /// host.start().await.unwrap();
+    /// let report = HealthReport::collect(&host).await;
+    /// assert_eq!(report.status, OverallStatus::Degraded);
+    /// assert_eq!(report.http_status(), 200);
+    /// let json = serde_json::to_value(&report).unwrap();
+    /// assert_eq!(json["plugins"][0]["health"]["reason"], "hit rate 3%");
+    /// # });
+    /// ```
+    ///
+    /// # Cancel safety
+    /// Cancel safe: it only reads.
+    pub async fn collect(host: &PluginHost) -> Self {
+        let mut checks = host.health().await.into_iter().peekable();
+        let mut plugins = Vec::new();
+        for info in host.plugins().iter() {
+            // Both lists are in name order.
+            while checks.next_if(|(n, _)| n.as_str() < info.name()).is_some() {}
+            let health = checks
+                .next_if(|(n, _)| n == info.name())
+                .map(|(_, h)| h)
+                .filter(|_| info.state == PluginState::Started);
+            plugins.push(PluginHealth {
+                name: info.name().to_owned(),
+                version: info.meta.version.as_ref().map(ToString::to_string),
+                state: info.state.clone(),
+                disabled: info.disabled.is_some(),
+                health,
+            });
+        }
+        let unhealthy = plugins
+            .iter()
+            .any(|p| p.state.is_failed() || matches!(p.health, Some(Health::Unhealthy(_))));
+        let degraded = plugins
+            .iter()
+            .any(|p| matches!(p.health, Some(Health::Degraded(_))));
+        let status = if unhealthy {
+            OverallStatus::Unhealthy
+        } else if degraded {
+            OverallStatus::Degraded
+        } else {
+            OverallStatus::Ok
+        };
+        HealthReport { status, plugins }
+    }
+
+    /// 200 for `ok` and `degraded`, 503 for `unhealthy`.
+    pub fn http_status(&self) -> StatusCode {
+        match self.status {
+            OverallStatus::Ok | OverallStatus::Degraded => StatusCode::OK,
+            OverallStatus::Unhealthy => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for HealthReport {
+    fn into_response(self) -> Response {
+        (self.http_status(), Json(self)).into_response()
+    }
+}
+
+/// A router serving `GET /health`: a [`HealthReport`] as JSON, with status 200 when the
+/// service is `ok` or `degraded` and 503 when it is `unhealthy` (the rule is on
+/// [`HealthReport::collect`]). Open to every caller: it names plugins and states, no
+/// configuration.
+pub fn health_router(host: PluginHost) -> Router {
+    Router::new().route("/health", get(health)).with_state(host)
+}
+
+async fn health(State(host): State<PluginHost>) -> HealthReport {
+    HealthReport::collect(&host).await
+}

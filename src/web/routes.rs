@@ -1,0 +1,441 @@
+//! [`PluginRouter`]: the plugins' own HTTP routes, each plugin's [`axum::Router`] mounted
+//! under `/plugins/{name}`, behind an `arc-swap` so that they change without a restart.
+//!
+//! axum's `Router` cannot change once it serves, so the `PluginRouter` is a small
+//! [`tower::Service`] that dispatches each request to the router current when the request
+//! arrived: [`rebuild`](PluginRouter::rebuild) collects the plugins' routers through the host's
+//! hook, builds and checks the combined router, and only then swaps it in. A request in flight
+//! keeps the router it started with.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use arc_swap::ArcSwap;
+use axum::body::Body;
+use axum::http::Request;
+use axum::response::Response;
+use axum::routing::future::RouteFuture;
+use axum::Router;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use tokio::sync::{broadcast, watch};
+use tracing::Instrument;
+
+use crate::exec::panic::panic_message;
+use crate::outcome::OutcomeKind;
+use crate::plugin::{PluginEvent, PluginState};
+use crate::spec::HookSpec;
+use crate::PluginHost;
+
+/// What a plugin's impl of the host's routes hook answers: its own router, which the
+/// [`PluginRouter`] mounts under `/plugins/{name}` (a route `/hello` of plugin `greeter` is
+/// served at `/plugins/greeter/hello`).
+///
+/// The host declares the hook with this output, e.g.
+/// `hookwire::hookspec! { pub struct Routes(()) -> PluginRoutes; }`, and names it in
+/// [`PluginRouter::new`].
+#[derive(Debug, Clone, Default)]
+pub struct PluginRoutes(pub Router);
+
+impl From<Router> for PluginRoutes {
+    fn from(router: Router) -> Self {
+        PluginRoutes(router)
+    }
+}
+
+/// Why a [`PluginRouter::rebuild`] was refused. The routes that were served before still are.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RouteError {
+    /// The plugin's name cannot be a path prefix: it is empty, has an empty segment or a
+    /// character other than ASCII letters, digits, `-`, `.`, `_`, `~` and `/` between segments.
+    #[error("plugin `{plugin}` cannot serve routes under `/plugins/{plugin}`: {reason}; rename the plugin (letters, digits, `-`, `.`, `_`, `~`, `/` between segments); the previous routes stay")]
+    InvalidName {
+        /// The plugin.
+        plugin: String,
+        /// What is wrong with the name.
+        reason: String,
+    },
+    /// axum refused to mount the plugin's router: most often a route that overlaps a route of
+    /// another plugin whose mount path is a prefix of this one's, or the reverse (`shop` serving
+    /// `/admin/x` and `shop/admin` serving `/x`).
+    #[error("{}: {message}; the previous routes stay", conflict_text(.plugin, .others))]
+    Conflict {
+        /// The plugin whose router could not be mounted.
+        plugin: String,
+        /// The plugins mounted before it whose paths may overlap its own, by name (empty when
+        /// the plugin's router could not be mounted on its own).
+        others: Vec<String>,
+        /// axum's message.
+        message: String,
+    },
+    /// The routes hook itself could not be called (e.g. a `fail_fast` spec with a failing
+    /// impl).
+    #[error("the routes hook `{hook}` failed: {message}; the previous routes stay")]
+    Call {
+        /// The hook.
+        hook: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+fn conflict_text(plugin: &str, others: &[String]) -> String {
+    if others.is_empty() {
+        return format!(
+            "the router of plugin `{plugin}` cannot be mounted under `/plugins/{plugin}`"
+        );
+    }
+    let names: Vec<String> = others.iter().map(|o| format!("`{o}`")).collect();
+    format!(
+        "the routes of plugin `{plugin}` overlap those of plugin {}",
+        names.join(", ")
+    )
+}
+
+/// The plugins' routes, swappable while serving. Cheap to clone (shared).
+///
+/// - [`new`](Self::new) names the host's routes hook (output [`PluginRoutes`]) and its
+///   arguments; it serves nothing until the first [`rebuild`](Self::rebuild).
+/// - [`rebuild`](Self::rebuild) calls the hook, mounts each answer under `/plugins/{name}`
+///   (the plugin named by the outcome's attribution), and swaps the new router in.
+/// - [`follow`](Self::follow) rebuilds whenever a plugin starts, stops, fails or is replaced
+///   (enable, disable, remove, hot reload).
+/// - [`router`](Self::router) is what the app merges: `/plugins/{*path}` served by this.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use axum::routing::get;
+/// use hookwire::web::{PluginRouter, PluginRoutes};
+/// use hookwire::{Plugin, PluginHost, PluginMeta, RegisterError, Registrar};
+///
+/// hookwire::hookspec! { pub struct Routes(()) -> PluginRoutes; }
+///
+/// struct Greeter;
+/// impl Plugin for Greeter {
+///     fn meta(&self) -> PluginMeta { PluginMeta::new("greeter", "1.0.0") }
+///     fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+///         r.sync_fn::<Routes>(|_| {
+///             Ok(Some(PluginRoutes(axum::Router::new().route("/hello", get(|| async { "hi" })))))
+///         })
+///         .add()
+///     }
+/// }
+///
+/// let host = PluginHost::new();
+/// host.add(Greeter).unwrap();
+/// host.start().await.unwrap();
+/// let plugins = PluginRouter::new::<Routes>(host, ());
+/// assert_eq!(plugins.rebuild().await.unwrap(), ["greeter"]);
+/// assert_eq!(plugins.mounted(), ["greeter"]);
+/// // `plugins.router()` now serves GET /plugins/greeter/hello.
+/// # });
+/// ```
+#[derive(Clone)]
+pub struct PluginRouter {
+    shared: Arc<Shared>,
+}
+
+/// A routes hook answer or failure, by plugin.
+enum Answer {
+    Routes(Router),
+    Failed(String),
+}
+
+type Collect = Box<
+    dyn Fn(&PluginHost) -> BoxFuture<'static, Result<Vec<(String, Answer)>, RouteError>>
+        + Send
+        + Sync,
+>;
+
+struct Shared {
+    host: PluginHost,
+    hook: &'static str,
+    collect: Collect,
+    current: ArcSwap<Mounted>,
+    /// One rebuild at a time, so an older build never replaces a newer one.
+    rebuilding: tokio::sync::Mutex<()>,
+    generation: watch::Sender<u64>,
+}
+
+/// The router being served and the plugins it mounts.
+struct Mounted {
+    router: Router,
+    plugins: Vec<String>,
+}
+
+impl std::fmt::Debug for PluginRouter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginRouter")
+            .field("hook", &self.shared.hook)
+            .field("mounted", &self.mounted())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginRouter {
+    /// A plugin router over hook `S` of `host`, called with `args` at each rebuild. It serves
+    /// no plugin route (404) until the first [`rebuild`](Self::rebuild).
+    pub fn new<S>(host: PluginHost, args: S::Args) -> Self
+    where
+        S: HookSpec<Output = PluginRoutes>,
+    {
+        let args = Arc::new(args);
+        let collect: Collect = Box::new(move |host: &PluginHost| {
+            let caller = host.hook::<S>();
+            let args = Arc::clone(&args);
+            async move {
+                let outcome = caller.call(&args).await.map_err(|e| RouteError::Call {
+                    hook: S::NAME.to_owned(),
+                    message: e.to_string(),
+                })?;
+                let mut answers = Vec::new();
+                for (plugin, out) in outcome.iter() {
+                    let answer = match (out.value(), out.failure()) {
+                        (Some(routes), _) => Answer::Routes(routes.0.clone()),
+                        (None, Some(failure)) => Answer::Failed(failure.to_string()),
+                        (None, None) if out.kind() == OutcomeKind::NoAnswer => continue,
+                        (None, None) => Answer::Failed(format!("{:?}", out.kind())),
+                    };
+                    answers.push((plugin.to_owned(), answer));
+                }
+                Ok(answers)
+            }
+            .boxed()
+        });
+        PluginRouter {
+            shared: Arc::new(Shared {
+                host,
+                hook: S::NAME,
+                collect,
+                current: ArcSwap::from_pointee(Mounted {
+                    router: Router::new(),
+                    plugins: Vec::new(),
+                }),
+                rebuilding: tokio::sync::Mutex::new(()),
+                generation: watch::Sender::new(0),
+            }),
+        }
+    }
+
+    /// Calls the routes hook, builds the combined router (each answer under
+    /// `/plugins/{name}`, in name order) and swaps it in; returns the names of the plugins
+    /// now mounted. Requests already running finish on the router they started with.
+    ///
+    /// A plugin whose impl failed (error, panic, timeout) is left out, with a `tracing`
+    /// warning; the others are mounted (failures are isolated, as in every call). A lazy
+    /// plugin with an impl of the hook is started by the call, as by any call that reaches it.
+    ///
+    /// # Errors
+    /// The combined router is checked before the swap; when it cannot be built nothing
+    /// changes (the previous routes keep serving) and the error names the plugins:
+    /// [`RouteError::InvalidName`], [`RouteError::Conflict`] (overlapping routes: axum's
+    /// panic is caught, and goes to the process's panic hook like any panic), or
+    /// [`RouteError::Call`].
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the swap is one store at the end; a dropped rebuild changes nothing.
+    pub async fn rebuild(&self) -> Result<Vec<String>, RouteError> {
+        let shared = &self.shared;
+        let span = tracing::debug_span!("hookwire.web.routes.rebuild", hook = shared.hook);
+        async {
+            let _one = shared.rebuilding.lock().await;
+            let answers = (shared.collect)(&shared.host).await?;
+            let mut routers = BTreeMap::new();
+            for (plugin, answer) in answers {
+                match answer {
+                    Answer::Routes(router) => {
+                        routers.insert(plugin, router);
+                    }
+                    Answer::Failed(why) => {
+                        tracing::warn!(plugin = %plugin, error = %why, "plugin routes left out: its routes hook failed");
+                    }
+                }
+            }
+            let (router, plugins) = build(routers).inspect_err(|e| {
+                tracing::warn!(error = %e, "plugin routes not rebuilt");
+            })?;
+            shared.current.store(Arc::new(Mounted {
+                router,
+                plugins: plugins.clone(),
+            }));
+            shared.generation.send_modify(|g| *g += 1);
+            tracing::info!(plugins = ?plugins, "plugin routes swapped");
+            Ok(plugins)
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The plugins whose routes are served now, by name.
+    pub fn mounted(&self) -> Vec<String> {
+        self.shared.current.load().plugins.clone()
+    }
+
+    /// A receiver of the number of swaps so far: it changes after each successful
+    /// [`rebuild`](Self::rebuild) (one made by [`follow`](Self::follow) too), so a caller can
+    /// wait until a change of plugins shows in the routes.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.shared.generation.subscribe()
+    }
+
+    /// A future that rebuilds the routes whenever the host announces that a plugin started,
+    /// stopped, failed or was replaced (so enabling, disabling, removing and hot-reloading
+    /// plugins change the routes); spawn it (`tokio::spawn(plugins.follow())`).
+    ///
+    /// Each rebuild waits for the host operation that sent the event (a start, stop, restart,
+    /// replace or removal) to finish, so the routes hook sees the impls as that operation left
+    /// them; events that arrive meanwhile are folded into one rebuild. A refused rebuild is a
+    /// `tracing` warning (the previous routes stay). The future ends when every clone of this
+    /// `PluginRouter` is dropped (at the next event) or the host is gone; abort its task to
+    /// end it sooner.
+    pub fn follow(&self) -> impl Future<Output = ()> + Send + 'static {
+        let weak = Arc::downgrade(&self.shared);
+        let mut events = self.shared.host.events();
+        let span = tracing::debug_span!("hookwire.web.routes.follow", hook = self.shared.hook);
+        async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) if !changes_routes(&event) => continue,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+                let Some(shared) = weak.upgrade() else { return };
+                // The host operation that sent the event holds this lock until it is done.
+                drop(shared.host.inner.ops.lock().await);
+                while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv()
+                {
+                }
+                // Errors are logged by `rebuild`.
+                let _ = PluginRouter { shared }.rebuild().await;
+            }
+        }
+        .instrument(span)
+    }
+
+    /// An [`axum::Router`] serving `/plugins/{*path}` through this plugin router: merge it
+    /// into the app. Unknown paths under `/plugins/` answer 404.
+    pub fn router(&self) -> Router {
+        Router::new().route_service("/plugins/{*path}", self.clone())
+    }
+}
+
+/// Whether an event can change which plugins have routes.
+fn changes_routes(event: &PluginEvent) -> bool {
+    match event {
+        PluginEvent::StateChanged { to, .. } => {
+            matches!(
+                to,
+                PluginState::Started | PluginState::Stopped | PluginState::Failed(_)
+            )
+        }
+        PluginEvent::Replaced { .. } => true,
+        _ => false,
+    }
+}
+
+/// Mounts each plugin's router under `/plugins/{name}`, in name order.
+fn build(routers: BTreeMap<String, Router>) -> Result<(Router, Vec<String>), RouteError> {
+    let mut app = Router::new();
+    let mut mounted: Vec<String> = Vec::with_capacity(routers.len());
+    for (plugin, router) in routers {
+        check_name(&plugin)?;
+        let prefix = format!("/plugins/{plugin}");
+        match std::panic::catch_unwind(AssertUnwindSafe(move || app.nest(&prefix, router))) {
+            Ok(next) => app = next,
+            Err(payload) => {
+                let others = mounted
+                    .iter()
+                    .filter(|m| nests(m, &plugin) || nests(&plugin, m))
+                    .cloned()
+                    .collect();
+                return Err(RouteError::Conflict {
+                    plugin,
+                    others,
+                    message: panic_message(payload),
+                });
+            }
+        }
+        mounted.push(plugin);
+    }
+    Ok((app, mounted))
+}
+
+/// Whether path `outer`'s segments are the first segments of `inner`.
+fn nests(outer: &str, inner: &str) -> bool {
+    inner
+        .strip_prefix(outer)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+fn check_name(plugin: &str) -> Result<(), RouteError> {
+    let invalid = |reason: &str| {
+        Err(RouteError::InvalidName {
+            plugin: plugin.to_owned(),
+            reason: reason.to_owned(),
+        })
+    };
+    if plugin.split('/').any(str::is_empty) {
+        return invalid("a path segment would be empty");
+    }
+    if let Some(c) = plugin
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '/')))
+    {
+        return invalid(&format!("`{c}` is not allowed in a path prefix"));
+    }
+    Ok(())
+}
+
+impl tower::Service<Request<Body>> for PluginRouter {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = RouteFuture<Infallible>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Body>) -> Self::Future {
+        // The request owns its router from here: a swap does not touch it.
+        let mut router = self.shared.current.load().router.clone();
+        tower::Service::call(&mut router, req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_nest_by_whole_segments() {
+        assert!(nests("shop", "shop/admin"));
+        assert!(nests("shop", "shop"));
+        assert!(!nests("shop", "shopping"));
+        assert!(!nests("shop/admin", "shop"));
+    }
+
+    #[test]
+    fn names_that_cannot_be_prefixes_are_refused() {
+        assert!(check_name("greeter").is_ok());
+        assert!(check_name("acme/greeter-2.v1").is_ok());
+        let err = check_name("{id}").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "plugin `{id}` cannot serve routes under `/plugins/{id}`: `{` is not allowed in a path prefix; rename the plugin (letters, digits, `-`, `.`, `_`, `~`, `/` between segments); the previous routes stay"
+        );
+        assert!(matches!(
+            check_name("a//b"),
+            Err(RouteError::InvalidName { .. })
+        ));
+        assert!(matches!(
+            check_name(""),
+            Err(RouteError::InvalidName { .. })
+        ));
+    }
+}

@@ -1,0 +1,126 @@
+//! Each admin request is reported as a `tracing` event with target `hookwire::audit`.
+//!
+//! A binary of its own: tracing caches callsite interest process-wide, so a test without a
+//! subscriber that reaches the audit callsite first (the other web tests) could make this
+//! test miss its events.
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::request::Parts;
+use hookwire::web::{admin_router, AdminAction};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context, SubscriberExt};
+use tracing_subscriber::Layer;
+
+#[allow(dead_code)] // this binary uses a few of the fixtures
+#[path = "web/fixture.rs"]
+mod fixture;
+
+use fixture::{host_with, Server, TestPlugin};
+
+fn check(parts: &Parts, _: &AdminAction) -> bool {
+    parts
+        .headers
+        .get("authorization")
+        .is_some_and(|v| v == "Bearer op")
+}
+
+/// Records the events of target `hookwire::audit` as `field=value` lines.
+#[derive(Clone, Default)]
+struct AuditLog(Arc<Mutex<Vec<String>>>);
+
+struct Fields(Vec<String>);
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.push(format!("{}={value:?}", field.name()));
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.push(format!("{}={value}", field.name()));
+    }
+}
+
+impl<S: tracing::Subscriber> Layer<S> for AuditLog {
+    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
+        if event.metadata().target() == "hookwire::audit" {
+            let mut fields = Fields(Vec::new());
+            event.record(&mut fields);
+            self.0.lock().unwrap().push(fields.0.join(" "));
+        }
+    }
+}
+
+#[tokio::test]
+async fn each_admin_request_goes_to_the_audit_target() {
+    let log = AuditLog::default();
+    // The test's runtime is single-threaded: the server's tasks run on this thread.
+    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(log.clone()));
+    let host = host_with([TestPlugin::new("greeter")]).await;
+    let server = Server::start(admin_router(host.clone(), check)).await;
+    let http = reqwest::Client::new();
+    let refused = http
+        .post(server.url("/admin/plugins/greeter/disable"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let allowed = http
+        .post(server.url("/admin/plugins/greeter/disable"))
+        .header("authorization", "Bearer op")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        *log.0.lock().unwrap(),
+        [
+            "message=admin request action=disable plugin=greeter method=POST allowed=false status=403",
+            "message=admin request action=disable plugin=greeter method=POST allowed=true status=200",
+        ]
+    );
+}
+
+/// With the security feature's audit log attached, the actions an authorised admin request
+/// takes reach the audit file: the host announces its own `stop`/`restart` as `Admin` events.
+#[cfg(feature = "security")]
+#[tokio::test]
+async fn admin_actions_reach_the_audit_file() {
+    use hookwire::security::{AuditLog, AuditOutcome, AuditRecord};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let audit = AuditLog::open(&path).unwrap();
+    let host = host_with([TestPlugin::new("greeter")]).await;
+    let task = audit.attach(&host);
+    let server = Server::start(admin_router(host.clone(), check)).await;
+    let http = reqwest::Client::new();
+    for verb in ["disable", "enable"] {
+        let answer = http
+            .post(server.url(&format!("/admin/plugins/greeter/{verb}")))
+            .header("authorization", "Bearer op")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{verb}");
+    }
+    drop(server);
+    drop(host);
+    task.await.unwrap();
+    let records: Vec<AuditRecord> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<(&str, &str, AuditOutcome)> = records
+        .iter()
+        .map(|r| (r.plugin.as_str(), r.action.as_str(), r.outcome))
+        .collect();
+    assert!(
+        got.contains(&("greeter", "stop", AuditOutcome::Requested)),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("greeter", "restart", AuditOutcome::Requested)),
+        "{got:?}"
+    );
+}
