@@ -6,7 +6,8 @@
 //! `--round-trips N` (timed one-at-a-time calls per repetition, default 2000), `--pipelined N`
 //! (calls per throughput repetition, default 20000), `--reps N` (default 3), `--current-thread`
 //! (the host on a current-thread runtime instead of the default multi-thread one),
-//! `--no-python` (leave the Python plugin out, e.g. to profile the Rust one).
+//! `--only echo|rust|python` (measure only that peer; repeat it for several, e.g. to profile
+//! one with `perf`), `--no-python` (`--only echo --only rust`).
 //!
 //! Three peers, each measured the same two ways, interleaved (echo, Rust, Python; then again,
 //! `--reps` times) so that the machine's noise falls on all three alike:
@@ -20,10 +21,6 @@
 //!   the Rust SDK's `serve_stdio` with one trivial hook `ping(u64) -> u64`), a
 //!   [`ProcessPlugin`] started by [`ProcessPlugin::builder`]`(..).spawn(&pm)` and a
 //!   [`PluginHost`].
-//! - **rust-pipes** (a diagnostic, no target): the same plugin run with `--async-pipes`: the
-//!   same `PluginServer` served by `serve` over stdin/stdout opened as tokio's non-blocking
-//!   unix pipes instead of `serve_stdio`'s tokio `stdin`/`stdout` (a blocking-pool thread per
-//!   read and per write). The gap between `rust` and `rust-pipes` is the cost of that stdio.
 //! - **python**: the same hook in Python with the SDK (`external/ping_plugin.py`,
 //!   `sdk/python/hookwire_plugin.py`), under `python3`.
 //!
@@ -59,7 +56,14 @@ struct Options {
     pipelined: usize,
     reps: usize,
     current_thread: bool,
-    python: bool,
+    /// The peers to measure (`--only`); all when empty.
+    only: Vec<String>,
+}
+
+impl Options {
+    fn wants(&self, peer: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|p| p == peer)
+    }
 }
 
 fn options() -> Options {
@@ -68,7 +72,7 @@ fn options() -> Options {
         pipelined: 20_000,
         reps: 3,
         current_thread: false,
-        python: true,
+        only: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -82,7 +86,11 @@ fn options() -> Options {
             "--pipelined" => o.pipelined = number("--pipelined").max(IN_FLIGHT),
             "--reps" => o.reps = number("--reps").max(1),
             "--current-thread" => o.current_thread = true,
-            "--no-python" => o.python = false,
+            "--no-python" => o.only = vec!["echo".into(), "rust".into()],
+            "--only" => match args.next().as_deref() {
+                Some(p @ ("echo" | "rust" | "python")) => o.only.push(p.to_owned()),
+                _ => panic!("--only takes echo, rust or python"),
+            },
             // `cargo bench` passes `--bench`; filters mean nothing here.
             _ => {}
         }
@@ -295,11 +303,13 @@ async fn run(o: Options) {
     let script = root.join("external/ping_plugin.py");
     let rust_exe = PathBuf::from(env!("CARGO_BIN_EXE_bench-ping-plugin"));
 
-    let mut echo = Echo::spawn();
-    let mut rust = Plugin::spawn("ping-rs", &rust_exe, &[], &[]).await;
-    let mut pipes = Plugin::spawn("ping-rs", &rust_exe, &[Path::new("--async-pipes")], &[]).await;
-    let mut python = if o.python {
-        Some(
+    let mut echo = o.wants("echo").then(Echo::spawn);
+    let mut rust = match o.wants("rust") {
+        true => Some(Plugin::spawn("ping-rs", &rust_exe, &[], &[]).await),
+        false => None,
+    };
+    let mut python = match o.wants("python") {
+        true => Some(
             Plugin::spawn(
                 "ping-py",
                 Path::new("python3"),
@@ -307,17 +317,19 @@ async fn run(o: Options) {
                 &[("PYTHONPATH", &sdk)],
             )
             .await,
-        )
-    } else {
-        None
+        ),
+        false => None,
     };
 
-    let [mut fe, mut fr, mut fq, mut fp] = [(); 4].map(|_| Figures::default());
+    let [mut fe, mut fr, mut fp] = [(); 3].map(|_| Figures::default());
     for rep in 0..o.reps {
         eprintln!("repetition {}/{}", rep + 1, o.reps);
-        measure(&mut echo, &mut fe, &o).await;
-        measure(&mut rust, &mut fr, &o).await;
-        measure(&mut pipes, &mut fq, &o).await;
+        if let Some(echo) = echo.as_mut() {
+            measure(echo, &mut fe, &o).await;
+        }
+        if let Some(rust) = rust.as_mut() {
+            measure(rust, &mut fr, &o).await;
+        }
         if let Some(python) = python.as_mut() {
             measure(python, &mut fp, &o).await;
         }
@@ -335,12 +347,7 @@ async fn run(o: Options) {
         "{:<10} {:>10} {:>10} {:>10} {:>14}",
         "peer", "p50 µs", "p99 µs", "mean µs", "calls/s (16)"
     );
-    for (name, f) in [
-        ("echo", &fe),
-        ("rust", &fr),
-        ("rust-pipes", &fq),
-        ("python", &fp),
-    ] {
+    for (name, f) in [("echo", &fe), ("rust", &fr), ("python", &fp)] {
         if f.latencies.is_empty() {
             continue;
         }
@@ -353,20 +360,17 @@ async fn run(o: Options) {
             f.throughput()
         );
     }
-    let p50_ratio = micros(fr.percentile(0.5)) / micros(fe.percentile(0.5));
-    let thr_ratio = fr.throughput() / fe.throughput();
     let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
-    println!(
-        "rust/echo p50 = {p50_ratio:.2}x (target <= 3: {}); rust/echo throughput = {thr_ratio:.2} (target >= 0.33: {})",
-        verdict(p50_ratio <= 3.0),
-        verdict(thr_ratio >= 1.0 / 3.0)
-    );
-    println!(
-        "rust-pipes/echo p50 = {:.2}x; rust-pipes/echo throughput = {:.2} (diagnostic: the SDK over non-blocking pipes)",
-        micros(fq.percentile(0.5)) / micros(fe.percentile(0.5)),
-        fq.throughput() / fe.throughput()
-    );
-    if !fp.latencies.is_empty() {
+    if !fe.latencies.is_empty() && !fr.latencies.is_empty() {
+        let p50_ratio = micros(fr.percentile(0.5)) / micros(fe.percentile(0.5));
+        let thr_ratio = fr.throughput() / fe.throughput();
+        println!(
+            "rust/echo p50 = {p50_ratio:.2}x (target <= 3: {}); rust/echo throughput = {thr_ratio:.2} (target >= 0.33: {})",
+            verdict(p50_ratio <= 3.0),
+            verdict(thr_ratio >= 1.0 / 3.0)
+        );
+    }
+    if !fe.latencies.is_empty() && !fp.latencies.is_empty() {
         println!(
             "python/echo p50 = {:.2}x; python/echo throughput = {:.3} (reported, no target)",
             micros(fp.percentile(0.5)) / micros(fe.percentile(0.5)),
@@ -374,7 +378,7 @@ async fn run(o: Options) {
         );
     }
 
-    for p in [rust, pipes].into_iter().chain(python) {
+    for p in rust.into_iter().chain(python) {
         p.host.shutdown(Duration::from_secs(2)).await;
     }
     drop(echo);

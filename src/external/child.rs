@@ -360,16 +360,15 @@ impl Process {
             depth: CALL_DEPTH.try_with(|d| *d).unwrap_or(0),
             traceparent: TRACEPARENT.try_with(|t| t.to_string()).ok(),
         };
-        let params = serde_json::to_value(params).map_err(|e| Box::new(e) as BoxError)?;
         let span = tracing::debug_span!("process_call", plugin = %self.name, hook);
         let answer = self
             .peer
-            .request("hook/call", params)
+            .request_serialized("hook/call", &params)
             .instrument(span)
             .await;
         let fail = |e: ProcessError| -> BoxError { Box::new(e) };
         match answer {
-            Ok(v) => match serde_json::from_value::<HookAnswer>(v) {
+            Ok(v) => match HookAnswer::from_json(v) {
                 Ok(HookAnswer::Value { value }) => Ok(Some(value)),
                 Ok(HookAnswer::None) => Ok(None),
                 Err(e) => Err(fail(ProcessError::BadAnswer {

@@ -79,6 +79,7 @@ mod error;
 mod framing;
 mod host_side;
 mod launch;
+mod outbox;
 mod peer;
 mod pool;
 mod process;

@@ -4,22 +4,23 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use futures::task::noop_waker_ref;
 use futures::FutureExt;
 use serde_json::Value;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::{mpsc, oneshot};
+use tokio::io::{AsyncRead, AsyncWrite, BufReader};
+use tokio::sync::oneshot;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
 use super::framing::{Line, LineReader, HEAD_BYTES};
-use super::protocol::{codes, CancelParams, Message, RpcError};
+use super::outbox::Outbox;
+use super::protocol::{codes, request_line, CancelParams, Message, RpcError};
 use crate::limits::Quote;
 
 /// How many cancelled request ids a peer remembers, to log their late answers at `debug`.
@@ -102,7 +103,7 @@ struct Shared {
     name: Arc<str>,
     max: usize,
     next_id: AtomicU64,
-    out: mpsc::UnboundedSender<Vec<u8>>,
+    out: Outbox,
     state: Mutex<State>,
     closed: AtomicBool,
     protocol_errors: AtomicU64,
@@ -184,19 +185,18 @@ impl Peer {
         W: AsyncWrite + Send + Unpin + 'static,
         H: Handler,
     {
-        let (out, rx) = mpsc::unbounded_channel();
         let peer = Peer {
             shared: Arc::new(Shared {
                 name: name.into(),
                 max: max_message_bytes.max(1),
                 next_id: AtomicU64::new(1),
-                out,
+                out: Outbox::new(writer),
                 state: Mutex::new(State::default()),
                 closed: AtomicBool::new(false),
                 protocol_errors: AtomicU64::new(0),
             }),
         };
-        let task = tokio::spawn(drive(peer.clone(), reader, writer, rx, Arc::new(handler)));
+        let task = tokio::spawn(drive(peer.clone(), reader, Arc::new(handler)));
         Connection { peer, task }
     }
 
@@ -226,21 +226,46 @@ impl Peer {
     /// Dropping the future gives the request up: the other side gets `$/cancelRequest` with
     /// its id, and a late answer is ignored.
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, PeerError> {
+        let params = (!params.is_null()).then_some(params);
+        self.send_request(|id| request_line(id, method, params.as_ref()))
+            .await
+    }
+
+    /// [`request`](Self::request) with params of any serde type, written straight into the
+    /// message (no `Value` in between).
+    pub(crate) async fn request_serialized<P: serde::Serialize>(
+        &self,
+        method: &str,
+        params: &P,
+    ) -> Result<Value, PeerError> {
+        self.send_request(|id| request_line(id, method, Some(params)))
+            .await
+    }
+
+    async fn send_request(&self, line: impl FnOnce(&Value) -> Vec<u8>) -> Result<Value, PeerError> {
         let (tx, rx) = oneshot::channel();
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
-        {
+        let others_in_flight = {
             let mut state = self.state();
             if let Some(reason) = &state.closed {
                 return Err(self.closed_error(reason));
             }
             state.pending.insert(id, tx);
-        }
+            state.pending.len() > 1
+        };
         let guard = Waiting { peer: self, id };
-        self.send(&Message::Request {
-            id: Value::from(id),
-            method: method.to_owned(),
-            params,
-        });
+        let line = line(&Value::from(id));
+        if others_in_flight {
+            // Calls are in flight, so more are likely being made: the line waits one yield
+            // for the other callers of this turn to add theirs, then one `write` takes them
+            // all. (Dropped meanwhile: the cancel notification wakes the writer task, which
+            // writes both.)
+            self.shared.out.defer(&line);
+            tokio::task::yield_now().await;
+            self.shared.out.flush();
+        } else {
+            self.shared.out.send(&line);
+        }
         let answer = match rx.await {
             Ok(answer) => answer,
             Err(_) => Err(self.closed_error("the connection was dropped")),
@@ -280,8 +305,17 @@ impl Peer {
         });
     }
 
+    /// Sends `message`: an answer is queued for the connection's task (which writes the
+    /// answers of one turn together), a request or notification written at once when the
+    /// writer is idle (see [`Outbox`]).
     fn send(&self, message: &Message) {
-        let _ = self.shared.out.send(message.to_line());
+        if self.is_closed() {
+            return;
+        }
+        match message {
+            Message::Response { .. } => self.shared.out.queue(&message.to_line()),
+            _ => self.shared.out.send(&message.to_line()),
+        }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -313,6 +347,7 @@ impl Peer {
             std::mem::take(&mut state.pending)
         };
         self.shared.closed.store(true, Ordering::Release);
+        self.shared.out.close();
         for (_, tx) in pending {
             let _ = tx.send(Err(self.closed_error(reason)));
         }
@@ -359,13 +394,7 @@ impl Peer {
         params: Value,
     ) {
         let key = id.to_string();
-        let peer = self.clone();
-        let fut = handler.request(self.clone(), method, params);
-        let task_key = key.clone();
-        // The task may finish before its handle is recorded: the lock is taken first.
-        let mut state = self.state();
-        if state.serving.contains_key(&key) {
-            drop(state);
+        if self.state().serving.contains_key(&key) {
             self.send(&Message::Response {
                 id,
                 result: Err(RpcError::new(
@@ -375,17 +404,24 @@ impl Peer {
             });
             return;
         }
+        let mut fut =
+            AssertUnwindSafe(handler.request(self.clone(), method, params)).catch_unwind();
+        // One poll here first: a handler that answers at once (no I/O, no nested call, as most
+        // hook impls) costs no task. One that waits moves to a task, whose first poll gives
+        // it the task's waker in place of this no-op one.
+        if let Poll::Ready(r) = fut.poll_unpin(&mut Context::from_waker(noop_waker_ref())) {
+            self.send(&Message::Response {
+                id,
+                result: handler_result(r),
+            });
+            return;
+        }
+        let peer = self.clone();
+        let task_key = key.clone();
+        // The task may finish before its handle is recorded: the lock is taken first.
+        let mut state = self.state();
         let handle = tasks.spawn(async move {
-            let result = match AssertUnwindSafe(fut).catch_unwind().await {
-                Ok(r) => r,
-                Err(panic) => Err(RpcError::new(
-                    codes::INTERNAL_ERROR,
-                    format!(
-                        "the handler panicked: {}",
-                        crate::exec::panic::panic_message(panic)
-                    ),
-                )),
-            };
+            let result = handler_result(fut.await);
             peer.state().serving.remove(&task_key);
             peer.send(&Message::Response { id, result });
         });
@@ -401,6 +437,21 @@ impl Peer {
             task.abort();
         }
     }
+}
+
+/// A handler's result, or the internal error (`-32603`) that reports its panic.
+fn handler_result(
+    r: Result<Result<Value, RpcError>, Box<dyn std::any::Any + Send>>,
+) -> Result<Value, RpcError> {
+    r.unwrap_or_else(|panic| {
+        Err(RpcError::new(
+            codes::INTERNAL_ERROR,
+            format!(
+                "the handler panicked: {}",
+                crate::exec::panic::panic_message(panic)
+            ),
+        ))
+    })
 }
 
 /// Gives a request up when its future is dropped before the answer.
@@ -455,29 +506,12 @@ fn id_of_long_answer(head: &[u8]) -> Option<u64> {
     digits.parse().ok()
 }
 
-async fn drive<R, W>(
-    peer: Peer,
-    reader: R,
-    mut writer: W,
-    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
-    handler: Arc<dyn Handler>,
-) where
+async fn drive<R>(peer: Peer, reader: R, handler: Arc<dyn Handler>)
+where
     R: AsyncRead + Send + Unpin + 'static,
-    W: AsyncWrite + Send + Unpin + 'static,
 {
-    let write = async {
-        while let Some(line) = rx.recv().await {
-            writer.write_all(&line).await?;
-            // Write what is queued before flushing: one flush per burst.
-            while let Ok(line) = rx.try_recv() {
-                writer.write_all(&line).await?;
-            }
-            writer.flush().await?;
-        }
-        Ok::<(), std::io::Error>(())
-    };
     let read = read_loop(&peer, reader, &handler);
-    let write: Pin<Box<dyn Future<Output = std::io::Result<()>> + Send + '_>> = Box::pin(write);
+    let write = peer.shared.out.run();
     let reason = tokio::select! {
         r = read => r,
         r = write => match r {
@@ -554,7 +588,7 @@ where
 mod tests {
     use super::*;
     use serde_json::json;
-    use tokio::io::{AsyncBufReadExt, DuplexStream};
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, DuplexStream};
 
     /// Answers `echo` with its params, `sleep` after `params` ms, `ask` by asking the other
     /// side `echo` first (nesting), and counts cancelled sleeps.
@@ -743,6 +777,28 @@ mod tests {
         assert_eq!(answer, json!({"jsonrpc":"2.0","id":"q","result":5}));
         // not JSON, not JSON-RPC, unknown id 999, duplicate answer.
         assert_eq!(conn.peer().protocol_errors(), 4);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_dropped_while_its_line_waits_for_others_is_still_sent_then_cancelled() {
+        let (conn, mut from_peer, _to_peer) = scripted(1 << 10);
+        let p = conn.peer().clone();
+        let first = tokio::spawn(async move { p.request("first", Value::Null).await });
+        let sent: Value =
+            serde_json::from_str(&from_peer.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(sent["method"], "first");
+        // With `first` in flight, `second`'s line waits one yield for other callers' lines.
+        let mut second = Box::pin(conn.peer().request("second", Value::Null));
+        assert!(futures::poll!(second.as_mut()).is_pending());
+        drop(second);
+        let sent: Value =
+            serde_json::from_str(&from_peer.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(sent["method"], "second");
+        let cancel: Value =
+            serde_json::from_str(&from_peer.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(cancel["method"], "$/cancelRequest");
+        assert_eq!(cancel["params"]["id"], sent["id"]);
+        first.abort();
     }
 
     #[tokio::test(start_paused = true)]

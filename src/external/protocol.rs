@@ -129,20 +129,145 @@ impl Message {
     /// # Errors
     /// [`ProtocolError`] when the line is not JSON or not a JSON-RPC 2.0 message.
     pub fn parse(line: &[u8]) -> Result<Message, ProtocolError> {
+        // The envelope straight into its fields; a line that does not fit (not JSON, not an
+        // object, a key twice) takes the slower path through a `Value`, which tells why, or
+        // keeps the last of duplicate keys as before.
+        match serde_json::from_slice::<Envelope>(line) {
+            Ok(e) => e.into_message(),
+            Err(_) => Self::parse_value(line),
+        }
+    }
+
+    fn parse_value(line: &[u8]) -> Result<Message, ProtocolError> {
         let v: Value =
             serde_json::from_slice(line).map_err(|e| ProtocolError::NotJson(e.to_string()))?;
         let Value::Object(mut map) = v else {
             return Err(ProtocolError::NotRpc("not an object".into()));
         };
-        if map.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        Envelope {
+            jsonrpc: map.remove("jsonrpc"),
+            id: map.remove("id"),
+            method: map.remove("method"),
+            params: map.remove("params"),
+            result: map.remove("result"),
+            error: map.remove("error"),
+        }
+        .into_message()
+    }
+
+    /// The message as one line of JSON, ending with `\n`.
+    pub fn to_line(&self) -> Vec<u8> {
+        match self {
+            Message::Request { id, method, params } => line(&Outgoing::request(
+                id,
+                method,
+                (!params.is_null()).then_some(params),
+            )),
+            Message::Notification { method, params } => line(&Outgoing {
+                method: Some(method),
+                params: (!params.is_null()).then_some(params),
+                ..Outgoing::default()
+            }),
+            Message::Response { id, result } => line::<Value>(&Outgoing {
+                id: Some(id),
+                result: result.as_ref().ok(),
+                error: result.as_ref().err(),
+                ..Outgoing::default()
+            }),
+        }
+    }
+}
+
+/// The line of request `id` with `params` (left out when `None`) of any serde type (no
+/// `Value` in between).
+pub(crate) fn request_line<P: Serialize>(id: &Value, method: &str, params: Option<&P>) -> Vec<u8> {
+    line(&Outgoing::request(id, method, params))
+}
+
+fn line<P: Serialize>(message: &Outgoing<'_, P>) -> Vec<u8> {
+    let mut line = Vec::with_capacity(128);
+    if serde_json::to_writer(&mut line, message).is_err() {
+        // Only a `Serialize` impl that fails can get here; nothing half-written goes out.
+        line.clear();
+        line.extend_from_slice(b"{}");
+    }
+    line.push(b'\n');
+    line
+}
+
+/// A message on its way out, borrowing its parts.
+#[derive(Serialize)]
+struct Outgoing<'a, P> {
+    jsonrpc: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    method: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params: Option<&'a P>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    result: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a RpcError>,
+}
+
+impl<P> Default for Outgoing<'_, P> {
+    fn default() -> Self {
+        Outgoing {
+            jsonrpc: "2.0",
+            id: None,
+            method: None,
+            params: None,
+            result: None,
+            error: None,
+        }
+    }
+}
+
+impl<'a, P> Outgoing<'a, P> {
+    fn request(id: &'a Value, method: &'a str, params: Option<&'a P>) -> Self {
+        Outgoing {
+            id: Some(id),
+            method: Some(method),
+            params,
+            ..Outgoing::default()
+        }
+    }
+}
+
+/// A message on its way in: each member of the envelope, `Some` when present (even `null`).
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default, deserialize_with = "present")]
+    jsonrpc: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    method: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    params: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    result: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    error: Option<Value>,
+}
+
+/// A member that is there, `null` or not (`Option<Value>` alone reads `null` as absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+impl Envelope {
+    fn into_message(self) -> Result<Message, ProtocolError> {
+        if self.jsonrpc.as_ref().and_then(Value::as_str) != Some("2.0") {
             return Err(ProtocolError::NotRpc("`jsonrpc` is not \"2.0\"".into()));
         }
-        let id = map.remove("id");
-        if let Some(method) = map.remove("method") {
+        let id = self.id;
+        if let Some(method) = self.method {
             let Value::String(method) = method else {
                 return Err(ProtocolError::NotRpc("`method` is not a string".into()));
             };
-            let params = map.remove("params").unwrap_or(Value::Null);
+            let params = self.params.unwrap_or(Value::Null);
             return Ok(match id {
                 Some(id) => {
                     check_id(&id)?;
@@ -154,7 +279,7 @@ impl Message {
         let Some(id) = id else {
             return Err(ProtocolError::NotRpc("neither `method` nor `id`".into()));
         };
-        let result = match (map.remove("result"), map.remove("error")) {
+        let result = match (self.result, self.error) {
             (Some(r), None) => Ok(r),
             (None, Some(e)) => Err(serde_json::from_value::<RpcError>(e)
                 .map_err(|e| ProtocolError::NotRpc(format!("malformed `error`: {e}")))?),
@@ -170,40 +295,6 @@ impl Message {
             }
         };
         Ok(Message::Response { id, result })
-    }
-
-    /// The message as one line, newline included.
-    pub fn to_line(&self) -> Vec<u8> {
-        let mut map = Map::new();
-        map.insert("jsonrpc".into(), Value::from("2.0"));
-        match self {
-            Message::Request { id, method, params } => {
-                map.insert("id".into(), id.clone());
-                map.insert("method".into(), Value::from(method.as_str()));
-                if !params.is_null() {
-                    map.insert("params".into(), params.clone());
-                }
-            }
-            Message::Notification { method, params } => {
-                map.insert("method".into(), Value::from(method.as_str()));
-                if !params.is_null() {
-                    map.insert("params".into(), params.clone());
-                }
-            }
-            Message::Response { id, result } => {
-                map.insert("id".into(), id.clone());
-                match result {
-                    Ok(v) => map.insert("result".into(), v.clone()),
-                    Err(e) => map.insert(
-                        "error".into(),
-                        serde_json::to_value(e).unwrap_or(Value::Null),
-                    ),
-                };
-            }
-        }
-        let mut line = serde_json::to_vec(&Value::Object(map)).unwrap_or_default();
-        line.push(b'\n');
-        line
     }
 }
 
@@ -394,6 +485,25 @@ pub enum HookAnswer {
     None,
 }
 
+impl HookAnswer {
+    /// Reads an answer from its JSON form, as `serde_json::from_value` does (the same answers
+    /// accepted, the same errors), without serde's buffering of an internally tagged enum for
+    /// the two well-formed shapes.
+    pub(crate) fn from_json(v: Value) -> Result<HookAnswer, serde_json::Error> {
+        match v {
+            Value::Object(mut map) => match map.get("kind").and_then(Value::as_str) {
+                Some("none") => Ok(HookAnswer::None),
+                Some("value") => match map.remove("value") {
+                    Some(value) => Ok(HookAnswer::Value { value }),
+                    None => serde_json::from_value(Value::Object(map)),
+                },
+                _ => serde_json::from_value(Value::Object(map)),
+            },
+            v => serde_json::from_value(v),
+        }
+    }
+}
+
 /// `host/call`'s params (plugin → host).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -563,6 +673,68 @@ mod tests {
         };
         let line = e.to_line();
         assert_eq!(Message::parse(&line[..line.len() - 1]).unwrap(), e);
+    }
+
+    #[test]
+    fn members_that_are_null_duplicated_or_unknown_read_as_before() {
+        // `"id": null` is an id that is there (an invalid one), not a notification.
+        assert!(matches!(
+            Message::parse(br#"{"jsonrpc":"2.0","id":null,"method":"x"}"#),
+            Err(ProtocolError::NotRpc(_))
+        ));
+        assert_eq!(
+            Message::parse(br#"{"jsonrpc":"2.0","id":null,"result":1}"#).unwrap(),
+            Message::Response {
+                id: Value::Null,
+                result: Ok(json!(1))
+            }
+        );
+        // A key twice: the last one counts; unknown keys are ignored.
+        assert_eq!(
+            Message::parse(br#"{"jsonrpc":"2.0","id":1,"id":2,"result":3,"x":[]}"#).unwrap(),
+            Message::Response {
+                id: json!(2),
+                result: Ok(json!(3))
+            }
+        );
+        assert_eq!(
+            Message::parse(br#"{"method":"log","jsonrpc":"2.0"}"#).unwrap(),
+            Message::Notification {
+                method: "log".into(),
+                params: Value::Null
+            }
+        );
+    }
+
+    #[test]
+    fn a_line_is_the_message_in_json_with_null_params_left_out() {
+        let m = Message::Notification {
+            method: "exit".into(),
+            params: Value::Null,
+        };
+        assert_eq!(m.to_line(), b"{\"jsonrpc\":\"2.0\",\"method\":\"exit\"}\n");
+        let line = request_line(&json!(3), "hook/call", Some(&json!({"hook": "x"})));
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"hook/call\",\"params\":{\"hook\":\"x\"}}\n"
+        );
+    }
+
+    #[test]
+    fn a_hook_answer_reads_as_serde_reads_it() {
+        for v in [
+            json!({"kind": "value", "value": [1]}),
+            json!({"kind": "value", "value": null, "extra": 1}),
+            json!({"kind": "none"}),
+            json!({"kind": "value"}),
+            json!({"kind": "weird"}),
+            json!({"value": 1}),
+            json!("none"),
+        ] {
+            let ours = HookAnswer::from_json(v.clone()).map_err(|e| e.to_string());
+            let serde = serde_json::from_value::<HookAnswer>(v.clone()).map_err(|e| e.to_string());
+            assert_eq!(ours, serde, "{v}");
+        }
     }
 
     #[test]

@@ -390,10 +390,54 @@ pub fn serve_stdio(server: PluginServer) -> Result<(), ServeError> {
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;
-    rt.block_on(serve(server, tokio::io::stdin(), tokio::io::stdout()));
-    // The blocking stdin reader may still wait for a line: do not wait for it.
+    rt.block_on(async {
+        let (reader, writer) = stdio();
+        serve(server, reader, writer).await;
+    });
+    // A blocking stdin reader (the fallback) may still wait for a line: do not wait for it.
     rt.shutdown_background();
     Ok(())
+}
+
+type BoxedReader = Box<dyn AsyncRead + Send + Unpin>;
+type BoxedWriter = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// The process's stdin and stdout as async streams. On Unix, each one that is a pipe (as under
+/// a host) is read or written in place, non-blocking, with readiness from the runtime's epoll;
+/// anything else (a terminal, a file, a socket) falls back to tokio's `stdin()`/`stdout()`,
+/// which do each read and write on a thread of the blocking pool (a thread hop per message).
+/// Must run inside the runtime (the pipes register with its I/O driver).
+fn stdio() -> (BoxedReader, BoxedWriter) {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use tokio::net::unix::pipe;
+        // A duplicate of fd 0/1: the same open pipe (tokio makes it non-blocking).
+        let reader = std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .and_then(pipe::Receiver::from_owned_fd)
+            .map(|r| Box::new(r) as BoxedReader);
+        let writer = std::io::stdout()
+            .as_fd()
+            .try_clone_to_owned()
+            .and_then(pipe::Sender::from_owned_fd)
+            .map(|w| Box::new(w) as BoxedWriter);
+        tracing::debug!(
+            target: "hookwire::external",
+            stdin_pipe = reader.is_ok(),
+            stdout_pipe = writer.is_ok(),
+            "serving over stdio"
+        );
+        (
+            reader.unwrap_or_else(|_| Box::new(tokio::io::stdin())),
+            writer.unwrap_or_else(|_| Box::new(tokio::io::stdout())),
+        )
+    }
+    #[cfg(not(unix))]
+    {
+        (Box::new(tokio::io::stdin()), Box::new(tokio::io::stdout()))
+    }
 }
 
 #[cfg(test)]

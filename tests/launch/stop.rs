@@ -69,7 +69,7 @@ async fn a_plugin_that_exits_on_sigterm_is_stopped_within_the_grace_period_and_r
 #[tokio::test]
 async fn a_plugin_that_ignores_sigterm_is_killed_after_the_grace_period_and_reaped() {
     let folder = plugin_folder();
-    let script = "trap '' TERM; echo ready; sleep 1000 & wait";
+    let script = "trap '' TERM; sleep 1000 & echo ready; wait";
     let mut child = spawn(&LaunchSpec::new("sh", folder.path()).args(["-c", script])).unwrap();
     let pid = child.id().unwrap();
     assert_eq!(first_line(&mut child).await, "ready");
@@ -91,7 +91,7 @@ async fn a_plugin_that_ignores_sigterm_is_killed_after_the_grace_period_and_reap
 #[tokio::test]
 async fn dropping_a_stop_half_way_kills_the_group() {
     let folder = plugin_folder();
-    let script = "trap '' TERM; echo ready; sleep 1000 & wait";
+    let script = "trap '' TERM; sleep 1000 & echo ready; wait";
     let mut child = spawn(&LaunchSpec::new("sh", folder.path()).args(["-c", script])).unwrap();
     let pid = child.id().unwrap();
     assert_eq!(first_line(&mut child).await, "ready");
