@@ -83,6 +83,8 @@ pub trait HookSpec: Sized + Send + Sync + 'static {
             parallel: Self::PARALLEL,
             deadline: Self::DEADLINE,
             types: TypeKey::of::<Self>(),
+            #[cfg(feature = "json")]
+            schemas: None,
         }
     }
 }
@@ -136,6 +138,9 @@ pub struct SpecInfo {
     pub(crate) parallel: bool,
     pub(crate) deadline: Option<Duration>,
     pub(crate) types: TypeKey,
+    /// The JSON Schemas of the arguments and of the answer, when the host gave them.
+    #[cfg(feature = "json")]
+    pub(crate) schemas: Option<Arc<(serde_json::Value, serde_json::Value)>>,
 }
 
 impl SpecInfo {
@@ -154,7 +159,40 @@ impl SpecInfo {
             parallel: false,
             deadline: None,
             types: TypeKey::of::<DynamicHook>(),
+            schemas: None,
         }
+    }
+
+    /// Builder: the JSON Schemas of the hook's arguments and of its answer, which process
+    /// plugins are offered in the handshake (`docs/protocol.md`), so that their SDK can check
+    /// values or generate stubs. For a typed spec whose types derive `schemars::JsonSchema`,
+    /// `json_spec_with_schema` (feature `schema`) makes them.
+    ///
+    /// ```
+    /// use hookwire::spec::SpecInfo;
+    /// use serde_json::json;
+    /// let spec = SpecInfo::json("greet").schemas(json!({"type": "string"}), json!({"type": "string"}));
+    /// assert_eq!(spec.args_schema(), Some(&json!({"type": "string"})));
+    /// ```
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+    pub fn schemas(mut self, args: serde_json::Value, result: serde_json::Value) -> Self {
+        self.schemas = Some(Arc::new((args, result)));
+        self
+    }
+
+    /// The JSON Schema of the arguments, if the host gave one.
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+    pub fn args_schema(&self) -> Option<&serde_json::Value> {
+        self.schemas.as_deref().map(|(args, _)| args)
+    }
+
+    /// The JSON Schema of the answer, if the host gave one.
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+    pub fn result_schema(&self) -> Option<&serde_json::Value> {
+        self.schemas.as_deref().map(|(_, result)| result)
     }
 
     /// Builder: make this dynamic spec stop at the first answer.

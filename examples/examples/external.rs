@@ -16,9 +16,11 @@ use std::time::Duration;
 
 use hookspecs::{AppInfo, BeforeRequest, OnShutdown, OnStartup, Request};
 use hookwire::discovery::DiscoveryOptions;
+use hookwire::plugin::PluginEvent;
 use hookwire::spec::SpecInfo;
 use hookwire::{HookManager, PluginHost};
 use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
 
 fn plugins() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins")
@@ -65,6 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .dynamic_spec(SpecInfo::json("relay"))
         .build();
     let host = PluginHost::builder().hooks(pm.clone()).build();
+    let mut events = host.events();
 
     let report = host.discover(
         &DiscoveryOptions::new()
@@ -114,18 +117,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("crash: {plugin} {failure}");
         }
     }
-    let mut answer = None;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let out = pm.call_json("greet", json!("again")).await?;
-        if let Some(v) = out.into_value() {
-            answer = Some(v);
-            break;
+    // The host tells its subscribers (an audit log, a dashboard) about the crash and the
+    // restart.
+    loop {
+        match tokio::time::timeout(Duration::from_secs(30), events.recv()).await {
+            Ok(Ok(PluginEvent::Crashed { plugin, detail, .. })) => {
+                println!("event: {plugin} crashed: {detail}");
+            }
+            Ok(Ok(PluginEvent::Restarted {
+                plugin, attempt, ..
+            })) => {
+                println!("event: {plugin} restarted (attempt {attempt})");
+                break;
+            }
+            Ok(Ok(_) | Err(RecvError::Lagged(_))) => {}
+            Ok(Err(RecvError::Closed)) | Err(_) => {
+                println!("event: no restart");
+                break;
+            }
         }
     }
+    let out = pm.call_json("greet", json!("again")).await?;
     println!(
         "after the restart: {}",
-        answer.map_or("no answer".to_owned(), |v| v.to_string())
+        out.into_value()
+            .map_or("no answer".to_owned(), |v| v.to_string())
     );
 
     pm.hook::<OnShutdown>().call(&app).await?;

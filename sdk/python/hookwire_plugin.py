@@ -2,7 +2,7 @@
 
 A process plugin is a program that a hookwire host starts as a child process and talks to over
 stdin/stdout with the protocol of ``docs/protocol.md`` (JSON-RPC 2.0, one message per line,
-version 1.0). This module speaks it; a plugin declares its hook impls in the style of pluggy's
+version 1.1). This module speaks it; a plugin declares its hook impls in the style of pluggy's
 ``@hookimpl`` and calls :meth:`Plugin.run`::
 
     from hookwire_plugin import Plugin
@@ -68,7 +68,7 @@ __all__ = [
 ]
 
 #: The protocol version this module speaks (``docs/protocol.md``).
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.1"
 
 #: The environment variable a host sets to ``1`` when it starts a plugin.
 ENV_MARKER = "HOOKWIRE_PLUGIN"
@@ -427,7 +427,9 @@ class Host:
         isolation as any call, and wait for the outcome (a :class:`HostCallResult`).
 
         ``depth`` is set for you: the served call's depth plus one (1 outside a call). Waits at
-        most ``timeout`` seconds, and never past the deadline of the call being served. While
+        most ``timeout`` seconds, and never past the deadline of the call being served; that
+        time goes to the host as the call's ``deadline_ms``, with the served call's
+        ``traceparent`` (the host calls the hook within it). While
         it waits, the plugin keeps serving incoming calls, so the host may call back into this
         plugin. Not from an ``async def`` impl: use :meth:`acall` there.
 
@@ -443,8 +445,8 @@ class Host:
                 "in an `async def` impl, use `await plugin.host.acall(...)`"
             )
         current = _current_call.get()
-        rid, future = plugin._host_request(hook, args, current)
         wait = _effective_timeout(timeout, current)
+        rid, future = plugin._host_request(hook, args, current, wait)
         try:
             result = future.result(wait)
         except concurrent.futures.TimeoutError:
@@ -464,8 +466,8 @@ class Host:
 
         plugin = self._plugin
         current = _current_call.get()
-        rid, future = plugin._host_request(hook, args, current)
         wait = _effective_timeout(timeout, current)
+        rid, future = plugin._host_request(hook, args, current, wait)
         try:
             result = await asyncio.wait_for(asyncio.wrap_future(future), wait)
         except asyncio.TimeoutError:
@@ -1144,8 +1146,12 @@ class Plugin:
 
     # ---- outgoing messages ----------------------------------------------------------------
 
-    def _host_request(self, hook, args, current):
-        """Send ``host/call``; returns (id, concurrent Future of the raw result)."""
+    def _host_request(self, hook, args, current, wait=None):
+        """Send ``host/call``; returns (id, concurrent Future of the raw result).
+
+        ``wait`` (seconds, or ``None``) is sent as ``deadline_ms``, and the served call's
+        ``traceparent`` is passed on (protocol 1.1): the host calls the hook within that time.
+        """
         if not isinstance(hook, str) or not hook:
             raise TypeError("host.call: the hook name must be a non-empty string, not {!r}".format(hook))
         if self._out is None:
@@ -1162,6 +1168,10 @@ class Plugin:
             "method": "host/call",
             "params": {"hook": hook, "args": args, "depth": depth},
         }
+        if wait is not None:
+            message["params"]["deadline_ms"] = max(int(wait * 1000), 0)
+        if current is not None and current.traceparent is not None:
+            message["params"]["traceparent"] = current.traceparent
         try:
             line = _encode(message)
         except (TypeError, ValueError) as e:

@@ -58,7 +58,7 @@ pub const MAX_MANIFEST_BYTES: u64 = 1024 * 1024;
 /// [process]                      # kind = "process" only (required then)
 /// command = ["python3", "main.py"]  # run in the plugin's folder, with a cleared environment
 /// env = { LOG = "info" }         # added to the environment
-/// instances = 1                  # at least 1
+/// instances = 1                  # at least 1: N processes behind the plugin (pooling)
 /// start_timeout_ms = 5000
 /// restart = "on-failure"         # or "never"
 /// hooks = ["authenticate"]       # the hooks it implements, known before it starts (lazy start)
@@ -131,7 +131,8 @@ pub struct ProcessSpec {
     pub command: Vec<String>,
     /// Environment variables set for the process.
     pub env: BTreeMap<String, String>,
-    /// How many processes to run (at least 1; default 1).
+    /// How many processes serve the plugin (at least 1; default 1): each call goes to the
+    /// least busy.
     pub instances: u32,
     /// How long the process may take to start (default 5 s).
     pub start_timeout: Duration,

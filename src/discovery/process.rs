@@ -35,20 +35,13 @@ impl PluginHost {
     ///   failure).
     ///
     /// # Errors
-    /// What the host cannot do, saying what to write instead: `instances` above 1 (pooling is
-    /// not built yet), a lazy plugin without `hooks`.
+    /// What the host cannot do, saying what to write instead: a lazy plugin without `hooks`.
     pub(crate) fn process_plugin(
         &self,
         m: &PluginManifest,
         spec: &ProcessSpec,
         signer: Option<&str>,
     ) -> Result<FoundProcess, String> {
-        if spec.instances > 1 {
-            return Err(format!(
-                "instances = {}: pooling is not supported yet; use 1",
-                spec.instances
-            ));
-        }
         if m.lazy && spec.hooks.is_empty() {
             return Err("lazy = true: a lazy process plugin is registered before its process runs, so its manifest must list the hooks it implements: `[process] hooks = [\"...\"]`".to_owned());
         }
@@ -68,6 +61,7 @@ impl PluginHost {
         let mut builder = ProcessPlugin::builder(m.meta.name.clone(), "")
             .launch_spec(LaunchSpec::from_manifest(&spec, folder))
             .start_timeout(spec.start_timeout)
+            .instances(usize::try_from(spec.instances).unwrap_or(usize::MAX))
             .restart(match spec.restart {
                 RestartPolicy::Never => crate::external::RestartPolicy::never(),
                 _ => crate::external::RestartPolicy::default(),

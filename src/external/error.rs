@@ -167,6 +167,16 @@ pub enum ProcessError {
         /// Why.
         reason: String,
     },
+    /// The instances of a pooled plugin ([`instances`](super::ProcessPluginBuilder::instances))
+    /// answered the handshake differently; none was kept.
+    #[error("plugin `{plugin}` runs instances that answer the handshake differently: {detail}; every instance must run the same program, version and hooks")]
+    InstancesDisagree {
+        /// The plugin.
+        plugin: String,
+        /// Which instance differs, and how (`instance 1 answered version `1.3.0` instead of
+        /// `1.2.0` (instance 0's)`).
+        detail: String,
+    },
     /// A lifecycle request (`start`, `shutdown`, `health`) failed or timed out.
     #[error("plugin `{plugin}` failed `{step}`: {detail}")]
     Lifecycle {

@@ -25,9 +25,11 @@
 //!   inherited across `fork`). A cgroup (a later option) would catch it.
 //! - `RLIMIT_NPROC` is not set: it does not bind root (which CI runs as), so process counts are
 //!   left to a later cgroup option as well. A fork bomb inside the limits is not stopped.
-//! - `PR_SET_PDEATHSIG` fires when the *thread* that forked the plugin exits, not the host
-//!   process: [`spawn`] must run on a thread that lives as long as the plugin (a runtime worker
-//!   thread or the main thread; not `spawn_blocking`, whose threads end when idle).
+//! - (Handled, not escaping:) `PR_SET_PDEATHSIG` fires when the *thread* that forked the plugin
+//!   exits, not the host process. So every plugin is forked by one dedicated thread that lives
+//!   as long as the host process (`hookwire-spawner`, started by the first [`spawn`]): a plugin
+//!   started from `spawn_blocking`, a short-lived thread or a runtime that is shut down does not
+//!   die when that thread ends.
 //! - Landlock confines the file system only (not the network), and only for access checked
 //!   after the restriction: file descriptors the plugin inherits (its stdio pipes) stay usable.
 
@@ -565,8 +567,9 @@ mod unix {
     /// group id is its pid (`child.id()`): keep it for `stop` and `signal_group`, which
     /// still need it after the child was reaped.
     ///
-    /// Must be called inside a Tokio runtime, on a thread that outlives the plugin (Linux's
-    /// parent-death signal follows the forking thread).
+    /// Must be called inside a Tokio runtime. The fork happens on the spawner thread
+    /// (`hookwire-spawner`, see the module docs), whatever thread calls this: it waits for the fork and exec there (as
+    /// long as a fork and exec take on the calling thread).
     ///
     /// # Errors
     /// [`LaunchError::Folder`] when the folder is not a folder,
@@ -659,11 +662,70 @@ mod unix {
         unsafe {
             command.pre_exec(in_child);
         }
-        command.spawn().map_err(|source| LaunchError::Spawn {
+        let spawned = match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => spawner::run(move || {
+                let _runtime = runtime.enter();
+                command.spawn()
+            })
+            .and_then(|spawned| spawned),
+            Err(_) => Err(io::Error::other(
+                "no tokio runtime: start plugin processes from async code in a runtime",
+            )),
+        };
+        spawned.map_err(|source| LaunchError::Spawn {
             program: spec.program.clone(),
             folder: spec.folder.clone(),
             source,
         })
+    }
+
+    /// The thread that forks every plugin process, so that their parent-death signal is tied
+    /// to a thread that lives as long as the host process: Linux's `PR_SET_PDEATHSIG` fires
+    /// when the thread that forked the child exits, and a plugin started from a thread that
+    /// ends (a `spawn_blocking` thread retiring, a short-lived `std::thread`, a runtime shut
+    /// down) would otherwise be killed with it.
+    pub(super) mod spawner {
+        use std::io;
+        use std::sync::mpsc;
+        use std::sync::OnceLock;
+
+        type Job = Box<dyn FnOnce() + Send>;
+
+        /// The spawner's queue; `None` if its thread could not be started.
+        static QUEUE: OnceLock<Option<mpsc::Sender<Job>>> = OnceLock::new();
+
+        /// Runs `job` on the spawner thread (started by the first call) and waits for its
+        /// result.
+        ///
+        /// # Errors
+        /// When the spawner thread could not be started, or ended (it never ends on its own).
+        pub(crate) fn run<T: Send + 'static>(
+            job: impl FnOnce() -> T + Send + 'static,
+        ) -> io::Result<T> {
+            let queue = QUEUE.get_or_init(|| {
+                let (tx, rx) = mpsc::channel::<Job>();
+                std::thread::Builder::new()
+                    .name("hookwire-spawner".to_owned())
+                    .spawn(move || {
+                        for job in rx {
+                            job();
+                        }
+                    })
+                    .map_err(|e| tracing::error!(target: "hookwire::external", error = %e, "cannot start the thread that starts plugin processes"))
+                    .ok()
+                    .map(|_| tx)
+            });
+            let gone =
+                || io::Error::other("the thread that starts plugin processes is not running");
+            let queue = queue.as_ref().ok_or_else(gone)?;
+            let (tx, rx) = mpsc::sync_channel(1);
+            queue
+                .send(Box::new(move || {
+                    let _ = tx.send(job());
+                }))
+                .map_err(|_| gone())?;
+            rx.recv().map_err(|_| gone())
+        }
     }
 
     /// The rlimits to set: `(resource, limit)` where each limit is never above the host's hard

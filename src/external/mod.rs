@@ -1,6 +1,6 @@
 //! Out-of-process plugins (feature `process`): plugins that run as child processes and speak
 //! JSON-RPC 2.0 over their stdin and stdout, one message per line, as `docs/protocol.md`
-//! (version 1.0) defines. Any language can write one; hookwire ships a Rust SDK
+//! (version 1.1) defines. Any language can write one; hookwire ships a Rust SDK
 //! ([`serve_stdio`]) and a Python one (`sdk/python/hookwire_plugin.py`).
 //!
 //! **The host side.** [`ProcessPlugin::builder`] names the program; [`spawn`] starts it
@@ -53,37 +53,50 @@
 //! answers matched by id in any order, incoming requests served concurrently while own
 //! requests wait, lines over the maximum message size discarded without being buffered.
 //!
-//! A crashed process is started again after a backoff, and left stopped at its start limit
-//! ([`RestartPolicy`]).
+//! **Supervision.** A crashed process is started again after a backoff
+//! ([`RestartPolicy`]); at its start limit the plugin is `Failed` in its host, which stops
+//! calling it. The host's subscribers see each crash and restart
+//! ([`PluginEvent::Crashed`](crate::plugin::PluginEvent::Crashed),
+//! [`PluginEvent::Restarted`](crate::plugin::PluginEvent::Restarted)). A plugin may run
+//! several processes ([`ProcessPluginBuilder::instances`]): each call goes to the least busy,
+//! and a crashed one fails only its own calls while the others serve. A plugin with declared
+//! hooks ([`ProcessPluginBuilder::hooks`]) can be lazy: its processes start on the first call.
 //!
 //! **Starting and stopping.** [`LaunchSpec`] is what the operating system sees: the command,
 //! a cleared environment, the plugin's folder as working directory, its own process group,
-//! [`ResourceLimits`] and (Linux) a Landlock [`Sandbox`]; a stop is graceful (`SIGTERM` to the
-//! group), then forced (`SIGKILL` to the group). Not yet here: lazy start and pooling.
+//! [`ResourceLimits`] and (Linux) a Landlock [`Sandbox`]; every process is forked by one
+//! long-lived thread (Linux's parent-death signal follows the forking thread); a stop is
+//! graceful (`SIGTERM` to the group), then forced (`SIGKILL` to the group).
 //!
 //! [`spawn`]: ProcessPluginBuilder::spawn
 //! [`Plugin`]: crate::Plugin
 
 pub mod protocol;
 
+mod builder;
+mod child;
 mod error;
 mod framing;
+mod host_side;
 mod launch;
 mod outbox;
 mod peer;
+mod pool;
 mod process;
 mod restart;
 mod serve;
 
+pub use builder::ProcessPluginBuilder;
+#[cfg(all(feature = "discovery", feature = "security"))]
+pub(crate) use builder::{Prepare, StartGuard};
 pub use error::ProcessError;
+pub use host_side::with_traceparent;
 pub use launch::{
     describe_exit, landlock_support, LandlockSupport, LaunchError, LaunchSpec, ResourceLimits,
     Sandbox, ENV_ALLOW_LIST, SYSTEM_READ_ONLY_PATHS,
 };
 pub use peer::{Connection, Handler, Peer, PeerError, DEFAULT_MAX_MESSAGE_BYTES};
-pub use process::{with_traceparent, ProcessPlugin, ProcessPluginBuilder};
-#[cfg(all(feature = "discovery", feature = "security"))]
-pub(crate) use process::{Prepare, StartGuard};
+pub use process::ProcessPlugin;
 pub use restart::RestartPolicy;
 pub use serve::{serve, serve_stdio, PluginCall, PluginServer, ServeError};
 

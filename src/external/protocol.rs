@@ -1,11 +1,11 @@
-//! The messages of `docs/protocol.md` (version 1.0): JSON-RPC 2.0 envelopes and the params and
+//! The messages of `docs/protocol.md` (version 1.1): JSON-RPC 2.0 envelopes and the params and
 //! results of each method, as serde types.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// The protocol version this crate speaks (`docs/protocol.md`).
-pub const PROTOCOL_VERSION: &str = "1.0";
+pub const PROTOCOL_VERSION: &str = "1.1";
 
 /// The environment variable that marks a process as started by a hookwire host (`"1"`).
 pub const PLUGIN_ENV: &str = "HOOKWIRE_PLUGIN";
@@ -516,6 +516,13 @@ pub struct HostCallParams {
     /// The depth of the call being served plus one (1 when serving none).
     #[serde(default = "one")]
     pub depth: u32,
+    /// The time the plugin gives the call, in milliseconds: what is left of the deadline of
+    /// the call it serves (protocol 1.1). The host calls the hook within it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+    /// The W3C trace context of the call being served, passed on (protocol 1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 fn one() -> u32 {

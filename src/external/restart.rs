@@ -99,6 +99,11 @@ impl CrashHistory {
         let factor = 2u32.saturating_pow(n.saturating_sub(1));
         Ok(policy.base.saturating_mul(factor).min(policy.max))
     }
+
+    /// How many crashes the window holds (after the last [`record`](Self::record)).
+    pub(crate) fn count(&self) -> u32 {
+        u32::try_from(self.times.len()).unwrap_or(u32::MAX)
+    }
 }
 
 #[cfg(test)]

@@ -500,7 +500,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             init,
-            json!({"protocol_version":"1.0","plugin":{"name":"greeter","version":"1.2.0"},
+            json!({"protocol_version":"1.1","plugin":{"name":"greeter","version":"1.2.0"},
                    "hooks":[{"name":"greet","priority":10,"timeout_ms":500}]})
         );
         let call = |args: Value| json!({"hook":"greet","args":args,"depth":2});
@@ -587,7 +587,7 @@ mod tests {
             err,
             PeerError::Remote(RpcError::new(
                 codes::VERSION_NOT_SUPPORTED,
-                "plugin `g` speaks protocol 1.0, the host speaks 2.0"
+                "plugin `g` speaks protocol 1.1, the host speaks 2.0"
             ))
         );
     }

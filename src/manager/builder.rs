@@ -56,6 +56,34 @@ impl HookManagerBuilder {
         self
     }
 
+    /// [`json_spec`](Self::json_spec) for a spec whose argument and answer types also derive
+    /// `schemars::JsonSchema` (schemars 1): their JSON Schemas (draft 2020-12) are offered to
+    /// process plugins in the handshake (`args_schema`, `result_schema`), so that an SDK can
+    /// check values or generate stubs. Declare the spec once, with this.
+    ///
+    /// ```
+    /// use hookwire::HookManager;
+    ///
+    /// #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+    /// pub struct Login { pub user: String }
+    /// hookwire::hookspec! { #[name = "login"] pub struct OnLogin(Login) -> bool; }
+    ///
+    /// let pm = HookManager::builder().json_spec_with_schema::<OnLogin>().build();
+    /// assert!(pm.hook_names().contains(&"login".to_owned()));
+    /// ```
+    #[cfg(feature = "schema")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "schema")))]
+    pub fn json_spec_with_schema<S>(mut self) -> Self
+    where
+        S: HookSpec,
+        S::Args: serde::Serialize + serde::de::DeserializeOwned + schemars::JsonSchema,
+        S::Output: serde::Serialize + serde::de::DeserializeOwned + schemars::JsonSchema,
+    {
+        self.steps
+            .push(Box::new(|pm| pm.add_json_spec_with_schema::<S>()));
+        self
+    }
+
     /// Declares a dynamic (JSON) hook.
     #[cfg(feature = "json")]
     #[cfg_attr(docsrs, doc(cfg(feature = "json")))]

@@ -26,13 +26,17 @@ pub(crate) struct JsonBridge<S: HookSpec> {
 
 /// A hook reachable by name with JSON arguments.
 pub(crate) trait JsonCall: Send + Sync {
-    /// The hook's call mode and whether it is historic (not callable from JSON).
+    /// The hook's spec (its call mode, whether it is historic — not callable from JSON —,
+    /// its JSON Schemas).
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
-    fn mode(&self) -> (crate::spec::CallMode, bool);
+    fn spec(&self) -> SpecInfo;
 
+    /// Calls the hook with JSON `args`, within `deadline` if given (the impls still running
+    /// then are cut off, as for a typed caller's deadline).
     fn call_json(
         self: Arc<Self>,
         args: Value,
+        deadline: Option<std::time::Duration>,
     ) -> BoxFuture<'static, Result<HookOutcome<Value>, CallError>>;
 }
 
@@ -49,14 +53,14 @@ pub(crate) fn json_unreachable(spec: &SpecInfo, plugin: &str) -> RegisterError {
 }
 
 impl<S: HookSpec> JsonCall for Slot<S> {
-    fn mode(&self) -> (crate::spec::CallMode, bool) {
-        let list = self.list.load();
-        (list.spec.mode, list.spec.historic)
+    fn spec(&self) -> SpecInfo {
+        self.list.load().spec.clone()
     }
 
     fn call_json(
         self: Arc<Self>,
         args: Value,
+        deadline: Option<std::time::Duration>,
     ) -> BoxFuture<'static, Result<HookOutcome<Value>, CallError>> {
         Box::pin(async move {
             let Some(bridge) = self.json.get() else {
@@ -77,7 +81,11 @@ impl<S: HookSpec> JsonCall for Slot<S> {
                 detail,
             })?;
             let encode = bridge.encode;
-            let outcome = crate::caller::call_slot(&self, &args, &Default::default()).await?;
+            let options = crate::caller::CallOptions {
+                deadline,
+                ..Default::default()
+            };
+            let outcome = crate::caller::call_slot(&self, &args, &options).await?;
             let mut outcome = outcome.map(|v| match encode(v) {
                 Ok(v) => ImplOutcome::Value(v),
                 Err(detail) => {
@@ -292,6 +300,37 @@ impl HookManager {
         )
     }
 
+    /// [`add_json_spec`](Self::add_json_spec) with the JSON Schemas of the spec's argument and
+    /// answer types (draft 2020-12, made by `schemars`), which process plugins are offered in
+    /// the handshake; see
+    /// [`HookManagerBuilder::json_spec_with_schema`](crate::HookManagerBuilder::json_spec_with_schema).
+    ///
+    /// # Errors
+    /// As [`add_json_spec`](Self::add_json_spec).
+    #[cfg(feature = "schema")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "schema")))]
+    pub fn add_json_spec_with_schema<S>(&self) -> Result<(), RegisterError>
+    where
+        S: HookSpec,
+        S::Args: serde::Serialize + serde::de::DeserializeOwned + schemars::JsonSchema,
+        S::Output: serde::Serialize + serde::de::DeserializeOwned + schemars::JsonSchema,
+    {
+        let args = schemars::SchemaGenerator::default()
+            .into_root_schema_for::<S::Args>()
+            .to_value();
+        let result = schemars::SchemaGenerator::default()
+            .into_root_schema_for::<S::Output>()
+            .to_value();
+        let shared = self.inner.shared.clone();
+        let mut info = S::info();
+        info.schemas = Some(Arc::new((args, result)));
+        self.declare(
+            info,
+            |spec| Arc::new(Slot::<S>::new(spec, shared)),
+            |slot| install_bridge(slot, json_bridge::<S, Serde>),
+        )
+    }
+
     /// Declares a dynamic (JSON) hook, e.g. `SpecInfo::json("user.login")`.
     ///
     /// # Errors
@@ -305,19 +344,17 @@ impl HookManager {
         )
     }
 
-    /// The hooks reachable from JSON that a call can reach (not historic ones), by name, with
-    /// their call mode: what a process plugin is offered.
+    /// The specs of the hooks reachable from JSON that a call can reach (not historic ones),
+    /// by name: what a process plugin is offered.
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
-    pub(crate) fn json_hooks(&self) -> Vec<(String, crate::spec::CallMode)> {
+    pub(crate) fn json_hooks(&self) -> Vec<SpecInfo> {
         let map = self.inner.by_name.load();
-        let mut hooks: Vec<_> = map
-            .iter()
-            .filter_map(|(name, call)| {
-                let (mode, historic) = call.mode();
-                (!historic).then(|| (name.to_string(), mode))
-            })
+        let mut hooks: Vec<SpecInfo> = map
+            .values()
+            .map(|call| call.spec())
+            .filter(|spec| !spec.historic)
             .collect();
-        hooks.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        hooks.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         hooks
     }
 
@@ -343,6 +380,17 @@ impl HookManager {
         hook: &str,
         args: Value,
     ) -> Result<HookOutcome<Value>, CallError> {
+        self.call_json_within(hook, args, None).await
+    }
+
+    /// [`call_json`](Self::call_json) within `deadline`, if given: a process plugin's
+    /// `host/call` inheriting the time left to the call it serves.
+    pub(crate) async fn call_json_within(
+        &self,
+        hook: &str,
+        args: Value,
+        deadline: Option<std::time::Duration>,
+    ) -> Result<HookOutcome<Value>, CallError> {
         if too_deep(&args) {
             dismantle(args);
             return Err(CallError::BadArgs {
@@ -352,7 +400,7 @@ impl HookManager {
         }
         let target = self.inner.by_name.load().get(hook).cloned();
         match target {
-            Some(t) => t.call_json(args).await,
+            Some(t) => t.call_json(args, deadline).await,
             None => {
                 // A typed spec of that name, not reachable from JSON: say how to make it so.
                 let typed = self

@@ -30,12 +30,13 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::{Instrument, Span};
 
-use super::cell::Cell;
+use super::cell::{Cell, Host};
 #[cfg(feature = "config")]
 use super::config::ConfigError;
 use super::config::HostConfig;
 use super::events::PluginEvent;
 use super::gate::{PluginGate, Refusal};
+use super::link::HostLink;
 use crate::HookManager;
 
 /// A set of services keyed by type.
@@ -252,6 +253,9 @@ pub struct PluginContext {
     config_read: AtomicBool,
     /// The host's gate, asked for every service (with where its refusals are announced).
     gate: Option<(Arc<dyn PluginGate>, broadcast::Sender<PluginEvent>)>,
+    /// The host that made this context (for [`Self::host_link`]).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    owner: Weak<Host>,
 }
 
 impl std::fmt::Debug for PluginContext {
@@ -286,7 +290,21 @@ impl PluginContext {
             hooks,
             config_read: AtomicBool::new(false),
             gate: None,
+            owner: Weak::new(),
         }
+    }
+
+    /// The context belongs to `host` (what [`host_link`](Self::host_link) reaches).
+    pub(crate) fn with_owner(mut self, host: Weak<Host>) -> Self {
+        self.owner = host;
+        self
+    }
+
+    /// A link through which the plugin tells its host, from its own tasks, what happened to
+    /// it: an event, or that it failed (see [`HostLink`]).
+    #[cfg_attr(not(feature = "process"), allow(dead_code))]
+    pub(crate) fn host_link(&self) -> HostLink {
+        HostLink::new(self.owner.clone(), self.own.clone())
     }
 
     /// The context asks `gate` (if any) before it hands out a service; refusals go to

@@ -1,5 +1,6 @@
 //! [`PluginEvent`]: what happened to a plugin (a lifecycle transition, a refused reload or
-//! removal, a refusal by the host's gate, an integrity failure, an administrator's request), broadcast to every subscriber of [`PluginHost::events`](crate::PluginHost::events).
+//! removal, a refusal by the host's gate, an integrity failure, an administrator's request, a
+//! process plugin's crash and restart), broadcast to every subscriber of [`PluginHost::events`](crate::PluginHost::events).
 
 use super::lifecycle::PluginState;
 
@@ -85,6 +86,28 @@ pub enum PluginEvent {
         /// What was asked.
         action: AdminAction,
     },
+    /// A process plugin's process ended without being asked to (sent by its supervisor,
+    /// feature `process`). A restart follows ([`Restarted`](PluginEvent::Restarted)), or, at
+    /// its start limit, the plugin becomes `Failed` (a `StateChanged` event).
+    Crashed {
+        /// The plugin.
+        plugin: String,
+        /// Which of its processes (0 unless it runs several: `instances`).
+        instance: usize,
+        /// How it ended and its last stderr lines ("plugin `x` exited with status 3; its
+        /// last stderr lines: ..."), or why it could not be started again.
+        detail: String,
+    },
+    /// A process plugin's crashed process was started again and serves (feature `process`).
+    Restarted {
+        /// The plugin.
+        plugin: String,
+        /// Which of its processes.
+        instance: usize,
+        /// Which restart this is among the crashes counted by its restart policy's window
+        /// (1 for the first).
+        attempt: u32,
+    },
 }
 
 /// What an administrator asked of the host, in a [`PluginEvent::Admin`].
@@ -136,7 +159,9 @@ impl PluginEvent {
             | PluginEvent::RemoveRefused { plugin, .. }
             | PluginEvent::Refused { plugin, .. }
             | PluginEvent::IntegrityFailed { plugin, .. }
-            | PluginEvent::Admin { plugin, .. } => plugin,
+            | PluginEvent::Admin { plugin, .. }
+            | PluginEvent::Crashed { plugin, .. }
+            | PluginEvent::Restarted { plugin, .. } => plugin,
         }
     }
 }

@@ -67,6 +67,7 @@ mod gate;
 mod host;
 mod layer;
 mod lifecycle;
+mod link;
 mod list;
 pub(crate) mod meta;
 mod reload;
@@ -87,6 +88,8 @@ pub use host::PluginHost;
 #[cfg(feature = "discovery")]
 pub(crate) use layer::Layer;
 pub use lifecycle::PluginState;
+#[cfg(feature = "process")]
+pub(crate) use link::HostLink;
 pub use list::{PluginInfo, PluginList};
 pub use meta::{MetaError, PluginMeta};
 pub use reload::ReloadReport;

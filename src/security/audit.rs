@@ -68,7 +68,9 @@ impl AuditOutcome {
 /// One line of the audit log.
 ///
 /// `action` is one of `load` (a plugin started), `unload` (it stopped), `restart` (a stopped
-/// or failed plugin is brought up again), `reload` (a new version replaced it, or tried to),
+/// or failed plugin is brought up again, or a process plugin's crashed process is started
+/// again: outcome `ok`, detail `instance 0 started again (attempt 1)`), `crash` (a process
+/// plugin's process ended on its own: outcome `error`, the detail says how), `reload` (a new version replaced it, or tried to),
 /// `fail` (it failed: init, start, stop, a crash), `permission` (the policy refused it
 /// something), `integrity` (a rejected signature or a pinned file that did not match), `remove` (a removal was refused), an administrator's `stop`, `remove`,
 /// `restart` or `replace` (outcome `requested`), `lagged` (the log fell behind the host's
@@ -160,8 +162,24 @@ impl AuditRecord {
                 String::new(),
                 version,
             ),
-            // An event added later (a process plugin's crash or restart): recorded as it is,
-            // under its name.
+            // A process plugin's supervisor: one record per crash and per restart.
+            PluginEvent::Crashed {
+                instance, detail, ..
+            } => (
+                "crash",
+                AuditOutcome::Error,
+                format!("instance {instance}: {detail}"),
+                version,
+            ),
+            PluginEvent::Restarted {
+                instance, attempt, ..
+            } => (
+                "restart",
+                AuditOutcome::Ok,
+                format!("instance {instance} started again (attempt {attempt})"),
+                version,
+            ),
+            // An event added later: recorded as it is, under its name.
             #[allow(unreachable_patterns)]
             other => {
                 let json = serde_json::to_value(other).unwrap_or_default();

@@ -215,16 +215,14 @@ async fn discover_loads_a_process_manifest_with_its_config_priority_and_call_tim
         .await
         .unwrap();
     assert!(error_of(&out, "d-found").contains("exited with status 3"));
-    let mut after = String::new();
-    for _ in 0..100 {
-        let out = host.hooks().call_json("greet", json!("ada")).await.unwrap();
-        after = error_of(&out, "d-found");
-        if !after.contains("restarting") && !after.contains("exited") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(after.starts_with("plugin `d-found` failed: "), "{after}");
+    eventually("the host to fail the plugin", || {
+        host.state("d-found").is_some_and(|s| s.is_failed())
+    })
+    .await;
+    let state = host.state("d-found").unwrap().to_string();
+    assert!(state.starts_with("failed: restarts are off; "), "{state}");
+    let out = host.hooks().call_json("greet", json!("ada")).await.unwrap();
+    assert!(out.get("d-found").is_none(), "{out:?}");
 }
 
 #[tokio::test]
@@ -258,16 +256,34 @@ async fn a_lazy_process_manifest_starts_its_process_on_the_first_call() {
 }
 
 #[tokio::test]
+async fn a_manifest_with_instances_runs_that_many_processes_behind_one_plugin() {
+    let token = "token-d-pool";
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(dir.path(), "d-pool", token, "", "instances = 3", "");
+    let host = host();
+    let report = host.discover(&DiscoveryOptions::new().folder(dir.path()));
+    assert!(matches!(
+        report.get("d-pool").unwrap().status,
+        DiscoveryStatus::Loaded { lazy: false }
+    ));
+    let started = host.start().await.unwrap();
+    assert_eq!(started.started, ["d-pool"], "{started:?}");
+    assert_eq!(processes_with(token), 3);
+    // One plugin: one set of impls, one answer per call.
+    let out = host.hooks().call_json("greet", json!("ada")).await.unwrap();
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        out.get("d-pool").unwrap().value(),
+        Some(&json!("Hello, ada"))
+    );
+    let stop = host.shutdown(Duration::from_secs(5)).await;
+    assert!(stop.is_clean(), "{stop:?}");
+    assert_eq!(processes_with(token), 0);
+}
+
+#[tokio::test]
 async fn process_manifests_the_host_cannot_run_are_refused_saying_what_to_write() {
     let dir = tempfile::tempdir().unwrap();
-    write_manifest(
-        dir.path(),
-        "d-pool",
-        "token-d-pool",
-        "",
-        "instances = 3",
-        "",
-    );
     write_manifest(
         dir.path(),
         "d-lazy-undeclared",
@@ -278,10 +294,6 @@ async fn process_manifests_the_host_cannot_run_are_refused_saying_what_to_write(
     );
     let host = host();
     let report = host.discover(&DiscoveryOptions::new().folder(dir.path()));
-    assert_eq!(
-        report.get("d-pool").unwrap().status.to_string(),
-        "not loaded: instances = 3: pooling is not supported yet; use 1"
-    );
     let lazy = report.get("d-lazy-undeclared").unwrap().status.to_string();
     assert!(
         lazy.starts_with("not loaded: lazy = true: a lazy process plugin is registered before its process runs, so its manifest must list the hooks it implements: `[process] hooks = [\"...\"]`"),

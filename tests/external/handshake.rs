@@ -59,7 +59,7 @@ async fn an_incompatible_protocol_version_is_refused_naming_both_versions() {
     assert!(matches!(err, ProcessError::Version { .. }), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "plugin `hs-v2` speaks protocol 2.1, this host speaks 1.0"
+        "plugin `hs-v2` speaks protocol 2.1, this host speaks 1.1"
     );
 }
 

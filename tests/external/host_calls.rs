@@ -100,3 +100,66 @@ async fn a_call_nested_deeper_than_8_is_refused_with_32004() {
         .iter()
         .any(|l| l.starts_with("refused at depth 9: -32004")));
 }
+
+/// Protocol 1.1: a plugin's `host/call` gives the time left to the call it serves
+/// (`deadline_ms`) and its trace context; the host calls the hook within it, and the
+/// `hook/call`s made inside carry what is left of it and the trace context.
+#[tokio::test]
+async fn a_host_call_runs_within_the_deadline_the_plugin_gives_and_passes_it_on() {
+    let pm = manager();
+    pm.add_dynamic_spec(SpecInfo::json("slow")).unwrap();
+    pm.register("sleepy", |r| {
+        r.json_async_fn("slow", |_| {
+            Box::pin(async {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                Ok(Some(json!("late")))
+            })
+        })
+        .add()
+    })
+    .unwrap();
+    // Registered last: called first (pluggy's LIFO order).
+    pm.register("quick", |r| {
+        r.json_fn("slow", |_| Ok(Some(json!("quick")))).add()
+    })
+    .unwrap();
+    let p = fixture_plugin("h-deadline", "ok").spawn(&pm).await.unwrap();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    host.add(p).unwrap();
+    host.start().await.unwrap();
+
+    let began = std::time::Instant::now();
+    let out = pm
+        .call_json("greet", json!("host_deadline:slow:300:null"))
+        .await
+        .unwrap();
+    assert!(
+        began.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
+    let answer = out.get("h-deadline").unwrap().value().unwrap().clone();
+    let result = &answer["result"];
+    assert_eq!(
+        result["answers"],
+        json!([{"plugin": "quick", "value": "quick"}])
+    );
+    assert_eq!(result["failures"][0]["plugin"], "sleepy", "{answer}");
+    let error = result["failures"][0]["error"].as_str().unwrap();
+    assert!(error.contains("deadline"), "{error}");
+
+    // Nested: the host calls `greet` back on the same plugin, with what is left of 300 ms.
+    let out = pm
+        .call_json("greet", json!(r#"host_deadline:greet:300:"meta""#))
+        .await
+        .unwrap();
+    let answer = out.get("h-deadline").unwrap().value().unwrap().clone();
+    let inner = &answer["result"]["answers"][0]["value"];
+    let deadline = inner["deadline_ms"].as_u64().unwrap();
+    assert!(deadline > 0 && deadline <= 300, "{inner}");
+    assert_eq!(inner["depth"], 1);
+    assert_eq!(
+        inner["traceparent"],
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    );
+}

@@ -67,3 +67,32 @@ async fn dropping_the_host_and_the_plugin_kills_the_process() {
     eventually("the process to be gone", || processes_with(token) == 0).await;
     eventually("no zombie", || zombie_children() == 0).await;
 }
+
+/// Linux's parent-death signal follows the thread that forked the child: a plugin started
+/// from a thread that then ends must not die with it (hookwire forks from a thread of its own).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_started_from_a_thread_that_ends_keeps_running_and_answering() {
+    let token = "token-l-thread";
+    let pm = manager();
+    let (runtime, hooks) = (tokio::runtime::Handle::current(), pm.clone());
+    let builder = fixture_plugin("l-thread", "ok").arg(token);
+    let starter = std::thread::spawn(move || runtime.block_on(builder.spawn(&hooks)));
+    let plugin = starter.join().unwrap().unwrap();
+    // The thread that asked for the start is gone.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(processes_with(token), 1);
+    assert_eq!(plugin.exit_status(), None);
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    host.add(plugin.clone()).unwrap();
+    host.start().await.unwrap();
+    let out = pm
+        .call_json("greet", serde_json::json!("Ada"))
+        .await
+        .unwrap();
+    assert_eq!(
+        out.get("l-thread").unwrap().value(),
+        Some(&serde_json::json!("Hello, Ada"))
+    );
+    assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
+    assert_eq!(processes_with(token), 0);
+}

@@ -5,6 +5,8 @@
 
 mod support;
 
+#[cfg(feature = "security")]
+mod audit;
 mod calls;
 #[cfg(feature = "discovery")]
 mod discovered;
@@ -12,5 +14,8 @@ mod handshake;
 mod host_calls;
 mod launched;
 mod lifecycle;
+mod pool;
 mod restart;
 mod rust_sdk;
+#[cfg(feature = "schema")]
+mod schema;

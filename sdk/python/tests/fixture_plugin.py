@@ -174,6 +174,7 @@ def host_info(args):
         "version": plugin.host.version,
         "hooks": sorted(plugin.host.hooks),
         "modes": sorted({h.mode for h in plugin.host.hooks.values()}),
+        "schemas": {n: [h.args_schema, h.result_schema] for n, h in plugin.host.hooks.items()},
     }
 
 

@@ -17,7 +17,7 @@ class Handshake(PluginTestCase):
     def test_initialize_answers_identity_protocol_and_hooks_with_their_options(self):
         host = self.start()
         result = host.result(host.initialize())
-        self.assertEqual(result["protocol_version"], "1.0")
+        self.assertEqual(result["protocol_version"], hookwire_plugin.PROTOCOL_VERSION)
         self.assertEqual(result["plugin"], {"name": "fixture", "version": "0.4.2"})
         hooks = {h["name"]: h for h in result["hooks"]}
         self.assertEqual(hooks["echo"], {"name": "echo"})
@@ -29,17 +29,17 @@ class Handshake(PluginTestCase):
 
     def test_a_compatible_newer_minor_version_is_accepted(self):
         host = self.start()
-        self.assertEqual(host.result(host.initialize(version="1.7"))["protocol_version"], "1.0")
+        self.assertEqual(host.result(host.initialize(version="1.7"))["protocol_version"], "1.1")
 
     def test_an_incompatible_major_version_is_refused_with_32003(self):
         host = self.start()
         for version in ("2.0", "0.9", "one"):
             error = host.error(host.initialize(version=version))
             self.assertEqual(error["code"], -32003, version)
-            self.assertIn("speaks hookwire protocol 1.0, the host speaks " + version, error["message"])
-            self.assertEqual(error["data"], {"supported": "1.0"})
+            self.assertIn("speaks hookwire protocol 1.1, the host speaks " + version, error["message"])
+            self.assertEqual(error["data"], {"supported": "1.1"})
         # A refused handshake leaves the plugin waiting for a good one.
-        self.assertEqual(host.result(host.initialize())["protocol_version"], "1.0")
+        self.assertEqual(host.result(host.initialize())["protocol_version"], "1.1")
 
     def test_config_and_offered_hooks_reach_the_plugin(self):
         host = self.started(config={"greeting": "Bonjour", "nested": {"n": 1}})
@@ -49,6 +49,22 @@ class Handshake(PluginTestCase):
         self.assertEqual(info["version"], "0.3.1")
         self.assertIn("echo", info["hooks"])
         self.assertEqual(info["modes"], ["collect_all"])
+
+    def test_the_json_schemas_of_offered_hooks_reach_the_plugin(self):
+        login = {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": "Login",
+            "type": "object",
+            "properties": {"user": {"type": "string"}},
+            "required": ["user"],
+        }
+        hooks = [
+            {"name": "host_info", "mode": "collect_all", "args_schema": login, "result_schema": {"type": "boolean"}},
+            "echo",
+        ]
+        host = self.started(hooks=hooks)
+        info = host.result(host.call("host_info"))["value"]
+        self.assertEqual(info["schemas"], {"host_info": [login, {"type": "boolean"}], "echo": [None, None]})
 
     def test_hooks_the_host_does_not_offer_are_declared_and_warned_about_on_stderr(self):
         host = self.start()
@@ -291,8 +307,12 @@ class CallsToTheHost(PluginTestCase):
     def test_a_host_call_waits_no_longer_than_the_served_calls_deadline(self):
         host = self.started()
         started = time.monotonic()
-        rid = host.call("nest", {"hook": "echo", "args": 1}, deadline_ms=100)
+        tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        rid = host.call("nest", {"hook": "echo", "args": 1}, deadline_ms=100, traceparent=tp)
         request = host.recv()
+        # Protocol 1.1: the host/call carries what is left of the deadline, and the trace.
+        self.assertTrue(0 <= request["params"]["deadline_ms"] <= 100, request)
+        self.assertEqual(request["params"]["traceparent"], tp)
         self.assertEqual(host.recv()["params"], {"id": request["id"]})
         self.assertIn("HostCallTimeout", host.error(rid)["message"])
         self.assertLess(time.monotonic() - started, 2)

@@ -1,0 +1,582 @@
+//! A process plugin's processes: one, or several behind one plugin (`instances`). Each call
+//! goes to the instance with the fewest calls in flight. Each instance is watched: a crashed
+//! one is started again after the restart policy's backoff while the others serve, and at the
+//! start limit (crashes of all instances counted together) the plugin fails — its other
+//! processes are stopped and its host is told, through the [`HostLink`] its context gave.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+use super::builder::ProcessPluginBuilder;
+use super::child::{self, Process};
+use super::error::ProcessError;
+use super::protocol::HookImplDecl;
+use super::restart::CrashHistory;
+use crate::error::BoxError;
+use crate::hookimpl::HookReturn;
+use crate::limits::Quote;
+use crate::manager::{HookManager, WeakManager};
+use crate::plugin::{Health, HostLink, PluginEvent};
+
+/// What serves one instance now.
+enum Current {
+    /// No process yet (built, not initialised).
+    Idle,
+    /// The host stopped it; `init` starts another.
+    Stopped(Arc<Process>),
+    /// A process serves.
+    Running(Arc<Process>),
+    /// The last process crashed; another starts after a backoff.
+    Restarting { last: Arc<Process>, why: String },
+    /// The plugin crashed too often: it stays stopped until its host restarts it.
+    Failed { last: Arc<Process>, reason: String },
+}
+
+impl Current {
+    fn process(&self) -> Option<&Arc<Process>> {
+        match self {
+            Current::Idle => None,
+            Current::Running(p)
+            | Current::Stopped(p)
+            | Current::Restarting { last: p, .. }
+            | Current::Failed { last: p, .. } => Some(p),
+        }
+    }
+}
+
+/// One instance: what serves it, and how many calls it has in flight.
+struct Slot {
+    current: Mutex<Current>,
+    busy: AtomicUsize,
+}
+
+/// Gives back an instance's place in the count of calls in flight.
+struct Busy<'a>(&'a AtomicUsize);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What a process answered in the handshake: its version and hooks.
+type Answer = (String, Vec<HookImplDecl>);
+
+/// A process plugin across its instances and their restarts.
+pub(super) struct Supervised {
+    pub(super) name: Arc<str>,
+    /// What the first process answered: every later one must answer the same, since the
+    /// impls were registered from it.
+    pub(super) answered: OnceLock<Answer>,
+    pub(super) builder: ProcessPluginBuilder,
+    /// The host's hooks, once a process was started for it.
+    manager: OnceLock<WeakManager>,
+    /// The configuration sent in `initialize` (the builder's, with the host's over it).
+    config: Mutex<Value>,
+    slots: Box<[Slot]>,
+    /// The crashes of every instance, against the restart policy's start limit.
+    crashes: Mutex<CrashHistory>,
+    /// One task per instance, watching it (from `start` to `stop`).
+    monitors: Mutex<Vec<JoinHandle<()>>>,
+    /// Where crashes, restarts and the failure at the start limit are told (set by `init`).
+    link: Mutex<Option<HostLink>>,
+    /// Where the search for the least busy instance starts (ties are taken in turn).
+    turn: AtomicUsize,
+}
+
+impl Drop for Supervised {
+    fn drop(&mut self) {
+        for task in lock(&self.monitors).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Supervised {
+    pub(super) fn new(builder: ProcessPluginBuilder) -> Self {
+        Supervised {
+            name: builder.name.as_str().into(),
+            answered: OnceLock::new(),
+            manager: OnceLock::new(),
+            config: Mutex::new(builder.config.clone()),
+            slots: (0..builder.instances)
+                .map(|_| Slot {
+                    current: Mutex::new(Current::Idle),
+                    busy: AtomicUsize::new(0),
+                })
+                .collect(),
+            crashes: Mutex::new(CrashHistory::default()),
+            monitors: Mutex::new(Vec::new()),
+            link: Mutex::new(None),
+            turn: AtomicUsize::new(0),
+            builder,
+        }
+    }
+
+    pub(super) fn instances(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Where crashes, restarts and failures are told from now on.
+    pub(super) fn set_link(&self, link: HostLink) {
+        *lock(&self.link) = Some(link);
+    }
+
+    fn announce(&self, event: PluginEvent) {
+        let link = lock(&self.link).clone();
+        if let Some(link) = link {
+            link.announce(event);
+        }
+    }
+
+    /// The process serving each instance now (`None` where none does).
+    pub(super) fn running(&self) -> Vec<Option<Arc<Process>>> {
+        self.slots
+            .iter()
+            .map(|s| match &*lock(&s.current) {
+                Current::Running(p) => Some(p.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Each instance's current (or last) process, for those that had one.
+    pub(super) fn lasts(&self) -> Vec<Arc<Process>> {
+        self.slots
+            .iter()
+            .filter_map(|s| lock(&s.current).process().cloned())
+            .collect()
+    }
+
+    /// Why an instance in `current` takes no call.
+    fn unavailable(&self, current: &Current) -> ProcessError {
+        match current {
+            Current::Restarting { why, .. } => ProcessError::Restarting {
+                plugin: self.name.to_string(),
+                why: why.clone(),
+            },
+            Current::Failed { reason, .. } => ProcessError::Failed {
+                plugin: self.name.to_string(),
+                reason: reason.clone(),
+            },
+            Current::Idle | Current::Stopped(_) | Current::Running(_) => ProcessError::Lifecycle {
+                plugin: self.name.to_string(),
+                step: "hook/call",
+                detail: "it is not started; its host starts it".to_owned(),
+            },
+        }
+    }
+
+    /// The instance with the fewest calls in flight (counted as one more from now on), or
+    /// why none serves (the first instance's reason). Two calls picking at the same moment
+    /// may pick the same instance: the count is a guide, not a lock.
+    fn pick(&self) -> Result<(Busy<'_>, Arc<Process>), ProcessError> {
+        let n = self.slots.len();
+        let from = if n > 1 {
+            self.turn.fetch_add(1, Ordering::Relaxed) % n
+        } else {
+            0
+        };
+        let mut best: Option<(usize, usize, Arc<Process>)> = None;
+        let mut why = None;
+        for k in 0..n {
+            let i = (from + k) % n;
+            let slot = &self.slots[i];
+            match &*lock(&slot.current) {
+                Current::Running(p) => {
+                    let busy = slot.busy.load(Ordering::Relaxed);
+                    if best.as_ref().is_none_or(|(_, b, _)| busy < *b) {
+                        best = Some((i, busy, p.clone()));
+                    }
+                }
+                other => {
+                    if why.as_ref().is_none_or(|(j, _)| i < *j) {
+                        why = Some((i, self.unavailable(other)));
+                    }
+                }
+            }
+        }
+        match (best, why) {
+            (Some((i, _, process)), _) => {
+                let busy = &self.slots[i].busy;
+                busy.fetch_add(1, Ordering::Relaxed);
+                Ok((Busy(busy), process))
+            }
+            (None, Some((_, e))) => Err(e),
+            (None, None) => unreachable!("a plugin has at least one instance"),
+        }
+    }
+
+    /// One call, on the least busy instance.
+    pub(super) async fn call(
+        &self,
+        hook: &str,
+        args: &Value,
+        timeout: Option<Duration>,
+    ) -> HookReturn<Value> {
+        let (_busy, process) = self.pick().map_err(|e| Box::new(e) as BoxError)?;
+        process.call(hook, args, timeout).await
+    }
+
+    /// Whether every instance has a process serving.
+    pub(super) fn all_running(&self) -> bool {
+        self.running().iter().all(Option::is_some)
+    }
+
+    /// Starts every instance and shakes hands with each, sending `config`, offering the
+    /// JSON hooks of `hooks`; the answers must agree with each other and with what the
+    /// plugin's impls were registered from. The crash count starts again.
+    ///
+    /// # Errors
+    /// The first instance's failure to start, [`ProcessError::InstancesDisagree`], or what
+    /// [`accept`](Self::accept) refuses. Every process started is killed then.
+    pub(super) async fn launch_all(
+        &self,
+        hooks: &HookManager,
+        config: Value,
+    ) -> Result<(), ProcessError> {
+        *lock(&self.config) = config.clone();
+        let _ = self.manager.set(hooks.downgrade());
+        let launched = join_all(
+            self.slots
+                .iter()
+                .map(|_| child::launch(&self.builder, hooks, &config)),
+        )
+        .await;
+        let processes = launched.into_iter().collect::<Result<Vec<_>, _>>()?;
+        let first = answer(&processes[0]);
+        for (i, p) in processes.iter().enumerate().skip(1) {
+            if let Some(diff) = difference(&first, &answer(p)) {
+                return Err(ProcessError::InstancesDisagree {
+                    plugin: self.name.to_string(),
+                    detail: format!("instance {i} answered {diff} (instance 0's)"),
+                });
+            }
+        }
+        for p in &processes {
+            self.accept(p)?;
+        }
+        *lock(&self.crashes) = CrashHistory::default();
+        for (slot, p) in self.slots.iter().zip(processes) {
+            *lock(&slot.current) = Current::Running(Arc::new(p));
+        }
+        Ok(())
+    }
+
+    /// Sends `start` to every instance, then watches each for crashes.
+    ///
+    /// # Errors
+    /// The first instance's failure to answer `start`.
+    pub(super) async fn start_all(self: &Arc<Self>) -> Result<(), ProcessError> {
+        let running: Vec<Arc<Process>> = self
+            .running()
+            .into_iter()
+            .map(|p| p.ok_or_else(|| self.unavailable(&Current::Idle)))
+            .collect::<Result<_, _>>()?;
+        for started in join_all(running.iter().map(|p| p.start())).await {
+            started?;
+        }
+        let mut monitors = lock(&self.monitors);
+        for task in monitors.drain(..) {
+            task.abort();
+        }
+        for (i, p) in running.into_iter().enumerate() {
+            monitors.push(tokio::spawn(monitor(Arc::downgrade(self), i, p)));
+        }
+        Ok(())
+    }
+
+    /// Stops watching, then stops every instance (`shutdown`, `exit`, then by force after
+    /// the grace period), all at once.
+    ///
+    /// # Errors
+    /// The first instance's stop error.
+    pub(super) async fn stop_all(&self) -> Result<(), ProcessError> {
+        for task in lock(&self.monitors).drain(..) {
+            task.abort();
+        }
+        let processes: Vec<Arc<Process>> = self
+            .slots
+            .iter()
+            .filter_map(|s| {
+                let mut current = lock(&s.current);
+                let p = current.process().cloned()?;
+                *current = Current::Stopped(p.clone());
+                Some(p)
+            })
+            .collect();
+        for stopped in join_all(processes.iter().map(|p| p.stop())).await {
+            stopped?;
+        }
+        Ok(())
+    }
+
+    /// Each instance's health, asked at once; for one instance its own. For several: healthy
+    /// when all are, unhealthy when none is healthy or degraded, else degraded, naming the
+    /// instances that are not healthy (`instance 1: restarting: ...`).
+    pub(super) async fn health(&self) -> Health {
+        let states: Vec<Result<Arc<Process>, ProcessError>> = self
+            .slots
+            .iter()
+            .map(|s| match &*lock(&s.current) {
+                Current::Running(p) => Ok(p.clone()),
+                other => Err(self.unavailable(other)),
+            })
+            .collect();
+        let checks = join_all(states.iter().map(|s| async move {
+            match s {
+                Ok(p) => p.health().await,
+                Err(e) => Health::Unhealthy(e.to_string()),
+            }
+        }))
+        .await;
+        if checks.len() == 1 {
+            return checks.into_iter().next().unwrap_or(Health::Healthy);
+        }
+        let mut problems = Vec::new();
+        let mut unhealthy = 0;
+        for (i, h) in checks.iter().enumerate() {
+            match h {
+                Health::Healthy => {}
+                Health::Degraded(m) => problems.push(format!("instance {i}: {m}")),
+                Health::Unhealthy(m) => {
+                    unhealthy += 1;
+                    problems.push(format!("instance {i}: {m}"));
+                }
+            }
+        }
+        match () {
+            () if problems.is_empty() => Health::Healthy,
+            () if unhealthy == checks.len() => Health::Unhealthy(problems.join("; ")),
+            () => Health::Degraded(problems.join("; ")),
+        }
+    }
+
+    /// Checks a new process's answer against what the plugin's impls were registered from:
+    /// the declared hooks (exactly those), else the first process's answer (the same hooks
+    /// and version), which the first process sets.
+    fn accept(&self, process: &Process) -> Result<(), ProcessError> {
+        if let Some(declared) = &self.builder.declared {
+            let theirs: HashSet<&str> = process.hooks.iter().map(|h| h.name.as_str()).collect();
+            let ours: HashSet<&str> = declared.iter().map(String::as_str).collect();
+            let mut missing: Vec<&str> = ours.difference(&theirs).copied().collect();
+            let mut extra: Vec<&str> = theirs.difference(&ours).copied().collect();
+            if !missing.is_empty() || !extra.is_empty() {
+                missing.sort_unstable();
+                extra.sort_unstable();
+                let mut parts = Vec::new();
+                if !missing.is_empty() {
+                    parts.push(format!("the process does not implement {}", list(&missing)));
+                }
+                if !extra.is_empty() {
+                    parts.push(format!("the manifest does not list {}", list(&extra)));
+                }
+                return Err(ProcessError::HooksMismatch {
+                    plugin: self.name.to_string(),
+                    detail: parts.join("; "),
+                });
+            }
+        }
+        let answered = answer(process);
+        let first = self.answered.get_or_init(|| answered.clone());
+        if self.builder.declared.is_none() {
+            if let Some(diff) = difference(first, &answered) {
+                return Err(ProcessError::Lifecycle {
+                    plugin: self.name.to_string(),
+                    step: "restart",
+                    detail: format!("after its restart it answered {diff} (its first process's); replace the plugin through its host to take them"),
+                });
+            }
+        }
+        if let Some(v) = &self.builder.version {
+            if *v != process.version {
+                tracing::warn!(target: "hookwire::external", plugin = %self.name, manifest = %v, process = %process.version, "the process answers another version than its manifest's");
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a new process in place of a crashed one: the same hooks, then `start`.
+    async fn relaunch(&self) -> Result<Arc<Process>, ProcessError> {
+        let Some(manager) = self.manager.get().and_then(WeakManager::upgrade) else {
+            return Err(ProcessError::Lifecycle {
+                plugin: self.name.to_string(),
+                step: "restart",
+                detail: "the host is gone".to_owned(),
+            });
+        };
+        let config = lock(&self.config).clone();
+        let process = child::launch(&self.builder, &manager, &config).await?;
+        self.accept(&process)?;
+        process.start().await?;
+        Ok(Arc::new(process))
+    }
+
+    /// Whether `process` serves instance `i` (not stopped or failed on purpose since).
+    fn is_current(&self, i: usize, process: &Arc<Process>) -> bool {
+        matches!(&*lock(&self.slots[i].current), Current::Running(p) if Arc::ptr_eq(p, process))
+    }
+
+    /// The plugin reached its start limit: every instance is failed, the processes still
+    /// running are stopped, and the host is told (it fails the plugin and unregisters its
+    /// impls).
+    async fn fail(&self, reason: String) {
+        tracing::error!(target: "hookwire::external", plugin = %self.name, "{reason}");
+        let mut running = Vec::new();
+        for slot in self.slots.iter() {
+            let mut current = lock(&slot.current);
+            if let Current::Running(p) = &*current {
+                running.push(p.clone());
+            }
+            if let Some(last) = current.process().cloned() {
+                *current = Current::Failed {
+                    last,
+                    reason: reason.clone(),
+                };
+            }
+        }
+        join_all(running.iter().map(|p| p.stop())).await;
+        let link = lock(&self.link).clone();
+        if let Some(link) = link {
+            link.fail(reason);
+        }
+    }
+}
+
+/// A process's handshake answer.
+fn answer(process: &Process) -> Answer {
+    (process.version.clone(), process.hooks.clone())
+}
+
+/// How `other` differs from `first` (`version `1.3.0` instead of `1.2.0`; no hook `items``),
+/// or `None` when they are the same.
+fn difference(first: &Answer, other: &Answer) -> Option<String> {
+    let mut parts = Vec::new();
+    if first.0 != other.0 {
+        parts.push(format!(
+            "version `{}` instead of `{}`",
+            Quote(&other.0),
+            Quote(&first.0)
+        ));
+    }
+    let missing: Vec<&str> = first
+        .1
+        .iter()
+        .filter(|h| !other.1.iter().any(|o| o.name == h.name))
+        .map(|h| h.name.as_str())
+        .collect();
+    let extra: Vec<&str> = other
+        .1
+        .iter()
+        .filter(|h| !first.1.iter().any(|f| f.name == h.name))
+        .map(|h| h.name.as_str())
+        .collect();
+    let changed: Vec<&str> = other
+        .1
+        .iter()
+        .filter(|h| first.1.iter().any(|f| f.name == h.name && f != *h))
+        .map(|h| h.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        parts.push(format!("no hook {}", list(&missing)));
+    }
+    if !extra.is_empty() {
+        parts.push(format!("the extra hook {}", list(&extra)));
+    }
+    if !changed.is_empty() {
+        parts.push(format!("other options for hook {}", list(&changed)));
+    }
+    (!parts.is_empty()).then(|| parts.join(", "))
+}
+
+/// `` `a`, `b` ``.
+fn list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|h| format!("`{}`", Quote(h)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Watches instance `i`'s process; when it ends on its own, tells the host (`Crashed`) and
+/// starts another after the policy's backoff (`Restarted`), or fails the plugin at its start
+/// limit. Holds the plugin only weakly, so that dropping the plugin ends it (and kills the
+/// process).
+async fn monitor(plugin: Weak<Supervised>, i: usize, mut process: Arc<Process>) {
+    loop {
+        let mut exit = process.exit.clone();
+        let _ = exit.wait_for(Option::is_some).await;
+        let mut why = {
+            let Some(sup) = plugin.upgrade() else { return };
+            if !sup.is_current(i, &process) {
+                return; // stopped or failed on purpose
+            }
+            process.gone().await.to_string()
+        };
+        loop {
+            let Some(sup) = plugin.upgrade() else { return };
+            sup.announce(PluginEvent::Crashed {
+                plugin: sup.name.to_string(),
+                instance: i,
+                detail: why.clone(),
+            });
+            let decision = {
+                let mut crashes = lock(&sup.crashes);
+                crashes
+                    .record(tokio::time::Instant::now(), &sup.builder.restart)
+                    .map(|delay| (delay, crashes.count()))
+            };
+            let (delay, attempt) = match decision {
+                Ok(next) => next,
+                Err(limit) => {
+                    sup.fail(format!(
+                        "{limit}; it stays stopped until its host restarts it (last: {why})"
+                    ))
+                    .await;
+                    return;
+                }
+            };
+            tracing::warn!(target: "hookwire::external", plugin = %sup.name, instance = i, delay_ms = delay.as_millis() as u64, "{why}; restarting it");
+            {
+                let mut current = lock(&sup.slots[i].current);
+                let Some(last) = current.process().cloned() else {
+                    return;
+                };
+                *current = Current::Restarting {
+                    last,
+                    why: why.clone(),
+                };
+            }
+            drop(sup);
+            tokio::time::sleep(delay).await;
+            let Some(sup) = plugin.upgrade() else { return };
+            match sup.relaunch().await {
+                Ok(new) => {
+                    tracing::info!(target: "hookwire::external", plugin = %sup.name, instance = i, attempt, "restarted");
+                    *lock(&sup.slots[i].current) = Current::Running(new.clone());
+                    sup.announce(PluginEvent::Restarted {
+                        plugin: sup.name.to_string(),
+                        instance: i,
+                        attempt,
+                    });
+                    process = new;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(target: "hookwire::external", plugin = %sup.name, instance = i, error = %e, "restart failed");
+                    why = format!("it could not be started again: {e}");
+                }
+            }
+        }
+    }
+}

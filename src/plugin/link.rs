@@ -1,0 +1,66 @@
+//! [`HostLink`]: how a plugin that watches something of its own (a process plugin's
+//! supervisor, on its own task) tells its host what happened — an event for the host's
+//! subscribers, or that the plugin failed and stays stopped.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+
+use super::cell::{Cell, Host};
+use super::events::PluginEvent;
+use super::lifecycle::PluginState;
+
+/// A plugin's link to the host that started it, for this life of the plugin (its cell): it
+/// holds both weakly, so a plugin removed, replaced or whose host is gone does nothing
+/// through it. Crate-internal: got from [`PluginContext::host_link`](super::PluginContext).
+#[derive(Clone)]
+#[cfg_attr(not(feature = "process"), allow(dead_code))]
+pub(crate) struct HostLink {
+    host: Weak<Host>,
+    cell: Weak<Cell>,
+}
+
+#[cfg_attr(not(feature = "process"), allow(dead_code))]
+impl HostLink {
+    pub(crate) fn new(host: Weak<Host>, cell: Weak<Cell>) -> Self {
+        HostLink { host, cell }
+    }
+
+    /// Whether this life of the plugin still serves under its name in its host.
+    fn current(&self) -> Option<(Arc<Host>, Arc<Cell>)> {
+        let (host, cell) = (self.host.upgrade()?, self.cell.upgrade()?);
+        let serving = host
+            .registry()
+            .cells
+            .get(&cell.name)
+            .is_some_and(|c| Arc::ptr_eq(c, &cell));
+        serving.then_some((host, cell))
+    }
+
+    /// Sends `event` to the host's subscribers (as the host sends its own: only while this
+    /// instance is the plugin, see [`PluginEvent`]).
+    pub(crate) fn announce(&self, event: PluginEvent) {
+        let Some((host, cell)) = self.current() else {
+            return;
+        };
+        if host.events.receiver_count() > 0 && cell.announce.load(Ordering::Acquire) {
+            let _ = host.events.send(event);
+        }
+    }
+
+    /// The plugin failed on its own, after it started (a process plugin at its start limit):
+    /// the host marks it `Failed` with `reason` (a `StateChanged` event), unregisters its
+    /// impls, cancels its context and forgets it as started, so its `stop` is not called.
+    /// Returns whether it did (not for a plugin that is not `Started` any more: stopping,
+    /// stopped, or replaced).
+    pub(crate) fn fail(&self, reason: String) -> bool {
+        let Some((host, cell)) = self.current() else {
+            return false;
+        };
+        if cell.run().state != PluginState::Started {
+            return false;
+        }
+        host.fail(&cell, reason);
+        host.registry().started.retain(|c| !Arc::ptr_eq(c, &cell));
+        true
+    }
+}

@@ -1,0 +1,61 @@
+//! A process plugin's crash and restart in the audit log (feature `security`): one record
+//! each, read back from the file.
+
+use std::time::Duration;
+
+use hookwire::external::RestartPolicy;
+use hookwire::security::{AuditLog, AuditOutcome, AuditRecord};
+use hookwire::PluginHost;
+use serde_json::json;
+
+use crate::support::{eventually, fixture_plugin, manager};
+
+#[tokio::test]
+async fn a_crash_and_its_restart_are_one_audit_record_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let log = AuditLog::open(&path).unwrap();
+    let pm = manager();
+    let p = fixture_plugin("a-audit", "ok")
+        .restart(
+            RestartPolicy::default().backoff(Duration::from_millis(50), Duration::from_millis(50)),
+        )
+        .spawn(&pm)
+        .await
+        .unwrap();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    let task = log.attach(&host);
+    host.add(p.clone()).unwrap();
+    host.start().await.unwrap();
+    pm.call_json("greet", json!("crash")).await.unwrap();
+    eventually("the restart", || {
+        p.is_serving() && p.exit_status().is_none()
+    })
+    .await;
+    assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
+    drop((host, pm, p));
+    task.await.unwrap();
+
+    let records: Vec<AuditRecord> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &AuditRecord| r.plugin == "a-audit")
+        .collect();
+    let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["load", "crash", "restart", "unload"],
+        "{records:#?}"
+    );
+    let crash = &records[1];
+    assert_eq!(crash.outcome, AuditOutcome::Error);
+    assert_eq!(crash.version.as_deref(), Some("1.2.0"));
+    assert_eq!(
+        crash.detail,
+        "instance 0: plugin `a-audit` exited with status 3; its last stderr lines: offered: auth,greet,items | config: {} | about to crash | last words"
+    );
+    let restart = &records[2];
+    assert_eq!(restart.outcome, AuditOutcome::Ok);
+    assert_eq!(restart.detail, "instance 0 started again (attempt 1)");
+}

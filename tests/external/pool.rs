@@ -1,0 +1,189 @@
+//! Pooling: several processes behind one plugin (`instances`), each call on the least busy;
+//! a crashed instance fails only its own calls and is restarted while the others serve.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use hookwire::external::{ProcessError, RestartPolicy};
+use hookwire::plugin::{Health, PluginEvent};
+use hookwire::PluginHost;
+use serde_json::{json, Value};
+
+use crate::support::{eventually, failure_of, fixture_plugin, manager, processes_with};
+
+/// The pid a `pid_after:<ms>` call answered.
+fn pid_of(out: &hookwire::HookOutcome<Value>, plugin: &str) -> u32 {
+    let v = out.get(plugin).and_then(|o| o.value()).cloned();
+    let pid = v.as_ref().and_then(Value::as_u64);
+    u32::try_from(pid.unwrap_or_else(|| panic!("no pid from `{plugin}`: {out:?}"))).unwrap()
+}
+
+#[tokio::test]
+async fn calls_in_flight_together_go_to_different_instances() {
+    let token = "token-p-spread";
+    let pm = manager();
+    let p = fixture_plugin("p-spread", "ok")
+        .arg(token)
+        .instances(3)
+        .spawn(&pm)
+        .await
+        .unwrap();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    host.add(p.clone()).unwrap();
+    host.start().await.unwrap();
+    assert_eq!(p.instances(), 3);
+    assert_eq!(processes_with(token), 3);
+    let pids: BTreeSet<u32> = p.pids().into_iter().collect();
+    assert_eq!(pids.len(), 3);
+
+    // Three slow calls in flight at once: each on an instance of its own.
+    let slow = || pm.call_json("greet", json!("pid_after:600"));
+    let (a, b, c) = tokio::join!(slow(), slow(), slow());
+    let answered: BTreeSet<u32> = [a, b, c]
+        .iter()
+        .map(|o| pid_of(o.as_ref().unwrap(), "p-spread"))
+        .collect();
+    assert_eq!(answered, pids);
+    // Every instance is asked for its health (the fixture says "degraded: cache cold").
+    assert_eq!(
+        host.health().await,
+        vec![(
+            "p-spread".to_owned(),
+            Health::Degraded(
+                "instance 0: cache cold; instance 1: cache cold; instance 2: cache cold".to_owned()
+            )
+        )]
+    );
+
+    let report = host.shutdown(Duration::from_secs(5)).await;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(processes_with(token), 0);
+}
+
+#[tokio::test]
+async fn a_crashed_instance_fails_only_its_call_and_comes_back_while_the_others_serve() {
+    let token = "token-p-crash";
+    let pm = manager();
+    let p = fixture_plugin("p-crash", "ok")
+        .arg(token)
+        .instances(3)
+        .restart(
+            RestartPolicy::default().backoff(Duration::from_millis(50), Duration::from_millis(50)),
+        )
+        .spawn(&pm)
+        .await
+        .unwrap();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    let mut events = host.events();
+    host.add(p.clone()).unwrap();
+    host.start().await.unwrap();
+    let before: BTreeSet<u32> = p.pids().into_iter().collect();
+
+    // Two slow calls hold two instances; the crash goes to the third, the least busy.
+    let slow = || pm.call_json("greet", json!("pid_after:1000"));
+    let (a, b, crashed) = tokio::join!(slow(), slow(), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        pm.call_json("greet", json!("crash")).await
+    });
+    let survivors: BTreeSet<u32> = [a, b]
+        .iter()
+        .map(|o| pid_of(o.as_ref().unwrap(), "p-crash"))
+        .collect();
+    assert_eq!(survivors.len(), 2, "the slow calls ran on two instances");
+    assert!(survivors.is_subset(&before));
+    let failure = failure_of(&crashed.unwrap(), "p-crash");
+    assert!(
+        failure.contains("plugin `p-crash` exited with status 3; its last stderr lines: "),
+        "{failure}"
+    );
+
+    // The crashed instance comes back with a new process; the others kept theirs.
+    eventually("the crashed instance to come back", || p.pids().len() == 3).await;
+    let after: BTreeSet<u32> = p.pids().into_iter().collect();
+    assert_eq!(after.len(), 3);
+    assert!(survivors.is_subset(&after));
+    assert_eq!(
+        after.difference(&before).count(),
+        1,
+        "{before:?} -> {after:?}"
+    );
+    assert_eq!(processes_with(token), 3);
+    let slow = || pm.call_json("greet", json!("pid_after:600"));
+    let (a, b, c) = tokio::join!(slow(), slow(), slow());
+    let answered: BTreeSet<u32> = [a, b, c]
+        .iter()
+        .map(|o| pid_of(o.as_ref().unwrap(), "p-crash"))
+        .collect();
+    assert_eq!(answered, after);
+
+    // One crash and one restart, of the same instance.
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        match e {
+            PluginEvent::Crashed { instance, .. } => seen.push(("crashed", instance, 0)),
+            PluginEvent::Restarted {
+                instance, attempt, ..
+            } => seen.push(("restarted", instance, attempt)),
+            _ => {}
+        }
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!((seen[0].0, seen[1].0), ("crashed", "restarted"));
+    assert_eq!(seen[0].1, seen[1].1);
+    assert_eq!(seen[1].2, 1);
+
+    let report = host.shutdown(Duration::from_secs(5)).await;
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(processes_with(token), 0);
+}
+
+#[tokio::test]
+async fn instances_that_answer_the_handshake_differently_are_refused_naming_the_difference() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("token-p-disagree");
+    let pm = manager();
+    let err = fixture_plugin("p-disagree", "marker")
+        .arg(&marker)
+        .instances(2)
+        .spawn(&pm)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProcessError::InstancesDisagree { .. }),
+        "{err:?}"
+    );
+    // Whichever instance made the marker first answered 1.2.0 with three hooks.
+    let head = "plugin `p-disagree` runs instances that answer the handshake differently: instance 1 answered ";
+    let tail = " (instance 0's); every instance must run the same program, version and hooks";
+    let msg = err.to_string();
+    assert!(
+        msg == format!("{head}version `1.3.0` instead of `1.2.0`, no hook `auth`{tail}")
+            || msg
+                == format!("{head}version `1.2.0` instead of `1.3.0`, the extra hook `auth`{tail}"),
+        "{msg}"
+    );
+    eventually("both processes to end", || {
+        processes_with(&marker.display().to_string()) == 0
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn stop_stops_every_instance_gracefully_then_by_force() {
+    let token = "token-p-stop";
+    let pm = manager();
+    let p = fixture_plugin("p-stop", "ignore_shutdown")
+        .arg(token)
+        .instances(2)
+        .grace(Duration::from_millis(200))
+        .spawn(&pm)
+        .await
+        .unwrap();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    host.add(p.clone()).unwrap();
+    host.start().await.unwrap();
+    assert_eq!(processes_with(token), 2);
+    host.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(processes_with(token), 0);
+    assert!(!p.is_serving());
+}
