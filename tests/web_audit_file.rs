@@ -1,0 +1,62 @@
+//! With the security feature's audit log attached, the actions an authorised admin request
+//! takes reach the audit file. A binary of its own: `web_audit` captures `tracing` events
+//! with a scoped subscriber, which a test without one running beside it can make it miss.
+
+use axum::http::request::Parts;
+use hookwire::security::{AuditLog, AuditOutcome, AuditRecord};
+use hookwire::web::{admin_router, AdminAction};
+
+#[allow(dead_code)] // this binary uses a few of the fixtures
+#[path = "web/fixture.rs"]
+mod fixture;
+
+use fixture::{host_with, Server, TestPlugin};
+
+fn check(parts: &Parts, _: &AdminAction) -> bool {
+    parts
+        .headers
+        .get("authorization")
+        .is_some_and(|v| v == "Bearer op")
+}
+
+/// With the security feature's audit log attached, the actions an authorised admin request
+/// takes reach the audit file: the host announces its own `disable`/`enable` as `Admin` events.
+#[tokio::test]
+async fn admin_actions_reach_the_audit_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let audit = AuditLog::open(&path).unwrap();
+    let host = host_with([TestPlugin::new("greeter")]).await;
+    let task = audit.attach(&host);
+    let server = Server::start(admin_router(host.clone(), check)).await;
+    let http = reqwest::Client::new();
+    for verb in ["disable", "enable"] {
+        let answer = http
+            .post(server.url(&format!("/admin/plugins/greeter/{verb}")))
+            .header("authorization", "Bearer op")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{verb}");
+    }
+    drop(server);
+    drop(host);
+    task.await.unwrap();
+    let records: Vec<AuditRecord> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let got: Vec<(&str, &str, AuditOutcome)> = records
+        .iter()
+        .map(|r| (r.plugin.as_str(), r.action.as_str(), r.outcome))
+        .collect();
+    assert!(
+        got.contains(&("greeter", "disable", AuditOutcome::Requested)),
+        "{got:?}"
+    );
+    assert!(
+        got.contains(&("greeter", "enable", AuditOutcome::Requested)),
+        "{got:?}"
+    );
+}
