@@ -114,12 +114,12 @@ async fn a_manifest_rewritten_to_ask_for_an_ungranted_permission_is_refused_on_r
     })
     .await;
     let folder = root.path().join("greeter");
-    assert!(
-        error.contains(&format!(
-            "plugin `greeter` is refused: it declares permission `auth`, which its trust level `trusted` (from folder `{}`) may not be granted",
+    assert_eq!(
+        error,
+        format!(
+            "plugin `greeter` is refused: it declares permission `auth`, which its trust level `trusted` (from folder `{}`) may not be granted; grant it in the policy (`grants = {{ trusted = [\"auth\"] }}`) or remove it from the plugin's permissions",
             folder.display()
-        )),
-        "{error}"
+        )
     );
     assert_eq!(
         greeting(&host).await,
