@@ -4,10 +4,12 @@
 //! folders; the copy test runs a real `sh`.
 //!
 //! One test binary of several modules: add a new test file of this area as a module here. The
-//! linked plugins submitted in `discovery` are seen by every `discover` in this binary.
+//! linked plugins submitted in `discovery` and `linked` are seen by every `discover` in this
+//! binary.
 
 mod copy;
 mod discovery;
+mod linked;
 mod pins;
 mod signatures;
 
