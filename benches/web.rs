@@ -14,12 +14,12 @@
 //!
 //! Variants:
 //! - `plain`: hello-world axum app (`GET /hello` → `"hello"`), no hookwire;
-//! - `with layer`: the same app behind PART A's request-hooks layer with 3 cheap plugins —
-//!   see [`app_with_layer`], to be completed when the layer is merged;
 //! - `plugin route`: the same handler served as a plugin's route through a `PluginRouter`
 //!   (`/plugins/hello/hello`: the arc-swap load and the router clone per request);
 //! - `swap under load`: `plugin route` while another task rebuilds and swaps the plugin
 //!   routes back to back; every request must succeed (failed requests: 0).
+//!
+//! The request hooks layer's cost is measured by `benches/web_layer.rs` (BENCHMARKS.md (o)).
 
 use std::future::IntoFuture;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -49,15 +49,6 @@ fn hello_router() -> Router {
 /// The hello-world app without hookwire.
 fn plain_app() -> Router {
     hello_router()
-}
-
-/// MERGE (PART A): the hello-world app behind the request-hooks layer (`web/layer.rs`) with 3
-/// cheap plugins on the host's before/after hooks (e.g. a token check answering `Continue`,
-/// a request id header, a timing header), so that `main` measures it next to `plain`. The
-/// issue's target: its CPU time per request ≤ 1.25× `plain`'s. Returns `None` until then;
-/// `main` prints the row as "not measured".
-fn app_with_layer(_host: &PluginHost) -> Option<Router> {
-    None
 }
 
 /// A plugin serving `GET /hello` under `/plugins/hello`.
@@ -194,18 +185,6 @@ fn main() {
         println!("CPU time per request (process: server + client), {CONCURRENCY} connections");
         let base = load(plain, "/hello", b"hello", requests).await;
         row("plain", &base, None);
-        match app_with_layer(&host) {
-            Some(app) => {
-                let addr = serve(app).await;
-                load(addr, "/hello", b"hello", requests / 10).await;
-                row(
-                    "with layer",
-                    &load(addr, "/hello", b"hello", requests).await,
-                    Some(&base),
-                );
-            }
-            None => println!("with layer       not measured (PART A's layer: see app_with_layer)"),
-        }
         let routed_load = load(routed, "/plugins/hello/hello", b"hello", requests).await;
         row("plugin route", &routed_load, Some(&base));
 

@@ -12,7 +12,7 @@ use crate::common::{client, spawn, Running};
 #[allow(dead_code)]
 mod web_app;
 
-use web_app::{build, DemoConfig};
+use web_app::{build, DemoConfig, OnShutdown, OnStartup};
 
 const TOKEN: &str = "Bearer demo-token";
 
@@ -169,4 +169,91 @@ async fn demo_stops_its_plugins_in_reverse_start_order() {
         ["token-auth", "request-ids", "rate-limit", "greeter"]
     );
     assert!(host.plugins().is_empty());
+}
+
+/// README.md's "Web services" `curl` sequence, in order, against the demo as `main` runs it
+/// (`DemoConfig::default()`: 5 requests per 10 s), asserting what the README shows.
+#[tokio::test]
+async fn the_readme_curl_sequence() {
+    let (host, routes, router) = build(&DemoConfig::default());
+    let server = Server::new(host, router)
+        .on_startup::<OnStartup>(())
+        .on_shutdown::<OnShutdown>(())
+        .plugin_routes(routes);
+    let app = spawn(server).await;
+    let http = client();
+    let hello = app.url("/plugins/greeter/hello");
+
+    // curl -i .../plugins/greeter/hello  → 401 Unauthorized
+    let res = http.get(&hello).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers()["www-authenticate"], "Bearer");
+    assert_eq!(res.headers()["x-request-id"], "1");
+
+    // curl -i -H 'Authorization: Bearer demo-token' .../plugins/greeter/hello
+    //   → 200 OK, x-request-id: 2, server-timing: app;dur=0.090, "Hello, ada!"
+    let res = http
+        .get(&hello)
+        .header("authorization", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-request-id"], "2");
+    let timing = res.headers()["server-timing"].to_str().unwrap().to_owned();
+    let millis = timing.strip_prefix("app;dur=").expect(&timing);
+    assert_eq!(
+        millis.split_once('.').map(|(_, d)| d.len()),
+        Some(3),
+        "{timing}"
+    );
+    assert!(millis.parse::<f64>().unwrap() >= 0.0, "{timing}");
+    assert_eq!(res.text().await.unwrap(), "Hello, ada!\n");
+
+    // curl -i -H 'x-request-id: trace-42' -H 'Authorization: Bearer demo-token' .../
+    //   → the client's request id is kept
+    let res = http
+        .get(app.url("/"))
+        .header("x-request-id", "trace-42")
+        .header("authorization", TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-request-id"], "trace-42");
+    assert_eq!(res.text().await.unwrap(), "hookwire web demo\n");
+
+    // for i in 1 2 3; do curl ... .../; done  → 200, 200, then 429 (the 6th request in
+    // 10 s; Retry-After says when)
+    let mut codes = Vec::new();
+    let mut last = None;
+    for _ in 0..3 {
+        let res = http
+            .get(app.url("/"))
+            .header("authorization", TOKEN)
+            .send()
+            .await
+            .unwrap();
+        codes.push(res.status().as_u16());
+        last = Some(res);
+    }
+    assert_eq!(codes, [200, 200, 429]);
+    let refused = last.unwrap();
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&retry), "Retry-After: {retry}");
+    assert_eq!(
+        refused.text().await.unwrap(),
+        "more than 5 requests in 10s\n"
+    );
+
+    // Stopping it: `stopped 4: token-auth, request-ids, rate-limit, greeter`.
+    let stopped = app.stop().await.unwrap();
+    assert_eq!(
+        stopped.to_string(),
+        "stopped 4: token-auth, request-ids, rate-limit, greeter"
+    );
 }

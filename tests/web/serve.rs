@@ -6,10 +6,12 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::Router;
+use futures::FutureExt;
 use hookwire::web::{ServeError, Server};
 use hookwire::{async_trait, BoxError, HookReturn, Plugin, PluginContext, PluginHost, PluginMeta};
 use hookwire::{RegisterError, Registrar};
 use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::common::{client, spawn, Shutdown, Startup};
@@ -91,6 +93,7 @@ async fn shutdown_waits_for_the_request_in_flight_then_runs_hooks_and_stops_plug
             let (entered_tx, released, log) =
                 (entered_tx.clone(), released.clone(), handler_log.clone());
             async move {
+                note(&log, "request entered");
                 entered_tx.send(()).await.unwrap();
                 let rx = released.lock().await.take().unwrap();
                 rx.await.unwrap();
@@ -103,6 +106,7 @@ async fn shutdown_waits_for_the_request_in_flight_then_runs_hooks_and_stops_plug
         .on_startup::<Startup>(())
         .on_shutdown::<Shutdown>(());
     let app = spawn(server).await;
+    // Sent right after spawning: it waits in the listener's queue until the start-up hooks ran.
     let request = tokio::spawn(client().get(app.url("/slow")).send());
     entered.recv().await.unwrap();
 
@@ -111,11 +115,10 @@ async fn shutdown_waits_for_the_request_in_flight_then_runs_hooks_and_stops_plug
     // The server waits for the request: nothing of the shutdown has run yet.
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!app.task.is_finished());
-    assert!(!log
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|l| l.starts_with("shutdown")));
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["startup api", "startup store", "request entered"]
+    );
 
     release.send(()).unwrap();
     let res = request.await.unwrap().unwrap();
@@ -130,6 +133,7 @@ async fn shutdown_waits_for_the_request_in_flight_then_runs_hooks_and_stops_plug
         [
             "startup api",
             "startup store",
+            "request entered",
             "request done",
             "shutdown hook api",
             "shutdown hook store",
@@ -137,6 +141,67 @@ async fn shutdown_waits_for_the_request_in_flight_then_runs_hooks_and_stops_plug
             "stop store",
         ]
     );
+}
+
+#[tokio::test]
+async fn a_request_waiting_during_the_start_up_hook_is_handled_after_it() {
+    let log: Log = Arc::default();
+    let (hook_entered_tx, hook_entered) = oneshot::channel::<()>();
+    let (open, opened) = oneshot::channel::<()>();
+    let gate = Arc::new(Mutex::new(Some((hook_entered_tx, opened))));
+    let host = PluginHost::new();
+    let hook_log = log.clone();
+    host.hooks()
+        .register("warm-up", move |r| {
+            r.hook_fn::<Startup>(move |_| {
+                let (gate, log) = (gate.clone(), hook_log.clone());
+                async move {
+                    note(&log, "startup entered");
+                    let (entered, opened) = gate.lock().unwrap().take().unwrap();
+                    entered.send(()).unwrap();
+                    opened.await.unwrap();
+                    note(&log, "startup done");
+                    Ok(None)
+                }
+                .boxed()
+            })
+            .add()
+        })
+        .unwrap();
+    let handler_log = log.clone();
+    let router = Router::new().route(
+        "/",
+        get(move || {
+            let log = handler_log.clone();
+            async move {
+                note(&log, "request entered");
+                "served"
+            }
+        }),
+    );
+    let app = spawn(Server::new(host, router).on_startup::<Startup>(())).await;
+    hook_entered.await.unwrap();
+    // While the start-up hook runs, a client connects and sends its whole request (the
+    // listener is bound, so the connection waits in its queue).
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(*log.lock().unwrap(), ["startup entered"]);
+    open.send(()).unwrap();
+
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.ends_with("\r\n\r\nserved"), "{response}");
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["startup entered", "startup done", "request entered"]
+    );
+    app.stop().await.unwrap();
 }
 
 #[tokio::test]
