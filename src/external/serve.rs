@@ -13,9 +13,9 @@ use tokio::sync::Notify;
 
 use super::peer::{Handler, Peer, PeerError, DEFAULT_MAX_MESSAGE_BYTES};
 use super::protocol::{
-    codes, compatible, HealthStatus, HookAnswer, HookCallParams, HookImplDecl, HostCallResult,
-    InitializeParams, InitializeResult, LogLevel, PluginIdentity, RpcError, PLUGIN_ENV,
-    PROTOCOL_VERSION, RUN_BY_HAND,
+    codes, compatible, HealthStatus, HookAnswer, HookCallParams, HookImplDecl, HostCallParams,
+    HostCallResult, InitializeParams, InitializeResult, LogLevel, PluginIdentity, RpcError,
+    PLUGIN_ENV, PROTOCOL_VERSION, RUN_BY_HAND,
 };
 use crate::hookimpl::HookReturn;
 use crate::limits::Quote;
@@ -164,6 +164,10 @@ pub struct PluginCall {
     peer: Peer,
     depth: u32,
     config: Arc<Value>,
+    /// The served call's `deadline_ms`, and when it arrived.
+    deadline: Option<(Duration, tokio::time::Instant)>,
+    /// The served call's trace context.
+    traceparent: Option<String>,
 }
 
 impl PluginCall {
@@ -179,6 +183,10 @@ impl PluginCall {
 
     /// Calls hook `hook` through the host (`host/call`), one level deeper than this call.
     ///
+    /// The call carries what is left of this call's deadline as its `deadline_ms` (none when
+    /// this call has none) and this call's `traceparent` (protocol 1.1): the host calls the
+    /// hook within that time, in the same trace.
+    ///
     /// # Errors
     /// [`PeerError::Remote`] when the host refuses (`-32004` when nested too deep, `-32002`
     /// for a hook it does not have), [`PeerError::Closed`] when the host is gone.
@@ -186,13 +194,17 @@ impl PluginCall {
     /// # Cancel safety
     /// Dropping the future sends `$/cancelRequest` to the host.
     pub async fn host_call(&self, hook: &str, args: Value) -> Result<HostCallResult, PeerError> {
-        let v = self
-            .peer
-            .request(
-                "host/call",
-                serde_json::json!({ "hook": hook, "args": args, "depth": self.depth + 1 }),
-            )
-            .await?;
+        let params = HostCallParams {
+            hook: hook.to_owned(),
+            args,
+            depth: self.depth + 1,
+            deadline_ms: self.deadline.map(|(limit, received)| {
+                let left = limit.saturating_sub(received.elapsed());
+                left.as_millis().try_into().unwrap_or(u64::MAX)
+            }),
+            traceparent: self.traceparent.clone(),
+        };
+        let v = self.peer.request_serialized("host/call", &params).await?;
         serde_json::from_value(v).map_err(|e| {
             PeerError::Remote(RpcError::new(
                 codes::INTERNAL_ERROR,
@@ -263,12 +275,14 @@ impl Handler for PluginSide {
                         ),
                     )));
                 };
+                let deadline = p.deadline_ms.map(Duration::from_millis);
                 let call = PluginCall {
                     peer,
                     depth: p.depth,
                     config: self.config.get().cloned().unwrap_or_default(),
+                    deadline: deadline.map(|d| (d, tokio::time::Instant::now())),
+                    traceparent: p.traceparent,
                 };
-                let deadline = p.deadline_ms.map(Duration::from_millis);
                 Box::pin(async move {
                     let answer = match deadline {
                         None => f(p.args, call).await,
@@ -550,6 +564,61 @@ mod tests {
         );
         p.notify("exit", Value::Null);
         serving.await.unwrap();
+    }
+
+    /// A host that records the params of each `host/call` and answers it with no answers.
+    struct Recorder(Arc<std::sync::Mutex<Vec<Value>>>);
+    impl Handler for Recorder {
+        fn request(
+            &self,
+            _: Peer,
+            method: String,
+            params: Value,
+        ) -> BoxFuture<'static, Result<Value, RpcError>> {
+            assert_eq!(method, "host/call");
+            self.0.lock().unwrap().push(params);
+            Box::pin(std::future::ready(Ok(json!({"answers":[],"failures":[]}))))
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_call_carries_the_time_left_and_the_trace_context_of_the_served_call() {
+        crate::hookspec! {
+            #[name = "relay"]
+            pub struct Relay(u64) -> Value;
+        }
+        let (host_io, plugin_io) = tokio::io::duplex(1 << 16);
+        let (pr, pw) = tokio::io::split(plugin_io);
+        // Works `ms` milliseconds, then calls `greet` back through the host.
+        let server = PluginServer::new("r", "1.0.0").hook::<Relay, _, _>(|ms, call| async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            let answer = call.host_call("greet", json!("Bo")).await?;
+            Ok(Some(serde_json::to_value(answer)?))
+        });
+        let _serving = tokio::spawn(serve(server, pr, pw));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (hr, hw) = tokio::io::split(host_io);
+        let host = Peer::connect("plugin", hr, hw, Recorder(seen.clone()), 1 << 20);
+        let p = host.peer();
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        p.request(
+            "hook/call",
+            json!({"hook":"relay","args":250,"depth":1,"deadline_ms":1000,"traceparent":tp}),
+        )
+        .await
+        .unwrap();
+        // Without a deadline nor a trace context, the `host/call` carries neither.
+        p.request("hook/call", json!({"hook":"relay","args":250,"depth":0}))
+            .await
+            .unwrap();
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                json!({"hook":"greet","args":"Bo","depth":2,"deadline_ms":750,"traceparent":tp}),
+                json!({"hook":"greet","args":"Bo","depth":1}),
+            ]
+        );
     }
 
     #[tokio::test(start_paused = true)]

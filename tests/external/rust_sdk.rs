@@ -5,12 +5,12 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use hookwire::external::{ProcessPlugin, RestartPolicy};
+use hookwire::external::{with_traceparent, ProcessPlugin, RestartPolicy};
 use hookwire::spec::SpecInfo;
 use hookwire::{HookManager, ImplOutcome, PluginHost};
 use serde_json::json;
 
-use crate::support::{failure_of, logs};
+use crate::support::{failure_of, fixture_plugin, logs};
 
 /// The plugin's executable, built now into this test's target directory with this test's
 /// hookwire features (so that cargo reuses the build), once per test binary.
@@ -140,6 +140,57 @@ async fn a_rust_sdk_plugin_calls_back_into_the_host_and_serves_the_nested_call()
             "failures": [],
         }))
     );
+}
+
+/// Protocol 1.1: a `host/call` made while serving a call carries what is left of the served
+/// call's deadline and its trace context; the host passes both on to the `hook/call`s made
+/// inside (seen here by the Python fixture's `greet`, which answers what it received).
+#[tokio::test]
+async fn a_rust_sdk_host_call_passes_on_the_deadline_and_trace_context_of_the_served_call() {
+    // The fixture's hooks (`greet`, `auth`, `items`) and the Rust plugin's `relay`.
+    let pm = crate::support::manager();
+    pm.add_dynamic_spec(SpecInfo::json("relay")).unwrap();
+    // The fixture's `greet` declares a 5 s limit; the Rust plugin's calls get 2 s.
+    let meta = fixture_plugin("py-meta", "ok").spawn(&pm).await.unwrap();
+    let rust = ProcessPlugin::builder("rust-greeter", plugin_exe())
+        .restart(RestartPolicy::never())
+        .call_timeout(Duration::from_secs(2))
+        .grace(Duration::from_millis(500))
+        .spawn(&pm)
+        .await
+        .unwrap();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    host.add(meta).unwrap();
+    host.add(rust).unwrap();
+    host.start().await.unwrap();
+    let received = |out: &hookwire::HookOutcome<serde_json::Value>| {
+        let relayed = out.get("rust-greeter").unwrap().value().unwrap();
+        assert_eq!(relayed["failures"], json!([]), "{relayed}");
+        let answers = relayed["answers"].as_array().unwrap();
+        assert_eq!(answers.len(), 2, "{relayed}");
+        assert_eq!(
+            answers[1],
+            json!({"plugin": "rust-greeter", "value": "Hello from Rust, meta"})
+        );
+        assert_eq!(answers[0]["plugin"], "py-meta");
+        answers[0]["value"].clone()
+    };
+
+    let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let out = with_traceparent(tp, pm.call_json("relay", json!("meta")))
+        .await
+        .unwrap();
+    let inner = received(&out);
+    let deadline = inner["deadline_ms"].as_u64().unwrap();
+    assert!(deadline > 0 && deadline <= 2000, "{inner}");
+    assert_eq!(inner["depth"], 1);
+    assert_eq!(inner["traceparent"], tp);
+
+    // Without a trace context, none is passed on.
+    let out = pm.call_json("relay", json!("meta")).await.unwrap();
+    let inner = received(&out);
+    assert!(inner["deadline_ms"].as_u64().unwrap() <= 2000, "{inner}");
+    assert_eq!(inner["traceparent"], serde_json::Value::Null);
 }
 
 #[tokio::test]
