@@ -8,7 +8,7 @@
 //! A bounded tokio load generator: `CONCURRENCY` HTTP/1.1 keep-alive connections (hyper's
 //! client), each sending its share of the requests one after the other, every answer read to
 //! the end and checked (200 and the expected body). Server and client run in one process on
-//! one runtime, so the figure is the **process's CPU time** (`getrusage(RUSAGE_SELF)`, user +
+//! one runtime, so the figure is the **process's CPU time** (`clock_gettime(CLOCK_PROCESS_CPUTIME_ID)`, user +
 //! system) per request, client included: the client's share is the same in every variant, so
 //! the variants compare by their difference and ratio.
 //!
@@ -64,16 +64,10 @@ impl Plugin for Hello {
     }
 }
 
-/// Process CPU time (user + system) so far.
+/// Process CPU time (user + system, every thread) so far: `CLOCK_PROCESS_CPUTIME_ID`.
 fn cpu_time() -> Duration {
-    // SAFETY: `getrusage` writes into the zeroed struct it is given, nothing else.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
 /// Serves `app` on 127.0.0.1:0; its address.
