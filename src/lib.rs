@@ -1,4 +1,9 @@
-#![doc = include_str!("../README.md")]
+// The README is the crate's front page. Its links to the guide point at `docs/guide.md` on a
+// source host; here the first definitions win (CommonMark) and send them to `crate::guide`.
+#![doc = concat!(
+    "[guide]: crate::guide\n[guide-pluggy]: crate::guide#12-coming-from-pluggy\n\n",
+    include_str!("../README.md")
+)]
 #![warn(missing_docs, missing_debug_implementations)]
 // docs.rs (`[package.metadata.docs.rs]`) builds with every feature and `--cfg docsrs`: each
 // item gated by a feature then says which one it needs.
@@ -111,7 +116,9 @@ pub mod __private {
 /// Re-exported so closures can box their futures: `async move { .. }.boxed()`.
 pub use futures::FutureExt;
 
-// The user guide (`docs/guide.md`): every code block in it runs as a doc-test.
-#[cfg(doctest)]
-#[doc = include_str!("../docs/guide.md")]
-pub struct GuideDoctests;
+/// The user guide (`docs/guide.md`), rendered with the API docs; every code block in it
+/// runs as a doc-test. Only in the docs: it holds no code.
+#[cfg(any(doc, doctest))]
+pub mod guide {
+    #![doc = include_str!("../docs/guide.md")]
+}
