@@ -394,3 +394,27 @@ async fn an_edited_lazy_setting_applies_to_the_new_instance() {
     assert_eq!(info(&host), (true, PluginState::Started));
     assert_eq!(greetings(&host).await, ["w2: lazy again"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_saved_with_the_same_content_reloads_nothing_and_a_later_edit_still_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = manifest("w2", "hello", "");
+    write(dir.path(), "w2", &text);
+    write(dir.path(), "w3", &manifest("w3", "hi", ""));
+    let (host, _watcher, mut events) = watched(dir.path()).await;
+
+    // Saved again unchanged (a new modification time, the same bytes), and a neighbour
+    // touched: the scanner hands out the same parsed manifests, so nothing reloads.
+    write(dir.path(), "w2", &text);
+    write(dir.path(), "w3", &manifest("w3", "hi", ""));
+    let reloads: Vec<_> = quiet(&mut events)
+        .await
+        .into_iter()
+        .filter(|e| replaced(e).is_some() || matches!(e, PluginEvent::ReloadFailed { .. }))
+        .collect();
+    assert!(reloads.is_empty(), "nothing changed, yet {reloads:?}");
+
+    write(dir.path(), "w2", &manifest("w2", "changed", ""));
+    assert_eq!(next(&mut events, replaced).await, "w2");
+    assert_eq!(greetings(&host).await, ["w2: changed", "w3: hi"]);
+}

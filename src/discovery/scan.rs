@@ -224,8 +224,9 @@ pub struct ScanStats {
     pub parsed: usize,
     /// Manifests reused from the cache without being parsed.
     pub reused: usize,
-    /// Manifests read to compare their content hash (modification time too recent to
-    /// trust), whether re-parsed or reused.
+    /// Manifests read again to compare their content with the cached one (their status
+    /// changed, or their modification time was too recent to trust), whether re-parsed or
+    /// reused: the same content is not parsed again.
     pub hashed: usize,
 }
 
@@ -469,37 +470,36 @@ fn load(
         }
     };
     let trusted = stamp.trusted(now);
-    let same = match old {
+    let old = match old {
         Some(c) if c.stamp == Some(stamp) && c.trusted => {
             stats.reused += 1;
             return c;
         }
-        Some(c) if c.stamp == Some(stamp) => Ok(c),
-        other => Err(path(other)),
+        other => other,
     };
-    let path = match &same {
-        Ok(c) => &c.path,
-        Err(path) => path,
+    let path = match &old {
+        Some(c) => c.path.clone(),
+        None => folder.manifest_path(name),
     };
-    let bytes = match read_manifest(path) {
+    let bytes = match read_manifest(&path) {
         Ok(bytes) => bytes,
-        Err(e) => return Cached::failed(same.map_or_else(|p| p, |c| c.path), e),
+        Err(e) => return Cached::failed(path, e),
     };
     let mut hasher = DefaultHasher::new();
     hasher.write(&bytes);
     let hash = hasher.finish();
-    let path = match same {
-        Ok(mut c) => {
-            stats.hashed += 1;
-            if c.hash == hash {
-                stats.reused += 1;
-                c.trusted = trusted;
-                return c;
-            }
-            c.path
+    // A new status (a touch, a copy that kept the content) or a time too recent to trust:
+    // the content decides. The same content keeps the parsed manifest (the same `Arc`,
+    // which is how the watcher tells an unchanged manifest without reading it).
+    if let Some(mut c) = old {
+        stats.hashed += 1;
+        if c.stamp.is_some() && c.hash == hash {
+            stats.reused += 1;
+            c.stamp = Some(stamp);
+            c.trusted = trusted;
+            return c;
         }
-        Err(path) => path,
-    };
+    }
     stats.parsed += 1;
     let manifest = PluginManifest::from_bytes(&bytes, &path).map(Arc::new);
     Cached {

@@ -9,7 +9,10 @@ use notify::RecursiveMode;
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 use tokio::sync::mpsc;
 
-use super::{apply_manifest, linked, DiscoveryError, DiscoveryOptions, PluginKind, ScannedPlugin};
+use super::{
+    apply_manifest, linked, DiscoveryError, DiscoveryOptions, PluginKind, PluginManifest,
+    ScannedPlugin,
+};
 use crate::plugin::PluginError;
 use crate::PluginHost;
 
@@ -42,9 +45,29 @@ impl Drop for Watcher {
     }
 }
 
-/// What the watcher knows of one manifest: its bytes when last applied (followed by those of
-/// its signature when a signature policy is set).
-type Seen = BTreeMap<String, Option<Vec<u8>>>;
+/// What the watcher knows of one manifest when it last applied it: what the host's
+/// [`Scanner`](super::Scanner) made of it — the parsed manifest, which the scanner hands out
+/// again (the same `Arc`) while the file's content is unchanged, so an unchanged manifest is
+/// not read again, or the error — and, with a signature policy, its signature file's bytes.
+#[derive(Debug, Clone)]
+struct Version {
+    manifest: Result<Arc<PluginManifest>, String>,
+    signature: Option<Vec<u8>>,
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        let same = match (&self.manifest, &other.manifest) {
+            (Ok(a), Ok(b)) => Arc::ptr_eq(a, b),
+            (Err(a), Err(b)) => a == b,
+            _ => false,
+        };
+        same && self.signature == other.signature
+    }
+}
+
+/// Per plugin name.
+type Seen = BTreeMap<String, Version>;
 
 impl PluginHost {
     /// Watches `options`' plugin folders and reloads plugins when their manifests change,
@@ -57,7 +80,8 @@ impl PluginHost {
     /// ([`DiscoveryOptions::debounce`], default [`DEFAULT_DEBOUNCE`]): a burst of events
     /// gives one batch, and a batch reloads each plugin at most once. For each batch the
     /// folders are scanned again with the host's [`Scanner`](super::Scanner) and, for each
-    /// plugin whose `plugin.toml` bytes changed:
+    /// plugin whose `plugin.toml` content changed (the scanner tells without reading a
+    /// manifest whose file status is unchanged):
     ///
     /// - **changed**, valid, `kind = "linked"`, conditions met: a fresh instance from the
     ///   plugin's [`LinkedPlugin`](super::LinkedPlugin) constructor, with the new manifest's
@@ -143,26 +167,25 @@ impl PluginHost {
         })
     }
 
-    /// Scans the folders: each manifest by name, with its bytes (`None`: unreadable).
+    /// Scans the folders: each manifest by name, with what the watcher compares.
     fn scan_seen(&self, options: &DiscoveryOptions) -> (Seen, BTreeMap<String, ScannedPlugin>) {
         let scan = self.scan_folders(options);
         let mut seen = Seen::new();
         let mut found = BTreeMap::new();
         for p in scan.plugins {
             #[allow(unused_mut)]
-            let mut bytes = std::fs::read(&p.path).ok();
+            let mut version = Version {
+                manifest: p.manifest.clone().map_err(|e| e.to_string()),
+                signature: None,
+            };
             // With a signature policy, a new signature alone is a change too (re-signing a
             // manifest whose reload was refused applies it).
             #[cfg(feature = "security")]
-            if let (Some(bytes), Some(_)) = (&mut bytes, &options.signatures) {
-                if let Ok(sig) =
-                    std::fs::read(p.path.with_file_name(crate::security::SIGNATURE_FILE))
-                {
-                    bytes.push(0);
-                    bytes.extend(sig);
-                }
+            if options.signatures.is_some() {
+                version.signature =
+                    std::fs::read(p.path.with_file_name(crate::security::SIGNATURE_FILE)).ok();
             }
-            seen.insert(p.name.clone(), bytes);
+            seen.insert(p.name.clone(), version);
             found.insert(p.name.clone(), p);
         }
         (seen, found)
@@ -204,8 +227,8 @@ impl PluginHost {
                 progress |= !matches!(applied, Applied::Retry);
                 match applied {
                     Applied::Done => match after {
-                        Some(bytes) => {
-                            seen.insert(name, bytes.clone());
+                        Some(version) => {
+                            seen.insert(name, version.clone());
                         }
                         None => {
                             seen.remove(&name);
@@ -213,8 +236,8 @@ impl PluginHost {
                     },
                     // The old version keeps running; the same bytes are not tried again.
                     Applied::Failed => {
-                        if let Some(bytes) = after {
-                            seen.insert(name, bytes.clone());
+                        if let Some(version) = after {
+                            seen.insert(name, version.clone());
                         }
                     }
                     Applied::Retry => {

@@ -28,6 +28,15 @@ fn set_time(path: &Path, at: SystemTime) {
     file.set_modified(at).unwrap();
 }
 
+/// The parsed manifest of `name` in `scan`.
+fn manifest_of(
+    scan: &hookwire::discovery::Scan,
+    name: &str,
+) -> std::sync::Arc<hookwire::discovery::PluginManifest> {
+    let p = scan.plugins.iter().find(|p| p.name == name).unwrap();
+    p.manifest.clone().unwrap()
+}
+
 fn description(scan: &hookwire::discovery::Scan, name: &str) -> String {
     let p = scan.plugins.iter().find(|p| p.name == name).unwrap();
     p.manifest
@@ -141,17 +150,33 @@ fn a_rescan_re_parses_only_added_touched_and_edited_manifests() {
         (0, 3, 0)
     );
 
-    // Touched (a new modification time): re-parsed.
+    // Touched (a new modification time, the same content): read and hashed, not re-parsed;
+    // the same parsed manifest (the same `Arc`) is handed out again.
+    let before = manifest_of(&warm, "b");
     age(&b, hour / 2);
     let touched = scanner.scan(&[root]);
-    assert_eq!((touched.stats.parsed, touched.stats.reused), (1, 2));
+    assert_eq!(
+        (
+            touched.stats.parsed,
+            touched.stats.reused,
+            touched.stats.hashed
+        ),
+        (0, 3, 1)
+    );
+    assert!(std::sync::Arc::ptr_eq(&before, &manifest_of(&touched, "b")));
 
-    // Edited: re-parsed, the new content seen.
+    // Touched again: the status is now the cached one, so nothing is read.
+    let again = scanner.scan(&[root]);
+    assert_eq!((again.stats.parsed, again.stats.hashed), (0, 0));
+
+    // Edited: re-parsed, the new content seen, in a new manifest.
+    let before = manifest_of(&again, "c");
     std::fs::write(&c, manifest("c", "c2, longer")).unwrap();
     age(&c, hour);
     let edited = scanner.scan(&[root]);
     assert_eq!((edited.stats.parsed, edited.stats.reused), (1, 2));
     assert_eq!(description(&edited, "c"), "c2, longer");
+    assert!(!std::sync::Arc::ptr_eq(&before, &manifest_of(&edited, "c")));
 
     // Added: only the new one parsed.
     let d = write(root, "d/plugin.toml", &manifest("d", "d1"));
