@@ -12,8 +12,11 @@
 //! file (links are followed: the status is the target's). A younger modification time is not
 //! trusted (file systems record times coarsely, so a second edit within the same tick keeps
 //! the time): such a file is read and its content hash compared, and re-parsed only if the
-//! content changed. Every other manifest (new, resized, re-timed, replaced) is read and
-//! parsed. [`ScanStats`] counts each case.
+//! content changed. So is a manifest already cached whose status changed (resized,
+//! re-timed, replaced): a save of the same content keeps the parsed manifest — the same
+//! `Arc`, which is how [`PluginHost::watch`](crate::PluginHost::watch) tells an unchanged
+//! manifest without reading it. A new manifest is read and parsed. [`ScanStats`] counts each
+//! case.
 //!
 //! # What a rescan re-lists
 //! A folder (of plugin folders) is listed again unless its own status — modification and
