@@ -185,7 +185,19 @@ impl PluginCall {
     ///
     /// The call carries what is left of this call's deadline as its `deadline_ms` (none when
     /// this call has none) and this call's `traceparent` (protocol 1.1): the host calls the
-    /// hook within that time, in the same trace.
+    /// hook within that time, in the same trace. To wait less, see
+    /// [`host_call_with_timeout`](Self::host_call_with_timeout).
+    ///
+    /// ```no_run
+    /// # use hookwire::external::PluginServer;
+    /// hookwire::hookspec! { #[name = "relay"] pub struct Relay(String) -> serde_json::Value; }
+    ///
+    /// let server = PluginServer::new("relay", "1.0.0").hook::<Relay, _, _>(|name, call| async move {
+    ///     // Every impl of `greet` in the host, this plugin's too.
+    ///     let outcome = call.host_call("greet", serde_json::json!(name)).await?;
+    ///     Ok(Some(serde_json::to_value(outcome.answers)?))
+    /// });
+    /// ```
     ///
     /// # Errors
     /// [`PeerError::Remote`] when the host refuses (`-32004` when nested too deep, `-32002`
@@ -194,17 +206,83 @@ impl PluginCall {
     /// # Cancel safety
     /// Dropping the future sends `$/cancelRequest` to the host.
     pub async fn host_call(&self, hook: &str, args: Value) -> Result<HostCallResult, PeerError> {
+        self.call_host(hook, args, None).await
+    }
+
+    /// [`host_call`](Self::host_call) that waits at most `timeout`, and never past this
+    /// call's deadline: the smaller of the two goes to the host as the call's `deadline_ms`
+    /// (the host calls the hook within it) and is how long the answer is waited for. On
+    /// expiry the request is cancelled at the host (`$/cancelRequest`) and the error is
+    /// [`PeerError::TimedOut`] (the Python SDK's `host.call(timeout=)` raises
+    /// `HostCallTimeout` then).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use hookwire::external::{PeerError, PluginServer};
+    /// hookwire::hookspec! { #[name = "lookup"] pub struct Lookup(String) -> String; }
+    ///
+    /// let server = PluginServer::new("cache", "1.0.0").hook::<Lookup, _, _>(|key, call| async move {
+    ///     // Ask the other plugins, but give up after 50 ms and answer nothing.
+    ///     match call
+    ///         .host_call_with_timeout("fetch", serde_json::json!(key), Duration::from_millis(50))
+    ///         .await
+    ///     {
+    ///         Ok(outcome) => Ok(outcome.answers.into_iter().find_map(|a| a.value.as_str().map(str::to_owned))),
+    ///         Err(PeerError::TimedOut { .. }) => Ok(None),
+    ///         Err(e) => Err(e.into()),
+    ///     }
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// As [`host_call`](Self::host_call), and [`PeerError::TimedOut`] (method `host/call`,
+    /// the time waited as its limit) when no answer came in time.
+    ///
+    /// # Cancel safety
+    /// As [`host_call`](Self::host_call): dropping the future sends `$/cancelRequest`.
+    pub async fn host_call_with_timeout(
+        &self,
+        hook: &str,
+        args: Value,
+        timeout: Duration,
+    ) -> Result<HostCallResult, PeerError> {
+        self.call_host(hook, args, Some(timeout)).await
+    }
+
+    /// One `host/call`, waited for at most `timeout` and this call's time left (only the
+    /// latter when `timeout` is `None`: the served call gives up at its deadline anyway).
+    async fn call_host(
+        &self,
+        hook: &str,
+        args: Value,
+        timeout: Option<Duration>,
+    ) -> Result<HostCallResult, PeerError> {
+        let left = self
+            .deadline
+            .map(|(limit, received)| limit.saturating_sub(received.elapsed()));
+        let limit = match (timeout, left) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let params = HostCallParams {
             hook: hook.to_owned(),
             args,
             depth: self.depth + 1,
-            deadline_ms: self.deadline.map(|(limit, received)| {
-                let left = limit.saturating_sub(received.elapsed());
-                left.as_millis().try_into().unwrap_or(u64::MAX)
-            }),
+            deadline_ms: limit.map(|l| l.as_millis().try_into().unwrap_or(u64::MAX)),
             traceparent: self.traceparent.clone(),
         };
-        let v = self.peer.request_serialized("host/call", &params).await?;
+        let request = self.peer.request_serialized("host/call", &params);
+        let v = match timeout.and(limit) {
+            None => request.await?,
+            Some(limit) => tokio::time::timeout(limit, request).await.map_err(|_| {
+                tracing::debug!(target: "hookwire::external", hook = %Quote(hook), limit_ms = limit.as_millis() as u64, "`host/call` timed out; cancelled");
+                PeerError::TimedOut {
+                    peer: self.peer.name().to_owned(),
+                    method: "host/call".to_owned(),
+                    limit,
+                }
+            })??,
+        };
         serde_json::from_value(v).map_err(|e| {
             PeerError::Remote(RpcError::new(
                 codes::INTERNAL_ERROR,
@@ -617,6 +695,117 @@ mod tests {
             [
                 json!({"hook":"greet","args":"Bo","depth":2,"deadline_ms":750,"traceparent":tp}),
                 json!({"hook":"greet","args":"Bo","depth":1}),
+            ]
+        );
+    }
+
+    /// A host that records each `host/call` and never answers it; a request given up (its
+    /// `$/cancelRequest`) is recorded too.
+    struct Silent {
+        seen: Arc<std::sync::Mutex<Vec<Value>>>,
+        cancelled: Arc<std::sync::Mutex<u32>>,
+    }
+    struct OnCancel(Arc<std::sync::Mutex<u32>>);
+    impl Drop for OnCancel {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() += 1;
+        }
+    }
+    impl Handler for Silent {
+        fn request(
+            &self,
+            _: Peer,
+            _: String,
+            params: Value,
+        ) -> BoxFuture<'static, Result<Value, RpcError>> {
+            self.seen.lock().unwrap().push(params);
+            let guard = OnCancel(self.cancelled.clone());
+            Box::pin(async move {
+                let _guard = guard;
+                std::future::pending().await
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_call_with_a_timeout_gives_up_at_the_smaller_limit_and_cancels_the_request() {
+        crate::hookspec! {
+            #[name = "ask"]
+            pub struct Ask((u64, u64)) -> String;
+        }
+        let (host_io, plugin_io) = tokio::io::duplex(1 << 16);
+        let (pr, pw) = tokio::io::split(plugin_io);
+        // Works `work` ms, then asks the host within `timeout` ms; answers how that ended.
+        let server =
+            PluginServer::new("a", "1.0.0").hook::<Ask, _, _>(|(work, timeout), call| async move {
+                tokio::time::sleep(Duration::from_millis(work)).await;
+                let asked = tokio::time::Instant::now();
+                let err = call
+                    .host_call_with_timeout("greet", json!("Bo"), Duration::from_millis(timeout))
+                    .await
+                    .unwrap_err();
+                assert!(matches!(err, PeerError::TimedOut { .. }), "{err:?}");
+                Ok(Some(format!(
+                    "{err}, after {} ms",
+                    asked.elapsed().as_millis()
+                )))
+            });
+        let _serving = tokio::spawn(serve(server, pr, pw));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let cancelled = Arc::new(std::sync::Mutex::new(0));
+        let (hr, hw) = tokio::io::split(host_io);
+        let host = Peer::connect(
+            "plugin",
+            hr,
+            hw,
+            Silent {
+                seen: seen.clone(),
+                cancelled: cancelled.clone(),
+            },
+            1 << 20,
+        );
+        let p = host.peer();
+        let cancels = |n: u32| {
+            let cancelled = cancelled.clone();
+            async move {
+                while *cancelled.lock().unwrap() < n {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        };
+        // No deadline on the served call: the timeout is the limit.
+        let answer = p
+            .request("hook/call", json!({"hook":"ask","args":[0, 100],"depth":0}))
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            json!({"kind":"value","value":"`host` did not answer `host/call` within 100ms, after 100 ms"})
+        );
+        tokio::time::timeout(Duration::from_secs(5), cancels(1))
+            .await
+            .expect("the host/call is cancelled at the host");
+        // The served call has 400 ms, of which 250 are left when it asks: less than 500.
+        let answer = p
+            .request(
+                "hook/call",
+                json!({"hook":"ask","args":[150, 500],"depth":2,"deadline_ms":400}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            json!({"kind":"value","value":"`host` did not answer `host/call` within 250ms, after 250 ms"})
+        );
+        tokio::time::timeout(Duration::from_secs(5), cancels(2))
+            .await
+            .expect("the host/call is cancelled at the host");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                json!({"hook":"greet","args":"Bo","depth":1,"deadline_ms":100}),
+                json!({"hook":"greet","args":"Bo","depth":3,"deadline_ms":250}),
             ]
         );
     }

@@ -219,3 +219,154 @@ fn a_rust_plugin_run_by_hand_says_so_and_exits_with_status_1() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// A host that records each `host/call` and never answers it; each request the plugin gives
+/// up (`$/cancelRequest`, which drops the request's future here) is counted.
+struct SilentHost {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    cancelled: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+struct CountDrop(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl hookwire::external::Handler for SilentHost {
+    fn request(
+        &self,
+        _peer: hookwire::external::Peer,
+        method: String,
+        params: serde_json::Value,
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<serde_json::Value, hookwire::external::protocol::RpcError>,
+    > {
+        assert_eq!(method, "host/call");
+        self.seen.lock().unwrap().push(params);
+        let guard = CountDrop(self.cancelled.clone());
+        Box::pin(async move {
+            let _guard = guard;
+            std::future::pending().await
+        })
+    }
+}
+
+/// `host_call_with_timeout` in a real Rust SDK process (its `relay` with `relay_timeout_ms`
+/// configured), against a host that never answers: the plugin sends the timeout as
+/// `deadline_ms`, gives up when it passes, cancels the request at the host and fails its call
+/// with the timeout.
+#[tokio::test]
+async fn a_rust_sdk_host_call_with_a_timeout_gives_up_and_cancels_the_request() {
+    use hookwire::external::{Peer, PeerError};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let mut child = tokio::process::Command::new(plugin_exe())
+        .env("HOOKWIRE_PLUGIN", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let cancelled = Arc::new(AtomicU32::new(0));
+    let host = SilentHost {
+        seen: seen.clone(),
+        cancelled: cancelled.clone(),
+    };
+    let conn = Peer::connect("rust-greeter", stdout, stdin, host, 1 << 20);
+    let p = conn.peer();
+    p.request(
+        "initialize",
+        json!({"protocol_version":"1.1","host":{"name":"t","version":"0"},
+               "plugin":{"name":"rust-greeter","config":{"relay_timeout_ms":150}},
+               "hooks":[{"name":"greet","mode":"collect_all"},{"name":"relay","mode":"collect_all"}],
+               "limits":{"max_message_bytes":1000000,"max_call_depth":8}}),
+    )
+    .await
+    .unwrap();
+    let asked = std::time::Instant::now();
+    let err = p
+        .request("hook/call", json!({"hook":"relay","args":"Bo","depth":0}))
+        .await
+        .unwrap_err();
+    let waited = asked.elapsed();
+    match err {
+        PeerError::Remote(e) => {
+            assert_eq!(e.code, -32001);
+            assert_eq!(e.message, "`host` did not answer `host/call` within 150ms");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(waited >= Duration::from_millis(150), "{waited:?}");
+    crate::support::eventually("the host/call to be cancelled", || {
+        cancelled.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        [json!({"hook":"greet","args":"Bo","depth":1,"deadline_ms":150})]
+    );
+    p.request("shutdown", serde_json::Value::Null)
+        .await
+        .unwrap();
+    p.notify("exit", serde_json::Value::Null);
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+/// Through a real host: the timeout is the `host/call`'s deadline when it is the smaller
+/// limit, else what is left of the served call's (seen by the Python fixture's `greet`, which
+/// answers what it received).
+#[tokio::test]
+async fn a_rust_sdk_host_call_with_a_timeout_sends_the_smaller_of_it_and_the_time_left() {
+    let pm = crate::support::manager();
+    pm.add_dynamic_spec(SpecInfo::json("relay")).unwrap();
+    let meta = fixture_plugin("py-meta-t", "ok").spawn(&pm).await.unwrap();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    host.add(meta).unwrap();
+    let deadline_seen = |out: &hookwire::HookOutcome<serde_json::Value>| {
+        let relayed = out.get("rust-greeter").unwrap().value().unwrap();
+        assert_eq!(relayed["failures"], json!([]), "{relayed}");
+        let answers = relayed["answers"].as_array().unwrap();
+        assert_eq!(answers[0]["plugin"], "py-meta-t", "{relayed}");
+        answers[0]["value"]["deadline_ms"].as_u64().unwrap()
+    };
+    // The timeout (3 s) is below the served call's limit (20 s).
+    let rust = ProcessPlugin::builder("rust-greeter", plugin_exe())
+        .restart(RestartPolicy::never())
+        .config(json!({"relay_timeout_ms": 3000}))
+        .call_timeout(Duration::from_secs(20))
+        .grace(Duration::from_millis(500))
+        .spawn(&pm)
+        .await
+        .unwrap();
+    host.add(rust).unwrap();
+    host.start().await.unwrap();
+    let out = pm.call_json("relay", json!("meta")).await.unwrap();
+    let deadline = deadline_seen(&out);
+    assert!(deadline > 2000 && deadline <= 3000, "{deadline}");
+    // The served call's limit (2 s) is below the timeout (30 s).
+    let rust = ProcessPlugin::builder("rust-greeter", plugin_exe())
+        .restart(RestartPolicy::never())
+        .config(json!({"relay_timeout_ms": 30000}))
+        .call_timeout(Duration::from_secs(2))
+        .grace(Duration::from_millis(500))
+        .build();
+    host.replace("rust-greeter", rust, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let out = pm.call_json("relay", json!("meta")).await.unwrap();
+    let deadline = deadline_seen(&out);
+    assert!(deadline > 1000 && deadline <= 2000, "{deadline}");
+    assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
+}
