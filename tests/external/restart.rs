@@ -252,7 +252,6 @@ async fn a_process_that_always_exits_after_its_handshake_fails_at_its_start_limi
     assert!(to_failed.contains(&seen[4]), "{seen:?}");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(processes_with(token), 0);
-    // The host brings it back like any failed plugin (and it crashes again: still reported).
     assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
 }
 
