@@ -77,6 +77,7 @@ mod builder;
 mod child;
 mod error;
 mod framing;
+mod host_call_error;
 mod host_side;
 mod launch;
 mod outbox;
@@ -90,6 +91,7 @@ pub use builder::ProcessPluginBuilder;
 #[cfg(all(feature = "discovery", feature = "security"))]
 pub(crate) use builder::{Prepare, StartGuard};
 pub use error::ProcessError;
+pub use host_call_error::HostCallError;
 pub use host_side::with_traceparent;
 pub use launch::{
     describe_exit, landlock_support, LandlockSupport, LaunchError, LaunchSpec, ResourceLimits,

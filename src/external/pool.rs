@@ -273,25 +273,46 @@ impl Supervised {
         Ok(())
     }
 
-    /// Sends `start` to every instance, then watches each for crashes.
+    /// Watches every instance for crashes, then sends each `start`.
+    ///
+    /// The watch begins first: a process that ended since its handshake, or ends before it
+    /// answers `start`, is a crash like one after its host marked the plugin `Started` — a
+    /// `Crashed` event, then a restart or, at the start limit, the plugin failed through its
+    /// [`HostLink`] (which fails a plugin still in its start, too). Such a crash is not this
+    /// start's error.
     ///
     /// # Errors
-    /// The first instance's failure to answer `start`.
+    /// The first instance's failure to answer `start` other than its process ending (a
+    /// refusal, the start timeout); the watch stops then, as if the start had not begun.
     pub(super) async fn start_all(self: &Arc<Self>) -> Result<(), ProcessError> {
         let running: Vec<Arc<Process>> = self
             .running()
             .into_iter()
             .map(|p| p.ok_or_else(|| self.unavailable(&Current::Idle)))
             .collect::<Result<_, _>>()?;
+        {
+            let mut monitors = lock(&self.monitors);
+            for task in monitors.drain(..) {
+                task.abort();
+            }
+            for (i, p) in running.iter().enumerate() {
+                monitors.push(tokio::spawn(monitor(Arc::downgrade(self), i, p.clone())));
+            }
+        }
         for started in join_all(running.iter().map(|p| p.start())).await {
-            started?;
-        }
-        let mut monitors = lock(&self.monitors);
-        for task in monitors.drain(..) {
-            task.abort();
-        }
-        for (i, p) in running.into_iter().enumerate() {
-            monitors.push(tokio::spawn(monitor(Arc::downgrade(self), i, p)));
+            match started {
+                Ok(()) => {}
+                // Its monitor reports it and restarts it (or fails the plugin).
+                Err(e) if e.is_exited() => {
+                    tracing::debug!(target: "hookwire::external", plugin = %self.name, error = %e, "the process ended before it answered `start`; handled as a crash");
+                }
+                Err(e) => {
+                    for task in lock(&self.monitors).drain(..) {
+                        task.abort();
+                    }
+                    return Err(e);
+                }
+            }
         }
         Ok(())
     }

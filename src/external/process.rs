@@ -27,7 +27,8 @@ use crate::plugin::{Health, Plugin, PluginContext, PluginMeta};
 /// [`Plugin`] like any other (add it to a [`PluginHost`](crate::PluginHost)), whose impls are
 /// the hooks it declared in the handshake, registered as JSON impls with its options.
 ///
-/// Once started by its host, a process that crashes is started again after a backoff
+/// Once its host starts it (from the moment `start` is sent: a process that exited since its
+/// handshake counts too), a process that crashes is started again after a backoff
 /// ([`RestartPolicy`]); calls made meanwhile go to the other instances, or fail at once
 /// ([`ProcessError::Restarting`]) when none serves. Each crash and restart is sent to the
 /// host's subscribers ([`PluginEvent::Crashed`], [`PluginEvent::Restarted`]). At the policy's

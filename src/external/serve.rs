@@ -11,7 +11,8 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 
-use super::peer::{Handler, Peer, PeerError, DEFAULT_MAX_MESSAGE_BYTES};
+use super::host_call_error::HostCallError;
+use super::peer::{Handler, Peer, DEFAULT_MAX_MESSAGE_BYTES};
 use super::protocol::{
     codes, compatible, HealthStatus, HookAnswer, HookCallParams, HookImplDecl, HostCallParams,
     HostCallResult, InitializeParams, InitializeResult, LogLevel, PluginIdentity, RpcError,
@@ -185,32 +186,122 @@ impl PluginCall {
     ///
     /// The call carries what is left of this call's deadline as its `deadline_ms` (none when
     /// this call has none) and this call's `traceparent` (protocol 1.1): the host calls the
-    /// hook within that time, in the same trace.
+    /// hook within that time, in the same trace. To wait less, see
+    /// [`host_call_with_timeout`](Self::host_call_with_timeout).
+    ///
+    /// ```no_run
+    /// # use hookwire::external::PluginServer;
+    /// hookwire::hookspec! { #[name = "relay"] pub struct Relay(String) -> serde_json::Value; }
+    ///
+    /// let server = PluginServer::new("relay", "1.0.0").hook::<Relay, _, _>(|name, call| async move {
+    ///     // Every impl of `greet` in the host, this plugin's too.
+    ///     let outcome = call.host_call("greet", serde_json::json!(name)).await?;
+    ///     Ok(Some(serde_json::to_value(outcome.answers)?))
+    /// });
+    /// ```
+    ///
+    /// It waits at most what is left of this call's deadline: then the request is cancelled
+    /// and the error is [`HostCallError::TimedOut`], as with
+    /// [`host_call_with_timeout`](Self::host_call_with_timeout) (and the Python SDK's
+    /// `host.call`).
     ///
     /// # Errors
-    /// [`PeerError::Remote`] when the host refuses (`-32004` when nested too deep, `-32002`
-    /// for a hook it does not have), [`PeerError::Closed`] when the host is gone.
+    /// [`HostCallError::Refused`] when the host refuses ([`code`](HostCallError::code)
+    /// `-32004` when nested too deep, `-32002` for a hook it does not offer),
+    /// [`HostCallError::Closed`] when the host is gone, [`HostCallError::Malformed`] for an
+    /// answer that is not a `host/call` result, [`HostCallError::TimedOut`] at this call's
+    /// deadline.
     ///
     /// # Cancel safety
     /// Dropping the future sends `$/cancelRequest` to the host.
-    pub async fn host_call(&self, hook: &str, args: Value) -> Result<HostCallResult, PeerError> {
+    pub async fn host_call(
+        &self,
+        hook: &str,
+        args: Value,
+    ) -> Result<HostCallResult, HostCallError> {
+        self.call_host(hook, args, None).await
+    }
+
+    /// [`host_call`](Self::host_call) that waits at most `timeout`, and never past this
+    /// call's deadline: the smaller of the two goes to the host as the call's `deadline_ms`
+    /// (the host calls the hook within it) and is how long the answer is waited for. On
+    /// expiry the request is cancelled at the host (`$/cancelRequest`) and the error is
+    /// [`HostCallError::TimedOut`] (the Python SDK's `host.call(timeout=)` raises
+    /// `HostCallTimeout`, with the same message).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use hookwire::external::PluginServer;
+    /// hookwire::hookspec! { #[name = "lookup"] pub struct Lookup(String) -> String; }
+    ///
+    /// let server = PluginServer::new("cache", "1.0.0").hook::<Lookup, _, _>(|key, call| async move {
+    ///     // Ask the other plugins, but give up after 50 ms and answer nothing.
+    ///     match call
+    ///         .host_call_with_timeout("fetch", serde_json::json!(key), Duration::from_millis(50))
+    ///         .await
+    ///     {
+    ///         Ok(outcome) => Ok(outcome.answers.into_iter().find_map(|a| a.value.as_str().map(str::to_owned))),
+    ///         Err(e) if e.is_timeout() => Ok(None),
+    ///         Err(e) => Err(e.into()),
+    ///     }
+    /// });
+    /// ```
+    ///
+    /// # Errors
+    /// As [`host_call`](Self::host_call), and [`HostCallError::TimedOut`] (naming the hook
+    /// and the time waited) when no answer came in time.
+    ///
+    /// # Cancel safety
+    /// As [`host_call`](Self::host_call): dropping the future sends `$/cancelRequest`.
+    pub async fn host_call_with_timeout(
+        &self,
+        hook: &str,
+        args: Value,
+        timeout: Duration,
+    ) -> Result<HostCallResult, HostCallError> {
+        self.call_host(hook, args, Some(timeout)).await
+    }
+
+    /// One `host/call`, waited for at most `timeout` and this call's time left.
+    async fn call_host(
+        &self,
+        hook: &str,
+        args: Value,
+        timeout: Option<Duration>,
+    ) -> Result<HostCallResult, HostCallError> {
+        let left = self
+            .deadline
+            .map(|(limit, received)| limit.saturating_sub(received.elapsed()));
+        let limit = match (timeout, left) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let params = HostCallParams {
             hook: hook.to_owned(),
             args,
             depth: self.depth + 1,
-            deadline_ms: self.deadline.map(|(limit, received)| {
-                let left = limit.saturating_sub(received.elapsed());
-                left.as_millis().try_into().unwrap_or(u64::MAX)
-            }),
+            // Whole milliseconds, rounded down (as the Python SDK sends them).
+            deadline_ms: limit.map(|l| u64::try_from(l.as_millis()).unwrap_or(u64::MAX)),
             traceparent: self.traceparent.clone(),
         };
-        let v = self.peer.request_serialized("host/call", &params).await?;
-        serde_json::from_value(v).map_err(|e| {
-            PeerError::Remote(RpcError::new(
-                codes::INTERNAL_ERROR,
-                format!("malformed `host/call` answer: {e}"),
-            ))
-        })
+        let request = self.peer.request_serialized("host/call", &params);
+        // Waited for until this call's own deadline at the latest (its `received` is taken
+        // before the SDK's timer for the served call starts): the impl sees the timeout.
+        let answer = match limit {
+            None => request.await,
+            Some(limit) => match tokio::time::timeout(limit, request).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    tracing::debug!(target: "hookwire::external", hook = %Quote(hook), limit_ms = limit.as_millis() as u64, "`host/call` got no answer in time; cancelled");
+                    return Err(HostCallError::TimedOut {
+                        hook: hook.to_owned(),
+                        limit,
+                    });
+                }
+            },
+        };
+        let v = answer.map_err(HostCallError::from_peer)?;
+        serde_json::from_value(v).map_err(|e| HostCallError::Malformed(e.to_string()))
     }
 
     /// Writes `message` to the host's log under the plugin's name (`log`).
@@ -456,6 +547,7 @@ fn stdio() -> (BoxedReader, BoxedWriter) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::peer::PeerError;
     use super::*;
     use serde_json::json;
 
@@ -618,6 +710,183 @@ mod tests {
                 json!({"hook":"greet","args":"Bo","depth":2,"deadline_ms":750,"traceparent":tp}),
                 json!({"hook":"greet","args":"Bo","depth":1}),
             ]
+        );
+    }
+
+    /// A host that records each `host/call` and never answers it; a request given up (its
+    /// `$/cancelRequest`) is recorded too.
+    struct Silent {
+        seen: Arc<std::sync::Mutex<Vec<Value>>>,
+        cancelled: Arc<std::sync::Mutex<u32>>,
+    }
+    struct OnCancel(Arc<std::sync::Mutex<u32>>);
+    impl Drop for OnCancel {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() += 1;
+        }
+    }
+    impl Handler for Silent {
+        fn request(
+            &self,
+            _: Peer,
+            _: String,
+            params: Value,
+        ) -> BoxFuture<'static, Result<Value, RpcError>> {
+            self.seen.lock().unwrap().push(params);
+            let guard = OnCancel(self.cancelled.clone());
+            Box::pin(async move {
+                let _guard = guard;
+                std::future::pending().await
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_call_with_a_timeout_gives_up_at_the_smaller_limit_and_cancels_the_request() {
+        crate::hookspec! {
+            #[name = "ask"]
+            pub struct Ask((u64, u64)) -> String;
+        }
+        let (host_io, plugin_io) = tokio::io::duplex(1 << 16);
+        let (pr, pw) = tokio::io::split(plugin_io);
+        // Works `work` ms, then asks the host within `timeout` ms (0: no timeout of its own);
+        // answers how that ended.
+        let server =
+            PluginServer::new("a", "1.0.0").hook::<Ask, _, _>(|(work, timeout), call| async move {
+                tokio::time::sleep(Duration::from_millis(work)).await;
+                let asked = tokio::time::Instant::now();
+                let err = match timeout {
+                    0 => call.host_call("greet", json!("Bo")).await,
+                    ms => {
+                        let limit = Duration::from_millis(ms);
+                        call.host_call_with_timeout("greet", json!("Bo"), limit)
+                            .await
+                    }
+                }
+                .unwrap_err();
+                assert!(err.is_timeout(), "{err:?}");
+                Ok(Some(format!(
+                    "{err}, after {} ms",
+                    asked.elapsed().as_millis()
+                )))
+            });
+        let _serving = tokio::spawn(serve(server, pr, pw));
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let cancelled = Arc::new(std::sync::Mutex::new(0));
+        let (hr, hw) = tokio::io::split(host_io);
+        let host = Peer::connect(
+            "plugin",
+            hr,
+            hw,
+            Silent {
+                seen: seen.clone(),
+                cancelled: cancelled.clone(),
+            },
+            1 << 20,
+        );
+        let p = host.peer();
+        let cancels = |n: u32| {
+            let cancelled = cancelled.clone();
+            async move {
+                while *cancelled.lock().unwrap() < n {
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+        };
+        // No deadline on the served call: the timeout is the limit.
+        let answer = p
+            .request("hook/call", json!({"hook":"ask","args":[0, 100],"depth":0}))
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            json!({"kind":"value","value":"host/call of `greet` got no answer within 0.100 s, after 100 ms"})
+        );
+        tokio::time::timeout(Duration::from_secs(5), cancels(1))
+            .await
+            .expect("the host/call is cancelled at the host");
+        // The served call has 400 ms, of which 250 are left when it asks: less than 500.
+        let answer = p
+            .request(
+                "hook/call",
+                json!({"hook":"ask","args":[150, 500],"depth":2,"deadline_ms":400}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            json!({"kind":"value","value":"host/call of `greet` got no answer within 0.250 s, after 250 ms"})
+        );
+        tokio::time::timeout(Duration::from_secs(5), cancels(2))
+            .await
+            .expect("the host/call is cancelled at the host");
+        // Without a timeout of its own: what is left of the served call's deadline.
+        let answer = p
+            .request(
+                "hook/call",
+                json!({"hook":"ask","args":[100, 0],"depth":0,"deadline_ms":300}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            json!({"kind":"value","value":"host/call of `greet` got no answer within 0.200 s, after 200 ms"})
+        );
+        tokio::time::timeout(Duration::from_secs(5), cancels(3))
+            .await
+            .expect("the host/call is cancelled at the host");
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            [
+                json!({"hook":"greet","args":"Bo","depth":1,"deadline_ms":100}),
+                json!({"hook":"greet","args":"Bo","depth":3,"deadline_ms":250}),
+                json!({"hook":"greet","args":"Bo","depth":1,"deadline_ms":200}),
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_host_call_refused_by_the_host_is_an_error_with_its_code_and_message() {
+        struct Refuses;
+        impl Handler for Refuses {
+            fn request(
+                &self,
+                _: Peer,
+                _: String,
+                params: Value,
+            ) -> BoxFuture<'static, Result<Value, RpcError>> {
+                let message = format!("call depth {} is above 8", params["depth"]);
+                Box::pin(std::future::ready(Err(RpcError::new(
+                    codes::CALL_TOO_DEEP,
+                    message,
+                ))))
+            }
+        }
+        let (host_io, plugin_io) = tokio::io::duplex(1 << 16);
+        let (pr, pw) = tokio::io::split(plugin_io);
+        let server = PluginServer::new("r", "1.0.0").hook::<Greet, _, _>(|_, call| async move {
+            let plain = call.host_call("greet", json!("Bo")).await.unwrap_err();
+            let timed = call
+                .host_call_with_timeout("greet", json!("Bo"), Duration::from_secs(1))
+                .await
+                .unwrap_err();
+            assert_eq!(plain.to_string(), timed.to_string());
+            assert!(!plain.is_timeout() && !plain.is_closed());
+            Ok(Some(format!("{plain} / {:?}", plain.code())))
+        });
+        let _serving = tokio::spawn(serve(server, pr, pw));
+        let (hr, hw) = tokio::io::split(host_io);
+        let host = Peer::connect("plugin", hr, hw, Refuses, 1 << 20);
+        let answer = host
+            .peer()
+            .request("hook/call", json!({"hook":"greet","args":"x","depth":8}))
+            .await
+            .unwrap();
+        // The Python SDK's `HostCallError`: the same message, `code` -32004.
+        assert_eq!(
+            answer,
+            json!({"kind":"value","value":"host/call failed: call depth 9 is above 8 (code -32004) / Some(-32004)"})
         );
     }
 

@@ -519,7 +519,7 @@ impl Host {
         let (closing, changed) = {
             let closing = cell.closing.lock().unwrap_or_else(PoisonError::into_inner);
             let changed = self.change_state(cell, PluginState::Started);
-            if closing.is_none() {
+            if closing.is_none() && changed.is_ok() {
                 if let Some(open) = cell.open.get() {
                     open.store(true, Ordering::Release);
                 }
@@ -527,6 +527,14 @@ impl Host {
             }
             (*closing, changed)
         };
+        // It failed on its own while `start` ran (a process plugin whose process crashed at
+        // its start limit, through its `HostLink`): that is the start's outcome.
+        if changed.is_err() {
+            if let PluginState::Failed(reason) = cell.run().state.clone() {
+                tracing::debug!(plugin = %cell.name, reason = %reason, "the plugin failed while it was starting");
+                return Err(reason);
+            }
+        }
         Self::trace_transition(cell, changed, &PluginState::Started);
         if let Some(grace) = closing {
             let stop = self.stop_cell(cell, grace).await;

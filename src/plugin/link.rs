@@ -3,7 +3,7 @@
 //! subscribers, or that the plugin failed and stays stopped.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, PoisonError, Weak};
 
 use super::cell::{Cell, Host};
 use super::events::PluginEvent;
@@ -47,20 +47,29 @@ impl HostLink {
         }
     }
 
-    /// The plugin failed on its own, after it started (a process plugin at its start limit):
-    /// the host marks it `Failed` with `reason` (a `StateChanged` event), unregisters its
-    /// impls, cancels its context and forgets it as started, so its `stop` is not called.
-    /// Returns whether it did (not for a plugin that is not `Started` any more: stopping,
-    /// stopped, or replaced).
+    /// The plugin failed on its own (a process plugin at its start limit), after it started
+    /// or while its `start` runs: the host marks it `Failed` with `reason` (a `StateChanged`
+    /// event), unregisters its impls, cancels its context and forgets it as started, so its
+    /// `stop` is not called; a start under way then ends with `reason` as its error. Returns
+    /// whether it did (not for a plugin that is not `Initialized` or `Started` any more:
+    /// stopping, stopped, failed, or replaced).
     pub(crate) fn fail(&self, reason: String) -> bool {
-        let Some((host, cell)) = self.current() else {
+        let (Some(host), Some(cell)) = (self.host.upgrade(), self.cell.upgrade()) else {
             return false;
         };
-        if cell.run().state != PluginState::Started {
-            return false;
+        // Under the lock its start takes to become `Started` (and listed): a start under way
+        // either sees the failure or is over, listed, before it.
+        let _closing = cell.closing.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = cell.run().state.clone();
+        match state {
+            // Still starting (a replacement's start-up, too, before it takes over).
+            PluginState::Initialized => host.fail(&cell, reason),
+            PluginState::Started if self.current().is_some() => {
+                host.fail(&cell, reason);
+                host.registry().started.retain(|c| !Arc::ptr_eq(c, &cell));
+            }
+            _ => return false,
         }
-        host.fail(&cell, reason);
-        host.registry().started.retain(|c| !Arc::ptr_eq(c, &cell));
         true
     }
 }

@@ -59,3 +59,51 @@ async fn a_crash_and_its_restart_are_one_audit_record_each() {
     assert_eq!(restart.outcome, AuditOutcome::Ok);
     assert_eq!(restart.detail, "instance 0 started again (attempt 1)");
 }
+
+#[tokio::test]
+async fn a_crash_right_after_the_handshake_is_audited_like_any() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("audit.jsonl");
+    let marker = dir.path().join("exited-once");
+    let log = AuditLog::open(&path).unwrap();
+    let pm = manager();
+    let p = fixture_plugin("a-audit-early", "exit_after_handshake_once")
+        .arg(&marker)
+        .restart(
+            RestartPolicy::default().backoff(Duration::from_millis(20), Duration::from_millis(20)),
+        )
+        .build();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    let task = log.attach(&host);
+    host.add(p.clone()).unwrap();
+    host.start().await.unwrap();
+    eventually("the restart", || {
+        p.is_serving() && p.exit_status().is_none()
+    })
+    .await;
+    assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
+    drop((host, pm, p));
+    task.await.unwrap();
+
+    let records: Vec<AuditRecord> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &AuditRecord| r.plugin == "a-audit-early")
+        .collect();
+    let actions: Vec<&str> = records.iter().map(|r| r.action.as_str()).collect();
+    let crash = records.iter().find(|r| r.action == "crash").unwrap();
+    assert_eq!(crash.outcome, AuditOutcome::Error);
+    assert_eq!(
+        crash.detail,
+        "instance 0: plugin `a-audit-early` exited with status 5; its last stderr lines: offered: auth,greet,items | config: {} | exiting after the handshake"
+    );
+    let restart = records.iter().find(|r| r.action == "restart").unwrap();
+    assert_eq!(restart.detail, "instance 0 started again (attempt 1)");
+    assert_eq!(
+        actions.iter().filter(|a| **a == "crash").count(),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(actions.last(), Some(&"unload"), "{actions:?}");
+}

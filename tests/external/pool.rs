@@ -187,3 +187,55 @@ async fn stop_stops_every_instance_gracefully_then_by_force() {
     assert_eq!(processes_with(token), 0);
     assert!(!p.is_serving());
 }
+
+#[tokio::test]
+async fn an_instance_that_exits_right_after_its_handshake_is_restarted_while_the_other_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let pm = manager();
+    let p = fixture_plugin("p-early", "exit_after_handshake_once")
+        .arg(dir.path().join("exited-once"))
+        .instances(2)
+        .restart(
+            RestartPolicy::default()
+                .backoff(Duration::from_millis(300), Duration::from_millis(300)),
+        )
+        .build();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    let mut events = host.events();
+    host.add(p.clone()).unwrap();
+    let report = host.start().await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    // One instance crashed before it answered `start`; the other serves meanwhile (once the
+    // crashed one is restarting: no call goes to it).
+    eventually("the crashed instance to be restarting", || {
+        p.pids().len() == 1
+    })
+    .await;
+    let out = pm.call_json("greet", json!("Ada")).await.unwrap();
+    assert_eq!(
+        out.get("p-early").unwrap().value(),
+        Some(&json!("Hello, Ada"))
+    );
+    eventually("the restart", || p.pids().len() == 2).await;
+    let mut crashed = Vec::new();
+    let mut restarted = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        match e {
+            PluginEvent::Crashed {
+                instance, detail, ..
+            } => crashed.push((instance, detail)),
+            PluginEvent::Restarted {
+                instance, attempt, ..
+            } => restarted.push((instance, attempt)),
+            _ => {}
+        }
+    }
+    assert_eq!(crashed.len(), 1, "{crashed:?}");
+    let (instance, detail) = &crashed[0];
+    assert!(
+        detail.ends_with("exited with status 5; its last stderr lines: offered: auth,greet,items | config: {} | exiting after the handshake"),
+        "{detail}"
+    );
+    assert_eq!(restarted, [(*instance, 1)]);
+    assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
+}

@@ -129,3 +129,192 @@ async fn at_its_start_limit_a_crashing_plugin_is_failed_in_its_host_and_no_longe
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(processes_with(token), 0);
 }
+
+/// The host's subscribers' view of `events` so far: state changes, crashes and restarts.
+fn seen(events: &mut tokio::sync::broadcast::Receiver<PluginEvent>) -> Vec<String> {
+    let mut seen = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        seen.push(match e {
+            PluginEvent::StateChanged { from, to, .. } => format!("{from} -> {to}"),
+            PluginEvent::Crashed {
+                instance, detail, ..
+            } => format!("crashed {instance}: {detail}"),
+            PluginEvent::Restarted {
+                instance, attempt, ..
+            } => format!("restarted {instance} (attempt {attempt})"),
+            other => format!("{other:?}"),
+        });
+    }
+    seen
+}
+
+/// The stderr tail of the fixture that exits after its handshake.
+const AFTER_HANDSHAKE: &str = "exited with status 5; its last stderr lines: offered: auth,greet,items | config: {} | exiting after the handshake";
+
+#[tokio::test]
+async fn a_process_that_exits_right_after_its_handshake_is_a_crash_and_is_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("exited-once");
+    let pm = manager();
+    // Spawned (handshake done) before the host has it: it is gone by the time `start` runs.
+    let p = fixture_plugin("r-early", "exit_after_handshake_once")
+        .arg(&marker)
+        .restart(
+            RestartPolicy::default().backoff(Duration::from_millis(20), Duration::from_millis(20)),
+        )
+        .spawn(&pm)
+        .await
+        .unwrap();
+    eventually("the first process to exit", || p.exit_status().is_some()).await;
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    let mut events = host.events();
+    host.add(p.clone()).unwrap();
+    let report = host.start().await.unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    eventually("the restart", || {
+        p.is_serving() && p.exit_status().is_none()
+    })
+    .await;
+    assert_eq!(host.state("r-early"), Some(PluginState::Started));
+    let out = pm.call_json("greet", json!("Ada")).await.unwrap();
+    assert_eq!(
+        out.get("r-early").unwrap().value(),
+        Some(&json!("Hello, Ada"))
+    );
+    let mut seen = seen(&mut events);
+    // The host marks it `Started` once `start` returned; the restart runs on its own task.
+    let started = seen.iter().position(|e| e == "initialized -> started");
+    assert!(started.is_some(), "{seen:?}");
+    seen.remove(started.unwrap());
+    assert_eq!(
+        seen,
+        [
+            "discovered -> registered".to_owned(),
+            "registered -> initialized".to_owned(),
+            format!("crashed 0: plugin `r-early` {AFTER_HANDSHAKE}"),
+            "restarted 0 (attempt 1)".to_owned(),
+        ]
+    );
+    assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
+}
+
+#[tokio::test]
+async fn a_process_that_always_exits_after_its_handshake_fails_at_its_start_limit() {
+    let token = "token-r-early-limit";
+    let pm = manager();
+    let p = fixture_plugin("r-early-limit", "exit_after_handshake")
+        .arg(token)
+        .restart(
+            RestartPolicy::default()
+                .backoff(Duration::from_millis(20), Duration::from_millis(20))
+                .limit(2, Duration::from_secs(60)),
+        )
+        .build();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    let mut events = host.events();
+    host.add(p.clone()).unwrap();
+    // Whether the start limit is reached before or after the host marks it `Started`, the
+    // plugin ends `Failed` with the crash as its reason.
+    let _ = host.start().await.unwrap();
+    let last = format!("it could not be started again: plugin `r-early-limit` {AFTER_HANDSHAKE}");
+    let reason = format!("it crashed 2 times within 60000 ms (the start limit); it stays stopped until its host restarts it (last: {last})");
+    eventually("the host to fail the plugin", || {
+        host.state("r-early-limit") == Some(PluginState::Failed(reason.clone()))
+    })
+    .await;
+    assert!(!p.is_serving());
+    let out = pm.call_json("greet", json!("Bo")).await.unwrap();
+    assert!(out.get("r-early-limit").is_none(), "{out:?}");
+    assert!(host
+        .plugins()
+        .get("r-early-limit")
+        .unwrap()
+        .impls
+        .is_empty());
+    let seen: Vec<String> = seen(&mut events)
+        .into_iter()
+        .filter(|e| e != "initialized -> started")
+        .collect();
+    let to_failed = [
+        format!("initialized -> failed: {reason}"),
+        format!("started -> failed: {reason}"),
+    ];
+    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert_eq!(
+        seen[..4],
+        [
+            "discovered -> registered".to_owned(),
+            "registered -> initialized".to_owned(),
+            format!("crashed 0: plugin `r-early-limit` {AFTER_HANDSHAKE}"),
+            format!("crashed 0: {last}"),
+        ]
+    );
+    assert!(to_failed.contains(&seen[4]), "{seen:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(processes_with(token), 0);
+    assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
+}
+
+#[tokio::test]
+async fn without_restarts_a_process_that_exits_after_its_handshake_fails_its_plugin_as_a_crash() {
+    let pm = manager();
+    let p = fixture_plugin("r-early-never", "exit_after_handshake")
+        .restart(RestartPolicy::never())
+        .build();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    let mut events = host.events();
+    host.add(p.clone()).unwrap();
+    let _ = host.start().await.unwrap();
+    let reason = format!("restarts are off; it stays stopped until its host restarts it (last: plugin `r-early-never` {AFTER_HANDSHAKE})");
+    eventually("the host to fail the plugin", || {
+        host.state("r-early-never") == Some(PluginState::Failed(reason.clone()))
+    })
+    .await;
+    let seen: Vec<String> = seen(&mut events)
+        .into_iter()
+        .filter(|e| e != "initialized -> started")
+        .collect();
+    assert_eq!(
+        seen[..3],
+        [
+            "discovered -> registered".to_owned(),
+            "registered -> initialized".to_owned(),
+            format!("crashed 0: plugin `r-early-never` {AFTER_HANDSHAKE}"),
+        ],
+        "{seen:?}"
+    );
+    assert!(
+        seen[3].ends_with(&format!("-> failed: {reason}")),
+        "{seen:?}"
+    );
+    assert_eq!(seen.len(), 4, "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_process_that_exits_right_after_answering_start_is_a_crash_too() {
+    let pm = manager();
+    let p = fixture_plugin("r-after-start", "exit_after_start")
+        .restart(RestartPolicy::never())
+        .build();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    let mut events = host.events();
+    host.add(p.clone()).unwrap();
+    let _ = host.start().await.unwrap();
+    let reason = "restarts are off; it stays stopped until its host restarts it (last: plugin `r-after-start` exited with status 6; its last stderr lines: offered: auth,greet,items | config: {} | exiting after start)";
+    eventually("the host to fail the plugin", || {
+        host.state("r-after-start") == Some(PluginState::Failed(reason.to_owned()))
+    })
+    .await;
+    let seen = seen(&mut events);
+    assert!(
+        seen.iter()
+            .any(|e| e.starts_with("crashed 0: plugin `r-after-start` exited with status 6")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.last()
+            .unwrap()
+            .ends_with(&format!("-> failed: {reason}")),
+        "{seen:?}"
+    );
+}

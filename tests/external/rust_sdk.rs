@@ -219,3 +219,251 @@ fn a_rust_plugin_run_by_hand_says_so_and_exits_with_status_1() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// A host that records each `host/call` and never answers it (but refuses one nested deeper
+/// than 8, as a real host does); each request the plugin gives up (`$/cancelRequest`, which
+/// drops the request's future here) is counted.
+struct SilentHost {
+    seen: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    cancelled: std::sync::Arc<std::sync::atomic::AtomicU32>,
+}
+
+struct CountDrop(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl Drop for CountDrop {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl hookwire::external::Handler for SilentHost {
+    fn request(
+        &self,
+        _peer: hookwire::external::Peer,
+        method: String,
+        params: serde_json::Value,
+    ) -> futures::future::BoxFuture<
+        'static,
+        Result<serde_json::Value, hookwire::external::protocol::RpcError>,
+    > {
+        assert_eq!(method, "host/call");
+        let depth = params["depth"].as_u64().unwrap();
+        self.seen.lock().unwrap().push(params);
+        if depth > 8 {
+            return Box::pin(std::future::ready(Err(
+                hookwire::external::protocol::RpcError::new(
+                    hookwire::external::protocol::codes::CALL_TOO_DEEP,
+                    format!("call depth {depth} is above the maximum of 8"),
+                ),
+            )));
+        }
+        let guard = CountDrop(self.cancelled.clone());
+        Box::pin(async move {
+            let _guard = guard;
+            std::future::pending().await
+        })
+    }
+}
+
+/// `host_call_with_timeout` in a real Rust SDK process (its `relay` with `relay_timeout_ms`
+/// configured), against a host that never answers: the plugin sends the timeout as
+/// `deadline_ms`, gives up when it passes, cancels the request at the host and fails its call
+/// with the timeout.
+#[tokio::test]
+async fn a_rust_sdk_host_call_with_a_timeout_gives_up_and_cancels_the_request() {
+    use hookwire::external::{Peer, PeerError};
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let mut child = tokio::process::Command::new(plugin_exe())
+        .env("HOOKWIRE_PLUGIN", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let cancelled = Arc::new(AtomicU32::new(0));
+    let host = SilentHost {
+        seen: seen.clone(),
+        cancelled: cancelled.clone(),
+    };
+    let conn = Peer::connect("rust-greeter", stdout, stdin, host, 1 << 20);
+    let p = conn.peer();
+    p.request(
+        "initialize",
+        json!({"protocol_version":"1.1","host":{"name":"t","version":"0"},
+               "plugin":{"name":"rust-greeter","config":{"relay_timeout_ms":150}},
+               "hooks":[{"name":"greet","mode":"collect_all"},{"name":"relay","mode":"collect_all"}],
+               "limits":{"max_message_bytes":1000000,"max_call_depth":8}}),
+    )
+    .await
+    .unwrap();
+    let asked = std::time::Instant::now();
+    let err = p
+        .request("hook/call", json!({"hook":"relay","args":"Bo","depth":0}))
+        .await
+        .unwrap_err();
+    let waited = asked.elapsed();
+    match err {
+        PeerError::Remote(e) => {
+            assert_eq!(e.code, -32001);
+            assert_eq!(
+                e.message,
+                "host/call of `greet` got no answer within 0.150 s"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(waited >= Duration::from_millis(150), "{waited:?}");
+    crate::support::eventually("the host/call to be cancelled", || {
+        cancelled.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert_eq!(
+        seen.lock().unwrap().clone(),
+        [json!({"hook":"greet","args":"Bo","depth":1,"deadline_ms":150})]
+    );
+    p.request("shutdown", serde_json::Value::Null)
+        .await
+        .unwrap();
+    p.notify("exit", serde_json::Value::Null);
+    let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+/// Through a real host: the timeout is the `host/call`'s deadline when it is the smaller
+/// limit, else what is left of the served call's (seen by the Python fixture's `greet`, which
+/// answers what it received).
+#[tokio::test]
+async fn a_rust_sdk_host_call_with_a_timeout_sends_the_smaller_of_it_and_the_time_left() {
+    let pm = crate::support::manager();
+    pm.add_dynamic_spec(SpecInfo::json("relay")).unwrap();
+    let meta = fixture_plugin("py-meta-t", "ok").spawn(&pm).await.unwrap();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    host.add(meta).unwrap();
+    let deadline_seen = |out: &hookwire::HookOutcome<serde_json::Value>| {
+        let relayed = out.get("rust-greeter").unwrap().value().unwrap();
+        assert_eq!(relayed["failures"], json!([]), "{relayed}");
+        let answers = relayed["answers"].as_array().unwrap();
+        assert_eq!(answers[0]["plugin"], "py-meta-t", "{relayed}");
+        answers[0]["value"]["deadline_ms"].as_u64().unwrap()
+    };
+    // The timeout (3 s) is below the served call's limit (20 s).
+    let rust = ProcessPlugin::builder("rust-greeter", plugin_exe())
+        .restart(RestartPolicy::never())
+        .config(json!({"relay_timeout_ms": 3000}))
+        .call_timeout(Duration::from_secs(20))
+        .grace(Duration::from_millis(500))
+        .spawn(&pm)
+        .await
+        .unwrap();
+    host.add(rust).unwrap();
+    host.start().await.unwrap();
+    let out = pm.call_json("relay", json!("meta")).await.unwrap();
+    let deadline = deadline_seen(&out);
+    assert!(deadline > 2000 && deadline <= 3000, "{deadline}");
+    // The served call's limit (2 s) is below the timeout (30 s).
+    let rust = ProcessPlugin::builder("rust-greeter", plugin_exe())
+        .restart(RestartPolicy::never())
+        .config(json!({"relay_timeout_ms": 30000}))
+        .call_timeout(Duration::from_secs(2))
+        .grace(Duration::from_millis(500))
+        .build();
+    host.replace("rust-greeter", rust, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let out = pm.call_json("relay", json!("meta")).await.unwrap();
+    let deadline = deadline_seen(&out);
+    assert!(deadline > 1000 && deadline <= 2000, "{deadline}");
+    assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
+}
+
+/// A plugin process under a [`SilentHost`], shaken hands with (its configuration: `config`).
+async fn under_silent_host(
+    mut cmd: tokio::process::Command,
+    name: &str,
+    config: serde_json::Value,
+) -> (tokio::process::Child, hookwire::external::Connection) {
+    let mut child = cmd
+        .env("HOOKWIRE_PLUGIN", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let (stdin, stdout) = (child.stdin.take().unwrap(), child.stdout.take().unwrap());
+    let host = SilentHost {
+        seen: Default::default(),
+        cancelled: Default::default(),
+    };
+    let conn = hookwire::external::Peer::connect(name.to_owned(), stdout, stdin, host, 1 << 20);
+    conn.peer()
+        .request(
+            "initialize",
+            json!({"protocol_version":"1.1","host":{"name":"t","version":"0"},
+                   "plugin":{"name":name,"config":config},
+                   "hooks":[{"name":"greet","mode":"collect_all"},{"name":"relay","mode":"collect_all"},
+                            {"name":"nest","mode":"collect_all"}],
+                   "limits":{"max_message_bytes":1000000,"max_call_depth":8}}),
+        )
+        .await
+        .unwrap();
+    (child, conn)
+}
+
+/// The message of a `hook/call` that failed with `-32001` (the impl's error).
+async fn impl_error(conn: &hookwire::external::Connection, params: serde_json::Value) -> String {
+    match conn.peer().request("hook/call", params).await {
+        Err(hookwire::external::PeerError::Remote(e)) if e.code == -32001 => e.message,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// The Python SDK (`host.call`) and the Rust SDK (`host_call*`) fail a `host/call` alike: a
+/// refusal for calls nested too deep and a timeout give the same messages (the Python SDK
+/// prefixes an impl's uncaught exception with its type, as it does for any).
+#[tokio::test]
+async fn the_python_and_rust_sdks_fail_a_host_call_alike() {
+    let sdk = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sdk/python");
+    let mut python = tokio::process::Command::new("python3");
+    python
+        .arg(sdk.join("tests/fixture_plugin.py"))
+        .env("PYTHONPATH", &sdk);
+    let (_py_child, py) = under_silent_host(python, "fixture", json!({})).await;
+    let (_rs_child, rs) = under_silent_host(
+        tokio::process::Command::new(plugin_exe()),
+        "rust-greeter",
+        json!({"relay_timeout_ms": 100}),
+    )
+    .await;
+
+    // Nested too deep: the host's refusal.
+    let py_deep = impl_error(
+        &py,
+        json!({"hook":"nest","args":{"hook":"greet","args":"Bo"},"depth":8}),
+    )
+    .await;
+    let rs_deep = impl_error(&rs, json!({"hook":"relay","args":"Bo","depth":8})).await;
+    assert_eq!(
+        rs_deep,
+        "host/call failed: call depth 9 is above the maximum of 8 (code -32004)"
+    );
+    assert_eq!(py_deep, format!("HostCallError: {rs_deep}"));
+
+    // No answer within 100 ms.
+    let py_late = impl_error(
+        &py,
+        json!({"hook":"nest","args":{"hook":"greet","args":"Bo","timeout":0.1},"depth":0}),
+    )
+    .await;
+    let rs_late = impl_error(&rs, json!({"hook":"relay","args":"Bo","depth":0})).await;
+    assert_eq!(rs_late, "host/call of `greet` got no answer within 0.100 s");
+    assert_eq!(py_late, format!("HostCallTimeout: {rs_late}"));
+}

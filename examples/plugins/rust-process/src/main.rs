@@ -1,6 +1,8 @@
 //! A process plugin in Rust: the host starts this program and talks to it over stdio
 //! (`docs/protocol.md`). Run by hand, it says so and exits.
 
+use std::time::Duration;
+
 use hookwire::external::{serve_stdio, PluginServer, ServeError};
 use serde_json::Value;
 
@@ -32,7 +34,16 @@ fn main() -> Result<(), ServeError> {
         })
         .priority(5)
         .hook::<Relay, _, _>(|name, call| async move {
-            let answer = call.host_call("greet", Value::from(name)).await?;
+            // With `relay_timeout_ms` in its configuration, it waits at most that long for the
+            // host's answer (and fails the call when none came).
+            let answer = match call.config()["relay_timeout_ms"].as_u64() {
+                Some(ms) => {
+                    let limit = Duration::from_millis(ms);
+                    call.host_call_with_timeout("greet", Value::from(name), limit)
+                        .await?
+                }
+                None => call.host_call("greet", Value::from(name)).await?,
+            };
             Ok(Some(serde_json::to_value(answer)?))
         });
     serve_stdio(server)
