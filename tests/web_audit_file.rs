@@ -4,7 +4,7 @@
 
 use axum::http::request::Parts;
 use hookwire::security::{AuditLog, AuditOutcome, AuditRecord};
-use hookwire::web::{admin_router, AdminAction};
+use hookwire::web::{admin_router, AdminRequest};
 
 #[allow(dead_code)] // this binary uses a few of the fixtures
 #[path = "web/fixture.rs"]
@@ -12,7 +12,7 @@ mod fixture;
 
 use fixture::{host_with, Server, TestPlugin};
 
-fn check(parts: &Parts, _: &AdminAction) -> bool {
+fn check(parts: &Parts, _: &AdminRequest) -> bool {
     parts
         .headers
         .get("authorization")
