@@ -16,7 +16,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use crate::hook::ImplInfo;
-use crate::plugin::{PluginError, PluginInfo, PluginState};
+use crate::plugin::{AdminAction, PluginError, PluginInfo, PluginState};
 use crate::stats::ImplStatsSnapshot;
 use crate::PluginHost;
 
@@ -138,7 +138,11 @@ type AdminState = State<Arc<Admin>>;
 ///
 /// Each request is reported, allowed or refused, as a `tracing` event with target
 /// `hookwire::audit` (fields `action`, `plugin`, `method`, `allowed`, and `status` for
-/// the answer).
+/// the answer). A `disable` or `enable` is also a plugin event when the host announces
+/// administrators' requests ([`PluginHostBuilder::admin_events`](crate::plugin::PluginHostBuilder::admin_events),
+/// or an audit log attached): [`PluginEvent::Admin`](crate::plugin::PluginEvent::Admin) when
+/// allowed, [`PluginEvent::AdminRefused`](crate::plugin::PluginEvent::AdminRefused) when
+/// the check refused it, so that the audit log records both.
 pub fn admin_router(host: PluginHost, auth: impl Authorize) -> Router {
     let admin = Arc::new(Admin {
         host,
@@ -161,6 +165,19 @@ fn refusal(admin: &Admin, parts: &Parts, action: &AdminRequest) -> Option<Respon
         return None;
     }
     audit(parts, action, false, StatusCode::FORBIDDEN);
+    let acted = match action {
+        AdminRequest::Enable(_) => Some(AdminAction::Enable),
+        AdminRequest::Disable(_) => Some(AdminAction::Disable),
+        AdminRequest::List | AdminRequest::Inspect(_) => None,
+    };
+    if let (Some(acted), Some(plugin)) = (acted, action.plugin()) {
+        let reason = format!(
+            "the host's admin check refused `{} {}`",
+            parts.method,
+            parts.uri.path()
+        );
+        admin.host.inner.admin_refused(plugin, acted, reason);
+    }
     let what = match action.plugin() {
         Some(p) => format!("{} plugin `{p}`", action.verb()),
         None => "list plugins".to_owned(),
@@ -176,7 +193,8 @@ fn refusal(admin: &Admin, parts: &Parts, action: &AdminRequest) -> Option<Respon
 /// Every request, allowed or refused, is a `tracing` event with target `hookwire::audit`.
 /// What an allowed request does reaches the security feature's audit log by itself: the
 /// host announces its own `disable` and `enable` as [`PluginEvent::Admin`](crate::plugin::PluginEvent::Admin)
-/// events, which an attached `AuditLog` records.
+/// events, which an attached `AuditLog` records. A refused `disable` or `enable` is announced
+/// by [`refusal`] ([`PluginEvent::AdminRefused`](crate::plugin::PluginEvent::AdminRefused)).
 fn audit(parts: &Parts, action: &AdminRequest, allowed: bool, status: StatusCode) {
     tracing::info!(
         target: "hookwire::audit",
