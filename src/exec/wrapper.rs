@@ -95,8 +95,8 @@ pub trait HookWrapper<S: HookSpec>: Send + Sync + 'static {
     /// the fail-fast policy).
     ///
     /// # Cancel safety
-    /// The future may be dropped at any await point when the caller is dropped; the inner call
-    /// is dropped with it.
+    /// The future may be dropped at any await point when the caller is dropped or the call's
+    /// deadline passes; the inner call is dropped with it.
     async fn wrap(&self, args: &S::Args, next: Next<'_, S>) -> WrapResult<S::Output>;
 }
 
@@ -128,6 +128,10 @@ impl<'a, S: HookSpec> Next<'a, S> {
     }
 
     /// Run the inner wrappers and impls and return what they produced.
+    ///
+    /// Under a call [deadline](crate::HookCaller::deadline), once the deadline stops the inner
+    /// impls this does not return: the call ends there, the wrapper with it (reported as cut
+    /// off), and the inner entries go to the caller's outcome.
     ///
     /// # Cancel safety
     /// Dropping the future drops every inner impl future it started.
