@@ -186,6 +186,15 @@ impl<S: HookSpec> HookCaller<S> {
     /// returns what it has, with the rest reported as cut off
     /// ([`HookFailure::DeadlineExceeded`](crate::HookFailure::DeadlineExceeded)). Needs a tokio
     /// runtime with the time driver.
+    ///
+    /// The deadline bounds wrappers too. When it passes while wrappers (or the impls inside
+    /// them) run, no more wrapper code runs: each wrapper still running is reported as cut
+    /// off, and the impls inside keep their entries as without wrappers — the answers and
+    /// failures of those that finished in their plugins' names, those still running (or not
+    /// started) cut off — so [`HookOutcome::deadline_exceeded`](crate::HookOutcome::deadline_exceeded)
+    /// is `true`. An outcome a wrapper already received from
+    /// [`Next::run`](crate::hook::Next::run) is the wrapper's: cut off after that, in its own
+    /// code, the wrapper is reported alone.
     #[must_use]
     pub fn deadline(mut self, d: Duration) -> Self {
         self.options.deadline = Some(d);

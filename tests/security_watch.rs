@@ -6,50 +6,17 @@
 //! `discover`.
 
 use std::path::Path;
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use hookwire::discovery::DiscoveryOptions;
 use hookwire::plugin::PluginEvent;
 use hookwire::security::{SecurityPolicy, TrustLevel};
-use hookwire::{
-    async_trait, BoxError, Plugin, PluginContext, PluginHost, PluginMeta, RegisterError, Registrar,
-};
+use hookwire::PluginHost;
 
-hookwire::hookspec! {
-    /// The plugin answers with its manifest's `config.greeting`.
-    pub struct Greet(()) -> String;
-}
+#[path = "common/greeter_watch.rs"]
+mod greeter_watch;
 
-#[derive(serde::Deserialize)]
-struct Config {
-    greeting: String,
-}
-
-#[derive(Default)]
-struct Greeter {
-    greeting: OnceLock<String>,
-}
-
-#[async_trait]
-impl Plugin for Greeter {
-    fn meta(&self) -> PluginMeta {
-        PluginMeta::new("greeter", "1.0.0")
-    }
-    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
-        r.sync_fn::<Greet>(move |()| Ok(self.greeting.get().cloned()))
-            .add()
-    }
-    async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
-        let config: Config = ctx.config()?;
-        let _ = self.greeting.set(config.greeting);
-        Ok(())
-    }
-}
-
-hookwire::submit_plugin!(Greeter::default);
-
-const WAIT: Duration = Duration::from_secs(5);
+use greeter_watch::{greeting, next};
 
 /// `greeter/plugin.toml` (a `kind = "linked"` manifest) declaring `permissions`.
 fn write_manifest(root: &Path, permissions: &str, greeting: &str) {
@@ -59,26 +26,6 @@ fn write_manifest(root: &Path, permissions: &str, greeting: &str) {
         format!("name = \"greeter\"\nversion = \"1.0.0\"\nkind = \"linked\"\npermissions = [{permissions}]\n[config]\ngreeting = \"{greeting}\"\n"),
     )
     .unwrap();
-}
-
-async fn greeting(host: &PluginHost) -> Vec<String> {
-    host.hook::<Greet>().call(&()).await.unwrap().into_values()
-}
-
-async fn next<T>(
-    events: &mut tokio::sync::broadcast::Receiver<PluginEvent>,
-    mut pick: impl FnMut(&PluginEvent) -> Option<T>,
-) -> T {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            let event = events.recv().await.expect("the host's event stream ended");
-            if let Some(found) = pick(&event) {
-                return found;
-            }
-        }
-    })
-    .await
-    .expect("no matching event within 5 s")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

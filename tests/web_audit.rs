@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use axum::http::request::Parts;
-use hookwire::web::{admin_router, AdminAction};
+use hookwire::web::{admin_router, AdminRequest};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
@@ -18,7 +18,7 @@ mod fixture;
 
 use fixture::{host_with, Server, TestPlugin};
 
-fn check(parts: &Parts, _: &AdminAction) -> bool {
+fn check(parts: &Parts, _: &AdminRequest) -> bool {
     parts
         .headers
         .get("authorization")

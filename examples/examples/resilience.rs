@@ -108,8 +108,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         let p50 = s.p50_us.map_or("-".to_owned(), |us| us.to_string());
         println!(
-            "  {:<13} calls {} answers {} errors {} timeouts {} skipped {} retries {}; {breaker}; p50 {p50} µs",
-            s.plugin, s.calls, s.answers, s.errors, s.timeouts, s.skipped, s.retries
+            "  {:<13} calls {} answers {} errors {} timeouts {} circuit open {} retries {}; {breaker}; p50 {p50} µs",
+            s.plugin, s.calls, s.answers, s.errors, s.timeouts, s.circuit_open, s.retries
         );
         if let Some(e) = &s.last_error {
             println!("  {:<13} last error: {e}", "");

@@ -4,10 +4,12 @@
 //! - [`ready`]: the common call run inline in its first poll, handed over to [`sequential`]
 //!   only if an impl waits.
 //! - [`sequential`]: the hand-written poll loop over plain impls.
-//! - [`wrapper`]: `Next`-style wrappers around the loop.
+//! - [`wrapper`]: `Next`-style wrappers around the loop; [`cutoff`]: what a call with
+//!   wrappers keeps when its deadline cuts them off.
 //! - [`panic`]: panics turned into failure values.
 
 pub(crate) mod breaker;
+pub(crate) mod cutoff;
 pub(crate) mod fast;
 pub(crate) mod panic;
 pub(crate) mod parallel;
@@ -123,32 +125,11 @@ pub(crate) async fn run_call<S: HookSpec>(
     if list.n_wrappers == 0 {
         let results = PlainLoop::new(&list, args, plan).instrument(span).await;
         HookOutcome::new(results, list)
-    } else if let Some((at, deadline)) = plan.deadline {
-        // The deadline bounds the wrappers too: past it, the outermost wrapper (and with it
-        // the whole inner call) is dropped and reported as cut off.
-        let raced = {
-            let inner = std::pin::pin!(wrapper::run_from(&list, args, plan, 0).instrument(span));
-            let timer = std::pin::pin!(tokio::time::sleep_until(at));
-            match futures::future::select(inner, timer).await {
-                futures::future::Either::Left((outcome, _)) => Some(outcome),
-                futures::future::Either::Right(_) => None,
-            }
-        };
-        match raced {
-            Some(outcome) => outcome,
-            None => {
-                let outer = (0..list.n_wrappers)
-                    .find(|&i| plan.includes(&list.entries[i].plugin))
-                    .unwrap_or(0) as u32;
-                let cut = ImplOutcome::Failed(HookFailure::DeadlineExceeded {
-                    deadline,
-                    started: true,
-                });
-                HookOutcome::new(smallvec::smallvec![Entry::new(outer, 1, cut)], list)
-            }
-        }
+    } else if let Some((at, _)) = plan.deadline {
+        // The deadline bounds the wrappers too; what the impls inside them produced is kept.
+        cutoff::run_wrapped(list, args, plan, at, span).await
     } else {
-        wrapper::run_from(&list, args, plan, 0)
+        wrapper::run_from(&list, args, plan, 0, None)
             .instrument(span)
             .await
     }

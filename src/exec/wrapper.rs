@@ -14,6 +14,10 @@
 //! name), [`HookOutcome::take_failure`] / [`HookOutcome::take_first_failure`] (to chain a
 //! failure into the wrapper's error) and [`HookOutcome::recover`] (a failure turned into an
 //! answer in the wrapper's name).
+//!
+//! A call's deadline bounds the wrappers too: past it, the wrappers still running are cut off
+//! and the entries of the impls inside them kept (see
+//! [`HookCaller::deadline`](crate::HookCaller::deadline) and [`super::cutoff`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -21,6 +25,7 @@ use std::sync::Arc;
 use futures::FutureExt;
 use tracing::Instrument;
 
+use super::cutoff::{cut_by_deadline, Ledger};
 use super::panic::{log_second_panic, panic_outcome, DropCaught};
 use super::snapshot::ImplList;
 use super::CallPlan;
@@ -90,8 +95,8 @@ pub trait HookWrapper<S: HookSpec>: Send + Sync + 'static {
     /// the fail-fast policy).
     ///
     /// # Cancel safety
-    /// The future may be dropped at any await point when the caller is dropped; the inner call
-    /// is dropped with it.
+    /// The future may be dropped at any await point when the caller is dropped or the call's
+    /// deadline passes; the inner call is dropped with it.
     async fn wrap(&self, args: &S::Args, next: Next<'_, S>) -> WrapResult<S::Output>;
 }
 
@@ -102,6 +107,8 @@ pub struct Next<'a, S: HookSpec> {
     plan: CallPlan<'a>,
     pos: usize,
     me: u32,
+    /// The call's ledger when it has a deadline (see [`super::cutoff`]).
+    ledger: Option<&'a Ledger<S::Output>>,
 }
 
 impl<'a, S: HookSpec> Next<'a, S> {
@@ -122,22 +129,34 @@ impl<'a, S: HookSpec> Next<'a, S> {
 
     /// Run the inner wrappers and impls and return what they produced.
     ///
+    /// Under a call [deadline](crate::HookCaller::deadline), once the deadline stops the inner
+    /// impls this does not return: the call ends there, the wrapper with it (reported as cut
+    /// off), and the inner entries go to the caller's outcome.
+    ///
     /// # Cancel safety
     /// Dropping the future drops every inner impl future it started.
     pub async fn run(self) -> HookOutcome<S::Output> {
-        run_from(self.list, self.args, self.plan, self.pos).await
+        run_from(self.list, self.args, self.plan, self.pos, self.ledger).await
     }
 }
 
-/// Runs the call from wrapper position `pos` inwards.
-pub(crate) async fn run_from<S: HookSpec>(
-    list: &Arc<ImplList<S>>,
-    args: &S::Args,
-    plan: CallPlan<'_>,
+/// Runs the call from wrapper position `pos` inwards. With a `ledger` (the call has a
+/// deadline), the running wrappers are noted in it, and a plain loop that the deadline stopped
+/// leaves its entries there and never returns: the call is over, and its own deadline timer
+/// ends it (see [`super::cutoff`]).
+pub(crate) async fn run_from<'a, S: HookSpec>(
+    list: &'a Arc<ImplList<S>>,
+    args: &'a S::Args,
+    plan: CallPlan<'a>,
     pos: usize,
+    ledger: Option<&'a Ledger<S::Output>>,
 ) -> HookOutcome<S::Output> {
     let Some(i) = (pos..list.n_wrappers).find(|&i| plan.includes(&list.entries[i].plugin)) else {
         let results = super::PlainLoop::new(list, args, plan).await;
+        if let Some(ledger) = ledger.filter(|_| cut_by_deadline(&results)) {
+            ledger.keep(results);
+            return std::future::pending().await;
+        }
         return HookOutcome::new(results, list.clone());
     };
     let entry = &list.entries[i];
@@ -150,7 +169,11 @@ pub(crate) async fn run_from<S: HookSpec>(
         plan,
         pos: i + 1,
         me: i as u32,
+        ledger,
     };
+    if let Some(ledger) = ledger {
+        ledger.enter(i as u32);
+    }
     let span = tracing::trace_span!("hook_wrapper", hook = %list.spec.name, plugin = %entry.plugin);
     let result = match catch_unwind(AssertUnwindSafe(|| w.wrap(args, next))) {
         Ok(fut) => {
@@ -172,6 +195,9 @@ pub(crate) async fn run_from<S: HookSpec>(
         }
         Err(payload) => Err(payload),
     };
+    if let Some(ledger) = ledger {
+        ledger.leave(i as u32);
+    }
     let failed = match result {
         Ok(Ok(outcome)) => return outcome,
         Ok(Err(e)) => ImplOutcome::Failed(HookFailure::Error(e)),

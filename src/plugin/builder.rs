@@ -124,8 +124,10 @@ impl PluginHostBuilder {
     /// Whether an administrator's [`stop`](PluginHost::stop), [`remove`](PluginHost::remove),
     /// [`restart`](PluginHost::restart), [`replace`](PluginHost::replace),
     /// [`enable`](PluginHost::enable) and [`disable`](PluginHost::disable) are announced
-    /// as a [`PluginEvent::Admin`](super::PluginEvent::Admin) before they act (default: no;
-    /// an audit log attached to the host turns it on).
+    /// as a [`PluginEvent::Admin`](super::PluginEvent::Admin) before they act, and an
+    /// `enable` or `disable` that the web admin endpoints' check refused as a
+    /// [`PluginEvent::AdminRefused`](super::PluginEvent::AdminRefused) (default: no; an audit
+    /// log attached to the host turns it on).
     pub fn admin_events(mut self, announce: bool) -> Self {
         self.admin_events = announce;
         self

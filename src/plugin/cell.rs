@@ -73,6 +73,25 @@ impl Host {
         });
     }
 
+    /// Announces that an administrator's request about plugin `name` was refused before
+    /// anything was done (a [`PluginEvent::AdminRefused`]), when admin requests are announced.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn admin_refused(
+        &self,
+        name: &str,
+        action: super::events::AdminAction,
+        reason: String,
+    ) {
+        if !self.admin_events.load(Ordering::Relaxed) {
+            return;
+        }
+        let _ = self.events.send(PluginEvent::AdminRefused {
+            plugin: name.to_owned(),
+            action,
+            reason,
+        });
+    }
+
     /// Reports a refusal of the gate: a `PluginEvent::Refused` and a `tracing` warning.
     pub(crate) fn refused(&self, refusal: &Refusal) {
         tracing::warn!(plugin = %refusal.plugin(), permission = refusal.permission(), "{refusal}");

@@ -1,6 +1,6 @@
 //! [`PluginEvent`]: what happened to a plugin (a lifecycle transition, a refused reload or
-//! removal, a refusal by the host's gate, an integrity failure, an administrator's request, a
-//! process plugin's crash and restart), broadcast to every subscriber of [`PluginHost::events`](crate::PluginHost::events).
+//! removal, a refusal by the host's gate, an integrity failure, an administrator's request
+//! (or its refusal), a process plugin's crash and restart), broadcast to every subscriber of [`PluginHost::events`](crate::PluginHost::events).
 
 use super::lifecycle::PluginState;
 
@@ -86,6 +86,18 @@ pub enum PluginEvent {
         /// What was asked.
         action: AdminAction,
     },
+    /// An administrator's request to act on the plugin was refused before anything was done:
+    /// the host's admin check (the admin endpoints' `web::Authorize`,
+    /// feature `axum`) said no. Sent when [`Admin`](PluginEvent::Admin) events are.
+    AdminRefused {
+        /// The plugin, as the request named it (it may name no plugin the host knows).
+        plugin: String,
+        /// What was asked.
+        action: AdminAction,
+        /// Who refused what, e.g. "the host's admin check refused `POST
+        /// /admin/plugins/x/disable`".
+        reason: String,
+    },
     /// A process plugin's process ended without being asked to (sent by its supervisor,
     /// feature `process`). A restart follows ([`Restarted`](PluginEvent::Restarted)), or, at
     /// its start limit, the plugin becomes `Failed` (a `StateChanged` event).
@@ -110,7 +122,8 @@ pub enum PluginEvent {
     },
 }
 
-/// What an administrator asked of the host, in a [`PluginEvent::Admin`].
+/// What an administrator asked of the host, in a [`PluginEvent::Admin`] (or
+/// [`PluginEvent::AdminRefused`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -160,6 +173,7 @@ impl PluginEvent {
             | PluginEvent::Refused { plugin, .. }
             | PluginEvent::IntegrityFailed { plugin, .. }
             | PluginEvent::Admin { plugin, .. }
+            | PluginEvent::AdminRefused { plugin, .. }
             | PluginEvent::Crashed { plugin, .. }
             | PluginEvent::Restarted { plugin, .. } => plugin,
         }

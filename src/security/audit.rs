@@ -73,7 +73,8 @@ impl AuditOutcome {
 /// plugin's process ended on its own: outcome `error`, the detail says how), `reload` (a new version replaced it, or tried to),
 /// `fail` (it failed: init, start, stop, a crash), `permission` (the policy refused it
 /// something), `integrity` (a rejected signature or a pinned file that did not match), `remove` (a removal was refused), an administrator's `stop`, `remove`,
-/// `restart` or `replace` (outcome `requested`), `lagged` (the log fell behind the host's
+/// `restart`, `replace`, `enable` or `disable` (outcome `requested`, or `refused` when the
+/// host's admin check refused the request: nothing was done), `lagged` (the log fell behind the host's
 /// events and missed some), or the name of a newer [`PluginEvent`].
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
@@ -160,6 +161,12 @@ impl AuditRecord {
                 action.as_str(),
                 AuditOutcome::Requested,
                 String::new(),
+                version,
+            ),
+            PluginEvent::AdminRefused { action, reason, .. } => (
+                action.as_str(),
+                AuditOutcome::Refused,
+                reason.clone(),
                 version,
             ),
             // A process plugin's supervisor: one record per crash and per restart.
@@ -372,7 +379,7 @@ impl AuditLog {
     }
 
     /// Records every event of `host` from now on ([`PluginHost::events`]), including its
-    /// administrators' requests (it turns on
+    /// administrators' requests, allowed or refused (it turns on
     /// [`admin_events`](crate::plugin::PluginHostBuilder::admin_events)), on a task of its
     /// own, which ends when the host is dropped. The task holds the host weakly, to look up a
     /// plugin's version when it first sees the plugin (replacements then give the new

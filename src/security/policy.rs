@@ -68,6 +68,12 @@ impl std::fmt::Display for TrustLevel {
 /// assert_eq!(limits.memory_mb, Some(512));
 /// assert_eq!(limits.open_files, Some(256)); // the default
 /// ```
+// Not `external::ResourceLimits`, though the builders look alike: this module must build
+// without the `process` feature, and the two differ where it matters — these are defaults a
+// manifest's own limits override (1024 MiB and 256 files unless set; `memory_mb`, as in
+// `[process.limits]` and `[security.sandbox]`), those the limits a launch applies (none unless
+// set; `address_space_mib`). One shared type in `limits.rs` would need `external/launch.rs`
+// to re-export it, a breaking rename on one side, and these defaults moved to the policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 #[non_exhaustive]

@@ -16,17 +16,19 @@ use serde_json::json;
 use tracing::Instrument;
 
 use crate::hook::ImplInfo;
-use crate::plugin::{PluginError, PluginInfo, PluginState};
+use crate::plugin::{AdminAction, PluginError, PluginInfo, PluginState};
 use crate::stats::ImplStatsSnapshot;
 use crate::PluginHost;
 
 /// How long a disabled plugin's `stop` (and its tasks) may take.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 
-/// What an admin request asks for, as [`Authorize::authorize`] sees it.
+/// What an admin HTTP request asks for, as [`Authorize::authorize`] sees it (what the host
+/// then does is announced as a [`PluginEvent::Admin`](crate::plugin::PluginEvent::Admin) with
+/// its [`plugin::AdminAction`](crate::plugin::AdminAction)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum AdminAction {
+pub enum AdminRequest {
     /// `GET /admin/plugins`.
     List,
     /// `GET /admin/plugins/{name}`.
@@ -37,59 +39,61 @@ pub enum AdminAction {
     Disable(String),
 }
 
-impl AdminAction {
-    /// The plugin the action is about (`None` for [`List`](Self::List)).
+impl AdminRequest {
+    /// The plugin the request is about (`None` for [`List`](Self::List)).
     pub fn plugin(&self) -> Option<&str> {
         match self {
-            AdminAction::List => None,
-            AdminAction::Inspect(p) | AdminAction::Enable(p) | AdminAction::Disable(p) => Some(p),
+            AdminRequest::List => None,
+            AdminRequest::Inspect(p) | AdminRequest::Enable(p) | AdminRequest::Disable(p) => {
+                Some(p)
+            }
         }
     }
 
-    /// Whether the action only reads (`List`, `Inspect`).
+    /// Whether the request only reads (`List`, `Inspect`).
     pub fn is_read_only(&self) -> bool {
-        matches!(self, AdminAction::List | AdminAction::Inspect(_))
+        matches!(self, AdminRequest::List | AdminRequest::Inspect(_))
     }
 
     fn verb(&self) -> &'static str {
         match self {
-            AdminAction::List => "list",
-            AdminAction::Inspect(_) => "inspect",
-            AdminAction::Enable(_) => "enable",
-            AdminAction::Disable(_) => "disable",
+            AdminRequest::List => "list",
+            AdminRequest::Inspect(_) => "inspect",
+            AdminRequest::Enable(_) => "enable",
+            AdminRequest::Disable(_) => "disable",
         }
     }
 }
 
 /// The host's authorisation check for admin requests: `true` lets the request through,
 /// `false` answers 403. It sees the request's head (method, URI, headers, extensions such as
-/// a principal an auth layer put there) and the [`AdminAction`].
+/// a principal an auth layer put there) and the [`AdminRequest`].
 ///
-/// Any `Fn(&Parts, &AdminAction) -> bool` is one:
+/// Any `Fn(&Parts, &AdminRequest) -> bool` is one:
 ///
 /// ```
 /// use axum::http::request::Parts;
-/// use hookwire::web::AdminAction;
+/// use hookwire::web::AdminRequest;
 ///
 /// // Reads for anyone with a token, changes for the operator only.
-/// let check = |parts: &Parts, action: &AdminAction| match parts.headers.get("authorization") {
+/// let check = |parts: &Parts, request: &AdminRequest| match parts.headers.get("authorization") {
 ///     Some(v) if v == "Bearer operator" => true,
-///     Some(v) if v == "Bearer viewer" => action.is_read_only(),
+///     Some(v) if v == "Bearer viewer" => request.is_read_only(),
 ///     _ => false,
 /// };
 /// # let _ = hookwire::web::admin_router(hookwire::PluginHost::new(), check);
 /// ```
 pub trait Authorize: Send + Sync + 'static {
-    /// Whether the request may do `action`.
-    fn authorize(&self, request: &Parts, action: &AdminAction) -> bool;
+    /// Whether the request whose head is `head` may do what it asks (`request`).
+    fn authorize(&self, head: &Parts, request: &AdminRequest) -> bool;
 }
 
 impl<F> Authorize for F
 where
-    F: Fn(&Parts, &AdminAction) -> bool + Send + Sync + 'static,
+    F: Fn(&Parts, &AdminRequest) -> bool + Send + Sync + 'static,
 {
-    fn authorize(&self, request: &Parts, action: &AdminAction) -> bool {
-        self(request, action)
+    fn authorize(&self, head: &Parts, request: &AdminRequest) -> bool {
+        self(head, request)
     }
 }
 
@@ -98,7 +102,7 @@ where
 pub struct DenyAll;
 
 impl Authorize for DenyAll {
-    fn authorize(&self, _: &Parts, _: &AdminAction) -> bool {
+    fn authorize(&self, _: &Parts, _: &AdminRequest) -> bool {
         false
     }
 }
@@ -134,7 +138,11 @@ type AdminState = State<Arc<Admin>>;
 ///
 /// Each request is reported, allowed or refused, as a `tracing` event with target
 /// `hookwire::audit` (fields `action`, `plugin`, `method`, `allowed`, and `status` for
-/// the answer).
+/// the answer). A `disable` or `enable` is also a plugin event when the host announces
+/// administrators' requests ([`PluginHostBuilder::admin_events`](crate::plugin::PluginHostBuilder::admin_events),
+/// or an audit log attached): [`PluginEvent::Admin`](crate::plugin::PluginEvent::Admin) when
+/// allowed, [`PluginEvent::AdminRefused`](crate::plugin::PluginEvent::AdminRefused) when
+/// the check refused it, so that the audit log records both.
 pub fn admin_router(host: PluginHost, auth: impl Authorize) -> Router {
     let admin = Arc::new(Admin {
         host,
@@ -152,11 +160,24 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 }
 
 /// Puts `action` to the host's check; `Some` is the 403 answer.
-fn refusal(admin: &Admin, parts: &Parts, action: &AdminAction) -> Option<Response> {
+fn refusal(admin: &Admin, parts: &Parts, action: &AdminRequest) -> Option<Response> {
     if admin.auth.authorize(parts, action) {
         return None;
     }
     audit(parts, action, false, StatusCode::FORBIDDEN);
+    let acted = match action {
+        AdminRequest::Enable(_) => Some(AdminAction::Enable),
+        AdminRequest::Disable(_) => Some(AdminAction::Disable),
+        AdminRequest::List | AdminRequest::Inspect(_) => None,
+    };
+    if let (Some(acted), Some(plugin)) = (acted, action.plugin()) {
+        let reason = format!(
+            "the host's admin check refused `{} {}`",
+            parts.method,
+            parts.uri.path()
+        );
+        admin.host.inner.admin_refused(plugin, acted, reason);
+    }
     let what = match action.plugin() {
         Some(p) => format!("{} plugin `{p}`", action.verb()),
         None => "list plugins".to_owned(),
@@ -172,8 +193,9 @@ fn refusal(admin: &Admin, parts: &Parts, action: &AdminAction) -> Option<Respons
 /// Every request, allowed or refused, is a `tracing` event with target `hookwire::audit`.
 /// What an allowed request does reaches the security feature's audit log by itself: the
 /// host announces its own `disable` and `enable` as [`PluginEvent::Admin`](crate::plugin::PluginEvent::Admin)
-/// events, which an attached `AuditLog` records.
-fn audit(parts: &Parts, action: &AdminAction, allowed: bool, status: StatusCode) {
+/// events, which an attached `AuditLog` records. A refused `disable` or `enable` is announced
+/// by [`refusal`] ([`PluginEvent::AdminRefused`](crate::plugin::PluginEvent::AdminRefused)).
+fn audit(parts: &Parts, action: &AdminRequest, allowed: bool, status: StatusCode) {
     tracing::info!(
         target: "hookwire::audit",
         action = action.verb(),
@@ -234,7 +256,7 @@ struct HookStatsEntry {
 }
 
 async fn list(State(admin): AdminState, parts: Parts) -> Response {
-    let action = AdminAction::List;
+    let action = AdminRequest::List;
     if let Some(refused) = refusal(&admin, &parts, &action) {
         return refused;
     }
@@ -245,7 +267,7 @@ async fn list(State(admin): AdminState, parts: Parts) -> Response {
 }
 
 async fn inspect(State(admin): AdminState, Path(name): Path<String>, parts: Parts) -> Response {
-    let action = AdminAction::Inspect(name);
+    let action = AdminRequest::Inspect(name);
     if let Some(refused) = refusal(&admin, &parts, &action) {
         return refused;
     }
@@ -282,8 +304,8 @@ async fn inspect(State(admin): AdminState, Path(name): Path<String>, parts: Part
 
 async fn change(State(admin): AdminState, Path(rest): Path<String>, parts: Parts) -> Response {
     let action = match rest.rsplit_once('/') {
-        Some((name, "enable")) => AdminAction::Enable(name.to_owned()),
-        Some((name, "disable")) => AdminAction::Disable(name.to_owned()),
+        Some((name, "enable")) => AdminRequest::Enable(name.to_owned()),
+        Some((name, "disable")) => AdminRequest::Disable(name.to_owned()),
         _ => {
             return error(
                 StatusCode::NOT_FOUND,
@@ -297,7 +319,7 @@ async fn change(State(admin): AdminState, Path(rest): Path<String>, parts: Parts
     let name = action.plugin().unwrap_or_default();
     let span = tracing::info_span!("hookwire.web.admin", action = action.verb(), plugin = %name);
     let result = match &action {
-        AdminAction::Enable(_) => enable(&admin.host, name).instrument(span).await,
+        AdminRequest::Enable(_) => enable(&admin.host, name).instrument(span).await,
         _ => disable(&admin.host, name).instrument(span).await,
     };
     let response = match result {

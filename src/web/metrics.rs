@@ -34,7 +34,7 @@ use crate::PluginHost;
 /// | `hookwire_impl_errors_total` | counter | its errors |
 /// | `hookwire_impl_timeouts_total` | counter | its timeouts (own or the call's deadline) |
 /// | `hookwire_impl_panics_total` | counter | its panics |
-/// | `hookwire_impl_skipped_total` | counter | calls its circuit breaker skipped |
+/// | `hookwire_impl_circuit_open_total` | counter | calls its open circuit breaker refused |
 /// | `hookwire_impl_cancelled_total` | counter | calls dropped before it finished |
 /// | `hookwire_impl_retries_total` | counter | attempts beyond the first |
 /// | `hookwire_impl_latency_samples_total` | counter | calls whose latency was measured |
@@ -114,9 +114,9 @@ const COUNTERS: [(&str, &str, Counter); 10] = [
         |s| s.panics,
     ),
     (
-        "hookwire_impl_skipped",
-        "Calls skipped by the impl's circuit breaker.",
-        |s| s.skipped,
+        "hookwire_impl_circuit_open",
+        "Calls the impl's open circuit breaker refused (the impl was not called).",
+        |s| s.circuit_open,
     ),
     (
         "hookwire_impl_cancelled",

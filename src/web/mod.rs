@@ -75,7 +75,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
-//! use hookwire::web::{self, AdminAction, PluginRouter, PluginRoutes};
+//! use hookwire::web::{self, AdminRequest, PluginRouter, PluginRoutes};
 //! use hookwire::PluginHost;
 //!
 //! hookwire::hookspec! {
@@ -89,7 +89,7 @@
 //! plugins.rebuild().await.expect("plugin routes");
 //! tokio::spawn(plugins.follow()); // rebuild when plugins start, stop or are replaced
 //!
-//! let is_operator = |parts: &axum::http::request::Parts, _: &AdminAction| {
+//! let is_operator = |parts: &axum::http::request::Parts, _: &AdminRequest| {
 //!     parts.headers.get("authorization").is_some_and(|v| v == "Bearer s3cret")
 //! };
 //! let app = axum::Router::new()
@@ -111,7 +111,7 @@ mod routes;
 mod serve;
 mod view;
 
-pub use admin::{admin_router, AdminAction, Authorize, DenyAll};
+pub use admin::{admin_router, AdminRequest, Authorize, DenyAll};
 pub use extract::{MissingPrincipal, MissingService, Principal, Service};
 pub use health::{health_router, HealthReport, OverallStatus, PluginHealth};
 pub use layer::{RequestHooks, RequestHooksLayer};

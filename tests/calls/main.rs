@@ -19,4 +19,5 @@ mod snapshots;
 mod stats_counted_loop;
 mod stats_ready_tally;
 mod stats_ready_timed;
+mod wrapper_deadline;
 mod wrappers;

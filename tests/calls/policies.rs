@@ -646,7 +646,7 @@ async fn stats_count_every_outcome_per_impl() {
     assert_eq!(get("bomb").panics, 3);
     assert_eq!(get("quiet").no_answers, 3);
     let gate = get("gate");
-    assert_eq!((gate.errors, gate.skipped), (1, 2));
+    assert_eq!((gate.errors, gate.circuit_open), (1, 2));
     assert_eq!(gate.breaker, Some(hookwire::policy::BreakerState::Open));
     // Impls with a retry policy or a breaker are always timed; the others are sampled.
     assert_eq!(get("flaky").latency_samples, 3);
@@ -828,7 +828,7 @@ hookwire::hookspec! {
     pub struct Hang(u64) -> u64;
 }
 
-/// `(calls, answers, no_answers, errors, timeouts, panics, skipped, cancelled, retries)`.
+/// `(calls, answers, no_answers, errors, timeouts, panics, circuit_open, cancelled, retries)`.
 fn counts(s: &hookwire::stats::ImplStatsSnapshot) -> [u64; 9] {
     [
         s.calls,
@@ -837,7 +837,7 @@ fn counts(s: &hookwire::stats::ImplStatsSnapshot) -> [u64; 9] {
         s.errors,
         s.timeouts,
         s.panics,
-        s.skipped,
+        s.circuit_open,
         s.cancelled,
         s.retries,
     ]

@@ -3,7 +3,7 @@
 //! own, as it captures logs.)
 
 use axum::http::request::Parts;
-use hookwire::web::{admin_router, AdminAction, DenyAll};
+use hookwire::web::{admin_router, AdminRequest, DenyAll};
 use serde_json::{json, Value};
 
 use hookwire::config::HostConfig;
@@ -11,10 +11,10 @@ use hookwire::config::HostConfig;
 use crate::fixture::{host_configured, host_with, Greet, Server, TestPlugin};
 
 /// Reads for `Bearer viewer`, everything for `Bearer op`.
-fn check(parts: &Parts, action: &AdminAction) -> bool {
+fn check(parts: &Parts, request: &AdminRequest) -> bool {
     match parts.headers.get("authorization") {
         Some(v) if v == "Bearer op" => true,
-        Some(v) if v == "Bearer viewer" => action.is_read_only(),
+        Some(v) if v == "Bearer viewer" => request.is_read_only(),
         _ => false,
     }
 }

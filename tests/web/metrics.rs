@@ -61,6 +61,9 @@ async fn counters_match_the_calls_made() {
     assert_eq!(at("hookwire_impl_no_answers_total", "shy"), 7.0);
     assert_eq!(at("hookwire_impl_panics_total", "wild"), 7.0);
     assert_eq!(at("hookwire_impl_timeouts_total", "wild"), 0.0);
+    // No breaker here: none refused a call.
+    assert_eq!(at("hookwire_impl_circuit_open_total", "grumpy"), 0.0);
+    assert!(!text.contains("skipped"), "{text}");
     assert_eq!(
         m["hookwire_plugin_state{plugin=\"polite\",state=\"started\"}"],
         1.0

@@ -7,14 +7,14 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::Router;
 use hookwire::config::HostConfig;
-use hookwire::web::{admin_router, AdminAction, PluginRouter, RouteError};
+use hookwire::web::{admin_router, AdminRequest, PluginRouter, RouteError};
 use tokio::sync::{Notify, Semaphore};
 
 use crate::fixture::{
     get_text, host_configured, host_with, next_swap, plugin_router, Routes, Server, TestPlugin,
 };
 
-fn operator(parts: &axum::http::request::Parts, _: &AdminAction) -> bool {
+fn operator(parts: &axum::http::request::Parts, _: &AdminRequest) -> bool {
     parts
         .headers
         .get("authorization")

@@ -63,7 +63,7 @@ pub(crate) const NO_ANSWER: usize = 0;
 pub(crate) const ERROR: usize = 1;
 pub(crate) const PANIC: usize = 2;
 const TIMED_OUT: usize = 3;
-const SKIPPED: usize = 4;
+const CIRCUIT_OPEN: usize = 4;
 const CANCELLED: usize = 5;
 const OTHERS: usize = 6;
 
@@ -76,7 +76,7 @@ fn other_index(kind: OutcomeKind) -> Option<usize> {
         OutcomeKind::Error => Some(ERROR),
         OutcomeKind::Panic => Some(PANIC),
         OutcomeKind::TimedOut => Some(TIMED_OUT),
-        OutcomeKind::CircuitOpen => Some(SKIPPED),
+        OutcomeKind::CircuitOpen => Some(CIRCUIT_OPEN),
         OutcomeKind::Cancelled => Some(CANCELLED),
     }
 }
@@ -361,7 +361,7 @@ impl ImplStats {
             errors: other[ERROR],
             timeouts: other[TIMED_OUT],
             panics: other[PANIC],
-            skipped: other[SKIPPED],
+            circuit_open: other[CIRCUIT_OPEN],
             cancelled: other[CANCELLED],
             retries: self.retries.load(Ordering::Relaxed),
             breaker,

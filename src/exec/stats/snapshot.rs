@@ -23,8 +23,9 @@ pub struct ImplStatsSnapshot {
     pub timeouts: u64,
     /// Calls in which it panicked.
     pub panics: u64,
-    /// Calls skipped by its circuit breaker.
-    pub skipped: u64,
+    /// Calls its open circuit breaker refused: the impl was not called
+    /// ([`ImplOutcome::CircuitOpen`](crate::ImplOutcome::CircuitOpen)).
+    pub circuit_open: u64,
     /// Calls dropped before it finished.
     pub cancelled: u64,
     /// Retries (attempts beyond the first).
