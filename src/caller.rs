@@ -14,6 +14,7 @@ use crate::error::{CallError, RegisterError};
 use crate::exec::snapshot::{ImplEntry, ImplList};
 use crate::exec::{call_span, ready, run_call, CallPlan, PlainLoop};
 use crate::hookimpl::{AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, Placement, SyncFn};
+use crate::manager::cached::CachedList;
 use crate::manager::slot::{HistoricCall, Slot};
 use crate::manager::Shared;
 use crate::monitor::{after_all, before_all, CallInfo, HookMonitor, ImplReport};
@@ -88,6 +89,8 @@ impl CallOptions {
 /// ```
 pub struct HookCaller<S: HookSpec> {
     slot: Result<Arc<Slot<S>>, RegisterError>,
+    /// The snapshot current when this caller was made or cloned (`manager/cached.rs`).
+    cached: CachedList<S>,
     options: CallOptions,
 }
 
@@ -104,6 +107,7 @@ impl<S: HookSpec> Clone for HookCaller<S> {
     fn clone(&self) -> Self {
         HookCaller {
             slot: self.slot.clone(),
+            cached: cache_of(&self.slot),
             options: self.options.clone(),
         }
     }
@@ -125,6 +129,7 @@ pub struct ImplInfo {
 impl<S: HookSpec> HookCaller<S> {
     pub(crate) fn new(slot: Result<Arc<Slot<S>>, RegisterError>) -> Self {
         HookCaller {
+            cached: cache_of(&slot),
             slot,
             options: CallOptions::default(),
         }
@@ -253,7 +258,7 @@ impl<S: HookSpec> HookCaller<S> {
     /// A panic in an impl future's `Drop` is caught and logged, never unwound into the drop.
     pub async fn call(&self, args: &S::Args) -> Result<HookOutcome<S::Output>, CallError> {
         let slot = self.slot()?;
-        let list = slot.list.load_full();
+        let list = self.cached.load(slot);
         // The commonest case: no wrappers, monitors, policies, deadline or subscriber,
         // sequential (`ready::applies` also means: not historic). The impls run inline in
         // the first poll; the general loop is built only if one waits.
@@ -399,6 +404,14 @@ impl<S: HookSpec> HookCaller<S> {
             (call.on_result)(&plugin, o);
         }
         Ok(())
+    }
+}
+
+/// A new cache of `slot`'s snapshot.
+fn cache_of<S: HookSpec>(slot: &Result<Arc<Slot<S>>, RegisterError>) -> CachedList<S> {
+    match slot {
+        Ok(slot) => CachedList::new(slot),
+        Err(_) => CachedList::none(),
     }
 }
 

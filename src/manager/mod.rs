@@ -9,6 +9,7 @@
 #![cfg_attr(not(feature = "json"), allow(irrefutable_let_patterns))]
 
 mod builder;
+pub(crate) mod cached;
 mod declare;
 pub(crate) mod gate;
 #[cfg(feature = "json")]
