@@ -13,12 +13,14 @@
 //! slot's list, which is. A registration still running when the call begins may or may not
 //! be seen, as before.
 //!
-//! The cache holds the list weakly: a caller kept for a long time does not keep the impls of
-//! unregistered plugins alive (nor their resources); once the slot moves on and the last call
-//! on the old list ends, the old list is dropped and the cache simply misses.
+//! The cache holds the list strongly, so that a call on the cached snapshot borrows it from
+//! the caller for the whole call (no reference count is touched until the outcome takes its
+//! own `Arc`). The price: a caller keeps the snapshot it was made with (the impls of plugins
+//! removed since, and what they own) until it is dropped or made again; the calls of such a
+//! caller load the slot's current list, as before.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use super::slot::Slot;
 use crate::exec::snapshot::ImplList;
@@ -27,7 +29,7 @@ use crate::spec::HookSpec;
 /// A snapshot and the slot generation it was loaded at.
 pub(crate) struct CachedList<S: HookSpec> {
     generation: u64,
-    list: Weak<ImplList<S>>,
+    list: Arc<ImplList<S>>,
 }
 
 impl<S: HookSpec> CachedList<S> {
@@ -36,36 +38,19 @@ impl<S: HookSpec> CachedList<S> {
         // The generation first: the list loaded after it is at least as new.
         let generation = slot.generation.load(Ordering::Acquire);
         let list = slot.list.load_full();
-        CachedList {
-            generation,
-            list: Arc::downgrade(&list),
-        }
+        CachedList { generation, list }
     }
 
-    /// A cache that always misses (a caller without a slot).
-    pub(crate) fn none() -> Self {
-        CachedList {
-            generation: u64::MAX,
-            list: Weak::new(),
-        }
-    }
-
-    /// The snapshot a call starting now must run on: the cached one while the slot's
-    /// generation has not moved, else the slot's current one.
+    /// The cached snapshot, if a call starting now may run on it: the slot's generation has
+    /// not moved since it was loaded.
     #[inline(always)]
-    pub(crate) fn load(&self, slot: &Slot<S>) -> Arc<ImplList<S>> {
-        if slot.generation.load(Ordering::Acquire) == self.generation {
-            if let Some(list) = self.list.upgrade() {
-                return list;
-            }
-        }
-        load_current(slot)
+    pub(crate) fn fresh(&self, slot: &Slot<S>) -> Option<&Arc<ImplList<S>>> {
+        (slot.generation.load(Ordering::Acquire) == self.generation).then_some(&self.list)
     }
-}
 
-/// The slot's current list (the cache missed).
-#[cold]
-#[inline(never)]
-fn load_current<S: HookSpec>(slot: &Slot<S>) -> Arc<ImplList<S>> {
-    slot.list.load_full()
+    /// The cached snapshot, fresh or not.
+    #[inline(always)]
+    pub(crate) fn list(&self) -> &Arc<ImplList<S>> {
+        &self.list
+    }
 }
