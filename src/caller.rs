@@ -1,7 +1,8 @@
 //! [`HookCaller`]: how application code calls a typed hook.
 //!
 //! Get one with [`HookManager::hook`](crate::HookManager::hook) and keep it: it is cheap to
-//! clone, and each call loads the hook's current snapshot without taking any lock.
+//! clone, and each call takes the hook's current snapshot without taking any lock (the one the
+//! caller cached, while the hook's generation says it is current).
 
 use std::future::Future;
 use std::marker::PhantomData;
@@ -59,6 +60,14 @@ impl CallOptions {
 }
 
 /// Calls hook `S`. Cheap to clone; keep one around for hot paths.
+///
+/// A caller caches the hook's snapshot (its impls in call order) as it was when the caller
+/// was made or cloned. A call uses that cache after one atomic load shows that no
+/// registration has changed the hook since; otherwise it loads the current snapshot (so a call
+/// always sees every registration and removal that returned before it started). The cache
+/// keeps that snapshot alive: the impls of plugins removed since it was made (and what they
+/// own) are released when the caller is dropped. After plugins are reloaded or removed, get
+/// a new caller (or clone this one) to use the cache again and release the old impls.
 ///
 /// Get one from [`HookManager::hook`](crate::HookManager::hook) (or
 /// [`PluginHost::hook`](crate::PluginHost::hook)); its builder methods set per-call
@@ -268,6 +277,9 @@ impl<S: HookSpec> HookCaller<S> {
     /// (a blocking impl's pool thread finishes on its own; a
     /// [cancellable](crate::Registrar::blocking_fn_cancellable) one sees its token cancelled).
     /// A panic in an impl future's `Drop` is caught and logged, never unwound into the drop.
+    ///
+    /// # Panics
+    /// The future panics if it is polled again after it completed (as an `async fn`'s does).
     pub fn call<'a>(
         &'a self,
         args: &'a S::Args,

@@ -65,7 +65,8 @@ fn plan<'a>(firstresult: bool, fail_fast: bool) -> CallPlan<'a> {
     }
 }
 
-/// A ready-path call, awaited by [`HookCaller::call`](crate::HookCaller::call). Small: what
+/// A ready-path call on a snapshot the call loaded itself (a caller's stale cache), awaited by
+/// `caller::call_general`; on a fresh cache `call::CallFuture` runs [`poll_into`] itself. Small: what
 /// waits (the general loop, only once an impl waits) lives in the caller's `rest`, so that
 /// awaiting this future moves a few words, not the loop.
 pub(crate) struct ReadyCall<'r, 'a, S: HookSpec> {

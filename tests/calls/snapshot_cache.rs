@@ -41,7 +41,7 @@ fn a_call_sees_every_registration_that_returned_before_it_started() {
                 while !stop.load(Ordering::Relaxed) || calls < 2_000 {
                     // Fresh caches now and then (a clone loads the current snapshot), stale
                     // ones in between: both paths must hold the guarantee.
-                    if calls % (8 + t) == 0 {
+                    if calls.is_multiple_of(8 + t) {
                         first = first.clone();
                         all = all.clone();
                     }
@@ -68,7 +68,7 @@ fn a_call_sees_every_registration_that_returned_before_it_started() {
         assert!(pm.unregister(&current));
         current = next;
         latest.store(k, Ordering::SeqCst);
-        if k % 4 == 0 {
+        if k.is_multiple_of(4) {
             // Let the callers run on an unchanged hook for a while (their caches fresh).
             thread::yield_now();
         }
