@@ -1,8 +1,10 @@
 //! [`HookCaller`]: how application code calls a typed hook.
 //!
 //! Get one with [`HookManager::hook`](crate::HookManager::hook) and keep it: it is cheap to
-//! clone, and each call loads the hook's current snapshot without taking any lock.
+//! clone, and each call takes the hook's current snapshot without taking any lock (the one the
+//! caller cached, while the hook's generation says it is current).
 
+use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,10 +12,12 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tracing::Instrument;
 
+use crate::call::CallFuture;
 use crate::error::{CallError, RegisterError};
 use crate::exec::snapshot::{ImplEntry, ImplList};
 use crate::exec::{call_span, ready, run_call, CallPlan, PlainLoop};
 use crate::hookimpl::{AsyncFn, Hook, HookReturn, ImplFn, ImplOptions, Placement, SyncFn};
+use crate::manager::cached::CachedList;
 use crate::manager::slot::{HistoricCall, Slot};
 use crate::manager::Shared;
 use crate::monitor::{after_all, before_all, CallInfo, HookMonitor, ImplReport};
@@ -39,6 +43,7 @@ impl CallOptions {
     }
 
     /// The plan of one call: the spec's defaults with this caller's overrides.
+    #[inline(always)]
     pub(crate) fn plan<S: HookSpec>(&self, list: &ImplList<S>) -> CallPlan<'_> {
         let deadline = self.deadline.or(list.spec.deadline);
         CallPlan {
@@ -55,6 +60,14 @@ impl CallOptions {
 }
 
 /// Calls hook `S`. Cheap to clone; keep one around for hot paths.
+///
+/// A caller caches the hook's snapshot (its impls in call order) as it was when the caller
+/// was made or cloned. A call uses that cache after one atomic load shows that no
+/// registration has changed the hook since; otherwise it loads the current snapshot (so a call
+/// always sees every registration and removal that returned before it started). The cache
+/// keeps that snapshot alive: the impls of plugins removed since it was made (and what they
+/// own) are released when the caller is dropped. After plugins are reloaded or removed, get
+/// a new caller (or clone this one) to use the cache again and release the old impls.
 ///
 /// Get one from [`HookManager::hook`](crate::HookManager::hook) (or
 /// [`PluginHost::hook`](crate::PluginHost::hook)); its builder methods set per-call
@@ -87,8 +100,13 @@ impl CallOptions {
 /// # }).unwrap();
 /// ```
 pub struct HookCaller<S: HookSpec> {
-    slot: Result<Arc<Slot<S>>, RegisterError>,
-    options: CallOptions,
+    pub(crate) slot: Result<Arc<Slot<S>>, RegisterError>,
+    /// The snapshot current when this caller was made or cloned (`manager/cached.rs`);
+    /// `None` when `slot` is an error.
+    pub(crate) cached: Option<CachedList<S>>,
+    pub(crate) options: CallOptions,
+    /// `options.keeps_ready_path()`, kept up to date by the builder methods.
+    pub(crate) ready: bool,
 }
 
 impl<S: HookSpec> std::fmt::Debug for HookCaller<S> {
@@ -104,7 +122,9 @@ impl<S: HookSpec> Clone for HookCaller<S> {
     fn clone(&self) -> Self {
         HookCaller {
             slot: self.slot.clone(),
+            cached: cache_of(&self.slot),
             options: self.options.clone(),
+            ready: self.ready,
         }
     }
 }
@@ -125,8 +145,10 @@ pub struct ImplInfo {
 impl<S: HookSpec> HookCaller<S> {
     pub(crate) fn new(slot: Result<Arc<Slot<S>>, RegisterError>) -> Self {
         HookCaller {
+            cached: cache_of(&slot),
             slot,
             options: CallOptions::default(),
+            ready: true,
         }
     }
 
@@ -164,6 +186,7 @@ impl<S: HookSpec> HookCaller<S> {
     #[must_use]
     pub fn parallel(mut self) -> Self {
         self.options.parallel = Some(true);
+        self.ready = self.options.keeps_ready_path();
         self
     }
 
@@ -171,6 +194,7 @@ impl<S: HookSpec> HookCaller<S> {
     #[must_use]
     pub fn sequential(mut self) -> Self {
         self.options.parallel = Some(false);
+        self.ready = self.options.keeps_ready_path();
         self
     }
 
@@ -198,6 +222,7 @@ impl<S: HookSpec> HookCaller<S> {
     #[must_use]
     pub fn deadline(mut self, d: Duration) -> Self {
         self.options.deadline = Some(d);
+        self.ready = self.options.keeps_ready_path();
         self
     }
 
@@ -212,6 +237,7 @@ impl<S: HookSpec> HookCaller<S> {
         let mut all: Vec<Arc<str>> = self.options.exclude.as_deref().unwrap_or(&[]).to_vec();
         all.extend(plugins.into_iter().map(|p| Arc::from(p.as_ref())));
         self.options.exclude = Some(all.into());
+        self.ready = self.options.keeps_ready_path();
         self
     }
 
@@ -260,53 +286,14 @@ impl<S: HookSpec> HookCaller<S> {
     /// (a blocking impl's pool thread finishes on its own; a
     /// [cancellable](crate::Registrar::blocking_fn_cancellable) one sees its token cancelled).
     /// A panic in an impl future's `Drop` is caught and logged, never unwound into the drop.
-    pub async fn call(&self, args: &S::Args) -> Result<HookOutcome<S::Output>, CallError> {
-        let slot = self.slot()?;
-        let list = slot.list.load_full();
-        // The commonest case: no wrappers, monitors, policies, deadline or subscriber,
-        // sequential (`ready::applies` also means: not historic). The impls run inline in
-        // the first poll; the general loop is built only if one waits.
-        let firstresult = list.spec.mode == CallMode::FirstResult;
-        if ready::applies(&list, firstresult)
-            && self.options.keeps_ready_path()
-            && !slot.shared.monitored()
-        {
-            let fail_fast = self.options.fail_fast.unwrap_or(list.spec.fail_fast);
-            let results = {
-                let mut rest = None;
-                ready::ReadyCall::new(&list, args, firstresult, fail_fast, &mut rest).await
-            };
-            let mut outcome = HookOutcome::new(results, list);
-            if fail_fast {
-                if let Some(e) = outcome.take_first_failure() {
-                    return Err(e);
-                }
-            }
-            return Ok(outcome);
-        }
-        if list.spec.historic {
-            return Err(historic_misuse(&list.spec.name));
-        }
-        // The common case in one state machine: no wrappers, no monitors, no subscriber.
-        if list.n_wrappers == 0 && !slot.shared.monitored() {
-            let plan = self.options.plan(&list);
-            let span = call_span(&list, &plan);
-            let results = if span.is_disabled() {
-                PlainLoop::new(&list, args, plan).await
-            } else {
-                PlainLoop::new(&list, args, plan).instrument(span).await
-            };
-            let mut outcome = HookOutcome::new(results, list);
-            if plan.fail_fast {
-                if let Some(e) = outcome.take_first_failure() {
-                    return Err(e);
-                }
-            }
-            return Ok(outcome);
-        }
-        // Boxed: the wrapper and monitor machinery would make every call's future (also the
-        // common case's) about three times larger, a cost paid in each move of the future.
-        Box::pin(run_checked(slot, list, args, &self.options)).await
+    ///
+    /// # Panics
+    /// The future panics if it is polled again after it completed (as an `async fn`'s does).
+    pub fn call<'a>(
+        &'a self,
+        args: &'a S::Args,
+    ) -> impl Future<Output = Result<HookOutcome<S::Output>, CallError>> + 'a {
+        CallFuture::new(self, args, call_general(self, args))
     }
 
     /// Calls the hook with temporary extra impls for this call only (pluggy's `call_extra`).
@@ -409,6 +396,57 @@ impl<S: HookSpec> HookCaller<S> {
         }
         Ok(())
     }
+}
+
+/// [`HookCaller::call`] when [`CallFuture`] does not run it on the caller's cached snapshot
+/// itself: the cache is stale (the slot's current snapshot is loaded), or the call needs more than the ready path
+/// (wrappers, monitors, policies, a deadline, parallel mode, a subscriber).
+pub(crate) async fn call_general<S: HookSpec>(
+    caller: &HookCaller<S>,
+    args: &S::Args,
+) -> Result<HookOutcome<S::Output>, CallError> {
+    let slot = caller.slot()?;
+    let list = match caller.cached.as_ref().and_then(|c| c.fresh(slot)) {
+        Some(list) => list.clone(),
+        None => slot.list.load_full(),
+    };
+    // The commonest case: no wrappers, monitors, policies, deadline or subscriber,
+    // sequential (`ready::applies` also means: not historic). The impls run inline in
+    // the first poll; the general loop is built only if one waits.
+    let firstresult = list.firstresult;
+    if caller.ready && ready::applies(&list) && !slot.shared.monitored() {
+        let fail_fast = caller.options.fail_fast.unwrap_or(list.spec.fail_fast);
+        let mut rest = None;
+        return ready::ReadyCall::new(&list, args, firstresult, fail_fast, &mut rest).await;
+    }
+    if list.spec.historic {
+        return Err(historic_misuse(&list.spec.name));
+    }
+    // The common case in one state machine: no wrappers, no monitors, no subscriber.
+    if list.n_wrappers == 0 && !slot.shared.monitored() {
+        let plan = caller.options.plan(&list);
+        let span = call_span(&list, &plan);
+        let results = if span.is_disabled() {
+            PlainLoop::new(&list, args, plan).await
+        } else {
+            PlainLoop::new(&list, args, plan).instrument(span).await
+        };
+        let mut outcome = HookOutcome::new(results, list);
+        if plan.fail_fast {
+            if let Some(e) = outcome.take_first_failure() {
+                return Err(e);
+            }
+        }
+        return Ok(outcome);
+    }
+    // Boxed: the wrapper and monitor machinery would make every call's future (also the
+    // common case's) about three times larger, a cost paid in each move of the future.
+    Box::pin(run_checked(slot, list, args, &caller.options)).await
+}
+
+/// A new cache of `slot`'s snapshot.
+fn cache_of<S: HookSpec>(slot: &Result<Arc<Slot<S>>, RegisterError>) -> Option<CachedList<S>> {
+    slot.as_ref().ok().map(|slot| CachedList::new(slot))
 }
 
 #[cold]

@@ -10,6 +10,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Internal layers (ARCHITECTURE.md); the public modules below re-export from them.
+mod call;
 mod caller;
 mod exec;
 mod hookimpl;

@@ -5,6 +5,7 @@
 //! are resolved lazily from the call's snapshot, so the hot path stores only a small index.
 
 use std::fmt;
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use crate::error::{CallError, HookFailure};
@@ -232,13 +233,36 @@ pub struct OutcomeEntry<'a, T> {
 /// # });
 /// ```
 pub struct HookOutcome<T> {
-    pub(crate) entries: Entries<T>,
+    /// Dropped by `HookOutcome`'s `Drop`: inline for the common single entry.
+    pub(crate) entries: ManuallyDrop<Entries<T>>,
     pub(crate) names: Arc<dyn NameTable>,
+}
+
+impl<T> Drop for HookOutcome<T> {
+    /// The entries, without `SmallVec`'s out-of-line drop when they are inline (at most one,
+    /// as in a first-result call): that one is taken out and dropped here.
+    #[inline]
+    fn drop(&mut self) {
+        if self.entries.spilled() {
+            drop(std::mem::take(&mut *self.entries));
+        } else {
+            // Inline: dropped in place, nothing to free.
+            self.entries.clear();
+        }
+    }
 }
 
 impl<T> HookOutcome<T> {
     pub(crate) fn new(entries: Entries<T>, names: Arc<dyn NameTable>) -> Self {
-        HookOutcome { entries, names }
+        HookOutcome {
+            entries: ManuallyDrop::new(entries),
+            names,
+        }
+    }
+
+    /// The entries, by value (this outcome is left empty).
+    fn take_entries(&mut self) -> Entries<T> {
+        std::mem::take(&mut *self.entries)
     }
 
     /// The hook this outcome belongs to.
@@ -352,8 +376,8 @@ impl<T> HookOutcome<T> {
 
     /// The answers, in call order; failures are dropped (inspect them first with
     /// [`errors`](Self::errors), or use [`into_result`](Self::into_result)).
-    pub fn into_values(self) -> Vec<T> {
-        self.entries
+    pub fn into_values(mut self) -> Vec<T> {
+        self.take_entries()
             .into_iter()
             .filter_map(|e| match e.outcome {
                 ImplOutcome::Value(v) => Some(v),
@@ -363,11 +387,13 @@ impl<T> HookOutcome<T> {
     }
 
     /// The first answer (for first-result hooks: *the* answer).
-    pub fn into_value(self) -> Option<T> {
-        self.entries.into_iter().find_map(|e| match e.outcome {
-            ImplOutcome::Value(v) => Some(v),
-            _ => None,
-        })
+    pub fn into_value(mut self) -> Option<T> {
+        self.take_entries()
+            .into_iter()
+            .find_map(|e| match e.outcome {
+                ImplOutcome::Value(v) => Some(v),
+                _ => None,
+            })
     }
 
     /// All answers, or the first failure as a [`CallError::ImplFailed`] naming its plugin.
@@ -425,21 +451,20 @@ impl<T> HookOutcome<T> {
     }
 
     /// Convert every answer (e.g. to JSON); `f` may turn an answer into a failure.
-    pub fn map<U>(self, mut f: impl FnMut(T) -> ImplOutcome<U>) -> HookOutcome<U> {
-        HookOutcome {
-            entries: self
-                .entries
+    pub fn map<U>(mut self, mut f: impl FnMut(T) -> ImplOutcome<U>) -> HookOutcome<U> {
+        HookOutcome::new(
+            self.take_entries()
                 .into_iter()
                 .map(|e| Entry::new(e.index(), e.attempts(), e.outcome.map(&mut f)))
                 .collect(),
-            names: self.names,
-        }
+            self.names.clone(),
+        )
     }
 
     /// The entries with their plugin names, by value.
-    pub(crate) fn into_named(self) -> impl Iterator<Item = (Arc<str>, ImplOutcome<T>)> {
-        let names = self.names;
-        self.entries
+    pub(crate) fn into_named(mut self) -> impl Iterator<Item = (Arc<str>, ImplOutcome<T>)> {
+        let names = self.names.clone();
+        self.take_entries()
             .into_iter()
             .map(move |e| (names.plugin_name(e.index()).clone(), e.outcome))
     }

@@ -19,6 +19,7 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -29,22 +30,23 @@ use super::fast::{
 };
 use super::panic::{drop_caught, dropped_message, log_second_panic};
 use super::sequential::{Results, SeqLoop};
-use super::snapshot::{ImplEntry, ImplList, SyncLoop};
+use super::snapshot::{ImplEntry, ImplList};
 use super::stats::Lane;
 use super::tight::count_other_of;
 use super::{stats, CallPlan};
+use crate::error::CallError;
 use crate::hookimpl::{Hook, HookReturn, ImplFn};
+use crate::outcome::HookOutcome;
 use crate::spec::HookSpec;
 
 /// Whether a call on `list` takes the ready path: decided once per call, after the caller
 /// has checked that there are no monitors and that it overrides none of what
 /// [`ImplList::ready`] checks in the spec (no exclusion, deadline or parallel mode).
 #[inline(always)]
-pub(crate) fn applies<S: HookSpec>(list: &ImplList<S>, firstresult: bool) -> bool {
+pub(crate) fn applies<S: HookSpec>(list: &ImplList<S>) -> bool {
+    // (`ready` also says that a collect-all list of several sync impls is left to the tight
+    // loops, which are cheaper for it.)
     list.ready
-        // The tight loops (`run_all_sync`, and its variants counting statistics once per
-        // call) are cheaper for collect-all calls of several sync impls.
-        && (firstresult || list.sync_loop == SyncLoop::No || list.entries.len() <= 1)
         // No subscriber may want the call's `debug` span or the impls' `trace` spans: those
         // are created on the general path only.
         && !tracing::level_enabled!(tracing::Level::DEBUG)
@@ -63,11 +65,12 @@ fn plan<'a>(firstresult: bool, fail_fast: bool) -> CallPlan<'a> {
     }
 }
 
-/// A ready-path call, awaited by [`HookCaller::call`](crate::HookCaller::call). Small: what
+/// A ready-path call on a snapshot the call loaded itself (a caller's stale cache), awaited by
+/// `caller::call_general`; on a fresh cache `call::CallFuture` runs [`poll_into`] itself. Small: what
 /// waits (the general loop, only once an impl waits) lives in the caller's `rest`, so that
 /// awaiting this future moves a few words, not the loop.
 pub(crate) struct ReadyCall<'r, 'a, S: HookSpec> {
-    list: &'a ImplList<S>,
+    list: &'a Arc<ImplList<S>>,
     args: &'a S::Args,
     firstresult: bool,
     fail_fast: bool,
@@ -78,7 +81,7 @@ impl<'r, 'a, S: HookSpec> ReadyCall<'r, 'a, S> {
     /// A call of `list`'s impls with `args`; `rest` must be `None`.
     #[inline(always)]
     pub(crate) fn new(
-        list: &'a ImplList<S>,
+        list: &'a Arc<ImplList<S>>,
         args: &'a S::Args,
         firstresult: bool,
         fail_fast: bool,
@@ -95,7 +98,8 @@ impl<'r, 'a, S: HookSpec> ReadyCall<'r, 'a, S> {
 }
 
 impl<S: HookSpec> Future for ReadyCall<'_, '_, S> {
-    type Output = Results<S::Output>;
+    /// The call's result, built here so that it is moved once, not through every await.
+    type Output = Result<HookOutcome<S::Output>, CallError>;
 
     /// # Cancel safety
     /// What is pending lives in `rest`: dropping it drops the waiting impl's future inside
@@ -103,14 +107,23 @@ impl<S: HookSpec> Future for ReadyCall<'_, '_, S> {
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        poll(
+        let Poll::Ready(results) = poll(
             this.list,
             this.args,
             this.firstresult,
             this.fail_fast,
             this.rest,
             cx,
-        )
+        ) else {
+            return Poll::Pending;
+        };
+        let mut outcome = HookOutcome::new(results, this.list.clone());
+        if this.fail_fast {
+            if let Some(e) = outcome.take_first_failure() {
+                return Poll::Ready(Err(e));
+            }
+        }
+        Poll::Ready(Ok(outcome))
     }
 }
 
@@ -118,7 +131,7 @@ impl<S: HookSpec> Future for ReadyCall<'_, '_, S> {
 /// once one waits, `rest` holds the general loop that continues the call and every later
 /// poll goes to it.
 #[inline(always)]
-fn poll<'a, S: HookSpec>(
+pub(crate) fn poll<'a, S: HookSpec>(
     list: &'a ImplList<S>,
     args: &'a S::Args,
     firstresult: bool,
@@ -126,17 +139,34 @@ fn poll<'a, S: HookSpec>(
     rest: &mut Option<SeqLoop<'a, S>>,
     cx: &mut Context<'_>,
 ) -> Poll<Results<S::Output>> {
+    let mut results = Results::new();
+    poll_into(list, args, firstresult, fail_fast, rest, &mut results, cx).map(|()| results)
+}
+
+/// [`poll`], the entries written into `results` (empty on the first poll), which may be the
+/// outcome's own buffer: returned by value, the 48-byte buffer is copied at every level
+/// between the loop and the caller's outcome.
+#[inline(always)]
+pub(crate) fn poll_into<'a, S: HookSpec>(
+    list: &'a ImplList<S>,
+    args: &'a S::Args,
+    firstresult: bool,
+    fail_fast: bool,
+    rest: &mut Option<SeqLoop<'a, S>>,
+    results: &mut Results<S::Output>,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
     if let Some(general) = rest {
-        return Pin::new(general).poll(cx);
+        return Pin::new(general).poll(cx).map(|r| *results = r);
     }
     let plan = plan(firstresult, fail_fast);
     // With statistics, a collect-all call is counted once on the list's tally (no per-impl
     // count, so the loop below is the same); the others count per impl, out of line.
     // (No lane is kept across the loop: the rare counts look it up again.)
     if list.counted && !tallied(list, &plan) {
-        return poll_untallied(list, args, plan, rest, cx);
+        return poll_untallied(list, args, plan, rest, cx).map(|r| *results = r);
     }
-    run(list, args, plan, rest, cx)
+    run(list, args, plan, rest, results, cx)
 }
 
 /// The ready path's loop: no per-impl count (a list with statistics has counted the call on
@@ -147,9 +177,9 @@ fn run<'a, S: HookSpec>(
     args: &'a S::Args,
     plan: CallPlan<'a>,
     rest: &mut Option<SeqLoop<'a, S>>,
+    results: &mut Results<S::Output>,
     cx: &mut Context<'_>,
-) -> Poll<Results<S::Output>> {
-    let mut results = Results::new();
+) -> Poll<()> {
     let n = list.entries.len();
     if n > 1 && !plan.firstresult {
         results.reserve_exact(n);
@@ -165,7 +195,8 @@ fn run<'a, S: HookSpec>(
                         untally_here(list, index);
                     }
                     let waiting = waiting(fut);
-                    *rest = Some(SeqLoop::resume(list, args, plan, results, index, waiting));
+                    let so_far = std::mem::take(results);
+                    *rest = Some(SeqLoop::resume(list, args, plan, so_far, index, waiting));
                     return Poll::Pending;
                 }
             },
@@ -175,7 +206,7 @@ fn run<'a, S: HookSpec>(
             }
         };
         // Only a list with statistics (tallied) has impls with statistics here.
-        let stop = write_return(&mut results, index, r, &plan, |k, o| {
+        let stop = write_return(results, index, r, &plan, |k, o| {
             if let Some(stats) = &entry.stats {
                 stats.count_other_here(k, o.failure());
             }
@@ -184,7 +215,7 @@ fn run<'a, S: HookSpec>(
             break;
         }
     }
-    Poll::Ready(results)
+    Poll::Ready(())
 }
 
 /// [`run`], out of line.
@@ -196,7 +227,8 @@ fn poll_uncounted<'a, S: HookSpec>(
     rest: &mut Option<SeqLoop<'a, S>>,
     cx: &mut Context<'_>,
 ) -> Poll<Results<S::Output>> {
-    run(list, args, plan, rest, cx)
+    let mut results = Results::new();
+    run(list, args, plan, rest, &mut results, cx).map(|()| results)
 }
 
 /// The first poll of a ready-path call on a list with statistics that [`tallied`] did not

@@ -7,7 +7,7 @@ use super::run::ImplPolicy;
 use super::stats::{ImplStats, ImplStatsSnapshot, ListTally};
 use crate::hookimpl::{ImplFn, ImplOptions};
 use crate::outcome::NameTable;
-use crate::spec::{HookSpec, SpecInfo};
+use crate::spec::{CallMode, HookSpec, SpecInfo};
 
 /// One registered impl, ready to call. Kept small (the call loop walks a slice of these):
 /// the options live behind an `Arc`.
@@ -45,9 +45,13 @@ pub(crate) struct ImplList<S: HookSpec> {
     /// Whether any impl keeps statistics (the loops then look up the thread's lane).
     pub(crate) counted: bool,
     /// No wrappers, every impl a sync or async impl with no policy (not even a timeout),
-    /// and a spec that is sequential, without deadline and not historic: calls may take the
-    /// ready path ([`super::ready`]) unless the caller overrides those.
+    /// a spec that is sequential, without deadline and not historic, and not a collect-all
+    /// list of several sync impls (the tight loops are cheaper for those): calls may take the
+    /// ready path ([`super::ready`]) unless the caller overrides those. Decided once per
+    /// snapshot, so that a call tests one flag.
     pub(crate) ready: bool,
+    /// The spec's mode is first-result.
+    pub(crate) firstresult: bool,
     /// With [`SyncLoop::Counted`]: the calls that ran every plain impl, counted once per call
     /// (created on the list's second tight-loop call, so a list used once — `call_extra` —
     /// never registers one with its impls).
@@ -91,7 +95,9 @@ impl<S: HookSpec> ImplList<S> {
             SyncLoop::No
         };
         let counted = entries.iter().any(|e| e.stats.is_some());
+        let firstresult = spec.mode == CallMode::FirstResult;
         let ready = n_wrappers == 0
+            && (firstresult || sync_loop == SyncLoop::No || entries.len() <= 1)
             && !spec.parallel
             && spec.deadline.is_none()
             && !spec.historic
@@ -105,6 +111,7 @@ impl<S: HookSpec> ImplList<S> {
             sync_loop,
             counted,
             ready,
+            firstresult,
             tally: OnceLock::new(),
             used: AtomicBool::new(false),
         }
@@ -112,6 +119,7 @@ impl<S: HookSpec> ImplList<S> {
 
     pub(crate) fn empty(spec: SpecInfo) -> Self {
         let ready = !spec.parallel && spec.deadline.is_none() && !spec.historic;
+        let firstresult = spec.mode == CallMode::FirstResult;
         ImplList {
             spec,
             entries: Vec::new(),
@@ -119,6 +127,7 @@ impl<S: HookSpec> ImplList<S> {
             sync_loop: SyncLoop::Plain,
             counted: false,
             ready,
+            firstresult,
             tally: OnceLock::new(),
             used: AtomicBool::new(false),
         }

@@ -2,13 +2,16 @@
 //! callers.
 //!
 //! Registration takes a mutex that calls never touch: each hook's snapshot lives in an
-//! `ArcSwap`, replaced whole after every change, so a call runs on the impl list as it was when
-//! the call started and never waits for registration (and registration never waits for calls).
+//! `ArcSwap`, replaced whole after every change (then the slot's generation is bumped, which
+//! callers' cached snapshots are checked against: `cached.rs`), so a call runs on the impl
+//! list as it was when the call started and never waits for registration (and registration
+//! never waits for calls).
 
 // Without the JSON layer an impl record is always typed: its `if let RecordFn::Typed` match.
 #![cfg_attr(not(feature = "json"), allow(irrefutable_let_patterns))]
 
 mod builder;
+pub(crate) mod cached;
 mod declare;
 pub(crate) mod gate;
 #[cfg(feature = "json")]

@@ -3,7 +3,7 @@
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 #[cfg(feature = "json")]
 use std::sync::OnceLock;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -116,6 +116,9 @@ pub(crate) struct Slot<S: HookSpec> {
     /// The host declared this hook's spec (not only an impl naming it).
     pub(crate) declared: AtomicBool,
     pub(crate) list: ArcSwap<ImplList<S>>,
+    /// Bumped (`Release`) after each store of `list`: a caller's cached snapshot is current
+    /// while this has not moved (`manager/cached.rs`).
+    pub(crate) generation: AtomicU64,
     pub(crate) history: Mutex<Vec<HistoricCall<S>>>,
     pub(crate) shared: Arc<Shared>,
     #[cfg(feature = "json")]
@@ -127,6 +130,7 @@ impl<S: HookSpec> Slot<S> {
         Slot {
             declared: AtomicBool::new(false),
             list: ArcSwap::from_pointee(ImplList::empty(spec)),
+            generation: AtomicU64::new(0),
             history: Mutex::new(Vec::new()),
             shared,
             #[cfg(feature = "json")]
@@ -311,6 +315,8 @@ impl<S: HookSpec> ErasedSlot for Slot<S> {
         // either sees the new impls in its snapshot or is in the history replayed below.
         let history = self.history();
         self.list.store(list.clone());
+        // After the store: a caller that sees this generation sees this list or a newer one.
+        self.generation.fetch_add(1, Ordering::Release);
         let (plugins, ledger) = new_plugins?;
         if history.is_empty() {
             return None;

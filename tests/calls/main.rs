@@ -15,6 +15,7 @@ mod ready_path;
 mod registration_semantics;
 mod retry_exhausted;
 mod retry_jitter;
+mod snapshot_cache;
 mod snapshots;
 mod stats_counted_loop;
 mod stats_ready_tally;

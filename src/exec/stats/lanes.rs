@@ -1,5 +1,6 @@
 //! Lanes: a small per-thread number, and per-lane values written only by their thread.
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::num::NonZeroU32;
@@ -85,6 +86,9 @@ impl LaneGuard {
 
 impl Drop for LaneGuard {
     fn drop(&mut self) {
+        // Forget the lane before another thread can take it (a call later in this thread's
+        // teardown then finds no lane).
+        LANE_ID.with(|c| c.set(0));
         let mut pool = LANES.lock().unwrap_or_else(|p| p.into_inner());
         pool.free.push(Reverse(self.id));
     }
@@ -92,12 +96,30 @@ impl Drop for LaneGuard {
 
 thread_local! {
     static LANE: LaneGuard = LaneGuard::take();
+    /// This thread's lane once [`LANE`] has one (`0`: not looked up yet, or given back): a
+    /// constant-initialised thread-local without a destructor, so reading it is one load,
+    /// where [`LANE`] (lazily taken, given back on exit) costs a call and a state check.
+    static LANE_ID: Cell<u32> = const { Cell::new(0) };
 }
 
 /// This thread's lane; `None` while its thread-locals are being torn down.
 #[inline]
 pub(crate) fn lane() -> Option<Lane> {
-    LANE.try_with(|g| g.lane).ok().flatten()
+    match NonZeroU32::new(LANE_ID.with(Cell::get)) {
+        Some(n) => Some(Lane(n)),
+        None => lane_slow(),
+    }
+}
+
+/// [`lane`] the first time on this thread (or during its teardown).
+#[cold]
+#[inline(never)]
+fn lane_slow() -> Option<Lane> {
+    let lane = LANE.try_with(|g| g.lane).ok().flatten()?;
+    // Not during teardown: the guard is alive (`try_with` succeeded), and its drop clears
+    // this before giving the lane back.
+    LANE_ID.with(|c| c.set(lane.0.get()));
+    Some(lane)
 }
 
 /// One `T` per lane, each written only by its lane's thread: the first lanes inline, the rest

@@ -378,6 +378,50 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_thread_keeps_its_lane_and_gives_it_back_before_its_teardown_ends() {
+        use std::sync::mpsc;
+
+        /// Reads the lane from a thread-local destructor, which may run after the lane's guard
+        /// gave the lane back (while another thread may have taken it).
+        struct Probe(mpsc::Sender<(Option<Lane>, Option<Lane>)>, Option<Lane>);
+        impl Drop for Probe {
+            fn drop(&mut self) {
+                let _ = self.0.send((self.1, lane()));
+            }
+        }
+        thread_local! {
+            static PROBE: std::cell::RefCell<Option<Probe>> = const { std::cell::RefCell::new(None) };
+        }
+
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..8 {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                // Registered before the lane's guard: destroyed after it (thread-local
+                // destructors run in the reverse order of registration).
+                PROBE.with(|p| *p.borrow_mut() = Some(Probe(tx, None)));
+                let mine = lane();
+                assert!(mine.is_some());
+                assert_eq!(lane(), mine, "the same lane on every read");
+                PROBE.with(|p| p.borrow_mut().as_mut().map(|p| p.1 = mine));
+            })
+            .join()
+            .unwrap();
+        }
+        drop(tx);
+        let mut seen = 0;
+        for (mine, in_teardown) in rx {
+            assert!(mine.is_some());
+            assert_eq!(
+                in_teardown, None,
+                "read after the thread gave its lane {mine:?} back (another thread may own it)"
+            );
+            seen += 1;
+        }
+        assert_eq!(seen, 8);
+    }
+
+    #[test]
     fn buckets_are_monotonic_and_bound_their_values() {
         let mut last = 0;
         for us in [0u64, 1, 7, 8, 9, 15, 16, 100, 1_000, 12_345, 1 << 30] {
