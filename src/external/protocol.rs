@@ -178,21 +178,31 @@ impl Message {
     }
 }
 
-/// The line of request `id` with `params` (left out when `None`) of any serde type (no
-/// `Value` in between).
-pub(crate) fn request_line<P: Serialize>(id: &Value, method: &str, params: Option<&P>) -> Vec<u8> {
-    line(&Outgoing::request(id, method, params))
+/// Appends the line of request `id` with `params` (left out when `None`) of any serde type (no
+/// `Value` in between) to `buf` (e.g. straight into a write queue).
+pub(crate) fn write_request<P: Serialize>(
+    buf: &mut Vec<u8>,
+    id: &Value,
+    method: &str,
+    params: Option<&P>,
+) {
+    write_line(buf, &Outgoing::request(id, method, params));
 }
 
 fn line<P: Serialize>(message: &Outgoing<'_, P>) -> Vec<u8> {
     let mut line = Vec::with_capacity(128);
-    if serde_json::to_writer(&mut line, message).is_err() {
-        // Only a `Serialize` impl that fails can get here; nothing half-written goes out.
-        line.clear();
-        line.extend_from_slice(b"{}");
-    }
-    line.push(b'\n');
+    write_line(&mut line, message);
     line
+}
+
+fn write_line<P: Serialize>(buf: &mut Vec<u8>, message: &Outgoing<'_, P>) {
+    let start = buf.len();
+    if serde_json::to_writer(&mut *buf, message).is_err() {
+        // Only a `Serialize` impl that fails can get here; nothing half-written goes out.
+        buf.truncate(start);
+        buf.extend_from_slice(b"{}");
+    }
+    buf.push(b'\n');
 }
 
 /// A message on its way out, borrowing its parts.
@@ -471,6 +481,19 @@ pub struct HookCallParams {
     pub traceparent: Option<String>,
 }
 
+/// [`HookCallParams`] borrowing its parts, to write a request without copying them: the same
+/// JSON.
+#[derive(Serialize)]
+pub(crate) struct HookCallRef<'a> {
+    pub(crate) hook: &'a str,
+    pub(crate) args: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) deadline_ms: Option<u64>,
+    pub(crate) depth: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) traceparent: Option<&'a str>,
+}
+
 /// A plugin's answer to `hook/call`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -658,6 +681,31 @@ mod tests {
     }
 
     #[test]
+    fn a_borrowed_hook_call_writes_the_params_json() {
+        let args = json!({"n": [1, 2]});
+        for (deadline_ms, traceparent) in [(None, None), (Some(40), Some("00-ab-cd-01"))] {
+            let owned = HookCallParams {
+                hook: "greet".into(),
+                args: args.clone(),
+                deadline_ms,
+                depth: 2,
+                traceparent: traceparent.map(str::to_owned),
+            };
+            let borrowed = HookCallRef {
+                hook: "greet",
+                args: &args,
+                deadline_ms,
+                depth: 2,
+                traceparent,
+            };
+            assert_eq!(
+                serde_json::to_string(&borrowed).unwrap(),
+                serde_json::to_string(&owned).unwrap()
+            );
+        }
+    }
+
+    #[test]
     fn messages_round_trip_through_a_line() {
         let m = Message::Request {
             id: json!(7),
@@ -713,10 +761,17 @@ mod tests {
             params: Value::Null,
         };
         assert_eq!(m.to_line(), b"{\"jsonrpc\":\"2.0\",\"method\":\"exit\"}\n");
-        let line = request_line(&json!(3), "hook/call", Some(&json!({"hook": "x"})));
+        // Appended to what the buffer holds.
+        let mut line = b"before\n".to_vec();
+        write_request(
+            &mut line,
+            &json!(3),
+            "hook/call",
+            Some(&json!({"hook": "x"})),
+        );
         assert_eq!(
             String::from_utf8(line).unwrap(),
-            "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"hook/call\",\"params\":{\"hook\":\"x\"}}\n"
+            "before\n{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"hook/call\",\"params\":{\"hook\":\"x\"}}\n"
         );
     }
 
