@@ -404,7 +404,9 @@ impl Process {
                 hook: hook.to_owned(),
                 error,
             })),
-            Err(e) => Err(fail(self.failed(e, "hook/call").await)),
+            // Boxed: the rare path's state (timers, the stderr tail) would otherwise make
+            // every call's future several times larger, and moving it costlier.
+            Err(e) => Err(fail(Box::pin(self.failed(e, "hook/call")).await)),
         }
     }
 

@@ -8,8 +8,9 @@
 //! not take now is queued whole. [`Outbox::defer_with`] then [`Outbox::flush`] (a request made
 //! while others are in flight): the line is queued, its sender yields once so that the other
 //! callers of the same turn queue theirs, and the first flush writes them all in one `write`.
-//! [`Outbox::queue`] (answers, which the connection's own tasks make): always queued. The writer task ([`Outbox::run`]) writes everything queued in one
-//! buffer, one `write` per burst. A message is never split by a dropped future (no sender
+//! [`Outbox::queue_with`] (answers, which the connection's own tasks make): always queued.
+//! The writer task ([`Outbox::run`]) writes everything queued in one buffer, one `write` per
+//! burst. A message is never split by a dropped future (no sender
 //! awaits), and order holds (a sender writes itself only when nothing is queued before it and
 //! the task is not mid-write).
 
@@ -144,17 +145,17 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Queues `line`, a whole message, for the writer task, which writes everything queued
-    /// when it next runs in one `write`. For messages made on the connection's own runtime
+    /// Queues a whole message, which `write` appends to the queue, for the writer task, which
+    /// writes everything queued when it next runs in one `write`. For messages made on the connection's own runtime
     /// (answers to the other side's requests): the task runs right after them, so several
     /// answers go out together and no thread is woken for them.
-    pub(crate) fn queue(&self, line: &[u8]) {
+    pub(crate) fn queue_with(&self, write: impl FnOnce(&mut Vec<u8>)) {
         {
             let mut state = self.lock();
             if state.io.is_none() || state.failed.is_some() {
                 return;
             }
-            state.queued.extend_from_slice(line);
+            write(&mut state.queued);
         }
         self.wake.notify_one();
     }
@@ -286,8 +287,8 @@ mod tests {
     async fn queued_answers_wait_for_the_writer_task_and_later_sends_stay_behind_them() {
         let (ours, mut theirs) = tokio::io::duplex(1024);
         let out = std::sync::Arc::new(Outbox::new(ours));
-        out.queue(b"answer 1\n");
-        out.queue(b"answer 2\n");
+        out.queue_with(|q| q.extend_from_slice(b"answer 1\n"));
+        out.queue_with(|q| q.extend_from_slice(b"answer 2\n"));
         out.send(b"request\n");
         let mut buf = [0u8; 64];
         let nothing_yet =

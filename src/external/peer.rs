@@ -318,7 +318,7 @@ impl Peer {
             return;
         }
         match message {
-            Message::Response { .. } => self.shared.out.queue(&message.to_line()),
+            Message::Response { .. } => self.shared.out.queue_with(|q| message.write_line(q)),
             _ => self.shared.out.send(&message.to_line()),
         }
     }
@@ -398,8 +398,13 @@ impl Peer {
         method: String,
         params: Value,
     ) {
-        let key = id.to_string();
-        if self.state().serving.contains_key(&key) {
+        let twice = {
+            // The id's text only when something is being served (not for requests answered in
+            // place, most of them).
+            let state = self.state();
+            !state.serving.is_empty() && state.serving.contains_key(&id.to_string())
+        };
+        if twice {
             self.send(&Message::Response {
                 id,
                 result: Err(RpcError::new(
@@ -422,6 +427,7 @@ impl Peer {
             return;
         }
         let peer = self.clone();
+        let key = id.to_string();
         let task_key = key.clone();
         // The task may finish before its handle is recorded: the lock is taken first.
         let mut state = self.state();

@@ -157,23 +157,35 @@ impl Message {
 
     /// The message as one line of JSON, ending with `\n`.
     pub fn to_line(&self) -> Vec<u8> {
+        let mut line = Vec::with_capacity(128);
+        self.write_line(&mut line);
+        line
+    }
+
+    /// [`to_line`](Self::to_line) appended to `buf` (e.g. straight into a write queue).
+    pub(crate) fn write_line(&self, buf: &mut Vec<u8>) {
         match self {
-            Message::Request { id, method, params } => line(&Outgoing::request(
-                id,
-                method,
-                (!params.is_null()).then_some(params),
-            )),
-            Message::Notification { method, params } => line(&Outgoing {
-                method: Some(method),
-                params: (!params.is_null()).then_some(params),
-                ..Outgoing::default()
-            }),
-            Message::Response { id, result } => line::<Value>(&Outgoing {
-                id: Some(id),
-                result: result.as_ref().ok(),
-                error: result.as_ref().err(),
-                ..Outgoing::default()
-            }),
+            Message::Request { id, method, params } => write_line(
+                buf,
+                &Outgoing::request(id, method, (!params.is_null()).then_some(params)),
+            ),
+            Message::Notification { method, params } => write_line(
+                buf,
+                &Outgoing {
+                    method: Some(method),
+                    params: (!params.is_null()).then_some(params),
+                    ..Outgoing::default()
+                },
+            ),
+            Message::Response { id, result } => write_line::<Value>(
+                buf,
+                &Outgoing {
+                    id: Some(id),
+                    result: result.as_ref().ok(),
+                    error: result.as_ref().err(),
+                    ..Outgoing::default()
+                },
+            ),
         }
     }
 }
@@ -187,12 +199,6 @@ pub(crate) fn write_request<P: Serialize>(
     params: Option<&P>,
 ) {
     write_line(buf, &Outgoing::request(id, method, params));
-}
-
-fn line<P: Serialize>(message: &Outgoing<'_, P>) -> Vec<u8> {
-    let mut line = Vec::with_capacity(128);
-    write_line(&mut line, message);
-    line
 }
 
 fn write_line<P: Serialize>(buf: &mut Vec<u8>, message: &Outgoing<'_, P>) {
