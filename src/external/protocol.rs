@@ -1,6 +1,8 @@
 //! The messages of `docs/protocol.md` (version 1.1): JSON-RPC 2.0 envelopes and the params and
 //! results of each method, as serde types.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -145,7 +147,10 @@ impl Message {
             return Err(ProtocolError::NotRpc("not an object".into()));
         };
         Envelope {
-            jsonrpc: map.remove("jsonrpc"),
+            jsonrpc: match map.remove("jsonrpc") {
+                Some(Value::String(v)) => Some(Cow::Owned(v)),
+                _ => None,
+            },
             id: map.remove("id"),
             method: map.remove("method"),
             params: map.remove("params"),
@@ -251,11 +256,13 @@ impl<'a, P> Outgoing<'a, P> {
     }
 }
 
-/// A message on its way in: each member of the envelope, `Some` when present (even `null`).
+/// A message on its way in: each member of the envelope, `Some` when present (even `null`);
+/// `jsonrpc` only when it is a string, borrowed from the line (no allocation per message; a
+/// line whose `jsonrpc` is not a string takes the slow path, which says it is not "2.0").
 #[derive(Deserialize)]
-struct Envelope {
-    #[serde(default, deserialize_with = "present")]
-    jsonrpc: Option<Value>,
+struct Envelope<'a> {
+    #[serde(default, borrow)]
+    jsonrpc: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "present")]
     id: Option<Value>,
     #[serde(default, deserialize_with = "present")]
@@ -273,9 +280,9 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
     Value::deserialize(d).map(Some)
 }
 
-impl Envelope {
+impl Envelope<'_> {
     fn into_message(self) -> Result<Message, ProtocolError> {
-        if self.jsonrpc.as_ref().and_then(Value::as_str) != Some("2.0") {
+        if self.jsonrpc.as_deref() != Some("2.0") {
             return Err(ProtocolError::NotRpc("`jsonrpc` is not \"2.0\"".into()));
         }
         let id = self.id;
@@ -804,6 +811,21 @@ mod tests {
             Message::parse(b"hello"),
             Err(ProtocolError::NotJson(_))
         ));
+        // `jsonrpc` must be the string "2.0" (escaped or not).
+        for bad in [
+            &br#"{"jsonrpc":2,"id":1,"result":1}"#[..],
+            br#"{"jsonrpc":null,"id":1,"result":1}"#,
+            br#"{"jsonrpc":"1.0","id":1,"result":1}"#,
+            br#"{"id":1,"result":1}"#,
+        ] {
+            assert_eq!(
+                Message::parse(bad),
+                Err(ProtocolError::NotRpc("`jsonrpc` is not \"2.0\"".into())),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(Message::parse(br#"{"jsonrpc":"2\u002e0","id":1,"result":1}"#).is_ok());
         for bad in [
             &br#"[1,2]"#[..],
             br#"{"id":1,"result":1}"#,
