@@ -130,6 +130,16 @@ impl<S: HookSpec> HookCaller<S> {
         }
     }
 
+    /// A caller of `slot` with `options`: how the JSON layer calls a slot, through the same
+    /// paths as a typed call.
+    #[cfg_attr(not(feature = "json"), allow(dead_code))] // used by the JSON layer
+    pub(crate) fn with_options(slot: Arc<Slot<S>>, options: CallOptions) -> Self {
+        HookCaller {
+            slot: Ok(slot),
+            options,
+        }
+    }
+
     /// Stop at the first failing impl and return it as the call's error (pluggy's behaviour).
     ///
     /// The error is the first failure *in call order*, also in a [`parallel`](Self::parallel)
@@ -252,7 +262,52 @@ impl<S: HookSpec> HookCaller<S> {
     /// [cancellable](crate::Registrar::blocking_fn_cancellable) one sees its token cancelled).
     /// A panic in an impl future's `Drop` is caught and logged, never unwound into the drop.
     pub async fn call(&self, args: &S::Args) -> Result<HookOutcome<S::Output>, CallError> {
-        call_slot(self.slot()?, args, &self.options).await
+        let slot = self.slot()?;
+        let list = slot.list.load_full();
+        // The commonest case: no wrappers, monitors, policies, deadline or subscriber,
+        // sequential (`ready::applies` also means: not historic). The impls run inline in
+        // the first poll; the general loop is built only if one waits.
+        let firstresult = list.spec.mode == CallMode::FirstResult;
+        if ready::applies(&list, firstresult)
+            && self.options.keeps_ready_path()
+            && !slot.shared.monitored()
+        {
+            let fail_fast = self.options.fail_fast.unwrap_or(list.spec.fail_fast);
+            let results = {
+                let mut rest = None;
+                ready::ReadyCall::new(&list, args, firstresult, fail_fast, &mut rest).await
+            };
+            let mut outcome = HookOutcome::new(results, list);
+            if fail_fast {
+                if let Some(e) = outcome.take_first_failure() {
+                    return Err(e);
+                }
+            }
+            return Ok(outcome);
+        }
+        if list.spec.historic {
+            return Err(historic_misuse(&list.spec.name));
+        }
+        // The common case in one state machine: no wrappers, no monitors, no subscriber.
+        if list.n_wrappers == 0 && !slot.shared.monitored() {
+            let plan = self.options.plan(&list);
+            let span = call_span(&list, &plan);
+            let results = if span.is_disabled() {
+                PlainLoop::new(&list, args, plan).await
+            } else {
+                PlainLoop::new(&list, args, plan).instrument(span).await
+            };
+            let mut outcome = HookOutcome::new(results, list);
+            if plan.fail_fast {
+                if let Some(e) = outcome.take_first_failure() {
+                    return Err(e);
+                }
+            }
+            return Ok(outcome);
+        }
+        // Boxed: the wrapper and monitor machinery would make every call's future (also the
+        // common case's) about three times larger, a cost paid in each move of the future.
+        Box::pin(run_checked(slot, list, args, &self.options)).await
     }
 
     /// Calls the hook with temporary extra impls for this call only (pluggy's `call_extra`).
@@ -371,57 +426,6 @@ fn historic_misuse(hook: &str) -> CallError {
         hook: hook.to_owned(),
         detail: "is historic: call it with `call_historic`, which also replays it to impls registered later",
     }
-}
-
-/// A normal call on a slot: the shared path of typed and JSON calls.
-pub(crate) async fn call_slot<S: HookSpec>(
-    slot: &Slot<S>,
-    args: &S::Args,
-    options: &CallOptions,
-) -> Result<HookOutcome<S::Output>, CallError> {
-    let list = slot.list.load_full();
-    // The commonest case: no wrappers, monitors, policies, deadline or subscriber,
-    // sequential (`ready::applies` also means: not historic). The impls run inline in
-    // the first poll; the general loop is built only if one waits.
-    let firstresult = list.spec.mode == CallMode::FirstResult;
-    if ready::applies(&list, firstresult) && options.keeps_ready_path() && !slot.shared.monitored()
-    {
-        let fail_fast = options.fail_fast.unwrap_or(list.spec.fail_fast);
-        let results = {
-            let mut rest = None;
-            ready::ReadyCall::new(&list, args, firstresult, fail_fast, &mut rest).await
-        };
-        let mut outcome = HookOutcome::new(results, list);
-        if fail_fast {
-            if let Some(e) = outcome.take_first_failure() {
-                return Err(e);
-            }
-        }
-        return Ok(outcome);
-    }
-    if list.spec.historic {
-        return Err(historic_misuse(&list.spec.name));
-    }
-    // The common case in one state machine: no wrappers, no monitors, no subscriber.
-    if list.n_wrappers == 0 && !slot.shared.monitored() {
-        let plan = options.plan(&list);
-        let span = call_span(&list, &plan);
-        let results = if span.is_disabled() {
-            PlainLoop::new(&list, args, plan).await
-        } else {
-            PlainLoop::new(&list, args, plan).instrument(span).await
-        };
-        let mut outcome = HookOutcome::new(results, list);
-        if plan.fail_fast {
-            if let Some(e) = outcome.take_first_failure() {
-                return Err(e);
-            }
-        }
-        return Ok(outcome);
-    }
-    // Boxed: the wrapper and monitor machinery would make every call's future (also the
-    // common case's) about three times larger, a cost paid in each move of the future.
-    Box::pin(run_checked(slot, list, args, options)).await
 }
 
 async fn run_checked<S: HookSpec>(
