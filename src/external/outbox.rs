@@ -10,9 +10,8 @@
 //! callers of the same turn queue theirs, and the first flush writes them all in one `write`.
 //! [`Outbox::queue_with`] (answers, which the connection's own tasks make): always queued.
 //! The writer task ([`Outbox::run`]) writes everything queued in one buffer, one `write` per
-//! burst. A message is never split by a dropped future (no sender
-//! awaits), and order holds (a sender writes itself only when nothing is queued before it and
-//! the task is not mid-write).
+//! burst. A message is never split by a dropped future (no sender awaits), and order holds (a
+//! sender writes itself only when nothing is queued before it and the task is not mid-write).
 
 use std::future::poll_fn;
 use std::io;
@@ -146,9 +145,9 @@ impl Outbox {
     }
 
     /// Queues a whole message, which `write` appends to the queue, for the writer task, which
-    /// writes everything queued when it next runs in one `write`. For messages made on the connection's own runtime
-    /// (answers to the other side's requests): the task runs right after them, so several
-    /// answers go out together and no thread is woken for them.
+    /// writes everything queued when it next runs in one `write`. For messages made on the
+    /// connection's own runtime (answers to the other side's requests): the task runs right
+    /// after them, so several answers go out together and no thread is woken for them.
     pub(crate) fn queue_with(&self, write: impl FnOnce(&mut Vec<u8>)) {
         {
             let mut state = self.lock();
