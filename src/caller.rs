@@ -152,6 +152,19 @@ impl<S: HookSpec> HookCaller<S> {
         }
     }
 
+    /// A caller of `slot` with `options`: how the JSON layer calls a slot, through the same
+    /// paths as a typed call.
+    #[cfg_attr(not(feature = "json"), allow(dead_code))] // used by the JSON layer
+    pub(crate) fn with_options(slot: Arc<Slot<S>>, options: CallOptions) -> Self {
+        let slot = Ok(slot);
+        HookCaller {
+            cached: cache_of(&slot),
+            slot,
+            ready: options.keeps_ready_path(),
+            options,
+        }
+    }
+
     /// Stop at the first failing impl and return it as the call's error (pluggy's behaviour).
     ///
     /// The error is the first failure *in call order*, also in a [`parallel`](Self::parallel)
@@ -463,20 +476,6 @@ fn historic_misuse(hook: &str) -> CallError {
         hook: hook.to_owned(),
         detail: "is historic: call it with `call_historic`, which also replays it to impls registered later",
     }
-}
-
-/// A normal call on a slot: the shared path of typed and JSON calls.
-#[cfg_attr(not(feature = "json"), allow(dead_code))] // used by the JSON layer
-pub(crate) async fn call_slot<S: HookSpec>(
-    slot: &Slot<S>,
-    args: &S::Args,
-    options: &CallOptions,
-) -> Result<HookOutcome<S::Output>, CallError> {
-    let list = slot.list.load_full();
-    if list.spec.historic {
-        return Err(historic_misuse(&list.spec.name));
-    }
-    run_checked(slot, list, args, options).await
 }
 
 async fn run_checked<S: HookSpec>(

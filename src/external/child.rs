@@ -20,7 +20,7 @@ use super::host_side::{HostSide, CALL_DEPTH, DEADLINE, TRACEPARENT};
 use super::launch::{self, describe_exit, ResourceLimits};
 use super::peer::{Connection, Peer, PeerError};
 use super::protocol::{
-    compatible, HealthStatus, HookAnswer, HookCallParams, HookImplDecl, HookMode, HookOffer,
+    compatible, HealthStatus, HookAnswer, HookCallRef, HookImplDecl, HookMode, HookOffer,
     InitializeParams, InitializeResult, Limits, PluginSetup, MAX_CALL_DEPTH, PROTOCOL_VERSION,
 };
 use crate::error::BoxError;
@@ -371,12 +371,13 @@ impl Process {
         args: &Value,
         timeout: Option<Duration>,
     ) -> HookReturn<Value> {
-        let params = HookCallParams {
-            hook: hook.to_owned(),
-            args: args.clone(),
+        let traceparent = TRACEPARENT.try_with(Arc::clone).ok();
+        let params = HookCallRef {
+            hook,
+            args,
             deadline_ms: remaining(timeout).map(|t| t.as_millis().try_into().unwrap_or(u64::MAX)),
             depth: CALL_DEPTH.try_with(|d| *d).unwrap_or(0),
-            traceparent: TRACEPARENT.try_with(|t| t.to_string()).ok(),
+            traceparent: traceparent.as_deref(),
         };
         let span = tracing::debug_span!("process_call", plugin = %self.name, hook);
         let answer = self
@@ -403,7 +404,9 @@ impl Process {
                 hook: hook.to_owned(),
                 error,
             })),
-            Err(e) => Err(fail(self.failed(e, "hook/call").await)),
+            // Boxed: the rare path's state (timers, the stderr tail) would otherwise make
+            // every call's future several times larger, and moving it costlier.
+            Err(e) => Err(fail(Box::pin(self.failed(e, "hook/call")).await)),
         }
     }
 

@@ -5,13 +5,13 @@
 //! make on any thread): when nothing is queued and the writer task is not writing, the sender
 //! writes its message itself, at once (a non-blocking `poll_write`: a pipe takes a small
 //! message whole), so a call costs no wake-up of the connection's task; what the stream does
-//! not take now is queued whole. [`Outbox::defer`] then [`Outbox::flush`] (a request made
+//! not take now is queued whole. [`Outbox::defer_with`] then [`Outbox::flush`] (a request made
 //! while others are in flight): the line is queued, its sender yields once so that the other
 //! callers of the same turn queue theirs, and the first flush writes them all in one `write`.
-//! [`Outbox::queue`] (answers, which the connection's own tasks make): always queued. The writer task ([`Outbox::run`]) writes everything queued in one
-//! buffer, one `write` per burst. A message is never split by a dropped future (no sender
-//! awaits), and order holds (a sender writes itself only when nothing is queued before it and
-//! the task is not mid-write).
+//! [`Outbox::queue_with`] (answers, which the connection's own tasks make): always queued.
+//! The writer task ([`Outbox::run`]) writes everything queued in one buffer, one `write` per
+//! burst. A message is never split by a dropped future (no sender awaits), and order holds (a
+//! sender writes itself only when nothing is queued before it and the task is not mid-write).
 
 use std::future::poll_fn;
 use std::io;
@@ -103,12 +103,13 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Queues `line`, a whole message, without waking the writer task: the sender owes a
-    /// [`flush`](Self::flush), after giving other senders the chance to queue theirs.
-    pub(crate) fn defer(&self, line: &[u8]) {
+    /// Queues a whole message, which `write` appends to the queue (no buffer of its own),
+    /// without waking the writer task: the sender owes a [`flush`](Self::flush), after giving
+    /// other senders the chance to queue theirs.
+    pub(crate) fn defer_with(&self, write: impl FnOnce(&mut Vec<u8>)) {
         let mut state = self.lock();
         if state.io.is_some() && state.failed.is_none() {
-            state.queued.extend_from_slice(line);
+            write(&mut state.queued);
         }
     }
 
@@ -143,17 +144,17 @@ impl Outbox {
         self.wake.notify_one();
     }
 
-    /// Queues `line`, a whole message, for the writer task, which writes everything queued
-    /// when it next runs in one `write`. For messages made on the connection's own runtime
-    /// (answers to the other side's requests): the task runs right after them, so several
-    /// answers go out together and no thread is woken for them.
-    pub(crate) fn queue(&self, line: &[u8]) {
+    /// Queues a whole message, which `write` appends to the queue, for the writer task, which
+    /// writes everything queued when it next runs in one `write`. For messages made on the
+    /// connection's own runtime (answers to the other side's requests): the task runs right
+    /// after them, so several answers go out together and no thread is woken for them.
+    pub(crate) fn queue_with(&self, write: impl FnOnce(&mut Vec<u8>)) {
         {
             let mut state = self.lock();
             if state.io.is_none() || state.failed.is_some() {
                 return;
             }
-            state.queued.extend_from_slice(line);
+            write(&mut state.queued);
         }
         self.wake.notify_one();
     }
@@ -285,8 +286,8 @@ mod tests {
     async fn queued_answers_wait_for_the_writer_task_and_later_sends_stay_behind_them() {
         let (ours, mut theirs) = tokio::io::duplex(1024);
         let out = std::sync::Arc::new(Outbox::new(ours));
-        out.queue(b"answer 1\n");
-        out.queue(b"answer 2\n");
+        out.queue_with(|q| q.extend_from_slice(b"answer 1\n"));
+        out.queue_with(|q| q.extend_from_slice(b"answer 2\n"));
         out.send(b"request\n");
         let mut buf = [0u8; 64];
         let nothing_yet =
@@ -307,8 +308,8 @@ mod tests {
     async fn deferred_lines_go_out_together_at_the_first_flush() {
         let (ours, mut theirs) = tokio::io::duplex(1024);
         let out = Outbox::new(ours);
-        out.defer(b"one\n");
-        out.defer(b"two\n");
+        out.defer_with(|q| q.extend_from_slice(b"one\n"));
+        out.defer_with(|q| q.extend_from_slice(b"two\n"));
         let mut buf = [0u8; 8];
         let nothing_yet =
             tokio::time::timeout(std::time::Duration::from_millis(20), theirs.read(&mut buf));
@@ -318,7 +319,7 @@ mod tests {
         theirs.read_exact(&mut buf).await.unwrap();
         assert_eq!(&buf, b"one\ntwo\n");
         // A deferred line is never overtaken: a send behind it queues too.
-        out.defer(b"three\n");
+        out.defer_with(|q| q.extend_from_slice(b"three\n"));
         out.send(b"four\n");
         out.flush();
         let mut rest = [0u8; 11];

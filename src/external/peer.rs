@@ -20,7 +20,7 @@ use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
 use super::framing::{Line, LineReader, HEAD_BYTES};
 use super::outbox::Outbox;
-use super::protocol::{codes, request_line, CancelParams, Message, RpcError};
+use super::protocol::{codes, write_request, CancelParams, Message, RpcError};
 use crate::limits::Quote;
 
 /// How many cancelled request ids a peer remembers, to log their late answers at `debug`.
@@ -227,7 +227,7 @@ impl Peer {
     /// its id, and a late answer is ignored.
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, PeerError> {
         let params = (!params.is_null()).then_some(params);
-        self.send_request(|id| request_line(id, method, params.as_ref()))
+        self.send_request(|id, buf| write_request(buf, id, method, params.as_ref()))
             .await
     }
 
@@ -238,11 +238,14 @@ impl Peer {
         method: &str,
         params: &P,
     ) -> Result<Value, PeerError> {
-        self.send_request(|id| request_line(id, method, Some(params)))
+        self.send_request(|id, buf| write_request(buf, id, method, Some(params)))
             .await
     }
 
-    async fn send_request(&self, line: impl FnOnce(&Value) -> Vec<u8>) -> Result<Value, PeerError> {
+    async fn send_request(
+        &self,
+        write: impl FnOnce(&Value, &mut Vec<u8>),
+    ) -> Result<Value, PeerError> {
         let (tx, rx) = oneshot::channel();
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let others_in_flight = {
@@ -254,16 +257,18 @@ impl Peer {
             state.pending.len() > 1
         };
         let guard = Waiting { peer: self, id };
-        let line = line(&Value::from(id));
+        let id = Value::from(id);
         if others_in_flight {
             // Calls are in flight, so more are likely being made: the line waits one yield
             // for the other callers of this turn to add theirs, then one `write` takes them
             // all. (Dropped meanwhile: the cancel notification wakes the writer task, which
             // writes both.)
-            self.shared.out.defer(&line);
+            self.shared.out.defer_with(|queue| write(&id, queue));
             tokio::task::yield_now().await;
             self.shared.out.flush();
         } else {
+            let mut line = Vec::with_capacity(128);
+            write(&id, &mut line);
             self.shared.out.send(&line);
         }
         let answer = match rx.await {
@@ -313,7 +318,7 @@ impl Peer {
             return;
         }
         match message {
-            Message::Response { .. } => self.shared.out.queue(&message.to_line()),
+            Message::Response { .. } => self.shared.out.queue_with(|q| message.write_line(q)),
             _ => self.shared.out.send(&message.to_line()),
         }
     }
@@ -393,8 +398,13 @@ impl Peer {
         method: String,
         params: Value,
     ) {
-        let key = id.to_string();
-        if self.state().serving.contains_key(&key) {
+        let twice = {
+            // The id's text only when something is being served (not for requests answered in
+            // place, most of them).
+            let state = self.state();
+            !state.serving.is_empty() && state.serving.contains_key(&id.to_string())
+        };
+        if twice {
             self.send(&Message::Response {
                 id,
                 result: Err(RpcError::new(
@@ -417,6 +427,7 @@ impl Peer {
             return;
         }
         let peer = self.clone();
+        let key = id.to_string();
         let task_key = key.clone();
         // The task may finish before its handle is recorded: the lock is taken first.
         let mut state = self.state();

@@ -1,6 +1,8 @@
 //! The messages of `docs/protocol.md` (version 1.1): JSON-RPC 2.0 envelopes and the params and
 //! results of each method, as serde types.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -145,7 +147,10 @@ impl Message {
             return Err(ProtocolError::NotRpc("not an object".into()));
         };
         Envelope {
-            jsonrpc: map.remove("jsonrpc"),
+            jsonrpc: match map.remove("jsonrpc") {
+                Some(Value::String(v)) => Some(Cow::Owned(v)),
+                _ => None,
+            },
             id: map.remove("id"),
             method: map.remove("method"),
             params: map.remove("params"),
@@ -157,42 +162,58 @@ impl Message {
 
     /// The message as one line of JSON, ending with `\n`.
     pub fn to_line(&self) -> Vec<u8> {
+        let mut line = Vec::with_capacity(128);
+        self.write_line(&mut line);
+        line
+    }
+
+    /// [`to_line`](Self::to_line) appended to `buf` (e.g. straight into a write queue).
+    pub(crate) fn write_line(&self, buf: &mut Vec<u8>) {
         match self {
-            Message::Request { id, method, params } => line(&Outgoing::request(
-                id,
-                method,
-                (!params.is_null()).then_some(params),
-            )),
-            Message::Notification { method, params } => line(&Outgoing {
-                method: Some(method),
-                params: (!params.is_null()).then_some(params),
-                ..Outgoing::default()
-            }),
-            Message::Response { id, result } => line::<Value>(&Outgoing {
-                id: Some(id),
-                result: result.as_ref().ok(),
-                error: result.as_ref().err(),
-                ..Outgoing::default()
-            }),
+            Message::Request { id, method, params } => write_line(
+                buf,
+                &Outgoing::request(id, method, (!params.is_null()).then_some(params)),
+            ),
+            Message::Notification { method, params } => write_line(
+                buf,
+                &Outgoing {
+                    method: Some(method),
+                    params: (!params.is_null()).then_some(params),
+                    ..Outgoing::default()
+                },
+            ),
+            Message::Response { id, result } => write_line::<Value>(
+                buf,
+                &Outgoing {
+                    id: Some(id),
+                    result: result.as_ref().ok(),
+                    error: result.as_ref().err(),
+                    ..Outgoing::default()
+                },
+            ),
         }
     }
 }
 
-/// The line of request `id` with `params` (left out when `None`) of any serde type (no
-/// `Value` in between).
-pub(crate) fn request_line<P: Serialize>(id: &Value, method: &str, params: Option<&P>) -> Vec<u8> {
-    line(&Outgoing::request(id, method, params))
+/// Appends the line of request `id` with `params` (left out when `None`) of any serde type (no
+/// `Value` in between) to `buf` (e.g. straight into a write queue).
+pub(crate) fn write_request<P: Serialize>(
+    buf: &mut Vec<u8>,
+    id: &Value,
+    method: &str,
+    params: Option<&P>,
+) {
+    write_line(buf, &Outgoing::request(id, method, params));
 }
 
-fn line<P: Serialize>(message: &Outgoing<'_, P>) -> Vec<u8> {
-    let mut line = Vec::with_capacity(128);
-    if serde_json::to_writer(&mut line, message).is_err() {
+fn write_line<P: Serialize>(buf: &mut Vec<u8>, message: &Outgoing<'_, P>) {
+    let start = buf.len();
+    if serde_json::to_writer(&mut *buf, message).is_err() {
         // Only a `Serialize` impl that fails can get here; nothing half-written goes out.
-        line.clear();
-        line.extend_from_slice(b"{}");
+        buf.truncate(start);
+        buf.extend_from_slice(b"{}");
     }
-    line.push(b'\n');
-    line
+    buf.push(b'\n');
 }
 
 /// A message on its way out, borrowing its parts.
@@ -235,11 +256,13 @@ impl<'a, P> Outgoing<'a, P> {
     }
 }
 
-/// A message on its way in: each member of the envelope, `Some` when present (even `null`).
+/// A message on its way in: each member of the envelope, `Some` when present (even `null`);
+/// `jsonrpc` only when it is a string, borrowed from the line (no allocation per message; a
+/// line whose `jsonrpc` is not a string takes the slow path, which says it is not "2.0").
 #[derive(Deserialize)]
-struct Envelope {
-    #[serde(default, deserialize_with = "present")]
-    jsonrpc: Option<Value>,
+struct Envelope<'a> {
+    #[serde(default, borrow)]
+    jsonrpc: Option<Cow<'a, str>>,
     #[serde(default, deserialize_with = "present")]
     id: Option<Value>,
     #[serde(default, deserialize_with = "present")]
@@ -257,9 +280,9 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::E
     Value::deserialize(d).map(Some)
 }
 
-impl Envelope {
+impl Envelope<'_> {
     fn into_message(self) -> Result<Message, ProtocolError> {
-        if self.jsonrpc.as_ref().and_then(Value::as_str) != Some("2.0") {
+        if self.jsonrpc.as_deref() != Some("2.0") {
             return Err(ProtocolError::NotRpc("`jsonrpc` is not \"2.0\"".into()));
         }
         let id = self.id;
@@ -471,6 +494,19 @@ pub struct HookCallParams {
     pub traceparent: Option<String>,
 }
 
+/// [`HookCallParams`] borrowing its parts, to write a request without copying them: the same
+/// JSON.
+#[derive(Serialize)]
+pub(crate) struct HookCallRef<'a> {
+    pub(crate) hook: &'a str,
+    pub(crate) args: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) deadline_ms: Option<u64>,
+    pub(crate) depth: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) traceparent: Option<&'a str>,
+}
+
 /// A plugin's answer to `hook/call`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -658,6 +694,31 @@ mod tests {
     }
 
     #[test]
+    fn a_borrowed_hook_call_writes_the_params_json() {
+        let args = json!({"n": [1, 2]});
+        for (deadline_ms, traceparent) in [(None, None), (Some(40), Some("00-ab-cd-01"))] {
+            let owned = HookCallParams {
+                hook: "greet".into(),
+                args: args.clone(),
+                deadline_ms,
+                depth: 2,
+                traceparent: traceparent.map(str::to_owned),
+            };
+            let borrowed = HookCallRef {
+                hook: "greet",
+                args: &args,
+                deadline_ms,
+                depth: 2,
+                traceparent,
+            };
+            assert_eq!(
+                serde_json::to_string(&borrowed).unwrap(),
+                serde_json::to_string(&owned).unwrap()
+            );
+        }
+    }
+
+    #[test]
     fn messages_round_trip_through_a_line() {
         let m = Message::Request {
             id: json!(7),
@@ -713,10 +774,17 @@ mod tests {
             params: Value::Null,
         };
         assert_eq!(m.to_line(), b"{\"jsonrpc\":\"2.0\",\"method\":\"exit\"}\n");
-        let line = request_line(&json!(3), "hook/call", Some(&json!({"hook": "x"})));
+        // Appended to what the buffer holds.
+        let mut line = b"before\n".to_vec();
+        write_request(
+            &mut line,
+            &json!(3),
+            "hook/call",
+            Some(&json!({"hook": "x"})),
+        );
         assert_eq!(
             String::from_utf8(line).unwrap(),
-            "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"hook/call\",\"params\":{\"hook\":\"x\"}}\n"
+            "before\n{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"hook/call\",\"params\":{\"hook\":\"x\"}}\n"
         );
     }
 
@@ -743,6 +811,21 @@ mod tests {
             Message::parse(b"hello"),
             Err(ProtocolError::NotJson(_))
         ));
+        // `jsonrpc` must be the string "2.0" (escaped or not).
+        for bad in [
+            &br#"{"jsonrpc":2,"id":1,"result":1}"#[..],
+            br#"{"jsonrpc":null,"id":1,"result":1}"#,
+            br#"{"jsonrpc":"1.0","id":1,"result":1}"#,
+            br#"{"id":1,"result":1}"#,
+        ] {
+            assert_eq!(
+                Message::parse(bad),
+                Err(ProtocolError::NotRpc("`jsonrpc` is not \"2.0\"".into())),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(Message::parse(br#"{"jsonrpc":"2\u002e0","id":1,"result":1}"#).is_ok());
         for bad in [
             &br#"[1,2]"#[..],
             br#"{"id":1,"result":1}"#,

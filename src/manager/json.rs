@@ -85,7 +85,9 @@ impl<S: HookSpec> JsonCall for Slot<S> {
                 deadline,
                 ..Default::default()
             };
-            let outcome = crate::caller::call_slot(&self, &args, &options).await?;
+            // The typed call's own paths (the ready path first), with the deadline given.
+            let caller = crate::caller::HookCaller::with_options(self.clone(), options);
+            let outcome = caller.call(&args).await?;
             let mut outcome = outcome.map(|v| match encode(v) {
                 Ok(v) => ImplOutcome::Value(v),
                 Err(detail) => {
