@@ -457,6 +457,17 @@ pub(crate) async fn call_general<S: HookSpec>(
     Box::pin(run_checked(slot, list, args, &caller.options)).await
 }
 
+impl<S: HookSpec> HookCaller<S> {
+    /// This caller without its cached snapshot: kept for a long time (as the web layer keeps
+    /// its callers), it holds no impls alive; clone it for each call (a clone caches the
+    /// snapshot current then).
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))] // used by the web layer
+    pub(crate) fn uncached(mut self) -> Self {
+        self.cached = None;
+        self
+    }
+}
+
 /// A new cache of `slot`'s snapshot.
 fn cache_of<S: HookSpec>(slot: &Result<Arc<Slot<S>>, RegisterError>) -> Option<CachedList<S>> {
     slot.as_ref().ok().map(|slot| CachedList::new(slot))

@@ -73,6 +73,9 @@ pub struct RequestHooksLayer<B: HookSpec, A: HookSpec> {
 }
 
 /// The two callers, shared by every clone of the service (one reference count per request).
+/// Kept without their cached snapshots (a layer lives as long as the server: it must not keep
+/// the impls of plugins removed since alive); each request clones them, which caches the
+/// snapshots current then.
 struct Callers<B: HookSpec, A: HookSpec> {
     before: HookCaller<B>,
     after: HookCaller<A>,
@@ -96,8 +99,8 @@ where
         }
         RequestHooksLayer {
             hooks: Arc::new(Callers {
-                before: hooks.hook::<B>(),
-                after: hooks.hook::<A>(),
+                before: hooks.hook::<B>().uncached(),
+                after: hooks.hook::<A>().uncached(),
             }),
         }
     }
@@ -182,7 +185,8 @@ where
         let fut = async move {
             let started = Instant::now();
             let view = RequestView::from_request(&req);
-            let response = match decide(B::NAME, Box::pin(hooks.before.call(&view)).await) {
+            let before = hooks.before.clone();
+            let response = match decide(B::NAME, Box::pin(before.call(&view)).await) {
                 Verdict::Respond(response) => response,
                 Verdict::Continue(extensions) => {
                     req.extensions_mut().extend(extensions);
@@ -192,7 +196,8 @@ where
                     (StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE).into_response()
                 }
             };
-            Ok(Box::pin(finish(&hooks.after, view, response, started)).await)
+            let after = hooks.after.clone();
+            Ok(Box::pin(finish(&after, view, response, started)).await)
         };
         // Without a subscriber for the span, no `Instrumented` (one move less of a large
         // future).

@@ -203,3 +203,35 @@ fn a_response_view_reports_what_it_was_built_from() {
     assert_eq!(res.elapsed(), Duration::from_millis(3));
     assert!(res.request().bearer_token().is_none());
 }
+
+#[tokio::test]
+async fn the_layer_keeps_no_unregistered_plugin_alive() {
+    // What an impl owns (here a token its closure holds) is released once its plugin is
+    // unregistered, though the layer (built while it was registered) lives on and served
+    // requests with it.
+    let pm = HookManager::new();
+    let token = Arc::new(());
+    let weak = Arc::downgrade(&token);
+    let handle = pm
+        .register("gate", move |r| {
+            let token = token.clone();
+            r.sync_fn::<Before>(move |_| {
+                let _held = &token;
+                Ok(None)
+            })
+            .add()
+        })
+        .unwrap();
+    let mut router = Router::new()
+        .route("/", get(|| async { "ok" }))
+        .layer(RequestHooksLayer::<Before, After>::new(&pm));
+    assert_eq!(send(&mut router, "/").await.status(), StatusCode::OK);
+    assert!(weak.upgrade().is_some());
+
+    assert!(pm.unregister(&handle));
+    assert!(
+        weak.upgrade().is_none(),
+        "the layer still holds the unregistered plugin's impl"
+    );
+    assert_eq!(send(&mut router, "/").await.status(), StatusCode::OK);
+}
