@@ -66,8 +66,11 @@ impl CallOptions {
 /// registration has changed the hook since; otherwise it loads the current snapshot (so a call
 /// always sees every registration and removal that returned before it started). The cache
 /// keeps that snapshot alive: the impls of plugins removed since it was made (and what they
-/// own) are released when the caller is dropped. After plugins are reloaded or removed, get
-/// a new caller (or clone this one) to use the cache again and release the old impls.
+/// own) are released only when the caller is dropped. So make long-lived callers after the
+/// plugins are registered; after plugins are reloaded or removed, replace them with a new
+/// caller (or a clone: a clone caches the snapshot current then) and drop the old one — a
+/// stale caller still sees every change, but each of its calls loads the current snapshot,
+/// which costs more than the cached one.
 ///
 /// Get one from [`HookManager::hook`](crate::HookManager::hook) (or
 /// [`PluginHost::hook`](crate::PluginHost::hook)); its builder methods set per-call

@@ -301,7 +301,8 @@ impl HookManager {
     }
 
     /// A caller for hook `S`. Declares `S` if it is not declared yet. Keep the caller for hot
-    /// paths: this lookup costs a hash-map probe and an `Arc` clone.
+    /// paths: this lookup costs a hash-map probe, and the caller caches the hook's current
+    /// snapshot (see [`HookCaller`]: make it once the plugins are registered).
     pub fn hook<S: HookSpec>(&self) -> HookCaller<S> {
         #[cfg(feature = "json")]
         if TypeId::of::<S>() == TypeId::of::<DynamicHook>() {

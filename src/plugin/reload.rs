@@ -273,6 +273,10 @@ impl PluginHost {
     /// The old instance may be `Started`, `Failed` or `Stopped` (a failed plugin is replaced
     /// by a fixed one: nothing to stop), or lazy and never called.
     ///
+    /// The old instance is stopped here, but dropped only once nothing holds its impls: a call
+    /// in flight, or a [`HookCaller`](crate::HookCaller) made before the swap (which caches
+    /// the snapshot it was made with): replace long-lived callers after a reload.
+    ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// use std::sync::Arc;

@@ -138,3 +138,38 @@ async fn a_call_whose_impl_waits_on_the_cached_snapshot_finishes_on_it() {
         [("ready", &5), ("waits", &40)]
     );
 }
+
+#[test]
+fn a_call_polled_again_after_it_completed_panics_and_runs_no_impl_again() {
+    use std::future::Future;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::task::{Context, Poll};
+
+    let pm = HookManager::new();
+    let runs = Arc::new(AtomicU64::new(0));
+    let counted = runs.clone();
+    pm.register("once", move |r| {
+        r.sync_fn::<ComputeFirst>(move |x| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            Ok(Some(*x))
+        })
+        .add()
+    })
+    .unwrap();
+    let caller = pm.hook::<ComputeFirst>();
+    let mut call = std::pin::pin!(caller.call(&5));
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    match call.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(outcome)) => assert_eq!(outcome.into_value(), Some(5)),
+        other => panic!("a ready impl answers in the first poll, got {other:?}"),
+    }
+    let again = catch_unwind(AssertUnwindSafe(|| call.as_mut().poll(&mut cx)));
+    let panic = again.expect_err("a completed call polled again must panic");
+    let message = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_default();
+    assert!(message.contains("polled after it completed"), "{message}");
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}
