@@ -82,6 +82,8 @@ mod host_side;
 mod launch;
 mod outbox;
 mod peer;
+#[cfg(unix)]
+mod polled_read;
 mod pool;
 mod process;
 mod restart;
