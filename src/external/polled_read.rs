@@ -28,6 +28,14 @@ use tokio::io::{AsyncRead, ReadBuf};
 /// to ~20 µs), short enough that the pause after the last message of a burst costs little CPU.
 pub(crate) const POLL_WINDOW: Duration = Duration::from_micros(200);
 
+/// Two attempts this far apart mean the thread was descheduled while it polled: the machine's
+/// cores are wanted by other threads, and polling would only spend this process's share of
+/// them. The reader then waits on readiness for [`BACKOFF`] before it polls again.
+const DESCHEDULED: Duration = Duration::from_micros(500);
+
+/// How long a reader that found the machine busy (see [`DESCHEDULED`]) does not poll.
+const BACKOFF: Duration = Duration::from_millis(100);
+
 /// An [`AsyncRead`] over a pipe that polls it for a bounded window after data (see the module
 /// docs).
 pub(crate) struct PolledRead<R> {
@@ -39,6 +47,10 @@ pub(crate) struct PolledRead<R> {
     armed: bool,
     /// The end of the window being polled.
     until: Option<Instant>,
+    /// The last empty attempt of this window.
+    last: Option<Instant>,
+    /// No polling before this: the thread was descheduled while it polled.
+    backoff: Option<Instant>,
 }
 
 impl<R> PolledRead<R> {
@@ -61,13 +73,29 @@ impl<R> PolledRead<R> {
             raw,
             armed: false,
             until: None,
+            last: None,
+            backoff: None,
         }
     }
 
     /// Data was read: the next pause starts a new window.
     fn arm(&mut self) {
-        self.armed = true;
         self.until = None;
+        self.last = None;
+        self.armed = match self.backoff {
+            Some(end) if Instant::now() < end => false,
+            _ => {
+                self.backoff = None;
+                true
+            }
+        };
+    }
+
+    /// The window ends: wait on readiness until the next data.
+    fn disarm(&mut self) {
+        self.armed = false;
+        self.until = None;
+        self.last = None;
     }
 
     /// One non-blocking attempt, while a window is open: `None` when the window is over (or
@@ -84,12 +112,18 @@ impl<R> PolledRead<R> {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 let now = Instant::now();
-                let until = *self.until.get_or_insert(now + POLL_WINDOW);
-                if now >= until {
-                    self.armed = false;
-                    self.until = None;
+                if self.last.is_some_and(|last| now - last > DESCHEDULED) {
+                    tracing::trace!(target: "hookwire::external", "descheduled while polling the pipe: no polling for {BACKOFF:?}");
+                    self.backoff = Some(now + BACKOFF);
+                    self.disarm();
                     return None;
                 }
+                let until = *self.until.get_or_insert(now + POLL_WINDOW);
+                if now >= until {
+                    self.disarm();
+                    return None;
+                }
+                self.last = Some(now);
                 // Try again on the task's next turn, after the worker's other tasks.
                 cx.waker().wake_by_ref();
                 Some(Err(e))
