@@ -82,8 +82,6 @@ mod host_side;
 mod launch;
 mod outbox;
 mod peer;
-#[cfg(unix)]
-mod polled_read;
 mod pool;
 mod process;
 mod restart;

@@ -522,7 +522,7 @@ fn stdio() -> (BoxedReader, BoxedWriter) {
             .as_fd()
             .try_clone_to_owned()
             .and_then(pipe::Receiver::from_owned_fd)
-            .map(|r| Box::new(super::polled_read::PolledRead::new(r)) as BoxedReader);
+            .map(|r| Box::new(r) as BoxedReader);
         let writer = std::io::stdout()
             .as_fd()
             .try_clone_to_owned()
