@@ -299,6 +299,10 @@ impl Supervised {
                 monitors.push(tokio::spawn(monitor(Arc::downgrade(self), i, p.clone())));
             }
         }
+        // Until every `start` is answered, a start that fails or is dropped part-way (the
+        // host's step timeout, or its caller giving up: the host then fails the plugin) stops
+        // the watch: nothing is restarted for a plugin whose start did not happen.
+        let mut watch = StopWatchOnDrop(Some(&self.monitors));
         for started in join_all(running.iter().map(|p| p.start())).await {
             match started {
                 Ok(()) => {}
@@ -306,14 +310,10 @@ impl Supervised {
                 Err(e) if e.is_exited() => {
                     tracing::debug!(target: "hookwire::external", plugin = %self.name, error = %e, "the process ended before it answered `start`; handled as a crash");
                 }
-                Err(e) => {
-                    for task in lock(&self.monitors).drain(..) {
-                        task.abort();
-                    }
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             }
         }
+        watch.0 = None;
         Ok(())
     }
 
@@ -597,6 +597,20 @@ async fn monitor(plugin: Weak<Supervised>, i: usize, mut process: Arc<Process>) 
                     tracing::warn!(target: "hookwire::external", plugin = %sup.name, instance = i, error = %e, "restart failed");
                     why = format!("it could not be started again: {e}");
                 }
+            }
+        }
+    }
+}
+
+/// Aborts the watch of [`Supervised::start_all`] when dropped armed (the start failed or was
+/// dropped before every instance answered it).
+struct StopWatchOnDrop<'a>(Option<&'a Mutex<Vec<JoinHandle<()>>>>);
+
+impl Drop for StopWatchOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(monitors) = self.0 {
+            for task in lock(monitors).drain(..) {
+                task.abort();
             }
         }
     }

@@ -318,3 +318,37 @@ async fn a_process_that_exits_right_after_answering_start_is_a_crash_too() {
         "{seen:?}"
     );
 }
+
+#[tokio::test]
+async fn a_start_that_times_out_stops_the_watch_so_its_process_is_not_restarted() {
+    // The process answers `start` only by exiting, 800 ms later; the host gives each step
+    // 200 ms (the process is spawned and handshaken before, so the timeout is its start's).
+    // The plugin fails with the timeout, and its process ending afterwards is no crash to
+    // report or restart: its start never happened.
+    let pm = manager();
+    let p = fixture_plugin("r-slow-start", "slow_start_exit")
+        .spawn(&pm)
+        .await
+        .expect("the fixture starts");
+    let host = PluginHost::builder()
+        .hooks(pm.clone())
+        .step_timeout(Duration::from_millis(200))
+        .build();
+    let mut events = host.events();
+    host.add(p.clone()).unwrap();
+    let _ = host.start().await;
+    let failed = Some(PluginState::Failed(
+        "start timed out after 200ms".to_owned(),
+    ));
+    assert_eq!(host.state("r-slow-start"), failed);
+    // Past the process's exit, with room for a restart that must not come.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let seen = seen(&mut events);
+    assert!(
+        !seen
+            .iter()
+            .any(|e| e.starts_with("crashed") || e.starts_with("restarted")),
+        "{seen:?}"
+    );
+    assert_eq!(host.state("r-slow-start"), failed);
+}
