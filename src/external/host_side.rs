@@ -131,7 +131,11 @@ async fn host_call(
     // task, where the impls run).
     let call = async move {
         match limit {
-            Some(limit) => DEADLINE.scope(Instant::now() + limit, call).await,
+            // A limit too far to represent (a plugin may send any `u64`) is no limit.
+            Some(limit) => match Instant::now().checked_add(limit) {
+                Some(at) => DEADLINE.scope(at, call).await,
+                None => call.await,
+            },
             None => call.await,
         }
     };

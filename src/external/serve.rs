@@ -249,7 +249,8 @@ impl PluginCall {
     ///
     /// # Errors
     /// As [`host_call`](Self::host_call), and [`HostCallError::TimedOut`] (naming the hook
-    /// and the time waited) when no answer came in time.
+    /// and the time waited) when no answer came in time — at once, without asking the host,
+    /// when less than a millisecond (what the wire carries) is left.
     ///
     /// # Cancel safety
     /// As [`host_call`](Self::host_call): dropping the future sends `$/cancelRequest`.
@@ -276,6 +277,14 @@ impl PluginCall {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        // Less than the whole millisecond the wire can carry: out of time already, nothing
+        // sent (the host would cut the call at once).
+        if let Some(limit) = limit.filter(|l| l.as_millis() == 0) {
+            return Err(HostCallError::TimedOut {
+                hook: hook.to_owned(),
+                limit,
+            });
+        }
         let params = HostCallParams {
             hook: hook.to_owned(),
             args,
@@ -749,7 +758,8 @@ mod tests {
         }
         let (host_io, plugin_io) = tokio::io::duplex(1 << 16);
         let (pr, pw) = tokio::io::split(plugin_io);
-        // Works `work` ms, then asks the host within `timeout` ms (0: no timeout of its own);
+        // Works `work` ms, then asks the host within `timeout` ms (0: no timeout of its own;
+        // `u64::MAX`: a zero timeout);
         // answers how that ended.
         let server =
             PluginServer::new("a", "1.0.0").hook::<Ask, _, _>(|(work, timeout), call| async move {
@@ -757,6 +767,10 @@ mod tests {
                 let asked = tokio::time::Instant::now();
                 let err = match timeout {
                     0 => call.host_call("greet", json!("Bo")).await,
+                    u64::MAX => {
+                        call.host_call_with_timeout("greet", json!("Bo"), Duration::ZERO)
+                            .await
+                    }
                     ms => {
                         let limit = Duration::from_millis(ms);
                         call.host_call_with_timeout("greet", json!("Bo"), limit)
@@ -835,6 +849,20 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), cancels(3))
             .await
             .expect("the host/call is cancelled at the host");
+        // A zero timeout (under the millisecond the wire carries): a timeout at once, nothing
+        // sent.
+        let answer = p
+            .request(
+                "hook/call",
+                json!({"hook":"ask","args":[0, u64::MAX],"depth":0}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            answer,
+            json!({"kind":"value","value":"host/call of `greet` got no answer within 0.000 s, after 0 ms"})
+        );
+        assert_eq!(*cancelled.lock().unwrap(), 3);
         let seen = seen.lock().unwrap().clone();
         assert_eq!(
             seen,
