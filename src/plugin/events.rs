@@ -88,9 +88,11 @@ pub enum PluginEvent {
     },
     /// An administrator's request to act on the plugin was refused before anything was done:
     /// the host's admin check (the admin endpoints' `web::Authorize`,
-    /// feature `axum`) said no. Sent when [`Admin`](PluginEvent::Admin) events are.
+    /// feature `axum`) said no. Sent when [`Admin`](PluginEvent::Admin) events are, and only
+    /// for a plugin the host has (a refused request naming none is only traced, so that an
+    /// anonymous client cannot flood the events with names).
     AdminRefused {
-        /// The plugin, as the request named it (it may name no plugin the host knows).
+        /// The plugin.
         plugin: String,
         /// What was asked.
         action: AdminAction,

@@ -170,7 +170,12 @@ fn refusal(admin: &Admin, parts: &Parts, action: &AdminRequest) -> Option<Respon
         AdminRequest::Disable(_) => Some(AdminAction::Disable),
         AdminRequest::List | AdminRequest::Inspect(_) => None,
     };
+    // Only for a plugin the host has: a refused request naming none changes nothing, and an
+    // anonymous client must not flood the host's events (and its audit log) with names.
     if let (Some(acted), Some(plugin)) = (acted, action.plugin()) {
+        if admin.host.state(plugin).is_none() {
+            return Some(forbidden(action));
+        }
         let reason = format!(
             "the host's admin check refused `{} {}`",
             parts.method,
@@ -178,14 +183,19 @@ fn refusal(admin: &Admin, parts: &Parts, action: &AdminRequest) -> Option<Respon
         );
         admin.host.inner.admin_refused(plugin, acted, reason);
     }
+    Some(forbidden(action))
+}
+
+/// The 403 answer to `action`.
+fn forbidden(action: &AdminRequest) -> Response {
     let what = match action.plugin() {
         Some(p) => format!("{} plugin `{p}`", action.verb()),
         None => "list plugins".to_owned(),
     };
-    Some(error(
+    error(
         StatusCode::FORBIDDEN,
         format!("not authorised to {what}: the host's admin check refused this request"),
-    ))
+    )
 }
 
 /// Reports an admin request.
