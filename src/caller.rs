@@ -232,9 +232,11 @@ impl<S: HookSpec> HookCaller<S> {
     /// off, and the impls inside keep their entries as without wrappers — the answers and
     /// failures of those that finished in their plugins' names, those still running (or not
     /// started) cut off — so [`HookOutcome::deadline_exceeded`](crate::HookOutcome::deadline_exceeded)
-    /// is `true`. An outcome a wrapper already received from
-    /// [`Next::run`](crate::hook::Next::run) is the wrapper's: cut off after that, in its own
-    /// code, the wrapper is reported alone.
+    /// is `true`. That holds once the innermost running wrapper has called
+    /// [`Next::run`](crate::hook::Next::run): a wrapper cut off before it did is reported
+    /// alone (its impls never ran), and so is one cut off after `next.run()` returned, in its
+    /// own code (the outcome it received is its own). A wrapper that the wrapper around it
+    /// dropped (its own timeout) is no longer running: it is not reported.
     #[must_use]
     pub fn deadline(mut self, d: Duration) -> Self {
         self.options.deadline = Some(d);

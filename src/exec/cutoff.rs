@@ -32,6 +32,9 @@ struct State<T> {
     running: smallvec::SmallVec<[u32; 4]>,
     /// The plain loop's entries, left here when the deadline stopped it.
     plain: Option<Entries<T>>,
+    /// The deadline passed: `running` is the list of the wrappers cut off, kept as it is
+    /// while the call's future (and the wrappers' [`Running`] guards) is dropped.
+    cut: bool,
 }
 
 impl<T> Ledger<T> {
@@ -40,6 +43,7 @@ impl<T> Ledger<T> {
             state: Mutex::new(State {
                 running: smallvec::SmallVec::new(),
                 plain: None,
+                cut: false,
             }),
         }
     }
@@ -49,14 +53,20 @@ impl<T> Ledger<T> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The wrapper at `index` starts running.
-    pub(crate) fn enter(&self, index: u32) {
+    /// The wrapper at `index` starts running, until the guard is dropped: when it returned
+    /// or failed, or when whoever ran it dropped it (an outer wrapper's own timeout) — it is
+    /// then no longer cut off with the call.
+    pub(crate) fn enter(&self, index: u32) -> Running<'_, T> {
         self.lock().running.push(index);
+        Running {
+            ledger: self,
+            index,
+        }
     }
 
-    /// The wrapper at `index` returned (or failed): it is no longer cut off with the call.
-    pub(crate) fn leave(&self, index: u32) {
-        self.lock().running.retain(|i| *i != index);
+    /// The deadline passed: the wrappers running now are those cut off.
+    fn cut(&self) {
+        self.lock().cut = true;
     }
 
     /// Keeps the entries of a plain loop that the deadline stopped.
@@ -82,6 +92,21 @@ impl<T> Ledger<T> {
             .collect();
         entries.extend(state.plain.into_iter().flatten());
         HookOutcome::new(entries, list)
+    }
+}
+
+/// A wrapper running, from [`Ledger::enter`].
+pub(crate) struct Running<'a, T> {
+    ledger: &'a Ledger<T>,
+    index: u32,
+}
+
+impl<T> Drop for Running<'_, T> {
+    fn drop(&mut self) {
+        let mut state = self.ledger.lock();
+        if !state.cut {
+            state.running.retain(|i| *i != self.index);
+        }
     }
 }
 
@@ -111,7 +136,11 @@ pub(crate) async fn run_wrapped<S: HookSpec>(
         let timer = std::pin::pin!(tokio::time::sleep_until(at));
         match select(inner, timer).await {
             Either::Left((outcome, _)) => Some(outcome),
-            Either::Right(_) => None,
+            // Before the wrappers are dropped (at the end of this block).
+            Either::Right(_) => {
+                ledger.cut();
+                None
+            }
         }
     };
     match raced {

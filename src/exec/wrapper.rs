@@ -171,9 +171,7 @@ pub(crate) async fn run_from<'a, S: HookSpec>(
         me: i as u32,
         ledger,
     };
-    if let Some(ledger) = ledger {
-        ledger.enter(i as u32);
-    }
+    let running = ledger.map(|ledger| ledger.enter(i as u32));
     let span = tracing::trace_span!("hook_wrapper", hook = %list.spec.name, plugin = %entry.plugin);
     let result = match catch_unwind(AssertUnwindSafe(|| w.wrap(args, next))) {
         Ok(fut) => {
@@ -195,9 +193,7 @@ pub(crate) async fn run_from<'a, S: HookSpec>(
         }
         Err(payload) => Err(payload),
     };
-    if let Some(ledger) = ledger {
-        ledger.leave(i as u32);
-    }
+    drop(running);
     let failed = match result {
         Ok(Ok(outcome)) => return outcome,
         Ok(Err(e)) => ImplOutcome::Failed(HookFailure::Error(e)),

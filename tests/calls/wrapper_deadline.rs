@@ -203,3 +203,40 @@ async fn a_wrapper_cut_off_after_the_inner_call_ended_takes_its_outcome_with_it(
     assert_eq!(entries(&out), [entry("dawdler", TimedOut, None)]);
     assert!(out.deadline_exceeded());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_wrapper_dropped_by_the_wrapper_around_it_is_not_reported_as_cut_off() {
+    // `outer` gives its inner call 20 ms of its own, then waits an hour; `inner` just runs
+    // its inner call, where `stuck` never answers in time. At 20 ms `outer` drops `inner`
+    // (with `stuck`): at the call's deadline only `outer` is still running.
+    let pm = HookManager::new();
+    pm.register("stuck", |r| slow(r, 10_000, 2).add()).unwrap();
+    pm.register("inner", |r| {
+        r.wrapper_fn::<Compute>(|_, next| async move { Ok(next.run().await) }.boxed())
+            .add()
+    })
+    .unwrap();
+    pm.register("outer", |r| {
+        r.wrapper_fn::<Compute>(|_, next| {
+            async move {
+                let _ = tokio::time::timeout(ms(20), next.run()).await;
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Err("never".into())
+            }
+            .boxed()
+        })
+        .add()
+    })
+    .unwrap();
+    let start = Instant::now();
+    let out = pm
+        .hook::<Compute>()
+        .deadline(ms(100))
+        .call(&0)
+        .await
+        .unwrap();
+    assert_eq!(start.elapsed(), ms(100));
+    assert_eq!(entries(&out), [entry("outer", TimedOut, None)]);
+    assert!(is_cut(out.get("outer").unwrap(), true));
+    assert!(out.deadline_exceeded());
+}
