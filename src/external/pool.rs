@@ -583,8 +583,21 @@ async fn monitor(plugin: Weak<Supervised>, i: usize, mut process: Arc<Process>) 
             let Some(sup) = plugin.upgrade() else { return };
             match sup.relaunch().await {
                 Ok(new) => {
+                    let wanted = {
+                        let mut current = lock(&sup.slots[i].current);
+                        let wanted = matches!(*current, Current::Restarting { .. });
+                        if wanted {
+                            *current = Current::Running(new.clone());
+                        }
+                        wanted
+                    };
+                    if !wanted {
+                        // The plugin failed while this instance restarted (another instance
+                        // reached the start limit): the new process is not wanted.
+                        let _ = new.stop().await;
+                        return;
+                    }
                     tracing::info!(target: "hookwire::external", plugin = %sup.name, instance = i, attempt, "restarted");
-                    *lock(&sup.slots[i].current) = Current::Running(new.clone());
                     sup.announce(PluginEvent::Restarted {
                         plugin: sup.name.to_string(),
                         instance: i,
