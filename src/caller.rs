@@ -463,6 +463,12 @@ pub(crate) async fn call_general<S: HookSpec>(
 }
 
 impl<S: HookSpec> HookCaller<S> {
+    /// The snapshot this caller cached (`None` when its spec could not be added).
+    #[cfg_attr(not(feature = "json"), allow(dead_code))] // used by the JSON layer
+    pub(crate) fn snapshot(&self) -> Option<&Arc<ImplList<S>>> {
+        self.cached.as_ref().map(CachedList::list)
+    }
+
     /// This caller without its cached snapshot: kept for a long time (as the web layer keeps
     /// its callers), it holds no impls alive; clone it for each call (a clone caches the
     /// snapshot current then).

@@ -66,10 +66,21 @@ impl<S: HookSpec> JsonCall for Slot<S> {
             let Some(bridge) = self.json.get() else {
                 unreachable!("json_call only hands out slots with a bridge")
             };
-            let (name, historic) = {
-                let list = self.list.load();
-                (list.spec.name.clone(), list.spec.historic)
+            let options = crate::caller::CallOptions {
+                deadline,
+                ..Default::default()
             };
+            // The typed call's own paths (the ready path first), with the deadline given; its
+            // snapshot also says what the spec is.
+            let caller = crate::caller::HookCaller::with_options(self.clone(), options);
+            let Some(list) = caller.snapshot() else {
+                unreachable!("a caller of a slot has a snapshot")
+            };
+            let (name, historic, fail_fast) = (
+                list.spec.name.clone(),
+                list.spec.historic,
+                list.spec.fail_fast,
+            );
             if historic {
                 return Err(CallError::Historic {
                     hook: name.to_string(),
@@ -81,12 +92,6 @@ impl<S: HookSpec> JsonCall for Slot<S> {
                 detail,
             })?;
             let encode = bridge.encode;
-            let options = crate::caller::CallOptions {
-                deadline,
-                ..Default::default()
-            };
-            // The typed call's own paths (the ready path first), with the deadline given.
-            let caller = crate::caller::HookCaller::with_options(self.clone(), options);
             let outcome = caller.call(&args).await?;
             let mut outcome = outcome.map(|v| match encode(v) {
                 Ok(v) => ImplOutcome::Value(v),
@@ -99,7 +104,7 @@ impl<S: HookSpec> JsonCall for Slot<S> {
             });
             // An answer that cannot be encoded fails the call like any failure, under
             // fail-fast (the impls after it have run, though: encoding comes last).
-            if self.list.load().spec.fail_fast {
+            if fail_fast {
                 if let Some(e) = outcome.take_first_failure() {
                     return Err(e);
                 }
