@@ -92,9 +92,7 @@ pub(super) struct Supervised {
 
 impl Drop for Supervised {
     fn drop(&mut self) {
-        for task in lock(&self.monitors).drain(..) {
-            task.abort();
-        }
+        stop_watch(&self.monitors);
     }
 }
 
@@ -323,9 +321,7 @@ impl Supervised {
     /// # Errors
     /// The first instance's stop error.
     pub(super) async fn stop_all(&self) -> Result<(), ProcessError> {
-        for task in lock(&self.monitors).drain(..) {
-            task.abort();
-        }
+        stop_watch(&self.monitors);
         let processes: Vec<Arc<Process>> = self
             .slots
             .iter()
@@ -622,9 +618,14 @@ struct StopWatchOnDrop<'a>(Option<&'a Mutex<Vec<JoinHandle<()>>>>);
 impl Drop for StopWatchOnDrop<'_> {
     fn drop(&mut self) {
         if let Some(monitors) = self.0 {
-            for task in lock(monitors).drain(..) {
-                task.abort();
-            }
+            stop_watch(monitors);
         }
+    }
+}
+
+/// Aborts every crash watch in `monitors`.
+fn stop_watch(monitors: &Mutex<Vec<JoinHandle<()>>>) {
+    for task in lock(monitors).drain(..) {
+        task.abort();
     }
 }
