@@ -73,7 +73,7 @@ impl CallOptions {
 /// which costs more than the cached one.
 ///
 /// Get one from [`HookManager::hook`](crate::HookManager::hook) (or
-/// [`PluginHost::hook`](crate::PluginHost::hook)); its builder methods set per-call
+/// `PluginHost::hook`, feature `plugins`); its builder methods set per-call
 /// overrides of the spec's defaults (mode, deadline, failure policy, excluded plugins):
 ///
 /// ```

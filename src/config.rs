@@ -1,7 +1,8 @@
 //! Host configuration for plugins: one TOML file plus environment overrides.
 //!
 //! [`HostConfig`] interprets only the `[plugins]` table of the file; every other top-level key
-//! belongs to the host application and stays available through [`HostConfig::host_table`].
+//! belongs to the host application and stays available through `HostConfig::host_table` (feature
+//! `config`).
 //!
 //! ```toml
 //! [server]                        # the host's own

@@ -321,7 +321,7 @@ pub enum CallError {
         /// What was wrong.
         detail: &'static str,
     },
-    /// JSON arguments nest deeper than [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH), or did not
+    /// JSON arguments nest deeper than `json::MAX_JSON_DEPTH` (128), or did not
     /// deserialise into the hook's argument type.
     #[error("malformed JSON arguments for hook `{hook}`: {detail}")]
     BadArgs {
@@ -369,7 +369,7 @@ impl CallError {
 /// A JSON value crossing the dynamic layer did not fit the type on the other side.
 ///
 /// Appears as an impl's error (`HookFailure::Error`) when a JSON impl answers with a value that
-/// nests deeper than [`MAX_JSON_DEPTH`](crate::json::MAX_JSON_DEPTH) or does not deserialise into
+/// nests deeper than `json::MAX_JSON_DEPTH` (128) or does not deserialise into
 /// the typed hook's output, or when a typed answer cannot be serialised for a JSON caller.
 #[cfg(feature = "json")]
 #[cfg_attr(docsrs, doc(cfg(feature = "json")))]

@@ -14,7 +14,7 @@
 //!   the host's config file, its `priority` overrides, `lazy`, and its
 //!   `requires`/`optional`/`conflicts`/`host_api` added to the plugin's dependencies; its
 //!   `conditions` decide whether it loads. `kind = "process"` manifests are
-//!   [`ProcessPlugin`](crate::external::ProcessPlugin)s with feature `process` (without it,
+//!   `external::ProcessPlugin`s with feature `process` (without it,
 //!   found and reported as not loadable); with feature `security` a signed one carries its
 //!   signer to the host's gate, and one that pins its files starts from a verified copy.
 //! - **Validation**: every field is checked (`serde` with `deny_unknown_fields`, then names,
@@ -339,7 +339,7 @@ impl PluginHost {
     ///   added either: its manifest meant to configure it);
     /// - a manifest whose conditions fail: skipped, with the reason;
     /// - `kind = "process"` (feature `process`; without it, found and not loadable): a
-    ///   [`ProcessPlugin`](crate::external::ProcessPlugin) started by `start` (or, lazy, by
+    ///   `external::ProcessPlugin` started by `start` (or, lazy, by
     ///   the first call that reaches it), launched as its `[process]` table says; with
     ///   feature `security`, confined when the host's `SecurityPolicy` gives it trust level
     ///   `sandboxed`, and started from a verified copy of its files when it pins them;

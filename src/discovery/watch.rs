@@ -101,7 +101,7 @@ impl PluginHost {
     ///   ([`PluginEvent::RemoveRefused`](crate::plugin::PluginEvent::RemoveRefused)); it is tried
     ///   again on the next batch.
     ///
-    /// With a signature policy ([`DiscoveryOptions::signatures`], feature `security`), a changed
+    /// With a signature policy (`DiscoveryOptions::signatures`, feature `security`), a changed
     /// manifest is verified first: one that signatures required refuse is not applied
     /// (`ReloadFailed` names the signature file and key; the old version keeps running), and a
     /// new `plugin.toml.sig` alone counts as a change.

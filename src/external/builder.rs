@@ -214,7 +214,7 @@ impl ProcessPluginBuilder {
     /// [`init`](crate::Plugin::init), which starts the program and shakes hands, offering the
     /// host's JSON hooks and sending as the plugin's configuration the builder's
     /// [`config`](Self::config) with the plugin's configuration from its host over it
-    /// ([`PluginContext::config`](crate::PluginContext::config), feature `config`). A failed handshake is that plugin's
+    /// (`PluginContext::config`, feature `config`). A failed handshake is that plugin's
     /// start failure (in [`StartReport::failed`](crate::plugin::StartReport::failed)).
     ///
     /// Without [`hooks`](Self::hooks), the impls are the hooks the handshake names, with

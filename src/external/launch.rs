@@ -47,7 +47,7 @@ use std::sync::OnceLock;
 pub const ENV_ALLOW_LIST: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
 
 /// The system paths a sandboxed plugin may read when its sandbox comes from a manifest
-/// ([`LaunchSpec::from_manifest`]): what an interpreter needs to start. Paths missing on this
+/// (`LaunchSpec::from_manifest`, feature `discovery`): what an interpreter needs to start. Paths missing on this
 /// machine are left out.
 pub const SYSTEM_READ_ONLY_PATHS: &[&str] =
     &["/usr", "/lib", "/lib64", "/bin", "/etc", "/dev/urandom"];
@@ -113,7 +113,7 @@ impl ResourceLimits {
 /// and nothing else. The paths must exist when the plugin starts. The network is not confined.
 ///
 /// An empty sandbox denies every file access, including the program's own executable: list what
-/// it needs, or build it with [`LaunchSpec::from_manifest`], which adds the folder, the system
+/// it needs, or build it with `LaunchSpec::from_manifest` (feature `discovery`), which adds the folder, the system
 /// paths and the interpreter's prefix.
 ///
 /// ```
@@ -153,7 +153,7 @@ impl Sandbox {
 
 /// How one plugin process is started: the command, its folder, environment, limits and
 /// sandbox. Build it with [`new`](Self::new) or, from a manifest,
-/// [`from_manifest`](Self::from_manifest).
+/// `from_manifest` (feature `discovery`).
 ///
 /// ```
 /// use hookwire::external::{LaunchSpec, ResourceLimits};

@@ -80,7 +80,7 @@ impl std::ops::DerefMut for Impls {
 
 /// Collects one plugin's impls; they are registered together, all or nothing.
 ///
-/// A plugin gets one in [`Plugin::register`](crate::Plugin::register) (or in the closure given
+/// A plugin gets one in `Plugin::register` (feature `plugins`; or in the closure given
 /// to [`HookManager::register`](crate::HookManager::register)). Each method starts an
 /// [`ImplBuilder`] for one impl — a [`Hook`] or [`SyncHook`] type, a closure, a blocking
 /// function, a wrapper or a JSON function — whose options are set by chaining, and which

@@ -173,7 +173,7 @@ pub trait Plugin: Send + Sync + 'static {
     }
 
     /// Prepares the plugin after its dependencies started: read config
-    /// ([`PluginContext::config`]), get services, [`provide`](PluginContext::provide) services
+    /// (`PluginContext::config`, feature `config`), get services, [`provide`](PluginContext::provide) services
     /// for dependents.
     ///
     /// # Errors

@@ -36,7 +36,7 @@ pub enum PluginError {
     #[error("invalid plugin configuration: {0}")]
     Config(Arc<ConfigError>),
     /// A plugin failed to register, init or start (returned by
-    /// [`PluginHarness::start`](crate::testing::PluginHarness::start); a
+    /// `testing::PluginHarness::start`, feature `testing`; a
     /// [`PluginHost::start`](crate::PluginHost::start) lists failures in its [`StartReport`] instead).
     #[error("plugin `{plugin}` failed: {reason}")]
     Failed {
@@ -179,7 +179,7 @@ pub struct StartReport {
     pub unknown_config_sections: Vec<String>,
     /// `(plugin, key)` pairs: keys of a started plugin's config section (other than
     /// `enabled`, `lazy`, `priority`) that it never read — it did not call
-    /// [`PluginContext::config`](crate::PluginContext::config) in `init` or `start`: a
+    /// `PluginContext::config` (feature `config`) in `init` or `start`: a
     /// misspelt reserved key (`enabeld = false`), or settings for a plugin that takes none.
     /// (A plugin that reads its configuration gets an error for a key it does not know.)
     pub unread_config_keys: Vec<(String, String)>,
