@@ -16,7 +16,7 @@ use tracing::Instrument;
 use super::builder::{Prepare, ProcessPluginBuilder};
 use super::error::ProcessError;
 use super::framing::{Line, LineReader};
-use super::host_side::{HostSide, CALL_DEPTH, DEADLINE, TRACEPARENT};
+use super::host_side::{HostSide, CALL_DEPTH, TRACEPARENT};
 use super::launch::{self, describe_exit, ResourceLimits};
 use super::peer::{Connection, Peer, PeerError};
 use super::protocol::{
@@ -480,12 +480,12 @@ pub(super) fn offers(hooks: &HookManager) -> Vec<HookOffer> {
         .collect()
 }
 
-/// The time a call has: the impl's `timeout`, or less when the `host/call` it is made from has
-/// less left of its deadline.
+/// The time a call has: the impl's `timeout`, or less when the hook call it runs in has less
+/// left of its deadline (an application's caller's, or the `deadline_ms` of the plugin's
+/// `host/call` it is made from).
 fn remaining(timeout: Option<Duration>) -> Option<Duration> {
-    let left = DEADLINE
-        .try_with(|d| d.saturating_duration_since(tokio::time::Instant::now()))
-        .ok();
+    let left = crate::hook::call_deadline()
+        .map(|at| at.saturating_duration_since(tokio::time::Instant::now()));
     match (timeout, left) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
