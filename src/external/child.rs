@@ -185,6 +185,17 @@ fn check_handshake(
             actual: quote_short(&init.plugin.name),
         });
     }
+    // Refused here, this plugin alone fails; as its metadata, it would fail its host's
+    // dependency resolution, and so every plugin's start.
+    if let Err(e) = semver::Version::parse(&init.plugin.version) {
+        return Err(ProcessError::BadHandshake {
+            plugin: expected.to_owned(),
+            detail: format!(
+                "`plugin.version`: `{}` is not a semver version (MAJOR.MINOR.PATCH, such as `1.2.0`): {e}",
+                quote_short(&init.plugin.version)
+            ),
+        });
+    }
     let mut seen = HashSet::new();
     for decl in &init.hooks {
         let bad = |detail: String| ProcessError::BadOption {

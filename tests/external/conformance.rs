@@ -3,6 +3,8 @@
 //! real host and check every behaviour the document describes.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hookwire::external::{with_traceparent, ProcessError, ProcessPlugin, ProcessPluginBuilder};
@@ -328,14 +330,25 @@ async fn deadline_ms_is_the_time_left_and_the_plugin_gives_up_when_it_passes() {
         .as_u64()
         .unwrap_or_else(|| panic!("an integer deadline_ms: {meta}"));
     assert!(left > 0 && left <= 300, "{meta}");
+    let began = std::time::Instant::now();
     let out = pm
         .call_json("timed", json!({"op": "until_deadline"}))
         .await
         .unwrap();
-    assert!(out.deadline_exceeded(), "{out:?}");
-    assert_eq!(
-        failure_of(&out, "k-deadline"),
-        "was cut off by the call's deadline of 300ms"
+    let took = began.elapsed();
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_secs(2),
+        "{took:?}"
+    );
+    // `deadline_ms` is rounded down: the plugin may give up a moment before the host does.
+    let failure = failure_of(&out, "k-deadline");
+    assert!(
+        [
+            "was cut off by the call's deadline of 300ms",
+            "returned an error: plugin `k-deadline` failed hook `timed`: gave up: the deadline passed"
+        ]
+        .contains(&failure.as_str()),
+        "{failure}"
     );
     // The plugin saw the deadline pass (or the cancellation that comes with it) and said so.
     eventually("the plugin to give up", || {
@@ -507,4 +520,125 @@ async fn shutdown_then_exit_ends_the_process_with_status_0_and_leaves_none() {
         ["shutdown received", "exit received"]
     );
     assert_eq!(processes_with(token), 0);
+}
+
+#[tokio::test]
+async fn a_host_call_the_plugin_cancels_is_dropped_with_the_impls_it_started() {
+    struct Dropped(Arc<AtomicBool>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+    let pm = offering();
+    let dropped = Arc::new(AtomicBool::new(false));
+    let flag = dropped.clone();
+    pm.register("audit-slow", move |r| {
+        r.json_async_fn("audit", move |_| {
+            let guard = Dropped(flag.clone());
+            Box::pin(async move {
+                let _guard = guard;
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                Ok(Some(json!("late")))
+            })
+        })
+        .add()
+    })
+    .unwrap();
+    let (_host, p) = start(&pm, raw("k-hcancel", "ok", json!([{"name": "greet"}]))).await;
+    let asked = json!({"op": "host_call", "hook": "audit", "args": 1, "wait_ms": 100});
+    let out = pm.call_json("greet", asked).await.unwrap();
+    // The plugin gave up after 100 ms and sent `$/cancelRequest` for its (string) id.
+    let answer = value_of(&out, "k-hcancel");
+    assert_eq!(answer["error"]["code"], -32800, "{answer}");
+    assert_eq!(answer["id"], "raw-1");
+    eventually("the host to drop the impl", || {
+        dropped.load(Ordering::SeqCst)
+    })
+    .await;
+    // The host does not answer a request cancelled by its sender.
+    let out = pm.call_json("greet", json!("after")).await.unwrap();
+    assert_eq!(value_of(&out, "k-hcancel"), "raw k-hcancel: Hello, after");
+    assert!(
+        !p.stderr_tail()
+            .iter()
+            .any(|l| l.starts_with("response to an unknown id")),
+        "{:?}",
+        p.stderr_tail()
+    );
+}
+
+#[tokio::test]
+async fn a_host_call_without_depth_counts_as_depth_1() {
+    let pm = offering();
+    let (_host, _p) = start(&pm, raw("k-depth", "ok", json!([{"name": "greet"}]))).await;
+    let asked =
+        json!({"op": "host_call", "hook": "greet", "args": {"op": "meta"}, "omit_depth": true});
+    let out = pm.call_json("greet", asked).await.unwrap();
+    let meta = &value_of(&out, "k-depth")["result"]["answers"][0]["value"];
+    assert_eq!(meta["depth"], 1, "{meta}");
+}
+
+#[tokio::test]
+async fn a_log_at_an_unknown_level_is_dropped_with_a_warning() {
+    let pm = offering();
+    let (_host, _p) = start(&pm, raw("k-loud", "ok", json!([{"name": "greet"}]))).await;
+    let out = pm
+        .call_json("greet", json!({"op": "log_bad"}))
+        .await
+        .unwrap();
+    assert_eq!(value_of(&out, "k-loud"), "logged");
+    eventually("the warning", || {
+        events_of("k-loud", "hookwire::external").iter().any(|e| {
+            e.level == tracing::Level::WARN
+                && e.field("message") == Some("malformed `log` notification ignored")
+        })
+    })
+    .await;
+    // Only the log of `start` went through.
+    assert_eq!(events_of("k-loud", "hookwire::external::log").len(), 1);
+}
+
+#[tokio::test]
+async fn what_the_host_checks_in_a_handshake_beyond_the_options() {
+    // A hook named twice.
+    let err = raw(
+        "k-twice",
+        "ok",
+        json!([{"name": "greet"}, {"name": "greet", "priority": 1}]),
+    )
+    .spawn(&offering())
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plugin `k-twice` declares hook `greet` with invalid options: the hook is named twice; implement each hook once"
+    );
+    // A priority outside a 32-bit signed integer.
+    let err = raw(
+        "k-prio",
+        "ok",
+        json!([{"name": "greet", "priority": 2_147_483_648_u64}]),
+    )
+    .spawn(&offering())
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().starts_with(
+            "plugin `k-prio` answered `initialize` with a malformed result: `hooks[0].priority`: "
+        ),
+        "{err}"
+    );
+    // A version that is not semver (MAJOR.MINOR.PATCH).
+    let p = ProcessPlugin::builder("k-semver", "python3")
+        .arg(raw_fixture())
+        .arg("k-semver")
+        .config(json!({"hooks": [{"name": "greet"}], "version": "1.2"}))
+        .spawn(&offering())
+        .await;
+    let err = p.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plugin `k-semver` answered `initialize` with a malformed result: `plugin.version`: `1.2` is not a semver version (MAJOR.MINOR.PATCH, such as `1.2.0`): unexpected end of input while parsing minor version number"
+    );
 }
