@@ -410,11 +410,18 @@ impl Process {
                     ),
                 })),
             },
-            Err(PeerError::Remote(error)) => Err(fail(ProcessError::HookFailed {
-                plugin: self.name.to_string(),
-                hook: hook.to_owned(),
-                error,
-            })),
+            Err(PeerError::Remote(error)) => {
+                if let Some(data) = &error.data {
+                    // Details such as a traceback: whole, as the plugin sent them (a message
+                    // is bounded by `max_message_bytes`), formatted only when logged.
+                    tracing::debug!(target: "hookwire::external", plugin = %self.name, hook, code = error.code, %data, "the plugin's error details");
+                }
+                Err(fail(ProcessError::HookFailed {
+                    plugin: self.name.to_string(),
+                    hook: hook.to_owned(),
+                    error,
+                }))
+            }
             // Boxed: the rare path's state (timers, the stderr tail) would otherwise make
             // every call's future several times larger, and moving it costlier.
             Err(e) => Err(fail(Box::pin(self.failed(e, "hook/call")).await)),

@@ -220,6 +220,25 @@ async fn answers_are_a_value_no_answer_or_the_plugins_error() {
         failure_of(&out, "k-answers"),
         "returned an error: plugin `k-answers` failed hook `greet`: no greeting for `xx`"
     );
+    // The error's `data` (here a Python traceback) is logged at debug.
+    let details = events_of("k-answers", "hookwire::external");
+    let details: Vec<_> = details
+        .iter()
+        .filter(|e| e.field("message") == Some("the plugin's error details"))
+        .collect();
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert_eq!(details[0].level, tracing::Level::DEBUG);
+    assert_eq!(details[0].field("code"), Some("-32001"));
+    let data: Value = serde_json::from_str(details[0].field("data").unwrap()).unwrap();
+    let traceback = data["traceback"].as_str().unwrap();
+    assert!(
+        traceback.starts_with("Traceback (most recent call last):"),
+        "{traceback}"
+    );
+    assert!(
+        traceback.ends_with("RuntimeError: no greeting for `xx`\n"),
+        "{traceback}"
+    );
 }
 
 #[tokio::test]
@@ -372,7 +391,7 @@ async fn log_notifications_reach_tracing_at_their_level_with_their_fields() {
     assert_eq!(value_of(&out, "k-log"), "logged");
     let logged = events_of("k-log", "hookwire::external::log");
     // The first is the log `start` sent.
-    let seen: Vec<_> = logged[1..]
+    let seen: Vec<_> = logged[1..logged.len() - 1]
         .iter()
         .map(|e| (e.level, e.field("message").unwrap_or(""), e.field("fields")))
         .collect();
@@ -408,6 +427,15 @@ async fn log_notifications_reach_tracing_at_their_level_with_their_fields() {
             (Level::INFO, "no fields", Some("")),
         ]
     );
+    // The host's log keeps the first 200 bytes of a message and of the fields' JSON.
+    let long = logged.last().unwrap();
+    assert_eq!(
+        long.field("message").unwrap(),
+        format!("{}… (300 bytes)", "x".repeat(200))
+    );
+    let fields = long.field("fields").unwrap();
+    assert!(fields.starts_with(r#"{"long":"yyy"#), "{fields}");
+    assert!(fields.ends_with("… (311 bytes)"), "{fields}");
 }
 
 #[tokio::test]
