@@ -248,7 +248,8 @@ async fn hook_options_place_the_plugin_among_the_other_impls() {
         pm.register(name, move |r| {
             r.json_fn("greet", move |_| Ok(Some(json!(name)))).add()?;
             r.json_fn("auth", move |_| Ok(Some(json!(name)))).add()?;
-            r.json_fn("audit", move |_| Ok(Some(json!(name)))).add()
+            r.json_fn("audit", move |_| Ok(Some(json!(name)))).add()?;
+            r.json_fn("timed", move |_| Ok(Some(json!(name)))).add()
         })
         .unwrap();
     }
@@ -262,6 +263,7 @@ async fn hook_options_place_the_plugin_among_the_other_impls() {
         {"name": "greet", "trylast": true},
         {"name": "auth", "tryfirst": true},
         {"name": "audit", "priority": 5, "before": ["rust-a"], "after": ["rust-b"]},
+        {"name": "timed"},
     ]);
     let (_host, _p) = start(&pm, raw("k-order", "ok", hooks)).await;
     // Plain impls run last registered first (pluggy's LIFO); `trylast` after them.
@@ -275,6 +277,47 @@ async fn hook_options_place_the_plugin_among_the_other_impls() {
     let out = pm.call_json("audit", json!("x")).await.unwrap();
     let order: Vec<_> = out.iter().map(|(plugin, _)| plugin.to_owned()).collect();
     assert_eq!(order, ["rust-high", "rust-b", "k-order", "rust-a"]);
+    // No options: added last, it runs first.
+    let out = pm.call_json("timed", json!("x")).await.unwrap();
+    let order: Vec<_> = out.iter().map(|(plugin, _)| plugin.to_owned()).collect();
+    assert_eq!(order, ["k-order", "rust-b", "rust-a"]);
+}
+
+#[tokio::test]
+async fn an_ordering_cycle_fails_the_plugins_registration_naming_it() {
+    let pm = offering();
+    pm.register("rust-a", |r| {
+        r.json_fn("greet", |_| Ok(None)).before("k-cycle").add()
+    })
+    .unwrap();
+    let p = raw(
+        "k-cycle",
+        "ok",
+        json!([{"name": "greet", "before": ["rust-a"]}]),
+    )
+    .arg("token-k-cycle")
+    .spawn(&pm)
+    .await
+    .unwrap();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    host.add(p).unwrap();
+    let report = host.start().await.unwrap();
+    assert_eq!(
+        report.failed,
+        [(
+            "k-cycle".to_owned(),
+            "registration failed: impls of hook `greet` have an ordering cycle: k-cycle -> rust-a -> k-cycle; remove one of these before/after constraints".to_owned()
+        )]
+    );
+    assert!(!pm.is_registered("k-cycle"));
+    // A plugin spawned before its host started it keeps its process while it is Failed; the
+    // host's shutdown ends it.
+    assert_eq!(processes_with("token-k-cycle"), 1);
+    assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
+    eventually("the process to be gone", || {
+        processes_with("token-k-cycle") == 0
+    })
+    .await;
 }
 
 #[tokio::test]
