@@ -35,6 +35,7 @@
 //! `force_result`, `replace_value`, `take_failure` / `take_first_failure` and `recover`.
 
 pub use crate::caller::{AdHocImpl, HookCaller, ImplInfo};
+pub use crate::exec::deadline::call_deadline;
 pub use crate::exec::wrapper::{HookWrapper, Next, WrapResult};
 pub use crate::hookimpl::{Hook, HookReturn, ImplOptions, Placement, SyncHook};
 pub use crate::manager::registrar::{ImplBuilder, Registrar};

@@ -7,9 +7,11 @@
 //! - [`wrapper`]: `Next`-style wrappers around the loop; [`cutoff`]: what a call with
 //!   wrappers keeps when its deadline cuts them off.
 //! - [`panic`]: panics turned into failure values.
+//! - [`deadline`]: the call's deadline, visible to its impls while they are polled.
 
 pub(crate) mod breaker;
 pub(crate) mod cutoff;
+pub(crate) mod deadline;
 pub(crate) mod fast;
 pub(crate) mod panic;
 pub(crate) mod parallel;
@@ -127,7 +129,7 @@ pub(crate) async fn run_call<S: HookSpec>(
         HookOutcome::new(results, list)
     } else if let Some((at, _)) = plan.deadline {
         // The deadline bounds the wrappers too; what the impls inside them produced is kept.
-        cutoff::run_wrapped(list, args, plan, at, span).await
+        deadline::WithDeadline::new(at, cutoff::run_wrapped(list, args, plan, at, span)).await
     } else {
         wrapper::run_from(&list, args, plan, 0, None)
             .instrument(span)
@@ -162,9 +164,16 @@ impl<S: HookSpec> std::future::Future for PlainLoop<'_, S> {
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
+        // The impls see the call's deadline while they are polled (one branch without one).
         match self.get_mut() {
-            PlainLoop::Seq(l) => std::pin::Pin::new(l).poll(cx),
-            PlainLoop::Par(l) => std::pin::Pin::new(l).poll(cx),
+            PlainLoop::Seq(l) => {
+                let _scope = deadline::DeadlineScope::enter(l.plan.deadline_at());
+                std::pin::Pin::new(l).poll(cx)
+            }
+            PlainLoop::Par(l) => {
+                let _scope = deadline::DeadlineScope::enter(l.plan.deadline_at());
+                std::pin::Pin::new(l).poll(cx)
+            }
         }
     }
 }

@@ -58,7 +58,7 @@ impl<S: HookSpec> Unpin for Tagged<'_, S> {}
 pub(crate) struct ParLoop<'a, S: HookSpec> {
     list: &'a ImplList<S>,
     args: &'a S::Args,
-    plan: CallPlan<'a>,
+    pub(super) plan: CallPlan<'a>,
     next: usize,
     /// One slot per started impl, in call order; `attempts == UNFINISHED` until it finishes.
     results: Results<S::Output>,

@@ -31,7 +31,7 @@ pub(crate) type Results<T> = crate::outcome::Entries<T>;
 pub(crate) struct SeqLoop<'a, S: HookSpec> {
     list: &'a ImplList<S>,
     args: &'a S::Args,
-    plan: CallPlan<'a>,
+    pub(super) plan: CallPlan<'a>,
     next: usize,
     pending: Option<ImplRun<'a, S>>,
     deadline_timer: Option<Pin<Box<Sleep>>>,

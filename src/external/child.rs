@@ -16,7 +16,7 @@ use tracing::Instrument;
 use super::builder::{Prepare, ProcessPluginBuilder};
 use super::error::ProcessError;
 use super::framing::{Line, LineReader};
-use super::host_side::{HostSide, CALL_DEPTH, DEADLINE, TRACEPARENT};
+use super::host_side::{HostSide, CALL_DEPTH, TRACEPARENT};
 use super::launch::{self, describe_exit, ResourceLimits};
 use super::peer::{Connection, Peer, PeerError};
 use super::protocol::{
@@ -183,6 +183,17 @@ fn check_handshake(
         return Err(ProcessError::Name {
             expected: expected.to_owned(),
             actual: quote_short(&init.plugin.name),
+        });
+    }
+    // Refused here, this plugin alone fails; as its metadata, it would fail its host's
+    // dependency resolution, and so every plugin's start.
+    if let Err(e) = semver::Version::parse(&init.plugin.version) {
+        return Err(ProcessError::BadHandshake {
+            plugin: expected.to_owned(),
+            detail: format!(
+                "`plugin.version`: `{}` is not a semver version (MAJOR.MINOR.PATCH, such as `1.2.0`): {e}",
+                quote_short(&init.plugin.version)
+            ),
         });
     }
     let mut seen = HashSet::new();
@@ -399,11 +410,18 @@ impl Process {
                     ),
                 })),
             },
-            Err(PeerError::Remote(error)) => Err(fail(ProcessError::HookFailed {
-                plugin: self.name.to_string(),
-                hook: hook.to_owned(),
-                error,
-            })),
+            Err(PeerError::Remote(error)) => {
+                if let Some(data) = &error.data {
+                    // Details such as a traceback: whole, as the plugin sent them (a message
+                    // is bounded by `max_message_bytes`), formatted only when logged.
+                    tracing::debug!(target: "hookwire::external", plugin = %self.name, hook, code = error.code, %data, "the plugin's error details");
+                }
+                Err(fail(ProcessError::HookFailed {
+                    plugin: self.name.to_string(),
+                    hook: hook.to_owned(),
+                    error,
+                }))
+            }
             // Boxed: the rare path's state (timers, the stderr tail) would otherwise make
             // every call's future several times larger, and moving it costlier.
             Err(e) => Err(fail(Box::pin(self.failed(e, "hook/call")).await)),
@@ -480,12 +498,12 @@ pub(super) fn offers(hooks: &HookManager) -> Vec<HookOffer> {
         .collect()
 }
 
-/// The time a call has: the impl's `timeout`, or less when the `host/call` it is made from has
-/// less left of its deadline.
+/// The time a call has: the impl's `timeout`, or less when the hook call it runs in has less
+/// left of its deadline (an application's caller's, or the `deadline_ms` of the plugin's
+/// `host/call` it is made from).
 fn remaining(timeout: Option<Duration>) -> Option<Duration> {
-    let left = DEADLINE
-        .try_with(|d| d.saturating_duration_since(tokio::time::Instant::now()))
-        .ok();
+    let left = crate::hook::call_deadline()
+        .map(|at| at.saturating_duration_since(tokio::time::Instant::now()));
     match (timeout, left) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

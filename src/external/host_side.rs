@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde_json::Value;
-use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::peer::{Handler, Peer};
@@ -24,9 +23,6 @@ tokio::task_local! {
     pub(super) static CALL_DEPTH: u32;
     /// The W3C trace context of the calls made on this task.
     pub(super) static TRACEPARENT: Arc<str>;
-    /// When the `host/call` being served on this task must be over (a plugin's `deadline_ms`):
-    /// the `hook/call`s it makes carry what is left of it.
-    pub(super) static DEADLINE: tokio::time::Instant;
 }
 
 /// Runs `fut` with `traceparent` (a W3C `traceparent` header value) set for the hook calls it
@@ -126,19 +122,10 @@ async fn host_call(
     };
     let span = tracing::debug_span!("host_call", plugin = %plugin, hook = %Quote(&p.hook), depth = p.depth, deadline_ms = p.deadline_ms);
     let limit = p.deadline_ms.map(Duration::from_millis);
+    // The call's deadline reaches the `hook/call`s made inside as the engine's (see
+    // `hook::call_deadline`), the depth and trace context as task-locals of this task, where
+    // the impls run.
     let call = CALL_DEPTH.scope(p.depth, pm.call_json_within(&p.hook, p.args, limit));
-    // The deadline and trace context reach the `hook/call`s made inside (task-locals of this
-    // task, where the impls run).
-    let call = async move {
-        match limit {
-            // A limit too far to represent (a plugin may send any `u64`) is no limit.
-            Some(limit) => match Instant::now().checked_add(limit) {
-                Some(at) => DEADLINE.scope(at, call).await,
-                None => call.await,
-            },
-            None => call.await,
-        }
-    };
     let outcome = match p.traceparent {
         Some(t) => TRACEPARENT.scope(t.into(), call).instrument(span).await,
         None => call.instrument(span).await,

@@ -8,6 +8,7 @@ mod support;
 #[cfg(feature = "security")]
 mod audit;
 mod calls;
+mod conformance;
 #[cfg(feature = "discovery")]
 mod discovered;
 mod handshake;

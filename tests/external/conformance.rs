@@ -1,0 +1,64 @@
+//! Protocol conformance: `fixtures/raw_protocol_plugin.py` is a plugin written from
+//! `docs/protocol.md` alone (Python's standard library, no SDK). These tests run it with the
+//! real host and check every behaviour the document describes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hookwire::external::{ProcessPlugin, ProcessPluginBuilder};
+use hookwire::spec::SpecInfo;
+use hookwire::{HookManager, PluginHost};
+use serde_json::{json, Value};
+
+use crate::support::logs;
+
+mod calls;
+mod handshake;
+mod host_calls;
+mod lifecycle;
+
+fn raw_fixture() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/external/fixtures/raw_protocol_plugin.py")
+}
+
+/// The raw plugin as `name`, in handshake `mode`, implementing `hooks` (handshake entries).
+fn raw(name: &str, mode: &str, hooks: Value) -> ProcessPluginBuilder {
+    logs();
+    ProcessPlugin::builder(name, "python3")
+        .arg(raw_fixture())
+        .arg(name)
+        .arg(mode)
+        .config(json!({ "hooks": hooks }))
+        .host("conform-app", "9.8.7")
+        .start_timeout(Duration::from_secs(20))
+        .grace(Duration::from_millis(500))
+}
+
+/// A manager offering `greet` (collect-all), `auth` (first-result), `audit` (collect-all) and
+/// `timed` (collect-all, a 300 ms deadline on every call).
+fn offering() -> HookManager {
+    HookManager::builder()
+        .dynamic_spec(SpecInfo::json("greet"))
+        .dynamic_spec(SpecInfo::json("auth").firstresult())
+        .dynamic_spec(SpecInfo::json("audit"))
+        .dynamic_spec(SpecInfo::json("timed").deadline(Duration::from_millis(300)))
+        .build()
+}
+
+/// A started host with `plugin` added to `pm`.
+async fn start(pm: &HookManager, plugin: ProcessPluginBuilder) -> (PluginHost, ProcessPlugin) {
+    let plugin = plugin.spawn(pm).await.expect("the raw plugin starts");
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    host.add(plugin.clone()).unwrap();
+    let report = host.start().await.unwrap();
+    assert_eq!(report.started, vec![plugin.name().to_owned()], "{report:?}");
+    (host, plugin)
+}
+
+/// The value `plugin` answered in a JSON call's outcome.
+fn value_of(out: &hookwire::HookOutcome<Value>, plugin: &str) -> Value {
+    out.get(plugin)
+        .and_then(|o| o.value())
+        .unwrap_or_else(|| panic!("no value of `{plugin}`: {out:?}"))
+        .clone()
+}
