@@ -352,3 +352,49 @@ async fn a_start_that_times_out_stops_the_watch_so_its_process_is_not_restarted(
     );
     assert_eq!(host.state("r-slow-start"), failed);
 }
+
+#[tokio::test]
+async fn a_replacement_whose_process_crashes_during_its_start_reports_the_crash_and_the_restart() {
+    // The replacement runs two instances: process 0 exits after its handshake, and process 1
+    // answers `start` only once process 2 (process 0's restart) exists. So the crash is
+    // reported while the replacement starts, before it takes over.
+    let dir = tempfile::tempdir().unwrap();
+    let (host, _old) = crate::support::started("r-replace", "ok").await;
+    let new = fixture_plugin("r-replace", "seq")
+        .arg(dir.path())
+        .arg("exit_after_handshake,start@2")
+        .instances(2)
+        .restart(
+            RestartPolicy::default().backoff(Duration::from_millis(20), Duration::from_millis(20)),
+        )
+        .build();
+    let mut events = host.events();
+    let report = host
+        .replace("r-replace", new.clone(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    eventually("the restart", || new.pids().len() == 2).await;
+    let seen = seen(&mut events);
+    let at = |prefix: &str| {
+        let found: Vec<usize> = (0..seen.len())
+            .filter(|&i| seen[i].starts_with(prefix))
+            .collect();
+        assert_eq!(found.len(), 1, "one `{prefix}`: {seen:?}");
+        found[0]
+    };
+    let crashed = at("crashed ");
+    let restarted = at("restarted ");
+    let replaced = at("Replaced ");
+    assert!(crashed < restarted && crashed < replaced, "{seen:?}");
+    let instance = &seen[crashed]["crashed ".len()..][..1];
+    assert_eq!(
+        seen[crashed],
+        format!("crashed {instance}: plugin `r-replace` {AFTER_HANDSHAKE}")
+    );
+    assert_eq!(seen[restarted], format!("restarted {instance} (attempt 1)"));
+    // The replacement's start-up is no state change of the plugin.
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
+    assert_eq!(processes_with(&dir.path().display().to_string()), 0);
+}
