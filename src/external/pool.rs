@@ -488,9 +488,11 @@ impl Supervised {
         matches!(*lock(&self.slots[i].current), Current::Restarting { .. })
     }
 
-    /// The plugin reached its start limit: every instance is failed, the processes still
-    /// running are stopped, and the host is told (it fails the plugin and unregisters its
-    /// impls).
+    /// The plugin reached its start limit: every instance is failed, the host is told (it
+    /// fails the plugin and unregisters its impls), then the processes still running are
+    /// stopped. The host is told first: a stop of the plugin it begins meanwhile (a
+    /// shutdown) would end this task, and with it the failure, and would wait for these
+    /// processes' stop.
     async fn fail(&self, reason: String) {
         tracing::error!(target: "hookwire::external", plugin = %self.name, "{reason}");
         let mut running = Vec::new();
@@ -506,11 +508,11 @@ impl Supervised {
                 };
             }
         }
-        join_all(running.iter().map(|p| p.stop())).await;
         let link = lock(&self.link).clone();
         if let Some(link) = link {
             link.fail(reason);
         }
+        join_all(running.iter().map(|p| p.stop())).await;
     }
 }
 

@@ -398,3 +398,48 @@ async fn a_replacement_whose_process_crashes_during_its_start_reports_the_crash_
     assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
     assert_eq!(processes_with(&dir.path().display().to_string()), 0);
 }
+
+#[tokio::test]
+async fn a_plugin_failing_at_its_start_limit_is_failed_before_its_other_processes_are_stopped() {
+    // Two instances that ignore `shutdown`: stopping the survivor takes two grace periods.
+    // One crashes (no restarts): the plugin fails, and its host knows before that stop, so a
+    // shutdown meanwhile neither waits for it nor turns the failure into a plain stop.
+    let token = "token-r-fail-first";
+    let pm = manager();
+    let p = fixture_plugin("r-fail-first", "ignore_shutdown")
+        .arg(token)
+        .instances(2)
+        .grace(Duration::from_millis(300))
+        .restart(RestartPolicy::never())
+        .spawn(&pm)
+        .await
+        .unwrap();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    let mut events = host.events();
+    host.add(p.clone()).unwrap();
+    host.start().await.unwrap();
+    pm.call_json("greet", json!("crash")).await.unwrap();
+    eventually("the survivor's stop to begin", || {
+        crate::support::events_of("r-fail-first", "hookwire::external::stderr")
+            .iter()
+            .any(|e| e.field("message") == Some("shutdown received"))
+    })
+    .await;
+    let reason = "restarts are off; it stays stopped until its host restarts it (last: plugin `r-fail-first` exited with status 3; its last stderr lines: offered: auth,greet,items | config: {} | about to crash | last words)";
+    let failed = Some(PluginState::Failed(reason.to_owned()));
+    assert_eq!(host.state("r-fail-first"), failed);
+    let report = host.shutdown(Duration::from_secs(5)).await;
+    assert!(report.is_clean(), "{report:?}");
+    // Neither stopped by the shutdown nor waited for: the failure is its last change.
+    let seen = seen(&mut events);
+    assert_eq!(
+        seen[seen.len() - 2..],
+        [
+            format!("crashed {}", &seen[seen.len() - 2]["crashed ".len()..]),
+            format!("started -> failed: {reason}"),
+        ],
+        "{seen:?}"
+    );
+    // The survivor is still stopped: killed after its two grace periods.
+    eventually("the survivor to be killed", || processes_with(token) == 0).await;
+}
