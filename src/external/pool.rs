@@ -630,8 +630,9 @@ async fn monitor(plugin: Weak<Supervised>, i: usize, mut process: Arc<Process>) 
                         wanted
                     };
                     if !wanted {
-                        // The plugin failed while this instance restarted (another instance
-                        // reached the start limit): the new process is not wanted.
+                        // The plugin failed (another instance reached the start limit) or
+                        // was stopped while this instance restarted: the new process is not
+                        // wanted.
                         let _ = new.stop().await;
                         return;
                     }

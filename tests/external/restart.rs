@@ -443,3 +443,33 @@ async fn a_plugin_failing_at_its_start_limit_is_failed_before_its_other_processe
     // The survivor is still stopped: killed after its two grace periods.
     eventually("the survivor to be killed", || processes_with(token) == 0).await;
 }
+
+#[tokio::test]
+async fn a_start_dropped_at_the_hosts_step_timeout_stops_the_process() {
+    // The process never answers `start`; the host gives the step 200 ms and drops it.
+    let dir = tempfile::tempdir().unwrap();
+    let pm = manager();
+    let p = fixture_plugin("r-start-dropped", "seq")
+        .arg(dir.path())
+        .arg("start@never")
+        .spawn(&pm)
+        .await
+        .expect("the fixture starts");
+    let host = PluginHost::builder()
+        .hooks(pm.clone())
+        .step_timeout(Duration::from_millis(200))
+        .build();
+    host.add(p.clone()).unwrap();
+    let _ = host.start().await;
+    assert_eq!(
+        host.state("r-start-dropped"),
+        Some(PluginState::Failed(
+            "start timed out after 200ms".to_owned()
+        ))
+    );
+    assert!(!p.is_serving());
+    eventually("the process to be stopped", || {
+        processes_with(&dir.path().display().to_string()) == 0
+    })
+    .await;
+}
