@@ -243,6 +243,10 @@ fn quote_short(s: &str) -> String {
 /// Waits for the child's exit (or stops its process group when told to: `SIGTERM`, `grace`,
 /// `SIGKILL`) and publishes how it ended, naming the resource limit it may have hit. Once the
 /// child has exited, what is left of its group (grandchildren) is killed too.
+///
+/// Aborted before that (its [`Process`] dropped without a stop: a handshake that failed, a
+/// start undone, a restart cancelled), it kills the whole group, not only the child
+/// (`kill_on_drop`), which is still unreaped then, so the group id is still the plugin's.
 async fn supervise(
     mut child: Child,
     pgid: u32,
@@ -251,10 +255,21 @@ async fn supervise(
     kill: Arc<Notify>,
     exit: watch::Sender<Option<String>>,
 ) {
+    /// Kills the group when dropped armed (locals drop before the `child` parameter).
+    struct KillGroupOnDrop(Option<u32>);
+    impl Drop for KillGroupOnDrop {
+        fn drop(&mut self) {
+            if let Some(pgid) = self.0 {
+                launch::kill_group(pgid);
+            }
+        }
+    }
+    let mut armed = KillGroupOnDrop(Some(pgid));
     let status = tokio::select! {
         s = child.wait() => s,
         () = kill.notified() => launch::stop(&mut child, pgid, grace).await,
     };
+    armed.0 = None;
     launch::kill_group(pgid);
     let how = match status {
         Ok(s) => describe_exit(s, &limits),
@@ -316,7 +331,8 @@ pub(super) struct Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        // The supervisor owns the child (`kill_on_drop`): aborting it kills the process.
+        // The supervisor owns the child (`kill_on_drop`): aborting it kills the process, and
+        // its guard the rest of the process group.
         for task in &self.tasks {
             task.abort();
         }

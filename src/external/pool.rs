@@ -281,7 +281,13 @@ impl Supervised {
     ///
     /// # Errors
     /// The first instance's failure to answer `start` other than its process ending (a
-    /// refusal, the start timeout); the watch stops then, as if the start had not begun.
+    /// refusal, the start timeout). The watch stops then (a restart under way is dropped with
+    /// the process it was starting) and every process is stopped (`SIGTERM`, then `SIGKILL`
+    /// after the grace period): a plugin whose start failed holds no process and no instance
+    /// restarting; `init` starts new ones.
+    ///
+    /// # Cancel safety
+    /// Dropped before every instance answered (the host's step timeout), it does the same.
     pub(super) async fn start_all(self: &Arc<Self>) -> Result<(), ProcessError> {
         let running: Vec<Arc<Process>> = self
             .running()
@@ -298,9 +304,9 @@ impl Supervised {
             }
         }
         // Until every `start` is answered, a start that fails or is dropped part-way (the
-        // host's step timeout, or its caller giving up: the host then fails the plugin) stops
-        // the watch: nothing is restarted for a plugin whose start did not happen.
-        let mut watch = StopWatchOnDrop(Some(&self.monitors));
+        // host's step timeout, or its caller giving up: the host then fails the plugin) undoes
+        // it: nothing is restarted, and nothing runs, for a plugin whose start did not happen.
+        let mut undo = UndoStartOnDrop(Some(self));
         for started in join_all(running.iter().map(|p| p.start())).await {
             match started {
                 Ok(()) => {}
@@ -311,8 +317,23 @@ impl Supervised {
                 Err(e) => return Err(e),
             }
         }
-        watch.0 = None;
+        undo.0 = None;
         Ok(())
+    }
+
+    /// Undoes a start that failed: stops the watch (a restart under way is dropped, which
+    /// kills the process it was starting), then marks every instance stopped and tells each
+    /// process's supervisor to stop it (`SIGTERM`, `SIGKILL` after the grace period), without
+    /// waiting.
+    fn undo_start(&self) {
+        stop_watch(&self.monitors);
+        for slot in self.slots.iter() {
+            let mut current = lock(&slot.current);
+            if let Some(p) = current.process().cloned() {
+                p.kill.notify_one();
+                *current = Current::Stopped(p);
+            }
+        }
     }
 
     /// Stops watching, then stops every instance (`shutdown`, `exit`, then by force after
@@ -444,9 +465,34 @@ impl Supervised {
         matches!(&*lock(&self.slots[i].current), Current::Running(p) if Arc::ptr_eq(p, process))
     }
 
-    /// The plugin reached its start limit: every instance is failed, the processes still
-    /// running are stopped, and the host is told (it fails the plugin and unregisters its
-    /// impls).
+    /// Marks instance `i` restarting after `crashed` ended (`why`), if the crash is still its
+    /// monitor's to handle: the instance still runs `crashed`, or is restarting already (the
+    /// monitor's own restart failed). Not once it was stopped or failed on purpose meanwhile
+    /// (its host stopped the plugin, or another instance's crash failed it).
+    fn mark_restarting(&self, i: usize, crashed: &Arc<Process>, why: &str) -> bool {
+        let mut current = lock(&self.slots[i].current);
+        match &*current {
+            Current::Running(p) if Arc::ptr_eq(p, crashed) => {}
+            Current::Restarting { .. } => {}
+            _ => return false,
+        }
+        *current = Current::Restarting {
+            last: crashed.clone(),
+            why: why.to_owned(),
+        };
+        true
+    }
+
+    /// Whether instance `i` still waits for its restart (not stopped or failed meanwhile).
+    fn is_restarting(&self, i: usize) -> bool {
+        matches!(*lock(&self.slots[i].current), Current::Restarting { .. })
+    }
+
+    /// The plugin reached its start limit: every instance is failed, the host is told (it
+    /// fails the plugin and unregisters its impls), then the processes still running are
+    /// stopped. The host is told first: a stop of the plugin it begins meanwhile (a
+    /// shutdown) would end this task, and with it the failure, and would wait for these
+    /// processes' stop.
     async fn fail(&self, reason: String) {
         tracing::error!(target: "hookwire::external", plugin = %self.name, "{reason}");
         let mut running = Vec::new();
@@ -462,11 +508,11 @@ impl Supervised {
                 };
             }
         }
-        join_all(running.iter().map(|p| p.stop())).await;
         let link = lock(&self.link).clone();
         if let Some(link) = link {
             link.fail(reason);
         }
+        join_all(running.iter().map(|p| p.stop())).await;
     }
 }
 
@@ -542,6 +588,9 @@ async fn monitor(plugin: Weak<Supervised>, i: usize, mut process: Arc<Process>) 
         };
         loop {
             let Some(sup) = plugin.upgrade() else { return };
+            if !sup.mark_restarting(i, &process, &why) {
+                return; // stopped or failed on purpose while the crash was looked at
+            }
             sup.announce(PluginEvent::Crashed {
                 plugin: sup.name.to_string(),
                 instance: i,
@@ -564,19 +613,12 @@ async fn monitor(plugin: Weak<Supervised>, i: usize, mut process: Arc<Process>) 
                 }
             };
             tracing::warn!(target: "hookwire::external", plugin = %sup.name, instance = i, delay_ms = delay.as_millis() as u64, "{why}; restarting it");
-            {
-                let mut current = lock(&sup.slots[i].current);
-                let Some(last) = current.process().cloned() else {
-                    return;
-                };
-                *current = Current::Restarting {
-                    last,
-                    why: why.clone(),
-                };
-            }
             drop(sup);
             tokio::time::sleep(delay).await;
             let Some(sup) = plugin.upgrade() else { return };
+            if !sup.is_restarting(i) {
+                return; // the plugin failed or was stopped during the backoff
+            }
             match sup.relaunch().await {
                 Ok(new) => {
                     let wanted = {
@@ -588,8 +630,9 @@ async fn monitor(plugin: Weak<Supervised>, i: usize, mut process: Arc<Process>) 
                         wanted
                     };
                     if !wanted {
-                        // The plugin failed while this instance restarted (another instance
-                        // reached the start limit): the new process is not wanted.
+                        // The plugin failed (another instance reached the start limit) or
+                        // was stopped while this instance restarted: the new process is not
+                        // wanted.
                         let _ = new.stop().await;
                         return;
                     }
@@ -611,14 +654,14 @@ async fn monitor(plugin: Weak<Supervised>, i: usize, mut process: Arc<Process>) 
     }
 }
 
-/// Aborts the watch of [`Supervised::start_all`] when dropped armed (the start failed or was
-/// dropped before every instance answered it).
-struct StopWatchOnDrop<'a>(Option<&'a Mutex<Vec<JoinHandle<()>>>>);
+/// Undoes [`Supervised::start_all`] when dropped armed (the start failed or was dropped
+/// before every instance answered it): see [`Supervised::undo_start`].
+struct UndoStartOnDrop<'a>(Option<&'a Supervised>);
 
-impl Drop for StopWatchOnDrop<'_> {
+impl Drop for UndoStartOnDrop<'_> {
     fn drop(&mut self) {
-        if let Some(monitors) = self.0 {
-            stop_watch(monitors);
+        if let Some(sup) = self.0 {
+            sup.undo_start();
         }
     }
 }

@@ -32,9 +32,11 @@ use crate::plugin::{Health, Plugin, PluginContext, PluginMeta};
 /// ([`RestartPolicy`]); calls made meanwhile go to the other instances, or fail at once
 /// ([`ProcessError::Restarting`]) when none serves. Each crash and restart is sent to the
 /// host's subscribers ([`PluginEvent::Crashed`], [`PluginEvent::Restarted`]). At the policy's
-/// start limit the plugin stops its processes and its host marks it
-/// [`Failed`](crate::plugin::PluginState::Failed): its impls are unregistered, and
-/// [`PluginHost::restart`](crate::PluginHost::restart) brings it back.
+/// start limit its host marks it [`Failed`](crate::plugin::PluginState::Failed) and the
+/// plugin stops its other processes: its impls are unregistered, and
+/// [`PluginHost::restart`](crate::PluginHost::restart) brings it back. A `start` that fails
+/// (a process refuses it or does not answer in time) stops every process, a restart under
+/// way included: its host marks it `Failed`, and a restart starts new processes.
 ///
 /// With [`instances`](ProcessPluginBuilder::instances) above 1, several processes serve it;
 /// see there.

@@ -163,6 +163,10 @@ pub(crate) struct Cell {
     /// Whether its state changes are the plugin's, broadcast as [`PluginEvent`]s: not while a
     /// replacement instance starts before it takes over, nor once an instance was replaced.
     pub(crate) announce: AtomicBool,
+    /// Whether it is a replacement instance starting, before it takes over: its state
+    /// changes are not announced, but what its supervisor reports (a process plugin's crash
+    /// and restart, through its `HostLink`) is: those processes are the plugin's.
+    pub(crate) stand_in: AtomicBool,
     /// What a manifest sets for the plugin (config, priorities), below the host's file.
     pub(crate) layer: Option<Arc<Layer>>,
 }
@@ -214,6 +218,7 @@ impl Cell {
                 ..Run::default()
             }),
             announce: AtomicBool::new(true),
+            stand_in: AtomicBool::new(false),
             layer,
         }
     }

@@ -13,7 +13,10 @@ use super::lifecycle::PluginState;
 /// instance that serves under that name: a replacement instance's start-up, before it takes
 /// over in [`PluginHost::replace`](crate::PluginHost::replace), and the old instance's stop
 /// after it, are not state changes of the plugin (they are `tracing` events); a successful
-/// replacement is one [`Replaced`](PluginEvent::Replaced) event.
+/// replacement is one [`Replaced`](PluginEvent::Replaced) event. A replacement's process
+/// crashing (and restarted) while it starts is the plugin's, though: its
+/// [`Crashed`](PluginEvent::Crashed) and [`Restarted`](PluginEvent::Restarted) events are
+/// sent like any other instance's, before or after the `Replaced` event.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
 #[non_exhaustive]

@@ -36,13 +36,25 @@ impl HostLink {
         serving.then_some((host, cell))
     }
 
-    /// Sends `event` to the host's subscribers (as the host sends its own: only while this
-    /// instance is the plugin, see [`PluginEvent`]).
+    /// Sends `event` (what the plugin's supervisor saw: a crash, a restart) to the host's
+    /// subscribers while this instance is the plugin, and while it is a replacement starting
+    /// to take over (unless that failed): its processes are the plugin's, whichever instance
+    /// serves (see [`PluginEvent`]).
     pub(crate) fn announce(&self, event: PluginEvent) {
-        let Some((host, cell)) = self.current() else {
+        let (Some(host), Some(cell)) = (self.host.upgrade(), self.cell.upgrade()) else {
             return;
         };
-        if host.events.receiver_count() > 0 && cell.announce.load(Ordering::Acquire) {
+        let ours = if self.current().is_some() {
+            cell.announce.load(Ordering::Acquire)
+        } else {
+            // Not once its replacement failed or was stopped.
+            cell.stand_in.load(Ordering::Acquire)
+                && matches!(
+                    cell.run().state,
+                    PluginState::Registered | PluginState::Initialized | PluginState::Started
+                )
+        };
+        if ours && host.events.receiver_count() > 0 {
             let _ = host.events.send(event);
         }
     }

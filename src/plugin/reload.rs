@@ -443,8 +443,9 @@ impl PluginHost {
             PluginState::Discovered,
             layer,
         ));
-        // Its state changes are not the plugin's until it takes over.
+        // Its state changes are not the plugin's until it takes over (its crashes are).
         cell.announce.store(false, Ordering::Release);
+        cell.stand_in.store(true, Ordering::Release);
         let old_handle = old.run().handle.clone();
         let registrar = self.prepare(&cell, old_handle.as_ref())?;
         host.transition(&cell, PluginState::Registered);
@@ -511,6 +512,7 @@ impl PluginHost {
         old.run().handle = None;
         old.announce.store(false, Ordering::Release);
         cell.announce.store(true, Ordering::Release);
+        cell.stand_in.store(false, Ordering::Release);
         self.install_cell(&old, &cell);
         let version = |m: &PluginMeta| {
             m.version

@@ -338,6 +338,69 @@ async fn a_changed_process_manifest_replaces_the_process_and_stops_the_old_one()
     eventually("no process left", || processes_with(new) == 0).await;
 }
 
+#[cfg(feature = "watch")]
+#[tokio::test]
+async fn a_hot_reload_whose_new_process_crashes_while_it_starts_reports_the_crash() {
+    // The new version runs two instances (`fixtures/plugin.py`, `seq` mode): process 0 exits
+    // after its handshake, process 1 answers `start` once process 0's restart exists, so the
+    // crash comes while the new version starts, before it takes over.
+    let dir = tempfile::tempdir().unwrap();
+    let seq = tempfile::tempdir().unwrap();
+    write_manifest(
+        dir.path(),
+        "d-watch-crash",
+        "token-d-watch-crash",
+        "",
+        "",
+        "",
+    );
+    let host = host();
+    let options = DiscoveryOptions::new()
+        .folder(dir.path())
+        .debounce(Duration::from_millis(50));
+    host.discover(&options);
+    host.start().await.unwrap();
+    let mut events = host.events();
+    let _watcher = host.watch(&options).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let text = format!(
+        "name = \"d-watch-crash\"\nversion = \"1.3.0\"\nkind = \"process\"\n[process]\ncommand = [\"python3\", {fixture:?}, \"seq\", {seq:?}, \"exit_after_handshake,start@2\"]\nstart_timeout_ms = 20000\ninstances = 2\n",
+        fixture = fixture().display().to_string(),
+        seq = seq.path().display().to_string(),
+    );
+    std::fs::write(dir.path().join("d-watch-crash/plugin.toml"), text).unwrap();
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|e| matches!(e, hookwire::plugin::PluginEvent::Restarted { .. }))
+        || !seen
+            .iter()
+            .any(|e| matches!(e, hookwire::plugin::PluginEvent::Replaced { .. }))
+    {
+        let next = tokio::time::timeout(Duration::from_secs(10), events.recv()).await;
+        seen.push(next.expect("the reload's events").unwrap());
+    }
+    let crashed: Vec<&hookwire::plugin::PluginEvent> = seen
+        .iter()
+        .filter(|e| matches!(e, hookwire::plugin::PluginEvent::Crashed { .. }))
+        .collect();
+    assert_eq!(crashed.len(), 1, "{seen:?}");
+    let hookwire::plugin::PluginEvent::Crashed { plugin, detail, .. } = crashed[0] else {
+        unreachable!()
+    };
+    assert_eq!(plugin, "d-watch-crash");
+    assert!(
+        detail.ends_with("exited with status 5; its last stderr lines: offered: auth,greet,items | config: {} | exiting after the handshake"),
+        "{detail}"
+    );
+    host.shutdown(Duration::from_secs(5)).await;
+    eventually("no process left", || {
+        processes_with(&seq.path().display().to_string()) == 0
+    })
+    .await;
+}
+
 #[test]
 fn a_built_process_plugin_starts_nothing_until_its_host_starts_it() {
     // No runtime needed: `build` starts nothing.

@@ -56,3 +56,26 @@ async fn a_crash_under_a_memory_limit_names_the_limit() {
         "{failure}"
     );
 }
+
+#[tokio::test]
+async fn a_grandchild_of_a_process_dropped_after_a_failed_start_does_not_survive_it() {
+    // Two instances: process 0 leaves a grandchild (`sleep`, naming the folder) and answers
+    // its handshake, process 1 refuses its handshake. The spawn fails, and process 0 is
+    // dropped, never having crashed or been stopped: its group goes with it.
+    let dir = tempfile::tempdir().unwrap();
+    let err = fixture_plugin("l-drop-group", "seq")
+        .arg(dir.path())
+        .arg("grandchild,refuse")
+        .instances(2)
+        .spawn(&manager())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, hookwire::external::ProcessError::Refused { .. }),
+        "{err:?}"
+    );
+    eventually("the grandchild to be gone", || {
+        processes_with(&dir.path().display().to_string()) == 0
+    })
+    .await;
+}

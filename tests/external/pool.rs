@@ -5,11 +5,11 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use hookwire::external::{ProcessError, RestartPolicy};
-use hookwire::plugin::{Health, PluginEvent};
+use hookwire::plugin::{Health, PluginEvent, PluginState};
 use hookwire::PluginHost;
 use serde_json::{json, Value};
 
-use crate::support::{eventually, failure_of, fixture_plugin, manager, processes_with};
+use crate::support::{events_of, eventually, failure_of, fixture_plugin, manager, processes_with};
 
 /// The pid a `pid_after:<ms>` call answered.
 fn pid_of(out: &hookwire::HookOutcome<Value>, plugin: &str) -> u32 {
@@ -237,5 +237,134 @@ async fn an_instance_that_exits_right_after_its_handshake_is_restarted_while_the
         "{detail}"
     );
     assert_eq!(restarted, [(*instance, 1)]);
+    assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
+}
+
+/// The fixture in `seq` mode: each process of `name` plays the next of `roles` (see
+/// `fixtures/plugin.py`), numbered in `dir`.
+fn seq_plugin(
+    name: &str,
+    dir: &std::path::Path,
+    roles: &str,
+) -> hookwire::external::ProcessPluginBuilder {
+    fixture_plugin(name, "seq").arg(dir).arg(roles)
+}
+
+#[tokio::test]
+async fn a_start_refused_while_another_instance_restarts_stops_every_process_and_the_restart() {
+    // Process 0 exits after its handshake: its instance restarts (process 2, whose `start` is
+    // never answered) while the other's process 1 refuses `start` once process 2 exists, so
+    // the start fails in the middle of that restart.
+    let dir = tempfile::tempdir().unwrap();
+    let pm = manager();
+    let p = seq_plugin(
+        "p-refused",
+        dir.path(),
+        "exit_after_handshake,refuse_start@2,start@never",
+    )
+    .instances(2)
+    .restart(RestartPolicy::default().backoff(Duration::from_millis(20), Duration::from_millis(20)))
+    .build();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    let mut events = host.events();
+    host.add(p.clone()).unwrap();
+    let report = host.start().await.unwrap();
+    let reason =
+        "start failed: plugin `p-refused` failed `start`: not starting today (code -32000)";
+    assert_eq!(
+        report.failed,
+        [("p-refused".to_owned(), reason.to_owned())],
+        "{report:?}"
+    );
+    assert_eq!(
+        host.state("p-refused"),
+        Some(PluginState::Failed(reason.to_owned()))
+    );
+    // Nothing serves, nothing is left restarting, and no process outlives the failed start
+    // (neither the one that refused nor the restart's).
+    let health = hookwire::Plugin::health(&p).await;
+    assert!(
+        matches!(&health, Health::Unhealthy(m) if !m.contains("restarting")),
+        "{health:?}"
+    );
+    assert_eq!(p.pids(), Vec::<u32>::new());
+    eventually("every process to end", || {
+        processes_with(&dir.path().display().to_string()) == 0
+    })
+    .await;
+    let restarted = std::iter::from_fn(|| events.try_recv().ok())
+        .filter(|e| matches!(e, PluginEvent::Restarted { .. }))
+        .count();
+    assert_eq!(restarted, 0);
+
+    // Its host restarts it: two new processes (3 and 4, `ok`) serve.
+    host.restart("p-refused").await.unwrap();
+    assert_eq!(p.pids().len(), 2);
+    let out = pm.call_json("greet", json!("Ada")).await.unwrap();
+    assert_eq!(
+        out.get("p-refused").unwrap().value(),
+        Some(&json!("Hello, Ada"))
+    );
+    assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
+    assert_eq!(processes_with(&dir.path().display().to_string()), 0);
+}
+
+#[tokio::test]
+async fn a_restart_that_ends_after_the_plugin_failed_stops_its_process_instead_of_serving() {
+    // Process 0 exits after its handshake: its instance restarts as process 2, whose `start`
+    // waits for the test. Process 1 exits once process 2 exists: the second crash, the start
+    // limit, so the plugin fails while process 2 starts. Only then is process 2 let answer.
+    let dir = tempfile::tempdir().unwrap();
+    let pm = manager();
+    let p = seq_plugin(
+        "p-late",
+        dir.path(),
+        "exit_after_handshake,exit_after_start@2,start@go",
+    )
+    .instances(2)
+    .restart(
+        RestartPolicy::default()
+            .backoff(Duration::from_millis(20), Duration::from_millis(20))
+            .limit(2, Duration::from_secs(60)),
+    )
+    .build();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    let mut events = host.events();
+    host.add(p.clone()).unwrap();
+    let _ = host.start().await.unwrap();
+    eventually("the plugin to fail at its start limit", || {
+        matches!(host.state("p-late"), Some(PluginState::Failed(r))
+            if r.starts_with("it crashed 2 times within 60000 ms (the start limit)")
+                && r.contains("exited with status 6"))
+    })
+    .await;
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    eventually("process 2 to answer `start`", || {
+        events_of("p-late", "hookwire::external::stderr")
+            .iter()
+            .any(|e| e.field("message") == Some("answering start"))
+    })
+    .await;
+    // Its restart ends, finds the plugin failed, and stops process 2.
+    eventually("process 2 to be stopped", || {
+        processes_with(&dir.path().display().to_string()) == 0
+    })
+    .await;
+    assert_eq!(p.pids(), Vec::<u32>::new());
+    assert!(matches!(host.state("p-late"), Some(PluginState::Failed(_))));
+    let seen: Vec<PluginEvent> = std::iter::from_fn(|| events.try_recv().ok()).collect();
+    assert_eq!(
+        seen.iter()
+            .filter(|e| matches!(e, PluginEvent::Crashed { .. }))
+            .count(),
+        2,
+        "{seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|e| matches!(e, PluginEvent::Restarted { .. })),
+        "{seen:?}"
+    );
     assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
 }

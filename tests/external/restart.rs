@@ -352,3 +352,124 @@ async fn a_start_that_times_out_stops_the_watch_so_its_process_is_not_restarted(
     );
     assert_eq!(host.state("r-slow-start"), failed);
 }
+
+#[tokio::test]
+async fn a_replacement_whose_process_crashes_during_its_start_reports_the_crash_and_the_restart() {
+    // The replacement runs two instances: process 0 exits after its handshake, and process 1
+    // answers `start` only once process 2 (process 0's restart) exists. So the crash is
+    // reported while the replacement starts, before it takes over.
+    let dir = tempfile::tempdir().unwrap();
+    let (host, _old) = crate::support::started("r-replace", "ok").await;
+    let new = fixture_plugin("r-replace", "seq")
+        .arg(dir.path())
+        .arg("exit_after_handshake,start@2")
+        .instances(2)
+        .restart(
+            RestartPolicy::default().backoff(Duration::from_millis(20), Duration::from_millis(20)),
+        )
+        .build();
+    let mut events = host.events();
+    let report = host
+        .replace("r-replace", new.clone(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{report:?}");
+    eventually("the restart", || new.pids().len() == 2).await;
+    let seen = seen(&mut events);
+    let at = |prefix: &str| {
+        let found: Vec<usize> = (0..seen.len())
+            .filter(|&i| seen[i].starts_with(prefix))
+            .collect();
+        assert_eq!(found.len(), 1, "one `{prefix}`: {seen:?}");
+        found[0]
+    };
+    let crashed = at("crashed ");
+    let restarted = at("restarted ");
+    let replaced = at("Replaced ");
+    assert!(crashed < restarted && crashed < replaced, "{seen:?}");
+    let instance = &seen[crashed]["crashed ".len()..][..1];
+    assert_eq!(
+        seen[crashed],
+        format!("crashed {instance}: plugin `r-replace` {AFTER_HANDSHAKE}")
+    );
+    assert_eq!(seen[restarted], format!("restarted {instance} (attempt 1)"));
+    // The replacement's start-up is no state change of the plugin.
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    assert!(host.shutdown(Duration::from_secs(5)).await.is_clean());
+    assert_eq!(processes_with(&dir.path().display().to_string()), 0);
+}
+
+#[tokio::test]
+async fn a_plugin_failing_at_its_start_limit_is_failed_before_its_other_processes_are_stopped() {
+    // Two instances that ignore `shutdown`: stopping the survivor takes two grace periods.
+    // One crashes (no restarts): the plugin fails, and its host knows before that stop, so a
+    // shutdown meanwhile neither waits for it nor turns the failure into a plain stop.
+    let token = "token-r-fail-first";
+    let pm = manager();
+    let p = fixture_plugin("r-fail-first", "ignore_shutdown")
+        .arg(token)
+        .instances(2)
+        .grace(Duration::from_millis(300))
+        .restart(RestartPolicy::never())
+        .spawn(&pm)
+        .await
+        .unwrap();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    let mut events = host.events();
+    host.add(p.clone()).unwrap();
+    host.start().await.unwrap();
+    pm.call_json("greet", json!("crash")).await.unwrap();
+    eventually("the survivor's stop to begin", || {
+        crate::support::events_of("r-fail-first", "hookwire::external::stderr")
+            .iter()
+            .any(|e| e.field("message") == Some("shutdown received"))
+    })
+    .await;
+    let reason = "restarts are off; it stays stopped until its host restarts it (last: plugin `r-fail-first` exited with status 3; its last stderr lines: offered: auth,greet,items | config: {} | about to crash | last words)";
+    let failed = Some(PluginState::Failed(reason.to_owned()));
+    assert_eq!(host.state("r-fail-first"), failed);
+    let report = host.shutdown(Duration::from_secs(5)).await;
+    assert!(report.is_clean(), "{report:?}");
+    // Neither stopped by the shutdown nor waited for: the failure is its last change.
+    let seen = seen(&mut events);
+    assert_eq!(
+        seen[seen.len() - 2..],
+        [
+            format!("crashed {}", &seen[seen.len() - 2]["crashed ".len()..]),
+            format!("started -> failed: {reason}"),
+        ],
+        "{seen:?}"
+    );
+    // The survivor is still stopped: killed after its two grace periods.
+    eventually("the survivor to be killed", || processes_with(token) == 0).await;
+}
+
+#[tokio::test]
+async fn a_start_dropped_at_the_hosts_step_timeout_stops_the_process() {
+    // The process never answers `start`; the host gives the step 200 ms and drops it.
+    let dir = tempfile::tempdir().unwrap();
+    let pm = manager();
+    let p = fixture_plugin("r-start-dropped", "seq")
+        .arg(dir.path())
+        .arg("start@never")
+        .spawn(&pm)
+        .await
+        .expect("the fixture starts");
+    let host = PluginHost::builder()
+        .hooks(pm.clone())
+        .step_timeout(Duration::from_millis(200))
+        .build();
+    host.add(p.clone()).unwrap();
+    let _ = host.start().await;
+    assert_eq!(
+        host.state("r-start-dropped"),
+        Some(PluginState::Failed(
+            "start timed out after 200ms".to_owned()
+        ))
+    );
+    assert!(!p.is_serving());
+    eventually("the process to be stopped", || {
+        processes_with(&dir.path().display().to_string()) == 0
+    })
+    .await;
+}
