@@ -76,12 +76,95 @@ impl HostLink {
         match state {
             // Still starting (a replacement's start-up, too, before it takes over).
             PluginState::Initialized => host.fail(&cell, reason),
-            PluginState::Started if self.current().is_some() => {
+            // Current, or a replacement that started but has not taken over yet (its swap,
+            // under this lock too, then sees the failure and keeps the old instance).
+            PluginState::Started
+                if self.current().is_some() || cell.stand_in.load(Ordering::Acquire) =>
+            {
                 host.fail(&cell, reason);
                 host.registry().started.retain(|c| !Arc::ptr_eq(c, &cell));
             }
             _ => return false,
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use crate::plugin::{Plugin, PluginContext, PluginError, PluginHost, PluginMeta};
+    use crate::{BoxError, RegisterError, Registrar};
+
+    use super::*;
+
+    crate::hookspec! { struct Which(()) -> &'static str; }
+
+    /// Names its impls once it runs, like a process plugin; `fails_late` fails it through
+    /// its link from `register`, i.e. after its start ended and before a replacement of it
+    /// takes over (where a process plugin's monitor may fail it at its start limit).
+    struct Late {
+        version: &'static str,
+        fails_late: bool,
+        link: Mutex<Option<HostLink>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Plugin for Late {
+        fn meta(&self) -> PluginMeta {
+            PluginMeta::new("late", self.version)
+        }
+
+        fn register_after_init(&self) -> bool {
+            true
+        }
+
+        async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+            *self.link.lock().unwrap() = Some(ctx.host_link());
+            Ok(())
+        }
+
+        fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+            if self.fails_late {
+                let link = self.link.lock().unwrap().clone().expect("init ran");
+                assert!(link.fail("its processes reached their start limit".to_owned()));
+            }
+            let version = self.version;
+            r.sync_fn::<Which>(move |()| Ok(Some(version))).add()
+        }
+    }
+
+    fn late(version: &'static str, fails_late: bool) -> Late {
+        Late {
+            version,
+            fails_late,
+            link: Mutex::new(None),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_replacement_failed_through_its_link_before_the_swap_leaves_the_old_instance_serving()
+    {
+        let host = PluginHost::new();
+        host.add(late("1.0.0", false)).unwrap();
+        let report = host.start().await.unwrap();
+        assert!(report.failed.is_empty(), "{report:?}");
+
+        let err = host
+            .replace("late", late("2.0.0", true), Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        let PluginError::Failed { plugin, reason } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(plugin, "late");
+        assert_eq!(reason, "its processes reached their start limit");
+
+        // The old instance still serves, and is still the one the host lists as started.
+        let out = host.hook::<Which>().call(&()).await.unwrap();
+        assert_eq!(out.into_values(), ["1.0.0"]);
+        assert_eq!(host.state("late"), Some(PluginState::Started));
     }
 }

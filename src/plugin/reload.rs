@@ -9,7 +9,7 @@
 //! be reset.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use super::cell::{Cell, Host, Up};
@@ -480,7 +480,19 @@ impl PluginHost {
                 }
             },
         };
-        // The swap: from the registration to the registry, no await.
+        // The swap: from the registration to the registry, no await, under the lock that a
+        // failure through the plugin's link takes (a process plugin reaching its start limit
+        // after its start ended): either that failure came first and the old instance stays,
+        // or it comes after the swap and fails the plugin that took over.
+        let closing = cell.closing.lock().unwrap_or_else(PoisonError::into_inner);
+        if let PluginState::Failed(reason) = cell.run().state.clone() {
+            drop(closing);
+            abandon.disarm();
+            return Err(PluginError::Failed {
+                plugin: name.to_owned(),
+                reason,
+            });
+        }
         let swapped = match &old_handle {
             Some(h) => host.hooks.replace(h, &registrar),
             // Not registered (failed, stopped): its impls go where its last life's were.
@@ -494,6 +506,7 @@ impl PluginHost {
             // Only a registration made directly on the hook manager since the check can get
             // here.
             Err(e) => {
+                drop(closing);
                 let reason = format!("registration failed: {e}");
                 if start_now {
                     host.stop_cell(&cell, grace).await;
@@ -514,6 +527,7 @@ impl PluginHost {
         cell.announce.store(true, Ordering::Release);
         cell.stand_in.store(false, Ordering::Release);
         self.install_cell(&old, &cell);
+        drop(closing);
         let version = |m: &PluginMeta| {
             m.version
                 .as_ref()
