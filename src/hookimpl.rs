@@ -154,7 +154,10 @@ where
     fn spawn(&self, args: &S::Args) -> BlockingTask<S::Output> {
         let args = args.clone();
         let f = self.0.clone();
-        (tokio::task::spawn_blocking(move || f(&args)), None)
+        (
+            tokio::task::spawn_blocking(crate::exec::deadline::carried(move || f(&args))),
+            None,
+        )
     }
 }
 
@@ -174,7 +177,7 @@ where
         let token = CancellationToken::new();
         let theirs = token.clone();
         (
-            tokio::task::spawn_blocking(move || f(&args, theirs)),
+            tokio::task::spawn_blocking(crate::exec::deadline::carried(move || f(&args, theirs))),
             Some(token),
         )
     }

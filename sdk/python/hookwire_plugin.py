@@ -767,12 +767,12 @@ class Plugin:
             method = message["method"]
             has_id = "id" in message
             rid = message.get("id")
-            if not isinstance(method, str) or (has_id and not _valid_id(rid)):
+            if not isinstance(method, str) or (has_id and (rid is None or not _valid_id(rid))):
                 _stderr("warn", "invalid request from the host: {}".format(_excerpt(line)))
                 self._send_error(
                     rid if _valid_id(rid) else None,
                     INVALID_REQUEST,
-                    "invalid request: `method` must be a string and `id` a string, a number or null",
+                    "invalid request: `method` must be a string and `id` a string or a number",
                 )
                 return False
             params = message.get("params")

@@ -21,10 +21,11 @@ thread_local! {
 /// [deadline](crate::HookCaller::deadline) (or its spec's default one), the earliest of the
 /// calls it is nested in; `None` outside an impl or when no call around it has a deadline.
 ///
-/// Read it while the impl runs (in a sync impl, or an async impl's body between its
-/// `.await`s): it is set only while the call polls its impls, so not in a task the impl
-/// spawns nor in a [`blocking`](crate::hook::ImplBuilder) impl's thread. An impl's own
-/// [`timeout`](crate::hook::ImplBuilder::timeout) is not included.
+/// Read it while the impl runs (in a sync impl, an async impl's body between its `.await`s,
+/// or a blocking impl on its pool thread, which gets the deadline its call had when it
+/// started the impl): it is set only while the call polls its impls, so not in a task the
+/// impl spawns. An impl's own [`timeout`](crate::hook::ImplBuilder::timeout) is not
+/// included.
 ///
 /// ```
 /// # futures::executor::block_on(async {
@@ -72,6 +73,16 @@ impl Drop for DeadlineScope {
         if let Some(around) = self.0 {
             CALL_DEADLINE.with(|c| c.set(around));
         }
+    }
+}
+
+/// `f`, to run on a blocking pool thread, with the deadline of the call that starts it (read
+/// now, in the call's poll).
+pub(crate) fn carried<R>(f: impl FnOnce() -> R) -> impl FnOnce() -> R {
+    let at = call_deadline();
+    move || {
+        let _scope = DeadlineScope::enter(at);
+        f()
     }
 }
 

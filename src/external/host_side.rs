@@ -117,7 +117,7 @@ async fn host_call(
     let Some(pm) = manager.upgrade() else {
         return Err(RpcError::new(
             codes::INTERNAL_ERROR,
-            "the host is shutting down",
+            "the host's hook manager is gone (the host is shutting down)",
         ));
     };
     let span = tracing::debug_span!("host_call", plugin = %plugin, hook = %Quote(&p.hook), depth = p.depth, deadline_ms = p.deadline_ms);
@@ -132,8 +132,26 @@ async fn host_call(
     };
     let outcome = match outcome {
         Ok(o) => o,
-        Err(e @ CallError::UnknownHook { .. }) => {
-            return Err(RpcError::new(codes::UNKNOWN_HOOK, e.to_string()))
+        // Not offered: unknown, historic, or typed without a JSON bridge. The plugin is told
+        // what it may call (the handshake's list), not the host's own Rust-side advice.
+        Err(
+            CallError::UnknownHook { .. }
+            | CallError::Historic { .. }
+            | CallError::Unavailable { .. },
+        ) => {
+            let offered: Vec<String> = pm
+                .json_hooks()
+                .iter()
+                .map(|s| s.name().to_owned())
+                .collect();
+            return Err(RpcError::new(
+                codes::UNKNOWN_HOOK,
+                format!(
+                    "plugin `{plugin}` called hook `{}`, which this host does not offer to plugins (offered: {})",
+                    Quote(&p.hook),
+                    if offered.is_empty() { "none".to_owned() } else { offered.join(", ") }
+                ),
+            ));
         }
         Err(e @ CallError::BadArgs { .. }) => {
             return Err(RpcError::new(codes::INVALID_PARAMS, e.to_string()))

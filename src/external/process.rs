@@ -283,6 +283,15 @@ impl Plugin for ProcessPlugin {
         Ok(())
     }
 
+    /// Stops the processes [`spawn`](ProcessPluginBuilder::spawn) started, when the host
+    /// fails the plugin before its `init` (a registration or a dependency failed): a
+    /// `Failed` plugin holds no process. A `restart` launches new ones.
+    async fn release_unstarted(&self) {
+        if let Err(e) = self.inner.stop_all().await {
+            tracing::warn!(target: "hookwire::external", plugin = %self.name(), error = %e, "stopping the processes of a plugin that failed before its start");
+        }
+    }
+
     async fn health(&self) -> Health {
         self.inner.health().await
     }

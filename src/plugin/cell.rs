@@ -499,6 +499,7 @@ impl Host {
                 }
                 let reason = format!("dependency `{}` failed", dep.name);
                 self.fail(cell, reason.clone());
+                cell.plugin.release_unstarted().await;
                 return Err(reason);
             }
         }

@@ -229,6 +229,13 @@ pub trait Plugin: Send + Sync + 'static {
         Box::pin(NothingToDo)
     }
 
+    /// Called when the host gives up on the plugin before its [`init`](Self::init) (its
+    /// registration or a dependency failed): release what the plugin acquired before the
+    /// host started it. A process plugin spawned ahead of its start stops its processes;
+    /// the default does nothing. `init` may still be called later (a `restart`).
+    #[doc(hidden)]
+    async fn release_unstarted(&self) {}
+
     /// The plugin's health; the default says [`Health::Healthy`].
     async fn health(&self) -> Health {
         Health::Healthy

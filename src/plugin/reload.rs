@@ -525,8 +525,9 @@ impl PluginHost {
         old.run().handle = None;
         old.announce.store(false, Ordering::Release);
         cell.announce.store(true, Ordering::Release);
-        cell.stand_in.store(false, Ordering::Release);
+        // Current first, then no longer a stand-in: an event announced in between is not lost.
         self.install_cell(&old, &cell);
+        cell.stand_in.store(false, Ordering::Release);
         drop(closing);
         let version = |m: &PluginMeta| {
             m.version

@@ -3,6 +3,7 @@
 //! One test binary of several modules (one per former test file), so that the suite links a
 //! few binaries rather than one per file: add a new test file of this area as a module here.
 
+mod call_deadline;
 mod cargo_features;
 mod engine;
 mod engine_policies;

@@ -16,6 +16,7 @@ mod calls;
 mod handshake;
 mod host_calls;
 mod lifecycle;
+mod offers_and_release;
 
 fn raw_fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/external/fixtures/raw_protocol_plugin.py")

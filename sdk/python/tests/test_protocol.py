@@ -426,6 +426,9 @@ class BadInput(PluginTestCase):
         self.assertEqual(host.error(43)["code"], -32600)
         host.send({"jsonrpc": "2.0", "id": [1], "method": "health"})
         self.assertEqual(host.recv()["error"]["code"], -32600)
+        # A request's id is a string or a number: null is invalid (docs/protocol.md §1).
+        host.send({"jsonrpc": "2.0", "id": None, "method": "health"})
+        self.assertEqual(host.recv(), {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "invalid request: `method` must be a string and `id` a string or a number"}})
         self.assert_alive(host)
 
     def test_an_unknown_method_is_method_not_found(self):
