@@ -303,6 +303,67 @@ async fn process_manifests_the_host_cannot_run_are_refused_saying_what_to_write(
     assert!(host.plugins().is_empty());
 }
 
+/// What an operator reads when a plugin cannot start keeps the cause, which comes last: the
+/// exception at the end of a Python traceback, the advice after the operating system's error.
+#[tokio::test]
+async fn a_start_failure_keeps_the_end_of_what_the_process_wrote_and_the_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("d-traceback");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(
+        broken.join("plugin.toml"),
+        "name = \"d-traceback\"\nversion = \"1.0.0\"\nkind = \"process\"\n[process]\ncommand = [\"python3\", \"main.py\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        broken.join("main.py"),
+        "import json\nimport hookwire_plugin_that_is_not_installed\n",
+    )
+    .unwrap();
+    let missing = dir.path().join("d-no-exe");
+    std::fs::create_dir_all(&missing).unwrap();
+    std::fs::write(
+        missing.join("plugin.toml"),
+        "name = \"d-no-exe\"\nversion = \"1.0.0\"\nkind = \"process\"\n[process]\ncommand = [\"./d-no-exe-is-not-here\"]\n",
+    )
+    .unwrap();
+    let host = host();
+    let found = host.discover(&DiscoveryOptions::new().folder(dir.path()));
+    assert!(!found.has_problems(), "{found}");
+    let report = host.start().await.unwrap();
+    let reason = |name: &str| {
+        report
+            .failed
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, why)| why.clone())
+            .unwrap_or_else(|| panic!("{name} did not fail: {report}"))
+    };
+    let traceback = reason("d-traceback");
+    assert!(
+        traceback.starts_with(
+            "init failed: plugin `d-traceback` exited with status 1; its last stderr lines: Traceback (most recent call last):"
+        ),
+        "{traceback}"
+    );
+    assert!(
+        traceback.ends_with(
+            "ModuleNotFoundError: No module named 'hookwire_plugin_that_is_not_installed'"
+        ),
+        "{traceback}"
+    );
+    let no_exe = reason("d-no-exe");
+    assert!(
+        no_exe.starts_with("init failed: could not start plugin `d-no-exe`: cannot start `./d-no-exe-is-not-here` in "),
+        "{no_exe}"
+    );
+    assert!(
+        no_exe.ends_with(": No such file or directory (os error 2); check the command (a program in PATH, or a path relative to the plugin folder) and its limits"),
+        "{no_exe}"
+    );
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
 #[cfg(feature = "watch")]
 #[tokio::test]
 async fn a_changed_process_manifest_replaces_the_process_and_stops_the_old_one() {
