@@ -156,23 +156,29 @@ where
         checked_json(args, "the argument value").map(Cow::Owned)
     }
     fn args_in(v: Value) -> Result<S::Args, String> {
-        serde_json::from_value(v).map_err(quote)
+        // The error names where (`$.user.id: invalid type: ...`), as for answers.
+        decode(v)
     }
     fn answer_out(v: S::Output) -> Result<Value, String> {
         checked_json(&v, "the answer")
     }
     fn answer_in(v: Value) -> Result<S::Output, String> {
         // Inside the answer, the error names where (`$.items[2].id: invalid type: ...`).
-        serde_path_to_error::deserialize(v).map_err(|e| {
-            let path = json_path(e.path());
-            let detail = if path == "$" {
-                Quote(e.inner()).to_string()
-            } else {
-                Quote(format_args!("{path}: {}", e.inner())).to_string()
-            };
-            format!("answer does not fit the hook's output type: {detail}")
-        })
+        decode(v).map_err(|detail| format!("answer does not fit the hook's output type: {detail}"))
     }
+}
+
+/// `v` as a `T`; the error names where inside `v` it failed (`$.items[2].id: invalid type:
+/// ...`; nothing for the whole value), quoted.
+fn decode<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = json_path(e.path());
+        if path == "$" {
+            Quote(e.inner()).to_string()
+        } else {
+            Quote(format_args!("{path}: {}", e.inner())).to_string()
+        }
+    })
 }
 
 /// A serde path as a JSONPath: `$` for the whole value, `$.items[2].id` inside it.
