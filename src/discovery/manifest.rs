@@ -108,8 +108,8 @@ pub enum PluginKind {
     /// `kind = "linked"`: enables and configures the linked plugin of that name
     /// (see [`submit_plugin!`](crate::submit_plugin)).
     Linked,
-    /// `kind = "process"`: a plugin running as its own process (parsed and validated; not
-    /// run yet).
+    /// `kind = "process"`: a plugin running as its own process, started by its host with
+    /// the feature `process` (without it, found and reported as not loadable).
     Process(ProcessSpec),
 }
 
