@@ -364,6 +364,50 @@ async fn a_start_failure_keeps_the_end_of_what_the_process_wrote_and_the_advice(
     host.shutdown(Duration::from_secs(5)).await;
 }
 
+/// A manifest with a typo is a warning in the host's log (a host that logs warnings only
+/// sees it); a plugin skipped by its conditions is information.
+#[tokio::test]
+async fn an_invalid_process_manifest_is_logged_as_a_warning_and_a_skipped_one_as_information() {
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(
+        dir.path(),
+        "d-typo",
+        "token-d-typo",
+        "",
+        "start_timeout = 1000",
+        "",
+    );
+    write_manifest(
+        dir.path(),
+        "d-skipped",
+        "token-d-skipped",
+        "",
+        "",
+        "[conditions]\nfeatures = [\"d-never-declared\"]",
+    );
+    let host = host();
+    let report = host.discover(&DiscoveryOptions::new().folder(dir.path()));
+    assert!(report.has_problems(), "{report}");
+    let logged = |name: &str| {
+        let events = events_of(name, "hookwire::discovery");
+        assert_eq!(events.len(), 1, "{events:?}");
+        (
+            events[0].level,
+            events[0].field("status").unwrap().to_owned(),
+        )
+    };
+    let (level, status) = logged("d-typo");
+    assert_eq!(level, tracing::Level::WARN);
+    assert!(
+        status.contains("process.start_timeout: unknown field `start_timeout`, expected one of"),
+        "{status}"
+    );
+    let (level, status) = logged("d-skipped");
+    assert_eq!(level, tracing::Level::INFO);
+    assert!(status.contains("d-never-declared"), "{status}");
+    assert_eq!(processes_with("token-d-typo"), 0);
+}
+
 #[cfg(feature = "watch")]
 #[tokio::test]
 async fn a_changed_process_manifest_replaces_the_process_and_stops_the_old_one() {
