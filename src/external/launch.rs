@@ -467,6 +467,9 @@ pub enum LaunchError {
 ///   hard limit;
 /// - a failure exit (or `SIGABRT`/`SIGSEGV`/`SIGBUS`) under a memory limit: "exited with status
 ///   1 while limited to 64 MiB of address space; it may have run out of memory";
+/// - a failure exit under an open files limit: "exited with status 127 while limited to 3 open
+///   files; it may have run out of file descriptors" (both limits: "... while limited to 64 MiB
+///   of address space and 3 open files; it may have run out of memory or file descriptors");
 /// - any other signal: "was killed by SIGTERM"; any other exit: "exited with status 3".
 ///
 /// ```
@@ -485,9 +488,25 @@ pub fn describe_exit(status: ExitStatus, limits: &ResourceLimits) -> String {
         format!(" while limited to {mib} MiB of address space; it may have run out of memory")
     });
     if let Some(code) = status.code() {
-        return match memory {
-            Some(memory) if code != 0 => format!("exited with status {code}{memory}"),
-            _ => format!("exited with status {code}"),
+        // A failure exit under the limits an exhausted resource reports by a failure exit.
+        let mut limited = Vec::new();
+        let mut ran_out = Vec::new();
+        if let Some(mib) = limits.address_space_mib {
+            limited.push(format!("{mib} MiB of address space"));
+            ran_out.push("memory");
+        }
+        if let Some(files) = limits.open_files {
+            limited.push(format!("{files} open files"));
+            ran_out.push("file descriptors");
+        }
+        return if code != 0 && !limited.is_empty() {
+            format!(
+                "exited with status {code} while limited to {}; it may have run out of {}",
+                limited.join(" and "),
+                ran_out.join(" or ")
+            )
+        } else {
+            format!("exited with status {code}")
         };
     }
     #[cfg(unix)]

@@ -364,6 +364,35 @@ async fn a_start_failure_keeps_the_end_of_what_the_process_wrote_and_the_advice(
     host.shutdown(Duration::from_secs(5)).await;
 }
 
+/// A plugin that cannot start under a too small open files limit: the failure names the
+/// limit, as it does for memory.
+#[tokio::test]
+async fn a_start_failure_under_a_too_small_open_files_limit_names_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(
+        dir.path(),
+        "d-nofile",
+        "token-d-nofile",
+        "",
+        "",
+        "[process.limits]\nopen_files = 3",
+    );
+    let host = host();
+    host.discover(&DiscoveryOptions::new().folder(dir.path()));
+    let report = host.start().await.unwrap();
+    let (name, reason) = &report.failed[0];
+    assert_eq!(name, "d-nofile");
+    assert!(
+        reason.starts_with("init failed: plugin `d-nofile` exited with status "),
+        "{reason}"
+    );
+    assert!(
+        reason.contains(" while limited to 3 open files; it may have run out of file descriptors; its last stderr lines: "),
+        "{reason}"
+    );
+    assert_eq!(processes_with("token-d-nofile"), 0);
+}
+
 /// A manifest with a typo is a warning in the host's log (a host that logs warnings only
 /// sees it); a plugin skipped by its conditions is information.
 #[tokio::test]
