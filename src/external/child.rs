@@ -412,12 +412,24 @@ impl Process {
 
     pub(super) async fn stop(&self) -> Result<(), ProcessError> {
         let mut exit = self.exit.clone();
+        if exit.borrow().is_some() {
+            // Already gone (a crash, reported as such): nothing to ask or wait for.
+            return Ok(());
+        }
         let shutdown = self
             .peer
             .request_timeout("shutdown", Value::Null, self.grace)
             .await;
-        if let Err(e) = &shutdown {
-            tracing::warn!(target: "hookwire::external", plugin = %self.name, error = %e, "`shutdown` failed");
+        match &shutdown {
+            // Its output ended: it is exiting (or crashed, which is reported on its own); the
+            // wait below tells.
+            Err(e @ PeerError::Closed { .. }) => {
+                tracing::debug!(target: "hookwire::external", plugin = %self.name, error = %e, "`shutdown`: the connection is closed");
+            }
+            Err(e) => {
+                tracing::warn!(target: "hookwire::external", plugin = %self.name, error = %e, "`shutdown` failed");
+            }
+            Ok(_) => {}
         }
         self.peer.notify("exit", Value::Null);
         let exited = tokio::time::timeout(self.grace, exit.wait_for(Option::is_some))

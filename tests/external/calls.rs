@@ -209,6 +209,19 @@ async fn a_crash_fails_only_that_plugins_calls_in_flight_with_its_status_and_std
     let out = pm.call_json("greet", json!("Ed")).await.unwrap();
     assert!(out.get("c-crash").is_none(), "{out:?}");
     assert_eq!(out.get("steady").unwrap().value(), Some(&json!("steady")));
+    // The process that is gone is not asked to shut down: no warning that `shutdown` failed
+    // on a closed connection beside the crash's own.
+    host.shutdown(Duration::from_secs(2)).await;
+    let warnings: Vec<_> = crate::support::events_of("c-crash", "hookwire::external")
+        .into_iter()
+        .filter(|e| e.level == tracing::Level::WARN)
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .all(|e| e.field("message") != Some("`shutdown` failed")),
+        "{warnings:?}"
+    );
 }
 
 #[tokio::test]
