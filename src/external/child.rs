@@ -152,7 +152,20 @@ pub(super) async fn launch(
                 stderr: process.stderr_tail().await,
             });
         }
-        Err(e) => return Err(process.failed(e, "initialize").await),
+        Err(e) => {
+            return Err(match process.failed(e, "initialize").await {
+                // Ended without a word: most likely a program that does not serve (a Python
+                // plugin that never calls `plugin.run()`).
+                ProcessError::Exited { plugin, how, stderr } if how == "exited with status 0" => {
+                    ProcessError::Exited {
+                        plugin,
+                        how: format!("{how} before answering `initialize`: a plugin serves the protocol until its host sends `exit` (the SDKs: Python's `plugin.run()`, Rust's `serve_stdio`)"),
+                        stderr,
+                    }
+                }
+                other => other,
+            });
+        }
     };
     let init: InitializeResult =
         serde_path_to_error::deserialize(answer).map_err(|e| ProcessError::BadHandshake {

@@ -146,6 +146,24 @@ async fn a_plugin_that_writes_garbage_and_exits_is_reported_with_its_status_and_
     );
 }
 
+/// A program that ends at once with status 0 (a Python plugin that never calls
+/// `plugin.run()`): the error says it did not serve, and how a plugin serves.
+#[tokio::test]
+async fn a_program_that_exits_cleanly_before_the_handshake_is_told_to_serve_the_protocol() {
+    let err = ProcessPlugin::builder("hs-noserve", "sh")
+        .arg("-c")
+        .arg("exit 0")
+        .start_timeout(Duration::from_secs(20))
+        .spawn(&manager())
+        .await
+        .unwrap_err();
+    assert!(err.is_exited(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "plugin `hs-noserve` exited with status 0 before answering `initialize`: a plugin serves the protocol until its host sends `exit` (the SDKs: Python's `plugin.run()`, Rust's `serve_stdio`); it wrote nothing to stderr"
+    );
+}
+
 #[tokio::test]
 async fn a_program_that_cannot_start_is_a_spawn_error_naming_it() {
     let err = ProcessPlugin::builder("hs-missing", "/nonexistent/plugin")
