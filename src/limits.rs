@@ -47,8 +47,10 @@ impl<T: Display> Display for Quote<T> {
 /// start: the last line a crashed process wrote (Python's exception comes last), the advice
 /// after an operating system error. Keeps at most a few times [`QUOTE_LIMIT`] bytes in memory,
 /// however long the text.
+#[cfg(feature = "plugins")]
 pub(crate) struct QuoteEnds<T>(pub(crate) T);
 
+#[cfg(feature = "plugins")]
 impl<T: Display> Display for QuoteEnds<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut ends = Ends {
@@ -71,6 +73,7 @@ impl<T: Display> Display for QuoteEnds<T> {
 }
 
 /// Keeps the first [`QUOTE_LIMIT`] bytes written to it and (roughly) the last ones.
+#[cfg(feature = "plugins")]
 struct Ends {
     head: String,
     /// Set once a piece did not fit in `head`: what follows goes to `rest`.
@@ -79,6 +82,7 @@ struct Ends {
     total: usize,
 }
 
+#[cfg(feature = "plugins")]
 impl fmt::Write for Ends {
     fn write_str(&mut self, mut s: &str) -> fmt::Result {
         self.total += s.len();
@@ -242,6 +246,7 @@ mod tests {
         dismantle(over);
     }
 
+    #[cfg(feature = "plugins")]
     #[test]
     fn quote_ends_keeps_the_start_and_the_end_of_a_long_text() {
         let short = "a".repeat(2 * QUOTE_LIMIT);
