@@ -412,11 +412,18 @@ impl Process {
                     ),
                 })),
             },
-            Err(PeerError::Remote(error)) => Err(fail(ProcessError::HookFailed {
-                plugin: self.name.to_string(),
-                hook: hook.to_owned(),
-                error,
-            })),
+            Err(PeerError::Remote(error)) => {
+                // The details (the Python SDK's traceback) go to the debug log, as
+                // `docs/protocol.md` says; the outcome keeps them in the error too.
+                if let Some(data) = &error.data {
+                    log_error_data(&self.name, hook, error.code, data);
+                }
+                Err(fail(ProcessError::HookFailed {
+                    plugin: self.name.to_string(),
+                    hook: hook.to_owned(),
+                    error,
+                }))
+            }
             // Boxed: the rare path's state (timers, the stderr tail) would otherwise make
             // every call's future several times larger, and moving it costlier.
             Err(e) => Err(fail(Box::pin(self.failed(e, "hook/call")).await)),
@@ -454,6 +461,19 @@ impl Process {
             let _ = exit.wait_for(Option::is_some).await;
         }
         Ok(())
+    }
+}
+
+/// Logs at `debug` the `data` of a plugin's error answer to `hook`: its `traceback` (a string,
+/// from the Python SDK) as a field of its own, any other data as JSON.
+fn log_error_data(plugin: &str, hook: &str, code: i64, data: &Value) {
+    match data.get("traceback").and_then(Value::as_str) {
+        Some(traceback) => {
+            tracing::debug!(target: "hookwire::external", plugin, hook, code, traceback, "the plugin's error details");
+        }
+        None => {
+            tracing::debug!(target: "hookwire::external", plugin, hook, code, data = %data, "the plugin's error details");
+        }
     }
 }
 

@@ -33,6 +33,33 @@ async fn answers_are_a_value_no_answer_or_the_plugins_error() {
     );
 }
 
+/// An error's `data` (the Python SDK's traceback) is logged at debug, as the protocol says.
+#[tokio::test]
+async fn the_details_of_a_plugins_error_go_to_the_debug_log() {
+    let (host, _p) = started("c-traceback", "ok").await;
+    let out = host
+        .hooks()
+        .call_json("greet", json!("fail_traceback"))
+        .await
+        .unwrap();
+    assert_eq!(
+        failure_of(&out, "c-traceback"),
+        "returned an error: plugin `c-traceback` failed hook `greet`: ValueError: boom"
+    );
+    let logged = events_of("c-traceback", "hookwire::external");
+    let details = logged
+        .iter()
+        .find(|e| e.field("message") == Some("the plugin's error details"))
+        .unwrap_or_else(|| panic!("{logged:?}"));
+    assert_eq!(details.level, tracing::Level::DEBUG);
+    assert_eq!(details.field("hook"), Some("greet"));
+    assert_eq!(details.field("code"), Some("-32001"));
+    assert_eq!(
+        details.field("traceback"),
+        Some("Traceback (most recent call last):\n  File \"main.py\", line 3, in greet\nValueError: boom\n")
+    );
+}
+
 #[tokio::test]
 async fn a_mistyped_answer_is_the_plugins_error_naming_the_json_path() {
     let (host, _p) = started("c-typed", "ok").await;
