@@ -23,6 +23,10 @@
 //! - A grandchild that calls `setsid` (or `setpgid`) leaves the plugin's process group: the
 //!   group signals of [`stop`] do not reach it, and `PR_SET_PDEATHSIG` is per process (it is not
 //!   inherited across `fork`). A cgroup (a later option) would catch it.
+//! - A host that dies abruptly (`SIGKILL`, a crash) takes its plugins with it
+//!   (`PR_SET_PDEATHSIG`), but not the processes a plugin started itself, even in its group:
+//!   nothing is left to signal the group, and they are adopted by init. A cgroup would catch
+//!   them as well. (A host that stops normally signals the whole group.)
 //! - `RLIMIT_NPROC` is not set: it does not bind root (which CI runs as), so process counts are
 //!   left to a later cgroup option as well. A fork bomb inside the limits is not stopped.
 //! - (Handled, not escaping:) `PR_SET_PDEATHSIG` fires when the *thread* that forked the plugin
