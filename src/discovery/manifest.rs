@@ -737,6 +737,12 @@ pub(crate) fn io_problem(path: &Path, e: &std::io::Error) -> ManifestProblem {
     ManifestProblem::Unreadable(e.to_string())
 }
 
+/// `[process] command` when it is written as one string.
+fn command_as_string(text: &str) -> Option<String> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    Some(table.get("process")?.get("command")?.as_str()?.to_owned())
+}
+
 /// A TOML or serde error, with its position and the field it is in.
 fn syntax_error(text: &str, path: &Path, e: &toml::de::Error) -> ManifestError {
     let span = e.span();
@@ -767,6 +773,14 @@ fn syntax_error(text: &str, path: &Path, e: &toml::de::Error) -> ManifestError {
     });
     let message = match &field {
         Some(f) if !message.contains(&format!("`{f}`")) => format!("{f}: {message}"),
+        _ => message,
+    };
+    // `command = "python3 main.py"`: show the list to write.
+    let message = match (field.as_deref(), command_as_string(text)) {
+        (Some("process.command"), Some(line)) => {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            format!("{message}; write the program and its arguments as a list: command = {words:?}")
+        }
         _ => message,
     };
     ManifestError {

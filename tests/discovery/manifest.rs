@@ -411,3 +411,12 @@ fn a_missing_top_level_field_names_that_field_and_a_missing_kind_says_what_to_wr
         "plugins/auth/plugin.toml:4:1: process: missing field `command`"
     );
 }
+
+/// `command` written as one string: the error shows the list to write.
+#[test]
+fn a_command_written_as_one_string_shows_the_list_to_write() {
+    assert_eq!(
+        parse_err("name = \"auth\"\nversion = \"1.0.0\"\nkind = \"process\"\n[process]\ncommand = \"python3  main.py --quiet\"\n"),
+        "plugins/auth/plugin.toml:5:11: process.command: invalid type: string \"python3  main.py --quiet\", expected a sequence; write the program and its arguments as a list: command = [\"python3\", \"main.py\", \"--quiet\"]"
+    );
+}
