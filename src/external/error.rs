@@ -23,7 +23,7 @@ pub enum ProcessError {
         source: super::LaunchError,
     },
     /// The plugin did not answer `initialize` within the start timeout; it was killed.
-    #[error("plugin `{plugin}` did not answer `initialize` within {} ms; it was killed{}", limit.as_millis(), StderrTail(stderr))]
+    #[error("plugin `{plugin}` did not answer `initialize` within {} ms, its start timeout (a manifest's `start_timeout_ms`); it was killed{}", limit.as_millis(), StderrTail(stderr))]
     StartTimeout {
         /// The plugin.
         plugin: String,

@@ -123,7 +123,7 @@ async fn a_plugin_that_never_answers_the_handshake_is_killed_after_the_start_tim
     assert!(matches!(err, ProcessError::StartTimeout { .. }), "{err:?}");
     assert!(
         err.to_string().starts_with(
-            "plugin `hs-silent` did not answer `initialize` within 500 ms; it was killed"
+            "plugin `hs-silent` did not answer `initialize` within 500 ms, its start timeout (a manifest's `start_timeout_ms`); it was killed"
         ),
         "{err}"
     );
