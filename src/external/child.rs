@@ -430,12 +430,19 @@ impl Process {
         }
     }
 
+    /// Asks the process to shut down and exit, then kills its group after the grace period.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before the process has exited (its host's own grace period passed
+    /// first) stops the process group by force (`SIGTERM`, then `SIGKILL` after the grace
+    /// period) rather than leaving it running.
     pub(super) async fn stop(&self) -> Result<(), ProcessError> {
         let mut exit = self.exit.clone();
         if exit.borrow().is_some() {
             // Already gone (a crash, reported as such): nothing to ask or wait for.
             return Ok(());
         }
+        let mut given_up = KillOnDrop(Some(&self.kill));
         let shutdown = self
             .peer
             .request_timeout("shutdown", Value::Null, self.grace)
@@ -460,7 +467,19 @@ impl Process {
             self.kill.notify_one();
             let _ = exit.wait_for(Option::is_some).await;
         }
+        given_up.0 = None;
         Ok(())
+    }
+}
+
+/// Stops a process by force when dropped armed: a [`Process::stop`] given up on.
+struct KillOnDrop<'a>(Option<&'a Notify>);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(kill) = self.0 {
+            kill.notify_one();
+        }
     }
 }
 

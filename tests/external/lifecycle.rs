@@ -39,6 +39,37 @@ async fn a_plugin_that_ignores_shutdown_is_killed_after_the_grace_period() {
     assert_eq!(p.exit_status().as_deref(), Some("was killed by SIGTERM"));
 }
 
+/// A host that stops waiting for a plugin's stop (its own grace period is shorter than the
+/// plugin's) leaves no process running: the plugin's group is stopped by force.
+#[tokio::test]
+async fn a_stop_its_host_gives_up_on_still_stops_the_process() {
+    let token = "token-l-given-up";
+    let pm = manager();
+    let p = fixture_plugin("l-given-up", "ignore_shutdown")
+        .arg(token)
+        .grace(Duration::from_secs(30))
+        .spawn(&pm)
+        .await
+        .unwrap();
+    let host = PluginHost::builder().hooks(pm).build();
+    host.add(p.clone()).unwrap();
+    host.start().await.unwrap();
+    assert_eq!(processes_with(token), 1);
+    let stop = host
+        .stop("l-given-up", Duration::from_millis(300))
+        .await
+        .unwrap();
+    assert_eq!(
+        stop.outcome,
+        hookwire::plugin::StopOutcome::TimedOut {
+            limit: Duration::from_millis(300)
+        }
+    );
+    eventually("the process to be gone", || processes_with(token) == 0).await;
+    eventually("its exit to be known", || p.exit_status().is_some()).await;
+    assert_eq!(p.exit_status().as_deref(), Some("was killed by SIGTERM"));
+}
+
 #[tokio::test]
 async fn health_asks_the_plugin() {
     let (host, _p) = started("l-health", "ok").await;
