@@ -3,6 +3,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -117,6 +118,7 @@ pub(super) async fn launch(
         tasks: [supervisor, stderr_task],
         start_timeout: b.start_timeout,
         grace: b.grace,
+        stopping: AtomicBool::new(false),
         _guard: guard,
     };
     let offers = offers(hooks);
@@ -312,6 +314,9 @@ pub(super) struct Process {
     pub(super) tasks: [JoinHandle<()>; 2],
     pub(super) start_timeout: Duration,
     pub(super) grace: Duration,
+    /// Set once its host is stopping it (it answered `shutdown`, or failed to while alive):
+    /// calls cut short by its exit say so.
+    pub(super) stopping: AtomicBool,
     /// What its start prepared (the verified copy it runs from), removed with it.
     pub(super) _guard: Option<super::builder::StartGuard>,
 }
@@ -369,6 +374,11 @@ impl Process {
                 self.kill.notify_one();
                 "closed its stdout but kept running; it was killed".to_owned()
             }
+        };
+        let how = if self.stopping.load(Ordering::Relaxed) {
+            format!("{how} as its host stopped it")
+        } else {
+            how
         };
         ProcessError::Exited {
             plugin: self.name.to_string(),
@@ -453,10 +463,12 @@ impl Process {
             Err(e @ PeerError::Closed { .. }) => {
                 tracing::debug!(target: "hookwire::external", plugin = %self.name, error = %e, "`shutdown`: the connection is closed");
             }
+            // Alive: from here on, it ends because its host stops it (`exit`, or a kill).
             Err(e) => {
+                self.stopping.store(true, Ordering::Relaxed);
                 tracing::warn!(target: "hookwire::external", plugin = %self.name, error = %e, "`shutdown` failed");
             }
-            Ok(_) => {}
+            Ok(_) => self.stopping.store(true, Ordering::Relaxed),
         }
         self.peer.notify("exit", Value::Null);
         let exited = tokio::time::timeout(self.grace, exit.wait_for(Option::is_some))

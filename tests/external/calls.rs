@@ -251,6 +251,25 @@ async fn a_crash_fails_only_that_plugins_calls_in_flight_with_its_status_and_std
     );
 }
 
+/// A call in flight when its host stops the plugin fails saying so, not as a crash.
+#[tokio::test]
+async fn a_call_cut_short_by_its_host_stopping_the_plugin_says_so() {
+    let (host, _p) = started("c-stopping", "ok").await;
+    let pm = host.hooks();
+    let (out, report) = tokio::join!(pm.call_json("greet", json!("sleep:5000")), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        host.shutdown(Duration::from_secs(5)).await
+    });
+    assert!(report.is_clean(), "{report:?}");
+    let failure = failure_of(&out.unwrap(), "c-stopping");
+    assert!(
+        failure.starts_with(
+            "returned an error: plugin `c-stopping` exited with status 0 as its host stopped it; its last stderr lines: "
+        ),
+        "{failure}"
+    );
+}
+
 #[tokio::test]
 async fn a_plugin_that_closes_stdout_but_keeps_running_fails_its_calls_and_is_killed() {
     let token = "token-c-closeout";
