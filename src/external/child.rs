@@ -174,7 +174,21 @@ pub(super) async fn launch(
             plugin: b.name.clone(),
             detail: format!("`{}`: {}", e.path(), Quote(e.inner())),
         })?;
-    check_handshake(&b.name, &init, &offers)?;
+    check_handshake(&b.name, &init, &offers).map_err(|e| match e {
+        // The host has a typed spec of that name, not offered: its author must declare it so.
+        ProcessError::UnknownHook {
+            plugin,
+            hook,
+            offered,
+            why: None,
+        } => ProcessError::UnknownHook {
+            why: hooks.not_json_reachable(&hook),
+            plugin,
+            hook,
+            offered,
+        },
+        other => other,
+    })?;
     tracing::debug!(target: "hookwire::external", plugin = %name, version = %init.plugin.version, hooks = init.hooks.len(), "process plugin initialized");
     process.version = init.plugin.version;
     process.hooks = init.hooks;
@@ -210,6 +224,7 @@ fn check_handshake(
         if !offers.iter().any(|o| o.name == decl.name) {
             let offered: Vec<&str> = offers.iter().map(|o| o.name.as_str()).collect();
             return Err(ProcessError::UnknownHook {
+                why: None,
                 plugin: expected.to_owned(),
                 hook: quote_short(&decl.name),
                 offered: if offered.is_empty() {

@@ -357,6 +357,20 @@ impl HookManager {
         )
     }
 
+    /// Why hook `hook`, a typed spec of this manager, cannot be called from JSON (and how to
+    /// make it so); `None` when there is no typed spec of that name.
+    pub(crate) fn not_json_reachable(&self, hook: &str) -> Option<String> {
+        let spec_type = self
+            .registry()
+            .hooks
+            .get(hook)
+            .and_then(|r| r.spec.as_ref())
+            .map(|spec| spec.types.spec_name)?;
+        Some(format!(
+            "its spec type `{spec_type}` is not reachable from JSON; declare it with `json_spec::<{spec_type}>()` (its argument and answer types must be serde types)"
+        ))
+    }
+
     /// The specs of the hooks reachable from JSON that a call can reach (not historic ones),
     /// by name: what a process plugin is offered.
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
@@ -416,18 +430,10 @@ impl HookManager {
             Some(t) => t.call_json(args, deadline).await,
             None => {
                 // A typed spec of that name, not reachable from JSON: say how to make it so.
-                let typed = self
-                    .registry()
-                    .hooks
-                    .get(hook)
-                    .and_then(|r| r.spec.as_ref())
-                    .map(|spec| spec.types.spec_name);
-                if let Some(spec_type) = typed {
+                if let Some(detail) = self.not_json_reachable(hook) {
                     return Err(CallError::Unavailable {
                         hook: quote(hook),
-                        detail: format!(
-                            "its spec type `{spec_type}` is not reachable from JSON; declare it with `json_spec::<{spec_type}>()` (its argument and answer types must be serde types)"
-                        ),
+                        detail,
                     });
                 }
                 let map = self.inner.by_name.load();

@@ -87,6 +87,28 @@ async fn a_hook_the_host_does_not_offer_is_refused_naming_it_and_the_offered_one
     );
 }
 
+hookwire::hookspec! {
+    /// A typed spec the host has but does not offer to process plugins (no `json_spec`).
+    #[name = "gret"]
+    pub struct Gret(String) -> String;
+}
+
+/// The host has a typed spec of that name, not reachable from JSON: the refusal tells its
+/// author how to offer it.
+#[tokio::test]
+async fn a_hook_the_host_has_but_does_not_offer_is_refused_saying_how_to_offer_it() {
+    let pm = manager();
+    pm.add_spec::<Gret>().unwrap();
+    let err = fixture_plugin("hs-typed", "unknownhook")
+        .spawn(&pm)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plugin `hs-typed` implements hook `gret`, which this host does not offer; it offers: auth, greet, items (`gret`: its spec type `external::handshake::Gret` is not reachable from JSON; declare it with `json_spec::<external::handshake::Gret>()` (its argument and answer types must be serde types))"
+    );
+}
+
 #[tokio::test]
 async fn tryfirst_with_trylast_is_an_invalid_option() {
     let err = fixture_plugin("hs-opt", "badoption")
