@@ -41,6 +41,78 @@ impl<T: Display> Display for Quote<T> {
     }
 }
 
+/// Displays the text of `T` whole when it is at most twice [`QUOTE_LIMIT`] bytes, else its
+/// first and last [`QUOTE_LIMIT`] bytes (each cut at a character boundary) around
+/// `… (N bytes) …`. For the failure reasons of plugins, whose end matters as much as their
+/// start: the last line a crashed process wrote (Python's exception comes last), the advice
+/// after an operating system error. Keeps at most a few times [`QUOTE_LIMIT`] bytes in memory,
+/// however long the text.
+#[cfg(feature = "plugins")]
+pub(crate) struct QuoteEnds<T>(pub(crate) T);
+
+#[cfg(feature = "plugins")]
+impl<T: Display> Display for QuoteEnds<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut ends = Ends {
+            head: String::new(),
+            head_closed: false,
+            rest: String::new(),
+            total: 0,
+        };
+        write!(ends, "{}", self.0)?;
+        f.write_str(&ends.head)?;
+        if ends.total <= 2 * QUOTE_LIMIT {
+            return f.write_str(&ends.rest);
+        }
+        let mut start = ends.rest.len().saturating_sub(QUOTE_LIMIT);
+        while !ends.rest.is_char_boundary(start) {
+            start += 1;
+        }
+        write!(f, "… ({} bytes) …{}", ends.total, &ends.rest[start..])
+    }
+}
+
+/// Keeps the first [`QUOTE_LIMIT`] bytes written to it and (roughly) the last ones.
+#[cfg(feature = "plugins")]
+struct Ends {
+    head: String,
+    /// Set once a piece did not fit in `head`: what follows goes to `rest`.
+    head_closed: bool,
+    rest: String,
+    total: usize,
+}
+
+#[cfg(feature = "plugins")]
+impl fmt::Write for Ends {
+    fn write_str(&mut self, mut s: &str) -> fmt::Result {
+        self.total += s.len();
+        if !self.head_closed {
+            let room = QUOTE_LIMIT - self.head.len();
+            if s.len() <= room {
+                self.head.push_str(s);
+                return Ok(());
+            }
+            let mut end = room;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.head.push_str(&s[..end]);
+            self.head_closed = true;
+            s = &s[end..];
+        }
+        self.rest.push_str(s);
+        // Past four limits, only the last one can still be shown: drop the rest.
+        if self.rest.len() > 4 * QUOTE_LIMIT {
+            let mut start = self.rest.len() - QUOTE_LIMIT;
+            while !self.rest.is_char_boundary(start) {
+                start -= 1;
+            }
+            self.rest.drain(..start);
+        }
+        Ok(())
+    }
+}
+
 /// `value`'s text, bounded as [`Quote`] displays it.
 #[cfg_attr(not(feature = "json"), allow(dead_code))]
 pub(crate) fn quote(value: impl Display) -> String {
@@ -172,6 +244,25 @@ mod tests {
         let over = Value::Array(vec![json!(1), json!({ "k": at_limit })]);
         assert!(too_deep(&over));
         dismantle(over);
+    }
+
+    #[cfg(feature = "plugins")]
+    #[test]
+    fn quote_ends_keeps_the_start_and_the_end_of_a_long_text() {
+        let short = "a".repeat(2 * QUOTE_LIMIT);
+        assert_eq!(QuoteEnds(&short).to_string(), short);
+        let text = format!("{}{}{}", "h".repeat(300), "m".repeat(5000), "t".repeat(300));
+        assert_eq!(
+            QuoteEnds(&text).to_string(),
+            format!("{}… (5600 bytes) …{}", "h".repeat(200), "t".repeat(200))
+        );
+        // Written in many small pieces, cut at character boundaries.
+        let e = "é".repeat(1001); // 2002 bytes
+        let shown = QuoteEnds(format_args!("a{e}")).to_string();
+        assert_eq!(
+            shown,
+            format!("a{}… (2003 bytes) …{}", "é".repeat(99), "é".repeat(100))
+        );
     }
 
     #[test]

@@ -15,12 +15,20 @@ fn hookwire() -> Command {
     Command::new(env!("CARGO_BIN_EXE_hookwire"))
 }
 
-/// A plugin folder with `(name, manifest body)` entries, each as `<name>/plugin.toml`.
+/// A plugin folder with `(name, manifest body)` entries, each as `<name>/plugin.toml`, and
+/// an executable `<name>/<name>` (what `process(..)` manifests run).
 fn folder(plugins: &[(&str, &str)]) -> TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, body) in plugins {
         std::fs::create_dir_all(dir.path().join(name)).unwrap();
         std::fs::write(dir.path().join(name).join("plugin.toml"), body).unwrap();
+        let exe = dir.path().join(name).join(name);
+        std::fs::write(&exe, "#!/bin/sh\n").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&exe, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
     }
     dir
 }
@@ -142,6 +150,47 @@ fn check_of_a_valid_set_exits_0() {
             "note: `beta` is skipped: the host does not declare feature \"beta\"",
         ))
         .stdout(contains("error:").not());
+}
+
+/// A process plugin whose program is not there, or not executable, fails the check; a bare
+/// program name not in `PATH` is a note (the host may have another `PATH`).
+#[cfg(unix)]
+#[test]
+fn a_process_plugin_whose_program_cannot_start_fails_the_check() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = folder(&[
+        ("audit", &process("audit", "1.2.0", "")),
+        (
+            "gone",
+            "name = \"gone\"\nversion = \"1.0.0\"\nkind = \"process\"\n[process]\ncommand = [\"bin/gone-plugin\"]\n",
+        ),
+        ("plain", &process("plain", "1.0.0", "")),
+        (
+            "py4",
+            "name = \"py4\"\nversion = \"1.0.0\"\nkind = \"process\"\n[process]\ncommand = [\"python4-is-not-here\", \"main.py\"]\n",
+        ),
+    ]);
+    let plain = dir.path().join("plain/plain");
+    std::fs::set_permissions(&plain, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let gone = dir.path().join("gone/bin/gone-plugin");
+    hookwire()
+        .args(["plugins", "check"])
+        .arg(p(&dir))
+        .assert()
+        .code(1)
+        .stdout(contains(format!(
+            "error: `gone`: process.command: `bin/gone-plugin` does not exist ({}); the host cannot start it",
+            gone.display()
+        )))
+        .stdout(contains(format!(
+            "error: `plain`: process.command: `./plain` is not executable ({}); `chmod +x` it",
+            dir.path().join("plain/./plain").display()
+        )))
+        .stdout(contains(
+            "note: `py4`: process.command: `python4-is-not-here` is not in this PATH; the host will look for it in its own",
+        ))
+        .stdout(contains("`audit`").not())
+        .stdout(contains("2 problems in 4 plugins"));
 }
 
 #[test]

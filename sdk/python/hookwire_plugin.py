@@ -542,6 +542,7 @@ class Plugin:
         self._accepting = True
         self._shutdown_ran = False
         self._inflight = {}  # request id -> CallContext
+        self._running = {}  # request id -> CallContext of the plain impls running on workers
         self._pending = {}  # our request id -> (Future, owner CallContext or None)
         self._cancelled_ids = collections.OrderedDict()  # host/calls we cancelled, oldest first
         self._next_id = 0
@@ -615,7 +616,9 @@ class Plugin:
 
         It returns ``None`` (healthy) or one of :class:`Health`'s values; an exception makes
         the plugin unhealthy with the exception's message. Without one, the plugin answers
-        healthy. Returns the function unchanged.
+        healthy. Either way, worker threads still running calls the host gave up on (timed
+        out or cancelled: a thread cannot be stopped) make it degraded, and unhealthy once
+        they are all held. Returns the function unchanged.
         """
         self._check_handler(function, "@plugin.health")
         self._health = function
@@ -799,7 +802,7 @@ class Plugin:
             self._hook_call(rid, params)
         elif method == "health":
             if self._health is None:
-                self._send_result(rid, Health.healthy())
+                self._send_result(rid, self._workers_health() or Health.healthy())
             else:
                 self._spawn(self._health_check, rid)
         elif method == "start":
@@ -993,13 +996,36 @@ class Plugin:
                 self._finish(call, None, None)
                 continue
             token = _current_call.set(call)
+            with self._state_lock:
+                self._running[call.id] = call
             try:
                 value = impl.function(args) if impl.takes_args else impl.function()
                 self._finish(call, value, None)
             except BaseException as e:  # SystemExit too: an impl never ends the plugin
                 self._finish(call, None, e)
             finally:
+                with self._state_lock:
+                    self._running.pop(call.id, None)
                 _current_call.reset(token)
+
+    def _workers_health(self):
+        """``None`` while the workers serve, else how many are held by calls the host gave up
+        on (a timeout, a cancel): a thread cannot be stopped from outside, so an impl that
+        never returns keeps its worker, and once all are held no plain impl runs."""
+        with self._state_lock:
+            stuck = [c.hook for c in self._running.values() if c.cancelled]
+        if not stuck:
+            return None
+        hooks = ", ".join(
+            "`{}` x{}".format(h, stuck.count(h)) for h in sorted(set(stuck))
+        )
+        message = (
+            "{} of {} worker threads still run calls the host gave up on ({}); make long impls "
+            "return when plugin.cancelled()".format(len(stuck), self._max_workers, hooks)
+        )
+        if len(stuck) >= self._max_workers:
+            return Health.unhealthy(message + "; no plain impl can run until one returns")
+        return Health.degraded(message)
 
     async def _run_async(self, impl, call, args):
         _current_call.set(call)  # the task's own context
@@ -1093,6 +1119,10 @@ class Plugin:
                 "the health check returned {!r}; return None or a value of Health.healthy(), "
                 "Health.degraded(message) or Health.unhealthy(message)".format(status)
             )
+        workers = self._workers_health()
+        rank = {"healthy": 0, "degraded": 1, "unhealthy": 2}
+        if workers is not None and rank[workers["status"]] > rank[status["status"]]:
+            status = workers
         self._send_result(rid, status)
 
     def _start(self, rid):

@@ -224,9 +224,75 @@ pub(crate) fn inspect(
             }
         }
     }
+    for p in &scan.plugins {
+        if let Ok(m) = &p.manifest {
+            if enabled_by_conditions(m, features) {
+                check_command(&mut out, m);
+            }
+        }
+    }
     out.rows.sort_by(|a, b| a.name.cmp(&b.name));
     check_dependencies(&mut out, metas, &invisible, host_api.as_ref());
     out
+}
+
+/// Whether the program of a process manifest can be started: a path (with a `/`, relative to
+/// the plugin's folder) must be an executable file, a problem otherwise; a bare name not found
+/// in `PATH` (the manifest's `[process] env` PATH, else this one's) is a note, as the host may
+/// run with another `PATH`.
+fn check_command(out: &mut Inspection, m: &crate::discovery::PluginManifest) {
+    let PluginKind::Process(spec) = &m.kind else {
+        return;
+    };
+    let Some(program) = spec.command.first() else {
+        return;
+    };
+    let name = &m.meta.name;
+    let folder = m.path.parent().unwrap_or_else(|| std::path::Path::new("."));
+    if program.contains('/') {
+        let path = folder.join(program);
+        match std::fs::metadata(&path) {
+            Err(_) => out.problems.push(format!(
+                "`{name}`: process.command: `{program}` does not exist ({}); the host cannot start it",
+                path.display()
+            )),
+            Ok(meta) if !meta.is_file() => out.problems.push(format!(
+                "`{name}`: process.command: `{program}` is not a file ({})",
+                path.display()
+            )),
+            Ok(meta) if !is_executable(&meta) => out.problems.push(format!(
+                "`{name}`: process.command: `{program}` is not executable ({}); `chmod +x` it",
+                path.display()
+            )),
+            Ok(_) => {}
+        }
+        return;
+    }
+    let path = spec
+        .env
+        .get("PATH")
+        .cloned()
+        .or_else(|| std::env::var("PATH").ok())
+        .unwrap_or_default();
+    let found = std::env::split_paths(&path).any(|dir| {
+        std::fs::metadata(dir.join(program)).is_ok_and(|m| m.is_file() && is_executable(&m))
+    });
+    if !found {
+        out.notes.push(format!(
+            "`{name}`: process.command: `{program}` is not in this PATH; the host will look for it in its own"
+        ));
+    }
+}
+
+#[cfg(unix)]
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    meta.permissions().mode() & 0o111 != 0
+}
+
+#[cfg(not(unix))]
+fn is_executable(_: &std::fs::Metadata) -> bool {
+    true
 }
 
 fn check_conditions(

@@ -108,8 +108,8 @@ pub enum PluginKind {
     /// `kind = "linked"`: enables and configures the linked plugin of that name
     /// (see [`submit_plugin!`](crate::submit_plugin)).
     Linked,
-    /// `kind = "process"`: a plugin running as its own process (parsed and validated; not
-    /// run yet).
+    /// `kind = "process"`: a plugin running as its own process, started by its host with
+    /// the feature `process` (without it, found and reported as not loadable).
     Process(ProcessSpec),
 }
 
@@ -737,16 +737,50 @@ pub(crate) fn io_problem(path: &Path, e: &std::io::Error) -> ManifestProblem {
     ManifestProblem::Unreadable(e.to_string())
 }
 
+/// `[process] command` when it is written as one string.
+fn command_as_string(text: &str) -> Option<String> {
+    let table: toml::Table = toml::from_str(text).ok()?;
+    Some(table.get("process")?.get("command")?.as_str()?.to_owned())
+}
+
 /// A TOML or serde error, with its position and the field it is in.
 fn syntax_error(text: &str, path: &Path, e: &toml::de::Error) -> ManifestError {
     let span = e.span();
+    let message = e.message().trim().to_owned();
+    // A field missing from the top-level table: the error's span is empty at its start (or
+    // the whole file), where the first key is not the problem. Name the missing field, at no
+    // place.
+    let top_level_missing = message.strip_prefix("missing field `").and_then(|rest| {
+        let whole = span.as_ref()?;
+        (whole.start == 0 && (whole.end == 0 || whole.end >= text.trim_end().len()))
+            .then(|| rest.split('`').next().unwrap_or_default().to_owned())
+    });
+    if let Some(missing) = top_level_missing {
+        let message = match missing.as_str() {
+            "kind" => format!("{message}: add kind = \"linked\" (a plugin linked into the host) or kind = \"process\" (a program the host starts)"),
+            _ => message,
+        };
+        return ManifestError {
+            path: path.to_owned(),
+            position: None,
+            field: Some(missing),
+            problem: ManifestProblem::Syntax(message),
+        };
+    }
     let field = span.as_ref().and_then(|s| {
         let doc = DeTable::parse(text).ok()?;
         locate(table_entries(doc.get_ref()), s.start).map(|keys| dotted(&keys))
     });
-    let message = e.message().trim().to_owned();
     let message = match &field {
         Some(f) if !message.contains(&format!("`{f}`")) => format!("{f}: {message}"),
+        _ => message,
+    };
+    // `command = "python3 main.py"`: show the list to write.
+    let message = match (field.as_deref(), command_as_string(text)) {
+        (Some("process.command"), Some(line)) => {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            format!("{message}; write the program and its arguments as a list: command = {words:?}")
+        }
         _ => message,
     };
     ManifestError {

@@ -466,7 +466,11 @@ impl PluginHost {
                     }
                 }
             };
-            if !entry.status.is_loaded() {
+            // Something to fix (an invalid manifest, ...) is a warning: a host logging warnings
+            // only must not lose a plugin silently. Skipped or disabled is information.
+            if entry.status.is_problem() {
+                tracing::warn!(plugin = %entry.name, source = %entry.source, status = %entry.status, "discovered plugin not loaded");
+            } else if !entry.status.is_loaded() {
                 tracing::info!(plugin = %entry.name, source = %entry.source, status = %entry.status, "discovered plugin not loaded");
             }
             report.plugins.push(entry);

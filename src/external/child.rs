@@ -3,6 +3,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -117,6 +118,7 @@ pub(super) async fn launch(
         tasks: [supervisor, stderr_task],
         start_timeout: b.start_timeout,
         grace: b.grace,
+        stopping: AtomicBool::new(false),
         _guard: guard,
     };
     let offers = offers(hooks);
@@ -152,14 +154,41 @@ pub(super) async fn launch(
                 stderr: process.stderr_tail().await,
             });
         }
-        Err(e) => return Err(process.failed(e, "initialize").await),
+        Err(e) => {
+            return Err(match process.failed(e, "initialize").await {
+                // Ended without a word: most likely a program that does not serve (a Python
+                // plugin that never calls `plugin.run()`).
+                ProcessError::Exited { plugin, how, stderr } if how == "exited with status 0" => {
+                    ProcessError::Exited {
+                        plugin,
+                        how: format!("{how} before answering `initialize`: a plugin serves the protocol until its host sends `exit` (the SDKs: Python's `plugin.run()`, Rust's `serve_stdio`)"),
+                        stderr,
+                    }
+                }
+                other => other,
+            });
+        }
     };
     let init: InitializeResult =
         serde_path_to_error::deserialize(answer).map_err(|e| ProcessError::BadHandshake {
             plugin: b.name.clone(),
             detail: format!("`{}`: {}", e.path(), Quote(e.inner())),
         })?;
-    check_handshake(&b.name, &init, &offers)?;
+    check_handshake(&b.name, &init, &offers).map_err(|e| match e {
+        // The host has a typed spec of that name, not offered: its author must declare it so.
+        ProcessError::UnknownHook {
+            plugin,
+            hook,
+            offered,
+            why: None,
+        } => ProcessError::UnknownHook {
+            why: hooks.not_json_reachable(&hook),
+            plugin,
+            hook,
+            offered,
+        },
+        other => other,
+    })?;
     tracing::debug!(target: "hookwire::external", plugin = %name, version = %init.plugin.version, hooks = init.hooks.len(), "process plugin initialized");
     process.version = init.plugin.version;
     process.hooks = init.hooks;
@@ -206,6 +235,7 @@ fn check_handshake(
         if !offers.iter().any(|o| o.name == decl.name) {
             let offered: Vec<&str> = offers.iter().map(|o| o.name.as_str()).collect();
             return Err(ProcessError::UnknownHook {
+                why: None,
                 plugin: expected.to_owned(),
                 hook: quote_short(&decl.name),
                 offered: if offered.is_empty() {
@@ -325,6 +355,9 @@ pub(super) struct Process {
     pub(super) tasks: [JoinHandle<()>; 2],
     pub(super) start_timeout: Duration,
     pub(super) grace: Duration,
+    /// Set once its host is stopping it (it answered `shutdown`, or failed to while alive):
+    /// calls cut short by its exit say so.
+    pub(super) stopping: AtomicBool,
     /// What its start prepared (the verified copy it runs from), removed with it.
     pub(super) _guard: Option<super::builder::StartGuard>,
 }
@@ -384,6 +417,11 @@ impl Process {
                 "closed its stdout but kept running; it was killed".to_owned()
             }
         };
+        let how = if self.stopping.load(Ordering::Relaxed) {
+            format!("{how} as its host stopped it")
+        } else {
+            how
+        };
         ProcessError::Exited {
             plugin: self.name.to_string(),
             how,
@@ -427,10 +465,10 @@ impl Process {
                 })),
             },
             Err(PeerError::Remote(error)) => {
+                // The details (the Python SDK's traceback) go to the debug log, as
+                // `docs/protocol.md` says; the outcome keeps them in the error too.
                 if let Some(data) = &error.data {
-                    // Details such as a traceback: whole, as the plugin sent them (a message
-                    // is bounded by `max_message_bytes`), formatted only when logged.
-                    tracing::debug!(target: "hookwire::external", plugin = %self.name, hook, code = error.code, %data, "the plugin's error details");
+                    log_error_data(&self.name, hook, error.code, data);
                 }
                 Err(fail(ProcessError::HookFailed {
                     plugin: self.name.to_string(),
@@ -444,14 +482,35 @@ impl Process {
         }
     }
 
+    /// Asks the process to shut down and exit, then kills its group after the grace period.
+    ///
+    /// # Cancel safety
+    /// Dropping the future before the process has exited (its host's own grace period passed
+    /// first) stops the process group by force (`SIGTERM`, then `SIGKILL` after the grace
+    /// period) rather than leaving it running.
     pub(super) async fn stop(&self) -> Result<(), ProcessError> {
         let mut exit = self.exit.clone();
+        if exit.borrow().is_some() {
+            // Already gone (a crash, reported as such): nothing to ask or wait for.
+            return Ok(());
+        }
+        let mut given_up = KillOnDrop(Some(&self.kill));
         let shutdown = self
             .peer
             .request_timeout("shutdown", Value::Null, self.grace)
             .await;
-        if let Err(e) = &shutdown {
-            tracing::warn!(target: "hookwire::external", plugin = %self.name, error = %e, "`shutdown` failed");
+        match &shutdown {
+            // Its output ended: it is exiting (or crashed, which is reported on its own); the
+            // wait below tells.
+            Err(e @ PeerError::Closed { .. }) => {
+                tracing::debug!(target: "hookwire::external", plugin = %self.name, error = %e, "`shutdown`: the connection is closed");
+            }
+            // Alive: from here on, it ends because its host stops it (`exit`, or a kill).
+            Err(e) => {
+                self.stopping.store(true, Ordering::Relaxed);
+                tracing::warn!(target: "hookwire::external", plugin = %self.name, error = %e, "`shutdown` failed");
+            }
+            Ok(_) => self.stopping.store(true, Ordering::Relaxed),
         }
         self.peer.notify("exit", Value::Null);
         let exited = tokio::time::timeout(self.grace, exit.wait_for(Option::is_some))
@@ -462,7 +521,32 @@ impl Process {
             self.kill.notify_one();
             let _ = exit.wait_for(Option::is_some).await;
         }
+        given_up.0 = None;
         Ok(())
+    }
+}
+
+/// Stops a process by force when dropped armed: a [`Process::stop`] given up on.
+struct KillOnDrop<'a>(Option<&'a Notify>);
+
+impl Drop for KillOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(kill) = self.0 {
+            kill.notify_one();
+        }
+    }
+}
+
+/// Logs at `debug` the `data` of a plugin's error answer to `hook`: its `traceback` (a string,
+/// from the Python SDK) as a field of its own, any other data as JSON.
+fn log_error_data(plugin: &str, hook: &str, code: i64, data: &Value) {
+    match data.get("traceback").and_then(Value::as_str) {
+        Some(traceback) => {
+            tracing::debug!(target: "hookwire::external", plugin, hook, code, traceback, "the plugin's error details");
+        }
+        None => {
+            tracing::debug!(target: "hookwire::external", plugin, hook, code, data = %data, "the plugin's error details");
+        }
     }
 }
 

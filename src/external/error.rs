@@ -23,7 +23,7 @@ pub enum ProcessError {
         source: super::LaunchError,
     },
     /// The plugin did not answer `initialize` within the start timeout; it was killed.
-    #[error("plugin `{plugin}` did not answer `initialize` within {} ms; it was killed{}", limit.as_millis(), StderrTail(stderr))]
+    #[error("plugin `{plugin}` did not answer `initialize` within {} ms, its start timeout (a manifest's `start_timeout_ms`); it was killed{}", limit.as_millis(), StderrTail(stderr))]
     StartTimeout {
         /// The plugin.
         plugin: String,
@@ -78,7 +78,7 @@ pub enum ProcessError {
         actual: String,
     },
     /// The plugin implements a hook the host does not offer.
-    #[error("plugin `{plugin}` implements hook `{hook}`, which this host does not offer; it offers: {offered}")]
+    #[error("plugin `{plugin}` implements hook `{hook}`, which this host does not offer; it offers: {offered}{}", why.as_ref().map(|w| format!(" (`{hook}`: {w})")).unwrap_or_default())]
     UnknownHook {
         /// The plugin.
         plugin: String,
@@ -86,6 +86,9 @@ pub enum ProcessError {
         hook: String,
         /// The hooks the host offers, comma-separated (`none` when none).
         offered: String,
+        /// Why the host, which has a hook of that name, does not offer it (a typed spec not
+        /// declared with `json_spec`), and how to make it so.
+        why: Option<String>,
     },
     /// An impl option is invalid.
     #[error("plugin `{plugin}` declares hook `{hook}` with invalid options: {detail}")]

@@ -23,6 +23,10 @@
 //! - A grandchild that calls `setsid` (or `setpgid`) leaves the plugin's process group: the
 //!   group signals of [`stop`] do not reach it, and `PR_SET_PDEATHSIG` is per process (it is not
 //!   inherited across `fork`). A cgroup (a later option) would catch it.
+//! - A host that dies abruptly (`SIGKILL`, a crash) takes its plugins with it
+//!   (`PR_SET_PDEATHSIG`), but not the processes a plugin started itself, even in its group:
+//!   nothing is left to signal the group, and they are adopted by init. A cgroup would catch
+//!   them as well. (A host that stops normally signals the whole group.)
 //! - `RLIMIT_NPROC` is not set: it does not bind root (which CI runs as), so process counts are
 //!   left to a later cgroup option as well. A fork bomb inside the limits is not stopped.
 //! - (Handled, not escaping:) `PR_SET_PDEATHSIG` fires when the *thread* that forked the plugin
@@ -467,6 +471,9 @@ pub enum LaunchError {
 ///   hard limit;
 /// - a failure exit (or `SIGABRT`/`SIGSEGV`/`SIGBUS`) under a memory limit: "exited with status
 ///   1 while limited to 64 MiB of address space; it may have run out of memory";
+/// - a failure exit under an open files limit: "exited with status 127 while limited to 3 open
+///   files; it may have run out of file descriptors" (both limits: "... while limited to 64 MiB
+///   of address space and 3 open files; it may have run out of memory or file descriptors");
 /// - any other signal: "was killed by SIGTERM"; any other exit: "exited with status 3".
 ///
 /// ```
@@ -485,9 +492,25 @@ pub fn describe_exit(status: ExitStatus, limits: &ResourceLimits) -> String {
         format!(" while limited to {mib} MiB of address space; it may have run out of memory")
     });
     if let Some(code) = status.code() {
-        return match memory {
-            Some(memory) if code != 0 => format!("exited with status {code}{memory}"),
-            _ => format!("exited with status {code}"),
+        // A failure exit under the limits an exhausted resource reports by a failure exit.
+        let mut limited = Vec::new();
+        let mut ran_out = Vec::new();
+        if let Some(mib) = limits.address_space_mib {
+            limited.push(format!("{mib} MiB of address space"));
+            ran_out.push("memory");
+        }
+        if let Some(files) = limits.open_files {
+            limited.push(format!("{files} open files"));
+            ran_out.push("file descriptors");
+        }
+        return if code != 0 && !limited.is_empty() {
+            format!(
+                "exited with status {code} while limited to {}; it may have run out of {}",
+                limited.join(" and "),
+                ran_out.join(" or ")
+            )
+        } else {
+            format!("exited with status {code}")
         };
     }
     #[cfg(unix)]

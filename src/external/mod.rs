@@ -29,7 +29,7 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let pm = HookManager::builder().dynamic_spec(SpecInfo::json("greet")).build();
 //! let greeter = ProcessPlugin::builder("greeter", "python3")
-//!     .arg("plugins/greeter/plugin.py")
+//!     .arg("plugin.py") // run in its folder: relative to it
 //!     .current_dir("plugins/greeter")
 //!     .config(json!({"greeting": "Hello"}))
 //!     .spawn(&pm)

@@ -487,6 +487,13 @@ where
 /// }
 /// ```
 ///
+/// Standard output belongs to the protocol: once serving, file descriptor 1 points to stderr
+/// (so a stray `println!`, or a child process the plugin starts, lands in the host's log
+/// instead of corrupting a message) and file descriptor 0 reads from `/dev/null` (so a child
+/// process cannot swallow the host's messages), as the Python SDK does. The protocol goes on
+/// over duplicates of the original pipes. (When stdin or stdout is not a pipe, as when run by
+/// hand under a terminal, both stay as they are.)
+///
 /// A process started without `HOOKWIRE_PLUGIN=1` (run by hand) writes the protocol's message
 /// to stderr ("this is a hookwire plugin; it is started by its host, ...") and exits with
 /// status 1: stderr is a plugin's log channel by the protocol, and the process is the
@@ -543,6 +550,9 @@ fn stdio() -> (BoxedReader, BoxedWriter) {
             stdout_pipe = writer.is_ok(),
             "serving over stdio"
         );
+        if reader.is_ok() && writer.is_ok() {
+            take_stdio();
+        }
         (
             reader.unwrap_or_else(|_| Box::new(tokio::io::stdin())),
             writer.unwrap_or_else(|_| Box::new(tokio::io::stdout())),
@@ -551,6 +561,24 @@ fn stdio() -> (BoxedReader, BoxedWriter) {
     #[cfg(not(unix))]
     {
         (Box::new(tokio::io::stdin()), Box::new(tokio::io::stdout()))
+    }
+}
+
+/// Points file descriptor 1 to stderr and 0 to `/dev/null`, once the protocol has its own
+/// duplicates of both: `println!` and the plugin's own child processes can no longer write
+/// into (or read from) the protocol's pipes.
+#[cfg(unix)]
+fn take_stdio() {
+    let stdout = rustix::stdio::dup2_stdout(std::io::stderr());
+    let stdin = std::fs::File::open("/dev/null").and_then(|null| {
+        rustix::stdio::dup2_stdin(&null)?;
+        Ok(())
+    });
+    if let Err(e) = stdout {
+        tracing::warn!(target: "hookwire::external", error = %e, "stdout still goes to the host: a stray `println!` will be a protocol error");
+    }
+    if let Err(e) = stdin {
+        tracing::warn!(target: "hookwire::external", error = %e, "stdin still reads from the host");
     }
 }
 

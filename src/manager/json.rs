@@ -156,23 +156,29 @@ where
         checked_json(args, "the argument value").map(Cow::Owned)
     }
     fn args_in(v: Value) -> Result<S::Args, String> {
-        serde_json::from_value(v).map_err(quote)
+        // The error names where (`$.user.id: invalid type: ...`), as for answers.
+        decode(v)
     }
     fn answer_out(v: S::Output) -> Result<Value, String> {
         checked_json(&v, "the answer")
     }
     fn answer_in(v: Value) -> Result<S::Output, String> {
         // Inside the answer, the error names where (`$.items[2].id: invalid type: ...`).
-        serde_path_to_error::deserialize(v).map_err(|e| {
-            let path = json_path(e.path());
-            let detail = if path == "$" {
-                Quote(e.inner()).to_string()
-            } else {
-                Quote(format_args!("{path}: {}", e.inner())).to_string()
-            };
-            format!("answer does not fit the hook's output type: {detail}")
-        })
+        decode(v).map_err(|detail| format!("answer does not fit the hook's output type: {detail}"))
     }
+}
+
+/// `v` as a `T`; the error names where inside `v` it failed (`$.items[2].id: invalid type:
+/// ...`; nothing for the whole value), quoted.
+fn decode<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, String> {
+    serde_path_to_error::deserialize(v).map_err(|e| {
+        let path = json_path(e.path());
+        if path == "$" {
+            Quote(e.inner()).to_string()
+        } else {
+            Quote(format_args!("{path}: {}", e.inner())).to_string()
+        }
+    })
 }
 
 /// A serde path as a JSONPath: `$` for the whole value, `$.items[2].id` inside it.
@@ -351,6 +357,20 @@ impl HookManager {
         )
     }
 
+    /// Why hook `hook`, a typed spec of this manager, cannot be called from JSON (and how to
+    /// make it so); `None` when there is no typed spec of that name.
+    pub(crate) fn not_json_reachable(&self, hook: &str) -> Option<String> {
+        let spec_type = self
+            .registry()
+            .hooks
+            .get(hook)
+            .and_then(|r| r.spec.as_ref())
+            .map(|spec| spec.types.spec_name)?;
+        Some(format!(
+            "its spec type `{spec_type}` is not reachable from JSON; declare it with `json_spec::<{spec_type}>()` (its argument and answer types must be serde types)"
+        ))
+    }
+
     /// The specs of the hooks reachable from JSON that a call can reach (not historic ones),
     /// by name: what a process plugin is offered.
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
@@ -410,18 +430,10 @@ impl HookManager {
             Some(t) => t.call_json(args, deadline).await,
             None => {
                 // A typed spec of that name, not reachable from JSON: say how to make it so.
-                let typed = self
-                    .registry()
-                    .hooks
-                    .get(hook)
-                    .and_then(|r| r.spec.as_ref())
-                    .map(|spec| spec.types.spec_name);
-                if let Some(spec_type) = typed {
+                if let Some(detail) = self.not_json_reachable(hook) {
                     return Err(CallError::Unavailable {
                         hook: quote(hook),
-                        detail: format!(
-                            "its spec type `{spec_type}` is not reachable from JSON; declare it with `json_spec::<{spec_type}>()` (its argument and answer types must be serde types)"
-                        ),
+                        detail,
                     });
                 }
                 let map = self.inner.by_name.load();

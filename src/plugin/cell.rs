@@ -29,7 +29,7 @@ use super::Plugin;
 use crate::error::BoxError;
 use crate::exec::panic::panic_message;
 use crate::hook::ImplInfo;
-use crate::limits::Quote;
+use crate::limits::{Quote, QuoteEnds};
 use crate::manager::gate::StartGate;
 use crate::manager::{Places, PluginHandle};
 use crate::HookManager;
@@ -385,8 +385,12 @@ impl Host {
         }?;
         match done {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(format!("{what} failed: {}", Quote(e))),
-            Err(panic) => Err(format!("{what} panicked: {}", Quote(panic_message(panic)))),
+            // The end of a failure often says the most (a process's last stderr line).
+            Ok(Err(e)) => Err(format!("{what} failed: {}", QuoteEnds(e))),
+            Err(panic) => Err(format!(
+                "{what} panicked: {}",
+                QuoteEnds(panic_message(panic))
+            )),
         }
     }
 

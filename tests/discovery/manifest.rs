@@ -389,3 +389,34 @@ proptest! {
         let _ = PluginManifest::parse(&lines.join("\n"), "x/plugin.toml");
     }
 }
+
+/// A field missing at the top of the manifest is named as such, not as the field on line 1,
+/// and a missing `kind` says what to write.
+#[test]
+fn a_missing_top_level_field_names_that_field_and_a_missing_kind_says_what_to_write() {
+    assert_eq!(
+        parse_err("name = \"auth\"\nversion = \"1.0.0\"\n"),
+        "plugins/auth/plugin.toml: missing field `kind`: add kind = \"linked\" (a plugin linked into the host) or kind = \"process\" (a program the host starts)"
+    );
+    assert_eq!(
+        parse_err("# the auth plugin\nname = \"auth\"\nkind = \"linked\"\n"),
+        "plugins/auth/plugin.toml: missing field `version`"
+    );
+    let e = PluginManifest::parse("name = \"auth\"\nkind = \"linked\"\n", PATH).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("version"));
+    assert_eq!(e.position, None);
+    // Missing in a table: the table's header is the place.
+    assert_eq!(
+        parse_err("name = \"auth\"\nversion = \"1.0.0\"\nkind = \"process\"\n[process]\nenv = { A = \"b\" }\n"),
+        "plugins/auth/plugin.toml:4:1: process: missing field `command`"
+    );
+}
+
+/// `command` written as one string: the error shows the list to write.
+#[test]
+fn a_command_written_as_one_string_shows_the_list_to_write() {
+    assert_eq!(
+        parse_err("name = \"auth\"\nversion = \"1.0.0\"\nkind = \"process\"\n[process]\ncommand = \"python3  main.py --quiet\"\n"),
+        "plugins/auth/plugin.toml:5:11: process.command: invalid type: string \"python3  main.py --quiet\", expected a sequence; write the program and its arguments as a list: command = [\"python3\", \"main.py\", \"--quiet\"]"
+    );
+}

@@ -33,6 +33,33 @@ async fn answers_are_a_value_no_answer_or_the_plugins_error() {
     );
 }
 
+/// An error's `data` (the Python SDK's traceback) is logged at debug, as the protocol says.
+#[tokio::test]
+async fn the_details_of_a_plugins_error_go_to_the_debug_log() {
+    let (host, _p) = started("c-traceback", "ok").await;
+    let out = host
+        .hooks()
+        .call_json("greet", json!("fail_traceback"))
+        .await
+        .unwrap();
+    assert_eq!(
+        failure_of(&out, "c-traceback"),
+        "returned an error: plugin `c-traceback` failed hook `greet`: ValueError: boom"
+    );
+    let logged = events_of("c-traceback", "hookwire::external");
+    let details = logged
+        .iter()
+        .find(|e| e.field("message") == Some("the plugin's error details"))
+        .unwrap_or_else(|| panic!("{logged:?}"));
+    assert_eq!(details.level, tracing::Level::DEBUG);
+    assert_eq!(details.field("hook"), Some("greet"));
+    assert_eq!(details.field("code"), Some("-32001"));
+    assert_eq!(
+        details.field("traceback"),
+        Some("Traceback (most recent call last):\n  File \"main.py\", line 3, in greet\nValueError: boom\n")
+    );
+}
+
 #[tokio::test]
 async fn a_mistyped_answer_is_the_plugins_error_naming_the_json_path() {
     let (host, _p) = started("c-typed", "ok").await;
@@ -209,6 +236,38 @@ async fn a_crash_fails_only_that_plugins_calls_in_flight_with_its_status_and_std
     let out = pm.call_json("greet", json!("Ed")).await.unwrap();
     assert!(out.get("c-crash").is_none(), "{out:?}");
     assert_eq!(out.get("steady").unwrap().value(), Some(&json!("steady")));
+    // The process that is gone is not asked to shut down: no warning that `shutdown` failed
+    // on a closed connection beside the crash's own.
+    host.shutdown(Duration::from_secs(2)).await;
+    let warnings: Vec<_> = crate::support::events_of("c-crash", "hookwire::external")
+        .into_iter()
+        .filter(|e| e.level == tracing::Level::WARN)
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .all(|e| e.field("message") != Some("`shutdown` failed")),
+        "{warnings:?}"
+    );
+}
+
+/// A call in flight when its host stops the plugin fails saying so, not as a crash.
+#[tokio::test]
+async fn a_call_cut_short_by_its_host_stopping_the_plugin_says_so() {
+    let (host, _p) = started("c-stopping", "ok").await;
+    let pm = host.hooks();
+    let (out, report) = tokio::join!(pm.call_json("greet", json!("sleep:5000")), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        host.shutdown(Duration::from_secs(5)).await
+    });
+    assert!(report.is_clean(), "{report:?}");
+    let failure = failure_of(&out.unwrap(), "c-stopping");
+    assert!(
+        failure.starts_with(
+            "returned an error: plugin `c-stopping` exited with status 0 as its host stopped it; its last stderr lines: "
+        ),
+        "{failure}"
+    );
 }
 
 #[tokio::test]

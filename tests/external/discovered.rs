@@ -303,6 +303,140 @@ async fn process_manifests_the_host_cannot_run_are_refused_saying_what_to_write(
     assert!(host.plugins().is_empty());
 }
 
+/// What an operator reads when a plugin cannot start keeps the cause, which comes last: the
+/// exception at the end of a Python traceback, the advice after the operating system's error.
+#[tokio::test]
+async fn a_start_failure_keeps_the_end_of_what_the_process_wrote_and_the_advice() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("d-traceback");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(
+        broken.join("plugin.toml"),
+        "name = \"d-traceback\"\nversion = \"1.0.0\"\nkind = \"process\"\n[process]\ncommand = [\"python3\", \"main.py\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        broken.join("main.py"),
+        "import json\nimport hookwire_plugin_that_is_not_installed\n",
+    )
+    .unwrap();
+    let missing = dir.path().join("d-no-exe");
+    std::fs::create_dir_all(&missing).unwrap();
+    std::fs::write(
+        missing.join("plugin.toml"),
+        "name = \"d-no-exe\"\nversion = \"1.0.0\"\nkind = \"process\"\n[process]\ncommand = [\"./d-no-exe-is-not-here\"]\n",
+    )
+    .unwrap();
+    let host = host();
+    let found = host.discover(&DiscoveryOptions::new().folder(dir.path()));
+    assert!(!found.has_problems(), "{found}");
+    let report = host.start().await.unwrap();
+    let reason = |name: &str| {
+        report
+            .failed
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, why)| why.clone())
+            .unwrap_or_else(|| panic!("{name} did not fail: {report}"))
+    };
+    let traceback = reason("d-traceback");
+    assert!(
+        traceback.starts_with(
+            "init failed: plugin `d-traceback` exited with status 1; its last stderr lines: Traceback (most recent call last):"
+        ),
+        "{traceback}"
+    );
+    assert!(
+        traceback.ends_with(
+            "ModuleNotFoundError: No module named 'hookwire_plugin_that_is_not_installed'"
+        ),
+        "{traceback}"
+    );
+    let no_exe = reason("d-no-exe");
+    assert!(
+        no_exe.starts_with("init failed: could not start plugin `d-no-exe`: cannot start `./d-no-exe-is-not-here` in "),
+        "{no_exe}"
+    );
+    assert!(
+        no_exe.ends_with(": No such file or directory (os error 2); check the command (a program in PATH, or a path relative to the plugin folder) and its limits"),
+        "{no_exe}"
+    );
+    host.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A plugin that cannot start under a too small open files limit: the failure names the
+/// limit, as it does for memory.
+#[tokio::test]
+async fn a_start_failure_under_a_too_small_open_files_limit_names_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(
+        dir.path(),
+        "d-nofile",
+        "token-d-nofile",
+        "",
+        "",
+        "[process.limits]\nopen_files = 3",
+    );
+    let host = host();
+    host.discover(&DiscoveryOptions::new().folder(dir.path()));
+    let report = host.start().await.unwrap();
+    let (name, reason) = &report.failed[0];
+    assert_eq!(name, "d-nofile");
+    assert!(
+        reason.starts_with("init failed: plugin `d-nofile` exited with status "),
+        "{reason}"
+    );
+    assert!(
+        reason.contains(" while limited to 3 open files; it may have run out of file descriptors; its last stderr lines: "),
+        "{reason}"
+    );
+    assert_eq!(processes_with("token-d-nofile"), 0);
+}
+
+/// A manifest with a typo is a warning in the host's log (a host that logs warnings only
+/// sees it); a plugin skipped by its conditions is information.
+#[tokio::test]
+async fn an_invalid_process_manifest_is_logged_as_a_warning_and_a_skipped_one_as_information() {
+    let dir = tempfile::tempdir().unwrap();
+    write_manifest(
+        dir.path(),
+        "d-typo",
+        "token-d-typo",
+        "",
+        "start_timeout = 1000",
+        "",
+    );
+    write_manifest(
+        dir.path(),
+        "d-skipped",
+        "token-d-skipped",
+        "",
+        "",
+        "[conditions]\nfeatures = [\"d-never-declared\"]",
+    );
+    let host = host();
+    let report = host.discover(&DiscoveryOptions::new().folder(dir.path()));
+    assert!(report.has_problems(), "{report}");
+    let logged = |name: &str| {
+        let events = events_of(name, "hookwire::discovery");
+        assert_eq!(events.len(), 1, "{events:?}");
+        (
+            events[0].level,
+            events[0].field("status").unwrap().to_owned(),
+        )
+    };
+    let (level, status) = logged("d-typo");
+    assert_eq!(level, tracing::Level::WARN);
+    assert!(
+        status.contains("process.start_timeout: unknown field `start_timeout`, expected one of"),
+        "{status}"
+    );
+    let (level, status) = logged("d-skipped");
+    assert_eq!(level, tracing::Level::INFO);
+    assert!(status.contains("d-never-declared"), "{status}");
+    assert_eq!(processes_with("token-d-typo"), 0);
+}
+
 #[cfg(feature = "watch")]
 #[tokio::test]
 async fn a_changed_process_manifest_replaces_the_process_and_stops_the_old_one() {

@@ -87,6 +87,28 @@ async fn a_hook_the_host_does_not_offer_is_refused_naming_it_and_the_offered_one
     );
 }
 
+hookwire::hookspec! {
+    /// A typed spec the host has but does not offer to process plugins (no `json_spec`).
+    #[name = "gret"]
+    pub struct Gret(String) -> String;
+}
+
+/// The host has a typed spec of that name, not reachable from JSON: the refusal tells its
+/// author how to offer it.
+#[tokio::test]
+async fn a_hook_the_host_has_but_does_not_offer_is_refused_saying_how_to_offer_it() {
+    let pm = manager();
+    pm.add_spec::<Gret>().unwrap();
+    let err = fixture_plugin("hs-typed", "unknownhook")
+        .spawn(&pm)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "plugin `hs-typed` implements hook `gret`, which this host does not offer; it offers: auth, greet, items (`gret`: its spec type `external::handshake::Gret` is not reachable from JSON; declare it with `json_spec::<external::handshake::Gret>()` (its argument and answer types must be serde types))"
+    );
+}
+
 #[tokio::test]
 async fn tryfirst_with_trylast_is_an_invalid_option() {
     let err = fixture_plugin("hs-opt", "badoption")
@@ -123,7 +145,7 @@ async fn a_plugin_that_never_answers_the_handshake_is_killed_after_the_start_tim
     assert!(matches!(err, ProcessError::StartTimeout { .. }), "{err:?}");
     assert!(
         err.to_string().starts_with(
-            "plugin `hs-silent` did not answer `initialize` within 500 ms; it was killed"
+            "plugin `hs-silent` did not answer `initialize` within 500 ms, its start timeout (a manifest's `start_timeout_ms`); it was killed"
         ),
         "{err}"
     );
@@ -143,6 +165,24 @@ async fn a_plugin_that_writes_garbage_and_exits_is_reported_with_its_status_and_
     assert_eq!(
         err.to_string(),
         "plugin `hs-garbage` exited with status 2; its last stderr lines: something went badly wrong"
+    );
+}
+
+/// A program that ends at once with status 0 (a Python plugin that never calls
+/// `plugin.run()`): the error says it did not serve, and how a plugin serves.
+#[tokio::test]
+async fn a_program_that_exits_cleanly_before_the_handshake_is_told_to_serve_the_protocol() {
+    let err = ProcessPlugin::builder("hs-noserve", "sh")
+        .arg("-c")
+        .arg("exit 0")
+        .start_timeout(Duration::from_secs(20))
+        .spawn(&manager())
+        .await
+        .unwrap_err();
+    assert!(err.is_exited(), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "plugin `hs-noserve` exited with status 0 before answering `initialize`: a plugin serves the protocol until its host sends `exit` (the SDKs: Python's `plugin.run()`, Rust's `serve_stdio`); it wrote nothing to stderr"
     );
 }
 

@@ -10,7 +10,7 @@ use hookwire::spec::SpecInfo;
 use hookwire::{HookManager, ImplOutcome, PluginHost};
 use serde_json::json;
 
-use crate::support::{failure_of, fixture_plugin, logs};
+use crate::support::{events_of, failure_of, fixture_plugin, logs};
 
 /// The plugin's executable, built now into this test's target directory with this test's
 /// hookwire features (so that cargo reuses the build), once per test binary.
@@ -117,6 +117,44 @@ async fn a_rust_sdk_plugin_serves_typed_impls_with_their_options() {
     let report = host.shutdown(Duration::from_secs(5)).await;
     assert!(report.is_clean(), "{report:?}");
     assert_eq!(p.exit_status().as_deref(), Some("exited with status 0"));
+}
+
+/// A stray `println!` in an impl goes to stderr (the host logs it under the plugin's name),
+/// not into the protocol on stdout.
+#[tokio::test]
+async fn a_stray_println_in_a_rust_sdk_plugin_goes_to_the_host_log_not_into_the_protocol() {
+    let pm = manager();
+    let (host, _p) = rust_plugin(&pm).await;
+    let name = "print-stray-stdout-test";
+    let out = pm.call_json("greet", json!(name)).await.unwrap();
+    assert_eq!(
+        out.get("rust-greeter").unwrap().value(),
+        Some(&json!(format!("printed {name}")))
+    );
+    let line = format!("stray output: {name}");
+    // The stderr reader logs each line as it comes: give it a moment.
+    let logged = || {
+        events_of("rust-greeter", "hookwire::external::stderr")
+            .iter()
+            .any(|e| e.field("message") == Some(line.as_str()))
+    };
+    for _ in 0..100 {
+        if logged() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(logged(), "`{line}` is not in the plugin's stderr log");
+    let protocol_errors: Vec<_> = logs()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.field("line").is_some_and(|l| l.contains(name)))
+        .cloned()
+        .collect();
+    assert!(protocol_errors.is_empty(), "{protocol_errors:?}");
+    let report = host.shutdown(Duration::from_secs(5)).await;
+    assert!(report.is_clean(), "{report:?}");
 }
 
 #[tokio::test]

@@ -451,7 +451,8 @@ impl Plugin for Loud {
 }
 
 #[tokio::test]
-async fn long_plugin_errors_and_panic_messages_are_quoted_at_most_200_bytes_in_plugin_states() {
+async fn long_plugin_errors_and_panic_messages_are_quoted_at_most_200_bytes_at_each_end_in_plugin_states(
+) {
     let pm = PluginHost::new();
     for (name, step) in [
         ("a-start", "start"),
@@ -466,9 +467,14 @@ async fn long_plugin_errors_and_panic_messages_are_quoted_at_most_200_bytes_in_p
         Some(PluginState::Failed(reason)) => reason,
         other => panic!("{name}: {other:?}"),
     };
+    // A start failure keeps its end too (a process's last stderr line is its cause).
     assert_eq!(
         failed("a-start"),
-        format!("start failed: {}… ({BIG} bytes)", "s".repeat(200))
+        format!(
+            "start failed: {}… ({BIG} bytes) …{}",
+            "s".repeat(200),
+            "s".repeat(200)
+        )
     );
     let reason = failed("c-register");
     assert!(

@@ -90,6 +90,15 @@ async fn typed_serde_specs_are_reachable_by_name() {
         "{err}"
     );
     assert!(pm.is_registered("token"));
+    // Inside the arguments, the error says where (as for a plugin's `host/call`).
+    let err = pm
+        .call_json("authenticate", json!({"token": 5}))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "malformed JSON arguments for hook `authenticate`: $.token: invalid type: integer `5`, expected a string"
+    );
 }
 
 #[tokio::test]

@@ -97,6 +97,16 @@ fn an_exit_is_described_by_its_code_or_signal_and_the_limits_it_ran_under() {
         describe_exit(exited(3), &memory),
         "exited with status 3 while limited to 64 MiB of address space; it may have run out of memory"
     );
+    let files = ResourceLimits::new().open_files(3);
+    assert_eq!(
+        describe_exit(exited(127), &files),
+        "exited with status 127 while limited to 3 open files; it may have run out of file descriptors"
+    );
+    assert_eq!(describe_exit(exited(0), &files), "exited with status 0");
+    assert_eq!(
+        describe_exit(exited(1), &ResourceLimits::new().address_space_mib(64).open_files(3)),
+        "exited with status 1 while limited to 64 MiB of address space and 3 open files; it may have run out of memory or file descriptors"
+    );
     assert_eq!(describe_exit(killed(15), &cpu), "was killed by SIGTERM");
     assert_eq!(describe_exit(killed(24), &none), "was killed by SIGXCPU");
     assert_eq!(

@@ -26,6 +26,12 @@ fn main() -> Result<(), ServeError> {
                 "nobody" => Ok(None),
                 // A crash on purpose, for the host's tests.
                 "crash" => std::process::exit(7),
+                // A stray `println!`, for the host's tests: it goes to stderr (the host's
+                // log), never into the protocol on stdout.
+                _ if name.starts_with("print") => {
+                    println!("stray output: {name}");
+                    Ok(Some(format!("printed {name}")))
+                }
                 _ => {
                     let greeting = call.config()["greeting"].as_str().unwrap_or("Hello");
                     Ok(Some(format!("{greeting} from Rust, {name}")))
