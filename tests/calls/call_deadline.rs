@@ -24,21 +24,37 @@ fn left_now() -> i64 {
     })
 }
 
+/// Registers `name` with an impl of `Left` that waits `ms` and answers what it sees then.
+fn sleeper(pm: &HookManager, name: &str, ms: u64) {
+    pm.register(name, |r| {
+        r.hook_fn::<Left>(move |_| {
+            async move {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                Ok(Some(left_now()))
+            }
+            .boxed()
+        })
+        .add()
+    })
+    .unwrap();
+}
+
+/// `Left` called with a deadline `ms` from now: what each impl saw.
+async fn left_within(pm: &HookManager, ms: u64) -> Vec<i64> {
+    let out = pm
+        .hook::<Left>()
+        .deadline(Duration::from_millis(ms))
+        .call(&())
+        .await
+        .unwrap();
+    out.into_values()
+}
+
 #[tokio::test(start_paused = true)]
 async fn parallel_impls_see_the_deadline_after_they_waited() {
     let pm = HookManager::new();
     for name in ["a", "b"] {
-        pm.register(name, |r| {
-            r.hook_fn::<Left>(|_| {
-                async {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    Ok(Some(left_now()))
-                }
-                .boxed()
-            })
-            .add()
-        })
-        .unwrap();
+        sleeper(&pm, name, 10);
     }
     let out = pm
         .hook::<Left>()
@@ -54,17 +70,7 @@ async fn parallel_impls_see_the_deadline_after_they_waited() {
 #[tokio::test(start_paused = true)]
 async fn wrappers_and_the_impls_inside_see_the_deadline() {
     let pm = HookManager::new();
-    pm.register("plain", |r| {
-        r.hook_fn::<Left>(|_| {
-            async {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-                Ok(Some(left_now()))
-            }
-            .boxed()
-        })
-        .add()
-    })
-    .unwrap();
+    sleeper(&pm, "plain", 5);
     pm.register("wrap", |r| {
         r.wrapper_fn::<Left>(|_, next| {
             async move {
@@ -83,14 +89,9 @@ async fn wrappers_and_the_impls_inside_see_the_deadline() {
         .add()
     })
     .unwrap();
-    let out = pm
-        .hook::<Left>()
-        .deadline(Duration::from_millis(100))
-        .call(&())
-        .await
-        .unwrap();
+    let out = left_within(&pm, 100).await;
     // before=100, inner=95, after=95
-    assert_eq!(out.into_values(), [100_095_095]);
+    assert_eq!(out, [100_095_095]);
 }
 
 #[tokio::test(start_paused = true)]
@@ -118,13 +119,8 @@ async fn a_retried_impl_sees_the_deadline_after_its_backoff() {
         .add()
     })
     .unwrap();
-    let out = pm
-        .hook::<Left>()
-        .deadline(Duration::from_millis(100))
-        .call(&())
-        .await
-        .unwrap();
-    assert_eq!(out.into_values(), [80]);
+    let out = left_within(&pm, 100).await;
+    assert_eq!(out, [80]);
     assert_eq!(tries.load(Ordering::SeqCst), 2);
 }
 
@@ -182,17 +178,7 @@ async fn nested_calls_see_the_earliest_deadline_and_the_outer_one_is_restored() 
 #[tokio::test(start_paused = true)]
 async fn nothing_leaks_to_a_future_polled_beside_a_pending_call_nor_after_a_panic() {
     let pm = HookManager::new();
-    pm.register("slow", |r| {
-        r.hook_fn::<Left>(|_| {
-            async {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                Ok(Some(left_now()))
-            }
-            .boxed()
-        })
-        .add()
-    })
-    .unwrap();
+    sleeper(&pm, "slow", 10);
     pm.register("panics", |r| {
         r.sync_fn::<Left>(|_| panic!("probe panic")).add()
     })
@@ -281,13 +267,7 @@ async fn a_blocking_impl_sees_the_calls_deadline() {
         r.blocking_fn::<Left>(|_| Ok(Some(left_now()))).add()
     })
     .unwrap();
-    let out = pm
-        .hook::<Left>()
-        .deadline(Duration::from_secs(100))
-        .call(&())
-        .await
-        .unwrap();
-    let left = out.into_values();
+    let left = left_within(&pm, 100_000).await;
     assert!(
         left.len() == 1 && left[0] > 0,
         "what the blocking impl saw (-1: no deadline): {left:?}"
