@@ -559,3 +559,28 @@ fn a_later_folder_wins_a_name_and_the_check_says_so() {
             system.path().join("audit/plugin.toml").display()
         )));
 }
+
+/// A plugin disabled in the host's configuration is not started, so its program need not be
+/// there (an operator disables it on the machines that lack it): the dependency check leaves
+/// it out, but the program check still fails the run on it.
+#[test]
+fn check_does_not_fail_on_the_missing_program_of_a_disabled_plugin() {
+    let dir = folder(&[(
+        "gone",
+        "name = \"gone\"\nversion = \"1.0.0\"\nkind = \"process\"\n[process]\ncommand = [\"bin/gone-plugin\"]\n",
+    )]);
+    let host = PluginHost::builder()
+        .config(
+            hookwire::config::HostConfig::parse(
+                "[plugins.gone]\nenabled = false\n",
+                "hookwire.toml",
+            )
+            .unwrap(),
+        )
+        .build();
+    let (code, text) = run(
+        &["plugins", "check", dir.path().to_str().unwrap()],
+        Some(&host),
+    );
+    assert_eq!(code, ExitCode::SUCCESS, "{text}");
+}

@@ -224,9 +224,15 @@ pub(crate) fn inspect(
             }
         }
     }
+    // The programs of the plugins that would run: not those skipped by their conditions nor
+    // those the host's configuration disables.
     for p in &scan.plugins {
         if let Ok(m) = &p.manifest {
-            if enabled_by_conditions(m, features) {
+            let disabled = out
+                .rows
+                .iter()
+                .any(|r| r.name == p.name && r.enabled == Some(false));
+            if enabled_by_conditions(m, features) && !disabled {
                 check_command(&mut out, m);
             }
         }

@@ -777,6 +777,10 @@ fn syntax_error(text: &str, path: &Path, e: &toml::de::Error) -> ManifestError {
     };
     // `command = "python3 main.py"`: show the list to write.
     let message = match (field.as_deref(), command_as_string(text)) {
+        // Quotes or escapes: splitting at spaces would suggest the wrong arguments.
+        (Some("process.command"), Some(line)) if line.contains(['\'', '"', '\\']) => {
+            format!("{message}; write the program and its arguments as a list of strings: command = [\"program\", \"argument\"]")
+        }
         (Some("process.command"), Some(line)) => {
             let words: Vec<&str> = line.split_whitespace().collect();
             format!("{message}; write the program and its arguments as a list: command = {words:?}")

@@ -494,7 +494,7 @@ impl Process {
             // Already gone (a crash, reported as such): nothing to ask or wait for.
             return Ok(());
         }
-        let mut given_up = KillOnDrop(Some(&self.kill));
+        let mut given_up = KillOnDrop(Some((&self.kill, &self.stopping)));
         let shutdown = self
             .peer
             .request_timeout("shutdown", Value::Null, self.grace)
@@ -527,11 +527,13 @@ impl Process {
 }
 
 /// Stops a process by force when dropped armed: a [`Process::stop`] given up on.
-struct KillOnDrop<'a>(Option<&'a Notify>);
+/// Its calls cut short then end "as its host stopped it", not as a crash.
+struct KillOnDrop<'a>(Option<(&'a Notify, &'a AtomicBool)>);
 
 impl Drop for KillOnDrop<'_> {
     fn drop(&mut self) {
-        if let Some(kill) = self.0 {
+        if let Some((kill, stopping)) = self.0 {
+            stopping.store(true, Ordering::Relaxed);
             kill.notify_one();
         }
     }

@@ -88,6 +88,9 @@ pub(super) struct Supervised {
     link: Mutex<Option<HostLink>>,
     /// Where the search for the least busy instance starts (ties are taken in turn).
     turn: AtomicUsize,
+    /// A host's `init` and the release of processes no host took (`release_unstarted`),
+    /// one at a time: a release never stops what an `init` just found running.
+    pub(super) lifecycle: tokio::sync::Mutex<()>,
 }
 
 impl Drop for Supervised {
@@ -117,6 +120,7 @@ impl Supervised {
             monitors: Mutex::new(Vec::new()),
             link: Mutex::new(None),
             turn: AtomicUsize::new(0),
+            lifecycle: tokio::sync::Mutex::new(()),
             builder,
         }
     }
@@ -128,6 +132,18 @@ impl Supervised {
     /// Where crashes, restarts and failures are told from now on.
     pub(super) fn set_link(&self, link: HostLink) {
         *lock(&self.link) = Some(link);
+    }
+
+    /// Stops the processes [`spawn`](super::ProcessPluginBuilder::spawn) started, unless a
+    /// host ran the plugin's `init` (that host, or another sharing this handle, owns them).
+    pub(super) async fn release_unstarted(&self) {
+        let _one = self.lifecycle.lock().await;
+        if lock(&self.link).is_some() {
+            return;
+        }
+        if let Err(e) = self.stop_all().await {
+            tracing::warn!(target: "hookwire::external", plugin = %self.name, error = %e, "stopping the processes of a plugin that failed before its start");
+        }
     }
 
     fn announce(&self, event: PluginEvent) {

@@ -43,6 +43,10 @@ use crate::plugin::{Health, Plugin, PluginContext, PluginMeta};
 ///
 /// Dropping it (once the host has let it go) kills its processes.
 ///
+/// A handle and its clones share one set of processes, so they serve one host under one
+/// name: added to a second host (or again under another name), the copies share those
+/// processes, and stopping either stops them for both. Build one plugin per host.
+///
 /// [`PluginEvent::Crashed`]: crate::plugin::PluginEvent::Crashed
 /// [`PluginEvent::Restarted`]: crate::plugin::PluginEvent::Restarted
 #[derive(Clone)]
@@ -261,6 +265,7 @@ impl Plugin for ProcessPlugin {
     /// did, for this first life), sending the builder's configuration with the host's over
     /// it.
     async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
+        let _one = self.inner.lifecycle.lock().await;
         self.inner.set_link(ctx.host_link());
         if self.inner.all_running() {
             return Ok(());
@@ -284,12 +289,11 @@ impl Plugin for ProcessPlugin {
     }
 
     /// Stops the processes [`spawn`](ProcessPluginBuilder::spawn) started, when the host
-    /// fails the plugin before its `init` (a registration or a dependency failed): a
-    /// `Failed` plugin holds no process. A `restart` launches new ones.
+    /// fails the plugin before its `init` (a registration or a dependency failed) and no
+    /// host ran its `init` (a handle shared with a host that runs it keeps them): a `Failed`
+    /// plugin holds no process. A `restart` launches new ones.
     async fn release_unstarted(&self) {
-        if let Err(e) = self.inner.stop_all().await {
-            tracing::warn!(target: "hookwire::external", plugin = %self.name(), error = %e, "stopping the processes of a plugin that failed before its start");
-        }
+        self.inner.release_unstarted().await;
     }
 
     async fn health(&self) -> Health {

@@ -265,6 +265,20 @@ impl Cell {
         }
     }
 
+    /// The plugin failed before its `init` ran: what it holds from before it was added (a
+    /// spawned process plugin's processes) is released, on a task of its own (a graceful stop
+    /// takes up to its grace; the start that failed it does not wait, nor can it be dropped
+    /// half-way through it). Not for a plugin whose `init` ran: `stop` is its release.
+    pub(crate) fn release_unstarted(&self) {
+        if self.run().ctx.is_some() {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let plugin = self.plugin.clone();
+            rt.spawn(async move { plugin.release_unstarted().await });
+        }
+    }
+
     pub(crate) fn plugin(&self) -> &Arc<dyn Plugin> {
         &self.plugin
     }
@@ -503,7 +517,7 @@ impl Host {
                 }
                 let reason = format!("dependency `{}` failed", dep.name);
                 self.fail(cell, reason.clone());
-                cell.plugin.release_unstarted().await;
+                cell.release_unstarted();
                 return Err(reason);
             }
         }

@@ -433,7 +433,7 @@ impl PluginHost {
                     batch.push(r);
                     batch_cells.push(cell);
                 }
-                Err(reason) => self.fail_before_start(cell, reason).await,
+                Err(reason) => self.fail_before_start(cell, reason),
             }
         }
         // The new plugins in start order, and their input positions.
@@ -455,10 +455,7 @@ impl PluginHost {
                     host.transition(cell, PluginState::Registered);
                     checked.push(k);
                 }
-                Err(e) => {
-                    self.fail_before_start(cell, format!("registration failed: {e}"))
-                        .await
-                }
+                Err(e) => self.fail_before_start(cell, format!("registration failed: {e}")),
             }
         }
         for cell in &late {
@@ -505,7 +502,7 @@ impl PluginHost {
             if cell.lazy {
                 if let Some(dep) = cell.failed_required_dep() {
                     let reason = format!("dependency `{}` failed", dep.name);
-                    self.fail_before_start(cell, reason).await;
+                    self.fail_before_start(cell, reason);
                     continue;
                 }
             }
@@ -640,10 +637,10 @@ impl PluginHost {
 
     /// A failure before `init`: no lifecycle method ran.
     /// (The report lists it: `start` reads every new plugin's final state.)
-    async fn fail_before_start(&self, cell: &Arc<Cell>, reason: String) {
+    fn fail_before_start(&self, cell: &Arc<Cell>, reason: String) {
         let _ = cell.up.set(Up::Done(Err(reason.clone())));
         self.inner.fail(cell, reason);
-        cell.plugin().release_unstarted().await;
+        cell.release_unstarted();
     }
 
     /// `cell`'s impls, collected (with the configuration's priority overrides and, for a

@@ -420,3 +420,13 @@ fn a_command_written_as_one_string_shows_the_list_to_write() {
         "plugins/auth/plugin.toml:5:11: process.command: invalid type: string \"python3  main.py --quiet\", expected a sequence; write the program and its arguments as a list: command = [\"python3\", \"main.py\", \"--quiet\"]"
     );
 }
+
+/// With quotes in it, splitting at spaces would show wrong arguments (`'my`, `plugin.py'`):
+/// the error shows the form instead.
+#[test]
+fn a_command_string_with_quotes_shows_the_form_of_the_list_not_a_wrong_split() {
+    assert_eq!(
+        parse_err("name = \"auth\"\nversion = \"1.0.0\"\nkind = \"process\"\n[process]\ncommand = \"python3 'my plugin.py'\"\n"),
+        "plugins/auth/plugin.toml:5:11: process.command: invalid type: string \"python3 'my plugin.py'\", expected a sequence; write the program and its arguments as a list of strings: command = [\"program\", \"argument\"]"
+    );
+}

@@ -17,6 +17,7 @@ mod handshake;
 mod host_calls;
 mod lifecycle;
 mod offers_and_release;
+mod shared_handles;
 
 fn raw_fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/external/fixtures/raw_protocol_plugin.py")

@@ -16,6 +16,7 @@ mod host_calls;
 mod launched;
 mod lifecycle;
 mod pool;
+mod release_in_start;
 mod restart;
 mod rust_sdk;
 #[cfg(feature = "schema")]

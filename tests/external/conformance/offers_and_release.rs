@@ -69,25 +69,16 @@ async fn a_process_plugin_failed_at_registration_leaves_no_process_running() {
     host.add(p.clone()).unwrap();
     let report = host.start().await.unwrap();
     assert_eq!(report.failed.len(), 1, "{report:?}");
-    let failed_running = crate::support::processes_with(token);
+    // Stopped by the host on a task of its own, while the plugin is `Failed` and the
+    // application still holds its handle.
+    crate::support::eventually("the failed plugin's process to be gone", || {
+        crate::support::processes_with(token) == 0
+    })
+    .await;
     assert!(host
         .shutdown(std::time::Duration::from_secs(5))
         .await
         .is_clean());
-    // The host's shutdown has nothing left to end; wait a little in case it had.
-    let started = std::time::Instant::now();
-    while crate::support::processes_with(token) > 0
-        && started.elapsed() < std::time::Duration::from_secs(2)
-    {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let after_shutdown = crate::support::processes_with(token);
-    assert_eq!(
-        (failed_running, after_shutdown),
-        (0, 0),
-        "processes of the Failed plugin: (while Failed, after the host's shutdown); exit status: {:?}",
-        p.exit_status()
-    );
 }
 
 /// `docs/protocol.md` §1: "A request's `id` is a number or a string (JSON-RPC 2.0; `null` or

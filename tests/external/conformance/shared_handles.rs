@@ -1,0 +1,186 @@
+//! The processes of a plugin failed before its start are released only when no host runs
+//! them: a `ProcessPlugin` handle shared with a host that started it, or added again under a
+//! second name, keeps serving when the other copy fails; and a lazy plugin that already ran
+//! `init` and `start` is never "released" as if it had not.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hookwire::plugin::PluginState;
+use hookwire::{
+    async_trait, BoxError, Plugin, PluginContext, PluginHost, PluginMeta, RegisterError, Registrar,
+};
+use serde_json::json;
+
+use super::{offering, raw, value_of};
+use crate::support::processes_with;
+
+/// A ProcessPlugin handle added to two hosts (it is `Clone`): host B fails it before its
+/// start (an ordering cycle in B only), and `release_unstarted` stops the processes that
+/// serve host A, where the plugin is `Started` and nothing failed.
+#[tokio::test]
+async fn failing_a_shared_process_plugin_in_a_second_host_leaves_the_first_hosts_processes_running()
+{
+    let token = "token-review2-shared-host";
+    let name = "review2-shared";
+    let pm_a = offering();
+    let p = raw(name, "ok", json!([{"name": "greet", "before": ["rust-b"]}]))
+        .arg(token)
+        .build();
+    let host_a = PluginHost::builder().hooks(pm_a.clone()).build();
+    host_a.add(p.clone()).unwrap();
+    let report = host_a.start().await.unwrap();
+    assert_eq!(report.started, vec![name.to_owned()], "{report:?}");
+    let out = pm_a.call_json("greet", json!("Ada")).await.unwrap();
+    assert_eq!(
+        value_of(&out, name),
+        json!(format!("raw {name}: Hello, Ada"))
+    );
+    assert_eq!(processes_with(token), 1);
+
+    // Host B: `rust-b` runs before the plugin, the plugin before `rust-b`: a cycle in B only.
+    let pm_b = offering();
+    pm_b.register("rust-b", |r| {
+        r.json_fn("greet", |_| Ok(None)).before(name).add()
+    })
+    .unwrap();
+    let host_b = PluginHost::builder().hooks(pm_b.clone()).build();
+    host_b.add(p.clone()).unwrap();
+    let report_b = host_b.start().await.unwrap();
+    assert_eq!(report_b.failed.len(), 1, "{report_b:?}");
+
+    // Host A never failed its plugin: it is still `Started`, and should still be served.
+    assert_eq!(host_a.state(name), Some(PluginState::Started));
+    let running = processes_with(token);
+    let out = pm_a.call_json("greet", json!("Bo")).await.unwrap();
+    let outcome = format!("{:?}", out.get(name));
+    let _ = host_a.shutdown(Duration::from_secs(5)).await;
+    let _ = host_b.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(
+        running, 1,
+        "host A's `Started` plugin has no process once host B failed its own copy \
+         (host B's failure: {:?}); host A's next call: {outcome}",
+        report_b.failed
+    );
+    assert!(
+        outcome.contains("Hello, Bo"),
+        "host A's next call: {outcome}"
+    );
+}
+
+type Events = Arc<Mutex<Vec<&'static str>>>;
+
+/// Records its lifecycle calls (`release_unstarted` included).
+struct Recording {
+    meta: PluginMeta,
+    events: Events,
+}
+
+#[async_trait]
+impl Plugin for Recording {
+    fn meta(&self) -> PluginMeta {
+        self.meta.clone()
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.json_fn("audit", |_| Ok(None)).add()
+    }
+    async fn init(&self, _: &PluginContext) -> Result<(), BoxError> {
+        self.events.lock().unwrap().push("init");
+        Ok(())
+    }
+    async fn start(&self, _: &PluginContext) -> Result<(), BoxError> {
+        self.events.lock().unwrap().push("start");
+        Ok(())
+    }
+    async fn stop(&self, _: &PluginContext) -> Result<(), BoxError> {
+        self.events.lock().unwrap().push("stop");
+        Ok(())
+    }
+    async fn release_unstarted(&self) {
+        self.events.lock().unwrap().push("release_unstarted");
+    }
+}
+
+/// One host. `D` is a process plugin that names its hooks once it runs; it starts, then its
+/// late registration fails (its impl is ordered before itself), so it is failed after its
+/// start. `L` is lazy
+/// and requires `D`; `E` is eager and requires `L`, so `E`'s start brings `L` up (`init`,
+/// `start`). Step 3 of `PluginHost::start` then fails `L` through `fail_before_start` ("a
+/// failure before `init`: no lifecycle method ran"), which calls `release_unstarted` on a
+/// plugin that ran `init` and `start`, and never calls its `stop`.
+#[tokio::test]
+async fn release_unstarted_is_not_called_on_a_lazy_plugin_that_already_started() {
+    let token = "token-review2-late-dep";
+    let pm = offering();
+    let d = raw(
+        "review2-d",
+        "ok",
+        json!([{"name": "greet", "before": ["review2-d"]}]),
+    )
+    .arg(token)
+    .build();
+    let l_events = Events::default();
+    let e_events = Events::default();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    host.add(d).unwrap();
+    host.add_lazy(Recording {
+        meta: PluginMeta::new("review2-l", "1.0.0").requires("review2-d", "*"),
+        events: l_events.clone(),
+    })
+    .unwrap();
+    host.add(Recording {
+        meta: PluginMeta::new("review2-e", "1.0.0").requires("review2-l", "*"),
+        events: e_events.clone(),
+    })
+    .unwrap();
+    let report = host.start().await.unwrap();
+    let states = ["review2-d", "review2-l", "review2-e"].map(|n| (n, host.state(n)));
+    let l = l_events.lock().unwrap().clone();
+    let _ = host.shutdown(Duration::from_secs(5)).await;
+    assert!(
+        !(l.contains(&"init") && l.contains(&"release_unstarted")),
+        "`release_unstarted` reached a plugin whose `init` ran: L's lifecycle calls {l:?}; \
+         states {states:?}; E's calls {:?}; report {report:?}",
+        e_events.lock().unwrap()
+    );
+}
+
+/// The same in one host: the application adds its `ProcessPlugin` handle a second time under
+/// another name (`add_as`) and starts again; the copy fails before its start (an ordering
+/// cycle that only the copy is in), and `release_unstarted` stops the processes of the
+/// original, which stays `Started`.
+#[tokio::test]
+async fn failing_a_second_name_of_a_process_plugin_leaves_the_started_one_running() {
+    let token = "token-review2-add-as";
+    let name = "review2-orig";
+    let pm = offering();
+    pm.register("rust-b", |r| {
+        r.json_fn("greet", |_| Ok(None))
+            .before("review2-copy")
+            .add()
+    })
+    .unwrap();
+    let p = raw(name, "ok", json!([{"name": "greet", "before": ["rust-b"]}]))
+        .arg(token)
+        .build();
+    let host = PluginHost::builder().hooks(pm.clone()).build();
+    host.add(p.clone()).unwrap();
+    let report = host.start().await.unwrap();
+    assert_eq!(report.started, vec![name.to_owned()], "{report:?}");
+    assert_eq!(processes_with(token), 1);
+
+    host.add_as("review2-copy", p.clone()).unwrap();
+    let report = host.start().await.unwrap();
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(host.state(name), Some(PluginState::Started));
+    let running = processes_with(token);
+    let out = pm.call_json("greet", json!("Bo")).await.unwrap();
+    let outcome = format!("{:?}", out.get(name));
+    let _ = host.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(
+        running, 1,
+        "the `Started` plugin `{name}` has no process once its copy failed ({:?}); its next \
+         call: {outcome}",
+        report.failed
+    );
+}
