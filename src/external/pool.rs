@@ -130,8 +130,18 @@ impl Supervised {
     }
 
     /// Where crashes, restarts and failures are told from now on.
-    pub(super) fn set_link(&self, link: HostLink) {
-        *lock(&self.link) = Some(link);
+    /// Links the plugin to the host whose `init` runs it.
+    ///
+    /// # Errors
+    /// The name it serves under when a host already runs it elsewhere (another host, or
+    /// another name): one set of processes serves one plugin.
+    pub(super) fn set_link(&self, link: HostLink) -> Result<(), String> {
+        let mut current = lock(&self.link);
+        if let Some(name) = current.as_ref().and_then(|c| c.serving_other_than(&link)) {
+            return Err(name);
+        }
+        *current = Some(link);
+        Ok(())
     }
 
     /// Stops the processes [`spawn`](super::ProcessPluginBuilder::spawn) started, unless a

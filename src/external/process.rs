@@ -44,8 +44,8 @@ use crate::plugin::{Health, Plugin, PluginContext, PluginMeta};
 /// Dropping it (once the host has let it go) kills its processes.
 ///
 /// A handle and its clones share one set of processes, so they serve one host under one
-/// name: added to a second host (or again under another name), the copies share those
-/// processes, and stopping either stops them for both. Build one plugin per host.
+/// name: while that plugin runs, starting a copy in a second host (or again under another
+/// name) fails that copy's start, saying so. Build one `ProcessPlugin` per host and name.
 ///
 /// [`PluginEvent::Crashed`]: crate::plugin::PluginEvent::Crashed
 /// [`PluginEvent::Restarted`]: crate::plugin::PluginEvent::Restarted
@@ -266,7 +266,12 @@ impl Plugin for ProcessPlugin {
     /// it.
     async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
         let _one = self.inner.lifecycle.lock().await;
-        self.inner.set_link(ctx.host_link());
+        if let Err(serving) = self.inner.set_link(ctx.host_link()) {
+            return Err(format!(
+                "this `ProcessPlugin` already serves as plugin `{serving}` of a running host (this one under another name, or another host); its processes serve one plugin: build one `ProcessPlugin` per host and name"
+            )
+            .into());
+        }
         if self.inner.all_running() {
             return Ok(());
         }

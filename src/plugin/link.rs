@@ -25,6 +25,22 @@ impl HostLink {
         HostLink { host, cell }
     }
 
+    /// The name this link's plugin still serves under, when `other` is a link of another
+    /// host or of another name in the same host (its processes cannot serve both): `None`
+    /// when this life of the plugin is over (removed, replaced, stopped or failed) or `other`
+    /// is this plugin again (a restart, or a replacement under the same name).
+    pub(crate) fn serving_other_than(&self, other: &HostLink) -> Option<String> {
+        let (host, cell) = self.current()?;
+        let live = matches!(
+            cell.run().state,
+            PluginState::Registered | PluginState::Initialized | PluginState::Started
+        );
+        let same_host = Weak::ptr_eq(&self.host, &other.host);
+        let same_name = other.cell.upgrade().is_some_and(|c| c.name == cell.name);
+        drop(host);
+        (live && !(same_host && same_name)).then(|| String::from(&*cell.name))
+    }
+
     /// Whether this life of the plugin still serves under its name in its host.
     fn current(&self) -> Option<(Arc<Host>, Arc<Cell>)> {
         let (host, cell) = (self.host.upgrade()?, self.cell.upgrade()?);

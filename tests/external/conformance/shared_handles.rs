@@ -184,3 +184,41 @@ async fn failing_a_second_name_of_a_process_plugin_leaves_the_started_one_runnin
         report.failed
     );
 }
+
+/// A handle started by one host cannot start in a second one while the first runs it (their
+/// shared processes would be stopped by either host): the second host's start fails that
+/// copy, saying why, and the first host's plugin keeps serving through the second's shutdown.
+#[tokio::test]
+async fn a_handle_running_in_one_host_is_refused_by_a_second_host() {
+    let token = "token-shared-two-hosts";
+    let name = "shared-two";
+    let pm_a = offering();
+    let p = raw(name, "ok", json!([{"name": "greet"}]))
+        .arg(token)
+        .build();
+    let host_a = PluginHost::builder().hooks(pm_a.clone()).build();
+    host_a.add(p.clone()).unwrap();
+    assert_eq!(host_a.start().await.unwrap().started, vec![name.to_owned()]);
+
+    let pm_b = offering();
+    let host_b = PluginHost::builder().hooks(pm_b.clone()).build();
+    host_b.add(p.clone()).unwrap();
+    let report = host_b.start().await.unwrap();
+    assert_eq!(
+        report.failed,
+        [(
+            name.to_owned(),
+            format!("init failed: this `ProcessPlugin` already serves as plugin `{name}` of a running host (this one under another name, or another host); its processes serve one plugin: build one `ProcessPlugin` per host and name")
+        )]
+    );
+    assert!(host_b.shutdown(Duration::from_secs(5)).await.is_clean());
+
+    assert_eq!(processes_with(token), 1);
+    let out = pm_a.call_json("greet", json!("Bo")).await.unwrap();
+    assert!(
+        format!("{:?}", out.get(name)).contains("Hello, Bo"),
+        "{out:?}"
+    );
+    assert!(host_a.shutdown(Duration::from_secs(5)).await.is_clean());
+    assert_eq!(processes_with(token), 0);
+}
