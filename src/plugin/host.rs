@@ -502,7 +502,13 @@ impl PluginHost {
             if cell.lazy {
                 if let Some(dep) = cell.failed_required_dep() {
                     let reason = format!("dependency `{}` failed", dep.name);
-                    self.fail_before_start(cell, reason);
+                    // Brought up already (by an eager dependent) before its dependency
+                    // failed late: stopped like any plugin that started.
+                    if cell.run().ctx.is_some() {
+                        self.fail_started(cell, reason).await;
+                    } else {
+                        self.fail_before_start(cell, reason);
+                    }
                     continue;
                 }
             }
