@@ -133,8 +133,8 @@ impl Supervised {
     /// Links the plugin to the host whose `init` runs it.
     ///
     /// # Errors
-    /// The name it serves under when a host already runs it elsewhere (another host, or
-    /// another name): one set of processes serves one plugin.
+    /// The name it serves under when another host ran it, or another of its lives still runs
+    /// (see `HostLink::serving_other_than`): one set of processes serves one plugin.
     pub(super) fn set_link(&self, link: HostLink) -> Result<(), String> {
         let mut current = lock(&self.link);
         if let Some(name) = current.as_ref().and_then(|c| c.serving_other_than(&link)) {
@@ -145,10 +145,10 @@ impl Supervised {
     }
 
     /// Stops the processes [`spawn`](super::ProcessPluginBuilder::spawn) started, unless a
-    /// host ran the plugin's `init` (that host, or another sharing this handle, owns them).
+    /// host that ran the plugin's `init` still runs it (it owns them).
     pub(super) async fn release_unstarted(&self) {
         let _one = self.lifecycle.lock().await;
-        if lock(&self.link).is_some() {
+        if lock(&self.link).as_ref().is_some_and(HostLink::is_live) {
             return;
         }
         if let Err(e) = self.stop_all().await {

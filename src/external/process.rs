@@ -43,9 +43,11 @@ use crate::plugin::{Health, Plugin, PluginContext, PluginMeta};
 ///
 /// Dropping it (once the host has let it go) kills its processes.
 ///
-/// A handle and its clones share one set of processes, so they serve one host under one
-/// name: while that plugin runs, starting a copy in a second host (or again under another
-/// name) fails that copy's start, saying so. Build one `ProcessPlugin` per host and name.
+/// A handle and its clones share one set of processes, so they serve one plugin: the host
+/// that first runs it, for its life (its restarts, `enable`), and while that plugin runs no
+/// copy of it under another name or as its replacement. Starting a copy there fails that
+/// copy's start, saying so: build a new `ProcessPlugin` for each host, name and
+/// replacement.
 ///
 /// [`PluginEvent::Crashed`]: crate::plugin::PluginEvent::Crashed
 /// [`PluginEvent::Restarted`]: crate::plugin::PluginEvent::Restarted
@@ -266,9 +268,10 @@ impl Plugin for ProcessPlugin {
     /// it.
     async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
         let _one = self.inner.lifecycle.lock().await;
-        if let Err(serving) = self.inner.set_link(ctx.host_link()) {
+        if self.inner.set_link(ctx.host_link()).is_err() {
             return Err(format!(
-                "this `ProcessPlugin` already serves as plugin `{serving}` of a running host (this one under another name, or another host); its processes serve one plugin: build one `ProcessPlugin` per host and name"
+                "this `ProcessPlugin` serves as plugin `{}` (of another host, or still running in this one under that name or as the plugin it would replace); its processes serve one plugin: build a new `ProcessPlugin` for each host, name and replacement",
+                self.name()
             )
             .into());
         }

@@ -268,11 +268,9 @@ impl Cell {
     /// The plugin failed before its `init` ran: what it holds from before it was added (a
     /// spawned process plugin's processes) is released, on a task of its own (a graceful stop
     /// takes up to its grace; the start that failed it does not wait, nor can it be dropped
-    /// half-way through it). Not for a plugin whose `init` ran: `stop` is its release.
+    /// half-way through it). Not for a plugin whose `init` ran (the caller checks, before
+    /// `fail` takes the context): `stop` is its release.
     pub(crate) fn release_unstarted(&self) {
-        if self.run().ctx.is_some() {
-            return;
-        }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             let plugin = self.plugin.clone();
             rt.spawn(async move { plugin.release_unstarted().await });

@@ -644,9 +644,14 @@ impl PluginHost {
     /// A failure before `init`: no lifecycle method ran.
     /// (The report lists it: `start` reads every new plugin's final state.)
     fn fail_before_start(&self, cell: &Arc<Cell>, reason: String) {
+        // Decided before `fail`, which takes the context away: no start was attempted (a
+        // start sets `up`; one that failed before `init` released the plugin itself).
+        let never_initialised = cell.up.get().is_none() && cell.run().ctx.is_none();
         let _ = cell.up.set(Up::Done(Err(reason.clone())));
         self.inner.fail(cell, reason);
-        cell.release_unstarted();
+        if never_initialised {
+            cell.release_unstarted();
+        }
     }
 
     /// `cell`'s impls, collected (with the configuration's priority overrides and, for a

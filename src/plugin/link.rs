@@ -25,20 +25,33 @@ impl HostLink {
         HostLink { host, cell }
     }
 
-    /// The name this link's plugin still serves under, when `other` is a link of another
-    /// host or of another name in the same host (its processes cannot serve both): `None`
-    /// when this life of the plugin is over (removed, replaced, stopped or failed) or `other`
-    /// is this plugin again (a restart, or a replacement under the same name).
+    /// Why a plugin with this link cannot take `other` (the link of the `init` about to run):
+    /// the name it serves under, when `other` is of another host (a handle serves the host
+    /// that first ran it, for its life: its processes were launched for that host's hooks),
+    /// or of another life of a plugin while this one still runs (another name, or a
+    /// replacement sharing the handle: stopping either would stop both). `None` for this
+    /// life of the plugin again (a restart, `enable`), or a later one once this one is over.
     pub(crate) fn serving_other_than(&self, other: &HostLink) -> Option<String> {
-        let (host, cell) = self.current()?;
-        let live = matches!(
-            cell.run().state,
-            PluginState::Registered | PluginState::Initialized | PluginState::Started
-        );
-        let same_host = Weak::ptr_eq(&self.host, &other.host);
-        let same_name = other.cell.upgrade().is_some_and(|c| c.name == cell.name);
-        drop(host);
-        (live && !(same_host && same_name)).then(|| String::from(&*cell.name))
+        let name = || {
+            self.cell
+                .upgrade()
+                .map_or_else(|| "?".to_owned(), |c| String::from(&*c.name))
+        };
+        if !Weak::ptr_eq(&self.host, &other.host) {
+            return Some(name());
+        }
+        (self.is_live() && !Weak::ptr_eq(&self.cell, &other.cell)).then(name)
+    }
+
+    /// Whether this life of the plugin still serves in its host and is not over (stopped or
+    /// failed).
+    pub(crate) fn is_live(&self) -> bool {
+        self.current().is_some_and(|(_, cell)| {
+            matches!(
+                cell.run().state,
+                PluginState::Registered | PluginState::Initialized | PluginState::Started
+            )
+        })
     }
 
     /// Whether this life of the plugin still serves under its name in its host.

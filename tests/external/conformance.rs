@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use crate::support::logs;
 
 mod calls;
+mod handle_lifetime;
 mod handshake;
 mod host_calls;
 mod lifecycle;

@@ -212,7 +212,7 @@ async fn a_handle_running_in_one_host_is_refused_by_a_second_host() {
         report.failed,
         [(
             name.to_owned(),
-            format!("init failed: this `ProcessPlugin` already serves as plugin `{name}` of a running host (this one under another name, or another host); its processes serve one plugin: build one `ProcessPlugin` per host and name")
+            format!("init failed: this `ProcessPlugin` serves as plugin `{name}` (of another host, or still running in this one under that name or as the plugin it would replace); its processes serve one plugin: build a new `ProcessPlugin` for each host, name and replacement")
         )]
     );
     assert!(host_b.shutdown(Duration::from_secs(5)).await.is_clean());
