@@ -133,12 +133,12 @@ impl Supervised {
     /// Links the plugin to the host whose `init` runs it.
     ///
     /// # Errors
-    /// The name it serves under when another host ran it, or another of its lives still runs
-    /// (see `HostLink::serving_other_than`): one set of processes serves one plugin.
-    pub(super) fn set_link(&self, link: HostLink) -> Result<(), String> {
+    /// When another host ran it, or another of its lives still runs (see
+    /// `HostLink::refuses`): one set of processes serves one plugin.
+    pub(super) fn set_link(&self, link: HostLink) -> Result<(), ()> {
         let mut current = lock(&self.link);
-        if let Some(name) = current.as_ref().and_then(|c| c.serving_other_than(&link)) {
-            return Err(name);
+        if current.as_ref().is_some_and(|c| c.refuses(&link)) {
+            return Err(());
         }
         *current = Some(link);
         Ok(())

@@ -25,22 +25,15 @@ impl HostLink {
         HostLink { host, cell }
     }
 
-    /// Why a plugin with this link cannot take `other` (the link of the `init` about to run):
-    /// the name it serves under, when `other` is of another host (a handle serves the host
-    /// that first ran it, for its life: its processes were launched for that host's hooks),
-    /// or of another life of a plugin while this one still runs (another name, or a
-    /// replacement sharing the handle: stopping either would stop both). `None` for this
-    /// life of the plugin again (a restart, `enable`), or a later one once this one is over.
-    pub(crate) fn serving_other_than(&self, other: &HostLink) -> Option<String> {
-        let name = || {
-            self.cell
-                .upgrade()
-                .map_or_else(|| "?".to_owned(), |c| String::from(&*c.name))
-        };
-        if !Weak::ptr_eq(&self.host, &other.host) {
-            return Some(name());
-        }
-        (self.is_live() && !Weak::ptr_eq(&self.cell, &other.cell)).then(name)
+    /// Whether a plugin with this link must refuse `other` (the link of the `init` about to
+    /// run): `other` is of another host (a handle serves the host that first ran it, for its
+    /// life: its processes were launched for that host's hooks), or of another life of a
+    /// plugin while this one still runs (another name, or a replacement sharing the handle:
+    /// stopping either would stop both). Not for this life again (a restart, `enable`), nor a
+    /// later one once this one is over.
+    pub(crate) fn refuses(&self, other: &HostLink) -> bool {
+        !Weak::ptr_eq(&self.host, &other.host)
+            || (self.is_live() && !Weak::ptr_eq(&self.cell, &other.cell))
     }
 
     /// Whether this life of the plugin still serves in its host and is not over (stopped or

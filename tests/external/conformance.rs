@@ -3,11 +3,15 @@
 //! real host and check every behaviour the document describes.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookwire::external::{ProcessPlugin, ProcessPluginBuilder};
 use hookwire::spec::SpecInfo;
-use hookwire::{HookManager, PluginHost};
+use hookwire::{
+    async_trait, BoxError, HookManager, Plugin, PluginContext, PluginHost, PluginMeta,
+    RegisterError, Registrar,
+};
 use serde_json::{json, Value};
 
 use crate::support::logs;
@@ -64,4 +68,42 @@ fn value_of(out: &hookwire::HookOutcome<Value>, plugin: &str) -> Value {
         .and_then(|o| o.value())
         .unwrap_or_else(|| panic!("no value of `{plugin}`: {out:?}"))
         .clone()
+}
+
+pub type Events = Arc<Mutex<Vec<&'static str>>>;
+
+/// Records its lifecycle calls (`release_unstarted` included); `fail_init` makes its `init`
+/// fail.
+pub struct Recording {
+    pub meta: PluginMeta,
+    pub events: Events,
+    pub fail_init: bool,
+}
+
+#[async_trait]
+impl Plugin for Recording {
+    fn meta(&self) -> PluginMeta {
+        self.meta.clone()
+    }
+    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
+        r.json_fn("audit", |_| Ok(None)).add()
+    }
+    async fn init(&self, _: &PluginContext) -> Result<(), BoxError> {
+        self.events.lock().unwrap().push("init");
+        if self.fail_init {
+            return Err("init refused".into());
+        }
+        Ok(())
+    }
+    async fn start(&self, _: &PluginContext) -> Result<(), BoxError> {
+        self.events.lock().unwrap().push("start");
+        Ok(())
+    }
+    async fn stop(&self, _: &PluginContext) -> Result<(), BoxError> {
+        self.events.lock().unwrap().push("stop");
+        Ok(())
+    }
+    async fn release_unstarted(&self) {
+        self.events.lock().unwrap().push("release_unstarted");
+    }
 }

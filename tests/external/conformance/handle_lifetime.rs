@@ -3,16 +3,13 @@
 //! plugin (a replacement with the same handle is refused), and a host that fails it before its
 //! `init` releases processes that no running host owns.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookwire::plugin::PluginState;
-use hookwire::{
-    async_trait, BoxError, Plugin, PluginContext, PluginHost, PluginMeta, RegisterError, Registrar,
-};
+use hookwire::{PluginHost, PluginMeta};
 use serde_json::json;
 
-use super::{offering, raw};
+use super::{offering, raw, Events, Recording};
 use crate::support::{eventually, processes_with};
 
 const REFUSED: &str = "init failed: this `ProcessPlugin` serves as plugin `{name}` (of another host, or still running in this one under that name or as the plugin it would replace); its processes serve one plugin: build a new `ProcessPlugin` for each host, name and replacement";
@@ -128,43 +125,6 @@ async fn a_handle_failed_before_start_in_a_second_host_releases_processes_a_drop
         "host B failed the plugin before its start ({:?}) but no running host owns its processes",
         report.failed
     );
-}
-
-type Events = Arc<Mutex<Vec<&'static str>>>;
-
-/// Records its lifecycle calls.
-struct Recording {
-    meta: PluginMeta,
-    events: Events,
-    fail_init: bool,
-}
-
-#[async_trait]
-impl Plugin for Recording {
-    fn meta(&self) -> PluginMeta {
-        self.meta.clone()
-    }
-    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
-        r.json_fn("audit", |_| Ok(None)).add()
-    }
-    async fn init(&self, _: &PluginContext) -> Result<(), BoxError> {
-        self.events.lock().unwrap().push("init");
-        if self.fail_init {
-            return Err("init refused".into());
-        }
-        Ok(())
-    }
-    async fn start(&self, _: &PluginContext) -> Result<(), BoxError> {
-        self.events.lock().unwrap().push("start");
-        Ok(())
-    }
-    async fn stop(&self, _: &PluginContext) -> Result<(), BoxError> {
-        self.events.lock().unwrap().push("stop");
-        Ok(())
-    }
-    async fn release_unstarted(&self) {
-        self.events.lock().unwrap().push("release_unstarted");
-    }
 }
 
 /// A lazy plugin whose `init` failed (brought up by an eager dependent) is not "released" as

@@ -3,16 +3,13 @@
 //! second name, keeps serving when the other copy fails; and a lazy plugin that already ran
 //! `init` and `start` is never "released" as if it had not.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hookwire::plugin::PluginState;
-use hookwire::{
-    async_trait, BoxError, Plugin, PluginContext, PluginHost, PluginMeta, RegisterError, Registrar,
-};
+use hookwire::{PluginHost, PluginMeta};
 use serde_json::json;
 
-use super::{offering, raw, value_of};
+use super::{offering, raw, value_of, Events, Recording};
 use crate::support::processes_with;
 
 /// A ProcessPlugin handle added to two hosts (it is `Clone`): host B fails it before its
@@ -68,39 +65,6 @@ async fn failing_a_shared_process_plugin_in_a_second_host_leaves_the_first_hosts
     );
 }
 
-type Events = Arc<Mutex<Vec<&'static str>>>;
-
-/// Records its lifecycle calls (`release_unstarted` included).
-struct Recording {
-    meta: PluginMeta,
-    events: Events,
-}
-
-#[async_trait]
-impl Plugin for Recording {
-    fn meta(&self) -> PluginMeta {
-        self.meta.clone()
-    }
-    fn register(self: Arc<Self>, r: &mut Registrar) -> Result<(), RegisterError> {
-        r.json_fn("audit", |_| Ok(None)).add()
-    }
-    async fn init(&self, _: &PluginContext) -> Result<(), BoxError> {
-        self.events.lock().unwrap().push("init");
-        Ok(())
-    }
-    async fn start(&self, _: &PluginContext) -> Result<(), BoxError> {
-        self.events.lock().unwrap().push("start");
-        Ok(())
-    }
-    async fn stop(&self, _: &PluginContext) -> Result<(), BoxError> {
-        self.events.lock().unwrap().push("stop");
-        Ok(())
-    }
-    async fn release_unstarted(&self) {
-        self.events.lock().unwrap().push("release_unstarted");
-    }
-}
-
 /// One host. `D` is a process plugin that names its hooks once it runs; it starts, then its
 /// late registration fails (its impl is ordered before itself), so it is failed after its
 /// start. `L` is lazy and requires `D`; `E` is eager and requires `L`, so `E`'s start brings
@@ -124,11 +88,13 @@ async fn release_unstarted_is_not_called_on_a_lazy_plugin_that_already_started()
     host.add_lazy(Recording {
         meta: PluginMeta::new("review2-l", "1.0.0").requires("review2-d", "*"),
         events: l_events.clone(),
+        fail_init: false,
     })
     .unwrap();
     host.add(Recording {
         meta: PluginMeta::new("review2-e", "1.0.0").requires("review2-l", "*"),
         events: e_events.clone(),
+        fail_init: false,
     })
     .unwrap();
     let report = host.start().await.unwrap();
