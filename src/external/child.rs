@@ -452,7 +452,7 @@ impl Process {
             .await;
         let fail = |e: ProcessError| -> BoxError { Box::new(e) };
         match answer {
-            Ok(v) => match HookAnswer::from_json(v) {
+            Ok(reply) => match HookAnswer::from_reply(reply) {
                 Ok(HookAnswer::Value { value }) => Ok(Some(value)),
                 Ok(HookAnswer::None) => Ok(None),
                 Err(e) => Err(fail(ProcessError::BadAnswer {

@@ -75,6 +75,7 @@ pub mod protocol;
 
 mod builder;
 mod child;
+mod envelope;
 mod error;
 mod framing;
 mod host_call_error;

@@ -13,14 +13,16 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use futures::task::noop_waker_ref;
 use futures::FutureExt;
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::oneshot;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
+use super::envelope::Incoming;
 use super::framing::{Line, LineReader, HEAD_BYTES};
 use super::outbox::Outbox;
-use super::protocol::{codes, write_request, CancelParams, Message, RpcError};
+use super::protocol::{codes, write_request, write_response_text, CancelParams, Message, RpcError};
 use crate::limits::Quote;
 
 /// How many cancelled request ids a peer remembers, to log their late answers at `debug`.
@@ -44,6 +46,21 @@ pub trait Handler: Send + Sync + 'static {
         method: String,
         params: Value,
     ) -> BoxFuture<'static, Result<Value, RpcError>>;
+
+    /// Answers request `method` from the JSON text of its params (`None` when it has none),
+    /// when the handler can: a fast path that skips the `Value` tree [`request`](Self::request)
+    /// gets, for the requests of every call (the Rust SDK answers `hook/call` this way, decoding
+    /// the arguments straight into their type and writing the answer as text). `None` (the
+    /// default) hands the request to `request`.
+    fn request_text(
+        &self,
+        peer: &Peer,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Option<BoxFuture<'static, Result<Box<RawValue>, RpcError>>> {
+        let _ = (peer, method, params);
+        None
+    }
 
     /// Takes notification `method` (`$/cancelRequest` is handled by the peer itself). The
     /// default logs it at `debug` and ignores it.
@@ -97,7 +114,46 @@ impl PeerError {
     }
 }
 
-type Answer = Result<Value, PeerError>;
+type Answer = Result<Reply, PeerError>;
+
+/// The result of an answer as it came: JSON text inside its line (the line moves to the
+/// waiting caller, which reads the result on its own thread), or, for a line read the slow
+/// way, a `Value`.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    Text {
+        line: Vec<u8>,
+        start: usize,
+        end: usize,
+    },
+    Value(Value),
+}
+
+impl Reply {
+    /// The result as a `Value`.
+    ///
+    /// # Errors
+    /// None in practice: the text was read as JSON already ([`PeerError::Remote`] with a parse
+    /// error otherwise).
+    pub(crate) fn into_value(self) -> Result<Value, PeerError> {
+        match self {
+            Reply::Value(v) => Ok(v),
+            Reply::Text { line, start, end } => serde_json::from_slice(&line[start..end])
+                .map_err(|e| PeerError::Remote(RpcError::new(codes::PARSE_ERROR, e.to_string()))),
+        }
+    }
+
+    /// The result read as a `T`.
+    ///
+    /// # Errors
+    /// When it does not fit `T`.
+    pub(crate) fn parse<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        match self {
+            Reply::Value(v) => serde_json::from_value(v),
+            Reply::Text { line, start, end } => serde_json::from_slice(&line[start..end]),
+        }
+    }
+}
 
 struct Shared {
     name: Arc<str>,
@@ -228,16 +284,17 @@ impl Peer {
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, PeerError> {
         let params = (!params.is_null()).then_some(params);
         self.send_request(|id, buf| write_request(buf, id, method, params.as_ref()))
-            .await
+            .await?
+            .into_value()
     }
 
     /// [`request`](Self::request) with params of any serde type, written straight into the
-    /// message (no `Value` in between).
+    /// message (no `Value` in between), and the result as it came (see [`Reply`]).
     pub(crate) async fn request_serialized<P: serde::Serialize>(
         &self,
         method: &str,
         params: &P,
-    ) -> Result<Value, PeerError> {
+    ) -> Result<Reply, PeerError> {
         self.send_request(|id, buf| write_request(buf, id, method, Some(params)))
             .await
     }
@@ -245,7 +302,7 @@ impl Peer {
     async fn send_request(
         &self,
         write: impl FnOnce(&Value, &mut Vec<u8>),
-    ) -> Result<Value, PeerError> {
+    ) -> Result<Reply, PeerError> {
         let (tx, rx) = oneshot::channel();
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let others_in_flight = {
@@ -398,6 +455,37 @@ impl Peer {
         method: String,
         params: Value,
     ) {
+        let answer = handler.request(self.clone(), method, params);
+        self.serve_future(tasks, id, answer, |peer, id, result| {
+            peer.send(&Message::Response { id, result });
+        });
+    }
+
+    /// [`serve`](Self::serve) for an answer a handler gives as JSON text.
+    fn serve_text(
+        &self,
+        tasks: &mut JoinSet<()>,
+        id: Value,
+        answer: BoxFuture<'static, Result<Box<RawValue>, RpcError>>,
+    ) {
+        self.serve_future(tasks, id, answer, |peer, id, result| {
+            if !peer.is_closed() {
+                peer.shared
+                    .out
+                    .queue_with(|q| write_response_text(q, &id, result.as_deref()));
+            }
+        });
+    }
+
+    /// Runs `answer`, the handler's future for request `id`, and sends what it gives with
+    /// `respond`: in place when it is ready at once, else on a task of the connection.
+    fn serve_future<T: Send + 'static>(
+        &self,
+        tasks: &mut JoinSet<()>,
+        id: Value,
+        answer: BoxFuture<'static, Result<T, RpcError>>,
+        respond: fn(&Peer, Value, Result<T, RpcError>),
+    ) {
         let twice = {
             // The id's text only when something is being served (not for requests answered in
             // place, most of them).
@@ -405,25 +493,22 @@ impl Peer {
             !state.serving.is_empty() && state.serving.contains_key(&id.to_string())
         };
         if twice {
-            self.send(&Message::Response {
+            respond(
+                self,
                 id,
-                result: Err(RpcError::new(
+                Err(RpcError::new(
                     codes::INVALID_REQUEST,
                     "a request with this id is already being served",
                 )),
-            });
+            );
             return;
         }
-        let mut fut =
-            AssertUnwindSafe(handler.request(self.clone(), method, params)).catch_unwind();
+        let mut fut = AssertUnwindSafe(answer).catch_unwind();
         // One poll here first: a handler that answers at once (no I/O, no nested call, as most
         // hook impls) costs no task. One that waits moves to a task, whose first poll gives
         // it the task's waker in place of this no-op one.
         if let Poll::Ready(r) = fut.poll_unpin(&mut Context::from_waker(noop_waker_ref())) {
-            self.send(&Message::Response {
-                id,
-                result: handler_result(r),
-            });
+            respond(self, id, handler_result(r));
             return;
         }
         let peer = self.clone();
@@ -434,7 +519,7 @@ impl Peer {
         let handle = tasks.spawn(async move {
             let result = handler_result(fut.await);
             peer.state().serving.remove(&task_key);
-            peer.send(&Message::Response { id, result });
+            respond(&peer, id, result);
         });
         state.serving.insert(key, handle);
     }
@@ -451,9 +536,9 @@ impl Peer {
 }
 
 /// A handler's result, or the internal error (`-32603`) that reports its panic.
-fn handler_result(
-    r: Result<Result<Value, RpcError>, Box<dyn std::any::Any + Send>>,
-) -> Result<Value, RpcError> {
+fn handler_result<T>(
+    r: Result<Result<T, RpcError>, Box<dyn std::any::Any + Send>>,
+) -> Result<T, RpcError> {
     r.unwrap_or_else(|panic| {
         Err(RpcError::new(
             codes::INTERNAL_ERROR,
@@ -576,9 +661,33 @@ where
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match Message::parse(&line) {
+        // The messages of calls (an answer with a result, a request the handler answers from
+        // text) skip the `Value` tree; any other message is read into a `Message`.
+        let message = match Incoming::parse(&line) {
+            Some(Ok(Incoming::Response {
+                id,
+                result: Ok(text),
+            })) => {
+                let start = text.get().as_ptr() as usize - line.as_ptr() as usize;
+                let end = start + text.get().len();
+                peer.answer(id, Ok(Reply::Text { line, start, end }));
+                continue;
+            }
+            Some(Ok(Incoming::Request { id, method, params })) => {
+                match handler.request_text(peer, &method, params) {
+                    Some(answer) => {
+                        peer.serve_text(&mut tasks, id, answer);
+                        continue;
+                    }
+                    None => Incoming::Request { id, method, params }.into_message(),
+                }
+            }
+            Some(incoming) => incoming.and_then(Incoming::into_message),
+            None => Message::parse(&line),
+        };
+        match message {
             Ok(Message::Response { id, result }) => {
-                peer.answer(id, result.map_err(PeerError::Remote));
+                peer.answer(id, result.map(Reply::Value).map_err(PeerError::Remote));
             }
             Ok(Message::Request { id, method, params }) => {
                 peer.serve(&mut tasks, handler, id, method, params);

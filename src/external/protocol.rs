@@ -4,7 +4,10 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
+
+use super::peer::Reply;
 
 /// The protocol version this crate speaks (`docs/protocol.md`).
 pub const PROTOCOL_VERSION: &str = "1.1";
@@ -126,40 +129,6 @@ impl ProtocolError {
 }
 
 impl Message {
-    /// Parses one line (without its newline).
-    ///
-    /// # Errors
-    /// [`ProtocolError`] when the line is not JSON or not a JSON-RPC 2.0 message.
-    pub fn parse(line: &[u8]) -> Result<Message, ProtocolError> {
-        // The envelope straight into its fields; a line that does not fit (not JSON, not an
-        // object, a key twice) takes the slower path through a `Value`, which tells why, or
-        // keeps the last of duplicate keys as before.
-        match serde_json::from_slice::<Envelope>(line) {
-            Ok(e) => e.into_message(),
-            Err(_) => Self::parse_value(line),
-        }
-    }
-
-    fn parse_value(line: &[u8]) -> Result<Message, ProtocolError> {
-        let v: Value =
-            serde_json::from_slice(line).map_err(|e| ProtocolError::NotJson(e.to_string()))?;
-        let Value::Object(mut map) = v else {
-            return Err(ProtocolError::NotRpc("not an object".into()));
-        };
-        Envelope {
-            jsonrpc: match map.remove("jsonrpc") {
-                Some(Value::String(v)) => Some(Cow::Owned(v)),
-                _ => None,
-            },
-            id: map.remove("id"),
-            method: map.remove("method"),
-            params: map.remove("params"),
-            result: map.remove("result"),
-            error: map.remove("error"),
-        }
-        .into_message()
-    }
-
     /// The message as one line of JSON, ending with `\n`.
     pub fn to_line(&self) -> Vec<u8> {
         let mut line = Vec::with_capacity(128);
@@ -174,7 +143,7 @@ impl Message {
                 buf,
                 &Outgoing::request(id, method, (!params.is_null()).then_some(params)),
             ),
-            Message::Notification { method, params } => write_line(
+            Message::Notification { method, params } => write_line::<Value, Value>(
                 buf,
                 &Outgoing {
                     method: Some(method),
@@ -182,7 +151,7 @@ impl Message {
                     ..Outgoing::default()
                 },
             ),
-            Message::Response { id, result } => write_line::<Value>(
+            Message::Response { id, result } => write_line::<Value, Value>(
                 buf,
                 &Outgoing {
                     id: Some(id),
@@ -206,7 +175,10 @@ pub(crate) fn write_request<P: Serialize>(
     write_line(buf, &Outgoing::request(id, method, params));
 }
 
-fn write_line<P: Serialize>(buf: &mut Vec<u8>, message: &Outgoing<'_, P>) {
+fn write_line<P: Serialize, R: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    message: &Outgoing<'_, P, R>,
+) {
     let start = buf.len();
     if serde_json::to_writer(&mut *buf, message).is_err() {
         // Only a `Serialize` impl that fails can get here; nothing half-written goes out.
@@ -216,9 +188,27 @@ fn write_line<P: Serialize>(buf: &mut Vec<u8>, message: &Outgoing<'_, P>) {
     buf.push(b'\n');
 }
 
-/// A message on its way out, borrowing its parts.
+/// Appends the line of the answer to request `id`: `result`'s JSON text as it is, or the
+/// error.
+pub(crate) fn write_response_text(
+    buf: &mut Vec<u8>,
+    id: &Value,
+    result: Result<&RawValue, &RpcError>,
+) {
+    write_line::<(), RawValue>(
+        buf,
+        &Outgoing {
+            id: Some(id),
+            result: result.ok(),
+            error: result.err(),
+            ..Outgoing::default()
+        },
+    );
+}
+
+/// A message on its way out, borrowing its parts (`P` its params, `R` its result).
 #[derive(Serialize)]
-struct Outgoing<'a, P> {
+struct Outgoing<'a, P, R: ?Sized = Value> {
     jsonrpc: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     id: Option<&'a Value>,
@@ -227,12 +217,12 @@ struct Outgoing<'a, P> {
     #[serde(skip_serializing_if = "Option::is_none")]
     params: Option<&'a P>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    result: Option<&'a Value>,
+    result: Option<&'a R>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a RpcError>,
 }
 
-impl<P> Default for Outgoing<'_, P> {
+impl<P, R: ?Sized> Default for Outgoing<'_, P, R> {
     fn default() -> Self {
         Outgoing {
             jsonrpc: "2.0",
@@ -253,80 +243,6 @@ impl<'a, P> Outgoing<'a, P> {
             params,
             ..Outgoing::default()
         }
-    }
-}
-
-/// A message on its way in: each member of the envelope, `Some` when present (even `null`);
-/// `jsonrpc` only when it is a string, borrowed from the line (no allocation per message; a
-/// line whose `jsonrpc` is not a string takes the slow path, which says it is not "2.0").
-#[derive(Deserialize)]
-struct Envelope<'a> {
-    #[serde(default, borrow)]
-    jsonrpc: Option<Cow<'a, str>>,
-    #[serde(default, deserialize_with = "present")]
-    id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    method: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    params: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    result: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    error: Option<Value>,
-}
-
-/// A member that is there, `null` or not (`Option<Value>` alone reads `null` as absent).
-fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
-    Value::deserialize(d).map(Some)
-}
-
-impl Envelope<'_> {
-    fn into_message(self) -> Result<Message, ProtocolError> {
-        if self.jsonrpc.as_deref() != Some("2.0") {
-            return Err(ProtocolError::NotRpc("`jsonrpc` is not \"2.0\"".into()));
-        }
-        let id = self.id;
-        if let Some(method) = self.method {
-            let Value::String(method) = method else {
-                return Err(ProtocolError::NotRpc("`method` is not a string".into()));
-            };
-            let params = self.params.unwrap_or(Value::Null);
-            return Ok(match id {
-                Some(id) => {
-                    check_id(&id)?;
-                    Message::Request { id, method, params }
-                }
-                None => Message::Notification { method, params },
-            });
-        }
-        let Some(id) = id else {
-            return Err(ProtocolError::NotRpc("neither `method` nor `id`".into()));
-        };
-        let result = match (self.result, self.error) {
-            (Some(r), None) => Ok(r),
-            (None, Some(e)) => Err(serde_json::from_value::<RpcError>(e)
-                .map_err(|e| ProtocolError::NotRpc(format!("malformed `error`: {e}")))?),
-            (Some(_), Some(_)) => {
-                return Err(ProtocolError::NotRpc(
-                    "a response with both `result` and `error`".into(),
-                ))
-            }
-            (None, None) => {
-                return Err(ProtocolError::NotRpc(
-                    "a response with neither `result` nor `error`".into(),
-                ))
-            }
-        };
-        Ok(Message::Response { id, result })
-    }
-}
-
-fn check_id(id: &Value) -> Result<(), ProtocolError> {
-    match id {
-        Value::Number(_) | Value::String(_) => Ok(()),
-        _ => Err(ProtocolError::NotRpc(
-            "`id` is neither a number nor a string".into(),
-        )),
     }
 }
 
@@ -536,6 +452,36 @@ impl HookAnswer {
                 _ => serde_json::from_value(Value::Object(map)),
             },
             v => serde_json::from_value(v),
+        }
+    }
+
+    /// [`from_json`](Self::from_json) of an answer's result as it came (for text: its two
+    /// well-formed shapes read straight from it, no map in between; anything else through a
+    /// `Value`, for the same errors).
+    pub(crate) fn from_reply(reply: Reply) -> Result<HookAnswer, serde_json::Error> {
+        /// The two well-formed shapes, `kind` borrowed.
+        #[derive(Deserialize)]
+        struct Shape<'a> {
+            #[serde(borrow)]
+            kind: Cow<'a, str>,
+            #[serde(default, deserialize_with = "present")]
+            value: Option<Value>,
+        }
+        fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+            Value::deserialize(d).map(Some)
+        }
+        let (line, start, end) = match reply {
+            Reply::Value(v) => return HookAnswer::from_json(v),
+            Reply::Text { line, start, end } => (line, start, end),
+        };
+        let text = &line[start..end];
+        match serde_json::from_slice::<Shape>(text) {
+            Ok(Shape { kind, .. }) if kind == "none" => Ok(HookAnswer::None),
+            Ok(Shape {
+                kind,
+                value: Some(value),
+            }) if kind == "value" => Ok(HookAnswer::Value { value }),
+            _ => HookAnswer::from_json(serde_json::from_slice(text)?),
         }
     }
 }

@@ -1,12 +1,15 @@
 //! The Rust SDK: a process plugin's side of the protocol. [`PluginServer`] collects typed
 //! impls (the same specs as in-process plugins); [`serve_stdio`] runs them over stdio.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
@@ -14,17 +17,55 @@ use tokio::sync::Notify;
 use super::host_call_error::HostCallError;
 use super::peer::{Handler, Peer, DEFAULT_MAX_MESSAGE_BYTES};
 use super::protocol::{
-    codes, compatible, HealthStatus, HookAnswer, HookCallParams, HookImplDecl, HostCallParams,
-    HostCallResult, InitializeParams, InitializeResult, LogLevel, PluginIdentity, RpcError,
-    PLUGIN_ENV, PROTOCOL_VERSION, RUN_BY_HAND,
+    codes, compatible, HealthStatus, HookImplDecl, HostCallParams, HostCallResult,
+    InitializeParams, InitializeResult, LogLevel, PluginIdentity, RpcError, PLUGIN_ENV,
+    PROTOCOL_VERSION, RUN_BY_HAND,
 };
 use crate::hookimpl::HookReturn;
 use crate::limits::Quote;
 use crate::spec::HookSpec;
 
+/// An impl: its arguments' JSON text in, its answer's JSON text (a [`HookAnswer`](super::protocol::HookAnswer)) out.
 type ErasedImpl = Arc<
-    dyn Fn(Value, PluginCall) -> BoxFuture<'static, Result<HookAnswer, RpcError>> + Send + Sync,
+    dyn Fn(&RawValue, PluginCall) -> BoxFuture<'static, Result<Box<RawValue>, RpcError>>
+        + Send
+        + Sync,
 >;
+
+/// A [`HookAnswer`](super::protocol::HookAnswer) borrowing its value (the same JSON), written without a `Value` in between.
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum AnswerRef<'a, T> {
+    Value { value: &'a T },
+    None,
+}
+
+/// `hook/call`'s params ([`HookCallParams`](super::protocol::HookCallParams)) read from their text, borrowing the hook's name
+/// and the arguments' text.
+#[derive(Deserialize)]
+struct HookCallText<'a> {
+    #[serde(borrow)]
+    hook: Cow<'a, str>,
+    #[serde(default, borrow)]
+    args: Option<&'a RawValue>,
+    #[serde(default)]
+    deadline_ms: Option<u64>,
+    #[serde(default)]
+    depth: u32,
+    #[serde(default)]
+    traceparent: Option<String>,
+}
+
+/// A JSON error's message without serde_json's " at line L column C" (which would point
+/// into a fragment of the line, not the line).
+fn without_position(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    match message.strip_suffix(&position) {
+        Some(m) => m.to_owned(),
+        None => message,
+    }
+}
 
 /// A process plugin written in Rust: its identity and its impls, each a closure over a typed
 /// spec's arguments. Run it with [`serve_stdio`] (or [`serve`] over other streams).
@@ -73,24 +114,29 @@ impl PluginServer {
         Fut: Future<Output = HookReturn<S::Output>> + Send + 'static,
     {
         let f = Arc::new(f);
-        let erased: ErasedImpl = Arc::new(move |args: Value, call: PluginCall| {
-            let f = f.clone();
-            Box::pin(async move {
-                let args: S::Args = serde_path_to_error::deserialize(args).map_err(|e| {
-                    RpcError::invalid_params(format_args!(
-                        "the arguments of hook `{}` do not fit its type: `{}`: {}",
-                        S::NAME,
-                        e.path(),
-                        Quote(e.inner())
-                    ))
-                })?;
-                match f(args, call).await {
-                    Ok(Some(v)) => serde_json::to_value(v)
-                        .map(|value| HookAnswer::Value { value })
-                        .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string())),
-                    Ok(None) => Ok(HookAnswer::None),
-                    Err(e) => Err(RpcError::new(codes::HOOK_FAILED, e.to_string())),
+        let erased: ErasedImpl = Arc::new(move |args: &RawValue, call: PluginCall| {
+            let mut de = serde_json::Deserializer::from_str(args.get());
+            let args: S::Args = match serde_path_to_error::deserialize(&mut de) {
+                Ok(args) => args,
+                Err(e) => {
+                    return Box::pin(std::future::ready(Err(RpcError::invalid_params(
+                        format_args!(
+                            "the arguments of hook `{}` do not fit its type: `{}`: {}",
+                            S::NAME,
+                            e.path(),
+                            Quote(without_position(e.inner()))
+                        ),
+                    ))))
                 }
+            };
+            let answer = f(args, call);
+            Box::pin(async move {
+                let written = match answer.await {
+                    Ok(Some(v)) => serde_json::value::to_raw_value(&AnswerRef::Value { value: &v }),
+                    Ok(None) => serde_json::value::to_raw_value(&AnswerRef::<()>::None),
+                    Err(e) => return Err(RpcError::new(codes::HOOK_FAILED, e.to_string())),
+                };
+                written.map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))
             })
         });
         self.hooks.push((HookImplDecl::new(S::NAME), erased));
@@ -309,8 +355,10 @@ impl PluginCall {
                 }
             },
         };
-        let v = answer.map_err(HostCallError::from_peer)?;
-        serde_json::from_value(v).map_err(|e| HostCallError::Malformed(e.to_string()))
+        let reply = answer.map_err(HostCallError::from_peer)?;
+        reply
+            .parse()
+            .map_err(|e| HostCallError::Malformed(e.to_string()))
     }
 
     /// Writes `message` to the host's log under the plugin's name (`log`).
@@ -343,6 +391,55 @@ struct PluginSide {
     exit: Arc<Notify>,
 }
 
+impl PluginSide {
+    /// Serves `hook/call` with `params` (a [`HookCallParams`](super::protocol::HookCallParams)' JSON text): the answer's JSON
+    /// text.
+    fn hook_call(
+        &self,
+        peer: &Peer,
+        params: &RawValue,
+    ) -> BoxFuture<'static, Result<Box<RawValue>, RpcError>> {
+        let ready = |r| -> BoxFuture<'static, _> { Box::pin(std::future::ready(r)) };
+        let p: HookCallText = match serde_json::from_str(params.get()) {
+            Ok(p) => p,
+            Err(e) => return ready(Err(RpcError::invalid_params(without_position(&e)))),
+        };
+        let Some(f) = self.hooks.get(p.hook.as_ref()) else {
+            return ready(Err(RpcError::new(
+                codes::UNKNOWN_HOOK,
+                format!(
+                    "plugin `{}` does not implement hook `{}`",
+                    self.name,
+                    Quote(&p.hook)
+                ),
+            )));
+        };
+        let deadline = p.deadline_ms.map(Duration::from_millis);
+        let call = PluginCall {
+            peer: peer.clone(),
+            depth: p.depth,
+            config: self.config.get().cloned().unwrap_or_default(),
+            deadline: deadline.map(|d| (d, tokio::time::Instant::now())),
+            traceparent: p.traceparent,
+        };
+        let answer = f(p.args.unwrap_or(RawValue::NULL), call);
+        let Some(d) = deadline else {
+            return answer;
+        };
+        Box::pin(async move {
+            tokio::time::timeout(d, answer).await.unwrap_or_else(|_| {
+                Err(RpcError::new(
+                    codes::HOOK_FAILED,
+                    format!(
+                        "gave up: the caller's deadline of {} ms passed",
+                        d.as_millis()
+                    ),
+                ))
+            })
+        })
+    }
+}
+
 impl Handler for PluginSide {
     fn request(
         &self,
@@ -361,44 +458,16 @@ impl Handler for PluginSide {
                     .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string())),
             ),
             "hook/call" => {
-                let p: HookCallParams = match serde_json::from_value(params) {
-                    Ok(p) => p,
+                // Read the fast way ([`Handler::request_text`]) in practice; this is for a line
+                // read the slow way (a member given twice, ...).
+                let text = match serde_json::value::to_raw_value(&params) {
+                    Ok(text) => text,
                     Err(e) => return ready(Err(RpcError::invalid_params(e))),
                 };
-                let Some(f) = self.hooks.get(&p.hook).cloned() else {
-                    return ready(Err(RpcError::new(
-                        codes::UNKNOWN_HOOK,
-                        format!(
-                            "plugin `{}` does not implement hook `{}`",
-                            self.name,
-                            Quote(&p.hook)
-                        ),
-                    )));
-                };
-                let deadline = p.deadline_ms.map(Duration::from_millis);
-                let call = PluginCall {
-                    peer,
-                    depth: p.depth,
-                    config: self.config.get().cloned().unwrap_or_default(),
-                    deadline: deadline.map(|d| (d, tokio::time::Instant::now())),
-                    traceparent: p.traceparent,
-                };
+                let answer = self.hook_call(&peer, &text);
                 Box::pin(async move {
-                    let answer = match deadline {
-                        None => f(p.args, call).await,
-                        Some(d) => tokio::time::timeout(d, f(p.args, call))
-                            .await
-                            .unwrap_or_else(|_| {
-                                Err(RpcError::new(
-                                    codes::HOOK_FAILED,
-                                    format!(
-                                        "gave up: the caller's deadline of {} ms passed",
-                                        d.as_millis()
-                                    ),
-                                ))
-                            }),
-                    }?;
-                    serde_json::to_value(answer)
+                    let text = answer.await?;
+                    serde_json::from_str(text.get())
                         .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))
                 })
             }
@@ -407,6 +476,15 @@ impl Handler for PluginSide {
                 format!("no method `{}`", Quote(&method)),
             ))),
         }
+    }
+
+    fn request_text(
+        &self,
+        peer: &Peer,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Option<BoxFuture<'static, Result<Box<RawValue>, RpcError>>> {
+        (method == "hook/call").then(|| self.hook_call(peer, params.unwrap_or(RawValue::NULL)))
     }
 
     fn notification(&self, _peer: &Peer, method: String, _params: Value) {
@@ -593,6 +671,43 @@ mod tests {
         pub struct Greet(String) -> String;
     }
 
+    #[tokio::test]
+    async fn a_call_read_the_slow_way_is_answered_as_one_read_the_fast_way() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let (host_io, plugin_io) = tokio::io::duplex(1 << 16);
+        let (pr, pw) = tokio::io::split(plugin_io);
+        let server = PluginServer::new("greeter", "1.0.0")
+            .hook::<Greet, _, _>(|name, _| async move { Ok(Some(format!("hi {name}"))) });
+        tokio::spawn(serve(server, pr, pw));
+        let (hr, mut hw) = tokio::io::split(host_io);
+        let mut answers = BufReader::new(hr).lines();
+        // The fast way; then a line with a member twice, which only the slow way reads (the
+        // last one counts); then params that are no `hook/call` params, both ways.
+        for line in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"hook/call","params":{"hook":"greet","args":"Ada"}}"#,
+            r#"{"jsonrpc":"2.0","id":2,"id":3,"method":"hook/call","params":{"hook":"greet","args":"Bo","depth":1}}"#,
+            r#"{"jsonrpc":"2.0","id":4,"method":"hook/call","params":{"args":1}}"#,
+            r#"{"jsonrpc":"2.0","id":5,"id":6,"method":"hook/call","params":{"args":1}}"#,
+        ] {
+            hw.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+        }
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            let line = answers.next_line().await.unwrap().unwrap();
+            got.push(serde_json::from_str::<Value>(&line).unwrap());
+        }
+        let refused = |id: u64| json!({"jsonrpc":"2.0","id":id,"error":{"code":-32602,"message":"invalid params: missing field `hook`"}});
+        assert_eq!(
+            got,
+            [
+                json!({"jsonrpc":"2.0","id":1,"result":{"kind":"value","value":"hi Ada"}}),
+                json!({"jsonrpc":"2.0","id":3,"result":{"kind":"value","value":"hi Bo"}}),
+                refused(4),
+                refused(6),
+            ]
+        );
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_server_answers_the_handshake_calls_and_exit() {
         let (host_io, plugin_io) = tokio::io::duplex(1 << 16);
@@ -667,11 +782,9 @@ mod tests {
         match err {
             PeerError::Remote(e) => {
                 assert_eq!(e.code, codes::INVALID_PARAMS);
-                assert!(
-                    e.message
-                        .contains("invalid type: integer `42`, expected a string"),
-                    "{}",
-                    e.message
+                assert_eq!(
+                    e.message,
+                    "invalid params: the arguments of hook `greet` do not fit its type: `.`: invalid type: integer `42`, expected a string",
                 );
             }
             other => panic!("{other:?}"),
