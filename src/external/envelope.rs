@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -96,16 +97,19 @@ impl Message {
                 .transpose()
                 .map_err(|e| ProtocolError::NotJson(e.to_string()))
         };
-        let (id, method, params) = (text("id")?, text("method")?, text("params")?);
-        let (result, error) = (text("result")?, text("error")?);
+        let (params, result, error) = (text("params")?, text("result")?, text("error")?);
         let jsonrpc = match map.remove("jsonrpc") {
             Some(Value::String(v)) => Some(Cow::Owned(v)),
             _ => None,
         };
+        let method = map.remove("method").map(|m| match m {
+            Value::String(name) => Method::Name(Cow::Owned(name)),
+            _ => Method::NotAString,
+        });
         Envelope {
             jsonrpc,
-            id: id.as_deref(),
-            method: method.as_deref(),
+            id: map.remove("id"),
+            method,
             params: params.as_deref(),
             result: result.as_deref(),
             error: error.as_deref(),
@@ -121,10 +125,10 @@ impl Message {
 struct Envelope<'a> {
     #[serde(default, borrow)]
     jsonrpc: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    id: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    method: Option<&'a RawValue>,
+    #[serde(default, deserialize_with = "present_value")]
+    id: Option<Value>,
+    #[serde(default, borrow, deserialize_with = "present_method")]
+    method: Option<Method<'a>>,
     #[serde(default, borrow, deserialize_with = "present")]
     params: Option<&'a RawValue>,
     #[serde(default, borrow, deserialize_with = "present")]
@@ -138,14 +142,74 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::
     <&RawValue>::deserialize(d).map(Some)
 }
 
+fn present_value<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
+}
+
+fn present_method<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Method<'de>>, D::Error> {
+    Method::deserialize(d).map(Some)
+}
+
+/// The value of `method`: a string (borrowed from the line unless it has escapes), or any
+/// other JSON, which is not a method.
+enum Method<'a> {
+    Name(Cow<'a, str>),
+    NotAString,
+}
+
+impl<'de> Deserialize<'de> for Method<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Read;
+        impl<'de> Visitor<'de> for Read {
+            type Value = Method<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Method<'de>, E> {
+                Ok(Method::Name(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Method<'de>, E> {
+                Ok(Method::Name(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Method<'de>, E> {
+                Ok(Method::Name(Cow::Owned(v)))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Method<'de>, E> {
+                Ok(Method::NotAString)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Method<'de>, E> {
+                Ok(Method::NotAString)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Method<'de>, E> {
+                Ok(Method::NotAString)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Method<'de>, E> {
+                Ok(Method::NotAString)
+            }
+            fn visit_unit<E>(self) -> Result<Method<'de>, E> {
+                Ok(Method::NotAString)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Method<'de>, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Method::NotAString)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut a: A) -> Result<Method<'de>, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Method::NotAString)
+            }
+        }
+        d.deserialize_any(Read)
+    }
+}
+
 impl<'a> Envelope<'a> {
     fn into_incoming(self) -> Result<Incoming<'a>, ProtocolError> {
         if self.jsonrpc.as_deref() != Some("2.0") {
             return Err(ProtocolError::NotRpc("`jsonrpc` is not \"2.0\"".into()));
         }
-        let id = self.id.map(value_of).transpose()?;
+        let id = self.id;
         if let Some(method) = self.method {
-            let Some(method) = string_of(method) else {
+            let Method::Name(method) = method else {
                 return Err(ProtocolError::NotRpc("`method` is not a string".into()));
             };
             let params = self.params;
@@ -176,16 +240,6 @@ impl<'a> Envelope<'a> {
             }
         };
         Ok(Incoming::Response { id, result })
-    }
-}
-
-/// A JSON string's value, borrowed unless it has escapes; `None` for any other JSON.
-fn string_of(text: &RawValue) -> Option<Cow<'_, str>> {
-    match serde_json::from_str::<&str>(text.get()) {
-        Ok(s) => Some(Cow::Borrowed(s)),
-        Err(_) => serde_json::from_str::<String>(text.get())
-            .ok()
-            .map(Cow::Owned),
     }
 }
 
