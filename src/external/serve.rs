@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -341,6 +342,8 @@ struct PluginSide {
     decls: Vec<HookImplDecl>,
     config: OnceLock<Arc<Value>>,
     exit: Arc<Notify>,
+    /// `shutdown` was answered: every later request is refused (§5 of `docs/protocol.md`).
+    shut_down: AtomicBool,
 }
 
 impl Handler for PluginSide {
@@ -353,9 +356,21 @@ impl Handler for PluginSide {
         let ready = |r: Result<Value, RpcError>| -> BoxFuture<'static, Result<Value, RpcError>> {
             Box::pin(std::future::ready(r))
         };
+        // After `shutdown`, a request (a second `shutdown` too) is refused and runs nothing;
+        // only the `exit` notification is awaited.
+        if self.shut_down.load(Ordering::Acquire) {
+            return ready(Err(RpcError::new(
+                codes::INTERNAL_ERROR,
+                format!("plugin `{}` is shutting down", self.name),
+            )));
+        }
         match method.as_str() {
             "initialize" => ready(self.initialize(params)),
-            "start" | "shutdown" => ready(Ok(Value::Null)),
+            "start" => ready(Ok(Value::Null)),
+            "shutdown" => {
+                self.shut_down.store(true, Ordering::Release);
+                ready(Ok(Value::Null))
+            }
             "health" => ready(
                 serde_json::to_value(HealthStatus::Healthy)
                     .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string())),
@@ -446,7 +461,8 @@ impl PluginSide {
 /// Serves `server` over `reader`/`writer` (the host's messages in, the plugin's out) until
 /// the host sends `exit` or closes the input. Requests are served concurrently: an impl
 /// waiting for a [`PluginCall::host_call`] does not stop the others, nor a nested call into
-/// this plugin.
+/// this plugin. Once `shutdown` is answered, every later request is refused with `-32603`
+/// ("plugin `greeter` is shutting down") without running anything; calls in flight finish.
 ///
 /// # Cancel safety
 /// Dropping the future ends the connection.
@@ -464,6 +480,7 @@ where
         decls,
         config: OnceLock::new(),
         exit: exit.clone(),
+        shut_down: AtomicBool::new(false),
     };
     let mut conn = Peer::connect("host", reader, writer, side, DEFAULT_MAX_MESSAGE_BYTES);
     tokio::select! {
