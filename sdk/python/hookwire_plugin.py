@@ -796,6 +796,11 @@ class Plugin:
         return False
 
     def _handle_request(self, rid, method, params):
+        if not self._accepting:
+            # After `shutdown` (a second one too) every request is refused and runs nothing;
+            # only the `exit` notification is awaited (docs/protocol.md, section 5).
+            self._send_error(rid, INTERNAL_ERROR, "plugin `{}` is shutting down".format(self.name))
+            return
         if method == "initialize":
             self._initialize(rid, params)
         elif method == "hook/call":
@@ -948,9 +953,6 @@ class Plugin:
     def _hook_call(self, rid, params):
         if not self._initialized:
             self._send_error(rid, INVALID_REQUEST, "invalid request: `hook/call` before `initialize`")
-            return
-        if not self._accepting:
-            self._send_error(rid, INTERNAL_ERROR, "plugin `{}` is shutting down".format(self.name))
             return
         problem = _check_call_params(params)
         if problem:

@@ -164,7 +164,9 @@ impl ProcessPluginBuilder {
     /// `version`): what [`Plugin::meta`](crate::Plugin::meta) gives for a plugin made by [`build`](Self::build),
     /// so that dependencies on it resolve before it runs. A process answering another
     /// version is logged (a warning); its own is then [`ProcessPlugin::version`].
-    /// Default: `0.0.0`.
+    /// Default: none — `0.0.0` until a process answered (what dependencies on a plugin
+    /// made by `build` resolve against), then the version the process answered in the
+    /// handshake, which its host lists and reports once its `init` ran.
     pub fn version(mut self, version: impl Into<String>) -> Self {
         self.version = Some(version.into());
         self

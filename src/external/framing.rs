@@ -93,6 +93,97 @@ impl<R: AsyncBufRead + Unpin> LineReader<R> {
     }
 }
 
+/// What the head of an over-long line shows of the message: its top-level keys, read in
+/// order up to the first value that is an object or an array (or the end of the head). A
+/// message whose `params` or `result` comes before its `id` shows no id.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct LongHead {
+    /// The `id` (a number or a string), when shown whole.
+    pub(crate) id: Option<serde_json::Value>,
+    /// Whether a `method` key was shown: a request (with an id) or a notification.
+    pub(crate) method: bool,
+    /// Whether a `result` or `error` key was shown: an answer.
+    pub(crate) answer: bool,
+}
+
+impl LongHead {
+    /// Reads `head` (the first bytes of a line, possibly cut anywhere).
+    pub(crate) fn read(head: &[u8]) -> Self {
+        let mut shown = LongHead::default();
+        let mut at = skip_space(head, 0);
+        if head.get(at) != Some(&b'{') {
+            return shown;
+        }
+        at += 1;
+        loop {
+            at = skip_space(head, at);
+            let Some(end) = string_end(head, at) else {
+                return shown;
+            };
+            let key = &head[at..end];
+            at = skip_space(head, end);
+            if head.get(at) != Some(&b':') {
+                return shown;
+            }
+            at = skip_space(head, at + 1);
+            match key {
+                b"\"method\"" => shown.method = true,
+                b"\"result\"" | b"\"error\"" => shown.answer = true,
+                _ => {}
+            }
+            let end = match head.get(at) {
+                None | Some(b'{' | b'[') => return shown,
+                Some(b'"') => match string_end(head, at) {
+                    Some(end) => end,
+                    None => return shown,
+                },
+                // A number or a literal: whole only when something follows it in the head.
+                Some(_) => match head[at..]
+                    .iter()
+                    .position(|b| matches!(b, b',' | b'}') || b.is_ascii_whitespace())
+                {
+                    Some(n) => at + n,
+                    None => return shown,
+                },
+            };
+            if key == b"\"id\"" {
+                shown.id = serde_json::from_slice(&head[at..end])
+                    .ok()
+                    .filter(|id: &serde_json::Value| id.is_number() || id.is_string());
+            }
+            at = skip_space(head, end);
+            if head.get(at) != Some(&b',') {
+                return shown;
+            }
+            at += 1;
+        }
+    }
+}
+
+/// The first index at or after `at` that is not JSON whitespace.
+fn skip_space(bytes: &[u8], at: usize) -> usize {
+    at + bytes.get(at..).map_or(0, |rest| {
+        rest.iter().take_while(|b| b.is_ascii_whitespace()).count()
+    })
+}
+
+/// The index just past the JSON string starting at `at` (its closing quote), or `None` when
+/// no string starts there or it is cut.
+fn string_end(bytes: &[u8], at: usize) -> Option<usize> {
+    if bytes.get(at) != Some(&b'"') {
+        return None;
+    }
+    let mut i = at + 1;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 impl<R> LineReader<R> {
     fn finish(&mut self) -> Line {
         let mut line = std::mem::take(&mut self.buf);
@@ -151,6 +242,51 @@ mod tests {
         );
         writer.await.unwrap();
         assert_eq!(r.next_line().await.unwrap(), None);
+    }
+
+    #[test]
+    fn the_head_of_a_long_line_shows_its_leading_top_level_keys() {
+        use serde_json::json;
+        let read = |head: &str| LongHead::read(head.as_bytes());
+        let shown = |id: Option<serde_json::Value>, method: bool, answer: bool| LongHead {
+            id,
+            method,
+            answer,
+        };
+        // Requests: the id in any place before the params, a number or a string.
+        assert_eq!(
+            read(r#"{"jsonrpc":"2.0","id":1001,"method":"host/call","params":{"hook":"x","#),
+            shown(Some(json!(1001)), true, false)
+        );
+        assert_eq!(
+            read(r#" { "method" : "host/call" , "id" : "a\"b" , "params": ["#),
+            shown(Some(json!("a\"b")), true, false)
+        );
+        // Answers.
+        assert_eq!(
+            read(r#"{"jsonrpc":"2.0","id":17,"result":"xxx"#),
+            shown(Some(json!(17)), false, true)
+        );
+        assert_eq!(
+            read(r#"{"id": 3 ,"jsonrpc":"2.0","error":{"#),
+            shown(Some(json!(3)), false, true)
+        );
+        // Not shown: an id after the params, inside them, cut, or of another type.
+        assert_eq!(
+            read(r#"{"jsonrpc":"2.0","params":{"id":5},"id":6,"method":"x"}"#),
+            shown(None, false, false)
+        );
+        assert_eq!(
+            read(r#"{"jsonrpc":"2.0","id":12"#),
+            shown(None, false, false)
+        );
+        assert_eq!(read(r#"{"method":"x","id":"ab"#), shown(None, true, false));
+        assert_eq!(
+            read(r#"{"id":null,"method":"x","params":{"#),
+            shown(None, true, false)
+        );
+        assert_eq!(read("[1,2,3"), LongHead::default());
+        assert_eq!(read("not json at all"), LongHead::default());
     }
 
     #[tokio::test]

@@ -20,7 +20,7 @@ use tokio::sync::oneshot;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
 use super::envelope::Incoming;
-use super::framing::{Line, LineReader, HEAD_BYTES};
+use super::framing::{Line, LineReader, LongHead};
 use super::outbox::Outbox;
 use super::protocol::{codes, write_request, write_response_text, CancelParams, Message, RpcError};
 use crate::limits::Quote;
@@ -576,32 +576,6 @@ impl Drop for Waiting<'_> {
     }
 }
 
-/// The id of an over-long response, when its first bytes show it: `{"jsonrpc":"2.0","id":N`
-/// (keys in any order before `id`), and not a request (no `"method"` in them).
-fn id_of_long_answer(head: &[u8]) -> Option<u64> {
-    let text = std::str::from_utf8(&head[..head.len().min(HEAD_BYTES)])
-        .ok()
-        .or_else(|| {
-            // Cut inside a multi-byte character: keep the valid prefix.
-            let valid = std::str::from_utf8(head).err()?.valid_up_to();
-            std::str::from_utf8(&head[..valid]).ok()
-        })?;
-    if text.contains("\"method\"") {
-        return None;
-    }
-    let at = text.find("\"id\":")? + 5;
-    let digits: String = text[at..]
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    let rest = text[at..].trim_start()[digits.len()..].trim_start();
-    if !(rest.starts_with(',') || rest.starts_with('}')) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
 async fn drive<R>(peer: Peer, reader: R, handler: Arc<dyn Handler>)
 where
     R: AsyncRead + Send + Unpin + 'static,
@@ -645,15 +619,32 @@ where
                     ),
                     &head,
                 );
-                if let Some(id) = id_of_long_answer(&head) {
-                    let err = PeerError::TooLong {
-                        peer: peer.name().to_owned(),
-                        len,
-                        max: peer.shared.max,
-                    };
-                    if let Some(tx) = peer.state().pending.remove(&id) {
-                        let _ = tx.send(Err(err));
+                let shown = LongHead::read(&head);
+                match shown.id {
+                    // A request: answered, so that the other side does not wait for ever.
+                    Some(id) if shown.method => peer.send(&Message::Response {
+                        id,
+                        result: Err(RpcError::new(
+                            codes::INVALID_REQUEST,
+                            format!(
+                                "invalid request: the message is {len} bytes, above the limit of {} bytes",
+                                peer.shared.max
+                            ),
+                        )),
+                    }),
+                    // An answer: the request it answers fails.
+                    Some(id) if shown.answer => {
+                        let err = PeerError::TooLong {
+                            peer: peer.name().to_owned(),
+                            len,
+                            max: peer.shared.max,
+                        };
+                        let waiting = id.as_u64().and_then(|id| peer.state().pending.remove(&id));
+                        if let Some(tx) = waiting {
+                            let _ = tx.send(Err(err));
+                        }
                     }
+                    _ => {}
                 }
                 continue;
             }
@@ -957,6 +948,40 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_over_long_request_is_answered_with_an_invalid_request_error_by_its_id() {
+        let (conn, mut from_peer, mut to_peer) = scripted(100);
+        for id in [json!(7), json!("q-7")] {
+            let long = format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"echo\",\"params\":\"{}\"}}\n",
+                "x".repeat(10_000)
+            );
+            to_peer.write_all(long.as_bytes()).await.unwrap();
+            let answer: Value =
+                serde_json::from_str(&from_peer.next_line().await.unwrap().unwrap()).unwrap();
+            assert_eq!(
+                answer,
+                json!({"jsonrpc":"2.0","id":id,"error":{"code":codes::INVALID_REQUEST,
+                    "message":format!("invalid request: the message is {} bytes, above the limit of 100 bytes", long.len() - 1)}})
+            );
+        }
+        // Without an id in its head (a notification, or the id after the params): nothing
+        // to answer; the line is only counted.
+        let no_id = format!(
+            "{{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"params\":\"{}\",\"id\":8}}\n",
+            "x".repeat(10_000)
+        );
+        to_peer.write_all(no_id.as_bytes()).await.unwrap();
+        to_peer
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"echo\",\"params\":5}\n")
+            .await
+            .unwrap();
+        let answer: Value =
+            serde_json::from_str(&from_peer.next_line().await.unwrap().unwrap()).unwrap();
+        assert_eq!(answer, json!({"jsonrpc":"2.0","id":9,"result":5}));
+        assert_eq!(conn.peer().protocol_errors(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn end_of_input_fails_the_requests_in_flight_and_later_ones() {
         let (conn, mut from_peer, to_peer) = scripted(100);
         let p = conn.peer().clone();
@@ -972,22 +997,5 @@ mod tests {
             .await
             .unwrap_err()
             .is_closed());
-    }
-
-    #[test]
-    fn the_id_of_an_over_long_answer_is_found_in_its_head() {
-        assert_eq!(
-            id_of_long_answer(br#"{"jsonrpc":"2.0","id":17,"result":"xxx"#),
-            Some(17)
-        );
-        assert_eq!(
-            id_of_long_answer(br#"{"id": 3 ,"jsonrpc":"2.0","result":"#),
-            Some(3)
-        );
-        assert_eq!(
-            id_of_long_answer(br#"{"jsonrpc":"2.0","id":4,"method":"x","params":"#),
-            None
-        );
-        assert_eq!(id_of_long_answer(br#"{"jsonrpc":"2.0","result":"x"#), None);
     }
 }

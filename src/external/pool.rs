@@ -350,14 +350,17 @@ impl Supervised {
     /// Undoes a start that failed: stops the watch (a restart under way is dropped, which
     /// kills the process it was starting), then marks every instance stopped and tells each
     /// process's supervisor to stop it (`SIGTERM`, `SIGKILL` after the grace period), without
-    /// waiting.
+    /// waiting. An instance a monitor failed meanwhile (the start limit, reached during this
+    /// start) stays `Failed` with its reason: that failure is the root cause of the start's.
     fn undo_start(&self) {
         stop_watch(&self.monitors);
         for slot in self.slots.iter() {
             let mut current = lock(&slot.current);
             if let Some(p) = current.process().cloned() {
                 p.kill.notify_one();
-                *current = Current::Stopped(p);
+                if !matches!(*current, Current::Failed { .. }) {
+                    *current = Current::Stopped(p);
+                }
             }
         }
     }
@@ -519,13 +522,22 @@ impl Supervised {
     /// stopped. The host is told first: a stop of the plugin it begins meanwhile (a
     /// shutdown) would end this task, and with it the failure, and would wait for these
     /// processes' stop.
+    ///
+    /// Once: when two monitors reach the limit together (two instances crashed at once),
+    /// the first to fail the first instance fails the plugin, and its reason stands; the
+    /// other does nothing. Both walk the instances in order, so the one that finds the first
+    /// instance failed already is the second.
     async fn fail(&self, reason: String) {
-        tracing::error!(target: "hookwire::external", plugin = %self.name, "{reason}");
         let mut running = Vec::new();
         for slot in self.slots.iter() {
             let mut current = lock(&slot.current);
-            if let Current::Running(p) = &*current {
-                running.push(p.clone());
+            match &*current {
+                Current::Failed { reason: first, .. } => {
+                    tracing::debug!(target: "hookwire::external", plugin = %self.name, first = %first, "{reason}; the plugin failed already, the first reason stands");
+                    return;
+                }
+                Current::Running(p) => running.push(p.clone()),
+                _ => {}
             }
             if let Some(last) = current.process().cloned() {
                 *current = Current::Failed {
@@ -534,6 +546,7 @@ impl Supervised {
                 };
             }
         }
+        tracing::error!(target: "hookwire::external", plugin = %self.name, "{reason}");
         let link = lock(&self.link).clone();
         if let Some(link) = link {
             link.fail(reason);
@@ -696,5 +709,47 @@ impl Drop for UndoStartOnDrop<'_> {
 fn stop_watch(monitors: &Mutex<Vec<JoinHandle<()>>>) {
     for task in lock(monitors).drain(..) {
         task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::external::ProcessPlugin;
+    use crate::spec::SpecInfo;
+
+    /// Two monitors failing the plugin at once (two instances at the start limit together):
+    /// the first reason stands in every instance, the second changes nothing.
+    #[tokio::test]
+    async fn a_second_failure_keeps_the_first_reason() {
+        let hooks = HookManager::builder()
+            .dynamic_spec(SpecInfo::json("greet"))
+            .dynamic_spec(SpecInfo::json("items"))
+            .dynamic_spec(SpecInfo::json("auth").firstresult())
+            .build();
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/external/fixtures/plugin.py"
+        );
+        let builder = ProcessPlugin::builder("pool-fail-twice", "python3")
+            .arg(fixture)
+            .arg("ok")
+            .instances(2)
+            .start_timeout(Duration::from_secs(20))
+            .grace(Duration::from_millis(500));
+        let sup = Supervised::new(builder);
+        sup.launch_all(&hooks, json!({})).await.unwrap();
+        sup.fail("first: the start limit".to_owned()).await;
+        sup.fail("second: the start limit".to_owned()).await;
+        let failed = "plugin `pool-fail-twice` failed: first: the start limit";
+        assert_eq!(
+            sup.health().await,
+            Health::Unhealthy(format!("instance 0: {failed}; instance 1: {failed}"))
+        );
+        sup.stop_all().await.unwrap();
     }
 }

@@ -265,24 +265,31 @@ impl Plugin for ProcessPlugin {
 
     /// Starts the processes and shakes hands (unless [`spawn`](ProcessPluginBuilder::spawn)
     /// did, for this first life), sending the builder's configuration with the host's over
-    /// it.
+    /// it. A plugin built without a [`version`](ProcessPluginBuilder::version) then gives
+    /// its host the version its process answered: the host lists it
+    /// ([`PluginHost::plugins`](crate::PluginHost::plugins)) and reports it
+    /// ([`PluginEvent::Replaced`](crate::plugin::PluginEvent::Replaced)) for this life.
     async fn init(&self, ctx: &PluginContext) -> Result<(), BoxError> {
         let _one = self.inner.lifecycle.lock().await;
-        if self.inner.set_link(ctx.host_link()).is_err() {
+        let link = ctx.host_link();
+        if self.inner.set_link(link.clone()).is_err() {
             return Err(format!(
                 "this `ProcessPlugin` serves as plugin `{}` (of another host, or still running in this one under that name or as the plugin it would replace); its processes serve one plugin: build a new `ProcessPlugin` for each host, name and replacement",
                 self.name()
             )
             .into());
         }
-        if self.inner.all_running() {
-            return Ok(());
+        if !self.inner.all_running() {
+            #[cfg_attr(not(feature = "config"), allow(unused_mut))]
+            let mut config = self.inner.builder.config.clone();
+            #[cfg(feature = "config")]
+            merge_json(&mut config, ctx.config::<Value>()?);
+            self.inner.launch_all(ctx.hooks(), config).await?;
         }
-        #[cfg_attr(not(feature = "config"), allow(unused_mut))]
-        let mut config = self.inner.builder.config.clone();
-        #[cfg(feature = "config")]
-        merge_json(&mut config, ctx.config::<Value>()?);
-        self.inner.launch_all(ctx.hooks(), config).await?;
+        // Built without a version: the host shows the one the process answered.
+        if self.inner.builder.version.is_none() {
+            link.state_version(self.version());
+        }
         Ok(())
     }
 

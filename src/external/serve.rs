@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -389,6 +390,8 @@ struct PluginSide {
     decls: Vec<HookImplDecl>,
     config: OnceLock<Arc<Value>>,
     exit: Arc<Notify>,
+    /// `shutdown` was answered: every later request is refused (§5 of `docs/protocol.md`).
+    shut_down: AtomicBool,
 }
 
 impl PluginSide {
@@ -450,9 +453,21 @@ impl Handler for PluginSide {
         let ready = |r: Result<Value, RpcError>| -> BoxFuture<'static, Result<Value, RpcError>> {
             Box::pin(std::future::ready(r))
         };
+        // After `shutdown`, a request (a second `shutdown` too) is refused and runs nothing;
+        // only the `exit` notification is awaited.
+        if self.shut_down.load(Ordering::Acquire) {
+            return ready(Err(RpcError::new(
+                codes::INTERNAL_ERROR,
+                format!("plugin `{}` is shutting down", self.name),
+            )));
+        }
         match method.as_str() {
             "initialize" => ready(self.initialize(params)),
-            "start" | "shutdown" => ready(Ok(Value::Null)),
+            "start" => ready(Ok(Value::Null)),
+            "shutdown" => {
+                self.shut_down.store(true, Ordering::Release);
+                ready(Ok(Value::Null))
+            }
             "health" => ready(
                 serde_json::to_value(HealthStatus::Healthy)
                     .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string())),
@@ -484,7 +499,9 @@ impl Handler for PluginSide {
         method: &str,
         params: Option<&RawValue>,
     ) -> Option<BoxFuture<'static, Result<Box<RawValue>, RpcError>>> {
-        (method == "hook/call").then(|| self.hook_call(peer, params.unwrap_or(RawValue::NULL)))
+        // After `shutdown`, `request` refuses it.
+        (method == "hook/call" && !self.shut_down.load(Ordering::Acquire))
+            .then(|| self.hook_call(peer, params.unwrap_or(RawValue::NULL)))
     }
 
     fn notification(&self, _peer: &Peer, method: String, _params: Value) {
@@ -524,7 +541,8 @@ impl PluginSide {
 /// Serves `server` over `reader`/`writer` (the host's messages in, the plugin's out) until
 /// the host sends `exit` or closes the input. Requests are served concurrently: an impl
 /// waiting for a [`PluginCall::host_call`] does not stop the others, nor a nested call into
-/// this plugin.
+/// this plugin. Once `shutdown` is answered, every later request is refused with `-32603`
+/// ("plugin `greeter` is shutting down") without running anything; calls in flight finish.
 ///
 /// # Cancel safety
 /// Dropping the future ends the connection.
@@ -542,6 +560,7 @@ where
         decls,
         config: OnceLock::new(),
         exit: exit.clone(),
+        shut_down: AtomicBool::new(false),
     };
     let mut conn = Peer::connect("host", reader, writer, side, DEFAULT_MAX_MESSAGE_BYTES);
     tokio::select! {

@@ -169,6 +169,11 @@ pub(crate) struct Cell {
     pub(crate) stand_in: AtomicBool,
     /// What a manifest sets for the plugin (config, priorities), below the host's file.
     pub(crate) layer: Option<Arc<Layer>>,
+    /// The version the plugin stated once it ran, when its metadata could not know it (a
+    /// process plugin built without a version states the one its process answered in the
+    /// handshake, through its `HostLink`): what the host shows and reports for this life in
+    /// place of `meta.version`. Dependencies were resolved against `meta` before it ran.
+    pub(crate) stated_version: OnceLock<Version>,
 }
 
 #[derive(Default)]
@@ -220,7 +225,14 @@ impl Cell {
             announce: AtomicBool::new(true),
             stand_in: AtomicBool::new(false),
             layer,
+            stated_version: OnceLock::new(),
         }
+    }
+
+    /// The plugin's version as the host shows it: the one it stated once it ran, else its
+    /// metadata's (`None` when that is not valid semver).
+    pub(crate) fn version(&self) -> Option<&Version> {
+        self.stated_version.get().or(self.meta.version.as_ref())
     }
 
     /// The plugin's present dependencies (none before it is resolved).
@@ -247,8 +259,10 @@ impl Cell {
     }
 
     pub(crate) fn status(&self, impls: Vec<ImplInfo>) -> PluginInfo {
+        let mut meta = self.meta.clone();
+        meta.version = self.version().cloned();
         PluginInfo {
-            meta: self.meta.clone(),
+            meta,
             state: self.run().state.clone(),
             disabled: self.disabled.clone(),
             lazy: self.lazy,
@@ -357,13 +371,23 @@ impl Host {
         }
     }
 
-    /// Marks `cell` failed (unless it already is) and releases what it holds.
-    pub(crate) fn fail(&self, cell: &Cell, reason: String) {
-        // Failed twice (a lazy plugin whose dependency failed, found by two paths): the first
-        // reason stands; what it holds is released either way.
-        if !matches!(cell.run().state, PluginState::Failed(_)) {
-            self.transition(cell, PluginState::Failed(reason));
-        }
+    /// Marks `cell` failed (unless it already is) and releases what it holds. Returns the
+    /// reason it is failed for: `reason`, or the first one when it had failed already.
+    pub(crate) fn fail(&self, cell: &Cell, reason: String) -> String {
+        // Failed twice (a lazy plugin whose dependency failed, found by two paths; a process
+        // plugin failed by its supervisor while its `start` was failing): the first reason
+        // stands, in the state, its event and what the caller reports; what it holds is
+        // released either way. Checked and changed under one lock: two at once fail it once.
+        let standing = match self.change_state(cell, PluginState::Failed(reason.clone())) {
+            Ok(from) => {
+                Self::trace_transition(cell, Ok(from), &PluginState::Failed(reason.clone()));
+                reason
+            }
+            Err(_) => match &cell.run().state {
+                PluginState::Failed(first) => first.clone(),
+                _ => reason,
+            },
+        };
         // What it provided is gone: a dependent that uses it optionally runs on without it.
         cell.provided.clear();
         let (handle, ctx) = {
@@ -380,6 +404,7 @@ impl Host {
                 set.detach_all();
             }
         }
+        standing
     }
 
     /// Runs one lifecycle step with the step time limit, catching panics.
@@ -479,8 +504,8 @@ impl Host {
             fn drop(&mut self) {
                 if let Some((host, cell, by)) = self.0.take() {
                     let reason = format!("its start was cancelled: the future of `PluginHost::{by}` was dropped while the plugin was starting");
-                    let _ = cell.up.set(Up::Done(Err(reason.clone())));
-                    host.fail(cell, reason);
+                    let reason = host.fail(cell, reason);
+                    let _ = cell.up.set(Up::Done(Err(reason)));
                 }
             }
         }
@@ -513,8 +538,7 @@ impl Host {
                     }
                     continue;
                 }
-                let reason = format!("dependency `{}` failed", dep.name);
-                self.fail(cell, reason.clone());
+                let reason = self.fail(cell, format!("dependency `{}` failed", dep.name));
                 cell.release_unstarted();
                 return Err(reason);
             }
@@ -542,8 +566,7 @@ impl Host {
             .await;
         cell.provided.set_open(false);
         if let Err(reason) = init {
-            self.fail(cell, reason.clone());
-            return Err(reason);
+            return Err(self.fail(cell, reason));
         }
         self.transition(cell, PluginState::Initialized);
         if let Err(reason) = self
@@ -551,8 +574,9 @@ impl Host {
             .instrument(span)
             .await
         {
-            self.fail(cell, reason.clone());
-            return Err(reason);
+            // A failure through its `HostLink` while `start` ran (a process plugin at its
+            // start limit) may have caused this one: its reason stands.
+            return Err(self.fail(cell, reason));
         }
         // `Started` and listed, unless `remove`/`shutdown` gave up waiting for this start
         // meanwhile (decided under the `closing` lock, which they set it under): then the

@@ -35,9 +35,11 @@ pub enum PluginEvent {
     Replaced {
         /// The plugin.
         plugin: String,
-        /// The old instance's version (its metadata's, as written).
+        /// The old instance's version (its metadata's, as written; for a plugin that states
+        /// its version once it runs, such as a process plugin built without one, the version
+        /// it stated: its process's answer in the handshake).
         old_version: String,
-        /// The new instance's version.
+        /// The new instance's version (the same way).
         new_version: String,
     },
     /// A reload ([`PluginHost::replace`](crate::PluginHost::replace) or

@@ -81,6 +81,25 @@ impl HostLink {
         }
     }
 
+    /// The plugin states its version now that it runs (a process plugin built without one:
+    /// the version its process answered in the handshake): the host shows and reports it for
+    /// this life of the plugin ([`PluginHost::plugins`](super::PluginHost::plugins),
+    /// [`PluginEvent::Replaced`]) in place of its metadata's. Once per life; later calls
+    /// change nothing.
+    pub(crate) fn state_version(&self, version: &str) {
+        let Some(cell) = self.cell.upgrade() else {
+            return;
+        };
+        match semver::Version::parse(version) {
+            Ok(v) => {
+                let _ = cell.stated_version.set(v);
+            }
+            Err(e) => {
+                tracing::warn!(plugin = %cell.name, version = %crate::limits::Quote(version), error = %e, "the version the plugin stated is not semver; its metadata's is shown");
+            }
+        }
+    }
+
     /// The plugin failed on its own (a process plugin at its start limit), after it started
     /// or while its `start` runs: the host marks it `Failed` with `reason` (a `StateChanged`
     /// event), unregisters its impls, cancels its context and forgets it as started, so its
@@ -97,7 +116,9 @@ impl HostLink {
         let state = cell.run().state.clone();
         match state {
             // Still starting (a replacement's start-up, too, before it takes over).
-            PluginState::Initialized => host.fail(&cell, reason),
+            PluginState::Initialized => {
+                host.fail(&cell, reason);
+            }
             // Current, or a replacement that started but has not taken over yet (its swap,
             // under this lock too, then sees the failure and keeps the old instance).
             PluginState::Started

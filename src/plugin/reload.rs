@@ -513,7 +513,7 @@ impl PluginHost {
                     host.registry().started.retain(|c| !Arc::ptr_eq(c, &cell));
                 }
                 abandon.disarm();
-                host.fail(&cell, reason.clone());
+                let reason = host.fail(&cell, reason);
                 return Err(PluginError::Failed {
                     plugin: name.to_owned(),
                     reason,
@@ -529,12 +529,11 @@ impl PluginHost {
         self.install_cell(&old, &cell);
         cell.stand_in.store(false, Ordering::Release);
         drop(closing);
-        let version = |m: &PluginMeta| {
-            m.version
-                .as_ref()
+        let version = |c: &Cell| {
+            c.version()
                 .map_or("invalid".to_owned(), ToString::to_string)
         };
-        let (old_version, new_version) = (version(&old.meta), version(&cell.meta));
+        let (old_version, new_version) = (version(&old), version(&cell));
         tracing::info!(plugin = %name, old_version = %old_version, new_version = %new_version, "plugin replaced");
         self.send(PluginEvent::Replaced {
             plugin: name.to_owned(),
@@ -686,7 +685,7 @@ impl PluginHost {
                     let grace = host.step_timeout.unwrap_or(Duration::from_secs(5));
                     self.stop_guarded(&cell, grace, by).await;
                 }
-                host.fail(&cell, reason.clone());
+                let reason = host.fail(&cell, reason);
                 Err(PluginError::Failed {
                     plugin: plugin(),
                     reason,

@@ -5,19 +5,23 @@
 
 mod support;
 
+mod after_shutdown;
 #[cfg(feature = "security")]
 mod audit;
 mod calls;
 mod conformance;
 #[cfg(feature = "discovery")]
 mod discovered;
+mod first_failure;
 mod handshake;
 mod host_calls;
 mod launched;
 mod lifecycle;
+mod oversized;
 mod pool;
 mod release_in_start;
 mod restart;
 mod rust_sdk;
 #[cfg(feature = "schema")]
 mod schema;
+mod stated_version;

@@ -14,7 +14,7 @@ use crate::support::{events_of, failure_of, fixture_plugin, logs};
 
 /// The plugin's executable, built now into this test's target directory with this test's
 /// hookwire features (so that cargo reuses the build), once per test binary.
-fn plugin_exe() -> PathBuf {
+pub(crate) fn plugin_exe() -> PathBuf {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| {
         let exe = std::env::current_exe().unwrap();

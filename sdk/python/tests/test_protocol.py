@@ -358,6 +358,27 @@ class Lifecycle(PluginTestCase):
         host.notify("exit")
         self.assertEqual(host.wait_exit(), 0)
 
+    def test_every_request_after_shutdown_is_refused_and_runs_nothing(self):
+        host = self.started()
+        rid = host.request("shutdown")
+        self.assertEqual(host.recv()["params"], {"level": "info", "message": "shutting down"})
+        self.assertEqual(host.recv(), {"jsonrpc": "2.0", "id": rid, "result": None})
+        refused = (-32603, "plugin `fixture` is shutting down")
+        # `log` would send notifications, `start` runs on_start (which logs "started"), a
+        # second `shutdown` would run nothing new but is refused as well.
+        for rid in (
+            host.call("log", None),
+            host.request("health"),
+            host.request("start"),
+            host.request("shutdown"),
+            host.initialize(),
+        ):
+            error = host.error(rid)
+            self.assertEqual((error["code"], error["message"]), refused)
+        host.no_message(0.2)
+        host.notify("exit")
+        self.assertEqual(host.wait_exit(), 0)
+
     def test_end_of_input_runs_on_shutdown_and_exits_with_status_0(self):
         host = self.started()
         host.close_stdin()
