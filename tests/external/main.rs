@@ -16,6 +16,7 @@ mod host_calls;
 mod launched;
 mod lifecycle;
 mod pool;
+mod probes_revtext;
 mod release_in_start;
 mod restart;
 mod rust_sdk;
