@@ -19,6 +19,7 @@ mod launched;
 mod lifecycle;
 mod oversized;
 mod pool;
+mod probes_revtext;
 mod release_in_start;
 mod restart;
 mod rust_sdk;
