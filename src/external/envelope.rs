@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 
+use serde::de::DeserializeOwned;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
@@ -85,7 +86,7 @@ impl Message {
 
     /// The slow way, through a `Value`: says why a line is not a message, and keeps the last
     /// of a member given twice.
-    fn parse_value(line: &[u8]) -> Result<Message, ProtocolError> {
+    pub(crate) fn parse_value(line: &[u8]) -> Result<Message, ProtocolError> {
         let v: Value =
             serde_json::from_slice(line).map_err(|e| ProtocolError::NotJson(e.to_string()))?;
         let Value::Object(mut map) = v else {
@@ -226,7 +227,7 @@ impl<'a> Envelope<'a> {
         };
         let result = match (self.result, self.error) {
             (Some(r), None) => Ok(r),
-            (None, Some(e)) => Err(serde_json::from_str::<RpcError>(e.get())
+            (None, Some(e)) => Err(read_text::<RpcError>(e.get().as_bytes())
                 .map_err(|e| ProtocolError::NotRpc(format!("malformed `error`: {e}")))?),
             (Some(_), Some(_)) => {
                 return Err(ProtocolError::NotRpc(
@@ -244,7 +245,33 @@ impl<'a> Envelope<'a> {
 }
 
 fn value_of(text: &RawValue) -> Result<Value, ProtocolError> {
-    serde_json::from_str(text.get()).map_err(|e| ProtocolError::NotJson(e.to_string()))
+    serde_json::from_str(text.get()).map_err(|e| ProtocolError::NotJson(without_position(&e)))
+}
+
+/// Reads `text`, a member's JSON text, as a `T`: straight from the text, or, when that fails,
+/// through a `Value` as messages were read before there was text: the same values accepted
+/// (of a member given twice, the last), the same errors. An error never points at a line and
+/// column (they would count from the member, not the line).
+///
+/// # Errors
+/// When the text does not fit `T`, or is not JSON serde_json reads (a lone surrogate escape,
+/// a number out of range).
+pub(crate) fn read_text<T: DeserializeOwned>(text: &[u8]) -> Result<T, serde_json::Error> {
+    serde_json::from_slice(text).or_else(|_| {
+        let v: Value = serde_json::from_slice(text)
+            .map_err(|e| serde::de::Error::custom(without_position(&e)))?;
+        serde_json::from_value(v)
+    })
+}
+
+/// A JSON error's message without serde_json's " at line L column C".
+pub(crate) fn without_position(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    match message.strip_suffix(&position) {
+        Some(m) => m.to_owned(),
+        None => message,
+    }
 }
 
 fn value_or_null(text: Option<&RawValue>) -> Result<Value, ProtocolError> {

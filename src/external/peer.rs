@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::panic::AssertUnwindSafe;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
@@ -19,7 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite, BufReader};
 use tokio::sync::oneshot;
 use tokio::task::{AbortHandle, JoinHandle, JoinSet};
 
-use super::envelope::Incoming;
+use super::envelope::{read_text, without_position, Incoming};
 use super::framing::{Line, LineReader, LongHead};
 use super::outbox::Outbox;
 use super::protocol::{codes, write_request, write_response_text, CancelParams, Message, RpcError};
@@ -47,11 +47,53 @@ pub trait Handler: Send + Sync + 'static {
         params: Value,
     ) -> BoxFuture<'static, Result<Value, RpcError>>;
 
-    /// Answers request `method` from the JSON text of its params (`None` when it has none),
-    /// when the handler can: a fast path that skips the `Value` tree [`request`](Self::request)
-    /// gets, for the requests of every call (the Rust SDK answers `hook/call` this way, decoding
-    /// the arguments straight into their type and writing the answer as text). `None` (the
+    /// Answers request `method` from the JSON text of its params, when the handler can: a
+    /// fast path that skips the `Value` tree [`request`](Self::request) gets, for the
+    /// requests of every call (the Rust SDK answers `hook/call` this way, decoding the
+    /// arguments straight into their type and writing its answer as text). `None` (the
     /// default) hands the request to `request`.
+    ///
+    /// Every request is offered here first, unless it is refused because a request with its
+    /// id is being served still. `params` is `None` when the request has none (absent or
+    /// `null`). The text is the line's, checked as JSON by the grammar but not read: a string
+    /// may hold a lone surrogate escape, a number may be out of any Rust type's range; reading
+    /// it into a type tells (answer such params with an error, e.g. `-32602`). The answer's
+    /// text is written as it is when it is one line (as `serde_json::value::to_raw_value`
+    /// writes), else rewritten compact. A panic here is answered like one in the future
+    /// (`-32603`).
+    ///
+    /// ```
+    /// use futures::future::BoxFuture;
+    /// use hookwire::external::protocol::RpcError;
+    /// use hookwire::external::{Handler, Peer};
+    /// use serde_json::value::{to_raw_value, RawValue};
+    /// use serde_json::Value;
+    ///
+    /// /// Answers `add` (params `[a, b]`) from their text; anything else as `Value`s.
+    /// struct Adder;
+    ///
+    /// impl Handler for Adder {
+    ///     fn request(&self, _: Peer, method: String, _: Value) -> BoxFuture<'static, Result<Value, RpcError>> {
+    ///         let no = RpcError::new(-32601, format!("no method `{method}`"));
+    ///         Box::pin(async move { Err(no) })
+    ///     }
+    ///
+    ///     fn request_text(
+    ///         &self,
+    ///         _: &Peer,
+    ///         method: &str,
+    ///         params: Option<&RawValue>,
+    ///     ) -> Option<BoxFuture<'static, Result<Box<RawValue>, RpcError>>> {
+    ///         if method != "add" {
+    ///             return None;
+    ///         }
+    ///         let sum = serde_json::from_str::<(i64, i64)>(params.map_or("null", RawValue::get))
+    ///             .map_err(|e| RpcError::invalid_params(e))
+    ///             .and_then(|(a, b)| to_raw_value(&(a + b)).map_err(|e| RpcError::new(-32603, e.to_string())));
+    ///         Some(Box::pin(async move { sum }))
+    ///     }
+    /// }
+    /// ```
     fn request_text(
         &self,
         peer: &Peer,
@@ -138,8 +180,11 @@ impl Reply {
     pub(crate) fn into_value(self) -> Result<Value, PeerError> {
         match self {
             Reply::Value(v) => Ok(v),
-            Reply::Text { line, start, end } => serde_json::from_slice(&line[start..end])
-                .map_err(|e| PeerError::Remote(RpcError::new(codes::PARSE_ERROR, e.to_string()))),
+            Reply::Text { line, start, end } => {
+                serde_json::from_slice(&line[start..end]).map_err(|e| {
+                    PeerError::Remote(RpcError::new(codes::PARSE_ERROR, without_position(&e)))
+                })
+            }
         }
     }
 
@@ -150,7 +195,7 @@ impl Reply {
     pub(crate) fn parse<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error> {
         match self {
             Reply::Value(v) => serde_json::from_value(v),
-            Reply::Text { line, start, end } => serde_json::from_slice(&line[start..end]),
+            Reply::Text { line, start, end } => read_text(&line[start..end]),
         }
     }
 }
@@ -283,9 +328,15 @@ impl Peer {
     /// its id, and a late answer is ignored.
     pub async fn request(&self, method: &str, params: Value) -> Result<Value, PeerError> {
         let params = (!params.is_null()).then_some(params);
-        self.send_request(|id, buf| write_request(buf, id, method, params.as_ref()))
-            .await?
-            .into_value()
+        let reply = self
+            .send_request(|id, buf| write_request(buf, id, method, params.as_ref()))
+            .await?;
+        reply.into_value().inspect_err(|e| {
+            // JSON by the grammar that serde_json does not read (a lone surrogate escape, a
+            // number out of range): the other side's fault, counted as such.
+            self.shared.protocol_errors.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(target: "hookwire::external", peer = %self.name(), method = %Quote(method), "protocol error: an answer's result is not readable: {e}");
+        })
     }
 
     /// [`request`](Self::request) with params of any serde type, written straight into the
@@ -447,34 +498,64 @@ impl Peer {
         }
     }
 
+    /// Serves request `id`: refused when a request of that id is being served still; else
+    /// offered to the handler as text ([`Handler::request_text`]), then as a `Value`
+    /// ([`Handler::request`]). A handler that panics before it gives its future is answered
+    /// as one whose future panics.
     fn serve(
         &self,
         tasks: &mut JoinSet<()>,
         handler: &Arc<dyn Handler>,
         id: Value,
-        method: String,
-        params: Value,
+        method: &str,
+        params: Params<'_>,
     ) {
-        let answer = handler.request(self.clone(), method, params);
-        self.serve_future(tasks, id, answer, |peer, id, result| {
-            peer.send(&Message::Response { id, result });
-        });
-    }
-
-    /// [`serve`](Self::serve) for an answer a handler gives as JSON text.
-    fn serve_text(
-        &self,
-        tasks: &mut JoinSet<()>,
-        id: Value,
-        answer: BoxFuture<'static, Result<Box<RawValue>, RpcError>>,
-    ) {
-        self.serve_future(tasks, id, answer, |peer, id, result| {
-            if !peer.is_closed() {
-                peer.shared
-                    .out
-                    .queue_with(|q| write_response_text(q, &id, result.as_deref()));
+        let twice = {
+            // The id's text only when something is being served (not for requests answered in
+            // place, most of them).
+            let state = self.state();
+            !state.serving.is_empty() && state.serving.contains_key(&id.to_string())
+        };
+        if twice {
+            let refused = RpcError::new(
+                codes::INVALID_REQUEST,
+                "a request with this id is already being served",
+            );
+            return respond_value(self, id, Err(refused));
+        }
+        let converted;
+        let text = match &params {
+            Params::Text(text) => text.filter(|t| t.get() != "null"),
+            Params::Value(Value::Null) => None,
+            Params::Value(v) => {
+                converted = serde_json::value::to_raw_value(v).ok();
+                converted.as_deref()
             }
-        });
+        };
+        match catch_unwind(AssertUnwindSafe(|| {
+            handler.request_text(self, method, text)
+        })) {
+            Ok(Some(answer)) => return self.serve_future(tasks, id, answer, respond_text),
+            Ok(None) => {}
+            Err(panic) => return respond_value(self, id, handler_result(Err(panic))),
+        }
+        let params = match params {
+            Params::Value(v) => v,
+            Params::Text(None) => Value::Null,
+            Params::Text(Some(text)) => match serde_json::from_str(text.get()) {
+                Ok(v) => v,
+                Err(e) => {
+                    let e = RpcError::new(codes::PARSE_ERROR, without_position(&e));
+                    return respond_value(self, id, Err(e));
+                }
+            },
+        };
+        match catch_unwind(AssertUnwindSafe(|| {
+            handler.request(self.clone(), method.to_owned(), params)
+        })) {
+            Ok(answer) => self.serve_future(tasks, id, answer, respond_value),
+            Err(panic) => respond_value(self, id, handler_result(Err(panic))),
+        }
     }
 
     /// Runs `answer`, the handler's future for request `id`, and sends what it gives with
@@ -486,23 +567,6 @@ impl Peer {
         answer: BoxFuture<'static, Result<T, RpcError>>,
         respond: fn(&Peer, Value, Result<T, RpcError>),
     ) {
-        let twice = {
-            // The id's text only when something is being served (not for requests answered in
-            // place, most of them).
-            let state = self.state();
-            !state.serving.is_empty() && state.serving.contains_key(&id.to_string())
-        };
-        if twice {
-            respond(
-                self,
-                id,
-                Err(RpcError::new(
-                    codes::INVALID_REQUEST,
-                    "a request with this id is already being served",
-                )),
-            );
-            return;
-        }
         let mut fut = AssertUnwindSafe(answer).catch_unwind();
         // One poll here first: a handler that answers at once (no I/O, no nested call, as most
         // hook impls) costs no task. One that waits moves to a task, whose first poll gives
@@ -533,6 +597,35 @@ impl Peer {
             task.abort();
         }
     }
+}
+
+/// A request's params as they came: JSON text borrowed from the line (`None` when absent),
+/// or, for a line read the slow way, a `Value`.
+enum Params<'a> {
+    Text(Option<&'a RawValue>),
+    Value(Value),
+}
+
+fn respond_value(peer: &Peer, id: Value, result: Result<Value, RpcError>) {
+    peer.send(&Message::Response { id, result });
+}
+
+/// Writes an answer given as text; text that spans lines (a handler's pretty-printed
+/// `RawValue`) is written compact, as one line must be.
+fn respond_text(peer: &Peer, id: Value, result: Result<Box<RawValue>, RpcError>) {
+    if peer.is_closed() {
+        return;
+    }
+    if let Ok(text) = &result {
+        if text.get().contains('\n') {
+            let result = serde_json::from_str::<Value>(text.get())
+                .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, without_position(&e)));
+            return respond_value(peer, id, result);
+        }
+    }
+    peer.shared
+        .out
+        .queue_with(|q| write_response_text(q, &id, result.as_deref()));
 }
 
 /// A handler's result, or the internal error (`-32603`) that reports its panic.
@@ -665,23 +758,18 @@ where
                 continue;
             }
             Some(Ok(Incoming::Request { id, method, params })) => {
-                match handler.request_text(peer, &method, params) {
-                    Some(answer) => {
-                        peer.serve_text(&mut tasks, id, answer);
-                        continue;
-                    }
-                    None => Incoming::Request { id, method, params }.into_message(),
-                }
+                peer.serve(&mut tasks, handler, id, &method, Params::Text(params));
+                continue;
             }
             Some(incoming) => incoming.and_then(Incoming::into_message),
-            None => Message::parse(&line),
+            None => Message::parse_value(&line),
         };
         match message {
             Ok(Message::Response { id, result }) => {
                 peer.answer(id, result.map(Reply::Value).map_err(PeerError::Remote));
             }
             Ok(Message::Request { id, method, params }) => {
-                peer.serve(&mut tasks, handler, id, method, params);
+                peer.serve(&mut tasks, handler, id, &method, Params::Value(params));
             }
             Ok(Message::Notification { method, params }) => {
                 if method == "$/cancelRequest" {

@@ -15,10 +15,11 @@ use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 
+use super::envelope::{read_text, without_position};
 use super::host_call_error::HostCallError;
 use super::peer::{Handler, Peer, DEFAULT_MAX_MESSAGE_BYTES};
 use super::protocol::{
-    codes, compatible, HealthStatus, HookImplDecl, HostCallParams, HostCallResult,
+    codes, compatible, HealthStatus, HookCallParams, HookImplDecl, HostCallParams, HostCallResult,
     InitializeParams, InitializeResult, LogLevel, PluginIdentity, RpcError, PLUGIN_ENV,
     PROTOCOL_VERSION, RUN_BY_HAND,
 };
@@ -41,9 +42,10 @@ enum AnswerRef<'a, T> {
     None,
 }
 
-/// `hook/call`'s params ([`HookCallParams`](super::protocol::HookCallParams)) read from their text, borrowing the hook's name
+/// `hook/call`'s params ([`HookCallParams`]) read from their text, borrowing the hook's name
 /// and the arguments' text.
 #[derive(Deserialize)]
+#[serde(rename = "HookCallParams")]
 struct HookCallText<'a> {
     #[serde(borrow)]
     hook: Cow<'a, str>,
@@ -55,17 +57,6 @@ struct HookCallText<'a> {
     depth: u32,
     #[serde(default)]
     traceparent: Option<String>,
-}
-
-/// A JSON error's message without serde_json's " at line L column C" (which would point
-/// into a fragment of the line, not the line).
-fn without_position(e: &serde_json::Error) -> String {
-    let message = e.to_string();
-    let position = format!(" at line {} column {}", e.line(), e.column());
-    match message.strip_suffix(&position) {
-        Some(m) => m.to_owned(),
-        None => message,
-    }
 }
 
 /// A process plugin written in Rust: its identity and its impls, each a closure over a typed
@@ -116,19 +107,23 @@ impl PluginServer {
     {
         let f = Arc::new(f);
         let erased: ErasedImpl = Arc::new(move |args: &RawValue, call: PluginCall| {
-            let mut de = serde_json::Deserializer::from_str(args.get());
-            let args: S::Args = match serde_path_to_error::deserialize(&mut de) {
+            // Straight from the text; when that fails, through a `Value` as before there was
+            // text (of a member given twice, the last counts; the same errors).
+            let args = serde_json::from_str::<S::Args>(args.get()).or_else(|_| {
+                let refuse = |path: &dyn std::fmt::Display, e: &dyn std::fmt::Display| {
+                    RpcError::invalid_params(format_args!(
+                        "the arguments of hook `{}` do not fit its type: `{path}`: {}",
+                        S::NAME,
+                        Quote(e)
+                    ))
+                };
+                let v: Value = serde_json::from_str(args.get())
+                    .map_err(|e| refuse(&".", &without_position(&e)))?;
+                serde_path_to_error::deserialize(v).map_err(|e| refuse(e.path(), e.inner()))
+            });
+            let args: S::Args = match args {
                 Ok(args) => args,
-                Err(e) => {
-                    return Box::pin(std::future::ready(Err(RpcError::invalid_params(
-                        format_args!(
-                            "the arguments of hook `{}` do not fit its type: `{}`: {}",
-                            S::NAME,
-                            e.path(),
-                            Quote(without_position(e.inner()))
-                        ),
-                    ))))
-                }
+                Err(e) => return Box::pin(std::future::ready(Err(e))),
             };
             let answer = f(args, call);
             Box::pin(async move {
@@ -395,7 +390,7 @@ struct PluginSide {
 }
 
 impl PluginSide {
-    /// Serves `hook/call` with `params` (a [`HookCallParams`](super::protocol::HookCallParams)' JSON text): the answer's JSON
+    /// Serves `hook/call` with `params` (a [`HookCallParams`]' JSON text): the answer's JSON
     /// text.
     fn hook_call(
         &self,
@@ -403,9 +398,24 @@ impl PluginSide {
         params: &RawValue,
     ) -> BoxFuture<'static, Result<Box<RawValue>, RpcError>> {
         let ready = |r| -> BoxFuture<'static, _> { Box::pin(std::future::ready(r)) };
+        // Straight from the text; when that fails, through a `Value` as before there was text
+        // (of a member given twice, the last counts; the same errors).
+        let args_read_slowly;
         let p: HookCallText = match serde_json::from_str(params.get()) {
             Ok(p) => p,
-            Err(e) => return ready(Err(RpcError::invalid_params(without_position(&e)))),
+            Err(_) => match read_text::<HookCallParams>(params.get().as_bytes()) {
+                Ok(p) => {
+                    args_read_slowly = serde_json::value::to_raw_value(&p.args).ok();
+                    HookCallText {
+                        hook: Cow::Owned(p.hook),
+                        args: args_read_slowly.as_deref(),
+                        deadline_ms: p.deadline_ms,
+                        depth: p.depth,
+                        traceparent: p.traceparent,
+                    }
+                }
+                Err(e) => return ready(Err(RpcError::invalid_params(e))),
+            },
         };
         let Some(f) = self.hooks.get(p.hook.as_ref()) else {
             return ready(Err(RpcError::new(

@@ -19,10 +19,10 @@ mod launched;
 mod lifecycle;
 mod oversized;
 mod pool;
-mod probes_revtext;
 mod release_in_start;
 mod restart;
 mod rust_sdk;
 #[cfg(feature = "schema")]
 mod schema;
 mod stated_version;
+mod text_reading;
