@@ -9,9 +9,9 @@
 //! at all (the plugins that check requests failed, were disabled or stopped), or if a plugin
 //! the layer [requires](RequestHooksLayer::require_plugin) has no impl of it, the handler is
 //! not called and the layer answers `503 Service Unavailable`: a request whose checks could
-//! not run is never let through. Then the after hook is called with a [`ResponseView`] and every impl's
-//! [`HeaderEdits`] are applied in call order; an after impl that fails is logged and changes
-//! nothing (the response was already decided).
+//! not run is never let through. Then the after hook is called with a [`ResponseView`] and
+//! every impl's [`HeaderEdits`] are applied in call order; an after impl that fails is logged
+//! and changes nothing (the response was already decided).
 //!
 //! The layer keeps two [`HookCaller`]s: each call reads the hook's current impl list from its
 //! snapshot, without a lock, so plugins registering or leaving never block requests.
@@ -84,9 +84,9 @@ const UNAVAILABLE: &str = "service unavailable: the request could not be checked
 ///
 /// let pm = HookManager::new();
 /// // ... plugins register impls of `BeforeRequest` (until one does, every request is 503).
-/// let app: Router = Router::new()
-///     .route("/", get(|| async { "hello" }))
-///     .layer(RequestHooksLayer::<BeforeRequest, AfterRequest>::new(&pm).require_plugin("token-auth"));
+/// let hooks = RequestHooksLayer::<BeforeRequest, AfterRequest>::new(&pm)
+///     .require_plugin("token-auth"); // 503 whenever `token-auth` is not running
+/// let app: Router = Router::new().route("/", get(|| async { "hello" })).layer(hooks);
 /// ```
 pub struct RequestHooksLayer<B: HookSpec, A: HookSpec> {
     hooks: Arc<Callers<B, A>>,
@@ -105,11 +105,12 @@ struct Callers<B: HookSpec, A: HookSpec> {
     required: Vec<Arc<str>>,
 }
 
+/// (For the builder methods' `Arc::make_mut`: the copy stays without cached snapshots.)
 impl<B: HookSpec, A: HookSpec> Clone for Callers<B, A> {
     fn clone(&self) -> Self {
         Callers {
-            before: self.before.clone(),
-            after: self.after.clone(),
+            before: self.before.clone().uncached(),
+            after: self.after.clone().uncached(),
             allow_unchecked: self.allow_unchecked,
             required: self.required.clone(),
         }
