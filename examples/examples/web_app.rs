@@ -240,9 +240,12 @@ pub fn build(config: &DemoConfig) -> (PluginHost, PluginRouter, Router) {
         .route("/hello", get(hello))
         .with_state(host.clone())
         .merge(plugin_routes.router())
-        .layer(RequestHooksLayer::<BeforeRequest, AfterRequest>::new(
-            host.hooks(),
-        ));
+        // After the merge, so that the plugin routes are checked too. Fail-closed: 503 while
+        // `token-auth` is not running, though `rate-limit` still implements the hook.
+        .layer(
+            RequestHooksLayer::<BeforeRequest, AfterRequest>::new(host.hooks())
+                .require_plugin("token-auth"),
+        );
     (host, plugin_routes, router)
 }
 

@@ -146,9 +146,10 @@ pub(crate) struct Cell {
     /// plugin.
     pub(crate) deps: OnceLock<Vec<Arc<Cell>>>,
     pub(crate) plugin: Arc<dyn Plugin>,
-    /// Set once `Started`: what a lazy plugin's gates check (shared with them; created with
-    /// the first gate, so eager plugins do without).
-    pub(crate) open: OnceLock<Arc<AtomicBool>>,
+    /// `true` while this life is `Started`: set when it gets there, cleared when its stop
+    /// begins or it fails. What a lazy plugin's gates check and what the web's plugin routes
+    /// check on each request (shared with them; lock-free).
+    pub(crate) open: Arc<AtomicBool>,
     /// Set by `remove`/`shutdown` when they stop waiting for a bring-up still under way: the
     /// plugin stops itself (within this grace) when its start ends.
     pub(crate) closing: Mutex<Option<Duration>>,
@@ -214,7 +215,7 @@ impl Cell {
             disabled,
             without: OnceLock::new(),
             provided: Provided::default(),
-            open: OnceLock::new(),
+            open: Arc::new(AtomicBool::new(false)),
             up: OnceLock::new(),
             deps: OnceLock::new(),
             closing: Mutex::new(None),
@@ -330,6 +331,14 @@ impl Host {
         self.registry.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The flag of plugin `name`'s current life that is `true` while it is `Started` (see
+    /// [`Cell::open`]): cleared before a stop, disable, removal or failure of the plugin
+    /// returns, so a holder checking it per request sees the plugin gone without a lock.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn running_flag(&self, name: &str) -> Option<Arc<AtomicBool>> {
+        self.registry().cells.get(name).map(|c| c.open.clone())
+    }
+
     /// Moves `cell` to `to`, with a tracing event and a broadcast [`PluginEvent`].
     pub(crate) fn transition(&self, cell: &Cell, to: PluginState) {
         let changed = self.change_state(cell, to.clone());
@@ -378,6 +387,7 @@ impl Host {
         // plugin failed by its supervisor while its `start` was failing): the first reason
         // stands, in the state, its event and what the caller reports; what it holds is
         // released either way. Checked and changed under one lock: two at once fail it once.
+        cell.open.store(false, Ordering::Release);
         let standing = match self.change_state(cell, PluginState::Failed(reason.clone())) {
             Ok(from) => {
                 Self::trace_transition(cell, Ok(from), &PluginState::Failed(reason.clone()));
@@ -585,9 +595,7 @@ impl Host {
             let closing = cell.closing.lock().unwrap_or_else(PoisonError::into_inner);
             let changed = self.change_state(cell, PluginState::Started);
             if closing.is_none() && changed.is_ok() {
-                if let Some(open) = cell.open.get() {
-                    open.store(true, Ordering::Release);
-                }
+                cell.open.store(true, Ordering::Release);
                 self.registry().started.push(cell.clone());
             }
             (*closing, changed)
@@ -627,13 +635,7 @@ impl LazyGate {
             host: Arc::downgrade(host),
             cell: Arc::downgrade(cell),
             name: cell.name.clone(),
-            open: cell
-                .open
-                .get_or_init(|| {
-                    let up = cell.up.get().and_then(Up::peek).is_some_and(Result::is_ok);
-                    Arc::new(AtomicBool::new(up))
-                })
-                .clone(),
+            open: cell.open.clone(),
         }
     }
 }

@@ -20,7 +20,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::FutureExt;
 use tokio::sync::broadcast;
 
 use super::builder::PluginHostBuilder;
@@ -702,40 +701,6 @@ impl PluginHost {
             }
         }
         Ok(r)
-    }
-
-    /// Asks every started plugin for its [`Health`](super::Health), in name order. Each check
-    /// runs under the step time limit (see
-    /// [`step_timeout`](super::PluginHostBuilder::step_timeout)); one that panics or runs
-    /// out of time is `Unhealthy`, with the reason.
-    ///
-    /// # Cancel safety
-    /// Cancel safe: it only reads.
-    pub async fn health(&self) -> Vec<(String, super::Health)> {
-        let cells = self.inner.registry().by_name();
-        let mut out = Vec::new();
-        for cell in cells {
-            if cell.run().state != PluginState::Started {
-                continue;
-            }
-            let check = AssertUnwindSafe(cell.plugin.health()).catch_unwind();
-            let done = match self.inner.step_timeout {
-                None => Ok(check.await),
-                Some(limit) => tokio::time::timeout(limit, check).await.map_err(|_| limit),
-            };
-            let health = match done {
-                Ok(Ok(health)) => health,
-                Ok(Err(p)) => super::Health::Unhealthy(format!(
-                    "health check panicked: {}",
-                    Quote(panic_message(p))
-                )),
-                Err(limit) => {
-                    super::Health::Unhealthy(format!("health check timed out after {limit:?}"))
-                }
-            };
-            out.push((String::from(&*cell.name), health));
-        }
-        out
     }
 
     /// Names of the enabled plugins wired to `name` as a dependency (required, or optional and

@@ -64,6 +64,7 @@ pub(crate) mod deps;
 mod enable;
 mod events;
 mod gate;
+mod health;
 mod host;
 mod layer;
 mod lifecycle;

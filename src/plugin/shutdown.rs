@@ -261,9 +261,7 @@ impl Host {
             return report;
         };
         // Lazy gates closed again: a call waiting at one gets an error, not a stopping plugin.
-        if let Some(open) = cell.open.get() {
-            open.store(false, std::sync::atomic::Ordering::Release);
-        }
+        cell.open.store(false, std::sync::atomic::Ordering::Release);
         let stop = AssertUnwindSafe(cell.plugin().stop(&ctx))
             .catch_unwind()
             .instrument(ctx.span().clone());

@@ -1,4 +1,8 @@
 //! `GET /health`: the overall status and each plugin's lifecycle state and health check.
+//! The checks run concurrently, each under a time limit ([`HEALTH_CHECK_LIMIT`] unless set),
+//! so the endpoint answers in time even when a plugin's check hangs.
+
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -9,6 +13,13 @@ use serde::Serialize;
 
 use crate::plugin::{Health, PluginState};
 use crate::PluginHost;
+
+/// How long `GET /health` ([`health_router`], [`HealthReport::collect`]) gives each plugin's
+/// health check by default: 500 ms, below the 1 s a Kubernetes probe waits by default. A check
+/// still running then is `Unhealthy` ("health check timed out after 500ms"); the host's step
+/// time limit applies instead when it is shorter. Set another with [`health_router_within`]
+/// or [`HealthReport::collect_within`].
+pub const HEALTH_CHECK_LIMIT: Duration = Duration::from_millis(500);
 
 /// The service as a whole, from its plugins (see [`HealthReport::collect`] for the rule).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,11 +68,12 @@ pub struct HealthReport {
 }
 
 impl HealthReport {
-    /// Asks every started plugin for its health ([`PluginHost::health`], each check under
-    /// the host's step time limit) and reads every plugin's state.
+    /// Asks every started plugin for its health, concurrently, each check given at most
+    /// [`HEALTH_CHECK_LIMIT`] (or the host's step time limit when shorter: see
+    /// [`PluginHost::health_within`]), and reads every plugin's state.
     ///
     /// The rule: **unhealthy** if any plugin is `Failed` or any check says `Unhealthy`
-    /// (a check that panics or times out is `Unhealthy`); otherwise **degraded** if any check
+    /// (a check that panics or runs out of time is `Unhealthy`, with the reason); otherwise **degraded** if any check
     /// says `Degraded`; otherwise **ok**. Plugins that are not running for another reason
     /// (disabled, stopped by an operator, lazy and not called yet, starting) do not count.
     ///
@@ -93,7 +105,16 @@ impl HealthReport {
     /// # Cancel safety
     /// Cancel safe: it only reads.
     pub async fn collect(host: &PluginHost) -> Self {
-        let mut checks = host.health().await.into_iter().peekable();
+        Self::collect_within(host, HEALTH_CHECK_LIMIT).await
+    }
+
+    /// [`collect`](Self::collect) with each health check given at most `limit` (or the host's
+    /// step time limit when shorter).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: it only reads.
+    pub async fn collect_within(host: &PluginHost, limit: Duration) -> Self {
+        let mut checks = host.health_within(limit).await.into_iter().peekable();
         let mut plugins = Vec::new();
         for info in host.plugins().iter() {
             // Both lists are in name order.
@@ -144,11 +165,20 @@ impl IntoResponse for HealthReport {
 /// A router serving `GET /health`: a [`HealthReport`] as JSON, with status 200 when the
 /// service is `ok` or `degraded` and 503 when it is `unhealthy` (the rule is on
 /// [`HealthReport::collect`]). Open to every caller: it names plugins and states, no
-/// configuration.
+/// configuration. Each plugin's check gets at most [`HEALTH_CHECK_LIMIT`] (the checks run
+/// concurrently), so a hanging check makes that plugin `Unhealthy`, not the endpoint hang.
 pub fn health_router(host: PluginHost) -> Router {
-    Router::new().route("/health", get(health)).with_state(host)
+    health_router_within(host, HEALTH_CHECK_LIMIT)
 }
 
-async fn health(State(host): State<PluginHost>) -> HealthReport {
-    HealthReport::collect(&host).await
+/// [`health_router`] with each plugin's health check given at most `limit` (or the host's
+/// step time limit when shorter).
+pub fn health_router_within(host: PluginHost, limit: Duration) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .with_state((host, limit))
+}
+
+async fn health(State((host, limit)): State<(PluginHost, Duration)>) -> HealthReport {
+    HealthReport::collect_within(&host, limit).await
 }

@@ -5,11 +5,13 @@
 //! that answers decides ([`Decision::Respond`] answers the request, [`Decision::Continue`]
 //! adds its extensions to the request and calls the handler); no answer at all means
 //! "continue". **Fail-closed**: if an impl ranked before the first answer failed (error,
-//! panic, timeout, open circuit breaker) or the call itself failed, the handler is not called
-//! and the layer answers `503 Service Unavailable`: a request whose checks could not run is
-//! never let through. Then the after hook is called with a [`ResponseView`] and every impl's
-//! [`HeaderEdits`] are applied in call order; an after impl that fails is logged and changes
-//! nothing (the response was already decided).
+//! panic, timeout, open circuit breaker) or the call itself failed, if the hook has no impl
+//! at all (the plugins that check requests failed, were disabled or stopped), or if a plugin
+//! the layer [requires](RequestHooksLayer::require_plugin) has no impl of it, the handler is
+//! not called and the layer answers `503 Service Unavailable`: a request whose checks could
+//! not run is never let through. Then the after hook is called with a [`ResponseView`] and
+//! every impl's [`HeaderEdits`] are applied in call order; an after impl that fails is logged
+//! and changes nothing (the response was already decided).
 //!
 //! The layer keeps two [`HookCaller`]s: each call reads the hook's current impl list from its
 //! snapshot, without a lock, so plugins registering or leaving never block requests.
@@ -29,7 +31,7 @@ use tracing::Instrument;
 
 use super::view::{Decision, HeaderEdits, RequestView, ResponseView};
 use crate::error::CallError;
-use crate::outcome::{HookOutcome, ImplOutcome};
+use crate::outcome::{HookOutcome, ImplOutcome, NameTable};
 use crate::spec::{CallMode, HookSpec};
 use crate::{HookCaller, HookManager};
 
@@ -43,14 +45,31 @@ const UNAVAILABLE: &str = "service unavailable: the request could not be checked
 /// Per request, the before hook is called with a [`RequestView`]: the first impl that
 /// answers decides ([`Decision::Respond`] answers the request, [`Decision::Continue`] adds
 /// its extensions to the request and calls the handler); no answer at all means "continue".
-/// **Fail-closed**: if an impl ranked before the first answer failed (error, panic, timeout,
-/// open circuit breaker) or the call itself failed, the handler is not called and the layer
-/// answers `503 Service Unavailable` (the reason goes to the log at `error`). Then, for every
-/// response, the after hook is called with a [`ResponseView`] and the impls' [`HeaderEdits`]
-/// are applied in call order; an after impl that fails is logged and changes nothing.
+/// Then, for every response, the after hook is called with a [`ResponseView`] and the impls'
+/// [`HeaderEdits`] are applied in call order; an after impl that fails is logged and changes
+/// nothing.
+///
+/// **Fail-closed**: the handler is not called and the layer answers `503 Service
+/// Unavailable` (the reason goes to the log at `error`) when
+/// - an impl ranked before the first answer failed (error, panic, timeout, open circuit
+///   breaker), or the call itself failed;
+/// - the before hook has **no impl at all**: the plugins that check requests are not running
+///   (their start failed, a lazy start failed, they were disabled, stopped or removed, a
+///   process plugin reached its restart limit). An app that means to serve without any check
+///   says so with [`allow_unchecked_requests`](Self::allow_unchecked_requests);
+/// - a plugin named with [`require_plugin`](Self::require_plugin) has no impl of the before
+///   hook (with several checking plugins, say `rate-limit` and `token-auth`, the hook is not
+///   empty when only `token-auth` is down: require it).
 ///
 /// Each call reads the hook's current impl list from its snapshot, without a lock: plugins
 /// registering or leaving never block requests.
+///
+/// **Where it goes**: axum's [`Router::layer`](axum::Router::layer) wraps only the routes the
+/// router has *when it is called*; a router merged afterwards is not behind it. Merge the
+/// plugin routes ([`PluginRouter::router`](super::PluginRouter::router)) and every route that
+/// must be checked first, then call `.layer(..)` (or use
+/// [`PluginRouter::merge_behind`](super::PluginRouter::merge_behind), which does both in that
+/// order). Routes meant to stay open (`/health` for a load balancer) are merged after it.
 ///
 /// ```
 /// use axum::{routing::get, Router};
@@ -64,9 +83,10 @@ const UNAVAILABLE: &str = "service unavailable: the request could not be checked
 /// }
 ///
 /// let pm = HookManager::new();
-/// let app: Router = Router::new()
-///     .route("/", get(|| async { "hello" }))
-///     .layer(RequestHooksLayer::<BeforeRequest, AfterRequest>::new(&pm));
+/// // ... plugins register impls of `BeforeRequest` (until one does, every request is 503).
+/// let hooks = RequestHooksLayer::<BeforeRequest, AfterRequest>::new(&pm)
+///     .require_plugin("token-auth"); // 503 whenever `token-auth` is not running
+/// let app: Router = Router::new().route("/", get(|| async { "hello" })).layer(hooks);
 /// ```
 pub struct RequestHooksLayer<B: HookSpec, A: HookSpec> {
     hooks: Arc<Callers<B, A>>,
@@ -79,6 +99,42 @@ pub struct RequestHooksLayer<B: HookSpec, A: HookSpec> {
 struct Callers<B: HookSpec, A: HookSpec> {
     before: HookCaller<B>,
     after: HookCaller<A>,
+    /// Whether a before hook without any impl lets requests through.
+    allow_unchecked: bool,
+    /// Plugins that must have an impl of the before hook for requests to be served.
+    required: Vec<Arc<str>>,
+}
+
+/// (For the builder methods' `Arc::make_mut`: the copy stays without cached snapshots.)
+impl<B: HookSpec, A: HookSpec> Clone for Callers<B, A> {
+    fn clone(&self) -> Self {
+        Callers {
+            before: self.before.clone().uncached(),
+            after: self.after.clone().uncached(),
+            allow_unchecked: self.allow_unchecked,
+            required: self.required.clone(),
+        }
+    }
+}
+
+impl<B: HookSpec, A: HookSpec> Callers<B, A> {
+    /// Why the before hook's snapshot cannot check this request: no impl at all (unless
+    /// allowed), or a required plugin without one. `None` when it can.
+    fn missing(&self, names: &dyn NameTable) -> Option<String> {
+        let count = names.impl_count();
+        if count == 0 && !self.allow_unchecked {
+            return Some(
+                "no plugin implements it (the plugins that check requests are not running)"
+                    .to_owned(),
+            );
+        }
+        let has = |plugin: &str| (0..count).any(|i| &**names.plugin_name(i as u32) == plugin);
+        self.required.iter().find(|p| !has(p)).map(|p| {
+            format!(
+                "required plugin `{p}` has no impl of it (failed, disabled, stopped or removed)"
+            )
+        })
+    }
 }
 
 impl<B, A> RequestHooksLayer<B, A>
@@ -101,8 +157,50 @@ where
             hooks: Arc::new(Callers {
                 before: hooks.hook::<B>().uncached(),
                 after: hooks.hook::<A>().uncached(),
+                allow_unchecked: false,
+                required: Vec::new(),
             }),
         }
+    }
+
+    /// Lets requests through when the before hook has **no impl at all** (by default they are
+    /// answered 503: the plugins that should check them are not running). For an app whose
+    /// before hook is optional — plugins may add checks, none is needed — and that accepts
+    /// serving every request unchecked while none is registered. Failures of the impls that
+    /// are there still answer 503.
+    ///
+    /// ```
+    /// use hookwire::web::{Decision, HeaderEdits, RequestHooksLayer, RequestView, ResponseView};
+    /// use hookwire::HookManager;
+    ///
+    /// hookwire::hookspec! {
+    ///     #[firstresult]
+    ///     pub struct BeforeRequest(RequestView) -> Decision;
+    ///     pub struct AfterRequest(ResponseView) -> HeaderEdits;
+    /// }
+    /// // Plugins may add request checks; none is required.
+    /// let layer = RequestHooksLayer::<BeforeRequest, AfterRequest>::new(&HookManager::new())
+    ///     .allow_unchecked_requests();
+    /// ```
+    pub fn allow_unchecked_requests(mut self) -> Self {
+        Arc::make_mut(&mut self.hooks).allow_unchecked = true;
+        self
+    }
+
+    /// Serves requests only while plugin `plugin` has an impl of the before hook: when it is
+    /// not running (its start or lazy start failed, it was disabled, stopped or removed, a
+    /// process plugin reached its restart limit: its impls are unregistered), every request
+    /// is answered 503. Call it once per plugin that must check every request, e.g. the
+    /// authentication plugin when other plugins (a rate limiter) implement the hook too.
+    ///
+    /// The check reads the call's snapshot (no lock). A lazy plugin's impls are registered
+    /// before it starts: its first request starts it (and a failed start answers 503).
+    pub fn require_plugin(mut self, plugin: impl Into<String>) -> Self {
+        let plugin: String = plugin.into();
+        Arc::make_mut(&mut self.hooks)
+            .required
+            .push(Arc::from(plugin));
+        self
     }
 }
 
@@ -186,7 +284,7 @@ where
             let started = Instant::now();
             let view = RequestView::from_request(&req);
             let before = hooks.before.clone();
-            let response = match decide(B::NAME, Box::pin(before.call(&view)).await) {
+            let response = match decide(B::NAME, &hooks, Box::pin(before.call(&view)).await) {
                 Verdict::Respond(response) => response,
                 Verdict::Continue(extensions) => {
                     req.extensions_mut().extend(extensions);
@@ -216,8 +314,13 @@ enum Verdict {
     Unavailable,
 }
 
-/// The first answer decides, unless an impl before it failed (fail-closed).
-fn decide(hook: &str, result: Result<HookOutcome<Decision>, CallError>) -> Verdict {
+/// The first answer decides, unless an impl before it failed or the plugins that check
+/// requests are missing (fail-closed).
+fn decide<B: HookSpec, A: HookSpec>(
+    hook: &str,
+    callers: &Callers<B, A>,
+    result: Result<HookOutcome<Decision>, CallError>,
+) -> Verdict {
     let mut outcome = match result {
         Ok(outcome) => outcome,
         Err(error) => {
@@ -225,6 +328,10 @@ fn decide(hook: &str, result: Result<HookOutcome<Decision>, CallError>) -> Verdi
             return Verdict::Unavailable;
         }
     };
+    if let Some(why) = callers.missing(&*outcome.names) {
+        tracing::error!(hook, reason = %why, "before-request hook cannot check the request; answering 503 (fail-closed)");
+        return Verdict::Unavailable;
+    }
     for (plugin, answer) in outcome.iter_mut() {
         match std::mem::replace(answer, ImplOutcome::NoAnswer) {
             ImplOutcome::Value(Decision::Respond(response)) => {

@@ -7,7 +7,12 @@
 //!   let it through with values for the handler) and "after" hook (collect-all:
 //!   [`ResponseView`] → [`HeaderEdits`]). The host picks the specs; the layer is generic.
 //!   **Fail-closed**: a before impl that fails, panics or times out ahead of the first answer
-//!   never lets the request through — the layer answers 503.
+//!   never lets the request through — the layer answers 503; so does a before hook left
+//!   without any impl (its plugins failed, were disabled or stopped) unless the app
+//!   [allows unchecked requests](RequestHooksLayer::allow_unchecked_requests), and one
+//!   without an impl of a [required plugin](RequestHooksLayer::require_plugin). Put the layer
+//!   *after* merging every route it must check, plugin routes included
+//!   ([`PluginRouter::merge_behind`]).
 //! - **Dependency injection**: [`Principal<T>`] (what the before hook passed on; 401 when
 //!   absent) and [`Service<T>`] (a host or plugin service).
 //! - **Lifecycle** ([`Server`]): plugins started and start-up hooks called before serving;
@@ -66,7 +71,7 @@
 //! | function | routes |
 //! |---|---|
 //! | [`PluginRouter::router`] | `/plugins/{name}/…`: each plugin's own router, rebuilt when plugins change |
-//! | [`health_router`] | `GET /health` |
+//! | [`health_router`] | `GET /health` (each plugin's check bounded by [`HEALTH_CHECK_LIMIT`]) |
 //! | [`admin_router`] | `GET /admin/plugins`, `GET /admin/plugins/{name}`, `POST /admin/plugins/{name}/enable` and `/disable` |
 //! | [`metrics_router`] | `GET /metrics` (Prometheus text format) |
 //!
@@ -113,7 +118,10 @@ mod view;
 
 pub use admin::{admin_router, AdminRequest, Authorize, DenyAll};
 pub use extract::{MissingPrincipal, MissingService, Principal, Service};
-pub use health::{health_router, HealthReport, OverallStatus, PluginHealth};
+pub use health::{
+    health_router, health_router_within, HealthReport, OverallStatus, PluginHealth,
+    HEALTH_CHECK_LIMIT,
+};
 pub use layer::{RequestHooks, RequestHooksLayer};
 pub use metrics::{metrics_router, StatsCollector};
 pub use routes::{PluginRouter, PluginRoutes, RouteError};

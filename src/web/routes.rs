@@ -6,18 +6,26 @@
 //! arrived: [`rebuild`](PluginRouter::rebuild) collects the plugins' routers through the host's
 //! hook, builds and checks the combined router, and only then swaps it in. A request in flight
 //! keeps the router it started with.
+//!
+//! Each plugin's router is mounted behind a small guard: it answers 404 as soon as the
+//! plugin's life stops (the host clears a flag before `disable`, `remove`, a stop or a failure
+//! returns; the guard reads it without a lock), before the rebuild that takes the routes away,
+//! and it turns a panicking handler into a `500 Internal Server Error` (logged at `error`,
+//! naming the plugin) instead of a dropped connection.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use arc_swap::ArcSwap;
 use axum::body::Body;
-use axum::http::Request;
-use axum::response::Response;
+use axum::http::{Request, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::future::RouteFuture;
 use axum::Router;
 use futures::future::BoxFuture;
@@ -30,6 +38,8 @@ use crate::outcome::OutcomeKind;
 use crate::plugin::{PluginEvent, PluginState};
 use crate::spec::HookSpec;
 use crate::PluginHost;
+
+use super::{Decision, HeaderEdits, RequestHooksLayer, RequestView, ResponseView};
 
 /// What a plugin's impl of the host's routes hook answers: its own router, which the
 /// [`PluginRouter`] mounts under `/plugins/{name}` (a route `/hello` of plugin `greeter` is
@@ -105,7 +115,11 @@ fn conflict_text(plugin: &str, others: &[String]) -> String {
 ///   (the plugin named by the outcome's attribution), and swaps the new router in.
 /// - [`follow`](Self::follow) rebuilds whenever a plugin starts, stops, fails or is replaced
 ///   (enable, disable, remove, hot reload).
-/// - [`router`](Self::router) is what the app merges: `/plugins/{*path}` served by this.
+/// - [`router`](Self::router) is what the app merges: `/plugins/{*path}` served by this —
+///   **before** the app's [`RequestHooksLayer`], or the plugin routes are not behind the
+///   request hooks ([`merge_behind`](Self::merge_behind) merges and layers in that order).
+/// - A plugin's routes answer 404 as soon as the plugin stops (before the rebuild), and a
+///   handler that panics answers 500.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -250,7 +264,11 @@ impl PluginRouter {
             for (plugin, answer) in answers {
                 match answer {
                     Answer::Routes(router) => {
-                        routers.insert(plugin, router);
+                        // The flag of the plugin's life now: a plugin stopped since the call
+                        // is already off (only impls registered on the hook manager directly,
+                        // not through the host, have none: they are always served).
+                        let running = shared.host.inner.running_flag(&plugin);
+                        routers.insert(plugin, (router, running));
                     }
                     Answer::Failed(why) => {
                         tracing::warn!(plugin = %plugin, error = %why, "plugin routes left out: its routes hook failed");
@@ -321,8 +339,46 @@ impl PluginRouter {
 
     /// An [`axum::Router`] serving `/plugins/{*path}` through this plugin router: merge it
     /// into the app. Unknown paths under `/plugins/` answer 404.
+    ///
+    /// Merge it **before** the app's [`RequestHooksLayer`] (`.merge(plugins.router())` then
+    /// `.layer(..)`): axum's `Router::layer` only wraps the routes the router already has, so
+    /// plugin routes merged after the layer are served without the request hooks (no
+    /// authentication). [`merge_behind`](Self::merge_behind) does both in that order.
     pub fn router(&self) -> Router {
         Router::new().route_service("/plugins/{*path}", self.clone())
+    }
+
+    /// `app` with the plugin routes merged in, both behind `hooks`: the safe order
+    /// (`app.merge(self.router()).layer(hooks)`), so every plugin route passes the request
+    /// hooks like the app's own routes. Routes that must stay open (`/health` for a load
+    /// balancer, admin routes with their own check) are merged into the result afterwards.
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use hookwire::web::{self, Decision, HeaderEdits, PluginRouter, PluginRoutes,
+    ///                     RequestHooksLayer, RequestView, ResponseView};
+    /// use hookwire::PluginHost;
+    ///
+    /// hookwire::hookspec! {
+    ///     #[firstresult]
+    ///     pub struct BeforeRequest(RequestView) -> Decision;
+    ///     pub struct AfterRequest(ResponseView) -> HeaderEdits;
+    ///     pub struct Routes(()) -> PluginRoutes;
+    /// }
+    ///
+    /// let host = PluginHost::new();
+    /// let plugins = PluginRouter::new::<Routes>(host.clone(), ());
+    /// let app: Router = Router::new().route("/me", get(|| async { "me" }));
+    /// let app = plugins
+    ///     .merge_behind(app, RequestHooksLayer::<BeforeRequest, AfterRequest>::new(host.hooks()))
+    ///     .merge(web::health_router(host.clone())); // open: not behind the hooks
+    /// ```
+    pub fn merge_behind<B, A>(&self, app: Router, hooks: RequestHooksLayer<B, A>) -> Router
+    where
+        B: HookSpec<Args = RequestView, Output = Decision>,
+        A: HookSpec<Args = ResponseView, Output = HeaderEdits>,
+    {
+        app.merge(self.router()).layer(hooks)
     }
 }
 
@@ -345,12 +401,20 @@ fn changes_routes(event: &PluginEvent) -> bool {
     }
 }
 
-/// Mounts each plugin's router under `/plugins/{name}`, in name order.
-fn build(routers: BTreeMap<String, Router>) -> Result<(Router, Vec<String>), RouteError> {
+/// A plugin's router with the flag saying whether its life is running (`None`: not a plugin
+/// of the host, always served).
+type PluginRouterEntry = (Router, Option<Arc<AtomicBool>>);
+
+/// Mounts each plugin's router under `/plugins/{name}`, in name order, each behind its
+/// [`guard`].
+fn build(
+    routers: BTreeMap<String, PluginRouterEntry>,
+) -> Result<(Router, Vec<String>), RouteError> {
     let mut app = Router::new();
     let mut mounted: Vec<String> = Vec::with_capacity(routers.len());
-    for (plugin, router) in routers {
+    for (plugin, (router, running)) in routers {
         check_name(&plugin)?;
+        let router = guard(&plugin, running, router);
         let prefix = format!("/plugins/{plugin}");
         match std::panic::catch_unwind(AssertUnwindSafe(move || app.nest(&prefix, router))) {
             Ok(next) => app = next,
@@ -370,6 +434,33 @@ fn build(routers: BTreeMap<String, Router>) -> Result<(Router, Vec<String>), Rou
         mounted.push(plugin);
     }
     Ok((app, mounted))
+}
+
+/// `router` behind a guard that answers 404 once the plugin's life stopped (`running`
+/// cleared: the routes are gone as soon as `disable`, `remove` or a stop returns, without
+/// waiting for the rebuild) and 500 when a handler panics (logged at `error`, naming the
+/// plugin; the connection is answered, not dropped).
+fn guard(plugin: &str, running: Option<Arc<AtomicBool>>, router: Router) -> Router {
+    let plugin: Arc<str> = Arc::from(plugin);
+    router.layer(axum::middleware::from_fn(
+        move |req: Request<Body>, next: Next| {
+            let plugin = plugin.clone();
+            let running = running.clone();
+            async move {
+                if running.is_some_and(|r| !r.load(Ordering::Acquire)) {
+                    tracing::debug!(plugin = %plugin, "plugin route of a plugin that is not running: 404");
+                    return StatusCode::NOT_FOUND.into_response();
+                }
+                match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+                    Ok(response) => response,
+                    Err(panic) => {
+                        tracing::error!(plugin = %plugin, panic = %panic_message(panic), "plugin route handler panicked; answering 500");
+                        StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                    }
+                }
+            }
+        },
+    ))
 }
 
 /// Whether path `outer`'s segments are the first segments of `inner`.

@@ -193,8 +193,12 @@ impl Server {
         self.trigger.clone()
     }
 
-    /// Starts the plugins ([`PluginHost::start`]: one that fails is logged at `warn` and the
-    /// app is served without it), calls the start-up hooks, serves on
+    /// Starts the plugins ([`PluginHost::start`]: each one that fails is logged at `error`,
+    /// with its reason, and the app is served without it: a
+    /// [`RequestHooksLayer`](super::RequestHooksLayer) answers 503, fail-closed, when no impl
+    /// of its before hook is left or when the plugin is
+    /// [required](super::RequestHooksLayer::require_plugin), and `GET /health` says
+    /// `unhealthy`), calls the start-up hooks, serves on
     /// `listener` until a signal or the [`ShutdownTrigger`], waits for the requests in flight
     /// (up to the [`drain_timeout`](Self::drain_timeout)), calls the shutdown hooks and stops
     /// the plugins, in reverse dependency order. Returns how each plugin stopped.
@@ -223,8 +227,8 @@ impl Server {
             routes,
         } = self;
         let report = host.start().await.map_err(ServeError::Start)?;
-        if !report.failed.is_empty() {
-            tracing::warn!(failed = ?report.failed, "some plugins failed to start; serving without them");
+        for (plugin, reason) in &report.failed {
+            tracing::error!(plugin = %plugin, reason = %reason, "plugin failed to start: serving without it (its impls are not registered: a `RequestHooksLayer` whose before hook it implemented answers 503 while no impl is left or while it is required; GET /health says `unhealthy`)");
         }
         for call in startup {
             let (hook, failures) = call(host.clone()).await;

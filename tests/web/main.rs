@@ -6,6 +6,7 @@
 
 mod admin;
 mod common;
+mod composition;
 mod demo;
 mod extract;
 mod fail_closed;
@@ -13,5 +14,7 @@ mod fixture;
 mod health;
 mod layer;
 mod metrics;
+mod not_running;
+mod route_guard;
 mod routes;
 mod serve;
