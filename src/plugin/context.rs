@@ -89,6 +89,14 @@ impl Provided {
             .unwrap_or_else(PoisonError::into_inner)
             .get()
     }
+
+    /// The type names of the services provided, sorted.
+    pub(crate) fn names(&self) -> Vec<&'static str> {
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .names()
+    }
 }
 
 /// A problem using a [`PluginContext`]; each names the plugin and the service type.
