@@ -690,11 +690,31 @@ fn validate_pins(
     Ok(pinned)
 }
 
+/// Opens `path` for reading without waiting on what it is, and returns it with its metadata
+/// (of the file opened, not of a path looked at before: nothing can be swapped in between).
+/// On Unix the open is non-blocking: opening a FIFO for reading otherwise waits for a writer
+/// (forever), and a device may wait too; the caller checks `is_file` before reading.
+pub(crate) fn open_no_wait(path: &Path) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // `O_NONBLOCK` only changes how opening a FIFO or a device waits; reads of a regular
+        // file are not affected.
+        let nonblock = rustix::fs::OFlags::NONBLOCK.bits();
+        options.custom_flags(i32::try_from(nonblock).unwrap_or(0));
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    Ok((file, meta))
+}
+
 /// Reads a manifest file with the checks of [`PluginManifest::load`] before parsing.
 pub(crate) fn read_manifest(path: &Path) -> Result<Vec<u8>, ManifestError> {
     use std::io::Read;
     let fail = |problem| ManifestError::new(path, problem);
-    let meta = std::fs::metadata(path).map_err(|e| fail(io_problem(path, &e)))?;
+    let (file, meta) = open_no_wait(path).map_err(|e| fail(io_problem(path, &e)))?;
     if !meta.is_file() {
         return Err(fail(ManifestProblem::NotAFile));
     }
@@ -704,7 +724,6 @@ pub(crate) fn read_manifest(path: &Path) -> Result<Vec<u8>, ManifestError> {
             limit: MAX_MANIFEST_BYTES,
         }));
     }
-    let file = std::fs::File::open(path).map_err(|e| fail(io_problem(path, &e)))?;
     // Bounded even if the file grew since the check.
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     file.take(MAX_MANIFEST_BYTES + 1)

@@ -87,6 +87,8 @@ use std::sync::{Arc, PoisonError};
 pub use conditions::Conditions;
 pub use linked::{linked_plugins, LinkedPlugin};
 #[cfg(feature = "security")]
+pub(crate) use manifest::open_no_wait;
+#[cfg(feature = "security")]
 pub(crate) use manifest::read_manifest as read_manifest_bytes;
 pub use manifest::{
     is_valid_name, ManifestError, ManifestProblem, PluginKind, PluginManifest, ProcessLimits,

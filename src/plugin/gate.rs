@@ -5,8 +5,10 @@
 //! [`Refusal`] into an error and a [`PluginEvent::Refused`](super::PluginEvent::Refused).
 //! Without a gate (the default) everything is allowed and nothing is checked. With one, the
 //! checks run when a plugin is added or replaced, when its impls are collected (start,
-//! restart, replace, hot reload) and on each [`PluginContext::get`](super::PluginContext::get)
-//! — never on a hook call.
+//! restart, replace, hot reload), on each [`PluginContext::get`](super::PluginContext::get)
+//! and on each hook a process plugin calls through the host (`host/call`, asked as
+//! [`check_hook`](PluginGate::check_hook): a plugin calls only the guarded hooks it may
+//! implement) — never on a hook call made by the host's code.
 //!
 //! The host, never the plugin, says where a plugin comes from ([`TrustSource`]): a plugin
 //! added in code is [`TrustSource::Code`]; one found through a manifest is

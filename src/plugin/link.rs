@@ -7,7 +7,9 @@ use std::sync::{Arc, PoisonError, Weak};
 
 use super::cell::{Cell, Host};
 use super::events::PluginEvent;
+use super::gate::{GateSubject, Refusal, TrustSource};
 use super::lifecycle::PluginState;
+use super::meta::PluginMeta;
 
 /// A plugin's link to the host that started it, for this life of the plugin (its cell): it
 /// holds both weakly, so a plugin removed, replaced or whose host is gone does nothing
@@ -45,6 +47,47 @@ impl HostLink {
                 PluginState::Registered | PluginState::Initialized | PluginState::Started
             )
         })
+    }
+
+    /// What the host's gate says of this plugin calling hook `hook` through the host (a
+    /// process plugin's `host/call`): the check of an impl of that hook, so a plugin may call
+    /// only the guarded hooks it may implement. `Ok` without a gate (or once the host is
+    /// gone); a refusal is logged and announced ([`PluginEvent::Refused`]) and returned as a
+    /// message naming the plugin, the hook and the permission.
+    pub(crate) fn check_call(&self, hook: &str) -> Result<(), String> {
+        let Some(host) = self.host.upgrade() else {
+            return Ok(());
+        };
+        let Some(gate) = &host.gate else {
+            return Ok(());
+        };
+        let checked = match self.cell.upgrade() {
+            Some(cell) => gate.check_hook(&cell.subject(), hook),
+            // The plugin is gone (its process outlived it): it holds no permission any more.
+            None => {
+                let meta = PluginMeta::new("", "0.0.0");
+                gate.check_hook(&GateSubject::new(&meta, &TrustSource::Code), hook)
+            }
+        };
+        let Err(refusal) = checked else {
+            return Ok(());
+        };
+        let error = match &refusal {
+            Refusal::Hook {
+                plugin,
+                hook,
+                permission,
+                reason,
+            } => format!("plugin `{plugin}` may not call hook `{hook}` through the host: it needs permission `{permission}`, which {reason}"),
+            other => format!("the host refuses a call of hook `{hook}`: {other}"),
+        };
+        tracing::warn!(plugin = %refusal.plugin(), permission = refusal.permission(), "{error}");
+        let _ = host.events.send(PluginEvent::Refused {
+            plugin: refusal.plugin().to_owned(),
+            permission: refusal.permission().map(str::to_owned),
+            error: error.clone(),
+        });
+        Err(error)
     }
 
     /// Whether this life of the plugin still serves under its name in its host.

@@ -129,7 +129,7 @@ impl PublicKey {
     pub fn read(path: impl AsRef<Path>) -> Result<Self, KeyError> {
         let path = path.as_ref();
         let text = read_small(path)
-            .map_err(|problem| KeyError::new(path.display().to_string(), problem))?;
+            .map_err(|problem| KeyError::new(path.display().to_string(), problem.to_string()))?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -226,7 +226,7 @@ impl PrivateKey {
     pub fn read(path: impl AsRef<Path>) -> Result<Self, KeyError> {
         let path = path.as_ref();
         let origin = path.display().to_string();
-        let text = read_small(path).map_err(|p| KeyError::new(origin.clone(), p))?;
+        let text = read_small(path).map_err(|p| KeyError::new(origin.clone(), p.to_string()))?;
         let fields = two_fields(&text, ["key-id", "private-key"]).map_err(|p| {
             KeyError::new(
                 origin.clone(),
@@ -485,20 +485,31 @@ pub struct Verified {
 pub fn verify_signature(folder: &Path, trusted: &TrustedKeys) -> Result<Verified, SignatureError> {
     let manifest_path = folder.join(MANIFEST_FILE);
     let sig_path = folder.join(SIGNATURE_FILE);
+    let malformed = |problem: String| SignatureError::Malformed {
+        signature: sig_path.clone(),
+        problem,
+    };
     let text = match std::fs::symlink_metadata(&sig_path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(SignatureError::Unsigned {
                 signature: sig_path,
             })
         }
-        _ => read_small(&sig_path).map_err(|message| SignatureError::Io {
-            path: sig_path.clone(),
-            message,
-        })?,
-    };
-    let malformed = |problem: String| SignatureError::Malformed {
-        signature: sig_path.clone(),
-        problem,
+        _ => match read_small(&sig_path) {
+            Ok(text) => text,
+            Err(SmallFileError::NotAFile) => {
+                return Err(malformed(
+                    "is not a regular file (a FIFO, a device or a folder); write the signature with `hookwire plugins sign <dir> --key <file>`"
+                        .to_owned(),
+                ))
+            }
+            Err(e) => {
+                return Err(SignatureError::Io {
+                    path: sig_path.clone(),
+                    message: e.to_string(),
+                })
+            }
+        },
     };
     let fields = two_fields(&text, ["key-id", "signature"])
         .map_err(|p| malformed(format!("{p} (expected `key-id: <16 hex digits>` then `signature: <base64>`; sign the plugin again)")))?;
@@ -569,18 +580,31 @@ pub fn sign_plugin(folder: &Path, key: &PrivateKey) -> Result<PathBuf, Signature
     Ok(sig_path)
 }
 
-/// Reads a small text file (at most [`MAX_SMALL_FILE`] bytes).
-fn read_small(path: &Path) -> Result<String, String> {
+/// Why a key or signature file could not be read.
+#[derive(Debug, thiserror::Error)]
+enum SmallFileError {
+    #[error("cannot read: {0}")]
+    Io(std::io::Error),
+    #[error("is not a regular file (a FIFO, a device or a folder)")]
+    NotAFile,
+    #[error("is larger than {MAX_SMALL_FILE} bytes; not a key or signature file")]
+    TooLarge,
+}
+
+/// Reads a small text file (at most [`MAX_SMALL_FILE`] bytes), refusing (without waiting on
+/// it) anything but a regular file.
+fn read_small(path: &Path) -> Result<String, SmallFileError> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let (file, meta) = crate::discovery::open_no_wait(path).map_err(SmallFileError::Io)?;
+    if !meta.is_file() {
+        return Err(SmallFileError::NotAFile);
+    }
     let mut text = String::new();
     file.take(MAX_SMALL_FILE + 1)
         .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(SmallFileError::Io)?;
     if text.len() as u64 > MAX_SMALL_FILE {
-        return Err(format!(
-            "is larger than {MAX_SMALL_FILE} bytes; not a key or signature file"
-        ));
+        return Err(SmallFileError::TooLarge);
     }
     Ok(text)
 }
