@@ -292,6 +292,25 @@ impl DiscoveryOptions {
                 // The bytes verified must be those parsed: a manifest swapped between the scan
                 // and the check is refused.
                 match PluginManifest::from_bytes(&verified.manifest, path) {
+                    // A process plugin runs files of its folder: a signature covers them
+                    // only through pins.
+                    Ok(parsed)
+                        if parsed == *m
+                            && m.pinned.is_empty()
+                            && matches!(m.kind, PluginKind::Process(_)) =>
+                    {
+                        let e = SignatureError::NothingPinned {
+                            manifest: path.to_owned(),
+                        };
+                        if policy.is_required() {
+                            return Err(e);
+                        }
+                        host.integrity_failed(
+                            &m.meta.name,
+                            &format!("{e} (signatures are not required: loaded as unsigned)"),
+                        );
+                        Ok((m, None))
+                    }
                     Ok(parsed) if parsed == *m => Ok((m, Some(verified.key_id))),
                     _ => Err(SignatureError::Changed {
                         manifest: path.to_owned(),

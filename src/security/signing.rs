@@ -449,6 +449,14 @@ pub enum SignatureError {
         /// The key it claims.
         key_id: KeyId,
     },
+    /// A valid signature of a process plugin's `plugin.toml` that pins no file (`[sha256]`):
+    /// the signature covers the manifest, not the program it runs, so it vouches for nothing
+    /// that runs. Discovery does not count it as signed.
+    #[error("{}: signed, but this process plugin pins no file, so the signature covers plugin.toml only, not the code it runs; pin every file it runs in plugin.toml's `[sha256]` table (`\"plugin.py\" = \"<sha256>\"`, as `sha256sum` prints) and sign it again", .manifest.display())]
+    NothingPinned {
+        /// The manifest's path.
+        manifest: PathBuf,
+    },
     /// `plugin.toml` changed between being parsed and being verified: nothing of it is used.
     #[error("{}: changed while it was being verified; try again", .manifest.display())]
     Changed {
@@ -556,6 +564,10 @@ pub fn verify_signature(folder: &Path, trusted: &TrustedKeys) -> Result<Verified
 
 /// Signs `folder`'s `plugin.toml` with `key` and writes `plugin.toml.sig` beside it (replacing
 /// an old one); returns the signature file's path. Blocking file I/O.
+///
+/// It signs the manifest's bytes as they are; `hookwire plugins sign` first checks the
+/// manifest and its pins. Discovery does not count the signature of a process plugin that
+/// pins no file ([`SignatureError::NothingPinned`]): pin what it runs before signing.
 ///
 /// # Errors
 /// [`SignatureError::Io`] when the manifest cannot be read or the signature not written.
