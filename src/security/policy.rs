@@ -9,6 +9,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use crate::plugin::{DeclaredNames, GateSubject, Isolation, PluginGate, Refusal, TrustSource};
+use crate::security::SignaturePolicy;
 use crate::spec::HookSpec;
 
 /// How far the host trusts a plugin. The host assigns it from where the plugin came from
@@ -168,6 +169,11 @@ pub enum PolicyError {
     /// starts: [`PluginGate::check_names`]); each would guard nothing.
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     UnknownNames(Vec<UnknownName>),
+    /// A signature setting of the table (`require_signatures`, `trusted_keys`,
+    /// `trusted_key_files`) is invalid: a value of the wrong type, a key that does not parse,
+    /// a key file that cannot be read.
+    #[error(transparent)]
+    Signatures(crate::security::KeyError),
     /// The file could not be read.
     #[error("cannot read security policy `{path}`: {message}")]
     Io {
@@ -321,6 +327,8 @@ pub struct SecurityPolicy {
     folders: Vec<(PathBuf, TrustLevel)>,
     keys: HashMap<String, TrustLevel>,
     sandbox: SandboxLimits,
+    /// What discovery requires of manifests' signatures, with the keys it trusts.
+    signatures: SignaturePolicy,
     /// `None`: every known permission (trusted's default).
     trusted: Option<BTreeSet<String>>,
     sandboxed: BTreeSet<String>,
@@ -417,6 +425,18 @@ impl SecurityPolicyBuilder {
         self
     }
 
+    /// What discovery requires of the signatures of manifests (whether they are required,
+    /// and the public keys that verify them), as the `[security]` table's
+    /// `require_signatures`, `trusted_keys` and `trusted_key_files` say. The host's
+    /// [`discover`](crate::PluginHost::discover) applies it (with the options' own
+    /// [`DiscoveryOptions::signatures`](crate::discovery::DiscoveryOptions::signatures), if
+    /// any: required if either requires, every key either trusts). Default: not required, no
+    /// key.
+    pub fn signatures(mut self, policy: SignaturePolicy) -> Self {
+        self.policy.signatures = policy;
+        self
+    }
+
     /// The limits a `sandboxed` process plugin runs under where its manifest sets none
     /// (default: [`SandboxLimits::default`]).
     pub fn sandbox_limits(mut self, limits: SandboxLimits) -> Self {
@@ -496,7 +516,7 @@ struct RawPolicy {
     grants: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
     #[serde(default)]
     sandbox: Option<SandboxLimits>,
-    // The signature settings of the same table, read by `SignaturePolicy::from_config`.
+    // The signature settings of the same table, read by `SignaturePolicy` below.
     #[serde(default, rename = "require_signatures")]
     _require_signatures: Option<toml::Value>,
     #[serde(default, rename = "trusted_keys")]
@@ -544,7 +564,9 @@ impl SecurityPolicy {
     /// folders = { "/opt/plugins" = "sandboxed", "/opt/plugins/core" = "trusted" }
     /// keys = { "3f2a9c0d1e4b5a6f" = "trusted" } # signing key id = level
     /// grants = { sandboxed = ["net"] }          # level = permissions it may be granted
-    /// # `require_signatures`, `trusted_keys`, `trusted_key_files`: `SignaturePolicy::from_config`
+    /// require_signatures = true                 # discovery loads only plugins signed by
+    /// trusted_keys = ["noCFqDmccGCvKQe4S84SqDkiYYSXd0jadle4H6pYTOo="]  # one of these keys
+    /// trusted_key_files = ["/etc/app/release.pub"]
     ///
     /// [security.sandbox]                        # limits of sandboxed process plugins
     /// memory_mb = 512                           # (defaults: 1024 MiB, 256 files, no CPU limit)
@@ -669,6 +691,13 @@ impl SecurityPolicy {
         if let Some(limits) = raw.sandbox {
             b = b.sandbox_limits(limits);
         }
+        // The signature settings, read as `SignaturePolicy::from_config` reads them.
+        let table: toml::Table = toml::from_str(text).unwrap_or_default();
+        if let Some(security) = table.get("security") {
+            let signatures = SignaturePolicy::from_security_table(security, source)
+                .map_err(PolicyError::Signatures)?;
+            b = b.signatures(signatures);
+        }
         b.build()
     }
 
@@ -737,6 +766,12 @@ impl SecurityPolicy {
                 .map(|(_, level)| level)
         };
         longest(dir, false).or_else(|| longest(&std::fs::canonicalize(dir).ok()?, true))
+    }
+
+    /// What discovery requires of manifests' signatures (see
+    /// [`SecurityPolicyBuilder::signatures`]).
+    pub fn signatures(&self) -> &SignaturePolicy {
+        &self.signatures
     }
 
     /// The limits a `sandboxed` process plugin runs under where its manifest sets none.

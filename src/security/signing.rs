@@ -346,6 +346,21 @@ impl SignaturePolicy {
         &self.trusted
     }
 
+    /// Whether it does nothing: signatures not required, no key trusted.
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.required && self.trusted.len() == 0
+    }
+
+    /// Both policies at once: required if either requires, every key either trusts.
+    pub(crate) fn union(&self, other: &SignaturePolicy) -> SignaturePolicy {
+        let mut both = self.clone();
+        both.required |= other.required;
+        for key in other.trusted.keys.values() {
+            both.trusted.insert(key.clone());
+        }
+        both
+    }
+
     /// Reads the `[security]` table of the host's config (see the type's docs); other keys of
     /// the table are left to the rest of the security settings. No `[security]` table gives
     /// [`SignaturePolicy::new`]. Relative `trusted_key_files` are relative to the current
@@ -368,9 +383,15 @@ impl SignaturePolicy {
     /// the wrong type, a key does not parse or a key file cannot be read.
     pub fn from_config(config: &crate::config::HostConfig) -> Result<Self, KeyError> {
         let source = config.source().unwrap_or("config");
-        let Some(table) = config.host_table().get("security") else {
-            return Ok(Self::new());
-        };
+        match config.host_table().get("security") {
+            None => Ok(Self::new()),
+            Some(table) => Self::from_security_table(table, source),
+        }
+    }
+
+    /// The settings of a `[security]` table (see [`from_config`](Self::from_config)); `source`
+    /// names the file in errors.
+    pub(crate) fn from_security_table(table: &toml::Value, source: &str) -> Result<Self, KeyError> {
         let at = |key: &str| format!("{source}: security.{key}");
         let table = table.as_table().ok_or_else(|| {
             KeyError::new(

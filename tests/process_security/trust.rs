@@ -251,3 +251,37 @@ async fn a_signed_manifest_that_pins_nothing_does_not_count_as_signed() {
         )]
     );
 }
+
+/// Review 12's probe: `require_signatures = true` in the policy file the host installs as its
+/// gate applies to discovery without the host also building a `SignaturePolicy`: an unsigned
+/// plugin is rejected, as the README's `[security]` example says.
+#[tokio::test]
+async fn require_signatures_in_the_policy_file_keeps_unsigned_plugins_out() {
+    let root = tempfile::tempdir().unwrap();
+    let key = PrivateKey::generate().unwrap();
+    plugin(root.path(), "unsigned", "", "", None);
+    sign_plugin(&plugin(root.path(), "signed", "", "", Some(FIXTURE)), &key).unwrap();
+    let text = format!(
+        "[security]\nfolders = {{ {:?} = \"trusted\" }}\nrequire_signatures = true\ntrusted_keys = [\"{}\"]\n",
+        root.path().display().to_string(),
+        key.public_key().to_base64()
+    );
+    let host = host(SecurityPolicy::from_toml(&text, "app.toml").unwrap());
+    let report = discover(&host, root.path(), DiscoveryOptions::new());
+    match status(&report, "unsigned") {
+        DiscoveryStatus::SignatureRejected(e) => assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: missing; this host requires signed plugins: sign it with `hookwire plugins sign <dir> --key <file>`",
+                root.path().join("unsigned/plugin.toml.sig").display()
+            )
+        ),
+        other => panic!("an unsigned plugin was not rejected: {other:?}"),
+    }
+    let signed = report.get("signed").unwrap();
+    assert!(signed.status.is_loaded(), "{report}");
+    assert_eq!(
+        signed.signed_by.as_ref().map(|k| k.to_string()),
+        Some(key.public_key().id().to_string())
+    );
+}

@@ -170,7 +170,7 @@ fn an_unknown_key_in_the_sandbox_table_names_its_line_and_the_known_ones() {
 }
 
 #[test]
-fn the_signature_settings_of_the_same_table_are_left_to_the_signature_policy() {
+fn the_signature_settings_of_the_same_table_are_the_policys_and_the_signature_policys() {
     let key = "noCFqDmccGCvKQe4S84SqDkiYYSXd0jadle4H6pYTOo=";
     let text = format!(
         "[security]\nrequire_signatures = true\ntrusted_keys = [\"{key}\"]\ntrusted_key_files = []\nkeys = {{ \"9d02056a8a8ee95c\" = \"trusted\" }}\n"
@@ -180,8 +180,29 @@ fn the_signature_settings_of_the_same_table_are_left_to_the_signature_policy() {
         policy.level(&TrustSource::SignedBy("9d02056a8a8ee95c".into())),
         TrustLevel::Trusted
     );
+    // The security policy holds them (discovery applies them), read as `from_config` reads.
     let config = HostConfig::parse(&text, "host.toml").unwrap();
     let signatures = hookwire::security::SignaturePolicy::from_config(&config).unwrap();
     assert!(signatures.is_required());
     assert_eq!(signatures.trusted().len(), 1);
+    assert_eq!(policy.signatures(), &signatures);
+}
+
+#[test]
+fn a_bad_signature_setting_in_the_policy_file_is_an_error_naming_it() {
+    let text = "[security]\nrequire_signatures = \"yes\"\n";
+    let err = SecurityPolicy::from_toml(text, "host.toml").unwrap_err();
+    assert!(matches!(err, PolicyError::Signatures(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "host.toml: security.require_signatures: is not a boolean (expected true or false)"
+    );
+    let text = "[security]\ntrusted_keys = [\"not a key\"]\n";
+    let err = SecurityPolicy::from_toml(text, "host.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("host.toml: security.trusted_keys[0]: "),
+        "{err}"
+    );
 }
