@@ -411,7 +411,10 @@ impl SecurityPolicyBuilder {
     }
 
     /// Manifest plugins in `folder` (or below it) get `level`; the longest matching folder
-    /// wins. Paths are compared as written and, failing that, canonicalised.
+    /// wins. Paths are compared once resolved (`..` and symbolic links, as
+    /// `std::fs::canonicalize` does): `core/../inbox/x`, or a link in `core` to a folder
+    /// elsewhere, is not in `core`. A plugin folder (or a listed folder) that cannot be
+    /// resolved — it does not exist — is in no listed folder: `untrusted`.
     pub fn folder(mut self, folder: impl Into<PathBuf>, level: TrustLevel) -> Self {
         self.policy.folders.push((folder.into(), level));
         self
@@ -717,19 +720,26 @@ impl SecurityPolicy {
     /// The trust level the policy gives a plugin from `source`: `trusted` for the host's
     /// code; a folder's level (the longest listed folder it is in); a key's level; for a
     /// signed manifest, the more trusted of its folder's and its key's; `untrusted` for a
-    /// folder or key the policy does not list.
+    /// folder or key the policy does not list, and for a folder that cannot be resolved
+    /// (folders are compared with `..` and symbolic links resolved).
     ///
     /// ```
     /// use hookwire::plugin::TrustSource;
     /// use hookwire::security::{SecurityPolicy, TrustLevel};
+    /// let plugins = std::env::temp_dir().join(format!("hookwire-level-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(plugins.join("auth"))?;
     /// let policy = SecurityPolicy::builder()
-    ///     .folder("/opt/plugins", TrustLevel::Sandboxed)
+    ///     .folder(&plugins, TrustLevel::Sandboxed)
     ///     .key("3f2a9c0d1e4b5a6f", TrustLevel::Trusted)
     ///     .build()?;
-    /// let signed = |key: &str| TrustSource::Signed { folder: "/opt/plugins/auth".into(), key: key.into() };
+    /// let signed = |key: &str| TrustSource::Signed { folder: plugins.join("auth"), key: key.into() };
     /// assert_eq!(policy.level(&signed("3f2a9c0d1e4b5a6f")), TrustLevel::Trusted);
     /// assert_eq!(policy.level(&signed("0000000000000000")), TrustLevel::Sandboxed);
-    /// # Ok::<(), hookwire::security::PolicyError>(())
+    /// // Out of the folder through `..`: not in it.
+    /// let out = TrustSource::Folder(plugins.join("auth/../.."));
+    /// assert_eq!(policy.level(&out), TrustLevel::Untrusted);
+    /// # std::fs::remove_dir_all(&plugins)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn level(&self, source: &TrustSource) -> TrustLevel {
         let key = |key: &str| self.keys.get(key).copied().unwrap_or(TrustLevel::Untrusted);
@@ -749,23 +759,20 @@ impl SecurityPolicy {
         }
     }
 
+    /// The level of the longest listed folder `dir` is in, both resolved (`..` and symbolic
+    /// links: a link inside a trusted folder pointing out of it is not in it); `None` when
+    /// `dir` cannot be resolved (it does not exist) or is in no folder that can.
     fn folder_level(&self, dir: &Path) -> Option<TrustLevel> {
-        let longest = |dir: &Path, canonical: bool| {
-            self.folders
-                .iter()
-                .filter_map(|(f, level)| {
-                    let f = if canonical {
-                        std::fs::canonicalize(f).ok()?
-                    } else {
-                        f.clone()
-                    };
-                    dir.starts_with(&f)
-                        .then(|| (f.components().count(), *level))
-                })
-                .max_by_key(|(len, _)| *len)
-                .map(|(_, level)| level)
-        };
-        longest(dir, false).or_else(|| longest(&std::fs::canonicalize(dir).ok()?, true))
+        let dir = std::fs::canonicalize(dir).ok()?;
+        self.folders
+            .iter()
+            .filter_map(|(f, level)| {
+                let f = std::fs::canonicalize(f).ok()?;
+                dir.starts_with(&f)
+                    .then(|| (f.components().count(), *level))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, level)| level)
     }
 
     /// What discovery requires of manifests' signatures (see

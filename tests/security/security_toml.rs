@@ -9,7 +9,7 @@ use hookwire::plugin::{GateSubject, Isolation, PluginGate, TrustSource};
 use hookwire::security::{PolicyError, SandboxLimits, SecurityPolicy, TrustLevel};
 use hookwire::PluginMeta;
 
-use crate::common::Db;
+use crate::common::{tree, Db};
 
 const FILE: &str = r#"
 [plugins.auth]
@@ -30,17 +30,20 @@ cpu_seconds = 3600
 
 #[test]
 fn the_security_table_sets_hooks_services_folders_keys_and_grants() {
-    let policy = SecurityPolicy::from_toml(FILE, "host.toml").unwrap();
+    // Folders are compared once resolved: they must exist.
+    let root = tree(&["opt/plugins/x", "opt/plugins/core/x"]);
+    let file = FILE.replace("\"/opt/", &format!("\"{}/opt/", root.path().display()));
+    let policy = SecurityPolicy::from_toml(&file, "host.toml").unwrap();
     // The host's own config reader ignores the table.
-    assert!(HostConfig::parse(FILE, "host.toml").is_ok());
+    assert!(HostConfig::parse(&file, "host.toml").is_ok());
 
-    let folder = |p: &str| TrustSource::Folder(PathBuf::from(p));
+    let folder = |p: &str| TrustSource::Folder(root.path().join(p));
     assert_eq!(
-        policy.level(&folder("/opt/plugins/x")),
+        policy.level(&folder("opt/plugins/x")),
         TrustLevel::Sandboxed
     );
     assert_eq!(
-        policy.level(&folder("/opt/plugins/core/x")),
+        policy.level(&folder("opt/plugins/core/x")),
         TrustLevel::Trusted
     );
     assert_eq!(
@@ -52,7 +55,7 @@ fn the_security_table_sets_hooks_services_folders_keys_and_grants() {
     assert!(!policy.grants(TrustLevel::Sandboxed, "auth"));
     assert!(policy.grants(TrustLevel::Trusted, "auth"));
 
-    let sandboxed = folder("/opt/plugins/x");
+    let sandboxed = folder("opt/plugins/x");
     let meta = PluginMeta::new("x", "1.0.0").permission("db");
     let subject = GateSubject::new(&meta, &sandboxed).with_isolation(Isolation::Sandboxed);
     assert_eq!(policy.admit(&subject), Ok(()));
