@@ -2,7 +2,6 @@
 //! the line and what was expected.
 
 use std::any::TypeId;
-use std::path::PathBuf;
 
 use hookwire::config::HostConfig;
 use hookwire::plugin::{GateSubject, Isolation, PluginGate, TrustSource};
