@@ -94,7 +94,8 @@ pub struct PluginManifest {
     /// What must hold for the plugin to load.
     pub conditions: Conditions,
     /// The `[sha256]` table: each file the plugin runs (a relative path in the plugin's
-    /// folder, `/`-separated, as written) and its pinned sha256 (64 lower-case hex digits).
+    /// folder, `/`-separated, normalised: `./lib//a.py` is `lib/a.py`) and its pinned sha256
+    /// (64 lower-case hex digits). A file pinned under two spellings is a manifest error.
     /// With the feature `security`, `hookwire::security::verified_copy` copies exactly these
     /// files into a private folder and checks the copies before a start.
     pub pinned: BTreeMap<String, String>,
@@ -646,14 +647,16 @@ impl RawProcess {
     }
 }
 
-/// Checks the `[sha256]` table: relative paths that stay in the plugin's folder, hashes of 64
-/// hex digits (stored lower-case).
+/// Checks the `[sha256]` table: relative paths that stay in the plugin's folder, each file
+/// pinned once (stored normalised: without `.` components or doubled `/`), hashes of 64 hex
+/// digits (stored lower-case).
 fn validate_pins(
     raw: BTreeMap<String, Spanned<String>>,
     at: &impl Fn(Range<usize>, &str, String) -> ManifestError,
 ) -> Result<BTreeMap<String, String>, ManifestError> {
     use std::path::Component;
     let mut pinned = BTreeMap::new();
+    let mut spelled: BTreeMap<String, String> = BTreeMap::new();
     for (file, hash) in raw {
         let field = format!("sha256.{}", dotted(&[&file]));
         let path = Path::new(&file);
@@ -685,7 +688,25 @@ fn validate_pins(
                 format!("sha256 of {file:?} is {value:?}, not a sha256 (expected 64 hex digits, as `sha256sum {file}` prints)"),
             ));
         }
-        pinned.insert(file, value.to_ascii_lowercase());
+        // One spelling per file (`./main.py` is `main.py`, `lib//a.py` is `lib/a.py`): a file
+        // pinned twice would be copied twice into the verified copy.
+        let normal: Vec<&str> = path
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(part) => part.to_str(),
+                _ => None,
+            })
+            .collect();
+        let normal = normal.join("/");
+        if let Some(first) = spelled.get(&normal) {
+            return Err(at(
+                hash.span(),
+                &field,
+                format!("sha256 pins {normal:?} twice, as {first:?} and as {file:?}; pin each file once, by its path in the plugin's folder (\"{normal}\")"),
+            ));
+        }
+        spelled.insert(normal.clone(), file);
+        pinned.insert(normal, value.to_ascii_lowercase());
     }
     Ok(pinned)
 }
