@@ -338,6 +338,7 @@ impl Host {
                             plugin: cell.name.to_string(),
                             from: from.clone(),
                             to: to.clone(),
+                            version: cell.meta.version.as_ref().map(ToString::to_string),
                         });
                     }
                     from
