@@ -531,8 +531,8 @@ impl Host {
                 self.config.clone(),
                 self.hooks.clone(),
             )
-            .with_gate(self.gate.clone(), self.events.clone())
-            .with_owner(Arc::downgrade(self)),
+            .with_owner(Arc::downgrade(self))
+            .with_gate(self.gate.clone(), self.events.clone()),
         );
         cell.run().ctx = Some(ctx.clone());
         let span = ctx.span().clone();

@@ -5,6 +5,7 @@
 
 mod common;
 mod security_audit;
+mod security_context;
 mod security_gate;
 mod security_manifest;
 mod security_names;
