@@ -219,7 +219,7 @@ impl std::fmt::Display for UnknownName {
             declared.push_str(&format!(" and {} more", self.declared.len() - SHOWN));
         }
         if kind == "hook" {
-            write!(f, " (a hook is named as its spec names it: `HookSpec::NAME`, the spec struct's name, or a JSON hook's name; declared hooks: {declared})")
+            write!(f, " (a hook is named as its spec names it: `HookSpec::NAME`, the spec struct's name unless `#[name = \"..\"]` gives another, or a JSON hook's name; declared hooks: {declared})")
         } else {
             write!(f, " (a service is named by its full type name, as `std::any::type_name` writes it; the host's services and those of its running plugins: {declared}; a service a plugin provides is known once that plugin runs: guard it with `SecurityPolicyBuilder::service::<T>()`)")
         }

@@ -48,7 +48,7 @@ async fn a_misspelt_hook_in_the_policy_file_fails_the_start_naming_the_entry() {
     assert_eq!(names[0].suggestion.as_deref(), Some("Authenticate"));
     assert_eq!(
         err.to_string(),
-        "app.toml, line 2: `security.hooks.authenticate`: the host declares no hook `authenticate`, so this rule guards nothing; did you mean `Authenticate`? (a hook is named as its spec names it: `HookSpec::NAME`, the spec struct's name, or a JSON hook's name; declared hooks: Authenticate)"
+        "app.toml, line 2: `security.hooks.authenticate`: the host declares no hook `authenticate`, so this rule guards nothing; did you mean `Authenticate`? (a hook is named as its spec names it: `HookSpec::NAME`, the spec struct's name unless `#[name = \"..\"]` gives another, or a JSON hook's name; declared hooks: Authenticate)"
     );
     // Nothing of the start ran: the plugin failed with the same message, no impl registered.
     let Some(PluginState::Failed(why)) = host.state("sneaky") else {
