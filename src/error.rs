@@ -222,6 +222,11 @@ pub enum RegisterError {
     /// file and environment variables).
     #[error("a plugin name must not be empty; give the plugin a name (`register(\"my-plugin\", ..)`, `add_plugin_as(\"my-plugin\", p)`)")]
     EmptyName,
+    /// The host's gate refused it: a plugin registering, through the hook manager its
+    /// context hands out, an impl of a hook whose permission it lacks. The message names the
+    /// plugin, the hook and the permission.
+    #[error("{0}")]
+    Refused(String),
     /// The name was blocked with [`HookManager::block`](crate::HookManager::block).
     #[error(
         "plugin `{}` is blocked; call `unblock(\"{}\")` to allow it",

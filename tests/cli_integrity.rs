@@ -294,3 +294,28 @@ fn plugins_sign_with_a_bad_key_file_says_what_the_file_should_be() {
         format!("error: {}: line 1: expected `key-id: ...` (expected a private key file written by `hookwire keys generate`)\n", key.display())
     );
 }
+
+/// `plugins sign` refuses a process plugin that pins no file: its signature would cover
+/// `plugin.toml` only, not the code it runs. Nothing is written.
+#[test]
+fn plugins_sign_refuses_a_process_plugin_that_pins_no_file() {
+    let root = tempfile::tempdir().unwrap();
+    let key = generate(&root, "release.key");
+    let dir = plugin(root.path(), "unpinned");
+    let manifest = dir.join("plugin.toml");
+    std::fs::write(
+        &manifest,
+        "name = \"unpinned\"\nversion = \"1.0.0\"\nkind = \"process\"\n[process]\ncommand = [\"sh\", \"main.sh\"]\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&[&"plugins", &"sign", &dir, &"--key", &key]);
+    assert_eq!((code, out.as_str()), (1, ""));
+    assert_eq!(
+        err,
+        format!(
+            "error: {}: pins no file (no [sha256] table); pin the program or script the plugin runs and every file beside it\nnot signed: a signature covers plugin.toml and, through its `[sha256]` pins, the files it runs; a process plugin that pins none would run unchecked code: pin them (`\"plugin.py\" = \"<sha256>\"`, as `sha256sum` prints), then sign\n",
+            manifest.display()
+        )
+    );
+    assert!(!dir.join(SIGNATURE_FILE).exists());
+}

@@ -91,6 +91,7 @@ HOOK_FAILED = -32001
 UNKNOWN_HOOK = -32002
 UNSUPPORTED_VERSION = -32003
 DEPTH_EXCEEDED = -32004
+REFUSED = -32005
 
 _DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 _DEFAULT_MAX_CALL_DEPTH = 8
@@ -155,7 +156,8 @@ class HostCallError(Exception):
     """``host/call`` failed as a whole: the host answered with an error, or the connection ended.
 
     ``code`` is the JSON-RPC error code (``-32002``: the host does not offer the hook,
-    ``-32004``: calls nested too deeply), or ``None`` when the host did not answer; ``data`` is
+    ``-32004``: calls nested too deeply, ``-32005``: the host's security policy refuses the
+    call, the plugin lacking the hook's permission), or ``None`` when the host did not answer; ``data`` is
     the error's ``data``, if any. Failures of single impls are not errors: they are in
     :attr:`HostCallResult.failures`.
     """

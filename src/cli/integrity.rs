@@ -83,6 +83,20 @@ pub(super) fn sign(
             return Ok(false);
         }
     };
+    if manifest.pinned.is_empty() && matches!(manifest.kind, PluginKind::Process(_)) {
+        writeln!(
+            err,
+            "error: {}",
+            IntegrityError::NothingPinned {
+                manifest: manifest.path.clone()
+            }
+        )?;
+        writeln!(
+            err,
+            "not signed: a signature covers plugin.toml and, through its `[sha256]` pins, the files it runs; a process plugin that pins none would run unchecked code: pin them (`\"plugin.py\" = \"<sha256>\"`, as `sha256sum` prints), then sign"
+        )?;
+        return Ok(false);
+    }
     let problems = check_pins(&manifest);
     if !problems.is_empty() {
         for p in &problems {

@@ -94,7 +94,8 @@ pub struct PluginManifest {
     /// What must hold for the plugin to load.
     pub conditions: Conditions,
     /// The `[sha256]` table: each file the plugin runs (a relative path in the plugin's
-    /// folder, `/`-separated, as written) and its pinned sha256 (64 lower-case hex digits).
+    /// folder, `/`-separated, normalised: `./lib//a.py` is `lib/a.py`) and its pinned sha256
+    /// (64 lower-case hex digits). A file pinned under two spellings is a manifest error.
     /// With the feature `security`, `hookwire::security::verified_copy` copies exactly these
     /// files into a private folder and checks the copies before a start.
     pub pinned: BTreeMap<String, String>,
@@ -646,14 +647,16 @@ impl RawProcess {
     }
 }
 
-/// Checks the `[sha256]` table: relative paths that stay in the plugin's folder, hashes of 64
-/// hex digits (stored lower-case).
+/// Checks the `[sha256]` table: relative paths that stay in the plugin's folder, each file
+/// pinned once (stored normalised: without `.` components or doubled `/`), hashes of 64 hex
+/// digits (stored lower-case).
 fn validate_pins(
     raw: BTreeMap<String, Spanned<String>>,
     at: &impl Fn(Range<usize>, &str, String) -> ManifestError,
 ) -> Result<BTreeMap<String, String>, ManifestError> {
     use std::path::Component;
     let mut pinned = BTreeMap::new();
+    let mut spelled: BTreeMap<String, String> = BTreeMap::new();
     for (file, hash) in raw {
         let field = format!("sha256.{}", dotted(&[&file]));
         let path = Path::new(&file);
@@ -685,16 +688,54 @@ fn validate_pins(
                 format!("sha256 of {file:?} is {value:?}, not a sha256 (expected 64 hex digits, as `sha256sum {file}` prints)"),
             ));
         }
-        pinned.insert(file, value.to_ascii_lowercase());
+        // One spelling per file (`./main.py` is `main.py`, `lib//a.py` is `lib/a.py`): a file
+        // pinned twice would be copied twice into the verified copy.
+        let normal: Vec<&str> = path
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(part) => part.to_str(),
+                _ => None,
+            })
+            .collect();
+        let normal = normal.join("/");
+        if let Some(first) = spelled.get(&normal) {
+            return Err(at(
+                hash.span(),
+                &field,
+                format!("sha256 pins {normal:?} twice, as {first:?} and as {file:?}; pin each file once, by its path in the plugin's folder (\"{normal}\")"),
+            ));
+        }
+        spelled.insert(normal.clone(), file);
+        pinned.insert(normal, value.to_ascii_lowercase());
     }
     Ok(pinned)
+}
+
+/// Opens `path` for reading without waiting on what it is, and returns it with its metadata
+/// (of the file opened, not of a path looked at before: nothing can be swapped in between).
+/// On Unix the open is non-blocking: opening a FIFO for reading otherwise waits for a writer
+/// (forever), and a device may wait too; the caller checks `is_file` before reading.
+pub(crate) fn open_no_wait(path: &Path) -> std::io::Result<(std::fs::File, std::fs::Metadata)> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        // `O_NONBLOCK` only changes how opening a FIFO or a device waits; reads of a regular
+        // file are not affected.
+        let nonblock = rustix::fs::OFlags::NONBLOCK.bits();
+        options.custom_flags(i32::try_from(nonblock).unwrap_or(0));
+    }
+    let file = options.open(path)?;
+    let meta = file.metadata()?;
+    Ok((file, meta))
 }
 
 /// Reads a manifest file with the checks of [`PluginManifest::load`] before parsing.
 pub(crate) fn read_manifest(path: &Path) -> Result<Vec<u8>, ManifestError> {
     use std::io::Read;
     let fail = |problem| ManifestError::new(path, problem);
-    let meta = std::fs::metadata(path).map_err(|e| fail(io_problem(path, &e)))?;
+    let (file, meta) = open_no_wait(path).map_err(|e| fail(io_problem(path, &e)))?;
     if !meta.is_file() {
         return Err(fail(ManifestProblem::NotAFile));
     }
@@ -704,7 +745,6 @@ pub(crate) fn read_manifest(path: &Path) -> Result<Vec<u8>, ManifestError> {
             limit: MAX_MANIFEST_BYTES,
         }));
     }
-    let file = std::fs::File::open(path).map_err(|e| fail(io_problem(path, &e)))?;
     // Bounded even if the file grew since the check.
     let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
     file.take(MAX_MANIFEST_BYTES + 1)

@@ -87,6 +87,8 @@ use std::sync::{Arc, PoisonError};
 pub use conditions::Conditions;
 pub use linked::{linked_plugins, LinkedPlugin};
 #[cfg(feature = "security")]
+pub(crate) use manifest::open_no_wait;
+#[cfg(feature = "security")]
 pub(crate) use manifest::read_manifest as read_manifest_bytes;
 pub use manifest::{
     is_valid_name, ManifestError, ManifestProblem, PluginKind, PluginManifest, ProcessLimits,
@@ -247,7 +249,11 @@ impl DiscoveryOptions {
     /// an untrusted key or badly signed is not loaded
     /// ([`DiscoveryStatus::SignatureRejected`], also on hot reload: the old version keeps
     /// running); either way, each verified signer is reported in
-    /// [`DiscoveredPlugin::signed_by`]. Without this call, signatures are not looked at.
+    /// [`DiscoveredPlugin::signed_by`]. The host's `SecurityPolicy` (its gate) may require
+    /// signatures too (`require_signatures`, `trusted_keys` in its `[security]` table, or
+    /// `SecurityPolicyBuilder::signatures`): both apply, signatures being required if either
+    /// requires them and every key either trusts verifying. Without either, signatures are
+    /// not looked at.
     ///
     /// ```
     /// use hookwire::discovery::DiscoveryOptions;
@@ -280,9 +286,23 @@ impl DiscoveryOptions {
         (Arc<PluginManifest>, Option<crate::security::KeyId>),
         crate::security::SignatureError,
     > {
-        use crate::security::{verify_signature, SignatureError};
-        let Some(policy) = &self.signatures else {
-            return Ok((m, None));
+        use crate::security::{verify_signature, SecurityPolicy, SignatureError};
+        // The options' policy and the host's security policy's (its `require_signatures`).
+        let gate: Option<&SecurityPolicy> = host.inner.gate.as_deref().and_then(|g| {
+            let g: &dyn std::any::Any = g;
+            g.downcast_ref::<SecurityPolicy>()
+        });
+        let from_gate = gate
+            .map(SecurityPolicy::signatures)
+            .filter(|p| !p.is_empty());
+        let both;
+        let policy = match (&self.signatures, from_gate) {
+            (None, None) => return Ok((m, None)),
+            (Some(p), None) | (None, Some(p)) => p,
+            (Some(a), Some(b)) => {
+                both = a.union(b);
+                &both
+            }
         };
         let folder = path.parent().unwrap_or(std::path::Path::new("."));
         match verify_signature(folder, policy.trusted()) {
@@ -290,6 +310,25 @@ impl DiscoveryOptions {
                 // The bytes verified must be those parsed: a manifest swapped between the scan
                 // and the check is refused.
                 match PluginManifest::from_bytes(&verified.manifest, path) {
+                    // A process plugin runs files of its folder: a signature covers them
+                    // only through pins.
+                    Ok(parsed)
+                        if parsed == *m
+                            && m.pinned.is_empty()
+                            && matches!(m.kind, PluginKind::Process(_)) =>
+                    {
+                        let e = SignatureError::NothingPinned {
+                            manifest: path.to_owned(),
+                        };
+                        if policy.is_required() {
+                            return Err(e);
+                        }
+                        host.integrity_failed(
+                            &m.meta.name,
+                            &format!("{e} (signatures are not required: loaded as unsigned)"),
+                        );
+                        Ok((m, None))
+                    }
                     Ok(parsed) if parsed == *m => Ok((m, Some(verified.key_id))),
                     _ => Err(SignatureError::Changed {
                         manifest: path.to_owned(),

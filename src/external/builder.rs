@@ -110,7 +110,9 @@ impl ProcessPluginBuilder {
         self
     }
 
-    /// How long the plugin may take to answer `initialize` (and `start`). Default: 5 s.
+    /// How long the plugin may take to answer `initialize` (and `start`), and how long the
+    /// verified copy of its pinned files made before each start may take (a manifest plugin
+    /// with `[sha256]`). Default: 5 s.
     pub fn start_timeout(mut self, limit: Duration) -> Self {
         self.start_timeout = limit;
         self

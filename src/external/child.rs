@@ -28,7 +28,7 @@ use crate::error::BoxError;
 use crate::hookimpl::HookReturn;
 use crate::limits::Quote;
 use crate::manager::HookManager;
-use crate::plugin::Health;
+use crate::plugin::{Health, HostLink};
 use crate::spec::CallMode;
 
 /// How long a call that lost its connection waits for the process's exit status.
@@ -46,6 +46,7 @@ pub(super) async fn launch(
     b: &ProcessPluginBuilder,
     hooks: &HookManager,
     config: &Value,
+    link: Arc<Mutex<Option<HostLink>>>,
 ) -> Result<Process, ProcessError> {
     let name: Arc<str> = b.name.as_str().into();
     let (launch, guard) = match &b.prepare {
@@ -56,10 +57,20 @@ pub(super) async fn launch(
                 plugin: b.name.clone(),
                 reason,
             };
-            let (launch, guard) = tokio::task::spawn_blocking(move || prepare())
-                .await
-                .map_err(|e| not_started(format!("preparing its start failed: {e}")))?
-                .map_err(not_started)?;
+            // Bounded like the handshake: a copy that stalls (a slow or hung file system)
+            // fails this start in time. The blocking thread ends on its own; what it made
+            // (a verified copy) is dropped then, removing its folder.
+            let limit = b.start_timeout;
+            let (launch, guard) =
+                tokio::time::timeout(limit, tokio::task::spawn_blocking(move || prepare()))
+                    .await
+                    .map_err(|_| {
+                        not_started(format!(
+                            "preparing its start (the verified copy of its pinned files) did not finish within {limit:?} (`start_timeout_ms`)"
+                        ))
+                    })?
+                    .map_err(|e| not_started(format!("preparing its start failed: {e}")))?
+                    .map_err(not_started)?;
             (std::borrow::Cow::Owned(launch), Some(guard))
         }
     };
@@ -101,6 +112,7 @@ pub(super) async fn launch(
         HostSide {
             plugin: name.clone(),
             manager: hooks.downgrade(),
+            link,
         },
         b.max_message_bytes,
     );

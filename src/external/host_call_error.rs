@@ -25,7 +25,8 @@ use crate::limits::Quote;
 #[non_exhaustive]
 pub enum HostCallError {
     /// The host refused the call: [`code`](Self::code) `-32004` when calls are nested too
-    /// deep (plugins calling each other in a loop?), `-32002` for a hook it does not offer.
+    /// deep (plugins calling each other in a loop?), `-32002` for a hook it does not offer,
+    /// `-32005` when its security policy does not let this plugin call the hook.
     #[error("host/call failed: {0}")]
     Refused(RpcError),
     /// No answer came within the time limit; the request was cancelled at the host.

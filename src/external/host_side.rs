@@ -1,7 +1,7 @@
 //! The host's side of a plugin's requests: `host/call` (a hook called through the host, with
 //! the call depth, the plugin's deadline and trace context carried along) and `log`.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -9,6 +9,7 @@ use serde_json::Value;
 use tracing::Instrument;
 
 use super::peer::{Handler, Peer};
+use super::pool::lock;
 use super::protocol::{
     codes, HostAnswer, HostCallParams, HostCallResult, HostFailure, LogLevel, LogParams, RpcError,
     MAX_CALL_DEPTH,
@@ -17,6 +18,7 @@ use crate::error::CallError;
 use crate::limits::Quote;
 use crate::manager::WeakManager;
 use crate::outcome::ImplOutcome;
+use crate::plugin::HostLink;
 
 tokio::task_local! {
     /// The `host/call` depth of the call being made on this task (0 outside any).
@@ -41,6 +43,9 @@ pub async fn with_traceparent<F: std::future::Future>(
 pub(super) struct HostSide {
     pub(super) plugin: Arc<str>,
     pub(super) manager: WeakManager,
+    /// The plugin's link to its host (set by its `init`): `host/call` asks the host's gate
+    /// through it. None before a host runs the plugin (processes `spawn`ed ahead).
+    pub(super) link: Arc<Mutex<Option<HostLink>>>,
 }
 
 impl Handler for HostSide {
@@ -51,7 +56,15 @@ impl Handler for HostSide {
         params: Value,
     ) -> BoxFuture<'static, Result<Value, RpcError>> {
         match method.as_str() {
-            "host/call" => Box::pin(host_call(self.plugin.clone(), self.manager.clone(), params)),
+            "host/call" => {
+                let link = lock(&self.link).clone();
+                Box::pin(host_call(
+                    self.plugin.clone(),
+                    self.manager.clone(),
+                    link,
+                    params,
+                ))
+            }
             _ => Box::pin(std::future::ready(Err(RpcError::new(
                 codes::METHOD_NOT_FOUND,
                 format!("the host has no method `{}`", Quote(&method)),
@@ -101,6 +114,7 @@ impl Handler for HostSide {
 async fn host_call(
     plugin: Arc<str>,
     manager: WeakManager,
+    link: Option<HostLink>,
     params: Value,
 ) -> Result<Value, RpcError> {
     let p: HostCallParams = serde_json::from_value(params).map_err(RpcError::invalid_params)?;
@@ -113,6 +127,12 @@ async fn host_call(
                 Quote(&p.hook)
             ),
         ));
+    }
+    // The gate's check of an impl of the hook: a plugin calls only the guarded hooks it may
+    // implement (a sandboxed plugin's calls too).
+    if let Some(link) = &link {
+        link.check_call(&p.hook)
+            .map_err(|message| RpcError::new(codes::REFUSED, message))?;
     }
     let Some(pm) = manager.upgrade() else {
         return Err(RpcError::new(

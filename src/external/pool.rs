@@ -85,7 +85,8 @@ pub(super) struct Supervised {
     /// One task per instance, watching it (from `start` to `stop`).
     monitors: Mutex<Vec<JoinHandle<()>>>,
     /// Where crashes, restarts and the failure at the start limit are told (set by `init`).
-    link: Mutex<Option<HostLink>>,
+    /// Shared with the processes' `host/call` handlers, which ask the host's gate through it.
+    link: Arc<Mutex<Option<HostLink>>>,
     /// Where the search for the least busy instance starts (ties are taken in turn).
     turn: AtomicUsize,
     /// A host's `init` and the release of processes no host took (`release_unstarted`),
@@ -118,7 +119,7 @@ impl Supervised {
                 .collect(),
             crashes: Mutex::new(CrashHistory::default()),
             monitors: Mutex::new(Vec::new()),
-            link: Mutex::new(None),
+            link: Arc::new(Mutex::new(None)),
             turn: AtomicUsize::new(0),
             lifecycle: tokio::sync::Mutex::new(()),
             builder,
@@ -274,7 +275,7 @@ impl Supervised {
         let launched = join_all(
             self.slots
                 .iter()
-                .map(|_| child::launch(&self.builder, hooks, &config)),
+                .map(|_| child::launch(&self.builder, hooks, &config, self.link.clone())),
         )
         .await;
         let processes = launched.into_iter().collect::<Result<Vec<_>, _>>()?;
@@ -483,7 +484,7 @@ impl Supervised {
             });
         };
         let config = lock(&self.config).clone();
-        let process = child::launch(&self.builder, &manager, &config).await?;
+        let process = child::launch(&self.builder, &manager, &config, self.link.clone()).await?;
         self.accept(&process)?;
         process.start().await?;
         Ok(Arc::new(process))

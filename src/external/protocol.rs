@@ -45,6 +45,8 @@ pub mod codes {
     pub const VERSION_NOT_SUPPORTED: i64 = -32003;
     /// Call depth above `max_call_depth`.
     pub const CALL_TOO_DEEP: i64 = -32004;
+    /// Refused by the host's security policy: the plugin lacks the permission the hook needs.
+    pub const REFUSED: i64 = -32005;
 }
 
 /// A JSON-RPC error object: what a peer answers instead of a result.

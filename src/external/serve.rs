@@ -249,7 +249,8 @@ impl PluginCall {
     ///
     /// # Errors
     /// [`HostCallError::Refused`] when the host refuses ([`code`](HostCallError::code)
-    /// `-32004` when nested too deep, `-32002` for a hook it does not offer),
+    /// `-32004` when nested too deep, `-32002` for a hook it does not offer, `-32005` for a
+    /// hook whose permission the plugin lacks),
     /// [`HostCallError::Closed`] when the host is gone, [`HostCallError::Malformed`] for an
     /// answer that is not a `host/call` result, [`HostCallError::TimedOut`] at this call's
     /// deadline.

@@ -158,6 +158,22 @@ impl std::fmt::Display for WaitingConstraint {
 #[derive(Clone)]
 pub struct HookManager {
     inner: Arc<Inner>,
+    /// What this handle may change, when it is not the owner's (see [`Restriction`]).
+    restriction: Option<Arc<dyn Restriction>>,
+}
+
+/// What a handle on the manager that is not its owner's may change: the handle a plugin's
+/// context hands out when its host has a gate. Registration ([`HookManager::register`],
+/// `add_plugin`) asks [`register`](Self::register); unregistering, blocking and unblocking a
+/// name ask [`may_remove`](Self::may_remove). Calls, specs and monitors are not restricted.
+pub(crate) trait Restriction: Send + Sync {
+    /// Whether impls of `hooks` may be registered under `name`.
+    fn register(&self, name: &str, hooks: &[&str]) -> Result<(), RegisterError>;
+    /// `name` was registered through this handle.
+    fn registered(&self, name: &str);
+    /// Whether what is registered under `name` may be unregistered, blocked or unblocked
+    /// through this handle (a refusal is the restriction's to report).
+    fn may_remove(&self, name: &str, action: &str) -> bool;
 }
 
 impl Default for HookManager {
@@ -188,11 +204,29 @@ pub(crate) struct WeakManager(std::sync::Weak<Inner>);
 #[cfg_attr(not(feature = "process"), allow(dead_code))]
 impl WeakManager {
     pub(crate) fn upgrade(&self) -> Option<HookManager> {
-        self.0.upgrade().map(|inner| HookManager { inner })
+        self.0.upgrade().map(|inner| HookManager {
+            inner,
+            restriction: None,
+        })
     }
 }
 
 impl HookManager {
+    /// Another handle on this manager, whose changes `restriction` checks.
+    #[cfg_attr(not(feature = "plugins"), allow(dead_code))]
+    pub(crate) fn restricted(&self, restriction: Arc<dyn Restriction>) -> HookManager {
+        HookManager {
+            inner: self.inner.clone(),
+            restriction: Some(restriction),
+        }
+    }
+
+    fn may_remove(&self, name: &str, action: &str) -> bool {
+        self.restriction
+            .as_ref()
+            .is_none_or(|r| r.may_remove(name, action))
+    }
+
     /// A handle that does not keep the manager alive.
     #[cfg_attr(not(feature = "process"), allow(dead_code))]
     pub(crate) fn downgrade(&self) -> WeakManager {
@@ -214,6 +248,7 @@ impl HookManager {
                 by_name: ArcSwap::from_pointee(NameMap::default()),
                 shared: Arc::new(shared),
             }),
+            restriction: None,
         }
     }
 
@@ -381,6 +416,10 @@ impl HookManager {
         let name: Arc<str> = Arc::from(name);
         let mut r = Registrar::new(name.clone());
         f(&mut r)?;
+        if let Some(restriction) = &self.restriction {
+            let hooks: Vec<&str> = r.hook_names().collect();
+            restriction.register(&name, &hooks)?;
+        }
         let ledger = Arc::default();
         let (id, replays) = {
             let mut reg = self.registry();
@@ -391,6 +430,9 @@ impl HookManager {
         if let Some(failure) = self.drive(replays, &ledger).into_iter().next() {
             self.roll_back(&HashSet::from([id]));
             return Err(failure.into_error());
+        }
+        if let Some(restriction) = &self.restriction {
+            restriction.registered(&name);
         }
         Ok(PluginHandle {
             manager: self.inner.id,
@@ -632,7 +674,7 @@ impl HookManager {
     /// Returns `false`, changing nothing, if it is not registered (any more), or if `plugin`
     /// is a handle from another manager.
     pub fn unregister(&self, plugin: &PluginHandle) -> bool {
-        if plugin.manager != self.inner.id {
+        if plugin.manager != self.inner.id || !self.may_remove(&plugin.name, "unregister") {
             return false;
         }
         let mut reg = self.registry();
@@ -643,6 +685,9 @@ impl HookManager {
 
     /// Unregisters the plugin registered under `name`. Returns `false` if there is none.
     pub fn unregister_name(&self, name: &str) -> bool {
+        if !self.may_remove(name, "unregister") {
+            return false;
+        }
         let mut reg = self.registry();
         let Some(id) = reg.id_of(name) else {
             return false;
@@ -660,6 +705,9 @@ impl HookManager {
     /// Blocks a plugin name: unregisters it if registered, and refuses it from now on (until
     /// [`unblock`](Self::unblock)).
     pub fn block(&self, name: &str) {
+        if !self.may_remove(name, "block") {
+            return;
+        }
         let mut reg = self.registry();
         if let Some(id) = reg.id_of(name) {
             reg.unregister(id);
@@ -670,7 +718,7 @@ impl HookManager {
 
     /// Allows a blocked name again. Returns `false` if it was not blocked.
     pub fn unblock(&self, name: &str) -> bool {
-        self.registry().blocked.remove(name)
+        self.may_remove(name, "unblock") && self.registry().blocked.remove(name)
     }
 
     /// Whether `name` is blocked.

@@ -110,7 +110,8 @@ impl PluginHostBuilder {
     /// (feature `security`) is one. Without a gate (the default) everything is allowed and
     /// nothing is checked. The gate costs nothing on hook calls: it is consulted when plugins
     /// are added, collected (start, restart, replace) and call
-    /// [`PluginContext::get`](crate::PluginContext::get).
+    /// [`PluginContext::get`](crate::PluginContext::get), and on each `host/call` of a process
+    /// plugin.
     pub fn gate(self, gate: impl PluginGate) -> Self {
         self.gate_arc(Arc::new(gate))
     }

@@ -361,6 +361,7 @@ impl Host {
                             plugin: cell.name.to_string(),
                             from: from.clone(),
                             to: to.clone(),
+                            version: cell.meta.version.as_ref().map(ToString::to_string),
                         });
                     }
                     from
@@ -564,8 +565,8 @@ impl Host {
                 self.config.clone(),
                 self.hooks.clone(),
             )
-            .with_gate(self.gate.clone(), self.events.clone())
-            .with_owner(Arc::downgrade(self)),
+            .with_owner(Arc::downgrade(self))
+            .with_gate(self.gate.clone(), self.events.clone()),
         );
         cell.run().ctx = Some(ctx.clone());
         let span = ctx.span().clone();

@@ -89,6 +89,14 @@ impl Provided {
             .unwrap_or_else(PoisonError::into_inner)
             .get()
     }
+
+    /// The type names of the services provided, sorted.
+    pub(crate) fn names(&self) -> Vec<&'static str> {
+        self.map
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .names()
+    }
 }
 
 /// A problem using a [`PluginContext`]; each names the plugin and the service type.
@@ -307,13 +315,19 @@ impl PluginContext {
         HostLink::new(self.owner.clone(), self.own.clone())
     }
 
-    /// The context asks `gate` (if any) before it hands out a service; refusals go to
-    /// `events`.
+    /// The context asks `gate` (if any) before it hands out a service, and its hook manager
+    /// before the plugin changes registrations; refusals go to `events`. After
+    /// [`with_owner`](Self::with_owner): the hook manager reaches the gate through the host.
     pub(crate) fn with_gate(
         mut self,
         gate: Option<Arc<dyn PluginGate>>,
         events: broadcast::Sender<PluginEvent>,
     ) -> Self {
+        if gate.is_some() {
+            // What the plugin changes through `hooks()` passes the gate too.
+            let restriction = super::link::ContextHooks::new(self.host_link());
+            self.hooks = self.hooks.restricted(Arc::new(restriction));
+        }
         self.gate = gate.map(|g| (g, events));
         self
     }
@@ -487,7 +501,12 @@ impl PluginContext {
         }
     }
 
-    /// The hook manager the plugin's impls are registered with, to call hooks.
+    /// The hook manager the plugin's impls are registered with, to call hooks. When the host
+    /// has a [`PluginGate`], what the plugin changes through it passes the gate like its own
+    /// impls: registering an impl of a hook it lacks the permission of fails
+    /// ([`RegisterError::Refused`](crate::RegisterError::Refused)), and it may unregister,
+    /// block or unblock only its own name and the names it registered itself (another's is
+    /// left alone: `false`, and a [`PluginEvent::Refused`]).
     pub fn hooks(&self) -> &HookManager {
         &self.hooks
     }

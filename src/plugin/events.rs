@@ -29,6 +29,9 @@ pub enum PluginEvent {
         from: PluginState,
         /// Its state now.
         to: PluginState,
+        /// The version of the instance whose state changed (its metadata's), as it was when
+        /// the state changed; `None` if its version is not valid semver.
+        version: Option<String>,
     },
     /// A new instance took over from the old one
     /// ([`PluginHost::replace`](crate::PluginHost::replace)); the old one is stopped next.

@@ -5,8 +5,10 @@
 //! [`Refusal`] into an error and a [`PluginEvent::Refused`](super::PluginEvent::Refused).
 //! Without a gate (the default) everything is allowed and nothing is checked. With one, the
 //! checks run when a plugin is added or replaced, when its impls are collected (start,
-//! restart, replace, hot reload) and on each [`PluginContext::get`](super::PluginContext::get)
-//! — never on a hook call.
+//! restart, replace, hot reload), on each [`PluginContext::get`](super::PluginContext::get)
+//! and on each hook a process plugin calls through the host (`host/call`, asked as
+//! [`check_hook`](PluginGate::check_hook): a plugin calls only the guarded hooks it may
+//! implement) — never on a hook call made by the host's code.
 //!
 //! The host, never the plugin, says where a plugin comes from ([`TrustSource`]): a plugin
 //! added in code is [`TrustSource::Code`]; one found through a manifest is
@@ -193,6 +195,39 @@ pub trait PluginGate: std::any::Any + Send + Sync + std::fmt::Debug {
         service: TypeId,
         type_name: &'static str,
     ) -> Result<(), Refusal>;
+
+    /// Whether the hook and service names the gate refers to are ones the host declares (a
+    /// rule for a name nothing uses guards nothing). Called by each
+    /// [`PluginHost::start`](super::PluginHost::start) once the new plugins' impls are
+    /// collected, before any of them is registered or started. The default accepts every
+    /// name (a gate that decides by rules rather than names).
+    ///
+    /// # Errors
+    /// What the gate names that the host does not declare, and what to write instead: the
+    /// start fails with [`PluginError::Gate`](super::PluginError::Gate).
+    fn check_names(&self, declared: &DeclaredNames<'_>) -> Result<(), crate::BoxError> {
+        let _ = declared;
+        Ok(())
+    }
+}
+
+/// The hooks and services a host declares, for [`PluginGate::check_names`].
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct DeclaredNames<'a> {
+    /// Every hook the host knows, sorted: declared on its [`HookManager`](crate::HookManager),
+    /// named by a registered impl, or named by an impl of a plugin being started.
+    pub hooks: &'a [String],
+    /// The type names (`std::any::type_name`) of the services plugins can get, sorted: the
+    /// host's own and those its running plugins provide.
+    pub services: &'a [&'static str],
+}
+
+impl<'a> DeclaredNames<'a> {
+    /// Names to check a gate against (for gates tested on their own).
+    pub fn new(hooks: &'a [String], services: &'a [&'static str]) -> Self {
+        DeclaredNames { hooks, services }
+    }
 }
 
 /// A [`PluginGate`] said no. Each names the plugin and, where one is missing, the permission.
@@ -255,4 +290,33 @@ impl Refusal {
             }
         }
     }
+}
+
+/// Asks `gate` whether the names it refers to are declared: the hooks of the host's manager,
+/// of the impls collected in `batch` and of `more` (impls the gate refused), the host's
+/// services and those of its running plugins.
+pub(crate) fn check_names(
+    gate: &dyn PluginGate,
+    host: &super::cell::Host,
+    batch: &[crate::manager::registrar::Registrar],
+    more: Vec<String>,
+) -> Result<(), crate::BoxError> {
+    let mut hooks: std::collections::BTreeSet<String> =
+        host.hooks.hook_names().into_iter().collect();
+    hooks.extend(more);
+    for r in batch {
+        for hook in r.hook_names() {
+            if !hooks.contains(hook) {
+                hooks.insert(hook.to_owned());
+            }
+        }
+    }
+    let hooks: Vec<String> = hooks.into_iter().collect();
+    let mut services = host.services.names();
+    for cell in &host.registry().started {
+        services.extend(cell.provided.names());
+    }
+    services.sort_unstable();
+    services.dedup();
+    gate.check_names(&DeclaredNames::new(&hooks, &services))
 }

@@ -351,6 +351,10 @@ impl PluginHost {
     /// checked by it first: one refused fails its plugin ("registration refused: ..." naming
     /// the hook and the permission) and none of that plugin's impls is registered.
     ///
+    /// Then the gate's [`check_names`](super::PluginGate::check_names): a gate that names a
+    /// hook or service the host does not declare fails the whole start
+    /// ([`PluginError::Gate`]), before anything is registered.
+    ///
     /// A plugin that fails is `Failed` with the reason and its dependents are `Failed`
     /// ("dependency `x` failed") without being called; the others start normally and the call
     /// returns `Ok` with the failures listed in the report.
@@ -358,7 +362,9 @@ impl PluginHost {
     /// # Errors
     /// [`PluginError::Dependencies`] listing every problem (missing or mismatched
     /// dependencies, conflicts, cycles, host API mismatches); [`PluginError::Config`] if an
-    /// environment override did not parse. Nothing is started then.
+    /// environment override did not parse; [`PluginError::Gate`] if the gate names a hook or
+    /// service the host does not declare (the new plugins are `Failed` with its message).
+    /// Nothing is started then.
     ///
     /// # Cancel safety
     /// Not cancel safe: dropping the future part-way leaves the plugins started so far
@@ -408,6 +414,7 @@ impl PluginHost {
         let mut batch_cells = Vec::with_capacity(cells.len());
         // Plugins that name their impls only once they run: registered after their start.
         let mut late = Vec::new();
+        let mut refused_hooks = Vec::new();
         for (i, cell) in cells.iter().enumerate() {
             if cell.run().state != PluginState::Discovered {
                 continue;
@@ -427,12 +434,27 @@ impl PluginHost {
                 late.push(cell);
                 continue;
             }
-            match self.registrar(cell) {
+            // The hooks of impls the gate refuses count as declared for its names' check.
+            match self.collect(cell).and_then(|r| {
+                refused_hooks.extend(r.hook_names().map(str::to_owned));
+                self.check_impls(cell, &r).map(|()| r)
+            }) {
                 Ok(r) => {
                     batch.push(r);
                     batch_cells.push(cell);
                 }
                 Err(reason) => self.fail_before_start(cell, reason),
+            }
+        }
+        // The gate's names must be ones the host declares: a rule for a misspelt hook would
+        // guard nothing. Checked before anything of this start is registered or started.
+        if let Some(gate) = &host.gate {
+            if let Err(e) = super::gate::check_names(&**gate, host, &batch, refused_hooks) {
+                tracing::error!("{e}");
+                for cell in batch_cells.iter().copied().chain(late.iter().copied()) {
+                    self.fail_before_start(cell, e.to_string());
+                }
+                return Err(PluginError::Gate(Arc::new(e)));
             }
         }
         // The new plugins in start order, and their input positions.
@@ -656,6 +678,13 @@ impl PluginHost {
     /// `cell`'s impls, collected (with the configuration's priority overrides and, for a
     /// lazy plugin, its start gate) but not registered yet.
     pub(super) fn registrar(&self, cell: &Arc<Cell>) -> Result<Registrar, String> {
+        let r = self.collect(cell)?;
+        self.check_impls(cell, &r)?;
+        Ok(r)
+    }
+
+    /// `cell`'s impls, collected as [`registrar`](Self::registrar) says, before the gate.
+    fn collect(&self, cell: &Arc<Cell>) -> Result<Registrar, String> {
         let host = &self.inner;
         if let Some(failed) = cell.failed_required_dep() {
             return Err(format!("dependency `{}` failed", failed.name));
@@ -690,6 +719,12 @@ impl PluginHost {
                 None => Ok(()),
             })
             .map_err(|e| format!("registration failed: {e}"))?;
+        Ok(r)
+    }
+
+    /// Whether the gate lets `cell` register every impl of `r` (a refusal is announced).
+    fn check_impls(&self, cell: &Arc<Cell>, r: &Registrar) -> Result<(), String> {
+        let host = &self.inner;
         // Every impl passes the gate before any is registered.
         if let Some(gate) = &host.gate {
             let subject = cell.subject();
@@ -700,7 +735,7 @@ impl PluginHost {
                 }
             }
         }
-        Ok(r)
+        Ok(())
     }
 
     /// Names of the enabled plugins wired to `name` as a dependency (required, or optional and

@@ -2,12 +2,17 @@
 //! supervisor, on its own task) tells its host what happened — an event for the host's
 //! subscribers, or that the plugin failed and stays stopped.
 
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 use super::cell::{Cell, Host};
 use super::events::PluginEvent;
+use super::gate::{GateSubject, Refusal, TrustSource};
 use super::lifecycle::PluginState;
+use super::meta::PluginMeta;
+use crate::error::RegisterError;
+use crate::manager::Restriction;
 
 /// A plugin's link to the host that started it, for this life of the plugin (its cell): it
 /// holds both weakly, so a plugin removed, replaced or whose host is gone does nothing
@@ -45,6 +50,71 @@ impl HostLink {
                 PluginState::Registered | PluginState::Initialized | PluginState::Started
             )
         })
+    }
+
+    /// What the host's gate says of this plugin calling hook `hook` through the host (a
+    /// process plugin's `host/call`): the check of an impl of that hook, so a plugin may call
+    /// only the guarded hooks it may implement. `Ok` without a gate (or once the host is
+    /// gone); a refusal is logged and announced ([`PluginEvent::Refused`]) and returned as a
+    /// message naming the plugin, the hook and the permission.
+    pub(crate) fn check_call(&self, hook: &str) -> Result<(), String> {
+        self.check_hook(hook, true)
+    }
+
+    /// As [`check_call`](Self::check_call), for an impl of `hook` the plugin registers (with
+    /// `call`: for a call of it).
+    fn check_hook(&self, hook: &str, call: bool) -> Result<(), String> {
+        let Some(host) = self.host.upgrade() else {
+            return Ok(());
+        };
+        let Some(gate) = &host.gate else {
+            return Ok(());
+        };
+        let checked = match self.cell.upgrade() {
+            Some(cell) => gate.check_hook(&cell.subject(), hook),
+            // The plugin is gone (its process outlived it): it holds no permission any more.
+            None => {
+                let meta = PluginMeta::new("", "0.0.0");
+                gate.check_hook(&GateSubject::new(&meta, &TrustSource::Code), hook)
+            }
+        };
+        let Err(refusal) = checked else {
+            return Ok(());
+        };
+        let error = match &refusal {
+            _ if !call => refusal.to_string(),
+            Refusal::Hook {
+                plugin,
+                hook,
+                permission,
+                reason,
+            } => format!("plugin `{plugin}` may not call hook `{hook}` through the host: it needs permission `{permission}`, which {reason}"),
+            other => format!("the host refuses a call of hook `{hook}`: {other}"),
+        };
+        tracing::warn!(plugin = %refusal.plugin(), permission = refusal.permission(), "{error}");
+        let _ = host.events.send(PluginEvent::Refused {
+            plugin: refusal.plugin().to_owned(),
+            permission: refusal.permission().map(str::to_owned),
+            error: error.clone(),
+        });
+        Err(error)
+    }
+
+    /// Announces that this plugin was refused `error` (no permission at fault).
+    fn refused(&self, error: String) {
+        let Some(host) = self.host.upgrade() else {
+            return;
+        };
+        let plugin = self
+            .cell
+            .upgrade()
+            .map_or_else(String::new, |c| c.name.to_string());
+        tracing::warn!(plugin = %plugin, "{error}");
+        let _ = host.events.send(PluginEvent::Refused {
+            plugin,
+            permission: None,
+            error,
+        });
     }
 
     /// Whether this life of the plugin still serves under its name in its host.
@@ -130,6 +200,64 @@ impl HostLink {
             _ => return false,
         }
         true
+    }
+}
+
+/// What a plugin may change through the hook manager its context hands out (when its host
+/// has a gate): it registers impls as its own are checked (an impl of a guarded hook needs
+/// the permission), and unregisters, blocks or unblocks only its own name and the names it
+/// registered through that manager — never another plugin's.
+pub(crate) struct ContextHooks {
+    link: HostLink,
+    own: Mutex<HashSet<String>>,
+}
+
+impl ContextHooks {
+    pub(crate) fn new(link: HostLink) -> Self {
+        ContextHooks {
+            link,
+            own: Mutex::new(HashSet::new()),
+        }
+    }
+}
+
+impl Restriction for ContextHooks {
+    fn register(&self, _name: &str, hooks: &[&str]) -> Result<(), RegisterError> {
+        for hook in hooks {
+            self.link
+                .check_hook(hook, false)
+                .map_err(RegisterError::Refused)?;
+        }
+        Ok(())
+    }
+
+    fn registered(&self, name: &str) {
+        self.own
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_owned());
+    }
+
+    fn may_remove(&self, name: &str, action: &str) -> bool {
+        let plugin = self
+            .link
+            .cell
+            .upgrade()
+            .map(|c| c.name.to_string())
+            .unwrap_or_default();
+        if name == plugin
+            || self
+                .own
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .contains(name)
+        {
+            return true;
+        }
+        self.link.refused(format!(
+            "plugin `{plugin}` may not {action} `{name}` through its context's hook manager: a plugin changes only its own registrations (its name, and the names it registered itself); the host's code manages the others"
+        ));
+        false
     }
 }
 

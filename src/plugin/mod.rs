@@ -84,7 +84,7 @@ use std::task::{Context, Poll};
 pub use builder::PluginHostBuilder;
 pub use context::{ContextError, PluginContext};
 pub use events::{AdminAction, PluginEvent};
-pub use gate::{GateSubject, Isolation, PluginGate, Refusal, TrustSource};
+pub use gate::{DeclaredNames, GateSubject, Isolation, PluginGate, Refusal, TrustSource};
 pub use host::PluginHost;
 #[cfg(feature = "discovery")]
 pub(crate) use layer::Layer;

@@ -15,6 +15,14 @@ pub enum PluginError {
     /// permission it declares, a hook it implements): nothing of it was added.
     #[error(transparent)]
     Refused(super::Refusal),
+    /// The host's [`PluginGate`](super::PluginGate) names hooks or services the host does not
+    /// declare ([`PluginGate::check_names`](super::PluginGate::check_names)): a security
+    /// policy whose rule for a misspelt hook would guard nothing. Nothing of that start was
+    /// registered or started; the plugins it would have brought up are `Failed` with this
+    /// message. Fix the gate's names (the message says which, and what the host declares) and
+    /// build the host again.
+    #[error("{0}")]
+    Gate(Arc<crate::BoxError>),
     /// A plugin of that name was added already.
     #[error("plugin `{plugin}` was added already; plugin names must be unique: remove the other copy, or give this instance a name of its own with `PluginHost::add_as(\"{plugin}-2\", plugin)` (or `add_lazy_as`)")]
     Duplicate {

@@ -381,9 +381,11 @@ impl AuditLog {
     /// Records every event of `host` from now on ([`PluginHost::events`]), including its
     /// administrators' requests, allowed or refused (it turns on
     /// [`admin_events`](crate::plugin::PluginHostBuilder::admin_events)), on a task of its
-    /// own, which ends when the host is dropped. The task holds the host weakly, to look up a
-    /// plugin's version when it first sees the plugin (replacements then give the new
-    /// version). A write error is counted and logged, and the task goes on; if the task
+    /// own, which ends when the host is dropped. Each record names the plugin's version at
+    /// the time of the event: a state change carries it (a plugin removed and added again in
+    /// another version is recorded with each), a replacement gives the new one, and other
+    /// events the last one seen (the task holds the host weakly, to look up the version of
+    /// a plugin it has seen no state change of). A write error is counted and logged, and the task goes on; if the task
     /// falls behind the host's event channel it records a `lagged` line saying how many
     /// events it missed.
     ///
@@ -412,9 +414,15 @@ impl AuditLog {
                     }
                 };
                 let name = event.plugin();
-                // A plugin's version is looked up when the log first sees it, and follows
-                // its replacements.
-                if let PluginEvent::Replaced { new_version, .. } = &event {
+                // A state change carries the version of the instance it was about; other
+                // events get the version of the last one seen (or, before any, the host's
+                // current one), and a replacement's new version.
+                if let PluginEvent::StateChanged {
+                    version: Some(v), ..
+                } = &event
+                {
+                    versions.insert(name.to_owned(), v.clone());
+                } else if let PluginEvent::Replaced { new_version, .. } = &event {
                     versions.insert(name.to_owned(), new_version.clone());
                 } else if !versions.contains_key(name) {
                     if let Some(inner) = weak.upgrade() {

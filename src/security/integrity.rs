@@ -96,8 +96,9 @@ fn open_pinned(folder: &Path, file: &str) -> Result<(File, std::fs::Metadata), I
         action: format!("{action} {}", path.display()),
         message: e.to_string(),
     };
-    let f = match File::open(&path) {
-        Ok(f) => f,
+    // Opened without waiting (a FIFO's open would wait for a writer), then checked.
+    let (f, meta) = match crate::discovery::open_no_wait(&path) {
+        Ok(opened) => opened,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(IntegrityError::Missing {
                 file: file.to_owned(),
@@ -106,7 +107,6 @@ fn open_pinned(folder: &Path, file: &str) -> Result<(File, std::fs::Metadata), I
         }
         Err(e) => return Err(io("cannot open", e)),
     };
-    let meta = f.metadata().map_err(|e| io("cannot read", e))?;
     if !meta.is_file() {
         return Err(IntegrityError::NotAFile {
             file: file.to_owned(),

@@ -49,7 +49,9 @@ mod signing;
 
 pub use audit::{AuditError, AuditLog, AuditLogBuilder, AuditOutcome, AuditRecord};
 pub use integrity::{check_pins, sha256_hex, verified_copy, IntegrityError, VerifiedCopy};
-pub use policy::{PolicyError, SandboxLimits, SecurityPolicy, SecurityPolicyBuilder, TrustLevel};
+pub use policy::{
+    PolicyError, SandboxLimits, SecurityPolicy, SecurityPolicyBuilder, TrustLevel, UnknownName,
+};
 pub use signing::{
     sign_plugin, verify_signature, KeyError, KeyId, PrivateKey, PublicKey, SignatureError,
     SignaturePolicy, TrustedKeys, Verified, SIGNATURE_FILE,

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::plugin::{GateSubject, Isolation, PluginGate, Refusal, TrustSource};
+use crate::plugin::{DeclaredNames, GateSubject, Isolation, PluginGate, Refusal, TrustSource};
+use crate::security::SignaturePolicy;
 use crate::spec::HookSpec;
 
 /// How far the host trusts a plugin. The host assigns it from where the plugin came from
@@ -164,6 +165,15 @@ pub enum PolicyError {
         /// The permission.
         permission: String,
     },
+    /// The policy names hooks or services the host does not declare (checked when the host
+    /// starts: [`PluginGate::check_names`]); each would guard nothing.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    UnknownNames(Vec<UnknownName>),
+    /// A signature setting of the table (`require_signatures`, `trusted_keys`,
+    /// `trusted_key_files`) is invalid: a value of the wrong type, a key that does not parse,
+    /// a key file that cannot be read.
+    #[error(transparent)]
+    Signatures(crate::security::KeyError),
     /// The file could not be read.
     #[error("cannot read security policy `{path}`: {message}")]
     Io {
@@ -172,6 +182,78 @@ pub enum PolicyError {
         /// The system's message.
         message: String,
     },
+}
+
+/// A hook or service the policy names that the host does not declare: see
+/// [`PolicyError::UnknownNames`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnknownName {
+    /// `hook` or `service`.
+    pub kind: &'static str,
+    /// The name as the policy writes it.
+    pub name: String,
+    /// Where the policy names it: `app.toml, line 3: security.hooks.authenticate`, or the
+    /// builder method.
+    pub origin: String,
+    /// The declared name closest to it, if one is close.
+    pub suggestion: Option<String>,
+    /// What the host declares (of that kind).
+    pub declared: Vec<String>,
+}
+
+impl std::fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (kind, name) = (self.kind, &self.name);
+        write!(
+            f,
+            "{}: the host declares no {kind} `{name}`, so this rule guards nothing",
+            self.origin
+        )?;
+        if let Some(s) = &self.suggestion {
+            write!(f, "; did you mean `{s}`?")?;
+        }
+        const SHOWN: usize = 20;
+        let mut declared = list(&self.declared[..self.declared.len().min(SHOWN)]);
+        if self.declared.len() > SHOWN {
+            declared.push_str(&format!(" and {} more", self.declared.len() - SHOWN));
+        }
+        if kind == "hook" {
+            write!(f, " (a hook is named as its spec names it: `HookSpec::NAME`, the spec struct's name unless `#[name = \"..\"]` gives another, or a JSON hook's name; declared hooks: {declared})")
+        } else {
+            write!(f, " (a service is named by its full type name, as `std::any::type_name` writes it; the host's services and those of its running plugins: {declared}; a service a plugin provides is known once that plugin runs: guard it with `SecurityPolicyBuilder::service::<T>()`)")
+        }
+    }
+}
+
+/// The declared name closest to `name`: the same but for case, the same last path segment
+/// (a service's type), or one a few edits away.
+fn closest<'a>(name: &str, declared: &[&'a str]) -> Option<&'a str> {
+    let last = |n: &str| n.rsplit("::").next().unwrap_or(n).to_lowercase();
+    let lower = name.to_lowercase();
+    if let Some(d) = declared.iter().find(|d| d.to_lowercase() == lower) {
+        return Some(d);
+    }
+    if name.contains("::") {
+        if let Some(d) = declared.iter().find(|d| last(d) == last(name)) {
+            return Some(d);
+        }
+    }
+    declared
+        .iter()
+        .map(|d| (strsim::jaro_winkler(&lower, &d.to_lowercase()), *d))
+        .filter(|(score, _)| *score >= 0.85)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, d)| d)
+}
+
+/// A hook or service the policy names by a string (from TOML or `*_named`), checked against
+/// what the host declares when it starts.
+#[derive(Debug, Clone)]
+struct NamedRule {
+    kind: &'static str,
+    name: String,
+    origin: String,
 }
 
 fn list(names: &[String]) -> String {
@@ -237,12 +319,16 @@ fn list(names: &[String]) -> String {
 #[derive(Debug, Clone, Default)]
 pub struct SecurityPolicy {
     hooks: HashMap<String, String>,
+    /// The names of `hooks` and `service_names` given as strings, with where.
+    named: Vec<NamedRule>,
     services: HashMap<TypeId, String>,
     service_names: HashMap<String, String>,
     known: BTreeSet<String>,
     folders: Vec<(PathBuf, TrustLevel)>,
     keys: HashMap<String, TrustLevel>,
     sandbox: SandboxLimits,
+    /// What discovery requires of manifests' signatures, with the keys it trusts.
+    signatures: SignaturePolicy,
     /// `None`: every known permission (trusted's default).
     trusted: Option<BTreeSet<String>>,
     sandboxed: BTreeSet<String>,
@@ -258,18 +344,20 @@ pub struct SecurityPolicyBuilder {
 
 impl SecurityPolicyBuilder {
     /// Hook `S` needs `permission`.
-    pub fn hook<S: HookSpec>(self, permission: &str) -> Self {
-        self.hook_named(S::NAME, permission)
-    }
-
-    /// The hook named `hook` (a JSON or dynamic hook, or a typed one by its name) needs
-    /// `permission`.
-    pub fn hook_named(mut self, hook: &str, permission: &str) -> Self {
+    pub fn hook<S: HookSpec>(mut self, permission: &str) -> Self {
         self.policy
             .hooks
-            .insert(hook.to_owned(), permission.to_owned());
+            .insert(S::NAME.to_owned(), permission.to_owned());
         self.policy.known.insert(permission.to_owned());
         self
+    }
+
+    /// The hook named `hook` (a JSON or dynamic hook, or a typed one by its name,
+    /// `HookSpec::NAME`) needs `permission`. The host checks the name when it starts: one it
+    /// does not declare fails the start ([`PolicyError::UnknownNames`]).
+    pub fn hook_named(self, hook: &str, permission: &str) -> Self {
+        let origin = format!("security policy: `SecurityPolicyBuilder::hook_named({hook:?}, ..)`");
+        self.rule("hook", hook, permission, origin)
     }
 
     /// The service of type `T` (what [`PluginContext::get`](crate::PluginContext::get)`::<T>()`
@@ -278,15 +366,39 @@ impl SecurityPolicyBuilder {
         self.policy
             .services
             .insert(TypeId::of::<T>(), permission.to_owned());
-        self.service_named(std::any::type_name::<T>(), permission)
+        self.policy
+            .service_names
+            .insert(std::any::type_name::<T>().to_owned(), permission.to_owned());
+        self.policy.known.insert(permission.to_owned());
+        self
     }
 
     /// The service whose type is named `type_name` (as `std::any::type_name` writes it,
-    /// `my_app::Db`) needs `permission`: how the TOML policy names services.
-    pub fn service_named(mut self, type_name: &str, permission: &str) -> Self {
+    /// `my_app::db::Db`) needs `permission`: how the TOML policy names services. The host
+    /// checks the name when it starts against its services and those of its running plugins:
+    /// one it does not know fails the start ([`PolicyError::UnknownNames`]).
+    pub fn service_named(self, type_name: &str, permission: &str) -> Self {
+        let origin =
+            format!("security policy: `SecurityPolicyBuilder::service_named({type_name:?}, ..)`");
+        self.rule("service", type_name, permission, origin)
+    }
+
+    /// A hook's or service's rule given by name, checked when the host starts.
+    fn rule(mut self, kind: &'static str, name: &str, permission: &str, origin: String) -> Self {
+        let rules = if kind == "hook" {
+            &mut self.policy.hooks
+        } else {
+            &mut self.policy.service_names
+        };
+        rules.insert(name.to_owned(), permission.to_owned());
         self.policy
-            .service_names
-            .insert(type_name.to_owned(), permission.to_owned());
+            .named
+            .retain(|r| !(r.kind == kind && r.name == name));
+        self.policy.named.push(NamedRule {
+            kind,
+            name: name.to_owned(),
+            origin,
+        });
         self.policy.known.insert(permission.to_owned());
         self
     }
@@ -299,7 +411,10 @@ impl SecurityPolicyBuilder {
     }
 
     /// Manifest plugins in `folder` (or below it) get `level`; the longest matching folder
-    /// wins. Paths are compared as written and, failing that, canonicalised.
+    /// wins. Paths are compared once resolved (`..` and symbolic links, as
+    /// `std::fs::canonicalize` does): `core/../inbox/x`, or a link in `core` to a folder
+    /// elsewhere, is not in `core`. A plugin folder (or a listed folder) that cannot be
+    /// resolved — it does not exist — is in no listed folder: `untrusted`.
     pub fn folder(mut self, folder: impl Into<PathBuf>, level: TrustLevel) -> Self {
         self.policy.folders.push((folder.into(), level));
         self
@@ -310,6 +425,18 @@ impl SecurityPolicyBuilder {
     /// is more trusted.
     pub fn key(mut self, key_id: &str, level: TrustLevel) -> Self {
         self.policy.keys.insert(key_id.to_owned(), level);
+        self
+    }
+
+    /// What discovery requires of the signatures of manifests (whether they are required,
+    /// and the public keys that verify them), as the `[security]` table's
+    /// `require_signatures`, `trusted_keys` and `trusted_key_files` say. The host's
+    /// [`discover`](crate::PluginHost::discover) applies it (with the options' own
+    /// [`DiscoveryOptions::signatures`](crate::discovery::DiscoveryOptions::signatures), if
+    /// any: required if either requires, every key either trusts). Default: not required, no
+    /// key.
+    pub fn signatures(mut self, policy: SignaturePolicy) -> Self {
+        self.policy.signatures = policy;
         self
     }
 
@@ -392,7 +519,7 @@ struct RawPolicy {
     grants: BTreeMap<Spanned<String>, Vec<Spanned<String>>>,
     #[serde(default)]
     sandbox: Option<SandboxLimits>,
-    // The signature settings of the same table, read by `SignaturePolicy::from_config`.
+    // The signature settings of the same table, read by `SignaturePolicy` below.
     #[serde(default, rename = "require_signatures")]
     _require_signatures: Option<toml::Value>,
     #[serde(default, rename = "trusted_keys")]
@@ -435,17 +562,39 @@ impl SecurityPolicy {
     /// ```toml
     /// [security]
     /// permissions = ["net"]                     # defined though no hook or service needs them
-    /// hooks = { authenticate = "auth" }         # hook name = permission
-    /// services = { "my_app::Db" = "db" }        # service type name = permission
+    /// hooks = { Authenticate = "auth" }         # hook name (`HookSpec::NAME`) = permission
+    /// services = { "my_app::db::Db" = "db" }    # service type name (`type_name`) = permission
     /// folders = { "/opt/plugins" = "sandboxed", "/opt/plugins/core" = "trusted" }
     /// keys = { "3f2a9c0d1e4b5a6f" = "trusted" } # signing key id = level
     /// grants = { sandboxed = ["net"] }          # level = permissions it may be granted
-    /// # `require_signatures`, `trusted_keys`, `trusted_key_files`: `SignaturePolicy::from_config`
+    /// require_signatures = true                 # discovery loads only plugins signed by
+    /// trusted_keys = ["noCFqDmccGCvKQe4S84SqDkiYYSXd0jadle4H6pYTOo="]  # one of these keys
+    /// trusted_key_files = ["/etc/app/release.pub"]
     ///
     /// [security.sandbox]                        # limits of sandboxed process plugins
     /// memory_mb = 512                           # (defaults: 1024 MiB, 256 files, no CPU limit)
     /// cpu_seconds = 3600
     /// open_files = 128
+    /// ```
+    ///
+    /// Hook and service names are checked when the host starts, against what it declares: a
+    /// name it does not know fails the start ([`PolicyError::UnknownNames`], with the line and
+    /// the closest declared name), as the rule would guard nothing.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use hookwire::security::SecurityPolicy;
+    /// use hookwire::{HookManager, PluginHost};
+    /// hookwire::hookspec! { pub struct Authenticate(String) -> String; }
+    ///
+    /// let text = "[security]\nhooks = { authenticate = \"auth\" }\n";
+    /// let host = PluginHost::builder()
+    ///     .hooks(HookManager::builder().spec::<Authenticate>().build())
+    ///     .gate(SecurityPolicy::from_toml(text, "app.toml").unwrap())
+    ///     .build();
+    /// let err = host.start().await.unwrap_err().to_string();
+    /// assert!(err.starts_with("app.toml, line 2: `security.hooks.authenticate`: the host declares no hook `authenticate`, so this rule guards nothing; did you mean `Authenticate`?"));
+    /// # });
     /// ```
     ///
     /// # Errors
@@ -487,11 +636,20 @@ impl SecurityPolicy {
         for p in &raw.permissions {
             b = b.permission(p.get_ref());
         }
+        let origin = |table: &str, key: &Spanned<String>| {
+            format!(
+                "{source}, line {}: `security.{table}.{}`",
+                line_col(text, key.span().start).0,
+                quoted_key(key.get_ref())
+            )
+        };
         for (hook, permission) in &raw.hooks {
-            b = b.hook_named(hook.get_ref(), permission.get_ref());
+            let at = origin("hooks", hook);
+            b = b.rule("hook", hook.get_ref(), permission.get_ref(), at);
         }
         for (service, permission) in &raw.services {
-            b = b.service_named(service.get_ref(), permission.get_ref());
+            let at = origin("services", service);
+            b = b.rule("service", service.get_ref(), permission.get_ref(), at);
         }
         for (folder, lvl) in &raw.folders {
             b = b.folder(folder.get_ref(), level("folders", folder, lvl)?);
@@ -536,6 +694,13 @@ impl SecurityPolicy {
         if let Some(limits) = raw.sandbox {
             b = b.sandbox_limits(limits);
         }
+        // The signature settings, read as `SignaturePolicy::from_config` reads them.
+        let table: toml::Table = toml::from_str(text).unwrap_or_default();
+        if let Some(security) = table.get("security") {
+            let signatures = SignaturePolicy::from_security_table(security, source)
+                .map_err(PolicyError::Signatures)?;
+            b = b.signatures(signatures);
+        }
         b.build()
     }
 
@@ -555,19 +720,26 @@ impl SecurityPolicy {
     /// The trust level the policy gives a plugin from `source`: `trusted` for the host's
     /// code; a folder's level (the longest listed folder it is in); a key's level; for a
     /// signed manifest, the more trusted of its folder's and its key's; `untrusted` for a
-    /// folder or key the policy does not list.
+    /// folder or key the policy does not list, and for a folder that cannot be resolved
+    /// (folders are compared with `..` and symbolic links resolved).
     ///
     /// ```
     /// use hookwire::plugin::TrustSource;
     /// use hookwire::security::{SecurityPolicy, TrustLevel};
+    /// let plugins = std::env::temp_dir().join(format!("hookwire-level-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(plugins.join("auth"))?;
     /// let policy = SecurityPolicy::builder()
-    ///     .folder("/opt/plugins", TrustLevel::Sandboxed)
+    ///     .folder(&plugins, TrustLevel::Sandboxed)
     ///     .key("3f2a9c0d1e4b5a6f", TrustLevel::Trusted)
     ///     .build()?;
-    /// let signed = |key: &str| TrustSource::Signed { folder: "/opt/plugins/auth".into(), key: key.into() };
+    /// let signed = |key: &str| TrustSource::Signed { folder: plugins.join("auth"), key: key.into() };
     /// assert_eq!(policy.level(&signed("3f2a9c0d1e4b5a6f")), TrustLevel::Trusted);
     /// assert_eq!(policy.level(&signed("0000000000000000")), TrustLevel::Sandboxed);
-    /// # Ok::<(), hookwire::security::PolicyError>(())
+    /// // Out of the folder through `..`: not in it.
+    /// let out = TrustSource::Folder(plugins.join("auth/../.."));
+    /// assert_eq!(policy.level(&out), TrustLevel::Untrusted);
+    /// # std::fs::remove_dir_all(&plugins)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn level(&self, source: &TrustSource) -> TrustLevel {
         let key = |key: &str| self.keys.get(key).copied().unwrap_or(TrustLevel::Untrusted);
@@ -587,23 +759,26 @@ impl SecurityPolicy {
         }
     }
 
+    /// The level of the longest listed folder `dir` is in, both resolved (`..` and symbolic
+    /// links: a link inside a trusted folder pointing out of it is not in it); `None` when
+    /// `dir` cannot be resolved (it does not exist) or is in no folder that can.
     fn folder_level(&self, dir: &Path) -> Option<TrustLevel> {
-        let longest = |dir: &Path, canonical: bool| {
-            self.folders
-                .iter()
-                .filter_map(|(f, level)| {
-                    let f = if canonical {
-                        std::fs::canonicalize(f).ok()?
-                    } else {
-                        f.clone()
-                    };
-                    dir.starts_with(&f)
-                        .then(|| (f.components().count(), *level))
-                })
-                .max_by_key(|(len, _)| *len)
-                .map(|(_, level)| level)
-        };
-        longest(dir, false).or_else(|| longest(&std::fs::canonicalize(dir).ok()?, true))
+        let dir = std::fs::canonicalize(dir).ok()?;
+        self.folders
+            .iter()
+            .filter_map(|(f, level)| {
+                let f = std::fs::canonicalize(f).ok()?;
+                dir.starts_with(&f)
+                    .then(|| (f.components().count(), *level))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, level)| level)
+    }
+
+    /// What discovery requires of manifests' signatures (see
+    /// [`SecurityPolicyBuilder::signatures`]).
+    pub fn signatures(&self) -> &SignaturePolicy {
+        &self.signatures
     }
 
     /// The limits a `sandboxed` process plugin runs under where its manifest sets none.
@@ -687,6 +862,37 @@ impl PluginGate for SecurityPolicy {
                 permission: permission.clone(),
                 reason,
             }),
+        }
+    }
+
+    /// Every hook and service the policy names by a string (the TOML table,
+    /// [`hook_named`](SecurityPolicyBuilder::hook_named),
+    /// [`service_named`](SecurityPolicyBuilder::service_named)) must be declared by the host;
+    /// those given by type are right by construction.
+    fn check_names(&self, declared: &DeclaredNames<'_>) -> Result<(), crate::BoxError> {
+        let hooks: Vec<&str> = declared.hooks.iter().map(String::as_str).collect();
+        let unknown: Vec<UnknownName> = self
+            .named
+            .iter()
+            .filter_map(|rule| {
+                let names: &[&str] = if rule.kind == "hook" {
+                    &hooks
+                } else {
+                    declared.services
+                };
+                (!names.contains(&rule.name.as_str())).then(|| UnknownName {
+                    kind: rule.kind,
+                    name: rule.name.clone(),
+                    origin: rule.origin.clone(),
+                    suggestion: closest(&rule.name, names).map(str::to_owned),
+                    declared: names.iter().map(|n| (*n).to_owned()).collect(),
+                })
+            })
+            .collect();
+        if unknown.is_empty() {
+            Ok(())
+        } else {
+            Err(Box::new(PolicyError::UnknownNames(unknown)))
         }
     }
 

@@ -129,7 +129,7 @@ impl PublicKey {
     pub fn read(path: impl AsRef<Path>) -> Result<Self, KeyError> {
         let path = path.as_ref();
         let text = read_small(path)
-            .map_err(|problem| KeyError::new(path.display().to_string(), problem))?;
+            .map_err(|problem| KeyError::new(path.display().to_string(), problem.to_string()))?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -226,7 +226,7 @@ impl PrivateKey {
     pub fn read(path: impl AsRef<Path>) -> Result<Self, KeyError> {
         let path = path.as_ref();
         let origin = path.display().to_string();
-        let text = read_small(path).map_err(|p| KeyError::new(origin.clone(), p))?;
+        let text = read_small(path).map_err(|p| KeyError::new(origin.clone(), p.to_string()))?;
         let fields = two_fields(&text, ["key-id", "private-key"]).map_err(|p| {
             KeyError::new(
                 origin.clone(),
@@ -346,6 +346,21 @@ impl SignaturePolicy {
         &self.trusted
     }
 
+    /// Whether it does nothing: signatures not required, no key trusted.
+    pub(crate) fn is_empty(&self) -> bool {
+        !self.required && self.trusted.len() == 0
+    }
+
+    /// Both policies at once: required if either requires, every key either trusts.
+    pub(crate) fn union(&self, other: &SignaturePolicy) -> SignaturePolicy {
+        let mut both = self.clone();
+        both.required |= other.required;
+        for key in other.trusted.keys.values() {
+            both.trusted.insert(key.clone());
+        }
+        both
+    }
+
     /// Reads the `[security]` table of the host's config (see the type's docs); other keys of
     /// the table are left to the rest of the security settings. No `[security]` table gives
     /// [`SignaturePolicy::new`]. Relative `trusted_key_files` are relative to the current
@@ -368,9 +383,15 @@ impl SignaturePolicy {
     /// the wrong type, a key does not parse or a key file cannot be read.
     pub fn from_config(config: &crate::config::HostConfig) -> Result<Self, KeyError> {
         let source = config.source().unwrap_or("config");
-        let Some(table) = config.host_table().get("security") else {
-            return Ok(Self::new());
-        };
+        match config.host_table().get("security") {
+            None => Ok(Self::new()),
+            Some(table) => Self::from_security_table(table, source),
+        }
+    }
+
+    /// The settings of a `[security]` table (see [`from_config`](Self::from_config)); `source`
+    /// names the file in errors.
+    pub(crate) fn from_security_table(table: &toml::Value, source: &str) -> Result<Self, KeyError> {
         let at = |key: &str| format!("{source}: security.{key}");
         let table = table.as_table().ok_or_else(|| {
             KeyError::new(
@@ -449,6 +470,14 @@ pub enum SignatureError {
         /// The key it claims.
         key_id: KeyId,
     },
+    /// A valid signature of a process plugin's `plugin.toml` that pins no file (`[sha256]`):
+    /// the signature covers the manifest, not the program it runs, so it vouches for nothing
+    /// that runs. Discovery does not count it as signed.
+    #[error("{}: signed, but this process plugin pins no file, so the signature covers plugin.toml only, not the code it runs; pin every file it runs in plugin.toml's `[sha256]` table (`\"plugin.py\" = \"<sha256>\"`, as `sha256sum` prints) and sign it again", .manifest.display())]
+    NothingPinned {
+        /// The manifest's path.
+        manifest: PathBuf,
+    },
     /// `plugin.toml` changed between being parsed and being verified: nothing of it is used.
     #[error("{}: changed while it was being verified; try again", .manifest.display())]
     Changed {
@@ -485,20 +514,31 @@ pub struct Verified {
 pub fn verify_signature(folder: &Path, trusted: &TrustedKeys) -> Result<Verified, SignatureError> {
     let manifest_path = folder.join(MANIFEST_FILE);
     let sig_path = folder.join(SIGNATURE_FILE);
+    let malformed = |problem: String| SignatureError::Malformed {
+        signature: sig_path.clone(),
+        problem,
+    };
     let text = match std::fs::symlink_metadata(&sig_path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(SignatureError::Unsigned {
                 signature: sig_path,
             })
         }
-        _ => read_small(&sig_path).map_err(|message| SignatureError::Io {
-            path: sig_path.clone(),
-            message,
-        })?,
-    };
-    let malformed = |problem: String| SignatureError::Malformed {
-        signature: sig_path.clone(),
-        problem,
+        _ => match read_small(&sig_path) {
+            Ok(text) => text,
+            Err(SmallFileError::NotAFile) => {
+                return Err(malformed(
+                    "is not a regular file (a FIFO, a device or a folder); write the signature with `hookwire plugins sign <dir> --key <file>`"
+                        .to_owned(),
+                ))
+            }
+            Err(e) => {
+                return Err(SignatureError::Io {
+                    path: sig_path.clone(),
+                    message: e.to_string(),
+                })
+            }
+        },
     };
     let fields = two_fields(&text, ["key-id", "signature"])
         .map_err(|p| malformed(format!("{p} (expected `key-id: <16 hex digits>` then `signature: <base64>`; sign the plugin again)")))?;
@@ -546,6 +586,10 @@ pub fn verify_signature(folder: &Path, trusted: &TrustedKeys) -> Result<Verified
 /// Signs `folder`'s `plugin.toml` with `key` and writes `plugin.toml.sig` beside it (replacing
 /// an old one); returns the signature file's path. Blocking file I/O.
 ///
+/// It signs the manifest's bytes as they are; `hookwire plugins sign` first checks the
+/// manifest and its pins. Discovery does not count the signature of a process plugin that
+/// pins no file ([`SignatureError::NothingPinned`]): pin what it runs before signing.
+///
 /// # Errors
 /// [`SignatureError::Io`] when the manifest cannot be read or the signature not written.
 pub fn sign_plugin(folder: &Path, key: &PrivateKey) -> Result<PathBuf, SignatureError> {
@@ -569,18 +613,31 @@ pub fn sign_plugin(folder: &Path, key: &PrivateKey) -> Result<PathBuf, Signature
     Ok(sig_path)
 }
 
-/// Reads a small text file (at most [`MAX_SMALL_FILE`] bytes).
-fn read_small(path: &Path) -> Result<String, String> {
+/// Why a key or signature file could not be read.
+#[derive(Debug, thiserror::Error)]
+enum SmallFileError {
+    #[error("cannot read: {0}")]
+    Io(std::io::Error),
+    #[error("is not a regular file (a FIFO, a device or a folder)")]
+    NotAFile,
+    #[error("is larger than {MAX_SMALL_FILE} bytes; not a key or signature file")]
+    TooLarge,
+}
+
+/// Reads a small text file (at most [`MAX_SMALL_FILE`] bytes), refusing (without waiting on
+/// it) anything but a regular file.
+fn read_small(path: &Path) -> Result<String, SmallFileError> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let (file, meta) = crate::discovery::open_no_wait(path).map_err(SmallFileError::Io)?;
+    if !meta.is_file() {
+        return Err(SmallFileError::NotAFile);
+    }
     let mut text = String::new();
     file.take(MAX_SMALL_FILE + 1)
         .read_to_string(&mut text)
-        .map_err(|e| format!("cannot read: {e}"))?;
+        .map_err(SmallFileError::Io)?;
     if text.len() as u64 > MAX_SMALL_FILE {
-        return Err(format!(
-            "is larger than {MAX_SMALL_FILE} bytes; not a key or signature file"
-        ));
+        return Err(SmallFileError::TooLarge);
     }
     Ok(text)
 }

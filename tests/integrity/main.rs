@@ -12,6 +12,7 @@ mod discovery;
 mod linked;
 mod pins;
 mod signatures;
+mod special_files;
 
 use std::path::{Path, PathBuf};
 

@@ -90,3 +90,29 @@ fn a_pins_table_of_the_wrong_type_is_a_syntax_error_naming_the_field() {
     assert_eq!(err.position.map(|p| p.0), Some(4));
     assert!(err.to_string().contains("sha256"), "{err}");
 }
+
+/// Review 12's probe: `main.sh` and `./main.sh` are one file. Pinned twice, the manifest is
+/// refused, naming the manifest, the entry and both spellings (every verified copy used to
+/// fail with "File exists" on the private folder); pinned once as `./main.sh`, it is stored
+/// as `main.sh`.
+#[test]
+fn a_file_pinned_under_two_spellings_is_a_manifest_error() {
+    let hash = "0".repeat(64);
+    assert_eq!(
+        parse_err(&format!("\"main.sh\" = \"{hash}\"\n\"./main.sh\" = \"{hash}\"\n")),
+        "plugins/echo/plugin.toml:5:13: sha256 pins \"main.sh\" twice, as \"./main.sh\" and as \"main.sh\"; pin each file once, by its path in the plugin's folder (\"main.sh\")"
+    );
+    let err = PluginManifest::parse(
+        &format!("{HEAD}\"lib//a.sh\" = \"{hash}\"\n\"lib/./a.sh\" = \"{hash}\"\n"),
+        "plugins/echo/plugin.toml",
+    )
+    .unwrap_err();
+    assert_eq!(err.field.as_deref(), Some("sha256.\"lib//a.sh\""));
+    let m = PluginManifest::parse(
+        &format!("{HEAD}\"./main.sh\" = \"{hash}\"\n\"lib//a.sh\" = \"{hash}\"\n"),
+        "plugins/echo/plugin.toml",
+    )
+    .unwrap();
+    let files: Vec<&str> = m.pinned.keys().map(String::as_str).collect();
+    assert_eq!(files, ["lib/a.sh", "main.sh"]);
+}

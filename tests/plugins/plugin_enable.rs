@@ -108,7 +108,9 @@ fn drain(rx: &mut broadcast::Receiver<PluginEvent>) -> Vec<String> {
     let mut out = Vec::new();
     while let Ok(e) = rx.try_recv() {
         out.push(match e {
-            PluginEvent::StateChanged { plugin, from, to } => format!("{plugin}: {from} -> {to}"),
+            PluginEvent::StateChanged {
+                plugin, from, to, ..
+            } => format!("{plugin}: {from} -> {to}"),
             PluginEvent::Admin { plugin, action } => format!("{plugin}: asked to {action}"),
             other => format!("{other:?}"),
         });

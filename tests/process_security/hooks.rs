@@ -97,3 +97,74 @@ async fn a_process_plugin_implementing_a_hook_it_did_not_declare_the_permission_
     );
     host.shutdown(std::time::Duration::from_secs(5)).await;
 }
+
+/// Review 12's probe: the policy guards hook `payroll` with permission `payroll`. A process
+/// plugin without it calls `payroll` through `host/call` (docs/protocol.md §4): the host asks
+/// the same gate as for an impl and answers error -32005 naming the plugin, the hook and the
+/// permission (and announces the refusal); a plugin that declares `payroll` gets the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_without_a_hooks_permission_cannot_call_it_through_the_host() {
+    use hookwire::spec::SpecInfo;
+    use hookwire::{HookManager, PluginHost};
+    let root = tempfile::tempdir().unwrap();
+    plugin(root.path(), "caller", "", "", None);
+    plugin(
+        root.path(),
+        "clerk",
+        "permissions = [\"payroll\"]",
+        "",
+        None,
+    );
+    let policy = SecurityPolicy::builder()
+        .folder(root.path(), TrustLevel::Trusted)
+        .hook_named("payroll", "payroll")
+        .build()
+        .unwrap();
+    let hooks = HookManager::builder()
+        .dynamic_spec(SpecInfo::json("greet"))
+        .dynamic_spec(SpecInfo::json("auth").firstresult())
+        .dynamic_spec(SpecInfo::json("items"))
+        .dynamic_spec(SpecInfo::json("payroll"))
+        .build();
+    let host = PluginHost::builder().hooks(hooks).gate(policy).build();
+    host.hooks()
+        .register("payroll-service", |r| {
+            r.json_fn("payroll", |_| Ok(Some(serde_json::json!({"ada": 123456}))))
+                .add()
+        })
+        .unwrap();
+    let mut events = host.events();
+    let report = discover(&host, root.path(), DiscoveryOptions::new());
+    assert!(status(&report, "caller").is_loaded(), "{report}");
+    let started = host.start().await.unwrap();
+    assert!(started.failed.is_empty(), "{started:?}");
+
+    let refused = greet(&host, "caller", "host:payroll:null").await.unwrap();
+    assert_eq!(refused["error"]["code"], -32005, "{refused}");
+    assert_eq!(
+        refused["error"]["message"],
+        "plugin `caller` may not call hook `payroll` through the host: it needs permission `payroll`, which it did not declare; add `payroll` to the plugin's permissions (its manifest's `permissions`, or `PluginMeta::permission`)"
+    );
+    assert!(!refused.to_string().contains("123456"), "{refused}");
+    // Unguarded hooks stay callable; a plugin holding the permission reads the answer.
+    let unguarded = greet(&host, "caller", "host:greet:\"bob\"").await.unwrap();
+    assert!(unguarded.to_string().contains("Hello, bob"), "{unguarded}");
+    let allowed = greet(&host, "clerk", "host:payroll:null").await.unwrap();
+    assert_eq!(
+        allowed["result"]["answers"][0]["value"]["ada"], 123456,
+        "{allowed}"
+    );
+    host.shutdown(std::time::Duration::from_secs(5)).await;
+    let mut refusals = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let PluginEvent::Refused {
+            plugin, permission, ..
+        } = e
+        {
+            refusals.push((plugin, permission));
+        }
+    }
+    // One per refused call (`greet` reaches both plugins, and `caller` asked twice).
+    let caller = ("caller".to_owned(), Some("payroll".to_owned()));
+    assert_eq!(refusals, [caller.clone(), caller]);
+}

@@ -9,6 +9,7 @@
 
 mod copies;
 mod hooks;
+mod special_files;
 mod trust;
 
 use std::path::{Path, PathBuf};

@@ -9,7 +9,7 @@ use hookwire::security::{
 };
 use serde_json::{json, Value};
 
-use crate::{discover, greet, host, plugin, status};
+use crate::{discover, greet, host, plugin, status, FIXTURE};
 
 #[tokio::test]
 async fn a_signed_process_plugin_gets_its_keys_level_and_an_unsigned_one_its_folders() {
@@ -20,10 +20,12 @@ async fn a_signed_process_plugin_gets_its_keys_level_and_an_unsigned_one_its_fol
         PrivateKey::generate().unwrap(),
     );
     let auth = "permissions = [\"auth\"]";
-    sign_plugin(&plugin(root.path(), "release", auth, "", None), &release).unwrap();
+    // Signed process plugins pin their code: a signature covers it only through pins.
+    let pin = Some(FIXTURE);
+    sign_plugin(&plugin(root.path(), "release", auth, "", pin), &release).unwrap();
     plugin(root.path(), "unsigned", auth, "", None);
-    sign_plugin(&plugin(root.path(), "vendor", auth, "", None), &vendor).unwrap();
-    sign_plugin(&plugin(root.path(), "other", "", "", None), &other).unwrap();
+    sign_plugin(&plugin(root.path(), "vendor", auth, "", pin), &vendor).unwrap();
+    sign_plugin(&plugin(root.path(), "other", "", "", pin), &other).unwrap();
     // The plugins' folder is not listed: only the keys give a level.
     let policy = SecurityPolicy::builder()
         .hook_named("auth", "auth")
@@ -186,4 +188,100 @@ async fn a_sandboxed_process_plugin_runs_under_landlock_and_the_policys_limits()
         "the host's secret"
     );
     host.shutdown(std::time::Duration::from_secs(5)).await;
+}
+
+/// Review 12's probe: "one signature covers every file" holds only through pins. A signed
+/// process manifest that pins no file would run whatever its folder holds at the key's level:
+/// with signatures required it is rejected, saying what to pin; without, it loads as unsigned
+/// (its folder's level, no signer) and the host is told why.
+#[tokio::test]
+async fn a_signed_manifest_that_pins_nothing_does_not_count_as_signed() {
+    use hookwire::plugin::PluginEvent;
+    let root = tempfile::tempdir().unwrap();
+    let key = PrivateKey::generate().unwrap();
+    let dir = plugin(root.path(), "unpinned", "", "", None);
+    sign_plugin(&dir, &key).unwrap();
+    let expected = format!(
+        "{}: signed, but this process plugin pins no file, so the signature covers plugin.toml only, not the code it runs; pin every file it runs in plugin.toml's `[sha256]` table (`\"plugin.py\" = \"<sha256>\"`, as `sha256sum` prints) and sign it again",
+        dir.join("plugin.toml").display()
+    );
+    let policy = || {
+        SecurityPolicy::builder()
+            .key(key.public_key().id().as_str(), TrustLevel::Trusted)
+            .folder(root.path(), TrustLevel::Sandboxed)
+            .build()
+            .unwrap()
+    };
+    let required = SignaturePolicy::new().require(true).trust(key.public_key());
+    let host_a = host(policy());
+    let report = discover(
+        &host_a,
+        root.path(),
+        DiscoveryOptions::new().signatures(required),
+    );
+    match status(&report, "unpinned") {
+        DiscoveryStatus::SignatureRejected(e) => assert_eq!(e.to_string(), expected),
+        other => panic!("{other:?}"),
+    }
+    assert!(host_a.plugins().get("unpinned").is_none());
+
+    // Not required: loaded as unsigned (its folder's level, not the key's).
+    let host_b = host(policy());
+    let mut events = host_b.events();
+    let optional = SignaturePolicy::new().trust(key.public_key());
+    let report = discover(
+        &host_b,
+        root.path(),
+        DiscoveryOptions::new().signatures(optional),
+    );
+    let found = report.get("unpinned").unwrap();
+    assert!(found.status.is_loaded(), "{report}");
+    assert_eq!(found.signed_by, None);
+    let mut failures = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        if let PluginEvent::IntegrityFailed { plugin, error } = e {
+            failures.push((plugin, error));
+        }
+    }
+    assert_eq!(
+        failures,
+        [(
+            "unpinned".to_owned(),
+            format!("{expected} (signatures are not required: loaded as unsigned)")
+        )]
+    );
+}
+
+/// Review 12's probe: `require_signatures = true` in the policy file the host installs as its
+/// gate applies to discovery without the host also building a `SignaturePolicy`: an unsigned
+/// plugin is rejected, as the README's `[security]` example says.
+#[tokio::test]
+async fn require_signatures_in_the_policy_file_keeps_unsigned_plugins_out() {
+    let root = tempfile::tempdir().unwrap();
+    let key = PrivateKey::generate().unwrap();
+    plugin(root.path(), "unsigned", "", "", None);
+    sign_plugin(&plugin(root.path(), "signed", "", "", Some(FIXTURE)), &key).unwrap();
+    let text = format!(
+        "[security]\nfolders = {{ {:?} = \"trusted\" }}\nrequire_signatures = true\ntrusted_keys = [\"{}\"]\n",
+        root.path().display().to_string(),
+        key.public_key().to_base64()
+    );
+    let host = host(SecurityPolicy::from_toml(&text, "app.toml").unwrap());
+    let report = discover(&host, root.path(), DiscoveryOptions::new());
+    match status(&report, "unsigned") {
+        DiscoveryStatus::SignatureRejected(e) => assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: missing; this host requires signed plugins: sign it with `hookwire plugins sign <dir> --key <file>`",
+                root.path().join("unsigned/plugin.toml.sig").display()
+            )
+        ),
+        other => panic!("an unsigned plugin was not rejected: {other:?}"),
+    }
+    let signed = report.get("signed").unwrap();
+    assert!(signed.status.is_loaded(), "{report}");
+    assert_eq!(
+        signed.signed_by.as_ref().map(|k| k.to_string()),
+        Some(key.public_key().id().to_string())
+    );
 }

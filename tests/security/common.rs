@@ -115,3 +115,13 @@ pub fn policy() -> SecurityPolicy {
         .build()
         .unwrap()
 }
+
+/// A temporary folder holding the folders `dirs` (relative paths): trust by folder compares
+/// resolved paths, so the folders a test names must exist.
+pub fn tree(dirs: &[&str]) -> tempfile::TempDir {
+    let root = tempfile::tempdir().unwrap();
+    for dir in dirs {
+        std::fs::create_dir_all(root.path().join(dir)).unwrap();
+    }
+    root
+}

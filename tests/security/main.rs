@@ -5,7 +5,9 @@
 
 mod common;
 mod security_audit;
+mod security_context;
 mod security_gate;
 mod security_manifest;
+mod security_names;
 mod security_reload;
 mod security_toml;

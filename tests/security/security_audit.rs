@@ -124,6 +124,7 @@ fn any_plugin_event_is_recorded_including_failures_and_refused_removals() {
         plugin: "p".into(),
         from: PluginState::Started,
         to: PluginState::Failed("exit status 3".into()),
+        version: Some("2.0.0".into()),
     };
     let r = AuditRecord::from_event(&failed, Some("2.0.0")).unwrap();
     assert_eq!(
@@ -183,6 +184,7 @@ fn any_plugin_event_is_recorded_including_failures_and_refused_removals() {
         plugin: "p".into(),
         from: PluginState::Registered,
         to: PluginState::Initialized,
+        version: None,
     };
     assert_eq!(AuditRecord::from_event(&step, None), None);
 }
@@ -330,4 +332,55 @@ async fn admin_requests_are_events_only_when_asked_for() {
             admin(AdminAction::Remove)
         ]
     );
+}
+
+/// The `load` records of the log once it holds `n` of them (waiting up to 5 s).
+async fn loads(path: &Path, n: usize) -> Vec<AuditRecord> {
+    let start = std::time::Instant::now();
+    loop {
+        let loads: Vec<AuditRecord> = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str::<AuditRecord>(l).unwrap())
+            .filter(|r| r.action == "load")
+            .collect();
+        if loads.len() >= n || start.elapsed() > Duration::from_secs(5) {
+            return loads;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Review 12's probes: a plugin removed and added again in another version (an upgrade by
+/// remove + add, not `replace`) is recorded with each version, whether the log's task read
+/// the first load before the upgrade (it used to keep the first version it saw of a name) or
+/// after it (it used to look the version up when reading the event).
+#[tokio::test]
+async fn the_audit_log_records_the_version_at_the_time_of_the_event() {
+    for pause in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let host = PluginHost::new();
+        let log = AuditLog::open(dir.path().join("audit.jsonl")).unwrap();
+        let _task = log.attach(&host);
+        host.add(Probe::new("billing").version("1.0.0", "v1"))
+            .unwrap();
+        host.start().await.unwrap();
+        if pause {
+            assert_eq!(loads(log.path(), 1).await.len(), 1);
+        }
+        host.remove("billing", GRACE).await.unwrap();
+        host.add(Probe::new("billing").version("2.0.0", "v2"))
+            .unwrap();
+        host.start().await.unwrap();
+        let versions: Vec<Option<String>> = loads(log.path(), 2)
+            .await
+            .into_iter()
+            .map(|r| r.version)
+            .collect();
+        assert_eq!(
+            versions,
+            [Some("1.0.0".to_owned()), Some("2.0.0".to_owned())],
+            "pause: {pause}"
+        );
+    }
 }

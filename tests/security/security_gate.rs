@@ -11,7 +11,7 @@ use hookwire::plugin::{
 use hookwire::security::{PolicyError, SecurityPolicy, TrustLevel};
 use hookwire::{PluginHost, PluginMeta};
 
-use crate::common::{policy, Authenticate, Db, Greet, Probe};
+use crate::common::{policy, tree, Authenticate, Db, Greet, Probe};
 
 fn refusals(
     events: &mut tokio::sync::broadcast::Receiver<PluginEvent>,
@@ -153,30 +153,37 @@ async fn a_service_not_granted_is_refused_by_get_and_require_with_the_permission
 
 #[test]
 fn the_host_assigns_levels_from_where_a_plugin_came_from() {
+    // Folders are compared once resolved: they must exist.
+    let root = tree(&[
+        "plugins/auth",
+        "plugins/core/auth",
+        "plugins/core/bad/x",
+        "plugins-extra/x",
+        "plugins/a",
+        "plugins/core/a",
+    ]);
+    let at = |rel: &str| root.path().join(rel);
     let policy = SecurityPolicy::builder()
-        .folder("/opt/plugins", TrustLevel::Sandboxed)
-        .folder("/opt/plugins/core", TrustLevel::Trusted)
-        .folder("/opt/plugins/core/bad", TrustLevel::Untrusted)
+        .folder(at("plugins"), TrustLevel::Sandboxed)
+        .folder(at("plugins/core"), TrustLevel::Trusted)
+        .folder(at("plugins/core/bad"), TrustLevel::Untrusted)
         .key("3f2a9c0d1e4b5a6f", TrustLevel::Trusted)
         .build()
         .unwrap();
-    let folder = |p: &str| TrustSource::Folder(PathBuf::from(p));
+    let folder = |p: &str| TrustSource::Folder(at(p));
     assert_eq!(policy.level(&TrustSource::Code), TrustLevel::Trusted);
+    assert_eq!(policy.level(&folder("plugins/auth")), TrustLevel::Sandboxed);
     assert_eq!(
-        policy.level(&folder("/opt/plugins/auth")),
-        TrustLevel::Sandboxed
-    );
-    assert_eq!(
-        policy.level(&folder("/opt/plugins/core/auth")),
+        policy.level(&folder("plugins/core/auth")),
         TrustLevel::Trusted
     );
     assert_eq!(
-        policy.level(&folder("/opt/plugins/core/bad/x")),
+        policy.level(&folder("plugins/core/bad/x")),
         TrustLevel::Untrusted
     );
     // Components, not string prefixes.
     assert_eq!(
-        policy.level(&folder("/opt/plugins-extra/x")),
+        policy.level(&folder("plugins-extra/x")),
         TrustLevel::Untrusted
     );
     assert_eq!(policy.level(&folder("/srv/x")), TrustLevel::Untrusted);
@@ -190,7 +197,7 @@ fn the_host_assigns_levels_from_where_a_plugin_came_from() {
     );
     // A verified signature: the more trusted of the folder's level and the key's.
     let signed = |folder: &str, key: &str| TrustSource::Signed {
-        folder: PathBuf::from(folder),
+        folder: at(folder),
         key: key.into(),
     };
     let trusted_key = "3f2a9c0d1e4b5a6f";
@@ -200,19 +207,19 @@ fn the_host_assigns_levels_from_where_a_plugin_came_from() {
         TrustLevel::Trusted
     );
     assert_eq!(
-        policy.level(&signed("/opt/plugins/a", trusted_key)),
+        policy.level(&signed("plugins/a", trusted_key)),
         TrustLevel::Trusted
     );
     assert_eq!(
-        policy.level(&signed("/opt/plugins/core/bad/x", trusted_key)),
+        policy.level(&signed("plugins/core/bad/x", trusted_key)),
         TrustLevel::Trusted
     );
     assert_eq!(
-        policy.level(&signed("/opt/plugins/a", unlisted_key)),
+        policy.level(&signed("plugins/a", unlisted_key)),
         TrustLevel::Sandboxed
     );
     assert_eq!(
-        policy.level(&signed("/opt/plugins/core/a", unlisted_key)),
+        policy.level(&signed("plugins/core/a", unlisted_key)),
         TrustLevel::Trusted
     );
     assert_eq!(
@@ -227,14 +234,17 @@ fn the_host_assigns_levels_from_where_a_plugin_came_from() {
 
 #[test]
 fn an_untrusted_plugin_is_refused_and_a_sandboxed_one_gets_only_its_grants() {
+    let root = tree(&["plugins/auth"]);
+    let at = |rel: &str| root.path().join(rel);
     let policy = SecurityPolicy::builder()
         .hook::<Authenticate>("auth")
         .permission("net")
-        .folder("/opt/plugins", TrustLevel::Sandboxed)
+        .folder(at("plugins"), TrustLevel::Sandboxed)
         .grant(TrustLevel::Sandboxed, ["net"])
         .build()
         .unwrap();
-    let sandboxed = TrustSource::Folder(PathBuf::from("/opt/plugins/auth"));
+    let sandboxed = TrustSource::Folder(at("plugins/auth"));
+    let auth_dir = at("plugins/auth").display().to_string();
     let unknown = TrustSource::Folder(PathBuf::from("/tmp/auth"));
 
     let net = PluginMeta::new("fetch", "1.0.0").permission("net");
@@ -248,7 +258,7 @@ fn an_untrusted_plugin_is_refused_and_a_sandboxed_one_gets_only_its_grants() {
         assert_eq!(refusal.permission(), None);
         assert_eq!(
             refusal.to_string(),
-            format!("plugin `fetch` is refused: it comes from folder `/opt/plugins/auth`, which the security policy gives trust level `sandboxed`, and it would run {isolation}: a sandboxed plugin runs only as a process plugin under a Landlock sandbox and resource limits; ship it as a `kind = \"process\"` plugin, or give its folder (or signing key) level `trusted`")
+            format!("plugin `fetch` is refused: it comes from folder `{auth_dir}`, which the security policy gives trust level `sandboxed`, and it would run {isolation}: a sandboxed plugin runs only as a process plugin under a Landlock sandbox and resource limits; ship it as a `kind = \"process\"` plugin, or give its folder (or signing key) level `trusted`")
         );
     }
 
@@ -259,7 +269,7 @@ fn an_untrusted_plugin_is_refused_and_a_sandboxed_one_gets_only_its_grants() {
     assert_eq!(refusal.permission(), Some("auth"));
     assert_eq!(
         refusal.to_string(),
-        "plugin `auth` is refused: it declares permission `auth`, which its trust level `sandboxed` (from folder `/opt/plugins/auth`) may not be granted; grant it in the policy (`grants = { sandboxed = [\"auth\"] }`) or remove it from the plugin's permissions"
+        format!("plugin `auth` is refused: it declares permission `auth`, which its trust level `sandboxed` (from folder `{auth_dir}`) may not be granted; grant it in the policy (`grants = {{ sandboxed = [\"auth\"] }}`) or remove it from the plugin's permissions")
     );
 
     let refusal = policy.admit(&GateSubject::new(&net, &unknown)).unwrap_err();
@@ -335,4 +345,27 @@ async fn permissions_declared_in_the_plugin_macro_are_granted() {
         .await
         .unwrap();
     assert_eq!(who.into_value().as_deref(), Some("macro:t"));
+}
+
+/// Review 12's probe: trust by folder compares resolved paths. `core/../inbox/evil` and a
+/// symbolic link in `core` pointing at `inbox/evil` are in `inbox` (sandboxed), not `core`
+/// (trusted); a folder that does not exist is in none.
+#[test]
+fn a_plugin_outside_the_trusted_folder_is_not_trusted() {
+    let root = tree(&["core", "inbox/evil"]);
+    let core = root.path().join("core");
+    let inbox = root.path().join("inbox");
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(inbox.join("evil"), core.join("linked-evil")).unwrap();
+    let policy = SecurityPolicy::builder()
+        .folder(&core, TrustLevel::Trusted)
+        .folder(&inbox, TrustLevel::Sandboxed)
+        .build()
+        .unwrap();
+    let level = |dir: PathBuf| policy.level(&TrustSource::Folder(dir));
+    assert_eq!(level(core.join("../inbox/evil")), TrustLevel::Sandboxed);
+    #[cfg(unix)]
+    assert_eq!(level(core.join("linked-evil")), TrustLevel::Sandboxed);
+    assert_eq!(level(core.join("gone")), TrustLevel::Untrusted);
+    assert_eq!(level(core.clone()), TrustLevel::Trusted);
 }

@@ -2,14 +2,13 @@
 //! the line and what was expected.
 
 use std::any::TypeId;
-use std::path::PathBuf;
 
 use hookwire::config::HostConfig;
 use hookwire::plugin::{GateSubject, Isolation, PluginGate, TrustSource};
 use hookwire::security::{PolicyError, SandboxLimits, SecurityPolicy, TrustLevel};
 use hookwire::PluginMeta;
 
-use crate::common::Db;
+use crate::common::{tree, Db};
 
 const FILE: &str = r#"
 [plugins.auth]
@@ -30,17 +29,20 @@ cpu_seconds = 3600
 
 #[test]
 fn the_security_table_sets_hooks_services_folders_keys_and_grants() {
-    let policy = SecurityPolicy::from_toml(FILE, "host.toml").unwrap();
+    // Folders are compared once resolved: they must exist.
+    let root = tree(&["opt/plugins/x", "opt/plugins/core/x"]);
+    let file = FILE.replace("\"/opt/", &format!("\"{}/opt/", root.path().display()));
+    let policy = SecurityPolicy::from_toml(&file, "host.toml").unwrap();
     // The host's own config reader ignores the table.
-    assert!(HostConfig::parse(FILE, "host.toml").is_ok());
+    assert!(HostConfig::parse(&file, "host.toml").is_ok());
 
-    let folder = |p: &str| TrustSource::Folder(PathBuf::from(p));
+    let folder = |p: &str| TrustSource::Folder(root.path().join(p));
     assert_eq!(
-        policy.level(&folder("/opt/plugins/x")),
+        policy.level(&folder("opt/plugins/x")),
         TrustLevel::Sandboxed
     );
     assert_eq!(
-        policy.level(&folder("/opt/plugins/core/x")),
+        policy.level(&folder("opt/plugins/core/x")),
         TrustLevel::Trusted
     );
     assert_eq!(
@@ -52,7 +54,7 @@ fn the_security_table_sets_hooks_services_folders_keys_and_grants() {
     assert!(!policy.grants(TrustLevel::Sandboxed, "auth"));
     assert!(policy.grants(TrustLevel::Trusted, "auth"));
 
-    let sandboxed = folder("/opt/plugins/x");
+    let sandboxed = folder("opt/plugins/x");
     let meta = PluginMeta::new("x", "1.0.0").permission("db");
     let subject = GateSubject::new(&meta, &sandboxed).with_isolation(Isolation::Sandboxed);
     assert_eq!(policy.admit(&subject), Ok(()));
@@ -170,7 +172,7 @@ fn an_unknown_key_in_the_sandbox_table_names_its_line_and_the_known_ones() {
 }
 
 #[test]
-fn the_signature_settings_of_the_same_table_are_left_to_the_signature_policy() {
+fn the_signature_settings_of_the_same_table_are_the_policys_and_the_signature_policys() {
     let key = "noCFqDmccGCvKQe4S84SqDkiYYSXd0jadle4H6pYTOo=";
     let text = format!(
         "[security]\nrequire_signatures = true\ntrusted_keys = [\"{key}\"]\ntrusted_key_files = []\nkeys = {{ \"9d02056a8a8ee95c\" = \"trusted\" }}\n"
@@ -180,8 +182,29 @@ fn the_signature_settings_of_the_same_table_are_left_to_the_signature_policy() {
         policy.level(&TrustSource::SignedBy("9d02056a8a8ee95c".into())),
         TrustLevel::Trusted
     );
+    // The security policy holds them (discovery applies them), read as `from_config` reads.
     let config = HostConfig::parse(&text, "host.toml").unwrap();
     let signatures = hookwire::security::SignaturePolicy::from_config(&config).unwrap();
     assert!(signatures.is_required());
     assert_eq!(signatures.trusted().len(), 1);
+    assert_eq!(policy.signatures(), &signatures);
+}
+
+#[test]
+fn a_bad_signature_setting_in_the_policy_file_is_an_error_naming_it() {
+    let text = "[security]\nrequire_signatures = \"yes\"\n";
+    let err = SecurityPolicy::from_toml(text, "host.toml").unwrap_err();
+    assert!(matches!(err, PolicyError::Signatures(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "host.toml: security.require_signatures: is not a boolean (expected true or false)"
+    );
+    let text = "[security]\ntrusted_keys = [\"not a key\"]\n";
+    let err = SecurityPolicy::from_toml(text, "host.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("host.toml: security.trusted_keys[0]: "),
+        "{err}"
+    );
 }
