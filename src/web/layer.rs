@@ -118,17 +118,19 @@ impl<B: HookSpec, A: HookSpec> Clone for Callers<B, A> {
 }
 
 impl<B: HookSpec, A: HookSpec> Callers<B, A> {
-    /// Why the before hook's snapshot cannot check this request: no impl at all (unless
-    /// allowed), or a required plugin without one. `None` when it can.
+    /// Why the before hook's snapshot cannot check this request: no plain impl at all
+    /// (unless allowed), or a required plugin without one. Wrappers do not count: they
+    /// observe the call, they do not answer it. `None` when it can.
     fn missing(&self, names: &dyn NameTable) -> Option<String> {
         let count = names.impl_count();
-        if count == 0 && !self.allow_unchecked {
+        let first = names.wrapper_count().min(count);
+        if count == first && !self.allow_unchecked {
             return Some(
                 "no plugin implements it (the plugins that check requests are not running)"
                     .to_owned(),
             );
         }
-        let has = |plugin: &str| (0..count).any(|i| &**names.plugin_name(i as u32) == plugin);
+        let has = |plugin: &str| (first..count).any(|i| &**names.plugin_name(i as u32) == plugin);
         self.required.iter().find(|p| !has(p)).map(|p| {
             format!(
                 "required plugin `{p}` has no impl of it (failed, disabled, stopped or removed)"
