@@ -494,7 +494,6 @@ async fn probe_a_lazy_plugin_s_routes_serve() {
 /// (200) and the log blames a plugin that "failed, disabled, stopped or removed" — a plugin
 /// the host never had.
 #[tokio::test]
-#[ignore = "defect: require_plugin with an unknown name locks the app (503 for ever) silently: /health 200 ok, log says 'failed, disabled, stopped or removed'"]
 async fn probe_require_plugin_with_a_typo_fails_loudly() {
     let errors = Errors::default();
     let _guard =
@@ -502,7 +501,13 @@ async fn probe_require_plugin_with_a_typo_fails_loudly() {
     let host = host();
     host.add(TokenAuth("1.0.0")).unwrap();
     let layer = RequestHooksLayer::<Before, After>::new(host.hooks()).require_plugin("token_auth");
-    let server = spawn(Server::new(host.clone(), app(&host, layer))).await;
+    // The layer's own health router: it knows the required plugins.
+    let health = layer.health_router(host.clone());
+    let server = spawn(Server::new(
+        host.clone(),
+        orders().layer(layer).merge(health),
+    ))
+    .await;
     let got = fetch(&server.url("/orders"), Some("s3cret")).await;
     assert_eq!(got.0, 503);
     let logged = errors.0.lock().unwrap().join("\n");
@@ -518,18 +523,26 @@ async fn probe_require_plugin_with_a_typo_fails_loudly() {
         health != 200 || logged.contains("no plugin named") || logged.contains("unknown"),
         "every request answered 503, /health {health} {body}; log: {logged}"
     );
+    assert!(
+        body.contains("required plugin `token_auth` is not registered"),
+        "{body}"
+    );
 }
 
 /// The single auth plugin disabled by an operator (or stopped/removed): the layer answers 503
 /// to every request, `/health` answers 200 `ok` — a load balancer keeps sending traffic to
 /// an instance that refuses all of it.
 #[tokio::test]
-#[ignore = "defect: with its only auth plugin disabled the app answers 503 to everything while /health says 200 ok"]
 async fn probe_health_agrees_with_the_layer_when_the_auth_plugin_is_disabled() {
     let host = host();
     host.add(TokenAuth("1.0.0")).unwrap();
     let layer = RequestHooksLayer::<Before, After>::new(host.hooks()).require_plugin("token-auth");
-    let server = spawn(Server::new(host.clone(), app(&host, layer))).await;
+    let health = layer.health_router(host.clone());
+    let server = spawn(Server::new(
+        host.clone(),
+        orders().layer(layer).merge(health),
+    ))
+    .await;
     until(&server.url("/orders"), Some("s3cret"), (200, "every order")).await;
     host.disable("token-auth", Duration::from_secs(1))
         .await
@@ -540,6 +553,10 @@ async fn probe_health_agrees_with_the_layer_when_the_auth_plugin_is_disabled() {
     assert_eq!(
         health, 503,
         "every request is refused but /health says {health}: {body}"
+    );
+    assert!(
+        body.contains("required plugin `token-auth` is disabled"),
+        "{body}"
     );
 }
 
@@ -638,7 +655,6 @@ async fn probe_allow_unchecked_requests_keeps_required_plugins_and_failures_clos
 /// (an auth plugin and a rate limiter): with the auth plugin disabled, a plugin route that
 /// does not extract the principal is served to anyone.
 #[tokio::test]
-#[ignore = "defect (docs): the README snippet as pasted (no require_plugin) serves plugin routes unchecked when token-auth is down and a rate limiter runs"]
 async fn probe_readme_composition_stays_closed_when_auth_is_down() {
     let host = host();
     host.add(TokenAuth("1.0.0")).unwrap();
@@ -654,7 +670,7 @@ async fn probe_readme_composition_stays_closed_when_auth_is_down() {
         )
         .with_state(host.clone())
         .merge(plugins.router())
-        .layer(RequestHooksLayer::<Before, After>::new(host.hooks()))
+        .layer(RequestHooksLayer::<Before, After>::new(host.hooks()).require_plugin("token-auth"))
         .merge(health_router(host.clone()));
     let server = spawn(Server::new(host.clone(), app).plugin_routes(plugins)).await;
     let url = server.url("/plugins/greeter/hello");
