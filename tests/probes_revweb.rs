@@ -822,7 +822,6 @@ use futures::StreamExt;
 /// future, so the panic unwinds in hyper's connection task: the connection is dropped
 /// mid-body and nothing is logged naming the plugin (only the process panic hook runs).
 #[tokio::test]
-#[ignore = "defect: a panic in a plugin route's body stream escapes the guard: connection dropped, no error log naming the plugin (routes.rs:454 wraps only next.run)"]
 async fn probe_a_panic_in_a_plugin_route_body_stream_is_caught_and_logged() {
     let errors = Errors::default();
     let _guard =

@@ -454,8 +454,10 @@ fn build(
 /// `router` behind a guard that answers once the plugin's life stopped (`running` cleared:
 /// without waiting for the rebuild) 503 with `Retry-After: 1` while a plugin of that name is
 /// still registered (stopping, disabled, being replaced: its routes come back), 404 once it
-/// is removed; and 500 when a handler or its response body panics (logged at `error`, naming
-/// the plugin; the request is answered, not dropped). A request that passes takes no lock.
+/// is removed; 500 when a handler panics (logged at `error`, naming the plugin; the request
+/// is answered, not dropped); a panic while the response body is produced is logged the
+/// same way and ends the body with an error ([`GuardedBody`]). A request that passes takes
+/// no lock.
 fn guard(
     host: &PluginHost,
     plugin: &str,
@@ -483,7 +485,12 @@ fn guard(
                     return StatusCode::NOT_FOUND.into_response();
                 }
                 match AssertUnwindSafe(next.run(req)).catch_unwind().await {
-                    Ok(response) => response,
+                    Ok(response) => response.map(|body| {
+                        Body::new(GuardedBody {
+                            inner: body,
+                            plugin,
+                        })
+                    }),
                     Err(panic) => {
                         tracing::error!(plugin = %plugin, panic = %panic_message(panic), "plugin route handler panicked; answering 500");
                         StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -492,6 +499,45 @@ fn guard(
             }
         },
     ))
+}
+
+/// A plugin route's response body that turns a panic while producing it into a logged error
+/// (naming the plugin) ending the body, where it would unwind in the connection's task.
+struct GuardedBody {
+    inner: Body,
+    plugin: Arc<str>,
+}
+
+impl http_body::Body for GuardedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let inner = std::pin::Pin::new(&mut this.inner);
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll_frame(cx))) {
+            Ok(poll) => poll,
+            Err(panic) => {
+                tracing::error!(plugin = %this.plugin, panic = %panic_message(panic), "plugin route response body panicked; ending the response with an error");
+                this.inner = Body::empty();
+                Poll::Ready(Some(Err(axum::Error::new(format!(
+                    "the response body of plugin `{}` panicked",
+                    this.plugin
+                )))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Whether path `outer`'s segments are the first segments of `inner`.
