@@ -133,7 +133,7 @@ impl<B: HookSpec, A: HookSpec> Callers<B, A> {
         let has = |plugin: &str| (first..count).any(|i| &**names.plugin_name(i as u32) == plugin);
         self.required.iter().find(|p| !has(p)).map(|p| {
             format!(
-                "required plugin `{p}` has no impl of it (failed, disabled, stopped or removed)"
+                "required plugin `{p}` has no impl of it (failed, disabled, stopped or removed; or only wraps the hook; or no plugin has that name: check `require_plugin`)"
             )
         })
     }
