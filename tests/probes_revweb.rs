@@ -272,7 +272,6 @@ impl<S: tracing::Subscriber> Layer<S> for Errors {
 /// rebuild, which waits for `replace` to return (the whole old `stop`: 675 of 710 requests
 /// over 301 ms with this 300 ms stop; 2 of ~40 over 0.5–5 ms with an instant stop).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "defect (narrowed): the follow rebuild at the swap races the old instance's stop: a few ms of 503 + Retry-After (was 404 for the whole stop)"]
 async fn probe_replace_of_a_routes_plugin_never_answers_404() {
     let host = host();
     host.add(Greeter::new("v1", "1.0.0", Duration::from_millis(300)))

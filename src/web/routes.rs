@@ -283,7 +283,8 @@ impl PluginRouter {
                     }
                 }
             }
-            let (router, plugins) = build(&shared.host, routers).inspect_err(|e| {
+            let generation = *shared.generation.borrow() + 1;
+            let (router, plugins) = build(shared, generation, routers).inspect_err(|e| {
                 tracing::warn!(error = %e, "plugin routes not rebuilt");
             })?;
             shared.current.store(Arc::new(Mounted {
@@ -422,14 +423,15 @@ type PluginRouterEntry = (Router, Option<Arc<AtomicBool>>);
 /// Mounts each plugin's router under `/plugins/{name}`, in name order, each behind its
 /// [`guard`].
 fn build(
-    host: &PluginHost,
+    shared: &Arc<Shared>,
+    generation: u64,
     routers: BTreeMap<String, PluginRouterEntry>,
 ) -> Result<(Router, Vec<String>), RouteError> {
     let mut app = Router::new();
     let mut mounted: Vec<String> = Vec::with_capacity(routers.len());
     for (plugin, (router, running)) in routers {
         check_name(&plugin)?;
-        let router = guard(host, &plugin, running, router);
+        let router = guard(shared, generation, &plugin, running, router);
         let prefix = format!("/plugins/{plugin}");
         match std::panic::catch_unwind(AssertUnwindSafe(move || app.nest(&prefix, router))) {
             Ok(next) => app = next,
@@ -453,36 +455,29 @@ fn build(
 
 /// `router` behind a guard that answers once the plugin's life stopped (`running` cleared:
 /// without waiting for the rebuild) 503 with `Retry-After: 1` while a plugin of that name is
-/// still registered (stopping, disabled, being replaced: its routes come back), 404 once it
-/// is removed; 500 when a handler panics (logged at `error`, naming the plugin; the request
+/// still registered (stopping, disabled: its routes come back), 404 once it is removed, and
+/// for a replaced plugin the new instance's answer (from the rebuild that mounts it:
+/// [`refused`]); 500 when a handler panics (logged at `error`, naming the plugin; the request
 /// is answered, not dropped); a panic while the response body is produced is logged the
 /// same way and ends the body with an error ([`GuardedBody`]). A request that passes takes
 /// no lock.
 fn guard(
-    host: &PluginHost,
+    shared: &Arc<Shared>,
+    generation: u64,
     plugin: &str,
     running: Option<Arc<AtomicBool>>,
     router: Router,
 ) -> Router {
     let plugin: Arc<str> = Arc::from(plugin);
-    let host = host.clone();
+    let weak = Arc::downgrade(shared);
     router.layer(axum::middleware::from_fn(
         move |req: Request<Body>, next: Next| {
             let plugin = plugin.clone();
             let running = running.clone();
-            let host = host.clone();
+            let weak = weak.clone();
             async move {
-                if running.is_some_and(|r| !r.load(Ordering::Acquire)) {
-                    if host.inner.running_flag(&plugin).is_some() {
-                        tracing::debug!(plugin = %plugin, "plugin route of a plugin that is not running: 503");
-                        return (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            [(axum::http::header::RETRY_AFTER, "1")],
-                        )
-                            .into_response();
-                    }
-                    tracing::debug!(plugin = %plugin, "plugin route of a removed plugin: 404");
-                    return StatusCode::NOT_FOUND.into_response();
+                if let Some(ours) = running.as_ref().filter(|r| !r.load(Ordering::Acquire)) {
+                    return refused(weak, generation, &plugin, ours, req).await;
                 }
                 match AssertUnwindSafe(next.run(req)).catch_unwind().await {
                     Ok(response) => response.map(|body| {
@@ -499,6 +494,62 @@ fn guard(
             }
         },
     ))
+}
+
+/// How long a request to a replaced plugin's old routes waits for the rebuild that mounts the
+/// new instance's (started `follow` rebuilds at the swap: a few milliseconds).
+const REPLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The URI a request had when it reached the [`PluginRouter`] (before `nest` stripped the
+/// plugin's prefix), to serve it again from a newer router.
+#[derive(Clone)]
+struct PluginsUri(axum::http::Uri);
+
+/// The answer of the routes of plugin `plugin` built at `generation` whose life `ours` has
+/// stopped: a replaced plugin (another instance of that name running) is served by the
+/// routes of the rebuild that mounts it (waiting up to [`REPLACE_WAIT`] for it); a plugin
+/// still registered (stopping, disabled) is 503 with `Retry-After: 1`; a removed one 404.
+async fn refused(
+    weak: std::sync::Weak<Shared>,
+    generation: u64,
+    plugin: &str,
+    ours: &Arc<AtomicBool>,
+    mut req: Request<Body>,
+) -> Response {
+    let Some(shared) = weak.upgrade() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Some(current) = shared.host.inner.running_flag(plugin) else {
+        tracing::debug!(plugin = %plugin, "plugin route of a removed plugin: 404");
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let uri = req.extensions().get::<PluginsUri>().cloned();
+    if let (false, true, Some(uri)) = (
+        Arc::ptr_eq(&current, ours),
+        current.load(Ordering::Acquire),
+        uri,
+    ) {
+        let mut changes = shared.generation.subscribe();
+        let newer = |g: &u64| *g > generation;
+        if tokio::time::timeout(REPLACE_WAIT, changes.wait_for(newer))
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
+            tracing::debug!(plugin = %plugin, "plugin replaced: served by its new routes");
+            *req.uri_mut() = uri.0;
+            let mut router = shared.current.load().router.clone();
+            return match tower::Service::call(&mut router, req).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+        }
+    }
+    tracing::debug!(plugin = %plugin, "plugin route of a plugin that is not running: 503");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+    )
+        .into_response()
 }
 
 /// A plugin route's response body that turns a panic while producing it into a logged error
@@ -575,7 +626,9 @@ impl tower::Service<Request<Body>> for PluginRouter {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let uri = PluginsUri(req.uri().clone());
+        req.extensions_mut().insert(uri);
         // The request owns its router from here: a swap does not touch it.
         let mut router = self.shared.current.load().router.clone();
         tower::Service::call(&mut router, req)
