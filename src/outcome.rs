@@ -144,6 +144,11 @@ pub(crate) trait NameTable: Send + Sync {
     fn plugin_name(&self, index: u32) -> &Arc<str>;
     /// How many impls the snapshot has (valid indices are below).
     fn impl_count(&self) -> usize;
+    /// How many of the impls (the first ones, in call order) are wrappers.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    fn wrapper_count(&self) -> usize {
+        0
+    }
 }
 
 /// Identifies one impl of a call's snapshot; a wrapper gets its own from

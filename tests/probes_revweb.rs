@@ -272,7 +272,6 @@ impl<S: tracing::Subscriber> Layer<S> for Errors {
 /// rebuild, which waits for `replace` to return (the whole old `stop`: 675 of 710 requests
 /// over 301 ms with this 300 ms stop; 2 of ~40 over 0.5–5 ms with an instant stop).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "defect: a hot replace of a plugin with routes answers 404 for the length of the old instance's stop"]
 async fn probe_replace_of_a_routes_plugin_never_answers_404() {
     let host = host();
     host.add(Greeter::new("v1", "1.0.0", Duration::from_millis(300)))
@@ -367,7 +366,6 @@ async fn probe_replace_of_the_auth_plugin_is_never_unchecked_nor_503() {
 /// instance's router behind the NEW instance's running flag (the flag is looked up by name
 /// after the call): once `replace` returned, the stopped old instance serves the route.
 #[tokio::test]
-#[ignore = "defect: a rebuild racing a replace serves the stopped old instance's routes (routes.rs:270 looks the flag up by name after the call)"]
 async fn probe_rebuild_racing_replace_never_serves_the_stopped_instance() {
     let host = host();
     let hold = Arc::new(tokio::sync::Notify::new());
@@ -405,7 +403,6 @@ async fn probe_rebuild_racing_replace_never_serves_the_stopped_instance() {
 /// router collected from it before the removal is mounted as "not a plugin of the host,
 /// always served": the removed, stopped instance keeps serving its route.
 #[tokio::test]
-#[ignore = "defect: a rebuild racing a remove mounts the removed plugin's routes unguarded (routes.rs:270: no flag = always served)"]
 async fn probe_rebuild_racing_remove_never_serves_the_removed_plugin() {
     let host = host();
     let hold = Arc::new(tokio::sync::Notify::new());
@@ -497,7 +494,6 @@ async fn probe_a_lazy_plugin_s_routes_serve() {
 /// (200) and the log blames a plugin that "failed, disabled, stopped or removed" — a plugin
 /// the host never had.
 #[tokio::test]
-#[ignore = "defect: require_plugin with an unknown name locks the app (503 for ever) silently: /health 200 ok, log says 'failed, disabled, stopped or removed'"]
 async fn probe_require_plugin_with_a_typo_fails_loudly() {
     let errors = Errors::default();
     let _guard =
@@ -505,7 +501,13 @@ async fn probe_require_plugin_with_a_typo_fails_loudly() {
     let host = host();
     host.add(TokenAuth("1.0.0")).unwrap();
     let layer = RequestHooksLayer::<Before, After>::new(host.hooks()).require_plugin("token_auth");
-    let server = spawn(Server::new(host.clone(), app(&host, layer))).await;
+    // The layer's own health router: it knows the required plugins.
+    let health = layer.health_router(host.clone());
+    let server = spawn(Server::new(
+        host.clone(),
+        orders().layer(layer).merge(health),
+    ))
+    .await;
     let got = fetch(&server.url("/orders"), Some("s3cret")).await;
     assert_eq!(got.0, 503);
     let logged = errors.0.lock().unwrap().join("\n");
@@ -521,18 +523,26 @@ async fn probe_require_plugin_with_a_typo_fails_loudly() {
         health != 200 || logged.contains("no plugin named") || logged.contains("unknown"),
         "every request answered 503, /health {health} {body}; log: {logged}"
     );
+    assert!(
+        body.contains("required plugin `token_auth` is not registered"),
+        "{body}"
+    );
 }
 
 /// The single auth plugin disabled by an operator (or stopped/removed): the layer answers 503
 /// to every request, `/health` answers 200 `ok` — a load balancer keeps sending traffic to
 /// an instance that refuses all of it.
 #[tokio::test]
-#[ignore = "defect: with its only auth plugin disabled the app answers 503 to everything while /health says 200 ok"]
 async fn probe_health_agrees_with_the_layer_when_the_auth_plugin_is_disabled() {
     let host = host();
     host.add(TokenAuth("1.0.0")).unwrap();
     let layer = RequestHooksLayer::<Before, After>::new(host.hooks()).require_plugin("token-auth");
-    let server = spawn(Server::new(host.clone(), app(&host, layer))).await;
+    let health = layer.health_router(host.clone());
+    let server = spawn(Server::new(
+        host.clone(),
+        orders().layer(layer).merge(health),
+    ))
+    .await;
     until(&server.url("/orders"), Some("s3cret"), (200, "every order")).await;
     host.disable("token-auth", Duration::from_secs(1))
         .await
@@ -544,12 +554,15 @@ async fn probe_health_agrees_with_the_layer_when_the_auth_plugin_is_disabled() {
         health, 503,
         "every request is refused but /health says {health}: {body}"
     );
+    assert!(
+        body.contains("required plugin `token-auth` is disabled"),
+        "{body}"
+    );
 }
 
 /// A plugin that only wraps the before hook (observability) keeps the hook "non-empty": with
 /// the auth plugin disabled, requests go through unchecked — the fail-open the fix was for.
 #[tokio::test]
-#[ignore = "defect: a wrapper-only before hook counts as an impl: auth disabled + observer wrapper = requests served unchecked (layer.rs:124)"]
 async fn probe_a_wrapper_alone_does_not_count_as_a_check() {
     let host = host();
     host.add(TokenAuth("1.0.0")).unwrap();
@@ -566,6 +579,58 @@ async fn probe_a_wrapper_alone_does_not_count_as_a_check() {
         got.0, 503,
         "no plugin checks requests any more, yet: {got:?}"
     );
+}
+
+/// `require_plugin` naming a plugin that only wraps the before hook: it never checks a
+/// request, so the layer answers 503 (with the reason logged), even while another plugin
+/// checks requests.
+#[tokio::test]
+async fn a_required_plugin_that_only_wraps_the_hook_does_not_count() {
+    let errors = Errors::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(errors.clone()));
+    let host = host();
+    host.add(TokenAuth("1.0.0")).unwrap();
+    host.add(Observer).unwrap();
+    let layer = RequestHooksLayer::<Before, After>::new(host.hooks()).require_plugin("observer");
+    let server = spawn(Server::new(host.clone(), app(&host, layer))).await;
+    let got = fetch(&server.url("/orders"), Some("s3cret")).await;
+    server.stop().await;
+    assert_eq!(got.0, 503, "{got:?}");
+    let logged = errors.0.lock().unwrap().join("\n");
+    assert!(
+        logged.contains("required plugin `observer` has no impl of it"),
+        "{logged}"
+    );
+}
+
+/// A stopped (still registered) plugin's routes answer 503 with `Retry-After` before any
+/// rebuild; once it is removed, 404.
+#[tokio::test]
+async fn a_stopped_plugin_s_routes_answer_503_with_retry_after_then_404_once_removed() {
+    let host = host();
+    host.add(Greeter::new("v1", "1.0.0", Duration::ZERO))
+        .unwrap();
+    host.start().await.unwrap();
+    let plugins = PluginRouter::new::<Routes>(host.clone(), ());
+    plugins.rebuild().await.unwrap();
+    let server = spawn(Server::new(host.clone(), plugins.router())).await;
+    let url = server.url("/plugins/greeter/hello");
+    assert_eq!(fetch(&url, None).await, (200, "v1".to_owned()));
+    host.stop("greeter", Duration::from_secs(1)).await.unwrap();
+    let res = http().get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(
+        res.headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
+        Some("1")
+    );
+    host.remove("greeter", Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert_eq!(fetch(&url, None).await.0, 404);
+    server.stop().await;
 }
 
 /// A lazy auth plugin that is required: the first request starts it; checked requests pass,
@@ -642,7 +707,6 @@ async fn probe_allow_unchecked_requests_keeps_required_plugins_and_failures_clos
 /// (an auth plugin and a rate limiter): with the auth plugin disabled, a plugin route that
 /// does not extract the principal is served to anyone.
 #[tokio::test]
-#[ignore = "defect (docs): the README snippet as pasted (no require_plugin) serves plugin routes unchecked when token-auth is down and a rate limiter runs"]
 async fn probe_readme_composition_stays_closed_when_auth_is_down() {
     let host = host();
     host.add(TokenAuth("1.0.0")).unwrap();
@@ -658,7 +722,7 @@ async fn probe_readme_composition_stays_closed_when_auth_is_down() {
         )
         .with_state(host.clone())
         .merge(plugins.router())
-        .layer(RequestHooksLayer::<Before, After>::new(host.hooks()))
+        .layer(RequestHooksLayer::<Before, After>::new(host.hooks()).require_plugin("token-auth"))
         .merge(health_router(host.clone()));
     let server = spawn(Server::new(host.clone(), app).plugin_routes(plugins)).await;
     let url = server.url("/plugins/greeter/hello");
@@ -810,7 +874,6 @@ use futures::StreamExt;
 /// future, so the panic unwinds in hyper's connection task: the connection is dropped
 /// mid-body and nothing is logged naming the plugin (only the process panic hook runs).
 #[tokio::test]
-#[ignore = "defect: a panic in a plugin route's body stream escapes the guard: connection dropped, no error log naming the plugin (routes.rs:454 wraps only next.run)"]
 async fn probe_a_panic_in_a_plugin_route_body_stream_is_caught_and_logged() {
     let errors = Errors::default();
     let _guard =
@@ -894,7 +957,7 @@ async fn probe_health_under_many_hung_checks_answers_in_time() {
 /// A check that blocks its thread (a synchronous client inside `health`) is not bounded: the
 /// checks are joined in the request's task, so the time-out cannot fire until it returns.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "defect: a health check that blocks its thread holds /health past the limit (checks joined in one task: plugin/health.rs:93)"]
+#[ignore = "documented limit (Plugin::health, health_within): a check must not block its thread; a time limit ends a check only at an .await"]
 async fn probe_health_is_bounded_with_a_blocking_check() {
     fn blocking() -> futures::future::BoxFuture<'static, Health> {
         async {

@@ -207,4 +207,7 @@ impl<S: HookSpec> NameTable for ImplList<S> {
     fn impl_count(&self) -> usize {
         self.entries.len()
     }
+    fn wrapper_count(&self) -> usize {
+        self.n_wrappers
+    }
 }

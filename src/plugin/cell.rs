@@ -339,6 +339,16 @@ impl Host {
         self.registry().cells.get(name).map(|c| c.open.clone())
     }
 
+    /// The running flags of every registered plugin's current instance, by name.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    pub(crate) fn running_flags(&self) -> std::collections::HashMap<String, Arc<AtomicBool>> {
+        self.registry()
+            .cells
+            .iter()
+            .map(|(name, c)| (String::from(&**name), c.open.clone()))
+            .collect()
+    }
+
     /// Moves `cell` to `to`, with a tracing event and a broadcast [`PluginEvent`].
     pub(crate) fn transition(&self, cell: &Cell, to: PluginState) {
         let changed = self.change_state(cell, to.clone());

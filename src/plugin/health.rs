@@ -29,7 +29,8 @@ impl PluginHost {
     /// time limit, when that is shorter): a check that hangs (a backend that never answers,
     /// a process plugin's request lost) is `Unhealthy` ("health check timed out after ..")
     /// once `limit` passed, and the whole call takes about `limit` at most, as the checks
-    /// run concurrently.
+    /// run concurrently — provided no check blocks its thread (see
+    /// [`Plugin::health`](crate::Plugin::health)): the limit ends a check at an `.await`.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build().unwrap().block_on(async {

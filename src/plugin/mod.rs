@@ -238,6 +238,12 @@ pub trait Plugin: Send + Sync + 'static {
     async fn release_unstarted(&self) {}
 
     /// The plugin's health; the default says [`Health::Healthy`].
+    ///
+    /// It must not block its thread (no `std::thread::sleep`, blocking I/O or a synchronous
+    /// client call): the checks run concurrently in the caller's task (a `/health` request's),
+    /// and a time limit can only end a check at an `.await`. Do blocking work in
+    /// `tokio::task::spawn_blocking` and await it, or report a state kept up to date by a
+    /// background task.
     async fn health(&self) -> Health {
         Health::Healthy
     }

@@ -2,6 +2,7 @@
 //! The checks run concurrently, each under a time limit ([`HEALTH_CHECK_LIMIT`] unless set),
 //! so the endpoint answers in time even when a plugin's check hangs.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -65,6 +66,11 @@ pub struct HealthReport {
     pub status: OverallStatus,
     /// Every plugin the host knows, by name.
     pub plugins: Vec<PluginHealth>,
+    /// Why a plugin the request layer requires is not running (JSON `required`, left out
+    /// when empty): each makes the report unhealthy. Only filled by the router of
+    /// [`RequestHooksLayer::health_router`](super::RequestHooksLayer::health_router).
+    #[serde(rename = "required", skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }
 
 impl HealthReport {
@@ -144,7 +150,39 @@ impl HealthReport {
         } else {
             OverallStatus::Ok
         };
-        HealthReport { status, plugins }
+        HealthReport {
+            status,
+            plugins,
+            missing: Vec::new(),
+        }
+    }
+
+    /// The report made unhealthy, with the reason, for each of `required` that is not
+    /// registered or not running (a lazy plugin not started yet counts as running: its first
+    /// call starts it).
+    fn requiring(mut self, required: &[Arc<str>]) -> Self {
+        for name in required {
+            let why = match self.plugins.iter().find(|p| p.name == **name) {
+                None => format!(
+                    "required plugin `{name}` is not registered: no plugin has that name (check the name given to `require_plugin`)"
+                ),
+                Some(p) if matches!(p.state, PluginState::Started | PluginState::Registered) => {
+                    continue
+                }
+                Some(p) if p.disabled => {
+                    format!("required plugin `{name}` is disabled: requests are answered 503")
+                }
+                Some(p) => format!(
+                    "required plugin `{name}` is not running ({}): requests are answered 503",
+                    p.state
+                ),
+            };
+            self.missing.push(why);
+        }
+        if !self.missing.is_empty() {
+            self.status = OverallStatus::Unhealthy;
+        }
+        self
     }
 
     /// 200 for `ok` and `degraded`, 503 for `unhealthy`.
@@ -181,4 +219,17 @@ pub fn health_router_within(host: PluginHost, limit: Duration) -> Router {
 
 async fn health(State((host, limit)): State<(PluginHost, Duration)>) -> HealthReport {
     HealthReport::collect_within(&host, limit).await
+}
+
+/// [`health_router`] that is also unhealthy while a plugin of `required` is not running.
+pub(super) fn health_router_requiring(host: PluginHost, required: Vec<Arc<str>>) -> Router {
+    let required: Arc<[Arc<str>]> = required.into();
+    Router::new().route(
+        "/health",
+        get(move || async move {
+            HealthReport::collect_within(&host, HEALTH_CHECK_LIMIT)
+                .await
+                .requiring(&required)
+        }),
+    )
 }

@@ -118,20 +118,22 @@ impl<B: HookSpec, A: HookSpec> Clone for Callers<B, A> {
 }
 
 impl<B: HookSpec, A: HookSpec> Callers<B, A> {
-    /// Why the before hook's snapshot cannot check this request: no impl at all (unless
-    /// allowed), or a required plugin without one. `None` when it can.
+    /// Why the before hook's snapshot cannot check this request: no plain impl at all
+    /// (unless allowed), or a required plugin without one. Wrappers do not count: they
+    /// observe the call, they do not answer it. `None` when it can.
     fn missing(&self, names: &dyn NameTable) -> Option<String> {
         let count = names.impl_count();
-        if count == 0 && !self.allow_unchecked {
+        let first = names.wrapper_count().min(count);
+        if count == first && !self.allow_unchecked {
             return Some(
                 "no plugin implements it (the plugins that check requests are not running)"
                     .to_owned(),
             );
         }
-        let has = |plugin: &str| (0..count).any(|i| &**names.plugin_name(i as u32) == plugin);
+        let has = |plugin: &str| (first..count).any(|i| &**names.plugin_name(i as u32) == plugin);
         self.required.iter().find(|p| !has(p)).map(|p| {
             format!(
-                "required plugin `{p}` has no impl of it (failed, disabled, stopped or removed)"
+                "required plugin `{p}` has no impl of it (failed, disabled, stopped or removed; or only wraps the hook; or no plugin has that name: check `require_plugin`)"
             )
         })
     }
@@ -195,12 +197,42 @@ where
     ///
     /// The check reads the call's snapshot (no lock). A lazy plugin's impls are registered
     /// before it starts: its first request starts it (and a failed start answers 503).
+    ///
+    /// Serve `/health` with [`health_router`](Self::health_router) so that it says so too
+    /// (unhealthy, naming the plugin — or that no plugin has that name, for a typo).
     pub fn require_plugin(mut self, plugin: impl Into<String>) -> Self {
         let plugin: String = plugin.into();
         Arc::make_mut(&mut self.hooks)
             .required
             .push(Arc::from(plugin));
         self
+    }
+}
+
+impl<B: HookSpec, A: HookSpec> RequestHooksLayer<B, A> {
+    /// [`health_router`](super::health_router) for an app behind this layer: `GET /health`
+    /// is also `unhealthy` (503) while a plugin named with
+    /// [`require_plugin`](Self::require_plugin) is not running — disabled, stopped, failed,
+    /// removed, or never registered (a misspelt name) — with the reason in its `required`
+    /// list: a load balancer stops sending requests the layer would answer 503.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use hookwire::web::{Decision, HeaderEdits, RequestHooksLayer, RequestView, ResponseView};
+    /// use hookwire::PluginHost;
+    ///
+    /// hookwire::hookspec! {
+    ///     #[firstresult]
+    ///     pub struct BeforeRequest(RequestView) -> Decision;
+    ///     pub struct AfterRequest(ResponseView) -> HeaderEdits;
+    /// }
+    /// let host = PluginHost::new();
+    /// let layer = RequestHooksLayer::<BeforeRequest, AfterRequest>::new(host.hooks())
+    ///     .require_plugin("token-auth");
+    /// let app: Router = Router::new().layer(layer.clone()).merge(layer.health_router(host));
+    /// ```
+    pub fn health_router(&self, host: crate::PluginHost) -> axum::Router {
+        super::health::health_router_requiring(host, self.hooks.required.clone())
     }
 }
 

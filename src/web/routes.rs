@@ -7,8 +7,8 @@
 //! hook, builds and checks the combined router, and only then swaps it in. A request in flight
 //! keeps the router it started with.
 //!
-//! Each plugin's router is mounted behind a small guard: it answers 404 as soon as the
-//! plugin's life stops (the host clears a flag before `disable`, `remove`, a stop or a failure
+//! Each plugin's router is mounted behind a small guard: it answers 503 (`Retry-After: 1`;
+//! 404 once the plugin is removed) as soon as the plugin's life stops (the host clears a flag before `disable`, `remove`, a stop or a failure
 //! returns; the guard reads it without a lock), before the rebuild that takes the routes away,
 //! and it turns a panicking handler into a `500 Internal Server Error` (logged at `error`,
 //! naming the plugin) instead of a dropped connection.
@@ -118,8 +118,9 @@ fn conflict_text(plugin: &str, others: &[String]) -> String {
 /// - [`router`](Self::router) is what the app merges: `/plugins/{*path}` served by this —
 ///   **before** the app's [`RequestHooksLayer`], or the plugin routes are not behind the
 ///   request hooks ([`merge_behind`](Self::merge_behind) merges and layers in that order).
-/// - A plugin's routes answer 404 as soon as the plugin stops (before the rebuild), and a
-///   handler that panics answers 500.
+/// - A plugin's routes answer 503 with `Retry-After` as soon as the plugin stops (404 once it
+///   is removed), before the rebuild; a replaced plugin's routes are rebuilt at the swap, so
+///   the new instance serves them while the old one stops; a handler that panics answers 500.
 ///
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
@@ -259,15 +260,22 @@ impl PluginRouter {
         let span = tracing::debug_span!("hookwire.web.routes.rebuild", hook = shared.hook);
         async {
             let _one = shared.rebuilding.lock().await;
+            // The flags of the instances registered *before* the call: an instance that
+            // answers is this one or a later one (then this one is stopped, and its routes
+            // wait for the next rebuild). Looked up after the call, a plugin replaced or
+            // removed meanwhile would mount the stopped instance's routes as running.
+            let mut flags = shared.host.inner.running_flags();
             let answers = (shared.collect)(&shared.host).await?;
             let mut routers = BTreeMap::new();
             for (plugin, answer) in answers {
                 match answer {
                     Answer::Routes(router) => {
-                        // The flag of the plugin's life now: a plugin stopped since the call
-                        // is already off (only impls registered on the hook manager directly,
-                        // not through the host, have none: they are always served).
-                        let running = shared.host.inner.running_flag(&plugin);
+                        // A plugin registered during the call: its flag now. Only impls
+                        // registered on the hook manager directly, not through the host,
+                        // have none: they are always served.
+                        let running = flags
+                            .remove(&plugin)
+                            .or_else(|| shared.host.inner.running_flag(&plugin));
                         routers.insert(plugin, (router, running));
                     }
                     Answer::Failed(why) => {
@@ -275,7 +283,8 @@ impl PluginRouter {
                     }
                 }
             }
-            let (router, plugins) = build(routers).inspect_err(|e| {
+            let generation = *shared.generation.borrow() + 1;
+            let (router, plugins) = build(shared, generation, routers).inspect_err(|e| {
                 tracing::warn!(error = %e, "plugin routes not rebuilt");
             })?;
             shared.current.store(Arc::new(Mounted {
@@ -319,14 +328,20 @@ impl PluginRouter {
         let span = tracing::debug_span!("hookwire.web.routes.follow", hook = self.shared.hook);
         async move {
             loop {
-                match events.recv().await {
+                let swapped = match events.recv().await {
                     Ok(event) if !changes_routes(&event) => continue,
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Ok(event) => matches!(event, PluginEvent::Replaced { .. }),
+                    Err(broadcast::error::RecvError::Lagged(_)) => false,
                     Err(broadcast::error::RecvError::Closed) => return,
-                }
+                };
                 let Some(shared) = weak.upgrade() else { return };
-                // The host operation that sent the event holds this lock until it is done.
-                drop(shared.host.inner.ops.lock().await);
+                // The host operation that sent the event holds this lock until it is done;
+                // a replace announces the swap (new instance started, impls swapped) before
+                // the old instance stops: its routes are rebuilt at once, so the new
+                // instance serves them while the old one stops.
+                if !swapped {
+                    drop(shared.host.inner.ops.lock().await);
+                }
                 while let Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) = events.try_recv()
                 {
                 }
@@ -408,13 +423,15 @@ type PluginRouterEntry = (Router, Option<Arc<AtomicBool>>);
 /// Mounts each plugin's router under `/plugins/{name}`, in name order, each behind its
 /// [`guard`].
 fn build(
+    shared: &Arc<Shared>,
+    generation: u64,
     routers: BTreeMap<String, PluginRouterEntry>,
 ) -> Result<(Router, Vec<String>), RouteError> {
     let mut app = Router::new();
     let mut mounted: Vec<String> = Vec::with_capacity(routers.len());
     for (plugin, (router, running)) in routers {
         check_name(&plugin)?;
-        let router = guard(&plugin, running, router);
+        let router = guard(shared, generation, &plugin, running, router);
         let prefix = format!("/plugins/{plugin}");
         match std::panic::catch_unwind(AssertUnwindSafe(move || app.nest(&prefix, router))) {
             Ok(next) => app = next,
@@ -436,23 +453,39 @@ fn build(
     Ok((app, mounted))
 }
 
-/// `router` behind a guard that answers 404 once the plugin's life stopped (`running`
-/// cleared: the routes are gone as soon as `disable`, `remove` or a stop returns, without
-/// waiting for the rebuild) and 500 when a handler panics (logged at `error`, naming the
-/// plugin; the connection is answered, not dropped).
-fn guard(plugin: &str, running: Option<Arc<AtomicBool>>, router: Router) -> Router {
+/// `router` behind a guard that answers once the plugin's life stopped (`running` cleared:
+/// without waiting for the rebuild) 503 with `Retry-After: 1` while a plugin of that name is
+/// still registered (stopping, disabled: its routes come back), 404 once it is removed, and
+/// for a replaced plugin the new instance's answer (from the rebuild that mounts it:
+/// [`refused`]); 500 when a handler panics (logged at `error`, naming the plugin; the request
+/// is answered, not dropped); a panic while the response body is produced is logged the
+/// same way and ends the body with an error ([`GuardedBody`]). A request that passes takes
+/// no lock.
+fn guard(
+    shared: &Arc<Shared>,
+    generation: u64,
+    plugin: &str,
+    running: Option<Arc<AtomicBool>>,
+    router: Router,
+) -> Router {
     let plugin: Arc<str> = Arc::from(plugin);
+    let weak = Arc::downgrade(shared);
     router.layer(axum::middleware::from_fn(
         move |req: Request<Body>, next: Next| {
             let plugin = plugin.clone();
             let running = running.clone();
+            let weak = weak.clone();
             async move {
-                if running.is_some_and(|r| !r.load(Ordering::Acquire)) {
-                    tracing::debug!(plugin = %plugin, "plugin route of a plugin that is not running: 404");
-                    return StatusCode::NOT_FOUND.into_response();
+                if let Some(ours) = running.as_ref().filter(|r| !r.load(Ordering::Acquire)) {
+                    return refused(weak, generation, &plugin, ours, req).await;
                 }
                 match AssertUnwindSafe(next.run(req)).catch_unwind().await {
-                    Ok(response) => response,
+                    Ok(response) => response.map(|body| {
+                        Body::new(GuardedBody {
+                            inner: body,
+                            plugin,
+                        })
+                    }),
                     Err(panic) => {
                         tracing::error!(plugin = %plugin, panic = %panic_message(panic), "plugin route handler panicked; answering 500");
                         StatusCode::INTERNAL_SERVER_ERROR.into_response()
@@ -461,6 +494,101 @@ fn guard(plugin: &str, running: Option<Arc<AtomicBool>>, router: Router) -> Rout
             }
         },
     ))
+}
+
+/// How long a request to a replaced plugin's old routes waits for the rebuild that mounts the
+/// new instance's (started `follow` rebuilds at the swap: a few milliseconds).
+const REPLACE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The URI a request had when it reached the [`PluginRouter`] (before `nest` stripped the
+/// plugin's prefix), to serve it again from a newer router.
+#[derive(Clone)]
+struct PluginsUri(axum::http::Uri);
+
+/// The answer of the routes of plugin `plugin` built at `generation` whose life `ours` has
+/// stopped: a replaced plugin (another instance of that name running) is served by the
+/// routes of the rebuild that mounts it (waiting up to [`REPLACE_WAIT`] for it); a plugin
+/// still registered (stopping, disabled) is 503 with `Retry-After: 1`; a removed one 404.
+async fn refused(
+    weak: std::sync::Weak<Shared>,
+    generation: u64,
+    plugin: &str,
+    ours: &Arc<AtomicBool>,
+    mut req: Request<Body>,
+) -> Response {
+    let Some(shared) = weak.upgrade() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let Some(current) = shared.host.inner.running_flag(plugin) else {
+        tracing::debug!(plugin = %plugin, "plugin route of a removed plugin: 404");
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let uri = req.extensions().get::<PluginsUri>().cloned();
+    if let (false, true, Some(uri)) = (
+        Arc::ptr_eq(&current, ours),
+        current.load(Ordering::Acquire),
+        uri,
+    ) {
+        let mut changes = shared.generation.subscribe();
+        let newer = |g: &u64| *g > generation;
+        if tokio::time::timeout(REPLACE_WAIT, changes.wait_for(newer))
+            .await
+            .is_ok_and(|r| r.is_ok())
+        {
+            tracing::debug!(plugin = %plugin, "plugin replaced: served by its new routes");
+            *req.uri_mut() = uri.0;
+            let mut router = shared.current.load().router.clone();
+            return match tower::Service::call(&mut router, req).await {
+                Ok(response) => response,
+                Err(never) => match never {},
+            };
+        }
+    }
+    tracing::debug!(plugin = %plugin, "plugin route of a plugin that is not running: 503");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "1")],
+    )
+        .into_response()
+}
+
+/// A plugin route's response body that turns a panic while producing it into a logged error
+/// (naming the plugin) ending the body, where it would unwind in the connection's task.
+struct GuardedBody {
+    inner: Body,
+    plugin: Arc<str>,
+}
+
+impl http_body::Body for GuardedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        let inner = std::pin::Pin::new(&mut this.inner);
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll_frame(cx))) {
+            Ok(poll) => poll,
+            Err(panic) => {
+                tracing::error!(plugin = %this.plugin, panic = %panic_message(panic), "plugin route response body panicked; ending the response with an error");
+                this.inner = Body::empty();
+                Poll::Ready(Some(Err(axum::Error::new(format!(
+                    "the response body of plugin `{}` panicked",
+                    this.plugin
+                )))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// Whether path `outer`'s segments are the first segments of `inner`.
@@ -498,7 +626,9 @@ impl tower::Service<Request<Body>> for PluginRouter {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let uri = PluginsUri(req.uri().clone());
+        req.extensions_mut().insert(uri);
         // The request owns its router from here: a swap does not touch it.
         let mut router = self.shared.current.load().router.clone();
         tower::Service::call(&mut router, req)

@@ -68,8 +68,9 @@ async fn oneshot(plugins: &PluginRouter, path: &str) -> (u16, String) {
     (status, String::from_utf8_lossy(&body).into_owned())
 }
 
-/// Once `host.disable(..)` (or `stop`) returned, the plugin's routes answer 404 although the
-/// follow task has not rebuilt yet (it is not even running here).
+/// Once `host.disable(..)` (or `stop`) returned, the plugin's routes answer 503 (it is still
+/// registered: they come back) although the follow task has not rebuilt yet (it is not even
+/// running here).
 #[tokio::test]
 async fn a_disabled_plugin_s_routes_are_gone_when_disable_returns() {
     let host = PluginHost::new();
@@ -91,7 +92,7 @@ async fn a_disabled_plugin_s_routes_are_gone_when_disable_returns() {
     assert_eq!(plugins.mounted(), ["stateful"]);
     assert_eq!(
         oneshot(&plugins, "/plugins/stateful/db").await,
-        (404, String::new())
+        (503, String::new())
     );
     // Enabled again: the rebuild mounts the new life's routes.
     host.enable("stateful").await.unwrap();
@@ -114,7 +115,8 @@ async fn a_stopped_or_removed_plugin_s_routes_are_gone_before_the_rebuild() {
     host.stop("a", Duration::from_secs(1)).await.unwrap();
     host.remove("b", Duration::from_secs(1)).await.unwrap();
     assert_eq!(plugins.mounted(), ["a", "b", "c"]);
-    assert_eq!(oneshot(&plugins, "/plugins/a").await.0, 404);
+    // Stopped but registered: 503 (retry); removed: 404.
+    assert_eq!(oneshot(&plugins, "/plugins/a").await.0, 503);
     assert_eq!(oneshot(&plugins, "/plugins/b").await.0, 404);
     assert_eq!(oneshot(&plugins, "/plugins/c").await, (200, "c".into()));
 }
