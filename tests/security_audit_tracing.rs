@@ -8,8 +8,11 @@
 
 use std::sync::{Arc, Mutex};
 
+#[path = "common/log_lines.rs"]
+mod log_lines;
+
 use hookwire::security::{AuditError, AuditLog, AuditOutcome, AuditRecord};
-use tracing::field::{Field, Visit};
+use log_lines::Fields;
 use tracing::Level;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::Layer;
@@ -24,17 +27,6 @@ struct Captured {
 /// Records the events of target `hookwire::audit`.
 #[derive(Clone, Default)]
 struct Capture(Arc<Mutex<Vec<Captured>>>);
-
-struct Fields(Vec<String>);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.push(format!("{}={value:?}", field.name()));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.push(format!("{}={value}", field.name()));
-    }
-}
 
 impl<S: tracing::Subscriber> Layer<S> for Capture {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {

@@ -4,13 +4,14 @@
 //! subscriber that reaches the audit callsite first (the other web tests) could make this
 //! test miss its events.
 
-use std::sync::{Arc, Mutex};
+#[path = "common/log_lines.rs"]
+mod log_lines;
+
+use log_lines::LogLines;
 
 use axum::http::request::Parts;
 use hookwire::web::{admin_router, AdminRequest};
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
 
 #[allow(dead_code)] // this binary uses a few of the fixtures
 #[path = "web/fixture.rs"]
@@ -25,34 +26,9 @@ fn check(parts: &Parts, _: &AdminRequest) -> bool {
         .is_some_and(|v| v == "Bearer op")
 }
 
-/// Records the events of target `hookwire::audit` as `field=value` lines.
-#[derive(Clone, Default)]
-struct AuditLog(Arc<Mutex<Vec<String>>>);
-
-struct Fields(Vec<String>);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.push(format!("{}={value:?}", field.name()));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.push(format!("{}={value}", field.name()));
-    }
-}
-
-impl<S: tracing::Subscriber> Layer<S> for AuditLog {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() == "hookwire::audit" {
-            let mut fields = Fields(Vec::new());
-            event.record(&mut fields);
-            self.0.lock().unwrap().push(fields.0.join(" "));
-        }
-    }
-}
-
 #[tokio::test]
 async fn each_admin_request_goes_to_the_audit_target() {
-    let log = AuditLog::default();
+    let log = LogLines::audit();
     // The test's runtime is single-threaded: the server's tasks run on this thread.
     let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(log.clone()));
     let host = host_with([TestPlugin::new("greeter")]).await;

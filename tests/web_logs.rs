@@ -5,15 +5,16 @@
 //! A binary of its own: tracing caches callsite interest process-wide, so a test without a
 //! subscriber reaching these callsites first (the other web tests) could hide the events.
 
-use std::sync::{Arc, Mutex};
+#[path = "common/log_lines.rs"]
+mod log_lines;
+
+use log_lines::LogLines;
 
 use axum::routing::get;
 use axum::Router;
 use hookwire::web::{Decision, HeaderEdits, RequestHooksLayer, RequestView, ResponseView, Server};
 use hookwire::PluginHost;
-use tracing::field::{Field, Visit};
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
 
 #[allow(dead_code)] // this binary uses a few of the fixtures
 #[path = "web/fixture.rs"]
@@ -27,35 +28,9 @@ hookwire::hookspec! {
     pub struct After(ResponseView) -> HeaderEdits;
 }
 
-/// Records the `error` events of `hookwire` as `field=value` lines.
-#[derive(Clone, Default)]
-struct Errors(Arc<Mutex<Vec<String>>>);
-
-struct Fields(Vec<String>);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.push(format!("{}={value:?}", field.name()));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.push(format!("{}={value}", field.name()));
-    }
-}
-
-impl<S: tracing::Subscriber> Layer<S> for Errors {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let meta = event.metadata();
-        if *meta.level() == tracing::Level::ERROR && meta.target().starts_with("hookwire") {
-            let mut fields = Fields(Vec::new());
-            event.record(&mut fields);
-            self.0.lock().unwrap().push(fields.0.join(" "));
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_failed_plugin_the_closed_layer_and_a_panicking_route_are_logged_at_error() {
-    let errors = Errors::default();
+    let errors = LogLines::hookwire_errors();
     // The test's runtime is single-threaded: the server's tasks run on this thread.
     let _guard =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(errors.clone()));

@@ -457,7 +457,7 @@ impl PluginSide {
 impl Handler for PluginSide {
     fn request(
         &self,
-        peer: Peer,
+        _peer: Peer,
         method: String,
         params: Value,
     ) -> BoxFuture<'static, Result<Value, RpcError>> {
@@ -483,20 +483,6 @@ impl Handler for PluginSide {
                 serde_json::to_value(HealthStatus::Healthy)
                     .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string())),
             ),
-            "hook/call" => {
-                // Read the fast way ([`Handler::request_text`]) in practice; this is for a line
-                // read the slow way (a member given twice, ...).
-                let text = match serde_json::value::to_raw_value(&params) {
-                    Ok(text) => text,
-                    Err(e) => return ready(Err(RpcError::invalid_params(e))),
-                };
-                let answer = self.hook_call(&peer, &text);
-                Box::pin(async move {
-                    let text = answer.await?;
-                    serde_json::from_str(text.get())
-                        .map_err(|e| RpcError::new(codes::INTERNAL_ERROR, e.to_string()))
-                })
-            }
             _ => ready(Err(RpcError::new(
                 codes::METHOD_NOT_FOUND,
                 format!("no method `{}`", Quote(&method)),
@@ -510,7 +496,8 @@ impl Handler for PluginSide {
         method: &str,
         params: Option<&RawValue>,
     ) -> Option<BoxFuture<'static, Result<Box<RawValue>, RpcError>>> {
-        // After `shutdown`, `request` refuses it.
+        // `hook/call` is served here only (the peer offers every request as text first);
+        // after `shutdown`, `request` refuses it.
         (method == "hook/call" && !self.shut_down.load(Ordering::Acquire))
             .then(|| self.hook_call(peer, params.unwrap_or(RawValue::NULL)))
     }
